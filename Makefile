@@ -1,0 +1,58 @@
+# Customer tiering study — the verbs. `make help` lists them.
+PYTHON ?= python3.11
+VENV   := .venv
+PY     := $(VENV)/bin/python
+PARAMS ?= params/sample.yaml
+STAMP  := $(VENV)/.installed
+SAMPLE := data/raw/sample/truth.json
+
+.DEFAULT_GOAL := help
+.PHONY: help setup sample-data report report-en test test-fast lab bench lint notebooks lock clean
+
+help: ## list the verbs
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
+
+$(STAMP): pyproject.toml requirements.lock
+	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.x"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install --quiet -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install --quiet --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -c "import analysis, pandas, papermill, duckdb" 
+	@touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install the locked versions
+
+$(SAMPLE): $(STAMP) src/analysis/sample_data.py
+	$(PY) -m analysis sample-data data/raw/sample
+
+sample-data: $(SAMPLE) ## generate the embedded sample data set (deterministic)
+
+report: $(SAMPLE) ## run the sample study (or PARAMS=params/x.yaml) and print the report's path
+	$(PY) -m analysis run params/sample_prev.yaml --no-progress
+	$(PY) -m analysis run $(PARAMS)
+
+test: $(SAMPLE) ## run every test: unit, property, notebooks (nbval), end-to-end, browser
+	$(PY) -m pytest -q
+	$(PY) -m pytest -q -p no:cacheprovider --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+lab: $(SAMPLE) ## open JupyterLab on the notebooks
+	$(VENV)/bin/jupyter lab notebooks/
+
+bench: $(STAMP) ## scale benchmarks, printed as tables
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP) ## ruff over the library and tests
+	$(VENV)/bin/ruff check src tests
+
+notebooks: $(SAMPLE) ## rerun the sample study and store its text outputs in notebooks/ (for nbval)
+	$(PY) -m analysis run params/sample_prev.yaml --no-progress
+	$(PY) -m analysis run params/sample.yaml --no-progress
+	$(PY) -m analysis store-outputs reports/sample/notebooks
+
+lock: ## re-resolve requirements.lock from pyproject.toml (needs uv)
+	uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock
+
+clean: ## remove the venv, generated data and run outputs
+	rm -rf $(VENV) data/raw/sample data/processed/* reports/* .pytest_cache .hypothesis spark-warehouse
+	touch data/processed/.gitkeep reports/.gitkeep

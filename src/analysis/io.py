@@ -1,0 +1,65 @@
+"""Atomic file writes: a failed run never leaves half a file behind.
+
+Every output goes to a temporary file in the target folder first and is renamed over the target
+only once it is complete (``os.replace`` is atomic on POSIX and Windows for same-folder renames).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+@contextmanager
+def atomic_path(target: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``target``; rename it onto ``target`` when the block succeeds."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    os.close(fd)
+    tmp = Path(tmp_name)
+    try:
+        yield tmp
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; outputs get the usual permissions
+        os.replace(tmp, target)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def write_atomic(target: str | Path, writer: Callable[[Path], Any]) -> Path:
+    """Call ``writer(tmp_path)`` and move the result onto ``target`` atomically."""
+    with atomic_path(target) as tmp:
+        writer(tmp)
+    return Path(target)
+
+
+def write_parquet(df: pd.DataFrame, target: str | Path) -> Path:
+    return write_atomic(target, lambda tmp: df.to_parquet(tmp, index=False))
+
+
+def write_json(obj: Any, target: str | Path) -> Path:
+    def _write(tmp: Path) -> None:
+        tmp.write_text(json.dumps(obj, ensure_ascii=False, indent=2, default=str) + "\n", encoding="utf-8")
+
+    return write_atomic(target, _write)
+
+
+def write_text(text: str, target: str | Path) -> Path:
+    return write_atomic(target, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
+def read_json(path: str | Path) -> Any:
+    return json.loads(Path(path).read_text(encoding="utf-8"))

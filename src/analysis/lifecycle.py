@@ -1,0 +1,494 @@
+"""Customer lifecycle stages: new, growing, mature, declining, lost (新客户, 成长期, 成熟期, 衰退期, 已流失).
+
+A stage comes from explicit rules evaluated in a fixed precedence: each customer takes the first
+stage in ``precedence`` whose rule holds, and the ``fallback`` stage when none does. A rule is a
+list of clauses joined by OR; a clause is a mapping ``feature -> [operator, threshold]`` whose
+conditions are joined by AND. Features are columns of the customers table (``p_alive``,
+``days_since_last``, ``tenure_days``, ``frequency``, ...) or of :func:`spend_trend` (``recent_spend``,
+``previous_spend``, ``spend_ratio``). A condition on a missing value is false.
+
+The default rule set (:data:`DEFAULT_LIFECYCLE_RULES`), in its precedence:
+
+1. lost       — P(alive) < 0.3, or more than 365 days since the last purchase;
+2. new        — first purchase at most 90 days ago;
+3. declining  — spend in the last 180 days < 50 % of the previous 180 days', or P(alive) < 0.6;
+4. growing    — (tenure ≤ 365 days and at least one repeat purchase), or recent spend ≥ 120 % of
+   the previous window's;
+5. mature     — everybody else (the fallback).
+
+The params file (``churn.lifecycle_rules``) may override ``precedence``, ``fallback``,
+``window_days`` and any stage's rule; stages it does not name keep their default rule.
+:func:`describe_lifecycle_rules` prints the rule set, in order, for the report's methodology.
+
+This module also holds the small helpers the loyalty and churn modules share: which rows count as
+purchases (:func:`purchases`) and the column check that names what is missing
+(:func:`require_columns`).
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Iterable, Mapping
+from datetime import date
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+STAGES: tuple[str, ...] = ("new", "growing", "mature", "declining", "lost")
+
+STAGE_LABELS: dict[str, dict[str, str]] = {
+    "new": {"zh": "新客户", "en": "New"},
+    "growing": {"zh": "成长期", "en": "Growing"},
+    "mature": {"zh": "成熟期", "en": "Mature"},
+    "declining": {"zh": "衰退期", "en": "Declining"},
+    "lost": {"zh": "已流失", "en": "Lost"},
+}
+
+#: How a rule's features read in the methodology text; unknown features show their column name.
+FEATURE_LABELS: dict[str, dict[str, str]] = {
+    "p_alive": {"zh": "P(存活)", "en": "P(alive)"},
+    "days_since_last": {"zh": "距上次购买天数", "en": "days since last purchase"},
+    "tenure_days": {"zh": "首次购买至今天数", "en": "days since first purchase"},
+    "frequency": {"zh": "重复购买次数", "en": "repeat purchases"},
+    "orders": {"zh": "订单数", "en": "orders"},
+    "recent_spend": {"zh": "近{w}天消费额", "en": "spend in the last {w} days"},
+    "previous_spend": {"zh": "前一个{w}天消费额", "en": "spend in the {w} days before"},
+    "spend_ratio": {
+        "zh": "近{w}天消费额 ÷ 前一个{w}天消费额",
+        "en": "spend in the last {w} days ÷ spend in the {w} days before",
+    },
+}
+
+_TEXT: dict[str, dict[str, str]] = {
+    "or": {"zh": "，或 ", "en": ", or "},
+    "and": {"zh": " 且 ", "en": " and "},
+    "otherwise": {"zh": "其余所有客户", "en": "all other customers"},
+    "all": {"zh": "全部", "en": "All"},
+}
+
+OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+    "==": operator.eq,
+    "!=": operator.ne,
+}
+
+DEFAULT_LIFECYCLE_RULES: dict[str, Any] = {
+    "precedence": ["lost", "new", "declining", "growing"],
+    "fallback": "mature",
+    "window_days": 180,
+    "stages": {
+        "lost": [{"p_alive": ["<", 0.3]}, {"days_since_last": [">", 365]}],
+        "new": [{"tenure_days": ["<=", 90]}],
+        "declining": [{"spend_ratio": ["<", 0.5]}, {"p_alive": ["<", 0.6]}],
+        "growing": [
+            {"tenure_days": ["<=", 365], "frequency": [">=", 1]},
+            {"spend_ratio": [">=", 1.2]},
+        ],
+    },
+}
+
+_FRAME_COLUMNS = ("customer_id", "order_date", "amount", "is_return", "order_key")
+SPEND_TREND_COLUMNS = (
+    "recent_spend",
+    "previous_spend",
+    "spend_ratio",
+    "recent_orders",
+    "previous_orders",
+)
+
+
+class LifecycleInputError(ValueError):
+    """A table or rule set given to the lifecycle, loyalty or churn analysis is wrong; the message says how to fix it."""
+
+
+def require_columns(df: pd.DataFrame, columns: Iterable[str], table: str, hint: str = "") -> None:
+    """Raise :class:`LifecycleInputError` naming the columns of ``table`` that ``df`` lacks."""
+    missing = [c for c in columns if c not in df.columns]
+    if missing:
+        fix = hint or "compute them in an earlier stage or map them in the params file"
+        raise LifecycleInputError(
+            f"{table} lacks column(s) {missing} (it has {list(df.columns)}); {fix}"
+        )
+
+
+def as_timestamp(value: date | str | pd.Timestamp, name: str) -> pd.Timestamp:
+    """A date given as ``date``, ISO text or Timestamp, as a midnight Timestamp."""
+    try:
+        stamp = pd.Timestamp(value)
+    except (TypeError, ValueError) as exc:
+        raise LifecycleInputError(
+            f"{name}={value!r} is not a date; pass e.g. '2025-12-31'"
+        ) from exc
+    if pd.isna(stamp):
+        raise LifecycleInputError(
+            f"{name} is missing; pass the date the study is taken at, e.g. '2025-12-31'"
+        )
+    return stamp.normalize()
+
+
+def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
+    """The columns the analyses use, checked: ``customer_id``, ``order_date`` (day), ``amount``,
+    ``is_return`` and ``order_key`` (the order id, or the row for rows without one). Idempotent."""
+    if list(transactions.columns) == list(_FRAME_COLUMNS):
+        return transactions
+    require_columns(
+        transactions,
+        ["customer_id", "order_date", "amount"],
+        "transactions",
+        "pass the cleaned transactions (data/processed/<run>/transactions.parquet)",
+    )
+    out = pd.DataFrame(
+        {
+            "customer_id": transactions["customer_id"].astype("string"),
+            "order_date": pd.to_datetime(transactions["order_date"]).dt.normalize(),
+            "amount": pd.to_numeric(transactions["amount"]).astype("float64"),
+        },
+        index=transactions.index,
+    )
+    bad_dates = out["order_date"].isna()
+    if bad_dates.any():
+        rows = list(transactions.index[bad_dates][:5])
+        raise LifecycleInputError(
+            f"transactions.order_date is missing in row(s) {rows}; clean the data first (notebook 01 quarantines them)"
+        )
+    out["is_return"] = (
+        transactions["is_return"].fillna(False).astype(bool)
+        if "is_return" in transactions
+        else False
+    )
+    if "order_id" in transactions:
+        # rows without an order id are orders of their own
+        order_id = transactions["order_id"].astype("string")
+        out["order_key"] = order_id.fillna(
+            "row:" + pd.Series(transactions.index.astype(str), index=transactions.index)
+        )
+    else:
+        out["order_key"] = "row:" + pd.Series(
+            transactions.index.astype(str), index=transactions.index
+        )
+    # a fixed order makes floating-point sums, and so every result, independent of the input's row order
+    return out.sort_values(
+        ["customer_id", "order_date", "amount", "is_return", "order_key"], kind="mergesort"
+    )
+
+
+def purchases(transactions: pd.DataFrame) -> pd.DataFrame:
+    """The rows that count as purchases: not a return and a positive net amount.
+
+    An order entirely returned (net amount 0) is not a purchase; unmatched return rows
+    (``is_return``) count in spend but never as purchases.
+    """
+    tx = transactions_frame(transactions)
+    return tx[~tx["is_return"] & (tx["amount"] > 0)]
+
+
+def spend_trend(
+    transactions: pd.DataFrame, as_of: date | str | pd.Timestamp, window_days: int = 180
+) -> pd.DataFrame:
+    """Net spend and orders per customer in the last window and the window before it.
+
+    recent = (as_of − w, as_of], previous = (as_of − 2w, as_of − w], w = ``window_days``; rows
+    after ``as_of`` are ignored. ``spend_ratio`` = recent_spend / previous_spend: ``inf`` when only
+    the recent window has spend, NaN when the previous window has none (a rule on it is then false).
+
+    Returns
+    -------
+    DataFrame
+        One row per customer with a transaction on or before ``as_of``, sorted by ``customer_id``:
+        ``customer_id, recent_spend, previous_spend, spend_ratio, recent_orders, previous_orders``.
+    """
+    if int(window_days) < 1:
+        raise LifecycleInputError(
+            f"window_days={window_days}: use a positive number of days, e.g. 180"
+        )
+    as_of = as_timestamp(as_of, "as_of")
+    tx = transactions_frame(transactions)
+    tx = tx[tx["order_date"] <= as_of]
+    w = pd.Timedelta(days=int(window_days))
+    recent = tx["order_date"] > as_of - w
+    previous = (tx["order_date"] > as_of - 2 * w) & ~recent
+    is_purchase = ~tx["is_return"] & (tx["amount"] > 0)
+    frame = pd.DataFrame(
+        {
+            "customer_id": tx["customer_id"],
+            "recent_spend": tx["amount"].where(recent, 0.0),
+            "previous_spend": tx["amount"].where(previous, 0.0),
+            "recent_order": tx["order_key"].where(recent & is_purchase),
+            "previous_order": tx["order_key"].where(previous & is_purchase),
+        }
+    )
+    out = frame.groupby("customer_id", sort=True).agg(
+        recent_spend=("recent_spend", "sum"),
+        previous_spend=("previous_spend", "sum"),
+        recent_orders=("recent_order", "nunique"),
+        previous_orders=("previous_order", "nunique"),
+    )
+    out["spend_ratio"] = spend_ratio(out["recent_spend"], out["previous_spend"])
+    out = out.reset_index()
+    return out[["customer_id", *SPEND_TREND_COLUMNS]]
+
+
+def spend_ratio(recent: pd.Series, previous: pd.Series) -> pd.Series:
+    """recent / previous; ``inf`` when previous ≤ 0 < recent, NaN when neither window has positive spend."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = recent / previous.where(previous > 0)
+    return ratio.mask((previous <= 0) & (recent > 0), np.inf).astype("float64")
+
+
+def lifecycle_rules(rules: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The default rule set overlaid with ``rules`` (from params), validated.
+
+    Top-level keys ``precedence``, ``fallback`` and ``window_days`` replace the defaults; ``stages``
+    replaces the rule of each stage it names.
+    """
+    rules = dict(rules or {})
+    unknown = sorted(set(rules) - set(DEFAULT_LIFECYCLE_RULES))
+    if unknown:
+        raise LifecycleInputError(
+            f"churn.lifecycle_rules has unknown key(s) {unknown}; allowed: {sorted(DEFAULT_LIFECYCLE_RULES)}"
+        )
+    merged = {**DEFAULT_LIFECYCLE_RULES, **{k: v for k, v in rules.items() if k != "stages"}}
+    merged["stages"] = {**DEFAULT_LIFECYCLE_RULES["stages"], **dict(rules.get("stages") or {})}
+    _check_rules(merged)
+    return merged
+
+
+def _check_rules(rules: dict[str, Any]) -> None:
+    where = "churn.lifecycle_rules"
+    precedence, fallback = list(rules["precedence"]), rules["fallback"]
+    named = [*precedence, fallback]
+    unknown = sorted(set(named) - set(STAGES))
+    if unknown:
+        raise LifecycleInputError(
+            f"{where}: unknown stage(s) {unknown}; the stages are {list(STAGES)}"
+        )
+    if sorted(named) != sorted(STAGES):
+        raise LifecycleInputError(
+            f"{where}: precedence {precedence} plus fallback '{fallback}' must name each of {list(STAGES)} "
+            "exactly once; list every stage but the fallback in precedence"
+        )
+    if not isinstance(rules["window_days"], int) or rules["window_days"] < 1:
+        raise LifecycleInputError(
+            f"{where}.window_days={rules['window_days']!r}: use a positive whole number of days"
+        )
+    for stage in precedence:
+        clauses = rules["stages"].get(stage)
+        if not isinstance(clauses, list) or not clauses:
+            raise LifecycleInputError(
+                f"{where}.stages.{stage}: give a list of clauses such as [{{p_alive: ['<', 0.3]}}]"
+            )
+        for i, clause in enumerate(clauses):
+            if not isinstance(clause, Mapping) or not clause:
+                raise LifecycleInputError(
+                    f"{where}.stages.{stage}[{i}]: a clause maps feature -> [operator, value]"
+                )
+            for feature, condition in clause.items():
+                ok = (
+                    isinstance(condition, (list, tuple))
+                    and len(condition) == 2
+                    and condition[0] in OPERATORS
+                    and isinstance(condition[1], (int, float))
+                )
+                if not ok:
+                    raise LifecycleInputError(
+                        f"{where}.stages.{stage}[{i}].{feature}={condition!r}: write [operator, number] "
+                        f"with an operator among {list(OPERATORS)}"
+                    )
+
+
+def rule_features(rules: Mapping[str, Any]) -> list[str]:
+    """The columns a rule set reads, in first-use order."""
+    seen: dict[str, None] = {}
+    for stage in rules["precedence"]:
+        for clause in rules["stages"][stage]:
+            seen.update(dict.fromkeys(clause))
+    return list(seen)
+
+
+def assign_lifecycle(
+    customers: pd.DataFrame,
+    spend_trend: pd.DataFrame | None = None,
+    rules: Mapping[str, Any] | None = None,
+) -> pd.Series:
+    """Lifecycle stage key of every customer (index of ``customers``), by the rules in precedence.
+
+    Parameters
+    ----------
+    customers
+        One row per customer with ``customer_id`` and the features the rules use.
+    spend_trend
+        Output of :func:`spend_trend` (merged on ``customer_id``); needed when the rules use
+        ``recent_spend``, ``previous_spend`` or ``spend_ratio`` and ``customers`` lacks them. A
+        customer absent from it had no spend in either window.
+    rules
+        Overrides of :data:`DEFAULT_LIFECYCLE_RULES` (see :func:`lifecycle_rules`).
+    """
+    rules = lifecycle_rules(rules)
+    require_columns(customers, ["customer_id"], "customers")
+    features = _with_spend_trend(customers, spend_trend)
+    require_columns(
+        features,
+        rule_features(rules),
+        "customers (with spend_trend)",
+        "pass spend_trend(transactions, as_of, window_days) for spend features, or drop the condition "
+        "from churn.lifecycle_rules",
+    )
+    stage = pd.Series(
+        rules["fallback"], index=customers.index, dtype="string", name="lifecycle_stage"
+    )
+    undecided = pd.Series(True, index=customers.index)
+    for name in rules["precedence"]:
+        hit = _rule_holds(features, rules["stages"][name]) & undecided
+        stage = stage.mask(hit, name)
+        undecided &= ~hit
+    return stage
+
+
+def _with_spend_trend(customers: pd.DataFrame, trend: pd.DataFrame | None) -> pd.DataFrame:
+    if trend is None:
+        has_spend = {"recent_spend", "previous_spend"} <= set(customers.columns)
+        if has_spend and "spend_ratio" not in customers:
+            return customers.assign(
+                spend_ratio=spend_ratio(customers["recent_spend"], customers["previous_spend"])
+            )
+        return customers
+    require_columns(
+        trend,
+        ["customer_id", "recent_spend", "previous_spend"],
+        "spend_trend",
+        "use spend_trend(...)",
+    )
+    by_id = trend.assign(customer_id=trend["customer_id"].astype("string")).set_index("customer_id")
+    if not by_id.index.is_unique:
+        raise LifecycleInputError(
+            "spend_trend has several rows for one customer_id; pass the output of spend_trend(...)"
+        )
+    ids = customers["customer_id"].astype("string")
+    merged = customers.copy()
+    for col in ("recent_spend", "previous_spend", "recent_orders", "previous_orders"):
+        if col in by_id:
+            # a customer missing from the trend table had no spend in either window
+            merged[col] = ids.map(by_id[col]).fillna(0).to_numpy(dtype="float64")
+    merged["spend_ratio"] = spend_ratio(merged["recent_spend"], merged["previous_spend"])
+    return merged
+
+
+def _rule_holds(features: pd.DataFrame, clauses: list[Mapping[str, Any]]) -> pd.Series:
+    holds = pd.Series(False, index=features.index)
+    for clause in clauses:
+        clause_holds = pd.Series(True, index=features.index)
+        for feature, (op, value) in clause.items():
+            column = pd.to_numeric(features[feature], errors="coerce").astype("float64")
+            clause_holds &= column.notna() & OPERATORS[op](column, value).fillna(False).astype(bool)
+        holds |= clause_holds
+    return holds
+
+
+def stage_label(stage: str, language: str) -> str:
+    """Report label of a stage key, e.g. ``stage_label("lost", "zh") == "已流失"``."""
+    return STAGE_LABELS[stage][language]
+
+
+def stage_labels(language: str) -> dict[str, str]:
+    """Stage key -> label in ``language``, in lifecycle order."""
+    return {s: STAGE_LABELS[s][language] for s in STAGES}
+
+
+def describe_lifecycle_rules(
+    rules: Mapping[str, Any] | None = None, language: str = "zh"
+) -> pd.DataFrame:
+    """The rule set as the methodology prints it: one row per step, in precedence order.
+
+    Returns
+    -------
+    DataFrame
+        ``step`` (1, 2, ...), ``stage`` (key), ``label`` and ``rule`` (text in ``language``).
+    """
+    rules = lifecycle_rules(rules)
+    w = rules["window_days"]
+    rows = [
+        {
+            "step": i + 1,
+            "stage": stage,
+            "label": stage_label(stage, language),
+            "rule": _TEXT["or"][language].join(
+                _clause_text(c, language, w) for c in rules["stages"][stage]
+            ),
+        }
+        for i, stage in enumerate(rules["precedence"])
+    ]
+    fallback = rules["fallback"]
+    rows.append(
+        {
+            "step": len(rows) + 1,
+            "stage": fallback,
+            "label": stage_label(fallback, language),
+            "rule": _TEXT["otherwise"][language],
+        }
+    )
+    return pd.DataFrame(rows)
+
+
+def _clause_text(clause: Mapping[str, Any], language: str, window_days: int) -> str:
+    parts = []
+    for feature, (op, value) in clause.items():
+        label = FEATURE_LABELS.get(feature, {}).get(language, feature).format(w=window_days)
+        shown = op.replace("<=", "≤").replace(">=", "≥")
+        parts.append(f"{label} {shown} {value:g}")
+    return _TEXT["and"][language].join(parts)
+
+
+class StageCrosstab(NamedTuple):
+    """Customers per tier and lifecycle stage: counts and shares within each tier (rows sum to 1)."""
+
+    counts: pd.DataFrame
+    shares: pd.DataFrame
+
+
+def stage_by_tier(
+    customers: pd.DataFrame,
+    stages: pd.Series | None = None,
+    *,
+    tier_col: str = "tier",
+    language: str | None = None,
+) -> StageCrosstab:
+    """Cross-tab of tier × lifecycle stage, with an overall row.
+
+    ``stages`` defaults to ``customers["lifecycle_stage"]``. Columns are the five stages in
+    lifecycle order (zero when empty), as keys, or as labels when ``language`` is given; the last
+    row (index ``"all"``) covers every customer.
+    """
+    if stages is None:
+        require_columns(
+            customers, ["lifecycle_stage"], "customers", "pass stages=assign_lifecycle(...)"
+        )
+        stages = customers["lifecycle_stage"]
+    require_columns(customers, [tier_col], "customers", "assign tiers first (notebook 03)")
+    if not stages.index.equals(customers.index):
+        raise LifecycleInputError(
+            "stages must share the index of customers; pass assign_lifecycle(customers, ...)"
+        )
+    unknown = sorted(set(stages.dropna()) - set(STAGES))
+    if unknown:
+        raise LifecycleInputError(
+            f"stages holds unknown stage key(s) {unknown}; expected keys among {list(STAGES)}"
+        )
+    counts = pd.crosstab(
+        customers[tier_col], pd.Categorical(stages, categories=list(STAGES)), dropna=False
+    )
+    counts = counts.reindex(columns=list(STAGES), fill_value=0).sort_index()
+    counts.index = counts.index.astype(object)
+    counts.loc["all"] = counts.sum(axis=0)
+    counts.index.name, counts.columns.name = tier_col, "lifecycle_stage"
+    counts = counts.astype("int64")
+    shares = counts.div(counts.sum(axis=1).where(lambda s: s > 0), axis=0)
+    if language is not None:
+        labels = stage_labels(language)
+        counts, shares = counts.rename(columns=labels), shares.rename(columns=labels)
+        counts = counts.rename(index={"all": _TEXT["all"][language]})
+        shares = shares.rename(index={"all": _TEXT["all"][language]})
+    return StageCrosstab(counts=counts, shares=shares)

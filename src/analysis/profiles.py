@@ -1,0 +1,440 @@
+"""Tier profiles: who is in each tier, what they are worth, what they buy, and how tiers move.
+
+- :func:`tier_profile` — one row per tier: size, revenue, margin, CLV (each with its share of the
+  total) and mean RFM / P(alive) figures;
+- :func:`tier_mix`, :func:`purchase_mix` — the make-up of each tier by a customer attribute
+  (industry, region, …) or by what its customers buy (product category, channel: 产品偏好);
+- :func:`lorenz_curve`, :func:`gini`, :func:`pareto_sentence` — the concentration of value;
+- :func:`migration` — quarter-over-quarter movement between tiers (tier 1 is the best);
+- :func:`tiers_differ` — Kruskal–Wallis test that tiers really differ in a value.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+LANGUAGES = ("zh", "en")
+
+#: Report labels of the :func:`tier_profile` columns.
+PROFILE_LABELS: dict[str, dict[str, str]] = {
+    "tier": {"zh": "层级", "en": "Tier"},
+    "tier_name": {"zh": "层级名称", "en": "Tier name"},
+    "customers": {"zh": "客户数", "en": "Customers"},
+    "customer_share": {"zh": "客户占比", "en": "Share of customers"},
+    "revenue": {"zh": "收入", "en": "Revenue"},
+    "revenue_share": {"zh": "收入占比", "en": "Share of revenue"},
+    "margin": {"zh": "毛利", "en": "Margin"},
+    "margin_share": {"zh": "毛利占比", "en": "Share of margin"},
+    "clv": {"zh": "预测CLV", "en": "Predicted CLV"},
+    "clv_share": {"zh": "预测CLV占比", "en": "Share of predicted CLV"},
+    "recency_mean": {"zh": "平均最近购买间隔", "en": "Mean recency"},
+    "frequency_mean": {"zh": "平均复购次数", "en": "Mean frequency"},
+    "monetary_mean": {"zh": "平均客单价", "en": "Mean monetary value"},
+    "p_alive_mean": {"zh": "平均存活概率", "en": "Mean P(alive)"},
+    "days_since_last_mean": {"zh": "平均距上次购买天数", "en": "Mean days since last purchase"},
+}
+
+MIGRATION_LABELS: dict[str, dict[str, str]] = {
+    "new": {"zh": "新客户", "en": "New"},
+    "lost": {"zh": "流失", "en": "Lost"},
+    "previous": {"zh": "上期层级", "en": "Previous tier"},
+    "current": {"zh": "本期层级", "en": "Current tier"},
+    "upgrades": {"zh": "升级", "en": "Upgrades"},
+    "downgrades": {"zh": "降级", "en": "Downgrades"},
+    "same": {"zh": "保持", "en": "Same tier"},
+}
+
+_MISSING_CATEGORY = {"zh": "未知", "en": "Unknown"}
+_SUMS = {"revenue": "revenue", "margin": "margin", "clv": "clv"}
+_MEANS = {
+    "recency_mean": "recency",
+    "frequency_mean": "frequency",
+    "monetary_mean": "monetary_value",
+    "p_alive_mean": "p_alive",
+    "days_since_last_mean": "days_since_last",
+}
+
+
+class ProfileError(ValueError):
+    """A profile cannot be computed as asked: the message names the column or row and the fix."""
+
+
+def profile_labels(language: str = "zh") -> dict[str, str]:
+    """Column name → report label of :func:`tier_profile` in ``language``."""
+    _check_language(language)
+    return {column: labels[language] for column, labels in PROFILE_LABELS.items()}
+
+
+def _check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise ProfileError(f"language '{language}' is not supported; use 'zh' or 'en'")
+
+
+def _require(frame: pd.DataFrame, columns: list[str], table: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise ProfileError(
+            f"the {table} table lacks column(s) {missing}; available: {', '.join(map(str, frame.columns))}"
+        )
+
+
+def _tiers(customers: pd.DataFrame) -> pd.Series:
+    _require(customers, ["customer_id", "tier"], "customers")
+    tier = customers["tier"]
+    if tier.isna().any():
+        raise ProfileError(
+            f"'tier' is missing for {int(tier.isna().sum())} customer(s) (e.g. "
+            f"{customers.loc[tier.isna(), 'customer_id'].head(5).tolist()}); assign tiers to every customer first"
+        )
+    return tier.astype("int64")
+
+
+def _all_tiers(tier: pd.Series) -> pd.Index:
+    """Tiers 1..max, so a tier left empty still shows as a row."""
+    return pd.Index(range(1, int(tier.max()) + 1), name="tier")
+
+
+# ---------------------------------------------------------------------------------------------
+# Profiles
+
+
+def tier_profile(customers: pd.DataFrame, transactions: pd.DataFrame | None = None) -> pd.DataFrame:
+    """One row per tier (index ``tier``, 1 = best): size, value and mean behaviour.
+
+    ``customers``, ``revenue``, ``margin``, ``clv`` are sums per tier and each ``*_share`` is the
+    tier's sum over the total of all tiers (so the shares sum to 1). ``*_mean`` columns are means of
+    ``recency``, ``frequency``, ``monetary_value``, ``p_alive`` and ``days_since_last``. A column the
+    table lacks gives NaN. Margin comes from the customers' ``margin`` column; when that is absent or
+    empty and ``transactions`` carry ``cost``, it is Σ(amount − cost) per customer.
+    """
+    tier = _tiers(customers)
+    frame = customers.assign(tier=tier)
+    if transactions is not None and _margin_missing(frame):
+        frame = frame.assign(margin=_margin_from_transactions(frame, transactions))
+    index = _all_tiers(tier)
+    groups = frame.groupby("tier")
+    profile = pd.DataFrame(index=index)
+    if "tier_name" in frame.columns:
+        profile["tier_name"] = groups["tier_name"].first().reindex(index).astype("string")
+    profile["customers"] = groups.size().reindex(index, fill_value=0).astype("int64")
+    profile["customer_share"] = profile["customers"] / profile["customers"].sum()
+    for out, column in _SUMS.items():
+        if column in frame.columns and frame[column].notna().any():
+            sums = groups[column].sum(min_count=0).reindex(index, fill_value=0.0).astype("float64")
+            total = sums.sum()
+            profile[out] = sums
+            profile[f"{out}_share"] = sums / total if total != 0 else np.nan
+        else:
+            profile[out] = np.nan
+            profile[f"{out}_share"] = np.nan
+    for out, column in _MEANS.items():
+        profile[out] = (
+            groups[column].mean().reindex(index).astype("float64")
+            if column in frame.columns
+            else np.nan
+        )
+    return profile
+
+
+def _margin_missing(frame: pd.DataFrame) -> bool:
+    return "margin" not in frame.columns or frame["margin"].isna().all()
+
+
+def _margin_from_transactions(customers: pd.DataFrame, transactions: pd.DataFrame) -> pd.Series:
+    if not {"customer_id", "amount", "cost"} <= set(transactions.columns):
+        return pd.Series(np.nan, index=customers.index)
+    per_customer = (
+        (transactions["amount"] - transactions["cost"])
+        .groupby(transactions["customer_id"].astype("string"))
+        .sum()
+    )
+    return customers["customer_id"].astype("string").map(per_customer).astype("float64")
+
+
+def tier_mix(
+    customers: pd.DataFrame, column: str, *, language: str = "zh", normalize: bool = True
+) -> pd.DataFrame:
+    """Share of each category of ``column`` (industry, region, segment, account_manager) within each tier.
+
+    Rows are tiers, columns categories (sorted), each row sums to 1; missing values form the category
+    未知 / Unknown. ``normalize=False`` gives the counts.
+    """
+    _check_language(language)
+    tier = _tiers(customers)
+    _require(customers, [column], "customers")
+    category = customers[column].astype("string").fillna(_MISSING_CATEGORY[language])
+    counts = pd.crosstab(tier.rename("tier"), category.rename(column)).reindex(
+        _all_tiers(tier), fill_value=0
+    )
+    counts = counts[sorted(counts.columns, key=str)]
+    if not normalize:
+        return counts
+    return counts.div(counts.sum(axis=1).where(lambda s: s > 0), axis=0)
+
+
+def purchase_mix(
+    customers: pd.DataFrame,
+    transactions: pd.DataFrame,
+    column: str,
+    *,
+    language: str = "zh",
+    value: str = "amount",
+) -> pd.DataFrame:
+    """Revenue share of each ``column`` category (product_category, channel) within each tier (产品偏好).
+
+    share(tier, category) = Σ amount of the tier's customers in the category / Σ amount of the tier.
+    Transactions of customers absent from ``customers`` are left out; their row count is in
+    ``result.attrs["unmatched_rows"]``.
+    """
+    _check_language(language)
+    tier = _tiers(customers)
+    _require(transactions, ["customer_id", column, value], "transactions")
+    tier_of = pd.Series(tier.to_numpy(), index=customers["customer_id"].astype("string").to_numpy())
+    if tier_of.index.duplicated().any():
+        raise ProfileError(
+            "customer_id repeats in the customers table; it must hold one row per customer"
+        )
+    tx_tier = transactions["customer_id"].astype("string").map(tier_of)
+    matched = tx_tier.notna()
+    category = transactions[column].astype("string").fillna(_MISSING_CATEGORY[language])
+    sums = (
+        pd.crosstab(
+            tx_tier[matched].astype("int64").rename("tier"),
+            category[matched].rename(column),
+            values=pd.to_numeric(transactions.loc[matched, value]),
+            aggfunc="sum",
+        )
+        .fillna(0.0)
+        .reindex(_all_tiers(tier), fill_value=0.0)
+    )
+    sums = sums[sorted(sums.columns, key=str)]
+    totals = sums.sum(axis=1)
+    shares = sums.div(totals.where(totals != 0), axis=0)
+    shares.attrs["unmatched_rows"] = int((~matched).sum())
+    return shares
+
+
+# ---------------------------------------------------------------------------------------------
+# Concentration of value
+
+
+def _nonnegative(values: Any, clip_negative: bool) -> np.ndarray:
+    x = np.asarray(pd.to_numeric(pd.Series(values), errors="raise"), dtype="float64")
+    if len(x) == 0:
+        raise ProfileError(
+            "no values given: the concentration of value needs at least one customer"
+        )
+    if np.isnan(x).any():
+        raise ProfileError(
+            f"{int(np.isnan(x).sum())} value(s) are missing; drop or fill them first"
+        )
+    if (x < 0).any():
+        if not clip_negative:
+            raise ProfileError(
+                f"{int((x < 0).sum())} value(s) are negative (e.g. net returns); pass clip_negative=True "
+                "to count them as 0, or use a non-negative column such as clv"
+            )
+        x = np.clip(x, 0, None)
+    if x.sum() <= 0:
+        raise ProfileError("the values sum to 0, so shares of the total are undefined")
+    return x
+
+
+def lorenz_curve(values: Any, *, clip_negative: bool = False) -> pd.DataFrame:
+    """Lorenz curve (Lorenz 1905): cumulative share of customers vs cumulative share of value.
+
+    Customers are sorted by value ascending; the curve starts at (0, 0) and ends at (1, 1).
+    """
+    x = np.sort(_nonnegative(values, clip_negative))
+    n = len(x)
+    return pd.DataFrame(
+        {
+            "customer_share": np.concatenate([[0.0], np.arange(1, n + 1) / n]),
+            "value_share": np.concatenate([[0.0], np.cumsum(x) / x.sum()]),
+        }
+    )
+
+
+def gini(values: Any, *, clip_negative: bool = False) -> float:
+    """Gini coefficient (Gini 1912) of non-negative values.
+
+    G = 2 Σ_i i·x_(i) / (n Σ x) − (n + 1) / n with x_(1) ≤ … ≤ x_(n): 0 when all are equal,
+    (n − 1)/n when one customer holds everything.
+    """
+    x = np.sort(_nonnegative(values, clip_negative))
+    n = len(x)
+    return float(2 * np.sum(np.arange(1, n + 1) * x) / (n * x.sum()) - (n + 1) / n)
+
+
+def _pct_text(share: float, language: str) -> str:
+    percent = 100 * share
+    text = f"{percent:.0f}" if percent >= 10 or percent == round(percent) else f"{percent:.1f}"
+    return f"{text}%" if language == "zh" else f"{text} %"
+
+
+def pareto_sentence(
+    values: Any,
+    language: str = "zh",
+    top_share: float = 0.2,
+    *,
+    value_share: float | None = None,
+    value_label: str | dict[str, str] | None = None,
+    clip_negative: bool = False,
+) -> str:
+    """One sentence on the concentration of value, e.g. "前20%的客户贡献了63%的收入".
+
+    Forward form: the top k = max(1, round(top_share · n)) customers by value and their share of the
+    total; the sentence states k/n. Reverse form (``value_share`` given, e.g. 0.8): the fewest top
+    customers whose cumulative share reaches ``value_share``.
+    """
+    _check_language(language)
+    x = np.sort(_nonnegative(values, clip_negative))[::-1]
+    n, total = len(x), x.sum()
+    if isinstance(value_label, dict):
+        label = value_label.get(language) or next(iter(value_label.values()))
+    else:
+        label = value_label or {"zh": "收入", "en": "revenue"}[language]
+    if value_share is None:
+        if not 0 < top_share <= 1:
+            raise ProfileError(
+                f"top_share {top_share} must be in (0, 1], e.g. 0.2 for the top 20 %"
+            )
+        k = max(1, round(top_share * n))
+        customers, value = k / n, x[:k].sum() / total
+        if language == "zh":
+            return f"前{_pct_text(customers, 'zh')}的客户贡献了{_pct_text(value, 'zh')}的{label}"
+        return f"The top {_pct_text(customers, 'en')} of customers bring {_pct_text(value, 'en')} of {label}"
+    if not 0 < value_share <= 1:
+        raise ProfileError(
+            f"value_share {value_share} must be in (0, 1], e.g. 0.8 for 80 % of the total"
+        )
+    k = int(np.searchsorted(np.cumsum(x) / total, value_share - 1e-12, side="left")) + 1
+    customers, value = k / n, x[:k].sum() / total
+    if language == "zh":
+        return f"{_pct_text(value, 'zh')}的{label}来自前{_pct_text(customers, 'zh')}的客户"
+    return f"{_pct_text(value, 'en')} of {label} comes from the top {_pct_text(customers, 'en')} of customers"
+
+
+# ---------------------------------------------------------------------------------------------
+# Migration between quarters
+
+
+def _quarter(frame: pd.DataFrame, which: str) -> pd.DataFrame:
+    _require(frame, ["customer_id", "tier", "value"], which)
+    out = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].astype("string").to_numpy(),
+            "tier": frame["tier"].to_numpy(),
+            "value": pd.to_numeric(frame["value"]).astype("float64").to_numpy(),
+        }
+    )
+    if out["customer_id"].isna().any() or out["tier"].isna().any():
+        raise ProfileError(
+            f"the {which} table has rows without customer_id or tier; fill or drop them"
+        )
+    dupes = out.loc[out["customer_id"].duplicated(), "customer_id"]
+    if len(dupes):
+        raise ProfileError(
+            f"customer_id repeats in the {which} table (e.g. {dupes.head(5).tolist()}); one row per customer"
+        )
+    return out.astype({"tier": "int64"}).set_index("customer_id")
+
+
+def migration(
+    previous: pd.DataFrame, current: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]]:
+    """Movement of customers between the tiers of two quarters.
+
+    Parameters
+    ----------
+    previous, current : pd.DataFrame
+        ``customer_id``, ``tier`` (1 = best), ``value`` (e.g. revenue or CLV of that quarter).
+
+    Returns
+    -------
+    counts : pd.DataFrame
+        Rows: previous tier, then ``"new"`` (customers only in ``current``); columns: current tier,
+        then ``"lost"`` (customers only in ``previous``).
+    values : pd.DataFrame
+        Same shape: the sum of ``value``, current value for customers present now, previous value
+        for the lost ones.
+    summary : dict
+        ``upgrades`` (current tier number < previous), ``downgrades``, ``same``, ``new``, ``lost`` with
+        counts and ``*_value`` sums (same convention as ``values``), ``retained`` and
+        ``retention_rate`` (retained / previous customers).
+    """
+    prev, cur = _quarter(previous, "previous"), _quarter(current, "current")
+    joined = prev.merge(
+        cur, how="outer", left_index=True, right_index=True, suffixes=("_prev", "_cur")
+    )
+    tiers = sorted(set(prev["tier"]) | set(cur["tier"]))
+    rows = pd.Index([*tiers, "new"], dtype="object", name="previous")
+    cols = pd.Index([*tiers, "lost"], dtype="object", name="current")
+    row_key = joined["tier_prev"].astype("object").where(joined["tier_prev"].notna(), "new")
+    col_key = joined["tier_cur"].astype("object").where(joined["tier_cur"].notna(), "lost")
+    row_key = row_key.map(lambda t: t if t == "new" else int(t))
+    col_key = col_key.map(lambda t: t if t == "lost" else int(t))
+    value = joined["value_cur"].where(joined["tier_cur"].notna(), joined["value_prev"])
+    counts = pd.DataFrame(0, index=rows, columns=cols, dtype="int64")
+    values = pd.DataFrame(0.0, index=rows, columns=cols)
+    for (r, c), group in value.groupby([row_key, col_key]):
+        counts.loc[r, c] = len(group)
+        values.loc[r, c] = float(group.sum())
+    both = joined["tier_prev"].notna() & joined["tier_cur"].notna()
+    kinds = {
+        "upgrades": both & (joined["tier_cur"] < joined["tier_prev"]),
+        "downgrades": both & (joined["tier_cur"] > joined["tier_prev"]),
+        "same": both & (joined["tier_cur"] == joined["tier_prev"]),
+        "new": joined["tier_prev"].isna(),
+        "lost": joined["tier_cur"].isna(),
+    }
+    summary: dict[str, Any] = {}
+    for kind, mask in kinds.items():
+        summary[kind] = int(mask.sum())
+        summary[f"{kind}_value"] = float(value[mask].sum())
+    summary["retained"] = int(both.sum())
+    summary["retention_rate"] = float(both.sum() / len(prev)) if len(prev) else math.nan
+    return counts, values, summary
+
+
+# ---------------------------------------------------------------------------------------------
+# Do tiers differ?
+
+
+class KruskalResult(NamedTuple):
+    """Kruskal–Wallis H test across tiers and its effect size ε² = H / (n − 1) (Tomczak & Tomczak 2014)."""
+
+    statistic: float
+    pvalue: float
+    epsilon_squared: float
+    n: int
+
+
+def tiers_differ(customers: pd.DataFrame, column: str = "clv") -> KruskalResult:
+    """Kruskal–Wallis test (Kruskal & Wallis 1952) that ``column`` has the same distribution in every tier.
+
+    A small p-value says the tiers really differ in ``column``. Customers without a value are left out.
+    """
+    tier = _tiers(customers)
+    _require(customers, [column], "customers")
+    values = pd.to_numeric(customers[column]).astype("float64")
+    keep = values.notna()
+    groups = [g.to_numpy() for _, g in values[keep].groupby(tier[keep])]
+    if len(groups) < 2:
+        raise ProfileError(
+            f"tiers_differ needs at least two non-empty tiers with '{column}', got {len(groups)}"
+        )
+    if values[keep].nunique() < 2:
+        raise ProfileError(
+            f"'{column}' takes a single value in every tier, so tiers cannot differ in it"
+        )
+    h, p = stats.kruskal(*groups)
+    n = int(keep.sum())
+    return KruskalResult(
+        statistic=float(h), pvalue=float(p), epsilon_squared=float(h / (n - 1)), n=n
+    )

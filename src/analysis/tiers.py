@@ -1,0 +1,1140 @@
+"""Customer tiers: six ways to place every customer in an ordered tier (tier 1 = best).
+
+One entry point, :func:`assign_tiers`, takes the per-customer table (``customers.parquet``) and a
+method name; it returns a :class:`TierAssignment` with the tier number and name of every customer and
+a description of the rule as applied, in Chinese and English, for the report's methodology appendix.
+
+Methods
+-------
+``rfm``
+    Bands on the RFM score (r + f + m, 3–15; Hughes 1994, *Strategic Database Marketing*). Cut-offs
+    are lower bounds from the options, or chosen among the observed scores so that the tiers come
+    closest to target customer shares. Equal scores always share a tier.
+``clv``
+    Predicted customer lifetime value: absolute lower bounds, or ranks (e.g. top 20 %, next 30 %,
+    rest; Kumar & Reinartz 2018, *Customer Relationship Management*, ch. 2, value-based segments).
+``pareto``
+    ABC / Pareto analysis (Juran): customers sorted by value; the smallest group whose cumulative
+    share of the total reaches 80 % is tier 1, the next up to 95 % tier 2, and so on.
+``threshold``
+    Business rules on any column, one ``{"column", "min", "max"}`` per tier, ``min <= x < max``
+    (e.g. a bank's deposits: ≥ 2亿 → 1, 5000万–2亿 → 2, below → 3). Every customer must match exactly
+    one rule.
+``kmeans``
+    k-means (Lloyd 1982; scikit-learn ``KMeans``) on standardised signed ``log1p`` features; the
+    clusters are ranked by the mean of a value column.
+``composite``
+    A weighted value score of percentile ranks: contribution (historic value), potential (CLV or
+    CLV above historic value) and loyalty (P(alive) × tenure percentile), cut by customer shares.
+
+Determinism: the table is sorted by ``customer_id`` before any computation, ranks break ties by
+``customer_id``, and k-means gets a fixed ``n_init`` and ``random_state``; the result does not
+depend on row order.
+
+Options
+-------
+``options`` holds method keys (see :data:`OPTION_KEYS`); a top-level key applies to every method
+that accepts it, and one sub-dict per method name (``{"clv": {...}, "threshold": {...}}``) adds
+keys for that method only, so one params section serves both :func:`assign_tiers` and
+:func:`sensitivity` (see :func:`method_options`).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from itertools import pairwise
+from typing import Any, NamedTuple
+
+import numpy as np
+import pandas as pd
+
+METHODS: tuple[str, ...] = ("rfm", "clv", "pareto", "threshold", "kmeans", "composite")
+LANGUAGES: tuple[str, ...] = ("zh", "en")
+
+#: The option keys each method accepts.
+OPTION_KEYS: dict[str, tuple[str, ...]] = {
+    "rfm": ("column", "cutoffs", "shares", "allow_empty"),
+    "clv": ("column", "cutoffs", "shares", "allow_empty"),
+    "pareto": ("column", "value_shares"),
+    "threshold": ("rules", "missing_tier", "allow_empty"),
+    "kmeans": ("features", "negate", "value_column", "n_init"),
+    "composite": ("weights", "contribution", "potential", "loyalty", "shares"),
+}
+
+#: Default share of customers per tier (best first) for the rank- and quantile-based methods.
+DEFAULT_SHARES: dict[int, tuple[float, ...]] = {
+    2: (0.2, 0.8),
+    3: (0.2, 0.3, 0.5),
+    4: (0.1, 0.2, 0.3, 0.4),
+    5: (0.1, 0.15, 0.25, 0.25, 0.25),
+}
+
+#: Default cumulative value shares closing each tier but the last, for ``pareto``.
+DEFAULT_VALUE_SHARES: dict[int, tuple[float, ...]] = {
+    2: (0.8,),
+    3: (0.8, 0.95),
+    4: (0.8, 0.95, 0.99),
+    5: (0.8, 0.9, 0.95, 0.99),
+}
+
+DEFAULT_KMEANS_FEATURES: tuple[str, ...] = ("frequency", "revenue", "days_since_last", "clv")
+DEFAULT_WEIGHTS: dict[str, float] = {"contribution": 0.4, "potential": 0.4, "loyalty": 0.2}
+KMEANS_N_INIT = 10
+
+TIER_NAMES: dict[int, dict[str, list[str]]] = {
+    3: {"zh": ["高价值", "中价值", "低价值"], "en": ["High value", "Mid value", "Low value"]},
+    4: {
+        "zh": ["高价值客户", "潜力客户", "一般客户", "低价值客户"],
+        "en": ["High-value", "Potential", "Ordinary", "Low-value"],
+    },
+    5: {
+        "zh": ["A类", "B类", "C类", "D类", "E类"],
+        "en": ["Class A", "Class B", "Class C", "Class D", "Class E"],
+    },
+}
+
+_COLUMN_LABELS: dict[str, dict[str, str]] = {
+    "rfm_score": {"zh": "RFM总分", "en": "RFM score"},
+    "clv": {"zh": "预测CLV", "en": "predicted CLV"},
+    "historic_value": {"zh": "历史价值", "en": "historic value"},
+    "revenue": {"zh": "收入", "en": "revenue"},
+    "margin": {"zh": "毛利", "en": "margin"},
+    "balance": {"zh": "余额", "en": "balance"},
+    "frequency": {"zh": "复购次数", "en": "repeat purchases"},
+    "days_since_last": {"zh": "距上次购买天数", "en": "days since last purchase"},
+    "monetary_value": {"zh": "平均客单价", "en": "average order value"},
+    "p_alive": {"zh": "存活概率", "en": "P(alive)"},
+    "tenure_days": {"zh": "客户在网天数", "en": "tenure (days)"},
+    "orders": {"zh": "订单数", "en": "orders"},
+    "expected_purchases": {"zh": "预期购买次数", "en": "expected purchases"},
+}
+
+
+class TieringError(ValueError):
+    """Tiers cannot be assigned as asked: the message names the method, the column or cut-off and the fix."""
+
+
+@dataclass
+class TierAssignment:
+    """The tier of every customer and the rule that placed them.
+
+    Attributes
+    ----------
+    tier : pd.Series
+        Tier number 1..n (1 = best), index aligned to the input table.
+    tier_name : pd.Series
+        The tier's name in the requested language, same index.
+    names : list[str]
+        Tier names in tier order, in the requested language.
+    rule : dict
+        ``method``, ``n_tiers``, ``zh`` and ``en`` descriptions, ``names`` in both languages, the
+        cut-offs actually used and the tier sizes; plain Python values, ready for JSON.
+    score : pd.Series or None
+        The value the tiers are ordered by (RFM score, CLV, composite score, …), where one exists.
+    """
+
+    tier: pd.Series
+    tier_name: pd.Series
+    names: list[str]
+    rule: dict[str, Any]
+    score: pd.Series | None = field(default=None)
+
+
+@dataclass
+class _Placement:
+    """What a method returns, on the table sorted by customer_id."""
+
+    tier: np.ndarray
+    details: dict[str, Any]
+    describe: Callable[[str, list[str]], str]
+    score: np.ndarray | None = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Names, options and formatting
+
+
+def tier_names(n_tiers: int, language: str = "zh", names: Any = None) -> list[str]:
+    """Tier names in tier order: user ``names`` (a list, or ``{"zh": [...], "en": [...]}``) or defaults.
+
+    Defaults: 3 → 高价值/中价值/低价值 (High/Mid/Low value); 4 → 高价值客户/潜力客户/一般客户/低价值客户
+    (High-value/Potential/Ordinary/Low-value); 5 → A类…E类 (Class A…E); other counts → 第k层 (Tier k).
+    """
+    _check_language(language)
+    chosen = names.get(language) if isinstance(names, dict) else names
+    if chosen is not None:
+        chosen = [str(n) for n in chosen]
+        if len(chosen) != n_tiers:
+            raise TieringError(
+                f"tier names {chosen} give {len(chosen)} name(s) for {n_tiers} tiers; "
+                f"give exactly {n_tiers} names (tiering.names.{language} in the params)"
+            )
+        if len(set(chosen)) != n_tiers:
+            raise TieringError(f"tier names {chosen} repeat a name; give each tier its own name")
+        return chosen
+    if n_tiers in TIER_NAMES:
+        return list(TIER_NAMES[n_tiers][language])
+    return [f"第{k}层" if language == "zh" else f"Tier {k}" for k in range(1, n_tiers + 1)]
+
+
+def method_options(options: dict[str, Any] | None, method: str) -> dict[str, Any]:
+    """The options of one method: the shared top-level keys it accepts plus its own sub-dict.
+
+    A top-level key that is not a method name is shared: it applies to every method that accepts it
+    (so ``shares`` set for ``clv`` also shapes ``composite`` in :func:`sensitivity`, and ``rules``
+    does not stop ``rfm``). A key no method accepts, or an unknown key in a method's own sub-dict,
+    is an error naming it.
+    """
+    options = dict(options or {})
+    nested = {m: options.pop(m) or {} for m in METHODS if m in options}
+    known = {key for keys in OPTION_KEYS.values() for key in keys}
+    for key in options:
+        if key not in known:
+            raise TieringError(
+                f"tiering.options: unknown key '{key}'; {_suggest(key, sorted(known))}"
+            )
+    for name, sub in nested.items():
+        if not isinstance(sub, dict):
+            raise TieringError(
+                f"tiering.options.{name} must be a mapping of option keys, got {sub!r}"
+            )
+        for key in sub:
+            if key not in OPTION_KEYS[name]:
+                raise TieringError(
+                    f"tiering.options.{name}: unknown key '{key}' for method '{name}'; "
+                    f"{_suggest(key, list(OPTION_KEYS[name]))}"
+                )
+    own = nested.get(method, {})
+    shared = {k: v for k, v in options.items() if k in OPTION_KEYS[method]}
+    return shared | own
+
+
+def _suggest(key: str, allowed: list[str]) -> str:
+    guess = difflib.get_close_matches(key, allowed, n=1)
+    return f"did you mean '{guess[0]}'?" if guess else f"allowed keys: {', '.join(allowed)}"
+
+
+def _check_language(language: str) -> None:
+    if language not in LANGUAGES:
+        raise TieringError(f"language '{language}' is not supported; use 'zh' or 'en'")
+
+
+def _label(column: str, language: str) -> str:
+    return _COLUMN_LABELS.get(column, {}).get(language, column)
+
+
+def format_number(x: float, language: str = "en") -> str:
+    """A number for a sentence: 1,234.5 in English; 2亿 / 5000万 / 1,234.5 in Chinese."""
+    if x is None or (isinstance(x, float) and math.isnan(x)):
+        return "—"
+    x = float(x)
+    if language == "zh" and abs(x) >= 1e4:
+        unit, scale = ("亿", 1e8) if abs(x) >= 1e8 else ("万", 1e4)
+        return f"{_trim(x / scale)}{unit}"
+    return _trim(x, thousands=True)
+
+
+def _trim(x: float, *, thousands: bool = False) -> str:
+    digits = 0 if abs(x) >= 1000 else 2 if abs(x) >= 1 else 4
+    text = f"{x:,.{digits}f}" if thousands else f"{x:.{digits}f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
+def _pct(share: float) -> str:
+    return f"{_trim(round(100 * share, 1))}%"
+
+
+def _plain(value: Any) -> Any:
+    """numpy scalars and arrays to plain Python, for JSON."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in value]
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+# Input checks and the canonical order
+
+
+def _canonical(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+    """The table sorted by customer_id (reset index) and, for each sorted row, its input position."""
+    if "customer_id" not in customers.columns:
+        raise TieringError(
+            "the customers table has no 'customer_id' column; it is required to tier customers"
+        )
+    ids = customers["customer_id"]
+    if ids.isna().any():
+        raise TieringError(
+            f"customer_id is missing in {int(ids.isna().sum())} row(s) of the customers table; "
+            "drop or fix those rows before tiering"
+        )
+    keys = ids.astype("string")
+    dupes = keys[keys.duplicated(keep=False)]
+    if len(dupes):
+        raise TieringError(
+            f"customer_id repeats in the customers table ({dupes.nunique()} id(s), e.g. "
+            f"{sorted(dupes.unique())[:5]}); it must hold one row per customer"
+        )
+    positions = np.argsort(keys.to_numpy(dtype=str), kind="stable")
+    return customers.iloc[positions].reset_index(drop=True), positions
+
+
+def _numeric(
+    frame: pd.DataFrame, column: str, method: str, *, allow_missing: bool = False
+) -> np.ndarray:
+    if column not in frame.columns:
+        raise TieringError(
+            f"method '{method}' needs the column '{column}', which the customers table lacks; "
+            f"available columns: {', '.join(map(str, frame.columns))}"
+        )
+    try:
+        values = pd.to_numeric(frame[column], errors="raise").astype("float64").to_numpy()
+    except (TypeError, ValueError) as exc:
+        raise TieringError(
+            f"method '{method}': column '{column}' holds non-numeric values ({exc}); clean it first"
+        ) from None
+    missing = np.isnan(values)
+    if missing.any() and not allow_missing:
+        examples = frame.loc[missing, "customer_id"].head(5).tolist()
+        raise TieringError(
+            f"method '{method}': column '{column}' is missing for {int(missing.sum())} customer(s) "
+            f"(e.g. {examples}); fill it or drop those customers before tiering"
+        )
+    return values
+
+
+def _shares(options: dict[str, Any], n_tiers: int, method: str) -> list[float]:
+    """Customer shares per tier, best first, summing to 1 (an n−1 list leaves the rest to the last tier)."""
+    raw = options.get("shares")
+    if raw is None:
+        if n_tiers not in DEFAULT_SHARES:
+            raise TieringError(
+                f"method '{method}' has no default shares for {n_tiers} tiers; "
+                f"set tiering.options.shares to {n_tiers} shares (best tier first) summing to 1"
+            )
+        return list(DEFAULT_SHARES[n_tiers])
+    shares = [float(s) for s in raw]
+    if len(shares) == n_tiers - 1 and sum(shares) < 1:
+        shares.append(1.0 - sum(shares))
+    if len(shares) != n_tiers or any(s <= 0 for s in shares) or abs(sum(shares) - 1) > 1e-6:
+        raise TieringError(
+            f"method '{method}': shares {raw} must be {n_tiers} positive customer shares (best tier "
+            f"first) summing to 1, e.g. {list(DEFAULT_SHARES.get(n_tiers, [1 / n_tiers] * n_tiers))}"
+        )
+    return shares
+
+
+def _lower_bounds(raw: Any, n_tiers: int, method: str) -> list[float]:
+    """n−1 distinct lower bounds, sorted from the best tier down."""
+    bounds = sorted((float(c) for c in raw), reverse=True)
+    if len(bounds) != n_tiers - 1 or len(set(bounds)) != len(bounds):
+        raise TieringError(
+            f"method '{method}': cutoffs {list(raw)} must be {n_tiers - 1} distinct lower bounds for "
+            f"{n_tiers} tiers (tier 1: value ≥ the highest bound; the last tier: below the lowest)"
+        )
+    return bounds
+
+
+def _tier_from_bounds(values: np.ndarray, bounds: list[float]) -> np.ndarray:
+    """Tier = 1 + number of lower bounds the value falls below."""
+    return 1 + (values[:, None] < np.asarray(bounds)[None, :]).sum(axis=1)
+
+
+def _cut_ranks(
+    values: np.ndarray, shares: list[float], method: str
+) -> tuple[np.ndarray, list[int]]:
+    """Rank by value (highest first, ties by customer_id) and cut the ranks by customer shares.
+
+    Tier sizes are round(cumulative share × n) differences, each at least one customer.
+    """
+    n, k = len(values), len(shares)
+    if n < k:
+        raise TieringError(
+            f"method '{method}': {n} customer(s) cannot fill {k} tiers; use fewer tiers"
+        )
+    order = np.lexsort((np.arange(n), -values))  # the table is sorted by customer_id already
+    ends = np.rint(np.cumsum(shares)[:-1] * n).astype(int)
+    for j in range(k - 1):
+        lowest = (ends[j - 1] if j else 0) + 1
+        highest = n - (k - 1 - j)
+        ends[j] = min(max(ends[j], lowest), highest)
+    tier = np.empty(n, dtype=int)
+    tier[order] = np.searchsorted(ends, np.arange(n), side="right") + 1
+    return tier, [int(e) for e in ends]
+
+
+def _bounds_for_shares(values: np.ndarray, shares: list[float], method: str) -> list[float]:
+    """Lower bounds among the observed values whose tiers come closest to the target shares.
+
+    Equal values stay in one tier, so the shares are met as nearly as the distinct values allow.
+    """
+    distinct = np.unique(values)[::-1]
+    k, n = len(shares), len(values)
+    if len(distinct) < k:
+        raise TieringError(
+            f"method '{method}': only {len(distinct)} distinct value(s) ({list(distinct)}) for "
+            f"{k} tiers, so some tier would be empty; use fewer tiers or another method"
+        )
+    at_or_above = n - np.searchsorted(np.sort(values), distinct, side="left")
+    targets = np.cumsum(shares)[:-1] * n
+    picks: list[int] = []
+    for j, target in enumerate(targets):
+        lowest = picks[-1] + 1 if picks else 0
+        highest = len(distinct) - k + j
+        candidates = np.arange(lowest, highest + 1)
+        picks.append(int(candidates[np.argmin(np.abs(at_or_above[candidates] - target))]))
+    # each pick is the lowest value admitted to its tier, i.e. the tier's lower bound
+    return [float(distinct[p]) for p in picks]
+
+
+def _band_text(bounds: list[float], tier: int, language: str, label: str) -> str:
+    """'label ≥ 13', '10 ≤ label < 13', 'label < 7' in either language."""
+    k = len(bounds) + 1
+    if tier == 1:
+        return f"{label} ≥ {format_number(bounds[0], language)}"
+    if tier == k:
+        return f"{label} < {format_number(bounds[-1], language)}"
+    return f"{format_number(bounds[tier - 1], language)} ≤ {label} < {format_number(bounds[tier - 2], language)}"
+
+
+def _join(parts: list[str], language: str) -> str:
+    return ("；" if language == "zh" else "; ").join(parts)
+
+
+def _ranked_text(
+    label: str, shares: list[float], bounds: list[str], names: list[str], language: str
+) -> str:
+    """'Ranked by label …: top 20 % → High (label ≥ b1); next 30 % → …; the rest → Low.'"""
+    parts = []
+    for t in range(len(names) - 1):
+        if language == "zh":
+            lead = "前" if t == 0 else "其后"
+            parts.append(f"{lead}{_pct(shares[t])}为{names[t]}（{label} ≥ {bounds[t]}）")
+        else:
+            lead = "top" if t == 0 else "next"
+            parts.append(f"{lead} {_pct(shares[t])} → {names[t]} ({label} ≥ {bounds[t]})")
+    if language == "zh":
+        parts.append(f"其余为{names[-1]}")
+        return f"按{label}从高到低排序（同值按客户编号），按客户占比分层：{_join(parts, 'zh')}。"
+    parts.append(f"the rest → {names[-1]}")
+    return (
+        f"Customers ranked by {label}, highest first (ties by customer id), cut by customer "
+        f"shares: {_join(parts, 'en')}."
+    )
+
+
+def _banded_text(
+    label: str, bounds: list[float], names: list[str], language: str, shares: list[float] | None
+) -> str:
+    """'Bands of label: High: label ≥ 13; …' plus where the cut-offs came from."""
+    bands = [_band_text(bounds, t, language, label) for t in range(1, len(names) + 1)]
+    targets = "/".join(_pct(s) for s in shares) if shares else ""
+    if language == "zh":
+        parts = [f"{name}：{band}" for name, band in zip(names, bands, strict=True)]
+        origin = (
+            f"分档界限取自观测值，使各层客户占比尽量接近 {targets}（同值客户同层）"
+            if shares
+            else "分档界限由参数文件设定"
+        )
+        return f"按{label}分档：{_join(parts, 'zh')}。{origin}。"
+    parts = [f"{name}: {band}" for name, band in zip(names, bands, strict=True)]
+    origin = (
+        f"Cut-offs chosen among the observed values so that tier sizes come closest to {targets} "
+        "of customers (equal values share a tier)"
+        if shares
+        else "Cut-offs set in the params"
+    )
+    return f"Bands of {label}: {_join(parts, 'en')}. {origin}."
+
+
+def _composite_formula(
+    weights: dict[str, float], contribution: str, potential: str, loyalty: str, language: str
+) -> str:
+    w_c, w_p, w_l = (f"{weights[k]:g}" for k in ("contribution", "potential", "loyalty"))
+    if language == "zh":
+        pot = "预测CLV" if potential == "clv" else "预测CLV高出历史价值的部分（不低于0）"
+        loy = "存活概率×在网时长百分位" if loyalty == "p_alive_tenure" else _label(loyalty, "zh")
+        return (
+            f"价值得分 = {w_c}×贡献（{_label(contribution, 'zh')}）百分位 + {w_p}×潜力（{pot}）百分位"
+            f" + {w_l}×忠诚（{loy}）百分位"
+        )
+    pot = (
+        "predicted CLV"
+        if potential == "clv"
+        else "predicted CLV above historic value (floored at 0)"
+    )
+    loy = "P(alive) × tenure percentile" if loyalty == "p_alive_tenure" else _label(loyalty, "en")
+    return (
+        f"value score = {w_c} × percentile of contribution ({_label(contribution, 'en')}) + "
+        f"{w_p} × percentile of potential ({pot}) + {w_l} × percentile of loyalty ({loy})"
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The six methods (each works on the table sorted by customer_id)
+
+
+def _bands(
+    frame: pd.DataFrame,
+    n_tiers: int,
+    options: dict[str, Any],
+    method: str,
+    default_column: str,
+    rank_when_quantiles: bool,
+) -> _Placement:
+    column = options.get("column", default_column)
+    values = _numeric(frame, column, method)
+    if options.get("cutoffs") is not None:
+        bounds = _lower_bounds(options["cutoffs"], n_tiers, method)
+        tier, source = _tier_from_bounds(values, bounds), "params"
+        shares = None
+    elif rank_when_quantiles:
+        shares = _shares(options, n_tiers, method)
+        tier, _ = _cut_ranks(values, shares, method)
+        bounds = [float(values[tier == t].min()) for t in range(1, n_tiers)]
+        source = "ranks"
+    else:
+        shares = _shares(options, n_tiers, method)
+        bounds = _bounds_for_shares(values, shares, method)
+        tier, source = _tier_from_bounds(values, bounds), "quantiles"
+    details = {
+        "column": column,
+        "cutoffs": bounds,
+        "cutoff_source": source,
+        "target_shares": shares,
+    }
+
+    def describe(language: str, names: list[str]) -> str:
+        label = _label(column, language)
+        if source == "ranks":
+            bound_texts = [format_number(b, language) for b in bounds]
+            return _ranked_text(label, shares, bound_texts, names, language)
+        return _banded_text(
+            label, bounds, names, language, shares if source == "quantiles" else None
+        )
+
+    return _Placement(tier, details, describe, values)
+
+
+def _tiers_rfm(frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int) -> _Placement:
+    """Bands on ``rfm_score``: tier t holds bound_t ≤ score < bound_{t−1} (Hughes 1994)."""
+    return _bands(frame, n_tiers, options, "rfm", "rfm_score", rank_when_quantiles=False)
+
+
+def _tiers_clv(frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int) -> _Placement:
+    """Absolute CLV lower bounds, or rank shares (top 20 %, next 30 %, rest)."""
+    return _bands(frame, n_tiers, options, "clv", "clv", rank_when_quantiles=True)
+
+
+def _tiers_pareto(
+    frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int
+) -> _Placement:
+    """Tier t: the fewest next customers (by value, descending) whose cumulative share reaches s_t.
+
+    With sorted values v_(1) ≥ v_(2) ≥ …, tier 1 ends at the first rank i with
+    Σ_{j≤i} v_(j) / Σ v ≥ s_1. A tier whose share is already reached takes one customer, so none is
+    empty. Negative values count as 0 (they cannot add to a share of the total).
+    """
+    column = options.get("column", "clv")
+    raw = _numeric(frame, column, "pareto")
+    values = np.clip(raw, 0, None)
+    total = values.sum()
+    if total <= 0:
+        raise TieringError(
+            f"method 'pareto': the total of '{column}' is {total:g}; use a column with positive values"
+        )
+    value_shares = [
+        float(s) for s in options.get("value_shares", DEFAULT_VALUE_SHARES.get(n_tiers, ()))
+    ]
+    if (
+        len(value_shares) != n_tiers - 1
+        or any(not 0 < s < 1 for s in value_shares)
+        or any(b <= a for a, b in pairwise(value_shares))
+    ):
+        raise TieringError(
+            f"method 'pareto': value_shares {value_shares} must be {n_tiers - 1} increasing cumulative "
+            f"shares between 0 and 1 for {n_tiers} tiers, e.g. {list(DEFAULT_VALUE_SHARES.get(n_tiers, (0.8, 0.95)))}"
+        )
+    n = len(values)
+    order = np.lexsort((np.arange(n), -values))
+    cumulative = np.cumsum(values[order]) / total
+    ends: list[int] = []
+    for s in value_shares:
+        reach = int(np.searchsorted(cumulative, s - 1e-12, side="left")) + 1
+        ends.append(max(reach, (ends[-1] if ends else 0) + 1))
+    if ends[-1] >= n:
+        raise TieringError(
+            f"method 'pareto': with value_shares {value_shares} the customers run out before tier "
+            f"{n_tiers} ({n} customers); use fewer tiers or lower shares"
+        )
+    tier = np.empty(n, dtype=int)
+    tier[order] = np.searchsorted(np.asarray(ends), np.arange(n), side="right") + 1
+    reached = [float(cumulative[e - 1]) for e in ends]
+    customer_shares = [e / n for e in ends]
+    bounds = [float(values[order][e - 1]) for e in ends]
+    details = {
+        "column": column,
+        "value_shares": value_shares,
+        "reached_value_shares": reached,
+        "cumulative_customer_shares": customer_shares,
+        "cutoffs": bounds,
+        "negative_values_as_zero": int((raw < 0).sum()),
+    }
+
+    negatives = details["negative_values_as_zero"]
+
+    def describe(language: str, names: list[str]) -> str:
+        label = _label(column, language)
+        parts = []
+        for t, share in enumerate(value_shares):
+            cum_customers, cum_value = _pct(customer_shares[t]), _pct(reached[t])
+            if language == "zh":
+                lead = "最少" if t == 0 else "其后"
+                parts.append(
+                    f"累计占比达到{_pct(share)}的{lead}客户为{names[t]}"
+                    f"（累计 {cum_customers} 的客户，实际占{cum_value}）"
+                )
+            else:
+                lead = "the fewest" if t == 0 else "the next"
+                parts.append(
+                    f"{lead} customers bringing the cumulative share to {_pct(share)} → {names[t]} "
+                    f"({cum_customers} of customers cumulatively, {cum_value} of the total)"
+                )
+        if language == "zh":
+            parts.append(f"其余为{names[-1]}")
+            note = f"{negatives}个负值按0计。" if negatives else ""
+            return (
+                f"帕累托（ABC）分析：客户按{label}从高到低排序（同值按客户编号），"
+                f"{_join(parts, 'zh')}。{note}"
+            )
+        parts.append(f"the rest → {names[-1]}")
+        note = f" {negatives} negative value(s) count as 0." if negatives else ""
+        return (
+            f"Pareto (ABC) analysis: customers sorted by {label}, highest first (ties by customer "
+            f"id); {_join(parts, 'en')}.{note}"
+        )
+
+    return _Placement(tier, details, describe, raw)
+
+
+def _tiers_threshold(
+    frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int
+) -> _Placement:
+    """Tier t holds the customers with ``min_t <= column_t < max_t``; each must match exactly one rule.
+
+    Customers with no value in a rule column match no rule; ``missing_tier`` gives them a tier.
+    """
+    rules = _threshold_rules(options.get("rules"), n_tiers, frame)
+    missing_tier = _missing_tier(options.get("missing_tier"), n_tiers)
+    columns = sorted({r["column"] for r in rules})
+    values = {c: _numeric(frame, c, "threshold", allow_missing=True) for c in columns}
+    if len(columns) == 1:
+        _check_rule_intervals(rules)
+    matches = np.column_stack(
+        [(values[r["column"]] >= r["min"]) & (values[r["column"]] < r["max"]) for r in rules]
+    )
+    count = matches.sum(axis=1)
+    tier = np.argmax(matches, axis=1) + 1
+    missing = np.column_stack([np.isnan(values[c]) for c in columns]).any(axis=1)
+    if missing_tier is not None:
+        unplaced = (count == 0) & missing
+        tier, count = np.where(unplaced, missing_tier, tier), np.where(unplaced, 1, count)
+    _raise_unless_one_match(frame, columns, rules, count, missing.any())
+    details = {
+        "rules": [
+            {
+                "column": r["column"],
+                "min": _finite_or_none(r["min"]),
+                "max": _finite_or_none(r["max"]),
+            }
+            for r in rules
+        ],
+        "missing_tier": missing_tier,
+        "missing_values": int(missing.sum()),
+    }
+
+    def describe(language: str, names: list[str]) -> str:
+        rule_texts = [_rule_text(r, language) for r in rules]
+        if language == "zh":
+            parts = [f"{name}：{text}" for name, text in zip(names, rule_texts, strict=True)]
+            extra = f"缺失值归入{names[missing_tier - 1]}。" if missing_tier else ""
+            return (
+                f"按参数文件设定的业务规则分层（下限含、上限不含）：{_join(parts, 'zh')}。{extra}"
+            )
+        parts = [f"{name}: {text}" for name, text in zip(names, rule_texts, strict=True)]
+        extra = f" Missing values go to {names[missing_tier - 1]}." if missing_tier else ""
+        return (
+            "Business rules set in the params (min inclusive, max exclusive): "
+            f"{_join(parts, 'en')}.{extra}"
+        )
+
+    score = values[columns[0]] if len(columns) == 1 else None
+    return _Placement(tier, details, describe, score)
+
+
+def _missing_tier(raw: Any, n_tiers: int) -> int | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, (int, np.integer)) or not 1 <= raw <= n_tiers:
+        raise TieringError(f"threshold: missing_tier {raw!r} must be a tier number 1..{n_tiers}")
+    return int(raw)
+
+
+def _raise_unless_one_match(
+    frame: pd.DataFrame,
+    columns: list[str],
+    rules: list[dict[str, Any]],
+    count: np.ndarray,
+    any_missing: bool,
+) -> None:
+    """Every customer must match exactly one rule: list counts and examples of those that do not."""
+    problems = []
+    for mask, what in ((count == 0, "match no rule"), (count > 1, "match more than one rule")):
+        if mask.any():
+            examples = frame.loc[mask, ["customer_id", *columns]].head(5).to_dict(orient="records")
+            problems.append(f"{int(mask.sum())} customer(s) {what}, e.g. {examples}")
+    if problems:
+        hint = (
+            "; set tiering.options.missing_tier for customers without a value"
+            if any_missing
+            else ""
+        )
+        raise TieringError(
+            f"threshold rules {_rules_text(rules, 'en')}: {'; '.join(problems)}. Make the rules "
+            f"cover every value exactly once (min inclusive, max exclusive){hint}"
+        )
+
+
+def _threshold_rules(raw: Any, n_tiers: int, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    if not isinstance(raw, (list, tuple)) or len(raw) != n_tiers:
+        raise TieringError(
+            f"method 'threshold' needs tiering.options.rules: a list of {n_tiers} rules, one per tier "
+            "from the best, each {column, min, max}, e.g. [{column: balance, min: 2.0e8}, "
+            "{column: balance, min: 5.0e7, max: 2.0e8}, {column: balance, max: 5.0e7}]"
+        )
+    rules = []
+    for t, rule in enumerate(raw, start=1):
+        if (
+            not isinstance(rule, dict)
+            or "column" not in rule
+            or set(rule) - {"column", "min", "max"}
+        ):
+            raise TieringError(
+                f"threshold rule for tier {t} ({rule!r}) must have 'column' and optional 'min', 'max' only"
+            )
+        if rule["column"] not in frame.columns:
+            raise TieringError(
+                f"threshold rule for tier {t}: column '{rule['column']}' is not in the customers table"
+            )
+        low = -np.inf if rule.get("min") is None else float(rule["min"])
+        high = np.inf if rule.get("max") is None else float(rule["max"])
+        if not low < high:
+            raise TieringError(
+                f"threshold rule for tier {t}: min {low:g} must be below max {high:g}"
+            )
+        rules.append({"column": str(rule["column"]), "min": low, "max": high})
+    return rules
+
+
+def _finite_or_none(x: float) -> float | None:
+    return None if math.isinf(x) else float(x)
+
+
+def _check_rule_intervals(rules: list[dict[str, Any]]) -> None:
+    """Rules on one column must tile the range they span: no gap, no overlap between neighbours."""
+    ordered = sorted(enumerate(rules, start=1), key=lambda tr: (tr[1]["min"], tr[1]["max"]))
+    issues = []
+    for (ta, a), (tb, b) in pairwise(ordered):
+        if a["max"] < b["min"]:
+            issues.append(
+                f"gap: values from {a['max']:,.6g} to under {b['min']:,.6g} match no tier "
+                f"(tier {ta} ends at {a['max']:,.6g}, tier {tb} starts at {b['min']:,.6g})"
+            )
+        elif a["max"] > b["min"]:
+            issues.append(
+                f"overlap: values from {b['min']:,.6g} to under {min(a['max'], b['max']):,.6g} "
+                f"match both tier {ta} and tier {tb}"
+            )
+    if issues:
+        raise TieringError(
+            f"threshold rules on '{rules[0]['column']}' "
+            + "; ".join(issues)
+            + ". Make each tier's max equal the next lower tier's min (min inclusive, max exclusive)"
+        )
+
+
+def _rule_text(rule: dict[str, Any], language: str) -> str:
+    label = _label(rule["column"], language)
+    low, high = (format_number(rule[k], language) for k in ("min", "max"))
+    if np.isinf(rule["min"]) and np.isinf(rule["max"]):
+        return f"{label}（任意值）" if language == "zh" else f"any {label}"
+    if np.isinf(rule["max"]):
+        return f"{label} ≥ {low}"
+    if np.isinf(rule["min"]):
+        return f"{label} < {high}"
+    return f"{low} ≤ {label} < {high}"
+
+
+def _rules_text(rules: list[dict[str, Any]], language: str) -> str:
+    return (
+        "["
+        + ", ".join(f"tier {t}: {_rule_text(r, language)}" for t, r in enumerate(rules, start=1))
+        + "]"
+    )
+
+
+def _signed_log1p(x: np.ndarray) -> np.ndarray:
+    return np.sign(x) * np.log1p(np.abs(x))
+
+
+def _tiers_kmeans(
+    frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int
+) -> _Placement:
+    """k-means on z-scores of sign(x)·log(1+|x|) features; clusters ranked by mean value.
+
+    The log tames the right skew of money and counts; ``negate`` flips features where less is better
+    (days since last purchase) so that every axis points the same way.
+    """
+    from sklearn.cluster import KMeans
+    from sklearn.preprocessing import StandardScaler
+    from threadpoolctl import threadpool_limits
+
+    features = list(options.get("features", DEFAULT_KMEANS_FEATURES))
+    negate = list(options.get("negate", ["days_since_last"]))
+    value_column = options.get("value_column", "clv")
+    n_init = int(options.get("n_init", KMEANS_N_INIT))
+    if not features or len(set(features)) != len(features):
+        raise TieringError(
+            f"method 'kmeans': features {features} must be a non-empty list without repeats"
+        )
+    raw = np.column_stack([_numeric(frame, f, "kmeans") for f in features])
+    signs = np.array([-1.0 if f in negate else 1.0 for f in features])
+    x = StandardScaler().fit_transform(_signed_log1p(raw) * signs)
+    distinct = len(np.unique(x, axis=0))
+    if distinct < n_tiers:
+        raise TieringError(
+            f"method 'kmeans': only {distinct} distinct customer profile(s) in {features} for "
+            f"{n_tiers} clusters; use fewer tiers or more features"
+        )
+    # one thread: the same labels on every machine (no thread-count-dependent float sums), and no
+    # oversubscription slow-down on shared hosts
+    with threadpool_limits(limits=1):
+        labels = KMeans(n_clusters=n_tiers, n_init=n_init, random_state=seed).fit_predict(x)
+    value = _numeric(frame, value_column, "kmeans")
+    means = np.array([value[labels == c].mean() for c in range(n_tiers)])
+    ranking = np.lexsort((np.arange(n_tiers), -means))  # cluster ids best first
+    tier_of_cluster = np.empty(n_tiers, dtype=int)
+    tier_of_cluster[ranking] = np.arange(1, n_tiers + 1)
+    tier = tier_of_cluster[labels]
+    profile = {
+        int(t): {f: float(raw[tier == t, i].mean()) for i, f in enumerate(features)}
+        | {f"{value_column}_mean": float(value[tier == t].mean())}
+        for t in range(1, n_tiers + 1)
+    }
+    details = {
+        "features": features,
+        "negated": [f for f in features if f in negate],
+        "value_column": value_column,
+        "n_init": n_init,
+        "random_state": seed,
+        "cluster_means": profile,
+        "cutoffs": None,
+    }
+
+    def describe(language: str, names: list[str]) -> str:
+        value_label = _label(value_column, language)
+        means = [format_number(profile[t][f"{value_column}_mean"], language) for t in profile]
+        if language == "zh":
+            feats = "、".join(
+                _label(f, "zh") + ("（取负）" if f in negate else "") for f in features
+            )
+            order = _join([f"{name}：均值 {m}" for name, m in zip(names, means, strict=True)], "zh")
+            return (
+                f"K均值聚类（scikit-learn KMeans，k={n_tiers}，n_init={n_init}，"
+                f"random_state={seed}），特征为 {feats} 的 log(1+x) 标准化值；"
+                f"各簇按{value_label}均值从高到低命名：{order}。"
+            )
+        feats = ", ".join(
+            _label(f, "en") + (" (sign flipped)" if f in negate else "") for f in features
+        )
+        order = _join([f"{name}: mean {m}" for name, m in zip(names, means, strict=True)], "en")
+        return (
+            f"K-means clustering (scikit-learn KMeans, k={n_tiers}, n_init={n_init}, "
+            f"random_state={seed}) on standardised log(1+x) of {feats}; clusters named by mean "
+            f"{value_label}, highest first: {order}."
+        )
+
+    return _Placement(tier, details, describe, value)
+
+
+def _percentile(values: np.ndarray) -> np.ndarray:
+    """Percentile rank in (0, 1]: average rank / n (ties share their mean rank)."""
+    return pd.Series(values).rank(method="average", pct=True).to_numpy()
+
+
+def _composite_weights(raw: Any) -> dict[str, float]:
+    weights = dict(DEFAULT_WEIGHTS if raw is None else raw)
+    unknown = set(weights) - set(DEFAULT_WEIGHTS)
+    if unknown:
+        raise TieringError(
+            f"composite weights: unknown component(s) {sorted(unknown)}; use contribution, potential, loyalty"
+        )
+    weights = {k: float(weights.get(k, 0.0)) for k in DEFAULT_WEIGHTS}
+    if (
+        any(not math.isfinite(w) or w < 0 for w in weights.values())
+        or abs(sum(weights.values()) - 1) > 1e-6
+    ):
+        raise TieringError(
+            f"composite weights {weights} must be non-negative and sum to 1 (they sum to "
+            f"{sum(weights.values()):g}); e.g. {DEFAULT_WEIGHTS}"
+        )
+    return weights
+
+
+def _tiers_composite(
+    frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int
+) -> _Placement:
+    """score = w_c·pct(contribution) + w_p·pct(potential) + w_l·pct(loyalty), cut by customer shares.
+
+    contribution = historic value; potential = CLV (``potential: clv``, default) or
+    max(CLV − historic value, 0) (``potential: uplift``); loyalty = P(alive) × pct(tenure_days)
+    (``loyalty: p_alive_tenure``, default) or any column. pct is the percentile rank, so the
+    components share one scale whatever their units (value-based segmentation, Kumar & Reinartz 2018).
+    """
+    weights = _composite_weights(options.get("weights"))
+    contribution_col = options.get("contribution")
+    if contribution_col is None:
+        contribution_col = "historic_value" if "historic_value" in frame.columns else "revenue"
+    contribution = _numeric(frame, contribution_col, "composite")
+    potential_kind = options.get("potential", "clv")
+    clv = _numeric(frame, "clv", "composite")
+    if potential_kind == "clv":
+        potential = clv
+    elif potential_kind == "uplift":
+        potential = np.clip(clv - contribution, 0, None)
+    else:
+        raise TieringError(
+            f"composite potential '{potential_kind}' is unknown; use 'clv' or 'uplift'"
+        )
+    loyalty_kind = str(options.get("loyalty", "p_alive_tenure"))
+    if loyalty_kind == "p_alive_tenure":
+        loyalty = _numeric(frame, "p_alive", "composite") * _percentile(
+            _numeric(frame, "tenure_days", "composite")
+        )
+    else:
+        loyalty = _numeric(frame, loyalty_kind, "composite")
+    score = (
+        weights["contribution"] * _percentile(contribution)
+        + weights["potential"] * _percentile(potential)
+        + weights["loyalty"] * _percentile(loyalty)
+    )
+    shares = _shares(options, n_tiers, "composite")
+    tier, _ = _cut_ranks(score, shares, "composite")
+    bounds = [float(score[tier == t].min()) for t in range(1, n_tiers)]
+    details = {
+        "weights": weights,
+        "contribution": contribution_col,
+        "potential": potential_kind,
+        "loyalty": loyalty_kind,
+        "target_shares": shares,
+        "cutoffs": bounds,
+    }
+
+    def describe(language: str, names: list[str]) -> str:
+        formula = _composite_formula(
+            weights, contribution_col, potential_kind, loyalty_kind, language
+        )
+        ranked = _ranked_text(
+            "得分" if language == "zh" else "score",
+            shares,
+            [f"{b:.3f}" for b in bounds],
+            names,
+            language,
+        )
+        return (
+            ("综合价值评分：" if language == "zh" else "Composite value score: ")
+            + formula
+            + ("。" if language == "zh" else ". ")
+            + ranked
+        )
+
+    return _Placement(tier, details, describe, score)
+
+
+_METHOD_FUNCS: dict[str, Callable[[pd.DataFrame, int, dict[str, Any], int], _Placement]] = {
+    "rfm": _tiers_rfm,
+    "clv": _tiers_clv,
+    "pareto": _tiers_pareto,
+    "threshold": _tiers_threshold,
+    "kmeans": _tiers_kmeans,
+    "composite": _tiers_composite,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points
+
+
+def assign_tiers(
+    customers: pd.DataFrame,
+    method: str,
+    *,
+    n_tiers: int = 4,
+    options: dict[str, Any] | None = None,
+    seed: int = 0,
+    language: str = "zh",
+    names: list[str] | dict[str, list[str]] | None = None,
+) -> TierAssignment:
+    """Place every customer in tier 1 (best) .. ``n_tiers`` with the chosen method.
+
+    Parameters
+    ----------
+    customers : pd.DataFrame
+        One row per customer, with ``customer_id`` and the columns the method needs.
+    method : {"rfm", "clv", "pareto", "threshold", "kmeans", "composite"}
+        See the module docstring for each method's rule and source.
+    n_tiers : int
+        Number of tiers (≥ 2).
+    options : dict, optional
+        The method's options (:data:`OPTION_KEYS`); may nest one sub-dict per method.
+    seed : int
+        ``random_state`` of k-means; the other methods are deterministic without it.
+    language : {"zh", "en"}
+        Language of ``tier_name`` and ``names``; ``rule`` holds both languages.
+    names : list or dict, optional
+        Tier names overriding the defaults (``tiering.names``): a list in ``language``, or
+        ``{"zh": [...], "en": [...]}``; see :func:`tier_names`.
+
+    Raises
+    ------
+    TieringError
+        Unknown method or option, missing column or value, or a tier that would stay empty.
+    """
+    if method not in METHODS:
+        guess = difflib.get_close_matches(str(method), METHODS, n=1)
+        raise TieringError(
+            f"tiering method '{method}' is unknown; use one of {', '.join(METHODS)}"
+            + (f" (did you mean '{guess[0]}'?)" if guess else "")
+        )
+    _check_language(language)
+    if not isinstance(n_tiers, (int, np.integer)) or n_tiers < 2:
+        raise TieringError(f"n_tiers must be an integer ≥ 2, got {n_tiers!r}")
+    opts = method_options(options, method)
+    frame, positions = _canonical(customers)
+    placement = _METHOD_FUNCS[method](frame, int(n_tiers), opts, seed)
+    sizes = np.bincount(placement.tier, minlength=n_tiers + 1)[1:]
+    allow_empty = bool(opts.get("allow_empty", False))
+    if (sizes == 0).any() and not allow_empty:
+        empty = [int(t) for t in np.flatnonzero(sizes == 0) + 1]
+        raise TieringError(
+            f"method '{method}' leaves tier(s) {empty} empty with cut-offs "
+            f"{_plain(placement.details.get('cutoffs') or placement.details.get('rules'))} "
+            f"(tier sizes {sizes.tolist()}); change the cut-offs or use fewer tiers"
+            + ("" if method not in ("rfm", "clv", "threshold") else ", or set allow_empty: true")
+        )
+    names_all = {
+        lang: tier_names(
+            int(n_tiers), lang, names if isinstance(names, dict) or lang == language else None
+        )
+        for lang in LANGUAGES
+    }
+    chosen = names_all[language]
+    tier_input_order = np.empty(len(frame), dtype="int64")
+    tier_input_order[positions] = placement.tier
+    tier = pd.Series(tier_input_order, index=customers.index, name="tier")
+    tier_name = pd.Series(
+        np.asarray(chosen, dtype=object)[tier_input_order - 1],
+        index=customers.index,
+        name="tier_name",
+        dtype="string",
+    )
+    score = None
+    if placement.score is not None:
+        ordered = np.empty(len(frame), dtype="float64")
+        ordered[positions] = placement.score
+        score = pd.Series(ordered, index=customers.index, name="tier_score")
+    rule = {
+        "method": method,
+        "n_tiers": int(n_tiers),
+        "language": language,
+        "zh": placement.describe("zh", names_all["zh"]),
+        "en": placement.describe("en", names_all["en"]),
+        "names": names_all,
+        "sizes": sizes.tolist(),
+        "shares": (sizes / sizes.sum()).tolist(),
+        **_plain(placement.details),
+    }
+    return TierAssignment(tier=tier, tier_name=tier_name, names=chosen, rule=rule, score=score)
+
+
+class Agreement(NamedTuple):
+    """Cross-tabulation of two tierings and the share of customers that keep or change tier."""
+
+    table: pd.DataFrame
+    same_share: float
+    changed_share: float
+
+
+def agreement_table(tier_a: pd.Series, tier_b: pd.Series) -> Agreement:
+    """Crosstab of two tier assignments of the same customers (aligned on the index).
+
+    ``same_share`` = share of customers with the same tier number in both; ``changed_share`` = 1 −
+    ``same_share``. Rows are ``tier_a``'s tiers, columns ``tier_b``'s; every tier of either appears.
+    """
+    if len(tier_a) != len(tier_b) or not tier_a.index.sort_values().equals(
+        tier_b.index.sort_values()
+    ):
+        raise TieringError(
+            f"agreement_table needs two tierings of the same customers (same index); got {len(tier_a)} "
+            f"and {len(tier_b)} rows with different indexes"
+        )
+    if len(tier_a) == 0:
+        raise TieringError("agreement_table got no customers")
+    b = tier_b.reindex(tier_a.index)
+    levels = sorted(set(tier_a.unique()) | set(b.unique()))
+    table = pd.crosstab(
+        pd.Categorical(tier_a.to_numpy(), categories=levels),
+        pd.Categorical(b.to_numpy(), categories=levels),
+        rownames=[tier_a.name or "tier_a"],
+        colnames=[tier_b.name or "tier_b"],
+        dropna=False,
+    )
+    same = float((tier_a.to_numpy() == b.to_numpy()).mean())
+    return Agreement(table=table, same_share=same, changed_share=1.0 - same)
+
+
+def sensitivity(
+    customers: pd.DataFrame,
+    methods: list[str],
+    n_tiers: int = 4,
+    options: dict[str, Any] | None = None,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Pairwise agreement rates (share of customers in the same tier) between tiering methods.
+
+    ``options`` may hold one sub-dict per method (see :func:`method_options`). The result is a
+    symmetric methods × methods table with 1 on the diagonal: low values mean the choice of method
+    moves many customers, so the report should state which method was used and why.
+    """
+    if len(methods) < 2 or len(set(methods)) != len(methods):
+        raise TieringError(f"sensitivity needs at least two different methods, got {methods}")
+    tiers = {
+        m: assign_tiers(customers, m, n_tiers=n_tiers, options=options, seed=seed).tier
+        for m in methods
+    }
+    rates = pd.DataFrame(
+        1.0, index=pd.Index(methods, name="method"), columns=pd.Index(methods, name="versus")
+    )
+    for i, a in enumerate(methods):
+        for b in methods[i + 1 :]:
+            rate = agreement_table(tiers[a], tiers[b]).same_share
+            rates.loc[a, b] = rates.loc[b, a] = rate
+    return rates

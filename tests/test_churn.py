@@ -1,0 +1,414 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.metrics import roc_auc_score
+
+from analysis.churn import (
+    REASONS,
+    ChurnInputError,
+    ChurnModel,
+    calibration_table,
+    churn_features,
+    churn_labels_and_features,
+    churn_risk,
+    early_warning_list,
+    mask_personal,
+    top_decile_lift,
+)
+
+START, END = pd.Timestamp("2022-01-01"), pd.Timestamp("2024-12-31")
+
+
+def simulate(
+    n: int = 2000, seed: int = 1, mean_gap: float = 30.0, life_mean: float = 700.0
+) -> pd.DataFrame:
+    """Customers arrive, buy as a Poisson process (gamma-distributed rates), then drop out.
+
+    Before dropping out a customer goes through a decline phase of 120–300 days in which they buy
+    at 35 % of their rate and spend half as much per order; after it they never buy again.
+    """
+    rng = np.random.default_rng(seed)
+    span = (END - START).days
+    arrival = rng.uniform(0, span * 0.85, n)
+    rate = rng.gamma(0.8, 1 / (0.8 * mean_gap), n)
+    decline_start = arrival + rng.exponential(life_mean, n)
+    dead_at = decline_start + rng.uniform(120, 300, n)
+
+    def phase(lo, hi, r, spend_scale):
+        lo, hi = np.minimum(lo, span), np.minimum(hi, span)
+        who = np.repeat(np.arange(n), rng.poisson(r * np.maximum(hi - lo, 0)))
+        return who, rng.uniform(lo[who], hi[who]), np.full(who.size, spend_scale)
+
+    parts = [
+        (np.arange(n), arrival, np.ones(n)),
+        phase(arrival, decline_start, rate, 1.0),
+        phase(decline_start, dead_at, 0.35 * rate, 0.5),
+    ]
+    who, day, scale = (np.concatenate(p) for p in zip(*parts))
+    amount = rng.lognormal(4, 0.3, n)[who] * scale * rng.lognormal(0, 0.3, who.size)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:05d}" for i in who],
+            "order_id": [f"O{i:07d}" for i in range(who.size)],
+            "order_date": START + pd.to_timedelta(np.floor(day), unit="D"),
+            "amount": amount.round(2),
+            "is_return": False,
+        }
+    )
+
+
+@pytest.fixture(scope="module")
+def transactions() -> pd.DataFrame:
+    return simulate()
+
+
+@pytest.fixture(scope="module")
+def model(transactions) -> ChurnModel:
+    return ChurnModel(horizon_days=180, random_state=0).fit(transactions, END)
+
+
+# --- model on simulated data ---------------------------------------------------------------
+
+
+def test_model_is_validated_out_of_time_and_beats_recency(model):
+    report = model.validation_report()
+    assert report.cutoff_train == "2024-01-06" and report.cutoff_validation == "2024-07-04"
+    assert report.auc > 0.7
+    assert report.auc > report.baselines["recency"]
+    assert report.top_decile_lift > 1.2
+    assert report.brier < 0.2
+    assert report.baselines["p_alive"] is None  # not given
+    assert 0.2 < report.churn_rate_validation < 0.8
+
+
+def test_calibration_table_has_ten_deciles_that_track_the_observed_rate(model):
+    table = model.validation_report().calibration
+    assert len(table) == 10 and table["decile"].tolist() == list(range(1, 11))
+    assert table["customers"].sum() == model.validation_report().n_validation
+    assert table["mean_predicted"].is_monotonic_increasing
+    assert (table["mean_predicted"] - table["observed_rate"]).abs().max() < 0.15
+    assert table["observed_rate"].iloc[-1] > table["observed_rate"].iloc[0]
+
+
+def test_scores_cover_every_customer_at_as_of_and_are_reproducible(model, transactions):
+    scores = model.scores_
+    assert scores["customer_id"].is_unique
+    assert set(scores["customer_id"]) == set(transactions["customer_id"])
+    assert scores["churn_probability"].between(0, 1).all()
+    again = ChurnModel(horizon_days=180, random_state=0).fit(
+        transactions.sample(frac=1, random_state=9), END
+    )
+    pd.testing.assert_frame_equal(again.scores_, scores)
+    assert again.validation_report().auc == model.validation_report().auc
+
+
+def test_report_is_json_ready(model):
+    import json
+
+    text = json.dumps(model.validation_report().as_dict())
+    assert '"calibration"' in text and "HistGradientBoostingClassifier" in text
+
+
+def test_p_alive_baseline_uses_the_given_cutoff_values(model):
+    v = model.validation_
+    rng = np.random.default_rng(0)
+    p_alive = pd.DataFrame({"customer_id": v["customer_id"], "p_alive": rng.uniform(0, 1, len(v))})
+    refit = ChurnModel(horizon_days=180).fit(simulate(), END, p_alive_at_validation_cutoff=p_alive)
+    expected = roc_auc_score(v["churned"], 1 - p_alive["p_alive"])
+    assert refit.validation_report().baselines["p_alive"] == pytest.approx(expected)
+
+
+def test_too_short_history_is_explained():
+    short = simulate(n=300)
+    short = short[short["order_date"] >= "2024-06-01"]
+    with pytest.raises(ChurnInputError, match="horizon_days"):
+        ChurnModel(horizon_days=180).fit(short, END)
+
+
+# --- features and labels --------------------------------------------------------------------
+
+
+def hand_tx() -> pd.DataFrame:
+    rows = [
+        ("a", "2024-01-01", 100.0),
+        ("a", "2024-03-01", 50.0),
+        ("a", "2024-03-01", 30.0),
+        ("a", "2024-06-29", -20.0),  # unmatched return
+        ("b", "2024-06-30", 10.0),  # bought on the cutoff day
+        ("b", "2024-12-27", 10.0),  # cutoff + 180 days: inside the horizon
+        ("c", "2024-02-01", 40.0),
+        ("c", "2024-12-28", 40.0),  # cutoff + 181: outside
+        ("d", "2024-07-01", 70.0),  # first purchase after the cutoff: not in the population
+    ]
+    df = pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"])
+    df["order_date"] = pd.to_datetime(df["order_date"])
+    df["is_return"] = df["amount"] < 0
+    df["order_id"] = ["o1", "o2", "o3", "r1", "o4", "o5", "o6", "o7", "o8"]
+    return df
+
+
+def test_features_and_labels_on_a_hand_case():
+    out = churn_labels_and_features(hand_tx(), cutoff="2024-06-30", horizon_days=180).set_index(
+        "customer_id"
+    )
+    assert list(out.index) == ["a", "b", "c"]
+    assert out["churned"].to_dict() == {"a": True, "b": False, "c": True}
+    a = out.loc["a"]
+    assert a["recency_days"] == 121 and a["tenure_days"] == 181
+    assert a["orders"] == 3 and a["frequency"] == 1  # two orders on one day are one purchase day
+    assert a["monetary"] == pytest.approx((180 - 20) / 3)
+    assert a["mean_gap_days"] == 60 and a["recency_to_gap"] == pytest.approx(121 / 60)
+    assert a["orders_90d"] == 0 and a["orders_180d"] == 2
+    assert out.loc["b", "recency_days"] == 0 and np.isnan(out.loc["b", "mean_gap_days"])
+
+
+def test_features_use_no_data_after_the_cutoff():
+    base = hand_tx()
+    complaints = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "c"],
+            "opened": pd.to_datetime(["2024-02-01", "2024-05-01", "2024-03-01"]),
+            "closed": pd.to_datetime(["2024-02-10", "2024-08-01", pd.NaT]),
+        }
+    )
+    before = churn_features(base, complaints, cutoff="2024-06-30")
+    later_tx = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "c", "e"],
+            "order_id": ["x1", "x2", "x3", "x4"],
+            "order_date": pd.to_datetime(["2024-07-01", "2025-03-01", "2024-07-01", "2024-09-09"]),
+            "amount": [500.0, -50.0, 40.0, 9.0],
+            "is_return": [False, True, False, False],
+        }
+    )
+    later_complaints = pd.DataFrame(
+        {
+            "customer_id": ["a", "b"],
+            "opened": pd.to_datetime(["2024-07-02", "2024-08-01"]),
+            "closed": pd.NaT,
+        }
+    )
+    after = churn_features(
+        pd.concat([base, later_tx], ignore_index=True),
+        pd.concat([complaints, later_complaints], ignore_index=True),
+        cutoff="2024-06-30",
+    )
+    pd.testing.assert_frame_equal(before, after)
+    counts = before.set_index("customer_id")
+    assert counts.loc["a", "complaints_total"] == 2 and counts.loc["a", "complaints_open"] == 1
+    assert counts.loc["c", "complaints_open"] == 1 and counts.loc["b", "complaints_total"] == 0
+
+
+def test_decile_helpers_on_known_values():
+    y = np.array([0, 0, 0, 0, 0, 0, 0, 0, 1, 1] * 2, dtype=bool)
+    score = np.linspace(0, 1, 20)
+    ids = [f"c{i:02d}" for i in range(20)]
+    assert top_decile_lift(y, score, ids) == pytest.approx(1.0 / 0.2)
+    table = calibration_table(y, score, ids)
+    assert len(table) == 10 and (table["customers"] == 2).all()
+
+
+# --- risk, early warning, masking -----------------------------------------------------------
+
+
+def test_churn_risk_bands_and_fallback_to_p_alive():
+    customers = pd.DataFrame(
+        {"customer_id": ["a", "b", "c", "d"], "p_alive": [0.9, 0.2, 0.5, np.nan]}
+    )
+    scores = pd.DataFrame({"customer_id": ["a", "b", "d"], "churn_probability": [0.7, 0.3, 0.1]})
+    risk = churn_risk(customers, scores, high=0.6, medium=0.3, language="zh")
+    assert risk["churn_risk"].tolist() == pytest.approx([0.7, 0.3, 0.5, 0.1])
+    assert risk["p_alive_risk"].iloc[:3].tolist() == pytest.approx([0.1, 0.8, 0.5])
+    assert risk["risk_source"].tolist() == ["model", "model", "p_alive", "model"]
+    assert risk["risk_band"].tolist() == ["high", "medium", "medium", "low"]
+    assert risk["risk_band_label"].tolist() == ["高", "中", "中", "低"]
+    with pytest.raises(ChurnInputError, match="medium_risk"):
+        churn_risk(customers, scores, high=0.3, medium=0.6)
+
+
+def warning_customers() -> pd.DataFrame:
+    d = pd.Timestamp
+    return pd.DataFrame(
+        [
+            # id, tier, clv, risk, days_since_last, first, last, frequency, recent, previous, recommend, open complaints
+            (
+                "gap",
+                1,
+                1000.0,
+                0.8,
+                100,
+                d("2023-01-01"),
+                d("2024-01-01"),
+                10,
+                100.0,
+                100.0,
+                9.0,
+                0,
+            ),
+            (
+                "spend",
+                2,
+                5000.0,
+                0.7,
+                10,
+                d("2023-01-01"),
+                d("2024-01-01"),
+                10,
+                20.0,
+                100.0,
+                np.nan,
+                0,
+            ),
+            (
+                "detractor",
+                1,
+                2000.0,
+                0.9,
+                10,
+                d("2023-01-01"),
+                d("2024-01-01"),
+                10,
+                100.0,
+                100.0,
+                6.0,
+                0,
+            ),
+            (
+                "complaint",
+                2,
+                3000.0,
+                0.65,
+                10,
+                d("2023-01-01"),
+                d("2024-01-01"),
+                10,
+                100.0,
+                100.0,
+                7.0,
+                2,
+            ),
+            (
+                "model_only",
+                1,
+                800.0,
+                0.95,
+                10,
+                d("2023-01-01"),
+                d("2024-01-01"),
+                10,
+                100.0,
+                100.0,
+                10.0,
+                0,
+            ),
+            (
+                "one_timer_old",
+                2,
+                900.0,
+                0.9,
+                200,
+                d("2023-01-01"),
+                d("2023-01-01"),
+                0,
+                0.0,
+                0.0,
+                np.nan,
+                0,
+            ),
+            (
+                "low_tier",
+                3,
+                9000.0,
+                0.99,
+                300,
+                d("2023-01-01"),
+                d("2024-01-01"),
+                10,
+                0.0,
+                100.0,
+                0.0,
+                1,
+            ),
+            ("safe", 1, 9000.0, 0.2, 300, d("2023-01-01"), d("2024-01-01"), 10, 0.0, 100.0, 0.0, 1),
+        ],
+        columns=[
+            "customer_id",
+            "tier",
+            "clv",
+            "churn_risk",
+            "days_since_last",
+            "first_purchase",
+            "last_purchase",
+            "frequency",
+            "recent_spend",
+            "previous_spend",
+            "recommend_score",
+            "complaints_open",
+        ],
+    )
+
+
+def test_early_warning_reasons_on_hand_cases():
+    listed = early_warning_list(warning_customers(), tiers=[1, 2], risk_threshold=0.6)
+    reasons = dict(zip(listed["customer_id"], listed["reasons"]))
+    assert reasons == {
+        "gap": ["long_since_last_purchase"],  # usual gap 36.5 days, 100 > 2 × 36.5
+        "spend": ["falling_spend"],
+        "detractor": ["detractor"],
+        "complaint": ["open_complaint"],
+        "model_only": ["model_risk"],
+        "one_timer_old": ["long_since_last_purchase"],  # > 180 days, no usual gap
+    }
+    # sorted by value at risk = clv × risk
+    assert listed["customer_id"].tolist() == [
+        "spend",
+        "complaint",
+        "detractor",
+        "one_timer_old",
+        "gap",
+        "model_only",
+    ]
+    assert listed["value_at_risk"].iloc[0] == pytest.approx(3500.0)
+    row = listed.set_index("customer_id")
+    assert row.loc["spend", "reasons_zh"] == "近期消费降至前期的20%"
+    assert (
+        row.loc["gap", "reasons_en"] == "100 days since the last purchase (usual gap about 36 days)"
+    )
+    assert set(REASONS) >= {k for r in listed["reasons"] for k in r}
+
+
+def test_early_warning_by_top_clv_share_and_size():
+    c = warning_customers()
+    top = early_warning_list(c, tiers=None, top_clv_share=0.25, risk_threshold=0.6)
+    assert top["customer_id"].tolist() == ["low_tier"]  # "safe" has the same CLV but low risk
+    assert top["reasons"].iloc[0] == [
+        "long_since_last_purchase",
+        "falling_spend",
+        "detractor",
+        "open_complaint",
+    ]
+    both = early_warning_list(c, tiers=[1], top_clv_share=0.25, risk_threshold=0.6, size=2)
+    assert both["customer_id"].tolist() == ["low_tier", "detractor"]
+    with pytest.raises(ChurnInputError, match="watch_tiers"):
+        early_warning_list(c, tiers=None)
+
+
+def test_masking_leaves_no_name_or_phone():
+    df = pd.DataFrame(
+        {
+            "customer_id": ["00012345", "00098765", "AB"],
+            "name": ["张伟", "Li Na", "王芳"],
+            "phone": ["13800138000", "13912345678", "021-5555"],
+            "clv": [1.0, 2.0, 3.0],
+        }
+    )
+    masked = mask_personal(df)
+    assert "name" not in masked and "phone" not in masked
+    text = masked.astype(str).to_string()
+    for value in [*df["name"], *df["phone"], *df["customer_id"]]:
+        assert value not in text
+    assert masked["customer_id"].tolist() == ["0001****", "0009****", "A****"]
+    assert masked["clv"].tolist() == [1.0, 2.0, 3.0]
+    assert "name" in df  # the input is untouched

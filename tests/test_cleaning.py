@@ -1,0 +1,154 @@
+"""Loading and cleaning: encodings, header mapping, parsing, quarantine reasons, returns, accounting."""
+
+import json
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.cleaning import (
+    clean_customers,
+    clean_transactions,
+    normalise_ids,
+    outlier_mask,
+    parse_amounts,
+    parse_dates,
+)
+from analysis.loading import InputFileError, detect_encoding, map_columns, read_raw
+from analysis.params import Cleaning, InputFile, OutlierRule, Period
+
+RAW = Path(__file__).parent / "fixtures" / "raw"
+TX_COLUMNS = {"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount", "产品类别": "product_category"}
+PERIOD = Period(start=date(2024, 1, 1), end=date(2024, 12, 31))
+NO_OUTLIERS = Cleaning(outliers=OutlierRule(method="none"))
+
+
+def tx_spec(path: Path, **kw) -> InputFile:
+    return InputFile(path=path, columns=TX_COLUMNS, **kw)
+
+
+def test_gbk_csv_with_chinese_headers_is_detected_and_mapped():
+    spec = tx_spec(RAW / "transactions_gbk.csv")
+    assert detect_encoding(spec.path) == "gb18030"
+    mapped = map_columns(read_raw(spec), spec, "transactions")
+    assert list(mapped.columns) == [*TX_COLUMNS.values(), "_source_row"]
+    assert mapped["customer_id"].iloc[0] == "00012"  # leading zeros kept
+    assert mapped["_source_row"].iloc[0] == 2  # the header is row 1, as in Excel
+
+
+def test_missing_mapped_column_names_file_column_and_fix():
+    spec = tx_spec(RAW / "transactions_missing_column.csv")
+    with pytest.raises(InputFileError) as err:
+        map_columns(read_raw(spec), spec, "transactions")
+    message = str(err.value)
+    assert "transactions_missing_column.csv" in message
+    assert "'订单日期' (mapped to order_date)" in message
+    assert "inputs.transactions.columns" in message
+
+
+def test_gbk_transactions_get_the_promised_reasons_and_add_up():
+    result = clean_transactions(tx_spec(RAW / "transactions_gbk.csv"), PERIOD, NO_OUTLIERS)
+    q = result.quality
+    assert q["rows_in"] == 11 and q["rows_in"] == q["rows_kept"] + q["rows_quarantined"]
+    assert q["reasons"] == {
+        "duplicate": 1, "missing_customer_id": 1, "invalid_date": 1, "invalid_amount": 1, "after_period_end": 1,
+    }
+    reasons = dict(zip(result.quarantine["source_row"], result.quarantine["reason"]))
+    assert reasons[3] == "duplicate" and reasons[12] == "after_period_end"
+    assert json.loads(result.quarantine.loc[result.quarantine["reason"] == "invalid_amount", "raw"].iloc[0])["金额"] == "待定"
+    tx = result.kept.set_index("order_id")
+    # SO2: 200 bought, 50 returned later: netted into the order, dated at the purchase.
+    assert tx.loc["SO2", "amount"] == pytest.approx(150.0)
+    assert tx.loc["SO2", "returned_amount"] == pytest.approx(-50.0)
+    assert tx.loc["SO2", "order_date"] == pd.Timestamp("2024-03-09")
+    assert q["returns_netted"] == 1
+    # SO9 matches no order: kept as its own return row.
+    assert bool(tx.loc["SO9", "is_return"]) and tx.loc["SO9", "amount"] == pytest.approx(-30.0)
+    assert tx.loc["SO1", "amount"] == pytest.approx(1234.5)
+    assert tx.loc["SO3", "amount"] == pytest.approx(99.9) and tx.loc["SO4", "amount"] == pytest.approx(88.0)
+    assert tx.loc["SO1", "order_day"] == (pd.Timestamp("2024-03-05") - pd.Timestamp("1970-01-01")).days
+
+
+def test_xlsx_customer_master():
+    spec = InputFile(path=RAW / "customers.xlsx", sheet="客户信息",
+                     columns={"客户编号": "customer_id", "客户名称": "name", "客户类型": "segment",
+                              "存款余额": "balance", "注册日期": "signup_date"})
+    result = clean_customers(spec, Cleaning())
+    assert result.quality["reasons"] == {"duplicate_customer_id": 1}
+    assert result.quality["warnings"] == {"unreadable_signup_date": 1, "unreadable_balance": 1}
+    kept = result.kept.set_index("customer_id")
+    assert list(kept.index) == ["00012", "00345", "00999"]
+    assert kept.loc["00012", "balance"] == 250_000_000 and kept.loc["00012", "segment"] == "B2B"
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("1,234.50", 1234.5), ("¥1,234.50", 1234.5), ("￥88", 88.0), ("1234.50元", 1234.5), ("RMB 1234.50", 1234.5),
+     ("-50", -50.0), ("(12.00)", -12.0), ("待定", None), ("", None), ("abc", None)],
+)
+def test_parse_amounts(text, expected):
+    value = parse_amounts(pd.Series([text], dtype="string")).iloc[0]
+    assert (pd.isna(value) and expected is None) or value == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [("2024-03-05", "2024-03-05"), ("2024/3/5", "2024-03-05"), ("2024年3月5日", "2024-03-05"),
+     ("20240305", "2024-03-05"), ("2024-03-05 13:45:00", "2024-03-05"), ("2024-13-45", None), ("N/A", None)],
+)
+def test_parse_dates(text, expected):
+    value = parse_dates(pd.Series([text], dtype="string"), Cleaning().date_formats).iloc[0]
+    assert (pd.isna(value) and expected is None) or value == pd.Timestamp(expected)
+
+
+def test_ids_keep_leading_zeros_and_drop_float_tails():
+    ids = normalise_ids(pd.Series([" 00123 ", "456.0", "", None], dtype="string"))
+    assert ids.iloc[0] == "00123" and ids.iloc[1] == "456" and ids.isna().sum() == 2
+
+
+def test_outlier_rule_flags_extremes_only():
+    amounts = pd.Series([100.0 + i for i in range(200)] + [100_000.0])
+    flags = outlier_mask(amounts, OutlierRule(method="mad_log", threshold=6))
+    assert flags.sum() == 1 and flags.iloc[-1]
+    assert not outlier_mask(amounts, OutlierRule(method="none")).any()
+
+
+def test_outliers_quarantined_when_asked(tmp_path):
+    rows = [("001", f"SO{i}", "2024-02-01", "100") for i in range(60)] + [("001", "BIG", "2024-02-02", "900000")]
+    path = tmp_path / "t.csv"
+    pd.DataFrame(rows, columns=["客户编号", "订单编号", "订单日期", "金额"]).to_csv(path, index=False)
+    spec = InputFile(path=path, columns={k: v for k, v in TX_COLUMNS.items() if k != "产品类别"})
+    flagged = clean_transactions(spec, PERIOD, Cleaning())
+    assert flagged.quality["outliers_flagged"] == 1 and flagged.quality["rows_quarantined"] == 0
+    quarantined = clean_transactions(spec, PERIOD, Cleaning(outliers=OutlierRule(action="quarantine")))
+    assert quarantined.quality["reasons"] == {"outlier": 1}
+
+
+# Any messy file: every row is kept or quarantined, never lost.
+cell = st.one_of(
+    st.sampled_from(["", "N/A", "待定", "abc", "0", "-5", "1,000", "¥12", "2024-02-30", "2024/2/3", "20241301"]),
+    st.text(alphabet="0123456789-/.,年月日元¥ ", max_size=12),
+)
+messy_rows = st.lists(st.tuples(st.sampled_from(["", "001", "002", "0003"]), st.sampled_from(["A", "B", "", "C"]), cell, cell),
+                      min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=messy_rows)
+def test_rows_in_equals_kept_plus_quarantined(tmp_path, rows):
+    path = tmp_path / "messy.csv"
+    pd.DataFrame(rows, columns=["客户编号", "订单编号", "订单日期", "金额"]).to_csv(path, index=False, encoding="utf-8")
+    spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
+    result = clean_transactions(spec, PERIOD, Cleaning())
+    q = result.quality
+    assert q["rows_in"] == len(rows)
+    assert q["rows_kept"] + q["rows_quarantined"] == q["rows_in"]
+    assert sum(q["reasons"].values()) == q["rows_quarantined"] == len(result.quarantine)
+    assert q["rows_written"] == q["rows_kept"] - q["returns_netted"] == len(result.kept)
+    quarantined_rows = set(result.quarantine["source_row"])
+    kept_rows = set(result.kept["source_row"])
+    assert not quarantined_rows & kept_rows
+    assert len(quarantined_rows) + len(kept_rows) + q["returns_netted"] == len(rows)

@@ -1,0 +1,404 @@
+"""Tests of the CLV models against the published CDNOW fits, simulation and numerical integration."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy import integrate, special
+from sklearn.exceptions import NotFittedError
+
+from analysis.clv import (
+    HOLDOUT_LABELS,
+    BetaGeoModel,
+    CLVInputError,
+    GammaGammaModel,
+    customer_lifetime_value,
+    holdout_comparison,
+    simulate_bgnbd,
+    simulate_gamma_gamma,
+)
+
+CDNOW = Path(__file__).parent / "fixtures" / "cdnow" / "cdnow_sample_summary.csv"
+
+
+def sig3(value: float) -> float:
+    """Round to 3 significant figures."""
+    return float(f"{value:.3g}")
+
+
+@pytest.fixture(scope="module")
+def cdnow() -> pd.DataFrame:
+    return pd.read_csv(CDNOW)
+
+
+@pytest.fixture(scope="module")
+def cdnow_bgnbd(cdnow: pd.DataFrame) -> BetaGeoModel:
+    return BetaGeoModel(time_unit="weeks").fit(cdnow["x"], cdnow["t_x"], cdnow["T"])
+
+
+@pytest.fixture(scope="module")
+def cdnow_gamma_gamma(cdnow: pd.DataFrame) -> GammaGammaModel:
+    return GammaGammaModel().fit(cdnow["x"], cdnow["zbar"])
+
+
+@pytest.fixture(scope="module")
+def simulated() -> pd.DataFrame:
+    """20,000 customers, ages uniform on 30-730 days, with a 365-day holdout period."""
+    ages = np.random.default_rng(1).uniform(30, 730, 20_000)
+    frame = simulate_bgnbd(20_000, r=0.5, alpha=25.0, a=0.8, b=2.5, T=ages, seed=7, holdout=365.0)
+    frame["monetary_value"] = simulate_gamma_gamma(
+        frame["frequency"], p=6.0, q=4.0, gamma=15.0, seed=3
+    )
+    return frame
+
+
+@pytest.fixture(scope="module")
+def simulated_bgnbd(simulated: pd.DataFrame) -> BetaGeoModel:
+    return BetaGeoModel().fit(simulated["frequency"], simulated["recency"], simulated["T"])
+
+
+# ---------------------------------------------------------------------------- published CDNOW fits
+
+
+def test_bgnbd_reproduces_published_cdnow_fit(cdnow_bgnbd: BetaGeoModel) -> None:
+    # FHL (2005): r = 0.243, alpha = 4.414, a = 0.793, b = 2.426, LL = -9582.4.
+    # Parameters are compared at 3 significant figures, the log-likelihood at its published 0.1.
+    params = cdnow_bgnbd.params_
+    assert {k: sig3(v) for k, v in params.items()} == {
+        "r": 0.243,
+        "alpha": 4.41,
+        "a": 0.793,
+        "b": 2.43,
+    }
+    assert round(cdnow_bgnbd.log_likelihood_, 1) == -9582.4
+    assert cdnow_bgnbd.converged_
+    assert cdnow_bgnbd.n_customers_ == 2357
+    assert cdnow_bgnbd.n_patterns_ == 1016
+    assert all(0 < se < 0.5 * params[k] for k, se in cdnow_bgnbd.standard_errors_.items())
+
+
+def test_gamma_gamma_reproduces_published_cdnow_fit(cdnow_gamma_gamma: GammaGammaModel) -> None:
+    # FHL (2005, iso-value curves): p = 6.25, q = 3.74, gamma = 15.44, LL = -4055.92 on 946 repeat buyers.
+    params = cdnow_gamma_gamma.params_
+    assert {k: sig3(v) for k, v in params.items()} == {"p": 6.25, "q": 3.74, "gamma": 15.4}
+    assert round(cdnow_gamma_gamma.log_likelihood_, 2) == -4055.92
+    assert cdnow_gamma_gamma.n_customers_ == 946
+    assert cdnow_gamma_gamma.converged_
+
+
+def test_cdnow_predictions_match_closed_forms(
+    cdnow: pd.DataFrame, cdnow_bgnbd: BetaGeoModel, cdnow_gamma_gamma: GammaGammaModel
+) -> None:
+    # FHL (2005) eq. 10 written directly (without the Euler transformation the library uses)
+    r, alpha, a, b = cdnow_bgnbd.params_.values()
+    x, t_x, T, t = np.array([2.0, 0.0, 7.0]), np.array([30.43, 0.0, 35.0]), 38.86, 39.0
+    hyp = special.hyp2f1(r + x, b + x, a + b + x - 1, t / (alpha + T + t))
+    numerator = (a + b + x - 1) / (a - 1) * (1 - ((alpha + T) / (alpha + T + t)) ** (r + x) * hyp)
+    odds = np.where(x > 0, a / (b + x - 1) * ((alpha + T) / (alpha + t_x)) ** (r + x), 0.0)
+    np.testing.assert_allclose(
+        cdnow_bgnbd.conditional_expected_purchases(t, x, t_x, T), numerator / (1 + odds), rtol=1e-10
+    )
+    # FHL (2005, iso-value curves) report a correlation of 0.11 between x and the mean spend.
+    assert (
+        round(cdnow_gamma_gamma.spend_frequency_correlation(cdnow["x"], cdnow["zbar"]), 2) == 0.11
+    )
+    # population mean spend p * gamma / (q - 1) for a customer without repeat purchases
+    p, q, gamma = cdnow_gamma_gamma.params_.values()
+    assert cdnow_gamma_gamma.conditional_expected_average_profit(0, 0)[0] == pytest.approx(
+        p * gamma / (q - 1)
+    )
+
+
+def test_summaries_are_json_ready(
+    cdnow_bgnbd: BetaGeoModel, cdnow_gamma_gamma: GammaGammaModel
+) -> None:
+    bg = json.loads(json.dumps(cdnow_bgnbd.summary()))
+    assert bg["name"] == "BG/NBD" and bg["time_unit"] == "weeks" and bg["n_customers"] == 2357
+    assert set(bg["params"]) == set(bg["standard_errors"]) == {"r", "alpha", "a", "b"}
+    assert "Fader, Hardie & Lee (2005)" in bg["reference"]
+    gg = json.loads(json.dumps(cdnow_gamma_gamma.summary()))
+    assert set(gg["params"]) == {"p", "q", "gamma"} and gg["n_customers"] == 946
+
+
+# ------------------------------------------------------------------------------- aggregation and weights
+
+
+def test_weighted_distinct_rows_equal_expanded_rows(
+    cdnow: pd.DataFrame, cdnow_bgnbd: BetaGeoModel
+) -> None:
+    distinct = cdnow.groupby(["x", "t_x", "T"], as_index=False).size()
+    weighted = BetaGeoModel().fit(
+        distinct["x"], distinct["t_x"], distinct["T"], weights=distinct["size"]
+    )
+    for key, value in cdnow_bgnbd.params_.items():
+        assert weighted.params_[key] == pytest.approx(value, rel=1e-9)
+    assert weighted.log_likelihood_ == pytest.approx(cdnow_bgnbd.log_likelihood_, rel=1e-12)
+
+    repeat = cdnow[cdnow["x"] > 0]
+    spend = repeat.groupby(["x", "zbar"], as_index=False).size()
+    gg_weighted = GammaGammaModel().fit(spend["x"], spend["zbar"], weights=spend["size"])
+    gg_expanded = GammaGammaModel().fit(cdnow["x"], cdnow["zbar"])
+    for key, value in gg_expanded.params_.items():
+        assert gg_weighted.params_[key] == pytest.approx(value, rel=1e-9)
+
+
+def test_fit_does_not_depend_on_row_order_and_weights_scale_likelihood(
+    cdnow: pd.DataFrame, cdnow_bgnbd: BetaGeoModel
+) -> None:
+    shuffled = cdnow.sample(frac=1.0, random_state=5)
+    refit = BetaGeoModel().fit(shuffled["x"], shuffled["t_x"], shuffled["T"])
+    assert refit.params_ == cdnow_bgnbd.params_
+    doubled = BetaGeoModel().fit(
+        cdnow["x"], cdnow["t_x"], cdnow["T"], weights=np.full(len(cdnow), 2.0)
+    )
+    assert doubled.log_likelihood_ == pytest.approx(2 * cdnow_bgnbd.log_likelihood_, rel=1e-9)
+    assert doubled.params_["r"] == pytest.approx(cdnow_bgnbd.params_["r"], rel=1e-6)
+    # twice the data: standard errors shrink by sqrt(2)
+    assert doubled.standard_errors_["r"] == pytest.approx(
+        cdnow_bgnbd.standard_errors_["r"] / np.sqrt(2), rel=1e-3
+    )
+
+
+# ------------------------------------------------------------------------------------ parameter recovery
+
+
+def test_bgnbd_recovers_simulated_parameters(simulated_bgnbd: BetaGeoModel) -> None:
+    # tolerance: each estimate within 3 standard errors and within 10 % of the truth
+    truth = {"r": 0.5, "alpha": 25.0, "a": 0.8, "b": 2.5}
+    assert simulated_bgnbd.converged_
+    for key, value in truth.items():
+        estimate, se = simulated_bgnbd.params_[key], simulated_bgnbd.standard_errors_[key]
+        assert abs(estimate - value) < 3 * se, key
+        assert estimate == pytest.approx(value, rel=0.10), key
+
+
+def test_gamma_gamma_recovers_simulated_parameters(simulated: pd.DataFrame) -> None:
+    model = GammaGammaModel().fit(simulated["frequency"], simulated["monetary_value"])
+    truth = {"p": 6.0, "q": 4.0, "gamma": 15.0}
+    assert model.n_customers_ == (simulated["frequency"] > 0).sum()
+    for key, value in truth.items():
+        estimate, se = model.params_[key], model.standard_errors_[key]
+        assert abs(estimate - value) < 3 * se, key
+        assert estimate == pytest.approx(value, rel=0.10), key
+    # simulated spend is independent of frequency
+    assert (
+        abs(model.spend_frequency_correlation(simulated["frequency"], simulated["monetary_value"]))
+        < 0.03
+    )
+
+
+def test_simulator_matches_model_quantities(
+    simulated: pd.DataFrame, simulated_bgnbd: BetaGeoModel
+) -> None:
+    p_alive = simulated_bgnbd.conditional_probability_alive(
+        simulated["frequency"], simulated["recency"], simulated["T"]
+    )
+    assert p_alive.mean() == pytest.approx(simulated["alive"].mean(), abs=0.01)
+    assert simulated_bgnbd.expected_purchases(simulated["T"]).mean() == pytest.approx(
+        simulated["frequency"].mean(), rel=0.03
+    )
+
+
+# --------------------------------------------------------------------------- predictions vs integration
+
+
+def _posterior_moments(
+    params: dict[str, float], x: int, t_x: float, T: float, t: float
+) -> tuple[float, ...]:
+    """P(alive) and E[Y(t)] by direct integration over (lambda, p) of the individual-level model.
+
+    Individual likelihood: alive part (1-p)^x lambda^x e^(-lambda T), dead part
+    [x>0] p (1-p)^(x-1) lambda^x e^(-lambda t_x); E[Y(t) | lambda, p, alive] = (1 - e^(-lambda p t)) / p.
+    Substitutions p = s^(1/a) and lambda = u^(1/r) / (alpha + T) remove the prior's endpoint singularities.
+    """
+    r, alpha, a, b = (params[k] for k in ("r", "alpha", "a", "b"))
+    scale = alpha + T
+
+    def parts(u: float, s: float) -> tuple[float, float, float]:
+        p = s ** (1 / a)
+        lam = u ** (1 / r) / scale
+        prior = (1 - p) ** (b - 1) * np.exp(-lam * alpha)
+        rate_part = (lam * scale) ** x
+        alive = prior * (1 - p) ** x * rate_part * np.exp(-lam * T)
+        dead = prior * p * (1 - p) ** (x - 1) * rate_part * np.exp(-lam * t_x) if x > 0 else 0.0
+        future = -np.expm1(-lam * p * t) / p if p > 0 else lam * t
+        return alive, dead, alive * future
+
+    def integral(k: int) -> float:
+        value, _ = integrate.dblquad(
+            lambda s, u: parts(u, s)[k], 0, np.inf, 0, 1, epsabs=0, epsrel=1e-9
+        )
+        return value
+
+    alive, dead, future = integral(0), integral(1), integral(2)
+    return alive / (alive + dead), future / (alive + dead)
+
+
+@pytest.mark.parametrize(
+    ("x", "t_x", "T", "t"), [(0, 0.0, 38.86, 39.0), (2, 30.43, 38.86, 39.0), (5, 10.0, 32.0, 52.0)]
+)
+def test_predictions_match_numerical_integration(
+    cdnow_bgnbd: BetaGeoModel, x: int, t_x: float, T: float, t: float
+) -> None:
+    p_alive, expected = _posterior_moments(cdnow_bgnbd.params_, x, t_x, T, t)
+    assert cdnow_bgnbd.conditional_probability_alive(x, t_x, T)[0] == pytest.approx(
+        p_alive, rel=1e-6
+    )
+    assert cdnow_bgnbd.conditional_expected_purchases(t, x, t_x, T)[0] == pytest.approx(
+        expected, rel=1e-6
+    )
+
+
+def test_expected_purchases_of_new_customer_matches_integration(cdnow_bgnbd: BetaGeoModel) -> None:
+    r, alpha, a, b = cdnow_bgnbd.params_.values()
+    t = 39.0
+
+    # E[X(t)] = E[(1 - exp(-lambda p t)) / p]: integrate lambda in closed form, p numerically
+    # E_lambda[exp(-lambda p t)] = (alpha / (alpha + p t))^r
+    def integrand(p: float) -> float:
+        return (1 - (alpha / (alpha + p * t)) ** r) / p * p ** (a - 1) * (1 - p) ** (b - 1)
+
+    value, _ = integrate.quad(integrand, 0, 1, epsabs=0, epsrel=1e-10, limit=200)
+    assert cdnow_bgnbd.expected_purchases(t)[0] == pytest.approx(
+        value / special.beta(a, b), rel=1e-7
+    )
+    assert cdnow_bgnbd.expected_purchases(0.0)[0] == 0.0
+
+
+def test_p_alive_properties(cdnow_bgnbd: BetaGeoModel) -> None:
+    assert np.all(cdnow_bgnbd.conditional_probability_alive([0, 0], [0.0, 0.0], [5.0, 38.0]) == 1.0)
+    recency = np.linspace(1.0, 38.0, 20)
+    p_alive = cdnow_bgnbd.conditional_probability_alive(np.full(20, 3), recency, np.full(20, 38.0))
+    assert np.all(np.diff(p_alive) > 0)
+    assert np.all((p_alive > 0) & (p_alive < 1))
+    expected = cdnow_bgnbd.conditional_expected_purchases(
+        np.array([0.0, 10.0, 50.0]), 3, 20.0, 38.0
+    )
+    assert expected[0] == 0.0 and np.all(np.diff(expected) > 0)
+    # heavy buyers with long horizons stay finite (the direct hypergeometric form overflows here)
+    assert np.isfinite(cdnow_bgnbd.conditional_expected_purchases(1e5, 200, 38.0, 38.86)).all()
+
+
+def test_predictions_accept_series_and_return_arrays(
+    cdnow: pd.DataFrame, cdnow_bgnbd: BetaGeoModel
+) -> None:
+    result = cdnow_bgnbd.conditional_expected_purchases(39, cdnow["x"], cdnow["t_x"], cdnow["T"])
+    assert isinstance(result, np.ndarray) and result.shape == (len(cdnow),)
+    assert np.all(np.isfinite(result) & (result >= 0))
+    row = cdnow.iloc[0]
+    assert (
+        result[0]
+        == cdnow_bgnbd.conditional_expected_purchases(39, row["x"], row["t_x"], row["T"])[0]
+    )
+
+
+# ----------------------------------------------------------------------------------------------- CLV
+
+
+def test_clv_without_discount_is_expected_purchases_times_spend(
+    cdnow: pd.DataFrame, cdnow_bgnbd: BetaGeoModel, cdnow_gamma_gamma: GammaGammaModel
+) -> None:
+    args = (cdnow["x"], cdnow["t_x"], cdnow["T"], cdnow["zbar"])
+    undiscounted = customer_lifetime_value(
+        cdnow_bgnbd,
+        cdnow_gamma_gamma,
+        *args,
+        horizon_periods=12,
+        period_length=52 / 12,
+        annual_discount_rate=0.0,
+        time_units_per_year=52.0,
+    )
+    purchases = cdnow_bgnbd.conditional_expected_purchases(
+        52.0, cdnow["x"], cdnow["t_x"], cdnow["T"]
+    )
+    spend = cdnow_gamma_gamma.conditional_expected_average_profit(cdnow["x"], cdnow["zbar"])
+    np.testing.assert_allclose(undiscounted, purchases * spend, rtol=1e-10)
+
+    discounted = customer_lifetime_value(
+        cdnow_bgnbd,
+        cdnow_gamma_gamma,
+        *args,
+        horizon_periods=12,
+        period_length=52 / 12,
+        annual_discount_rate=0.10,
+        time_units_per_year=52.0,
+        margin=0.3,
+    )
+    assert np.all(discounted < 0.3 * undiscounted)
+    # the discount of a 12-period year lies between none and a full year's
+    assert (0.3 * undiscounted / 1.10 < discounted).all()
+
+
+def test_clv_one_period_closed_form(
+    cdnow_bgnbd: BetaGeoModel, cdnow_gamma_gamma: GammaGammaModel
+) -> None:
+    margin = np.array([0.2, 0.5])
+    clv = customer_lifetime_value(
+        cdnow_bgnbd,
+        cdnow_gamma_gamma,
+        [2, 0],
+        [30.43, 0.0],
+        [38.86, 38.86],
+        [22.35, 0.0],
+        horizon_periods=1,
+        period_length=30.0 / 7,
+        annual_discount_rate=0.10,
+        margin=margin,
+        time_units_per_year=365.0 / 7,
+    )
+    purchases = cdnow_bgnbd.conditional_expected_purchases(
+        30.0 / 7, [2, 0], [30.43, 0.0], [38.86, 38.86]
+    )
+    spend = cdnow_gamma_gamma.conditional_expected_average_profit([2, 0], [22.35, 0.0])
+    np.testing.assert_allclose(clv, purchases * spend * margin / 1.10 ** (30 / 365), rtol=1e-12)
+
+
+# ------------------------------------------------------------------------------------------- holdout
+
+
+def test_holdout_comparison_on_simulated_data(
+    simulated: pd.DataFrame, simulated_bgnbd: BetaGeoModel
+) -> None:
+    table, figures = holdout_comparison(
+        simulated_bgnbd,
+        simulated["frequency"],
+        simulated["recency"],
+        simulated["T"],
+        simulated["frequency_holdout"],
+        365.0,
+        max_bucket=7,
+    )
+    assert list(table["calibration_purchases"]) == ["0", "1", "2", "3", "4", "5", "6", "≥7"]
+    assert table["n_customers"].sum() == len(simulated) == figures["n_customers"]
+    assert figures["total_actual"] == simulated["frequency_holdout"].sum()
+    assert abs(figures["total_relative_error"]) < 0.04
+    assert figures["mape_bucket_means"] < 0.10
+    assert figures["correlation"] > 0.5
+    assert set(table.columns) | set(figures) <= set(HOLDOUT_LABELS) | {"n_customers"}
+    assert all(set(label) == {"zh", "en"} for label in HOLDOUT_LABELS.values())
+
+
+# ------------------------------------------------------------------------------------ input checking
+
+
+def test_invalid_inputs_name_column_and_row() -> None:
+    with pytest.raises(CLVInputError, match=r"`recency` must not exceed `T`.*row position\(s\) 1"):
+        BetaGeoModel().fit([1, 2, 0], [3.0, 9.0, 0.0], [5.0, 8.0, 4.0])
+    with pytest.raises(
+        CLVInputError, match=r"`recency` must be 0 when `frequency` is 0.*row position\(s\) 0"
+    ):
+        BetaGeoModel().fit([0, 2], [1.0, 3.0], [5.0, 8.0])
+    with pytest.raises(CLVInputError, match="`frequency` must be a whole number"):
+        BetaGeoModel().fit([1.5, 2], [1.0, 3.0], [5.0, 8.0])
+    with pytest.raises(
+        CLVInputError, match=r"`monetary_value` must be a finite amount > 0.*row position\(s\) 1"
+    ):
+        GammaGammaModel().fit([1, 2, 0], [10.0, -4.0, 0.0])
+    with pytest.raises(CLVInputError, match="same length"):
+        BetaGeoModel().fit([1, 2], [1.0], [5.0, 8.0, 9.0])
+    with pytest.raises(NotFittedError, match="call fit"):
+        BetaGeoModel().conditional_probability_alive([1], [1.0], [2.0])

@@ -1,0 +1,257 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.lifecycle import (
+    DEFAULT_LIFECYCLE_RULES,
+    STAGES,
+    LifecycleInputError,
+    assign_lifecycle,
+    describe_lifecycle_rules,
+    lifecycle_rules,
+    spend_trend,
+    stage_by_tier,
+    stage_label,
+)
+
+AS_OF = pd.Timestamp("2025-12-31")
+
+
+def tx(rows: list[tuple[str, str, float]], **extra) -> pd.DataFrame:
+    df = pd.DataFrame(rows, columns=["customer_id", "order_date", "amount"])
+    df["order_date"] = pd.to_datetime(df["order_date"])
+    df["is_return"] = df["amount"] < 0
+    df["order_id"] = [f"O{i}" for i in range(len(df))]
+    return df.assign(**extra)
+
+
+# --- spend_trend ----------------------------------------------------------------------------
+
+
+def test_spend_trend_windows_boundaries_returns_and_future_rows():
+    # window 10 days: recent (12-21, 12-31], previous (12-11, 12-21]
+    trend = spend_trend(
+        tx(
+            [
+                ("a", "2025-12-31", 100.0),  # recent, last day included
+                ("a", "2025-12-22", 50.0),  # recent, first day
+                ("a", "2025-12-21", 40.0),  # previous, last day
+                ("a", "2025-12-12", 10.0),  # previous, first day
+                ("a", "2025-12-11", 999.0),  # before both windows
+                ("a", "2026-01-01", 999.0),  # after as_of: ignored
+                ("a", "2025-12-25", -30.0),  # unmatched return: lowers spend, not an order
+                ("b", "2025-12-15", 80.0),  # previous only
+                ("c", "2025-12-30", 20.0),  # recent only
+                ("d", "2025-01-01", 5.0),  # neither window
+            ]
+        ),
+        AS_OF,
+        window_days=10,
+    ).set_index("customer_id")
+    assert list(trend.index) == ["a", "b", "c", "d"]
+    assert trend.loc["a", "recent_spend"] == pytest.approx(120.0)
+    assert trend.loc["a", "previous_spend"] == pytest.approx(50.0)
+    assert trend.loc["a", "recent_orders"] == 2 and trend.loc["a", "previous_orders"] == 2
+    assert trend.loc["a", "spend_ratio"] == pytest.approx(2.4)
+    assert trend.loc["b", "spend_ratio"] == 0.0
+    assert np.isinf(trend.loc["c", "spend_ratio"])
+    assert np.isnan(trend.loc["d", "spend_ratio"])
+
+
+def test_spend_trend_ignores_row_order():
+    data = tx(
+        [
+            ("a", "2025-12-30", 10.0),
+            ("b", "2025-08-01", 7.0),
+            ("a", "2025-07-01", 3.0),
+            ("b", "2025-12-01", 1.0),
+        ]
+    )
+    first = spend_trend(data, AS_OF)
+    shuffled = spend_trend(data.sample(frac=1, random_state=3), AS_OF)
+    pd.testing.assert_frame_equal(first, shuffled)
+
+
+# --- assign_lifecycle ------------------------------------------------------------------------
+
+
+def customers(rows: list[dict]) -> pd.DataFrame:
+    base = {
+        "p_alive": 0.9,
+        "days_since_last": 20,
+        "tenure_days": 800,
+        "frequency": 5,
+        "recent_spend": 100.0,
+        "previous_spend": 100.0,
+        "tier": 1,
+    }
+    return pd.DataFrame([{**base, **r} for r in rows])
+
+
+def test_each_default_stage_on_hand_cases():
+    c = customers(
+        [
+            {"customer_id": "lost_p", "p_alive": 0.2},
+            {"customer_id": "lost_days", "days_since_last": 400, "p_alive": 0.9},
+            {
+                "customer_id": "new",
+                "tenure_days": 60,
+                "frequency": 0,
+                "recent_spend": 50.0,
+                "previous_spend": 0.0,
+            },
+            {"customer_id": "declining_spend", "recent_spend": 40.0},
+            {"customer_id": "declining_p", "p_alive": 0.5},
+            {"customer_id": "growing_young", "tenure_days": 300, "frequency": 1},
+            {"customer_id": "growing_spend", "recent_spend": 130.0},
+            {"customer_id": "mature"},
+            {
+                "customer_id": "young_one_timer",
+                "tenure_days": 300,
+                "frequency": 0,
+            },  # not growing -> mature
+        ]
+    )
+    stages = assign_lifecycle(c)
+    assert stages.index.equals(c.index)
+    assert dict(zip(c["customer_id"], stages)) == {
+        "lost_p": "lost",
+        "lost_days": "lost",
+        "new": "new",
+        "declining_spend": "declining",
+        "declining_p": "declining",
+        "growing_young": "growing",
+        "growing_spend": "growing",
+        "mature": "mature",
+        "young_one_timer": "mature",
+    }
+
+
+def test_boundaries_are_as_documented():
+    c = customers(
+        [
+            {
+                "customer_id": "p_at_0.3",
+                "p_alive": 0.3,
+            },  # not < 0.3 -> not lost; < 0.6 -> declining
+            {"customer_id": "days_365", "days_since_last": 365},  # not > 365
+            {"customer_id": "tenure_90", "tenure_days": 90},  # <= 90 -> new
+            {"customer_id": "ratio_0.5", "recent_spend": 50.0},  # not < 0.5
+            {"customer_id": "ratio_1.2", "recent_spend": 120.0},  # >= 1.2 -> growing
+        ]
+    )
+    assert list(assign_lifecycle(c)) == ["declining", "mature", "new", "mature", "growing"]
+
+
+def test_precedence_decides_between_matching_stages():
+    # matches lost (p_alive), new (tenure) and declining; and one matching declining and growing
+    c = customers(
+        [
+            {"customer_id": "x", "p_alive": 0.1, "tenure_days": 30},
+            {"customer_id": "y", "tenure_days": 200, "frequency": 2, "recent_spend": 10.0},
+        ]
+    )
+    assert list(assign_lifecycle(c)) == ["lost", "declining"]
+    reordered = {"precedence": ["new", "growing", "lost", "declining"]}
+    assert list(assign_lifecycle(c, rules=reordered)) == ["new", "growing"]
+
+
+def test_spend_trend_frame_is_merged_and_missing_customers_have_no_spend():
+    c = customers([{"customer_id": "a"}, {"customer_id": "b"}, {"customer_id": "c"}]).drop(
+        columns=["recent_spend", "previous_spend"]
+    )
+    trend = pd.DataFrame(
+        {
+            "customer_id": ["b", "a"],
+            "recent_spend": [10.0, 300.0],
+            "previous_spend": [100.0, 100.0],
+            "spend_ratio": [0.1, 3.0],
+            "recent_orders": [1, 3],
+            "previous_orders": [2, 1],
+        }
+    )
+    # c is absent from the trend table: no spend in either window, so no spend rule fires
+    assert list(assign_lifecycle(c, trend)) == ["growing", "declining", "mature"]
+
+
+def test_thresholds_come_from_params():
+    c = customers([{"customer_id": "a", "p_alive": 0.45}])
+    assert list(assign_lifecycle(c)) == ["declining"]
+    rules = {"stages": {"lost": [{"p_alive": ["<", 0.5]}]}}
+    assert list(assign_lifecycle(c, rules=rules)) == ["lost"]
+    # the other stages keep their default rule
+    assert lifecycle_rules(rules)["stages"]["new"] == DEFAULT_LIFECYCLE_RULES["stages"]["new"]
+
+
+def test_result_does_not_depend_on_row_order():
+    rng = np.random.default_rng(5)
+    n = 200
+    c = pd.DataFrame(
+        {
+            "customer_id": [f"c{i}" for i in range(n)],
+            "p_alive": rng.uniform(0, 1, n),
+            "days_since_last": rng.integers(0, 500, n),
+            "tenure_days": rng.integers(0, 1500, n),
+            "frequency": rng.integers(0, 10, n),
+            "recent_spend": rng.uniform(0, 200, n),
+            "previous_spend": rng.uniform(0, 200, n),
+        }
+    )
+    stages = assign_lifecycle(c).set_axis(c["customer_id"])
+    shuffled = c.sample(frac=1, random_state=1)
+    again = assign_lifecycle(shuffled).set_axis(shuffled["customer_id"])
+    pd.testing.assert_series_equal(stages.sort_index(), again.sort_index())
+    assert set(stages) <= set(STAGES) and len(set(stages)) == 5
+
+
+@pytest.mark.parametrize(
+    ("rules", "message"),
+    [
+        ({"precedence": ["lost", "new", "declining"]}, "exactly once"),
+        ({"precedence": ["lost", "new", "declining", "growing", "zombie"]}, "unknown stage"),
+        ({"stages": {"lost": [{"p_alive": ["<<", 0.3]}]}}, "operator"),
+        ({"stages": {"lost": []}}, "list of clauses"),
+        ({"window": 90}, "unknown key"),
+    ],
+)
+def test_bad_rules_are_rejected_with_the_key(rules, message):
+    with pytest.raises(LifecycleInputError, match=message):
+        lifecycle_rules(rules)
+
+
+def test_missing_feature_column_is_named():
+    c = customers([{"customer_id": "a"}]).drop(columns=["p_alive"])
+    with pytest.raises(LifecycleInputError, match="p_alive"):
+        assign_lifecycle(c)
+
+
+# --- methodology text and cross-tab ----------------------------------------------------------
+
+
+def test_describe_rules_lists_precedence_with_thresholds_in_both_languages():
+    zh = describe_lifecycle_rules(language="zh")
+    assert list(zh["stage"]) == ["lost", "new", "declining", "growing", "mature"]
+    assert list(zh["step"]) == [1, 2, 3, 4, 5]
+    assert (
+        zh.loc[0, "label"] == "已流失" and "0.3" in zh.loc[0, "rule"] and "365" in zh.loc[0, "rule"]
+    )
+    assert "180" in zh.loc[2, "rule"]
+    en = describe_lifecycle_rules({"stages": {"new": [{"tenure_days": ["<=", 60]}]}}, language="en")
+    assert en.loc[1, "rule"] == "days since first purchase ≤ 60"
+    assert en.loc[4, "label"] == "Mature" and stage_label("growing", "zh") == "成长期"
+
+
+def test_stage_by_tier_counts_and_shares():
+    c = pd.DataFrame({"tier": [1, 1, 1, 2, 2], "customer_id": list("abcde")})
+    stages = pd.Series(["new", "new", "lost", "mature", "growing"], index=c.index)
+    table = stage_by_tier(c, stages)
+    assert list(table.counts.columns) == list(STAGES)
+    assert table.counts.loc[1].tolist() == [2, 0, 0, 0, 1]
+    assert table.counts.loc["all"].tolist() == [2, 1, 1, 0, 1]
+    np.testing.assert_allclose(table.shares.sum(axis=1), 1.0)
+    assert table.shares.loc[1, "new"] == pytest.approx(2 / 3)
+    labelled = stage_by_tier(c, stages, language="zh")
+    assert list(labelled.counts.columns) == ["新客户", "成长期", "成熟期", "衰退期", "已流失"]
+    assert "全部" in labelled.shares.index

@@ -1,0 +1,239 @@
+"""Tier profiles, mixes, concentration of value, quarter-over-quarter migration, Kruskal–Wallis."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from analysis.profiles import (
+    ProfileError,
+    gini,
+    lorenz_curve,
+    migration,
+    pareto_sentence,
+    profile_labels,
+    purchase_mix,
+    tier_mix,
+    tier_profile,
+    tiers_differ,
+)
+from analysis.tiers import assign_tiers
+
+
+@pytest.fixture
+def small() -> pd.DataFrame:
+    """Five customers in three tiers, numbers easy to add by hand."""
+    return pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "tier": [1, 2, 1, 3, 2],
+            "tier_name": ["高", "中", "高", "低", "中"],
+            "revenue": [500.0, 200.0, 300.0, 0.0, 0.0],
+            "margin": [100.0, 50.0, 50.0, np.nan, 0.0],
+            "clv": [400.0, 100.0, 300.0, 100.0, 100.0],
+            "recency": [300.0, 100.0, 200.0, 0.0, 50.0],
+            "frequency": [6, 2, 4, 0, 1],
+            "monetary_value": [80.0, 90.0, 70.0, 0.0, 10.0],
+            "p_alive": [0.9, 0.5, 0.7, 0.1, 0.3],
+            "days_since_last": [10, 60, 30, 400, 200],
+            "industry": ["制造", "零售", None, "制造", "零售"],
+        }
+    )
+
+
+def synthetic(n: int = 300, seed: int = 3) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    revenue = rng.lognormal(6, 1, n)
+    return pd.DataFrame(
+        {
+            "customer_id": [f"C{i:04d}" for i in range(n)],
+            "revenue": revenue,
+            "clv": revenue * rng.uniform(0.5, 1.5, n),
+            "region": rng.choice(["华东", "华北", "华南"], n),
+        }
+    )
+
+
+def test_tier_profile_by_hand(small: pd.DataFrame) -> None:
+    profile = tier_profile(small)
+    assert list(profile.index) == [1, 2, 3]
+    assert profile["tier_name"].tolist() == ["高", "中", "低"]
+    assert profile["customers"].tolist() == [2, 2, 1]
+    assert profile["revenue"].tolist() == [800.0, 200.0, 0.0]
+    assert profile["revenue_share"].tolist() == pytest.approx([0.8, 0.2, 0.0])
+    assert profile["margin"].tolist() == [150.0, 50.0, 0.0]
+    assert profile["clv_share"].tolist() == pytest.approx([700 / 1000, 200 / 1000, 100 / 1000])
+    assert profile["frequency_mean"].tolist() == pytest.approx([5.0, 1.5, 0.0])
+    assert profile["days_since_last_mean"].tolist() == pytest.approx([20.0, 130.0, 400.0])
+    for share in ("customer_share", "revenue_share", "margin_share", "clv_share"):
+        assert profile[share].sum() == pytest.approx(1.0)
+    assert set(profile.columns) <= set(profile_labels("en"))
+
+
+def test_tier_profile_on_real_tiers_shares_sum_to_one() -> None:
+    customers = synthetic()
+    tiers = assign_tiers(customers, "clv", n_tiers=4)
+    profile = tier_profile(customers.assign(tier=tiers.tier))
+    for share in ("customer_share", "revenue_share", "clv_share"):
+        assert profile[share].sum() == pytest.approx(1.0)
+    assert profile["clv"].is_monotonic_decreasing
+    assert profile["margin"].isna().all()  # no margin column, no transactions: shown as unknown
+
+
+def test_tier_profile_margin_from_transactions_and_empty_tier(small: pd.DataFrame) -> None:
+    customers = small.drop(columns="margin").assign(tier=[1, 4, 1, 4, 4])
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "c", "zz"],
+            "amount": [100.0, 50.0, 80.0, 10.0, 999.0],
+            "cost": [60.0, 20.0, 40.0, 10.0, 0.0],
+        }
+    )
+    profile = tier_profile(customers, transactions)
+    assert list(profile.index) == [1, 2, 3, 4]
+    assert profile["customers"].tolist() == [2, 0, 0, 3]
+    assert profile["margin"].tolist() == [70.0, 0.0, 0.0, 40.0]
+    assert profile["margin_share"].sum() == pytest.approx(1.0)
+    assert np.isnan(profile.loc[2, "p_alive_mean"])
+
+
+def test_tier_profile_requires_tiers(small: pd.DataFrame) -> None:
+    with pytest.raises(ProfileError, match="'tier' is missing for 1 customer"):
+        tier_profile(small.assign(tier=[1, 2, None, 3, 2]))
+    with pytest.raises(ProfileError, match=r"lacks column\(s\) \['tier'\]"):
+        tier_profile(small.drop(columns="tier"))
+
+
+def test_tier_mix(small: pd.DataFrame) -> None:
+    shares = tier_mix(small, "industry")
+    assert list(shares.columns) == sorted(["制造", "零售", "未知"])
+    assert shares.sum(axis=1).tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert shares.loc[1, "制造"] == pytest.approx(0.5) and shares.loc[1, "未知"] == pytest.approx(
+        0.5
+    )
+    assert shares.loc[2, "零售"] == pytest.approx(1.0)
+    assert "Unknown" in tier_mix(small, "industry", language="en").columns
+    assert tier_mix(small, "industry", normalize=False).to_numpy().sum() == 5
+    with pytest.raises(ProfileError, match="region"):
+        tier_mix(small, "region")
+
+
+def test_purchase_mix(small: pd.DataFrame) -> None:
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "c", "b", "d", "x"],
+            "product_category": ["理财", "贷款", "理财", "贷款", None, "理财"],
+            "amount": [300.0, 100.0, 400.0, 50.0, 20.0, 1e6],
+        }
+    )
+    mix = purchase_mix(small, transactions, "product_category")
+    assert mix.loc[1, "理财"] == pytest.approx(700 / 800) and mix.loc[1, "贷款"] == pytest.approx(
+        100 / 800
+    )
+    assert mix.loc[2, "贷款"] == pytest.approx(1.0) and mix.loc[3, "未知"] == pytest.approx(1.0)
+    assert mix.sum(axis=1).tolist() == pytest.approx([1.0, 1.0, 1.0])
+    assert mix.attrs["unmatched_rows"] == 1
+
+
+def test_gini_known_cases() -> None:
+    assert gini([5.0] * 10) == pytest.approx(0.0)
+    for n in (2, 5, 40):
+        assert gini([0.0] * (n - 1) + [7.0]) == pytest.approx((n - 1) / n)
+    assert gini([1, 2, 3, 4]) == pytest.approx(0.25)  # 2·(1+4+9+16)/(4·10) − 5/4
+    assert gini([4, 1, 3, 2]) == gini([1, 2, 3, 4])
+    with pytest.raises(ProfileError, match="negative"):
+        gini([1.0, -1.0, 3.0])
+    assert gini([1.0, -1.0, 3.0], clip_negative=True) == pytest.approx(gini([1.0, 0.0, 3.0]))
+
+
+def test_lorenz_curve() -> None:
+    curve = lorenz_curve([0.0, 0.0, 0.0, 10.0])
+    assert curve["customer_share"].tolist() == pytest.approx([0, 0.25, 0.5, 0.75, 1.0])
+    assert curve["value_share"].tolist() == pytest.approx([0, 0, 0, 0, 1.0])
+    curve = lorenz_curve(synthetic()["revenue"])
+    assert curve["value_share"].is_monotonic_increasing
+    assert (curve["value_share"] <= curve["customer_share"] + 1e-12).all()
+    # area between the diagonal and the curve is G/2 (up to the discrete-sum correction 1/n)
+    area = np.trapezoid(curve["value_share"], curve["customer_share"])
+    n = len(curve) - 1
+    assert 1 - 2 * area == pytest.approx(gini(synthetic()["revenue"]), abs=1 / n)
+
+
+def test_pareto_sentence() -> None:
+    values = [40.0, 23.0, 10.0, 7.0, 6.0, 5.0, 4.0, 3.0, 1.0, 1.0]  # top 2 of 10 hold 63 of 100
+    assert pareto_sentence(values, "zh") == "前20%的客户贡献了63%的收入"
+    assert pareto_sentence(values, "en") == "The top 20 % of customers bring 63 % of revenue"
+    assert pareto_sentence(values, "zh", value_share=0.8) == "80%的收入来自前40%的客户"
+    assert pareto_sentence(
+        values, "en", value_share=0.8, value_label={"zh": "毛利", "en": "margin"}
+    ) == ("80 % of margin comes from the top 40 % of customers")
+    assert (
+        pareto_sentence(values, "zh", top_share=0.1, value_label="预测CLV")
+        == "前10%的客户贡献了40%的预测CLV"
+    )
+
+
+def test_migration_by_hand() -> None:
+    previous = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "c", "d", "e"],
+            "tier": [1, 2, 2, 3, 3],
+            "value": [100.0, 50.0, 40.0, 10.0, 5.0],
+        }
+    )
+    current = pd.DataFrame(
+        {
+            "customer_id": ["f", "d", "c", "b", "a"],
+            "tier": [2, 3, 3, 1, 1],
+            "value": [30.0, 12.0, 8.0, 90.0, 120.0],
+        }
+    )
+    counts, values, summary = migration(previous, current)
+    assert list(counts.index) == [1, 2, 3, "new"] and list(counts.columns) == [1, 2, 3, "lost"]
+    expected = pd.DataFrame(
+        [
+            [1, 0, 0, 0],  # a stays in 1
+            [1, 0, 1, 0],  # b 2→1 (upgrade), c 2→3 (downgrade)
+            [0, 0, 1, 1],  # d stays in 3, e lost
+            [0, 1, 0, 0],
+        ],  # f new in 2
+        index=counts.index,
+        columns=counts.columns,
+    )
+    pd.testing.assert_frame_equal(counts, expected, check_dtype=False)
+    assert (
+        values.loc[2, 1] == 90.0 and values.loc[3, "lost"] == 5.0 and values.loc["new", 2] == 30.0
+    )
+    assert summary["upgrades"] == 1 and summary["upgrades_value"] == 90.0
+    assert summary["downgrades"] == 1 and summary["downgrades_value"] == 8.0
+    assert summary["same"] == 2 and summary["same_value"] == 132.0
+    assert summary["new"] == 1 and summary["lost"] == 1 and summary["lost_value"] == 5.0
+    assert summary["retention_rate"] == pytest.approx(4 / 5)
+    assert counts.to_numpy().sum() == 6  # every customer of either quarter counted once
+
+
+def test_migration_rejects_repeated_customers() -> None:
+    frame = pd.DataFrame({"customer_id": ["a", "a"], "tier": [1, 2], "value": [1.0, 2.0]})
+    with pytest.raises(ProfileError, match="repeats in the previous table"):
+        migration(frame, frame.iloc[:1])
+
+
+def test_tiers_differ() -> None:
+    separated = pd.DataFrame(
+        {
+            "customer_id": list("abcdef"),
+            "tier": [1, 1, 1, 2, 2, 2],
+            "clv": [4.0, 5.0, 6.0, 1.0, 2.0, 3.0],
+        }
+    )
+    result = tiers_differ(separated)
+    assert result.statistic == pytest.approx(27 / 7)  # 12/(6·7)·(15²/3 + 6²/3) − 3·7
+    assert result.n == 6
+    customers = synthetic(400)
+    tiered = customers.assign(tier=assign_tiers(customers, "clv", n_tiers=4).tier)
+    assert tiers_differ(tiered).pvalue < 1e-10
+    shuffled = tiered.assign(tier=np.random.default_rng(0).permutation(tiered["tier"].to_numpy()))
+    assert tiers_differ(shuffled).pvalue > 0.01
+    with pytest.raises(ProfileError, match="single value"):
+        tiers_differ(separated.assign(clv=1.0))

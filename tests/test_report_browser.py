@@ -1,0 +1,68 @@
+"""The manager report opened in a real headless Chromium: loads cleanly, images decode, links resolve."""
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync"]
+
+
+@pytest.fixture(scope="module")
+def browser():
+    if not Path(CHROMIUM).is_file():
+        pytest.fail("Chromium not found: install Debian's chromium (.ci/run does) to run the browser tests")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=FLAGS)
+        yield chromium
+        chromium.close()
+
+
+def open_report(browser, path: Path, *, width: int = 1200):
+    page = browser.new_page(viewport={"width": width, "height": 900})
+    problems: list[str] = []
+    page.on("console", lambda msg: problems.append(f"console {msg.type}: {msg.text}") if msg.type in ("error", "warning") else None)
+    page.on("pageerror", lambda exc: problems.append(f"page error: {exc}"))
+    page.on("requestfailed", lambda req: problems.append(f"request failed: {req.url}"))
+    page.goto(path.as_uri(), wait_until="load")
+    return page, problems
+
+
+def check_page(page, problems):
+    assert problems == []
+    images = page.evaluate(
+        """async () => Promise.all([...document.images].map(async img => {
+              try { await img.decode(); } catch (e) { return {src: img.src.slice(0, 40), ok: false}; }
+              return {src: img.src.slice(0, 40), ok: img.naturalWidth > 0 && img.src.startsWith('data:image/')};
+           }))"""
+    )
+    assert images, "the report has no images"
+    assert all(i["ok"] for i in images), [i for i in images if not i["ok"]]
+    broken = page.evaluate(
+        """() => [...document.querySelectorAll('a[href^="#"]')]
+                 .map(a => a.getAttribute('href').slice(1)).filter(id => !document.getElementById(id))"""
+    )
+    assert broken == []
+    assert page.evaluate("() => document.querySelectorAll('script').length") == 0  # no code in the report
+
+
+@pytest.mark.parametrize("name", ["index.html", "index.en.html"])
+def test_report_loads_without_errors_and_every_image_decodes(browser, sample_report, name):
+    path = sample_report.parent / name
+    page, problems = open_report(browser, path)
+    check_page(page, problems)
+    lang = page.evaluate("() => document.documentElement.lang")
+    assert lang == ("zh-CN" if name == "index.html" else "en")
+    page.screenshot(path=str(sample_report.parent / f"screenshot-{name}.png"), full_page=False)
+
+
+def test_report_reads_on_a_phone(browser, sample_report):
+    page, problems = open_report(browser, sample_report, width=390)
+    check_page(page, problems)
+    overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
+    assert overflow <= 1, "the page scrolls sideways on a phone"
