@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
@@ -104,3 +105,248 @@ def embedded_font_css(page_text: str) -> str:
         f'@font-face {{ font-family: "{CJK_FAMILY}"; font-weight: 100 900; '
         f'src: url(data:font/woff;base64,{data}) format("woff"); }}'
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Scoring (stage 2)
+
+
+def rfm_distributions(customers: pd.DataFrame, language: str) -> plt.Figure:
+    """Recency, frequency and monetary value: three histograms, frequency and spend on log scales."""
+    use_theme()
+    fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
+    sns.histplot(customers["days_since_last"], bins=40, ax=axes[0])
+    axes[0].set_xlabel(text("days_since_last", language))
+    sns.histplot(customers["frequency"] + 1, bins=30, log_scale=True, ax=axes[1])
+    axes[1].set_xlabel(text("purchases", language))
+    sns.histplot(customers["revenue"].clip(lower=1), bins=40, log_scale=True, ax=axes[2])
+    axes[2].set_xlabel(text("revenue", language))
+    for ax in axes:
+        ax.set_ylabel(text("customers", language))
+    fig.suptitle(text("chart_rfm", language))
+    fig.tight_layout()
+    return fig
+
+
+def segment_chart(segments: pd.DataFrame, language: str) -> plt.Figure:
+    """Share of customers and of revenue per RFM segment (:func:`analysis.rfm.segment_summary`)."""
+    use_theme()
+    shown = segments.assign(segment=segments[f"label_{language}"], customer_share=segments["share"])
+    long = shown.melt(id_vars="segment", value_vars=["customer_share", "revenue_share"], var_name="what")
+    long["what"] = long["what"].map(lambda k: text(k, language))
+    fig, ax = plt.subplots(figsize=(8, 0.42 * len(segments) + 1.5))
+    sns.barplot(data=long, y="segment", x="value", hue="what", ax=ax)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel(text("share", language))
+    ax.set_ylabel("")
+    ax.legend(title="")
+    ax.set_title(text("chart_segments", language))
+    return fig
+
+
+def frequency_recency_heatmap(grid: pd.DataFrame, title: str, language: str, *, fmt: str = ".2f") -> plt.Figure:
+    """A frequency × recency matrix (rows frequency, columns recency) as lifetimes' standard heatmap."""
+    use_theme()
+    fig, ax = plt.subplots(figsize=(8, 5))
+    sns.heatmap(grid.iloc[::-1], cmap="Blues", ax=ax, cbar_kws={"shrink": 0.8})
+    ax.set_xlabel(text("recency_axis", language))
+    ax.set_ylabel(text("frequency_axis", language))
+    ax.set_title(title)
+    return fig
+
+
+def holdout_chart(table: pd.DataFrame, language: str) -> plt.Figure:
+    """Mean holdout purchases, actual vs predicted, by calibration purchases (Fader et al. 2005, fig. 3)."""
+    use_theme()
+    fig, ax = plt.subplots(figsize=(7, 3.8))
+    x = table["calibration_purchases"].astype(str)
+    ax.plot(x, table["actual_mean"], marker="o", label=text("actual", language), color=PALETTE[0])
+    ax.plot(x, table["predicted_mean"], marker="s", linestyle="--", label=text("predicted", language), color=PALETTE[3])
+    ax.set_xlabel(text("calibration_purchases", language))
+    ax.set_ylabel(text("holdout_purchases", language))
+    ax.legend()
+    ax.set_title(text("chart_holdout", language))
+    return fig
+
+
+def value_distribution(values: pd.Series, lorenz: pd.DataFrame, language: str) -> plt.Figure:
+    """Predicted CLV histogram (log scale) beside its Lorenz curve."""
+    use_theme()
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
+    sns.histplot(values[values > 0], bins=40, log_scale=True, ax=axes[0])
+    axes[0].set_xlabel(text("clv_axis", language))
+    axes[0].set_ylabel(text("customers", language))
+    axes[0].set_title(text("chart_clv", language))
+    x_col, y_col = lorenz.columns[:2]
+    axes[1].plot(1 - lorenz[x_col][::-1].to_numpy(), 1 - lorenz[y_col][::-1].to_numpy(), color=PALETTE[0])
+    axes[1].plot([0, 1], [0, 1], linestyle=":", color="grey", label=text("equality", language))
+    axes[1].set_xlabel(text("cum_customers", language))
+    axes[1].set_ylabel(text("cum_value", language))
+    axes[1].legend(loc="lower right")
+    axes[1].set_title(text("chart_lorenz", language))
+    fig.tight_layout()
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Tiers (stage 3)
+
+
+def tier_shares(profile: pd.DataFrame, language: str) -> plt.Figure:
+    """Per tier: share of customers beside share of revenue and of predicted CLV."""
+    use_theme()
+    cols = ["customer_share", "revenue_share", "clv_share"]
+    long = profile.melt(id_vars="tier_name", value_vars=cols, var_name="what")
+    long["what"] = long["what"].map(lambda k: text(k, language))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    sns.barplot(data=long, x="tier_name", y="value", hue="what", ax=ax, palette=PALETTE[:3])
+    ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel("")
+    ax.set_ylabel(text("share", language))
+    ax.legend(title="")
+    ax.set_title(text("chart_tiers", language))
+    return fig
+
+
+def migration_heatmap(counts: pd.DataFrame, tier_labels: dict[str, str], language: str) -> plt.Figure:
+    """Customers moving from last quarter's tier (rows, then new) to this quarter's (columns, then lost)."""
+    use_theme()
+    shown = counts.copy()
+    special = {"new": text("new", language), "lost": text("lost", language)}
+    shown.index = [special.get(str(i), tier_labels.get(str(i), str(i))) for i in shown.index]
+    shown.columns = [special.get(str(c), tier_labels.get(str(c), str(c))) for c in shown.columns]
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    sns.heatmap(shown.astype(float), annot=True, fmt=".0f", cmap="Blues", cbar=False, ax=ax)
+    ax.set_xlabel(text("current_tier", language))
+    ax.set_ylabel(text("previous_tier", language))
+    ax.set_title(text("chart_migration", language))
+    return fig
+
+
+def agreement_heatmap(table: pd.DataFrame, language: str) -> plt.Figure:
+    use_theme()
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    sns.heatmap(table.astype(float), annot=True, fmt=".0%", cmap="Blues", vmin=0, vmax=1, cbar=False, ax=ax)
+    ax.set_xlabel("")
+    ax.set_ylabel("")
+    ax.set_title(text("chart_sensitivity", language))
+    return fig
+
+
+def mix_chart(mix: pd.DataFrame, what: str, language: str) -> plt.Figure:
+    """Stacked shares: rows tiers, columns categories."""
+    use_theme()
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    mix.plot(kind="barh", stacked=True, ax=ax, colormap="tab20", width=0.7)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.invert_yaxis()
+    ax.set_ylabel("")
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
+    ax.set_title(text("chart_mix", language, what=what))
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Satisfaction, loyalty, churn (stage 4)
+
+
+def interval_chart(table: pd.DataFrame, value: str, low: str, high: str, title: str, ylabel: str) -> plt.Figure:
+    """A point per tier with its confidence interval (rows with ``too_few`` drawn hollow)."""
+    use_theme()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    names = table["tier_name"].astype(str).tolist()
+    for i, row in enumerate(table.itertuples(index=False)):
+        few = bool(getattr(row, "too_few", False))
+        v, lo, hi = getattr(row, value), getattr(row, low), getattr(row, high)
+        ax.errorbar(i, v, yerr=[[v - lo], [hi - v]], fmt="o", capsize=5, color=PALETTE[0],
+                    markerfacecolor="white" if few else PALETTE[0], markersize=8)
+    ax.set_xticks(range(len(names)), names)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return fig
+
+
+def ipa_chart(ipa: pd.DataFrame, labels: dict[str, str], language: str) -> plt.Figure:
+    """Importance (x) against performance (y), split at the means into four plain-language quadrants."""
+    use_theme()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.scatter(ipa["importance"], ipa["performance"], s=70, color=PALETTE[0])
+    for row in ipa.itertuples(index=False):
+        ax.annotate(f"{labels.get(row.attribute, row.attribute)}\n({row.label})", (row.importance, row.performance),
+                    xytext=(6, 4), textcoords="offset points", fontsize=9)
+    ax.axvline(ipa["importance"].mean(), color="grey", linestyle=":")
+    ax.axhline(ipa["performance"].mean(), color="grey", linestyle=":")
+    ax.set_xlabel(text("importance", language))
+    ax.set_ylabel(text("performance", language))
+    ax.set_title(text("chart_ipa", language))
+    ax.margins(0.25)
+    return fig
+
+
+def cohort_heatmap(cohorts: pd.DataFrame, language: str) -> plt.Figure:
+    """Retention share per first-purchase cohort (rows) and periods since (columns)."""
+    use_theme()
+    cols = list(cohorts.columns)
+    cohort_col, period_col, share_col = cols[0], cols[1], [c for c in cols if "retention" in c or "share" in c][0]
+    matrix = cohorts.pivot(index=cohort_col, columns=period_col, values=share_col)
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    sns.heatmap(matrix, annot=True, fmt=".0%", cmap="Blues", cbar=False, ax=ax, annot_kws={"fontsize": 7})
+    ax.set_xlabel(text("periods_since", language))
+    ax.set_ylabel(text("cohort", language))
+    ax.set_title(text("chart_cohorts", language))
+    return fig
+
+
+def stacked_share_chart(shares: pd.DataFrame, title: str) -> plt.Figure:
+    use_theme()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    shares.plot(kind="barh", stacked=True, ax=ax, color=TIER_COLORS[::-1][: shares.shape[1]][::-1] if shares.shape[1] <= 5 else None, width=0.7)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.invert_yaxis()
+    ax.set_ylabel("")
+    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
+    ax.set_title(title)
+    return fig
+
+
+def calibration_chart(calibration: pd.DataFrame, language: str) -> plt.Figure:
+    use_theme()
+    fig, ax = plt.subplots(figsize=(5.5, 4.5))
+    ax.plot([0, 1], [0, 1], linestyle=":", color="grey")
+    ax.plot(calibration["mean_predicted"], calibration["observed_rate"], marker="o", color=PALETTE[0])
+    ax.set_xlabel(text("predicted_rate", language))
+    ax.set_ylabel(text("observed_rate", language))
+    ax.set_title(text("chart_churn_calibration", language))
+    return fig
+
+
+def box_by_tier(customers: pd.DataFrame, column: str, title: str, ylabel: str) -> plt.Figure:
+    use_theme()
+    fig, ax = plt.subplots(figsize=(7, 3.6))
+    order = customers.sort_values("tier")["tier_name"].astype(str).unique().tolist()
+    sns.boxplot(data=customers.assign(tier_name=customers["tier_name"].astype(str)), x="tier_name", y=column,
+                order=order, ax=ax, color=PALETTE[2], fliersize=2)
+    ax.set_xlabel("")
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Allocation (stage 5)
+
+
+def allocation_chart(table: pd.DataFrame, language: str) -> plt.Figure:
+    """Budget per tier under the optimum, an equal split and a revenue-proportional split."""
+    use_theme()
+    cols = {"budget": "optimal", "budget_equal": "equal_split", "budget_revenue": "revenue_split"}
+    present = {c: k for c, k in cols.items() if c in table.columns}
+    long = table.melt(id_vars="tier_name", value_vars=list(present), var_name="what")
+    long["what"] = long["what"].map(lambda c: text(present[c], language))
+    fig, ax = plt.subplots(figsize=(8, 3.8))
+    sns.barplot(data=long, x="tier_name", y="value", hue="what", ax=ax, palette=[PALETTE[0], PALETTE[2], PALETTE[3]])
+    ax.set_xlabel("")
+    ax.set_ylabel(text("budget", language))
+    ax.legend(title="")
+    ax.set_title(text("chart_allocation", language))
+    return fig

@@ -122,9 +122,11 @@ def _validate_rfm(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> tup
         (x < 0) | (x != np.round(x)),
         "`frequency` must be a whole number of repeat purchases >= 0; recompute it as orders minus one",
     )
+    # T = 0 (first purchase on the last day) is allowed: with x = 0 its likelihood term is
+    # (α / (α + 0))^r = 1, it carries no information, and its predictions are the prior's.
     _require(
-        age <= 0,
-        "`T` (customer age) must be > 0; drop customers whose first purchase is at the end date",
+        age < 0,
+        "`T` (customer age) must be >= 0; the first purchase cannot be after the end date",
     )
     _require(t_x < 0, "`recency` must be >= 0")
     _require(
@@ -594,22 +596,31 @@ class GammaGammaModel:
             )
         patterns, counts = aggregate_patterns([x[repeat], m[repeat]], w[repeat])
         px, pm = patterns.T
+        # Fit in units of the median spend: gamma is a rate on the spend scale, so spend in the
+        # thousands would put the optimum far from any starting point. Scaling spend by 1/s scales
+        # gamma by 1/s and leaves p and q unchanged; the results are mapped back below.
+        scale = float(np.median(pm)) if np.median(pm) > 0 else 1.0
 
-        def loglik_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            ll, grad = _gamma_gamma_loglik_terms(theta, px, pm)
+        def loglik_and_grad(theta: np.ndarray, spend: np.ndarray = pm) -> tuple[float, np.ndarray]:
+            ll, grad = _gamma_gamma_loglik_terms(theta, px, spend)
             return float(counts @ ll), counts @ grad
 
+        def scaled_loglik_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
+            return loglik_and_grad(theta, pm / scale)
+
         total = float(counts.sum())
-        mean_spend = float(np.average(pm, weights=counts))
+        mean_spend = float(np.average(pm / scale, weights=counts))
         # starts: moderate heterogeneity; the mean p*gamma/(q-1) matches the observed mean spend
         starts = [
             np.array([1.0, 2.0, mean_spend]),
             np.array([5.0, 4.0, 0.6 * mean_spend]),
             np.array([1.0, 1.0, 1.0]),
         ]
-        best = _minimize_negative_ll(loglik_and_grad, starts, total)
-        theta = np.exp(best.x)
-        errors, hessian_ok = _standard_errors(loglik_and_grad, theta)
+        best = _minimize_negative_ll(scaled_loglik_and_grad, starts, total)
+        theta_scaled = np.exp(best.x)
+        errors, hessian_ok = _standard_errors(scaled_loglik_and_grad, theta_scaled)
+        unscale = np.array([1.0, 1.0, scale])
+        theta, errors = theta_scaled * unscale, np.asarray(errors) * unscale
 
         self.params_ = dict(zip(self.parameter_names, map(float, theta)))
         self.standard_errors_ = dict(zip(self.parameter_names, map(float, errors)))

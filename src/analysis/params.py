@@ -146,6 +146,8 @@ class Allocation(_Section):
     )
     response: dict[str, Any] = Field(default_factory=dict)
     playbook: dict[int, dict[str, Any]] = Field(default_factory=dict)
+    min_share: float | dict[int, float] | None = None
+    max_share: float | dict[int, float] | None = None
 
 
 class Output(_Section):

@@ -8,7 +8,6 @@ Jinja2 template (``templates/report.html.j2``); every text comes from :mod:`anal
 from __future__ import annotations
 
 import html
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -114,13 +113,13 @@ def quality_section(study: Study, language: str) -> Section | None:
     return section
 
 
-SECTION_BUILDERS: list[Callable[[Study, str], Section | None]] = [quality_section]
-
-
 def render_report(study: Study, language: str | None = None) -> str:
     language = language or study.params.language
     charts.use_theme()
-    sections = [s for build in SECTION_BUILDERS if (s := build(study, language)) is not None]
+    from .report_sections import BUILDERS, RunOutputs
+
+    outputs = RunOutputs(study)
+    sections = [s for build in BUILDERS if (s := build(study, language, outputs)) is not None]
     p = study.params
     template = jinja2.Environment(
         loader=jinja2.PackageLoader("analysis", "templates"), autoescape=jinja2.select_autoescape(["html"])

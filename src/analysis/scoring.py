@@ -80,10 +80,8 @@ def score_customers(
         transactions_path, observation_end=period.end, observation_start=period.start,
         time_unit=scoring.time_unit, engine=scoring.engine,
     )
-    scores = rfm.rfm_scores(summary, bins=scoring.rfm_bins, thresholds=scoring.rfm_thresholds)
-    rules = scoring.segment_rules or rfm.DEFAULT_SEGMENT_RULES
-    customers = summary.join(scores.drop(columns=[c for c in scores.columns if c in summary.columns]))
-    customers["rfm_segment"] = rfm.assign_segments(customers, rules)
+    customers = rfm.rfm_scores(summary, bins=scoring.rfm_bins, thresholds=scoring.rfm_thresholds)
+    customers = rfm.assign_segments(customers, scoring.segment_rules or rfm.DEFAULT_SEGMENT_RULES, bins=scoring.rfm_bins)
 
     unit = units_per_day(scoring.time_unit)
     x, t_x, T = customers["frequency"], customers["recency"], customers["T"]
@@ -168,3 +166,28 @@ def score_study(study) -> ScoringResult:
     io.write_json(result.models, study.output(datasets.MODELS))
     io.write_parquet(result.holdout_table, study.output(datasets.HOLDOUT))
     return result
+
+
+def frequency_recency_grids(
+    model: clv.BetaGeoModel, customers: pd.DataFrame, *, horizon_months: int, time_unit: str, cells: int = 25
+) -> dict[str, pd.DataFrame]:
+    """P(alive) and expected purchases over a frequency × recency grid at the oldest customer's age.
+
+    The standard BG/NBD diagnostic maps (lifetimes' ``plot_probability_alive_matrix`` and
+    ``plot_frequency_recency_matrix``): rows are frequency, columns recency; cells with recency
+    beyond T do not occur and the grid stops at the 99th percentile of frequency.
+    """
+    T = float(customers["T"].max())
+    max_frequency = int(max(1, np.ceil(customers["frequency"].quantile(0.99))))
+    frequencies = np.unique(np.linspace(0, max_frequency, min(cells, max_frequency + 1)).round().astype(int))
+    recencies = np.linspace(0, T, cells).round()
+    f, r = np.meshgrid(frequencies, recencies, indexing="ij")
+    shape = f.shape
+    f, r = f.ravel().astype(float), r.ravel()
+    r = np.where(f == 0, 0.0, r)  # recency is 0 for customers without repeat purchases
+    horizon = horizon_months * DAYS_PER_MONTH * units_per_day(time_unit)
+    alive = model.conditional_probability_alive(f, r, np.full_like(f, T)).reshape(shape)
+    expected = model.conditional_expected_purchases(horizon, f, r, np.full_like(f, T)).reshape(shape)
+    index = pd.Index(frequencies, name="frequency")
+    columns = pd.Index(recencies.astype(int), name="recency")
+    return {"p_alive": pd.DataFrame(alive, index, columns), "expected": pd.DataFrame(expected, index, columns)}

@@ -1,0 +1,389 @@
+"""The per-tier service playbook: who serves each tier, how often, through which channels, with what offers.
+
+The defaults follow common key-account and private-banking practice (e.g. a bank's class-1 clients are
+visited at least monthly by senior relationship managers, class-3 clients are served by branch staff
+and digital channels): the more value a tier holds, the more senior the people serving it and the
+more personal and frequent the contact.
+
+Defaults, tier 1 → last tier (service model / manager level / contacts a month × minutes a contact):
+
+- 3 tiers: dedicated manager/senior 2×45 · pooled team/middle 1×20 · digital/none 1×0
+- 4 tiers: dedicated manager/senior 2×45 · dedicated manager/middle 1×30 · pooled team/junior 0.5×15 ·
+  digital/none 1×0
+- 5 tiers: key-account team/senior 4×60 · dedicated manager/senior 2×45 · dedicated manager/middle 1×30 ·
+  pooled team/junior 0.5×15 · digital/none 1×0
+
+Contacts of the self-service tier are automated touches (app push, SMS, e-mail): they take no
+staff time, so their ``minutes_per_contact`` is 0 and their manager level is ``none``.
+
+A params file adjusts the defaults per tier (``allocation.playbook``)::
+
+    playbook:
+      1: {contacts_per_month: 4, channels: [visit, wecom, {zh: 私人银行沙龙, en: private-banking salon}]}
+      3: {manager_level: junior}
+
+:func:`merge_playbook` validates such overrides: an unknown tier or key, a wrong type or an unknown
+code stops the run with a message naming the tier, the key and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import pandas as pd
+
+LANGUAGES = ("zh", "en")
+
+
+class PlaybookError(ValueError):
+    """A playbook override is wrong: the message names the tier, the key and the fix."""
+
+
+@dataclass(frozen=True)
+class Label:
+    """A coded item with its Chinese and English text."""
+
+    code: str
+    zh: str
+    en: str
+
+    def text(self, language: str) -> str:
+        """The text in ``language`` ('zh' or 'en')."""
+        if language not in LANGUAGES:
+            raise ValueError(f"language must be 'zh' or 'en', got {language!r}")
+        return self.zh if language == "zh" else self.en
+
+
+def _vocabulary(*labels: Label) -> dict[str, Label]:
+    return {label.code: label for label in labels}
+
+
+SERVICE_MODELS = _vocabulary(
+    Label("key_account_team", "大客户团队", "key-account team"),
+    Label("dedicated_manager", "专属客户经理", "dedicated account manager"),
+    Label("pooled_service", "共享服务团队", "pooled service team"),
+    Label("digital_self_service", "数字化自助服务", "digital self-service"),
+)
+
+#: Manager levels; ``none`` is for tiers served without staff time.
+MANAGER_LEVELS = _vocabulary(
+    Label("senior", "资深", "senior"),
+    Label("middle", "中级", "middle"),
+    Label("junior", "初级", "junior"),
+    Label("none", "无（自助）", "none (self-service)"),
+)
+
+#: The staff each level stands for, for sentences in a report.
+MANAGER_STAFF = _vocabulary(
+    Label("senior", "资深客户经理", "senior account managers"),
+    Label("middle", "中级客户经理", "mid-level account managers"),
+    Label("junior", "初级客户经理", "junior account managers"),
+    Label("none", "自助渠道", "self-service channels"),
+)
+
+CHANNELS = _vocabulary(
+    Label("visit", "上门拜访", "in-person visit"),
+    Label("phone", "电话", "phone"),
+    Label("wecom", "企业微信", "WeCom"),
+    Label("video", "视频会议", "video call"),
+    Label("email", "电子邮件", "e-mail"),
+    Label("branch", "网点/门店", "branch or store"),
+    Label("events", "客户活动", "client events"),
+    Label("app", "App/小程序", "app and mini-program"),
+    Label("sms", "短信", "SMS"),
+    Label("hotline", "客服热线", "service hotline"),
+)
+
+OFFERS = _vocabulary(
+    Label("priority_service", "优先服务通道", "priority service line"),
+    Label("tailored_solutions", "定制化方案与价格", "tailored solutions and pricing"),
+    Label("exclusive_events", "专属活动与高端权益", "exclusive events and premium benefits"),
+    Label("business_review", "定期业务回顾", "regular business reviews"),
+    Label("executive_sponsor", "高层对接", "executive sponsor"),
+    Label("upgrade_incentives", "升级激励", "upgrade incentives"),
+    Label("cross_sell", "交叉销售组合", "cross-sell bundles"),
+    Label("loyalty_points", "积分与会员权益", "loyalty points and member benefits"),
+    Label("win_back", "唤醒优惠", "win-back offers"),
+    Label("standard_promotions", "标准促销", "standard promotions"),
+    Label("self_service_tools", "自助工具与知识库", "self-service tools and knowledge base"),
+)
+
+
+@dataclass(frozen=True)
+class TierPlaybook:
+    """How one tier is served.
+
+    Staff hours a tier needs per month = customers × ``contacts_per_month`` × ``minutes_per_contact`` / 60.
+    """
+
+    tier: int
+    service_model: Label
+    manager_level: Label
+    contacts_per_month: float
+    minutes_per_contact: float
+    channels: tuple[Label, ...]
+    offers: tuple[Label, ...]
+
+    @property
+    def hours_per_customer(self) -> float:
+        """Staff hours per customer per month: contacts_per_month × minutes_per_contact / 60."""
+        return self.contacts_per_month * self.minutes_per_contact / 60.0
+
+    @property
+    def cadence(self) -> Label:
+        """The contact cadence in words, e.g. 每月 2 次 / 2 contacts a month."""
+        return cadence_label(self.contacts_per_month)
+
+
+Playbook = dict[int, TierPlaybook]
+
+_EDITABLE = (
+    "service_model",
+    "manager_level",
+    "contacts_per_month",
+    "minutes_per_contact",
+    "channels",
+    "offers",
+)
+
+
+def _row(
+    tier: int,
+    model: str,
+    level: str,
+    contacts: float,
+    minutes: float,
+    channels: Sequence[str],
+    offers: Sequence[str],
+) -> TierPlaybook:
+    return TierPlaybook(
+        tier=tier,
+        service_model=SERVICE_MODELS[model],
+        manager_level=MANAGER_LEVELS[level],
+        contacts_per_month=float(contacts),
+        minutes_per_contact=float(minutes),
+        channels=tuple(CHANNELS[c] for c in channels),
+        offers=tuple(OFFERS[o] for o in offers),
+    )
+
+
+_KEY_ACCOUNT = (
+    "key_account_team",
+    "senior",
+    4,
+    60,
+    ("visit", "wecom", "video", "events"),
+    ("executive_sponsor", "tailored_solutions", "business_review", "exclusive_events"),
+)
+_DEDICATED_SENIOR = (
+    "dedicated_manager",
+    "senior",
+    2,
+    45,
+    ("visit", "phone", "wecom", "events"),
+    ("priority_service", "tailored_solutions", "exclusive_events"),
+)
+_DEDICATED_MIDDLE = (
+    "dedicated_manager",
+    "middle",
+    1,
+    30,
+    ("phone", "wecom", "visit"),
+    ("upgrade_incentives", "cross_sell", "priority_service"),
+)
+_POOLED_MIDDLE = (
+    "pooled_service",
+    "middle",
+    1,
+    20,
+    ("phone", "wecom", "email"),
+    ("upgrade_incentives", "cross_sell", "loyalty_points"),
+)
+_POOLED_JUNIOR = (
+    "pooled_service",
+    "junior",
+    0.5,
+    15,
+    ("phone", "wecom", "branch"),
+    ("loyalty_points", "cross_sell", "win_back"),
+)
+_DIGITAL = (
+    "digital_self_service",
+    "none",
+    1,
+    0,
+    ("app", "sms", "email", "hotline"),
+    ("standard_promotions", "self_service_tools", "win_back"),
+)
+
+_DEFAULTS: dict[int, tuple[tuple[Any, ...], ...]] = {
+    3: (_DEDICATED_SENIOR, _POOLED_MIDDLE, _DIGITAL),
+    4: (_DEDICATED_SENIOR, _DEDICATED_MIDDLE, _POOLED_JUNIOR, _DIGITAL),
+    5: (_KEY_ACCOUNT, _DEDICATED_SENIOR, _DEDICATED_MIDDLE, _POOLED_JUNIOR, _DIGITAL),
+}
+
+
+def default_playbook(n_tiers: int) -> Playbook:
+    """The default playbook for 3, 4 or 5 tiers (tier 1 = best); see the module docstring for the table."""
+    if n_tiers not in _DEFAULTS:
+        raise PlaybookError(f"n_tiers must be 3, 4 or 5 (tiering.n_tiers), got {n_tiers!r}")
+    return {tier: _row(tier, *spec) for tier, spec in enumerate(_DEFAULTS[n_tiers], start=1)}
+
+
+def cadence_label(contacts_per_month: float) -> Label:
+    """Contacts per month in words: ≥ 1 → 'N times a month'; below 1 → 'once every M months' (M = round(1/c))."""
+    c = float(contacts_per_month)
+    if c <= 0:
+        return Label("none", "不主动联系", "no proactive contact")
+    if c >= 1:
+        n = f"{c:g}"
+        return Label(
+            f"{n}_per_month", f"每月 {n} 次", f"{n} times a month" if c != 1 else "once a month"
+        )
+    months = max(1, round(1 / c))
+    return Label(f"every_{months}_months", f"每 {months} 个月 1 次", f"once every {months} months")
+
+
+def merge_playbook(
+    defaults: Playbook, overrides: Mapping[Any, Mapping[str, Any]] | None
+) -> Playbook:
+    """Apply per-tier ``overrides`` (the params file's ``allocation.playbook``) to ``defaults``.
+
+    Each override maps a tier (int, or a string of digits as YAML may give) to some of the keys
+    service_model, manager_level, contacts_per_month, minutes_per_contact, channels, offers.
+    ``service_model``, ``manager_level`` and each channel or offer is a known code (see
+    :data:`SERVICE_MODELS`, :data:`MANAGER_LEVELS`, :data:`CHANNELS`, :data:`OFFERS`); service models,
+    channels and offers may also be a custom ``{zh: ..., en: ...}`` item. Lists replace the default list.
+
+    Raises
+    ------
+    PlaybookError
+        For an unknown tier or key, a wrong type, an unknown code, or a tier left with staff minutes
+        but manager level ``none``; the message names the tier and the key.
+    """
+    merged = dict(defaults)
+    if overrides is None:
+        return merged
+    if not isinstance(overrides, Mapping):
+        raise PlaybookError(
+            f"allocation.playbook must map tiers to settings, e.g. {{1: {{contacts_per_month: 4}}}}; "
+            f"got {type(overrides).__name__}"
+        )
+    for raw_tier, changes in overrides.items():
+        tier = _tier_key(raw_tier, merged)
+        where = f"allocation.playbook tier {tier}"
+        if not isinstance(changes, Mapping):
+            raise PlaybookError(
+                f"{where}: expected a mapping of keys to values, got {type(changes).__name__}"
+            )
+        merged[tier] = _apply(merged[tier], changes, where)
+    return merged
+
+
+def _tier_key(raw: Any, playbook: Playbook) -> int:
+    tier = raw
+    if isinstance(raw, str) and raw.strip().isdigit():
+        tier = int(raw.strip())
+    if isinstance(tier, bool) or not isinstance(tier, int) or tier not in playbook:
+        raise PlaybookError(
+            f"allocation.playbook: tier {raw!r} is not one of the tiers {min(playbook)}–{max(playbook)}; "
+            f"use a tier number (1 = best)"
+        )
+    return tier
+
+
+def _apply(row: TierPlaybook, changes: Mapping[str, Any], where: str) -> TierPlaybook:
+    updates: dict[str, Any] = {}
+    for key, value in changes.items():
+        if key not in _EDITABLE:
+            guess = difflib.get_close_matches(str(key), _EDITABLE, n=1)
+            hint = (
+                f"did you mean '{guess[0]}'?" if guess else f"allowed keys: {', '.join(_EDITABLE)}"
+            )
+            raise PlaybookError(f"{where}: unknown key '{key}'; {hint}")
+        at = f"{where}, key '{key}'"
+        if key == "service_model":
+            updates[key] = _label(value, SERVICE_MODELS, at, custom=True)
+        elif key == "manager_level":
+            updates[key] = _label(value, MANAGER_LEVELS, at, custom=False)
+        elif key in ("contacts_per_month", "minutes_per_contact"):
+            updates[key] = _non_negative(value, at)
+        else:
+            updates[key] = _labels(value, CHANNELS if key == "channels" else OFFERS, at)
+    merged = replace(row, **updates)
+    if merged.manager_level.code == "none" and merged.hours_per_customer > 0:
+        raise PlaybookError(
+            f"{where}: manager_level is 'none' but {merged.contacts_per_month:g} contacts × "
+            f"{merged.minutes_per_contact:g} minutes need staff time; set minutes_per_contact to 0 "
+            f"or choose a manager level ({', '.join(c for c in MANAGER_LEVELS if c != 'none')})"
+        )
+    return merged
+
+
+def _non_negative(value: Any, at: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise PlaybookError(f"{at}: expected a number ≥ 0, got {value!r} ({type(value).__name__})")
+    if not value >= 0 or value == float("inf"):
+        raise PlaybookError(f"{at}: expected a finite number ≥ 0, got {value!r}")
+    return float(value)
+
+
+def _label(value: Any, vocabulary: Mapping[str, Label], at: str, *, custom: bool) -> Label:
+    if isinstance(value, str):
+        if value in vocabulary:
+            return vocabulary[value]
+        guess = difflib.get_close_matches(value, list(vocabulary), n=1)
+        hint = f"did you mean '{guess[0]}'?" if guess else f"known codes: {', '.join(vocabulary)}"
+        extra = " or give a custom item as {zh: ..., en: ...}" if custom else ""
+        raise PlaybookError(f"{at}: unknown code '{value}'; {hint}{extra}")
+    if custom and isinstance(value, Mapping):
+        if set(value) != set(LANGUAGES) or not all(
+            isinstance(value[k], str) and value[k].strip() for k in LANGUAGES
+        ):
+            raise PlaybookError(
+                f"{at}: a custom item needs exactly the keys zh and en with non-empty text, got {dict(value)!r}"
+            )
+        return Label(
+            value["en"].strip().lower().replace(" ", "_"), value["zh"].strip(), value["en"].strip()
+        )
+    expected = (
+        "a code or a {zh: ..., en: ...} item" if custom else f"one of {', '.join(vocabulary)}"
+    )
+    raise PlaybookError(f"{at}: expected {expected}, got {value!r} ({type(value).__name__})")
+
+
+def _labels(value: Any, vocabulary: Mapping[str, Label], at: str) -> tuple[Label, ...]:
+    if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
+        raise PlaybookError(
+            f"{at}: expected a list of codes or {{zh: ..., en: ...}} items, got {value!r} ({type(value).__name__})"
+        )
+    return tuple(
+        _label(item, vocabulary, f"{at}[{i}]", custom=True) for i, item in enumerate(value)
+    )
+
+
+def playbook_table(playbook: Playbook) -> pd.DataFrame:
+    """One row per tier with codes and both languages' texts, lists joined (、 in zh, ', ' in en)."""
+    rows = []
+    for tier in sorted(playbook):
+        p = playbook[tier]
+        row: dict[str, Any] = {
+            "tier": tier,
+            "service_model": p.service_model.code,
+            "manager_level": p.manager_level.code,
+            "contacts_per_month": p.contacts_per_month,
+            "minutes_per_contact": p.minutes_per_contact,
+            "hours_per_customer": p.hours_per_customer,
+        }
+        for lang in LANGUAGES:
+            sep = "、" if lang == "zh" else ", "
+            row[f"service_model_{lang}"] = p.service_model.text(lang)
+            row[f"manager_level_{lang}"] = p.manager_level.text(lang)
+            row[f"cadence_{lang}"] = p.cadence.text(lang)
+            row[f"channels_{lang}"] = sep.join(c.text(lang) for c in p.channels)
+            row[f"offers_{lang}"] = sep.join(o.text(lang) for o in p.offers)
+        rows.append(row)
+    return pd.DataFrame(rows)

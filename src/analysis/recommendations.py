@@ -1,0 +1,62 @@
+"""Stage 5: per-tier resource allocation — the playbook, the budget and the account-manager hours.
+
+The playbook (service model, manager level, cadence, channels, offers) is the default for the tier
+count (:mod:`analysis.playbook`) overlaid with ``allocation.playbook`` from params; the budget and
+the hours are split by :mod:`analysis.allocation` to maximise expected retained value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from . import allocation, datasets, io, playbook
+from .study import Study
+
+ALLOCATION_JSON = "allocation.json"
+CAPACITY = "capacity.parquet"
+
+
+@dataclass
+class AllocationOutcome:
+    table: pd.DataFrame
+    capacity: pd.DataFrame
+    hours: allocation.HoursAllocation
+    playbook: playbook.Playbook
+    curve: allocation.ResponseCurve
+    summary: dict[str, Any]
+
+
+def allocate_study(study: Study) -> AllocationOutcome:
+    """Split the budget and the hours across tiers; write allocation.parquet and its companions."""
+    p = study.params
+    a = p.allocation
+    profile = pd.read_parquet(study.require(datasets.TIER_PROFILE))
+    book = playbook.merge_playbook(playbook.default_playbook(p.tiering.n_tiers), a.playbook)
+    curve, curve_hours = allocation.response_curves_from_params(a.response)
+    table = allocation.allocation_table(
+        profile, a.budget, book, a.hours_available, curve=curve, curve_hours=curve_hours,
+        min_share=a.min_share, max_share=a.max_share,
+    )
+    capacity = allocation.capacity_check(profile, book, a.hours_available)
+    hours = allocation.allocate_manager_hours(profile, book, a.hours_available, curve_hours)
+    totals = {
+        column: float(table[column].sum())
+        for column in ("value_optimal", "value_equal", "value_revenue", "budget")
+        if column in table.columns
+    }
+    summary = {
+        "budget": a.budget,
+        "currency": p.currency,
+        "expected_retained_value": totals,
+        "gain_vs_equal": totals.get("value_optimal", 0.0) - totals.get("value_equal", 0.0),
+        "gain_vs_revenue": totals.get("value_optimal", 0.0) - totals.get("value_revenue", 0.0),
+        "curve": {k: v for k, v in vars(curve).items()},
+        "binding_levels": capacity.loc[capacity["binding"], "level"].tolist() if "binding" in capacity else [],
+    }
+    io.write_parquet(table, study.output(datasets.ALLOCATION))
+    io.write_parquet(capacity, study.output(CAPACITY))
+    io.write_json(summary, study.output(ALLOCATION_JSON))
+    return AllocationOutcome(table, capacity, hours, book, curve, summary)

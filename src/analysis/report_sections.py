@@ -1,0 +1,379 @@
+"""The sections of the manager report, each built from the stage outputs of one run.
+
+A builder returns ``None`` when the run lacks what it needs (e.g. no previous quarter); the report
+then simply has no such section. Every text comes from :mod:`analysis.i18n` or from the zh/en labels
+of the library modules; no personal data (names, phones, full ids) reaches the report.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+import pandas as pd
+
+from . import charts, datasets, experience, io, profiles, recommendations, tiering
+from .churn import REASON_LABELS, mask_personal
+from .i18n import text
+from .report import Section, bullets, figure_cards, image, paragraph, table
+from .study import Study
+
+
+class RunOutputs:
+    """Lazy access to a run's stage outputs; missing files read as None."""
+
+    def __init__(self, study: Study) -> None:
+        self.study = study
+        self._cache: dict[str, Any] = {}
+
+    def get(self, name: str) -> Any:
+        if name not in self._cache:
+            path = self.study.output(name)
+            if not path.is_file():
+                self._cache[name] = None
+            elif name.endswith(".json"):
+                self._cache[name] = io.read_json(path)
+            else:
+                self._cache[name] = pd.read_parquet(path)
+        return self._cache[name]
+
+
+def money(value: float, study: Study, language: str) -> str:
+    if language == "zh" and abs(value) >= 1e8:
+        return f"{value / 1e8:,.2f}亿{study.params.currency}"
+    if language == "zh" and abs(value) >= 1e4:
+        return f"{value / 1e4:,.1f}万{study.params.currency}"
+    return f"{value:,.0f} {study.params.currency}"
+
+
+def tier_labels(profile: pd.DataFrame) -> dict[str, str]:
+    return dict(zip(profile["tier"].astype(str), profile["tier_name"].astype(str)))
+
+
+def localized(df: pd.DataFrame, columns: dict[str, str], language: str) -> pd.DataFrame:
+    """Keep ``columns`` (source → i18n key) that exist, renamed to their labels."""
+    present = {c: text(k, language) for c, k in columns.items() if c in df.columns}
+    return df[list(present)].rename(columns=present)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def summary_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    profile = out.get(datasets.TIER_PROFILE)
+    if profile is None:
+        return None
+    top = profile.sort_values("tier").iloc[0]
+    cards = [
+        (f"{int(profile['customers'].sum()):,}", text("fig_customers", language)),
+        (f"{top['clv_share']:.0%}", text("fig_top_tier_value", language, tier=top["tier_name"])),
+        (f"{top['customer_share']:.0%}", text("fig_top_tier_size", language, tier=top["tier_name"])),
+    ]
+    sentences = [text("sum_top", language, tier=top["tier_name"], n=int(top["customers"]), size=top["customer_share"],
+                      rev=top["revenue_share"], clv=top["clv_share"])]
+    tiering_record = out.get(tiering.TIERING_JSON) or {}
+    moves = tiering_record.get("migration")
+    if moves:
+        sentences.append(text("sum_migration", language, up=moves["upgrades"], down=moves["downgrades"],
+                              new=moves["new"], lost=moves["lost"]))
+    nps = out.get(experience.TABLES["nps"])
+    if nps is not None and not nps.empty:
+        overall = nps[nps["tier"].isna()]
+        if not overall.empty:
+            cards.append((f"{overall['nps'].iloc[0]:+.0f}", text("fig_nps", language)))
+        per_tier = nps[nps["tier"].notna()]
+        sentences.append(text("sum_nps", language, items=", ".join(
+            f"{r.tier_name} {r.nps:+.0f}" + (f" ({text('too_few', language)})" if r.too_few else "")
+            for r in per_tier.itertuples())))
+    drivers_table = out.get(experience.TABLES["drivers_satisfaction"])
+    if drivers_table is not None and len(drivers_table) >= 2:
+        labels = attribute_labels(study, language)
+        ranked = drivers_table.sort_values("rank")["attribute"].tolist()
+        sentences.append(text("sum_drivers", language, first=labels.get(ranked[0], ranked[0]),
+                              second=labels.get(ranked[1], ranked[1])))
+    watch = out.get(experience.TABLES["watch_list"])
+    if watch is not None and not watch.empty:
+        cards.append((f"{len(watch)}", text("fig_at_risk", language)))
+        reasons = Counter(r for keys in watch["reasons"].astype(str) for r in keys.split("; ") if r)
+        common = REASON_LABELS.get(reasons.most_common(1)[0][0], {}).get(language, "") if reasons else ""
+        sentences.append(text("sum_watch", language, n=len(watch), value=money(float(watch["clv"].sum()), study, language),
+                              reason=common))
+    alloc = out.get(datasets.ALLOCATION)
+    alloc_summary = out.get(recommendations.ALLOCATION_JSON)
+    if alloc is not None and alloc_summary is not None:
+        gain = float(alloc_summary["gain_vs_equal"])
+        cards.append((money(gain, study, language), text("fig_gain", language)))
+        items = "；".join if language == "zh" else "; ".join
+        sentences.append(text("sum_allocation", language, gain=money(gain, study, language), items=items(
+            f"{r.tier_name} {r.budget_share:.0%}" for r in alloc.itertuples())))
+    return Section("summary", text("sec_summary", language), [figure_cards(cards[:6]), bullets(sentences)])
+
+
+def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    profile = out.get(datasets.TIER_PROFILE)
+    customers = out.get(datasets.CUSTOMERS)
+    record = out.get(tiering.TIERING_JSON)
+    if profile is None or customers is None or record is None:
+        return None
+    blocks = [paragraph(text("tiers_method", language, rule=record["rule"][language]))]
+    shown = localized(profile, {
+        "tier_name": "col_tier", "customers": "col_customers", "customer_share": "col_customer_share",
+        "revenue_share": "col_revenue_share", "margin_share": "col_margin_share", "clv_share": "col_clv_share",
+        "p_alive_mean": "col_p_alive", "days_since_last_mean": "col_days_since_last",
+    }, language)
+    pct = {text(k, language): ".1%" for k in ("col_customer_share", "col_revenue_share", "col_margin_share",
+                                                "col_clv_share", "col_p_alive")}
+    blocks.append(table(shown, formats={**pct, text("col_customers", language): ",", text("col_days_since_last", language): ",.0f"}))
+    blocks.append(image(charts.tier_shares(profile, language), text("chart_tiers", language)))
+    value = customers["revenue"].clip(lower=0)
+    blocks.append(paragraph(profiles.pareto_sentence(value, language, top_share=0.2)))
+    test = profiles.tiers_differ(customers, "clv")
+    blocks.append(paragraph(text("tiers_differ", language, p=f"{test.pvalue:.2g}")))
+    sensitivity = out.get(tiering.SENSITIVITY)
+    if sensitivity is not None:
+        blocks.append(paragraph(text("sensitivity_note", language), "note"))
+        blocks.append(image(charts.agreement_heatmap(sensitivity.set_index("method"), language), text("chart_sensitivity", language)))
+    return Section("tiers", text("sec_tiers", language), blocks)
+
+
+def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    customers = out.get(datasets.CUSTOMERS)
+    if customers is None or "tier" not in customers.columns:
+        return None
+    blocks = []
+    for column in ("segment", "industry", "region"):
+        if column in customers.columns and customers[column].notna().any():
+            mix = profiles.tier_mix(customers.assign(tier_name=customers["tier_name"].astype(str)), column, language=language)
+            title = text("profile_mix", language, what=text(f"what_{column}", language))
+            blocks.append(f"<h3>{title}</h3>")
+            blocks.append(image(charts.mix_chart(mix, text(f"what_{column}", language), language), title))
+    transactions = datasets.load_transactions(study)
+    for column in ("product_category", "channel"):
+        if transactions[column].notna().any():
+            mix = profiles.purchase_mix(customers, transactions, column, language=language)
+            title = text("chart_mix", language, what=text(f"what_{column}", language))
+            blocks.append(f"<h3>{title}</h3>")
+            blocks.append(image(charts.mix_chart(mix, text(f"what_{column}", language), language), title))
+    return Section("profiles", text("sec_profiles", language), blocks) if blocks else None
+
+
+def scoring_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    models = out.get(datasets.MODELS)
+    holdout = out.get(datasets.HOLDOUT)
+    customers = out.get(datasets.CUSTOMERS)
+    if models is None or customers is None:
+        return None
+    blocks = []
+    clv_info = models["clv"]
+    if clv_info["method"] == "model":
+        figures = models["bgnbd_calibration"]["holdout_figures"]
+        blocks.append(paragraph(text("scoring_models", language, err=figures["total_relative_error"])))
+    else:
+        reasons = "; ".join(f"{r['key']} ({r['value']})" for r in clv_info["fallback_reasons"])
+        blocks.append(paragraph(text("scoring_fallback", language, reasons=reasons), "warn"))
+    if holdout is not None:
+        blocks.append(image(charts.holdout_chart(holdout, language), text("chart_holdout", language)))
+    value = customers["clv"].clip(lower=0)
+    blocks.append(image(charts.value_distribution(customers["clv"], profiles.lorenz_curve(value), language),
+                        text("chart_clv", language)))
+    return Section("scoring", text("sec_scoring", language), blocks)
+
+
+def attribute_labels(study: Study, language: str) -> dict[str, str]:
+    return {k: v.get(language, k) for k, v in study.params.satisfaction.attribute_labels.items()}
+
+
+def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    record = out.get(experience.EXPERIENCE_JSON)
+    if record is None:
+        return None
+    blocks = [paragraph(why[language], "warn") for why in record.get("skipped", {}).values()]
+    nps, csat = out.get(experience.TABLES["nps"]), out.get(experience.TABLES["csat"])
+    min_n = study.params.satisfaction.min_n
+    if nps is not None and not nps.empty:
+        merged = nps.merge(csat[["tier_name", "respondents", "response_rate", "mean_satisfaction", "top_box_share"]],
+                           on="tier_name", how="left") if csat is not None else nps
+        merged = merged.assign(
+            nps_ci=[f"{lo:+.0f} … {hi:+.0f}" for lo, hi in zip(merged["nps_low"], merged["nps_high"])],
+            tier_name=[f"{n} ({text('too_few', language)})" if few else n for n, few in zip(merged["tier_name"], merged["too_few"])],
+        )
+        shown = localized(merged, {"tier_name": "col_tier", "respondents": "col_respondents",
+                                   "response_rate": "col_response_rate", "mean_satisfaction": "col_csat",
+                                   "top_box_share": "col_top_box", "nps": "col_nps", "nps_ci": "col_nps_ci"}, language)
+        blocks.append(table(shown, formats={text("col_response_rate", language): ".0%", text("col_top_box", language): ".0%",
+                                            text("col_csat", language): ".2f", text("col_nps", language): "+.0f"}))
+        if nps["too_few"].any():
+            blocks.append(paragraph(text("few_answers", language, n=min_n), "note"))
+        per_tier = nps[nps["tier"].notna()]
+        blocks.append(image(charts.interval_chart(per_tier, "nps", "nps_low", "nps_high", text("chart_nps", language), "NPS"),
+                            text("chart_nps", language)))
+        tests = out.get(experience.TABLES["tier_tests"])
+        if tests is not None:
+            blocks.append(bullets(tests["verdict"].astype(str).tolist()))
+    ipa = out.get(experience.TABLES["ipa"])
+    if ipa is not None and not ipa.empty:
+        labels = attribute_labels(study, language)
+        shown = ipa.assign(attribute=ipa["attribute"].map(lambda a: labels.get(a, a)))
+        blocks.append(f"<h3>{text('chart_drivers', language)}</h3>")
+        blocks.append(table(localized(shown, {"attribute": "col_attribute", "importance": "col_importance",
+                                              "performance": "col_performance", "label": "col_quadrant"}, language),
+                            formats={text("col_importance", language): ".1f", text("col_performance", language): ".2f"}))
+        blocks.append(image(charts.ipa_chart(ipa, labels, language), text("chart_ipa", language)))
+    complaints_table = out.get(experience.TABLES["complaints"])
+    if complaints_table is not None and not complaints_table.empty:
+        cols = {"tier_name": "col_tier", "complaints_per_100": "col_complaints_per_100",
+                "open_complaints": "col_open_complaints", "median_resolution_days": "col_resolution_days"}
+        blocks.append(table(localized(complaints_table, cols, language),
+                            formats={text("col_complaints_per_100", language): ".1f"}))
+        link = record.get("complaint_link", {})
+        sentence = link.get(f"sentence_{language}") or link.get("sentence", {}).get(language) if isinstance(link.get("sentence"), dict) else link.get(f"sentence_{language}")
+        if sentence:
+            blocks.append(paragraph(sentence))
+    loyalty_table, repurchase = out.get(experience.TABLES["loyalty"]), out.get(experience.TABLES["repurchase"])
+    if loyalty_table is not None and repurchase is not None:
+        merged = repurchase.merge(loyalty_table, on=["tier", "tier_name"], how="left")
+        blocks.append(table(localized(merged, {"tier_name": "col_tier", "repurchase_rate": "col_repurchase",
+                                               "mean": "col_loyalty"}, language),
+                            formats={text("col_repurchase", language): ".0%", text("col_loyalty", language): ".1f"}))
+    cohorts = out.get(experience.TABLES["cohorts"])
+    if cohorts is not None and not cohorts.empty:
+        blocks.append(image(charts.cohort_heatmap(cohorts, language), text("chart_cohorts", language)))
+    lifecycle_table = out.get(experience.TABLES["lifecycle"])
+    if lifecycle_table is not None and not lifecycle_table.empty:
+        shares = lifecycle_table.set_index(lifecycle_table.columns[0])
+        shares = shares.div(shares.sum(axis=1), axis=0)
+        blocks.append(image(charts.stacked_share_chart(shares, text("chart_lifecycle", language)), text("chart_lifecycle", language)))
+    validation = record.get("churn_validation")
+    if validation:
+        blocks.append(paragraph(text("churn_model", language, auc=validation["auc"], base=validation["baselines"]["recency"],
+                                     lift=validation["top_decile_lift"])))
+    return Section("satisfaction", text("sec_satisfaction", language), blocks)
+
+
+def watch_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    watch = out.get(experience.TABLES["watch_list"])
+    if watch is None:
+        return None
+    if watch.empty:
+        return Section("watch", text("sec_watch", language), [paragraph(text("watch_none", language))])
+    masked = mask_personal(watch)
+    masked = masked.assign(reasons_text=masked[f"reasons_{language}"] if f"reasons_{language}" in masked else masked["reasons"])
+    shown = localized(masked, {"customer_id": "col_customer", "tier_name": "col_tier", "clv": "col_clv",
+                               "churn_risk": "col_risk", "value_at_risk": "col_value_at_risk",
+                               "reasons_text": "col_reasons"}, language)
+    formats = {text("col_clv", language): ",.0f", text("col_value_at_risk", language): ",.0f", text("col_risk", language): ".0%"}
+    return Section("watch", text("sec_watch", language), [paragraph(text("watch_intro", language)), table(shown.head(30), formats=formats)])
+
+
+def recommendations_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    alloc = out.get(datasets.ALLOCATION)
+    summary = out.get(recommendations.ALLOCATION_JSON)
+    profile = out.get(datasets.TIER_PROFILE)
+    if alloc is None or summary is None or profile is None:
+        return None
+    merged = alloc.merge(profile[["tier", "clv_share", "p_alive_mean"]], on="tier", how="left")
+    sentences = [
+        text("rec_reason", language, tier=r["tier_name"], n=int(r["customers"]), clv=r["clv_share"], alive=r["p_alive_mean"],
+             service=r[f"service_model_{language}"], level=r[f"manager_level_{language}"],
+             cadence=r.get(f"cadence_{language}", f"{r['contacts_per_month']:g}/month"),
+             budget=money(r["budget"], study, language), per=money(r["budget_per_customer"], study, language))
+        for _, r in merged.iterrows()
+    ]
+    blocks = [bullets(sentences)]
+    cols = {"tier_name": "col_tier", f"service_model_{language}": "col_service_model",
+            f"manager_level_{language}": "col_manager_level", f"cadence_{language}": "col_cadence",
+            f"channels_{language}": "col_channels", f"offers_{language}": "col_offers"}
+    blocks.append(table(localized(alloc, cols, language)))
+    money_cols = {"tier_name": "col_tier", "budget": "col_budget", "budget_share": "col_budget_share",
+                  "budget_per_customer": "col_budget_per_customer", "marginal_value": "col_marginal",
+                  "hours_needed": "col_hours_needed", "hours_allocated": "col_hours_allocated"}
+    blocks.append(table(localized(alloc, money_cols, language), formats={
+        text("col_budget", language): ",.0f", text("col_budget_share", language): ".1%",
+        text("col_budget_per_customer", language): ",.0f", text("col_marginal", language): ".2f",
+        text("col_hours_needed", language): ",.0f", text("col_hours_allocated", language): ",.0f"}))
+    blocks.append(image(charts.allocation_chart(alloc, language), text("chart_allocation", language)))
+    values = summary["expected_retained_value"]
+    blocks.append(paragraph(text("rec_compare", language, opt=money(values["value_optimal"], study, language),
+                                 eq=money(values["value_equal"], study, language),
+                                 rev=money(values.get("value_revenue", float("nan")), study, language))))
+    curve = summary["curve"]
+    blocks.append(paragraph(text("rec_curve", language, base=curve["u_max_base"], risk=curve["u_max_risk"],
+                                 k=curve["k_share"]), "note"))
+    capacity = out.get(recommendations.CAPACITY)
+    if capacity is not None and not capacity.empty:
+        notes = [f"{r[f'level_{language}']}: {r['hours_needed']:,.0f} / {r['hours_available']:,.0f} h ({r['utilisation']:.0%})"
+                 for _, r in capacity.iterrows()]
+        blocks.append(bullets(notes))
+    return Section("recommendations", text("sec_recommendations", language), blocks)
+
+
+def migration_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    counts = out.get(tiering.MIGRATION_COUNTS)
+    profile = out.get(datasets.TIER_PROFILE)
+    if profile is None:
+        return None
+    if counts is None:
+        return Section("migration", text("sec_migration", language), [paragraph(text("migration_none", language))])
+    matrix = counts.set_index(counts.columns[0])
+    record = out.get(tiering.TIERING_JSON)["migration"]
+    blocks = [paragraph(text("sum_migration", language, up=record["upgrades"], down=record["downgrades"],
+                             new=record["new"], lost=record["lost"])),
+              image(charts.migration_heatmap(matrix, tier_labels(profile), language), text("chart_migration", language))]
+    return Section("migration", text("sec_migration", language), blocks)
+
+
+METHODS: list[tuple[dict[str, str], dict[str, str]]] = [
+    ({"zh": "数据清洗", "en": "Cleaning"},
+     {"zh": "每一行输入要么保留，要么连同唯一原因隔离（完全重复、缺少客户编号、日期或金额无法识别、超出研究期间、极端异常值）；退货按订单编号冲减原订单。异常值规则：对数金额的稳健z分数 |log x − 中位数| / (1.4826·MAD) 超过阈值（Iglewicz & Hoaglin 1993）。",
+      "en": "Every input row is kept or set aside with one reason (exact duplicate, missing id, unreadable date or amount, outside the period, extreme outlier); returns are netted into their order. Outliers: robust z-score of log amount |log x − median| / (1.4826·MAD) above the threshold (Iglewicz & Hoaglin 1993)."}),
+    ({"zh": "RFM", "en": "RFM"},
+     {"zh": "R = 距研究期末最后一次购买的天数，F = 购买次数，M = 收入；各按五分位打1–5分（并列按客户编号确定性拆分），分群规则须恰好覆盖每个得分组合。frequency、recency、T、monetary_value 的定义同 lifetimes 的 summary_data_from_transaction_data 与 PyMC-Marketing 的 rfm_summary。",
+      "en": "R = days from the last purchase to the end of the period, F = purchases, M = revenue; each scored 1–5 by quintiles (ties broken by customer id); segment rules must cover every score cell exactly once. frequency, recency, T and monetary_value follow lifetimes' summary_data_from_transaction_data and PyMC-Marketing's rfm_summary."}),
+    ({"zh": "BG/NBD 模型", "en": "BG/NBD model"},
+     {"zh": "Fader, Hardie & Lee (2005), “Counting your customers the easy way”, Marketing Science 24(2)。活跃期间购买服从泊松过程 λ ~ Gamma(r, α)，每次购买后以概率 p ~ Beta(a, b) 流失；极大似然估计，标准误来自Hessian矩阵。P(alive) 与预期购买次数为论文中的条件期望公式。在CDNOW样本上复现了论文结果（r = 0.243, α = 4.414, a = 0.793, b = 2.426, LL = −9582.4）。",
+      "en": "Fader, Hardie & Lee (2005), “Counting your customers the easy way”, Marketing Science 24(2). While active, purchases follow a Poisson process with λ ~ Gamma(r, α); after each purchase a customer leaves with p ~ Beta(a, b). Fitted by maximum likelihood, standard errors from the Hessian; P(alive) and expected purchases are the paper's conditional expectations. Reproduces the published CDNOW fit (r = 0.243, α = 4.414, a = 0.793, b = 2.426, LL = −9582.4)."}),
+    ({"zh": "Gamma-Gamma 模型与CLV", "en": "Gamma-Gamma model and CLV"},
+     {"zh": "Fader, Hardie & Lee (2005), “RFM and CLV: using iso-value curves”, JMR 42(4)；Colombo & Jiang (1999)。CLV = Σ 各月预期购买次数 × 预期客单价 × 毛利率 ÷ (1 + 月折现率)^i，期限与年折现率见参数。若复购客户过少、模型不收敛，或客单价与购买频次相关（违反模型假设），则以历史价值代替。",
+      "en": "Fader, Hardie & Lee (2005), “RFM and CLV: using iso-value curves”, JMR 42(4); Colombo & Jiang (1999). CLV = Σ monthly expected purchases × expected spend × margin ÷ (1 + monthly discount rate)^i over the horizon in params. With too few repeat buyers, a fit that does not converge, or spend correlated with frequency (against the model's assumption), historic value stands in."}),
+    ({"zh": "分层方法", "en": "Tiering methods"},
+     {"zh": "RFM得分区间；预测CLV分位或阈值；帕累托（累计贡献达到X%的客户为最高层）；任意字段的阈值规则（如存款余额≥2亿为一类）；标准化对数特征上的k-means（按价值排序命名）；贡献、潜力、忠诚度加权的综合价值得分。分层一致率表显示方法选择的影响。",
+      "en": "RFM score bands; predicted-CLV quantiles or cut-offs; Pareto (the customers making the first X % of value form the top tier); threshold rules on any column (e.g. balance ≥ 2亿 → class 1); k-means on standardised log features, clusters ordered by value; a composite score weighting contribution, potential and loyalty. The agreement table shows how much the choice matters."}),
+    ({"zh": "满意度与NPS", "en": "Satisfaction and NPS"},
+     {"zh": "CSAT = 总体满意度均值（t区间）与高分（top-2）占比（Wilson区间）。NPS = 推荐者(9–10)% − 贬损者(0–6)%，区间方差 (p_P + p_D − (p_P − p_D)²)/n（Rocks 2016）。层级差异用Kruskal–Wallis检验与卡方检验。",
+      "en": "CSAT = mean overall satisfaction (t interval) and top-2-box share (Wilson interval). NPS = % promoters (9–10) − % detractors (0–6), variance (p_P + p_D − (p_P − p_D)²)/n (Rocks 2016). Tier differences: Kruskal–Wallis and χ² tests."}),
+    ({"zh": "满意度驱动因素", "en": "Drivers of satisfaction"},
+     {"zh": "Shapley值回归（一般优势分析，Budescu 1993；Grömping 2007）把总体满意度回归的R²精确分解到各属性评分；同时给出Johnson (2000) 相对权重（已在R包 rwa 的 mtcars 示例上验证：R² = 0.7792）。重要性—表现矩阵以均值为界（Martilla & James 1977）。",
+      "en": "Shapley value regression (general dominance, Budescu 1993; Grömping 2007) splits the R² of overall satisfaction exactly among the attribute ratings; Johnson's (2000) relative weights are reported alongside (checked on the R rwa package's mtcars example: R² = 0.7792). The importance–performance map splits at the means (Martilla & James 1977)."}),
+    ({"zh": "忠诚度、生命周期与流失", "en": "Loyalty, lifecycle and churn"},
+     {"zh": "忠诚度指数（0–100）= 购买次数、客户年限、P(alive) 的百分位与推荐意愿/10 的加权平均（行为与态度，Dick & Basu 1994），缺少推荐意愿时按其余权重归一。生命周期阶段按参数中的规则依次判断。流失模型：梯度提升分类器，在较早窗口训练、较晚窗口验证（AUC、提升度、校准），并与按最近购买天数排序及 1 − P(alive) 比较。",
+      "en": "Loyalty index (0–100) = weighted mean of the percentiles of frequency, tenure and P(alive) and of recommend/10 (behaviour and attitude, Dick & Basu 1994), weights renormalised when recommend is missing. Lifecycle stages follow the rules in params in order. Churn: a gradient-boosting classifier trained on an earlier window and validated on the later one (AUC, lift, calibration), compared with ranking by days since the last purchase and by 1 − P(alive)."}),
+    ({"zh": "资源配置", "en": "Resource allocation"},
+     {"zh": "在预算约束下最大化预期保留价值 Σ CLV_i × u_i(s_i)，u_i 为边际收益递减的响应曲线；凹优化问题按等边际价值条件精确求解（并用SLSQP核对）。客户经理工时按同样方法在其服务的层级间分配，并检查容量约束。",
+      "en": "Maximise expected retained value Σ CLV_i × u_i(s_i) under the budget, u_i a response curve with diminishing returns; the concave problem is solved exactly by equalising marginal values (checked against SLSQP). Account-manager hours are split the same way across the tiers each level serves, with a capacity check."}),
+]
+
+
+def methodology_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    blocks = []
+    for title, body in METHODS:
+        blocks.append(f"<h3>{title[language]}</h3>")
+        blocks.append(paragraph(body[language]))
+    record = out.get(tiering.TIERING_JSON)
+    if record:
+        blocks.append(paragraph(text("tiers_method", language, rule=record["rule"][language]), "note"))
+    exp = out.get(experience.EXPERIENCE_JSON)
+    if exp and exp.get("lifecycle_rules"):
+        blocks.append(table(pd.DataFrame(exp["lifecycle_rules"])))
+    return Section("methodology", text("sec_method", language), blocks)
+
+
+def quality_appendix(study: Study, language: str, out: RunOutputs) -> Section | None:
+    from .report import quality_section
+
+    return quality_section(study, language)
+
+
+BUILDERS = [
+    summary_section, tiers_section, profiles_section, scoring_section, satisfaction_section, watch_section,
+    recommendations_section, migration_section, methodology_section, quality_appendix,
+]
