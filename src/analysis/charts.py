@@ -233,16 +233,17 @@ def agreement_heatmap(table: pd.DataFrame, language: str) -> plt.Figure:
     return fig
 
 
-def mix_chart(mix: pd.DataFrame, what: str, language: str) -> plt.Figure:
-    """Stacked shares: rows tiers, columns categories."""
+def mix_chart(mix: pd.DataFrame, title: str, tier_labels: dict[str, str] | None = None) -> plt.Figure:
+    """Stacked shares: rows tiers (shown by name), columns categories."""
     use_theme()
-    fig, ax = plt.subplots(figsize=(8, 3.8))
-    mix.plot(kind="barh", stacked=True, ax=ax, colormap="tab20", width=0.7)
+    shown = mix.rename(index=lambda t: (tier_labels or {}).get(str(t), str(t)))
+    fig, ax = plt.subplots(figsize=(8, 0.5 * len(shown) + 1.6))
+    shown.plot(kind="barh", stacked=True, ax=ax, colormap="tab20", width=0.7)
     ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     ax.invert_yaxis()
     ax.set_ylabel("")
     ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
-    ax.set_title(text("chart_mix", language, what=what))
+    ax.set_title(title)
     return fig
 
 

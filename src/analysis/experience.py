@@ -47,6 +47,15 @@ class ExperienceResult:
     skipped: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
+def both_languages(build, columns: list[str]) -> pd.DataFrame:
+    """``build(language)`` in the run's tables, with ``columns`` also as ``<column>_zh`` and ``<column>_en``.
+
+    The report is written in more than one language from the same stage outputs.
+    """
+    zh, en = build("zh"), build("en")
+    return zh.assign(**{f"{c}_zh": zh[c] for c in columns}, **{f"{c}_en": en[c] for c in columns})
+
+
 def _attributes(surveys: pd.DataFrame, names: list[str]) -> list[str]:
     return [a for a in names if a in surveys.columns]
 
@@ -66,7 +75,10 @@ def satisfaction_tables(
     if surveys is None or surveys.empty:
         return tables, notes
     answers = satisfaction.attach_tier(satisfaction.latest_answers(surveys), customers)
-    tables["tier_tests"] = satisfaction.tiers_differ_test(answers, "overall_satisfaction", alpha=s.alpha, language=lang)
+    tables["tier_tests"] = both_languages(
+        lambda language: satisfaction.tiers_differ_test(answers, "overall_satisfaction", alpha=s.alpha, language=language),
+        ["verdict"],
+    )
     attributes = _attributes(answers, s.attributes)
     if len(attributes) >= 2:
         complete = answers.dropna(subset=[*attributes, "overall_satisfaction"])
@@ -84,7 +96,9 @@ def satisfaction_tables(
         notes["drivers_skipped_tiers"] = by_tier.attrs.get("skipped", [])
         performance = complete[attributes].mean()
         importance = sat.set_index("attribute")["importance_pct"]
-        tables["ipa"] = drivers.importance_performance(importance, performance, language=lang)
+        tables["ipa"] = both_languages(
+            lambda language: drivers.importance_performance(importance, performance, language=language), ["label"]
+        )
     return tables, notes
 
 
@@ -98,10 +112,16 @@ def complaint_tables(
             complaint_log, customers, as_of=p.period.end, language=p.language
         ),
     }
-    link = complaints.complaint_satisfaction_link(complaint_log, surveys, as_of=p.period.end,
-                                                  alpha=p.satisfaction.alpha, language=p.language)
+    links = {
+        language: complaints.complaint_satisfaction_link(complaint_log, surveys, as_of=p.period.end,
+                                                         alpha=p.satisfaction.alpha, language=language)
+        for language in ("zh", "en")
+    }
+    link = links[p.language]
     tables["complaint_link"] = link.table
-    return tables, {"complaint_link": {k: v for k, v in vars(link).items() if k != "table"}}
+    note = {k: v for k, v in vars(link).items() if k not in ("table", "sentence")}
+    note |= {f"sentence_{language}": found.sentence for language, found in links.items()}
+    return tables, {"complaint_link": note}
 
 
 def p_alive_at(transactions_path, cutoff: date, study: Study) -> pd.DataFrame:
@@ -162,9 +182,11 @@ def analyse_experience(study: Study) -> ExperienceResult:
     trend = lifecycle.spend_trend(transactions, p.period.end)
     rules = lifecycle.lifecycle_rules(p.churn.lifecycle_rules)
     customers["lifecycle_stage"] = lifecycle.assign_lifecycle(customers, trend, rules)
-    stage_table = lifecycle.stage_by_tier(customers, customers["lifecycle_stage"], language=lang)
-    result.tables["lifecycle"] = stage_table.counts.reset_index()
-    result.notes["lifecycle_rules"] = lifecycle.describe_lifecycle_rules(rules, language=lang).to_dict(orient="records")
+    stage_table = lifecycle.stage_by_tier(customers, customers["lifecycle_stage"], language=None)
+    result.tables["lifecycle"] = stage_table.counts.reset_index().astype({"tier": "string"})
+    for language in ("zh", "en"):
+        rules_table = lifecycle.describe_lifecycle_rules(rules, language=language)
+        result.notes[f"lifecycle_rules_{language}"] = rules_table.to_dict(orient="records")
 
     horizon = p.churn.horizon_days
     validation_cutoff = (pd.Timestamp(p.period.end) - pd.Timedelta(days=horizon)).date()

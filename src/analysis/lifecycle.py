@@ -348,6 +348,14 @@ def assign_lifecycle(
     return stage
 
 
+def is_lost(customers: pd.DataFrame, rules: Mapping[str, Any] | None = None) -> pd.Series:
+    """True where the "lost" rule holds (the first rule in precedence, so no other stage matters)."""
+    rules = lifecycle_rules(rules)
+    lost = rules["stages"]["lost"]
+    require_columns(customers, {f for clause in lost for f in clause}, "customers")
+    return _rule_holds(customers, lost)
+
+
 def _with_spend_trend(customers: pd.DataFrame, trend: pd.DataFrame | None) -> pd.DataFrame:
     if trend is None:
         has_spend = {"recent_spend", "previous_spend"} <= set(customers.columns)

@@ -118,7 +118,7 @@ def render_report(study: Study, language: str | None = None) -> str:
     charts.use_theme()
     from .report_sections import BUILDERS, RunOutputs
 
-    outputs = RunOutputs(study)
+    outputs = RunOutputs(study, language)
     sections = [s for build in BUILDERS if (s := build(study, language, outputs)) is not None]
     p = study.params
     template = jinja2.Environment(

@@ -12,19 +12,41 @@ from typing import Any
 
 import pandas as pd
 
-from . import charts, datasets, experience, io, profiles, recommendations, tiering
+from . import charts, datasets, experience, io, lifecycle, profiles, recommendations, tiering
 from .churn import REASON_LABELS, mask_personal
 from .i18n import text
 from .report import Section, bullets, figure_cards, image, paragraph, table
 from .study import Study
 
 
-class RunOutputs:
-    """Lazy access to a run's stage outputs; missing files read as None."""
+OVERALL = {"zh": "全部客户", "en": "All customers"}
 
-    def __init__(self, study: Study) -> None:
+
+class RunOutputs:
+    """Lazy access to a run's stage outputs in one report language; missing files read as None.
+
+    Tables are stored with the run language's tier names; ``tier_name`` is replaced by the names
+    in the report's language (from tiering.json), rows without a tier being the overall row.
+    """
+
+    def __init__(self, study: Study, language: str) -> None:
         self.study = study
+        self.language = language
         self._cache: dict[str, Any] = {}
+
+    def tier_names(self) -> dict[int, str]:
+        record = self.get(tiering.TIERING_JSON)
+        if not record:
+            return {}
+        return {i + 1: name for i, name in enumerate(record["rule"]["names"][self.language])}
+
+    def _localize(self, table: pd.DataFrame) -> pd.DataFrame:
+        if {"tier", "tier_name"} <= set(table.columns):
+            names = self.tier_names()
+            tier = pd.to_numeric(table["tier"], errors="coerce")
+            table = table.assign(tier_name=[names.get(int(t), OVERALL[self.language]) if pd.notna(t) else OVERALL[self.language]
+                                            for t in tier])
+        return table
 
     def get(self, name: str) -> Any:
         if name not in self._cache:
@@ -34,16 +56,24 @@ class RunOutputs:
             elif name.endswith(".json"):
                 self._cache[name] = io.read_json(path)
             else:
-                self._cache[name] = pd.read_parquet(path)
+                self._cache[name] = self._localize(pd.read_parquet(path))
         return self._cache[name]
 
 
 def money(value: float, study: Study, language: str) -> str:
+    """An amount as a manager reads it: 亿/万 in Chinese; in English 元 is written CNY."""
+    currency = study.params.currency
     if language == "zh" and abs(value) >= 1e8:
-        return f"{value / 1e8:,.2f}亿{study.params.currency}"
+        return f"{value / 1e8:,.2f}亿{currency}"
     if language == "zh" and abs(value) >= 1e4:
-        return f"{value / 1e4:,.1f}万{study.params.currency}"
-    return f"{value:,.0f} {study.params.currency}"
+        return f"{value / 1e4:,.1f}万{currency}"
+    if language == "en" and currency == "元":
+        currency = "CNY"
+    return f"{value:,.0f} {currency}"
+
+
+def format_p(p: float) -> str:
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
 
 
 def tier_labels(profile: pd.DataFrame) -> dict[str, str]:
@@ -128,7 +158,7 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
     value = customers["revenue"].clip(lower=0)
     blocks.append(paragraph(profiles.pareto_sentence(value, language, top_share=0.2)))
     test = profiles.tiers_differ(customers, "clv")
-    blocks.append(paragraph(text("tiers_differ", language, p=f"{test.pvalue:.2g}")))
+    blocks.append(paragraph(text("tiers_differ", language, p=format_p(test.pvalue))))
     sensitivity = out.get(tiering.SENSITIVITY)
     if sensitivity is not None:
         blocks.append(paragraph(text("sensitivity_note", language), "note"))
@@ -141,19 +171,18 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
     if customers is None or "tier" not in customers.columns:
         return None
     blocks = []
+    names = dict(zip(customers["tier"].astype(str), customers["tier_name"].astype(str)))
     for column in ("segment", "industry", "region"):
         if column in customers.columns and customers[column].notna().any():
             mix = profiles.tier_mix(customers.assign(tier_name=customers["tier_name"].astype(str)), column, language=language)
             title = text("profile_mix", language, what=text(f"what_{column}", language))
-            blocks.append(f"<h3>{title}</h3>")
-            blocks.append(image(charts.mix_chart(mix, text(f"what_{column}", language), language), title))
+            blocks.append(image(charts.mix_chart(mix, title, names), title))
     transactions = datasets.load_transactions(study)
     for column in ("product_category", "channel"):
         if transactions[column].notna().any():
             mix = profiles.purchase_mix(customers, transactions, column, language=language)
             title = text("chart_mix", language, what=text(f"what_{column}", language))
-            blocks.append(f"<h3>{title}</h3>")
-            blocks.append(image(charts.mix_chart(mix, text(f"what_{column}", language), language), title))
+            blocks.append(image(charts.mix_chart(mix, title, names), title))
     return Section("profiles", text("sec_profiles", language), blocks) if blocks else None
 
 
@@ -209,24 +238,24 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
                             text("chart_nps", language)))
         tests = out.get(experience.TABLES["tier_tests"])
         if tests is not None:
-            blocks.append(bullets(tests["verdict"].astype(str).tolist()))
+            blocks.append(bullets(tests[f"verdict_{language}"].astype(str).tolist()))
     ipa = out.get(experience.TABLES["ipa"])
     if ipa is not None and not ipa.empty:
         labels = attribute_labels(study, language)
-        shown = ipa.assign(attribute=ipa["attribute"].map(lambda a: labels.get(a, a)))
+        shown = ipa.assign(attribute=ipa["attribute"].map(lambda a: labels.get(a, a)), label=ipa[f"label_{language}"])
         blocks.append(f"<h3>{text('chart_drivers', language)}</h3>")
         blocks.append(table(localized(shown, {"attribute": "col_attribute", "importance": "col_importance",
                                               "performance": "col_performance", "label": "col_quadrant"}, language),
                             formats={text("col_importance", language): ".1f", text("col_performance", language): ".2f"}))
-        blocks.append(image(charts.ipa_chart(ipa, labels, language), text("chart_ipa", language)))
+        blocks.append(image(charts.ipa_chart(ipa.assign(label=ipa[f"label_{language}"]), labels, language),
+                            text("chart_ipa", language)))
     complaints_table = out.get(experience.TABLES["complaints"])
     if complaints_table is not None and not complaints_table.empty:
         cols = {"tier_name": "col_tier", "complaints_per_100": "col_complaints_per_100",
                 "open_complaints": "col_open_complaints", "median_resolution_days": "col_resolution_days"}
         blocks.append(table(localized(complaints_table, cols, language),
                             formats={text("col_complaints_per_100", language): ".1f"}))
-        link = record.get("complaint_link", {})
-        sentence = link.get(f"sentence_{language}") or link.get("sentence", {}).get(language) if isinstance(link.get("sentence"), dict) else link.get(f"sentence_{language}")
+        sentence = record.get("complaint_link", {}).get(f"sentence_{language}")
         if sentence:
             blocks.append(paragraph(sentence))
     loyalty_table, repurchase = out.get(experience.TABLES["loyalty"]), out.get(experience.TABLES["repurchase"])
@@ -240,7 +269,8 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
         blocks.append(image(charts.cohort_heatmap(cohorts, language), text("chart_cohorts", language)))
     lifecycle_table = out.get(experience.TABLES["lifecycle"])
     if lifecycle_table is not None and not lifecycle_table.empty:
-        shares = lifecycle_table.set_index(lifecycle_table.columns[0])
+        names = {str(k): v for k, v in out.tier_names().items()} | {"all": OVERALL[language]}
+        shares = lifecycle_table.set_index("tier").rename(index=names, columns=lifecycle.stage_labels(language))
         shares = shares.div(shares.sum(axis=1), axis=0)
         blocks.append(image(charts.stacked_share_chart(shares, text("chart_lifecycle", language)), text("chart_lifecycle", language)))
     validation = record.get("churn_validation")
@@ -337,7 +367,7 @@ METHODS: list[tuple[dict[str, str], dict[str, str]]] = [
       "en": "Fader, Hardie & Lee (2005), “RFM and CLV: using iso-value curves”, JMR 42(4); Colombo & Jiang (1999). CLV = Σ monthly expected purchases × expected spend × margin ÷ (1 + monthly discount rate)^i over the horizon in params. With too few repeat buyers, a fit that does not converge, or spend correlated with frequency (against the model's assumption), historic value stands in."}),
     ({"zh": "分层方法", "en": "Tiering methods"},
      {"zh": "RFM得分区间；预测CLV分位或阈值；帕累托（累计贡献达到X%的客户为最高层）；任意字段的阈值规则（如存款余额≥2亿为一类）；标准化对数特征上的k-means（按价值排序命名）；贡献、潜力、忠诚度加权的综合价值得分。分层一致率表显示方法选择的影响。",
-      "en": "RFM score bands; predicted-CLV quantiles or cut-offs; Pareto (the customers making the first X % of value form the top tier); threshold rules on any column (e.g. balance ≥ 2亿 → class 1); k-means on standardised log features, clusters ordered by value; a composite score weighting contribution, potential and loyalty. The agreement table shows how much the choice matters."}),
+      "en": "RFM score bands; predicted-CLV quantiles or cut-offs; Pareto (the customers making the first X % of value form the top tier); threshold rules on any column (e.g. balance ≥ 200 million → class 1); k-means on standardised log features, clusters ordered by value; a composite score weighting contribution, potential and loyalty. The agreement table shows how much the choice matters."}),
     ({"zh": "满意度与NPS", "en": "Satisfaction and NPS"},
      {"zh": "CSAT = 总体满意度均值（t区间）与高分（top-2）占比（Wilson区间）。NPS = 推荐者(9–10)% − 贬损者(0–6)%，区间方差 (p_P + p_D − (p_P − p_D)²)/n（Rocks 2016）。层级差异用Kruskal–Wallis检验与卡方检验。",
       "en": "CSAT = mean overall satisfaction (t interval) and top-2-box share (Wilson interval). NPS = % promoters (9–10) − % detractors (0–6), variance (p_P + p_D − (p_P − p_D)²)/n (Rocks 2016). Tier differences: Kruskal–Wallis and χ² tests."}),
@@ -362,8 +392,8 @@ def methodology_section(study: Study, language: str, out: RunOutputs) -> Section
     if record:
         blocks.append(paragraph(text("tiers_method", language, rule=record["rule"][language]), "note"))
     exp = out.get(experience.EXPERIENCE_JSON)
-    if exp and exp.get("lifecycle_rules"):
-        blocks.append(table(pd.DataFrame(exp["lifecycle_rules"])))
+    if exp and exp.get(f"lifecycle_rules_{language}"):
+        blocks.append(table(pd.DataFrame(exp[f"lifecycle_rules_{language}"])))
     return Section("methodology", text("sec_method", language), blocks)
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import datasets, io, profiles, tiers
+from . import datasets, io, lifecycle, profiles, tiers
 from .study import Study
 
 MIGRATION_COUNTS = "migration_counts.parquet"
@@ -40,6 +40,16 @@ def _flatten_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
+def active_tiers(customers: pd.DataFrame, params) -> pd.DataFrame:
+    """customer_id, tier and CLV of the customers not yet lost, for the migration matrix.
+
+    History accumulates, so a customer who left still has a summary row; the lifecycle rule for
+    "lost" (``churn.lifecycle_rules``) decides who counts as lost between two quarters.
+    """
+    active = customers[~lifecycle.is_lost(customers, params.churn.lifecycle_rules)]
+    return active[["customer_id", "tier", "clv"]].rename(columns={"clv": "value"})
+
+
 def tier_customers(study: Study) -> TieringResult:
     """Assign tiers per params; write customers.parquet (with tier), tier_profile.parquet and companions."""
     p = study.params
@@ -59,10 +69,7 @@ def tier_customers(study: Study) -> TieringResult:
     if previous_path is not None:
         previous = pd.read_parquet(previous_path)
         if "tier" in previous.columns:
-            migration = profiles.migration(
-                previous[["customer_id", "tier", "clv"]].rename(columns={"clv": "value"}),
-                customers[["customer_id", "tier", "clv"]].rename(columns={"clv": "value"}),
-            )
+            migration = profiles.migration(active_tiers(previous, p), active_tiers(customers, p))
 
     io.write_parquet(customers, study.output(datasets.CUSTOMERS))
     io.write_parquet(profile.reset_index(), study.output(datasets.TIER_PROFILE))
