@@ -33,8 +33,7 @@ report: $(SAMPLE) ## run the sample study (or PARAMS=params/x.yaml) and print th
 	$(PY) -m analysis run $(PARAMS)
 
 test: $(SAMPLE) ## run every test: unit, property, notebooks (nbval), end-to-end, browser
-	$(PY) -m pytest -q
-	$(PY) -m pytest -q -p no:cacheprovider --nbval notebooks/ --nbval-sanitize-with tests/nbval_sanitize.cfg
+	$(PY) -m pytest -q tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lab: $(SAMPLE) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/

@@ -14,7 +14,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 PEERS_VENV = HERE / ".venv-peers"
-PEER_PACKAGES = ("lifetimes==0.11.3", "pymc-marketing==0.19.2", "setuptools")
+# pyarrow: the peers read the same parquet file with pandas; setuptools: lifetimes imports pkg_resources
+PEER_PACKAGES = ("lifetimes==0.11.3", "pymc-marketing==0.19.2", "setuptools", "pyarrow")
 _STAMP = PEERS_VENV / ".installed"
 
 
@@ -24,7 +25,8 @@ def peers_python() -> Path:
 
 def ensure_peers_venv(log=print, timeout: float = 1800) -> tuple[Path | None, str]:
     """The peers' python, creating the venv when missing; ``(None, reason)`` when it cannot be had."""
-    if _STAMP.exists() and peers_python().exists():
+    wanted = "\n".join(PEER_PACKAGES)
+    if _STAMP.exists() and peers_python().exists() and _STAMP.read_text() == wanted:
         return peers_python(), "ready"
     base = shutil.which("python3.11")
     if base is None:
@@ -43,7 +45,7 @@ def ensure_peers_venv(log=print, timeout: float = 1800) -> tuple[Path | None, st
         return None, f"install failed: {tail[0][:160]}"
     except subprocess.TimeoutExpired:
         return None, "install timed out"
-    _STAMP.touch()
+    _STAMP.write_text(wanted)
     return peers_python(), "ready"
 
 
