@@ -61,7 +61,8 @@ def compare_summaries(
         differ = int((merged[column].astype(float) != merged[f"{column}_other"].astype(float)).sum())
         if differ:
             problems.append(f"{column} differs for {differ} customers")
-    gap = float(np.max(np.abs(merged["monetary_value"] - merged["monetary_value_other"]), initial=0.0))
+    money_gap = merged["monetary_value"].to_numpy(float) - merged["monetary_value_other"].to_numpy(float)
+    gap = float(np.max(np.abs(money_gap), initial=0.0))
     if gap > money_tolerance:
         problems.append(f"monetary_value differs by up to {gap:.3g}")
     if problems:

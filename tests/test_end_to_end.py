@@ -76,3 +76,20 @@ def test_cli_rejects_a_bad_params_file_before_any_work(tmp_path):
     assert "unknown key 'langauge'" in done.stderr and "did you mean 'language'" in done.stderr
     assert "inputs.transactions" in done.stderr
     assert not (tmp_path / "reports").exists()
+
+
+def test_a_study_without_surveys_or_complaints_still_completes(tmp_path):
+    params = yaml.safe_load((ROOT / "params/sample.yaml").read_text(encoding="utf-8"))
+    params["inputs"] = {k: {**v, "path": str(ROOT / v["path"])} for k, v in params["inputs"].items()
+                        if k in ("transactions", "customers")}
+    params.update(run="no_surveys", report_also_in=[])
+    params["tiering"].pop("previous_run")
+    path = tmp_path / "no_surveys.yaml"
+    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    report = run_study(path, out_root=tmp_path / "out", progress=False)
+    page = report.read_text(encoding="utf-8")
+    assert "没有满意度调查数据" in page and "没有投诉记录" in page
+    processed = tmp_path / "out/data/processed/no_surveys"
+    customers = pd.read_parquet(processed / "customers.parquet")
+    assert {"loyalty_index", "lifecycle_stage", "churn_risk"} <= set(customers.columns)
+    assert (processed / "allocation.parquet").is_file()

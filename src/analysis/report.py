@@ -20,6 +20,9 @@ from .i18n import reason_label, text
 from .study import Study
 
 
+LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
+
+
 @dataclass
 class Section:
     id: str
@@ -132,6 +135,11 @@ def render_report(study: Study, language: str | None = None) -> str:
         toc=text("toc", language),
         sections=[{"id": s.id, "title": s.title, "blocks": [jinja2.utils.markupsafe.Markup(b) for b in s.blocks]} for s in sections],
         footer=text("report_title", language),
+        other_languages=[
+            {"href": report_path(study, other).name, "label": LANGUAGE_NAMES[other]}
+            for other in dict.fromkeys([p.language, *p.report_also_in])
+            if other != language
+        ],
     )
     return page.replace("/*EMBEDDED-FONT*/", charts.embedded_font_css(page), 1)
 

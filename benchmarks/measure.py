@@ -1,0 +1,91 @@
+"""Run one command in a fresh process group and measure its wall time and peak memory.
+
+Peak memory is the larger of
+
+- the child's own ``ru_maxrss`` from ``os.wait4`` (exact, kernel-kept high-water mark of the child), and
+- the summed RSS of the child and all its descendants, sampled every 50 ms with psutil when it is
+  installed — this is what catches Spark's JVM, which is a grandchild of the measured process.
+
+A command that outlives its timeout is killed with its whole process group and reported as a timeout.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+try:
+    import psutil
+except ImportError:  # the kernel's ru_maxrss alone is still exact for single-process stages
+    psutil = None
+
+SAMPLE_SECONDS = 0.05
+
+
+@dataclass
+class Measurement:
+    returncode: int | None  # None: killed at the timeout
+    seconds: float  # whole process, interpreter start-up and imports included
+    peak_bytes: int
+    stderr_tail: str
+
+    @property
+    def timed_out(self) -> bool:
+        return self.returncode is None
+
+
+def _tree_rss(process) -> int:
+    try:
+        members = [process, *process.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def run_measured(
+    command: list[str], *, timeout: float, cwd: Path, env: dict[str, str] | None = None, log: Path
+) -> Measurement:
+    """Run ``command`` to completion (or ``timeout`` seconds); stdout and stderr go to ``log``."""
+    with open(log, "wb") as output:
+        started = time.perf_counter()
+        child = subprocess.Popen(
+            command, cwd=cwd, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+        )
+        watched = psutil.Process(child.pid) if psutil is not None else None
+        sampled_peak, status, usage = 0, None, None
+        while True:
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if watched is not None:
+                sampled_peak = max(sampled_peak, _tree_rss(watched))
+            if time.perf_counter() - started > timeout:
+                _kill_group(child.pid)
+                _, status, usage = os.wait4(child.pid, 0)
+                status = None
+                break
+            time.sleep(SAMPLE_SECONDS)
+        seconds = time.perf_counter() - started
+        child.returncode = -1 if status is None else os.waitstatus_to_exitcode(status)
+        _kill_group(child.pid)  # leftovers such as a JVM the stage did not stop
+    returncode = None if status is None else child.returncode
+    text = log.read_text(errors="replace").strip().splitlines()
+    tail = next((line for line in reversed(text) if line.strip()), "")
+    return Measurement(returncode, seconds, max(usage.ru_maxrss * 1024, sampled_peak), tail)
