@@ -157,17 +157,24 @@ def outlier_mask(amounts: pd.Series, rule: OutlierRule) -> pd.Series:
 # Per-input cleaning.
 
 
-def _duplicates(raw: pd.DataFrame) -> pd.Series:
-    return raw.drop(columns=[SOURCE_ROW]).duplicated(keep="first")
+def _read_and_triage(spec: InputFile, table: str, *, drop_duplicates: bool) -> tuple[pd.DataFrame, pd.DataFrame, _Triage]:
+    """Read and map an input, then the checks every input shares: exact duplicates, missing ids.
+
+    Duplicates are judged on the raw row (every column of the file, mapped or not), so two order
+    lines that differ only in an unmapped column are both kept.
+    """
+    raw = read_raw(spec)
+    df = map_columns(raw, spec, table)
+    triage = _Triage(df)
+    if drop_duplicates:
+        triage.set_aside(raw.drop(columns=[SOURCE_ROW]).duplicated(keep="first"), "duplicate")
+    df["customer_id"] = normalise_ids(df["customer_id"])
+    triage.set_aside(df["customer_id"].isna(), "missing_customer_id")
+    return raw, df, triage
 
 
 def clean_transactions(spec: InputFile, period: Period, cleaning: Cleaning) -> CleanResult:
-    raw = read_raw(spec)
-    df = map_columns(raw, spec, "transactions")
-    triage = _Triage(df)
-    triage.set_aside(_duplicates(raw), "duplicate")
-    df["customer_id"] = normalise_ids(df["customer_id"])
-    triage.set_aside(df["customer_id"].isna(), "missing_customer_id")
+    raw, df, triage = _read_and_triage(spec, "transactions", drop_duplicates=True)
     df["order_date"] = parse_dates(df["order_date"], cleaning.date_formats)
     triage.set_aside(df["order_date"].isna(), "invalid_date")
     df["amount"] = parse_amounts(df["amount"])
@@ -242,11 +249,7 @@ def net_returns(tx: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
 
 def clean_customers(spec: InputFile, cleaning: Cleaning) -> CleanResult:
-    raw = read_raw(spec)
-    df = map_columns(raw, spec, "customers")
-    triage = _Triage(df)
-    df["customer_id"] = normalise_ids(df["customer_id"])
-    triage.set_aside(df["customer_id"].isna(), "missing_customer_id")
+    raw, df, triage = _read_and_triage(spec, "customers", drop_duplicates=False)
     triage.set_aside(df["customer_id"].duplicated(keep="first") & df["customer_id"].notna(), "duplicate_customer_id")
     warnings: dict[str, int] = {}
     if "signup_date" in df:
@@ -266,12 +269,7 @@ def clean_customers(spec: InputFile, cleaning: Cleaning) -> CleanResult:
 
 
 def clean_surveys(spec: InputFile, cleaning: Cleaning, *, scale_max: int, attributes: list[str]) -> CleanResult:
-    raw = read_raw(spec)
-    df = map_columns(raw, spec, "surveys")
-    triage = _Triage(df)
-    triage.set_aside(_duplicates(raw), "duplicate")
-    df["customer_id"] = normalise_ids(df["customer_id"])
-    triage.set_aside(df["customer_id"].isna(), "missing_customer_id")
+    raw, df, triage = _read_and_triage(spec, "surveys", drop_duplicates=True)
     df["survey_date"] = parse_dates(df["survey_date"], cleaning.date_formats)
     triage.set_aside(df["survey_date"].isna(), "invalid_date")
     ranges = {"overall_satisfaction": (1, scale_max), "recommend": (0, 10)}
@@ -290,12 +288,7 @@ def clean_surveys(spec: InputFile, cleaning: Cleaning, *, scale_max: int, attrib
 
 
 def clean_complaints(spec: InputFile, cleaning: Cleaning, *, as_of: date) -> CleanResult:
-    raw = read_raw(spec)
-    df = map_columns(raw, spec, "complaints")
-    triage = _Triage(df)
-    triage.set_aside(_duplicates(raw), "duplicate")
-    df["customer_id"] = normalise_ids(df["customer_id"])
-    triage.set_aside(df["customer_id"].isna(), "missing_customer_id")
+    raw, df, triage = _read_and_triage(spec, "complaints", drop_duplicates=True)
     df["opened"] = parse_dates(df["opened"], cleaning.date_formats)
     triage.set_aside(df["opened"].isna(), "invalid_date")
     triage.set_aside(df["opened"] > pd.Timestamp(as_of), "after_period_end")
