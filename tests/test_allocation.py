@@ -476,7 +476,10 @@ def test_allocate_hours_equalises_marginal_value_within_a_level():
         profile, need / profile.set_index("tier")["customers"]
     )
     a, b = params.loc[[1, 2], "a"].to_numpy(), params.loc[[1, 2], "b"].to_numpy()
-    value = lambda h: float(np.sum(a * (1 - np.exp(-h / b))))
+
+    def value(h):
+        return float(np.sum(a * (1 - np.exp(-h / b))))
+
     assert value(senior_tiers["hours_allocated"].to_numpy()) > value(by_need)
     assert tiers.loc[[3, 4], "coverage"].tolist() == [1.0, 1.0]
 

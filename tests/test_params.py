@@ -12,7 +12,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def write_params(tmp_path: Path, mutate=None, *, touch_inputs: bool = True) -> Path:
     params = yaml.safe_load((ROOT / "params" / "sample.yaml").read_text(encoding="utf-8"))
-    for name, spec in params["inputs"].items():
+    for spec in params["inputs"].values():
         spec["path"] = str(tmp_path / Path(spec["path"]).name)
         if touch_inputs:
             Path(spec["path"]).write_text("x", encoding="utf-8")

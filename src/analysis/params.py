@@ -71,7 +71,7 @@ class Period(_Section):
     end: date
 
     @model_validator(mode="after")
-    def _ordered(self) -> "Period":
+    def _ordered(self) -> Period:
         if self.start >= self.end:
             raise ValueError(f"start ({self.start}) must be before end ({self.end})")
         return self

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import html
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import jinja2
@@ -18,7 +18,6 @@ import pandas as pd
 from . import charts, datasets, io
 from .i18n import reason_label, text
 from .study import Study
-
 
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
@@ -131,7 +130,7 @@ def render_report(study: Study, language: str | None = None) -> str:
         language=language,
         title=p.title if p.title else text("report_title", language),
         period=text("period", language, start=p.period.start, end=p.period.end),
-        generated=text("generated", language, when=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), run=p.run),
+        generated=text("generated", language, when=datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"), run=p.run),
         toc=text("toc", language),
         sections=[{"id": s.id, "title": s.title, "blocks": [jinja2.utils.markupsafe.Markup(b) for b in s.blocks]} for s in sections],
         footer=text("report_title", language),

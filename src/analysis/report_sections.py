@@ -18,7 +18,6 @@ from .i18n import text
 from .report import Section, bullets, figure_cards, image, paragraph, table
 from .study import Study
 
-
 OVERALL = {"zh": "全部客户", "en": "All customers"}
 
 

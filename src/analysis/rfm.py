@@ -310,7 +310,7 @@ def validate_segment_rules(rules: Any, bins: int = DEFAULT_RULES_BINS) -> list[s
     names = [_rule_name(rule, i) for i, rule in enumerate(rules)]
     for name in sorted({n for n in names if names.count(n) > 1}):
         problems.append(f"rule key {name} is used {names.count(name)} times; keys must be unique")
-    for i, (rule, name) in enumerate(zip(rules, names)):
+    for rule, name in zip(rules, names):
         rule_problems = _rule_problems(rule, name, bins)
         problems.extend(rule_problems)
         if not rule_problems and names.count(name) == 1:

@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -42,7 +42,7 @@ class StageTiming:
 @dataclass
 class RunRecord:
     study: Study
-    started: str = field(default_factory=lambda: datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     stages: list[StageTiming] = field(default_factory=list)
 
 
@@ -76,7 +76,7 @@ def write_manifest(record: RunRecord, status: str) -> Path:
         "run": p.run,
         "status": status,
         "started": record.started,
-        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished": datetime.now(UTC).isoformat(timespec="seconds"),
         "params_file": str(record.study.params_path),
         "params": p.model_dump(mode="json"),
         "seed": p.seed,
