@@ -6,6 +6,7 @@ from pathlib import Path
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
+SCREENSHOTS = Path(__file__).resolve().parents[1] / "reports" / "browser-test"  # git-ignored, kept for review
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
@@ -58,7 +59,8 @@ def test_report_loads_without_errors_and_every_image_decodes(browser, sample_rep
     check_page(page, problems)
     lang = page.evaluate("() => document.documentElement.lang")
     assert lang == ("zh-CN" if name == "index.html" else "en")
-    page.screenshot(path=str(sample_report.parent / f"screenshot-{name}.png"), full_page=False)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SCREENSHOTS / f"{Path(name).stem}.png"), full_page=True)
 
 
 def test_report_reads_on_a_phone(browser, sample_report):

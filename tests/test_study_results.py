@@ -112,3 +112,17 @@ def test_report_masks_personal_data(sample_report):
         assert not any(phone in page for phone in master["联系电话"].dropna().head(500))
         assert not any(customer in page for customer in master["客户名称"].dropna().head(500) if len(customer) >= 3)
         assert not any(f">{cid}<" in page for cid in master["客户编号"].head(500))
+
+
+@pytest.mark.spark
+def test_spark_and_duckdb_summaries_agree_on_the_sample_study(run):
+    from datetime import date
+
+    from analysis.summary import customer_summary
+
+    processed, _ = run
+    path = processed / "transactions.parquet"
+    kwargs = {"observation_end": date(2025, 12, 31), "observation_start": date(2023, 1, 1)}
+    duck = customer_summary(path, engine="duckdb", **kwargs)
+    spark = customer_summary(path, engine="spark", **kwargs)
+    pd.testing.assert_frame_equal(duck, spark)
