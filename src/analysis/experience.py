@@ -173,7 +173,6 @@ def analyse_experience(study: Study) -> ExperienceResult:
         for column in ("complaints_total", "complaints_open"):
             customers[column] = customers[column].fillna(0).astype("int64")
 
-    tiers_present = "tier" in customers.columns
     result.tables["repurchase"] = loyalty.repurchase_rate_by_tier(customers, language=lang)
     result.tables["cohorts"] = loyalty.cohort_retention(transactions, period="Q", as_of=p.period.end).long
     customers["loyalty_index"] = loyalty.loyalty_index(customers)
@@ -199,12 +198,12 @@ def analyse_experience(study: Study) -> ExperienceResult:
     result.tables["churn_calibration"] = report.calibration
     risk = churn.churn_risk(customers, model.scores_, high=p.churn.high_risk, medium=p.churn.medium_risk, language=lang)
     customers = customers.drop(columns=[c for c in risk.columns if c != "customer_id" and c in customers.columns])
-    customers = customers.merge(risk, on="customer_id", how="left") if "customer_id" in risk.columns else customers.join(risk)
-    customers = customers.merge(trend[["customer_id", "recent_spend", "previous_spend"]], on="customer_id", how="left")
-    if tiers_present:
-        result.tables["watch_list"] = churn.early_warning_list(
-            customers, tiers=p.churn.watch_tiers, risk_threshold=p.churn.high_risk, size=p.churn.watch_list_size
-        )
+    customers = customers.merge(risk, on="customer_id", how="left")
+    spend = ["recent_spend", "previous_spend"]
+    customers = customers.drop(columns=spend, errors="ignore").merge(trend[["customer_id", *spend]], on="customer_id", how="left")
+    result.tables["watch_list"] = churn.early_warning_list(
+        customers, tiers=p.churn.watch_tiers, risk_threshold=p.churn.high_risk, size=p.churn.watch_list_size
+    )
     result.customers = customers
 
     for key, table in result.tables.items():
