@@ -29,7 +29,9 @@ $(SAMPLE): $(STAMP) src/analysis/sample_data.py
 sample-data: $(SAMPLE) ## generate the embedded sample data set (deterministic)
 
 report: $(SAMPLE) ## run the sample study (or PARAMS=params/x.yaml) and print the report's path
+ifeq ($(PARAMS),params/sample.yaml)
 	$(PY) -m analysis run params/sample_prev.yaml --no-progress
+endif
 	$(PY) -m analysis run $(PARAMS)
 
 test: $(SAMPLE) ## run every test: unit, property, notebooks (nbval), end-to-end, browser

@@ -256,6 +256,10 @@ TEXTS.update({
         "en": "Expected retained value: optimised {opt}, equal split {eq}, revenue-proportional split {rev}.",
     },
     # migration
+    "migration_missing": {
+        "zh": "参数指定的上一期运行“{run}”没有可比较的结果（先运行它，或检查 tiering.previous_run）。",
+        "en": "The previous run “{run}” named in params has no results to compare with (run it first, or check tiering.previous_run).",
+    },
     "migration_none": {
         "zh": "参数中没有指定上一期运行（tiering.previous_run），因此无法比较层级迁移。",
         "en": "No previous run is named (tiering.previous_run), so there is no migration to show.",

@@ -342,7 +342,9 @@ def migration_section(study: Study, language: str, out: RunOutputs) -> Section |
     if profile is None:
         return None
     if counts is None:
-        return Section("migration", text("sec_migration", language), [paragraph(text("migration_none", language))])
+        previous = study.params.tiering.previous_run
+        why = text("migration_missing", language, run=previous) if previous else text("migration_none", language)
+        return Section("migration", text("sec_migration", language), [paragraph(why)])
     matrix = counts.set_index(counts.columns[0])
     record = out.get(tiering.TIERING_JSON)["migration"]
     blocks = [paragraph(text("sum_migration", language, up=record["upgrades"], down=record["downgrades"],
