@@ -20,6 +20,7 @@ is_return (bool), cost (float64, nullable).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import time
 from dataclasses import dataclass
@@ -54,6 +55,14 @@ class Story:
 
 def cache_path(folder: Path, customers: int, rows: int, seed: int) -> Path:
     return folder / f"transactions_v{GENERATOR_VERSION}_c{customers}_r{rows}_s{seed}.parquet"
+
+
+def generation_seconds(path: Path) -> float | None:
+    """Seconds the cached file took to generate, from its side-car JSON (None if unknown)."""
+    try:
+        return float(json.loads(path.with_suffix(".json").read_text())["seconds"])
+    except (OSError, ValueError, KeyError):
+        return None
 
 
 def _day(d: date) -> int:
@@ -148,8 +157,11 @@ def ensure_transactions(folder: Path, customers: int, rows: int, seed: int) -> t
     table = generate(customers, rows, seed)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     pq.write_table(table, tmp, row_group_size=1_000_000)
+    seconds = time.perf_counter() - started
     os.replace(tmp, path)  # atomic: a killed run never leaves half a file under the final name
-    return path, time.perf_counter() - started
+    meta = {"customers": customers, "rows": rows, "seed": seed, "version": GENERATOR_VERSION, "seconds": seconds}
+    path.with_suffix(".json").write_text(json.dumps(meta))
+    return path, seconds
 
 
 if __name__ == "__main__":

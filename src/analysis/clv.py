@@ -189,7 +189,7 @@ def _minimize_negative_ll(
     starts: Sequence[np.ndarray],
     total_weight: float,
 ) -> optimize.OptimizeResult:
-    """Minimise the mean negative log-likelihood over log-parameters from several starting points."""
+    """Minimise the mean negative log-likelihood over log-parameters, trying the starts in turn."""
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         ll, grad = loglik_and_grad(np.exp(log_params))
@@ -199,8 +199,9 @@ def _minimize_negative_ll(
             return np.inf, np.zeros_like(log_params)
         return value, gradient
 
-    results = [
-        optimize.minimize(
+    results = []
+    for start in starts:
+        result = optimize.minimize(
             objective,
             np.log(start),
             jac=True,
@@ -208,8 +209,11 @@ def _minimize_negative_ll(
             bounds=[(-_LOG_BOUND, _LOG_BOUND)] * len(start),
             options={"maxiter": 2000, "ftol": 1e-14, "gtol": 1e-9},
         )
-        for start in starts
-    ]
+        results.append(result)
+        # The next starting points are a fallback: the first start that converges inside the
+        # bounds is kept (the fit's cost is then one optimisation, not one per start).
+        if result.success and np.isfinite(result.fun) and np.all(np.abs(result.x) < _LOG_BOUND - 1):
+            break
     finite = [r for r in results if np.isfinite(r.fun)]
     if not finite:
         raise CLVInputError(

@@ -1,0 +1,410 @@
+"""Scale benchmarks: transaction → customer summary, CLV fit and scoring, ours against the peers.
+
+    .venv/bin/python benchmarks/run.py [--sizes small|large|all] [--quick] [--timeout 900]
+
+Sizes: small = 100k customers / 1M transactions, large = 1M customers / 10M transactions,
+``--quick`` = 10k / 100k (a smoke test). The transactions are generated deterministically
+(:mod:`datagen`) and cached in ``benchmarks/_data/``. Every measurement runs in a fresh process
+(:mod:`stages`), so wall time and peak memory are per stage and per tool. lifetimes and
+PyMC-Marketing run from their own venv, ``benchmarks/.venv-peers``, created on first use.
+
+Prints one long table (stage, data size, engine/tool, wall s, peak MiB, notes), a side-by-side
+table of the sizes, the correctness check of our summary against a plain pandas one and the
+target check (10M transactions summarised, fitted and scored in ≤ 30 s and ≤ 4 GiB), and writes
+the same to ``benchmarks/results.md`` with the machine's facts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from importlib import metadata
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+DATA = HERE / "_data"
+sys.path.insert(0, str(HERE))
+
+from datagen import OBSERVATION_END, cache_path, generation_seconds  # noqa: E402
+from measure import run_measured  # noqa: E402
+from peers_env import PEER_PACKAGES, ensure_peers_venv  # noqa: E402
+
+SIZES = {  # name: (customers, transactions)
+    "quick": (10_000, 100_000),
+    "small": (100_000, 1_000_000),
+    "large": (1_000_000, 10_000_000),
+}
+TARGET_ROWS, TARGET_SECONDS, TARGET_BYTES = 10_000_000, 30.0, 4 * 1024**3
+MIB = 1024**2
+
+
+@dataclass(frozen=True)
+class Step:
+    stage: str  # table label of the stage
+    tool: str  # table label of the engine / tool
+    command: str  # stages.py stage name
+    runtime: str  # "ours" (project venv) or "peers"
+    needs: str  # "data" or "summary"
+    saves: bool = False  # writes its summary for the correctness check
+
+
+STEPS = [
+    Step("1 summary", "ours, DuckDB", "summary-duckdb", "ours", "data", saves=True),
+    Step("1 summary", "ours, Spark local[2]", "summary-spark", "ours", "data", saves=True),
+    Step("1 summary", "pandas groupby (benchmarks/)", "summary-pandas", "ours", "data", saves=True),
+    Step("1 summary", "lifetimes 0.11.3", "summary-lifetimes", "peers", "data", saves=True),
+    Step("1 summary", "PyMC-Marketing 0.19.2 rfm_summary", "summary-pymc", "peers", "data", saves=True),
+    Step("2 fit BG/NBD+GG", "ours, clv (ML)", "fit-ours", "ours", "summary"),
+    Step("2 fit BG/NBD+GG", "lifetimes BetaGeo+GammaGamma", "fit-lifetimes", "peers", "summary"),
+    Step("2 fit BG/NBD+GG", "PyMC-Marketing (MAP)", "fit-pymc", "peers", "summary"),
+    Step("3 score", "ours, clv", "score-ours", "ours", "summary"),
+    Step("total (1+2+3)", "ours, DuckDB", "total-ours", "ours", "data"),
+]
+
+
+@dataclass
+class Row:
+    stage: str
+    size: str
+    tool: str
+    status: str  # "ok", "timeout", "error", "not available", "skipped"
+    wall: float | None = None
+    peak_bytes: int | None = None
+    process_seconds: float | None = None
+    notes: str = ""
+
+    def wall_text(self) -> str:
+        return f"{self.wall:.2f}" if self.status == "ok" and self.wall is not None else self.status
+
+    def peak_text(self) -> str:
+        return f"{self.peak_bytes / MIB:,.0f}" if self.peak_bytes else "-"
+
+
+def size_label(customers: int, rows: int) -> str:
+    def short(n: int) -> str:
+        return f"{n // 1_000_000}M" if n >= 1_000_000 else f"{n // 1000}k"
+
+    return f"{short(rows)} tx / {short(customers)} cust"
+
+
+# --------------------------------------------------------------------------------------------------
+# machine facts
+
+
+def _first_line(command: list[str]) -> str:
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return "not found"
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    return lines[0] if lines else "unknown"
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _ram_gib() -> float:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal"):
+                return int(line.split()[1]) / 1024**2
+    except OSError:
+        pass
+    return float("nan")
+
+
+def _versions(names: list[str]) -> str:
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} missing")
+    return ", ".join(found)
+
+
+def machine_facts(peers_python: Path | None) -> list[str]:
+    facts = [
+        f"CPU: {os.cpu_count()} cores, {_cpu_model()}",
+        f"RAM: {_ram_gib():.1f} GiB; load average at start {os.getloadavg()[0]:.2f} (cores are shared)",
+        f"OS: {platform.platform()}",
+        f"Python {platform.python_version()}; "
+        + _versions(["duckdb", "pyspark", "pandas", "numpy", "scipy", "pyarrow", "psutil"]),
+        f"Java: {_first_line(['java', '-version'])}",
+    ]
+    if peers_python is not None:
+        script = (
+            "from importlib import metadata as m; print(', '.join(f'{n} {m.version(n)}' for n in "
+            "['lifetimes', 'pymc-marketing', 'pymc', 'pytensor', 'pandas', 'numpy', 'scipy']))"
+        )
+        facts.append(f"peers venv: {_first_line([str(peers_python), '-c', script])}")
+    commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
+    facts.append(f"project commit {commit}; observation end {OBSERVATION_END}; time unit days")
+    return facts
+
+
+# --------------------------------------------------------------------------------------------------
+# running
+
+
+def ensure_data(customers: int, rows: int, seed: int, timeout: float, log) -> tuple[Path | None, str]:
+    path = cache_path(DATA, customers, rows, seed)
+    if path.exists():
+        seconds = generation_seconds(path)
+        return path, "cached" + ("" if seconds is None else f", generated in {seconds:.1f} s")
+    DATA.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, str(HERE / "datagen.py"), "--customers", str(customers), "--rows", str(rows),
+               "--seed", str(seed), "--folder", str(DATA)]
+    result = run_measured(command, timeout=timeout, cwd=DATA, log=DATA / "datagen.log")
+    if result.returncode != 0 or not path.exists():
+        return None, f"generation failed: {result.stderr_tail}"
+    log(f"  generated {size_label(customers, rows)} in {result.seconds:.1f} s "
+        f"(peak {result.peak_bytes / MIB:,.0f} MiB) -> {path.relative_to(ROOT)}")
+    seconds = generation_seconds(path)
+    return path, f"generated in {result.seconds if seconds is None else seconds:.1f} s"
+
+
+def run_step(step: Step, python: Path, size: str, data: Path, summary: Path, save: Path | None,
+             timeout: float, work: Path) -> Row:
+    result_file = work / f"{step.command}.json"
+    result_file.unlink(missing_ok=True)
+    command = [str(python), str(HERE / "stages.py"), step.command, "--data", str(data),
+               "--summary", str(summary), "--result", str(result_file)]
+    if save is not None:
+        command += ["--save", str(save)]
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONHASHSEED="0")
+    measured = run_measured(command, timeout=timeout, cwd=work, env=env, log=work / f"{step.command}.log")
+    row = Row(step.stage, size, step.tool, "ok", peak_bytes=measured.peak_bytes,
+              process_seconds=measured.seconds)
+    if measured.timed_out:
+        row.status, row.notes = "timeout", f"killed after {timeout:.0f} s"
+    elif measured.returncode != 0 or not result_file.exists():
+        row.status, row.notes = "error", measured.stderr_tail[:160]
+    else:
+        result = json.loads(result_file.read_text())
+        row.wall = result["wall"]
+        row.notes = f"{result['notes']}; process {measured.seconds:.1f} s"
+    return row
+
+
+def best_of(repeat: int, measure) -> Row:
+    """The fastest of ``repeat`` measurements (stops at the first that is not ok)."""
+    rows = []
+    for _ in range(max(repeat, 1)):
+        rows.append(measure())
+        if rows[-1].status != "ok":
+            return rows[-1]
+    best = min(rows, key=lambda r: r.wall)
+    if len(rows) > 1:
+        best.notes += f"; best of {len(rows)} (slowest {max(r.wall for r in rows):.2f} s)"
+    return best
+
+
+def run_size(name: str, args: argparse.Namespace, peers: tuple[Path | None, str], log) -> tuple[list[Row], list[str]]:
+    customers, rows = SIZES[name]
+    size = size_label(customers, rows)
+    log(f"\n== {size} ==")
+    data, data_note = ensure_data(customers, rows, args.seed, args.timeout, log)
+    if data is None:
+        return [Row(s.stage, size, s.tool, "skipped", notes=data_note) for s in STEPS], [data_note]
+    work = DATA / f"work-{name}"  # logs and summaries of the last run of this size
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    summary = work / "summary-duckdb.parquet"
+    results: list[Row] = []
+    for step in STEPS:
+        if step.runtime == "peers" and peers[0] is None:
+            results.append(Row(step.stage, size, step.tool, "not available", notes=peers[1]))
+        elif step.command == "summary-spark" and args.no_spark:
+            results.append(Row(step.stage, size, step.tool, "skipped", notes="--no-spark"))
+        elif step.needs == "summary" and not summary.exists():
+            results.append(Row(step.stage, size, step.tool, "skipped", notes="no DuckDB summary to fit on"))
+        else:
+            python = Path(sys.executable) if step.runtime == "ours" else peers[0]
+            save = work / f"{step.command}.parquet" if step.saves else None
+            measure = partial(run_step, step, python, size, data, summary, save, args.timeout, work)
+            results.append(best_of(args.repeat, measure))
+        row = results[-1]
+        measured = f"{row.wall_text():>9} s  {row.peak_text():>7} MiB" if row.status == "ok" else f"{row.status:>24}"
+        log(f"  {row.stage:<16} {row.tool:<34} {measured}  {row.notes}")
+    checks = [f"data ({size}): {data.name} ({data.stat().st_size / MIB:,.0f} MiB), {data_note}, "
+              f"seed {args.seed}", *correctness_checks(work, size)]
+    for line in checks:
+        log("  " + line)
+    return results, checks
+
+
+def correctness_checks(work: Path, size: str) -> list[str]:
+    """Our DuckDB summary against every other summary that ran (pandas first: the reference)."""
+    import pandas as pd
+    from pandas_summary import compare_summaries
+
+    ours_path = work / "summary-duckdb.parquet"
+    if not ours_path.exists():
+        return [f"correctness ({size}): not checked, the DuckDB summary did not run"]
+    ours = pd.read_parquet(ours_path)
+    lines = []
+    for command, label in (("summary-pandas", "pandas groupby"), ("summary-spark", "Spark"),
+                           ("summary-lifetimes", "lifetimes"), ("summary-pymc", "PyMC-Marketing")):
+        other_path = work / f"{command}.parquet"
+        if not other_path.exists():
+            continue
+        same, detail = compare_summaries(ours, pd.read_parquet(other_path))
+        verdict = "AGREE" if same else "DISAGREE"
+        lines.append(f"correctness ({size}): ours (DuckDB) vs {label}: {verdict} - {detail}")
+    return lines
+
+
+# --------------------------------------------------------------------------------------------------
+# tables
+
+
+def _aligned(header: list[str], body: list[list[str]], right: set[int]) -> list[str]:
+    widths = [max(len(r[i]) for r in [header, *body]) for i in range(len(header))]
+
+    def line(cells: list[str]) -> str:
+        padded = (c.rjust(w) if i in right else c.ljust(w) for i, (c, w) in enumerate(zip(cells, widths, strict=True)))
+        return "  ".join(padded).rstrip()
+
+    return [line(header), "  ".join("-" * w for w in widths), *(line(r) for r in body)]
+
+
+def long_table(rows: list[Row]) -> list[str]:
+    header = ["stage", "data size", "engine / tool", "wall s", "peak MiB", "notes"]
+    body = [[r.stage, r.size, r.tool, r.wall_text(), r.peak_text(), r.notes] for r in rows]
+    return _aligned(header, body, right={3, 4})
+
+
+def side_by_side(rows: list[Row], sizes: list[str]) -> list[str]:
+    header = ["stage", "engine / tool"]
+    for size in sizes:
+        header += [f"{size}: wall s", "peak MiB"]
+    body = []
+    for step in STEPS:
+        cells = [step.stage, step.tool]
+        for size in sizes:
+            match = next((r for r in rows if r.size == size and r.tool == step.tool and r.stage == step.stage), None)
+            cells += [match.wall_text(), match.peak_text()] if match else ["-", "-"]
+        body.append(cells)
+    return _aligned(header, body, right=set(range(2, len(header))))
+
+
+def target_lines(rows: list[Row]) -> list[str]:
+    lines = []
+    for row in rows:
+        if row.stage != "total (1+2+3)":
+            continue
+        if row.status != "ok":
+            lines.append(f"total ({row.size}): {row.status}")
+            continue
+        text = f"total ({row.size}): {row.wall:.1f} s, peak {row.peak_bytes / 1024**3:.2f} GiB"
+        if row.size == size_label(*SIZES["large"]):
+            time_ok, memory_ok = row.wall <= TARGET_SECONDS, row.peak_bytes <= TARGET_BYTES
+            verdict = "MET" if time_ok and memory_ok else "NOT MET"
+            text += (f" -> target <= {TARGET_SECONDS:.0f} s and <= 4 GiB for {TARGET_ROWS // 1_000_000}M "
+                     f"transactions: {verdict} (time {row.wall / TARGET_SECONDS:.2f}x of budget, "
+                     f"memory {row.peak_bytes / TARGET_BYTES:.2f}x of budget)")
+        lines.append(text)
+    return lines
+
+
+def write_markdown(path: Path, command: str, facts: list[str], tables: list[str], checks: list[str],
+                   targets: list[str], started: datetime, seconds: float) -> None:
+    text = [
+        "# Benchmark results",
+        "",
+        f"Run {started:%Y-%m-%d %H:%M} UTC with `{command}` ({seconds / 60:.1f} min in all). "
+        "Regenerate with `make bench`; see benchmarks/README.md for what each row measures.",
+        "",
+        "## Machine",
+        "",
+        *(f"- {fact}" for fact in facts),
+        "",
+        "## Results",
+        "",
+        "Wall = the stage's work inside a fresh process (interpreter start-up and imports excluded; the "
+        "whole process time is in the notes). Peak = the process's peak resident memory, its JVM included "
+        "for Spark.",
+        "",
+        "```",
+        *tables,
+        "```",
+        "",
+        "## Checks",
+        "",
+        *(f"- {line}" for line in [*checks, *targets]),
+        "",
+    ]
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text("\n".join(text), encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", choices=["small", "large", "all"], default="all")
+    parser.add_argument("--quick", action="store_true", help="10k customers / 100k transactions only (smoke test)")
+    parser.add_argument("--seed", type=int, default=2024, help="seed of the generated transactions")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds allowed per measurement")
+    parser.add_argument("--repeat", type=int, default=1, help="run each measurement N times, keep the fastest")
+    parser.add_argument("--no-peers", action="store_true", help="skip lifetimes and PyMC-Marketing")
+    parser.add_argument("--no-spark", action="store_true", help="skip the Spark summary")
+    args = parser.parse_args(argv)
+
+    started, clock = datetime.now(UTC), time.perf_counter()
+    names = ["quick"] if args.quick else (["small", "large"] if args.sizes == "all" else [args.sizes])
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    peers: tuple[Path | None, str] = (None, "not available: --no-peers")
+    if not args.no_peers:
+        python, status = ensure_peers_venv(log=log)
+        peers = (python, status if python else f"not available: {status}")
+        if python is None:
+            log(f"peers ({', '.join(PEER_PACKAGES)}) {peers[1]}; their rows say so")
+    facts = machine_facts(peers[0])
+    log("machine: " + " | ".join(facts))
+
+    rows: list[Row] = []
+    checks: list[str] = []
+    for name in names:
+        size_rows, size_checks = run_size(name, args, peers, log)
+        rows += size_rows
+        checks += size_checks
+
+    sizes = [size_label(*SIZES[n]) for n in names]
+    tables = [*long_table(rows), "", *side_by_side(rows, sizes)]
+    targets = target_lines(rows)
+    facts.append(f"load average at end {os.getloadavg()[0]:.2f}; timings vary by 10-50 % run to run on this "
+                 "shared machine (use --repeat N for the fastest of N)")
+    print("\n" + "\n".join(tables) + "\n")
+    for line in [*checks, *targets]:
+        print(line)
+    command = "benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
+    out = DATA / "results-quick.md" if args.quick else HERE / "results.md"
+    DATA.mkdir(exist_ok=True)
+    write_markdown(out, command.strip(), facts, tables, checks, targets, started, time.perf_counter() - clock)
+    print(f"\nwritten: {out.relative_to(ROOT)}")
+    return 1 if any("DISAGREE" in line for line in checks) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
