@@ -298,18 +298,6 @@ def cohort_heatmap(cohorts: pd.DataFrame, language: str) -> plt.Figure:
     return fig
 
 
-def stacked_share_chart(shares: pd.DataFrame, title: str) -> plt.Figure:
-    use_theme()
-    fig, ax = plt.subplots(figsize=(8, 3.6))
-    shares.plot(kind="barh", stacked=True, ax=ax, color=TIER_COLORS[::-1][: shares.shape[1]][::-1] if shares.shape[1] <= 5 else None, width=0.7)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
-    ax.invert_yaxis()
-    ax.set_ylabel("")
-    ax.legend(bbox_to_anchor=(1.01, 1), loc="upper left", fontsize=8)
-    ax.set_title(title)
-    return fig
-
-
 def calibration_chart(calibration: pd.DataFrame, language: str) -> plt.Figure:
     use_theme()
     fig, ax = plt.subplots(figsize=(5.5, 4.5))

@@ -272,6 +272,24 @@ def _check_fitted(model: Any) -> None:
         raise NotFittedError(f"This {type(model).__name__} is not fitted yet; call fit(...) first.")
 
 
+def _fit_summary(model: Any, name: str, reference: str, **extra: Any) -> dict[str, Any]:
+    """What models.json records of a fitted model: estimates, errors, fit quality, convergence."""
+    _check_fitted(model)
+    return {
+        "name": name,
+        "params": dict(model.params_),
+        "standard_errors": dict(model.standard_errors_),
+        "standard_error_method": STANDARD_ERROR_METHOD,
+        "log_likelihood": float(model.log_likelihood_),
+        "n_customers": _int_if_whole(model.n_customers_),
+        "n_patterns": model.n_patterns_,
+        "converged": model.converged_,
+        "message": model.message_,
+        **extra,
+        "reference": reference,
+    }
+
+
 def _int_if_whole(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
 
@@ -480,20 +498,7 @@ class BetaGeoModel:
 
     def summary(self) -> dict[str, Any]:
         """The fitted model as a JSON-ready dict for ``models.json``."""
-        _check_fitted(self)
-        return {
-            "name": "BG/NBD",
-            "params": dict(self.params_),
-            "standard_errors": dict(self.standard_errors_),
-            "standard_error_method": STANDARD_ERROR_METHOD,
-            "log_likelihood": float(self.log_likelihood_),
-            "n_customers": _int_if_whole(self.n_customers_),
-            "n_patterns": self.n_patterns_,
-            "converged": self.converged_,
-            "message": self.message_,
-            "time_unit": self.time_unit,
-            "reference": BGNBD_REFERENCE,
-        }
+        return _fit_summary(self, "BG/NBD", BGNBD_REFERENCE, time_unit=self.time_unit)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -677,20 +682,7 @@ class GammaGammaModel:
 
     def summary(self) -> dict[str, Any]:
         """The fitted model as a JSON-ready dict for ``models.json``."""
-        _check_fitted(self)
-        return {
-            "name": "Gamma-Gamma",
-            "params": dict(self.params_),
-            "standard_errors": dict(self.standard_errors_),
-            "standard_error_method": STANDARD_ERROR_METHOD,
-            "log_likelihood": float(self.log_likelihood_),
-            "n_customers": _int_if_whole(self.n_customers_),
-            "n_patterns": self.n_patterns_,
-            "converged": self.converged_,
-            "message": self.message_,
-            "currency": self.currency,
-            "reference": GAMMA_GAMMA_REFERENCE,
-        }
+        return _fit_summary(self, "Gamma-Gamma", GAMMA_GAMMA_REFERENCE, currency=self.currency)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -271,7 +271,7 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
         names = {str(k): v for k, v in out.tier_names().items()} | {"all": OVERALL[language]}
         shares = lifecycle_table.set_index("tier").rename(index=names, columns=lifecycle.stage_labels(language))
         shares = shares.div(shares.sum(axis=1), axis=0)
-        blocks.append(image(charts.stacked_share_chart(shares, text("chart_lifecycle", language)), text("chart_lifecycle", language)))
+        blocks.append(image(charts.mix_chart(shares, text("chart_lifecycle", language)), text("chart_lifecycle", language)))
     validation = record.get("churn_validation")
     if validation:
         blocks.append(paragraph(text("churn_model", language, auc=validation["auc"], base=validation["baselines"]["recency"],
