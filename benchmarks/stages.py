@@ -121,38 +121,36 @@ def summary_pandas(args: argparse.Namespace) -> dict:
     return {"wall": wall, "notes": f"incl. {read:.1f} s parquet read", "facts": {"read": read}}
 
 
+def _peer_summary(args: argparse.Namespace, summarise) -> dict:
+    """Time a peer's summary function on the purchases read from the benchmark parquet."""
+    clock = Clock()
+    tx = _purchases_for_peers(args.data)
+    read = clock.lap("read")
+    summary = summarise(tx)
+    clock.lap("summary")
+    wall = clock.total()
+    _save(summary.reset_index() if summary.index.name == "customer_id" else summary, args.save)
+    return {"wall": wall, "notes": f"incl. {read:.1f} s parquet read + purchase filter", "facts": {"read": read}}
+
+
 @stage("summary-lifetimes")
 def summary_lifetimes(args: argparse.Namespace) -> dict:
     from lifetimes.utils import summary_data_from_transaction_data
 
-    clock = Clock()
-    tx = _purchases_for_peers(args.data)
-    read = clock.lap("read")
-    summary = summary_data_from_transaction_data(
+    return _peer_summary(args, lambda tx: summary_data_from_transaction_data(
         tx, "customer_id", "order_date", monetary_value_col="amount",
         observation_period_end=pd.Timestamp(OBSERVATION_END), freq="D",
-    )
-    clock.lap("summary")
-    wall = clock.total()
-    _save(summary.reset_index(), args.save)
-    return {"wall": wall, "notes": f"incl. {read:.1f} s parquet read + purchase filter", "facts": {"read": read}}
+    ))
 
 
 @stage("summary-pymc")
 def summary_pymc(args: argparse.Namespace) -> dict:
     from pymc_marketing.clv import rfm_summary
 
-    clock = Clock()
-    tx = _purchases_for_peers(args.data)
-    read = clock.lap("read")
-    summary = rfm_summary(
+    return _peer_summary(args, lambda tx: rfm_summary(
         tx, "customer_id", "order_date", monetary_value_col="amount",
         observation_period_end=pd.Timestamp(OBSERVATION_END), time_unit="D",
-    )
-    clock.lap("summary")
-    wall = clock.total()
-    _save(summary, args.save)
-    return {"wall": wall, "notes": f"incl. {read:.1f} s parquet read + purchase filter", "facts": {"read": read}}
+    ))
 
 
 # --------------------------------------------------------------------------------------------------

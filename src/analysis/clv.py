@@ -272,6 +272,20 @@ def _check_fitted(model: Any) -> None:
         raise NotFittedError(f"This {type(model).__name__} is not fitted yet; call fit(...) first.")
 
 
+def _store_fit(
+    model: Any, theta: np.ndarray, errors: np.ndarray, log_likelihood: float, total: float, n_patterns: int,
+    best: optimize.OptimizeResult, hessian_ok: bool,
+) -> Any:
+    """Set a model's fitted attributes (``params_`` … ``message_``) and return the model."""
+    model.params_ = dict(zip(model.parameter_names, map(float, theta)))
+    model.standard_errors_ = dict(zip(model.parameter_names, map(float, errors)))
+    model.log_likelihood_ = float(log_likelihood)
+    model.n_customers_ = total
+    model.n_patterns_ = int(n_patterns)
+    model.converged_, model.message_ = _convergence(best, hessian_ok)
+    return model
+
+
 def _fit_summary(model: Any, name: str, reference: str, **extra: Any) -> dict[str, Any]:
     """What models.json records of a fitted model: estimates, errors, fit quality, convergence."""
     _check_fitted(model)
@@ -420,13 +434,7 @@ class BetaGeoModel:
         theta = np.exp(best.x)
         errors, hessian_ok = _standard_errors(loglik_and_grad, theta)
 
-        self.params_ = dict(zip(self.parameter_names, map(float, theta)))
-        self.standard_errors_ = dict(zip(self.parameter_names, map(float, errors)))
-        self.log_likelihood_ = loglik_and_grad(theta)[0]
-        self.n_customers_ = total
-        self.n_patterns_ = int(patterns.shape[0])
-        self.converged_, self.message_ = _convergence(best, hessian_ok)
-        return self
+        return _store_fit(self, theta, errors, loglik_and_grad(theta)[0], total, patterns.shape[0], best, hessian_ok)
 
     def _theta(self) -> tuple[float, float, float, float]:
         _check_fitted(self)
@@ -631,13 +639,7 @@ class GammaGammaModel:
         unscale = np.array([1.0, 1.0, scale])
         theta, errors = theta_scaled * unscale, np.asarray(errors) * unscale
 
-        self.params_ = dict(zip(self.parameter_names, map(float, theta)))
-        self.standard_errors_ = dict(zip(self.parameter_names, map(float, errors)))
-        self.log_likelihood_ = loglik_and_grad(theta)[0]
-        self.n_customers_ = total
-        self.n_patterns_ = int(patterns.shape[0])
-        self.converged_, self.message_ = _convergence(best, hessian_ok)
-        return self
+        return _store_fit(self, theta, errors, loglik_and_grad(theta)[0], total, patterns.shape[0], best, hessian_ok)
 
     def population_mean_spend(self) -> float:
         """Mean transaction value across customers, ``E[M] = p * gamma / (q - 1)`` (needs ``q > 1``)."""
