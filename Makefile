@@ -7,7 +7,7 @@ STAMP  := $(VENV)/.installed
 SAMPLE := data/raw/sample/truth.json
 
 .DEFAULT_GOAL := help
-.PHONY: help setup sample-data report report-en test test-fast lab bench lint notebooks lock clean
+.PHONY: help setup sample-data browser report report-en test test-fast lab bench lint notebooks lock clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -34,7 +34,10 @@ ifeq ($(PARAMS),params/sample.yaml)
 endif
 	$(PY) -m analysis run $(PARAMS)
 
-test: $(SAMPLE) ## run every test: unit, property, notebooks (nbval), end-to-end, browser
+browser: ## install Debian's chromium for the browser tests when it is missing
+	@bash tests/ensure_chromium.sh
+
+test: $(SAMPLE) browser ## run every test: unit, property, notebooks (nbval), end-to-end, browser
 	$(PY) -m pytest -q tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 lab: $(SAMPLE) ## open JupyterLab on the notebooks
@@ -49,7 +52,7 @@ lint: $(STAMP) ## ruff over the library and tests
 notebooks: $(SAMPLE) ## rerun the sample study and store its text outputs in notebooks/ (for nbval)
 	$(PY) -m analysis run params/sample_prev.yaml --no-progress
 	$(PY) -m analysis run params/sample.yaml --no-progress
-	$(PY) -m analysis store-outputs reports/sample/notebooks
+	$(PY) -m analysis store-outputs data/processed/sample/notebooks
 
 lock: ## re-resolve requirements.lock from pyproject.toml (needs uv)
 	uv pip compile pyproject.toml --extra dev --python-version 3.11 --no-header -o requirements.lock

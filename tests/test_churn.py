@@ -14,7 +14,6 @@ from analysis.churn import (
     churn_labels_and_features,
     churn_risk,
     early_warning_list,
-    mask_personal,
     top_decile_lift,
 )
 
@@ -395,20 +394,3 @@ def test_early_warning_by_top_clv_share_and_size():
         early_warning_list(c, tiers=None)
 
 
-def test_masking_leaves_no_name_or_phone():
-    df = pd.DataFrame(
-        {
-            "customer_id": ["00012345", "00098765", "AB"],
-            "name": ["张伟", "Li Na", "王芳"],
-            "phone": ["13800138000", "13912345678", "021-5555"],
-            "clv": [1.0, 2.0, 3.0],
-        }
-    )
-    masked = mask_personal(df)
-    assert "name" not in masked and "phone" not in masked
-    text = masked.astype(str).to_string()
-    for value in [*df["name"], *df["phone"], *df["customer_id"]]:
-        assert value not in text
-    assert masked["customer_id"].tolist() == ["0001****", "0009****", "A****"]
-    assert masked["clv"].tolist() == [1.0, 2.0, 3.0]
-    assert "name" in df  # the input is untouched

@@ -78,7 +78,9 @@ def test_xlsx_customer_master():
                               "存款余额": "balance", "注册日期": "signup_date"})
     result = clean_customers(spec, Cleaning())
     assert result.quality["reasons"] == {"duplicate_customer_id": 1}
-    assert result.quality["warnings"] == {"unreadable_signup_date": 1, "unreadable_balance": 1}
+    assert result.quality["warnings"] == {"unreadable_signup_date": 1, "unreadable_balance": 1, "leading_zero_id_collisions": 0}
+    raw = json.loads(result.quarantine["raw"].iloc[0])
+    assert raw["客户名称"] == "***" and raw["客户编号"] == "00345"  # the name is personal data; the id is kept
     kept = result.kept.set_index("customer_id")
     assert list(kept.index) == ["00012", "00345", "00999"]
     assert kept.loc["00012", "balance"] == 250_000_000 and kept.loc["00012", "segment"] == "B2B"
@@ -87,7 +89,8 @@ def test_xlsx_customer_master():
 @pytest.mark.parametrize(
     "text, expected",
     [("1,234.50", 1234.5), ("¥1,234.50", 1234.5), ("￥88", 88.0), ("1234.50元", 1234.5), ("RMB 1234.50", 1234.5),
-     ("-50", -50.0), ("(12.00)", -12.0), ("待定", None), ("", None), ("abc", None)],
+     ("-50", -50.0), ("(12.00)", -12.0), ("待定", None), ("", None), ("abc", None),
+     ("inf", None), ("-Infinity", None), ("1e400", None), ("nan", None), ("1e300", 1e300)],
 )
 def test_parse_amounts(text, expected):
     value = parse_amounts(pd.Series([text], dtype="string")).iloc[0]
@@ -97,7 +100,9 @@ def test_parse_amounts(text, expected):
 @pytest.mark.parametrize(
     "text, expected",
     [("2024-03-05", "2024-03-05"), ("2024/3/5", "2024-03-05"), ("2024年3月5日", "2024-03-05"),
-     ("20240305", "2024-03-05"), ("2024-03-05 13:45:00", "2024-03-05"), ("2024-13-45", None), ("N/A", None)],
+     ("20240305", "2024-03-05"), ("2024-03-05 13:45:00", "2024-03-05"), ("2024-13-45", None), ("N/A", None),
+     ("2024-3-5", "2024-03-05"), ("2024.3.5", "2024-03-05"), ("2024/3/5 14:22", "2024-03-05"),
+     ("2024-03-05T14:22:01", "2024-03-05"), ("2024年03月05日 14时", "2024-03-05"), ("45000", "2023-03-15")],
 )
 def test_parse_dates(text, expected):
     value = parse_dates(pd.Series([text], dtype="string"), Cleaning().date_formats).iloc[0]

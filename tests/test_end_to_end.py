@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from analysis.params import ParamsError
 from analysis.runner import STAGES, StageFailed, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -22,8 +23,9 @@ def test_sample_study_writes_every_output(sample_report, out_root):
     for name in ("transactions.parquet", "quarantine.parquet", "quality.json"):
         assert (processed / name).is_file(), name
     for stage in STAGES:
-        assert (reports / "notebooks" / f"{stage}.ipynb").is_file()
-        assert (reports / "notebooks" / f"{stage}.html").stat().st_size > 10_000
+        assert (processed / "notebooks" / f"{stage}.ipynb").is_file()
+        assert (processed / "notebooks" / f"{stage}.html").stat().st_size > 10_000
+    assert not (reports / "notebooks").exists()
     assert not list(processed.glob(".*.tmp")), "a temporary file was left behind"
 
 
@@ -48,23 +50,52 @@ def test_manifest_records_inputs_params_versions_and_timings(sample_report, out_
     assert manifest["packages"]["pandas"].startswith("3.")
     assert [s["stage"] for s in manifest["stages"]] == [*STAGES, "report"]
     assert manifest["params"]["run"] == "sample"
+    assert manifest["published"] == {"reports": str(out_root / "reports/sample"),
+                                      "processed": str(out_root / "data/processed/sample")}
+    for staging in (out_root / "reports/.staging/sample", out_root / "data/processed/.staging/sample"):
+        assert not [p for p in staging.iterdir() if p.is_dir()], "the published attempt left its staging folder"
 
 
-def test_a_failing_stage_stops_the_run_and_says_why(tmp_path):
+def _small_params(tmp_path: Path, run: str, **changes) -> Path:
+    """Params for the first 50 sample transactions, copied under tmp_path/in (outside the project)."""
     params = yaml.safe_load((ROOT / "params/sample.yaml").read_text(encoding="utf-8"))
-    broken = tmp_path / "no_dates.csv"
-    raw = pd.read_csv(ROOT / "data/raw/sample/transactions.csv", dtype=str, nrows=50, encoding="utf-8-sig")
-    raw.drop(columns=["订单日期"]).to_csv(broken, index=False)
-    params["inputs"] = {"transactions": {**params["inputs"]["transactions"], "path": str(broken)}}
-    params["run"] = "broken"
-    path = tmp_path / "broken.yaml"
+    (tmp_path / "in").mkdir(exist_ok=True)
+    subset = tmp_path / "in" / "transactions.csv"
+    pd.read_csv(ROOT / "data/raw/sample/transactions.csv", dtype=str, nrows=50, encoding="utf-8-sig").to_csv(subset, index=False)
+    params["inputs"] = {"transactions": {**params["inputs"]["transactions"], "path": str(subset)}}
+    params.update(run=run, allow_outside_project=True, **changes)
+    path = tmp_path / f"{run}.yaml"
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def test_a_failing_stage_stops_the_run_says_why_and_publishes_nothing(tmp_path):
+    path = _small_params(tmp_path, "broken", period={"start": "2010-01-01", "end": "2010-12-31"})
     with pytest.raises(StageFailed) as err:
         run_study(path, out_root=tmp_path / "out", progress=False)
     message = str(err.value)
-    assert "01_clean" in message and "InputFileError" in message and "订单日期" in message
-    manifest = json.loads((tmp_path / "out/reports/broken/manifest.json").read_text(encoding="utf-8"))
-    assert manifest["status"] == "failed at 01_clean"
+    assert message.startswith("stage 01_clean failed in cell") and "Nothing was published" in message
+    assert "NoUsableTransactionsError" in message and "quality.json" in message
+    assert err.value.stage == "01_clean" and str(err.value.manifest.parent) in message
+    manifest = json.loads(err.value.manifest.read_text(encoding="utf-8"))
+    assert manifest["status"] == "failed" and manifest["failed_stage"] == "01_clean"
+    assert manifest["error"] == message
+    assert [(s["stage"], s["status"]) for s in manifest["stages"]] == [("01_clean", "failed")]
+    attempt = err.value.manifest.parent.name
+    staged = tmp_path / "out/data/processed/.staging/broken" / attempt
+    assert (staged / "notebooks/01_clean.html").is_file() and (staged / "quality.json").is_file()
+    assert not (tmp_path / "out/reports/broken").exists() and not (tmp_path / "out/data/processed/broken").exists()
+
+
+def test_a_mapped_column_missing_from_the_data_stops_the_run_before_any_work(tmp_path):
+    path = _small_params(tmp_path, "no_dates")
+    subset = tmp_path / "in" / "transactions.csv"
+    pd.read_csv(subset, dtype=str).drop(columns=["订单日期"]).to_csv(subset, index=False)
+    with pytest.raises(ParamsError) as err:
+        run_study(path, out_root=tmp_path / "out", progress=False)
+    assert "订单日期" in str(err.value) and "inputs.transactions.columns" in str(err.value)
+    assert not (tmp_path / "out/reports/no_dates").exists()
+    assert not list((tmp_path / "out/data/processed/.staging/no_dates").glob("*/notebooks/*"))
 
 
 def test_cli_rejects_a_bad_params_file_before_any_work(tmp_path):
@@ -76,20 +107,3 @@ def test_cli_rejects_a_bad_params_file_before_any_work(tmp_path):
     assert "unknown key 'langauge'" in done.stderr and "did you mean 'language'" in done.stderr
     assert "inputs.transactions" in done.stderr
     assert not (tmp_path / "reports").exists()
-
-
-def test_a_study_without_surveys_or_complaints_still_completes(tmp_path):
-    params = yaml.safe_load((ROOT / "params/sample.yaml").read_text(encoding="utf-8"))
-    params["inputs"] = {k: {**v, "path": str(ROOT / v["path"])} for k, v in params["inputs"].items()
-                        if k in ("transactions", "customers")}
-    params.update(run="no_surveys", report_also_in=[])
-    params["tiering"].pop("previous_run")
-    path = tmp_path / "no_surveys.yaml"
-    path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
-    report = run_study(path, out_root=tmp_path / "out", progress=False)
-    page = report.read_text(encoding="utf-8")
-    assert "没有满意度调查数据" in page and "没有投诉记录" in page
-    processed = tmp_path / "out/data/processed/no_surveys"
-    customers = pd.read_parquet(processed / "customers.parquet")
-    assert {"loyalty_index", "lifecycle_stage", "churn_risk"} <= set(customers.columns)
-    assert (processed / "allocation.parquet").is_file()

@@ -1,12 +1,14 @@
 """The manager report opened in a real headless Chromium: loads cleanly, images decode, links resolve."""
 
 import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "reports" / "browser-test"  # git-ignored, kept for review
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "reports" / "browser-test"  # git-ignored, kept for review
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
          "--disable-component-update", "--disable-sync"]
@@ -68,3 +70,20 @@ def test_report_reads_on_a_phone(browser, sample_report):
     check_page(page, problems)
     overflow = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
     assert overflow <= 1, "the page scrolls sideways on a phone"
+
+
+def test_a_hostile_title_is_shown_as_text_not_run(browser, sample_report, out_root, tmp_path):
+    """Everything from params reaches the page escaped: a title holding markup stays text."""
+    from analysis.report import render_report
+    from analysis.study import open_study
+
+    hostile = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>'
+    study = open_study(ROOT / "params/sample.yaml", out_root)
+    study = replace(study, params=study.params.model_copy(update={"title": hostile}))
+    path = tmp_path / "index.html"
+    path.write_text(render_report(study), encoding="utf-8")
+    page, problems = open_report(browser, path)
+    check_page(page, problems)
+    assert page.evaluate("() => document.querySelector('header h1').textContent") == hostile
+    assert page.evaluate("() => document.title") == hostile
+    assert page.evaluate("() => document.querySelectorAll('img[onerror]').length") == 0

@@ -207,6 +207,37 @@ def test_file_without_optional_columns(tmp_path):
     assert summary["margin"].isna().all()
 
 
+def with_is_purchase(path: Path) -> Path:
+    """The file with the cleaning stage's ``is_purchase`` flag: amount ≥ 0 and not an unmatched return."""
+    table = pq.read_table(path)
+    frame = table.to_pandas()
+    flag = (frame["amount"] >= 0) & ~frame["is_return"]
+    pq.write_table(table.append_column("is_purchase", pa.array(flag.to_numpy(), pa.bool_())), path)
+    return path
+
+
+def test_zero_amount_order_counts_as_a_purchase_with_is_purchase(tmp_path):
+    """With ``is_purchase``, B's zero order on Mar 4 (day 63) is a purchase occasion; C's zero order too."""
+    path = with_is_purchase(write_transactions(HAND_ROWS, tmp_path / "t.parquet"))
+    summary = customer_summary(path, observation_end=END).set_index("customer_id")
+    b = summary.loc["B"]
+    # purchase days 35, 37, 63 → frequency 2, recency 28; repeat spend (30 + 0) / 2; orders + b5
+    assert (b["frequency"], b["recency"], b["T"], b["orders"]) == (2, 28, 55, 4)
+    assert (b["monetary_value"], b["last_purchase"]) == (15.0, pd.Timestamp("2024-03-04"))
+    # C's only purchase occasion is the zero order c1 on Feb 1; the netted-below-zero c2 is not one
+    c = summary.loc["C"]
+    assert (c["frequency"], c["orders"], c["first_purchase"]) == (0, 1, pd.Timestamp("2024-02-01"))
+    assert summary.attrs["customers_without_purchase"] == 0
+    # A and D are unchanged: none of their purchase rows has a zero amount
+    assert_same(summary.loc[["A", "D"]].reset_index(), HAND_DAYS.iloc[[0, 2]].reset_index(drop=True))
+
+
+def test_without_is_purchase_a_zero_order_is_not_a_purchase(hand_path):
+    """Files written before the flag existed keep the older rule: amount > 0 and not a return."""
+    b = customer_summary(hand_path, observation_end=END).set_index("customer_id").loc["B"]
+    assert (b["frequency"], b["orders"]) == (1, 3)
+
+
 def test_empty_window_gives_typed_empty_frame(hand_path):
     summary = customer_summary(hand_path, observation_end=date(2020, 1, 1))
     assert summary.empty and list(summary.columns) == SUMMARY_COLUMNS

@@ -1,13 +1,21 @@
-"""Command line: ``python -m analysis run params/sample.yaml`` and friends (``--help`` lists them)."""
+"""Command line: ``python -m analysis run params/sample.yaml`` and friends (``--help`` lists them).
+
+Exit codes: 0 done; 1 a stage or the report failed (nothing published); 2 the params file is wrong
+(nothing run); 130 interrupted (Ctrl-C or SIGTERM; nothing published).
+"""
 
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
+from types import FrameType
+
+EXIT_FAILED, EXIT_PARAMS, EXIT_INTERRUPTED = 1, 2, 130
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m analysis", description="Customer tiering study (客户分层管理)")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -17,7 +25,7 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--stages", nargs="+", default=None, help="only these stages, e.g. 01_clean 02_rfm_clv")
     run.add_argument("--no-progress", action="store_true", help="no per-cell progress bars")
 
-    check = sub.add_parser("check", help="validate a params file and its input files, do no work")
+    check = sub.add_parser("check", help="validate a params file and its input files' headers, do no work")
     check.add_argument("params", type=Path)
 
     sample = sub.add_parser("sample-data", help="generate the embedded sample data set")
@@ -25,28 +33,60 @@ def main(argv: list[str] | None = None) -> int:
     sample.add_argument("--seed", type=int, default=20261122)
 
     store = sub.add_parser("store-outputs", help="copy a run's executed notebooks' text outputs into notebooks/")
-    store.add_argument("executed_dir", type=Path, help="e.g. reports/sample/notebooks")
+    store.add_argument(
+        "executed_dir", type=Path, nargs="?", default=Path("data/processed/sample/notebooks"),
+        help="the run's executed notebooks, data/processed/<run>/notebooks (default: %(default)s)",
+    )
+    return parser
 
+
+def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
+    """SIGTERM takes the same path as Ctrl-C: the run is marked failed and nothing is published."""
+    raise KeyboardInterrupt
+
+
+def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
+    from .runner import STAGES, run_study
+
+    stages = tuple(args.stages) if args.stages else STAGES
+    unknown = [s for s in stages if s not in STAGES]
+    if unknown:
+        parser.error(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
+    signal.signal(signal.SIGTERM, _terminate_as_interrupt)
+    report = run_study(args.params, out_root=args.out, stages=stages, progress=not args.no_progress)
+    print(f"Report: {report}")
+
+
+def _check(args: argparse.Namespace) -> None:
+    """Every params rule, then the input files' headers; a note when the previous run is not there."""
+    from .params import check_input_headers, load_params
+
+    params = load_params(args.params)
+    check_input_headers(params, args.params)
+    print(
+        f"{args.params}: OK (run '{params.run}', {params.period.start} – {params.period.end}; "
+        f"input headers match inputs.*.columns)"
+    )
+    previous = params.tiering.previous_run
+    if previous and not (params.output.processed_dir / previous / "customers.parquet").is_file():
+        print(
+            f"note: tiering.previous_run '{previous}' has no published outputs in "
+            f"{params.output.processed_dir / previous}; the report will have no migration section"
+        )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
     args = parser.parse_args(argv)
     from .loading import InputFileError
     from .params import ParamsError
-    from .runner import StageFailed
+    from .runner import RunInterrupted, StageFailed
 
     try:
         if args.command == "run":
-            from .runner import STAGES, run_study
-
-            stages = tuple(args.stages) if args.stages else STAGES
-            unknown = [s for s in stages if s not in STAGES]
-            if unknown:
-                parser.error(f"unknown stage(s) {unknown}; stages are {list(STAGES)}")
-            report = run_study(args.params, out_root=args.out, stages=stages, progress=not args.no_progress)
-            print(f"Report: {report}")
+            _run(args, parser)
         elif args.command == "check":
-            from .params import load_params
-
-            params = load_params(args.params)
-            print(f"{args.params}: OK (run '{params.run}', {params.period.start} – {params.period.end})")
+            _check(args)
         elif args.command == "sample-data":
             from .sample_data import generate_sample_data
 
@@ -55,11 +95,25 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "store-outputs":
             from .notebook_outputs import store_outputs
 
-            for path in store_outputs(args.executed_dir):
+            try:
+                stored = store_outputs(args.executed_dir)
+            except FileNotFoundError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            for path in stored:
                 print(f"stored outputs in {path}")
-    except (ParamsError, InputFileError, StageFailed) as exc:
+    except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
-        return 2 if isinstance(exc, ParamsError) else 1
+        return EXIT_PARAMS
+    except (StageFailed, InputFileError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    except RunInterrupted as exc:
+        print(f"interrupted: {exc}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0
 
 

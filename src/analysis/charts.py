@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import base64
 import io as _io
+import os
+import sys
 from pathlib import Path
 
 import matplotlib
 
-matplotlib.use("Agg")
+if "MPLBACKEND" not in os.environ and "ipykernel" not in sys.modules:
+    # Scripts and the report render off-screen; a notebook keeps its inline backend and shows its charts.
+    matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
@@ -46,7 +50,8 @@ def use_theme() -> None:
         style="whitegrid",
         palette=PALETTE,
         font=CJK_FAMILY,
-        rc={"axes.unicode_minus": False, "figure.dpi": 100, "savefig.dpi": 110},
+        # text.parse_math off: a label such as "$VIP" or "a_b^c" from the data is drawn literally.
+        rc={"axes.unicode_minus": False, "figure.dpi": 100, "savefig.dpi": 110, "text.parse_math": False},
     )
 
 

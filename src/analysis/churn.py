@@ -131,6 +131,24 @@ class ChurnInputError(LifecycleInputError):
     """Wrong input to the churn analysis; the message says what, where and how to fix it."""
 
 
+class ChurnHistoryError(ChurnInputError):
+    """The history cannot train and validate the model; ``code`` and ``values`` say why, for texts.
+
+    ``code`` is ``"short_history"`` (no purchase on or before the training cutoff; values ``cutoff``,
+    ``first``, ``days``) or ``"one_class"`` (a window with too few churned or retained customers;
+    values ``window``, ``cutoff``, ``n``, ``churned``, ``stayed``, ``minimum``).
+    """
+
+    def __init__(self, code: str, message: str, **values: Any) -> None:
+        super().__init__(message)
+        self.code = code
+        self.values = values
+
+
+#: Fewest churned and fewest retained customers each window needs (AUC and calibration need both).
+MIN_PER_CLASS = 10
+
+
 # ---------------------------------------------------------------------------------------------
 # features and labels
 
@@ -383,6 +401,13 @@ class ChurnModel:
         purchase model fitted on data up to the validation cutoff; it feeds the 1 − P(alive)
         baseline. P(alive) at as_of is not accepted for it: it already knows who bought after the
         validation cutoff.
+
+        Raises
+        ------
+        ChurnHistoryError
+            When nobody bought on or before the training cutoff, or a window has fewer than
+            :data:`MIN_PER_CLASS` churned or retained customers; its ``code`` and ``values`` let the
+            caller explain it (stage 4 then falls back to 1 − P(alive)).
         """
         h = pd.Timedelta(days=int(self.horizon_days))
         self.as_of_ = as_timestamp(as_of, "as_of")
@@ -390,6 +415,7 @@ class ChurnModel:
         self.cutoff_validation_ = self.as_of_ - h
         tx = transactions_frame(transactions)
         tx = tx[tx["order_date"] <= self.as_of_]
+        _check_history(tx, self.cutoff_train_, 2 * int(self.horizon_days))
         common = {"horizon_days": self.horizon_days, "trend_window_days": self.trend_window_days}
         self.train_ = churn_labels_and_features(tx, complaints, cutoff=self.cutoff_train_, **common)
         self.validation_ = churn_labels_and_features(
@@ -497,14 +523,31 @@ class ChurnModel:
         )
 
 
+def _check_history(tx: pd.DataFrame, cutoff: pd.Timestamp, days: int) -> None:
+    """Raise :class:`ChurnHistoryError` when nobody bought on or before the training cutoff."""
+    bought = purchases(tx)
+    if bought.empty or bought["order_date"].min() > cutoff:
+        first = "—" if bought.empty else str(bought["order_date"].min().date())
+        raise ChurnHistoryError(
+            "short_history",
+            f"no purchases on or before the training cutoff {cutoff.date()} (2 × churn.horizon_days = "
+            f"{days} days before the end; first purchase {first}): use a longer transaction history "
+            "or a shorter churn.horizon_days in the params file",
+            cutoff=str(cutoff.date()), first=first, days=days,
+        )
+
+
 def _check_window(frame: pd.DataFrame, name: str, cutoff: pd.Timestamp) -> None:
     churned = int(frame["churned"].sum())
     stayed = len(frame) - churned
-    if min(churned, stayed) < 10:
-        raise ChurnInputError(
+    if min(churned, stayed) < MIN_PER_CLASS:
+        raise ChurnHistoryError(
+            "one_class",
             f"the {name} window (cutoff {cutoff.date()}) has {len(frame)} customers, {churned} churned and "
-            f"{stayed} not: at least 10 of each are needed. Use a longer transaction history or a shorter "
-            "churn.horizon_days in the params file"
+            f"{stayed} not: at least {MIN_PER_CLASS} of each are needed. Use a longer transaction history "
+            "or a shorter churn.horizon_days in the params file",
+            window=name, cutoff=str(cutoff.date()), n=len(frame), churned=churned, stayed=stayed,
+            minimum=MIN_PER_CLASS,
         )
 
 
@@ -774,29 +817,3 @@ def reasons_text(reason_keys: Iterable[str], language: str) -> str:
     """Short labels of reason keys joined for a table cell, e.g. "久未购买、消费下降"."""
     joiner = "、" if language == "zh" else ", "
     return joiner.join(REASON_LABELS[k][language] for k in reason_keys)
-
-
-def mask_personal(
-    df: pd.DataFrame,
-    columns: Sequence[str] = ("name", "phone"),
-    *,
-    id_column: str = "customer_id",
-    keep: int = 4,
-) -> pd.DataFrame:
-    """A copy for the manager report: ``columns`` dropped and customer ids shortened ("0001****").
-
-    An id longer than ``keep`` characters shows its first ``keep``; a shorter one shows its first
-    half (at least one character). Masked ids are for display; they need not be unique.
-    """
-    out = df.drop(columns=[c for c in columns if c in df.columns])
-    if id_column in out:
-        out[id_column] = out[id_column].map(lambda v: _mask_id(v, keep)).astype("string")
-    return out
-
-
-def _mask_id(value: Any, keep: int) -> Any:
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return pd.NA
-    text = str(value)
-    shown = text[:keep] if len(text) > keep else text[: max(1, len(text) // 2)]
-    return shown + "****"

@@ -1,21 +1,51 @@
 """Cleaning: every input row is either kept or quarantined with a reason, and the counts add up.
 
 Rows are checked in a fixed order and set aside at the first failing check, so each quarantined
-row carries exactly one reason:
+row carries exactly one reason. Every input first loses the lines that cannot be read at all
+(``undecodable_row``: a byte that is not in the file's encoding; ``malformed_row``: more or fewer
+fields than the header, e.g. an unquoted ``1,234.50`` in a comma csv), with their text; then
 
-transactions: duplicate → missing_customer_id → invalid_date → invalid_amount → before_period_start /
-after_period_end → outlier (only when ``cleaning.outliers.action`` is ``quarantine``).
+transactions: duplicate → total_row → missing_customer_id → ambiguous_customer_id → invalid_date →
+invalid_amount → before_period_start / after_period_end → outlier (only when
+``cleaning.outliers.action`` is ``quarantine``);
+customers: total_row → missing_customer_id → ambiguous_customer_id → duplicate_customer_id;
+surveys: duplicate → total_row → missing_customer_id → ambiguous_customer_id → invalid_date →
+rating_out_of_range → missing_rating;
+complaints: duplicate → total_row → missing_customer_id → ambiguous_customer_id → invalid_date →
+after_period_end → closed_before_opened.
+
+``total_row``: a line of the export that sums others, not a record: the customer id cell (or, when
+it is empty, any cell) says 合计 / 小计 / 总计 / Total / Subtotal / Grand total (trimmed, any case,
+an optional ``:`` or ``：``), or, in transactions, the amount equals the sum of every other row
+still in (within ``cleaning.grand_total_tolerance``, 0.5 %, and with at least 3 other rows).
+
+Customer ids are text. The forms a spreadsheet gives digit ids are repaired where that is
+unambiguous (:mod:`analysis.ids`: ``7919.0``, ``7.919E+03``, and ``7919`` → ``00007919`` when the
+customer master writes its ids with 8 digits); an id Excel rounded (``7.92E+03``) is set aside as
+``ambiguous_customer_id``. quality.json counts the repairs per input (``ids_repaired``).
+
+The quarantine keeps each set-aside row's text (``raw``) for the analyst to fix the source, with the
+personal columns (:data:`PERSONAL_COLUMNS`) masked, and a ``detail`` that explains the reasons a
+code alone does not (which id Excel rounded, which total a line equals).
 
 Returns (negative amounts) that name an order of the same customer are netted into that order: the
 order keeps its date and its amount becomes gross + returns (spread over the order's lines in
 proportion to their amounts). A return that matches no order stays as its own row with
 ``is_return = True``; it counts in revenue but is not a purchase.
+
+``is_purchase`` marks the purchase occasions: rows that are not unmatched returns and whose order
+nets to ≥ 0 (> 0 when ``cleaning.zero_amount_orders`` is ``exclude``). Zero-amount orders (gifts,
+free samples, fully discounted orders) count by default, as every transaction date counts in
+lifetimes' and PyMC-Marketing's ``rfm_summary``; an order that nets below zero does not.
 """
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,13 +53,43 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .loading import SOURCE_ROW, map_columns, read_raw
-from .params import Cleaning, InputFile, OutlierRule, Period
+from .ids import (
+    IdRepair,
+    drop_float_tails,
+    id_text,
+    leading_zero_collisions,
+    repair_ids,
+)
+from .loading import REJECTED_COLUMNS, SOURCE_ROW, RawInput, map_columns, read_input
+from .params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
 
-QUARANTINE_COLUMNS = ["source", "source_file", "source_row", "reason", "raw"]
+QUARANTINE_COLUMNS = ["source", "source_file", "source_row", "reason", "detail", "raw"]
+#: Contract columns holding personal data: masked in the quarantine's raw text.
+PERSONAL_COLUMNS = frozenset({"name", "phone"})
+MASK = "***"
+#: A grand total needs at least this many other rows to be told from an order.
+MIN_ROWS_UNDER_TOTAL = 3
 
 _CURRENCY = re.compile(r"(人民币|RMB|CNY|元|¥|￥|\s)", flags=re.IGNORECASE)
-_TRAILING_ZERO_ID = re.compile(r"^(\d+)\.0$")
+# 合计 / 小计 / 总计 (also written 合  计), Total / Subtotal / Grand total, with an optional colon.
+_TOTAL_LABEL = re.compile(
+    r"^\s*(?:总?合\s*计|小\s*计|总\s*计|共\s*计|total|sub[\s-]?total|grand[\s-]?total)\s*[:：]?\s*$", flags=re.IGNORECASE
+)
+_NOT_A_RECORD = "a total line of the export, not a record"
+# Mobile (1[3-9] + 9 digits) and landline (0 + area code - number) phone numbers, masked in lines
+# that could not be split into their columns.
+_PHONE = re.compile(r"(?<!\d)(?:\+?86[\s-]?)?(?:1[3-9]\d{9}|0\d{2,3}[\s-]?\d{7,8})(?!\d)")
+# A time of day after a date: ' 14:22:01', 'T14:22', ' 下午 2:22', '14时22分' (after 日), with an optional
+# AM/PM and UTC offset. Dates keep day precision, so it is dropped before the date formats are tried.
+_TIME_OF_DAY = re.compile(
+    r"^(?P<date>\S+?)(?:T|\s+|(?<=日))(?:上午|下午)?\s*"
+    r"(?:\d{1,2}(?::\d{1,2}){0,2}(?:[.,]\d+)?|\d{1,2}时(?:\d{1,2}分(?:\d{1,2}秒)?)?)"
+    r"\s*(?:[AaPp]\.?[Mm]\.?)?\s*(?:Z|[+-]\d{2}:?\d{2})?$"
+)
+_SERIAL_NUMBER = re.compile(r"^\d+(?:\.\d+)?$")
+#: Excel serial day numbers read as dates: 20000 = 1954-10-03, 80000 = 2119-01-11.
+EXCEL_SERIAL_RANGE = (20_000, 80_000)
+_EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # serial 0 in Excel's 1900 date system (after its 1900-02-29 bug)
 
 
 @dataclass
@@ -41,43 +101,140 @@ class CleanResult:
     quality: dict[str, Any] = field(default_factory=dict)
 
 
-class _Triage:
-    """Assigns each row at most one quarantine reason, the first check that fails."""
+@dataclass(frozen=True)
+class Privacy:
+    """Which cells of an input hold personal data, to mask them in the quarantine.
 
-    def __init__(self, df: pd.DataFrame) -> None:
+    ``columns`` are the raw frame's column names mapped to a :data:`PERSONAL_COLUMNS` name;
+    ``positions`` their 0-based places in the file's header of ``width`` cells, and ``sep`` the
+    separator, for the lines set aside before they could be split into columns.
+    """
+
+    columns: frozenset[str] = frozenset()
+    positions: tuple[int, ...] = ()
+    width: int = 0
+    sep: str | None = None
+
+    @classmethod
+    def of(cls, spec: InputFile, table: str, read: RawInput) -> Privacy:
+        personal = {header for header, name in spec.columns.items() if name in PERSONAL_COLUMNS}
+        mapped = set(spec.columns.values())
+        personal |= {name for name in CONTRACT_COLUMNS[table] if name in PERSONAL_COLUMNS and name not in mapped}
+        positions = tuple(i for i, header in enumerate(read.headers) if header in personal)
+        return cls(frozenset(personal), positions, len(read.headers), read.sep)
+
+    def mask_record(self, record: dict[str, str | None]) -> dict[str, str | None]:
+        """The record with every personal cell replaced by :data:`MASK`."""
+        return {k: (MASK if k in self.columns else v) for k, v in record.items()}
+
+    def mask_line(self, line: str) -> str:
+        """A line of text that could not be read as a row, with the personal fields masked.
+
+        The line has more or fewer fields than the header, so a personal column may sit at its place
+        counted from the start or from the end: both are masked, then any phone number left.
+        """
+        if not self.columns:
+            return line
+        if self.sep is not None and self.positions:
+            fields = next(csv.reader([line], delimiter=self.sep), [])
+            places = {p for p in self.positions if p < len(fields)}
+            places |= {len(fields) - self.width + p for p in self.positions if 0 <= len(fields) - self.width + p}
+            fields = [MASK if i in places else f for i, f in enumerate(fields)]
+            out = io.StringIO()
+            csv.writer(out, delimiter=self.sep, lineterminator="").writerow(fields)
+            line = out.getvalue()
+        return _PHONE.sub(MASK, line)
+
+
+class _Triage:
+    """Assigns each row at most one quarantine reason, the first check that fails.
+
+    ``rejected`` holds the rows set aside while reading (:data:`analysis.loading.REJECTED_COLUMNS`);
+    they join the quarantine and count in the rows read. ``detail`` holds, for some reasons, what
+    a reason code alone does not say.
+    """
+
+    def __init__(self, df: pd.DataFrame, rejected: pd.DataFrame | None = None, privacy: Privacy | None = None) -> None:
         self.df = df
         self.reason = pd.Series(pd.NA, index=df.index, dtype="string")
+        self.detail = pd.Series(pd.NA, index=df.index, dtype="string")
+        self.rejected = rejected if rejected is not None else pd.DataFrame(columns=REJECTED_COLUMNS)
+        self.privacy = privacy or Privacy()
+
+    @property
+    def rows_in(self) -> int:
+        return len(self.df) + len(self.rejected)
 
     @property
     def open(self) -> pd.Series:
         return self.reason.isna()
 
-    def set_aside(self, mask: pd.Series, reason: str) -> None:
-        self.reason = self.reason.mask(mask.fillna(False).astype(bool) & self.open, reason)
+    def set_aside(self, mask: pd.Series, reason: str, detail: pd.Series | None = None) -> None:
+        """Give ``reason`` (and ``detail``, text per row) to the rows of ``mask`` that have none yet."""
+        now = mask.fillna(False).astype(bool) & self.open
+        if detail is not None:
+            self.detail = self.detail.mask(now, detail.reindex(self.detail.index).astype("string"))
+        self.reason = self.reason.mask(now, reason)
 
     def result(self, source: str, source_file: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         kept = self.df[self.open].copy()
         bad = ~self.open
-        quarantine = quarantine_frame(raw[bad], self.reason[bad], source, source_file)
+        quarantine = quarantine_frame(raw[bad], self.reason[bad], source, source_file, self.detail[bad], self.privacy)
+        if len(self.rejected):
+            unread = unreadable_frame(self.rejected, source, source_file, self.privacy)
+            quarantine = pd.concat([quarantine, unread], ignore_index=True)
+            quarantine = quarantine.sort_values("source_row", kind="stable", ignore_index=True)
         return kept, quarantine
 
 
-def quarantine_frame(raw: pd.DataFrame, reasons: pd.Series, source: str, source_file: str) -> pd.DataFrame:
-    """Set-aside rows in one schema for every input: where they came from, why, and their raw text."""
+def quarantine_frame(
+    raw: pd.DataFrame,
+    reasons: pd.Series,
+    source: str,
+    source_file: str,
+    details: pd.Series | None = None,
+    privacy: Privacy | None = None,
+) -> pd.DataFrame:
+    """Set-aside rows in one schema for every input: where they came from, why, and their raw text.
+
+    ``raw`` is the row as JSON (header → cell text) with the personal cells masked (``privacy``).
+    """
+    privacy = privacy or Privacy()
     values = raw.drop(columns=[SOURCE_ROW])
     raw_json = [
-        json.dumps({k: (None if pd.isna(v) else str(v)) for k, v in row.items()}, ensure_ascii=False)
+        json.dumps(privacy.mask_record({k: (None if pd.isna(v) else str(v)) for k, v in row.items()}), ensure_ascii=False)
         for row in values.to_dict(orient="records")
     ]
+    detail = details.to_numpy(dtype=object) if details is not None else [pd.NA] * len(raw)
     return pd.DataFrame(
         {
             "source": pd.Series([source] * len(raw), dtype="string"),
             "source_file": pd.Series([source_file] * len(raw), dtype="string"),
             "source_row": raw[SOURCE_ROW].to_numpy(dtype="int64"),
             "reason": reasons.to_numpy(dtype=object),
+            "detail": pd.Series(detail, dtype="string"),
             "raw": pd.Series(raw_json, dtype="string"),
         }
     ).astype({"reason": "string"})
+
+
+def unreadable_frame(rejected: pd.DataFrame, source: str, source_file: str, privacy: Privacy | None = None) -> pd.DataFrame:
+    """Rows set aside while reading, in the quarantine schema; ``raw`` holds the line's text as ``{"_line": ...}``.
+
+    Personal fields of the line are masked (:meth:`Privacy.mask_line`).
+    """
+    privacy = privacy or Privacy()
+    raw_json = [json.dumps({"_line": privacy.mask_line(str(text))}, ensure_ascii=False) for text in rejected["text"]]
+    return pd.DataFrame(
+        {
+            "source": pd.Series([source] * len(rejected), dtype="string"),
+            "source_file": pd.Series([source_file] * len(rejected), dtype="string"),
+            "source_row": rejected[SOURCE_ROW].to_numpy(dtype="int64"),
+            "reason": pd.Series(rejected["reason"].to_numpy(dtype=object), dtype="string"),
+            "detail": pd.Series([pd.NA] * len(rejected), dtype="string"),
+            "raw": pd.Series(raw_json, dtype="string"),
+        }
+    )
 
 
 def quality_counts(rows_in: int, kept: int, quarantine: pd.DataFrame, **extra: Any) -> dict[str, Any]:
@@ -98,31 +255,68 @@ def quality_counts(rows_in: int, kept: int, quarantine: pd.DataFrame, **extra: A
 
 
 def normalise_ids(values: pd.Series) -> pd.Series:
-    """Ids as trimmed strings; leading zeros kept; '123.0' (a number that passed through a float) → '123'."""
-    ids = values.astype("string").str.strip()
-    ids = ids.str.replace(_TRAILING_ZERO_ID, r"\1", regex=True)
-    return ids.mask(ids == "", pd.NA)
+    """Ids as trimmed strings; leading zeros kept; '123.0' (a number that passed through a float) → '123'.
+
+    Order ids go through this; customer ids through :func:`analysis.ids.repair_ids`, which also
+    repairs scientific notation and lost zero padding.
+    """
+    return drop_float_tails(id_text(values))[0]
 
 
-def parse_dates(values: pd.Series, formats: list[str]) -> pd.Series:
-    """Try each format in turn; the first that reads a cell wins. Unreadable cells become NaT."""
-    text = values.astype("string").str.strip()
-    parsed = pd.Series(pd.NaT, index=values.index, dtype="datetime64[us]")
+def parse_dates(values: pd.Series, formats: list[str], *, excel_serials: bool = True) -> pd.Series:
+    """Dates (day precision) from text; unreadable cells become NaT.
+
+    Three steps, each on the cells the previous ones left unread:
+
+    1. each of ``formats`` on the whole text, in order (the first that reads a cell wins);
+    2. the same formats on the text without a trailing time of day, so '2024/3/5 14:22',
+       '2024-03-05T14:22:01' and '2024年03月05日 14时' read as their day;
+    3. with ``excel_serials``, a plain number within :data:`EXCEL_SERIAL_RANGE` as an Excel serial
+       day (1900 date system: day 0 is 1899-12-30), e.g. '45000' → 2023-03-15; a fraction is a time.
+       An 8-digit '20240305' is far outside the range, so it is only ever read by '%Y%m%d'.
+    """
+    text = values.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
+    parsed = _parse_with_formats(text, formats)
+    todo = parsed.isna() & text.notna()
+    if todo.any():
+        day_part = text[todo].str.extract(_TIME_OF_DAY, expand=False)
+        parsed.loc[todo] = _parse_with_formats(day_part, formats)
+    todo = parsed.isna() & text.notna()
+    if excel_serials and todo.any():
+        parsed.loc[todo] = excel_serial_dates(text[todo])
+    return parsed.dt.normalize()
+
+
+def _parse_with_formats(text: pd.Series, formats: list[str]) -> pd.Series:
+    parsed = pd.Series(pd.NaT, index=text.index, dtype="datetime64[us]")
     for fmt in formats:
         todo = parsed.isna() & text.notna()
         if not todo.any():
             break
         attempt = pd.to_datetime(text[todo], format=fmt, errors="coerce")
         parsed.loc[todo] = attempt.astype("datetime64[us]")
-    return parsed.dt.normalize()
+    return parsed
+
+
+def excel_serial_dates(text: pd.Series) -> pd.Series:
+    """Excel serial day numbers ('45000', '45000.5') within :data:`EXCEL_SERIAL_RANGE` as datetimes; else NaT."""
+    numbers = pd.to_numeric(text.where(text.str.fullmatch(_SERIAL_NUMBER).fillna(False).astype(bool)), errors="coerce")
+    low, high = EXCEL_SERIAL_RANGE
+    days = numbers.astype("float64").where((numbers >= low) & (numbers <= high))
+    return (_EXCEL_EPOCH + pd.to_timedelta(days, unit="D")).astype("datetime64[us]")
 
 
 def parse_amounts(values: pd.Series) -> pd.Series:
-    """Numbers from text such as '1,234.50', '¥1,234.50', '1234.50元', 'RMB 1234.50', '(12.00)'."""
+    """Numbers from text such as '1,234.50', '¥1,234.50', '1234.50元', 'RMB 1234.50', '(12.00)'.
+
+    Non-finite values ('inf', '-Infinity', '1e400', 'nan') are NaN: no amount is infinite, and an
+    infinity would break the sums downstream.
+    """
     text = values.astype("string").str.replace(_CURRENCY, "", regex=True).str.replace(",", "", regex=False)
     negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False)
     text = text.str.strip("()")
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    numbers = numbers.where(np.isfinite(numbers))
     return numbers.mask(negative_parens.astype(bool), -numbers)
 
 
@@ -157,45 +351,168 @@ def outlier_mask(amounts: pd.Series, rule: OutlierRule) -> pd.Series:
 # Per-input cleaning.
 
 
-def _read_and_triage(spec: InputFile, table: str, *, drop_duplicates: bool) -> tuple[pd.DataFrame, pd.DataFrame, _Triage]:
-    """Read and map an input, then the checks every input shares: exact duplicates, missing ids.
+@dataclass
+class _Input:
+    """One input read, mapped and through the checks every input shares."""
 
-    Duplicates are judged on the raw row (every column of the file, mapped or not), so two order
-    lines that differ only in an unmapped column are both kept.
+    spec: InputFile
+    raw: pd.DataFrame
+    df: pd.DataFrame
+    triage: _Triage
+    ids: IdRepair
+
+    def id_quality(self, kept: pd.DataFrame) -> dict[str, Any]:
+        """``ids_repaired`` among the kept rows, and how many numbers the kept ids write with different leading zeros."""
+        rows = self.triage.open
+        return {
+            "ids_repaired": self.ids.counts(rows),
+            "leading_zero_id_collisions": leading_zero_collisions(kept["customer_id"].astype("string")),
+        }
+
+
+def _header_of(spec: InputFile, name: str) -> str:
+    """The file's header mapped to contract column ``name`` (the name itself when the file uses it)."""
+    return next((header for header, target in spec.columns.items() if target == name), name)
+
+
+def _read_and_triage(
+    spec: InputFile,
+    table: str,
+    *,
+    drop_duplicates: bool,
+    master_ids: Iterable[str] | None = None,
+    grand_total_tolerance: float | None = None,
+) -> _Input:
+    """Read and map an input, then the checks every input shares, in this order:
+
+    exact duplicates (``drop_duplicates``), total lines (``total_row``), missing ids, and ids Excel
+    rounded (``ambiguous_customer_id``). Duplicates are judged on the raw row (every column of the
+    file, mapped or not), so two order lines that differ only in an unmapped column are both kept.
+    With ``grand_total_tolerance`` (transactions) the amounts are parsed here, for the grand-total
+    check (0 turns the check off).
+    Customer ids are repaired by :func:`analysis.ids.repair_ids`, zero-padded to the form of
+    ``master_ids`` where that is unambiguous.
     """
-    raw = read_raw(spec)
+    read = read_input(spec, table)
+    raw = read.frame
     df = map_columns(raw, spec, table)
-    triage = _Triage(df)
+    triage = _Triage(df, read.rejected, Privacy.of(spec, table, read))
     if drop_duplicates:
         triage.set_aside(raw.drop(columns=[SOURCE_ROW]).duplicated(keep="first"), "duplicate")
-    df["customer_id"] = normalise_ids(df["customer_id"])
+    id_header = _header_of(spec, "customer_id")
+    labelled, label_detail = total_label_rows(raw, df["customer_id"], id_header)
+    triage.set_aside(labelled, "total_row", label_detail)
+    if grand_total_tolerance is not None:
+        df["amount"] = parse_amounts(df["amount"])
+        if grand_total_tolerance > 0:
+            summed, sum_detail = grand_total_rows(df["amount"], triage.open, grand_total_tolerance)
+            triage.set_aside(summed, "total_row", sum_detail)
+    ids = repair_ids(df["customer_id"], master_ids)
+    df["customer_id"] = ids.ids
     triage.set_aside(df["customer_id"].isna(), "missing_customer_id")
-    return raw, df, triage
+    triage.set_aside(ids.ambiguous, "ambiguous_customer_id", rounded_id_details(ids, id_header))
+    return _Input(spec, raw, df, triage, ids)
 
 
-def clean_transactions(spec: InputFile, period: Period, cleaning: Cleaning) -> CleanResult:
-    raw, df, triage = _read_and_triage(spec, "transactions", drop_duplicates=True)
-    df["order_date"] = parse_dates(df["order_date"], cleaning.date_formats)
+def total_label_rows(raw: pd.DataFrame, ids: pd.Series, id_header: str) -> tuple[pd.Series, pd.Series]:
+    """Rows whose id cell, or (when the id is empty) any cell, is a total label (合计, 小计, Total, ...).
+
+    Returns the mask and, per flagged row, a detail naming the cell that says so.
+    """
+    id_cells = ids.astype("string").str.strip()
+    flags = _is_total_label(id_cells)
+    detail = pd.Series(pd.NA, index=raw.index, dtype="string")
+    detail[flags] = [f"the {id_header} cell says '{text}': {_NOT_A_RECORD}" for text in id_cells[flags]]
+    no_id = (id_cells.isna() | id_cells.eq("")).to_numpy()
+    for column in (c for c in raw.columns if c != SOURCE_ROW):
+        cells = raw.loc[no_id, column].astype("string").str.strip()
+        found = cells[_is_total_label(cells)].loc[lambda s: ~flags[s.index]]
+        flags[found.index] = True
+        detail[found.index] = [
+            f"the {id_header} cell is empty and the {column} cell says '{text}': {_NOT_A_RECORD}" for text in found
+        ]
+    return flags, detail
+
+
+def _is_total_label(cells: pd.Series) -> pd.Series:
+    return cells.str.fullmatch(_TOTAL_LABEL).fillna(False).astype(bool)
+
+
+def grand_total_rows(amounts: pd.Series, open_rows: pd.Series, tolerance: float) -> tuple[pd.Series, pd.Series]:
+    """Rows whose amount equals the sum of every other open row's amount: a grand total line.
+
+    A row is one when amount ≠ 0 and |amount − S| ≤ tolerance · |S|, S being the sum of the other
+    open rows with a readable amount, of which there must be at least :data:`MIN_ROWS_UNDER_TOTAL`.
+    Returns the mask and a detail per flagged row.
+    """
+    values = amounts.where(open_rows.reindex(amounts.index, fill_value=False))
+    readable = values.notna()
+    flags = pd.Series(False, index=amounts.index)
+    detail = pd.Series(pd.NA, index=amounts.index, dtype="string")
+    n_others = int(readable.sum()) - 1
+    if n_others < MIN_ROWS_UNDER_TOTAL:
+        return flags, detail
+    others = float(values.sum()) - values
+    flags = readable & values.ne(0) & others.ne(0) & (values - others).abs().le(tolerance * others.abs())
+    flags = flags.fillna(False).astype(bool)
+    detail[flags] = [
+        f"the amount {values[i]:,.2f} equals the sum of the other {n_others:,} rows ({others[i]:,.2f}, within "
+        f"{tolerance:.1%}): a grand total line of the export, not an order" for i in flags[flags].index
+    ]
+    return flags, detail
+
+
+def rounded_id_details(ids: IdRepair, id_header: str) -> pd.Series:
+    """Per ambiguous id: what Excel did to it and how to export it so that it survives."""
+    detail = pd.Series(pd.NA, index=ids.ids.index, dtype="string")
+    fix = (f"format the column '{id_header}' as text in the source workbook (or export it from the source "
+           "system as csv) and export again")
+    for index, read in ids.rounded.items():
+        if read.low is None:
+            what = f"'{read.text}' is a number in scientific notation that is not a whole number, so not a customer id"
+        else:
+            what = (f"'{read.text}' is a customer id that Excel rounded to {read.significant} significant digits: "
+                    f"it could be any id from {read.low} to {read.high}")
+        detail[index] = f"{what}; {fix}"
+    return detail
+
+
+def clean_transactions(
+    spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: Iterable[str] | None = None
+) -> CleanResult:
+    """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair."""
+    read = _read_and_triage(spec, "transactions", drop_duplicates=True, master_ids=_padding_reference(master_ids, cleaning),
+                            grand_total_tolerance=cleaning.grand_total_tolerance)
+    df, triage = read.df, read.triage
+    df["order_date"] = parse_dates(df["order_date"], cleaning.date_formats, excel_serials=cleaning.excel_serial_dates)
     triage.set_aside(df["order_date"].isna(), "invalid_date")
-    df["amount"] = parse_amounts(df["amount"])
-    triage.set_aside(df["amount"].isna(), "invalid_amount")
+    triage.set_aside(df["amount"].isna(), "invalid_amount")  # parsed by _read_and_triage
     triage.set_aside(df["order_date"] < pd.Timestamp(period.start), "before_period_start")
     triage.set_aside(df["order_date"] > pd.Timestamp(period.end), "after_period_end")
     outliers = outlier_mask(df["amount"].where(triage.open), cleaning.outliers)
     if cleaning.outliers.action == "quarantine":
         triage.set_aside(outliers, "outlier")
     df["is_outlier"] = outliers
-    kept, quarantine = triage.result("transactions", spec.path.name, raw)
+    kept, quarantine = triage.result("transactions", spec.path.name, read.raw)
+    id_quality = read.id_quality(kept)
     kept = _typed_transactions(kept)
     netted, n_netted = net_returns(kept)
+    netted["is_purchase"] = purchase_flags(netted, cleaning.zero_amount_orders)
     quality = quality_counts(
-        len(raw), len(kept), quarantine,
+        triage.rows_in, len(kept), quarantine,
         returns_netted=n_netted,
         unmatched_returns=int(netted["is_return"].sum()),
         outliers_flagged=int(netted["is_outlier"].sum()),
+        zero_amount_rows=int((netted["amount"] == 0).sum()),
         rows_written=len(netted),
+        ids_repaired=id_quality["ids_repaired"],
+        warnings={"leading_zero_id_collisions": id_quality["leading_zero_id_collisions"]},
     )
     return CleanResult(netted, quarantine, quality)
+
+
+def _padding_reference(master_ids: Iterable[str] | None, cleaning: Cleaning) -> Iterable[str] | None:
+    return master_ids if cleaning.pad_ids_to_master else None
 
 
 def _typed_transactions(kept: pd.DataFrame) -> pd.DataFrame:
@@ -248,13 +565,33 @@ def net_returns(tx: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     return out.reset_index(drop=True), int(len(matched_idx))
 
 
+def purchase_flags(tx: pd.DataFrame, zero_amount_orders: str = "purchase") -> pd.Series:
+    """Which rows of netted transactions are purchase occasions.
+
+    An order (the customer's rows with one order id; a row without an order id stands alone) is a
+    purchase when what the customer kept is worth more than nothing (net amount > 0), or when it
+    was free from the start (gross amount 0: samples, fully discounted or promotional orders, which
+    lifetimes and PyMC-Marketing count as purchases) unless ``zero_amount_orders`` is ``"exclude"``.
+    An order returned in full or beyond its value is not a purchase, nor is an unmatched return.
+    """
+    key = ["customer_id", "order_id"]
+    orders = tx.groupby(key, observed=True, dropna=True)
+    net = orders["amount"].transform("sum").astype("float64").fillna(tx["amount"])
+    gross = orders["gross_amount"].transform("sum").astype("float64").fillna(tx["gross_amount"])
+    free = net.eq(0) & gross.eq(0) & (zero_amount_orders == "purchase")
+    return ((net.gt(0) | free) & tx["amount"].ge(0) & ~tx["is_return"].astype(bool)).astype(bool)
+
+
 def clean_customers(spec: InputFile, cleaning: Cleaning) -> CleanResult:
-    raw, df, triage = _read_and_triage(spec, "customers", drop_duplicates=False)
-    triage.set_aside(df["customer_id"].duplicated(keep="first") & df["customer_id"].notna(), "duplicate_customer_id")
+    """Clean the customer master: its ids are the reference the other inputs' ids are repaired to."""
+    read = _read_and_triage(spec, "customers", drop_duplicates=False)
+    df, triage = read.df, read.triage
+    open_ids = df["customer_id"].where(triage.open)
+    triage.set_aside(open_ids.duplicated(keep="first") & open_ids.notna(), "duplicate_customer_id")
     warnings: dict[str, int] = {}
     if "signup_date" in df:
         text = df["signup_date"]
-        df["signup_date"] = parse_dates(text, cleaning.date_formats)
+        df["signup_date"] = parse_dates(text, cleaning.date_formats, excel_serials=cleaning.excel_serial_dates)
         warnings["unreadable_signup_date"] = int((df["signup_date"].isna() & text.notna()).sum())
     if "balance" in df:
         text = df["balance"]
@@ -262,15 +599,27 @@ def clean_customers(spec: InputFile, cleaning: Cleaning) -> CleanResult:
         warnings["unreadable_balance"] = int((df["balance"].isna() & text.notna()).sum())
     if "segment" in df:
         df["segment"] = df["segment"].str.strip().str.upper()
-    kept, quarantine = triage.result("customers", spec.path.name, raw)
+    kept, quarantine = triage.result("customers", spec.path.name, read.raw)
+    return _finish(read, kept, quarantine, warnings)
+
+
+def _finish(read: _Input, kept: pd.DataFrame, quarantine: pd.DataFrame, warnings: dict[str, int] | None = None) -> CleanResult:
+    """The result of a customers, surveys or complaints input, with its id repairs and warnings counted."""
+    id_quality = read.id_quality(kept)
+    warnings = (warnings or {}) | {"leading_zero_id_collisions": id_quality["leading_zero_id_collisions"]}
     kept = kept.drop(columns=[SOURCE_ROW]).reset_index(drop=True)
-    quality = quality_counts(len(raw), len(kept), quarantine, warnings=warnings)
+    quality = quality_counts(
+        read.triage.rows_in, len(kept), quarantine, ids_repaired=id_quality["ids_repaired"], warnings=warnings
+    )
     return CleanResult(kept, quarantine, quality)
 
 
-def clean_surveys(spec: InputFile, cleaning: Cleaning, *, scale_max: int, attributes: list[str]) -> CleanResult:
-    raw, df, triage = _read_and_triage(spec, "surveys", drop_duplicates=True)
-    df["survey_date"] = parse_dates(df["survey_date"], cleaning.date_formats)
+def clean_surveys(
+    spec: InputFile, cleaning: Cleaning, *, scale_max: int, attributes: list[str], master_ids: Iterable[str] | None = None
+) -> CleanResult:
+    read = _read_and_triage(spec, "surveys", drop_duplicates=True, master_ids=_padding_reference(master_ids, cleaning))
+    df, triage = read.df, read.triage
+    df["survey_date"] = parse_dates(df["survey_date"], cleaning.date_formats, excel_serials=cleaning.excel_serial_dates)
     triage.set_aside(df["survey_date"].isna(), "invalid_date")
     ranges = {"overall_satisfaction": (1, scale_max), "recommend": (0, 10)}
     ranges |= {a: (1, scale_max) for a in attributes if a in df}
@@ -282,23 +631,24 @@ def clean_surveys(spec: InputFile, cleaning: Cleaning, *, scale_max: int, attrib
         unreadable = df[column].isna() & text.notna()
         triage.set_aside(unreadable | (df[column] < low) | (df[column] > high), "rating_out_of_range")
     triage.set_aside(df["overall_satisfaction"].isna(), "missing_rating")
-    kept, quarantine = triage.result("surveys", spec.path.name, raw)
-    kept = kept.drop(columns=[SOURCE_ROW]).reset_index(drop=True)
-    return CleanResult(kept, quarantine, quality_counts(len(raw), len(kept), quarantine))
+    kept, quarantine = triage.result("surveys", spec.path.name, read.raw)
+    return _finish(read, kept, quarantine)
 
 
-def clean_complaints(spec: InputFile, cleaning: Cleaning, *, as_of: date) -> CleanResult:
-    raw, df, triage = _read_and_triage(spec, "complaints", drop_duplicates=True)
-    df["opened"] = parse_dates(df["opened"], cleaning.date_formats)
+def clean_complaints(
+    spec: InputFile, cleaning: Cleaning, *, as_of: date, master_ids: Iterable[str] | None = None
+) -> CleanResult:
+    read = _read_and_triage(spec, "complaints", drop_duplicates=True, master_ids=_padding_reference(master_ids, cleaning))
+    df, triage = read.df, read.triage
+    df["opened"] = parse_dates(df["opened"], cleaning.date_formats, excel_serials=cleaning.excel_serial_dates)
     triage.set_aside(df["opened"].isna(), "invalid_date")
     triage.set_aside(df["opened"] > pd.Timestamp(as_of), "after_period_end")
     if "closed" in df:
         text = df["closed"]
-        df["closed"] = parse_dates(text, cleaning.date_formats)
+        df["closed"] = parse_dates(text, cleaning.date_formats, excel_serials=cleaning.excel_serial_dates)
         triage.set_aside(df["closed"].isna() & text.notna(), "invalid_date")
         triage.set_aside(df["closed"] < df["opened"], "closed_before_opened")
         # Closed after the study's end: still open as of the end date.
         df["closed"] = df["closed"].mask(df["closed"] > pd.Timestamp(as_of))
-    kept, quarantine = triage.result("complaints", spec.path.name, raw)
-    kept = kept.drop(columns=[SOURCE_ROW]).reset_index(drop=True)
-    return CleanResult(kept, quarantine, quality_counts(len(raw), len(kept), quarantine))
+    kept, quarantine = triage.result("complaints", spec.path.name, read.raw)
+    return _finish(read, kept, quarantine)

@@ -750,21 +750,44 @@ def customer_lifetime_value(
     numpy.ndarray
         CLV per customer, in the currency of ``monetary_value``.
     """
+    margin_arr = _as_float_array(margin, "margin")
+    _require(~np.isfinite(margin_arr) | (margin_arr < 0), "`margin` must be finite and >= 0")
+    spend = gamma_gamma.conditional_expected_average_profit(frequency, monetary_value)
+    value = discounted_expected_purchases(
+        bgnbd, frequency, recency, T, horizon_periods=horizon_periods, period_length=period_length,
+        annual_discount_rate=annual_discount_rate, time_units_per_year=time_units_per_year,
+    )
+    return value * spend * margin_arr
+
+
+def discounted_expected_purchases(
+    bgnbd: BetaGeoModel,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    *,
+    horizon_periods: int = 12,
+    period_length: float = 30.0,
+    annual_discount_rate: float = 0.10,
+    time_units_per_year: float = 365.0,
+) -> np.ndarray:
+    """Purchases expected in each period of the horizon, discounted: the CLV before spend and margin.
+
+    ``sum_{i=1..n} (E[Y(i L) | x, t_x, T] - E[Y((i-1) L) | x, t_x, T]) / (1 + d)^i`` with the
+    notation of :func:`customer_lifetime_value`, so that CLV = this × expected spend × margin.
+    """
     if int(horizon_periods) != horizon_periods or horizon_periods < 1:
         raise CLVInputError(
             f"`horizon_periods` must be a whole number >= 1, got {horizon_periods}."
         )
     d = period_discount_rate(annual_discount_rate, period_length, time_units_per_year)
-    margin_arr = _as_float_array(margin, "margin")
-    _require(~np.isfinite(margin_arr) | (margin_arr < 0), "`margin` must be finite and >= 0")
-    spend = gamma_gamma.conditional_expected_average_profit(frequency, monetary_value)
-    cumulative_before = np.zeros_like(spend)
-    value = np.zeros_like(spend)
+    cumulative_before: np.ndarray | float = 0.0
+    value: np.ndarray | float = 0.0
     for i in range(1, int(horizon_periods) + 1):
         cumulative = bgnbd.conditional_expected_purchases(i * period_length, frequency, recency, T)
         value = value + (cumulative - cumulative_before) / (1.0 + d) ** i
         cumulative_before = cumulative
-    return value * spend * margin_arr
+    return np.asarray(value, dtype=float)
 
 
 # --------------------------------------------------------------------------------------------------

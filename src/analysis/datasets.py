@@ -6,7 +6,7 @@ from typing import Any
 
 import pandas as pd
 
-from . import io
+from . import io, quality_gate
 from .cleaning import (
     QUARANTINE_COLUMNS,
     CleanResult,
@@ -15,6 +15,7 @@ from .cleaning import (
     clean_surveys,
     clean_transactions,
 )
+from .scoring import require_usable_transactions
 from .study import Study
 
 TRANSACTIONS = "transactions.parquet"
@@ -23,6 +24,7 @@ SURVEYS = "surveys.parquet"
 COMPLAINTS = "complaints.parquet"
 QUARANTINE = "quarantine.parquet"
 QUALITY = "quality.json"
+QUALITY_GATE = "quality_gate.json"  # the quality rules a run broke (quality.on_breach: warn)
 CUSTOMERS = "customers.parquet"
 MODELS = "models.json"
 HOLDOUT = "holdout.parquet"
@@ -35,39 +37,83 @@ _OPTIONAL = {"customers": MASTER, "surveys": SURVEYS, "complaints": COMPLAINTS}
 def clean_study(study: Study) -> dict[str, CleanResult]:
     """Clean every input named in the params and write the stage-1 outputs atomically.
 
-    Writes transactions.parquet, customer_master.parquet / surveys.parquet / complaints.parquet
-    when those inputs are given, quarantine.parquet (every set-aside row with its reason) and
-    quality.json (per input: rows_in = rows_kept + rows_quarantined, by reason).
+    The customer master is cleaned first: its ids are the form the other inputs' ids are repaired
+    to (``7919`` → ``00007919``, see :mod:`analysis.ids`). Writes transactions.parquet,
+    customer_master.parquet / surveys.parquet / complaints.parquet when those inputs are given,
+    quarantine.parquet (every set-aside row with its reason) and quality.json (per input:
+    rows_in = rows_kept + rows_quarantined, by reason; the id repairs; the join rates,
+    :func:`join_rates`).
     """
     p = study.params
-    results: dict[str, CleanResult] = {
-        "transactions": clean_transactions(p.inputs.transactions, p.period, p.cleaning)
-    }
+    results: dict[str, CleanResult] = {}
+    master_ids: list[str] | None = None
     if p.inputs.customers is not None:
         results["customers"] = clean_customers(p.inputs.customers, p.cleaning)
+        master_ids = results["customers"].kept["customer_id"].dropna().astype(str).tolist()
+    results["transactions"] = clean_transactions(p.inputs.transactions, p.period, p.cleaning, master_ids=master_ids)
     if p.inputs.surveys is not None:
         results["surveys"] = clean_surveys(
-            p.inputs.surveys, p.cleaning, scale_max=p.satisfaction.scale_max, attributes=p.satisfaction.attributes
+            p.inputs.surveys, p.cleaning, scale_max=p.satisfaction.scale_max, attributes=p.satisfaction.attributes,
+            master_ids=master_ids,
         )
     if p.inputs.complaints is not None:
-        results["complaints"] = clean_complaints(p.inputs.complaints, p.cleaning, as_of=p.period.end)
+        results["complaints"] = clean_complaints(p.inputs.complaints, p.cleaning, as_of=p.period.end, master_ids=master_ids)
+    results = {name: results[name] for name in ("transactions", "customers", "surveys", "complaints") if name in results}
+    add_join_rates(results)
 
     tx = results["transactions"].kept
-    if "customers" in results:
-        known = set(results["customers"].kept["customer_id"])
-        unknown = ~tx["customer_id"].isin(known)
-        results["transactions"].quality["customers_not_in_master"] = int(tx.loc[unknown, "customer_id"].nunique())
-
     io.write_parquet(tx, study.output(TRANSACTIONS))
     for name, filename in _OPTIONAL.items():
         if name in results:
             io.write_parquet(results[name].kept, study.output(filename))
         else:
             study.output(filename).unlink(missing_ok=True)  # an earlier run's file must not leak in
-    quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)
-    io.write_parquet(quarantine[QUARANTINE_COLUMNS], study.output(QUARANTINE))
-    io.write_json({name: r.quality for name, r in results.items()}, study.output(QUALITY))
+    quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)[QUARANTINE_COLUMNS]
+    io.write_parquet(quarantine, study.output(QUARANTINE))
+    quality = {name: r.quality for name, r in results.items()}
+    io.write_json(quality, study.output(QUALITY))
+    breaches = quality_gate.find_breaches(quality, p.quality)
+    io.write_json([b.to_dict() for b in breaches], study.output(QUALITY_GATE))
+    # Nothing to score stops a run here rather than deep in stage 2; too much set aside stops it
+    # unless quality.on_breach is warn. Both messages point at the files just written.
+    require_usable_transactions(tx, study.processed_dir, p.period)
+    quality_gate.enforce(quality, quarantine, p.quality)
     return results
+
+
+def join_rates(ids: pd.Series, reference: pd.Series, name: str) -> dict[str, Any]:
+    """How many distinct customers of ``ids`` are found in ``reference``.
+
+    Returns ``{"customers": n, "in_<name>": found, "share_in_<name>": found / n}`` (share rounded to
+    4 places; None when there are no customers).
+    """
+    customers = pd.Series(ids.dropna().unique())
+    found = int(customers.isin(set(reference.dropna())).sum())
+    share = round(found / len(customers), 4) if len(customers) else None
+    return {"customers": int(len(customers)), f"in_{name}": found, f"share_in_{name}": share}
+
+
+def add_join_rates(results: dict[str, CleanResult]) -> None:
+    """Add to each input's quality the share of its customers the other inputs know.
+
+    transactions: ``customers_not_in_master`` and ``join: {customers, in_master, share_in_master}``
+    (with a customer master only); surveys and complaints: ``join: {customers, in_transactions,
+    share_in_transactions}``, plus ``in_master`` / ``share_in_master`` with a master.
+    """
+    tx_ids = results["transactions"].kept["customer_id"]
+    master = results["customers"].kept["customer_id"] if "customers" in results else None
+    if master is not None:
+        join = join_rates(tx_ids, master, "master")
+        results["transactions"].quality["customers_not_in_master"] = join["customers"] - join["in_master"]
+        results["transactions"].quality["join"] = join
+    for name in ("surveys", "complaints"):
+        if name not in results:
+            continue
+        ids = results[name].kept["customer_id"]
+        join = join_rates(ids, tx_ids, "transactions")
+        if master is not None:
+            join |= {k: v for k, v in join_rates(ids, master, "master").items() if k != "customers"}
+        results[name].quality["join"] = join
 
 
 def quality_table(quality: dict[str, Any]) -> pd.DataFrame:

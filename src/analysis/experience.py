@@ -3,6 +3,14 @@
 Surveys and complaints are optional: without them the parts that need them are skipped and the
 reason is recorded (``experience.json`` → ``skipped``), while loyalty, lifecycle and churn, which
 need only transactions, still run.
+
+Thin data are recorded the same way: ``drivers`` (too few complete answers or no variation),
+``cohorts`` (no purchase to build cohorts from) and ``churn_model`` (a history shorter than two churn
+horizons, or a window without at least 10 churned and 10 retained customers). Without the churn
+model every customer's risk is 1 − P(alive) from BG/NBD (``risk_source = "p_alive"``, the fallback
+:func:`analysis.churn.churn_risk` already applies to customers the model cannot score), and the
+watch list ranks by it; when BG/NBD was not fitted either, the risk columns are empty and so is the
+watch list. ``churn_validation`` is then None and the calibration table empty.
 """
 
 from __future__ import annotations
@@ -11,9 +19,12 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from . import churn, clv, complaints, datasets, drivers, io, lifecycle, loyalty, satisfaction
+from .i18n import text
+from .scoring import LANGUAGES, SkipNote
 from .study import Study
 from .summary import customer_summary
 
@@ -36,6 +47,7 @@ TABLES = {
     "churn_calibration": "churn_calibration.parquet",
 }
 EXPERIENCE_JSON = "experience.json"
+CALIBRATION_COLUMNS = ("decile", "customers", "mean_predicted", "observed_rate")
 
 
 @dataclass
@@ -81,24 +93,44 @@ def satisfaction_tables(
     )
     attributes = _attributes(answers, s.attributes)
     if len(attributes) >= 2:
-        complete = answers.dropna(subset=[*attributes, "overall_satisfaction"])
-        sat = drivers.driver_importance(complete[attributes], complete["overall_satisfaction"], method=s.driver_method)
-        tables["drivers_satisfaction"] = sat
-        notes["drivers_r2"] = {"overall_satisfaction": float(sat.attrs["r2"])}
-        if "recommend" in answers.columns:
-            rec_rows = answers.dropna(subset=[*attributes, "recommend"])
-            rec = drivers.driver_importance(rec_rows[attributes], rec_rows["recommend"], method=s.driver_method)
-            tables["drivers_recommend"] = rec
+        driver_tables, driver_notes = driver_analysis(answers, attributes, study)
+        tables |= driver_tables
+        notes |= driver_notes
+    return tables, notes
+
+
+def driver_analysis(
+    answers: pd.DataFrame, attributes: list[str], study: Study
+) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Drivers of satisfaction and recommendation, per tier, and the importance–performance map.
+
+    When the drivers of overall satisfaction cannot be estimated (too few complete answers, no
+    variation) no table is returned and ``notes["skipped_drivers"]`` says why.
+    """
+    s, lang = study.params.satisfaction, study.params.language
+    complete = answers.dropna(subset=[*attributes, "overall_satisfaction"])
+    sat = drivers.driver_importance(complete[attributes], complete["overall_satisfaction"], method=s.driver_method)
+    why = satisfaction.reason_dict(sat)
+    if why is not None:
+        return {}, {"skipped_drivers": {language: text("skip_drivers", language, why=why[language])
+                                        for language in LANGUAGES}}
+    tables: dict[str, pd.DataFrame] = {"drivers_satisfaction": sat}
+    notes: dict[str, Any] = {"drivers_r2": {"overall_satisfaction": float(sat.attrs["r2"])}}
+    if "recommend" in answers.columns:
+        rec_rows = answers.dropna(subset=[*attributes, "recommend"])
+        rec = drivers.driver_importance(rec_rows[attributes], rec_rows["recommend"], method=s.driver_method)
+        tables["drivers_recommend"] = rec
+        if satisfaction.reason_dict(rec) is None:
             notes["drivers_r2"]["recommend"] = float(rec.attrs["r2"])
-        by_tier = drivers.driver_importance_by_tier(answers, attributes, "overall_satisfaction", min_n=s.min_n,
-                                                    method=s.driver_method, language=lang)
-        tables["drivers_by_tier"] = by_tier
-        notes["drivers_skipped_tiers"] = by_tier.attrs.get("skipped", [])
-        performance = complete[attributes].mean()
-        importance = sat.set_index("attribute")["importance_pct"]
-        tables["ipa"] = both_languages(
-            lambda language: drivers.importance_performance(importance, performance, language=language), ["label"]
-        )
+    by_tier = drivers.driver_importance_by_tier(answers, attributes, "overall_satisfaction", min_n=s.min_n,
+                                                method=s.driver_method, language=lang)
+    tables["drivers_by_tier"] = by_tier
+    notes["drivers_skipped_tiers"] = by_tier.attrs.get("skipped", [])
+    performance = complete[attributes].mean()
+    importance = sat.set_index("attribute")["importance_pct"]
+    tables["ipa"] = both_languages(
+        lambda language: drivers.importance_performance(importance, performance, language=language), ["label"]
+    )
     return tables, notes
 
 
@@ -124,14 +156,96 @@ def complaint_tables(
     return tables, {"complaint_link": note}
 
 
-def p_alive_at(transactions_path, cutoff: date, study: Study) -> pd.DataFrame:
-    """P(alive) from a BG/NBD fitted on data up to ``cutoff``: the churn model's fair baseline."""
+def p_alive_at(transactions_path, cutoff: date, study: Study) -> pd.DataFrame | None:
+    """P(alive) from a BG/NBD fitted on data up to ``cutoff``: the churn model's fair baseline.
+
+    None when that fit is impossible: the cutoff is before the period, nobody bought by then, or
+    nobody bought twice (BG/NBD is not identified without repeat purchases).
+    """
     p = study.params
+    if cutoff < p.period.start:
+        return None
     summary = customer_summary(transactions_path, observation_end=cutoff, observation_start=p.period.start,
                                time_unit=p.scoring.time_unit, engine=p.scoring.engine)
-    model = clv.BetaGeoModel(time_unit=p.scoring.time_unit).fit(summary["frequency"], summary["recency"], summary["T"])
-    alive = model.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"])
+    if not (summary["frequency"] > 0).any():
+        return None
+    try:
+        with np.errstate(all="ignore"):
+            model = clv.BetaGeoModel(time_unit=p.scoring.time_unit).fit(summary["frequency"], summary["recency"], summary["T"])
+            alive = model.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"])
+    except clv.CLVInputError:
+        return None
     return pd.DataFrame({"customer_id": summary["customer_id"], "p_alive": alive})
+
+
+def churn_skip_note(error: churn.ChurnHistoryError, p_alive_available: bool) -> SkipNote:
+    """Why the churn model was not trained, and what stands in for its risk, in zh and en."""
+    fallback = "churn_fallback_p_alive" if p_alive_available else "churn_fallback_none"
+    note = {}
+    for language in LANGUAGES:
+        values = dict(error.values)
+        if "window" in values:  # "training" / "validation", named in the note's language
+            values["window"] = text(f"churn_window_{values['window']}", language)
+        joiner = "" if language == "zh" else " "
+        note[language] = text(f"skip_churn_{error.code}", language, **values) + joiner + text(fallback, language)
+    return note
+
+
+def fit_churn_model(
+    transactions: pd.DataFrame, complaint_log: pd.DataFrame | None, customers: pd.DataFrame, study: Study
+) -> tuple[churn.ChurnModel | None, SkipNote | None]:
+    """The churn classifier, trained and validated on the run's history, or None and why not."""
+    p = study.params
+    horizon = p.churn.horizon_days
+    validation_cutoff = (pd.Timestamp(p.period.end) - pd.Timedelta(days=horizon)).date()
+    try:
+        model = churn.ChurnModel(horizon_days=horizon, random_state=p.seed).fit(
+            transactions, p.period.end, complaints=complaint_log,
+            p_alive_at_validation_cutoff=p_alive_at(study.require(datasets.TRANSACTIONS), validation_cutoff, study),
+        )
+    except churn.ChurnHistoryError as exc:
+        p_alive_available = "p_alive" in customers and bool(customers["p_alive"].notna().any())
+        return None, churn_skip_note(exc, p_alive_available)
+    return model, None
+
+
+def churn_tables(
+    customers: pd.DataFrame, transactions: pd.DataFrame, complaint_log: pd.DataFrame | None,
+    trend: pd.DataFrame, study: Study, result: ExperienceResult,
+) -> pd.DataFrame:
+    """Add churn risk and spend trend to ``customers``; fill the validation, calibration and watch list."""
+    p = study.params
+    model, why = fit_churn_model(transactions, complaint_log, customers, study)
+    if model is None:
+        result.skipped["churn_model"] = why
+        result.churn_validation = None
+        result.tables["churn_calibration"] = pd.DataFrame(
+            {c: pd.Series(dtype="int64" if c in ("decile", "customers") else "float64") for c in CALIBRATION_COLUMNS}
+        )
+    else:
+        report = model.validation_report()
+        result.churn_validation = report.as_dict()
+        result.tables["churn_calibration"] = report.calibration
+    scores = model.scores_ if model is not None else None
+    risk = churn.churn_risk(customers, scores, high=p.churn.high_risk, medium=p.churn.medium_risk, language=p.language)
+    customers = customers.drop(columns=[c for c in risk.columns if c != "customer_id" and c in customers.columns])
+    customers = customers.merge(risk, on="customer_id", how="left")
+    spend = ["recent_spend", "previous_spend"]
+    customers = customers.drop(columns=spend, errors="ignore").merge(trend[["customer_id", *spend]], on="customer_id", how="left")
+    result.tables["watch_list"] = churn.early_warning_list(
+        customers, tiers=p.churn.watch_tiers, risk_threshold=p.churn.high_risk, size=p.churn.watch_list_size
+    )
+    return customers
+
+
+def cohort_table(transactions: pd.DataFrame, study: Study, result: ExperienceResult) -> None:
+    """Retention by first-purchase quarter, or the reason there is none in ``result.skipped``."""
+    try:
+        result.tables["cohorts"] = loyalty.cohort_retention(transactions, period="Q", as_of=study.params.period.end).long
+    except loyalty.LoyaltyInputError as exc:
+        result.tables["cohorts"] = pd.DataFrame(columns=["cohort", "period_index", "cohort_size", "customers_active",
+                                                         "retention"])
+        result.skipped["cohorts"] = {language: text("skip_cohorts", language, why=str(exc)) for language in LANGUAGES}
 
 
 def analyse_experience(study: Study) -> ExperienceResult:
@@ -159,6 +273,8 @@ def analyse_experience(study: Study) -> ExperienceResult:
             "en": "This run has no complaint log (inputs.complaints): no complaint analysis, and the watch list "
             "cannot cite open complaints.",
         }
+    if "skipped_drivers" in result.notes:
+        result.skipped["drivers"] = result.notes.pop("skipped_drivers")
 
     # Per-customer attitude and complaint columns feed loyalty, churn reasons and the watch list.
     if surveys is not None and not surveys.empty:
@@ -174,7 +290,7 @@ def analyse_experience(study: Study) -> ExperienceResult:
             customers[column] = customers[column].fillna(0).astype("int64")
 
     result.tables["repurchase"] = loyalty.repurchase_rate_by_tier(customers, language=lang)
-    result.tables["cohorts"] = loyalty.cohort_retention(transactions, period="Q", as_of=p.period.end).long
+    cohort_table(transactions, study, result)
     customers["loyalty_index"] = loyalty.loyalty_index(customers)
     result.tables["loyalty"] = loyalty.loyalty_by_tier(customers, language=lang)
 
@@ -187,23 +303,7 @@ def analyse_experience(study: Study) -> ExperienceResult:
         rules_table = lifecycle.describe_lifecycle_rules(rules, language=language)
         result.notes[f"lifecycle_rules_{language}"] = rules_table.to_dict(orient="records")
 
-    horizon = p.churn.horizon_days
-    validation_cutoff = (pd.Timestamp(p.period.end) - pd.Timedelta(days=horizon)).date()
-    model = churn.ChurnModel(horizon_days=horizon, random_state=p.seed).fit(
-        transactions, p.period.end, complaints=complaint_log,
-        p_alive_at_validation_cutoff=p_alive_at(study.require(datasets.TRANSACTIONS), validation_cutoff, study),
-    )
-    report = model.validation_report()
-    result.churn_validation = report.as_dict()
-    result.tables["churn_calibration"] = report.calibration
-    risk = churn.churn_risk(customers, model.scores_, high=p.churn.high_risk, medium=p.churn.medium_risk, language=lang)
-    customers = customers.drop(columns=[c for c in risk.columns if c != "customer_id" and c in customers.columns])
-    customers = customers.merge(risk, on="customer_id", how="left")
-    spend = ["recent_spend", "previous_spend"]
-    customers = customers.drop(columns=spend, errors="ignore").merge(trend[["customer_id", *spend]], on="customer_id", how="left")
-    result.tables["watch_list"] = churn.early_warning_list(
-        customers, tiers=p.churn.watch_tiers, risk_threshold=p.churn.high_risk, size=p.churn.watch_list_size
-    )
+    customers = churn_tables(customers, transactions, complaint_log, trend, study, result)
     result.customers = customers
 
     for key, table in result.tables.items():

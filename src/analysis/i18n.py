@@ -47,6 +47,10 @@ TEXTS: dict[str, dict[str, str]] = {
     "reason_rating_out_of_range": {"zh": "评分超出量表范围", "en": "rating outside the scale"},
     "reason_missing_rating": {"zh": "缺少总体满意度", "en": "missing overall satisfaction"},
     "reason_closed_before_opened": {"zh": "解决日期早于投诉日期", "en": "closed before opened"},
+    "reason_malformed_row": {"zh": "字段数与表头不符的行", "en": "row with more or fewer fields than the header"},
+    "reason_undecodable_row": {"zh": "含无法解码字节的行", "en": "row with bytes that cannot be decoded"},
+    "reason_ambiguous_customer_id": {"zh": "客户编号被Excel改写且无法唯一还原", "en": "customer id mangled by Excel, not repairable"},
+    "reason_total_row": {"zh": "合计/小计行", "en": "total or subtotal row"},
 }
 
 
@@ -263,5 +267,185 @@ TEXTS.update({
     "migration_none": {
         "zh": "参数中没有指定上一期运行（tiering.previous_run），因此无法比较层级迁移。",
         "en": "No previous run is named (tiering.previous_run), so there is no migration to show.",
+    },
+})
+
+TEXTS.update({
+    # analyses skipped or adapted because the data are too thin (stage outputs → "skipped")
+    "skipped_title": {"zh": "因数据不足而省略或调整的分析", "en": "Analyses left out or adapted because the data are thin"},
+    "skip_bgnbd_no_repeat": {
+        "zh": "研究期内没有客户复购（每位客户只有一个购买周期），BG/NBD模型无法估计，因此没有存活概率P(alive)和预期购买次数，客户价值采用历史价值。要使用模型，请延长研究期间（period.start）。",
+        "en": "No customer bought again within the period (each has a single purchase period), so the BG/NBD model cannot be estimated: there is no P(alive) or expected purchases, and customer value is historic value. Widen the period (period.start) to use the model.",
+    },
+    "skip_bgnbd_failed": {
+        "zh": "BG/NBD模型无法用本期数据估计（{detail}），因此没有存活概率P(alive)和预期购买次数，客户价值采用历史价值。",
+        "en": "The BG/NBD model cannot be estimated on this period's data ({detail}), so there is no P(alive) or expected purchases, and customer value is historic value.",
+    },
+    "skip_gamma_gamma_few": {
+        "zh": "研究期内复购客户{n}位，少于 scoring.min_repeat_buyers = {limit}，未拟合Gamma-Gamma客单价模型，客户价值采用历史价值。",
+        "en": "The period has {n} repeat buyer(s), fewer than scoring.min_repeat_buyers = {limit}, so the Gamma-Gamma spend model is not fitted and customer value is historic value.",
+    },
+    "skip_gamma_gamma_failed": {
+        "zh": "Gamma-Gamma客单价模型无法用本期数据估计（{detail}），客户价值采用历史价值。",
+        "en": "The Gamma-Gamma spend model cannot be estimated on this period's data ({detail}); customer value is historic value.",
+    },
+    "skip_holdout_too_short": {
+        "zh": "研究期间（{start}至{end}）不长于留出期（最后{months}个月，scoring.holdout_months），没有校准期，因此未做留出期检验。请延长研究期间或调小 scoring.holdout_months。",
+        "en": "The period ({start} to {end}) is no longer than the holdout (its last {months} months, scoring.holdout_months), leaving no calibration window, so the holdout check is not run. Widen the period or lower scoring.holdout_months.",
+    },
+    "skip_holdout_empty": {
+        "zh": "校准期（{start}至{calibration_end}）内没有客户购买，因此未做留出期检验。请延长研究期间或调小 scoring.holdout_months。",
+        "en": "No customer bought in the calibration window ({start} to {calibration_end}), so the holdout check is not run. Widen the period or lower scoring.holdout_months.",
+    },
+    "skip_holdout_few_repeat": {
+        "zh": "校准期（截至{calibration_end}）复购客户{n}位，少于 scoring.min_repeat_buyers = {limit}，重新估计的模型不可靠，因此未做留出期检验。请延长研究期间或调小 scoring.holdout_months。",
+        "en": "The calibration window (to {calibration_end}) has {n} repeat buyer(s), fewer than scoring.min_repeat_buyers = {limit}: too few to refit the model reliably, so the holdout check is not run. Widen the period or lower scoring.holdout_months.",
+    },
+    "skip_holdout_failed": {
+        "zh": "留出期检验中的模型无法估计（{detail}），因此未做留出期检验。",
+        "en": "The holdout check's model cannot be estimated ({detail}), so the check is not run.",
+    },
+    "fallback_too_few_repeat_buyers": {"zh": "复购客户{value}位，少于{limit}位", "en": "{value} repeat buyers, fewer than {limit}"},
+    "fallback_bgnbd_not_converged": {"zh": "BG/NBD模型未收敛", "en": "the BG/NBD fit did not converge"},
+    "fallback_bgnbd_unusable": {"zh": "BG/NBD模型无法估计", "en": "the BG/NBD model cannot be estimated"},
+    "fallback_gamma_gamma_not_converged": {"zh": "Gamma-Gamma模型未收敛", "en": "the Gamma-Gamma fit did not converge"},
+    "fallback_gamma_gamma_unusable": {"zh": "Gamma-Gamma模型无法估计", "en": "the Gamma-Gamma model cannot be estimated"},
+    "fallback_spend_frequency_correlated": {
+        "zh": "客单价与购买频次相关（r = {value}，上限 {limit}）",
+        "en": "spend correlated with frequency (r = {value}, limit {limit})",
+    },
+    "skip_sensitivity_method": {
+        "zh": "分层方法“{method}”无法用于本期客户数据（例如客户数或不同的客户画像少于层级数），未参与方法一致率比较。",
+        "en": "The tiering method “{method}” cannot be applied to this period's customers ({detail}), so it is left out of the agreement table.",
+    },
+    "skip_sensitivity_all": {
+        "zh": "可用于本期数据的分层方法不足两种，因此没有方法一致率比较。",
+        "en": "Fewer than two tiering methods can be applied to this period's customers, so there is no agreement table.",
+    },
+    "skip_migration_no_tiers": {
+        "zh": "上一期运行“{run}”的客户表没有层级，无法比较层级迁移（先完整运行上一期）。",
+        "en": "The previous run “{run}” has no tiers in its customer table, so there is no migration to show (run it in full first).",
+    },
+    "skip_migration_failed": {
+        "zh": "无法与上一期运行“{run}”比较层级迁移（{detail}）。",
+        "en": "The tiers cannot be compared with the previous run “{run}” ({detail}).",
+    },
+    "skip_churn_short_history": {
+        "zh": "交易历史太短：流失模型要在研究期末往前两个流失观察期（2 × churn.horizon_days = {days}天，即{cutoff}）之前已有购买记录，而最早的购买在{first}，因此未训练流失模型。请延长研究期间或调小 churn.horizon_days。",
+        "en": "The history is too short: the churn model needs purchases before {cutoff}, two churn horizons (2 × churn.horizon_days = {days} days) before the period end, but the first purchase is on {first}, so the model is not trained. Widen the period or lower churn.horizon_days.",
+    },
+    "skip_churn_one_class": {
+        "zh": "流失模型的{window}窗口（截至{cutoff}）有{n}位客户，其中{churned}位流失、{stayed}位未流失；两类各需至少{minimum}位，因此未训练流失模型。请延长研究期间或调整 churn.horizon_days。",
+        "en": "The churn model's {window} window (cutoff {cutoff}) has {n} customers, {churned} churned and {stayed} not; at least {minimum} of each are needed, so the model is not trained. Widen the period or change churn.horizon_days.",
+    },
+    "churn_window_training": {"zh": "训练", "en": "training"},
+    "churn_window_validation": {"zh": "验证", "en": "validation"},
+    "churn_fallback_p_alive": {
+        "zh": "流失风险改用BG/NBD模型的 1 − P(alive)（risk_source = p_alive），预警名单按此风险排列。",
+        "en": "Churn risk is 1 − P(alive) from the BG/NBD model instead (risk_source = p_alive), and the watch list ranks by it.",
+    },
+    "churn_fallback_none": {
+        "zh": "BG/NBD模型也不可用，因此本期没有流失风险，预警名单为空。",
+        "en": "The BG/NBD model is not available either, so there is no churn risk this quarter and the watch list is empty.",
+    },
+    "skip_drivers": {"zh": "未做满意度驱动因素分析：{why}", "en": "Drivers of satisfaction not estimated: {why}"},
+    "skip_cohorts": {"zh": "没有可计算的首购季度留存：{why}", "en": "No cohort retention can be computed: {why}"},
+    "tiers_differ_none": {
+        "zh": "各层级的预测价值差异无法检验（{why}）。",
+        "en": "Whether the tiers differ in predicted value cannot be tested ({why}).",
+    },
+    "pareto_none": {"zh": "收入合计不为正，无法计算价值集中度。", "en": "Total revenue is not positive, so value concentration cannot be computed."},
+    "scoring_no_holdout": {
+        "zh": "购买行为用BG/NBD模型、客单价用Gamma-Gamma模型估计。",
+        "en": "Purchasing is modelled with BG/NBD and spend with Gamma-Gamma.",
+    },
+    "watch_no_risk": {
+        "zh": "本期没有可用的流失风险，因此没有预警名单。",
+        "en": "No churn risk is available this quarter, so there is no watch list.",
+    },
+})
+
+TEXTS.update({
+    "rec_reason_no_alive": {
+        "zh": "{tier}：{n:,}位客户，预测价值占比{clv:.0%}。建议{service}，由{level}负责，{cadence}；预算{budget}（人均{per}）。",
+        "en": "{tier}: {n:,} customers, {clv:.0%} of predicted value. Recommended: {service}, {level}, {cadence}; budget {budget} ({per} per customer).",
+    },
+})
+
+# data used, quality gate, join rates, excluded customers, thin figures
+TEXTS.update({
+    "data_used": {
+        "zh": "本次分析使用了{input}的 {share:.1%}（{kept:,} / {rows_in:,} 行），其余已隔离，原因见数据质量附录。",
+        "en": "This analysis used {share:.1%} of the {input} rows ({kept:,} / {rows_in:,}); the rest were set aside, with the reasons in the data-quality appendix.",
+    },
+    "data_used_all": {
+        "zh": "本次分析使用了{input}的全部 {kept:,} 行。",
+        "en": "This analysis used all {kept:,} {input} rows.",
+    },
+    "data_used_none": {"zh": "{input}没有读入任何行。", "en": "No {input} row was read."},
+    "warn_title": {"zh": "阅读本报告前请注意：", "en": "Before reading this report:"},
+    "gate_set_aside": {
+        "zh": "{input}有 {share:.1%} 的行被隔离（{rows:,} 行），超过上限 {limit:.1%}（参数 {param}）。",
+        "en": "{share:.1%} of the {input} rows were set aside ({rows:,} rows), above the limit of {limit:.1%} (params key {param}).",
+    },
+    "gate_reason": {
+        "zh": "{input}因“{reason}”被隔离 {rows:,} 行（{share:.1%}），超过单项上限 {limit:.1%}（参数 {param}）。",
+        "en": "{rows:,} {input} rows ({share:.1%}) were set aside as “{reason}”, above the limit of {limit:.1%} per reason (params key {param}).",
+    },
+    "join_low_master": {
+        "zh": "{input}中只有 {share:.1%} 的客户能在客户信息中找到（下限 {limit:.1%}，参数 {param}）：层级画像中的行业、地区等信息不完整。",
+        "en": "Only {share:.1%} of the {input} customers are found in the customer master (minimum {limit:.1%}, params key {param}): industry, region and other profile figures are incomplete.",
+    },
+    "join_low_transactions": {
+        "zh": "{input}中只有 {share:.1%} 的客户有交易记录（下限 {limit:.1%}，参数 {param}）：其余客户无法归入层级，请核对客户编号的格式。",
+        "en": "Only {share:.1%} of the {input} customers have transactions (minimum {limit:.1%}, params key {param}): the others cannot be placed in a tier; check the customer-id format.",
+    },
+    "excluded_note": {
+        "zh": "{n:,} 位客户没有计入分层（{reasons}），名单见 excluded_customers.parquet。",
+        "en": "{n:,} customers are not tiered ({reasons}); they are listed in excluded_customers.parquet.",
+    },
+    "excluded_returns_only": {"zh": "只有退货或全额退货的订单", "en": "returns or fully returned orders only"},
+    "excluded_zero_amount_only": {"zh": "只有零金额订单（cleaning.zero_amount_orders: exclude）", "en": "free orders only (cleaning.zero_amount_orders: exclude)"},
+    "excluded_without_purchase": {"zh": "所保留的行中没有购买", "en": "no purchase among the kept rows"},
+    "excluded_no_purchase": {"zh": "订单冲减后金额不为正", "en": "orders netted to zero or below"},
+    "excluded_count": {"zh": "{reason}：{n:,} 位", "en": "{reason}: {n:,}"},
+    "quality_join_title": {"zh": "数据源之间的客户匹配", "en": "Customers matched across inputs"},
+    "quality_join_master": {
+        "zh": "{input}：{customers:,} 位客户中 {found:,} 位（{share:.1%}）在客户信息中。",
+        "en": "{input}: {found:,} of {customers:,} customers ({share:.1%}) are in the customer master.",
+    },
+    "quality_join_transactions": {
+        "zh": "{input}：{customers:,} 位客户中 {found:,} 位（{share:.1%}）有交易记录。",
+        "en": "{input}: {found:,} of {customers:,} customers ({share:.1%}) have transactions.",
+    },
+    "quality_not_in_master": {
+        "zh": "有交易但不在客户信息中的客户：{n:,} 位。",
+        "en": "Customers with transactions but not in the customer master: {n:,}.",
+    },
+    "quality_excluded_title": {"zh": "未计入分层的客户", "en": "Customers not tiered"},
+    "quality_gate_title": {"zh": "数据质量检查未通过的项目", "en": "Data-quality limits exceeded"},
+    "col_customers_excluded": {"zh": "客户数", "en": "Customers"},
+    "method_purchase_title": {"zh": "什么算一次购买", "en": "What counts as a purchase"},
+    "method_purchase": {
+        "zh": "订单按订单编号冲减退货后，金额低于零或全额退货的订单不算购买；零金额订单（原价为0）算一次购买，除非参数 cleaning.zero_amount_orders: exclude。所保留的行中没有任何购买的客户不计入分层，连同原因列在 excluded_customers.parquet，并在数据质量附录中计数。",
+        "en": "Returns are netted into their order by order id; an order netted below zero or returned in full is not a purchase; a free order (gross 0) is, unless cleaning.zero_amount_orders: exclude. A customer whose kept rows hold no purchase is not tiered: they are listed with the reason in excluded_customers.parquet and counted in the data-quality appendix.",
+    },
+    "thin_figure": {"zh": "{what}{value}（仅 {n} 份回答，少于 {min_n} 份，仅供参考）", "en": "{what}{value} (only {n} answers, fewer than {min_n}; indicative only)"},
+    "sum_nps_thin": {
+        "zh": "整体NPS基于 {n} 份回答，少于 {min_n} 份，不作为核心指标。",
+        "en": "The overall NPS rests on {n} answers, fewer than {min_n}, so it is not a headline figure.",
+    },
+    "sum_drivers_thin": {
+        "zh": "满意度驱动因素基于 {n} 份回答，少于 {min_n} 份，仅供参考：{first}、{second}。",
+        "en": "Drivers of satisfaction rest on {n} answers, fewer than {min_n}, indicative only: {first}, {second}.",
+    },
+    "link_thin": {
+        "zh": "投诉与满意度的关系基于 {n} 份回答（少于 {min_n} 份），仅供参考：",
+        "en": "The complaint–satisfaction link rests on {n} answers (fewer than {min_n}), indicative only: ",
+    },
+    "n_answers": {"zh": "n = {n}", "en": "n = {n}"},
+    "drivers_thin": {
+        "zh": "以下驱动因素基于 {n} 份完整回答，少于 {min_n} 份，仅供参考。",
+        "en": "The drivers below rest on {n} complete answers, fewer than {min_n}: indicative only.",
     },
 })

@@ -47,7 +47,15 @@ def write_atomic(target: str | Path, writer: Callable[[Path], Any]) -> Path:
 
 
 def write_parquet(df: pd.DataFrame, target: str | Path) -> Path:
-    return write_atomic(target, lambda tmp: df.to_parquet(tmp, index=False))
+    """Write ``df`` (without its index) to ``target`` atomically.
+
+    ``DataFrame.attrs`` are left out: pyarrow stores them as JSON in the file's metadata, and
+    in-memory notes such as dates or reasons need not be JSON-serialisable. What a stage wants to
+    keep of them it writes to its own JSON output. ``df`` itself is not changed.
+    """
+    plain = df.copy(deep=False)
+    plain.attrs = {}
+    return write_atomic(target, lambda tmp: plain.to_parquet(tmp, index=False))
 
 
 def write_json(obj: Any, target: str | Path) -> Path:

@@ -91,7 +91,7 @@ DEFAULT_LIFECYCLE_RULES: dict[str, Any] = {
     },
 }
 
-_FRAME_COLUMNS = ("customer_id", "order_date", "amount", "is_return", "order_key")
+_FRAME_COLUMNS = ("customer_id", "order_date", "amount", "is_return", "order_key", "is_purchase")
 SPEND_TREND_COLUMNS = (
     "recent_spend",
     "previous_spend",
@@ -132,7 +132,9 @@ def as_timestamp(value: date | str | pd.Timestamp, name: str) -> pd.Timestamp:
 
 def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
     """The columns the analyses use, checked: ``customer_id``, ``order_date`` (day), ``amount``,
-    ``is_return`` and ``order_key`` (the order id, or the row for rows without one). Idempotent."""
+    ``is_return``, ``order_key`` (the order id, or the row for rows without one) and ``is_purchase``
+    (the cleaning stage's flag, so a zero-amount order is a purchase occasion; without that column,
+    not a return and amount > 0). Idempotent."""
     if list(transactions.columns) == list(_FRAME_COLUMNS):
         return transactions
     require_columns(
@@ -160,6 +162,12 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
         if "is_return" in transactions
         else False
     )
+    legacy = ~out["is_return"] & (out["amount"] > 0)
+    out["is_purchase"] = (
+        transactions["is_purchase"].astype("boolean").fillna(legacy).astype(bool)
+        if "is_purchase" in transactions
+        else legacy
+    )
     if "order_id" in transactions:
         # rows without an order id are orders of their own
         order_id = transactions["order_id"].astype("string")
@@ -177,13 +185,14 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
 
 
 def purchases(transactions: pd.DataFrame) -> pd.DataFrame:
-    """The rows that count as purchases: not a return and a positive net amount.
+    """The rows that count as purchases: ``is_purchase`` (see :func:`transactions_frame`).
 
-    An order entirely returned (net amount 0) is not a purchase; unmatched return rows
-    (``is_return``) count in spend but never as purchases.
+    With the cleaning stage's flag an order returned in full is not a purchase but a free order
+    (gross amount 0) is; without it, a purchase is not a return and has a positive net amount.
+    Unmatched return rows (``is_return``) count in spend but never as purchases.
     """
     tx = transactions_frame(transactions)
-    return tx[~tx["is_return"] & (tx["amount"] > 0)]
+    return tx[tx["is_purchase"]]
 
 
 def spend_trend(
@@ -211,7 +220,7 @@ def spend_trend(
     w = pd.Timedelta(days=int(window_days))
     recent = tx["order_date"] > as_of - w
     previous = (tx["order_date"] > as_of - 2 * w) & ~recent
-    is_purchase = ~tx["is_return"] & (tx["amount"] > 0)
+    is_purchase = tx["is_purchase"]
     frame = pd.DataFrame(
         {
             "customer_id": tx["customer_id"],

@@ -1,24 +1,137 @@
-"""Reading the user's raw files: csv, xlsx or parquet; utf-8, utf-8-sig or gbk; any headers.
+"""Reading the user's raw files as CRM systems and spreadsheets really export them.
 
 Every cell is read as text, so nothing is guessed before cleaning (ids keep their leading zeros,
 amounts keep their currency signs until the cleaning stage parses them). The user's headers are
 renamed to the contract names through the mapping in the params file, the only place they appear.
+
+What is read, and how:
+
+- **csv / txt / tsv**: the encoding (utf-8 with or without BOM, gbk/gb18030, utf-16 with a BOM) and
+  the separator (``,`` ``;`` tab ``|``: the one that splits the mapped headers apart) are detected;
+  ``inputs.<table>.encoding`` and ``inputs.<table>.sep`` force them. A line that cannot be decoded
+  (``undecodable_row``), or that has more or fewer fields than the header, such as an unquoted
+  ``1,234.50`` in a comma file (``malformed_row``), is set aside with its text; the rest is read.
+- **xlsx** (and a binary Excel 97–2003 ``.xls`` when xlrd is installed): date cells become ISO text
+  (``2024-03-05``, or ``2024-03-05 14:22:01`` with a time of day), whole numbers lose their float
+  tail. A workbook with several sheets and no ``sheet`` key: the one sheet holding the mapped
+  headers is read, and two or none is an error listing the sheets.
+- **"Excel" files that are not**: an ``.xls`` holding an HTML table or an XML Spreadsheet 2003 is
+  read as such (standard library parsers only); one holding delimited text is read as csv.
+- **Title and blank lines above the header**: the header is the first row holding every mapped
+  header, within the first 50 rows (``inputs.<table>.header_row`` sets it).
+- **A mapped header twice** (two columns named 金额): an error naming both column positions, as
+  it is not clear which one to read. Unmapped headers may repeat (the second becomes ``name.1``).
+- **parquet**: typed columns become text like every other input; whole floats lose their tail
+  (a float id column reads ``7919``, never ``7919.0``).
+
+``_source_row`` is the row number a user sees in Excel or a text editor, title lines included.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
+import gc
+import importlib.util
+import io
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from html.parser import HTMLParser
+from itertools import islice
+from numbers import Integral, Real
 from pathlib import Path
+from typing import NamedTuple
+from xml.etree import ElementTree
 
 import pandas as pd
 
+from .ids import whole_number_text
 from .params import CONTRACT_COLUMNS, InputFile
 
 SOURCE_ROW = "_source_row"
+MALFORMED_ROW = "malformed_row"
+UNDECODABLE_ROW = "undecodable_row"
+#: Rows set aside while reading: where (the 1-based row), why (a quarantine reason) and their text.
+REJECTED_COLUMNS = [SOURCE_ROW, "reason", "text"]
+SEPARATORS = (",", "\t", ";", "|")
+
 _ENCODINGS_TRIED = ("utf-8-sig", "gb18030")  # gb18030 is a superset of gbk and gb2312
+_HEADER_SEARCH_ROWS = 50
+_MAX_UNDECODABLE_SHARE = 0.1  # more bad lines than this: the file is in another encoding
+_ZIP_MAGIC = b"PK\x03\x04"  # xlsx is a zip archive
+_OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # binary Excel 97-2003
+_SPREADSHEET_ML = "urn:schemas-microsoft-com:office:spreadsheet"
+_MARKUP_STARTS = (b"<html", b"<table", b"<!doctype html", b"<?xml", b"<head", b"<body", b"<meta", b"<style", b"<!--")
+_META_CHARSET = re.compile(rb"""charset\s*=\s*["']?([A-Za-z0-9_-]+)""", flags=re.IGNORECASE)
+_XML_DECLARATION = re.compile(r"^\s*<\?xml[^>]*\?>")
 
 
 class InputFileError(ValueError):
     """A raw input cannot be read or lacks a mapped column: the message names the file and the fix."""
+
+
+@dataclass(frozen=True)
+class RawInput:
+    """One input file as read: the text cells, the rows set aside while reading, and how it was read.
+
+    ``frame`` holds every cell as a string (missing as NA) plus ``_source_row``; ``rejected`` has
+    :data:`REJECTED_COLUMNS`; ``read_as`` says how the file was read (for error messages);
+    ``headers`` the header cells in file order as written (before repeats are renamed ``name.1``);
+    ``sep`` the separator of delimited text (None for other formats), to split a rejected line.
+    """
+
+    frame: pd.DataFrame
+    rejected: pd.DataFrame
+    read_as: str
+    headers: tuple[str, ...] = ()
+    sep: str | None = None
+
+    @property
+    def rows_in(self) -> int:
+        return len(self.frame) + len(self.rejected)
+
+
+class _Row(NamedTuple):  # a tuple, not a dataclass: millions are made for a large csv
+    """One row as the file holds it: its 1-based number, as Excel or a text editor shows it, and its cells.
+
+    ``last`` is the last line of a csv record (a quoted cell may span lines); equal to ``number`` otherwise.
+    """
+
+    number: int
+    cells: list[str | None]
+    last: int
+
+
+@dataclass(frozen=True)
+class _Context:
+    """What every reader needs: the spec, the table (for params keys in messages), the headers to find."""
+
+    spec: InputFile
+    table: str | None
+
+    @property
+    def path(self) -> Path:
+        return self.spec.path
+
+    def key(self, name: str) -> str:
+        return f"inputs.{self.table or '<table>'}.{name}"
+
+    @property
+    def expected(self) -> set[str]:
+        """The headers that mark the header row: the mapped ones, else the table's required contract names."""
+        if self.spec.columns:
+            return {h.strip() for h in self.spec.columns}
+        if self.table in CONTRACT_COLUMNS:
+            return {c for c, needed in CONTRACT_COLUMNS[self.table].items() if needed}
+        return set()
+
+
+# ---------------------------------------------------------------------------------------------
+# Entry points.
 
 
 def detect_format(path: Path) -> str:
@@ -33,50 +146,98 @@ def detect_format(path: Path) -> str:
 
 
 def detect_encoding(path: Path) -> str:
-    """utf-8 (with or without BOM) if the bytes decode as such, else gb18030 (covers gbk)."""
+    """utf-16 when the file starts with its BOM; utf-8 (with or without BOM) when most lines decode as such; else gb18030."""
     data = path.read_bytes()
-    for encoding in _ENCODINGS_TRIED:
-        try:
-            data.decode(encoding)
-            return encoding
-        except UnicodeDecodeError:
-            continue
-    raise InputFileError(f"{path}: neither utf-8 nor gbk; save it as utf-8 or set encoding in the params file")
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "utf-16"
+    return _guess_encoding(data)
 
 
-def read_raw(spec: InputFile) -> pd.DataFrame:
-    """All cells as strings (missing as NA), headers stripped, plus the 1-based file row in ``_source_row``.
+def read_input(spec: InputFile, table: str | None = None) -> RawInput:
+    """Read one input file: text cells, the rows set aside while reading, and a note on how it was read.
 
-    The row number is the one a user sees in Excel or a text editor: the header is row 1.
+    Parameters
+    ----------
+    spec
+        The input's params (path, format, encoding, sep, sheet, header_row, columns).
+    table
+        ``transactions``, ``customers``, ... : names the params keys in messages and, when
+        ``spec.columns`` is empty, the headers that mark the header row.
     """
-    path = spec.path
-    fmt = detect_format(path) if spec.format == "auto" else spec.format
+    ctx = _Context(spec, table)
+    fmt = detect_format(spec.path) if spec.format == "auto" else spec.format
     try:
         if fmt == "csv":
-            encoding = detect_encoding(path) if spec.encoding == "auto" else spec.encoding
-            sep = "\t" if path.suffix.lower() == ".tsv" else ","
-            df = pd.read_csv(path, dtype=str, encoding=encoding, sep=sep, keep_default_na=False, na_values=[""])
+            read = _read_delimited(spec.path.read_bytes(), ctx, kind="csv")
         elif fmt == "xlsx":
-            df = pd.read_excel(path, sheet_name=spec.sheet or 0, dtype=str, keep_default_na=False, na_values=[""])
+            read = _read_spreadsheet(ctx)
         else:
-            df = pd.read_parquet(path).astype("string")
+            read = _read_parquet(spec.path)
     except InputFileError:
         raise
     except UnicodeDecodeError as exc:
-        raise InputFileError(f"{path}: cannot decode as {spec.encoding} ({exc}); set encoding: auto or gbk") from exc
+        raise InputFileError(
+            f"{spec.path}: cannot decode as {spec.encoding} ({exc}); set {ctx.key('encoding')}: auto or gbk"
+        ) from exc
     except Exception as exc:  # the reader's own message, with the file named
-        raise InputFileError(f"{path}: cannot read as {fmt}: {exc}") from exc
-    df.columns = [str(c).strip().lstrip("\ufeff") for c in df.columns]
-    df = df.astype("string")
-    df[SOURCE_ROW] = pd.RangeIndex(2, len(df) + 2, dtype="int64")
-    return df
+        raise InputFileError(f"{spec.path}: cannot read as {fmt}: {exc}") from exc
+    _refuse_repeated_mapped_headers(read, ctx)
+    return read
+
+
+def _refuse_repeated_mapped_headers(read: RawInput, ctx: _Context) -> None:
+    """Raise when a header that is read (mapped, or a contract name) names two or more columns.
+
+    Reading one of them silently would be a guess; the message gives the column positions (1-based,
+    with Excel's letters) and the fix.
+    """
+    wanted = dict(ctx.spec.columns)
+    if ctx.table in CONTRACT_COLUMNS:
+        wanted |= {c: c for c in CONTRACT_COLUMNS[ctx.table] if c not in wanted.values()}
+    positions: dict[str, list[int]] = {}
+    for number, header in enumerate(read.headers, start=1):
+        if header in wanted:
+            positions.setdefault(header, []).append(number)
+    repeated = {h: numbers for h, numbers in positions.items() if len(numbers) > 1}
+    if not repeated:
+        return
+    header, numbers = next(iter(repeated.items()))
+    listed = ", ".join(str(n) for n in numbers[:-1]) + f" and {numbers[-1]}"
+    letters = ", ".join(_column_letter(n) for n in numbers[:-1]) + f" and {_column_letter(numbers[-1])}"
+    both = "both" if len(numbers) == 2 else "all"
+    others = [f"'{h}'" for h in list(repeated)[1:]]
+    also = f" ({', '.join(others)} repeat{'s' if len(others) == 1 else ''} too)" if others else ""
+    raise InputFileError(
+        f"{ctx.path}: columns {listed} are {both} named '{header}' ({letters} in Excel){also}, which "
+        f"{ctx.key('columns')} maps to {wanted[header]}; it is not clear which one to read. Rename one of them "
+        "in the export (or delete the one not wanted) so that each mapped header names one column."
+    )
+
+
+def _column_letter(number: int) -> str:
+    """Excel's letters of a 1-based column number: 1 → A, 27 → AA."""
+    letters = ""
+    while number:
+        number, rest = divmod(number - 1, 26)
+        letters = chr(ord("A") + rest) + letters
+    return letters
+
+
+def read_raw(spec: InputFile, table: str | None = None) -> pd.DataFrame:
+    """All readable cells as strings (missing as NA), headers stripped, plus the 1-based file row in ``_source_row``.
+
+    The row number is the one a user sees in Excel or a text editor (a header on row 1 puts the first
+    data row on row 2). Rows set aside while reading are not in this frame: :func:`read_input`
+    returns them too. ``frame.attrs['read_as']`` says how the file was read.
+    """
+    return read_input(spec, table).frame
 
 
 def map_columns(raw: pd.DataFrame, spec: InputFile, table: str) -> pd.DataFrame:
     """Rename user headers to contract names; keep only mapped columns (and the source row).
 
     Raises :class:`InputFileError` when a mapped header is absent or a required contract column is
-    not mapped, listing the headers that the file does have.
+    not mapped, listing the headers that the file does have and how it was read.
     """
     missing = [header for header in spec.columns if header not in raw.columns]
     if missing:
@@ -84,6 +245,7 @@ def map_columns(raw: pd.DataFrame, spec: InputFile, table: str) -> pd.DataFrame:
         raise InputFileError(
             f"{spec.path}: column(s) {', '.join(lines)} not found. The file has: {list(raw.columns[:-1])}. "
             f"Fix inputs.{table}.columns in the params file so its keys are this file's headers."
+            + _read_as_hint(raw, table)
         )
     renamed = raw.rename(columns=spec.columns)
     mapped = list(spec.columns.values())
@@ -98,3 +260,562 @@ def map_columns(raw: pd.DataFrame, spec: InputFile, table: str) -> pd.DataFrame:
             f"Add '<header in your file>: {required[0]}' under inputs.{table}.columns."
         )
     return renamed[[*mapped, SOURCE_ROW]]
+
+
+def _read_as_hint(raw: pd.DataFrame, table: str) -> str:
+    read_as = raw.attrs.get("read_as")
+    if not read_as:
+        return ""
+    hint = f" The file was read as {read_as}."
+    if raw.attrs.get("delimited"):
+        hint += f" If the headers are there but run together, set inputs.{table}.sep (one of ',', ';', tab, '|')."
+    return hint + f" If the header is on another row, set inputs.{table}.header_row (1-based)."
+
+
+# ---------------------------------------------------------------------------------------------
+# Delimited text.
+
+
+def _read_delimited(data: bytes, ctx: _Context, *, kind: str) -> RawInput:
+    lines, undecodable, encoding = _decode_lines(data, ctx)
+    sep, how = _choose_separator(lines, ctx)
+    with _without_cyclic_gc():
+        rows = list(_csv_rows(lines, sep, ctx))
+        header_at = _header_index(rows, ctx)
+        frame, malformed = _frame(rows, header_at, lines=lines)
+    sep_name = "tab" if sep == "\t" else f"'{sep}'"
+    read_as = f"{kind}, encoding {encoding}, separator {sep_name} ({how}), header on line {rows[header_at].number}"
+    return _raw_input(frame, undecodable + malformed, read_as, delimited=True, headers=_header_cells(rows[header_at].cells), sep=sep)
+
+
+@contextmanager
+def _without_cyclic_gc() -> Iterator[None]:
+    """Pause the cyclic garbage collector while millions of (acyclic) row lists are made.
+
+    Each collection re-scans every list made so far, which took a third of the time to read a large csv.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _guess_encoding(data: bytes) -> str:
+    """utf-8 if the bytes decode as such, or if most lines with non-ASCII bytes do (a stray byte); else gb18030.
+
+    A gbk line is almost never valid utf-8, so a majority of utf-8 lines means a utf-8 file.
+    """
+    try:
+        data.decode("utf-8")
+        return "utf-8-sig"
+    except UnicodeDecodeError:
+        pass
+    non_ascii = [line for line in data.splitlines() if not line.isascii()]
+    utf8 = sum(_decodes(line, "utf-8") for line in non_ascii)
+    return "utf-8-sig" if 2 * utf8 > len(non_ascii) else "gb18030"
+
+
+def _decodes(data: bytes, encoding: str) -> bool:
+    try:
+        data.decode(encoding)
+        return True
+    except UnicodeDecodeError:
+        return False
+
+
+def _decode_lines(data: bytes, ctx: _Context) -> tuple[list[str], list[tuple[int, str, str]], str]:
+    """The file's lines (line endings kept), the lines that cannot be decoded, and the encoding used.
+
+    An undecodable line is replaced by a blank one, so the line numbers stay those of the file.
+    """
+    encoding = ctx.spec.encoding
+    if encoding == "auto":
+        if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+            return _split_lines(data.decode("utf-16")), [], "utf-16"
+        encoding = _guess_encoding(data)
+    try:
+        return _split_lines(data.decode(encoding)), [], encoding
+    except UnicodeDecodeError:
+        pass
+    lines: list[str] = []
+    bad: list[tuple[int, str, str]] = []
+    for number, line in enumerate(data.splitlines(keepends=True), start=1):
+        try:
+            lines.append(line.decode(encoding))
+        except UnicodeDecodeError:
+            lines.append("\n")
+            text = line.rstrip(b"\r\n").decode(encoding, errors="backslashreplace")
+            bad.append((number, UNDECODABLE_ROW, text))
+    if len(bad) > max(1, _MAX_UNDECODABLE_SHARE * len(lines)):
+        raise InputFileError(
+            f"{ctx.path}: {len(bad)} of {len(lines)} lines cannot be decoded as {encoding} (first: line {bad[0][0]}); "
+            f"the file is in another encoding. Save it as utf-8, or set {ctx.key('encoding')} "
+            "(utf-8, utf-8-sig, gbk or gb18030)."
+        )
+    return lines, bad, encoding
+
+
+def _split_lines(text: str) -> list[str]:
+    # Splits at \n, \r\n and \r only, like bytes.splitlines, so line numbers match a text editor's.
+    return io.StringIO(text, newline="").readlines()
+
+
+def _csv_rows(lines: Sequence[str], sep: str, ctx: _Context) -> Iterator[_Row]:
+    """The csv records of ``lines``, numbered by their first line; blank lines skipped."""
+    reader = csv.reader(lines, delimiter=sep)
+    start = 1
+    try:
+        for fields in reader:
+            end = reader.line_num
+            if len(fields) > 1 or (fields and fields[0].strip()):
+                yield _Row(start, fields, end)
+            start = end + 1
+    except csv.Error as exc:
+        raise InputFileError(
+            f"{ctx.path}, line {start}: cannot read as csv ({exc}); open the file in a text editor and fix "
+            "that line, or export the data again"
+        ) from exc
+
+
+def _choose_separator(lines: Sequence[str], ctx: _Context) -> tuple[str, str]:
+    """The separator set in params; else the one that splits the mapped headers apart; else the most frequent."""
+    if ctx.spec.sep != "auto":
+        return ("\t" if ctx.spec.sep == "tab" else ctx.spec.sep), f"set by {ctx.key('sep')}"
+    if ctx.expected:
+        for sep in SEPARATORS:
+            head = list(islice(_csv_rows(lines, sep, ctx), _HEADER_SEARCH_ROWS))
+            if any(_holds_headers(row, ctx.expected) for row in head if _may_be_header(row, ctx)):
+                return sep, "detected from the header"
+    line = _first_line(lines, ctx.spec.header_row)
+    counts = {sep: line.count(sep) for sep in SEPARATORS}
+    fallback = "\t" if ctx.path.suffix.lower() == ".tsv" else ","
+    best = max(SEPARATORS, key=lambda s: (counts[s], s == fallback))
+    where = f"line {ctx.spec.header_row}" if ctx.spec.header_row else "the first line"
+    return (best if counts[best] else fallback), f"the most frequent on {where}; the mapped headers were not found"
+
+
+def _may_be_header(row: _Row, ctx: _Context) -> bool:
+    return ctx.spec.header_row is None or row.number == ctx.spec.header_row
+
+
+def _first_line(lines: Sequence[str], header_row: int | None) -> str:
+    if header_row is not None:
+        return lines[header_row - 1] if header_row <= len(lines) else ""
+    return next((line for line in lines if line.strip()), "")
+
+
+# ---------------------------------------------------------------------------------------------
+# Header row and frame, shared by every tabular reader.
+
+
+def _holds_headers(row: _Row, expected: set[str]) -> bool:
+    return bool(expected) and expected <= _cell_set(row)
+
+
+def _cell_set(row: _Row) -> set[str]:
+    return {c.strip().lstrip("\ufeff").strip() for c in row.cells if c}
+
+
+def _header_index(rows: Sequence[_Row], ctx: _Context) -> int:
+    """Position in ``rows`` of the header: ``header_row`` if set, else the first row holding every expected header.
+
+    When no row among the first 50 holds them all, the row holding most of them (or the first row)
+    is taken, so that :func:`map_columns` can say which headers are missing.
+    """
+    if not rows:
+        raise InputFileError(f"{ctx.path}: the file holds no rows; export the data again")
+    wanted = ctx.spec.header_row
+    if wanted is not None:
+        for i, row in enumerate(rows):
+            if row.number == wanted:
+                return i
+        raise InputFileError(
+            f"{ctx.path}: {ctx.key('header_row')} is {wanted}, but row {wanted} is blank, inside a quoted cell or "
+            f"past the end of the file; set it to the row of the header as Excel or a text editor numbers it, "
+            "or delete the key to find the header automatically"
+        )
+    expected = ctx.expected
+    scores = [len(expected & _cell_set(row)) for row in rows[:_HEADER_SEARCH_ROWS]]
+    if expected and len(expected) in scores:
+        return scores.index(len(expected))
+    best = max(scores)
+    return scores.index(best) if best > 0 else 0
+
+
+def _frame(rows: Sequence[_Row], header_at: int, *, lines: Sequence[str] | None = None) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+    """The rows below the header as a frame of text cells, and the rows set aside as malformed.
+
+    With ``lines`` (delimited text) a row whose field count differs from the header's is set aside
+    as ``malformed_row``, since its cells would land under the wrong headers; empty fields past the
+    header's width (a trailing separator) are dropped first. Without (a grid such as a sheet), short
+    rows are padded and cells past the header get ``Unnamed: i`` headers, as Excel shows them.
+    """
+    header = _trimmed(rows[header_at].cells)
+    body = rows[header_at + 1:]
+    width = len(header)
+    if lines is None:
+        width = max([width, *(len(_trimmed(row.cells)) for row in body)])
+    names = _column_names([*header, *[None] * (width - len(header))])
+    if any(len(row.cells) != width for row in body):
+        body = [_fitted(row, width, pad=lines is None) for row in body]
+    malformed = [m for row in body if len(row.cells) != width for m in _malformed_lines(row, lines or [])]
+    if malformed:
+        body = [row for row in body if len(row.cells) == width]
+    data = [row.cells for row in body]
+    numbers = [row.number for row in body]
+    frame = pd.DataFrame(data, columns=names, dtype="string") if data else pd.DataFrame(
+        {name: pd.Series(dtype="string") for name in names}
+    )
+    frame = frame.mask(frame.eq(""))
+    frame[SOURCE_ROW] = pd.Series(numbers, dtype="int64")
+    return frame, malformed
+
+
+def _fitted(row: _Row, width: int, *, pad: bool) -> _Row:
+    """``row`` without empty cells past ``width`` (a trailing separator), padded to ``width`` if ``pad``."""
+    cells = row.cells
+    if len(cells) > width and not any(c and c.strip() for c in cells[width:]):
+        cells = cells[:width]
+    if len(cells) < width and pad:
+        cells = [*cells, *[None] * (width - len(cells))]
+    return row._replace(cells=cells)
+
+
+def _malformed_lines(row: _Row, lines: Sequence[str]) -> list[tuple[int, str, str]]:
+    """A malformed record set aside line by line (an unbalanced quote can swallow many lines)."""
+    text = lines[row.number - 1: row.last]
+    return [
+        (row.number + k, MALFORMED_ROW, line.rstrip("\r\n"))
+        for k, line in enumerate(text)
+        if line.strip()
+    ]
+
+
+def _trimmed(cells: list[str | None]) -> list[str | None]:
+    end = len(cells)
+    while end and not (cells[end - 1] or "").strip():
+        end -= 1
+    return cells[:end]
+
+
+def _header_cells(cells: Sequence[str | None]) -> tuple[str, ...]:
+    """The header cells as written, stripped (a BOM too), in file order; repeats kept as they are."""
+    return tuple((cell or "").strip().lstrip("\ufeff").strip() for cell in _trimmed(list(cells)))
+
+
+def _column_names(cells: Sequence[str | None]) -> list[str]:
+    """Header cells stripped; empty ones named ``Unnamed: i`` and repeats ``name.1``, as pandas does."""
+    names: list[str] = []
+    seen: dict[str, int] = {}
+    for i, cell in enumerate(cells):
+        name = (cell or "").strip().lstrip("\ufeff").strip() or f"Unnamed: {i}"
+        if name in seen:
+            seen[name] += 1
+            name = f"{name}.{seen[name]}"
+        else:
+            seen[name] = 0
+        names.append(name)
+    return names
+
+
+def _raw_input(
+    frame: pd.DataFrame,
+    rejected: list[tuple[int, str, str]],
+    read_as: str,
+    *,
+    delimited: bool,
+    headers: tuple[str, ...] | None = None,
+    sep: str | None = None,
+) -> RawInput:
+    rejected_frame = pd.DataFrame(rejected, columns=REJECTED_COLUMNS).astype(
+        {SOURCE_ROW: "int64", "reason": "string", "text": "string"}
+    )
+    frame.attrs.update(read_as=read_as, delimited=delimited)
+    if headers is None:
+        headers = tuple(str(c) for c in frame.columns if c != SOURCE_ROW)
+    return RawInput(frame, rejected_frame.sort_values(SOURCE_ROW, ignore_index=True), read_as, headers, sep)
+
+
+# ---------------------------------------------------------------------------------------------
+# Spreadsheets: xlsx, binary xls, and the HTML / XML / text files CRM systems save as ".xls".
+
+
+_SheetLoader = Callable[[int | None], list[_Row]]
+
+
+def _read_spreadsheet(ctx: _Context) -> RawInput:
+    kind = _sniff(ctx.path)
+    if kind == "text":
+        return _read_delimited(ctx.path.read_bytes(), ctx, kind=f"delimited text saved with a {ctx.path.suffix} name")
+    if kind == "html":
+        book, what = _html_book(ctx), "HTML table"
+    elif kind == "spreadsheetml":
+        book, what = _xml_spreadsheet_book(ctx), "XML Spreadsheet 2003"
+    else:
+        book, what = _excel_book(ctx, binary=kind == "ole2"), "Excel"
+    name, how = _choose_sheet(book, ctx)
+    rows = book[name](None)
+    header_at = _header_index(rows, ctx)
+    frame, _ = _frame(rows, header_at)
+    where = "sheet" if what != "HTML table" else "table"
+    read_as = f"{what}, {where} '{name}' ({how}), header on row {rows[header_at].number}"
+    return _raw_input(frame, [], read_as, delimited=False, headers=_header_cells(rows[header_at].cells))
+
+
+def _sniff(path: Path) -> str:
+    """What a spreadsheet file really holds: 'zip' (xlsx), 'ole2' (binary xls), 'html', 'spreadsheetml' or 'text'."""
+    with path.open("rb") as f:
+        head = f.read(4096)
+    if head.startswith(_ZIP_MAGIC):
+        return "zip"
+    if head.startswith(_OLE2_MAGIC):
+        return "ole2"
+    start = head.lstrip(codecs.BOM_UTF8).lstrip().lower()
+    if _SPREADSHEET_ML.encode() in head:
+        return "spreadsheetml"
+    if start.startswith(_MARKUP_STARTS):
+        return "html"
+    return "text"
+
+
+def _excel_book(ctx: _Context, *, binary: bool) -> dict[str, _SheetLoader]:
+    engine = "openpyxl"
+    if binary:
+        if importlib.util.find_spec("xlrd") is None:
+            raise InputFileError(
+                f"{ctx.path} is an old binary Excel 97-2003 workbook (.xls), which needs the xlrd package "
+                "(not installed here); open it in Excel and save as .xlsx, or export as csv"
+            )
+        engine = "xlrd"
+    book = pd.ExcelFile(ctx.path, engine=engine)
+
+    def loader(sheet: str) -> _SheetLoader:
+        def load(nrows: int | None) -> list[_Row]:
+            values = pd.read_excel(
+                book, sheet_name=sheet, header=None, dtype=object, keep_default_na=False, na_values=[], nrows=nrows
+            )
+            # With header=None the frame's row i is the sheet's row i + 1, blank rows included.
+            return _grid_rows([_cell_text(v) for v in row] for row in values.itertuples(index=False))
+
+        return load
+
+    return {str(name): loader(name) for name in book.sheet_names}
+
+
+def _grid_rows(rows: Iterator[list[str | None]] | Sequence[list[str | None]], numbers: Sequence[int] | None = None) -> list[_Row]:
+    """Rows of a grid, numbered from 1 (or by ``numbers``), without the rows that hold nothing."""
+    out: list[_Row] = []
+    for i, cells in enumerate(rows):
+        number = numbers[i] if numbers is not None else i + 1
+        if any(c is not None and c.strip() for c in cells):
+            out.append(_Row(number, cells, number))
+    return out
+
+
+def _cell_text(value: object) -> str | None:
+    """A spreadsheet cell as the text it shows: dates as ISO, whole numbers without a float tail.
+
+    A date cell is ``2024-03-05`` at midnight, else ``2024-03-05 14:22:01``; floats keep Excel's 15
+    significant digits.
+    """
+    if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
+        return None
+    if isinstance(value, datetime):
+        return value.strftime("%Y-%m-%d" if value.time() == time() else "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, date | time):
+        return value.isoformat()
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, Integral):
+        return str(int(value))
+    if isinstance(value, Real):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else f"{number:.15g}"
+    text = str(value)
+    return text if text else None
+
+
+def _choose_sheet(book: dict[str, _SheetLoader], ctx: _Context) -> tuple[str, str]:
+    """The sheet to read: ``sheet`` if set; the only one; else the only one holding the mapped headers."""
+    names = list(book)
+    if not names:
+        raise InputFileError(f"{ctx.path}: no sheet or table found; open it in Excel and save as .xlsx, or export as csv")
+    wanted = ctx.spec.sheet
+    if wanted is not None:
+        if str(wanted) in book:  # a sheet named "2024" arrives from YAML as the number 2024
+            return str(wanted), f"set by {ctx.key('sheet')}"
+        if isinstance(wanted, int) and 0 <= wanted < len(names):
+            return names[wanted], f"number {wanted} (from 0) set by {ctx.key('sheet')}"
+        raise InputFileError(
+            f"{ctx.path}: {ctx.key('sheet')} is {wanted!r}, but the file has no such sheet. "
+            f"Its sheets are: {names}; set {ctx.key('sheet')} to one of these names."
+        )
+    if len(names) == 1:
+        return names[0], "the only one"
+    holding = [name for name in names if any(_holds_headers(row, ctx.expected) for row in book[name](_HEADER_SEARCH_ROWS))]
+    if len(holding) == 1:
+        return holding[0], "the only one holding the mapped headers"
+    found = f"the mapped headers are on {holding}" if holding else f"none holds the mapped headers {sorted(ctx.expected)}"
+    raise InputFileError(
+        f"{ctx.path}: the workbook has {len(names)} sheets {names} and {found}; "
+        f"set {ctx.key('sheet')} to the name of the sheet to read."
+    )
+
+
+def _decode_markup(data: bytes, ctx: _Context) -> str:
+    """HTML or XML text: the encoding set in params, else the one the file declares, else a guess.
+
+    Characters that cannot be decoded become U+FFFD (a row-by-row check is not possible here).
+    """
+    encoding = ctx.spec.encoding
+    if encoding == "auto":
+        declared = _META_CHARSET.search(data[:4096]) or re.search(rb"""encoding\s*=\s*["']([A-Za-z0-9_-]+)""", data[:200])
+        encoding = declared.group(1).decode("ascii") if declared else _guess_encoding(data)
+        if encoding.lower() in {"gbk", "gb2312", "gb_2312-80"}:
+            encoding = "gb18030"
+    try:
+        codecs.lookup(encoding)
+    except LookupError:
+        encoding = _guess_encoding(data)
+    return data.decode(encoding, errors="replace").lstrip("\ufeff")
+
+
+class _HtmlTables(HTMLParser):
+    """The cell text of every ``<table>``, as a browser shows it (whitespace collapsed).
+
+    A ``colspan`` cell is followed by empty cells, so columns stay aligned; rowspan is not expanded.
+    Missing ``</td>`` and ``</tr>`` (allowed in HTML) are tolerated.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.tables: list[list[list[str]]] = []
+        self._open: list[list[list[str]]] = []
+        self._cell: list[str] | None = None
+        self._span = 1
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "table":
+            self._close_cell()
+            self._open.append([])
+            self.tables.append(self._open[-1])
+        elif not self._open:
+            return
+        elif tag == "tr":
+            self._close_cell()
+            self._open[-1].append([])
+        elif tag in ("td", "th"):
+            self._close_cell()
+            if not self._open[-1]:
+                self._open[-1].append([])
+            span = dict(attrs).get("colspan") or "1"
+            self._span = int(span) if span.strip().isdigit() else 1
+            self._cell = []
+        elif tag == "br" and self._cell is not None:
+            self._cell.append("\n")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag in ("td", "th", "tr"):
+            self._close_cell()
+        elif tag == "table" and self._open:
+            self._close_cell()
+            self._open.pop()
+
+    def handle_data(self, data: str) -> None:
+        if self._cell is not None:
+            self._cell.append(data)
+
+    def _close_cell(self) -> None:
+        if self._cell is None or not self._open:
+            return
+        row = self._open[-1][-1]
+        row.append(" ".join("".join(self._cell).split()))
+        row.extend([""] * (self._span - 1))
+        self._cell, self._span = None, 1
+
+
+def _html_book(ctx: _Context) -> dict[str, _SheetLoader]:
+    """Each ``<table>`` of an HTML file as a sheet named 'table 1', 'table 2', ...; rows numbered within it."""
+    parser = _HtmlTables()
+    parser.feed(_decode_markup(ctx.path.read_bytes(), ctx))
+    parser.close()
+    tables = [table for table in parser.tables if table]
+    if not tables:
+        raise InputFileError(
+            f"{ctx.path} is an HTML page saved with an {ctx.path.suffix} name but holds no table; "
+            "open it in Excel and save as .xlsx, or export as csv"
+        )
+    grids = {f"table {i}": _grid_rows(table) for i, table in enumerate(tables, start=1)}
+    return {name: (lambda nrows, rows=rows: rows) for name, rows in grids.items()}
+
+
+def _xml_spreadsheet_book(ctx: _Context) -> dict[str, _SheetLoader]:
+    """The worksheets of an XML Spreadsheet 2003 file (Excel's ``<Workbook xmlns="urn:...:spreadsheet">``).
+
+    Honours ``ss:Index`` (skipped rows and cells) and ``ss:MergeAcross``; DateTime cells become ISO text.
+    """
+    text = _XML_DECLARATION.sub("", _decode_markup(ctx.path.read_bytes(), ctx), count=1)
+    try:
+        root = ElementTree.fromstring(text)
+    except ElementTree.ParseError as exc:
+        raise InputFileError(
+            f"{ctx.path}: an XML Spreadsheet that cannot be parsed ({exc}); open it in Excel and save as .xlsx"
+        ) from exc
+    sheets: dict[str, list[_Row]] = {}
+    for i, sheet in enumerate(root.iter(_ss("Worksheet")), start=1):
+        sheets[sheet.get(_ss("Name")) or f"Sheet{i}"] = _xml_sheet_rows(sheet)
+    return {name: (lambda nrows, rows=rows: rows) for name, rows in sheets.items()}
+
+
+def _ss(tag: str) -> str:
+    return f"{{{_SPREADSHEET_ML}}}{tag}"
+
+
+def _xml_sheet_rows(sheet: ElementTree.Element) -> list[_Row]:
+    cells_by_row: list[list[str | None]] = []
+    numbers: list[int] = []
+    number = 0
+    for row in sheet.iter(_ss("Row")):
+        number = int(row.get(_ss("Index"), number + 1))
+        cells: list[str | None] = []
+        for cell in row.iter(_ss("Cell")):
+            column = int(cell.get(_ss("Index"), len(cells) + 1))
+            cells.extend([None] * (column - 1 - len(cells)))
+            data = cell.find(_ss("Data"))
+            value = None if data is None else "".join(data.itertext())
+            if data is not None and data.get(_ss("Type")) == "DateTime" and value:
+                value = _iso_datetime_text(value)
+            cells.append(value)
+            cells.extend([None] * int(cell.get(_ss("MergeAcross"), 0)))
+        cells_by_row.append(cells)
+        numbers.append(number)
+    return _grid_rows(cells_by_row, numbers)
+
+
+def _iso_datetime_text(value: str) -> str:
+    """'2024-03-05T00:00:00.000' → '2024-03-05'; '2024-03-05T14:22:01.000' → '2024-03-05 14:22:01'."""
+    day, _, clock = value.partition("T")
+    clock = clock.split(".")[0]
+    return day if clock.strip("0:") == "" else f"{day} {clock}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Parquet: typed already; cells become text like every other input.
+
+
+def _read_parquet(path: Path) -> RawInput:
+    """Every column as text; float columns through :func:`analysis.ids.whole_number_text` (7919.0 → '7919')."""
+    typed = pd.read_parquet(path)
+    headers = tuple(str(c).strip() for c in typed.columns)
+    frame = pd.DataFrame(
+        {i: whole_number_text(col) if pd.api.types.is_float_dtype(col.dtype) else col.astype("string")
+         for i, (_, col) in enumerate(typed.items())},
+        index=typed.index,
+    )
+    frame.columns = _column_names(headers)
+    frame = frame.reset_index(drop=True)
+    frame[SOURCE_ROW] = pd.RangeIndex(2, len(frame) + 2, dtype="int64")
+    return _raw_input(frame, [], "parquet", delimited=False, headers=headers)

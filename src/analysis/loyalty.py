@@ -128,7 +128,7 @@ def cohort_retention(
 
     A customer's cohort is the calendar period (quarter ``"Q"`` or month ``"M"``) of the first
     purchase; retention(c, k) = customers of cohort c with a purchase in period c + k / size of c,
-    so k = 0 is 1 by definition. Purchases are non-return rows with a positive net amount. Cells
+    so k = 0 is 1 by definition. Purchases are the rows of :func:`analysis.lifecycle.purchases`. Cells
     after the period of ``as_of`` (default: the last purchase date) are NaN, not 0, because they
     are not yet observed; the last period may be partly observed.
 
@@ -145,7 +145,8 @@ def cohort_retention(
         bought = bought[bought["order_date"] <= as_of_stamp(as_of)]
     if bought.empty:
         raise LoyaltyInputError(
-            "transactions hold no purchases (non-return rows with amount > 0) to build cohorts from"
+            "transactions hold no purchases (rows flagged is_purchase, or non-return rows with amount > 0) "
+            "to build cohorts from"
         )
     end = as_of_stamp(as_of) if as_of is not None else bought["order_date"].max()
     ordinal = _period_ordinal(bought["order_date"], period)

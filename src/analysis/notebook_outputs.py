@@ -1,7 +1,8 @@
 """Keep the notebooks in git with the text outputs of the sample run, so nbval can check them.
 
-Papermill's injected-parameters cell, execution metadata and image outputs are removed: nbval does
-not compare images and they would bloat the history.
+Papermill's injected-parameters cell, execution metadata and chart outputs are removed: nbval does
+not compare images, they would bloat the history, and nbval's kernel draws off-screen (the test
+session sets ``MPLBACKEND=Agg``), so it shows no charts to compare with.
 """
 
 from __future__ import annotations
@@ -29,18 +30,40 @@ def strip_for_storage(nb: nbformat.NotebookNode) -> nbformat.NotebookNode:
         for out in cell.outputs:
             data = out.get("data")
             if data is not None:
-                for mime in [m for m in data if m.startswith("image/")]:
-                    del data[mime]
-                out.pop("metadata", None)
+                if any(mime.startswith("image/") for mime in data):
+                    continue  # a chart: its image and its "<Figure …>" text go together
                 out["metadata"] = {}
-                if not data:
-                    continue
             outputs.append(out)
         cell.outputs = outputs
     return nb
 
 
 def store_outputs(executed_dir: Path, notebook_dir: Path = NOTEBOOK_DIR) -> list[Path]:
+    """Store the text outputs of the executed notebooks in ``executed_dir`` into ``notebook_dir``.
+
+    Parameters
+    ----------
+    executed_dir
+        A run's executed notebooks: ``data/processed/<run>/notebooks/`` (the analyst's side).
+    notebook_dir
+        The project's notebooks, ``notebooks/``.
+
+    Returns
+    -------
+    list of Path
+        The notebooks written.
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``executed_dir`` holds no executed notebook.
+    """
+    executed_dir = Path(executed_dir)
+    if not any(executed_dir.glob("[0-9][0-9]_*.ipynb")):
+        raise FileNotFoundError(
+            f"{executed_dir} holds no executed notebook (01_clean.ipynb, …): run the study first, "
+            "e.g. `python -m analysis run params/sample.yaml`; a run leaves them in data/processed/<run>/notebooks/"
+        )
     stored = []
     for executed in sorted(Path(executed_dir).glob("[0-9][0-9]_*.ipynb")):
         nb = strip_for_storage(nbformat.read(executed, as_version=4))

@@ -6,19 +6,31 @@ fix. ``params/example_quarter.yaml`` documents every key.
 
 Relative paths in a params file are resolved against the project folder: the nearest folder above
 the params file that holds ``pyproject.toml`` (or, failing that, the params file's parent's parent,
-since params files live in ``params/``).
+since params files live in ``params/``). Input files must lie inside that folder unless the params
+say ``allow_outside_project: true``, and a run's output folders must be apart from the inputs' folders.
+
+Rules that span keys or belong to a method (tier names per tier, RFM cut points, risk levels, budget
+shares, a tiering method's options, …) are checked at load too (:func:`rule_problems`), and the
+rules that need the data against the input files' header rows (:func:`check_input_headers`).
 """
 
 from __future__ import annotations
 
+import codecs
 import difflib
 import os
+import re
+import tempfile
+from collections.abc import Callable, Iterator
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, NoReturn
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TABLES = ("transactions", "customers", "surveys", "complaints")
 
@@ -57,6 +69,12 @@ class InputFile(_Section):
     encoding: Literal["auto", "utf-8", "utf-8-sig", "gbk", "gb18030"] = "auto"
     sheet: str | int | None = None
     columns: dict[str, str] = Field(default_factory=dict, description="user header -> contract name")
+    sep: Literal["auto", ",", ";", "\t", "tab", "|"] = Field(
+        "auto", description="csv separator; auto: the one that splits the mapped headers apart"
+    )
+    header_row: int | None = Field(
+        None, ge=1, description="1-based row of the header; default: the first row holding the mapped headers"
+    )
 
 
 class Inputs(_Section):
@@ -90,6 +108,19 @@ class Cleaning(_Section):
             "%Y-%m-%d", "%Y/%m/%d", "%Y年%m月%d日", "%Y%m%d", "%Y.%m.%d",
             "%Y-%m-%d %H:%M:%S", "%Y/%m/%d %H:%M:%S", "%Y-%m-%d %H:%M",
         ]
+    )
+    excel_serial_dates: bool = Field(
+        True, description="read whole or decimal numbers 20000-80000 in date columns as Excel serial dates"
+    )
+    zero_amount_orders: Literal["purchase", "exclude"] = Field(
+        "purchase", description="whether an order of net amount 0 counts as a purchase occasion"
+    )
+    pad_ids_to_master: bool = Field(
+        True, description="zero-pad short digit customer ids to the master's form (7919 → 00007919) when that form is in the master"
+    )
+    grand_total_tolerance: float = Field(
+        0.005, ge=0, le=0.05,
+        description="a transaction whose amount equals the sum of the other rows within this share is a grand-total line; 0: off",
     )
 
 
@@ -150,6 +181,23 @@ class Allocation(_Section):
     max_share: float | dict[int, float] | None = None
 
 
+class Quality(_Section):
+    """The data-quality gate (:mod:`analysis.quality_gate`), applied at the end of cleaning."""
+
+    max_set_aside_share: float = Field(0.2, ge=0, le=1, description="largest share of an input's rows set aside")
+    max_reason_share: float = Field(0.1, ge=0, le=1, description="largest share of an input's rows set aside for one reason")
+    on_breach: Literal["stop", "warn"] = Field("stop", description="stop the run, or run on and show the breaches")
+    min_join_share: float = Field(
+        0.8, ge=0, le=1,
+        description="smallest share of transaction customers in the master, and of survey/complaint customers among buyers",
+    )
+
+
+#: The folder, inside ``output.processed_dir`` and ``output.reports_dir``, where a run writes before it is
+#: published (see :mod:`analysis.study`).
+STAGING_FOLDER = ".staging"
+
+
 class Output(_Section):
     processed_dir: Path = Path("data/processed")
     reports_dir: Path = Path("reports")
@@ -170,7 +218,11 @@ class StudyParams(_Section):
     satisfaction: Satisfaction = Satisfaction()
     churn: Churn = Churn()
     allocation: Allocation = Allocation()
+    quality: Quality = Quality()
     output: Output = Output()
+    allow_outside_project: bool = Field(
+        False, description="read input files outside the project folder (refused by default)"
+    )
 
     @field_validator("inputs")
     @classmethod
@@ -234,25 +286,105 @@ def _model_at(model: type[BaseModel], loc: tuple[Any, ...]) -> type[BaseModel] |
     return current if isinstance(current, type) and issubclass(current, BaseModel) else None
 
 
-def load_params(path: str | Path, *, check_files: bool = True) -> StudyParams:
-    """Read and validate a params file; raise :class:`ParamsError` naming the key and the fix."""
-    path = Path(path)
+# ---------------------------------------------------------------------------------------------
+# Reading the file: UTF-8 text, YAML without a repeated key.
+
+
+class _RepeatedKeyError(ValueError):
+    """A mapping in the YAML gives the same key twice."""
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a key given twice in one mapping (plain YAML silently keeps the last)."""
+
+    def get_single_node(self) -> yaml.Node | None:
+        node = super().get_single_node()
+        if node is not None:
+            _refuse_repeated_keys(node)
+        return node
+
+
+def _refuse_repeated_keys(root: yaml.Node) -> None:
+    """Walk the composed document; raise :class:`_RepeatedKeyError` naming the dotted key and both lines."""
+    stack: list[tuple[yaml.Node, str]] = [(root, "")]
+    seen_nodes: set[int] = set()
+    while stack:
+        node, where = stack.pop()
+        if id(node) in seen_nodes:  # an alias repeats a node: walk it once
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first_line: dict[tuple[str, str], int] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode) or key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = f"{where}.{key_node.value}" if where else str(key_node.value)
+                ident, line = (key_node.tag, key_node.value), key_node.start_mark.line + 1
+                if ident in first_line:
+                    raise _RepeatedKeyError(
+                        f"key '{key}' is given twice (lines {first_line[ident]} and {line}); YAML would "
+                        f"silently keep the last one. Keep one '{key_node.value}' and delete the other"
+                    )
+                first_line[ident] = line
+                stack.append((value_node, key))
+        elif isinstance(node, yaml.SequenceNode):
+            stack.extend((item, f"{where}[{i}]") for i, item in enumerate(node.value))
+
+
+def _utf8_text(path: Path) -> str:
+    """The file's text (UTF-8, with or without a BOM); a one-line error naming the first bad byte otherwise."""
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(
+            f"{path} is not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start}): save it as UTF-8"
+        ) from None
+
+
+def read_params_file(path: Path) -> dict[str, Any]:
+    """The params file as a mapping: UTF-8, valid YAML, a mapping at the top, no key given twice."""
     if not path.is_file():
         raise ParamsError(f"params file {path} not found: pass the path of a YAML file such as params/sample.yaml")
+    text = _utf8_text(path)
     try:
-        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raw = yaml.load(text, Loader=_UniqueKeyLoader) or {}  # a SafeLoader: no arbitrary objects
+    except _RepeatedKeyError as exc:
+        raise ParamsError(f"{path}: {exc}") from None
     except yaml.YAMLError as exc:
-        raise ParamsError(f"{path}: not valid YAML ({exc}); fix the indentation or quoting there") from exc
+        raise ParamsError(f"{path}: not valid YAML ({exc}); fix the indentation or quoting there") from None
     if not isinstance(raw, dict):
         raise ParamsError(f"{path}: expected a mapping of keys at the top level, got {type(raw).__name__}")
+    return raw
+
+
+def _raise_problems(path: Path, problems: list[str]) -> NoReturn:
+    raise ParamsError(f"{path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
+
+
+def load_params(path: str | Path, *, check_files: bool = True) -> StudyParams:
+    """Read and validate a params file; raise :class:`ParamsError` naming the file, each key and its fix.
+
+    Checked, before any work: the file is UTF-8 YAML with no key given twice; every key and type
+    (:class:`StudyParams`); every rule that spans keys or belongs to a method (:func:`rule_problems`);
+    input paths inside the project folder unless ``allow_outside_project: true``; output folders
+    apart from the inputs' folders; and, with ``check_files``, that every input file exists. The
+    rules that need the input files' headers are checked by :func:`check_input_headers`
+    (``python -m analysis check`` and the runner call it).
+    """
+    path = Path(path)
+    raw = read_params_file(path)
     try:
         params = StudyParams.model_validate(raw)
     except ValidationError as exc:
-        lines = [_describe_error(e, raw, StudyParams) for e in exc.errors()]
-        raise ParamsError(f"{path}: {len(lines)} problem(s):\n  - " + "\n  - ".join(lines)) from None
-    params = resolve_paths(params, find_project_root(path.parent))
+        _raise_problems(path, [_describe_error(e, raw, StudyParams) for e in exc.errors()])
+    root = find_project_root(path.parent)
+    params = resolve_paths(params, root)
+    problems = rule_problems(params) + outside_project_problems(params, root) + output_overlap_problems(params)
     if check_files:
-        check_input_files(params, path)
+        problems += missing_input_problems(params)
+    if problems:
+        _raise_problems(path, problems)
     return params
 
 
@@ -273,15 +405,20 @@ def resolve_paths(params: StudyParams, root: Path) -> StudyParams:
     return params.model_copy(update={"inputs": Inputs(**inputs), "output": output})
 
 
-def check_input_files(params: StudyParams, params_path: Path) -> None:
-    missing = [
-        f"inputs.{t}.path: {spec.path} does not exist; correct the path or put the file there"
-        for t in TABLES
-        for spec in [getattr(params.inputs, t)]
-        if spec is not None and not spec.path.is_file()
+def given_inputs(params: StudyParams) -> Iterator[tuple[str, InputFile]]:
+    """(table, spec) of every input the params name, in :data:`TABLES` order."""
+    for table in TABLES:
+        spec = getattr(params.inputs, table)
+        if spec is not None:
+            yield table, spec
+
+
+def missing_input_problems(params: StudyParams) -> list[str]:
+    return [
+        f"inputs.{table}.path: {spec.path} does not exist; correct the path or put the file there"
+        for table, spec in given_inputs(params)
+        if not spec.path.is_file()
     ]
-    if missing:
-        raise ParamsError(f"{params_path}: {len(missing)} input file(s) missing:\n  - " + "\n  - ".join(missing))
 
 
 def with_output_root(params: StudyParams, out_root: str | Path | None) -> StudyParams:
@@ -293,3 +430,531 @@ def with_output_root(params: StudyParams, out_root: str | Path | None) -> StudyP
     return params.model_copy(
         update={"output": Output(processed_dir=root / "data/processed", reports_dir=root / "reports")}
     )
+
+
+# ---------------------------------------------------------------------------------------------
+# Where files are: inputs inside the project, outputs apart from the inputs.
+
+
+def _inside(path: Path, folder: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def outside_project_problems(params: StudyParams, root: Path) -> list[str]:
+    """Input files outside the project folder, unless the params say ``allow_outside_project: true``."""
+    if params.allow_outside_project:
+        return []
+    root = root.resolve()
+    return [
+        f"key 'inputs.{table}.path': {spec.path} is outside the project folder {root}; move the file "
+        f"under the project (e.g. data/raw/), or set allow_outside_project: true at the top of the "
+        f"params file if reading it from there is intended"
+        for table, spec in given_inputs(params)
+        if not _inside(spec.path.resolve(), root)
+    ]
+
+
+def run_output_folders(params: StudyParams) -> dict[str, list[Path]]:
+    """The folders a run writes or replaces, per output key: its own folder and its staging folder."""
+    return {
+        key: [base / params.run, base / STAGING_FOLDER / params.run]
+        for key, base in (("output.processed_dir", params.output.processed_dir),
+                          ("output.reports_dir", params.output.reports_dir))
+    }
+
+
+def output_overlap_problems(params: StudyParams, *, set_by: str | None = None) -> list[str]:
+    """Output folders that contain, or lie inside, an input file's folder.
+
+    A run replaces its output folders as a whole when it publishes, so such a folder could
+    overwrite or delete an input. ``set_by`` names what set the output folders when not the params'
+    ``output`` keys (``--out``).
+    """
+    problems = []
+    for key, folders in run_output_folders(params).items():
+        for table, spec in given_inputs(params):
+            source = spec.path.resolve().parent
+            for folder in (f.resolve() for f in folders):
+                relation = _overlap(folder, source)
+                if relation:
+                    change = set_by or f"{key} (default {Output.model_fields[key.split('.')[1]].default})"
+                    problems.append(
+                        f"key '{set_by or key}': the run's output folder {folder} {relation} the folder of "
+                        f"inputs.{table}.path ({spec.path}), so writing the run could overwrite or delete that "
+                        f"input. Change {change} to a folder apart from the inputs, or move the input"
+                    )
+                    break
+    return problems
+
+
+def _overlap(output: Path, source: Path) -> str | None:
+    if output == source:
+        return "is"
+    if _inside(source, output):
+        return "contains"
+    if _inside(output, source):
+        return "lies inside"
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules that span keys or belong to a method: checked at load, before any stage runs.
+
+
+def _keyed(key: str, message: str) -> str:
+    """'key '<key>': <message>', unless the message already starts with a key."""
+    return message if message.startswith((key, "key '", "unknown key '")) else f"key '{key}': {message}"
+
+
+def _hint(key: str, allowed: list[str] | tuple[str, ...]) -> str:
+    guess = difflib.get_close_matches(key, list(allowed), n=1)
+    return f"did you mean '{guess[0]}'?" if guess else f"allowed keys here: {', '.join(allowed)}"
+
+
+def rule_problems(params: StudyParams) -> list[str]:
+    """Every rule of the params that one key's type cannot express; one line per problem."""
+    checks: tuple[Callable[[StudyParams], list[str]], ...] = (
+        _tiering_problems, _scoring_problems, _churn_problems, _allocation_problems,
+        _cleaning_problems, _satisfaction_problems,
+    )
+    return [problem for check in checks for problem in check(params)]
+
+
+def _option_key_problems(options: dict[str, Any]) -> list[str]:
+    """Unknown keys in ``tiering.options`` and in its per-method sub-mappings."""
+    from .tiers import METHODS, OPTION_KEYS
+
+    known = sorted({k for keys in OPTION_KEYS.values() for k in keys})
+    problems = []
+    for key, value in options.items():
+        if key not in METHODS:
+            if key not in known:
+                problems.append(f"unknown key 'tiering.options.{key}': {_hint(key, [*known, *METHODS])}")
+            continue
+        if value is None:
+            continue
+        if not isinstance(value, dict):
+            problems.append(f"key 'tiering.options.{key}': must be a mapping of option keys, got {value!r}")
+            continue
+        problems += [
+            f"unknown key 'tiering.options.{key}.{sub}' (method '{key}'): {_hint(sub, OPTION_KEYS[key])}"
+            for sub in value
+            if sub not in OPTION_KEYS[key]
+        ]
+    return problems
+
+
+def _tiering_problems(params: StudyParams) -> list[str]:
+    from . import tiers
+
+    t = params.tiering
+    key_problems = _option_key_problems(t.options)
+    problems = key_problems + _tier_name_problems(params)
+    if not key_problems:  # the options can be read per method
+        for method in dict.fromkeys([t.method, *t.compare_methods]):
+            where = "tiering.options" if method == t.method else "tiering.options (method listed in tiering.compare_methods)"
+            options = tiers.method_options(t.options, method)
+            problems += [
+                f"key '{where}': {_with_method(message, method)}"
+                for message in _method_option_problems(method, options, t.n_tiers)
+            ]
+        problems += _threshold_master_problems(params)
+    if t.previous_run == params.run:
+        problems.append(
+            f"key 'tiering.previous_run': names this run itself ('{params.run}'); give the previous "
+            "quarter's run name, or delete the key"
+        )
+    return problems
+
+
+def _tier_name_problems(params: StudyParams) -> list[str]:
+    """``tiering.names``: n_tiers distinct names in each language given."""
+    from . import tiers
+
+    t, problems = params.tiering, []
+    for language in t.names or {}:
+        try:
+            tiers.tier_names(t.n_tiers, language, t.names)
+        except tiers.TieringError as exc:
+            problems.append(f"key 'tiering.names.{language}': {exc}")
+    return problems
+
+
+def _with_method(message: str, method: str) -> str:
+    """A message of :mod:`analysis.tiers` that names its method once."""
+    return message if message.startswith(f"method '{method}'") else f"method '{method}': {message}"
+
+
+def _method_option_problems(method: str, options: dict[str, Any], n_tiers: int) -> list[str]:
+    """What :mod:`analysis.tiers` would refuse in one method's options, found without any data."""
+    from . import tiers
+
+    checks: list[Callable[[], object]] = []
+    if method in ("rfm", "clv"):
+        if options.get("cutoffs") is not None:
+            checks.append(lambda: tiers._lower_bounds(options["cutoffs"], n_tiers, method))
+        else:
+            checks.append(lambda: tiers._shares(options, n_tiers, method))
+    elif method == "composite":
+        checks += [
+            lambda: tiers._shares(options, n_tiers, method),
+            lambda: tiers._composite_weights(options.get("weights")),
+            lambda: _one_of(options.get("potential", "clv"), ("clv", "uplift"), "potential"),
+        ]
+    elif method == "pareto":
+        checks.append(lambda: _pareto_value_shares(options, n_tiers))
+    elif method == "threshold":
+        checks.append(lambda: _threshold_rules(options, n_tiers))
+    elif method == "kmeans":
+        checks.append(lambda: _kmeans_options(options))
+    problems = []
+    for check in checks:
+        try:
+            check()
+        except (tiers.TieringError, TypeError, ValueError) as exc:
+            problems.append(str(exc))
+    return problems
+
+
+def _one_of(value: Any, allowed: tuple[str, ...], key: str) -> None:
+    if value not in allowed:
+        raise ValueError(f"{key} '{value}' is unknown; use one of {', '.join(allowed)}")
+
+
+def _pareto_value_shares(options: dict[str, Any], n_tiers: int) -> None:
+    from .tiers import DEFAULT_VALUE_SHARES
+
+    raw = options.get("value_shares", DEFAULT_VALUE_SHARES.get(n_tiers, ()))
+    shares = [float(s) for s in raw]
+    if (
+        len(shares) != n_tiers - 1
+        or any(not 0 < s < 1 for s in shares)
+        or any(b <= a for a, b in zip(shares, shares[1:], strict=False))
+    ):
+        raise ValueError(
+            f"value_shares {list(raw)} must be {n_tiers - 1} increasing cumulative shares between 0 and 1 "
+            f"for {n_tiers} tiers, e.g. {list(DEFAULT_VALUE_SHARES.get(n_tiers, (0.8, 0.95)))}"
+        )
+
+
+def _threshold_rules(options: dict[str, Any], n_tiers: int) -> list[dict[str, Any]]:
+    """The rules as :mod:`analysis.tiers` reads them: one per tier, min < max, no gap or overlap on one column."""
+    import pandas as pd
+
+    from . import tiers
+
+    raw = options.get("rules")
+    columns = [r["column"] for r in raw or [] if isinstance(r, dict) and "column" in r] if isinstance(raw, list) else []
+    rules = tiers._threshold_rules(raw, n_tiers, pd.DataFrame(columns=["customer_id", *dict.fromkeys(columns)]))
+    if len({r["column"] for r in rules}) == 1:
+        tiers._check_rule_intervals(rules)
+    tiers._missing_tier(options.get("missing_tier"), n_tiers)
+    return rules
+
+
+def _kmeans_options(options: dict[str, Any]) -> None:
+    features = options.get("features")
+    if features is not None and (not isinstance(features, list) or not features or len(set(features)) != len(features)):
+        raise ValueError(f"features {features!r} must be a non-empty list of column names without repeats")
+    n_init = options.get("n_init", 1)
+    if isinstance(n_init, bool) or not isinstance(n_init, int) or n_init < 1:
+        raise ValueError(f"n_init {n_init!r} must be a whole number ≥ 1")
+
+
+def _threshold_columns(params: StudyParams) -> list[str]:
+    """Columns named by the threshold rules, when threshold tiering is used at all."""
+    from . import tiers
+
+    t = params.tiering
+    if "threshold" not in (t.method, *t.compare_methods):
+        return []
+    rules = tiers.method_options(t.options, "threshold").get("rules") or []
+    return list(dict.fromkeys(str(r["column"]) for r in rules if isinstance(r, dict) and "column" in r))
+
+
+def _threshold_master_problems(params: StudyParams) -> list[str]:
+    """A threshold rule on a customer-master column (e.g. balance) needs inputs.customers."""
+    master = [c for c in _threshold_columns(params) if c in CONTRACT_COLUMNS["customers"]]
+    if not master or params.inputs.customers is not None:
+        return []
+    return [
+        f"key 'tiering.options': the threshold rules use {master}, which come from the customer master, "
+        f"but inputs.customers is not given; add inputs.customers with '<header in your file>: {master[0]}' "
+        "under its columns"
+    ]
+
+
+def _scoring_problems(params: StudyParams) -> list[str]:
+    from . import rfm
+
+    s = params.scoring
+    problems = []
+    try:
+        rfm._check_thresholds(s.rfm_thresholds, s.rfm_bins)
+    except rfm.RFMError as exc:
+        where = re.match(r"rfm_thresholds\.(\w) \((\w+)\) (.*)", str(exc), flags=re.DOTALL)
+        message = f"key 'scoring.rfm_thresholds.{where[1]}' ({where[2]}): {where[3]}" if where else str(exc)
+        problems.append(_keyed("scoring.rfm_thresholds", message) + " (ascending: days for r, orders for f, money for m)")
+    segment_problems = rfm.validate_segment_rules(s.segment_rules or rfm.DEFAULT_SEGMENT_RULES, s.rfm_bins)
+    if segment_problems and s.segment_rules is None:
+        problems.append(
+            f"key 'scoring.rfm_bins': the default segment rules are written for {rfm.DEFAULT_RULES_BINS} bins; "
+            f"with rfm_bins: {s.rfm_bins} set scoring.segment_rules for {s.rfm_bins} bins, or use rfm_bins: "
+            f"{rfm.DEFAULT_RULES_BINS}"
+        )
+    elif segment_problems:
+        problems.append("key 'scoring.segment_rules': " + "; ".join(segment_problems))
+    return problems
+
+
+def _churn_problems(params: StudyParams) -> list[str]:
+    from . import lifecycle
+
+    c, n_tiers = params.churn, params.tiering.n_tiers
+    problems = []
+    if c.medium_risk >= c.high_risk:
+        problems.append(
+            f"key 'churn.medium_risk': {c.medium_risk:g} must be below churn.high_risk ({c.high_risk:g}); "
+            "lower medium_risk or raise high_risk"
+        )
+    missing = [t for t in c.watch_tiers if not 1 <= t <= n_tiers]
+    if missing:
+        problems.append(
+            f"key 'churn.watch_tiers': tier(s) {missing} do not exist with tiering.n_tiers: {n_tiers}; "
+            f"use tier numbers 1..{n_tiers} (1 = best)"
+        )
+    try:
+        lifecycle.lifecycle_rules(c.lifecycle_rules)
+    except lifecycle.LifecycleInputError as exc:
+        problems.append(_keyed("churn.lifecycle_rules", str(exc)))
+    return problems
+
+
+def _allocation_problems(params: StudyParams) -> list[str]:
+    import pandas as pd
+
+    from . import allocation, playbook
+
+    a, n_tiers = params.allocation, params.tiering.n_tiers
+    tiers = list(range(1, n_tiers + 1))
+    problems = []
+    book = None
+    try:
+        book = playbook.merge_playbook(playbook.default_playbook(n_tiers), a.playbook)
+    except playbook.PlaybookError as exc:
+        problems.append(_keyed("allocation.playbook", str(exc)))
+    try:
+        curves = allocation.response_curves_from_params(a.response)
+        unknown = sorted({t for curve in curves for t in curve.tiers} - set(tiers))
+        if unknown:
+            problems.append(
+                f"key 'allocation.response.tiers': tier(s) {unknown} do not exist with tiering.n_tiers: "
+                f"{n_tiers}; use tier numbers 1..{n_tiers}"
+            )
+    except allocation.AllocationError as exc:
+        problems.append(_keyed("allocation.response", str(exc)))
+    try:
+        allocation._share_bounds(pd.Index(tiers), a.budget, a.min_share, a.max_share)
+    except allocation.AllocationError as exc:
+        key = "allocation.max_share" if str(exc).startswith("max_share") else "allocation.min_share"
+        problems.append(f"key '{key}': {exc} (with {n_tiers} tiers; a single number applies to every tier)")
+    if book is not None:
+        try:
+            allocation._check_hours_available(a.hours_available, book)
+        except allocation.AllocationError as exc:
+            problems.append(_keyed("allocation.hours_available", str(exc)))
+    return problems
+
+
+def _cleaning_problems(params: StudyParams) -> list[str]:
+    formats = getattr(params.cleaning, "date_formats", None)
+    if formats is None:
+        return []
+    if not formats:
+        return [
+            "key 'cleaning.date_formats': the list is empty, so no date could be read; list at least one "
+            "format such as '%Y-%m-%d', or delete the key to use the defaults"
+        ]
+    bad = [f for f in formats if "%" not in f]
+    if bad:
+        return [f"key 'cleaning.date_formats': {bad} hold no strftime directive; write formats such as '%Y-%m-%d'"]
+    return []
+
+
+def _satisfaction_problems(params: StudyParams) -> list[str]:
+    s = params.satisfaction
+    problems = []
+    repeated = sorted({a for a in s.attributes if s.attributes.count(a) > 1})
+    if repeated:
+        problems.append(f"key 'satisfaction.attributes': {repeated} listed twice; list each attribute once")
+    problems += [
+        f"key 'satisfaction.attribute_labels.{name}': '{name}' is not in satisfaction.attributes; add it "
+        "there or delete its label"
+        for name in s.attribute_labels
+        if name not in s.attributes
+    ]
+    surveys = params.inputs.surveys
+    if surveys is not None:
+        mapped = set(surveys.columns.values())
+        unmapped = [a for a in s.attributes if a not in mapped]
+        if unmapped:
+            problems.append(
+                f"key 'satisfaction.attributes': {unmapped} are not mapped in inputs.surveys.columns, so the "
+                f"surveys would not hold them; add '<header in your file>: {unmapped[0]}' there, or drop "
+                "them from satisfaction.attributes"
+            )
+    return problems
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules that need the input files: checked against their header rows only.
+
+_HEADER_BYTES = 1 << 18  # enough for any header row and the title lines above it
+
+
+def check_input_headers(params: StudyParams, params_path: Path) -> None:
+    """Raise :class:`ParamsError` when a mapping or rule does not fit the input files' headers.
+
+    Reads the header of each input only (the head of a csv, the schema of a parquet file; a
+    spreadsheet is opened as a whole).
+    """
+    problems = header_problems(params)
+    if problems:
+        _raise_problems(params_path, problems)
+
+
+def header_problems(params: StudyParams) -> list[str]:
+    """Mapped headers absent from a file, required columns not mapped, rule columns not in the data."""
+    import pandas as pd
+
+    from .loading import SOURCE_ROW, InputFileError, map_columns
+
+    problems, headers = [], {}
+    for table, spec in given_inputs(params):
+        try:
+            headers[table] = input_headers(spec, table)
+            map_columns(pd.DataFrame(columns=[*headers[table], SOURCE_ROW]), spec, table)
+        except InputFileError as exc:
+            problems.append(f"inputs.{table}: {exc}")
+    master = [c for c in _threshold_columns(params) if c in CONTRACT_COLUMNS["customers"]]
+    customers = params.inputs.customers
+    if master and customers is not None and "customers" in headers:
+        available = set(customers.columns.values()) | set(headers["customers"])
+        problems += [
+            f"key 'tiering.options': threshold rules use '{c}', which {customers.path.name} does not provide; "
+            f"add '<header in your file>: {c}' under inputs.customers.columns"
+            for c in master
+            if c not in available
+        ]
+    if "surveys" in headers and not any(p.startswith("inputs.surveys") for p in problems):
+        problems += survey_scale_problems(params)
+    return problems
+
+
+#: Share of readable overall-satisfaction answers allowed off the 1..scale_max scale before the check fails.
+MAX_OFF_SCALE_SHARE = 0.05
+SCALES = (5, 7, 10)
+
+
+def survey_scale_problems(params: StudyParams) -> list[str]:
+    """``satisfaction.scale_max`` against the surveys' answers: more than 5 % off 1..scale_max is an error.
+
+    Reads the surveys file whole (with the cleaning stage's reader) and looks at the readable
+    ``overall_satisfaction`` answers; a share above :data:`MAX_OFF_SCALE_SHARE` above ``scale_max``
+    or below 1 means the scale or the column mapping is wrong.
+    """
+    import pandas as pd
+
+    from .loading import InputFileError, map_columns, read_input
+
+    spec = params.inputs.surveys
+    if spec is None or "overall_satisfaction" not in spec.columns.values():
+        return []
+    try:
+        frame = map_columns(read_input(spec, "surveys").frame, spec, "surveys")
+    except InputFileError as exc:
+        return [f"inputs.surveys: {exc}"]
+    if "overall_satisfaction" not in frame.columns:
+        return []
+    answers = pd.to_numeric(frame["overall_satisfaction"].astype("string").str.strip(), errors="coerce").dropna()
+    return scale_problems(answers, params.satisfaction.scale_max, spec.path.name)
+
+
+def scale_problems(answers: pd.Series, scale_max: int, file_name: str) -> list[str]:
+    """The problem, if any, of readable answers on a 1..``scale_max`` scale.
+
+    Parameters
+    ----------
+    answers
+        The readable (numeric, not missing) overall-satisfaction answers.
+    scale_max
+        ``satisfaction.scale_max``.
+    file_name
+        The surveys file, named in the message.
+    """
+    if len(answers) == 0:
+        return []
+    off = (answers > scale_max) | (answers < 1)
+    if off.mean() <= MAX_OFF_SCALE_SHARE:
+        return []
+    low, high = float(answers.min()), float(answers.max())
+    seen = f"{low:g}–{high:g}"
+    fitting = [m for m in SCALES if m >= high]
+    if low >= 1 and fitting:
+        fix = f"answers run {seen}: set satisfaction.scale_max: {fitting[0]}"
+    elif low >= 0 and high <= 10:
+        fix = (f"answers run {seen}, below 1 on a 1..scale_max scale: this looks like a 0–10 recommend column; "
+               "map the overall-satisfaction header onto overall_satisfaction in inputs.surveys.columns, or recode 0 answers")
+    else:
+        fix = (f"answers run {seen}, outside every supported scale (1–5, 1–7, 1–10): check which header is mapped "
+               "onto overall_satisfaction in inputs.surveys.columns")
+    return [
+        f"key 'satisfaction.scale_max': {off.mean():.0%} of the {len(answers):,} readable overall_satisfaction "
+        f"answers in {file_name} lie outside 1–{scale_max}; {fix}"
+    ]
+
+
+def input_headers(spec: InputFile, table: str) -> list[str]:
+    """The column headers of one input file, found the way the cleaning stage will read it."""
+    from .loading import SOURCE_ROW, InputFileError, detect_format, read_input
+
+    fmt = detect_format(spec.path) if spec.format == "auto" else spec.format
+    if fmt == "parquet":
+        import pyarrow.parquet as pq
+
+        try:
+            names = pq.read_schema(spec.path).names
+        except Exception as exc:  # the reader's own message, with the file named
+            raise InputFileError(f"{spec.path}: cannot read as parquet: {exc}") from exc
+        return [str(n).strip() for n in names if not str(n).startswith("__index_level_")]
+    frame = _read_head(spec, table) if fmt == "csv" else read_input(spec, table).frame
+    return [str(c) for c in frame.columns if c != SOURCE_ROW]
+
+
+def _read_head(spec: InputFile, table: str) -> Any:
+    """Read the first whole lines of a delimited file with the cleaning stage's own reader."""
+    from .loading import InputFileError, read_input
+
+    with spec.path.open("rb") as fh:
+        data = fh.read(_HEADER_BYTES + 1)
+    if len(data) <= _HEADER_BYTES:
+        return read_input(spec, table).frame
+    with tempfile.TemporaryDirectory(prefix="tiering-header-") as folder:
+        head = Path(folder) / spec.path.name
+        head.write_bytes(_whole_lines(data[:_HEADER_BYTES]))
+        try:
+            return read_input(spec.model_copy(update={"path": head}), table).frame
+        except InputFileError as exc:
+            raise InputFileError(str(exc).replace(str(head), str(spec.path))) from None
+
+
+def _whole_lines(data: bytes) -> bytes:
+    """``data`` cut after its last complete line (utf-16 aware)."""
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        newline = b"\n\x00" if data.startswith(codecs.BOM_UTF16_LE) else b"\x00\n"
+        end = data.rfind(newline)
+        while end > 0 and end % 2:
+            end = data.rfind(newline, 0, end)
+        return data[: end + 2] if end > 0 else data
+    end = data.rfind(b"\n")
+    return data[: end + 1] if end > 0 else data

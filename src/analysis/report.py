@@ -8,15 +8,18 @@ Jinja2 template (``templates/report.html.j2``); every text comes from :mod:`anal
 from __future__ import annotations
 
 import html
+import math
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
 import pandas as pd
 
-from . import charts, datasets, io
-from .i18n import reason_label, text
+from . import charts, datasets, io, quality_gate
+from .i18n import TEXTS, reason_label, text
+from .scoring import EXCLUDED_CUSTOMERS
 from .study import Study
 
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
@@ -51,16 +54,24 @@ def figure_cards(cards: list[tuple[str, str]]) -> str:
     return f'<div class="figures">{inner}</div>'
 
 
-def table(df: pd.DataFrame, *, formats: dict[str, str] | None = None) -> str:
+def thin(content: str) -> str:
+    """A figure from too few answers: greyed (css class ``thin``), never a headline."""
+    return f'<span class="thin">{html.escape(content)}</span>'
+
+
+def table(df: pd.DataFrame, *, formats: dict[str, str] | None = None, row_css: list[str | None] | None = None) -> str:
     """A DataFrame as an HTML table; ``formats`` maps a column to a format spec such as ',.0f' or '.1%'.
 
-    Numeric columns are right-aligned, text columns left-aligned.
+    Numeric columns are right-aligned, text columns left-aligned; a missing or non-finite value
+    shows as "—". ``row_css`` gives each row a css class (e.g. ``thin`` for figures from too few answers).
     """
     formats = formats or {}
     numeric = {c for c in df.columns if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c])}
 
     def cell(column: str, value: object) -> str:
-        if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)):
+        if value is None or (not isinstance(value, (list, tuple)) and pd.isna(value)) or (
+            isinstance(value, float) and not math.isfinite(value)
+        ):
             shown = "—"
         elif column in formats:
             shown = format(value, formats[column])
@@ -73,9 +84,10 @@ def table(df: pd.DataFrame, *, formats: dict[str, str] | None = None) -> str:
 
     num_th, plain_th = '<th class="num">', "<th>"
     head = "".join(f"{num_th if c in numeric else plain_th}{html.escape(str(c))}</th>" for c in df.columns)
+    classes = row_css if row_css is not None else [None] * len(df)
     body = "".join(
-        "<tr>" + "".join(cell(c, v) for c, v in zip(df.columns, row)) + "</tr>"
-        for row in df.itertuples(index=False, name=None)
+        (f'<tr class="{css}">' if css else "<tr>") + "".join(cell(c, v) for c, v in zip(df.columns, row)) + "</tr>"
+        for row, css in zip(df.itertuples(index=False, name=None), classes)
     )
     return f'<div class="table-wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
@@ -88,16 +100,22 @@ def image(fig, alt: str) -> str:
 # Sections.
 
 
-def quality_section(study: Study, language: str) -> Section | None:
-    path = study.output(datasets.QUALITY)
-    if not path.is_file():
+def quality_section(study: Study, language: str, out: Any | None = None) -> Section | None:
+    """The data-quality appendix: rows kept and set aside per input and reason, the join rates,
+    the customers not tiered and the quality-gate breaches.
+
+    ``out`` (a :class:`analysis.report_sections.RunOutputs`) supplies the run's outputs; without it
+    quality.json, models.json and excluded_customers.parquet are read from the study's folder.
+    """
+    quality = _output(study, out, datasets.QUALITY)
+    if quality is None:
         return None
-    quality = io.read_json(path)
+    inputs = quality_gate.input_summaries(quality)
     section = Section("data-quality", text("quality_title", language), [paragraph(text("quality_intro", language))])
     sentences = [
         text("quality_sentence", language, input=text(f"input_{name}", language),
              kept_share=(q["rows_kept"] / q["rows_in"]) if q["rows_in"] else 0.0, **q)
-        for name, q in quality.items()
+        for name, q in inputs.items()
     ]
     section.blocks.append(bullets(sentences))
     rows = [
@@ -106,13 +124,88 @@ def quality_section(study: Study, language: str) -> Section | None:
             text("col_reason", language): reason_label(reason, language),
             text("col_rows", language): n,
         }
-        for name, q in quality.items()
+        for name, q in inputs.items()
         for reason, n in q["reasons"].items()
     ]
     if rows:
         section.blocks.append(table(pd.DataFrame(rows), formats={text("col_rows", language): ","}))
-    section.blocks.append(image(charts.quality_chart(datasets.quality_table(quality), language), text("chart_quality", language)))
+    section.blocks.append(image(charts.quality_chart(datasets.quality_table(inputs), language), text("chart_quality", language)))
+    joins = join_sentences(inputs, language)
+    if joins:
+        section.blocks += [f"<h3>{html.escape(text('quality_join_title', language))}</h3>", bullets(joins)]
+    gate = [gate_sentence(b, language) for b in _output(study, out, datasets.QUALITY_GATE) or []
+            if b.get("severity") == "stop"]
+    if gate:
+        section.blocks += [f"<h3>{html.escape(text('quality_gate_title', language))}</h3>", bullets(gate)]
+    excluded = excluded_counts(study, out)
+    if excluded:
+        section.blocks.append(f"<h3>{html.escape(text('quality_excluded_title', language))}</h3>")
+        section.blocks.append(paragraph(excluded_sentence(excluded, language)))
+        section.blocks.append(table(pd.DataFrame({
+            text("col_reason", language): [text(f"excluded_{r}", language) if f"excluded_{r}" in TEXTS else r for r in excluded],
+            text("col_customers_excluded", language): list(excluded.values()),
+        }), formats={text("col_customers_excluded", language): ","}))
     return section
+
+
+def _output(study: Study, out: Any | None, name: str) -> Any:
+    """A run output through ``out`` when given, else read from the study's folder (None when absent)."""
+    if out is not None:
+        return out.get(name)
+    path = study.output(name)
+    if not path.is_file():
+        return None
+    return io.read_json(path) if name.endswith(".json") else pd.read_parquet(path)
+
+
+def join_sentences(inputs: dict[str, dict[str, Any]], language: str) -> list[str]:
+    """The join rates of each input, and the customers with transactions missing from the master."""
+    sentences = []
+    for name, q in inputs.items():
+        join = q.get("join") or {}
+        for other in ("master", "transactions"):
+            share = join.get(f"share_in_{other}")
+            if share is None:
+                continue
+            sentences.append(text(f"quality_join_{other}", language, input=text(f"input_{name}", language),
+                                  customers=int(join.get("customers", 0)), found=int(join.get(f"in_{other}", 0)),
+                                  share=float(share)))
+        if "customers_not_in_master" in q:
+            sentences.append(text("quality_not_in_master", language, n=int(q["customers_not_in_master"])))
+    return sentences
+
+
+def gate_sentence(breach: dict[str, Any], language: str) -> str:
+    """One recorded quality-gate breach (quality.json → ``gate``) in words."""
+    values = {"input": text(f"input_{breach['input']}", language), "share": float(breach["share"]),
+              "limit": float(breach["limit"]), "param": breach["key"], "rows": int(breach.get("rows") or 0)}
+    if breach["what"] == "set_aside":
+        return text("gate_set_aside", language, **values)
+    if breach["what"] == "reason":
+        return text("gate_reason", language, reason=reason_label(str(breach.get("reason")), language), **values)
+    return text(f"join_low_{breach['what'].removeprefix('join_')}", language, **values)
+
+
+def excluded_counts(study: Study, out: Any | None) -> dict[str, int]:
+    """Customers not tiered per reason: models.json → ``excluded_customers``, else the parquet file."""
+    models = _output(study, out, datasets.MODELS)
+    if models and models.get("excluded_customers") is not None:
+        return {str(k): int(v) for k, v in models["excluded_customers"].items() if int(v)}
+    excluded = _output(study, out, EXCLUDED_CUSTOMERS)
+    if excluded is None or excluded.empty:
+        without = int((models or {}).get("customers_without_purchase") or 0)  # runs scored before the reasons
+        return {"without_purchase": without} if without else {}
+    return {str(k): int(v) for k, v in excluded["reason"].value_counts().sort_index().items()}
+
+
+def excluded_sentence(counts: dict[str, int], language: str) -> str:
+    """``n customers are not tiered (reason: n, ...)``."""
+    joiner = "；" if language == "zh" else "; "
+    reasons = joiner.join(
+        text("excluded_count", language, n=n, reason=text(f"excluded_{r}", language) if f"excluded_{r}" in TEXTS else r)
+        for r, n in counts.items()
+    )
+    return text("excluded_note", language, n=sum(counts.values()), reasons=reasons)
 
 
 def render_report(study: Study, language: str | None = None) -> str:
@@ -124,7 +217,7 @@ def render_report(study: Study, language: str | None = None) -> str:
     sections = [s for build in BUILDERS if (s := build(study, language, outputs)) is not None]
     p = study.params
     template = jinja2.Environment(
-        loader=jinja2.PackageLoader("analysis", "templates"), autoescape=jinja2.select_autoescape(["html"])
+        loader=jinja2.PackageLoader("analysis", "templates"), autoescape=jinja2.select_autoescape(["html", "html.j2"])
     ).get_template("report.html.j2")
     page = template.render(
         language=language,

@@ -1,24 +1,57 @@
 """The sections of the manager report, each built from the stage outputs of one run.
 
 A builder returns ``None`` when the run lacks what it needs (e.g. no previous quarter); the report
-then simply has no such section. Every text comes from :mod:`analysis.i18n` or from the zh/en labels
-of the library modules; no personal data (names, phones, full ids) reaches the report.
+then simply has no such section. An analysis a stage left out because the data were too thin is
+recorded in that stage's outputs (``models.json``, ``tiering.json``, ``experience.json`` →
+``skipped``); its note is shown, in the report's language, in the section the analysis belongs
+to, and the section shows whatever else the run has. Every text comes from :mod:`analysis.i18n`
+or from the zh/en labels of the library modules; no personal data (names, phones, full ids)
+reaches the report.
 """
 
 from __future__ import annotations
 
+import html
+import math
 from collections import Counter
+from collections.abc import Callable
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 
-from . import charts, datasets, experience, io, lifecycle, profiles, recommendations, tiering
-from .churn import REASON_LABELS, mask_personal
-from .i18n import text
-from .report import Section, bullets, figure_cards, image, paragraph, table
+from . import (
+    charts,
+    datasets,
+    experience,
+    io,
+    lifecycle,
+    profiles,
+    quality_gate,
+    recommendations,
+    satisfaction,
+    tiering,
+)
+from .churn import REASON_LABELS
+from .i18n import TEXTS, text
+from .privacy import ensure_salt, mask_customers
+from .report import (
+    Section,
+    bullets,
+    excluded_counts,
+    excluded_sentence,
+    figure_cards,
+    gate_sentence,
+    image,
+    paragraph,
+    table,
+    thin,
+)
 from .study import Study
 
 OVERALL = {"zh": "全部客户", "en": "All customers"}
+#: Stage-4 skips shown in the watch-list section; the others belong to satisfaction and loyalty.
+WATCH_SKIPS = ("churn_model",)
 
 
 class RunOutputs:
@@ -79,6 +112,20 @@ def tier_labels(profile: pd.DataFrame) -> dict[str, str]:
     return dict(zip(profile["tier"].astype(str), profile["tier_name"].astype(str)))
 
 
+def skip_notes(record: dict[str, Any] | None, language: str, keep: Callable[[str], bool] = lambda key: True) -> list[str]:
+    """The stage's ``skipped`` notes whose key passes ``keep``, as warning paragraphs in ``language``."""
+    skipped = (record or {}).get("skipped") or {}
+    return [paragraph(why[language], "warn") for key, why in skipped.items() if keep(key)]
+
+
+def fallback_reason_text(reason: dict[str, str], language: str) -> str:
+    """One CLV fallback reason in words; an unknown key shows as ``key (value)``."""
+    key = f"fallback_{reason['key']}"
+    if key not in TEXTS:
+        return f"{reason['key']} ({reason['value']})"
+    return text(key, language, value=reason.get("value", ""), limit=reason.get("limit", ""))
+
+
 def localized(df: pd.DataFrame, columns: dict[str, str], language: str) -> pd.DataFrame:
     """Keep ``columns`` (source → i18n key) that exist, renamed to their labels."""
     present = {c: text(k, language) for c, k in columns.items() if c in df.columns}
@@ -88,54 +135,207 @@ def localized(df: pd.DataFrame, columns: dict[str, str], language: str) -> pd.Da
 # ---------------------------------------------------------------------------------------------
 
 
-def summary_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    profile = out.get(datasets.TIER_PROFILE)
-    if profile is None:
+Card = tuple[str, str]
+
+
+def is_figure(value: object) -> bool:
+    """Whether ``value`` is a finite number (not None, NA, NaN or ±inf)."""
+    try:
+        return value is not None and not pd.isna(value) and math.isfinite(float(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def signed(value: object) -> str:
+    """A score with its sign (``+12``), or "—" when missing."""
+    return f"{float(value):+.0f}" if is_figure(value) else "—"
+
+
+def overall_row(table: pd.DataFrame | None) -> pd.Series | None:
+    """The overall (tier-less) row of a per-tier table, or None."""
+    if table is None or table.empty or "tier" not in table.columns:
         return None
+    rows = table[table["tier"].isna()]
+    return None if rows.empty else rows.iloc[0]
+
+
+def headline_cards(
+    language: str,
+    *,
+    min_n: int,
+    profile: pd.DataFrame | None = None,
+    nps: pd.DataFrame | None = None,
+    at_risk: int | None = None,
+    gain: str | None = None,
+) -> list[Card]:
+    """The executive summary's headline figures as (value, label) cards, at most six.
+
+    A figure from fewer than ``min_n`` answers, or that is not a finite number, is never a card:
+    the overall NPS is one only when its ``n`` ≥ ``min_n`` (the summary's sentences show it greyed
+    with its n otherwise, :func:`nps_sentences`).
+    """
+    cards: list[Card] = []
+    if profile is not None and not profile.empty:
+        top = profile.sort_values("tier").iloc[0]
+        cards.append((f"{int(profile['customers'].sum()):,}", text("fig_customers", language)))
+        for column, key in (("clv_share", "fig_top_tier_value"), ("customer_share", "fig_top_tier_size")):
+            if is_figure(top[column]):
+                cards.append((f"{top[column]:.0%}", text(key, language, tier=top["tier_name"])))
+    overall = overall_row(nps)
+    if overall is not None and int(overall["n"]) >= min_n and is_figure(overall["nps"]):
+        cards.append((signed(overall["nps"]), text("fig_nps", language)))
+    if at_risk:
+        cards.append((f"{at_risk}", text("fig_at_risk", language)))
+    if gain is not None:
+        cards.append((gain, text("fig_gain", language)))
+    return cards[:6]
+
+
+def nps_sentences(nps: pd.DataFrame | None, language: str, min_n: int) -> list[str]:
+    """The NPS per tier as an HTML sentence; figures from fewer than ``min_n`` answers greyed with their n."""
+    if nps is None or nps.empty:
+        return []
+    sentences = []
+    overall = overall_row(nps)
+    if overall is not None and int(overall["n"]) < min_n:
+        sentences.append(thin(text("sum_nps_thin", language, n=int(overall["n"]), min_n=min_n)))
+    items = []
+    for r in nps[nps["tier"].notna()].itertuples():
+        shown = f"{r.tier_name} {signed(r.nps)}"
+        if int(r.n) < min_n or not is_figure(r.nps):
+            items.append(thin(f"{shown} ({text('n_answers', language, n=int(r.n))}, {text('too_few', language)})"))
+        else:
+            items.append(html.escape(shown))
+    if items:
+        template = html.escape(text("sum_nps", language, items="\0"))
+        sentences.append(template.replace("\0", ", ".join(items)))
+    return sentences
+
+
+def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
+    """How many latest survey answers of tiered customers rate every attribute and overall satisfaction."""
+    surveys, customers = out.get(datasets.SURVEYS), out.get(datasets.CUSTOMERS)
+    needed = [*attributes, "overall_satisfaction"]
+    if surveys is None or customers is None or not set(needed) <= set(surveys.columns):
+        return None
+    answers = satisfaction.latest_answers(surveys[surveys["customer_id"].isin(set(customers["customer_id"]))])
+    return int(len(answers.dropna(subset=needed)))
+
+
+def drivers_sentence(study: Study, out: RunOutputs, language: str) -> str | None:
+    """The two strongest drivers; greyed with the n when fewer than ``satisfaction.min_n`` answers."""
+    table_ = out.get(experience.TABLES["drivers_satisfaction"])
+    if table_ is None or len(table_) < 2:
+        return None
+    labels = attribute_labels(study, language)
+    ranked = table_.sort_values("rank")["attribute"].tolist()
+    first, second = labels.get(ranked[0], ranked[0]), labels.get(ranked[1], ranked[1])
+    min_n = study.params.satisfaction.min_n
+    n = drivers_answers(out, study.params.satisfaction.attributes)
+    if n is not None and n < min_n:
+        return thin(text("sum_drivers_thin", language, n=n, min_n=min_n, first=first, second=second))
+    return html.escape(text("sum_drivers", language, first=first, second=second))
+
+
+def data_use_sentences(quality: dict[str, Any] | None, language: str) -> list[str]:
+    """Per input, the share of rows the analysis used: kept / read."""
+    sentences = []
+    for name, q in quality_gate.input_summaries(quality or {}).items():
+        label = text(f"input_{name}", language)
+        rows_in, kept = int(q["rows_in"]), int(q["rows_kept"])
+        if rows_in == 0:
+            sentences.append(text("data_used_none", language, input=label))
+        elif kept == rows_in:
+            sentences.append(text("data_used_all", language, input=label, kept=kept))
+        else:
+            sentences.append(text("data_used", language, input=label, share=kept / rows_in, kept=kept, rows_in=rows_in))
+    return sentences
+
+
+def join_warnings(quality: dict[str, Any] | None, min_join_share: float, language: str) -> list[str]:
+    """Every join rate below ``min_join_share`` (customers found in the master / among buyers)."""
+    rules = SimpleNamespace(max_set_aside_share=1.0, max_reason_share=1.0, min_join_share=min_join_share)
+    return [gate_sentence(b.to_dict(), language) for name, q in quality_gate.input_summaries(quality or {}).items()
+            for b in quality_gate.join_breaches(name, q, rules)]
+
+
+def skipped_notes(out: RunOutputs, language: str) -> list[str]:
+    """Every analysis a stage left out (models.json, tiering.json, experience.json → ``skipped``)."""
+    notes = []
+    for name in (datasets.MODELS, tiering.TIERING_JSON, experience.EXPERIENCE_JSON):
+        skipped = (out.get(name) or {}).get("skipped") or {}
+        notes += [why[language] for why in skipped.values() if isinstance(why, dict) and language in why]
+    return notes
+
+
+def summary_warnings(study: Study, language: str, out: RunOutputs) -> list[str]:
+    """The first page's warnings: gate breaches, low join rates, customers not tiered, skipped analyses."""
+    quality = out.get(datasets.QUALITY) or {}
+    warnings = [gate_sentence(b, language) for b in out.get(datasets.QUALITY_GATE) or [] if b.get("severity") == "stop"]
+    warnings += join_warnings(quality, study.params.quality.min_join_share, language)
+    excluded = excluded_counts(study, out)
+    if excluded:
+        warnings.append(excluded_sentence(excluded, language))
+    return warnings + skipped_notes(out, language)
+
+
+def warning_block(warnings: list[str], language: str) -> str | None:
+    """A visible warning block (css ``warn``) listing ``warnings``; None when there are none."""
+    if not warnings:
+        return None
+    return f'<div class="warn"><p><strong>{html.escape(text("warn_title", language))}</strong></p>{bullets(warnings)}</div>'
+
+
+def summary_section(study: Study, language: str, out: RunOutputs) -> Section | None:
+    """The executive summary: data used, warnings, headline cards and the key sentences."""
+    quality = out.get(datasets.QUALITY)
+    profile = out.get(datasets.TIER_PROFILE)
+    if profile is None and quality is None:
+        return None
+    min_n = study.params.satisfaction.min_n
+    blocks = [bullets(data_use_sentences(quality, language))] if quality else []
+    warning = warning_block(summary_warnings(study, language, out), language)
+    if warning:
+        blocks.append(warning)
+    if profile is None:
+        return Section("summary", text("sec_summary", language), blocks)
     top = profile.sort_values("tier").iloc[0]
-    cards = [
-        (f"{int(profile['customers'].sum()):,}", text("fig_customers", language)),
-        (f"{top['clv_share']:.0%}", text("fig_top_tier_value", language, tier=top["tier_name"])),
-        (f"{top['customer_share']:.0%}", text("fig_top_tier_size", language, tier=top["tier_name"])),
-    ]
-    sentences = [text("sum_top", language, tier=top["tier_name"], n=int(top["customers"]), size=top["customer_share"],
-                      rev=top["revenue_share"], clv=top["clv_share"])]
+    sentences = [html.escape(text("sum_top", language, tier=top["tier_name"], n=int(top["customers"]),
+                                  size=top["customer_share"], rev=top["revenue_share"], clv=top["clv_share"]))]
     tiering_record = out.get(tiering.TIERING_JSON) or {}
     moves = tiering_record.get("migration")
     if moves:
-        sentences.append(text("sum_migration", language, up=moves["upgrades"], down=moves["downgrades"],
-                              new=moves["new"], lost=moves["lost"]))
+        sentences.append(html.escape(text("sum_migration", language, up=moves["upgrades"], down=moves["downgrades"],
+                                          new=moves["new"], lost=moves["lost"])))
     nps = out.get(experience.TABLES["nps"])
-    if nps is not None and not nps.empty:
-        overall = nps[nps["tier"].isna()]
-        if not overall.empty:
-            cards.append((f"{overall['nps'].iloc[0]:+.0f}", text("fig_nps", language)))
-        per_tier = nps[nps["tier"].notna()]
-        sentences.append(text("sum_nps", language, items=", ".join(
-            f"{r.tier_name} {r.nps:+.0f}" + (f" ({text('too_few', language)})" if r.too_few else "")
-            for r in per_tier.itertuples())))
-    drivers_table = out.get(experience.TABLES["drivers_satisfaction"])
-    if drivers_table is not None and len(drivers_table) >= 2:
-        labels = attribute_labels(study, language)
-        ranked = drivers_table.sort_values("rank")["attribute"].tolist()
-        sentences.append(text("sum_drivers", language, first=labels.get(ranked[0], ranked[0]),
-                              second=labels.get(ranked[1], ranked[1])))
+    sentences += nps_sentences(nps, language, min_n)
+    drivers = drivers_sentence(study, out, language)
+    if drivers:
+        sentences.append(drivers)
     watch = out.get(experience.TABLES["watch_list"])
+    at_risk = None
     if watch is not None and not watch.empty:
-        cards.append((f"{len(watch)}", text("fig_at_risk", language)))
+        at_risk = len(watch)
         reasons = Counter(r for keys in watch["reasons"].astype(str) for r in keys.split("; ") if r)
         common = REASON_LABELS.get(reasons.most_common(1)[0][0], {}).get(language, "") if reasons else ""
-        sentences.append(text("sum_watch", language, n=len(watch), value=money(float(watch["clv"].sum()), study, language),
-                              reason=common))
+        sentences.append(html.escape(text("sum_watch", language, n=len(watch),
+                                          value=money(float(watch["clv"].sum()), study, language), reason=common)))
     alloc = out.get(datasets.ALLOCATION)
     alloc_summary = out.get(recommendations.ALLOCATION_JSON)
+    gain = None
     if alloc is not None and alloc_summary is not None:
-        gain = float(alloc_summary["gain_vs_equal"])
-        cards.append((money(gain, study, language), text("fig_gain", language)))
+        gain = money(float(alloc_summary["gain_vs_equal"]), study, language)
         items = "；".join if language == "zh" else "; ".join
-        sentences.append(text("sum_allocation", language, gain=money(gain, study, language), items=items(
-            f"{r.tier_name} {r.budget_share:.0%}" for r in alloc.itertuples())))
-    return Section("summary", text("sec_summary", language), [figure_cards(cards[:6]), bullets(sentences)])
+        sentences.append(html.escape(text("sum_allocation", language, gain=gain, items=items(
+            f"{r.tier_name} {r.budget_share:.0%}" for r in alloc.itertuples()))))
+    cards = headline_cards(language, min_n=min_n, profile=profile, nps=nps, at_risk=at_risk, gain=gain)
+    blocks = [figure_cards(cards), *blocks, html_bullets(sentences)]
+    return Section("summary", text("sec_summary", language), blocks)
+
+
+def html_bullets(items: list[str]) -> str:
+    """Bullets whose items are already HTML (escaped text, possibly with greyed spans)."""
+    return '<ul class="bullets">' + "".join(f"<li>{i}</li>" for i in items) + "</ul>"
 
 
 def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | None:
@@ -145,6 +345,7 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
     if profile is None or customers is None or record is None:
         return None
     blocks = [paragraph(text("tiers_method", language, rule=record["rule"][language]))]
+    blocks += skip_notes(record, language, lambda key: key.startswith("sensitivity"))
     shown = localized(profile, {
         "tier_name": "col_tier", "customers": "col_customers", "customer_share": "col_customer_share",
         "revenue_share": "col_revenue_share", "margin_share": "col_margin_share", "clv_share": "col_clv_share",
@@ -154,15 +355,32 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
                                                 "col_clv_share", "col_p_alive")}
     blocks.append(table(shown, formats={**pct, text("col_customers", language): ",", text("col_days_since_last", language): ",.0f"}))
     blocks.append(image(charts.tier_shares(profile, language), text("chart_tiers", language)))
-    value = customers["revenue"].clip(lower=0)
-    blocks.append(paragraph(profiles.pareto_sentence(value, language, top_share=0.2)))
-    test = profiles.tiers_differ(customers, "clv")
-    blocks.append(paragraph(text("tiers_differ", language, p=format_p(test.pvalue))))
+    blocks.append(paragraph(pareto_text(customers["revenue"].clip(lower=0), language)))
+    blocks.append(paragraph(tiers_differ_text(customers, language)))
     sensitivity = out.get(tiering.SENSITIVITY)
-    if sensitivity is not None:
+    if sensitivity is not None and len(sensitivity) >= 2:
         blocks.append(paragraph(text("sensitivity_note", language), "note"))
         blocks.append(image(charts.agreement_heatmap(sensitivity.set_index("method"), language), text("chart_sensitivity", language)))
     return Section("tiers", text("sec_tiers", language), blocks)
+
+
+def pareto_text(value: pd.Series, language: str) -> str:
+    """The Pareto sentence, or why there is none (no positive revenue to share out)."""
+    try:
+        return profiles.pareto_sentence(value, language, top_share=0.2)
+    except profiles.ProfileError:
+        return text("pareto_none", language)
+
+
+def tiers_differ_text(customers: pd.DataFrame, language: str) -> str:
+    """The Kruskal–Wallis result on CLV across tiers, or why it cannot be tested."""
+    try:
+        test = profiles.tiers_differ(customers, "clv")
+    except profiles.ProfileError as exc:
+        return text("tiers_differ_none", language, why=str(exc))
+    if pd.isna(test.pvalue):
+        return text("tiers_differ_none", language, why="p = NaN")
+    return text("tiers_differ", language, p=format_p(test.pvalue))
 
 
 def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | None:
@@ -178,7 +396,7 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
             blocks.append(image(charts.mix_chart(mix, title, names), title))
     transactions = datasets.load_transactions(study)
     for column in ("product_category", "channel"):
-        if transactions[column].notna().any():
+        if column in transactions.columns and transactions[column].notna().any():
             mix = profiles.purchase_mix(customers, transactions, column, language=language)
             title = text("chart_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
@@ -193,13 +411,18 @@ def scoring_section(study: Study, language: str, out: RunOutputs) -> Section | N
         return None
     blocks = []
     clv_info = models["clv"]
-    if clv_info["method"] == "model":
-        figures = models["bgnbd_calibration"]["holdout_figures"]
-        blocks.append(paragraph(text("scoring_models", language, err=figures["total_relative_error"])))
+    calibration = models.get("bgnbd_calibration")
+    if clv_info["method"] == "model" and calibration:
+        err = calibration["holdout_figures"]["total_relative_error"]
+        blocks.append(paragraph(text("scoring_models", language, err=err)))
+    elif clv_info["method"] == "model":
+        blocks.append(paragraph(text("scoring_no_holdout", language)))
     else:
-        reasons = "; ".join(f"{r['key']} ({r['value']})" for r in clv_info["fallback_reasons"])
+        joiner = "；" if language == "zh" else "; "
+        reasons = joiner.join(fallback_reason_text(r, language) for r in clv_info["fallback_reasons"])
         blocks.append(paragraph(text("scoring_fallback", language, reasons=reasons), "warn"))
-    if holdout is not None:
+    blocks += skip_notes(models, language)
+    if holdout is not None and not holdout.empty:
         blocks.append(image(charts.holdout_chart(holdout, language), text("chart_holdout", language)))
     value = customers["clv"].clip(lower=0)
     blocks.append(image(charts.value_distribution(customers["clv"], profiles.lorenz_curve(value), language),
@@ -215,22 +438,29 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
     record = out.get(experience.EXPERIENCE_JSON)
     if record is None:
         return None
-    blocks = [paragraph(why[language], "warn") for why in record.get("skipped", {}).values()]
+    blocks = skip_notes(record, language, lambda key: key not in WATCH_SKIPS)
     nps, csat = out.get(experience.TABLES["nps"]), out.get(experience.TABLES["csat"])
     min_n = study.params.satisfaction.min_n
     if nps is not None and not nps.empty:
         merged = nps.merge(csat[["tier_name", "respondents", "response_rate", "mean_satisfaction", "top_box_share"]],
                            on="tier_name", how="left") if csat is not None else nps
+        # a row is thin when either its NPS answers or its CSAT respondents are fewer than min_n
+        thin_rows = [bool(few) or (is_figure(r) and int(r) < min_n)
+                     for few, r in zip(merged["too_few"], merged["respondents"] if "respondents" in merged else [None] * len(merged))]
+        merged = merged.assign(too_few=thin_rows)
         merged = merged.assign(
-            nps_ci=[f"{lo:+.0f} … {hi:+.0f}" for lo, hi in zip(merged["nps_low"], merged["nps_high"])],
-            tier_name=[f"{n} ({text('too_few', language)})" if few else n for n, few in zip(merged["tier_name"], merged["too_few"])],
+            nps_ci=[f"{lo:+.0f} … {hi:+.0f}" if is_figure(lo) and is_figure(hi) else "—"
+                    for lo, hi in zip(merged["nps_low"], merged["nps_high"])],
+            tier_name=[f"{name} ({text('too_few', language)}, {text('n_answers', language, n=int(n))})" if few else name
+                       for name, few, n in zip(merged["tier_name"], merged["too_few"], merged["n"])],
         )
         shown = localized(merged, {"tier_name": "col_tier", "respondents": "col_respondents",
                                    "response_rate": "col_response_rate", "mean_satisfaction": "col_csat",
                                    "top_box_share": "col_top_box", "nps": "col_nps", "nps_ci": "col_nps_ci"}, language)
         blocks.append(table(shown, formats={text("col_response_rate", language): ".0%", text("col_top_box", language): ".0%",
-                                            text("col_csat", language): ".2f", text("col_nps", language): "+.0f"}))
-        if nps["too_few"].any():
+                                            text("col_csat", language): ".2f", text("col_nps", language): "+.0f"},
+                            row_css=["thin" if few else None for few in merged["too_few"]]))
+        if merged["too_few"].any():
             blocks.append(paragraph(text("few_answers", language, n=min_n), "note"))
         per_tier = nps[nps["tier"].notna()]
         blocks.append(image(charts.interval_chart(per_tier, "nps", "nps_low", "nps_high", text("chart_nps", language), "NPS"),
@@ -243,9 +473,14 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
         labels = attribute_labels(study, language)
         shown = ipa.assign(attribute=ipa["attribute"].map(lambda a: labels.get(a, a)), label=ipa[f"label_{language}"])
         blocks.append(f"<h3>{text('chart_drivers', language)}</h3>")
+        n = drivers_answers(out, study.params.satisfaction.attributes)
+        few = n is not None and n < min_n
+        if few:
+            blocks.append(f'<p class="thin">{html.escape(text("drivers_thin", language, n=n, min_n=min_n))}</p>')
         blocks.append(table(localized(shown, {"attribute": "col_attribute", "importance": "col_importance",
                                               "performance": "col_performance", "label": "col_quadrant"}, language),
-                            formats={text("col_importance", language): ".1f", text("col_performance", language): ".2f"}))
+                            formats={text("col_importance", language): ".1f", text("col_performance", language): ".2f"},
+                            row_css=["thin" if few else None] * len(shown)))
         blocks.append(image(charts.ipa_chart(ipa.assign(label=ipa[f"label_{language}"]), labels, language),
                             text("chart_ipa", language)))
     complaints_table = out.get(experience.TABLES["complaints"])
@@ -256,7 +491,7 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
                             formats={text("col_complaints_per_100", language): ".1f"}))
         sentence = record.get("complaint_link", {}).get(f"sentence_{language}")
         if sentence:
-            blocks.append(paragraph(sentence))
+            blocks.append(complaint_link_block(sentence, out.get(experience.TABLES["complaint_link"]), language, min_n))
     loyalty_table, repurchase = out.get(experience.TABLES["loyalty"]), out.get(experience.TABLES["repurchase"])
     if loyalty_table is not None and repurchase is not None:
         merged = repurchase.merge(loyalty_table, on=["tier", "tier_name"], how="left")
@@ -279,19 +514,38 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
     return Section("satisfaction", text("sec_satisfaction", language), blocks)
 
 
+def complaint_link_block(sentence: str, link: pd.DataFrame | None, language: str, min_n: int) -> str:
+    """The complaint–satisfaction sentence; greyed with the n when a group has fewer than ``min_n`` answers."""
+    if link is None or link.empty or "n" not in link.columns:
+        return paragraph(sentence)
+    n = int(link["n"].min())
+    if n >= min_n:
+        return paragraph(sentence)
+    return f'<p class="thin">{html.escape(text("link_thin", language, n=n, min_n=min_n) + sentence)}</p>'
+
+
+def risk_available(customers: pd.DataFrame | None) -> bool:
+    """Whether any customer has a churn risk (from the model or from 1 − P(alive))."""
+    return customers is not None and "churn_risk" in customers.columns and bool(customers["churn_risk"].notna().any())
+
+
 def watch_section(study: Study, language: str, out: RunOutputs) -> Section | None:
     watch = out.get(experience.TABLES["watch_list"])
     if watch is None:
         return None
-    if watch.empty:
-        return Section("watch", text("sec_watch", language), [paragraph(text("watch_none", language))])
-    masked = mask_personal(watch)
+    notes = skip_notes(out.get(experience.EXPERIENCE_JSON), language, lambda key: key in WATCH_SKIPS)
+    if watch.empty and risk_available(out.get(datasets.CUSTOMERS)):
+        return Section("watch", text("sec_watch", language), [*notes, paragraph(text("watch_none", language))])
+    if watch.empty:  # no risk at all: the churn note already says why, else say it here
+        return Section("watch", text("sec_watch", language), notes or [paragraph(text("watch_no_risk", language))])
+    masked = mask_customers(watch, ensure_salt(study.processed_dir))  # salted codes, never ids or names
     masked = masked.assign(reasons_text=masked[f"reasons_{language}"] if f"reasons_{language}" in masked else masked["reasons"])
     shown = localized(masked, {"customer_id": "col_customer", "tier_name": "col_tier", "clv": "col_clv",
                                "churn_risk": "col_risk", "value_at_risk": "col_value_at_risk",
                                "reasons_text": "col_reasons"}, language)
     formats = {text("col_clv", language): ",.0f", text("col_value_at_risk", language): ",.0f", text("col_risk", language): ".0%"}
-    return Section("watch", text("sec_watch", language), [paragraph(text("watch_intro", language)), table(shown.head(30), formats=formats)])
+    blocks = [*notes, paragraph(text("watch_intro", language)), table(shown.head(30), formats=formats)]
+    return Section("watch", text("sec_watch", language), blocks)
 
 
 def recommendations_section(study: Study, language: str, out: RunOutputs) -> Section | None:
@@ -302,7 +556,8 @@ def recommendations_section(study: Study, language: str, out: RunOutputs) -> Sec
         return None
     merged = alloc.merge(profile[["tier", "clv_share", "p_alive_mean"]], on="tier", how="left")
     sentences = [
-        text("rec_reason", language, tier=r["tier_name"], n=int(r["customers"]), clv=r["clv_share"], alive=r["p_alive_mean"],
+        text("rec_reason" if pd.notna(r["p_alive_mean"]) else "rec_reason_no_alive", language,
+             tier=r["tier_name"], n=int(r["customers"]), clv=r["clv_share"], alive=r["p_alive_mean"],
              service=r[f"service_model_{language}"], level=r[f"manager_level_{language}"],
              cadence=r.get(f"cadence_{language}", f"{r['contacts_per_month']:g}/month"),
              budget=money(r["budget"], study, language), per=money(r["budget_per_customer"], study, language))
@@ -342,9 +597,10 @@ def migration_section(study: Study, language: str, out: RunOutputs) -> Section |
     if profile is None:
         return None
     if counts is None:
+        notes = skip_notes(out.get(tiering.TIERING_JSON), language, lambda key: key == "migration")
         previous = study.params.tiering.previous_run
         why = text("migration_missing", language, run=previous) if previous else text("migration_none", language)
-        return Section("migration", text("sec_migration", language), [paragraph(why)])
+        return Section("migration", text("sec_migration", language), notes or [paragraph(why)])
     matrix = counts.set_index(counts.columns[0])
     record = out.get(tiering.TIERING_JSON)["migration"]
     blocks = [paragraph(text("sum_migration", language, up=record["upgrades"], down=record["downgrades"],
@@ -392,6 +648,8 @@ def methodology_section(study: Study, language: str, out: RunOutputs) -> Section
     record = out.get(tiering.TIERING_JSON)
     if record:
         blocks.append(paragraph(text("tiers_method", language, rule=record["rule"][language]), "note"))
+    blocks.append(f"<h3>{html.escape(text('method_purchase_title', language))}</h3>")
+    blocks.append(paragraph(text("method_purchase", language)))
     exp = out.get(experience.EXPERIENCE_JSON)
     if exp and exp.get(f"lifecycle_rules_{language}"):
         blocks.append(table(pd.DataFrame(exp[f"lifecycle_rules_{language}"])))
@@ -401,7 +659,7 @@ def methodology_section(study: Study, language: str, out: RunOutputs) -> Section
 def quality_appendix(study: Study, language: str, out: RunOutputs) -> Section | None:
     from .report import quality_section
 
-    return quality_section(study, language)
+    return quality_section(study, language, out)
 
 
 BUILDERS = [

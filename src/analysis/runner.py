@@ -1,35 +1,88 @@
 """Run a whole study: the notebooks in order with Papermill, their HTML, the report and the manifest.
 
+A run is all or nothing. Before any stage, the params are validated (every key and rule) and
+checked against the input files' headers. Each attempt then writes into its own staging folders
+(``data/processed/.staging/<run>/<attempt>/`` and ``reports/.staging/<run>/<attempt>/``, see
+:mod:`analysis.study`); the notebook kernels find them through ``$TIERING_STAGING``. Only when
+every stage and the report succeeded are the staging folders published onto
+``data/processed/<run>/`` and ``reports/<run>/``.
+
+Every failure is reported the same way, whichever step failed: a plain message naming the step,
+the error and where to look, and a manifest with ``status: failed``, the failing step and the
+message, in the attempt's staging folder. The last good outputs of the run stay as they were.
+
 Each notebook receives the same two parameters (``params_path``, ``out_root``) and talks to the
-others only through ``data/processed/<run>/``. The first failing stage stops the run; its error is
-shown plainly with the executed notebook's path, so the analyst can open it at the failing cell.
+others only through the files in the processed folder.
+
+Personal data stays on the analyst's side: the executed notebooks (``.ipynb`` and their HTML, which
+show customer-level rows) are written to ``data/processed/<run>/notebooks/``, beside the
+customer-level outputs, and published with them. ``reports/<run>/`` holds only the manager's report
+and the manifest. Each full run draws a new salt for the report's customer codes
+(:mod:`analysis.privacy`), kept in the processed folder too.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import os
 import platform
+import shutil
+import signal
 import sys
+import threading
 import time
+import traceback
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import io
-from .study import Study, open_study
+from . import io, privacy
+from .params import check_input_headers, given_inputs
+from .study import STAGING_ENV, Study, open_study, publish, recover_publish, remove_stale_attempts
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+#: The executed notebooks' folder, inside the run's processed folder (the analyst's side).
+EXECUTED_NOTEBOOKS = "notebooks"
 STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation")
+REPORT_STEP = "report"
+INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RECORDED_PACKAGES = (
     "pandas", "numpy", "scipy", "scikit-learn", "duckdb", "pyspark", "matplotlib", "seaborn",
     "papermill", "nbconvert", "pydantic", "pyarrow",
 )
+LOCK_FILE = "run.lock"
+REPORT_TRACEBACK = "report_error.txt"
 
 
 class StageFailed(RuntimeError):
-    """A notebook stage raised: the message names the stage, the cell and the error."""
+    """A stage or the report step failed: the message names the step, the error and where to look."""
+
+    def __init__(self, message: str, *, stage: str | None = None, manifest: Path | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.manifest = manifest
+
+
+class RunInterrupted(KeyboardInterrupt):
+    """The run was interrupted (Ctrl-C or SIGTERM); nothing was published. The message says where to look."""
+
+    def __init__(self, message: str, *, stage: str | None = None, manifest: Path | None = None) -> None:
+        super().__init__(message)
+        self.stage = stage
+        self.manifest = manifest
+
+
+class _StepFailed(Exception):
+    """Raised inside the runner by one step; turned into :class:`StageFailed` with the run's context."""
+
+    def __init__(self, summary: str, see: Path | None = None) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.see = see
 
 
 @dataclass
@@ -41,7 +94,10 @@ class StageTiming:
 
 @dataclass
 class RunRecord:
+    """What the manifest records: the study, when it started, the inputs' fingerprints, each step's timing."""
+
     study: Study
+    inputs: dict[str, dict[str, Any]] = field(default_factory=dict)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
     stages: list[StageTiming] = field(default_factory=list)
 
@@ -64,29 +120,39 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def write_manifest(record: RunRecord, status: str) -> Path:
-    p = record.study.params
-    inputs = {
-        name: {"path": str(spec.path), "sha256": sha256(spec.path), "bytes": spec.path.stat().st_size}
-        for name in ("transactions", "customers", "surveys", "complaints")
-        for spec in [getattr(p.inputs, name)]
-        if spec is not None
+def input_fingerprints(study: Study) -> dict[str, dict[str, Any]]:
+    """Path, SHA-256 and size of every input, taken once when the run starts."""
+    return {
+        table: {"path": str(spec.path), "sha256": sha256(spec.path), "bytes": spec.path.stat().st_size}
+        for table, spec in given_inputs(study.params)
     }
+
+
+def write_manifest(record: RunRecord, status: str, **extra: Any) -> Path:
+    """Write ``manifest.json`` in the run's report folder (the attempt's staging folder while it runs).
+
+    ``status`` is ``running`` (with the current ``stage``), ``failed`` (with ``failed_stage`` and
+    ``error``) or ``ok``.
+    """
+    study = record.study
+    p = study.params
     manifest: dict[str, Any] = {
         "run": p.run,
         "status": status,
+        **extra,
+        "attempt": study.attempt,
         "started": record.started,
         "finished": datetime.now(UTC).isoformat(timespec="seconds"),
-        "params_file": str(record.study.params_path),
+        "params_file": str(study.params_path),
         "params": p.model_dump(mode="json"),
         "seed": p.seed,
-        "inputs": inputs,
+        "inputs": record.inputs,
         "packages": package_versions(),
         "platform": platform.platform(),
         "stages": [t.__dict__ for t in record.stages],
         "total_seconds": round(sum(t.seconds for t in record.stages), 2),
     }
-    return io.write_json(manifest, record.study.reports_dir / "manifest.json")
+    return io.write_json(manifest, study.reports_dir / "manifest.json")
 
 
 def export_notebook_html(notebook: Path, target: Path) -> Path:
@@ -98,11 +164,39 @@ def export_notebook_html(notebook: Path, target: Path) -> Path:
     return io.write_text(body, target)
 
 
+# ---------------------------------------------------------------------------------------------
+# One step each: a notebook stage, the report.
+
+
+def kernel_config() -> Any:
+    """Kernel transport settings: CurveZMQ encryption when pyzmq has it, else Unix-socket IPC.
+
+    Either way the kernel no longer runs over plain TCP, so it no longer prints its
+    "Kernel is running over TCP without encryption" warning at every stage; its other messages
+    (and every cell error, which comes back through the notebook) are left as they are.
+    """
+    import zmq
+    from traitlets.config import Config
+
+    if zmq.has("curve"):
+        return Config({"KernelManager": {"transport_encryption": "auto"}})
+    if os.name == "posix":
+        return Config({"KernelManager": {"transport": "ipc"}})
+    return Config()
+
+
+def executed_notebooks_dir(study: Study) -> Path:
+    """``data/processed/<run>/notebooks/`` (the attempt's while it runs): the executed notebooks and their HTML."""
+    return study.processed_dir / EXECUTED_NOTEBOOKS
+
+
 def _execute(study: Study, stage: str, out_root: str, progress: bool) -> Path:
+    """Run one notebook into the attempt's processed folder, then its HTML; :class:`_StepFailed` on any error."""
     import papermill as pm
 
-    target = study.reports_dir / "notebooks" / f"{stage}.ipynb"
+    target = executed_notebooks_dir(study) / f"{stage}.ipynb"
     target.parent.mkdir(parents=True, exist_ok=True)
+    html = target.with_suffix(".html")
     try:
         pm.execute_notebook(
             str(NOTEBOOK_DIR / f"{stage}.ipynb"),
@@ -111,14 +205,135 @@ def _execute(study: Study, stage: str, out_root: str, progress: bool) -> Path:
             cwd=str(NOTEBOOK_DIR),
             progress_bar=progress,
             kernel_name="python3",
+            config=kernel_config(),
+            # The kernel's own log (not the cells' output, which the notebook keeps) would print
+            # "KeyboardInterrupt caught in kernel" when the client interrupts it at shutdown.
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
         )
     except pm.PapermillExecutionError as exc:
-        export_notebook_html(target, target.with_suffix(".html"))
-        raise StageFailed(
-            f"stage {stage} failed in cell {exc.exec_count}: {exc.ename}: {exc.evalue}\n"
-            f"  Open {target.with_suffix('.html')} (or the .ipynb) to see the cell and its traceback."
-        ) from None
+        see = _try_export(target, html)
+        raise _StepFailed(f"in cell {exc.exec_count}: {exc.ename}: {exc.evalue}", see) from None
+    except Exception as exc:  # the kernel died, did not start, timed out, ...
+        see = _try_export(target, html) if target.is_file() else None
+        raise _StepFailed(f"with {type(exc).__name__}: {exc}", see) from None
+    try:
+        export_notebook_html(target, html)
+    except Exception as exc:
+        raise _StepFailed(f"writing the HTML of the executed notebook: {type(exc).__name__}: {exc}", target) from None
     return target
+
+
+def _try_export(notebook: Path, html: Path) -> Path:
+    """The HTML of a failed notebook when it can be written, else the notebook itself."""
+    try:
+        return export_notebook_html(notebook, html)
+    except Exception:
+        return notebook
+
+
+def _build_report(study: Study) -> Path:
+    """The manager report; any error becomes :class:`_StepFailed` with its traceback saved beside it."""
+    from .report import build_report
+
+    try:
+        return build_report(study)
+    except Exception as exc:
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        saved = io.write_text(
+            "".join(traceback.format_exception(exc)), study.reports_dir / REPORT_TRACEBACK
+        )
+        raise _StepFailed(
+            f"with {type(exc).__name__}: {exc} (in {Path(where.filename).name} line {where.lineno}, {where.name})",
+            saved,
+        ) from None
+
+
+# ---------------------------------------------------------------------------------------------
+# The run: lock, staging, steps, publish.
+
+
+def new_attempt_id() -> str:
+    """A sortable id, unique per process and moment: ``20260401T093012-12345``."""
+    return f"{datetime.now(UTC):%Y%m%dT%H%M%S}-{os.getpid()}"
+
+
+@contextmanager
+def run_lock(study: Study) -> Iterator[None]:
+    """Hold an exclusive lock on the run name (released by the OS if the process dies)."""
+    root = study.processed_staging_root
+    root.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks on this platform: runs of one name must not overlap
+        yield
+        return
+    with (root / LOCK_FILE).open("a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            raise StageFailed(
+                f"another run of '{study.run}' is in progress ({fh.read().strip() or 'unknown process'}); "
+                "wait for it to finish or stop it, then run again"
+            ) from None
+        fh.truncate(0)
+        fh.write(f"pid {os.getpid()}, attempt {study.attempt}\n")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)
+
+
+@contextmanager
+def kernel_environment(attempt: str) -> Iterator[None]:
+    """The variables the stage kernels inherit while they start; restored afterwards.
+
+    ``$TIERING_STAGING`` points the stages at the attempt's staging folders; ``$MPLBACKEND`` is
+    matplotlib's inline backend, so every chart a notebook draws is shown in it (a caller's own
+    setting, such as the test suite's off-screen ``Agg``, must not reach the analyst notebooks).
+    """
+    wanted = {STAGING_ENV: attempt, "MPLBACKEND": INLINE_BACKEND}
+    before = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def signals_deferred() -> Iterator[None]:
+    """Hold SIGINT and SIGTERM back while the published folders are swapped (delivered afterwards)."""
+    blockable = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
+    held = {signal.SIGINT, signal.SIGTERM}
+    if blockable:
+        signal.pthread_sigmask(signal.SIG_BLOCK, held)
+    try:
+        yield
+    finally:
+        if blockable:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, held)
+
+
+def seed_staging(study: Study, stages: tuple[str, ...]) -> None:
+    """A run of some stages only starts from the published outputs of the others.
+
+    Executed notebooks found in an older run's report folder are not carried over: they belong
+    to the processed folder.
+    """
+    if set(STAGES) <= set(stages):
+        return
+    for published, staging, ignore in (
+        (study.published_processed_dir, study.processed_dir, None),
+        (study.published_reports_dir, study.reports_dir, shutil.ignore_patterns(EXECUTED_NOTEBOOKS)),
+    ):
+        if published.is_dir():
+            shutil.copytree(published, staging, dirs_exist_ok=True, ignore=ignore)
 
 
 def run_study(
@@ -128,36 +343,92 @@ def run_study(
     stages: tuple[str, ...] = STAGES,
     progress: bool = True,
 ) -> Path:
-    """Run the stages in order and build the manager report; return the report's path.
+    """Run the stages in order, then the report; publish them only if every step succeeded.
 
-    The params are validated before any work. Writes ``reports/<run>/notebooks/*.ipynb|html``,
-    ``reports/<run>/index.html`` and ``reports/<run>/manifest.json``.
+    Returns the published report's path, ``reports/<run>/index.html``.
+
+    Raises
+    ------
+    ParamsError
+        Before any work, when the params or the input files' headers are wrong.
+    StageFailed
+        When a stage or the report fails; nothing is published.
+    RunInterrupted
+        On Ctrl-C (or SIGTERM, from the command line); nothing is published.
     """
-    from .report import build_report
+    from .report import report_path
 
-    study = open_study(params_path, out_root)
-    record = RunRecord(study)
-    root_arg = str(Path(out_root).resolve()) if out_root else ""
-    total = len(stages) + 1
-    for number, stage in enumerate(stages, start=1):
-        _say(f"[{number}/{total}] {stage} …")
-        started = time.perf_counter()
-        try:
-            executed = _execute(study, stage, root_arg, progress)
-        except StageFailed:
-            record.stages.append(StageTiming(stage, round(time.perf_counter() - started, 2), "failed"))
-            write_manifest(record, status=f"failed at {stage}")
-            raise
-        export_notebook_html(executed, executed.with_suffix(".html"))
-        seconds = round(time.perf_counter() - started, 2)
-        record.stages.append(StageTiming(stage, seconds, "ok"))
-        _say(f"[{number}/{total}] {stage} done in {seconds:.1f} s")
-    _say(f"[{total}/{total}] report …")
-    started = time.perf_counter()
-    report = build_report(study)
-    record.stages.append(StageTiming("report", round(time.perf_counter() - started, 2), "ok"))
-    write_manifest(record, status="ok")
-    return report
+    study = open_study(params_path, out_root, attempt=new_attempt_id())
+    check_input_headers(study.params, study.params_path)
+    with run_lock(study):
+        recover_publish(study)
+        remove_stale_attempts(study)
+        seed_staging(study, stages)
+        privacy.ensure_salt(study.processed_dir)  # new for a full run; a partial run keeps the published one
+        record = RunRecord(study, inputs=input_fingerprints(study))
+        root_arg = str(Path(out_root).resolve()) if out_root else ""
+        _run_steps(record, [*stages, REPORT_STEP], root_arg, progress)
+        write_manifest(
+            record, "ok",
+            published={"reports": str(study.published_reports_dir), "processed": str(study.published_processed_dir)},
+        )
+        with signals_deferred():
+            publish(study)
+    _say(f"published: {study.published_reports_dir} and {study.published_processed_dir}")
+    published = Study(study.params, study.params_path)
+    return report_path(published, study.params.language)
+
+
+def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: bool) -> None:
+    """Each step in order; the first failure or interruption marks the manifest failed and stops the run."""
+    study = record.study
+    step, started = steps[0], time.perf_counter()
+    try:
+        with kernel_environment(study.attempt or ""):
+            for number, step in enumerate(steps, start=1):
+                _say(f"[{number}/{len(steps)}] {step} …")
+                write_manifest(record, "running", stage=step)
+                started = time.perf_counter()
+                if step == REPORT_STEP:
+                    _build_report(study)
+                else:
+                    _execute(study, step, out_root, progress)
+                seconds = round(time.perf_counter() - started, 2)
+                record.stages.append(StageTiming(step, seconds, "ok"))
+                _say(f"[{number}/{len(steps)}] {step} done in {seconds:.1f} s")
+    except _StepFailed as exc:
+        message = _failure_message(study, step, f"failed {exc.summary}", exc.see)
+        manifest = _mark_failed(record, step, started, message)
+        raise StageFailed(message, stage=step, manifest=manifest) from None
+    except KeyboardInterrupt:
+        message = _failure_message(study, step, "was interrupted (Ctrl-C or a termination signal)", None)
+        manifest = _mark_failed(record, step, started, message)
+        raise RunInterrupted(message, stage=step, manifest=manifest) from None
+
+
+def _mark_failed(record: RunRecord, step: str, started: float, message: str) -> Path:
+    record.stages.append(StageTiming(step, round(time.perf_counter() - started, 2), "failed"))
+    return write_manifest(record, "failed", failed_stage=step, error=message)
+
+
+def _failure_message(study: Study, step: str, what: str, see: Path | None) -> str:
+    """The one shape of every failure: what failed, where to look, what was (not) published."""
+    name = f"stage {step}" if step != REPORT_STEP else "the report step"
+    lines = [f"{name} {what}"]
+    if see is not None:
+        lines.append(f"See {see} for the details.")
+    if study.published_reports_dir.is_dir():
+        lines.append(
+            f"Nothing was published: the last good report and outputs of '{study.run}' "
+            f"({study.published_reports_dir}, {study.published_processed_dir}) are unchanged."
+        )
+    else:
+        lines.append(f"Nothing was published ('{study.run}' has no earlier good run).")
+    lines.append(
+        f"This attempt's partial outputs and executed notebooks are in {study.processed_dir}, its manifest "
+        f"(status: failed) in {study.reports_dir}; the next run of '{study.run}' replaces them."
+    )
+    return "\n  ".join(lines)
 
 
 def _say(message: str) -> None:

@@ -2,39 +2,99 @@
 
 Stages talk only through the files in ``data/processed/<run>/``; :class:`Study` names them, so a
 notebook never builds a path by hand.
+
+Published and staged outputs
+----------------------------
+A run is all or nothing. The runner (:mod:`analysis.runner`) gives each attempt an id and sets
+``$TIERING_STAGING`` to it for the notebook kernels it starts; a :class:`Study` opened with that id
+writes into the attempt's staging folders::
+
+    data/processed/.staging/<run>/<attempt>/     stage outputs, executed notebooks and their HTML
+    reports/.staging/<run>/<attempt>/            the manager report and the manifest
+
+Only when every stage and the report succeeded does :func:`publish` move them onto
+``data/processed/<run>/`` and ``reports/<run>/`` (a rename per folder; the previous outputs are kept
+until both folders are in place, then removed). A failed or killed attempt leaves the published
+outputs untouched; the next run of the same name removes its leftovers.
+
+Without ``$TIERING_STAGING`` (a notebook run by hand in JupyterLab, or by nbval) a study reads and
+writes the published folders directly. :meth:`Study.previous_output` always reads the published
+outputs of the previous run.
 """
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .params import StudyParams, load_params, with_output_root
+from .params import (
+    STAGING_FOLDER,
+    ParamsError,
+    StudyParams,
+    load_params,
+    output_overlap_problems,
+    with_output_root,
+)
+
+#: Set by the runner for the notebook kernels it starts: the id of the attempt whose staging folders to use.
+STAGING_ENV = "TIERING_STAGING"
+_JOURNAL = "publishing.json"
+_PREVIOUS_PREFIX = "previous-"
 
 
 @dataclass(frozen=True)
 class Study:
+    """The params of one run and its folders; ``attempt`` set means: write into that attempt's staging."""
+
     params: StudyParams
     params_path: Path
+    attempt: str | None = None
 
     @property
     def run(self) -> str:
         return self.params.run
 
     @property
+    def published_processed_dir(self) -> Path:
+        """``data/processed/<run>/``: the outputs of the last run that succeeded."""
+        return self.params.output.processed_dir / self.run
+
+    @property
+    def published_reports_dir(self) -> Path:
+        """``reports/<run>/``: the manager report and manifest of the last run that succeeded."""
+        return self.params.output.reports_dir / self.run
+
+    @property
+    def processed_staging_root(self) -> Path:
+        """``data/processed/.staging/<run>/``: every attempt's stage outputs, the lock and the publish journal."""
+        return self.params.output.processed_dir / STAGING_FOLDER / self.run
+
+    @property
+    def reports_staging_root(self) -> Path:
+        return self.params.output.reports_dir / STAGING_FOLDER / self.run
+
+    @property
     def processed_dir(self) -> Path:
-        return self.params.output.processed_dir / self.params.run
+        """Where stage outputs are read and written: the attempt's staging folder, or the published one."""
+        if self.attempt:
+            return self.processed_staging_root / self.attempt
+        return self.published_processed_dir
 
     @property
     def reports_dir(self) -> Path:
-        return self.params.output.reports_dir / self.params.run
+        if self.attempt:
+            return self.reports_staging_root / self.attempt
+        return self.published_reports_dir
 
     def output(self, name: str) -> Path:
         """Path of a stage output, e.g. ``study.output("customers.parquet")``."""
         return self.processed_dir / name
 
     def previous_output(self, name: str) -> Path | None:
-        """The same output of the run named in ``tiering.previous_run``, if it exists."""
+        """The same output of the run named in ``tiering.previous_run`` as published, if it exists."""
         previous = self.params.tiering.previous_run
         if not previous:
             return None
@@ -52,10 +112,95 @@ class Study:
         return path
 
 
-def open_study(params_path: str | Path, out_root: str | Path | None = None) -> Study:
-    """Load and validate ``params_path``; ``out_root`` (or $TIERING_OUT_ROOT) redirects all outputs."""
-    params = with_output_root(load_params(params_path), out_root)
-    study = Study(params=params, params_path=Path(params_path).resolve())
+def open_study(
+    params_path: str | Path, out_root: str | Path | None = None, *, attempt: str | None = None
+) -> Study:
+    """Load and validate ``params_path``; ``out_root`` (or $TIERING_OUT_ROOT) redirects all outputs.
+
+    ``attempt`` (default: ``$TIERING_STAGING``) makes the study write into that attempt's staging
+    folders; without it the study uses the published folders.
+    """
+    params = load_params(params_path)
+    redirect = out_root or os.environ.get("TIERING_OUT_ROOT") or None
+    if redirect:
+        params = with_output_root(params, redirect)
+        problems = output_overlap_problems(params, set_by="--out (or $TIERING_OUT_ROOT)")
+        if problems:
+            raise ParamsError(f"{params_path}: {len(problems)} problem(s):\n  - " + "\n  - ".join(problems))
+    study = Study(params=params, params_path=Path(params_path).resolve(), attempt=attempt or os.environ.get(STAGING_ENV) or None)
     study.processed_dir.mkdir(parents=True, exist_ok=True)
     study.reports_dir.mkdir(parents=True, exist_ok=True)
     return study
+
+
+# ---------------------------------------------------------------------------------------------
+# Publishing an attempt: staging folders renamed onto the published ones.
+
+
+@dataclass(frozen=True)
+class _Move:
+    """One staging folder and the published folder it replaces; ``previous`` holds the old one meanwhile."""
+
+    staging: Path
+    published: Path
+    previous: Path
+
+
+def _moves(study: Study, attempt: str) -> list[_Move]:
+    return [
+        _Move(root / attempt, published, root / f"{_PREVIOUS_PREFIX}{attempt}")
+        for root, published in (
+            (study.processed_staging_root, study.published_processed_dir),
+            (study.reports_staging_root, study.published_reports_dir),
+        )
+    ]
+
+
+def publish(study: Study) -> None:
+    """Replace the run's published folders by the attempt's staging folders.
+
+    A journal written first makes the swap resumable: if the process dies midway,
+    :func:`recover_publish` (called by the next run) completes it, so the published folders are
+    never left half old, half new.
+    """
+    if not study.attempt:
+        raise ValueError("publish needs a study opened with an attempt id")
+    journal = study.processed_staging_root / _JOURNAL
+    journal.write_text(json.dumps({"attempt": study.attempt}), encoding="utf-8")
+    _complete(_moves(study, study.attempt))
+    journal.unlink()
+
+
+def _complete(moves: list[_Move]) -> None:
+    """Do whatever is left of the renames, then remove the previous folders."""
+    for move in moves:
+        if move.staging.is_dir():
+            if move.published.exists():
+                if move.previous.exists():
+                    shutil.rmtree(move.previous)
+                move.published.rename(move.previous)
+            move.published.parent.mkdir(parents=True, exist_ok=True)
+            move.staging.rename(move.published)
+    for move in moves:
+        if move.previous.exists():
+            shutil.rmtree(move.previous)
+
+
+def recover_publish(study: Study) -> None:
+    """Finish a publish that was cut short (the journal is still there); a no-op otherwise."""
+    journal = study.processed_staging_root / _JOURNAL
+    if not journal.is_file():
+        return
+    attempt = json.loads(journal.read_text(encoding="utf-8"))["attempt"]
+    _complete(_moves(study, attempt))
+    journal.unlink()
+
+
+def remove_stale_attempts(study: Study) -> None:
+    """Delete what earlier attempts left in the staging roots (failed or killed runs), keeping the lock."""
+    for root in (study.processed_staging_root, study.reports_staging_root):
+        if not root.is_dir():
+            continue
+        for entry in root.iterdir():
+            if entry.is_dir() and entry.name != study.attempt:
+                shutil.rmtree(entry, ignore_errors=True)

@@ -11,14 +11,17 @@ PyMC-Marketing's ``rfm_summary``, which both implement the inputs of Fader, Hard
 "Counting your customers the easy way", Marketing Science 24(2). Per customer, over the rows with
 ``observation_start ≤ order_day ≤ observation_end``:
 
-- a *purchase row* has ``amount > 0`` and is not an unmatched return (``is_return``); a *purchase
+- a *purchase row* is flagged ``is_purchase`` by the cleaning stage (amount ≥ 0 and not an
+  unmatched return, so a zero-amount order is a purchase occasion, as in lifetimes and
+  PyMC-Marketing); files without that column use ``amount > 0`` and not ``is_return``; a *purchase
   period* is a period (day or Monday-based week) holding at least one purchase row;
 - ``frequency`` = number of purchase periods − 1 (repeat purchases);
 - ``recency`` = last purchase period − first purchase period;
 - ``T`` = period of the observation end − first purchase period;
 - ``monetary_value`` = mean, over the repeat purchase periods (all but the first), of the period's
-  summed purchase amounts; 0 when ``frequency`` = 0. Returns and non-positive rows are left out so
-  the value stays positive, as the Gamma-Gamma model requires;
+  summed purchase amounts; 0 when ``frequency`` = 0. Returns and net-negative orders are left out;
+  a repeat period holding only zero-amount orders adds 0, so the value can be 0 (the Gamma-Gamma
+  fit then leaves that customer out, see :mod:`analysis.scoring`);
 - ``revenue`` = Σ amount over all rows, unmatched returns included (net revenue);
 - ``orders`` = distinct ``order_id`` among purchase rows, plus one per purchase row without an id;
 - ``first_purchase`` / ``last_purchase`` = dates of the first / last purchase row;
@@ -26,8 +29,8 @@ PyMC-Marketing's ``rfm_summary``, which both implement the inputs of Fader, Hard
   purchase, both in days;
 - ``margin`` = Σ (amount − cost) over the rows that have a cost; missing when no row has one.
 
-Customers with rows in the window but no purchase period (only returns or zero orders) have no
-purchase history to model; they are left out and counted in ``DataFrame.attrs``.
+Customers with rows in the window but no purchase period (only returns or net-negative orders)
+have no purchase history to model; they are left out and counted in ``DataFrame.attrs``.
 
 Amounts are summed as ``DECIMAL(38, 6)`` and converted to float only at the end: decimal sums are
 exact, so totals do not depend on row order, partitioning or engine.
@@ -105,6 +108,19 @@ def period_sql(day_sql: str, time_unit: TimeUnit) -> str:
     raise SummaryError(f"time_unit must be 'D' (days) or 'W' (weeks), got {time_unit!r}")
 
 
+def _purchase_sql(columns: set[str]) -> str:
+    """SQL for "this row is a purchase": the cleaned ``is_purchase`` flag, or the older rule without it.
+
+    The cleaning stage marks ``is_purchase`` (amount ≥ 0 and not an unmatched return), so a
+    zero-amount order is a purchase occasion, as in lifetimes and PyMC-Marketing. Files written
+    before that column existed fall back to ``amount > 0 AND NOT is_return``.
+    """
+    legacy = "(amount > 0 AND NOT COALESCE(is_return, FALSE))"
+    if "is_purchase" in columns:
+        return f"COALESCE(is_purchase, {legacy})"
+    return legacy
+
+
 def _rows_sql(columns: set[str], time_unit: TimeUnit, first_day: int | None, last_day: int) -> str:
     """The transactions of the window, with the derived columns every query uses."""
     order_id, cost = (
@@ -121,7 +137,7 @@ def _rows_sql(columns: set[str], time_unit: TimeUnit, first_day: int | None, las
         {period_sql("order_day", time_unit)} AS period,
         CAST(amount AS {_MONEY}) AS amount,
         CAST(amount - {cost} AS {_MONEY}) AS margin,
-        (amount > 0 AND NOT COALESCE(is_return, FALSE)) AS is_purchase
+        {_purchase_sql(columns)} AS is_purchase
     FROM transactions
     WHERE customer_id IS NOT NULL AND {window}"""
 

@@ -3,16 +3,25 @@
 The method and its options come from ``tiering`` in params (:mod:`analysis.tiers` documents each
 method); the profiles and the migration come from :mod:`analysis.profiles`. A sensitivity table
 shows how often other methods agree with the chosen one, so the choice is made knowingly.
+
+Thin data: fewer customers than ``tiering.n_tiers`` stops the stage before any tier is assigned
+(:class:`TooFewCustomersError`, which says to lower ``n_tiers`` or widen the period): the tier count
+fixes the playbook and the report's tier names, so it is not changed behind the analyst's back.
+Everything after the assignment degrades instead, with its reason in zh and en
+(``TieringResult.skipped``, ``tiering.json`` → ``skipped``): a comparison method that cannot tier
+these customers is left out of the sensitivity table (``sensitivity_<method>``, or ``sensitivity``
+when fewer than two methods remain), and a migration that cannot be computed is ``migration``.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
 
 from . import datasets, io, lifecycle, profiles, tiers
+from .scoring import SkipNote, skip_note
 from .study import Study
 
 MIGRATION_COUNTS = "migration_counts.parquet"
@@ -25,11 +34,18 @@ PURCHASE_MIX_COLUMNS = ("product_category", "channel")
 
 @dataclass
 class TieringResult:
+    """Stage 3's results; ``sensitivity`` is empty and ``migration`` None when ``skipped`` says why."""
+
     customers: pd.DataFrame
     assignment: tiers.TierAssignment
     profile: pd.DataFrame
     sensitivity: pd.DataFrame
     migration: tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None
+    skipped: dict[str, SkipNote] = field(default_factory=dict)
+
+
+class TooFewCustomersError(tiers.TieringError):
+    """Fewer customers than tiers: the message says how many and how to fix the params."""
 
 
 def _flatten_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
@@ -50,31 +66,94 @@ def active_tiers(customers: pd.DataFrame, params) -> pd.DataFrame:
     return active[["customer_id", "tier", "clv"]].rename(columns={"clv": "value"})
 
 
+def require_enough_customers(customers: pd.DataFrame, study: Study) -> None:
+    """Stop before tiering when there are fewer customers than ``tiering.n_tiers``.
+
+    Raises
+    ------
+    TooFewCustomersError
+        With the count, the period and the two fixes (fewer tiers, a wider period).
+    """
+    p = study.params
+    n, k = len(customers), p.tiering.n_tiers
+    if n >= k:
+        return
+    raise TooFewCustomersError(
+        f"Only {n} customer(s) have a purchase between {p.period.start} and {p.period.end}, fewer than "
+        f"the {k} tiers asked for (tiering.n_tiers in {study.params_path}). Lower tiering.n_tiers "
+        f"(3 is the smallest) or widen period.start/period.end so that at least {k} customers are included."
+    )
+
+
+def compare_methods(customers: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, dict[str, SkipNote]]:
+    """Agreement between the chosen method and ``tiering.compare_methods``, leaving out those that fail."""
+    p, t = study.params, study.params.tiering
+    methods = list(dict.fromkeys([t.method, *t.compare_methods]))
+    if len(methods) < 2:
+        return pd.DataFrame(index=pd.Index([], name="method")), {}
+    table = tiers.sensitivity(customers, methods, n_tiers=t.n_tiers, options=t.options, seed=p.seed, skip_failing=True)
+    skipped = {
+        f"sensitivity_{method}": skip_note("skip_sensitivity_method", method=method, detail=message)
+        for method, message in table.attrs.get("skipped", {}).items()
+    }
+    if table.empty:
+        skipped["sensitivity"] = skip_note("skip_sensitivity_all")
+    table.attrs = {}
+    return table, skipped
+
+
+def previous_migration(
+    customers: pd.DataFrame, study: Study
+) -> tuple[tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None, SkipNote | None]:
+    """Tier migration since ``tiering.previous_run``: the matrices and summary, or why there are none.
+
+    No previous run named is not a skip (there is nothing to compare by design).
+    """
+    p = study.params
+    previous_run = p.tiering.previous_run
+    if not previous_run:
+        return None, None
+    previous_path = study.previous_output(datasets.CUSTOMERS)
+    if previous_path is None:
+        return None, skip_note("migration_missing", run=previous_run)
+    previous = pd.read_parquet(previous_path)
+    if "tier" not in previous.columns:
+        return None, skip_note("skip_migration_no_tiers", run=previous_run)
+    try:
+        return profiles.migration(active_tiers(previous, p), active_tiers(customers, p)), None
+    except (profiles.ProfileError, lifecycle.LifecycleInputError) as exc:
+        return None, skip_note("skip_migration_failed", run=previous_run, detail=str(exc))
+
+
 def tier_customers(study: Study) -> TieringResult:
-    """Assign tiers per params; write customers.parquet (with tier), tier_profile.parquet and companions."""
+    """Assign tiers per params; write customers.parquet (with tier), tier_profile.parquet and companions.
+
+    Raises
+    ------
+    TooFewCustomersError
+        When fewer customers than ``tiering.n_tiers`` have a purchase in the period.
+    """
     p = study.params
     t = p.tiering
     customers = pd.read_parquet(study.require(datasets.CUSTOMERS))
+    require_enough_customers(customers, study)
     assignment = tiers.assign_tiers(
         customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed, language=p.language, names=t.names
     )
     customers = customers.assign(tier=assignment.tier.astype("int64"), tier_name=assignment.tier_name.astype("string"))
     transactions = datasets.load_transactions(study)
     profile = profiles.tier_profile(customers, transactions)
-    methods = list(dict.fromkeys([t.method, *t.compare_methods]))
-    sensitivity = tiers.sensitivity(customers, methods, n_tiers=t.n_tiers, options=t.options, seed=p.seed)
-
-    migration = None
-    previous_path = study.previous_output(datasets.CUSTOMERS)
-    if previous_path is not None:
-        previous = pd.read_parquet(previous_path)
-        if "tier" in previous.columns:
-            migration = profiles.migration(active_tiers(previous, p), active_tiers(customers, p))
+    sensitivity, skipped = compare_methods(customers, study)
+    migration, why = previous_migration(customers, study)
+    if why is not None:
+        skipped["migration"] = why
 
     io.write_parquet(customers, study.output(datasets.CUSTOMERS))
     io.write_parquet(profile.reset_index(), study.output(datasets.TIER_PROFILE))
     io.write_parquet(sensitivity.reset_index(names="method"), study.output(SENSITIVITY))
-    record: dict[str, Any] = {"method": t.method, "n_tiers": t.n_tiers, "rule": assignment.rule, "migration": None}
+    record: dict[str, Any] = {
+        "method": t.method, "n_tiers": t.n_tiers, "rule": assignment.rule, "migration": None, "skipped": skipped,
+    }
     if migration is not None:
         counts, values, summary = migration
         io.write_parquet(_flatten_matrix(counts), study.output(MIGRATION_COUNTS))
@@ -84,4 +163,4 @@ def tier_customers(study: Study) -> TieringResult:
         for name in (MIGRATION_COUNTS, MIGRATION_VALUES):
             study.output(name).unlink(missing_ok=True)
     io.write_json(record, study.output(TIERING_JSON))
-    return TieringResult(customers, assignment, profile, sensitivity, migration)
+    return TieringResult(customers, assignment, profile, sensitivity, migration, skipped)

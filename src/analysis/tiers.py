@@ -880,6 +880,11 @@ def _percentile(values: np.ndarray) -> np.ndarray:
     return pd.Series(values).rank(method="average", pct=True).to_numpy()
 
 
+def _column_empty(frame: pd.DataFrame, column: str) -> bool:
+    """True when ``column`` exists but holds no value (e.g. P(alive) of a run without BG/NBD)."""
+    return column in frame.columns and bool(frame[column].isna().all())
+
+
 def _composite_weights(raw: Any) -> dict[str, float]:
     weights = dict(DEFAULT_WEIGHTS if raw is None else raw)
     unknown = set(weights) - set(DEFAULT_WEIGHTS)
@@ -906,8 +911,10 @@ def _tiers_composite(
 
     contribution = historic value; potential = CLV (``potential: clv``, default) or
     max(CLV − historic value, 0) (``potential: uplift``); loyalty = P(alive) × pct(tenure_days)
-    (``loyalty: p_alive_tenure``, default) or any column. pct is the percentile rank, so the
-    components share one scale whatever their units (value-based segmentation, Kumar & Reinartz 2018).
+    (``loyalty: p_alive_tenure``, default; pct(tenure_days) alone when P(alive) is missing for
+    every customer, as in a run where BG/NBD could not be fitted) or any column. pct is the
+    percentile rank, so the components share one scale whatever their units (value-based
+    segmentation, Kumar & Reinartz 2018).
     """
     weights = _composite_weights(options.get("weights"))
     contribution_col = options.get("contribution")
@@ -925,6 +932,8 @@ def _tiers_composite(
             f"composite potential '{potential_kind}' is unknown; use 'clv' or 'uplift'"
         )
     loyalty_kind = str(options.get("loyalty", "p_alive_tenure"))
+    if loyalty_kind == "p_alive_tenure" and _column_empty(frame, "p_alive"):
+        loyalty_kind = "tenure_days"  # no P(alive) when BG/NBD could not be fitted: tenure alone
     if loyalty_kind == "p_alive_tenure":
         loyalty = _numeric(frame, "p_alive", "composite") * _percentile(
             _numeric(frame, "tenure_days", "composite")
@@ -1117,24 +1126,38 @@ def sensitivity(
     n_tiers: int = 4,
     options: dict[str, Any] | None = None,
     seed: int = 0,
+    *,
+    skip_failing: bool = False,
 ) -> pd.DataFrame:
     """Pairwise agreement rates (share of customers in the same tier) between tiering methods.
 
     ``options`` may hold one sub-dict per method (see :func:`method_options`). The result is a
     symmetric methods × methods table with 1 on the diagonal: low values mean the choice of method
     moves many customers, so the report should state which method was used and why.
+
+    With ``skip_failing`` a method that cannot tier these customers (a :class:`TieringError`, e.g.
+    fewer distinct profiles than k-means clusters) is left out instead of raising; ``attrs["skipped"]``
+    maps each such method to its error message. When fewer than two methods remain the table is
+    empty (no rows, no columns).
     """
     if len(methods) < 2 or len(set(methods)) != len(methods):
         raise TieringError(f"sensitivity needs at least two different methods, got {methods}")
-    tiers = {
-        m: assign_tiers(customers, m, n_tiers=n_tiers, options=options, seed=seed).tier
-        for m in methods
-    }
+    tiers: dict[str, pd.Series] = {}
+    skipped: dict[str, str] = {}
+    for m in methods:
+        try:
+            tiers[m] = assign_tiers(customers, m, n_tiers=n_tiers, options=options, seed=seed).tier
+        except TieringError as exc:
+            if not skip_failing:
+                raise
+            skipped[m] = str(exc)
+    usable = [m for m in methods if m in tiers] if len(tiers) >= 2 else []
     rates = pd.DataFrame(
-        1.0, index=pd.Index(methods, name="method"), columns=pd.Index(methods, name="versus")
+        1.0, index=pd.Index(usable, name="method"), columns=pd.Index(usable, name="versus")
     )
-    for i, a in enumerate(methods):
-        for b in methods[i + 1 :]:
+    for i, a in enumerate(usable):
+        for b in usable[i + 1 :]:
             rate = agreement_table(tiers[a], tiers[b]).same_share
             rates.loc[a, b] = rates.loc[b, a] = rate
+    rates.attrs["skipped"] = skipped
     return rates

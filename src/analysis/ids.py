@@ -1,0 +1,224 @@
+"""Customer ids as text, and the repair of the forms a spreadsheet gives them.
+
+An id is a label, not a number, but Excel and float columns turn digit ids into numbers on the way:
+``00007919`` comes back as ``7919`` (leading zeros dropped), ``7919.0`` (a float tail) or
+``7.92E+03`` (scientific notation, rounded to the digits shown). Each form would count as another
+customer, and none of them matches the customer master. What can be repaired without guessing is
+repaired here; what cannot is reported as ambiguous, with the range of ids it could stand for.
+
+Repairs (each counted under its kind, :data:`REPAIR_KINDS`; one id can take two, e.g.
+``7919.0`` → ``7919`` → ``00007919``):
+
+- ``trailing_zero``: ``7919.0`` / ``7919.00`` → ``7919``;
+- ``scientific``: ``7.919E+03`` → ``7919``, only when the mantissa carries every digit of the
+  integer. ``7.92E+03`` holds 3 significant digits of a 4-digit number: it could be any of
+  7915–7924, so it is ambiguous (:func:`scientific_ids`);
+- ``zero_padded``: with a reference (the customer master) whose ids are digit strings of one width,
+  a shorter digit id whose zero-padded form is a reference id (and which is not one itself) takes
+  the padded form, ``7919`` → ``00007919`` (:func:`pad_to_reference`).
+
+Without a reference, ids that differ only in leading zeros (``7919`` and ``007919``) are not merged:
+they are counted by :func:`leading_zero_collisions` so the quality report can say so.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+#: The kinds of repair, in the order they are applied.
+REPAIR_KINDS = ("trailing_zero", "scientific", "zero_padded")
+
+_TRAILING_ZERO = re.compile(r"^(\d+)\.0+$")
+_SCIENTIFIC = re.compile(r"^(?P<int>\d+)(?:\.(?P<frac>\d*))?[eE](?P<exp>[+-]?\d+)$")
+_DIGITS = re.compile(r"^\d+$")
+_MAX_MISSING_DIGITS = 30
+
+
+@dataclass(frozen=True)
+class ScientificId:
+    """What an id in scientific notation stands for.
+
+    ``exact`` is the integer text when the mantissa carries every digit, else None. ``low`` and
+    ``high`` bound the integers it could stand for when Excel rounded it (``7.92E+03``: 7915 and
+    7924); both None when it is not a whole number at all (``1.2345E+02`` = 123.45).
+    ``significant`` is the number of digits the mantissa shows (3 for ``7.92E+03``).
+    """
+
+    text: str
+    exact: str | None
+    low: int | None = None
+    high: int | None = None
+    significant: int = 0
+
+
+@dataclass
+class IdRepair:
+    """Ids after repair, the ones that cannot be repaired, and which repairs each id took.
+
+    Attributes
+    ----------
+    ids
+        Trimmed text ids (NA when empty), repaired where the repair is unambiguous.
+    ambiguous
+        True where the id is in scientific notation that does not carry every digit.
+    rounded
+        For each ambiguous id (index of ``ids``): a :class:`ScientificId` with its possible range.
+    repairs
+        One boolean column per kind of :data:`REPAIR_KINDS`: the ids that took that repair.
+    """
+
+    ids: pd.Series
+    ambiguous: pd.Series
+    rounded: dict[object, ScientificId] = field(default_factory=dict)
+    repairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REPAIR_KINDS), dtype=bool))
+
+    def counts(self, rows: pd.Series | None = None) -> dict[str, int]:
+        """Ids repaired per kind, among ``rows`` (a boolean mask over ``ids``; default all)."""
+        repairs = self.repairs if rows is None else self.repairs[rows.reindex(self.repairs.index, fill_value=False)]
+        return {kind: int(repairs[kind].sum()) for kind in REPAIR_KINDS}
+
+
+def id_text(values: pd.Series) -> pd.Series:
+    """Ids as trimmed text; empty cells NA. Whole floats lose their tail (7919.0 → '7919').
+
+    Text columns are only trimmed; numeric columns (a parquet float or integer column) become the
+    integer text of whole numbers, never '7919.0'.
+    """
+    if pd.api.types.is_float_dtype(values.dtype):
+        values = whole_number_text(values)
+    ids = values.astype("string").str.strip()
+    return ids.mask(ids == "", pd.NA)
+
+
+def whole_number_text(values: pd.Series) -> pd.Series:
+    """Floats as text: whole numbers as integers ('7919', not '7919.0'), others with up to 15 significant digits.
+
+    The 15 digits are what Excel shows of a number; NaN becomes NA.
+    """
+    numbers = values.astype("float64")
+    finite = np.isfinite(numbers)
+    whole = finite & (numbers == np.floor(numbers))
+    text = pd.Series(pd.NA, index=values.index, dtype="string")
+    text[whole] = [str(int(v)) for v in numbers[whole]]
+    other = finite & ~whole
+    text[other] = [f"{v:.15g}" for v in numbers[other]]
+    return text
+
+
+def drop_float_tails(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """'7919.0' → '7919': the ids and a mask of the ones changed."""
+    changed = ids.str.fullmatch(_TRAILING_ZERO).fillna(False).astype(bool)
+    out = ids.copy()
+    if changed.any():  # the replace runs row by row in Python: only on the ids that need it
+        out[changed] = ids[changed].str.replace(_TRAILING_ZERO, r"\1", regex=True)
+    return out, changed
+
+
+def read_scientific(text: str) -> ScientificId | None:
+    """The integer an id in scientific notation stands for, or its possible range; None if not scientific.
+
+    The mantissa's digits ``D`` (integer and fraction part) with the decimal point moved ``exp``
+    places give the integer part ``D[:p]`` (p = digits before the point + exp). The repair is exact
+    when ``len(D) >= p`` and the digits past ``p`` are zeros; with ``len(D) < p`` Excel rounded the
+    number to ``len(D)`` significant digits, so it stands for any integer within half a unit of
+    ``10**(p - len(D))`` around the value.
+    """
+    match = _SCIENTIFIC.fullmatch(text)
+    if match is None:
+        return None
+    int_part, frac = match["int"], match["frac"] or ""
+    digits, point = int_part + frac, len(int_part) + int(match["exp"])
+    shown = len(digits.lstrip("0")) or 1
+    if point <= 0 or set(digits[point:]) - {"0"}:
+        return ScientificId(text, None, significant=shown)  # not a whole number
+    if len(digits) >= point:
+        return ScientificId(text, str(int(digits[:point])), significant=shown)
+    if point - len(digits) > _MAX_MISSING_DIGITS:
+        return ScientificId(text, None, significant=shown)  # far too large to be an id
+    unit = 10 ** (point - len(digits))
+    value = int(digits) * unit
+    return ScientificId(text, None, low=max(value - unit // 2, 0), high=value + unit // 2 - 1, significant=shown)
+
+
+def scientific_ids(ids: pd.Series) -> tuple[pd.Series, pd.Series, dict[object, ScientificId]]:
+    """Repair ids in scientific notation that carry every digit; report the others.
+
+    Returns the ids (exact ones repaired), a mask of the repaired ones, and for each id that cannot
+    be repaired (index → :class:`ScientificId`) what it could stand for.
+    """
+    out = ids.copy()
+    repaired = pd.Series(False, index=ids.index)
+    unrepairable: dict[object, ScientificId] = {}
+    candidates = ids.str.fullmatch(_SCIENTIFIC).fillna(False).astype(bool)
+    for index, text in ids[candidates].items():
+        read = read_scientific(str(text))
+        if read is not None and read.exact is not None:
+            out[index] = read.exact
+            repaired[index] = True
+        elif read is not None:
+            unrepairable[index] = read
+    return out, repaired, unrepairable
+
+
+def fixed_width(reference: Iterable[str]) -> int | None:
+    """The width of the reference ids when every one is a digit string of that one width, else None."""
+    ids = pd.Series(list(reference), dtype="string").dropna()
+    if ids.empty or not ids.str.fullmatch(_DIGITS).all():
+        return None
+    widths = ids.str.len().unique()
+    return int(widths[0]) if len(widths) == 1 else None
+
+
+def pad_to_reference(ids: pd.Series, reference: Iterable[str]) -> tuple[pd.Series, pd.Series]:
+    """Zero-pad short digit ids to the reference's form where that form exists there and the id does not.
+
+    The reference (the customer master's ids) must be digit strings of one width
+    (:func:`fixed_width`); otherwise nothing is changed. Returns the ids and a mask of the changed ones.
+    """
+    known = set(reference)
+    width = fixed_width(known)
+    unchanged = pd.Series(False, index=ids.index)
+    if width is None:
+        return ids, unchanged
+    short = ids.str.fullmatch(_DIGITS).fillna(False).astype(bool) & (ids.str.len() < width).fillna(False).astype(bool)
+    padded = ids.where(~short, ids.str.zfill(width))
+    repair = short & padded.isin(known).fillna(False).astype(bool) & ~ids.isin(known).fillna(False).astype(bool)
+    return ids.where(~repair, padded), repair
+
+
+def leading_zero_collisions(ids: pd.Series) -> int:
+    """How many numbers appear as two or more digit ids that differ only in leading zeros ('7919', '007919')."""
+    digits = ids[ids.str.fullmatch(_DIGITS).fillna(False).astype(bool)].drop_duplicates()
+    if digits.empty:
+        return 0
+    number = digits.str.lstrip("0").mask(lambda s: s == "", "0")
+    forms = number.value_counts()
+    return int((forms > 1).sum())
+
+
+def repair_ids(values: pd.Series, reference: Iterable[str] | None = None) -> IdRepair:
+    """Ids as text with every unambiguous spreadsheet repair applied; see the module docstring.
+
+    Parameters
+    ----------
+    values
+        The id column as read (text, or a numeric column).
+    reference
+        The customer master's ids, for the zero-padding repair; None for the master itself, when
+        there is none, or when the repair is switched off.
+    """
+    ids = id_text(values)
+    ids, trailing = drop_float_tails(ids)
+    ids, scientific, rounded = scientific_ids(ids)
+    padded = pd.Series(False, index=ids.index)
+    if reference is not None:
+        ids, padded = pad_to_reference(ids, reference)
+    ambiguous = pd.Series(False, index=ids.index)
+    ambiguous[list(rounded)] = True
+    repairs = pd.DataFrame({"trailing_zero": trailing, "scientific": scientific, "zero_padded": padded})
+    return IdRepair(ids.astype("string"), ambiguous, rounded, repairs)

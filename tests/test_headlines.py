@@ -1,0 +1,152 @@
+"""Figures from too few answers are never headlines, and no NaN reaches the report."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis import report_sections, satisfaction
+from analysis.i18n import text
+from analysis.params import scale_problems
+from analysis.report import figure_cards, table
+from analysis.report_sections import headline_cards, nps_sentences
+
+ROOT = Path(__file__).resolve().parents[1]
+N_CUSTOMERS = 120
+NAMES = {1: "High", 2: "Mid", 3: "Low"}
+
+
+def customers() -> pd.DataFrame:
+    tier = [1 + i % 3 for i in range(N_CUSTOMERS)]
+    return pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(N_CUSTOMERS)], "tier": tier,
+                         "tier_name": [NAMES[t] for t in tier]})
+
+
+def profile() -> pd.DataFrame:
+    return pd.DataFrame({"tier": [1, 2, 3], "tier_name": list(NAMES.values()), "customers": [40, 40, 40],
+                         "clv_share": [0.6, 0.3, 0.1], "customer_share": [1 / 3] * 3, "revenue_share": [0.5, 0.3, 0.2]})
+
+
+def surveys(respondents: list[int], recommend: list[int], overall: list[int]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "customer_id": pd.array([f"C{i:04d}" for i in respondents], dtype="string"),
+        "survey_date": pd.to_datetime(["2025-06-01"] * len(respondents)),
+        "recommend": np.array(recommend, dtype=float),
+        "overall_satisfaction": np.array(overall, dtype=float),
+    })
+
+
+@st.composite
+def answer_sets(draw) -> tuple[pd.DataFrame, int]:
+    min_n = draw(st.integers(5, 40))
+    size = draw(st.one_of(st.just(0), st.integers(1, min_n - 1), st.integers(0, N_CUSTOMERS)))
+    respondents = draw(st.lists(st.integers(0, N_CUSTOMERS - 1), min_size=size, max_size=size, unique=True))
+    recommend = draw(st.lists(st.integers(0, 10), min_size=size, max_size=size))
+    overall = draw(st.lists(st.integers(1, 10), min_size=size, max_size=size))
+    return surveys(respondents, recommend, overall), min_n
+
+
+def nps_card_shown(cards: list[tuple[str, str]], language: str) -> bool:
+    return any(label == text("fig_nps", language) for _, label in cards)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(answer_sets(), st.sampled_from(["zh", "en"]))
+def test_headline_cards_never_show_a_figure_from_too_few_answers(answers_and_min_n, language):
+    answers, min_n = answers_and_min_n
+    nps = satisfaction.nps_by_tier(answers, customers(), min_n=min_n, language=language)
+    cards = headline_cards(language, min_n=min_n, profile=profile(), nps=nps, at_risk=3, gain="1,000 CNY")
+    overall_n = answers["customer_id"].nunique()
+    assert nps_card_shown(cards, language) == (overall_n >= min_n)
+    rendered = figure_cards(cards) + "".join(nps_sentences(nps, language, min_n))
+    assert "nan" not in rendered.lower()
+    for value, _ in cards:
+        assert value and value != "—"
+    for r in nps[nps["tier"].notna()].itertuples():  # a tier from too few answers is greyed with its n
+        if r.n < min_n:
+            item = re.search(rf'<span class="thin">{r.tier_name} [^<]*</span>', "".join(nps_sentences(nps, language, min_n)))
+            assert item is not None and f"n = {r.n}" in item.group(0)
+
+
+def test_no_answers_at_all_gives_no_nps_card_and_no_nan():
+    nps = satisfaction.nps_by_tier(surveys([], [], []), customers(), min_n=30)
+    cards = headline_cards("en", min_n=30, profile=profile(), nps=nps)
+    assert not nps_card_shown(cards, "en")
+    assert "nan" not in (figure_cards(cards) + "".join(nps_sentences(nps, "en", 30))).lower()
+
+
+def test_an_overall_nps_from_too_few_answers_is_said_greyed_with_its_n():
+    nps = satisfaction.nps_by_tier(surveys(list(range(12)), [10] * 12, [5] * 12), customers(), min_n=30)
+    sentences = "".join(nps_sentences(nps, "en", 30))
+    assert '<span class="thin">The overall NPS rests on 12 answers, fewer than 30' in sentences
+    assert not nps_card_shown(headline_cards("en", min_n=30, profile=profile(), nps=nps), "en")
+
+
+def test_missing_figures_and_intervals_show_a_dash_and_thin_rows_are_greyed():
+    frame = pd.DataFrame({"tier": ["A", "B"], "nps": [float("nan"), 12.0], "low": [math.inf, 1.0]})
+    html = table(frame, formats={"nps": "+.0f", "low": "+.0f"}, row_css=["thin", None])
+    assert "nan" not in html.lower() and "inf" not in html.lower()
+    assert html.count("—") == 2 and '<tr class="thin">' in html
+
+
+def test_a_five_point_scale_on_ten_point_answers():
+    answers = pd.Series([i % 11 for i in range(220)], dtype=float)  # 0–10 answers
+    problems = scale_problems(answers.where(answers >= 1).dropna(), 5, "surveys.csv")
+    assert len(problems) == 1
+    assert "satisfaction.scale_max" in problems[0] and "surveys.csv" in problems[0]
+    assert "answers run 1–10: set satisfaction.scale_max: 10" in problems[0]
+    # and were it run anyway, the headline cards stay clean
+    rows = list(range(100))
+    answers_frame = surveys(rows, [i % 11 for i in rows], [i % 11 for i in rows])
+    csat = satisfaction.csat_by_tier(answers_frame, customers(), scale_max=5, min_n=30)
+    nps = satisfaction.nps_by_tier(answers_frame, customers(), min_n=30)
+    cards = headline_cards("zh", min_n=30, profile=profile(), nps=nps)
+    assert "nan" not in figure_cards(cards).lower() and not csat.empty
+
+
+@pytest.fixture(scope="module")
+def study():
+    from analysis.study import open_study
+
+    if not (ROOT / "data/processed/sample/tier_profile.parquet").is_file():
+        pytest.skip("the published sample run is missing")
+    return open_study(ROOT / "params" / "sample.yaml", out_root=ROOT)  # the published sample run
+
+
+def test_drivers_from_too_few_answers_are_greyed_with_their_n(study):
+    out = report_sections.RunOutputs(study, "en")
+    full = out.get("surveys.parquet")
+    out._cache["surveys.parquet"] = full.head(8)
+    sentence = report_sections.drivers_sentence(study, out, "en")
+    assert sentence.startswith('<span class="thin">') and "rest on" in sentence and "fewer than 30" in sentence
+    out._cache["surveys.parquet"] = full
+    assert "thin" not in report_sections.drivers_sentence(study, out, "en")
+
+
+def test_a_thin_complaint_link_is_greyed():
+    link = pd.DataFrame({"group": ["with_complaints", "without_complaints"], "n": [4, 200]})
+    block = report_sections.complaint_link_block("Customers with complaints rate 6.2.", link, "en", 30)
+    assert block.startswith('<p class="thin">') and "4 answers" in block
+    assert "thin" not in report_sections.complaint_link_block("x", link.assign(n=[40, 200]), "en", 30)
+
+
+def test_the_satisfaction_section_greys_thin_tiers_and_shows_no_nan(study):
+    out = report_sections.RunOutputs(study, "en")
+    tiered = out.get("customers.parquet")
+    answers = out.get("surveys.parquet").head(12)  # 12 answers: every figure is thin
+    for key, table_ in {
+        "nps": satisfaction.nps_by_tier(answers, tiered, min_n=30, language="en"),
+        "csat": satisfaction.csat_by_tier(answers, tiered, scale_max=10, min_n=30, language="en"),
+    }.items():
+        out._cache[report_sections.experience.TABLES[key]] = table_
+    section = report_sections.satisfaction_section(study, "en", out)
+    page = re.sub(r'<img[^>]*>', "", "".join(section.blocks))
+    assert "nan" not in page.lower()
+    assert page.count('<tr class="thin">') == 5 and "All customers (few answers, n = 12)" in page
