@@ -11,9 +11,10 @@ PyMC-Marketing's ``rfm_summary``, which both implement the inputs of Fader, Hard
 "Counting your customers the easy way", Marketing Science 24(2). Per customer, over the rows with
 ``observation_start ≤ order_day ≤ observation_end``:
 
-- a *purchase row* is flagged ``is_purchase`` by the cleaning stage (amount ≥ 0 and not an
-  unmatched return, so a zero-amount order is a purchase occasion, as in lifetimes and
-  PyMC-Marketing); files without that column use ``amount > 0`` and not ``is_return``; a *purchase
+- a *purchase row* is flagged ``is_purchase`` by the cleaning stage (an order worth more than
+  nothing after its returns, or free from the start — a zero-amount order is a purchase occasion,
+  as in lifetimes and PyMC-Marketing; see :func:`analysis.cleaning.purchase_flags`); files
+  without that column use ``amount > 0`` and not ``is_return``; a *purchase
   period* is a period (day or Monday-based week) holding at least one purchase row;
 - ``frequency`` = number of purchase periods − 1 (repeat purchases);
 - ``recency`` = last purchase period − first purchase period;
@@ -111,7 +112,7 @@ def period_sql(day_sql: str, time_unit: TimeUnit) -> str:
 def _purchase_sql(columns: set[str]) -> str:
     """SQL for "this row is a purchase": the cleaned ``is_purchase`` flag, or the older rule without it.
 
-    The cleaning stage marks ``is_purchase`` (amount ≥ 0 and not an unmatched return), so a
+    The cleaning stage marks ``is_purchase`` (:func:`analysis.cleaning.purchase_flags`), so a
     zero-amount order is a purchase occasion, as in lifetimes and PyMC-Marketing. Files written
     before that column existed fall back to ``amount > 0 AND NOT is_return``.
     """
