@@ -2,8 +2,9 @@
 
 Model estimates carry more digits than anyone reads, and their last digits differ between CPUs
 (BLAS kernels, thread counts, vector widths). Notebooks pass every table and figure they show
-through :func:`readable`, which rounds floats to ``digits`` significant figures but never below
-the units (1303.42887 → 1303.0, 0.568526 → 0.569). Counts, labels and dates pass unchanged.
+through :func:`readable`, which rounds floats to ``digits`` significant figures (1303.42887 → 1300,
+0.568526 → 0.569) and shows each figure as it is, not padded to its column's longest decimals.
+Counts, labels and dates pass unchanged.
 """
 
 from __future__ import annotations
@@ -21,20 +22,28 @@ Shown = TypeVar("Shown")
 
 
 def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
-    """``value`` to ``digits`` significant figures, keeping every digit left of the decimal point."""
+    """``value`` to ``digits`` significant figures (1303.42887 → 1300.0, 0.0012345 → 0.00123)."""
     if not math.isfinite(value) or value == 0:
         return value
-    magnitude = math.floor(math.log10(abs(value)))
-    return round(value, max(0, digits - 1 - magnitude))
+    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+
+
+def _shown(value: object, digits: int) -> object:
+    """One figure as a reader sees it: a whole number as an int (a count), any other float rounded."""
+    if not _is_float(value) or not math.isfinite(float(value)):
+        return value
+    if float(value).is_integer():
+        return int(value)
+    rounded = round_significant(float(value), digits)
+    return int(rounded) if rounded.is_integer() else rounded
 
 
 def _round_column(values: pd.Series, digits: int) -> pd.Series:
-    if pd.api.types.is_float_dtype(values):
-        finite = values.to_numpy(dtype="float64", na_value=np.nan)
-        return pd.Series([round_significant(v, digits) for v in finite], index=values.index,
-                         name=values.name, dtype=values.dtype)
-    if values.dtype == object:  # mixed figures: round the floats, leave anything else as it is
-        return values.map(lambda v: round_significant(float(v), digits) if _is_float(v) else v)
+    # Object dtype: pandas then prints each figure as it is, instead of padding a column to the
+    # decimals of its smallest value (0.42300, 4326.0000), which reads as false precision.
+    if pd.api.types.is_float_dtype(values) or values.dtype == object:
+        shown = [_shown(v, digits) for v in values.astype(object)]
+        return pd.Series(shown, index=values.index, name=values.name, dtype=object)  # map() would infer float64
     return values
 
 
@@ -43,10 +52,11 @@ def _is_float(value: object) -> bool:
 
 
 def readable(obj: Shown, digits: int = SIGNIFICANT_DIGITS) -> Shown:
-    """A copy of ``obj`` (DataFrame, Series, mapping or number) with floats at ``digits`` significant figures.
+    """A copy of ``obj`` (DataFrame, Series, mapping or number) for display, figures at ``digits`` significant figures.
 
-    Integers, booleans, text and dates are returned as they are; a mapping becomes a Series, so a
-    dict of figures displays as a readable two-column table.
+    Whole numbers stored as floats (counts) are shown as integers; integers, booleans, text and
+    dates are returned as they are; a mapping becomes a Series, so a dict of figures displays as a
+    readable two-column table.
     """
     if isinstance(obj, pd.DataFrame):
         return obj.apply(_round_column, digits=digits)  # type: ignore[return-value]
@@ -54,13 +64,11 @@ def readable(obj: Shown, digits: int = SIGNIFICANT_DIGITS) -> Shown:
         return _round_column(obj, digits)  # type: ignore[return-value]
     if isinstance(obj, Mapping):
         return readable(pd.Series(dict(obj), dtype=object), digits)  # type: ignore[return-value]
-    if _is_float(obj):
-        return round_significant(float(obj), digits)  # type: ignore[return-value]
-    return obj
+    return _shown(obj, digits)  # type: ignore[return-value]
 
 
 def readable_text(value: Any, digits: int = SIGNIFICANT_DIGITS) -> str:
-    """A number for a sentence: thousands separated, at ``digits`` significant figures (12,345.678 → '12,346')."""
+    """A number for a sentence: thousands separated, at ``digits`` significant figures (12,345.678 → '12,300')."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
         return f"{value:,}"
     number = round_significant(float(value), digits)
