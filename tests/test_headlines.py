@@ -112,12 +112,10 @@ def test_a_five_point_scale_on_ten_point_answers():
 
 
 @pytest.fixture(scope="module")
-def study():
+def study(sample_report, out_root):
     from analysis.study import open_study
 
-    if not (ROOT / "data/processed/sample/tier_profile.parquet").is_file():
-        pytest.skip("the published sample run is missing")
-    return open_study(ROOT / "params" / "sample.yaml", out_root=ROOT)  # the published sample run
+    return open_study(ROOT / "params" / "sample.yaml", out_root=out_root)  # the tests' sample run
 
 
 def test_drivers_from_too_few_answers_are_greyed_with_their_n(study):

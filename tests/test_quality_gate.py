@@ -29,7 +29,6 @@ from analysis.scoring import (
 )
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "data" / "processed" / "sample"
 
 
 def quality_of(rows_in: int, reasons: dict[str, int], **extra) -> dict:
@@ -219,8 +218,8 @@ def test_customers_without_a_purchase_are_listed_with_their_reason():
     assert excluded_counts(excluded) == {"no_purchase": 1, "returns_only": 2, "zero_amount_only": 1}
 
 
-def test_stage_two_writes_the_excluded_customers_and_counts_them(tmp_path):
-    sample = pd.read_parquet(SAMPLE / "transactions.parquet")
+def test_stage_two_writes_the_excluded_customers_and_counts_them(tmp_path, sample_report, out_root):
+    sample = pd.read_parquet(out_root / "data/processed/sample/transactions.parquet")
     keep = sorted(sample["customer_id"].unique())[:300]
     frame = sample[sample["customer_id"].isin(keep)].copy()
     returns_only = frame["customer_id"] == keep[0]
@@ -243,12 +242,10 @@ def test_stage_two_writes_the_excluded_customers_and_counts_them(tmp_path):
 
 
 @pytest.fixture(scope="module")
-def study():
+def study(sample_report, out_root):
     from analysis.study import open_study
 
-    if not (SAMPLE / "quality.json").is_file():
-        pytest.skip("the published sample run is missing")
-    return open_study(ROOT / "params" / "sample.yaml", out_root=ROOT)  # the published sample run
+    return open_study(ROOT / "params" / "sample.yaml", out_root=out_root)  # the tests' sample run
 
 
 def outputs_with(study, language: str, **overrides) -> report_sections.RunOutputs:
