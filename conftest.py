@@ -25,7 +25,7 @@ def pytest_configure(config):
 
 def pytest_collection_finish(session):
     if any(item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid for item in session.items):
-        from analysis.runner import run_study
+        from analysis.frame.runner import run_study
 
         out_root = Path(os.environ["TIERING_OUT_ROOT"])
         if not (out_root / "data/processed/sample_prev/customers.parquet").is_file():

@@ -1,6 +1,6 @@
 """The customer RFM summary written as plain pandas group-bys: the reference the engines are checked against.
 
-Same definitions as :func:`analysis.summary.customer_summary` with ``time_unit="D"`` (lifetimes'
+Same definitions as :func:`analysis.methods.customer_summary.customer_summary` with ``time_unit="D"`` (lifetimes'
 ``summary_data_from_transaction_data`` / PyMC-Marketing's ``rfm_summary``): over the rows with
 ``order_day <= observation_end``, a purchase row has ``amount > 0`` and is not a return; per customer,
 ``frequency`` = distinct purchase days − 1, ``recency`` = last − first purchase day,

@@ -80,7 +80,7 @@ def _purchases_for_peers(path: str) -> pd.DataFrame:
 
 @stage("summary-duckdb")
 def summary_duckdb(args: argparse.Namespace) -> dict:
-    from analysis.summary import customer_summary
+    from analysis.methods.customer_summary import customer_summary
 
     clock = Clock()
     summary = customer_summary(args.data, observation_end=OBSERVATION_END, engine="duckdb")
@@ -91,7 +91,7 @@ def summary_duckdb(args: argparse.Namespace) -> dict:
 
 @stage("summary-spark")
 def summary_spark(args: argparse.Namespace) -> dict:
-    from analysis.summary import customer_summary, get_spark_session
+    from analysis.methods.customer_summary import customer_summary, get_spark_session
 
     clock = Clock()
     spark = get_spark_session("benchmark")
@@ -158,7 +158,7 @@ def summary_pymc(args: argparse.Namespace) -> dict:
 
 
 def _fit_ours(summary: pd.DataFrame):
-    from analysis import clv
+    from analysis.methods import clv
 
     x, t_x, age, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
     bg = clv.BetaGeoModel(time_unit="days").fit(x, t_x, age)
@@ -226,7 +226,7 @@ def fit_pymc(args: argparse.Namespace) -> dict:
 
 
 def _score(bg, gg, summary: pd.DataFrame) -> dict[str, np.ndarray]:
-    from analysis import clv
+    from analysis.methods import clv
 
     x, t_x, age, m = (summary[c] for c in ("frequency", "recency", "T", "monetary_value"))
     return {
@@ -255,7 +255,7 @@ def score_ours(args: argparse.Namespace) -> dict:
 
 @stage("total-ours")
 def total_ours(args: argparse.Namespace) -> dict:
-    from analysis.summary import customer_summary
+    from analysis.methods.customer_summary import customer_summary
 
     clock = Clock()
     summary = customer_summary(args.data, observation_end=OBSERVATION_END, engine="duckdb")

@@ -16,7 +16,7 @@ def out_root() -> Path:
 @pytest.fixture(scope="session")
 def sample_report(out_root) -> Path:
     """The whole sample study (previous quarter, then the current one) run once by the real runner."""
-    from analysis.runner import run_study
+    from analysis.frame.runner import run_study
 
     if not (ROOT / "data/raw/sample/truth.json").is_file():
         pytest.fail("sample data missing: run `make sample-data` (make test does it for you)")

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.allocation import (
+from analysis.methods.allocation import (
     AllocationError,
     ResponseCurve,
     allocate_manager_hours,
@@ -26,7 +26,7 @@ from analysis.allocation import (
     slsqp_budget,
     water_fill,
 )
-from analysis.playbook import default_playbook, merge_playbook
+from analysis.methods.playbook import default_playbook, merge_playbook
 
 BUDGET = 1_000_000.0
 HOURS = {"senior": 480.0, "middle": 960.0, "junior": 1600.0}

@@ -5,7 +5,7 @@ import re
 import nbformat
 import pytest
 
-from analysis.runner import STAGES
+from analysis.frame.runner import STAGES
 
 pytestmark = pytest.mark.slow
 EMBEDDED_IMAGE = re.compile(r'<img[^>]+src="data:image/png;base64,')

@@ -9,7 +9,7 @@ import matplotlib.pyplot as plt
 from fontTools.ttLib import TTFont
 from matplotlib import font_manager
 
-from analysis import charts
+from analysis.report import charts
 
 LABEL = "高价值客户的收入占比"
 

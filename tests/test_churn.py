@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from analysis.churn import (
+from analysis.methods.churn import (
     REASONS,
     ChurnInputError,
     ChurnModel,

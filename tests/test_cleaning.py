@@ -9,7 +9,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.cleaning import (
+from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
+from analysis.methods.cleaning import (
     clean_customers,
     clean_transactions,
     normalise_ids,
@@ -17,8 +18,7 @@ from analysis.cleaning import (
     parse_amounts,
     parse_dates,
 )
-from analysis.loading import InputFileError, detect_encoding, map_columns, read_raw
-from analysis.params import Cleaning, InputFile, OutlierRule, Period
+from analysis.methods.loading import InputFileError, detect_encoding, map_columns, read_raw
 
 RAW = Path(__file__).parent / "fixtures" / "raw"
 TX_COLUMNS = {"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount", "产品类别": "product_category"}

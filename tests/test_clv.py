@@ -11,7 +11,7 @@ import pytest
 from scipy import integrate, special
 from sklearn.exceptions import NotFittedError
 
-from analysis.clv import (
+from analysis.methods.clv import (
     HOLDOUT_LABELS,
     BetaGeoModel,
     CLVInputError,

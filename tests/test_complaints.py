@@ -6,14 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.complaints import (
+from analysis.methods.complaints import (
     complaint_features,
     complaint_satisfaction_link,
     complaints_by_tier,
     complaints_category_by_tier,
     normalise_severity,
 )
-from analysis.satisfaction import reason
+from analysis.methods.satisfaction import reason
 
 AS_OF = "2025-06-30"
 NAT = pd.NaT

@@ -8,14 +8,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.drivers import (
+from analysis.methods.drivers import (
     driver_importance,
     driver_importance_by_tier,
     importance_performance,
     relative_weights,
     shapley_r2,
 )
-from analysis.satisfaction import SatisfactionArgumentError, reason
+from analysis.methods.satisfaction import SatisfactionArgumentError, reason
 
 # mtcars (Henderson & Velleman 1981; R datasets::mtcars): mpg, cyl, disp, hp, gear
 MTCARS = pd.DataFrame(

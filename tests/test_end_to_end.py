@@ -9,8 +9,8 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.params import ParamsError
-from analysis.runner import STAGES, StageFailed, run_study
+from analysis.frame.params import ParamsError
+from analysis.frame.runner import STAGES, StageFailed, run_study
 
 ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow

@@ -9,9 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.cleaning import clean_customers, clean_transactions, grand_total_rows, parse_dates
-from analysis.loading import InputFileError, map_columns, read_input, read_raw
-from analysis.params import Cleaning, InputFile, OutlierRule, Period
+from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
+from analysis.methods.cleaning import (
+    clean_customers,
+    clean_transactions,
+    grand_total_rows,
+    parse_dates,
+)
+from analysis.methods.loading import InputFileError, map_columns, read_input, read_raw
 from tests.make_export_fixtures import (
     COLUMNS,
     DATE_CELLS,

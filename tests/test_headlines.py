@@ -12,11 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis import report_sections, satisfaction
-from analysis.i18n import text
-from analysis.params import scale_problems
-from analysis.report import figure_cards, table
-from analysis.report_sections import headline_cards, nps_sentences
+from analysis.frame.params import scale_problems
+from analysis.methods import satisfaction
+from analysis.report import sections
+from analysis.report.build import figure_cards, table
+from analysis.report.i18n import text
+from analysis.report.sections import headline_cards, nps_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CUSTOMERS = 120
@@ -113,38 +114,38 @@ def test_a_five_point_scale_on_ten_point_answers():
 
 @pytest.fixture(scope="module")
 def study(sample_report, out_root):
-    from analysis.study import open_study
+    from analysis.frame.study import open_study
 
     return open_study(ROOT / "params" / "sample.yaml", out_root=out_root)  # the tests' sample run
 
 
 def test_drivers_from_too_few_answers_are_greyed_with_their_n(study):
-    out = report_sections.RunOutputs(study, "en")
+    out = sections.RunOutputs(study, "en")
     full = out.get("surveys.parquet")
     out._cache["surveys.parquet"] = full.head(8)
-    sentence = report_sections.drivers_sentence(study, out, "en")
+    sentence = sections.drivers_sentence(study, out, "en")
     assert sentence.startswith('<span class="thin">') and "rest on" in sentence and "fewer than 30" in sentence
     out._cache["surveys.parquet"] = full
-    assert "thin" not in report_sections.drivers_sentence(study, out, "en")
+    assert "thin" not in sections.drivers_sentence(study, out, "en")
 
 
 def test_a_thin_complaint_link_is_greyed():
     link = pd.DataFrame({"group": ["with_complaints", "without_complaints"], "n": [4, 200]})
-    block = report_sections.complaint_link_block("Customers with complaints rate 6.2.", link, "en", 30)
+    block = sections.complaint_link_block("Customers with complaints rate 6.2.", link, "en", 30)
     assert block.startswith('<p class="thin">') and "4 answers" in block
-    assert "thin" not in report_sections.complaint_link_block("x", link.assign(n=[40, 200]), "en", 30)
+    assert "thin" not in sections.complaint_link_block("x", link.assign(n=[40, 200]), "en", 30)
 
 
 def test_the_satisfaction_section_greys_thin_tiers_and_shows_no_nan(study):
-    out = report_sections.RunOutputs(study, "en")
+    out = sections.RunOutputs(study, "en")
     tiered = out.get("customers.parquet")
     answers = out.get("surveys.parquet").head(12)  # 12 answers: every figure is thin
     for key, table_ in {
         "nps": satisfaction.nps_by_tier(answers, tiered, min_n=30, language="en"),
         "csat": satisfaction.csat_by_tier(answers, tiered, scale_max=10, min_n=30, language="en"),
     }.items():
-        out._cache[report_sections.experience.TABLES[key]] = table_
-    section = report_sections.satisfaction_section(study, "en", out)
+        out._cache[sections.satisfaction_loyalty.TABLES[key]] = table_
+    section = sections.satisfaction_section(study, "en", out)
     page = re.sub(r'<img[^>]*>', "", "".join(section.blocks))
     assert "nan" not in page.lower()
     assert page.count('<tr class="thin">') == 5 and "All customers (few answers, n = 12)" in page

@@ -11,22 +11,22 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.cleaning import (
+from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
+from analysis.methods.cleaning import (
     CleanResult,
     clean_complaints,
     clean_customers,
     clean_surveys,
     clean_transactions,
 )
-from analysis.datasets import add_join_rates
-from analysis.ids import (
+from analysis.methods.ids import (
     leading_zero_collisions,
     pad_to_reference,
     read_scientific,
     repair_ids,
     whole_number_text,
 )
-from analysis.params import Cleaning, InputFile, OutlierRule, Period
+from analysis.stages.clean import add_join_rates
 from tests.make_export_fixtures import (
     COLUMNS,
     FLOAT_IDS,

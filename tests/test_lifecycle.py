@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.lifecycle import (
+from analysis.methods.lifecycle import (
     DEFAULT_LIFECYCLE_RULES,
     STAGES,
     LifecycleInputError,

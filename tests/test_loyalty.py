@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames, range_indexes
 
-from analysis.loyalty import (
+from analysis.methods.loyalty import (
     DEFAULT_LOYALTY_WEIGHTS,
     LoyaltyInputError,
     cohort_retention,

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from analysis.params import ParamsError, check_input_headers, input_headers, load_params
+from analysis.frame.params import ParamsError, check_input_headers, input_headers, load_params
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "params"
@@ -127,7 +127,7 @@ def test_an_output_folder_inside_an_input_folder_is_refused(tmp_path):
 
 
 def test_an_output_folder_redirected_onto_the_inputs_names_the_out_option(tmp_path):
-    from analysis.study import open_study
+    from analysis.frame.study import open_study
 
     path = write_params(tmp_path)
     with pytest.raises(ParamsError, match=r"key '--out \(or \$TIERING_OUT_ROOT\)': .* lies inside the folder of inputs"):

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from analysis.playbook import (
+from analysis.methods.playbook import (
     CHANNELS,
     MANAGER_LEVELS,
     OFFERS,

@@ -6,8 +6,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis import privacy
-from analysis.cleaning import PERSONAL_COLUMNS
+from analysis.frame import privacy
+from analysis.methods.cleaning import PERSONAL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
 CODE = re.compile(r"^C-[0-9A-F]{6,}$")

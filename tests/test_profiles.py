@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.profiles import (
+from analysis.methods.profiles import (
     ProfileError,
     gini,
     lorenz_curve,
@@ -18,7 +18,7 @@ from analysis.profiles import (
     tier_profile,
     tiers_differ,
 )
-from analysis.tiers import assign_tiers
+from analysis.methods.tiers import assign_tiers
 
 
 @pytest.fixture

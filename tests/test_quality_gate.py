@@ -10,8 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis import quality_gate, report_sections
-from analysis.params import (
+from analysis.frame.params import (
     ParamsError,
     Period,
     Quality,
@@ -20,8 +19,10 @@ from analysis.params import (
     load_params,
     scale_problems,
 )
-from analysis.quality_gate import QualityGateError, enforce, find_breaches
-from analysis.scoring import (
+from analysis.methods import quality_gate
+from analysis.methods.quality_gate import QualityGateError, enforce, find_breaches
+from analysis.report import sections
+from analysis.stages.rfm_clv import (
     EXCLUDED_CUSTOMERS,
     excluded_counts,
     excluded_customers,
@@ -243,13 +244,13 @@ def test_stage_two_writes_the_excluded_customers_and_counts_them(tmp_path, sampl
 
 @pytest.fixture(scope="module")
 def study(sample_report, out_root):
-    from analysis.study import open_study
+    from analysis.frame.study import open_study
 
     return open_study(ROOT / "params" / "sample.yaml", out_root=out_root)  # the tests' sample run
 
 
-def outputs_with(study, language: str, **overrides) -> report_sections.RunOutputs:
-    out = report_sections.RunOutputs(study, language)
+def outputs_with(study, language: str, **overrides) -> sections.RunOutputs:
+    out = sections.RunOutputs(study, language)
     for name, value in overrides.items():
         out._cache[name] = value
     return out
@@ -275,7 +276,7 @@ def test_the_summary_states_the_data_used_and_every_warning(study):
     models = {"skipped": {"holdout": {"zh": "未做留出验证：期间太短。", "en": "No holdout check: the period is too short."}},
               "excluded_customers": {"returns_only": 13}, "clv": {"method": "historic", "fallback_reasons": []}}
     out = outputs_with(study, "zh", **troubled_run(), **{"models.json": models})
-    section = report_sections.summary_section(study, "zh", out)
+    section = sections.summary_section(study, "zh", out)
     page = "".join(section.blocks)
     assert "本次分析使用了交易明细的 99.0%（58,758 / 59,357 行），其余已隔离，原因见数据质量附录。" in page
     assert "本次分析使用了满意度调查的全部 100 行。" in page
@@ -289,7 +290,7 @@ def test_the_summary_states_the_data_used_and_every_warning(study):
 
 def test_the_english_summary_says_the_same(study):
     out = outputs_with(study, "en", **troubled_run())
-    page = "".join(report_sections.summary_section(study, "en", out).blocks)
+    page = "".join(sections.summary_section(study, "en", out).blocks)
     assert "This analysis used 99.0% of the Transactions rows (58,758 / 59,357)" in page
     assert "params key quality.min_join_share" in page
 
@@ -297,7 +298,7 @@ def test_the_english_summary_says_the_same(study):
 def test_the_quality_appendix_shows_join_rates_and_customers_not_tiered(study):
     models = {"excluded_customers": {"returns_only": 13, "no_purchase": 2}}
     out = outputs_with(study, "en", **troubled_run(), **{"models.json": models})
-    page = "".join(report_sections.quality_appendix(study, "en", out).blocks)
+    page = "".join(sections.quality_appendix(study, "en", out).blocks)
     assert "3,500 of 5,000 customers (70.0%) are in the customer master" in page
     assert "Customers with transactions but not in the customer master: 1,500." in page
     assert "15 customers are not tiered" in page and "returns or fully returned orders only: 13" in page
@@ -306,7 +307,7 @@ def test_the_quality_appendix_shows_join_rates_and_customers_not_tiered(study):
 
 
 def test_the_methodology_states_what_counts_as_a_purchase(study):
-    page = "".join(report_sections.methodology_section(study, "en", outputs_with(study, "en")).blocks)
+    page = "".join(sections.methodology_section(study, "en", outputs_with(study, "en")).blocks)
     assert "an order netted below zero or returned in full is not a purchase" in page
     assert "a free order (gross 0) is, unless cleaning.zero_amount_orders: exclude" in page
 

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.readable import readable, readable_text, round_significant
+from analysis.report.readable import readable, readable_text, round_significant
 
 
 @pytest.mark.parametrize(

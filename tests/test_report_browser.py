@@ -74,8 +74,8 @@ def test_report_reads_on_a_phone(browser, sample_report):
 
 def test_a_hostile_title_is_shown_as_text_not_run(browser, sample_report, out_root, tmp_path):
     """Everything from params reaches the page escaped: a title holding markup stays text."""
-    from analysis.report import render_report
-    from analysis.study import open_study
+    from analysis.frame.study import open_study
+    from analysis.report.build import render_report
 
     hostile = '<script>document.title="pwned"</script><img src=x onerror=alert(1)>'
     study = open_study(ROOT / "params/sample.yaml", out_root)

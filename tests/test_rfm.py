@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.rfm import (
+from analysis.methods.rfm import (
     DEFAULT_SEGMENT_RULES,
     RFMError,
     SegmentRulesError,

@@ -22,7 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from analysis.runner import REPORT_TRACEBACK, StageFailed, run_study
+from analysis.frame.runner import REPORT_TRACEBACK, StageFailed, run_study
 
 psutil = pytest.importorskip("psutil")
 
@@ -223,7 +223,7 @@ def test_a_failing_report_fails_like_a_stage_and_publishes_nothing(small, monkey
     def broken_report(study):
         raise RuntimeError("the chart library is missing a font")
 
-    monkeypatch.setattr("analysis.report.build_report", broken_report)
+    monkeypatch.setattr("analysis.report.build.build_report", broken_report)
     before = fingerprint(small.reports, small.processed)
     with pytest.raises(StageFailed) as err:
         run_study(small.params, out_root=small.out, stages=(), progress=False)

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.sample_data import (
+from analysis.simulation.sample_data import (
     SURVEY_ATTRIBUTES,
     SampleDataError,
     expected_order_value,
@@ -95,7 +95,7 @@ def test_same_seed_gives_identical_bytes(sample: dict, tmp_path: Path) -> None:
 
 def test_command_line_matches_api_and_seed_matters(tmp_path: Path) -> None:
     cli_dir, api_dir, other_dir = tmp_path / "cli", tmp_path / "api", tmp_path / "other"
-    subprocess.run([sys.executable, "-m", "analysis.sample_data", str(cli_dir),
+    subprocess.run([sys.executable, "-m", "analysis.simulation.sample_data", str(cli_dir),
                     "--n-customers", "300"], check=True, capture_output=True)
     generate_sample_data(api_dir, n_customers=300)
     generate_sample_data(other_dir, n_customers=300, seed=7)

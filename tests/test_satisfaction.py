@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
-from analysis.satisfaction import (
+from analysis.methods.satisfaction import (
     SatisfactionArgumentError,
     attach_tier,
     csat_by_tier,

@@ -21,16 +21,19 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from analysis import clv, experience, io, scoring, tiering, tiers
-from analysis.churn import ChurnHistoryError, ChurnModel, churn_risk, early_warning_list
-from analysis.params import Period, Scoring, load_params
-from analysis.report_sections import (
+from analysis.frame import storage
+from analysis.frame.params import Period, Scoring, load_params
+from analysis.frame.study import Study
+from analysis.methods import clv, tiers
+from analysis.methods.churn import ChurnHistoryError, ChurnModel, churn_risk, early_warning_list
+from analysis.report.sections import (
     fallback_reason_text,
     pareto_text,
     skip_notes,
     tiers_differ_text,
 )
-from analysis.study import Study
+from analysis.stages import rfm_clv, satisfaction_loyalty
+from analysis.stages import tiers as tiers_stage
 
 ROOT = Path(__file__).resolve().parents[1]
 RAW = ROOT / "data/raw/sample"
@@ -98,7 +101,7 @@ def sample_study() -> Study:
 def test_write_parquet_leaves_out_attrs_that_json_cannot_hold(tmp_path):
     frame = pd.DataFrame({"a": [1, 2]})
     frame.attrs = {"observation_end": date(2025, 12, 31), "engine": "duckdb"}
-    io.write_parquet(frame, tmp_path / "f.parquet")
+    storage.write_parquet(frame, tmp_path / "f.parquet")
     back = pd.read_parquet(tmp_path / "f.parquet")
     assert back.attrs == {} and back["a"].tolist() == [1, 2]
     assert frame.attrs["observation_end"] == date(2025, 12, 31)  # the caller's frame is untouched
@@ -110,8 +113,8 @@ def test_write_parquet_leaves_out_attrs_that_json_cannot_hold(tmp_path):
 
 def test_no_purchase_in_the_period_stops_with_a_plain_message(tmp_path):
     path = cleaned([("A", "2020-05-01", 10.0)], tmp_path / "transactions.parquet")
-    with pytest.raises(scoring.NoUsableTransactionsError) as err:
-        scoring.score_customers(path, period=PERIOD, scoring=Scoring())
+    with pytest.raises(rfm_clv.NoUsableTransactionsError) as err:
+        rfm_clv.score_customers(path, period=PERIOD, scoring=Scoring())
     message = str(err.value)
     assert "quality.json" in message and "quarantine.parquet" in message
     assert "2023-01-01" in message and "period.start" in message
@@ -119,17 +122,17 @@ def test_no_purchase_in_the_period_stops_with_a_plain_message(tmp_path):
 
 def test_the_end_of_stage_one_can_check_for_usable_transactions(tmp_path):
     returns_only = pd.DataFrame({"amount": [-5.0, 0.0], "is_return": [True, False], "is_purchase": [False, False]})
-    with pytest.raises(scoring.NoUsableTransactionsError, match="2 kept row"):
-        scoring.require_usable_transactions(returns_only, tmp_path, PERIOD)
-    with pytest.raises(scoring.NoUsableTransactionsError, match="no transaction row was kept"):
-        scoring.require_usable_transactions(returns_only.iloc[:0], tmp_path, PERIOD)
-    scoring.require_usable_transactions(returns_only.drop(columns="is_purchase").assign(amount=[-5.0, 3.0]),
+    with pytest.raises(rfm_clv.NoUsableTransactionsError, match="2 kept row"):
+        rfm_clv.require_usable_transactions(returns_only, tmp_path, PERIOD)
+    with pytest.raises(rfm_clv.NoUsableTransactionsError, match="no transaction row was kept"):
+        rfm_clv.require_usable_transactions(returns_only.iloc[:0], tmp_path, PERIOD)
+    rfm_clv.require_usable_transactions(returns_only.drop(columns="is_purchase").assign(amount=[-5.0, 3.0]),
                                         tmp_path, PERIOD)
 
 
 def test_one_purchase_each_skips_bgnbd_gamma_gamma_and_holdout(tmp_path):
     path = cleaned(one_purchase_each(), tmp_path / "transactions.parquet")
-    result = scoring.score_customers(path, period=PERIOD, scoring=Scoring())
+    result = rfm_clv.score_customers(path, period=PERIOD, scoring=Scoring())
     assert set(result.skipped) == {"bgnbd", "gamma_gamma", "holdout"}
     assert all(set(note) == {"zh", "en"} for note in result.skipped.values())
     assert result.bgnbd is None and result.gamma_gamma is None and result.clv_method == "historic"
@@ -137,7 +140,7 @@ def test_one_purchase_each_skips_bgnbd_gamma_gamma_and_holdout(tmp_path):
     assert customers["p_alive"].isna().all() and customers["expected_purchases"].isna().all()
     np.testing.assert_array_equal(customers["clv"], customers["historic_value"])
     assert np.isfinite(customers["clv"]).all()
-    assert result.holdout_table.empty and list(result.holdout_table.columns) == list(scoring.HOLDOUT_COLUMNS)
+    assert result.holdout_table.empty and list(result.holdout_table.columns) == list(rfm_clv.HOLDOUT_COLUMNS)
     assert result.models["bgnbd"] is None and result.models["bgnbd_calibration"] is None
     assert result.models["skipped"] == result.skipped
     assert [r["key"] for r in result.models["clv"]["fallback_reasons"]] == ["too_few_repeat_buyers", "bgnbd_unusable"]
@@ -147,14 +150,14 @@ def test_one_purchase_each_skips_bgnbd_gamma_gamma_and_holdout(tmp_path):
 def test_a_period_no_longer_than_the_holdout_skips_the_holdout_check(tmp_path):
     path = cleaned(repeat_history(), tmp_path / "transactions.parquet")
     short = Period(start=date(2025, 7, 1), end=date(2025, 12, 31))
-    result = scoring.score_customers(path, period=short, scoring=Scoring(holdout_months=6))
+    result = rfm_clv.score_customers(path, period=short, scoring=Scoring(holdout_months=6))
     assert "holdout" in result.skipped and "scoring.holdout_months" in result.skipped["holdout"]["en"]
     assert result.holdout_figures == {}
 
 
 def test_enough_repeat_buyers_keep_every_model(tmp_path):
     path = cleaned(repeat_history(), tmp_path / "transactions.parquet")
-    result = scoring.score_customers(path, period=PERIOD, scoring=Scoring(min_repeat_buyers=10))
+    result = rfm_clv.score_customers(path, period=PERIOD, scoring=Scoring(min_repeat_buyers=10))
     assert result.skipped == {} and result.bgnbd is not None and not result.holdout_table.empty
     assert result.models["bgnbd_calibration"]["holdout_figures"] == result.holdout_figures
 
@@ -164,7 +167,7 @@ def test_a_repeat_buyer_with_only_free_repeat_orders_does_not_break_gamma_gamma(
     rows += [("FREE", "2023-03-01", 100.0), ("FREE", "2024-03-01", 0.0), ("FREE", "2025-03-01", 0.0)]
     path = cleaned(rows, tmp_path / "transactions.parquet")
     settings = Scoring(min_repeat_buyers=10, max_spend_frequency_corr=0.99)
-    result = scoring.score_customers(path, period=PERIOD, scoring=settings)
+    result = rfm_clv.score_customers(path, period=PERIOD, scoring=settings)
     assert result.clv_method == "model", result.fallback_reasons
     free = result.customers.set_index("customer_id").loc["FREE"]
     assert free["frequency"] == 2 and free["monetary_value"] == 0.0
@@ -175,12 +178,12 @@ def test_a_repeat_buyer_with_only_free_repeat_orders_does_not_break_gamma_gamma(
 def test_frequency_recency_maps_without_a_model_say_why():
     customers = pd.DataFrame({"frequency": [0, 0], "recency": [0, 0], "T": [10, 20]})
     with pytest.raises(ValueError, match=r"skipped\['bgnbd'\]"):
-        scoring.frequency_recency_grids(None, customers, horizon_months=12, time_unit="D")
+        rfm_clv.frequency_recency_grids(None, customers, horizon_months=12, time_unit="D")
 
 
 def test_spend_frequency_leaves_out_repeat_buyers_without_spend():
     customers = pd.DataFrame({"frequency": [0, 2, 3], "monetary_value": [0.0, 0.0, 12.5]})
-    assert scoring.spend_frequency(customers).tolist() == [0, 0, 3]
+    assert rfm_clv.spend_frequency(customers).tolist() == [0, 0, 3]
 
 
 def test_discounted_purchases_times_spend_and_margin_is_the_clv():
@@ -201,12 +204,12 @@ def test_discounted_purchases_times_spend_and_margin_is_the_clv():
 
 def test_fewer_customers_than_tiers_says_how_to_fix_it(sample_study):
     customers = pd.DataFrame({"customer_id": ["A", "B"]})
-    with pytest.raises(tiering.TooFewCustomersError) as err:
-        tiering.require_enough_customers(customers, sample_study)
+    with pytest.raises(tiers_stage.TooFewCustomersError) as err:
+        tiers_stage.require_enough_customers(customers, sample_study)
     message = str(err.value)
     assert "2 customer(s)" in message and "tiering.n_tiers" in message and "period.start" in message
     assert str(sample_study.params_path) in message
-    tiering.require_enough_customers(pd.DataFrame({"customer_id": list("ABCD")}), sample_study)
+    tiers_stage.require_enough_customers(pd.DataFrame({"customer_id": list("ABCD")}), sample_study)
 
 
 def thin_customers(n: int = 12) -> pd.DataFrame:
@@ -255,10 +258,10 @@ def test_one_class_windows_are_a_churn_history_error():
     with pytest.raises(ChurnHistoryError) as err:
         ChurnModel(horizon_days=180).fit(tx, "2025-12-31")
     assert err.value.code == "one_class" and err.value.values["stayed"] == 0
-    note = experience.churn_skip_note(err.value, p_alive_available=False)
+    note = satisfaction_loyalty.churn_skip_note(err.value, p_alive_available=False)
     assert "训练" in note["zh"] and "training" in note["en"]
     assert "watch list is empty" in note["en"] and "预警名单为空" in note["zh"]
-    assert "1 − P(alive)" in experience.churn_skip_note(err.value, p_alive_available=True)["en"]
+    assert "1 − P(alive)" in satisfaction_loyalty.churn_skip_note(err.value, p_alive_available=True)["en"]
 
 
 def test_without_any_risk_the_watch_list_is_empty_not_an_error():
@@ -273,7 +276,7 @@ def test_without_any_risk_the_watch_list_is_empty_not_an_error():
 def test_drivers_with_too_few_answers_are_skipped_with_the_reason(sample_study):
     answers = pd.DataFrame({"customer_id": list("ABC"), "overall_satisfaction": [7, 8, 9],
                             "product_quality": [6, 8, 9], "service_response": [7, 7, 9], "tier": 1})
-    tables, notes = experience.driver_analysis(answers, ["product_quality", "service_response"], sample_study)
+    tables, notes = satisfaction_loyalty.driver_analysis(answers, ["product_quality", "service_response"], sample_study)
     assert tables == {}
     assert "满意度驱动因素" in notes["skipped_drivers"]["zh"] and "3 complete answers" in notes["skipped_drivers"]["en"]
 
@@ -333,7 +336,7 @@ def project(tmp_path_factory) -> Path:
 
 
 def run(project: Path, params_path: Path) -> tuple[Path, Path]:
-    from analysis.runner import run_study
+    from analysis.frame.runner import run_study
 
     report = run_study(params_path, out_root=project / "out", progress=False)
     return report, project / "out/data/processed" / params_path.stem
@@ -406,7 +409,7 @@ def test_every_customer_with_one_purchase_uses_historic_value_and_no_risk(projec
 
 @pytest.mark.slow
 def test_one_customer_stops_before_tiering_with_the_fix(project):
-    from analysis.runner import StageFailed
+    from analysis.frame.runner import StageFailed
 
     raw = sample_transactions()
     params = write_study(project, "one_customer", raw[raw["客户编号"] == raw["客户编号"].min()])
@@ -418,7 +421,7 @@ def test_one_customer_stops_before_tiering_with_the_fix(project):
 
 @pytest.mark.slow
 def test_no_kept_rows_stops_with_a_plain_message(project):
-    from analysis.runner import StageFailed
+    from analysis.frame.runner import StageFailed
 
     params = write_study(project, "no_rows", sample_transactions().iloc[:0])
     with pytest.raises(StageFailed) as err:

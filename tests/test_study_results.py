@@ -120,7 +120,7 @@ def test_report_masks_personal_data(sample_report):
 def test_spark_and_duckdb_summaries_agree_on_the_sample_study(run):
     from datetime import date
 
-    from analysis.summary import customer_summary
+    from analysis.methods.customer_summary import customer_summary
 
     processed, _ = run
     path = processed / "transactions.parquet"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analysis.summary import (
+from analysis.methods.customer_summary import (
     SUMMARY_COLUMNS,
     EngineError,
     SummaryError,
@@ -381,7 +381,7 @@ def test_summary_properties(drawn, seed, unit, end_offset):
 @pytest.fixture(scope="module")
 def spark():
     pytest.importorskip("pyspark")
-    from analysis.summary import get_spark_session
+    from analysis.methods.customer_summary import get_spark_session
 
     try:
         session = get_spark_session("test-summary")

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.profiles import tier_profile
-from analysis.tiers import (
+from analysis.methods.profiles import tier_profile
+from analysis.methods.tiers import (
     METHODS,
     TieringError,
     agreement_table,

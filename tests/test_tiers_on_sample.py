@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from analysis import profiles, tiers
+from analysis.methods import profiles, tiers
 
 pytestmark = pytest.mark.slow
 METHODS = ["rfm", "clv", "pareto", "threshold", "kmeans", "composite"]

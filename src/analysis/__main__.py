@@ -46,7 +46,7 @@ def _terminate_as_interrupt(signum: int, frame: FrameType | None) -> None:
 
 
 def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
-    from .runner import STAGES, run_study
+    from analysis.frame.runner import STAGES, run_study
 
     stages = tuple(args.stages) if args.stages else STAGES
     unknown = [s for s in stages if s not in STAGES]
@@ -59,7 +59,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 def _check(args: argparse.Namespace) -> None:
     """Every params rule, then the input files' headers; a note when the previous run is not there."""
-    from .params import check_input_headers, load_params
+    from analysis.frame.params import check_input_headers, load_params
 
     params = load_params(args.params)
     check_input_headers(params, args.params)
@@ -78,9 +78,9 @@ def _check(args: argparse.Namespace) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
-    from .loading import InputFileError
-    from .params import ParamsError
-    from .runner import RunInterrupted, StageFailed
+    from analysis.frame.params import ParamsError
+    from analysis.frame.runner import RunInterrupted, StageFailed
+    from analysis.methods.loading import InputFileError
 
     try:
         if args.command == "run":
@@ -88,12 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "check":
             _check(args)
         elif args.command == "sample-data":
-            from .sample_data import generate_sample_data
+            from analysis.simulation.sample_data import generate_sample_data
 
             generate_sample_data(args.out_dir, seed=args.seed)
             print(f"Sample data written to {args.out_dir}")
         elif args.command == "store-outputs":
-            from .notebook_outputs import store_outputs
+            from analysis.frame.notebook_outputs import store_outputs
 
             try:
                 stored = store_outputs(args.executed_dir)

@@ -19,7 +19,7 @@ duplicates, missing ids, bad dates and amounts, dates after the period, extreme 
 injected row is an *extra* row and is counted in ``truth.json``, so the clean rows are exactly the
 simulated process.
 
-Run ``python -m analysis.sample_data data/raw/sample`` to (re)write the embedded sample.
+Run ``python -m analysis.simulation.sample_data data/raw/sample`` to (re)write the embedded sample.
 """
 
 from __future__ import annotations
@@ -738,7 +738,7 @@ def _xlsx_bytes(frame: pd.DataFrame, sheet: str, text_columns: Sequence[str],
     from openpyxl.writer.excel import ExcelWriter
 
     wb = Workbook(write_only=True)
-    wb.properties.creator = "analysis.sample_data"
+    wb.properties.creator = "analysis.simulation.sample_data"
     wb.properties.created = stamp
     wb.properties.modified = stamp
     ws = wb.create_sheet(sheet)
@@ -1024,8 +1024,8 @@ def _truth_dict(seed: int, n_customers: int, n_prospects: int, start: str, end: 
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Command line: ``python -m analysis.sample_data OUT_DIR [--seed N] [--n-customers N]``."""
-    parser = argparse.ArgumentParser(prog="python -m analysis.sample_data",
+    """Command line: ``python -m analysis.simulation.sample_data OUT_DIR [--seed N] [--n-customers N]``."""
+    parser = argparse.ArgumentParser(prog="python -m analysis.simulation.sample_data",
                                      description="Write the deterministic sample CRM export.")
     parser.add_argument("out_dir", help="folder to write into, e.g. data/raw/sample")
     parser.add_argument("--seed", type=int, default=20261122)

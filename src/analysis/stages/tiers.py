@@ -1,7 +1,7 @@
 """Stage 3: place customers in tiers, profile the tiers, compare with the previous quarter.
 
-The method and its options come from ``tiering`` in params (:mod:`analysis.tiers` documents each
-method); the profiles and the migration come from :mod:`analysis.profiles`. A sensitivity table
+The method and its options come from ``tiering`` in params (:mod:`analysis.methods.tiers` documents each
+method); the profiles and the migration come from :mod:`analysis.methods.profiles`. A sensitivity table
 shows how often other methods agree with the chosen one, so the choice is made knowingly.
 
 Thin data: fewer customers than ``tiering.n_tiers`` stops the stage before any tier is assigned
@@ -20,9 +20,11 @@ from typing import Any
 
 import pandas as pd
 
-from . import datasets, io, lifecycle, profiles, tiers
-from .scoring import SkipNote, skip_note
-from .study import Study
+from analysis.frame import storage
+from analysis.frame.study import Study
+from analysis.methods import lifecycle, profiles, tiers
+from analysis.stages import clean
+from analysis.stages.rfm_clv import SkipNote, skip_note
 
 MIGRATION_COUNTS = "migration_counts.parquet"
 MIGRATION_VALUES = "migration_values.parquet"
@@ -113,7 +115,7 @@ def previous_migration(
     previous_run = p.tiering.previous_run
     if not previous_run:
         return None, None
-    previous_path = study.previous_output(datasets.CUSTOMERS)
+    previous_path = study.previous_output(clean.CUSTOMERS)
     if previous_path is None:
         return None, skip_note("migration_missing", run=previous_run)
     previous = pd.read_parquet(previous_path)
@@ -135,32 +137,32 @@ def tier_customers(study: Study) -> TieringResult:
     """
     p = study.params
     t = p.tiering
-    customers = pd.read_parquet(study.require(datasets.CUSTOMERS))
+    customers = pd.read_parquet(study.require(clean.CUSTOMERS))
     require_enough_customers(customers, study)
     assignment = tiers.assign_tiers(
         customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed, language=p.language, names=t.names
     )
     customers = customers.assign(tier=assignment.tier.astype("int64"), tier_name=assignment.tier_name.astype("string"))
-    transactions = datasets.load_transactions(study)
+    transactions = clean.load_transactions(study)
     profile = profiles.tier_profile(customers, transactions)
     sensitivity, skipped = compare_methods(customers, study)
     migration, why = previous_migration(customers, study)
     if why is not None:
         skipped["migration"] = why
 
-    io.write_parquet(customers, study.output(datasets.CUSTOMERS))
-    io.write_parquet(profile.reset_index(), study.output(datasets.TIER_PROFILE))
-    io.write_parquet(sensitivity.reset_index(names="method"), study.output(SENSITIVITY))
+    storage.write_parquet(customers, study.output(clean.CUSTOMERS))
+    storage.write_parquet(profile.reset_index(), study.output(clean.TIER_PROFILE))
+    storage.write_parquet(sensitivity.reset_index(names="method"), study.output(SENSITIVITY))
     record: dict[str, Any] = {
         "method": t.method, "n_tiers": t.n_tiers, "rule": assignment.rule, "migration": None, "skipped": skipped,
     }
     if migration is not None:
         counts, values, summary = migration
-        io.write_parquet(_flatten_matrix(counts), study.output(MIGRATION_COUNTS))
-        io.write_parquet(_flatten_matrix(values), study.output(MIGRATION_VALUES))
+        storage.write_parquet(_flatten_matrix(counts), study.output(MIGRATION_COUNTS))
+        storage.write_parquet(_flatten_matrix(values), study.output(MIGRATION_VALUES))
         record["migration"] = {"previous_run": t.previous_run, **summary}
     else:
         for name in (MIGRATION_COUNTS, MIGRATION_VALUES):
             study.output(name).unlink(missing_ok=True)
-    io.write_json(record, study.output(TIERING_JSON))
+    storage.write_json(record, study.output(TIERING_JSON))
     return TieringResult(customers, assignment, profile, sensitivity, migration, skipped)

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
-from .i18n import reason_label, text  # noqa: E402
+from analysis.report.i18n import reason_label, text  # noqa: E402
 
 CJK_FAMILY = "Noto Sans CJK SC"
 PALETTE = ["#1b4f72", "#2e86c1", "#85c1e9", "#f5b041", "#ca6f1e", "#7b7d7d"]
@@ -134,7 +134,7 @@ def rfm_distributions(customers: pd.DataFrame, language: str) -> plt.Figure:
 
 
 def segment_chart(segments: pd.DataFrame, language: str) -> plt.Figure:
-    """Share of customers and of revenue per RFM segment (:func:`analysis.rfm.segment_summary`)."""
+    """Share of customers and of revenue per RFM segment (:func:`analysis.methods.rfm.segment_summary`)."""
     use_theme()
     shown = segments.assign(segment=segments[f"label_{language}"], customer_share=segments["share"])
     long = shown.melt(id_vars="segment", value_vars=["customer_share", "revenue_share"], var_name="what")

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from .lifecycle import (
+from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
     purchases,
@@ -128,7 +128,7 @@ def cohort_retention(
 
     A customer's cohort is the calendar period (quarter ``"Q"`` or month ``"M"``) of the first
     purchase; retention(c, k) = customers of cohort c with a purchase in period c + k / size of c,
-    so k = 0 is 1 by definition. Purchases are the rows of :func:`analysis.lifecycle.purchases`. Cells
+    so k = 0 is 1 by definition. Purchases are the rows of :func:`analysis.methods.lifecycle.purchases`. Cells
     after the period of ``as_of`` (default: the last purchase date) are NaN, not 0, because they
     are not yet observed; the last period may be partly observed.
 

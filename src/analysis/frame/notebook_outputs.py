@@ -11,8 +11,8 @@ from pathlib import Path
 
 import nbformat
 
-from . import io
-from .runner import NOTEBOOK_DIR
+from analysis.frame import storage
+from analysis.frame.runner import NOTEBOOK_DIR
 
 _VOLATILE_METADATA = ("papermill", "execution", "widgets")
 
@@ -68,6 +68,6 @@ def store_outputs(executed_dir: Path, notebook_dir: Path = NOTEBOOK_DIR) -> list
     for executed in sorted(Path(executed_dir).glob("[0-9][0-9]_*.ipynb")):
         nb = strip_for_storage(nbformat.read(executed, as_version=4))
         target = notebook_dir / executed.name
-        io.write_text(nbformat.writes(nb) + "\n", target)
+        storage.write_text(nbformat.writes(nb) + "\n", target)
         stored.append(target)
     return stored

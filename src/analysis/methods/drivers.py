@@ -36,7 +36,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from .satisfaction import (
+from analysis.methods.satisfaction import (
     TIER,
     TIER_NAME,
     Language,

@@ -1,8 +1,8 @@
 """Stage 5: per-tier resource allocation — the playbook, the budget and the account-manager hours.
 
 The playbook (service model, manager level, cadence, channels, offers) is the default for the tier
-count (:mod:`analysis.playbook`) overlaid with ``allocation.playbook`` from params; the budget and
-the hours are split by :mod:`analysis.allocation` to maximise expected retained value.
+count (:mod:`analysis.methods.playbook`) overlaid with ``allocation.playbook`` from params; the budget and
+the hours are split by :mod:`analysis.methods.allocation` to maximise expected retained value.
 """
 
 from __future__ import annotations
@@ -12,8 +12,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import allocation, datasets, io, playbook
-from .study import Study
+from analysis.frame import storage
+from analysis.frame.study import Study
+from analysis.methods import allocation, playbook
+from analysis.stages import clean
 
 ALLOCATION_JSON = "allocation.json"
 CAPACITY = "capacity.parquet"
@@ -33,7 +35,7 @@ def allocate_study(study: Study) -> AllocationOutcome:
     """Split the budget and the hours across tiers; write allocation.parquet and its companions."""
     p = study.params
     a = p.allocation
-    profile = pd.read_parquet(study.require(datasets.TIER_PROFILE))
+    profile = pd.read_parquet(study.require(clean.TIER_PROFILE))
     book = playbook.merge_playbook(playbook.default_playbook(p.tiering.n_tiers), a.playbook)
     curve, curve_hours = allocation.response_curves_from_params(a.response)
     table = allocation.allocation_table(
@@ -56,7 +58,7 @@ def allocate_study(study: Study) -> AllocationOutcome:
         "curve": {k: v for k, v in vars(curve).items()},
         "binding_levels": capacity.loc[capacity["binding"], "level"].tolist() if "binding" in capacity else [],
     }
-    io.write_parquet(table, study.output(datasets.ALLOCATION))
-    io.write_parquet(capacity, study.output(CAPACITY))
-    io.write_json(summary, study.output(ALLOCATION_JSON))
+    storage.write_parquet(table, study.output(clean.ALLOCATION))
+    storage.write_parquet(capacity, study.output(CAPACITY))
+    storage.write_json(summary, study.output(ALLOCATION_JSON))
     return AllocationOutcome(table, capacity, hours, book, curve, summary)

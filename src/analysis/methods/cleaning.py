@@ -20,7 +20,7 @@ an optional ``:`` or ``：``), or, in transactions, the amount equals the sum of
 still in (within ``cleaning.grand_total_tolerance``, 0.5 %, and with at least 3 other rows).
 
 Customer ids are text. The forms a spreadsheet gives digit ids are repaired where that is
-unambiguous (:mod:`analysis.ids`: ``7919.0``, ``7.919E+03``, and ``7919`` → ``00007919`` when the
+unambiguous (:mod:`analysis.methods.ids`: ``7919.0``, ``7.919E+03``, and ``7919`` → ``00007919`` when the
 customer master writes its ids with 8 digits); an id Excel rounded (``7.92E+03``) is set aside as
 ``ambiguous_customer_id``. quality.json counts the repairs per input (``ids_repaired``).
 
@@ -53,15 +53,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .ids import (
+from analysis.frame.params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
+from analysis.methods.ids import (
     IdRepair,
     drop_float_tails,
     id_text,
     leading_zero_collisions,
     repair_ids,
 )
-from .loading import REJECTED_COLUMNS, SOURCE_ROW, RawInput, map_columns, read_input
-from .params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
+from analysis.methods.loading import REJECTED_COLUMNS, SOURCE_ROW, RawInput, map_columns, read_input
 
 QUARANTINE_COLUMNS = ["source", "source_file", "source_row", "reason", "detail", "raw"]
 #: Contract columns holding personal data: masked in the quarantine's raw text.
@@ -149,7 +149,7 @@ class Privacy:
 class _Triage:
     """Assigns each row at most one quarantine reason, the first check that fails.
 
-    ``rejected`` holds the rows set aside while reading (:data:`analysis.loading.REJECTED_COLUMNS`);
+    ``rejected`` holds the rows set aside while reading (:data:`analysis.methods.loading.REJECTED_COLUMNS`);
     they join the quarantine and count in the rows read. ``detail`` holds, for some reasons, what
     a reason code alone does not say.
     """
@@ -257,7 +257,7 @@ def quality_counts(rows_in: int, kept: int, quarantine: pd.DataFrame, **extra: A
 def normalise_ids(values: pd.Series) -> pd.Series:
     """Ids as trimmed strings; leading zeros kept; '123.0' (a number that passed through a float) → '123'.
 
-    Order ids go through this; customer ids through :func:`analysis.ids.repair_ids`, which also
+    Order ids go through this; customer ids through :func:`analysis.methods.ids.repair_ids`, which also
     repairs scientific notation and lost zero padding.
     """
     return drop_float_tails(id_text(values))[0]
@@ -390,7 +390,7 @@ def _read_and_triage(
     file, mapped or not), so two order lines that differ only in an unmapped column are both kept.
     With ``grand_total_tolerance`` (transactions) the amounts are parsed here, for the grand-total
     check (0 turns the check off).
-    Customer ids are repaired by :func:`analysis.ids.repair_ids`, zero-padded to the form of
+    Customer ids are repaired by :func:`analysis.methods.ids.repair_ids`, zero-padded to the form of
     ``master_ids`` where that is unambiguous.
     """
     read = read_input(spec, table)

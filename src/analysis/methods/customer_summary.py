@@ -13,7 +13,7 @@ PyMC-Marketing's ``rfm_summary``, which both implement the inputs of Fader, Hard
 
 - a *purchase row* is flagged ``is_purchase`` by the cleaning stage (an order worth more than
   nothing after its returns, or free from the start — a zero-amount order is a purchase occasion,
-  as in lifetimes and PyMC-Marketing; see :func:`analysis.cleaning.purchase_flags`); files
+  as in lifetimes and PyMC-Marketing; see :func:`analysis.methods.cleaning.purchase_flags`); files
   without that column use ``amount > 0`` and not ``is_return``; a *purchase
   period* is a period (day or Monday-based week) holding at least one purchase row;
 - ``frequency`` = number of purchase periods − 1 (repeat purchases);
@@ -22,7 +22,7 @@ PyMC-Marketing's ``rfm_summary``, which both implement the inputs of Fader, Hard
 - ``monetary_value`` = mean, over the repeat purchase periods (all but the first), of the period's
   summed purchase amounts; 0 when ``frequency`` = 0. Returns and net-negative orders are left out;
   a repeat period holding only zero-amount orders adds 0, so the value can be 0 (the Gamma-Gamma
-  fit then leaves that customer out, see :mod:`analysis.scoring`);
+  fit then leaves that customer out, see :mod:`analysis.stages.rfm_clv`);
 - ``revenue`` = Σ amount over all rows, unmatched returns included (net revenue);
 - ``orders`` = distinct ``order_id`` among purchase rows, plus one per purchase row without an id;
 - ``first_purchase`` / ``last_purchase`` = dates of the first / last purchase row;
@@ -112,7 +112,7 @@ def period_sql(day_sql: str, time_unit: TimeUnit) -> str:
 def _purchase_sql(columns: set[str]) -> str:
     """SQL for "this row is a purchase": the cleaned ``is_purchase`` flag, or the older rule without it.
 
-    The cleaning stage marks ``is_purchase`` (:func:`analysis.cleaning.purchase_flags`), so a
+    The cleaning stage marks ``is_purchase`` (:func:`analysis.methods.cleaning.purchase_flags`), so a
     zero-amount order is a purchase occasion, as in lifetimes and PyMC-Marketing. Files written
     before that column existed fall back to ``amount > 0 AND NOT is_return``.
     """

@@ -2,7 +2,7 @@
 
 The report is a list of sections, each built from the stage outputs in ``data/processed/<run>/``
 by a function that returns ``None`` when the run lacks that part. Sections are rendered with a
-Jinja2 template (``templates/report.html.j2``); every text comes from :mod:`analysis.i18n`.
+Jinja2 template (``templates/report.html.j2``); every text comes from :mod:`analysis.report.i18n`.
 """
 
 from __future__ import annotations
@@ -17,10 +17,13 @@ from typing import Any
 import jinja2
 import pandas as pd
 
-from . import charts, datasets, io, quality_gate
-from .i18n import TEXTS, reason_label, text
-from .scoring import EXCLUDED_CUSTOMERS
-from .study import Study
+from analysis.frame import storage
+from analysis.frame.study import Study
+from analysis.methods import quality_gate
+from analysis.report import charts
+from analysis.report.i18n import TEXTS, reason_label, text
+from analysis.stages import clean
+from analysis.stages.rfm_clv import EXCLUDED_CUSTOMERS
 
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
@@ -104,10 +107,10 @@ def quality_section(study: Study, language: str, out: Any | None = None) -> Sect
     """The data-quality appendix: rows kept and set aside per input and reason, the join rates,
     the customers not tiered and the quality-gate breaches.
 
-    ``out`` (a :class:`analysis.report_sections.RunOutputs`) supplies the run's outputs; without it
+    ``out`` (a :class:`analysis.report.sections.RunOutputs`) supplies the run's outputs; without it
     quality.json, models.json and excluded_customers.parquet are read from the study's folder.
     """
-    quality = _output(study, out, datasets.QUALITY)
+    quality = _output(study, out, clean.QUALITY)
     if quality is None:
         return None
     inputs = quality_gate.input_summaries(quality)
@@ -129,11 +132,11 @@ def quality_section(study: Study, language: str, out: Any | None = None) -> Sect
     ]
     if rows:
         section.blocks.append(table(pd.DataFrame(rows), formats={text("col_rows", language): ","}))
-    section.blocks.append(image(charts.quality_chart(datasets.quality_table(inputs), language), text("chart_quality", language)))
+    section.blocks.append(image(charts.quality_chart(clean.quality_table(inputs), language), text("chart_quality", language)))
     joins = join_sentences(inputs, language)
     if joins:
         section.blocks += [f"<h3>{html.escape(text('quality_join_title', language))}</h3>", bullets(joins)]
-    gate = [gate_sentence(b, language) for b in _output(study, out, datasets.QUALITY_GATE) or []
+    gate = [gate_sentence(b, language) for b in _output(study, out, clean.QUALITY_GATE) or []
             if b.get("severity") == "stop"]
     if gate:
         section.blocks += [f"<h3>{html.escape(text('quality_gate_title', language))}</h3>", bullets(gate)]
@@ -155,7 +158,7 @@ def _output(study: Study, out: Any | None, name: str) -> Any:
     path = study.output(name)
     if not path.is_file():
         return None
-    return io.read_json(path) if name.endswith(".json") else pd.read_parquet(path)
+    return storage.read_json(path) if name.endswith(".json") else pd.read_parquet(path)
 
 
 def join_sentences(inputs: dict[str, dict[str, Any]], language: str) -> list[str]:
@@ -188,7 +191,7 @@ def gate_sentence(breach: dict[str, Any], language: str) -> str:
 
 def excluded_counts(study: Study, out: Any | None) -> dict[str, int]:
     """Customers not tiered per reason: models.json → ``excluded_customers``, else the parquet file."""
-    models = _output(study, out, datasets.MODELS)
+    models = _output(study, out, clean.MODELS)
     if models and models.get("excluded_customers") is not None:
         return {str(k): int(v) for k, v in models["excluded_customers"].items() if int(v)}
     excluded = _output(study, out, EXCLUDED_CUSTOMERS)
@@ -211,13 +214,13 @@ def excluded_sentence(counts: dict[str, int], language: str) -> str:
 def render_report(study: Study, language: str | None = None) -> str:
     language = language or study.params.language
     charts.use_theme()
-    from .report_sections import BUILDERS, RunOutputs
+    from analysis.report.sections import BUILDERS, RunOutputs
 
     outputs = RunOutputs(study, language)
     sections = [s for build in BUILDERS if (s := build(study, language, outputs)) is not None]
     p = study.params
     template = jinja2.Environment(
-        loader=jinja2.PackageLoader("analysis", "templates"), autoescape=jinja2.select_autoescape(["html", "html.j2"])
+        loader=jinja2.PackageLoader("analysis.report", "templates"), autoescape=jinja2.select_autoescape(["html", "html.j2"])
     ).get_template("report.html.j2")
     page = template.render(
         language=language,
@@ -246,5 +249,5 @@ def build_report(study: Study) -> Path:
     """Write the report in the run's language and in each ``report_also_in`` language; return the first."""
     languages = dict.fromkeys([study.params.language, *study.params.report_also_in])
     for language in languages:
-        io.write_text(render_report(study, language), report_path(study, language))
+        storage.write_text(render_report(study, language), report_path(study, language))
     return report_path(study, study.params.language)

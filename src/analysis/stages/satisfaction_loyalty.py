@@ -8,7 +8,7 @@ Thin data are recorded the same way: ``drivers`` (too few complete answers or no
 ``cohorts`` (no purchase to build cohorts from) and ``churn_model`` (a history shorter than two churn
 horizons, or a window without at least 10 churned and 10 retained customers). Without the churn
 model every customer's risk is 1 − P(alive) from BG/NBD (``risk_source = "p_alive"``, the fallback
-:func:`analysis.churn.churn_risk` already applies to customers the model cannot score), and the
+:func:`analysis.methods.churn.churn_risk` already applies to customers the model cannot score), and the
 watch list ranks by it; when BG/NBD was not fitted either, the risk columns are empty and so is the
 watch list. ``churn_validation`` is then None and the calibration table empty.
 """
@@ -22,11 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import churn, clv, complaints, datasets, drivers, io, lifecycle, loyalty, satisfaction
-from .i18n import text
-from .scoring import LANGUAGES, SkipNote
-from .study import Study
-from .summary import customer_summary
+from analysis.frame import storage
+from analysis.frame.study import Study
+from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
+from analysis.methods.customer_summary import customer_summary
+from analysis.report.i18n import text
+from analysis.stages import clean
+from analysis.stages.rfm_clv import LANGUAGES, SkipNote
 
 TABLES = {
     "csat": "csat_by_tier.parquet",
@@ -201,7 +203,7 @@ def fit_churn_model(
     try:
         model = churn.ChurnModel(horizon_days=horizon, random_state=p.seed).fit(
             transactions, p.period.end, complaints=complaint_log,
-            p_alive_at_validation_cutoff=p_alive_at(study.require(datasets.TRANSACTIONS), validation_cutoff, study),
+            p_alive_at_validation_cutoff=p_alive_at(study.require(clean.TRANSACTIONS), validation_cutoff, study),
         )
     except churn.ChurnHistoryError as exc:
         p_alive_available = "p_alive" in customers and bool(customers["p_alive"].notna().any())
@@ -252,10 +254,10 @@ def analyse_experience(study: Study) -> ExperienceResult:
     """Run stage 4 and write its tables, the enriched customers.parquet and experience.json."""
     p = study.params
     lang = p.language
-    customers = pd.read_parquet(study.require(datasets.CUSTOMERS))
-    transactions = datasets.load_transactions(study)
-    surveys = datasets.load_optional(study, "surveys")
-    complaint_log = datasets.load_optional(study, "complaints")
+    customers = pd.read_parquet(study.require(clean.CUSTOMERS))
+    transactions = clean.load_transactions(study)
+    surveys = clean.load_optional(study, "surveys")
+    complaint_log = clean.load_optional(study, "complaints")
     result = ExperienceResult(customers)
 
     sat_tables, sat_notes = satisfaction_tables(surveys, customers, study)
@@ -307,9 +309,9 @@ def analyse_experience(study: Study) -> ExperienceResult:
     result.customers = customers
 
     for key, table in result.tables.items():
-        io.write_parquet(_storable(table), study.output(TABLES[key]))
-    io.write_parquet(customers, study.output(datasets.CUSTOMERS))
-    io.write_json(
+        storage.write_parquet(_storable(table), study.output(TABLES[key]))
+    storage.write_parquet(customers, study.output(clean.CUSTOMERS))
+    storage.write_json(
         {"churn_validation": result.churn_validation, "skipped": result.skipped, **result.notes,
          "reasons": {k: satisfaction.reason_dict(t) for k, t in result.tables.items() if satisfaction.reason_dict(t)}},
         study.output(EXPERIENCE_JSON),

@@ -1,8 +1,8 @@
 """Stage 2: every customer gets an RFM summary and scores, a segment, P(alive), expected purchases and a CLV.
 
 The transaction → customer aggregation runs in the engine named in params (DuckDB or Spark,
-:mod:`analysis.summary`); only the per-customer table comes back to pandas. BG/NBD and
-Gamma-Gamma (:mod:`analysis.clv`) are fitted on the whole window, and a holdout check refits
+:mod:`analysis.methods.customer_summary`); only the per-customer table comes back to pandas. BG/NBD and
+Gamma-Gamma (:mod:`analysis.methods.clv`) are fitted on the whole window, and a holdout check refits
 BG/NBD on the window less its last ``holdout_months`` and compares predicted with actual purchases.
 
 When the data cannot support the models the CLV falls back to historic value, and the reasons are
@@ -36,10 +36,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import clv, rfm
-from .i18n import text
-from .params import Period, Scoring
-from .summary import customer_summary, holdout_split_summary
+from analysis.frame.params import Period, Scoring
+from analysis.methods import clv, rfm
+from analysis.methods.customer_summary import customer_summary, holdout_split_summary
+from analysis.report.i18n import text
 
 MASTER_COLUMNS = ("name", "phone", "industry", "region", "segment", "account_manager", "balance", "signup_date")
 DAYS_PER_MONTH = 30.0  # lifetimes' convention for CLV periods
@@ -129,7 +129,7 @@ def require_usable_transactions(transactions: pd.DataFrame, processed_dir: Path,
     """The same check on the cleaned transactions, for the end of stage 1 (before any scoring).
 
     A purchase row is one flagged ``is_purchase`` (or, without that column, a non-return row with a
-    positive amount); see :mod:`analysis.summary`.
+    positive amount); see :mod:`analysis.methods.customer_summary`.
 
     Raises
     ------
@@ -441,17 +441,18 @@ def _reason(key: str, *, value: str, limit: str) -> dict[str, str]:
 
 def score_study(study) -> ScoringResult:
     """Score the run's cleaned transactions; write customers.parquet, excluded_customers.parquet and models.json."""
-    from . import datasets, io
+    from analysis.frame import storage
+    from analysis.stages import clean
 
     p = study.params
     result = score_customers(
-        study.require(datasets.TRANSACTIONS), period=p.period, scoring=p.scoring,
-        master=datasets.load_optional(study, "customers"),
+        study.require(clean.TRANSACTIONS), period=p.period, scoring=p.scoring,
+        master=clean.load_optional(study, "customers"),
     )
-    io.write_parquet(result.customers, study.output(datasets.CUSTOMERS))
-    io.write_parquet(result.excluded, study.output(EXCLUDED_CUSTOMERS))
-    io.write_json(result.models, study.output(datasets.MODELS))
-    io.write_parquet(result.holdout_table, study.output(datasets.HOLDOUT))
+    storage.write_parquet(result.customers, study.output(clean.CUSTOMERS))
+    storage.write_parquet(result.excluded, study.output(EXCLUDED_CUSTOMERS))
+    storage.write_json(result.models, study.output(clean.MODELS))
+    storage.write_parquet(result.holdout_table, study.output(clean.HOLDOUT))
     return result
 
 

@@ -5,7 +5,7 @@ notebook never builds a path by hand.
 
 Published and staged outputs
 ----------------------------
-A run is all or nothing. The runner (:mod:`analysis.runner`) gives each attempt an id and sets
+A run is all or nothing. The runner (:mod:`analysis.frame.runner`) gives each attempt an id and sets
 ``$TIERING_STAGING`` to it for the notebook kernels it starts; a :class:`Study` opened with that id
 writes into the attempt's staging folders::
 
@@ -30,7 +30,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from .params import (
+from analysis.frame.params import (
     STAGING_FOLDER,
     ParamsError,
     StudyParams,

@@ -4,7 +4,7 @@ A builder returns ``None`` when the run lacks what it needs (e.g. no previous qu
 then simply has no such section. An analysis a stage left out because the data were too thin is
 recorded in that stage's outputs (``models.json``, ``tiering.json``, ``experience.json`` →
 ``skipped``); its note is shown, in the report's language, in the section the analysis belongs
-to, and the section shows whatever else the run has. Every text comes from :mod:`analysis.i18n`
+to, and the section shows whatever else the run has. Every text comes from :mod:`analysis.report.i18n`
 or from the zh/en labels of the library modules; no personal data (names, phones, full ids)
 reaches the report.
 """
@@ -20,22 +20,13 @@ from typing import Any
 
 import pandas as pd
 
-from . import (
-    charts,
-    datasets,
-    experience,
-    io,
-    lifecycle,
-    profiles,
-    quality_gate,
-    recommendations,
-    satisfaction,
-    tiering,
-)
-from .churn import REASON_LABELS
-from .i18n import TEXTS, text
-from .privacy import ensure_salt, mask_customers
-from .report import (
+from analysis.frame import storage
+from analysis.frame.privacy import ensure_salt, mask_customers
+from analysis.frame.study import Study
+from analysis.methods import lifecycle, profiles, quality_gate, satisfaction
+from analysis.methods.churn import REASON_LABELS
+from analysis.report import charts
+from analysis.report.build import (
     Section,
     bullets,
     excluded_counts,
@@ -47,7 +38,10 @@ from .report import (
     table,
     thin,
 )
-from .study import Study
+from analysis.report.i18n import TEXTS, text
+from analysis.stages import allocation as allocation_stage
+from analysis.stages import clean, satisfaction_loyalty
+from analysis.stages import tiers as tiers_stage
 
 OVERALL = {"zh": "全部客户", "en": "All customers"}
 #: Stage-4 skips shown in the watch-list section; the others belong to satisfaction and loyalty.
@@ -67,7 +61,7 @@ class RunOutputs:
         self._cache: dict[str, Any] = {}
 
     def tier_names(self) -> dict[int, str]:
-        record = self.get(tiering.TIERING_JSON)
+        record = self.get(tiers_stage.TIERING_JSON)
         if not record:
             return {}
         return {i + 1: name for i, name in enumerate(record["rule"]["names"][self.language])}
@@ -86,7 +80,7 @@ class RunOutputs:
             if not path.is_file():
                 self._cache[name] = None
             elif name.endswith(".json"):
-                self._cache[name] = io.read_json(path)
+                self._cache[name] = storage.read_json(path)
             else:
                 self._cache[name] = self._localize(pd.read_parquet(path))
         return self._cache[name]
@@ -214,7 +208,7 @@ def nps_sentences(nps: pd.DataFrame | None, language: str, min_n: int) -> list[s
 
 def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
     """How many latest survey answers of tiered customers rate every attribute and overall satisfaction."""
-    surveys, customers = out.get(datasets.SURVEYS), out.get(datasets.CUSTOMERS)
+    surveys, customers = out.get(clean.SURVEYS), out.get(clean.CUSTOMERS)
     needed = [*attributes, "overall_satisfaction"]
     if surveys is None or customers is None or not set(needed) <= set(surveys.columns):
         return None
@@ -224,7 +218,7 @@ def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
 
 def drivers_sentence(study: Study, out: RunOutputs, language: str) -> str | None:
     """The two strongest drivers; greyed with the n when fewer than ``satisfaction.min_n`` answers."""
-    table_ = out.get(experience.TABLES["drivers_satisfaction"])
+    table_ = out.get(satisfaction_loyalty.TABLES["drivers_satisfaction"])
     if table_ is None or len(table_) < 2:
         return None
     labels = attribute_labels(study, language)
@@ -262,7 +256,7 @@ def join_warnings(quality: dict[str, Any] | None, min_join_share: float, languag
 def skipped_notes(out: RunOutputs, language: str) -> list[str]:
     """Every analysis a stage left out (models.json, tiering.json, experience.json → ``skipped``)."""
     notes = []
-    for name in (datasets.MODELS, tiering.TIERING_JSON, experience.EXPERIENCE_JSON):
+    for name in (clean.MODELS, tiers_stage.TIERING_JSON, satisfaction_loyalty.EXPERIENCE_JSON):
         skipped = (out.get(name) or {}).get("skipped") or {}
         notes += [why[language] for why in skipped.values() if isinstance(why, dict) and language in why]
     return notes
@@ -270,8 +264,8 @@ def skipped_notes(out: RunOutputs, language: str) -> list[str]:
 
 def summary_warnings(study: Study, language: str, out: RunOutputs) -> list[str]:
     """The first page's warnings: gate breaches, low join rates, customers not tiered, skipped analyses."""
-    quality = out.get(datasets.QUALITY) or {}
-    warnings = [gate_sentence(b, language) for b in out.get(datasets.QUALITY_GATE) or [] if b.get("severity") == "stop"]
+    quality = out.get(clean.QUALITY) or {}
+    warnings = [gate_sentence(b, language) for b in out.get(clean.QUALITY_GATE) or [] if b.get("severity") == "stop"]
     warnings += join_warnings(quality, study.params.quality.min_join_share, language)
     excluded = excluded_counts(study, out)
     if excluded:
@@ -288,8 +282,8 @@ def warning_block(warnings: list[str], language: str) -> str | None:
 
 def summary_section(study: Study, language: str, out: RunOutputs) -> Section | None:
     """The executive summary: data used, warnings, headline cards and the key sentences."""
-    quality = out.get(datasets.QUALITY)
-    profile = out.get(datasets.TIER_PROFILE)
+    quality = out.get(clean.QUALITY)
+    profile = out.get(clean.TIER_PROFILE)
     if profile is None and quality is None:
         return None
     min_n = study.params.satisfaction.min_n
@@ -302,17 +296,17 @@ def summary_section(study: Study, language: str, out: RunOutputs) -> Section | N
     top = profile.sort_values("tier").iloc[0]
     sentences = [html.escape(text("sum_top", language, tier=top["tier_name"], n=int(top["customers"]),
                                   size=top["customer_share"], rev=top["revenue_share"], clv=top["clv_share"]))]
-    tiering_record = out.get(tiering.TIERING_JSON) or {}
+    tiering_record = out.get(tiers_stage.TIERING_JSON) or {}
     moves = tiering_record.get("migration")
     if moves:
         sentences.append(html.escape(text("sum_migration", language, up=moves["upgrades"], down=moves["downgrades"],
                                           new=moves["new"], lost=moves["lost"])))
-    nps = out.get(experience.TABLES["nps"])
+    nps = out.get(satisfaction_loyalty.TABLES["nps"])
     sentences += nps_sentences(nps, language, min_n)
     drivers = drivers_sentence(study, out, language)
     if drivers:
         sentences.append(drivers)
-    watch = out.get(experience.TABLES["watch_list"])
+    watch = out.get(satisfaction_loyalty.TABLES["watch_list"])
     at_risk = None
     if watch is not None and not watch.empty:
         at_risk = len(watch)
@@ -320,8 +314,8 @@ def summary_section(study: Study, language: str, out: RunOutputs) -> Section | N
         common = REASON_LABELS.get(reasons.most_common(1)[0][0], {}).get(language, "") if reasons else ""
         sentences.append(html.escape(text("sum_watch", language, n=len(watch),
                                           value=money(float(watch["clv"].sum()), study, language), reason=common)))
-    alloc = out.get(datasets.ALLOCATION)
-    alloc_summary = out.get(recommendations.ALLOCATION_JSON)
+    alloc = out.get(clean.ALLOCATION)
+    alloc_summary = out.get(allocation_stage.ALLOCATION_JSON)
     gain = None
     if alloc is not None and alloc_summary is not None:
         gain = money(float(alloc_summary["gain_vs_equal"]), study, language)
@@ -339,9 +333,9 @@ def html_bullets(items: list[str]) -> str:
 
 
 def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    profile = out.get(datasets.TIER_PROFILE)
-    customers = out.get(datasets.CUSTOMERS)
-    record = out.get(tiering.TIERING_JSON)
+    profile = out.get(clean.TIER_PROFILE)
+    customers = out.get(clean.CUSTOMERS)
+    record = out.get(tiers_stage.TIERING_JSON)
     if profile is None or customers is None or record is None:
         return None
     blocks = [paragraph(text("tiers_method", language, rule=record["rule"][language]))]
@@ -357,7 +351,7 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
     blocks.append(image(charts.tier_shares(profile, language), text("chart_tiers", language)))
     blocks.append(paragraph(pareto_text(customers["revenue"].clip(lower=0), language)))
     blocks.append(paragraph(tiers_differ_text(customers, language)))
-    sensitivity = out.get(tiering.SENSITIVITY)
+    sensitivity = out.get(tiers_stage.SENSITIVITY)
     if sensitivity is not None and len(sensitivity) >= 2:
         blocks.append(paragraph(text("sensitivity_note", language), "note"))
         blocks.append(image(charts.agreement_heatmap(sensitivity.set_index("method"), language), text("chart_sensitivity", language)))
@@ -384,7 +378,7 @@ def tiers_differ_text(customers: pd.DataFrame, language: str) -> str:
 
 
 def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    customers = out.get(datasets.CUSTOMERS)
+    customers = out.get(clean.CUSTOMERS)
     if customers is None or "tier" not in customers.columns:
         return None
     blocks = []
@@ -394,7 +388,7 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
             mix = profiles.tier_mix(customers.assign(tier_name=customers["tier_name"].astype(str)), column, language=language)
             title = text("profile_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
-    transactions = datasets.load_transactions(study)
+    transactions = clean.load_transactions(study)
     for column in ("product_category", "channel"):
         if column in transactions.columns and transactions[column].notna().any():
             mix = profiles.purchase_mix(customers, transactions, column, language=language)
@@ -404,9 +398,9 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
 
 
 def scoring_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    models = out.get(datasets.MODELS)
-    holdout = out.get(datasets.HOLDOUT)
-    customers = out.get(datasets.CUSTOMERS)
+    models = out.get(clean.MODELS)
+    holdout = out.get(clean.HOLDOUT)
+    customers = out.get(clean.CUSTOMERS)
     if models is None or customers is None:
         return None
     blocks = []
@@ -435,11 +429,11 @@ def attribute_labels(study: Study, language: str) -> dict[str, str]:
 
 
 def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    record = out.get(experience.EXPERIENCE_JSON)
+    record = out.get(satisfaction_loyalty.EXPERIENCE_JSON)
     if record is None:
         return None
     blocks = skip_notes(record, language, lambda key: key not in WATCH_SKIPS)
-    nps, csat = out.get(experience.TABLES["nps"]), out.get(experience.TABLES["csat"])
+    nps, csat = out.get(satisfaction_loyalty.TABLES["nps"]), out.get(satisfaction_loyalty.TABLES["csat"])
     min_n = study.params.satisfaction.min_n
     if nps is not None and not nps.empty:
         merged = nps.merge(csat[["tier_name", "respondents", "response_rate", "mean_satisfaction", "top_box_share"]],
@@ -465,10 +459,10 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
         per_tier = nps[nps["tier"].notna()]
         blocks.append(image(charts.interval_chart(per_tier, "nps", "nps_low", "nps_high", text("chart_nps", language), "NPS"),
                             text("chart_nps", language)))
-        tests = out.get(experience.TABLES["tier_tests"])
+        tests = out.get(satisfaction_loyalty.TABLES["tier_tests"])
         if tests is not None:
             blocks.append(bullets(tests[f"verdict_{language}"].astype(str).tolist()))
-    ipa = out.get(experience.TABLES["ipa"])
+    ipa = out.get(satisfaction_loyalty.TABLES["ipa"])
     if ipa is not None and not ipa.empty:
         labels = attribute_labels(study, language)
         shown = ipa.assign(attribute=ipa["attribute"].map(lambda a: labels.get(a, a)), label=ipa[f"label_{language}"])
@@ -483,7 +477,7 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
                             row_css=["thin" if few else None] * len(shown)))
         blocks.append(image(charts.ipa_chart(ipa.assign(label=ipa[f"label_{language}"]), labels, language),
                             text("chart_ipa", language)))
-    complaints_table = out.get(experience.TABLES["complaints"])
+    complaints_table = out.get(satisfaction_loyalty.TABLES["complaints"])
     if complaints_table is not None and not complaints_table.empty:
         cols = {"tier_name": "col_tier", "complaints_per_100": "col_complaints_per_100",
                 "open_complaints": "col_open_complaints", "median_resolution_days": "col_resolution_days"}
@@ -491,17 +485,17 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
                             formats={text("col_complaints_per_100", language): ".1f"}))
         sentence = record.get("complaint_link", {}).get(f"sentence_{language}")
         if sentence:
-            blocks.append(complaint_link_block(sentence, out.get(experience.TABLES["complaint_link"]), language, min_n))
-    loyalty_table, repurchase = out.get(experience.TABLES["loyalty"]), out.get(experience.TABLES["repurchase"])
+            blocks.append(complaint_link_block(sentence, out.get(satisfaction_loyalty.TABLES["complaint_link"]), language, min_n))
+    loyalty_table, repurchase = out.get(satisfaction_loyalty.TABLES["loyalty"]), out.get(satisfaction_loyalty.TABLES["repurchase"])
     if loyalty_table is not None and repurchase is not None:
         merged = repurchase.merge(loyalty_table, on=["tier", "tier_name"], how="left")
         blocks.append(table(localized(merged, {"tier_name": "col_tier", "repurchase_rate": "col_repurchase",
                                                "mean": "col_loyalty"}, language),
                             formats={text("col_repurchase", language): ".0%", text("col_loyalty", language): ".1f"}))
-    cohorts = out.get(experience.TABLES["cohorts"])
+    cohorts = out.get(satisfaction_loyalty.TABLES["cohorts"])
     if cohorts is not None and not cohorts.empty:
         blocks.append(image(charts.cohort_heatmap(cohorts, language), text("chart_cohorts", language)))
-    lifecycle_table = out.get(experience.TABLES["lifecycle"])
+    lifecycle_table = out.get(satisfaction_loyalty.TABLES["lifecycle"])
     if lifecycle_table is not None and not lifecycle_table.empty:
         names = {str(k): v for k, v in out.tier_names().items()} | {"all": OVERALL[language]}
         shares = lifecycle_table.set_index("tier").rename(index=names, columns=lifecycle.stage_labels(language))
@@ -530,11 +524,11 @@ def risk_available(customers: pd.DataFrame | None) -> bool:
 
 
 def watch_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    watch = out.get(experience.TABLES["watch_list"])
+    watch = out.get(satisfaction_loyalty.TABLES["watch_list"])
     if watch is None:
         return None
-    notes = skip_notes(out.get(experience.EXPERIENCE_JSON), language, lambda key: key in WATCH_SKIPS)
-    if watch.empty and risk_available(out.get(datasets.CUSTOMERS)):
+    notes = skip_notes(out.get(satisfaction_loyalty.EXPERIENCE_JSON), language, lambda key: key in WATCH_SKIPS)
+    if watch.empty and risk_available(out.get(clean.CUSTOMERS)):
         return Section("watch", text("sec_watch", language), [*notes, paragraph(text("watch_none", language))])
     if watch.empty:  # no risk at all: the churn note already says why, else say it here
         return Section("watch", text("sec_watch", language), notes or [paragraph(text("watch_no_risk", language))])
@@ -549,9 +543,9 @@ def watch_section(study: Study, language: str, out: RunOutputs) -> Section | Non
 
 
 def recommendations_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    alloc = out.get(datasets.ALLOCATION)
-    summary = out.get(recommendations.ALLOCATION_JSON)
-    profile = out.get(datasets.TIER_PROFILE)
+    alloc = out.get(clean.ALLOCATION)
+    summary = out.get(allocation_stage.ALLOCATION_JSON)
+    profile = out.get(clean.TIER_PROFILE)
     if alloc is None or summary is None or profile is None:
         return None
     merged = alloc.merge(profile[["tier", "clv_share", "p_alive_mean"]], on="tier", how="left")
@@ -583,7 +577,7 @@ def recommendations_section(study: Study, language: str, out: RunOutputs) -> Sec
     curve = summary["curve"]
     blocks.append(paragraph(text("rec_curve", language, base=curve["u_max_base"], risk=curve["u_max_risk"],
                                  k=curve["k_share"]), "note"))
-    capacity = out.get(recommendations.CAPACITY)
+    capacity = out.get(allocation_stage.CAPACITY)
     if capacity is not None and not capacity.empty:
         notes = [f"{r[f'level_{language}']}: {r['hours_needed']:,.0f} / {r['hours_available']:,.0f} h ({r['utilisation']:.0%})"
                  for _, r in capacity.iterrows()]
@@ -592,17 +586,17 @@ def recommendations_section(study: Study, language: str, out: RunOutputs) -> Sec
 
 
 def migration_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    counts = out.get(tiering.MIGRATION_COUNTS)
-    profile = out.get(datasets.TIER_PROFILE)
+    counts = out.get(tiers_stage.MIGRATION_COUNTS)
+    profile = out.get(clean.TIER_PROFILE)
     if profile is None:
         return None
     if counts is None:
-        notes = skip_notes(out.get(tiering.TIERING_JSON), language, lambda key: key == "migration")
+        notes = skip_notes(out.get(tiers_stage.TIERING_JSON), language, lambda key: key == "migration")
         previous = study.params.tiering.previous_run
         why = text("migration_missing", language, run=previous) if previous else text("migration_none", language)
         return Section("migration", text("sec_migration", language), notes or [paragraph(why)])
     matrix = counts.set_index(counts.columns[0])
-    record = out.get(tiering.TIERING_JSON)["migration"]
+    record = out.get(tiers_stage.TIERING_JSON)["migration"]
     blocks = [paragraph(text("sum_migration", language, up=record["upgrades"], down=record["downgrades"],
                              new=record["new"], lost=record["lost"])),
               image(charts.migration_heatmap(matrix, tier_labels(profile), language), text("chart_migration", language))]
@@ -645,19 +639,19 @@ def methodology_section(study: Study, language: str, out: RunOutputs) -> Section
     for title, body in METHODS:
         blocks.append(f"<h3>{title[language]}</h3>")
         blocks.append(paragraph(body[language]))
-    record = out.get(tiering.TIERING_JSON)
+    record = out.get(tiers_stage.TIERING_JSON)
     if record:
         blocks.append(paragraph(text("tiers_method", language, rule=record["rule"][language]), "note"))
     blocks.append(f"<h3>{html.escape(text('method_purchase_title', language))}</h3>")
     blocks.append(paragraph(text("method_purchase", language)))
-    exp = out.get(experience.EXPERIENCE_JSON)
+    exp = out.get(satisfaction_loyalty.EXPERIENCE_JSON)
     if exp and exp.get(f"lifecycle_rules_{language}"):
         blocks.append(table(pd.DataFrame(exp[f"lifecycle_rules_{language}"])))
     return Section("methodology", text("sec_method", language), blocks)
 
 
 def quality_appendix(study: Study, language: str, out: RunOutputs) -> Section | None:
-    from .report import quality_section
+    from analysis.report.build import quality_section
 
     return quality_section(study, language, out)
 

@@ -3,7 +3,7 @@
 A run is all or nothing. Before any stage, the params are validated (every key and rule) and
 checked against the input files' headers. Each attempt then writes into its own staging folders
 (``data/processed/.staging/<run>/<attempt>/`` and ``reports/.staging/<run>/<attempt>/``, see
-:mod:`analysis.study`); the notebook kernels find them through ``$TIERING_STAGING``. Only when
+:mod:`analysis.frame.study`); the notebook kernels find them through ``$TIERING_STAGING``. Only when
 every stage and the report succeeded are the staging folders published onto
 ``data/processed/<run>/`` and ``reports/<run>/``.
 
@@ -18,7 +18,7 @@ Personal data stays on the analyst's side: the executed notebooks (``.ipynb`` an
 show customer-level rows) are written to ``data/processed/<run>/notebooks/``, beside the
 customer-level outputs, and published with them. ``reports/<run>/`` holds only the manager's report
 and the manifest. Each full run draws a new salt for the report's customer codes
-(:mod:`analysis.privacy`), kept in the processed folder too.
+(:mod:`analysis.frame.privacy`), kept in the processed folder too.
 """
 
 from __future__ import annotations
@@ -40,11 +40,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import io, privacy
-from .params import check_input_headers, given_inputs
-from .study import STAGING_ENV, Study, open_study, publish, recover_publish, remove_stale_attempts
+from analysis.frame import privacy, storage
+from analysis.frame.params import check_input_headers, given_inputs
+from analysis.frame.study import (
+    STAGING_ENV,
+    Study,
+    open_study,
+    publish,
+    recover_publish,
+    remove_stale_attempts,
+)
 
-NOTEBOOK_DIR = Path(__file__).resolve().parents[2] / "notebooks"
+NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 #: The executed notebooks' folder, inside the run's processed folder (the analyst's side).
 EXECUTED_NOTEBOOKS = "notebooks"
 STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation")
@@ -152,7 +159,7 @@ def write_manifest(record: RunRecord, status: str, **extra: Any) -> Path:
         "stages": [t.__dict__ for t in record.stages],
         "total_seconds": round(sum(t.seconds for t in record.stages), 2),
     }
-    return io.write_json(manifest, study.reports_dir / "manifest.json")
+    return storage.write_json(manifest, study.reports_dir / "manifest.json")
 
 
 def export_notebook_html(notebook: Path, target: Path) -> Path:
@@ -161,7 +168,7 @@ def export_notebook_html(notebook: Path, target: Path) -> Path:
     from nbconvert import HTMLExporter
 
     body, _ = HTMLExporter().from_notebook_node(nbformat.read(notebook, as_version=4))
-    return io.write_text(body, target)
+    return storage.write_text(body, target)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,13 +240,13 @@ def _try_export(notebook: Path, html: Path) -> Path:
 
 def _build_report(study: Study) -> Path:
     """The manager report; any error becomes :class:`_StepFailed` with its traceback saved beside it."""
-    from .report import build_report
+    from analysis.report.build import build_report
 
     try:
         return build_report(study)
     except Exception as exc:
         where = traceback.extract_tb(exc.__traceback__)[-1]
-        saved = io.write_text(
+        saved = storage.write_text(
             "".join(traceback.format_exception(exc)), study.reports_dir / REPORT_TRACEBACK
         )
         raise _StepFailed(
@@ -356,7 +363,7 @@ def run_study(
     RunInterrupted
         On Ctrl-C (or SIGTERM, from the command line); nothing is published.
     """
-    from .report import report_path
+    from analysis.report.build import report_path
 
     study = open_study(params_path, out_root, attempt=new_attempt_id())
     check_input_headers(study.params, study.params_path)

@@ -2,7 +2,7 @@
 
 Scores follow Hughes' RFM method (Hughes 1994, *Strategic Database Marketing*): each customer gets
 a score from 1 (worst) to ``bins`` (best) per dimension, by quantile of the customer base or by
-fixed cut points. The inputs come from :func:`analysis.summary.customer_summary`:
+fixed cut points. The inputs come from :func:`analysis.methods.customer_summary.customer_summary`:
 
 - R (recency) = ``days_since_last`` — fewer days since the last purchase is better;
 - F (frequency) = ``orders`` — the number of distinct orders in the window (the count of
@@ -81,7 +81,7 @@ def _check_customers(customers: pd.DataFrame, columns: Sequence[str]) -> None:
     if missing:
         raise RFMError(
             f"customers table lacks column(s) {', '.join(missing)}; compute it with "
-            "analysis.summary.customer_summary first"
+            "analysis.methods.customer_summary.customer_summary first"
         )
     if customers["customer_id"].isna().any():
         raise RFMError(

@@ -49,8 +49,8 @@ from xml.etree import ElementTree
 
 import pandas as pd
 
-from .ids import whole_number_text
-from .params import CONTRACT_COLUMNS, InputFile
+from analysis.frame.params import CONTRACT_COLUMNS, InputFile
+from analysis.methods.ids import whole_number_text
 
 SOURCE_ROW = "_source_row"
 MALFORMED_ROW = "malformed_row"
@@ -807,7 +807,7 @@ def _iso_datetime_text(value: str) -> str:
 
 
 def _read_parquet(path: Path) -> RawInput:
-    """Every column as text; float columns through :func:`analysis.ids.whole_number_text` (7919.0 → '7919')."""
+    """Every column as text; float columns through :func:`analysis.methods.ids.whole_number_text` (7919.0 → '7919')."""
     typed = pd.read_parquet(path)
     headers = tuple(str(c).strip() for c in typed.columns)
     frame = pd.DataFrame(

@@ -45,7 +45,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from .lifecycle import (
+from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
     purchases,

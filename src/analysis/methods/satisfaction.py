@@ -1,7 +1,7 @@
 """Satisfaction and loyalty per tier: CSAT, top-box share, NPS and tests of tier differences.
 
-Conventions shared by :mod:`analysis.satisfaction`, :mod:`analysis.drivers` and
-:mod:`analysis.complaints`:
+Conventions shared by :mod:`analysis.methods.satisfaction`, :mod:`analysis.methods.drivers` and
+:mod:`analysis.methods.complaints`:
 
 * **One answer per customer.** When a customer answered several surveys, the latest answer counts
   (:func:`latest_answers`), so ``n`` is the number of respondents and answers are independent, as

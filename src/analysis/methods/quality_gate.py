@@ -49,7 +49,7 @@ REASON_FIXES: dict[str, str] = {
 
 
 class QualityRules(Protocol):
-    """What the gate needs from the params' ``quality:`` section (:class:`analysis.params.Quality`)."""
+    """What the gate needs from the params' ``quality:`` section (:class:`analysis.frame.params.Quality`)."""
 
     max_set_aside_share: float
     max_reason_share: float

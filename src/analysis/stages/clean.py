@@ -6,8 +6,10 @@ from typing import Any
 
 import pandas as pd
 
-from . import io, quality_gate
-from .cleaning import (
+from analysis.frame import storage
+from analysis.frame.study import Study
+from analysis.methods import quality_gate
+from analysis.methods.cleaning import (
     QUARANTINE_COLUMNS,
     CleanResult,
     clean_complaints,
@@ -15,8 +17,7 @@ from .cleaning import (
     clean_surveys,
     clean_transactions,
 )
-from .scoring import require_usable_transactions
-from .study import Study
+from analysis.stages.rfm_clv import require_usable_transactions
 
 TRANSACTIONS = "transactions.parquet"
 MASTER = "customer_master.parquet"
@@ -38,7 +39,7 @@ def clean_study(study: Study) -> dict[str, CleanResult]:
     """Clean every input named in the params and write the stage-1 outputs atomically.
 
     The customer master is cleaned first: its ids are the form the other inputs' ids are repaired
-    to (``7919`` → ``00007919``, see :mod:`analysis.ids`). Writes transactions.parquet,
+    to (``7919`` → ``00007919``, see :mod:`analysis.methods.ids`). Writes transactions.parquet,
     customer_master.parquet / surveys.parquet / complaints.parquet when those inputs are given,
     quarantine.parquet (every set-aside row with its reason) and quality.json (per input:
     rows_in = rows_kept + rows_quarantined, by reason; the id repairs; the join rates,
@@ -62,18 +63,18 @@ def clean_study(study: Study) -> dict[str, CleanResult]:
     add_join_rates(results)
 
     tx = results["transactions"].kept
-    io.write_parquet(tx, study.output(TRANSACTIONS))
+    storage.write_parquet(tx, study.output(TRANSACTIONS))
     for name, filename in _OPTIONAL.items():
         if name in results:
-            io.write_parquet(results[name].kept, study.output(filename))
+            storage.write_parquet(results[name].kept, study.output(filename))
         else:
             study.output(filename).unlink(missing_ok=True)  # an earlier run's file must not leak in
     quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)[QUARANTINE_COLUMNS]
-    io.write_parquet(quarantine, study.output(QUARANTINE))
+    storage.write_parquet(quarantine, study.output(QUARANTINE))
     quality = {name: r.quality for name, r in results.items()}
-    io.write_json(quality, study.output(QUALITY))
+    storage.write_json(quality, study.output(QUALITY))
     breaches = quality_gate.find_breaches(quality, p.quality)
-    io.write_json([b.to_dict() for b in breaches], study.output(QUALITY_GATE))
+    storage.write_json([b.to_dict() for b in breaches], study.output(QUALITY_GATE))
     # Nothing to score stops a run here rather than deep in stage 2; too much set aside stops it
     # unless quality.on_breach is warn. Both messages point at the files just written.
     require_usable_transactions(tx, study.processed_dir, p.period)
@@ -140,4 +141,4 @@ def load_optional(study: Study, name: str) -> pd.DataFrame | None:
 
 
 def load_quality(study: Study) -> dict[str, Any]:
-    return io.read_json(study.require(QUALITY))
+    return storage.read_json(study.require(QUALITY))

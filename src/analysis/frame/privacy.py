@@ -27,8 +27,8 @@ from typing import Any
 
 import pandas as pd
 
-from . import io
-from .cleaning import PERSONAL_COLUMNS
+from analysis.frame import storage
+from analysis.methods.cleaning import PERSONAL_COLUMNS
 
 __all__ = [
     "CODE_LENGTH", "CODE_PREFIX", "PERSONAL_COLUMNS", "SALT_FILE",
@@ -60,7 +60,7 @@ def ensure_salt(processed_dir: str | Path) -> str:
     salt = read_salt(processed_dir)
     if salt is None:
         salt = new_salt()
-        io.write_text(salt + "\n", Path(processed_dir) / SALT_FILE)
+        storage.write_text(salt + "\n", Path(processed_dir) / SALT_FILE)
     return salt
 
 

@@ -52,7 +52,13 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq, minimize
 
-from .playbook import LANGUAGES, MANAGER_LEVELS, MANAGER_STAFF, Playbook, playbook_table
+from analysis.methods.playbook import (
+    LANGUAGES,
+    MANAGER_LEVELS,
+    MANAGER_STAFF,
+    Playbook,
+    playbook_table,
+)
 
 #: Column names under which a tier profile may hold the tier's mean p_alive, tried in order.
 P_ALIVE_COLUMNS = ("p_alive_mean", "p_alive", "mean_p_alive")
@@ -250,7 +256,7 @@ def _tier_indexed(
 ) -> pd.DataFrame:
     """The profile sorted and indexed by tier, after checking what the allocation needs of it.
 
-    The tier may be a column or the index (as :func:`analysis.profiles.tier_profile` returns it).
+    The tier may be a column or the index (as :func:`analysis.methods.profiles.tier_profile` returns it).
     """
     if "tier" not in profile.columns and profile.index.name == "tier":
         profile = profile.reset_index()

@@ -182,7 +182,7 @@ class Allocation(_Section):
 
 
 class Quality(_Section):
-    """The data-quality gate (:mod:`analysis.quality_gate`), applied at the end of cleaning."""
+    """The data-quality gate (:mod:`analysis.methods.quality_gate`), applied at the end of cleaning."""
 
     max_set_aside_share: float = Field(0.2, ge=0, le=1, description="largest share of an input's rows set aside")
     max_reason_share: float = Field(0.1, ge=0, le=1, description="largest share of an input's rows set aside for one reason")
@@ -194,7 +194,7 @@ class Quality(_Section):
 
 
 #: The folder, inside ``output.processed_dir`` and ``output.reports_dir``, where a run writes before it is
-#: published (see :mod:`analysis.study`).
+#: published (see :mod:`analysis.frame.study`).
 STAGING_FOLDER = ".staging"
 
 
@@ -522,7 +522,7 @@ def rule_problems(params: StudyParams) -> list[str]:
 
 def _option_key_problems(options: dict[str, Any]) -> list[str]:
     """Unknown keys in ``tiering.options`` and in its per-method sub-mappings."""
-    from .tiers import METHODS, OPTION_KEYS
+    from analysis.methods.tiers import METHODS, OPTION_KEYS
 
     known = sorted({k for keys in OPTION_KEYS.values() for k in keys})
     problems = []
@@ -545,7 +545,7 @@ def _option_key_problems(options: dict[str, Any]) -> list[str]:
 
 
 def _tiering_problems(params: StudyParams) -> list[str]:
-    from . import tiers
+    from analysis.methods import tiers
 
     t = params.tiering
     key_problems = _option_key_problems(t.options)
@@ -569,7 +569,7 @@ def _tiering_problems(params: StudyParams) -> list[str]:
 
 def _tier_name_problems(params: StudyParams) -> list[str]:
     """``tiering.names``: n_tiers distinct names in each language given."""
-    from . import tiers
+    from analysis.methods import tiers
 
     t, problems = params.tiering, []
     for language in t.names or {}:
@@ -581,13 +581,13 @@ def _tier_name_problems(params: StudyParams) -> list[str]:
 
 
 def _with_method(message: str, method: str) -> str:
-    """A message of :mod:`analysis.tiers` that names its method once."""
+    """A message of :mod:`analysis.methods.tiers` that names its method once."""
     return message if message.startswith(f"method '{method}'") else f"method '{method}': {message}"
 
 
 def _method_option_problems(method: str, options: dict[str, Any], n_tiers: int) -> list[str]:
-    """What :mod:`analysis.tiers` would refuse in one method's options, found without any data."""
-    from . import tiers
+    """What :mod:`analysis.methods.tiers` would refuse in one method's options, found without any data."""
+    from analysis.methods import tiers
 
     checks: list[Callable[[], object]] = []
     if method in ("rfm", "clv"):
@@ -622,7 +622,7 @@ def _one_of(value: Any, allowed: tuple[str, ...], key: str) -> None:
 
 
 def _pareto_value_shares(options: dict[str, Any], n_tiers: int) -> None:
-    from .tiers import DEFAULT_VALUE_SHARES
+    from analysis.methods.tiers import DEFAULT_VALUE_SHARES
 
     raw = options.get("value_shares", DEFAULT_VALUE_SHARES.get(n_tiers, ()))
     shares = [float(s) for s in raw]
@@ -638,10 +638,10 @@ def _pareto_value_shares(options: dict[str, Any], n_tiers: int) -> None:
 
 
 def _threshold_rules(options: dict[str, Any], n_tiers: int) -> list[dict[str, Any]]:
-    """The rules as :mod:`analysis.tiers` reads them: one per tier, min < max, no gap or overlap on one column."""
+    """The rules as :mod:`analysis.methods.tiers` reads them: one per tier, min < max, no gap or overlap on one column."""
     import pandas as pd
 
-    from . import tiers
+    from analysis.methods import tiers
 
     raw = options.get("rules")
     columns = [r["column"] for r in raw or [] if isinstance(r, dict) and "column" in r] if isinstance(raw, list) else []
@@ -663,7 +663,7 @@ def _kmeans_options(options: dict[str, Any]) -> None:
 
 def _threshold_columns(params: StudyParams) -> list[str]:
     """Columns named by the threshold rules, when threshold tiering is used at all."""
-    from . import tiers
+    from analysis.methods import tiers
 
     t = params.tiering
     if "threshold" not in (t.method, *t.compare_methods):
@@ -685,7 +685,7 @@ def _threshold_master_problems(params: StudyParams) -> list[str]:
 
 
 def _scoring_problems(params: StudyParams) -> list[str]:
-    from . import rfm
+    from analysis.methods import rfm
 
     s = params.scoring
     problems = []
@@ -708,7 +708,7 @@ def _scoring_problems(params: StudyParams) -> list[str]:
 
 
 def _churn_problems(params: StudyParams) -> list[str]:
-    from . import lifecycle
+    from analysis.methods import lifecycle
 
     c, n_tiers = params.churn, params.tiering.n_tiers
     problems = []
@@ -733,7 +733,7 @@ def _churn_problems(params: StudyParams) -> list[str]:
 def _allocation_problems(params: StudyParams) -> list[str]:
     import pandas as pd
 
-    from . import allocation, playbook
+    from analysis.methods import allocation, playbook
 
     a, n_tiers = params.allocation, params.tiering.n_tiers
     tiers = list(range(1, n_tiers + 1))
@@ -827,7 +827,7 @@ def header_problems(params: StudyParams) -> list[str]:
     """Mapped headers absent from a file, required columns not mapped, rule columns not in the data."""
     import pandas as pd
 
-    from .loading import SOURCE_ROW, InputFileError, map_columns
+    from analysis.methods.loading import SOURCE_ROW, InputFileError, map_columns
 
     problems, headers = [], {}
     for table, spec in given_inputs(params):
@@ -865,7 +865,7 @@ def survey_scale_problems(params: StudyParams) -> list[str]:
     """
     import pandas as pd
 
-    from .loading import InputFileError, map_columns, read_input
+    from analysis.methods.loading import InputFileError, map_columns, read_input
 
     spec = params.inputs.surveys
     if spec is None or "overall_satisfaction" not in spec.columns.values():
@@ -916,7 +916,7 @@ def scale_problems(answers: pd.Series, scale_max: int, file_name: str) -> list[s
 
 def input_headers(spec: InputFile, table: str) -> list[str]:
     """The column headers of one input file, found the way the cleaning stage will read it."""
-    from .loading import SOURCE_ROW, InputFileError, detect_format, read_input
+    from analysis.methods.loading import SOURCE_ROW, InputFileError, detect_format, read_input
 
     fmt = detect_format(spec.path) if spec.format == "auto" else spec.format
     if fmt == "parquet":
@@ -933,7 +933,7 @@ def input_headers(spec: InputFile, table: str) -> list[str]:
 
 def _read_head(spec: InputFile, table: str) -> Any:
     """Read the first whole lines of a delimited file with the cleaning stage's own reader."""
-    from .loading import InputFileError, read_input
+    from analysis.methods.loading import InputFileError, read_input
 
     with spec.path.open("rb") as fh:
         data = fh.read(_HEADER_BYTES + 1)

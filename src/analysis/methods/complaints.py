@@ -8,7 +8,7 @@ Definitions, all as of a date ``as_of`` (normally the end of the study period):
 * **severity** 低/中/高 or low/medium/high (any case) is read as low/medium/high; other texts
   count as unknown.
 
-Missing inputs follow :mod:`analysis.satisfaction`: an empty result with ``attrs["reason"]``.
+Missing inputs follow :mod:`analysis.methods.satisfaction`: an empty result with ``attrs["reason"]``.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from .satisfaction import (
+from analysis.methods.satisfaction import (
     OVERALL_NAME,
     TIER,
     TIER_NAME,
@@ -307,7 +307,7 @@ def complaint_satisfaction_link(
     complaints" when a complaint of theirs was opened by ``as_of`` (all complaints when ``None``)
     and, with ``complaint_before_survey``, on or before their survey date. Satisfaction is
     compared with the two-sided Mann–Whitney U test (Mann & Whitney 1947; ratings are ordinal);
-    NPS per group as in :func:`analysis.satisfaction.net_promoter_score`. An association, not a
+    NPS per group as in :func:`analysis.methods.satisfaction.net_promoter_score`. An association, not a
     cause: unhappy customers may complain more, or complaints may make customers unhappy.
     """
     why = unusable_reason(
