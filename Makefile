@@ -6,8 +6,14 @@ PARAMS ?= params/sample.yaml
 STAMP  := $(VENV)/.installed
 SAMPLE := data/raw/sample/truth.json
 
+SHELL  := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+# pip's location warnings are noise; its exit status still fails the build (pipefail)
+QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location" || true; }
+TEST_WORKERS ?= 2
+
 .DEFAULT_GOAL := help
-.PHONY: help setup sample-data browser report report-en test test-fast lab bench lint notebooks lock clean
+.PHONY: help setup sample-data browser report test test-fast lab bench lint format notebooks lock clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -15,9 +21,9 @@ help: ## list the verbs
 $(STAMP): pyproject.toml requirements.lock
 	@command -v $(PYTHON) >/dev/null || { echo "error: $(PYTHON) not found; install Python 3.11 or run make PYTHON=python3.x"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install --quiet -r requirements.lock 2>&1 | grep -v "^WARNING: Location" || true
-	$(PY) -m pip install --quiet --no-deps -e . 2>&1 | grep -v "^WARNING: Location" || true
+	$(PY) -m pip install --quiet --upgrade pip $(QUIET_PIP)
+	$(PY) -m pip install --quiet -r requirements.lock $(QUIET_PIP)
+	$(PY) -m pip install --quiet --no-deps -e . $(QUIET_PIP)
 	$(PY) -c "import analysis, pandas, papermill, duckdb" 
 	@touch $(STAMP)
 
@@ -37,8 +43,15 @@ endif
 browser: ## install Debian's chromium for the browser tests when it is missing
 	@bash tests/ensure_chromium.sh
 
-test: $(SAMPLE) browser ## run every test: unit, property, notebooks (nbval), end-to-end, browser
-	$(PY) -m pytest -q tests notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+# The tests run on $(TEST_WORKERS) workers sharing one output folder (the sample study is run once);
+# nbval then re-executes the notebooks in order over that folder's sample run.
+test: $(SAMPLE) browser ## run every test: unit, property, end-to-end, browser, then the notebooks (nbval)
+	@out=$$(mktemp -d -t tiering-tests-XXXXXX); trap 'rm -rf "$$out"' EXIT; export TIERING_OUT_ROOT=$$out; \
+	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests && \
+	$(PY) -m pytest -q notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
+
+test-fast: $(SAMPLE) ## unit and property tests only: no whole-study runs, no Spark, no browser
+	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not spark and not browser" tests
 
 lab: $(SAMPLE) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/
@@ -46,8 +59,11 @@ lab: $(SAMPLE) ## open JupyterLab on the notebooks
 bench: $(STAMP) ## scale benchmarks, printed as tables
 	$(PY) benchmarks/run.py
 
-lint: $(STAMP) ## ruff over the library and tests
-	$(VENV)/bin/ruff check src tests
+lint: $(STAMP) ## ruff over the library, tests, benchmarks and notebooks
+	$(VENV)/bin/ruff check src tests benchmarks notebooks
+
+format: $(STAMP) ## fix what ruff can fix (imports, simple lint) in place
+	$(VENV)/bin/ruff check --fix src tests benchmarks notebooks
 
 notebooks: $(SAMPLE) ## rerun the sample study and store its text outputs in notebooks/ (for nbval)
 	$(PY) -m analysis run params/sample_prev.yaml --no-progress

@@ -25,11 +25,9 @@ def pytest_configure(config):
 
 def pytest_collection_finish(session):
     if any(item.nodeid.endswith(".ipynb") or ".ipynb::" in item.nodeid for item in session.items):
-        from analysis.frame.runner import run_study
+        from tests.sample_runs import ensure_run
 
-        out_root = Path(os.environ["TIERING_OUT_ROOT"])
-        if not (out_root / "data/processed/sample_prev/customers.parquet").is_file():
-            run_study(ROOT / "params/sample_prev.yaml", out_root=out_root, progress=False)
+        ensure_run(Path(os.environ["TIERING_OUT_ROOT"]), "sample_prev")
 
 
 def pytest_unconfigure(config):

@@ -1,11 +1,14 @@
 """Synthetic transactions for the scale benchmarks, written directly in the cleaned stage's format.
 
-Each customer follows the BG/NBD story (Fader, Hardie & Lee 2005): a first purchase on a uniform
-day of the window, then, while alive, purchases as a Poisson process with rate
-``lambda ~ Gamma(r, rate alpha)`` per day, dropping out after each repeat purchase with probability
-``p ~ Beta(a, b)``. Given ``N ~ Poisson(lambda T)`` arrivals in ``(first, end]`` the arrival days
-are uniform order statistics; the customer makes the first ``min(N, K)`` of them,
-``K ~ Geometric(p)``. Each purchase occasion is one order; the remaining rows up to the requested
+Purchase histories come from the project's one simulator, :mod:`analysis.simulation.purchases`
+(the process of the embedded sample data set, with the parameters of :class:`Story`). Each customer
+follows the BG/NBD story (Fader, Hardie & Lee 2005): a first purchase on a uniform day of the
+window, then, while alive, purchases as a Poisson process with rate ``lambda ~ Gamma(r, rate alpha)``
+per day, dropping out after repeat purchase ``K ~ Geometric(p)``, ``p ~ Beta(a, b)``. Given
+``N ~ Poisson(lambda T)`` arrivals in the ``T`` days from the first purchase to the observation end
+(end day included) the arrival times are uniform order statistics; draws on a day the customer
+already bought are skipped (one purchase per customer and day) and the customer keeps the first
+``K`` repeat purchases. Each purchase occasion is one order; the remaining rows up to the requested
 row count are extra line items of random orders (same order, same day) and, for a share of them,
 returns (negative amount, ``is_return``, up to 30 days after the order, same order id).
 Line amounts follow the Gamma-Gamma story: ``Gamma(p_s, rate nu)`` with ``nu ~ Gamma(q, rate gamma)``
@@ -32,7 +35,16 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-GENERATOR_VERSION = 1  # part of the cache key: bump when the generated data change
+from analysis.simulation.purchases import (
+    dropout_probabilities,
+    order_amounts,
+    purchase_days,
+    purchase_rates,
+    repeat_purchases_before_dropout,
+    spend_rates,
+)
+
+GENERATOR_VERSION = 2  # part of the cache key: bump when the generated data change
 WINDOW_START = date(2022, 1, 1)
 OBSERVATION_END = date(2024, 12, 31)
 _EPOCH = date(1970, 1, 1)
@@ -72,29 +84,18 @@ def _day(d: date) -> int:
 def _purchase_occasions(
     rng: np.random.Generator, customers: int, story: Story
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(customer index, day) of every purchase occasion, first purchases included."""
+    """(customer index, day) of every purchase occasion: first purchases, then repeat purchases."""
     start, end = _day(WINDOW_START), _day(OBSERVATION_END)
-    first = start + rng.integers(0, end - start + 1, size=customers)
-    age = end - first
-    rate = rng.gamma(story.r, 1.0 / story.alpha, size=customers)
-    dropout = rng.beta(story.a, story.b, size=customers)
-    lives = rng.geometric(np.clip(dropout, 1e-9, 1.0))
-    arrivals = rng.poisson(rate * age)
-    repeats = np.minimum(arrivals, lives)
-
-    # uniform arrival positions, sorted within customer via one float sort key (customer + u)
-    owner = np.repeat(np.arange(customers), arrivals)
-    key = np.sort(owner + rng.random(owner.size))
-    owner = key.astype(np.int64)
-    u = key - owner
-    group_start = np.concatenate([[0], np.cumsum(arrivals)[:-1]])
-    rank = np.arange(owner.size) - group_start[owner]
-    kept = rank < repeats[owner]
-    owner, u = owner[kept], u[kept]
-    repeat_day = first[owner] + 1 + np.floor(u * age[owner]).astype(np.int64)  # in (first, end]
-    cust = np.concatenate([np.arange(customers), owner])
-    day = np.concatenate([first, repeat_day])
-    return cust, day
+    n_days = end - start + 1
+    first = rng.integers(0, n_days, size=customers)  # day of the window
+    rate = purchase_rates(rng, customers, story.r, story.alpha)
+    dropout = dropout_probabilities(rng, customers, story.a, story.b)
+    lives = repeat_purchases_before_dropout(rng, dropout)
+    cust, day = purchase_days(rng, first, n_days, rate, lives)
+    # each customer's first purchase leads its run (sorted by customer, then day): firsts first
+    is_first = np.r_[True, cust[1:] != cust[:-1]]
+    order = np.argsort(~is_first, kind="stable")
+    return cust[order], start + day[order]
 
 
 def _string_ids(prefix: str, numbers: np.ndarray, width: int) -> pa.Array:
@@ -125,8 +126,8 @@ def generate(customers: int, rows: int, seed: int, story: Story = Story()) -> pa
         is_return, np.minimum(row_day + rng.integers(0, 31, size=rows), _day(OBSERVATION_END)), row_day
     )
 
-    nu = rng.gamma(story.spend_q, 1.0 / story.spend_gamma, size=customers)
-    amount = np.maximum(np.round(rng.gamma(story.spend_p, 1.0 / nu[row_cust]), 2), 0.01)
+    nu = spend_rates(rng, customers, story.spend_q, story.spend_gamma)
+    amount = order_amounts(rng, story.spend_p, nu[row_cust])
     amount = np.where(is_return, -amount, amount)
     cost = np.round(amount * rng.uniform(0.55, 0.80, size=rows), 2)
     cost_missing = rng.random(rows) < story.cost_missing

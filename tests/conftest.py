@@ -5,7 +5,16 @@ from pathlib import Path
 
 import pytest
 
+from tests.sample_runs import ensure_sample_study
+
 ROOT = Path(__file__).resolve().parents[1]
+STUDY_FIXTURES = {"sample_report", "small"}  # fixtures that run the whole study: minutes, not seconds
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if STUDY_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
@@ -16,10 +25,6 @@ def out_root() -> Path:
 @pytest.fixture(scope="session")
 def sample_report(out_root) -> Path:
     """The whole sample study (previous quarter, then the current one) run once by the real runner."""
-    from analysis.frame.runner import run_study
-
     if not (ROOT / "data/raw/sample/truth.json").is_file():
         pytest.fail("sample data missing: run `make sample-data` (make test does it for you)")
-    if not (out_root / "data/processed/sample_prev/customers.parquet").is_file():
-        run_study(ROOT / "params/sample_prev.yaml", out_root=out_root, progress=False)
-    return run_study(ROOT / "params/sample.yaml", out_root=out_root, progress=False)
+    return ensure_sample_study(out_root)

@@ -12,11 +12,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analysis.frame import catalog
 from analysis.frame.params import scale_problems
+from analysis.i18n import text
 from analysis.methods import satisfaction
 from analysis.report import sections
-from analysis.report.build import figure_cards, table
-from analysis.report.i18n import text
+from analysis.report.blocks import figure_cards, table
 from analysis.report.sections import headline_cards, nps_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -144,7 +145,7 @@ def test_the_satisfaction_section_greys_thin_tiers_and_shows_no_nan(study):
         "nps": satisfaction.nps_by_tier(answers, tiered, min_n=30, language="en"),
         "csat": satisfaction.csat_by_tier(answers, tiered, scale_max=10, min_n=30, language="en"),
     }.items():
-        out._cache[sections.satisfaction_loyalty.TABLES[key]] = table_
+        out._cache[catalog.EXPERIENCE_TABLES[key]] = table_
     section = sections.satisfaction_section(study, "en", out)
     page = re.sub(r'<img[^>]*>', "", "".join(section.blocks))
     assert "nan" not in page.lower()

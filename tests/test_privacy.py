@@ -6,7 +6,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from analysis.frame import privacy
+from analysis.frame import catalog, privacy
 from analysis.methods.cleaning import PERSONAL_COLUMNS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -66,7 +66,7 @@ def test_masked_table_shows_codes_and_no_personal_column():
 def test_the_salt_is_drawn_once_and_kept_in_the_processed_folder(tmp_path):
     assert privacy.read_salt(tmp_path) is None
     salt = privacy.ensure_salt(tmp_path)
-    assert privacy.ensure_salt(tmp_path) == salt == (tmp_path / privacy.SALT_FILE).read_text(encoding="utf-8").strip()
+    assert privacy.ensure_salt(tmp_path) == salt == (tmp_path / catalog.MASK_SALT).read_text(encoding="utf-8").strip()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -91,7 +91,7 @@ def test_the_managers_folder_names_no_customer(sample_report, out_root):
     processed = out_root / "data/processed" / reports.name
     assert {"index.html", "manifest.json"} <= {p.name for p in reports.iterdir()}
     assert not (reports / "notebooks").exists() and (processed / "notebooks/05_allocation.html").is_file()
-    assert privacy.read_salt(processed) and not any(p.name == privacy.SALT_FILE for p in reports.rglob("*"))
+    assert privacy.read_salt(processed) and not any(p.name == catalog.MASK_SALT for p in reports.rglob("*"))
     master = pd.read_excel(ROOT / "data/raw/sample/customers.xlsx", dtype=str)
     personal = {*master["客户编号"].dropna(), *master["客户名称"].dropna(), *master["联系电话"].dropna()}
     for path in (p for p in reports.rglob("*") if p.is_file()):

@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from analysis.frame import catalog
 from analysis.frame.params import (
     ParamsError,
     Period,
@@ -23,7 +24,6 @@ from analysis.methods import quality_gate
 from analysis.methods.quality_gate import QualityGateError, enforce, find_breaches
 from analysis.report import sections
 from analysis.stages.rfm_clv import (
-    EXCLUDED_CUSTOMERS,
     excluded_counts,
     excluded_customers,
     score_customers,
@@ -235,7 +235,7 @@ def test_stage_two_writes_the_excluded_customers_and_counts_them(tmp_path, sampl
     assert result.excluded.set_index("customer_id").loc[keep[0], "reason"] == "returns_only"
     assert result.models["excluded_customers"]["returns_only"] >= 1
     assert sum(result.models["excluded_customers"].values()) == result.models["customers_without_purchase"]
-    assert EXCLUDED_CUSTOMERS == "excluded_customers.parquet"
+    assert catalog.EXCLUDED_CUSTOMERS == "excluded_customers.parquet"
 
 
 # ---------------------------------------------------------------------------------------------

@@ -258,3 +258,28 @@ def test_an_output_folder_over_an_input_is_refused_and_the_input_is_untouched(tm
     assert hashlib.sha256(transactions.read_bytes()).hexdigest() == digest
     assert sorted(p.name for p in transactions.parent.iterdir()) == ["transactions.csv"]
     assert not (tmp_path / "reports").exists()
+
+
+def test_an_interrupt_a_library_swallows_still_stops_the_run(tmp_path, monkeypatch):
+    """An event loop that cancels a kernel start on Ctrl-C and carries on must not let the run publish."""
+    from analysis.frame import runner
+    from analysis.frame.study import open_study
+
+    def swallowing_step(study, step, out_root, progress):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)
+        except KeyboardInterrupt:
+            pass  # what a library catching the interrupt looks like from outside
+
+    monkeypatch.setattr(runner, "_execute", swallowing_step)
+    study = open_study(ROOT / "params/sample.yaml", tmp_path / "out", attempt="20260101T000000-1")
+    record = runner.RunRecord(study)
+    handler_before = signal.getsignal(signal.SIGINT)
+    with pytest.raises(runner.RunInterrupted) as stopped:
+        runner._run_steps(record, ["01_clean", "02_rfm_clv"], "", progress=False)
+    assert stopped.value.stage == "01_clean"
+    manifest = json.loads((study.reports_dir / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["status"] == "failed" and manifest["failed_stage"] == "01_clean"
+    assert [(s["stage"], s["status"]) for s in manifest["stages"]] == [("01_clean", "failed")]
+    assert signal.getsignal(signal.SIGINT) is handler_before  # restored

@@ -37,6 +37,11 @@ def _parser() -> argparse.ArgumentParser:
         "executed_dir", type=Path, nargs="?", default=Path("data/processed/sample/notebooks"),
         help="the run's executed notebooks, data/processed/<run>/notebooks (default: %(default)s)",
     )
+
+    compare = sub.add_parser("compare-runs", help="compare two runs' outputs file by file (exit 1 when they differ)")
+    compare.add_argument("first", type=Path, help="a run's outputs, data/processed/<run>")
+    compare.add_argument("second", type=Path)
+    compare.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of figures (default: %(default)s)")
     return parser
 
 
@@ -59,6 +64,7 @@ def _run(args: argparse.Namespace, parser: argparse.ArgumentParser) -> None:
 
 def _check(args: argparse.Namespace) -> None:
     """Every params rule, then the input files' headers; a note when the previous run is not there."""
+    from analysis.frame import catalog
     from analysis.frame.params import check_input_headers, load_params
 
     params = load_params(args.params)
@@ -68,7 +74,7 @@ def _check(args: argparse.Namespace) -> None:
         f"input headers match inputs.*.columns)"
     )
     previous = params.tiering.previous_run
-    if previous and not (params.output.processed_dir / previous / "customers.parquet").is_file():
+    if previous and not (params.output.processed_dir / previous / catalog.CUSTOMERS).is_file():
         print(
             f"note: tiering.previous_run '{previous}' has no published outputs in "
             f"{params.output.processed_dir / previous}; the report will have no migration section"
@@ -102,6 +108,16 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_FAILED
             for path in stored:
                 print(f"stored outputs in {path}")
+        elif args.command == "compare-runs":
+            from analysis.frame.compare import compare_runs
+
+            try:
+                comparison = compare_runs(args.first, args.second, rtol=args.rtol)
+            except FileNotFoundError as exc:
+                print(f"error: {exc}", file=sys.stderr)
+                return EXIT_FAILED
+            print(comparison.summary())
+            return 0 if comparison.equal else EXIT_FAILED
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_PARAMS

@@ -170,8 +170,7 @@ class Churn(_Section):
 
 
 class Allocation(_Section):
-    budget: float = Field(1_000_000.0, gt=0)
-    currency: str = "元"
+    budget: float = Field(1_000_000.0, gt=0)  # in the run's top-level ``currency``
     hours_available: dict[str, float] = Field(
         default_factory=lambda: {"senior": 480.0, "middle": 960.0, "junior": 1600.0}
     )

@@ -2,8 +2,8 @@
 
 A customer's code is ``C-`` followed by the first 6 hex digits (in capitals) of
 HMAC-SHA256(salt, customer_id), e.g. ``C-7F3A2B``. The salt is random and drawn once per run
-(:func:`ensure_salt`); it is kept in the run's processed folder (``data/processed/<run>/mask_salt``),
-the analyst's side, never in the report. So a code:
+(:func:`ensure_salt`); it is kept in the run's processed folder (``data/processed/<run>/mask_salt``,
+:data:`analysis.frame.catalog.MASK_SALT`), the analyst's side, never in the report. So a code:
 
 - is stable within a run (same salt, same id, same code) and differs between runs;
 - says nothing about the id (no prefix or suffix of it, whatever the id looks like, a company name
@@ -27,16 +27,14 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frame import storage
+from analysis.frame import catalog, storage
 from analysis.methods.cleaning import PERSONAL_COLUMNS
 
 __all__ = [
-    "CODE_LENGTH", "CODE_PREFIX", "PERSONAL_COLUMNS", "SALT_FILE",
+    "CODE_LENGTH", "CODE_PREFIX", "PERSONAL_COLUMNS",
     "code_lookup", "ensure_salt", "mask_customers", "read_salt", "short_codes",
 ]
 
-#: The run's salt, in the run's processed folder (the analyst's side).
-SALT_FILE = "mask_salt"
 CODE_PREFIX = "C-"
 #: Hex digits of a code before any lengthening.
 CODE_LENGTH = 6
@@ -49,7 +47,7 @@ def new_salt() -> str:
 
 def read_salt(processed_dir: str | Path) -> str | None:
     """The run's salt stored in ``processed_dir``, or None when there is none yet."""
-    path = Path(processed_dir) / SALT_FILE
+    path = Path(processed_dir) / catalog.MASK_SALT
     if not path.is_file():
         return None
     return path.read_text(encoding="utf-8").strip() or None
@@ -60,7 +58,7 @@ def ensure_salt(processed_dir: str | Path) -> str:
     salt = read_salt(processed_dir)
     if salt is None:
         salt = new_salt()
-        storage.write_text(salt + "\n", Path(processed_dir) / SALT_FILE)
+        storage.write_text(salt + "\n", Path(processed_dir) / catalog.MASK_SALT)
     return salt
 
 

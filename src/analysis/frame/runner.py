@@ -38,9 +38,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
-from analysis.frame import privacy, storage
+from analysis.frame import catalog, privacy, storage
 from analysis.frame.params import check_input_headers, given_inputs
 from analysis.frame.study import (
     STAGING_ENV,
@@ -159,7 +159,7 @@ def write_manifest(record: RunRecord, status: str, **extra: Any) -> Path:
         "stages": [t.__dict__ for t in record.stages],
         "total_seconds": round(sum(t.seconds for t in record.stages), 2),
     }
-    return storage.write_json(manifest, study.reports_dir / "manifest.json")
+    return study.write(catalog.MANIFEST, manifest)
 
 
 def export_notebook_html(notebook: Path, target: Path) -> Path:
@@ -314,6 +314,31 @@ def kernel_environment(attempt: str) -> Iterator[None]:
 
 
 @contextmanager
+def interrupts_noted(noted: threading.Event) -> Iterator[None]:
+    """Note every Ctrl-C (and SIGTERM, where the caller turned it into one) while the steps run.
+
+    The interrupt still raises KeyboardInterrupt where it lands; the note is for the case where a
+    library swallows it (an event loop cancelling a kernel start and carrying on), so the run checks
+    the note after every step and stops instead of publishing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def note_and_raise(signum: int, frame: Any) -> None:
+        noted.set()
+        raise KeyboardInterrupt
+
+    watched = [signal.SIGINT] + [signal.SIGTERM] * callable(signal.getsignal(signal.SIGTERM))
+    previous = {signum: signal.signal(signum, note_and_raise) for signum in watched}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+
+
+@contextmanager
 def signals_deferred() -> Iterator[None]:
     """Hold SIGINT and SIGTERM back while the published folders are swapped (delivered afterwards)."""
     blockable = hasattr(signal, "pthread_sigmask") and threading.current_thread() is threading.main_thread()
@@ -390,8 +415,9 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
     """Each step in order; the first failure or interruption marks the manifest failed and stops the run."""
     study = record.study
     step, started = steps[0], time.perf_counter()
+    interrupted = threading.Event()
     try:
-        with kernel_environment(study.attempt or ""):
+        with kernel_environment(study.attempt or ""), interrupts_noted(interrupted):
             for number, step in enumerate(steps, start=1):
                 _say(f"[{number}/{len(steps)}] {step} …")
                 write_manifest(record, "running", stage=step)
@@ -400,17 +426,25 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
                     _build_report(study)
                 else:
                     _execute(study, step, out_root, progress)
+                if interrupted.is_set():
+                    raise KeyboardInterrupt
                 seconds = round(time.perf_counter() - started, 2)
                 record.stages.append(StageTiming(step, seconds, "ok"))
                 _say(f"[{number}/{len(steps)}] {step} done in {seconds:.1f} s")
     except _StepFailed as exc:
+        if interrupted.is_set():  # the interrupt reached the kernel first and failed its cell
+            _interrupted(record, step, started)
         message = _failure_message(study, step, f"failed {exc.summary}", exc.see)
         manifest = _mark_failed(record, step, started, message)
         raise StageFailed(message, stage=step, manifest=manifest) from None
     except KeyboardInterrupt:
-        message = _failure_message(study, step, "was interrupted (Ctrl-C or a termination signal)", None)
-        manifest = _mark_failed(record, step, started, message)
-        raise RunInterrupted(message, stage=step, manifest=manifest) from None
+        _interrupted(record, step, started)
+
+
+def _interrupted(record: RunRecord, step: str, started: float) -> NoReturn:
+    message = _failure_message(record.study, step, "was interrupted (Ctrl-C or a termination signal)", None)
+    manifest = _mark_failed(record, step, started, message)
+    raise RunInterrupted(message, stage=step, manifest=manifest) from None
 
 
 def _mark_failed(record: RunRecord, step: str, started: float, message: str) -> Path:

@@ -1,7 +1,8 @@
 """A study: the validated params of one run and where its stage outputs live.
 
-Stages talk only through the files in ``data/processed/<run>/``; :class:`Study` names them, so a
-notebook never builds a path by hand.
+Stages talk only through the files in ``data/processed/<run>/``, each listed in
+:mod:`analysis.frame.catalog`; :class:`Study` reads and writes them by their catalog name
+(:meth:`Study.read`, :meth:`Study.write`), so a notebook never builds a path by hand.
 
 Published and staged outputs
 ----------------------------
@@ -29,7 +30,11 @@ import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import pandas as pd
+
+from analysis.frame import catalog, storage
 from analysis.frame.params import (
     STAGING_FOLDER,
     ParamsError,
@@ -90,11 +95,21 @@ class Study:
         return self.published_reports_dir
 
     def output(self, name: str) -> Path:
-        """Path of a stage output, e.g. ``study.output("customers.parquet")``."""
-        return self.processed_dir / name
+        """Path of a run output listed in the catalog, e.g. ``study.output(catalog.CUSTOMERS)``.
+
+        Outputs live in the processed folder, the manifest in the reports folder.
+
+        Raises
+        ------
+        analysis.frame.catalog.UnknownOutputError
+            When ``name`` is not in :mod:`analysis.frame.catalog`.
+        """
+        folder = self.reports_dir if catalog.entry(name).folder == "reports" else self.processed_dir
+        return folder / name
 
     def previous_output(self, name: str) -> Path | None:
         """The same output of the run named in ``tiering.previous_run`` as published, if it exists."""
+        catalog.entry(name)
         previous = self.params.tiering.previous_run
         if not previous:
             return None
@@ -110,6 +125,58 @@ class Study:
                 f"Run the whole study with `python -m analysis run {self.params_path}`."
             )
         return path
+
+    def read(self, name: str) -> Any:
+        """A run output by its catalog name: a DataFrame (parquet), the parsed object (json) or a string (text).
+
+        Raises
+        ------
+        FileNotFoundError
+            When the stage that writes it has not run (see :meth:`require`).
+        analysis.frame.catalog.UnknownOutputError
+            When ``name`` is not in :mod:`analysis.frame.catalog`.
+        """
+        return _read(catalog.entry(name), self.require(name))
+
+    def read_optional(self, name: str) -> Any | None:
+        """:meth:`read`, or None when the file is not there (an optional input, a skipped analysis)."""
+        path = self.output(name)
+        return _read(catalog.entry(name), path) if path.is_file() else None
+
+    def read_previous(self, name: str) -> Any | None:
+        """The output ``name`` of ``tiering.previous_run`` as published, or None when there is none."""
+        path = self.previous_output(name)
+        return _read(catalog.entry(name), path) if path is not None else None
+
+    def write(self, name: str, obj: Any) -> Path:
+        """Write ``obj`` as the run output ``name``, atomically, in the catalog's format; return its path.
+
+        A DataFrame for parquet (written without its index and attrs), a JSON-serialisable object for
+        json, a string for text.
+        """
+        path = self.output(name)
+        fmt = catalog.entry(name).format
+        if fmt == "parquet":
+            if not isinstance(obj, pd.DataFrame):
+                raise TypeError(f"{name} is stored as parquet: write a DataFrame, not {type(obj).__name__}")
+            return storage.write_parquet(obj, path)
+        if fmt == "json":
+            return storage.write_json(obj, path)
+        if not isinstance(obj, str):
+            raise TypeError(f"{name} is stored as text: write a string, not {type(obj).__name__}")
+        return storage.write_text(obj, path)
+
+    def remove(self, name: str) -> None:
+        """Delete the output ``name`` if it is there, so an earlier run's file cannot leak into this one."""
+        self.output(name).unlink(missing_ok=True)
+
+
+def _read(entry: catalog.Output, path: Path) -> Any:
+    if entry.format == "parquet":
+        return pd.read_parquet(path)
+    if entry.format == "json":
+        return storage.read_json(path)
+    return path.read_text(encoding="utf-8")
 
 
 def open_study(

@@ -699,10 +699,17 @@ def hours_needed(profile: pd.DataFrame, playbook: Playbook) -> pd.Series:
 
 
 def _check_playbook_tiers(prof: pd.DataFrame, playbook: Playbook) -> None:
+    """The playbook and the profile must name the same tiers.
+
+    Guards a playbook built for another tier count than the profile's (a caller passing its own), and
+    a profile that stops before the last tier: the tier profile lists tiers 1..the lowest tier holding a
+    customer, so a bottom tier left empty by the tiering rule is missing from it.
+    """
     if set(prof.index) != set(playbook):
         raise AllocationError(
             f"the playbook covers tiers {sorted(playbook)} but the profile has tiers {list(prof.index)}; "
-            "build the playbook with default_playbook(n_tiers) for the same number of tiers"
+            "build the playbook with default_playbook(n_tiers) for the tier count of the tiering "
+            "(tiering.json → n_tiers); a profile without the last tier(s) means no customer was placed in them"
         )
 
 

@@ -45,6 +45,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
+from analysis.i18n import labels
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -74,57 +75,14 @@ COMPLAINT_FEATURES: tuple[str, ...] = ("complaints_total", "complaints_open")
 MONOTONE: dict[str, int] = {"recency_days": 1, "orders_90d": -1, "orders_180d": -1}
 
 RISK_BANDS: tuple[str, ...] = ("high", "medium", "low")
-RISK_BAND_LABELS: dict[str, dict[str, str]] = {
-    "high": {"zh": "高", "en": "High"},
-    "medium": {"zh": "中", "en": "Medium"},
-    "low": {"zh": "低", "en": "Low"},
-}
+RISK_BAND_LABELS: dict[str, dict[str, str]] = labels("churn_band_")
 
-REASONS: dict[str, dict[str, str]] = {
-    "long_since_last_purchase": {
-        "zh": "距上次购买已{days}天（通常间隔约{gap}天）",
-        "en": "{days} days since the last purchase (usual gap about {gap} days)",
-    },
-    "falling_spend": {
-        "zh": "近期消费降至前期的{share:.0%}",
-        "en": "recent spend fell to {share:.0%} of the previous period's",
-    },
-    "detractor": {
-        "zh": "推荐意愿低（{score:g}分，贬损者）",
-        "en": "low likelihood to recommend ({score:g}/10, detractor)",
-    },
-    "open_complaint": {"zh": "有{n}项未解决投诉", "en": "{n} unresolved complaint(s)"},
-    "model_risk": {
-        "zh": "模型预测流失概率高（{risk:.0%}），无单一规则触发",
-        "en": "high predicted churn probability ({risk:.0%}), no single rule triggered",
-    },
-}
+REASONS: dict[str, dict[str, str]] = labels("churn_reason_")
 
 #: Short reason names (no figures) for tables and legends.
-REASON_LABELS: dict[str, dict[str, str]] = {
-    "long_since_last_purchase": {"zh": "久未购买", "en": "Long since last purchase"},
-    "falling_spend": {"zh": "消费下降", "en": "Falling spend"},
-    "detractor": {"zh": "推荐意愿低", "en": "Detractor"},
-    "open_complaint": {"zh": "未解决投诉", "en": "Open complaint"},
-    "model_risk": {"zh": "模型高风险", "en": "High model risk"},
-}
+REASON_LABELS: dict[str, dict[str, str]] = labels("churn_short_reason_")
 
-CHURN_LABELS: dict[str, dict[str, str]] = {
-    "churn_probability": {"zh": "流失概率（模型）", "en": "Churn probability (model)"},
-    "p_alive_risk": {"zh": "1 − 存活概率", "en": "1 − P(alive)"},
-    "churn_risk": {"zh": "流失风险", "en": "Churn risk"},
-    "risk_band": {"zh": "风险等级", "en": "Risk band"},
-    "value_at_risk": {"zh": "风险价值（CLV × 风险）", "en": "Value at risk (CLV × risk)"},
-    "reasons": {"zh": "预警原因", "en": "Reasons"},
-    "auc": {"zh": "AUC", "en": "AUC"},
-    "top_decile_lift": {"zh": "前10%提升度", "en": "Top-decile lift"},
-    "brier": {"zh": "Brier 分数", "en": "Brier score"},
-    "baseline_recency": {"zh": "基准：距上次购买天数", "en": "Baseline: days since last purchase"},
-    "baseline_p_alive": {"zh": "基准：1 − 存活概率", "en": "Baseline: 1 − P(alive)"},
-    "decile": {"zh": "十分位组", "en": "Decile"},
-    "mean_predicted": {"zh": "平均预测流失率", "en": "Mean predicted churn"},
-    "observed_rate": {"zh": "实际流失率", "en": "Observed churn"},
-}
+CHURN_LABELS: dict[str, dict[str, str]] = labels("churn_col_")
 
 
 class ChurnInputError(LifecycleInputError):

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.i18n import label, labels
 from analysis.methods.satisfaction import (
     OVERALL_NAME,
     TIER,
@@ -43,7 +44,7 @@ SEVERITY_LEVELS = {
     "medium": "medium",
     "high": "high",
 }
-UNCATEGORISED = {"zh": "未分类", "en": "uncategorised"}
+UNCATEGORISED = label("complaints_uncategorised")
 BY_TIER_COLUMNS = [
     TIER,
     TIER_NAME,
@@ -68,10 +69,7 @@ FEATURE_COLUMNS = [
     "mean_resolution_days",
 ]
 LINK_COLUMNS = ["group", "label", "n", "mean_satisfaction", "nps"]
-LINK_GROUP_LABELS = {
-    "with_complaints": {"zh": "有投诉", "en": "with complaints"},
-    "without_complaints": {"zh": "无投诉", "en": "without complaints"},
-}
+LINK_GROUP_LABELS = labels("complaints_group_")
 
 
 def normalise_severity(severity: pd.Series) -> pd.Series:

@@ -36,6 +36,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from analysis.i18n import labels
 from analysis.methods.satisfaction import (
     TIER,
     TIER_NAME,
@@ -70,12 +71,7 @@ IPA_COLUMNS = [
     "quadrant",
     "label",
 ]
-QUADRANT_LABELS = {
-    "fix_first": {"zh": "优先改进", "en": "fix first"},
-    "keep_up": {"zh": "继续保持", "en": "keep up"},
-    "possible_overkill": {"zh": "可能过度投入", "en": "possible overkill"},
-    "low_priority": {"zh": "次要改进", "en": "low priority"},
-}
+QUADRANT_LABELS = labels("drivers_quadrant_")
 
 
 # ---------------------------------------------------------------------------------------------

@@ -35,37 +35,16 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
+from analysis.i18n import labels
+
 STAGES: tuple[str, ...] = ("new", "growing", "mature", "declining", "lost")
 
-STAGE_LABELS: dict[str, dict[str, str]] = {
-    "new": {"zh": "新客户", "en": "New"},
-    "growing": {"zh": "成长期", "en": "Growing"},
-    "mature": {"zh": "成熟期", "en": "Mature"},
-    "declining": {"zh": "衰退期", "en": "Declining"},
-    "lost": {"zh": "已流失", "en": "Lost"},
-}
+STAGE_LABELS: dict[str, dict[str, str]] = labels("lifecycle_stage_")
 
 #: How a rule's features read in the methodology text; unknown features show their column name.
-FEATURE_LABELS: dict[str, dict[str, str]] = {
-    "p_alive": {"zh": "P(存活)", "en": "P(alive)"},
-    "days_since_last": {"zh": "距上次购买天数", "en": "days since last purchase"},
-    "tenure_days": {"zh": "首次购买至今天数", "en": "days since first purchase"},
-    "frequency": {"zh": "重复购买次数", "en": "repeat purchases"},
-    "orders": {"zh": "订单数", "en": "orders"},
-    "recent_spend": {"zh": "近{w}天消费额", "en": "spend in the last {w} days"},
-    "previous_spend": {"zh": "前一个{w}天消费额", "en": "spend in the {w} days before"},
-    "spend_ratio": {
-        "zh": "近{w}天消费额 ÷ 前一个{w}天消费额",
-        "en": "spend in the last {w} days ÷ spend in the {w} days before",
-    },
-}
+FEATURE_LABELS: dict[str, dict[str, str]] = labels("lifecycle_feature_")
 
-_TEXT: dict[str, dict[str, str]] = {
-    "or": {"zh": "，或 ", "en": ", or "},
-    "and": {"zh": " 且 ", "en": " and "},
-    "otherwise": {"zh": "其余所有客户", "en": "all other customers"},
-    "all": {"zh": "全部", "en": "All"},
-}
+_TEXT: dict[str, dict[str, str]] = labels("lifecycle_word_")
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from analysis.i18n import labels
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -45,23 +46,7 @@ DEFAULT_LOYALTY_WEIGHTS: dict[str, float] = {
     "recommend": 0.3,
 }
 
-LOYALTY_LABELS: dict[str, dict[str, str]] = {
-    "loyalty_index": {"zh": "忠诚度指数", "en": "Loyalty index"},
-    "frequency": {"zh": "重复购买次数", "en": "Repeat purchases"},
-    "tenure": {"zh": "客户时长", "en": "Tenure"},
-    "p_alive": {"zh": "存活概率", "en": "P(alive)"},
-    "recommend": {"zh": "推荐意愿", "en": "Likelihood to recommend"},
-    "repurchase_rate": {"zh": "复购率", "en": "Repurchase rate"},
-    "repeat_customers": {"zh": "复购客户数", "en": "Repeat customers"},
-    "customers": {"zh": "客户数", "en": "Customers"},
-    "cohort": {"zh": "首购批次", "en": "Cohort"},
-    "period_index": {"zh": "首购后期数", "en": "Periods since first purchase"},
-    "retention": {"zh": "留存率", "en": "Retention"},
-    "cohort_size": {"zh": "批次客户数", "en": "Cohort size"},
-    "all": {"zh": "全部", "en": "All"},
-    "mean": {"zh": "均值", "en": "Mean"},
-    "median": {"zh": "中位数", "en": "Median"},
-}
+LOYALTY_LABELS: dict[str, dict[str, str]] = labels("loyalty_col_")
 
 PERIODS = {"M": "month", "Q": "quarter"}
 

@@ -35,6 +35,8 @@ from typing import Any
 
 import pandas as pd
 
+from analysis.i18n import labels, text
+
 LANGUAGES = ("zh", "en")
 
 
@@ -57,59 +59,22 @@ class Label:
         return self.zh if language == "zh" else self.en
 
 
-def _vocabulary(*labels: Label) -> dict[str, Label]:
-    return {label.code: label for label in labels}
+def _vocabulary_of(prefix: str) -> dict[str, Label]:
+    """Code → label of every locale key ``<prefix><code>``."""
+    return {code: Label(code, texts["zh"], texts["en"]) for code, texts in labels(prefix).items()}
 
 
-SERVICE_MODELS = _vocabulary(
-    Label("key_account_team", "大客户团队", "key-account team"),
-    Label("dedicated_manager", "专属客户经理", "dedicated account manager"),
-    Label("pooled_service", "共享服务团队", "pooled service team"),
-    Label("digital_self_service", "数字化自助服务", "digital self-service"),
-)
+SERVICE_MODELS = _vocabulary_of("playbook_model_")
 
 #: Manager levels; ``none`` is for tiers served without staff time.
-MANAGER_LEVELS = _vocabulary(
-    Label("senior", "资深", "senior"),
-    Label("middle", "中级", "middle"),
-    Label("junior", "初级", "junior"),
-    Label("none", "无（自助）", "none (self-service)"),
-)
+MANAGER_LEVELS = _vocabulary_of("playbook_level_")
 
 #: The staff each level stands for, for sentences in a report.
-MANAGER_STAFF = _vocabulary(
-    Label("senior", "资深客户经理", "senior account managers"),
-    Label("middle", "中级客户经理", "mid-level account managers"),
-    Label("junior", "初级客户经理", "junior account managers"),
-    Label("none", "自助渠道", "self-service channels"),
-)
+MANAGER_STAFF = _vocabulary_of("playbook_staff_")
 
-CHANNELS = _vocabulary(
-    Label("visit", "上门拜访", "in-person visit"),
-    Label("phone", "电话", "phone"),
-    Label("wecom", "企业微信", "WeCom"),
-    Label("video", "视频会议", "video call"),
-    Label("email", "电子邮件", "e-mail"),
-    Label("branch", "网点/门店", "branch or store"),
-    Label("events", "客户活动", "client events"),
-    Label("app", "App/小程序", "app and mini-program"),
-    Label("sms", "短信", "SMS"),
-    Label("hotline", "客服热线", "service hotline"),
-)
+CHANNELS = _vocabulary_of("playbook_channel_")
 
-OFFERS = _vocabulary(
-    Label("priority_service", "优先服务通道", "priority service line"),
-    Label("tailored_solutions", "定制化方案与价格", "tailored solutions and pricing"),
-    Label("exclusive_events", "专属活动与高端权益", "exclusive events and premium benefits"),
-    Label("business_review", "定期业务回顾", "regular business reviews"),
-    Label("executive_sponsor", "高层对接", "executive sponsor"),
-    Label("upgrade_incentives", "升级激励", "upgrade incentives"),
-    Label("cross_sell", "交叉销售组合", "cross-sell bundles"),
-    Label("loyalty_points", "积分与会员权益", "loyalty points and member benefits"),
-    Label("win_back", "唤醒优惠", "win-back offers"),
-    Label("standard_promotions", "标准促销", "standard promotions"),
-    Label("self_service_tools", "自助工具与知识库", "self-service tools and knowledge base"),
-)
+OFFERS = _vocabulary_of("playbook_offer_")
 
 
 @dataclass(frozen=True)
@@ -237,14 +202,24 @@ def cadence_label(contacts_per_month: float) -> Label:
     """Contacts per month in words: ≥ 1 → 'N times a month'; below 1 → 'once every M months' (M = round(1/c))."""
     c = float(contacts_per_month)
     if c <= 0:
-        return Label("none", "不主动联系", "no proactive contact")
-    if c >= 1:
+        return Label("none", text("playbook_cadence_none", "zh"), text("playbook_cadence_none", "en"))
+    if c == 1:
+        return Label(
+            "1_per_month", text("playbook_cadence_monthly", "zh"), text("playbook_cadence_monthly", "en")
+        )
+    if c > 1:
         n = f"{c:g}"
         return Label(
-            f"{n}_per_month", f"每月 {n} 次", f"{n} times a month" if c != 1 else "once a month"
+            f"{n}_per_month",
+            text("playbook_cadence_per_month", "zh", n=n),
+            text("playbook_cadence_per_month", "en", n=n),
         )
     months = max(1, round(1 / c))
-    return Label(f"every_{months}_months", f"每 {months} 个月 1 次", f"once every {months} months")
+    return Label(
+        f"every_{months}_months",
+        text("playbook_cadence_every", "zh", months=months),
+        text("playbook_cadence_every", "en", months=months),
+    )
 
 
 def merge_playbook(

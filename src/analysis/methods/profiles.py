@@ -18,38 +18,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.i18n import label, labels, text
+
 LANGUAGES = ("zh", "en")
 
 #: Report labels of the :func:`tier_profile` columns.
-PROFILE_LABELS: dict[str, dict[str, str]] = {
-    "tier": {"zh": "层级", "en": "Tier"},
-    "tier_name": {"zh": "层级名称", "en": "Tier name"},
-    "customers": {"zh": "客户数", "en": "Customers"},
-    "customer_share": {"zh": "客户占比", "en": "Share of customers"},
-    "revenue": {"zh": "收入", "en": "Revenue"},
-    "revenue_share": {"zh": "收入占比", "en": "Share of revenue"},
-    "margin": {"zh": "毛利", "en": "Margin"},
-    "margin_share": {"zh": "毛利占比", "en": "Share of margin"},
-    "clv": {"zh": "预测CLV", "en": "Predicted CLV"},
-    "clv_share": {"zh": "预测CLV占比", "en": "Share of predicted CLV"},
-    "recency_mean": {"zh": "平均最近购买间隔", "en": "Mean recency"},
-    "frequency_mean": {"zh": "平均复购次数", "en": "Mean frequency"},
-    "monetary_mean": {"zh": "平均客单价", "en": "Mean monetary value"},
-    "p_alive_mean": {"zh": "平均存活概率", "en": "Mean P(alive)"},
-    "days_since_last_mean": {"zh": "平均距上次购买天数", "en": "Mean days since last purchase"},
-}
+PROFILE_LABELS: dict[str, dict[str, str]] = labels("profile_col_")
 
-MIGRATION_LABELS: dict[str, dict[str, str]] = {
-    "new": {"zh": "新客户", "en": "New"},
-    "lost": {"zh": "流失", "en": "Lost"},
-    "previous": {"zh": "上期层级", "en": "Previous tier"},
-    "current": {"zh": "本期层级", "en": "Current tier"},
-    "upgrades": {"zh": "升级", "en": "Upgrades"},
-    "downgrades": {"zh": "降级", "en": "Downgrades"},
-    "same": {"zh": "保持", "en": "Same tier"},
-}
+MIGRATION_LABELS: dict[str, dict[str, str]] = labels("profile_migration_")
 
-_MISSING_CATEGORY = {"zh": "未知", "en": "Unknown"}
+_MISSING_CATEGORY = label("profile_missing_category")
 _SUMS = {"revenue": "revenue", "margin": "margin", "clv": "clv"}
 _MEANS = {
     "recency_mean": "recency",
@@ -298,26 +276,22 @@ def pareto_sentence(
     if isinstance(value_label, dict):
         label = value_label.get(language) or next(iter(value_label.values()))
     else:
-        label = value_label or {"zh": "收入", "en": "revenue"}[language]
+        label = value_label or text("profile_revenue", language)
     if value_share is None:
         if not 0 < top_share <= 1:
             raise ProfileError(
                 f"top_share {top_share} must be in (0, 1], e.g. 0.2 for the top 20 %"
             )
-        k = max(1, round(top_share * n))
-        customers, value = k / n, x[:k].sum() / total
-        if language == "zh":
-            return f"前{_pct_text(customers, 'zh')}的客户贡献了{_pct_text(value, 'zh')}的{label}"
-        return f"The top {_pct_text(customers, 'en')} of customers bring {_pct_text(value, 'en')} of {label}"
-    if not 0 < value_share <= 1:
-        raise ProfileError(
-            f"value_share {value_share} must be in (0, 1], e.g. 0.8 for 80 % of the total"
-        )
-    k = int(np.searchsorted(np.cumsum(x) / total, value_share - 1e-12, side="left")) + 1
-    customers, value = k / n, x[:k].sum() / total
-    if language == "zh":
-        return f"{_pct_text(value, 'zh')}的{label}来自前{_pct_text(customers, 'zh')}的客户"
-    return f"{_pct_text(value, 'en')} of {label} comes from the top {_pct_text(customers, 'en')} of customers"
+        key, k = "profile_pareto_top", max(1, round(top_share * n))
+    else:
+        if not 0 < value_share <= 1:
+            raise ProfileError(
+                f"value_share {value_share} must be in (0, 1], e.g. 0.8 for 80 % of the total"
+            )
+        k = int(np.searchsorted(np.cumsum(x) / total, value_share - 1e-12, side="left")) + 1
+        key = "profile_pareto_reverse"
+    customers, value = _pct_text(k / n, language), _pct_text(x[:k].sum() / total, language)
+    return text(key, language, customers=customers, value=value, label=label)
 
 
 # ---------------------------------------------------------------------------------------------

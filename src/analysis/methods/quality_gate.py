@@ -100,6 +100,19 @@ def input_summaries(quality: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return {name: q for name, q in quality.items() if isinstance(q, dict) and "rows_in" in q}
 
 
+def quality_table(quality: dict[str, Any]) -> pd.DataFrame:
+    """One row per input and reason: the quality summary as a table (rows in = kept + quarantined)."""
+    rows = []
+    for source, q in quality.items():
+        rows.append({"input": source, "status": "kept", "rows": q["rows_kept"]})
+        for reason, n in q["reasons"].items():
+            rows.append({"input": source, "status": reason, "rows": n})
+    table = pd.DataFrame(rows)
+    totals = table.groupby("input", sort=False)["rows"].transform("sum")
+    table["share"] = (table["rows"] / totals).round(4)
+    return table
+
+
 def set_aside_breaches(name: str, q: dict[str, Any], rules: QualityRules) -> list[Breach]:
     """Set-aside share of one input, overall and per reason, above the params' limits.
 

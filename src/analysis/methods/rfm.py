@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.i18n import text
+
 DIMENSIONS = ("r", "f", "m")
 RFM_INPUTS: dict[str, str] = {"r": "days_since_last", "f": "orders", "m": "revenue"}
 HIGHER_IS_BETTER: dict[str, bool] = {"r": False, "f": True, "m": True}
@@ -35,6 +37,13 @@ _RULE_FIELDS_REQUIRED = ("key", "en", "zh", "r", "f")
 _RULE_FIELDS = set(_RULE_FIELDS_REQUIRED) | {"m"}
 _EXAMPLES = 5
 
+
+def _segment(key: str, *, r: list[int], f: list[int]) -> dict[str, Any]:
+    """A default segment rule; its names are the locale texts ``rfm_segment_<key>``."""
+    name = f"rfm_segment_{key}"
+    return {"key": key, "en": text(name, "en"), "zh": text(name, "zh"), "r": r, "f": f}
+
+
 # Ranges are inclusive [low, high] scores on 5 bins; "m" absent (or null) = any monetary score.
 # The R × F grid they tile (rows r = 5 … 1, columns f = 1 … 5):
 #   r=5  new          potential_loyalist ×2   champions ×2
@@ -43,23 +52,17 @@ _EXAMPLES = 5
 #   r=2  hibernating ×2     at_risk ×2        cant_lose_them
 #   r=1  lost ×2            at_risk ×2        cant_lose_them
 DEFAULT_SEGMENT_RULES: list[dict[str, Any]] = [
-    {"key": "champions", "en": "Champions", "zh": "冠军客户", "r": [5, 5], "f": [4, 5]},
-    {"key": "loyal", "en": "Loyal", "zh": "忠诚客户", "r": [3, 4], "f": [4, 5]},
-    {
-        "key": "potential_loyalist",
-        "en": "Potential loyalist",
-        "zh": "潜在忠诚客户",
-        "r": [4, 5],
-        "f": [2, 3],
-    },
-    {"key": "new", "en": "New", "zh": "新客户", "r": [5, 5], "f": [1, 1]},
-    {"key": "promising", "en": "Promising", "zh": "有潜力客户", "r": [4, 4], "f": [1, 1]},
-    {"key": "need_attention", "en": "Need attention", "zh": "需要关注", "r": [3, 3], "f": [3, 3]},
-    {"key": "about_to_sleep", "en": "About to sleep", "zh": "即将沉睡", "r": [3, 3], "f": [1, 2]},
-    {"key": "at_risk", "en": "At risk", "zh": "有流失风险", "r": [1, 2], "f": [3, 4]},
-    {"key": "cant_lose_them", "en": "Can't lose them", "zh": "不能失去", "r": [1, 2], "f": [5, 5]},
-    {"key": "hibernating", "en": "Hibernating", "zh": "休眠客户", "r": [2, 2], "f": [1, 2]},
-    {"key": "lost", "en": "Lost", "zh": "已流失", "r": [1, 1], "f": [1, 2]},
+    _segment("champions", r=[5, 5], f=[4, 5]),
+    _segment("loyal", r=[3, 4], f=[4, 5]),
+    _segment("potential_loyalist", r=[4, 5], f=[2, 3]),
+    _segment("new", r=[5, 5], f=[1, 1]),
+    _segment("promising", r=[4, 4], f=[1, 1]),
+    _segment("need_attention", r=[3, 3], f=[3, 3]),
+    _segment("about_to_sleep", r=[3, 3], f=[1, 2]),
+    _segment("at_risk", r=[1, 2], f=[3, 4]),
+    _segment("cant_lose_them", r=[1, 2], f=[5, 5]),
+    _segment("hibernating", r=[2, 2], f=[1, 2]),
+    _segment("lost", r=[1, 1], f=[1, 2]),
 ]
 DEFAULT_RULES_BINS = 5
 
@@ -251,9 +254,9 @@ def _rule_problems(rule: Any, name: str, bins: int) -> list[str]:
         problems.append(
             f"{name} has unknown field(s) {', '.join(map(str, unknown))}; allowed: key, en, zh, r, f, m"
         )
-    for text in ("key", "en", "zh"):
-        if text in rule and not (isinstance(rule[text], str) and rule[text].strip()):
-            problems.append(f"{name}: {text} must be a non-empty text")
+    for field in ("key", "en", "zh"):
+        if field in rule and not (isinstance(rule[field], str) and rule[field].strip()):
+            problems.append(f"{name}: {field} must be a non-empty text")
     for dim in DIMENSIONS:
         if rule.get(dim) is not None or dim in ("r", "f") and dim in rule:
             problem = _range_problem(rule[dim], bins)

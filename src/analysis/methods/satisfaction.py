@@ -24,25 +24,16 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from analysis.i18n import label, labels
+
 Language = Literal["zh", "en"]
 
 TIER = "tier"
 TIER_NAME = "tier_name"
-OVERALL_NAME = {"zh": "全部客户", "en": "All customers"}
-TABLE_NAMES = {
-    "surveys": {"zh": "满意度调查", "en": "surveys"},
-    "complaints": {"zh": "投诉", "en": "complaints"},
-    "customers": {"zh": "客户分层", "en": "customers"},
-}
-COLUMN_LABELS = {
-    "overall_satisfaction": {"zh": "总体满意度", "en": "overall satisfaction"},
-    "recommend": {"zh": "推荐意愿", "en": "likelihood to recommend"},
-}
-NPS_CATEGORY_LABELS = {
-    "promoter": {"zh": "推荐者", "en": "promoters"},
-    "passive": {"zh": "中立者", "en": "passives"},
-    "detractor": {"zh": "贬损者", "en": "detractors"},
-}
+OVERALL_NAME = label("satisfaction_overall_name")
+TABLE_NAMES = labels("satisfaction_table_")
+COLUMN_LABELS = labels("satisfaction_col_")
+NPS_CATEGORY_LABELS = labels("satisfaction_nps_")
 
 CSAT_COLUMNS = [
     TIER,

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
-from analysis.report.i18n import reason_label, text  # noqa: E402
+from analysis.i18n import reason_label, text  # noqa: E402
 
 CJK_FAMILY = "Noto Sans CJK SC"
 PALETTE = ["#1b4f72", "#2e86c1", "#85c1e9", "#f5b041", "#ca6f1e", "#7b7d7d"]

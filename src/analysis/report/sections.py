@@ -4,7 +4,7 @@ A builder returns ``None`` when the run lacks what it needs (e.g. no previous qu
 then simply has no such section. An analysis a stage left out because the data were too thin is
 recorded in that stage's outputs (``models.json``, ``tiering.json``, ``experience.json`` →
 ``skipped``); its note is shown, in the report's language, in the section the analysis belongs
-to, and the section shows whatever else the run has. Every text comes from :mod:`analysis.report.i18n`
+to, and the section shows whatever else the run has. Every text comes from :mod:`analysis.i18n`
 or from the zh/en labels of the library modules; no personal data (names, phones, full ids)
 reaches the report.
 """
@@ -20,30 +20,16 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frame import storage
+from analysis.frame import catalog
 from analysis.frame.privacy import ensure_salt, mask_customers
 from analysis.frame.study import Study
+from analysis.i18n import TEXTS, label, reason_label, text
 from analysis.methods import lifecycle, profiles, quality_gate, satisfaction
 from analysis.methods.churn import REASON_LABELS
 from analysis.report import charts
-from analysis.report.build import (
-    Section,
-    bullets,
-    excluded_counts,
-    excluded_sentence,
-    figure_cards,
-    gate_sentence,
-    image,
-    paragraph,
-    table,
-    thin,
-)
-from analysis.report.i18n import TEXTS, text
-from analysis.stages import allocation as allocation_stage
-from analysis.stages import clean, satisfaction_loyalty
-from analysis.stages import tiers as tiers_stage
+from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
 
-OVERALL = {"zh": "全部客户", "en": "All customers"}
+OVERALL = label("satisfaction_overall_name")
 #: Stage-4 skips shown in the watch-list section; the others belong to satisfaction and loyalty.
 WATCH_SKIPS = ("churn_model",)
 
@@ -61,10 +47,12 @@ class RunOutputs:
         self._cache: dict[str, Any] = {}
 
     def tier_names(self) -> dict[int, str]:
-        record = self.get(tiers_stage.TIERING_JSON)
+        """Tier number → name in the report's language, for the ``n_tiers`` tiers of tiering.json."""
+        record = self.get(catalog.TIERING_JSON)
         if not record:
             return {}
-        return {i + 1: name for i, name in enumerate(record["rule"]["names"][self.language])}
+        names = record["rule"]["names"][self.language]
+        return {tier: names[tier - 1] for tier in range(1, int(record["n_tiers"]) + 1)}
 
     def _localize(self, table: pd.DataFrame) -> pd.DataFrame:
         if {"tier", "tier_name"} <= set(table.columns):
@@ -75,14 +63,10 @@ class RunOutputs:
         return table
 
     def get(self, name: str) -> Any:
+        """The run output ``name`` (a :mod:`analysis.frame.catalog` name), or None when the run has none."""
         if name not in self._cache:
-            path = self.study.output(name)
-            if not path.is_file():
-                self._cache[name] = None
-            elif name.endswith(".json"):
-                self._cache[name] = storage.read_json(path)
-            else:
-                self._cache[name] = self._localize(pd.read_parquet(path))
+            found = self.study.read_optional(name)
+            self._cache[name] = self._localize(found) if isinstance(found, pd.DataFrame) else found
         return self._cache[name]
 
 
@@ -208,7 +192,7 @@ def nps_sentences(nps: pd.DataFrame | None, language: str, min_n: int) -> list[s
 
 def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
     """How many latest survey answers of tiered customers rate every attribute and overall satisfaction."""
-    surveys, customers = out.get(clean.SURVEYS), out.get(clean.CUSTOMERS)
+    surveys, customers = out.get(catalog.SURVEYS), out.get(catalog.CUSTOMERS)
     needed = [*attributes, "overall_satisfaction"]
     if surveys is None or customers is None or not set(needed) <= set(surveys.columns):
         return None
@@ -218,7 +202,7 @@ def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
 
 def drivers_sentence(study: Study, out: RunOutputs, language: str) -> str | None:
     """The two strongest drivers; greyed with the n when fewer than ``satisfaction.min_n`` answers."""
-    table_ = out.get(satisfaction_loyalty.TABLES["drivers_satisfaction"])
+    table_ = out.get(catalog.EXPERIENCE_TABLES["drivers_satisfaction"])
     if table_ is None or len(table_) < 2:
         return None
     labels = attribute_labels(study, language)
@@ -256,7 +240,7 @@ def join_warnings(quality: dict[str, Any] | None, min_join_share: float, languag
 def skipped_notes(out: RunOutputs, language: str) -> list[str]:
     """Every analysis a stage left out (models.json, tiering.json, experience.json → ``skipped``)."""
     notes = []
-    for name in (clean.MODELS, tiers_stage.TIERING_JSON, satisfaction_loyalty.EXPERIENCE_JSON):
+    for name in (catalog.MODELS, catalog.TIERING_JSON, catalog.EXPERIENCE_JSON):
         skipped = (out.get(name) or {}).get("skipped") or {}
         notes += [why[language] for why in skipped.values() if isinstance(why, dict) and language in why]
     return notes
@@ -264,8 +248,8 @@ def skipped_notes(out: RunOutputs, language: str) -> list[str]:
 
 def summary_warnings(study: Study, language: str, out: RunOutputs) -> list[str]:
     """The first page's warnings: gate breaches, low join rates, customers not tiered, skipped analyses."""
-    quality = out.get(clean.QUALITY) or {}
-    warnings = [gate_sentence(b, language) for b in out.get(clean.QUALITY_GATE) or [] if b.get("severity") == "stop"]
+    quality = out.get(catalog.QUALITY) or {}
+    warnings = [gate_sentence(b, language) for b in out.get(catalog.QUALITY_GATE) or [] if b.get("severity") == "stop"]
     warnings += join_warnings(quality, study.params.quality.min_join_share, language)
     excluded = excluded_counts(study, out)
     if excluded:
@@ -282,8 +266,8 @@ def warning_block(warnings: list[str], language: str) -> str | None:
 
 def summary_section(study: Study, language: str, out: RunOutputs) -> Section | None:
     """The executive summary: data used, warnings, headline cards and the key sentences."""
-    quality = out.get(clean.QUALITY)
-    profile = out.get(clean.TIER_PROFILE)
+    quality = out.get(catalog.QUALITY)
+    profile = out.get(catalog.TIER_PROFILE)
     if profile is None and quality is None:
         return None
     min_n = study.params.satisfaction.min_n
@@ -296,17 +280,17 @@ def summary_section(study: Study, language: str, out: RunOutputs) -> Section | N
     top = profile.sort_values("tier").iloc[0]
     sentences = [html.escape(text("sum_top", language, tier=top["tier_name"], n=int(top["customers"]),
                                   size=top["customer_share"], rev=top["revenue_share"], clv=top["clv_share"]))]
-    tiering_record = out.get(tiers_stage.TIERING_JSON) or {}
+    tiering_record = out.get(catalog.TIERING_JSON) or {}
     moves = tiering_record.get("migration")
     if moves:
         sentences.append(html.escape(text("sum_migration", language, up=moves["upgrades"], down=moves["downgrades"],
                                           new=moves["new"], lost=moves["lost"])))
-    nps = out.get(satisfaction_loyalty.TABLES["nps"])
+    nps = out.get(catalog.EXPERIENCE_TABLES["nps"])
     sentences += nps_sentences(nps, language, min_n)
     drivers = drivers_sentence(study, out, language)
     if drivers:
         sentences.append(drivers)
-    watch = out.get(satisfaction_loyalty.TABLES["watch_list"])
+    watch = out.get(catalog.EXPERIENCE_TABLES["watch_list"])
     at_risk = None
     if watch is not None and not watch.empty:
         at_risk = len(watch)
@@ -314,8 +298,8 @@ def summary_section(study: Study, language: str, out: RunOutputs) -> Section | N
         common = REASON_LABELS.get(reasons.most_common(1)[0][0], {}).get(language, "") if reasons else ""
         sentences.append(html.escape(text("sum_watch", language, n=len(watch),
                                           value=money(float(watch["clv"].sum()), study, language), reason=common)))
-    alloc = out.get(clean.ALLOCATION)
-    alloc_summary = out.get(allocation_stage.ALLOCATION_JSON)
+    alloc = out.get(catalog.ALLOCATION)
+    alloc_summary = out.get(catalog.ALLOCATION_JSON)
     gain = None
     if alloc is not None and alloc_summary is not None:
         gain = money(float(alloc_summary["gain_vs_equal"]), study, language)
@@ -333,9 +317,9 @@ def html_bullets(items: list[str]) -> str:
 
 
 def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    profile = out.get(clean.TIER_PROFILE)
-    customers = out.get(clean.CUSTOMERS)
-    record = out.get(tiers_stage.TIERING_JSON)
+    profile = out.get(catalog.TIER_PROFILE)
+    customers = out.get(catalog.CUSTOMERS)
+    record = out.get(catalog.TIERING_JSON)
     if profile is None or customers is None or record is None:
         return None
     blocks = [paragraph(text("tiers_method", language, rule=record["rule"][language]))]
@@ -351,7 +335,7 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
     blocks.append(image(charts.tier_shares(profile, language), text("chart_tiers", language)))
     blocks.append(paragraph(pareto_text(customers["revenue"].clip(lower=0), language)))
     blocks.append(paragraph(tiers_differ_text(customers, language)))
-    sensitivity = out.get(tiers_stage.SENSITIVITY)
+    sensitivity = out.get(catalog.SENSITIVITY)
     if sensitivity is not None and len(sensitivity) >= 2:
         blocks.append(paragraph(text("sensitivity_note", language), "note"))
         blocks.append(image(charts.agreement_heatmap(sensitivity.set_index("method"), language), text("chart_sensitivity", language)))
@@ -378,7 +362,7 @@ def tiers_differ_text(customers: pd.DataFrame, language: str) -> str:
 
 
 def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    customers = out.get(clean.CUSTOMERS)
+    customers = out.get(catalog.CUSTOMERS)
     if customers is None or "tier" not in customers.columns:
         return None
     blocks = []
@@ -388,7 +372,7 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
             mix = profiles.tier_mix(customers.assign(tier_name=customers["tier_name"].astype(str)), column, language=language)
             title = text("profile_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
-    transactions = clean.load_transactions(study)
+    transactions = study.read(catalog.TRANSACTIONS)
     for column in ("product_category", "channel"):
         if column in transactions.columns and transactions[column].notna().any():
             mix = profiles.purchase_mix(customers, transactions, column, language=language)
@@ -398,9 +382,9 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
 
 
 def scoring_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    models = out.get(clean.MODELS)
-    holdout = out.get(clean.HOLDOUT)
-    customers = out.get(clean.CUSTOMERS)
+    models = out.get(catalog.MODELS)
+    holdout = out.get(catalog.HOLDOUT)
+    customers = out.get(catalog.CUSTOMERS)
     if models is None or customers is None:
         return None
     blocks = []
@@ -429,11 +413,11 @@ def attribute_labels(study: Study, language: str) -> dict[str, str]:
 
 
 def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    record = out.get(satisfaction_loyalty.EXPERIENCE_JSON)
+    record = out.get(catalog.EXPERIENCE_JSON)
     if record is None:
         return None
     blocks = skip_notes(record, language, lambda key: key not in WATCH_SKIPS)
-    nps, csat = out.get(satisfaction_loyalty.TABLES["nps"]), out.get(satisfaction_loyalty.TABLES["csat"])
+    nps, csat = out.get(catalog.EXPERIENCE_TABLES["nps"]), out.get(catalog.EXPERIENCE_TABLES["csat"])
     min_n = study.params.satisfaction.min_n
     if nps is not None and not nps.empty:
         merged = nps.merge(csat[["tier_name", "respondents", "response_rate", "mean_satisfaction", "top_box_share"]],
@@ -459,10 +443,10 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
         per_tier = nps[nps["tier"].notna()]
         blocks.append(image(charts.interval_chart(per_tier, "nps", "nps_low", "nps_high", text("chart_nps", language), "NPS"),
                             text("chart_nps", language)))
-        tests = out.get(satisfaction_loyalty.TABLES["tier_tests"])
+        tests = out.get(catalog.EXPERIENCE_TABLES["tier_tests"])
         if tests is not None:
             blocks.append(bullets(tests[f"verdict_{language}"].astype(str).tolist()))
-    ipa = out.get(satisfaction_loyalty.TABLES["ipa"])
+    ipa = out.get(catalog.EXPERIENCE_TABLES["ipa"])
     if ipa is not None and not ipa.empty:
         labels = attribute_labels(study, language)
         shown = ipa.assign(attribute=ipa["attribute"].map(lambda a: labels.get(a, a)), label=ipa[f"label_{language}"])
@@ -477,7 +461,7 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
                             row_css=["thin" if few else None] * len(shown)))
         blocks.append(image(charts.ipa_chart(ipa.assign(label=ipa[f"label_{language}"]), labels, language),
                             text("chart_ipa", language)))
-    complaints_table = out.get(satisfaction_loyalty.TABLES["complaints"])
+    complaints_table = out.get(catalog.EXPERIENCE_TABLES["complaints"])
     if complaints_table is not None and not complaints_table.empty:
         cols = {"tier_name": "col_tier", "complaints_per_100": "col_complaints_per_100",
                 "open_complaints": "col_open_complaints", "median_resolution_days": "col_resolution_days"}
@@ -485,17 +469,17 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
                             formats={text("col_complaints_per_100", language): ".1f"}))
         sentence = record.get("complaint_link", {}).get(f"sentence_{language}")
         if sentence:
-            blocks.append(complaint_link_block(sentence, out.get(satisfaction_loyalty.TABLES["complaint_link"]), language, min_n))
-    loyalty_table, repurchase = out.get(satisfaction_loyalty.TABLES["loyalty"]), out.get(satisfaction_loyalty.TABLES["repurchase"])
+            blocks.append(complaint_link_block(sentence, out.get(catalog.EXPERIENCE_TABLES["complaint_link"]), language, min_n))
+    loyalty_table, repurchase = out.get(catalog.EXPERIENCE_TABLES["loyalty"]), out.get(catalog.EXPERIENCE_TABLES["repurchase"])
     if loyalty_table is not None and repurchase is not None:
         merged = repurchase.merge(loyalty_table, on=["tier", "tier_name"], how="left")
         blocks.append(table(localized(merged, {"tier_name": "col_tier", "repurchase_rate": "col_repurchase",
                                                "mean": "col_loyalty"}, language),
                             formats={text("col_repurchase", language): ".0%", text("col_loyalty", language): ".1f"}))
-    cohorts = out.get(satisfaction_loyalty.TABLES["cohorts"])
+    cohorts = out.get(catalog.EXPERIENCE_TABLES["cohorts"])
     if cohorts is not None and not cohorts.empty:
         blocks.append(image(charts.cohort_heatmap(cohorts, language), text("chart_cohorts", language)))
-    lifecycle_table = out.get(satisfaction_loyalty.TABLES["lifecycle"])
+    lifecycle_table = out.get(catalog.EXPERIENCE_TABLES["lifecycle"])
     if lifecycle_table is not None and not lifecycle_table.empty:
         names = {str(k): v for k, v in out.tier_names().items()} | {"all": OVERALL[language]}
         shares = lifecycle_table.set_index("tier").rename(index=names, columns=lifecycle.stage_labels(language))
@@ -524,11 +508,11 @@ def risk_available(customers: pd.DataFrame | None) -> bool:
 
 
 def watch_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    watch = out.get(satisfaction_loyalty.TABLES["watch_list"])
+    watch = out.get(catalog.EXPERIENCE_TABLES["watch_list"])
     if watch is None:
         return None
-    notes = skip_notes(out.get(satisfaction_loyalty.EXPERIENCE_JSON), language, lambda key: key in WATCH_SKIPS)
-    if watch.empty and risk_available(out.get(clean.CUSTOMERS)):
+    notes = skip_notes(out.get(catalog.EXPERIENCE_JSON), language, lambda key: key in WATCH_SKIPS)
+    if watch.empty and risk_available(out.get(catalog.CUSTOMERS)):
         return Section("watch", text("sec_watch", language), [*notes, paragraph(text("watch_none", language))])
     if watch.empty:  # no risk at all: the churn note already says why, else say it here
         return Section("watch", text("sec_watch", language), notes or [paragraph(text("watch_no_risk", language))])
@@ -543,9 +527,9 @@ def watch_section(study: Study, language: str, out: RunOutputs) -> Section | Non
 
 
 def recommendations_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    alloc = out.get(clean.ALLOCATION)
-    summary = out.get(allocation_stage.ALLOCATION_JSON)
-    profile = out.get(clean.TIER_PROFILE)
+    alloc = out.get(catalog.ALLOCATION)
+    summary = out.get(catalog.ALLOCATION_JSON)
+    profile = out.get(catalog.TIER_PROFILE)
     if alloc is None or summary is None or profile is None:
         return None
     merged = alloc.merge(profile[["tier", "clv_share", "p_alive_mean"]], on="tier", how="left")
@@ -577,7 +561,7 @@ def recommendations_section(study: Study, language: str, out: RunOutputs) -> Sec
     curve = summary["curve"]
     blocks.append(paragraph(text("rec_curve", language, base=curve["u_max_base"], risk=curve["u_max_risk"],
                                  k=curve["k_share"]), "note"))
-    capacity = out.get(allocation_stage.CAPACITY)
+    capacity = out.get(catalog.CAPACITY)
     if capacity is not None and not capacity.empty:
         notes = [f"{r[f'level_{language}']}: {r['hours_needed']:,.0f} / {r['hours_available']:,.0f} h ({r['utilisation']:.0%})"
                  for _, r in capacity.iterrows()]
@@ -586,17 +570,16 @@ def recommendations_section(study: Study, language: str, out: RunOutputs) -> Sec
 
 
 def migration_section(study: Study, language: str, out: RunOutputs) -> Section | None:
-    counts = out.get(tiers_stage.MIGRATION_COUNTS)
-    profile = out.get(clean.TIER_PROFILE)
+    counts = out.get(catalog.MIGRATION_COUNTS)
+    profile = out.get(catalog.TIER_PROFILE)
     if profile is None:
         return None
     if counts is None:
-        notes = skip_notes(out.get(tiers_stage.TIERING_JSON), language, lambda key: key == "migration")
-        previous = study.params.tiering.previous_run
-        why = text("migration_missing", language, run=previous) if previous else text("migration_none", language)
-        return Section("migration", text("sec_migration", language), notes or [paragraph(why)])
+        # stage 3 notes why a previous run it was given has no migration; without a note it had none
+        notes = skip_notes(out.get(catalog.TIERING_JSON), language, lambda key: key == "migration")
+        return Section("migration", text("sec_migration", language), notes or [paragraph(text("migration_none", language))])
     matrix = counts.set_index(counts.columns[0])
-    record = out.get(tiers_stage.TIERING_JSON)["migration"]
+    record = out.get(catalog.TIERING_JSON)["migration"]
     blocks = [paragraph(text("sum_migration", language, up=record["upgrades"], down=record["downgrades"],
                              new=record["new"], lost=record["lost"])),
               image(charts.migration_heatmap(matrix, tier_labels(profile), language), text("chart_migration", language))]
@@ -604,33 +587,9 @@ def migration_section(study: Study, language: str, out: RunOutputs) -> Section |
 
 
 METHODS: list[tuple[dict[str, str], dict[str, str]]] = [
-    ({"zh": "数据清洗", "en": "Cleaning"},
-     {"zh": "每一行输入要么保留，要么连同唯一原因隔离（完全重复、缺少客户编号、日期或金额无法识别、超出研究期间、极端异常值）；退货按订单编号冲减原订单。异常值规则：对数金额的稳健z分数 |log x − 中位数| / (1.4826·MAD) 超过阈值（Iglewicz & Hoaglin 1993）。",
-      "en": "Every input row is kept or set aside with one reason (exact duplicate, missing id, unreadable date or amount, outside the period, extreme outlier); returns are netted into their order. Outliers: robust z-score of log amount |log x − median| / (1.4826·MAD) above the threshold (Iglewicz & Hoaglin 1993)."}),
-    ({"zh": "RFM", "en": "RFM"},
-     {"zh": "R = 距研究期末最后一次购买的天数，F = 购买次数，M = 收入；各按五分位打1–5分（并列按客户编号确定性拆分），分群规则须恰好覆盖每个得分组合。frequency、recency、T、monetary_value 的定义同 lifetimes 的 summary_data_from_transaction_data 与 PyMC-Marketing 的 rfm_summary。",
-      "en": "R = days from the last purchase to the end of the period, F = purchases, M = revenue; each scored 1–5 by quintiles (ties broken by customer id); segment rules must cover every score cell exactly once. frequency, recency, T and monetary_value follow lifetimes' summary_data_from_transaction_data and PyMC-Marketing's rfm_summary."}),
-    ({"zh": "BG/NBD 模型", "en": "BG/NBD model"},
-     {"zh": "Fader, Hardie & Lee (2005), “Counting your customers the easy way”, Marketing Science 24(2)。活跃期间购买服从泊松过程 λ ~ Gamma(r, α)，每次购买后以概率 p ~ Beta(a, b) 流失；极大似然估计，标准误来自Hessian矩阵。P(alive) 与预期购买次数为论文中的条件期望公式。在CDNOW样本上复现了论文结果（r = 0.243, α = 4.414, a = 0.793, b = 2.426, LL = −9582.4）。",
-      "en": "Fader, Hardie & Lee (2005), “Counting your customers the easy way”, Marketing Science 24(2). While active, purchases follow a Poisson process with λ ~ Gamma(r, α); after each purchase a customer leaves with p ~ Beta(a, b). Fitted by maximum likelihood, standard errors from the Hessian; P(alive) and expected purchases are the paper's conditional expectations. Reproduces the published CDNOW fit (r = 0.243, α = 4.414, a = 0.793, b = 2.426, LL = −9582.4)."}),
-    ({"zh": "Gamma-Gamma 模型与CLV", "en": "Gamma-Gamma model and CLV"},
-     {"zh": "Fader, Hardie & Lee (2005), “RFM and CLV: using iso-value curves”, JMR 42(4)；Colombo & Jiang (1999)。CLV = Σ 各月预期购买次数 × 预期客单价 × 毛利率 ÷ (1 + 月折现率)^i，期限与年折现率见参数。若复购客户过少、模型不收敛，或客单价与购买频次相关（违反模型假设），则以历史价值代替。",
-      "en": "Fader, Hardie & Lee (2005), “RFM and CLV: using iso-value curves”, JMR 42(4); Colombo & Jiang (1999). CLV = Σ monthly expected purchases × expected spend × margin ÷ (1 + monthly discount rate)^i over the horizon in params. With too few repeat buyers, a fit that does not converge, or spend correlated with frequency (against the model's assumption), historic value stands in."}),
-    ({"zh": "分层方法", "en": "Tiering methods"},
-     {"zh": "RFM得分区间；预测CLV分位或阈值；帕累托（累计贡献达到X%的客户为最高层）；任意字段的阈值规则（如存款余额≥2亿为一类）；标准化对数特征上的k-means（按价值排序命名）；贡献、潜力、忠诚度加权的综合价值得分。分层一致率表显示方法选择的影响。",
-      "en": "RFM score bands; predicted-CLV quantiles or cut-offs; Pareto (the customers making the first X % of value form the top tier); threshold rules on any column (e.g. balance ≥ 200 million → class 1); k-means on standardised log features, clusters ordered by value; a composite score weighting contribution, potential and loyalty. The agreement table shows how much the choice matters."}),
-    ({"zh": "满意度与NPS", "en": "Satisfaction and NPS"},
-     {"zh": "CSAT = 总体满意度均值（t区间）与高分（top-2）占比（Wilson区间）。NPS = 推荐者(9–10)% − 贬损者(0–6)%，区间方差 (p_P + p_D − (p_P − p_D)²)/n（Rocks 2016）。层级差异用Kruskal–Wallis检验与卡方检验。",
-      "en": "CSAT = mean overall satisfaction (t interval) and top-2-box share (Wilson interval). NPS = % promoters (9–10) − % detractors (0–6), variance (p_P + p_D − (p_P − p_D)²)/n (Rocks 2016). Tier differences: Kruskal–Wallis and χ² tests."}),
-    ({"zh": "满意度驱动因素", "en": "Drivers of satisfaction"},
-     {"zh": "Shapley值回归（一般优势分析，Budescu 1993；Grömping 2007）把总体满意度回归的R²精确分解到各属性评分；同时给出Johnson (2000) 相对权重（已在R包 rwa 的 mtcars 示例上验证：R² = 0.7792）。重要性—表现矩阵以均值为界（Martilla & James 1977）。",
-      "en": "Shapley value regression (general dominance, Budescu 1993; Grömping 2007) splits the R² of overall satisfaction exactly among the attribute ratings; Johnson's (2000) relative weights are reported alongside (checked on the R rwa package's mtcars example: R² = 0.7792). The importance–performance map splits at the means (Martilla & James 1977)."}),
-    ({"zh": "忠诚度、生命周期与流失", "en": "Loyalty, lifecycle and churn"},
-     {"zh": "忠诚度指数（0–100）= 购买次数、客户年限、P(alive) 的百分位与推荐意愿/10 的加权平均（行为与态度，Dick & Basu 1994），缺少推荐意愿时按其余权重归一。生命周期阶段按参数中的规则依次判断。流失模型：梯度提升分类器，在较早窗口训练、较晚窗口验证（AUC、提升度、校准），并与按最近购买天数排序及 1 − P(alive) 比较。",
-      "en": "Loyalty index (0–100) = weighted mean of the percentiles of frequency, tenure and P(alive) and of recommend/10 (behaviour and attitude, Dick & Basu 1994), weights renormalised when recommend is missing. Lifecycle stages follow the rules in params in order. Churn: a gradient-boosting classifier trained on an earlier window and validated on the later one (AUC, lift, calibration), compared with ranking by days since the last purchase and by 1 − P(alive)."}),
-    ({"zh": "资源配置", "en": "Resource allocation"},
-     {"zh": "在预算约束下最大化预期保留价值 Σ CLV_i × u_i(s_i)，u_i 为边际收益递减的响应曲线；凹优化问题按等边际价值条件精确求解（并用SLSQP核对）。客户经理工时按同样方法在其服务的层级间分配，并检查容量约束。",
-      "en": "Maximise expected retained value Σ CLV_i × u_i(s_i) under the budget, u_i a response curve with diminishing returns; the concave problem is solved exactly by equalising marginal values (checked against SLSQP). Account-manager hours are split the same way across the tiers each level serves, with a capacity check."}),
+    (label(f"method_{name}_title"), label(f"method_{name}"))
+    for name in ("cleaning", "rfm", "bgnbd", "gamma_gamma", "tiering", "satisfaction", "drivers",
+                 "loyalty", "allocation")
 ]
 
 
@@ -639,20 +598,127 @@ def methodology_section(study: Study, language: str, out: RunOutputs) -> Section
     for title, body in METHODS:
         blocks.append(f"<h3>{title[language]}</h3>")
         blocks.append(paragraph(body[language]))
-    record = out.get(tiers_stage.TIERING_JSON)
+    record = out.get(catalog.TIERING_JSON)
     if record:
         blocks.append(paragraph(text("tiers_method", language, rule=record["rule"][language]), "note"))
     blocks.append(f"<h3>{html.escape(text('method_purchase_title', language))}</h3>")
     blocks.append(paragraph(text("method_purchase", language)))
-    exp = out.get(satisfaction_loyalty.EXPERIENCE_JSON)
+    exp = out.get(catalog.EXPERIENCE_JSON)
     if exp and exp.get(f"lifecycle_rules_{language}"):
         blocks.append(table(pd.DataFrame(exp[f"lifecycle_rules_{language}"])))
     return Section("methodology", text("sec_method", language), blocks)
 
 
-def quality_appendix(study: Study, language: str, out: RunOutputs) -> Section | None:
-    from analysis.report.build import quality_section
+# ---------------------------------------------------------------------------------------------
+# The data-quality appendix; its sentences also feed the summary's warnings.
 
+
+def quality_section(study: Study, language: str, out: Any | None = None) -> Section | None:
+    """The data-quality appendix: rows kept and set aside per input and reason, the join rates,
+    the customers not tiered and the quality-gate breaches.
+
+    ``out`` (a :class:`RunOutputs`) supplies the run's outputs; without it quality.json,
+    models.json and excluded_customers.parquet are read from the study's folder.
+    """
+    quality = _output(study, out, catalog.QUALITY)
+    if quality is None:
+        return None
+    inputs = quality_gate.input_summaries(quality)
+    section = Section("data-quality", text("quality_title", language), [paragraph(text("quality_intro", language))])
+    sentences = [
+        text("quality_sentence", language, input=text(f"input_{name}", language),
+             kept_share=(q["rows_kept"] / q["rows_in"]) if q["rows_in"] else 0.0, **q)
+        for name, q in inputs.items()
+    ]
+    section.blocks.append(bullets(sentences))
+    rows = [
+        {
+            text("col_input", language): text(f"input_{name}", language),
+            text("col_reason", language): reason_label(reason, language),
+            text("col_rows", language): n,
+        }
+        for name, q in inputs.items()
+        for reason, n in q["reasons"].items()
+    ]
+    if rows:
+        section.blocks.append(table(pd.DataFrame(rows), formats={text("col_rows", language): ","}))
+    section.blocks.append(image(charts.quality_chart(quality_gate.quality_table(inputs), language), text("chart_quality", language)))
+    joins = join_sentences(inputs, language)
+    if joins:
+        section.blocks += [f"<h3>{html.escape(text('quality_join_title', language))}</h3>", bullets(joins)]
+    gate = [gate_sentence(b, language) for b in _output(study, out, catalog.QUALITY_GATE) or []
+            if b.get("severity") == "stop"]
+    if gate:
+        section.blocks += [f"<h3>{html.escape(text('quality_gate_title', language))}</h3>", bullets(gate)]
+    excluded = excluded_counts(study, out)
+    if excluded:
+        section.blocks.append(f"<h3>{html.escape(text('quality_excluded_title', language))}</h3>")
+        section.blocks.append(paragraph(excluded_sentence(excluded, language)))
+        section.blocks.append(table(pd.DataFrame({
+            text("col_reason", language): [text(f"excluded_{r}", language) if f"excluded_{r}" in TEXTS else r for r in excluded],
+            text("col_customers_excluded", language): list(excluded.values()),
+        }), formats={text("col_customers_excluded", language): ","}))
+    return section
+
+
+def _output(study: Study, out: Any | None, name: str) -> Any:
+    """A run output through ``out`` when given, else read from the study's folder (None when absent)."""
+    if out is not None:
+        return out.get(name)
+    return study.read_optional(name)
+
+
+def join_sentences(inputs: dict[str, dict[str, Any]], language: str) -> list[str]:
+    """The join rates of each input, and the customers with transactions missing from the master."""
+    sentences = []
+    for name, q in inputs.items():
+        join = q.get("join") or {}
+        for other in ("master", "transactions"):
+            share = join.get(f"share_in_{other}")
+            if share is None:
+                continue
+            sentences.append(text(f"quality_join_{other}", language, input=text(f"input_{name}", language),
+                                  customers=int(join.get("customers", 0)), found=int(join.get(f"in_{other}", 0)),
+                                  share=float(share)))
+        if "customers_not_in_master" in q:
+            sentences.append(text("quality_not_in_master", language, n=int(q["customers_not_in_master"])))
+    return sentences
+
+
+def gate_sentence(breach: dict[str, Any], language: str) -> str:
+    """One recorded quality-gate breach (quality.json → ``gate``) in words."""
+    values = {"input": text(f"input_{breach['input']}", language), "share": float(breach["share"]),
+              "limit": float(breach["limit"]), "param": breach["key"], "rows": int(breach.get("rows") or 0)}
+    if breach["what"] == "set_aside":
+        return text("gate_set_aside", language, **values)
+    if breach["what"] == "reason":
+        return text("gate_reason", language, reason=reason_label(str(breach.get("reason")), language), **values)
+    return text(f"join_low_{breach['what'].removeprefix('join_')}", language, **values)
+
+
+def excluded_counts(study: Study, out: Any | None) -> dict[str, int]:
+    """Customers not tiered per reason: models.json → ``excluded_customers``, else the parquet file."""
+    models = _output(study, out, catalog.MODELS)
+    if models and models.get("excluded_customers") is not None:
+        return {str(k): int(v) for k, v in models["excluded_customers"].items() if int(v)}
+    excluded = _output(study, out, catalog.EXCLUDED_CUSTOMERS)
+    if excluded is None or excluded.empty:
+        without = int((models or {}).get("customers_without_purchase") or 0)  # runs scored before the reasons
+        return {"without_purchase": without} if without else {}
+    return {str(k): int(v) for k, v in excluded["reason"].value_counts().sort_index().items()}
+
+
+def excluded_sentence(counts: dict[str, int], language: str) -> str:
+    """``n customers are not tiered (reason: n, ...)``."""
+    joiner = "；" if language == "zh" else "; "
+    reasons = joiner.join(
+        text("excluded_count", language, n=n, reason=text(f"excluded_{r}", language) if f"excluded_{r}" in TEXTS else r)
+        for r, n in counts.items()
+    )
+    return text("excluded_note", language, n=sum(counts.values()), reasons=reasons)
+
+
+def quality_appendix(study: Study, language: str, out: RunOutputs) -> Section | None:
     return quality_section(study, language, out)
 
 

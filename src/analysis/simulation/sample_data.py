@@ -14,6 +14,9 @@ satisfaction models can be checked against the truth written next to the data (`
   penalty for customers who complained before answering;
 * complaints are more frequent for customers with a higher dropout probability.
 
+The purchase and spend draws are those of :mod:`analysis.simulation.purchases`, the one simulator
+of purchase histories that the benchmarks' transactions use as well.
+
 The export is then made dirty the way real exports are (mixed number and date formats, returns,
 duplicates, missing ids, bad dates and amounts, dates after the period, extreme outliers); every
 injected row is an *extra* row and is counted in ``truth.json``, so the clean rows are exactly the
@@ -39,6 +42,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy.special import hyp2f1
+
+from analysis.simulation.purchases import (
+    dropout_probabilities,
+    order_amounts,
+    purchase_days,
+    purchase_rates,
+    repeat_purchases_before_dropout,
+    spend_rates,
+)
 
 __all__ = [
     "COMPLAINT_COLUMNS",
@@ -290,9 +302,9 @@ def _draw_customers(rng: np.random.Generator, n: int, n_days: int,
                     tp: TrueParameters) -> pd.DataFrame:
     """Latent traits of the buying customers: BG/NBD (lambda, p), Gamma-Gamma nu, segment."""
     first_day = _draw_first_purchase_days(rng, n, n_days, tp.first_year_weight)
-    lam = rng.gamma(tp.r, 1.0 / tp.alpha, n)
-    p_drop = np.clip(rng.beta(tp.a, tp.b, n), 1e-12, 1.0)
-    nu = rng.gamma(tp.q, 1.0 / tp.gamma, n)
+    lam = purchase_rates(rng, n, tp.r, tp.alpha)
+    p_drop = dropout_probabilities(rng, n, tp.a, tp.b)
+    nu = spend_rates(rng, n, tp.q, tp.gamma)
     mean_spend = tp.p / nu
     z_spend = _standardize(np.log(mean_spend))
     # Segment depends on spend level only, so every marginal of the spend model is untouched.
@@ -306,7 +318,7 @@ def _draw_customers(rng: np.random.Generator, n: int, n_days: int,
         "mean_spend": mean_spend, "z_spend": z_spend, "is_b2b": is_b2b,
         "z_logit_p": _standardize(logit_p),
         # repeat purchase after which the customer drops out: geometric on 1, 2, ...
-        "dropout_after": rng.geometric(p_drop),
+        "dropout_after": repeat_purchases_before_dropout(rng, p_drop),
     })
 
 
@@ -316,29 +328,12 @@ def _simulate_purchase_days(rng: np.random.Generator, cust: pd.DataFrame,
                             n_days: int) -> pd.DataFrame:
     """All purchase days (first and repeat) of every customer, one row per purchase.
 
-    The Poisson process of rate ``lambda`` on ``(0, tau)`` is drawn as a Poisson count with
-    uniform order statistics (equivalent to exponential gaps). Draws landing on a day already
-    used are skipped, then the customer keeps the first ``dropout_after`` repeat purchases, which
-    is the BG/NBD dropout after each repeat purchase.
+    The BG/NBD process on whole days of :func:`analysis.simulation.purchases.purchase_days`: one
+    purchase per customer and day, dropout after the customer's ``dropout_after``-th repeat purchase.
     """
-    first = cust["first_day"].to_numpy()
-    tau = (n_days - first).astype(float)
-    n_events = rng.poisson(cust["lam"].to_numpy() * tau)
-    owner = np.repeat(np.arange(len(cust)), n_events)
-    t = rng.random(owner.size) * tau[owner]
-    order = np.lexsort((t, owner))
-    owner, t = owner[order], t[order]
-    day = np.floor(first[owner] + t).astype(np.int64)
-    same_as_previous = np.r_[False, (owner[1:] == owner[:-1]) & (day[1:] == day[:-1])]
-    skip = same_as_previous | (day == first[owner])
-    owner, day = owner[~skip], day[~skip]
-    group_start = np.searchsorted(owner, np.arange(len(cust)))
-    rank = np.arange(owner.size) - group_start[owner]
-    keep = rank < cust["dropout_after"].to_numpy()[owner]
-    owner = np.concatenate([np.arange(len(cust)), owner[keep]])
-    day = np.concatenate([first, day[keep]])
-    order = np.lexsort((day, owner))
-    return pd.DataFrame({"cust": owner[order], "day": day[order]})
+    owner, day = purchase_days(rng, cust["first_day"].to_numpy(), n_days, cust["lam"].to_numpy(),
+                               cust["dropout_after"].to_numpy())
+    return pd.DataFrame({"cust": owner, "day": day})
 
 
 def _categorical_per_row(rng: np.random.Generator, probs: np.ndarray,
@@ -373,7 +368,7 @@ def _order_lines(rng: np.random.Generator, cust: pd.DataFrame, purchases: pd.Dat
     """Amount (Gamma-Gamma), category, channel, quantity and cost of every purchase."""
     owner = purchases["cust"].to_numpy()
     nu = cust["nu"].to_numpy()[owner]
-    amount = np.maximum(np.round(rng.gamma(tp.p, 1.0 / nu), 2), 0.01)
+    amount = order_amounts(rng, tp.p, nu)
     cat_probs, chan_probs = prefs
     cat = _categorical_per_row(rng, cat_probs, owner)
     chan = _categorical_per_row(rng, chan_probs, owner)

@@ -3,6 +3,9 @@
 The playbook (service model, manager level, cadence, channels, offers) is the default for the tier
 count (:mod:`analysis.methods.playbook`) overlaid with ``allocation.playbook`` from params; the budget and
 the hours are split by :mod:`analysis.methods.allocation` to maximise expected retained value.
+
+The tier count is the one stage 3 tiered with (``tiering.json`` → ``n_tiers``), not ``tiering.n_tiers``
+in params: params edited after the tiering ran cannot give a playbook for tiers that do not exist.
 """
 
 from __future__ import annotations
@@ -12,13 +15,9 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frame import storage
+from analysis.frame import catalog
 from analysis.frame.study import Study
 from analysis.methods import allocation, playbook
-from analysis.stages import clean
-
-ALLOCATION_JSON = "allocation.json"
-CAPACITY = "capacity.parquet"
 
 
 @dataclass
@@ -31,12 +30,17 @@ class AllocationOutcome:
     summary: dict[str, Any]
 
 
+def tier_count(study: Study) -> int:
+    """The number of tiers stage 3 placed customers in (``tiering.json`` → ``n_tiers``)."""
+    return int(study.read(catalog.TIERING_JSON)["n_tiers"])
+
+
 def allocate_study(study: Study) -> AllocationOutcome:
     """Split the budget and the hours across tiers; write allocation.parquet and its companions."""
     p = study.params
     a = p.allocation
-    profile = pd.read_parquet(study.require(clean.TIER_PROFILE))
-    book = playbook.merge_playbook(playbook.default_playbook(p.tiering.n_tiers), a.playbook)
+    profile = study.read(catalog.TIER_PROFILE)
+    book = playbook.merge_playbook(playbook.default_playbook(tier_count(study)), a.playbook)
     curve, curve_hours = allocation.response_curves_from_params(a.response)
     table = allocation.allocation_table(
         profile, a.budget, book, a.hours_available, curve=curve, curve_hours=curve_hours,
@@ -58,7 +62,7 @@ def allocate_study(study: Study) -> AllocationOutcome:
         "curve": {k: v for k, v in vars(curve).items()},
         "binding_levels": capacity.loc[capacity["binding"], "level"].tolist() if "binding" in capacity else [],
     }
-    storage.write_parquet(table, study.output(clean.ALLOCATION))
-    storage.write_parquet(capacity, study.output(CAPACITY))
-    storage.write_json(summary, study.output(ALLOCATION_JSON))
+    study.write(catalog.ALLOCATION, table)
+    study.write(catalog.CAPACITY, capacity)
+    study.write(catalog.ALLOCATION_JSON, summary)
     return AllocationOutcome(table, capacity, hours, book, curve, summary)

@@ -1,4 +1,9 @@
-"""The files stages exchange in ``data/processed/<run>/``: who writes them and how to read them back."""
+"""Stage 1: clean every input, set aside what cannot be used with its reason, and count both.
+
+The outputs (:mod:`analysis.frame.catalog`, writer ``01_clean``): the cleaned transactions and, when
+given, customer master, surveys and complaints; the quarantine; the quality summary and the quality
+rules the run broke.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frame import storage
+from analysis.frame import catalog
 from analysis.frame.study import Study
 from analysis.methods import quality_gate
 from analysis.methods.cleaning import (
@@ -18,21 +23,6 @@ from analysis.methods.cleaning import (
     clean_transactions,
 )
 from analysis.stages.rfm_clv import require_usable_transactions
-
-TRANSACTIONS = "transactions.parquet"
-MASTER = "customer_master.parquet"
-SURVEYS = "surveys.parquet"
-COMPLAINTS = "complaints.parquet"
-QUARANTINE = "quarantine.parquet"
-QUALITY = "quality.json"
-QUALITY_GATE = "quality_gate.json"  # the quality rules a run broke (quality.on_breach: warn)
-CUSTOMERS = "customers.parquet"
-MODELS = "models.json"
-HOLDOUT = "holdout.parquet"
-TIER_PROFILE = "tier_profile.parquet"
-ALLOCATION = "allocation.parquet"
-
-_OPTIONAL = {"customers": MASTER, "surveys": SURVEYS, "complaints": COMPLAINTS}
 
 
 def clean_study(study: Study) -> dict[str, CleanResult]:
@@ -63,18 +53,18 @@ def clean_study(study: Study) -> dict[str, CleanResult]:
     add_join_rates(results)
 
     tx = results["transactions"].kept
-    storage.write_parquet(tx, study.output(TRANSACTIONS))
-    for name, filename in _OPTIONAL.items():
+    study.write(catalog.TRANSACTIONS, tx)
+    for name, output in catalog.CLEANED_INPUTS.items():
         if name in results:
-            storage.write_parquet(results[name].kept, study.output(filename))
+            study.write(output, results[name].kept)
         else:
-            study.output(filename).unlink(missing_ok=True)  # an earlier run's file must not leak in
+            study.remove(output)  # an earlier run's file must not leak in
     quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)[QUARANTINE_COLUMNS]
-    storage.write_parquet(quarantine, study.output(QUARANTINE))
+    study.write(catalog.QUARANTINE, quarantine)
     quality = {name: r.quality for name, r in results.items()}
-    storage.write_json(quality, study.output(QUALITY))
+    study.write(catalog.QUALITY, quality)
     breaches = quality_gate.find_breaches(quality, p.quality)
-    storage.write_json([b.to_dict() for b in breaches], study.output(QUALITY_GATE))
+    study.write(catalog.QUALITY_GATE, [b.to_dict() for b in breaches])
     # Nothing to score stops a run here rather than deep in stage 2; too much set aside stops it
     # unless quality.on_breach is warn. Both messages point at the files just written.
     require_usable_transactions(tx, study.processed_dir, p.period)
@@ -115,30 +105,3 @@ def add_join_rates(results: dict[str, CleanResult]) -> None:
         if master is not None:
             join |= {k: v for k, v in join_rates(ids, master, "master").items() if k != "customers"}
         results[name].quality["join"] = join
-
-
-def quality_table(quality: dict[str, Any]) -> pd.DataFrame:
-    """One row per input and reason: the quality summary as a table (rows in = kept + quarantined)."""
-    rows = []
-    for source, q in quality.items():
-        rows.append({"input": source, "status": "kept", "rows": q["rows_kept"]})
-        for reason, n in q["reasons"].items():
-            rows.append({"input": source, "status": reason, "rows": n})
-    table = pd.DataFrame(rows)
-    totals = table.groupby("input", sort=False)["rows"].transform("sum")
-    table["share"] = (table["rows"] / totals).round(4)
-    return table
-
-
-def load_transactions(study: Study) -> pd.DataFrame:
-    return pd.read_parquet(study.require(TRANSACTIONS))
-
-
-def load_optional(study: Study, name: str) -> pd.DataFrame | None:
-    """customer master, surveys or complaints when the run has them, else None."""
-    path = study.output(_OPTIONAL[name])
-    return pd.read_parquet(path) if path.is_file() else None
-
-
-def load_quality(study: Study) -> dict[str, Any]:
-    return storage.read_json(study.require(QUALITY))

@@ -36,17 +36,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from analysis.frame import catalog
 from analysis.frame.params import Period, Scoring
+from analysis.frame.study import Study
+from analysis.i18n import text
 from analysis.methods import clv, rfm
 from analysis.methods.customer_summary import customer_summary, holdout_split_summary
-from analysis.report.i18n import text
 
 MASTER_COLUMNS = ("name", "phone", "industry", "region", "segment", "account_manager", "balance", "signup_date")
 DAYS_PER_MONTH = 30.0  # lifetimes' convention for CLV periods
 LANGUAGES = ("zh", "en")
 HOLDOUT_COLUMNS = ("calibration_purchases", "n_customers", "actual_mean", "predicted_mean")
-#: Customers with kept rows but no purchase, with the reason (written by stage 2).
-EXCLUDED_CUSTOMERS = "excluded_customers.parquet"
 EXCLUDED_COLUMNS = ("customer_id", "reason", "rows", "net_amount")
 
 SkipNote = dict[str, str]
@@ -154,8 +154,8 @@ def require_usable_transactions(transactions: pd.DataFrame, processed_dir: Path,
 def _nothing_to_score(found: str, folder: Path, period: Period) -> str:
     return (
         f"No customer has a purchase between {period.start} and {period.end}: {found}, so there is "
-        f"nothing to score. See {folder / 'quality.json'} for how many rows each input kept and set "
-        f"aside, and {folder / 'quarantine.parquet'} for every set-aside row with its reason. Then "
+        f"nothing to score. See {folder / catalog.QUALITY} for how many rows each input kept and set "
+        f"aside, and {folder / catalog.QUARANTINE} for every set-aside row with its reason. Then "
         "check inputs.transactions (path and column mapping) and period.start/period.end in the params file."
     )
 
@@ -239,6 +239,8 @@ def fit_bgnbd(customers: pd.DataFrame, time_unit: str) -> tuple[clv.BetaGeoModel
     if repeat_buyers(customers["frequency"]) == 0:
         return None, skip_note("skip_bgnbd_no_repeat")
     try:
+        # The model of record: the whole period. Its estimates are models.json → bgnbd, and later
+        # stages use its P(alive) and expected purchases from customers.parquet, never a refit.
         with np.errstate(all="ignore"):
             model = clv.BetaGeoModel(time_unit=time_unit).fit(customers["frequency"], customers["recency"], customers["T"])
     except clv.CLVInputError as exc:
@@ -330,6 +332,8 @@ def holdout_check(path: Path, period: Period, scoring: Scoring) -> HoldoutCheck:
         return _no_holdout(skip_note("skip_holdout_few_repeat", calibration_end=cal_end, n=repeat,
                                      limit=scoring.min_repeat_buyers))
     try:
+        # Not the model of record: other data (the period less its last holdout_months), so the
+        # holdout purchases it predicts are unseen; models.json → bgnbd_calibration.
         with np.errstate(all="ignore"):
             model = clv.BetaGeoModel(time_unit=scoring.time_unit).fit(split["frequency"], split["recency"], split["T"])
             table, figures = clv.holdout_comparison(
@@ -439,20 +443,17 @@ def _reason(key: str, *, value: str, limit: str) -> dict[str, str]:
     return {"key": key, "value": value, "limit": limit}
 
 
-def score_study(study) -> ScoringResult:
+def score_study(study: Study) -> ScoringResult:
     """Score the run's cleaned transactions; write customers.parquet, excluded_customers.parquet and models.json."""
-    from analysis.frame import storage
-    from analysis.stages import clean
-
     p = study.params
     result = score_customers(
-        study.require(clean.TRANSACTIONS), period=p.period, scoring=p.scoring,
-        master=clean.load_optional(study, "customers"),
+        study.require(catalog.TRANSACTIONS), period=p.period, scoring=p.scoring,
+        master=study.read_optional(catalog.MASTER),
     )
-    storage.write_parquet(result.customers, study.output(clean.CUSTOMERS))
-    storage.write_parquet(result.excluded, study.output(EXCLUDED_CUSTOMERS))
-    storage.write_json(result.models, study.output(clean.MODELS))
-    storage.write_parquet(result.holdout_table, study.output(clean.HOLDOUT))
+    study.write(catalog.CUSTOMERS, result.customers)
+    study.write(catalog.EXCLUDED_CUSTOMERS, result.excluded)
+    study.write(catalog.MODELS, result.models)
+    study.write(catalog.HOLDOUT, result.holdout_table)
     return result
 
 

@@ -22,33 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.frame import storage
+from analysis.frame import catalog
 from analysis.frame.study import Study
+from analysis.i18n import text
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
 from analysis.methods.customer_summary import customer_summary
-from analysis.report.i18n import text
-from analysis.stages import clean
 from analysis.stages.rfm_clv import LANGUAGES, SkipNote
 
-TABLES = {
-    "csat": "csat_by_tier.parquet",
-    "nps": "nps_by_tier.parquet",
-    "tier_tests": "satisfaction_tests.parquet",
-    "drivers_satisfaction": "drivers_satisfaction.parquet",
-    "drivers_recommend": "drivers_recommend.parquet",
-    "drivers_by_tier": "drivers_by_tier.parquet",
-    "ipa": "importance_performance.parquet",
-    "complaints": "complaints_by_tier.parquet",
-    "complaint_categories": "complaint_categories_by_tier.parquet",
-    "complaint_link": "complaint_satisfaction_link.parquet",
-    "repurchase": "repurchase_by_tier.parquet",
-    "cohorts": "cohort_retention.parquet",
-    "loyalty": "loyalty_by_tier.parquet",
-    "lifecycle": "lifecycle_by_tier.parquet",
-    "watch_list": "watch_list.parquet",
-    "churn_calibration": "churn_calibration.parquet",
-}
-EXPERIENCE_JSON = "experience.json"
 CALIBRATION_COLUMNS = ("decile", "customers", "mean_predicted", "observed_rate")
 
 
@@ -172,6 +152,8 @@ def p_alive_at(transactions_path, cutoff: date, study: Study) -> pd.DataFrame | 
     if not (summary["frequency"] > 0).any():
         return None
     try:
+        # Not stage 2's model: other data (purchases up to the churn validation cutoff, one churn horizon
+        # before the period's end), so the baseline, like the churn model, has not seen the outcome it ranks.
         with np.errstate(all="ignore"):
             model = clv.BetaGeoModel(time_unit=p.scoring.time_unit).fit(summary["frequency"], summary["recency"], summary["T"])
             alive = model.conditional_probability_alive(summary["frequency"], summary["recency"], summary["T"])
@@ -203,7 +185,7 @@ def fit_churn_model(
     try:
         model = churn.ChurnModel(horizon_days=horizon, random_state=p.seed).fit(
             transactions, p.period.end, complaints=complaint_log,
-            p_alive_at_validation_cutoff=p_alive_at(study.require(clean.TRANSACTIONS), validation_cutoff, study),
+            p_alive_at_validation_cutoff=p_alive_at(study.require(catalog.TRANSACTIONS), validation_cutoff, study),
         )
     except churn.ChurnHistoryError as exc:
         p_alive_available = "p_alive" in customers and bool(customers["p_alive"].notna().any())
@@ -254,10 +236,10 @@ def analyse_experience(study: Study) -> ExperienceResult:
     """Run stage 4 and write its tables, the enriched customers.parquet and experience.json."""
     p = study.params
     lang = p.language
-    customers = pd.read_parquet(study.require(clean.CUSTOMERS))
-    transactions = clean.load_transactions(study)
-    surveys = clean.load_optional(study, "surveys")
-    complaint_log = clean.load_optional(study, "complaints")
+    customers = study.read(catalog.CUSTOMERS)
+    transactions = study.read(catalog.TRANSACTIONS)
+    surveys = study.read_optional(catalog.SURVEYS)
+    complaint_log = study.read_optional(catalog.COMPLAINTS)
     result = ExperienceResult(customers)
 
     sat_tables, sat_notes = satisfaction_tables(surveys, customers, study)
@@ -309,12 +291,12 @@ def analyse_experience(study: Study) -> ExperienceResult:
     result.customers = customers
 
     for key, table in result.tables.items():
-        storage.write_parquet(_storable(table), study.output(TABLES[key]))
-    storage.write_parquet(customers, study.output(clean.CUSTOMERS))
-    storage.write_json(
+        study.write(catalog.EXPERIENCE_TABLES[key], _storable(table))
+    study.write(catalog.CUSTOMERS, customers)
+    study.write(
+        catalog.EXPERIENCE_JSON,
         {"churn_validation": result.churn_validation, "skipped": result.skipped, **result.notes,
          "reasons": {k: satisfaction.reason_dict(t) for k, t in result.tables.items() if satisfaction.reason_dict(t)}},
-        study.output(EXPERIENCE_JSON),
     )
     return result
 

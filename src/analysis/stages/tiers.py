@@ -20,16 +20,11 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.frame import storage
+from analysis.frame import catalog
 from analysis.frame.study import Study
 from analysis.methods import lifecycle, profiles, tiers
-from analysis.stages import clean
 from analysis.stages.rfm_clv import SkipNote, skip_note
 
-MIGRATION_COUNTS = "migration_counts.parquet"
-MIGRATION_VALUES = "migration_values.parquet"
-SENSITIVITY = "tier_sensitivity.parquet"
-TIERING_JSON = "tiering.json"
 MIX_COLUMNS = ("industry", "region", "segment", "account_manager")
 PURCHASE_MIX_COLUMNS = ("product_category", "channel")
 
@@ -115,10 +110,9 @@ def previous_migration(
     previous_run = p.tiering.previous_run
     if not previous_run:
         return None, None
-    previous_path = study.previous_output(clean.CUSTOMERS)
-    if previous_path is None:
+    previous = study.read_previous(catalog.CUSTOMERS)
+    if previous is None:
         return None, skip_note("migration_missing", run=previous_run)
-    previous = pd.read_parquet(previous_path)
     if "tier" not in previous.columns:
         return None, skip_note("skip_migration_no_tiers", run=previous_run)
     try:
@@ -137,32 +131,32 @@ def tier_customers(study: Study) -> TieringResult:
     """
     p = study.params
     t = p.tiering
-    customers = pd.read_parquet(study.require(clean.CUSTOMERS))
+    customers = study.read(catalog.CUSTOMERS)
     require_enough_customers(customers, study)
     assignment = tiers.assign_tiers(
         customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed, language=p.language, names=t.names
     )
     customers = customers.assign(tier=assignment.tier.astype("int64"), tier_name=assignment.tier_name.astype("string"))
-    transactions = clean.load_transactions(study)
+    transactions = study.read(catalog.TRANSACTIONS)
     profile = profiles.tier_profile(customers, transactions)
     sensitivity, skipped = compare_methods(customers, study)
     migration, why = previous_migration(customers, study)
     if why is not None:
         skipped["migration"] = why
 
-    storage.write_parquet(customers, study.output(clean.CUSTOMERS))
-    storage.write_parquet(profile.reset_index(), study.output(clean.TIER_PROFILE))
-    storage.write_parquet(sensitivity.reset_index(names="method"), study.output(SENSITIVITY))
+    study.write(catalog.CUSTOMERS, customers)
+    study.write(catalog.TIER_PROFILE, profile.reset_index())
+    study.write(catalog.SENSITIVITY, sensitivity.reset_index(names="method"))
     record: dict[str, Any] = {
         "method": t.method, "n_tiers": t.n_tiers, "rule": assignment.rule, "migration": None, "skipped": skipped,
     }
     if migration is not None:
         counts, values, summary = migration
-        storage.write_parquet(_flatten_matrix(counts), study.output(MIGRATION_COUNTS))
-        storage.write_parquet(_flatten_matrix(values), study.output(MIGRATION_VALUES))
+        study.write(catalog.MIGRATION_COUNTS, _flatten_matrix(counts))
+        study.write(catalog.MIGRATION_VALUES, _flatten_matrix(values))
         record["migration"] = {"previous_run": t.previous_run, **summary}
     else:
-        for name in (MIGRATION_COUNTS, MIGRATION_VALUES):
-            study.output(name).unlink(missing_ok=True)
-    storage.write_json(record, study.output(TIERING_JSON))
+        for name in (catalog.MIGRATION_COUNTS, catalog.MIGRATION_VALUES):
+            study.remove(name)
+    study.write(catalog.TIERING_JSON, record)
     return TieringResult(customers, assignment, profile, sensitivity, migration, skipped)

@@ -1,0 +1,370 @@
+"""Every file a run leaves in ``data/processed/<run>/``, and its manifest: name, writer, format, contents.
+
+The stages talk only through these files. Each is named here once, by a constant holding its file
+name (``catalog.CUSTOMERS == "customers.parquet"``), and described by an :class:`Output` entry:
+the notebook that writes it (``01_clean`` … ``05_allocation``, or ``runner`` for the files the
+runner writes itself), its format, what it holds, and whether every successful run writes it.
+
+Read and write them through the study, which finds the format here::
+
+    customers = study.read(catalog.CUSTOMERS)          # a DataFrame (parquet)
+    study.write(catalog.MODELS, models)                # atomic, as JSON
+    surveys = study.read_optional(catalog.SURVEYS)     # None when the run has no surveys
+
+A name that is not listed here is refused (:class:`UnknownOutputError`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+Format = Literal["parquet", "json", "text"]
+Folder = Literal["processed", "reports"]
+
+#: The writer of the files the runner writes itself (not a notebook).
+RUNNER = "runner"
+
+
+@dataclass(frozen=True)
+class Output:
+    """One file of a run.
+
+    Attributes
+    ----------
+    name
+        The file name, e.g. ``customers.parquet``.
+    stage
+        The notebook that first writes it (e.g. ``01_clean``), or :data:`RUNNER`.
+    format
+        ``parquet`` (read back as a DataFrame), ``json`` (the parsed object) or ``text`` (a string).
+    summary
+        What it holds: its key columns or fields.
+    always
+        Written by every successful full run; False when it depends on the inputs or the data
+        (e.g. no survey file, no previous run to compare with).
+    updated_by
+        Later notebooks that rewrite it with more columns.
+    folder
+        ``processed`` (``data/processed/<run>/``) or ``reports`` (``reports/<run>/``).
+    """
+
+    name: str
+    stage: str
+    format: Format
+    summary: str
+    always: bool = True
+    updated_by: tuple[str, ...] = ()
+    folder: Folder = "processed"
+
+    @property
+    def writers(self) -> tuple[str, ...]:
+        """Every notebook (or the runner) that writes the file: its first writer, then the updaters."""
+        return (self.stage, *self.updated_by)
+
+
+class UnknownOutputError(LookupError):
+    """A file name that is not a run output listed in :mod:`analysis.frame.catalog`."""
+
+
+_ENTRIES: dict[str, Output] = {}
+
+
+def _add(
+    name: str, stage: str, format: Format, summary: str, *, always: bool = True,
+    updated_by: tuple[str, ...] = (), folder: Folder = "processed",
+) -> str:
+    if name in _ENTRIES:
+        raise ValueError(f"{name} is listed twice in the catalog")
+    _ENTRIES[name] = Output(name, stage, format, summary, always, updated_by, folder)
+    return name
+
+
+# ---------------------------------------------------------------------------------------------
+# 01_clean: the cleaned inputs, the rows set aside and the quality summary.
+
+TRANSACTIONS = _add(
+    "transactions.parquet", "01_clean", "parquet",
+    "Cleaned transaction rows kept: customer_id, order_id, order_date, order_day, amount (net of returns), "
+    "gross_amount, returned_amount, is_return, is_purchase, is_outlier, source_row, and the optional "
+    "quantity, cost, product_category, channel.",
+)
+MASTER = _add(
+    "customer_master.parquet", "01_clean", "parquet",
+    "Cleaned customer master (when inputs.customers is given): customer_id, name, phone, industry, region, "
+    "segment, account_manager, balance, signup_date.",
+    always=False,
+)
+SURVEYS = _add(
+    "surveys.parquet", "01_clean", "parquet",
+    "Cleaned survey answers (when inputs.surveys is given): customer_id, survey_date, overall_satisfaction, "
+    "recommend, one column per satisfaction attribute, comment.",
+    always=False,
+)
+COMPLAINTS = _add(
+    "complaints.parquet", "01_clean", "parquet",
+    "Cleaned complaint log (when inputs.complaints is given): customer_id, opened, closed, category, severity.",
+    always=False,
+)
+QUARANTINE = _add(
+    "quarantine.parquet", "01_clean", "parquet",
+    "Every input row set aside, with its reason: source, source_file, source_row, reason, detail, raw.",
+)
+QUALITY = _add(
+    "quality.json", "01_clean", "json",
+    "Per input: rows_in = rows_kept + rows_quarantined, reasons {reason: rows}, ids_repaired, warnings, and "
+    "the join rates (join {customers, in_master / in_transactions, share_in_…}, customers_not_in_master).",
+)
+QUALITY_GATE = _add(
+    "quality_gate.json", "01_clean", "json",
+    "The quality rules the run broke (a list, empty when none): input, what, share, limit, key, severity, "
+    "reason, rows.",
+)
+
+# ---------------------------------------------------------------------------------------------
+# 02_rfm_clv: one row per scored customer, the models and the holdout check.
+
+CUSTOMERS = _add(
+    "customers.parquet", "02_rfm_clv", "parquet",
+    "One row per customer with a purchase: customer_id, frequency, recency, T, monetary_value, revenue, RFM "
+    "scores and rfm_segment, p_alive, expected_purchases, historic_value, clv and the master columns; "
+    "03_tiers adds tier, tier_name; 04_satisfaction_loyalty adds satisfaction, complaint, loyalty_index, "
+    "lifecycle_stage and churn-risk columns.",
+    updated_by=("03_tiers", "04_satisfaction_loyalty"),
+)
+EXCLUDED_CUSTOMERS = _add(
+    "excluded_customers.parquet", "02_rfm_clv", "parquet",
+    "Customers with kept rows but no purchase, not scored: customer_id, reason (returns_only, "
+    "zero_amount_only, no_purchase), rows, net_amount.",
+)
+MODELS = _add(
+    "models.json", "02_rfm_clv", "json",
+    "The fitted models and the CLV method: bgnbd, gamma_gamma, bgnbd_calibration (holdout fit and figures), "
+    "clv {method, horizon_months, margin_source, fallback_reasons, …}, customers, repeat_buyers, "
+    "customers_without_purchase, excluded_customers {reason: n}, skipped {analysis: {zh, en}}.",
+)
+HOLDOUT = _add(
+    "holdout.parquet", "02_rfm_clv", "parquet",
+    "BG/NBD holdout check, predicted against actual purchases by calibration purchases: "
+    "calibration_purchases, n_customers, actual_mean, predicted_mean (empty when skipped).",
+)
+
+# ---------------------------------------------------------------------------------------------
+# 03_tiers: the tiers, their profile, the comparison of methods and the migration.
+
+TIER_PROFILE = _add(
+    "tier_profile.parquet", "03_tiers", "parquet",
+    "One row per tier: tier, tier_name, customers, customer_share, revenue, revenue_share, margin, "
+    "margin_share, clv, clv_share, and the mean recency, frequency, monetary value, p_alive, days since last.",
+)
+SENSITIVITY = _add(
+    "tier_sensitivity.parquet", "03_tiers", "parquet",
+    "Agreement between the tiering methods: method, then one column per method (share of customers "
+    "placed alike); no rows when fewer than two methods could tier the customers.",
+)
+MIGRATION_COUNTS = _add(
+    "migration_counts.parquet", "03_tiers", "parquet",
+    "Customers moving since tiering.previous_run: previous (tier or new), one column per current tier, lost.",
+    always=False,
+)
+MIGRATION_VALUES = _add(
+    "migration_values.parquet", "03_tiers", "parquet",
+    "CLV moving since tiering.previous_run, laid out as migration_counts.parquet.",
+    always=False,
+)
+TIERING_JSON = _add(
+    "tiering.json", "03_tiers", "json",
+    "The tiering: method, n_tiers, rule (names per language, sizes, shares, cutoffs, its zh/en wording), "
+    "migration {previous_run, upgrades, downgrades, new, lost, …} or null, skipped {analysis: {zh, en}}.",
+)
+
+# ---------------------------------------------------------------------------------------------
+# 04_satisfaction_loyalty: tables per tier, the watch list and what was skipped.
+
+CSAT = _add(
+    "csat_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
+    "CSAT per tier and overall: tier, tier_name, customers, respondents, response_rate, mean_satisfaction "
+    "and its interval, top_box_share and its interval, too_few.",
+)
+NPS = _add(
+    "nps_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
+    "NPS per tier and overall: tier, tier_name, n, promoters_pct, passives_pct, detractors_pct, nps, "
+    "nps_low, nps_high, too_few.",
+)
+SATISFACTION_TESTS = _add(
+    "satisfaction_tests.parquet", "04_satisfaction_loyalty", "parquet",
+    "Whether overall satisfaction differs between tiers: test, column, n, groups, statistic, dof, p_value, "
+    "effect_size, effect_measure, significant, verdict (verdict_zh, verdict_en).",
+    always=False,
+)
+DRIVERS_SATISFACTION = _add(
+    "drivers_satisfaction.parquet", "04_satisfaction_loyalty", "parquet",
+    "Drivers of overall satisfaction: attribute, importance_pct, rank, Shapley and Johnson weights and "
+    "shares, correlation.",
+    always=False,
+)
+DRIVERS_RECOMMEND = _add(
+    "drivers_recommend.parquet", "04_satisfaction_loyalty", "parquet",
+    "Drivers of the recommendation score, laid out as drivers_satisfaction.parquet.",
+    always=False,
+)
+DRIVERS_BY_TIER = _add(
+    "drivers_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
+    "Drivers of overall satisfaction within each tier: tier, tier_name, n, r2, then the "
+    "drivers_satisfaction.parquet columns.",
+    always=False,
+)
+IMPORTANCE_PERFORMANCE = _add(
+    "importance_performance.parquet", "04_satisfaction_loyalty", "parquet",
+    "Importance–performance map: attribute, importance, performance, high_importance, high_performance, "
+    "quadrant, label (label_zh, label_en).",
+    always=False,
+)
+COMPLAINTS_BY_TIER = _add(
+    "complaints_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
+    "Complaints per tier: tier, tier_name, customers, complaints, complaints_per_100, complainants, "
+    "share_with_complaint, open_complaints, high_severity, median/mean_resolution_days.",
+)
+COMPLAINT_CATEGORIES = _add(
+    "complaint_categories_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
+    "Complaints per tier and category: tier, tier_name, category, complaints, share.",
+)
+COMPLAINT_LINK = _add(
+    "complaint_satisfaction_link.parquet", "04_satisfaction_loyalty", "parquet",
+    "Satisfaction of customers with and without complaints: group, label, n, mean_satisfaction, nps.",
+)
+REPURCHASE = _add(
+    "repurchase_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
+    "Repurchase per tier: tier, tier_name, customers, repeat_customers, repurchase_rate.",
+)
+COHORTS = _add(
+    "cohort_retention.parquet", "04_satisfaction_loyalty", "parquet",
+    "Retention by first-purchase quarter: cohort, period_index, cohort_size, customers_active, retention.",
+)
+LOYALTY = _add(
+    "loyalty_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
+    "Loyalty index per tier: tier, tier_name, customers, mean, median, p25, p75.",
+)
+LIFECYCLE = _add(
+    "lifecycle_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
+    "Customers per tier (and all) and lifecycle stage: tier, new, growing, mature, declining, lost.",
+)
+WATCH_LIST = _add(
+    "watch_list.parquet", "04_satisfaction_loyalty", "parquet",
+    "Valuable customers at risk, with real ids and personal data: the customers.parquet columns plus "
+    "value_at_risk, reasons (reasons_zh, reasons_en).",
+)
+CHURN_CALIBRATION = _add(
+    "churn_calibration.parquet", "04_satisfaction_loyalty", "parquet",
+    "Calibration of the churn model on the validation window: decile, customers, mean_predicted, "
+    "observed_rate (empty without the model).",
+)
+EXPERIENCE_JSON = _add(
+    "experience.json", "04_satisfaction_loyalty", "json",
+    "churn_validation (AUC, lift, Brier, baselines, …) or null, skipped {analysis: {zh, en}}, drivers_r2, "
+    "drivers_skipped_tiers, complaint_link, lifecycle_rules_zh / _en, reasons {table: {zh, en}}.",
+)
+
+# ---------------------------------------------------------------------------------------------
+# 05_allocation: the budget and hours per tier.
+
+ALLOCATION = _add(
+    "allocation.parquet", "05_allocation", "parquet",
+    "One row per tier: tier, tier_name, customers, clv, budget and its shares (optimal, equal, revenue), "
+    "expected retained value of each split, marginal_value, the playbook (zh/en), hours needed and allocated.",
+)
+CAPACITY = _add(
+    "capacity.parquet", "05_allocation", "parquet",
+    "Account-manager hours per level: level (level_zh, level_en), tiers, hours_needed, hours_available, "
+    "utilisation, binding.",
+)
+ALLOCATION_JSON = _add(
+    "allocation.json", "05_allocation", "json",
+    "budget, currency, expected_retained_value {value_optimal, value_equal, value_revenue, budget}, "
+    "gain_vs_equal, gain_vs_revenue, curve (response-curve parameters), binding_levels.",
+)
+
+# ---------------------------------------------------------------------------------------------
+# Written by the runner.
+
+MASK_SALT = _add(
+    "mask_salt", RUNNER, "text",
+    "The run's random salt for the report's customer codes (HMAC-SHA256), on the analyst's side only.",
+)
+MANIFEST = _add(
+    "manifest.json", RUNNER, "json",
+    "The run's record, beside the report: run, status, attempt, started, finished, params, seed, inputs "
+    "(path, sha256, bytes), packages, platform, stages (seconds each), total_seconds.",
+    folder="reports",
+)
+
+#: Stage 4's tables by the key the stage and the report use (``result.tables["nps"]`` …).
+EXPERIENCE_TABLES: Mapping[str, str] = MappingProxyType({
+    "csat": CSAT,
+    "nps": NPS,
+    "tier_tests": SATISFACTION_TESTS,
+    "drivers_satisfaction": DRIVERS_SATISFACTION,
+    "drivers_recommend": DRIVERS_RECOMMEND,
+    "drivers_by_tier": DRIVERS_BY_TIER,
+    "ipa": IMPORTANCE_PERFORMANCE,
+    "complaints": COMPLAINTS_BY_TIER,
+    "complaint_categories": COMPLAINT_CATEGORIES,
+    "complaint_link": COMPLAINT_LINK,
+    "repurchase": REPURCHASE,
+    "cohorts": COHORTS,
+    "loyalty": LOYALTY,
+    "lifecycle": LIFECYCLE,
+    "watch_list": WATCH_LIST,
+    "churn_calibration": CHURN_CALIBRATION,
+})
+
+#: The cleaned optional inputs by their params name (``inputs.customers`` …).
+CLEANED_INPUTS: Mapping[str, str] = MappingProxyType({
+    "customers": MASTER,
+    "surveys": SURVEYS,
+    "complaints": COMPLAINTS,
+})
+
+
+def entry(name: str) -> Output:
+    """The catalog entry of ``name`` (a file name such as ``catalog.CUSTOMERS``).
+
+    Raises
+    ------
+    UnknownOutputError
+        When ``name`` is not a run output listed in the catalog.
+    """
+    try:
+        return _ENTRIES[name]
+    except (KeyError, TypeError):
+        raise UnknownOutputError(
+            f"{name!r} is not a run output listed in analysis.frame.catalog; "
+            f"name one of its constants (e.g. catalog.CUSTOMERS), or add the file there."
+        ) from None
+
+
+def outputs() -> tuple[Output, ...]:
+    """Every run output, in the order the stages write them."""
+    return tuple(_ENTRIES.values())
+
+
+def names() -> tuple[str, ...]:
+    """The file names of every run output."""
+    return tuple(_ENTRIES)
+
+
+def by_stage(stage: str) -> tuple[Output, ...]:
+    """The outputs ``stage`` (a notebook name, or :data:`RUNNER`) writes first."""
+    return tuple(e for e in _ENTRIES.values() if e.stage == stage)
+
+
+def written_by(stage: str) -> tuple[Output, ...]:
+    """The outputs ``stage`` writes, its own and those it rewrites (e.g. customers.parquet for 03_tiers)."""
+    return tuple(e for e in _ENTRIES.values() if stage in e.writers)
+
+
+def stages() -> tuple[str, ...]:
+    """Every writer named in the catalog, in order of first appearance."""
+    return tuple(dict.fromkeys(s for e in _ENTRIES.values() for s in e.writers))

@@ -1,0 +1,78 @@
+"""Customer lifetime value: BG/NBD purchase model, Gamma-Gamma spend model, discounted CLV.
+
+Both models are fitted by maximum likelihood with :func:`scipy.optimize.minimize` on the logarithm of
+their parameters, with analytic gradients. Customers with the same summary row (the same
+``frequency, recency, T`` or ``frequency, monetary_value``) are aggregated to one weighted row
+first, so the cost of a fit grows with the number of distinct patterns, not of customers, and the
+result does not depend on row order.
+
+Inputs follow the definitions of lifetimes / PyMC-Marketing ``rfm_summary``: ``frequency`` is the
+number of repeat purchases (purchase occasions after the first), ``recency`` the age of the customer
+at the last purchase (0 when frequency is 0), ``T`` the age of the customer at the end of the
+calibration period, all in one time unit, and ``monetary_value`` the mean value of the repeat
+purchases.
+
+Modules
+-------
+:mod:`~analysis.methods.clv.bgnbd`
+    :class:`BetaGeoModel` (fit, P(alive), expected purchases) and :data:`BGNBD_REFERENCE`.
+:mod:`~analysis.methods.clv.gamma_gamma`
+    :class:`GammaGammaModel` (fit, expected mean spend) and :data:`GAMMA_GAMMA_REFERENCE`.
+:mod:`~analysis.methods.clv.value`
+    :func:`customer_lifetime_value`, :func:`discounted_expected_purchases`,
+    :func:`period_discount_rate`.
+:mod:`~analysis.methods.clv.validation`
+    :func:`holdout_comparison` (calibration / holdout check) and its report labels
+    :data:`HOLDOUT_LABELS`.
+:mod:`~analysis.methods.clv.simulate`
+    :func:`simulate_bgnbd`, :func:`simulate_gamma_gamma`: draws of the models' summary statistics
+    for parameter-recovery tests.
+:mod:`~analysis.methods.clv.fitting`
+    The maximum-likelihood machinery both fits share: :func:`aggregate_patterns`, the optimiser,
+    standard errors (:data:`STANDARD_ERROR_METHOD`), the fitted attributes and ``summary()`` dict.
+:mod:`~analysis.methods.clv.inputs`
+    :class:`CLVInputError`, ``ArrayLike`` and the column checks every module uses.
+
+Every public name is importable from this package, e.g. ``from analysis.methods.clv import
+BetaGeoModel``.
+
+References
+----------
+Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). "Counting your customers" the easy way: an
+    alternative to the Pareto/NBD model. Marketing Science 24(2), 275-284.
+Fader, P. S., Hardie, B. G. S. & Lee, K. L. (2005). RFM and CLV: using iso-value curves for customer
+    base analysis. Journal of Marketing Research 42(4), 415-430.
+Colombo, R. & Jiang, W. (1999). A stochastic RFM model. Journal of Interactive Marketing 13(3), 2-12.
+Fader, P. S. & Hardie, B. G. S. (2013). The Gamma-Gamma model of monetary value. Note,
+    http://brucehardie.com/notes/025/.
+"""
+
+from analysis.methods.clv.bgnbd import BGNBD_REFERENCE, BetaGeoModel
+from analysis.methods.clv.fitting import STANDARD_ERROR_METHOD, aggregate_patterns
+from analysis.methods.clv.gamma_gamma import GAMMA_GAMMA_REFERENCE, GammaGammaModel
+from analysis.methods.clv.inputs import ArrayLike, CLVInputError
+from analysis.methods.clv.simulate import simulate_bgnbd, simulate_gamma_gamma
+from analysis.methods.clv.validation import HOLDOUT_LABELS, holdout_comparison
+from analysis.methods.clv.value import (
+    customer_lifetime_value,
+    discounted_expected_purchases,
+    period_discount_rate,
+)
+
+__all__ = [
+    "BGNBD_REFERENCE",
+    "GAMMA_GAMMA_REFERENCE",
+    "HOLDOUT_LABELS",
+    "STANDARD_ERROR_METHOD",
+    "ArrayLike",
+    "BetaGeoModel",
+    "CLVInputError",
+    "GammaGammaModel",
+    "aggregate_patterns",
+    "customer_lifetime_value",
+    "discounted_expected_purchases",
+    "holdout_comparison",
+    "period_discount_rate",
+    "simulate_bgnbd",
+    "simulate_gamma_gamma",
+]

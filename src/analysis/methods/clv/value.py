@@ -1,0 +1,107 @@
+"""Discounted customer lifetime value from a fitted BG/NBD and Gamma-Gamma pair."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from analysis.methods.clv.bgnbd import BetaGeoModel
+from analysis.methods.clv.gamma_gamma import GammaGammaModel
+from analysis.methods.clv.inputs import ArrayLike, CLVInputError, _as_float_array, _require
+
+
+def period_discount_rate(
+    annual_discount_rate: float, period_length: float, time_units_per_year: float
+) -> float:
+    """Compound-equivalent discount rate of one period: ``(1 + d_year)^(period_length / units_per_year) - 1``."""
+    if not (annual_discount_rate > -1 and period_length > 0 and time_units_per_year > 0):
+        raise CLVInputError(
+            "Need annual_discount_rate > -1, period_length > 0 and time_units_per_year > 0, got "
+            f"{annual_discount_rate}, {period_length}, {time_units_per_year}."
+        )
+    return (1.0 + annual_discount_rate) ** (period_length / time_units_per_year) - 1.0
+
+
+def customer_lifetime_value(
+    bgnbd: BetaGeoModel,
+    gamma_gamma: GammaGammaModel,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    monetary_value: ArrayLike,
+    *,
+    horizon_periods: int = 12,
+    period_length: float = 30.0,
+    annual_discount_rate: float = 0.10,
+    margin: float | ArrayLike = 1.0,
+    time_units_per_year: float = 365.0,
+) -> np.ndarray:
+    """Discounted expected value of each customer's purchases over the horizon.
+
+    As lifetimes' ``customer_lifetime_value`` (FHL 2005 iso-value paper), per customer:
+
+    ``CLV = sum_{i=1..n} (E[Y(i L) | x, t_x, T] - E[Y((i-1) L) | x, t_x, T]) * E[M | x, m] * margin
+    / (1 + d)^i``
+
+    with ``L = period_length`` and ``d = (1 + annual_discount_rate)^(L / time_units_per_year) - 1``:
+    purchases expected in period ``i`` are discounted from the end of that period.
+
+    Parameters
+    ----------
+    bgnbd, gamma_gamma
+        Fitted models on the same customers and time unit.
+    frequency, recency, T, monetary_value
+        The customers' summary columns.
+    horizon_periods
+        Number of periods ``n`` (e.g. 12 months).
+    period_length
+        Length of a period in the model's time unit (30 for months in days; 30/7 in weeks).
+    annual_discount_rate
+        Yearly discount rate, converted to a per-period rate by compounding.
+    margin
+        Profit margin applied to spend, a scalar or one value per customer (1 = revenue).
+    time_units_per_year
+        365 when the time unit is days, 365/7 for weeks.
+
+    Returns
+    -------
+    numpy.ndarray
+        CLV per customer, in the currency of ``monetary_value``.
+    """
+    margin_arr = _as_float_array(margin, "margin")
+    _require(~np.isfinite(margin_arr) | (margin_arr < 0), "`margin` must be finite and >= 0")
+    spend = gamma_gamma.conditional_expected_average_profit(frequency, monetary_value)
+    value = discounted_expected_purchases(
+        bgnbd, frequency, recency, T, horizon_periods=horizon_periods, period_length=period_length,
+        annual_discount_rate=annual_discount_rate, time_units_per_year=time_units_per_year,
+    )
+    return value * spend * margin_arr
+
+
+def discounted_expected_purchases(
+    bgnbd: BetaGeoModel,
+    frequency: ArrayLike,
+    recency: ArrayLike,
+    T: ArrayLike,
+    *,
+    horizon_periods: int = 12,
+    period_length: float = 30.0,
+    annual_discount_rate: float = 0.10,
+    time_units_per_year: float = 365.0,
+) -> np.ndarray:
+    """Purchases expected in each period of the horizon, discounted: the CLV before spend and margin.
+
+    ``sum_{i=1..n} (E[Y(i L) | x, t_x, T] - E[Y((i-1) L) | x, t_x, T]) / (1 + d)^i`` with the
+    notation of :func:`customer_lifetime_value`, so that CLV = this × expected spend × margin.
+    """
+    if int(horizon_periods) != horizon_periods or horizon_periods < 1:
+        raise CLVInputError(
+            f"`horizon_periods` must be a whole number >= 1, got {horizon_periods}."
+        )
+    d = period_discount_rate(annual_discount_rate, period_length, time_units_per_year)
+    cumulative_before: np.ndarray | float = 0.0
+    value: np.ndarray | float = 0.0
+    for i in range(1, int(horizon_periods) + 1):
+        cumulative = bgnbd.conditional_expected_purchases(i * period_length, frequency, recency, T)
+        value = value + (cumulative - cumulative_before) / (1.0 + d) ** i
+        cumulative_before = cumulative
+    return np.asarray(value, dtype=float)

@@ -1,0 +1,32 @@
+"""What every analyst notebook starts with: its study, how figures and tables are shown.
+
+A notebook's set-up cell is::
+
+    from analysis.notebook import readable, start
+    study = start(params_path, out_root)
+
+:func:`start` opens the study the runner (or the analyst, in JupyterLab) points the notebook at and
+says which run it is. Tables are shown through :func:`readable` (three significant figures, see
+:mod:`analysis.report.readable`), so a notebook's stored outputs hold no digits that differ between
+CPUs. Charts from :mod:`analysis.report.charts` appear inline: in a notebook kernel matplotlib keeps
+its inline backend.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from IPython.display import display
+
+from analysis.frame.study import Study, open_study
+from analysis.report.readable import readable, readable_text
+
+__all__ = ["display", "readable", "readable_text", "start"]
+
+
+def start(params_path: str | Path, out_root: str | Path | None = "") -> Study:
+    """Open the notebook's study (``out_root`` "" means the params' own folders) and print its run line."""
+    study = open_study(params_path, out_root or None)
+    p = study.params
+    print(f"Run '{p.run}': {p.period.start} to {p.period.end}, language {p.language}")
+    return study

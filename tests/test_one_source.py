@@ -1,0 +1,76 @@
+"""What a stage decides is read downstream from that stage's outputs, never re-derived from params.
+
+Each test writes stage outputs that disagree with the params file and checks that the later stage
+or the report follows the outputs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.frame import catalog
+from analysis.frame.study import Study, open_study
+from analysis.i18n import text
+from analysis.methods import profiles
+from analysis.report import sections
+from analysis.stages import allocation as allocation_stage
+
+ROOT = Path(__file__).resolve().parents[1]
+NAMES = {"zh": ["金", "银", "铜"], "en": ["Gold", "Silver", "Bronze"]}
+
+
+@pytest.fixture
+def study(tmp_path) -> Study:
+    """The sample params (4 tiers, previous run sample_prev) with outputs in ``tmp_path``."""
+    if not (ROOT / "data/raw/sample/truth.json").is_file():
+        pytest.skip("sample data missing: run `make sample-data`")
+    study = open_study(ROOT / "params" / "sample.yaml", out_root=tmp_path)
+    assert study.params.tiering.n_tiers == 4 and study.params.tiering.previous_run
+    return study
+
+
+def write_three_tiers(study: Study) -> None:
+    """Stage 3's outputs for 3 tiers, none of them noting a migration."""
+    n = 60
+    customers = pd.DataFrame({
+        "customer_id": [f"C{i:03d}" for i in range(n)],
+        "tier": [1 + i % 3 for i in range(n)],
+        "revenue": [1000.0 - 10 * i for i in range(n)],
+        "clv": [2000.0 - 20 * i for i in range(n)],
+        "p_alive": [0.5 + (i % 5) / 10 for i in range(n)],
+    })
+    customers["tier_name"] = customers["tier"].map(dict(enumerate(NAMES["en"], start=1))).astype("string")
+    study.write(catalog.TIER_PROFILE, profiles.tier_profile(customers).reset_index())
+    study.write(catalog.TIERING_JSON, {
+        "method": "clv", "n_tiers": 3, "rule": {"names": NAMES, "zh": "按CLV", "en": "by CLV"},
+        "migration": None, "skipped": {},
+    })
+
+
+def test_the_allocation_stage_takes_the_tier_count_from_the_tiering(study):
+    write_three_tiers(study)
+    outcome = allocation_stage.allocate_study(study)
+    assert sorted(outcome.playbook) == [1, 2, 3]
+    assert study.read(catalog.ALLOCATION)["tier"].tolist() == [1, 2, 3]
+
+
+def test_the_report_takes_tier_names_and_count_from_the_tiering(study):
+    write_three_tiers(study)
+    for language in ("zh", "en"):
+        out = sections.RunOutputs(study, language)
+        assert out.tier_names() == dict(enumerate(NAMES[language], start=1))
+        profile = out.get(catalog.TIER_PROFILE)
+        assert profile["tier_name"].tolist() == NAMES[language]
+
+
+def test_the_report_takes_the_missing_migration_from_the_tiering(study):
+    # params name a previous run, but stage 3 ran without one: no migration, and no note about a missing run
+    write_three_tiers(study)
+    out = sections.RunOutputs(study, "en")
+    section = sections.migration_section(study, "en", out)
+    shown = " ".join(section.blocks)
+    assert text("migration_none", "en") in shown
+    assert study.params.tiering.previous_run not in shown
