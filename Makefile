@@ -50,8 +50,8 @@ test: $(SAMPLE) browser ## run every test: unit, property, end-to-end, browser, 
 	$(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope tests && \
 	$(PY) -m pytest -q notebooks --nbval --nbval-sanitize-with tests/nbval_sanitize.cfg
 
-test-fast: $(SAMPLE) ## unit and property tests only: no whole-study runs, no Spark, no browser
-	$(PY) -m pytest -q -n $(TEST_WORKERS) -m "not slow and not spark and not browser" tests
+test-fast: $(SAMPLE) ## unit tests and fewer property examples: no whole-study runs, no Spark, no browser
+	TIERING_FAST_TESTS=1 $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadscope -m "not slow and not spark and not browser" tests
 
 lab: $(SAMPLE) ## open JupyterLab on the notebooks
 	$(VENV)/bin/jupyter lab notebooks/

@@ -27,6 +27,7 @@ from analysis.methods.allocation import (
     water_fill,
 )
 from analysis.methods.playbook import default_playbook, merge_playbook
+from tests.examples import examples
 
 BUDGET = 1_000_000.0
 HOURS = {"senior": 480.0, "middle": 960.0, "junior": 1600.0}
@@ -283,7 +284,7 @@ def problems(draw):
 
 
 SETTINGS = settings(
-    max_examples=150,
+    max_examples=examples(150),
     deadline=None,
     derandomize=True,
     database=None,
@@ -307,7 +308,7 @@ def test_property_allocation_is_feasible_and_beats_naive_splits(problem):
     )
 
 
-@settings(SETTINGS, max_examples=60)
+@settings(SETTINGS, max_examples=examples(60))
 @given(problems(), st.data())
 def test_property_share_bounds_hold_and_slsqp_never_does_better(problem, data):
     profile, budget, curve = problem

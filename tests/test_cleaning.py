@@ -19,6 +19,7 @@ from analysis.methods.cleaning import (
     parse_dates,
 )
 from analysis.methods.loading import InputFileError, detect_encoding, map_columns, read_raw
+from tests.examples import examples
 
 RAW = Path(__file__).parent / "fixtures" / "raw"
 TX_COLUMNS = {"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount", "产品类别": "product_category"}
@@ -141,7 +142,7 @@ messy_rows = st.lists(st.tuples(st.sampled_from(["", "001", "002", "0003"]), st.
                       min_size=1, max_size=40)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=messy_rows)
 def test_rows_in_equals_kept_plus_quarantined(tmp_path, rows):
     path = tmp_path / "messy.csv"

@@ -19,6 +19,7 @@ from analysis.methods import satisfaction
 from analysis.report import sections
 from analysis.report.blocks import figure_cards, table
 from analysis.report.sections import headline_cards, nps_sentences
+from tests.examples import examples
 
 ROOT = Path(__file__).resolve().parents[1]
 N_CUSTOMERS = 120
@@ -59,7 +60,7 @@ def nps_card_shown(cards: list[tuple[str, str]], language: str) -> bool:
     return any(label == text("fig_nps", language) for _, label in cards)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(answer_sets(), st.sampled_from(["zh", "en"]))
 def test_headline_cards_never_show_a_figure_from_too_few_answers(answers_and_min_n, language):
     answers, min_n = answers_and_min_n

@@ -27,6 +27,7 @@ from analysis.methods.ids import (
     whole_number_text,
 )
 from analysis.stages.clean import add_join_rates
+from tests.examples import examples
 from tests.make_export_fixtures import (
     COLUMNS,
     FLOAT_IDS,
@@ -182,7 +183,7 @@ def test_surveys_and_complaints_are_repaired_to_the_master_and_joined(folder, ma
     assert transactions.quality["join"] == {"customers": 4, "in_master": 3, "share_in_master": 0.75}
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=examples(100), deadline=None)
 @given(number=st.integers(min_value=1, max_value=99_999_999), shown=st.integers(min_value=1, max_value=9))
 def test_scientific_forms_repair_to_the_number_or_cover_it(number, shown):
     """Excel's 0.0…E+00 display of ``number`` with ``shown`` digits: exact when they suffice, else a range holding it.
@@ -203,7 +204,7 @@ def test_scientific_forms_repair_to_the_number_or_cover_it(number, shown):
             assert read.low <= number <= read.high
 
 
-@settings(max_examples=50, deadline=None)
+@settings(max_examples=examples(50), deadline=None)
 @given(numbers=st.lists(st.integers(min_value=1, max_value=9_999_999), min_size=1, max_size=20, unique=True))
 def test_every_form_of_a_master_id_becomes_that_id(numbers):
     master = [f"{n:08d}" for n in numbers]

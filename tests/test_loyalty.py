@@ -16,6 +16,7 @@ from analysis.methods.loyalty import (
     loyalty_index,
     repurchase_rate_by_tier,
 )
+from tests.examples import examples
 
 
 def tx(rows: list[tuple[str, str, float]]) -> pd.DataFrame:
@@ -113,7 +114,7 @@ def customers_frame(n: int = 50, seed: int = 0) -> pd.DataFrame:
 finite = st.floats(min_value=0, max_value=1e6, allow_nan=False)
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=examples(60), deadline=None)
 @given(
     data_frames(
         [

@@ -240,6 +240,7 @@ def test_check_command_says_ok_for_good_params(tmp_path):
     assert "OK (run 'headers'" in done.stdout
 
 
+@pytest.mark.slow  # reads the whole sample data set
 def test_sample_inputs_match_their_mappings():
     if not (ROOT / "data/raw/sample/truth.json").is_file():
         pytest.skip("sample data not generated")

@@ -20,6 +20,8 @@ from analysis.simulation.sample_data import (
     generate_sample_data,
 )
 
+pytestmark = pytest.mark.slow  # each module run generates the whole sample data set
+
 DATA_FILES = ["transactions.csv", "customers.xlsx", "surveys.csv", "complaints.csv",
               "truth_customers.csv", "truth.json"]
 TX_HEADERS = ["客户编号", "订单编号", "订单日期", "金额", "数量", "产品类别", "销售渠道", "成本"]

@@ -22,6 +22,7 @@ from analysis.methods.customer_summary import (
     customer_summary,
     holdout_split_summary,
 )
+from tests.examples import examples
 
 SCHEMA = pa.schema(
     [
@@ -346,7 +347,7 @@ def pandas_reference(rows: list[tuple], end: date, unit: str) -> pd.DataFrame:
     return expected(out).sort_values("customer_id", ignore_index=True)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     drawn=random_rows,
     seed=st.integers(0, 2**32 - 1),
