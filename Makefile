@@ -29,7 +29,7 @@ $(STAMP): pyproject.toml requirements.lock
 
 setup: $(STAMP) ## create .venv and install the locked versions
 
-$(SAMPLE): $(STAMP) src/analysis/simulation/sample_data.py
+$(SAMPLE): $(STAMP) src/analysis/simulation/sample_data.py src/analysis/simulation/purchases.py
 	$(PY) -m analysis sample-data data/raw/sample
 
 sample-data: $(SAMPLE) ## generate the embedded sample data set (deterministic)

@@ -26,7 +26,6 @@ REPORT_METHODS: dict[str, set[str]] = {
     "blocks": set(),
     "build": set(),
     "charts": set(),
-    "i18n": set(),
     "readable": set(),
     "sections": {
         "analysis.methods.churn",  # REASON_LABELS: the watch list's reasons in words

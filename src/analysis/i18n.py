@@ -1,8 +1,8 @@
-"""Every label and sentence the report shows, in Chinese (zh) and English (en).
+"""The labels and sentences the report and notebooks show, in Chinese (zh) and English (en).
 
 The texts live in one data file per language, ``locales/<language>.yaml`` in this package: a flat
 mapping key → ``str.format`` template, with the same keys in every file. The languages are the
-locale files there (:data:`LANGUAGES`), so adding a language is adding a file. The files are read
+locale files there (:data:`LANGUAGES`). The files are read
 once, on first use, through :mod:`importlib.resources`, so an installed package finds them too.
 
 ``text(key, language, **values)`` formats one entry; a missing key is a bug and raises KeyError.

@@ -25,7 +25,7 @@ import pandas as pd
 from analysis.frame import catalog
 
 _CODE = re.compile(r"\bC-[0-9A-F]{6,}\b")
-_IGNORED = {"notebooks", catalog.MASK_SALT}
+_IGNORED = {catalog.MASK_SALT}
 
 
 @dataclass

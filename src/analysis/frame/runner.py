@@ -329,7 +329,8 @@ def interrupts_noted(noted: threading.Event) -> Iterator[None]:
         noted.set()
         raise KeyboardInterrupt
 
-    watched = [signal.SIGINT] + [signal.SIGTERM] * callable(signal.getsignal(signal.SIGTERM))
+    # a signal the process ignores (a background job's SIGINT) or left to the OS stays as it is
+    watched = [signum for signum in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(signum))]
     previous = {signum: signal.signal(signum, note_and_raise) for signum in watched}
     try:
         yield

@@ -118,7 +118,7 @@ class BetaGeoModel:
     params_ : dict
         Maximum-likelihood estimates ``r, alpha, a, b``.
     standard_errors_ : dict
-        Asymptotic standard errors (see :data:`STANDARD_ERROR_METHOD`).
+        Asymptotic standard errors (see :data:`analysis.methods.clv.fitting.STANDARD_ERROR_METHOD`).
     log_likelihood_ : float
         Maximised log-likelihood, the weighted sum of FHL (2005) eq. 6 over customers.
     n_customers_ : float

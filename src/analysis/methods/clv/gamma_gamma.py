@@ -97,7 +97,7 @@ class GammaGammaModel:
     params_ : dict
         Maximum-likelihood estimates ``p, q, gamma`` (``gamma`` is called ``v`` in lifetimes).
     standard_errors_, log_likelihood_, n_customers_, n_patterns_, converged_, message_
-        As in :class:`BetaGeoModel`; only customers with ``frequency > 0`` enter the fit.
+        As in :class:`analysis.methods.clv.bgnbd.BetaGeoModel`; only customers with ``frequency > 0`` enter the fit.
     """
 
     parameter_names = ("p", "q", "gamma")
