@@ -82,7 +82,6 @@ REASONS: dict[str, dict[str, str]] = labels("churn_reason_")
 #: Short reason names (no figures) for tables and legends.
 REASON_LABELS: dict[str, dict[str, str]] = labels("churn_short_reason_")
 
-CHURN_LABELS: dict[str, dict[str, str]] = labels("churn_col_")
 
 
 class ChurnInputError(LifecycleInputError):

@@ -25,7 +25,6 @@ LANGUAGES = ("zh", "en")
 #: Report labels of the :func:`tier_profile` columns.
 PROFILE_LABELS: dict[str, dict[str, str]] = labels("profile_col_")
 
-MIGRATION_LABELS: dict[str, dict[str, str]] = labels("profile_migration_")
 
 _MISSING_CATEGORY = label("profile_missing_category")
 _SUMS = {"revenue": "revenue", "margin": "margin", "clv": "clv"}

@@ -33,7 +33,6 @@ TIER_NAME = "tier_name"
 OVERALL_NAME = label("satisfaction_overall_name")
 TABLE_NAMES = labels("satisfaction_table_")
 COLUMN_LABELS = labels("satisfaction_col_")
-NPS_CATEGORY_LABELS = labels("satisfaction_nps_")
 
 CSAT_COLUMNS = [
     TIER,
