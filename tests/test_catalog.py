@@ -26,6 +26,7 @@ REPORT_METHODS: dict[str, set[str]] = {
     "blocks": set(),
     "build": set(),
     "charts": set(),
+    "localize": set(),
     "readable": set(),
     "sections": {
         "analysis.methods.churn",  # REASON_LABELS: the watch list's reasons in words

@@ -6,14 +6,28 @@ locale files there (:data:`LANGUAGES`). The files are read
 once, on first use, through :mod:`importlib.resources`, so an installed package finds them too.
 
 ``text(key, language, **values)`` formats one entry; a missing key is a bug and raises KeyError.
+
+Methods and stages never choose a language: what they have to say they return as a *message*, a
+locale key with the values its template needs, and the notebooks and the report render it in
+their language at display time (:func:`render`)::
+
+    why = message("skip_drivers_few_answers", n=12, min_n=30)   # in experience.json
+    render(why, "en")  # "…12 complete answers, fewer than 30…"
+
+A value of a message may be a number or text (formatted by the template's own format spec), another
+message, a tier (:func:`tier_ref`, shown by the run's tier name) or a list of these
+(:func:`joined`, shown with the language's separator). Messages are plain dicts, so they go into
+JSON outputs as they are; in a parquet column they are stored as JSON text (:func:`to_json`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+import json
+from collections.abc import Iterable, Iterator, Mapping
 from functools import cache
 from importlib.resources import files
 from types import MappingProxyType
+from typing import Any
 
 import yaml
 
@@ -112,3 +126,55 @@ def reason_label(reason: str, language: str) -> str:
     """The label of a quarantine reason (text ``reason_<reason>``); an unknown reason shows as is."""
     entry = TEXTS.get(f"reason_{reason}")
     return entry[language] if entry else reason
+
+
+Message = dict[str, Any]
+
+
+def message(key: str, **values: Any) -> Message:
+    """A text to show later, in any language: ``{"key": key, "values": values}``.
+
+    Raises KeyError when no locale file has ``key``, so a typo fails where the message is made.
+    """
+    if key not in TEXTS:
+        raise KeyError(f"no text {key!r} in the locale files")
+    return {"key": key, "values": values}
+
+
+def tier_ref(tier: int) -> Message:
+    """A tier inside a message, shown by the tier's name in the reader's language."""
+    return {"tier": int(tier)}
+
+
+def joined(items: Iterable[Any], separator: str = "separator_list") -> Message:
+    """Several values inside a message, shown joined by the text ``separator`` (、 or ", " by default)."""
+    return {"join": separator, "items": list(items)}
+
+
+def to_json(value: Message | None) -> str | None:
+    """A message as JSON text, for a parquet column (None stays None)."""
+    return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def render(value: Any, language: str, tier_names: Mapping[int, str] | None = None) -> Any:
+    """``value`` as the reader sees it in ``language``: messages (dicts or their JSON text) become text.
+
+    ``tier_names`` maps tier numbers to the run's tier names; a tier without one shows as the
+    default name (e.g. 第2层 / Tier 2). Anything that is not a message is returned unchanged.
+    """
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    if not isinstance(value, dict):
+        return value
+    if "tier" in value and len(value) == 1:
+        tier = int(value["tier"])
+        return (tier_names or {}).get(tier) or text("tier_default_name", language, tier=tier)
+    if "join" in value:
+        return text(value["join"], language).join(str(render(item, language, tier_names)) for item in value["items"])
+    if "key" in value:
+        values = {name: render(v, language, tier_names) for name, v in (value.get("values") or {}).items()}
+        return text(value["key"], language, **values)
+    return value

@@ -17,7 +17,7 @@ A name that is not listed here is refused (:class:`UnknownOutputError`).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Literal
 
@@ -49,6 +49,11 @@ class Output:
         Later notebooks that rewrite it with more columns.
     folder
         ``processed`` (``data/processed/<run>/``) or ``reports`` (``reports/<run>/``).
+    messages
+        Columns of a parquet output holding messages (:func:`analysis.i18n.render`) as JSON text.
+    labels
+        Columns of a parquet output holding codes, each with the locale key prefix of its labels
+        (``{"quadrant": "ipa_quadrant_"}``: code ``fix`` shows as text ``ipa_quadrant_fix``).
     """
 
     name: str
@@ -58,6 +63,8 @@ class Output:
     always: bool = True
     updated_by: tuple[str, ...] = ()
     folder: Folder = "processed"
+    messages: tuple[str, ...] = ()
+    labels: Mapping[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def writers(self) -> tuple[str, ...]:
@@ -75,10 +82,13 @@ _ENTRIES: dict[str, Output] = {}
 def _add(
     name: str, stage: str, format: Format, summary: str, *, always: bool = True,
     updated_by: tuple[str, ...] = (), folder: Folder = "processed",
+    messages: tuple[str, ...] = (), labels: Mapping[str, str] | None = None,
 ) -> str:
     if name in _ENTRIES:
         raise ValueError(f"{name} is listed twice in the catalog")
-    _ENTRIES[name] = Output(name, stage, format, summary, always, updated_by, folder)
+    _ENTRIES[name] = Output(
+        name, stage, format, summary, always, updated_by, folder, messages, MappingProxyType(dict(labels or {}))
+    )
     return name
 
 

@@ -27,6 +27,8 @@ from analysis.i18n import TEXTS, label, reason_label, text
 from analysis.methods import lifecycle, profiles, quality_gate, satisfaction
 from analysis.methods.churn import REASON_LABELS
 from analysis.report import charts
+
+from analysis.report.localize import localize
 from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
 
 OVERALL = label("satisfaction_overall_name")
@@ -37,8 +39,9 @@ WATCH_SKIPS = ("churn_model",)
 class RunOutputs:
     """Lazy access to a run's stage outputs in one report language; missing files read as None.
 
-    Tables are stored with the run language's tier names; ``tier_name`` is replaced by the names
-    in the report's language (from tiering.json), rows without a tier being the overall row.
+    Tables come localized (:func:`analysis.report.localize.localize`): tier names in the report's
+    language (from tiering.json), rows without a tier being the overall row, messages and codes
+    in words.
     """
 
     def __init__(self, study: Study, language: str) -> None:
@@ -54,19 +57,13 @@ class RunOutputs:
         names = record["rule"]["names"][self.language]
         return {tier: names[tier - 1] for tier in range(1, int(record["n_tiers"]) + 1)}
 
-    def _localize(self, table: pd.DataFrame) -> pd.DataFrame:
-        if {"tier", "tier_name"} <= set(table.columns):
-            names = self.tier_names()
-            tier = pd.to_numeric(table["tier"], errors="coerce")
-            table = table.assign(tier_name=[names.get(int(t), OVERALL[self.language]) if pd.notna(t) else OVERALL[self.language]
-                                            for t in tier])
-        return table
-
     def get(self, name: str) -> Any:
         """The run output ``name`` (a :mod:`analysis.frame.catalog` name), or None when the run has none."""
         if name not in self._cache:
             found = self.study.read_optional(name)
-            self._cache[name] = self._localize(found) if isinstance(found, pd.DataFrame) else found
+            if isinstance(found, pd.DataFrame):
+                found = localize(found, self.language, self.tier_names(), output=name)
+            self._cache[name] = found
         return self._cache[name]
 
 

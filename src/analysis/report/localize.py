@@ -1,0 +1,62 @@
+"""Stage outputs as a reader sees them: codes, messages and tier numbers turned into one language.
+
+Stage outputs hold no language: a tier is its number, a category is a code, a sentence is a
+message (:mod:`analysis.i18n`). :func:`localize` is the one place a table gets its language, for
+the report and for the notebooks alike; the catalog says which columns of an output are messages
+and which are codes (:attr:`analysis.frame.catalog.Output.messages` / ``labels``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import pandas as pd
+
+from analysis.frame import catalog
+from analysis.i18n import TEXTS, render, text
+
+
+def tier_name(tier: object, language: str, tier_names: Mapping[int, str] | None = None) -> str:
+    """The name of ``tier`` in ``language``; a missing tier is the overall row (all customers)."""
+    if tier is None or pd.isna(tier):
+        return text("all_customers", language)
+    return (tier_names or {}).get(int(tier)) or text("tier_default_name", language, tier=int(tier))
+
+
+def code_label(code: object, prefix: str, language: str) -> object:
+    """The label of ``code`` (text ``<prefix><code>``); a code without a label, or a missing one, shows as is."""
+    if code is None or pd.isna(code):
+        return code
+    key = f"{prefix}{code}"
+    return text(key, language) if key in TEXTS else code
+
+
+def localize(
+    table: pd.DataFrame,
+    language: str,
+    tier_names: Mapping[int, str] | None = None,
+    *,
+    output: str | None = None,
+    messages: tuple[str, ...] = (),
+    labels: Mapping[str, str] | None = None,
+) -> pd.DataFrame:
+    """``table`` in ``language``: a ``tier_name`` column from ``tier`` (and ``tier_names``), message
+    columns rendered, code columns replaced by their labels.
+
+    ``output`` (a catalog name) gives the message and code columns of that output; ``messages`` and
+    ``labels`` add to them, for tables that are not outputs.
+    """
+    if output is not None:
+        entry = catalog.entry(output)
+        messages = (*entry.messages, *messages)
+        labels = {**entry.labels, **(labels or {})}
+    table = table.copy()
+    if {"tier", "tier_name"} <= set(table.columns):
+        table["tier_name"] = pd.array([tier_name(t, language, tier_names) for t in table["tier"]], dtype="string")
+    for column in messages:
+        if column in table.columns:
+            table[column] = pd.array([render(v, language, tier_names) for v in table[column]], dtype="string")
+    for column, prefix in (labels or {}).items():
+        if column in table.columns:
+            table[column] = pd.array([code_label(v, prefix, language) for v in table[column]], dtype="string")
+    return table
