@@ -27,9 +27,8 @@ from analysis.i18n import TEXTS, label, reason_label, text
 from analysis.methods import lifecycle, profiles, quality_gate, satisfaction
 from analysis.methods.churn import REASON_LABELS
 from analysis.report import charts
-
-from analysis.report.localize import localize
 from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
+from analysis.report.localize import localize
 
 OVERALL = label("satisfaction_overall_name")
 #: Stage-4 skips shown in the watch-list section; the others belong to satisfaction and loyalty.
