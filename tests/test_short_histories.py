@@ -24,6 +24,7 @@ import yaml
 from analysis.frame import storage
 from analysis.frame.params import Period, Scoring, load_params
 from analysis.frame.study import Study
+from analysis.i18n import Message, message, render, text
 from analysis.methods import clv, tiers
 from analysis.methods.churn import ChurnHistoryError, ChurnModel, churn_risk, early_warning_list
 from analysis.report.sections import (
@@ -134,7 +135,7 @@ def test_one_purchase_each_skips_bgnbd_gamma_gamma_and_holdout(tmp_path):
     path = cleaned(one_purchase_each(), tmp_path / "transactions.parquet")
     result = rfm_clv.score_customers(path, period=PERIOD, scoring=Scoring())
     assert set(result.skipped) == {"bgnbd", "gamma_gamma", "holdout"}
-    assert all(set(note) == {"zh", "en"} for note in result.skipped.values())
+    assert all(render(note, "zh") and render(note, "en") for note in result.skipped.values())
     assert result.bgnbd is None and result.gamma_gamma is None and result.clv_method == "historic"
     customers = result.customers
     assert customers["p_alive"].isna().all() and customers["expected_purchases"].isna().all()
@@ -151,7 +152,7 @@ def test_a_period_no_longer_than_the_holdout_skips_the_holdout_check(tmp_path):
     path = cleaned(repeat_history(), tmp_path / "transactions.parquet")
     short = Period(start=date(2025, 7, 1), end=date(2025, 12, 31))
     result = rfm_clv.score_customers(path, period=short, scoring=Scoring(holdout_months=6))
-    assert "holdout" in result.skipped and "scoring.holdout_months" in result.skipped["holdout"]["en"]
+    assert "holdout" in result.skipped and "scoring.holdout_months" in render(result.skipped["holdout"], "en")
     assert result.holdout_figures == {}
 
 
@@ -259,9 +260,10 @@ def test_one_class_windows_are_a_churn_history_error():
         ChurnModel(horizon_days=180).fit(tx, "2025-12-31")
     assert err.value.code == "one_class" and err.value.values["stayed"] == 0
     note = satisfaction_loyalty.churn_skip_note(err.value, p_alive_available=False)
-    assert "训练" in note["zh"] and "training" in note["en"]
-    assert "watch list is empty" in note["en"] and "预警名单为空" in note["zh"]
-    assert "1 − P(alive)" in satisfaction_loyalty.churn_skip_note(err.value, p_alive_available=True)["en"]
+    zh, en = render(note, "zh"), render(note, "en")
+    assert "训练" in zh and "training" in en
+    assert "watch list is empty" in en and "预警名单为空" in zh
+    assert "1 − P(alive)" in render(satisfaction_loyalty.churn_skip_note(err.value, p_alive_available=True), "en")
 
 
 def test_without_any_risk_the_watch_list_is_empty_not_an_error():
@@ -286,9 +288,10 @@ def test_drivers_with_too_few_answers_are_skipped_with_the_reason(sample_study):
 
 
 def test_skip_notes_and_fallback_reasons_read_in_either_language():
-    record = {"skipped": {"holdout": {"zh": "未做留出期检验", "en": "no holdout"},
-                          "churn_model": {"zh": "未训练", "en": "not trained"}}}
-    assert skip_notes(record, "en", lambda key: key == "holdout") == ['<p class="warn">no holdout</p>']
+    record = {"skipped": {"holdout": message("skip_cohorts", why="no holdout"),
+                          "churn_model": message("skip_satisfaction_no_surveys")}}
+    expected = html.escape(text("skip_cohorts", "en", why="no holdout"))
+    assert skip_notes(record, "en", lambda key: key == "holdout") == [f'<p class="warn">{expected}</p>']
     assert skip_notes(None, "zh") == [] and len(skip_notes(record, "zh")) == 2
     one_tier = pd.DataFrame({"customer_id": ["A", "B"], "tier": [1, 1], "clv": [1.0, 2.0]})
     assert tiers_differ_text(one_tier, "en").startswith("Whether the tiers differ")
@@ -346,12 +349,12 @@ def read_json(processed: Path, name: str) -> dict:
     return json.loads((processed / name).read_text(encoding="utf-8"))
 
 
-def assert_notes_shown(report: Path, *notes: dict[str, str]) -> None:
+def assert_notes_shown(report: Path, *notes: Message) -> None:
     """Each note in the zh report, and in the en one where the run wrote it (report_also_in)."""
     pages = {"zh": report, "en": report.with_name("index.en.html")}
     shown = {lang: page.read_text(encoding="utf-8") for lang, page in pages.items() if page.is_file()}
     for note in notes:  # the report escapes its text (e.g. ' → &#x27;)
-        assert all(html.escape(note[lang]) in text for lang, text in shown.items())
+        assert all(html.escape(render(note, lang)) in page for lang, page in shown.items())
 
 
 @pytest.mark.slow
@@ -382,7 +385,7 @@ def test_a_nine_month_period_skips_the_churn_model_and_falls_back_to_p_alive(pro
     report, processed = run(project, params)
     experience_record = read_json(processed, "experience.json")
     churn_note = experience_record["skipped"]["churn_model"]
-    assert "churn.horizon_days" in churn_note["en"] and "1 − P(alive)" in churn_note["en"]
+    assert "churn.horizon_days" in render(churn_note, "en") and "1 − P(alive)" in render(churn_note, "en")
     assert experience_record["churn_validation"] is None
     customers = pd.read_parquet(processed / "customers.parquet")
     assert customers["churn_probability"].isna().all()
@@ -402,7 +405,7 @@ def test_every_customer_with_one_purchase_uses_historic_value_and_no_risk(projec
     customers = pd.read_parquet(processed / "customers.parquet")
     assert customers["p_alive"].isna().all() and np.isfinite(customers["clv"]).all()
     churn_note = read_json(processed, "experience.json")["skipped"]["churn_model"]
-    assert "watch list is empty" in churn_note["en"]
+    assert "watch list is empty" in render(churn_note, "en")
     assert pd.read_parquet(processed / "watch_list.parquet").empty
     assert_notes_shown(report, models["skipped"]["bgnbd"], churn_note)
 

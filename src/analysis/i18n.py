@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Iterator, Mapping
+from datetime import date
 from functools import cache
 from importlib.resources import files
 from types import MappingProxyType
@@ -138,7 +139,18 @@ def message(key: str, **values: Any) -> Message:
     """
     if key not in TEXTS:
         raise KeyError(f"no text {key!r} in the locale files")
-    return {"key": key, "values": values}
+    return {"key": key, "values": {name: _plain(value) for name, value in values.items()}}
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as JSON holds it: a date as ISO text, a NumPy number as a Python one."""
+    if isinstance(value, date):  # datetime and pandas Timestamp too: a day is all a message shows
+        return value.isoformat()[:10]
+    if hasattr(value, "item") and not isinstance(value, (str, bytes)):
+        return value.item()
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value
 
 
 def tier_ref(tier: int) -> Message:
@@ -174,6 +186,8 @@ def render(value: Any, language: str, tier_names: Mapping[int, str] | None = Non
         return (tier_names or {}).get(tier) or text("tier_default_name", language, tier=tier)
     if "join" in value:
         return text(value["join"], language).join(str(render(item, language, tier_names)) for item in value["items"])
+    if language in value and "key" not in value:  # a {zh, en} pair of texts
+        return value[language]
     if "key" in value:
         values = {name: render(v, language, tier_names) for name, v in (value.get("values") or {}).items()}
         return text(value["key"], language, **values)

@@ -8,7 +8,8 @@ A notebook's set-up cell is::
 :func:`start` opens the study the runner (or the analyst, in JupyterLab) points the notebook at and
 says which run it is. Tables are shown through :func:`readable` (three significant figures, see
 :mod:`analysis.report.readable`), so a notebook's stored outputs hold no digits that differ between
-CPUs. Charts from :mod:`analysis.report.charts` appear inline: in a notebook kernel matplotlib keeps
+CPUs. Stage results hold no language: :func:`render` shows a message (a skipped analysis, a
+verdict) and :func:`localize` a table in the notebook's language. Charts from :mod:`analysis.report.charts` appear inline: in a notebook kernel matplotlib keeps
 its inline backend.
 """
 
@@ -19,9 +20,11 @@ from pathlib import Path
 from IPython.display import display
 
 from analysis.frame.study import Study, open_study
+from analysis.i18n import render
+from analysis.report.localize import localize
 from analysis.report.readable import readable, readable_text
 
-__all__ = ["display", "readable", "readable_text", "start"]
+__all__ = ["display", "localize", "readable", "readable_text", "render", "start"]
 
 
 def start(params_path: str | Path, out_root: str | Path | None = "") -> Study:

@@ -23,7 +23,7 @@ import pandas as pd
 from analysis.frame import catalog
 from analysis.frame.privacy import ensure_salt, mask_customers
 from analysis.frame.study import Study
-from analysis.i18n import TEXTS, label, reason_label, text
+from analysis.i18n import TEXTS, label, reason_label, render, text
 from analysis.methods import lifecycle, profiles, quality_gate, satisfaction
 from analysis.methods.churn import REASON_LABELS
 from analysis.report import charts
@@ -89,7 +89,7 @@ def tier_labels(profile: pd.DataFrame) -> dict[str, str]:
 def skip_notes(record: dict[str, Any] | None, language: str, keep: Callable[[str], bool] = lambda key: True) -> list[str]:
     """The stage's ``skipped`` notes whose key passes ``keep``, as warning paragraphs in ``language``."""
     skipped = (record or {}).get("skipped") or {}
-    return [paragraph(why[language], "warn") for key, why in skipped.items() if keep(key)]
+    return [paragraph(render(why, language), "warn") for key, why in skipped.items() if keep(key)]
 
 
 def fallback_reason_text(reason: dict[str, str], language: str) -> str:
@@ -238,7 +238,7 @@ def skipped_notes(out: RunOutputs, language: str) -> list[str]:
     notes = []
     for name in (catalog.MODELS, catalog.TIERING_JSON, catalog.EXPERIENCE_JSON):
         skipped = (out.get(name) or {}).get("skipped") or {}
-        notes += [why[language] for why in skipped.values() if isinstance(why, dict) and language in why]
+        notes += [render(why, language) for why in skipped.values()]
     return notes
 
 

@@ -39,7 +39,7 @@ import pandas as pd
 from analysis.frame import catalog
 from analysis.frame.params import Period, Scoring
 from analysis.frame.study import Study
-from analysis.i18n import text
+from analysis.i18n import Message, message
 from analysis.methods import clv, rfm
 from analysis.methods.customer_summary import customer_summary, holdout_split_summary
 
@@ -49,7 +49,8 @@ LANGUAGES = ("zh", "en")
 HOLDOUT_COLUMNS = ("calibration_purchases", "n_customers", "actual_mean", "predicted_mean")
 EXCLUDED_COLUMNS = ("customer_id", "reason", "rows", "net_amount")
 
-SkipNote = dict[str, str]
+#: Why an analysis was left out: a message (:func:`analysis.i18n.message`), rendered by the reader.
+SkipNote = Message
 
 
 class NoUsableTransactionsError(ValueError):
@@ -57,8 +58,8 @@ class NoUsableTransactionsError(ValueError):
 
 
 def skip_note(key: str, **values: object) -> SkipNote:
-    """Why an analysis was left out, as ``{"zh": ..., "en": ...}`` from the i18n entry ``key``."""
-    return {language: text(key, language, **values) for language in LANGUAGES}
+    """Why an analysis was left out: the message ``key`` with ``values``."""
+    return message(key, **values)
 
 
 @dataclass

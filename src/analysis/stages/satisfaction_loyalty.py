@@ -24,10 +24,10 @@ import pandas as pd
 
 from analysis.frame import catalog
 from analysis.frame.study import Study
-from analysis.i18n import text
+from analysis.i18n import message, text
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
 from analysis.methods.customer_summary import customer_summary
-from analysis.stages.rfm_clv import LANGUAGES, SkipNote
+from analysis.stages.rfm_clv import LANGUAGES, SkipNote, skip_note
 
 CALIBRATION_COLUMNS = ("decile", "customers", "mean_predicted", "observed_rate")
 
@@ -163,16 +163,12 @@ def p_alive_at(transactions_path, cutoff: date, study: Study) -> pd.DataFrame | 
 
 
 def churn_skip_note(error: churn.ChurnHistoryError, p_alive_available: bool) -> SkipNote:
-    """Why the churn model was not trained, and what stands in for its risk, in zh and en."""
+    """Why the churn model was not trained, and what stands in for its risk."""
     fallback = "churn_fallback_p_alive" if p_alive_available else "churn_fallback_none"
-    note = {}
-    for language in LANGUAGES:
-        values = dict(error.values)
-        if "window" in values:  # "training" / "validation", named in the note's language
-            values["window"] = text(f"churn_window_{values['window']}", language)
-        joiner = "" if language == "zh" else " "
-        note[language] = text(f"skip_churn_{error.code}", language, **values) + joiner + text(fallback, language)
-    return note
+    values = dict(error.values)
+    if "window" in values:  # "training" / "validation", named in the reader's language
+        values["window"] = message(f"churn_window_{values['window']}")
+    return message("skip_churn", reason=message(f"skip_churn_{error.code}", **values), fallback=message(fallback))
 
 
 def fit_churn_model(
@@ -229,7 +225,7 @@ def cohort_table(transactions: pd.DataFrame, study: Study, result: ExperienceRes
     except loyalty.LoyaltyInputError as exc:
         result.tables["cohorts"] = pd.DataFrame(columns=["cohort", "period_index", "cohort_size", "customers_active",
                                                          "retention"])
-        result.skipped["cohorts"] = {language: text("skip_cohorts", language, why=str(exc)) for language in LANGUAGES}
+        result.skipped["cohorts"] = skip_note("skip_cohorts", why=str(exc))
 
 
 def analyse_experience(study: Study) -> ExperienceResult:
@@ -247,16 +243,9 @@ def analyse_experience(study: Study) -> ExperienceResult:
     result.tables |= sat_tables | comp_tables
     result.notes |= sat_notes | comp_notes
     if surveys is None:
-        result.skipped["satisfaction"] = {
-            "zh": "本次运行没有满意度调查数据（inputs.surveys），因此没有CSAT、NPS和满意度驱动因素分析。",
-            "en": "This run has no survey data (inputs.surveys), so CSAT, NPS and the drivers of satisfaction are not shown.",
-        }
+        result.skipped["satisfaction"] = skip_note("skip_satisfaction_no_surveys")
     if complaint_log is None:
-        result.skipped["complaints"] = {
-            "zh": "本次运行没有投诉记录（inputs.complaints），因此没有投诉分析，预警名单也不含未结投诉原因。",
-            "en": "This run has no complaint log (inputs.complaints): no complaint analysis, and the watch list "
-            "cannot cite open complaints.",
-        }
+        result.skipped["complaints"] = skip_note("skip_complaints_no_log")
     if "skipped_drivers" in result.notes:
         result.skipped["drivers"] = result.notes.pop("skipped_drivers")
 
