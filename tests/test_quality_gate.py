@@ -50,7 +50,7 @@ def quarantine_rows(source: str, reason: str, n: int, file: str = "tx.csv") -> p
 def test_clean_inputs_pass_and_the_gate_record_is_ignored():
     quality = {"transactions": quality_of(1000, {"duplicate": 10}), "gate": [{"input": "x"}]}
     assert find_breaches(quality, Quality()) == []
-    assert enforce(quality, None, Quality()) == []
+    enforce([], quality, None, "stop")
 
 
 def test_set_aside_and_reason_shares_above_the_limits_are_breaches():
@@ -69,7 +69,7 @@ def test_stop_names_the_top_reasons_examples_and_the_fix():
     quarantine = pd.concat([quarantine_rows("transactions", "invalid_date", 5),
                             quarantine_rows("transactions", "duplicate", 4)], ignore_index=True)
     with pytest.raises(QualityGateError) as err:
-        enforce(quality, quarantine, Quality())
+        enforce(find_breaches(quality, Quality()), quality, quarantine, "stop")
     message = str(err.value)
     assert "invalid_date: 150 rows (15.0%)" in message and "duplicate: 80 rows (8.0%)" in message
     assert "quality.max_reason_share" in message and "quality.max_set_aside_share" in message
@@ -83,7 +83,8 @@ def test_stop_names_the_top_reasons_examples_and_the_fix():
 def test_warn_returns_the_breaches_to_record():
     quality = {"surveys": quality_of(100, {"rating_out_of_range": 40})}
     rules = Quality(on_breach="warn")
-    breaches = enforce(quality, None, rules)
+    breaches = [b.to_dict() for b in find_breaches(quality, rules)]
+    enforce(find_breaches(quality, rules), quality, None, rules.on_breach)  # warns, never stops
     assert {b["what"] for b in breaches} == {"set_aside", "reason"}
     assert all(set(b) >= {"input", "what", "share", "limit", "key", "severity"} for b in breaches)
 
@@ -94,8 +95,9 @@ def test_a_low_join_rate_is_a_warning_that_never_stops():
         "surveys": quality_of(10, {}, join={"customers": 10, "in_transactions": 9, "share_in_transactions": 0.9}),
         "complaints": quality_of(10, {}),  # no join block: optional
     }
-    breaches = enforce(quality, None, Quality(on_breach="stop"))
-    assert breaches == [{"input": "transactions", "what": "join_master", "share": 0.6, "limit": 0.8,
+    breaches = find_breaches(quality, Quality(on_breach="stop"))
+    enforce(breaches, quality, None, "stop")  # a warning only: no stop
+    assert [b.to_dict() for b in breaches] == [{"input": "transactions", "what": "join_master", "share": 0.6, "limit": 0.8,
                          "key": "quality.min_join_share", "severity": "warn", "reason": None, "rows": 20}]
 
 
@@ -269,7 +271,7 @@ def troubled_run() -> dict:
     """quality.json and quality_gate.json of a run that broke a quality rule and went on (warn)."""
     quality = troubled_quality()
     return {"quality.json": quality,
-            "quality_gate.json": enforce(quality, None, Quality(max_reason_share=0.005, on_breach="warn"))}
+            "quality_gate.json": [b.to_dict() for b in find_breaches(quality, Quality(max_reason_share=0.005))]}
 
 
 def test_the_summary_states_the_data_used_and_every_warning(study):

@@ -225,24 +225,23 @@ def gate_message(breaches: list[Breach], quality: dict[str, Any], quarantine: pd
     return "\n".join(lines)
 
 
-def enforce(quality: dict[str, Any], quarantine_df: pd.DataFrame | None, rules: QualityRules) -> list[dict[str, Any]]:
-    """Apply the gate: stop on a set-aside breach (``on_breach: stop``), else return every breach.
+def enforce(
+    breaches: list[Breach], quality: dict[str, Any], quarantine_df: pd.DataFrame | None, on_breach: str
+) -> None:
+    """Apply the gate to the ``breaches`` :func:`find_breaches` found: stop on a set-aside breach
+    when ``on_breach`` is ``stop``; join-rate breaches are warnings and never stop.
 
     Parameters
     ----------
+    breaches
+        What :func:`find_breaches` returned for ``quality``.
     quality
         quality.json's structure (per input rows and reasons; optional ``join`` blocks).
     quarantine_df
         quarantine.parquet's rows (``source``, ``source_file``, ``source_row``, ``reason``, ``raw``),
         for the example rows of the message; may be None.
-    rules
-        The params' ``quality:`` section.
-
-    Returns
-    -------
-    list of dict
-        Every breach (:meth:`Breach.to_dict`), as recorded in quality_gate.json; join-rate
-        breaches are always returned, never raised.
+    on_breach
+        The params' ``quality.on_breach``: ``stop`` or ``warn``.
 
     Raises
     ------
@@ -250,7 +249,5 @@ def enforce(quality: dict[str, Any], quarantine_df: pd.DataFrame | None, rules: 
         With ``on_breach: stop`` and a set-aside share above its limit; the message lists the top
         reasons with counts, three example rows each (file, row, raw text) and the key or the fix.
     """
-    breaches = find_breaches(quality, rules)
-    if rules.on_breach == "stop" and any(b.severity == "stop" for b in breaches):
+    if on_breach == "stop" and any(b.severity == "stop" for b in breaches):
         raise QualityGateError(gate_message(breaches, quality, quarantine_df))
-    return [b.to_dict() for b in breaches]

@@ -68,7 +68,7 @@ def clean_study(study: Study) -> dict[str, CleanResult]:
     # Nothing to score stops a run here rather than deep in stage 2; too much set aside stops it
     # unless quality.on_breach is warn. Both messages point at the files just written.
     require_usable_transactions(tx, study.processed_dir, p.period)
-    quality_gate.enforce(quality, quarantine, p.quality)
+    quality_gate.enforce(breaches, quality, quarantine, p.quality.on_breach)
     return results
 
 
