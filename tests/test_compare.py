@@ -59,3 +59,24 @@ def test_outputs_missing_on_one_side_are_listed_by_side(tmp_path, name):
     first, second = run_folder(tmp_path / "a"), run_folder(tmp_path / "b")
     (second / name).write_text("{}", encoding="utf-8")
     assert compare_runs(first, second).only_in_second == [name]
+
+
+def report_folder(root: Path, sentence: str, when: str = "2026-12-02 06:16 UTC") -> Path:
+    root.mkdir(parents=True)
+    page = (f"<html><head><style>p {{ color: red }}</style><script>var x = 1;</script></head><body>"
+            f"<h1>客户分层报告</h1><p>生成于 {when}</p><p>{sentence}</p>"
+            f"<img src='data:image/png;base64,{when.encode().hex()}'><p>C-7F3A2B</p></body></html>")
+    (root / "index.html").write_text(page, encoding="utf-8")
+    (root / "manifest.json").write_text(json.dumps({"started": when}), encoding="utf-8")
+    return root
+
+
+def test_reports_compare_as_a_reader_sees_them(tmp_path):
+    first = report_folder(tmp_path / "a", "第1层占价值的 62%。")
+    same = report_folder(tmp_path / "b", "第1层占价值的 62%。", when="2027-01-01 00:00 UTC")
+    assert compare_runs(first, same).equal, "generation time, images, styles and the manifest are set aside"
+    changed = report_folder(tmp_path / "c", "第1层占价值的 63%。")
+    result = compare_runs(first, changed)
+    assert list(result.differences) == ["index.html"]
+    assert "-第1层占价值的 62%。" in result.differences["index.html"]
+    assert "+第1层占价值的 63%。" in result.differences["index.html"]

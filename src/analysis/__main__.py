@@ -39,7 +39,7 @@ def _parser() -> argparse.ArgumentParser:
     )
 
     compare = sub.add_parser("compare-runs", help="compare two runs' outputs file by file (exit 1 when they differ)")
-    compare.add_argument("first", type=Path, help="a run's outputs, data/processed/<run>")
+    compare.add_argument("first", type=Path, help="a run's outputs, data/processed/<run>, or its report folder, reports/<run>")
     compare.add_argument("second", type=Path)
     compare.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of figures (default: %(default)s)")
     return parser

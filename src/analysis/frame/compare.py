@@ -1,9 +1,12 @@
-"""Compare the stage outputs of two runs: did a change of code (or a rerun) change any figure?
+"""Compare the outputs of two runs: did a change of code (or a rerun) change any figure or sentence?
 
 ``python -m analysis compare-runs A B`` compares two ``data/processed/<run>/`` folders file by file:
-every parquet table (columns, dtypes, rows, values) and every json record. Two things differ between
-any two runs by design and are set aside: the executed notebooks (``notebooks/``, they hold timings)
-and the masking salt, with the customer codes drawn from it (``C-7F3A2B``, see
+every parquet table (columns, dtypes, rows, values) and every json record. Given two
+``reports/<run>/`` folders it compares the reports as a reader sees them: the visible text of each
+HTML page, line by line (markup, styles and embedded images aside). Some things differ between any
+two runs by design and are set aside: the executed notebooks (``notebooks/``, they hold timings),
+the run manifest (when and where the run happened), the time a report was generated, and the
+masking salt, with the customer codes drawn from it (``C-7F3A2B``, see
 :mod:`analysis.frame.privacy`), which are compared as "a code" rather than letter by letter.
 
 Floating-point figures are equal when they agree to ``rtol`` (default 1e-9): two runs on one
@@ -12,10 +15,12 @@ machine agree exactly, and another CPU may change the last digits.
 
 from __future__ import annotations
 
+import difflib
 import json
 import math
 import re
 from dataclasses import dataclass, field
+from html.parser import HTMLParser
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +30,8 @@ import pandas as pd
 from analysis.frame import catalog
 
 _CODE = re.compile(r"\bC-[0-9A-F]{6,}\b")
-_IGNORED = {catalog.MASK_SALT}
+_GENERATED_AT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
+_IGNORED = {catalog.MASK_SALT, catalog.MANIFEST}
 
 
 @dataclass
@@ -74,6 +80,8 @@ def _output_names(folder: Path) -> set[str]:
 def _difference(a: Path, b: Path, rtol: float) -> str | None:
     if a.suffix == ".parquet":
         return _frame_difference(pd.read_parquet(a), pd.read_parquet(b), rtol)
+    if a.suffix == ".html":
+        return _page_difference(a.read_text(encoding="utf-8"), b.read_text(encoding="utf-8"))
     if a.suffix == ".json":
         return _json_difference(json.loads(a.read_text(encoding="utf-8")), json.loads(b.read_text(encoding="utf-8")), rtol, "")
     return None if a.read_bytes() == b.read_bytes() else "the bytes differ"
@@ -131,3 +139,39 @@ def _json_difference(a: Any, b: Any, rtol: float, where: str) -> str | None:
             return None
         return f"{where}: {a!r} vs {b!r}"
     return None if _masked(a) == _masked(b) else f"{where}: {a!r} vs {b!r}"
+
+
+class _VisibleText(HTMLParser):
+    """The lines of text a reader sees on a page: no markup, scripts or styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[str] = []
+        self._hidden = 0
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._hidden += tag in ("script", "style")
+
+    def handle_endtag(self, tag: str) -> None:
+        self._hidden -= tag in ("script", "style") and self._hidden > 0
+
+    def handle_data(self, data: str) -> None:
+        if not self._hidden and data.strip():
+            self.lines.append(" ".join(data.split()))
+
+
+def visible_text(page: str) -> list[str]:
+    """The visible text of an HTML page, one line per text node, customer codes and times masked."""
+    parser = _VisibleText()
+    parser.feed(page)
+    return [_GENERATED_AT.sub("<time>", _masked(line)) for line in parser.lines]
+
+
+def _page_difference(a: str, b: str, context: int = 5) -> str | None:
+    first, second = visible_text(a), visible_text(b)
+    if first == second:
+        return None
+    changed = [line for line in difflib.unified_diff(first, second, lineterm="", n=0) if line[:1] in "+-"][2:]
+    shown = "\n    ".join(changed[: 2 * context])
+    more = f"\n    … and {len(changed) - 2 * context} more" if len(changed) > 2 * context else ""
+    return f"{len(changed)} line(s) of visible text differ:\n    {shown}{more}"
