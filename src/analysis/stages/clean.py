@@ -2,16 +2,18 @@
 
 The outputs (:mod:`analysis.frame.catalog`, writer ``01_clean``): the cleaned transactions and, when
 given, customer master, surveys and complaints; the quarantine; the quality summary and the quality
-rules the run broke.
+rules the run broke. :func:`compute` cleans (pure: params in, results out); :func:`run` writes.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
 from analysis.frame import catalog
+from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
 from analysis.methods import quality_gate
 from analysis.methods.cleaning import (
@@ -25,51 +27,77 @@ from analysis.methods.cleaning import (
 from analysis.stages.rfm_clv import require_usable_transactions
 
 
-def clean_study(study: Study) -> dict[str, CleanResult]:
-    """Clean every input named in the params and write the stage-1 outputs atomically.
+@dataclass
+class Cleaned:
+    """Stage 1's results: each input's kept rows and quality, every set-aside row, the gate's breaches."""
+
+    results: dict[str, CleanResult]
+    quarantine: pd.DataFrame
+    breaches: list[quality_gate.Breach]
+
+    @property
+    def quality(self) -> dict[str, dict[str, Any]]:
+        """quality.json: per input rows_in = rows_kept + rows_quarantined, by reason; id repairs; join rates."""
+        return {name: result.quality for name, result in self.results.items()}
+
+
+def compute(params: StudyParams) -> Cleaned:
+    """Clean every input named in ``params``; nothing is written.
 
     The customer master is cleaned first: its ids are the form the other inputs' ids are repaired
-    to (``7919`` → ``00007919``, see :mod:`analysis.methods.ids`). Writes transactions.parquet,
-    customer_master.parquet / surveys.parquet / complaints.parquet when those inputs are given,
-    quarantine.parquet (every set-aside row with its reason) and quality.json (per input:
-    rows_in = rows_kept + rows_quarantined, by reason; the id repairs; the join rates,
-    :func:`join_rates`).
+    to (``7919`` → ``00007919``, see :mod:`analysis.methods.ids`). Each input's quality gets its
+    join rates (:func:`add_join_rates`), and the quality rules it breaks are found
+    (:func:`analysis.methods.quality_gate.find_breaches`).
     """
-    p = study.params
     results: dict[str, CleanResult] = {}
     master_ids: list[str] | None = None
-    if p.inputs.customers is not None:
-        results["customers"] = clean_customers(p.inputs.customers, p.cleaning)
+    if params.inputs.customers is not None:
+        results["customers"] = clean_customers(params.inputs.customers, params.cleaning)
         master_ids = results["customers"].kept["customer_id"].dropna().astype(str).tolist()
-    results["transactions"] = clean_transactions(p.inputs.transactions, p.period, p.cleaning, master_ids=master_ids)
-    if p.inputs.surveys is not None:
+    results["transactions"] = clean_transactions(
+        params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids
+    )
+    if params.inputs.surveys is not None:
         results["surveys"] = clean_surveys(
-            p.inputs.surveys, p.cleaning, scale_max=p.satisfaction.scale_max, attributes=p.satisfaction.attributes,
-            master_ids=master_ids,
+            params.inputs.surveys, params.cleaning, scale_max=params.satisfaction.scale_max,
+            attributes=params.satisfaction.attributes, master_ids=master_ids,
         )
-    if p.inputs.complaints is not None:
-        results["complaints"] = clean_complaints(p.inputs.complaints, p.cleaning, as_of=p.period.end, master_ids=master_ids)
+    if params.inputs.complaints is not None:
+        results["complaints"] = clean_complaints(
+            params.inputs.complaints, params.cleaning, as_of=params.period.end, master_ids=master_ids
+        )
     results = {name: results[name] for name in ("transactions", "customers", "surveys", "complaints") if name in results}
     add_join_rates(results)
+    quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)[QUARANTINE_COLUMNS]
+    cleaned = Cleaned(results, quarantine, breaches=[])
+    cleaned.breaches = quality_gate.find_breaches(cleaned.quality, params.quality)
+    return cleaned
 
-    tx = results["transactions"].kept
+
+def run(study: Study) -> Cleaned:
+    """Clean the study's inputs and write the stage-1 outputs atomically, then apply the quality gate.
+
+    Writes transactions.parquet, customer_master.parquet / surveys.parquet / complaints.parquet when
+    those inputs are given (an earlier run's file of an input no longer given is removed),
+    quarantine.parquet (every set-aside row with its reason), quality.json and quality_gate.json.
+    """
+    p = study.params
+    cleaned = compute(p)
+    tx = cleaned.results["transactions"].kept
     study.write(catalog.TRANSACTIONS, tx)
     for name, output in catalog.CLEANED_INPUTS.items():
-        if name in results:
-            study.write(output, results[name].kept)
+        if name in cleaned.results:
+            study.write(output, cleaned.results[name].kept)
         else:
-            study.remove(output)  # an earlier run's file must not leak in
-    quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)[QUARANTINE_COLUMNS]
-    study.write(catalog.QUARANTINE, quarantine)
-    quality = {name: r.quality for name, r in results.items()}
-    study.write(catalog.QUALITY, quality)
-    breaches = quality_gate.find_breaches(quality, p.quality)
-    study.write(catalog.QUALITY_GATE, [b.to_dict() for b in breaches])
+            study.remove(output)
+    study.write(catalog.QUARANTINE, cleaned.quarantine)
+    study.write(catalog.QUALITY, cleaned.quality)
+    study.write(catalog.QUALITY_GATE, [b.to_dict() for b in cleaned.breaches])
     # Nothing to score stops a run here rather than deep in stage 2; too much set aside stops it
     # unless quality.on_breach is warn. Both messages point at the files just written.
     require_usable_transactions(tx, study.processed_dir, p.period)
-    quality_gate.enforce(breaches, quality, quarantine, p.quality.on_breach)
-    return results
+    quality_gate.enforce(cleaned.breaches, cleaned.quality, cleaned.quarantine, p.quality.on_breach)
+    return cleaned
 
 
 def join_rates(ids: pd.Series, reference: pd.Series, name: str) -> dict[str, Any]:
