@@ -11,6 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from analysis.i18n import render
 from analysis.methods.allocation import (
     AllocationError,
     ResponseCurve,
@@ -437,12 +438,37 @@ def test_allocate_hours_caps_at_need_and_reports_binding_levels():
     tiers = hours.by_tier.set_index("tier")
     assert tiers["hours_allocated"].tolist() == pytest.approx([10.0, 100 / 3, 0.0])
     assert tiers["coverage"].tolist() == pytest.approx([10 / 15, 1.0, 1.0])
-    notes = hours.by_level.set_index("level")
-    assert "capacity binds, 5 hours short" in notes.loc["senior", "note_en"]
-    assert "产能受限，缺口 5 小时" in notes.loc["senior", "note_zh"]
-    assert "capacity is sufficient" in notes.loc["middle", "note_en"]
-    assert "产能充足" in notes.loc["middle", "note_zh"]
-    assert hours.summary("en").count("\n") == 1 and "资深客户经理" in hours.summary("zh")
+    notes = hours.by_level.set_index("level")["note"]
+    names = {1: "Gold"}
+    assert render(notes["senior"], "en", names) == (
+        "senior account managers: 15 hours/month needed, 10 available (150% utilisation); capacity binds, "
+        "5 hours short; hours go first where they keep the most value: Gold (tier 1) 67% covered."
+    )
+    assert render(notes["senior"], "zh", {1: "金卡"}) == (
+        "资深客户经理：需要 15 小时/月，可用 10 小时/月（利用率 150%），产能受限，缺口 5 小时；"
+        "工时已按挽留价值优先分配：金卡（第1层）覆盖 67%。"
+    )
+    assert render(notes["middle"], "en") == (
+        "mid-level account managers: 33 hours/month needed, 100 available (33% utilisation); "
+        "capacity is sufficient and every tier gets its playbook hours."
+    )
+    assert render(notes["middle"], "zh") == (
+        "中级客户经理：需要 33 小时/月，可用 100 小时/月（利用率 33%），产能充足，各层按服务方案足额安排。"
+    )
+
+
+def test_capacity_notes_of_an_unused_level_and_of_a_level_without_hours():
+    playbook = merge_playbook(default_playbook(3), {2: {"manager_level": "junior"}})
+    hours = allocate_manager_hours(hand_profile(), playbook, {"senior": 100.0, "middle": 50.0, "junior": 0.0})
+    notes = hours.by_level.set_index("level")["note"]
+    assert render(notes["middle"], "zh") == "中级客户经理：本方案未安排该级别工时（可用 50 小时/月）。"
+    assert render(notes["middle"], "en") == (
+        "mid-level account managers: the playbook assigns them no tier (50 hours/month available)."
+    )
+    assert render(notes["junior"], "en", {2: "Silver"}) == (
+        "junior account managers: 33 hours/month needed, 0 available (∞ utilisation); capacity binds, "
+        "33 hours short; hours go first where they keep the most value: Silver (tier 2) 0% covered."
+    )
 
 
 def test_allocate_hours_equalises_marginal_value_within_a_level():
@@ -519,6 +545,15 @@ def test_allocation_table():
     assert table["hours_needed"].tolist() == pytest.approx([750.0, 2000.0, 1000.0, 0.0])
     assert table["capacity_binding"].tolist() == [True, True, False, False]
     assert (table["hours_allocated"] <= table["hours_needed"] + 1e-9).all()
-    for column in ("service_model", "manager_level", "channels", "offers", "cadence"):
-        assert table[f"{column}_zh"].notna().all() and table[f"{column}_en"].notna().all()
+    assert table["manager_level"].tolist() == ["senior", "middle", "junior", "none"]
+    assert [render(v, "en") for v in table["cadence"]] == [
+        "2 times a month", "2 times a month", "once every 2 months", "once a month"
+    ]
+    for column in ("service_model", "channels", "offers"):
+        assert all(render(v, "zh") and render(v, "en") for v in table[column])
     assert not any(isinstance(v, float) and math.isnan(v) for v in table["budget_revenue"])
+
+
+def test_allocation_table_names_its_tiers_at_display_when_the_profile_has_no_names():
+    table = allocation_table(uneven_profile(), BUDGET, default_playbook(4), HOURS)
+    assert table["tier_name"].isna().all(), "localize fills the names from the run's tiering"

@@ -28,10 +28,10 @@ REPORT_METHODS: dict[str, set[str]] = {
     "charts": set(),
     "localize": set(),
     "readable": set(),
+    "tier_profiles": set(),
+    "tier_rules": set(),
     "sections": {
-        "analysis.methods.churn",  # REASON_LABELS: the watch list's reasons in words
-        "analysis.methods.lifecycle",  # stage_labels: the lifecycle chart's legend
-        "analysis.methods.profiles",  # tier and purchase mix, Lorenz curve, Pareto sentence, Kruskal–Wallis
+        "analysis.methods.profiles",  # tier and purchase mix, Lorenz curve, Pareto message, Kruskal–Wallis
         "analysis.methods.quality_gate",  # input summaries, join breaches, the quality table
         "analysis.methods.satisfaction",  # latest answers behind the drivers' n
     },

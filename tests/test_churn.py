@@ -5,6 +5,8 @@ import pandas as pd
 import pytest
 from sklearn.metrics import roc_auc_score
 
+from analysis.frame import catalog
+from analysis.i18n import TEXTS, render
 from analysis.methods.churn import (
     REASONS,
     ChurnInputError,
@@ -16,6 +18,7 @@ from analysis.methods.churn import (
     early_warning_list,
     top_decile_lift,
 )
+from analysis.report.localize import code_label, localize
 
 START, END = pd.Timestamp("2022-01-01"), pd.Timestamp("2024-12-31")
 
@@ -217,12 +220,13 @@ def test_churn_risk_bands_and_fallback_to_p_alive():
         {"customer_id": ["a", "b", "c", "d"], "p_alive": [0.9, 0.2, 0.5, np.nan]}
     )
     scores = pd.DataFrame({"customer_id": ["a", "b", "d"], "churn_probability": [0.7, 0.3, 0.1]})
-    risk = churn_risk(customers, scores, high=0.6, medium=0.3, language="zh")
+    risk = churn_risk(customers, scores, high=0.6, medium=0.3)
     assert risk["churn_risk"].tolist() == pytest.approx([0.7, 0.3, 0.5, 0.1])
     assert risk["p_alive_risk"].iloc[:3].tolist() == pytest.approx([0.1, 0.8, 0.5])
     assert risk["risk_source"].tolist() == ["model", "model", "p_alive", "model"]
     assert risk["risk_band"].tolist() == ["high", "medium", "medium", "low"]
-    assert risk["risk_band_label"].tolist() == ["高", "中", "中", "低"]
+    shown = localize(risk, "zh", labels={"risk_band": "churn_band_"})
+    assert shown["risk_band"].tolist() == ["高", "中", "中", "低"]
     with pytest.raises(ChurnInputError, match="medium_risk"):
         churn_risk(customers, scores, high=0.3, medium=0.6)
 
@@ -351,7 +355,7 @@ def warning_customers() -> pd.DataFrame:
 
 def test_early_warning_reasons_on_hand_cases():
     listed = early_warning_list(warning_customers(), tiers=[1, 2], risk_threshold=0.6)
-    reasons = dict(zip(listed["customer_id"], listed["reasons"]))
+    reasons = dict(zip(listed["customer_id"], listed["reason_codes"]))
     assert reasons == {
         "gap": ["long_since_last_purchase"],  # usual gap 36.5 days, 100 > 2 × 36.5
         "spend": ["falling_spend"],
@@ -371,23 +375,37 @@ def test_early_warning_reasons_on_hand_cases():
     ]
     assert listed["value_at_risk"].iloc[0] == pytest.approx(3500.0)
     row = listed.set_index("customer_id")
-    assert row.loc["spend", "reasons_zh"] == "近期消费降至前期的20%"
+    assert render(row.loc["spend", "reasons"], "zh") == "近期消费降至前期的20%"
     assert (
-        row.loc["gap", "reasons_en"] == "100 days since the last purchase (usual gap about 36 days)"
+        render(row.loc["gap", "reasons"], "en") == "100 days since the last purchase (usual gap about 36 days)"
     )
-    assert set(REASONS) >= {k for r in listed["reasons"] for k in r}
+    assert set(REASONS) >= {k for r in listed["reason_codes"] for k in r}
+    assert render(row.loc["model_only", "reasons"], "en") == (
+        "high predicted churn probability (95%), no single rule triggered"
+    )
+    shown = localize(listed, "en", output=catalog.WATCH_LIST).set_index("customer_id")
+    assert shown.loc["spend", "reasons"] == "recent spend fell to 20% of the previous period's"
+
+
+def test_every_reason_has_its_sentence_and_short_name():
+    for code in REASONS:
+        assert f"churn_reason_{code}" in TEXTS and code_label(code, "churn_short_reason_", "zh") != code
+    assert code_label("long_since_last_purchase", "churn_short_reason_", "en") == "Long since last purchase"
 
 
 def test_early_warning_by_top_clv_share_and_size():
     c = warning_customers()
     top = early_warning_list(c, tiers=None, top_clv_share=0.25, risk_threshold=0.6)
     assert top["customer_id"].tolist() == ["low_tier"]  # "safe" has the same CLV but low risk
-    assert top["reasons"].iloc[0] == [
+    assert top["reason_codes"].iloc[0] == [
         "long_since_last_purchase",
         "falling_spend",
         "detractor",
         "open_complaint",
     ]
+    assert render(top["reasons"].iloc[0], "zh") == (
+        "距上次购买已300天（通常间隔约36天）；近期消费降至前期的0%；推荐意愿低（0分，贬损者）；有1项未解决投诉"
+    )
     both = early_warning_list(c, tiers=[1], top_clv_share=0.25, risk_threshold=0.6, size=2)
     assert both["customer_id"].tolist() == ["low_tier", "detractor"]
     with pytest.raises(ChurnInputError, match="watch_tiers"):

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.frame import catalog
+from analysis.i18n import render
 from analysis.methods.complaints import (
+    UNCATEGORISED,
     complaint_features,
     complaint_satisfaction_link,
     complaints_by_tier,
@@ -14,6 +19,7 @@ from analysis.methods.complaints import (
     normalise_severity,
 )
 from analysis.methods.satisfaction import reason
+from analysis.report.localize import localize
 
 AS_OF = "2025-06-30"
 NAT = pd.NaT
@@ -46,7 +52,7 @@ def _complaints() -> pd.DataFrame:
 
 
 def test_complaints_by_tier_hand_case():
-    table = complaints_by_tier(_complaints(), _customers(), as_of=AS_OF, language="en")
+    table = complaints_by_tier(_complaints(), _customers(), as_of=AS_OF)
     tier1, tier2, overall = (table.iloc[i] for i in range(3))
     assert (tier1["customers"], tier1["complaints"], tier1["complainants"]) == (2, 2, 1)
     assert tier1["complaints_per_100"] == pytest.approx(100.0)
@@ -57,7 +63,7 @@ def test_complaints_by_tier_hand_case():
     assert tier2["complaints_per_100"] == pytest.approx(50.0)
     assert tier2["open_complaints"] == 1  # c4's complaint closed after as_of
     assert tier2["median_resolution_days"] == 10.0
-    assert overall["tier_name"] == "All customers" and pd.isna(overall["tier"])
+    assert pd.isna(overall["tier"]) and pd.isna(overall["tier_name"])
     assert (overall["customers"], overall["complaints"], overall["open_complaints"]) == (6, 4, 2)
     assert overall["complaints_per_100"] == pytest.approx(400 / 6)
     assert overall["median_resolution_days"] == pytest.approx(7.0)
@@ -71,14 +77,26 @@ def test_complaints_by_tier_does_not_depend_on_row_order():
 
 
 def test_category_shares_per_tier():
-    table = complaints_category_by_tier(_complaints(), _customers(), as_of=AS_OF, language="zh")
-    shares = table.set_index(["tier_name", "category"])["share"]
-    assert shares[("高价值", "交付")] == pytest.approx(0.5)
-    assert shares[("高价值", "服务")] == pytest.approx(0.5)
-    assert shares[("普通", "未分类")] == pytest.approx(0.5)
-    assert shares[("全部客户", "交付")] == pytest.approx(0.5)
-    assert table.groupby("tier_name")["share"].sum().tolist() == pytest.approx([1, 1, 1])
+    table = complaints_category_by_tier(_complaints(), _customers(), as_of=AS_OF)
+    shares = table.assign(tier=table["tier"].fillna(0)).set_index(["tier", "category"])["share"]
+    assert shares[(1, "交付")] == pytest.approx(0.5)
+    assert shares[(1, "服务")] == pytest.approx(0.5)
+    assert shares[(2, UNCATEGORISED)] == pytest.approx(0.5)
+    assert shares[(0, "交付")] == pytest.approx(0.5)  # the overall row (tier NA)
+    assert table.groupby("tier", dropna=False)["share"].sum().tolist() == pytest.approx([1, 1, 1])
     assert "价格" not in set(table["category"])  # c9 has no tier
+    assert table.loc[table["tier"] == 1, "tier_name"].eq("高价值").all()
+    assert table.loc[table["tier"].isna(), "tier_name"].isna().all()
+
+
+def test_the_uncategorised_code_is_labelled_at_display_and_real_categories_stay_as_they_are():
+    table = complaints_category_by_tier(_complaints(), _customers(), as_of=AS_OF)
+    zh = localize(table, "zh", {1: "高价值", 2: "普通"}, output=catalog.COMPLAINT_CATEGORIES)
+    en = localize(table, "en", {1: "High", 2: "Ordinary"}, output=catalog.COMPLAINT_CATEGORIES)
+    assert set(zh["category"]) == {"交付", "服务", "未分类"}
+    assert set(en["category"]) == {"交付", "服务", "uncategorised"}
+    assert set(zh["tier_name"]) == {"高价值", "普通", "全部客户"}
+    assert set(en["tier_name"]) == {"High", "Ordinary", "All customers"}
 
 
 def test_severity_levels_in_chinese_and_english():
@@ -136,7 +154,7 @@ def _surveys_with_unhappy_complainers(
 
 def test_complaints_go_with_lower_satisfaction():
     complaints, surveys = _surveys_with_unhappy_complainers()
-    link = complaint_satisfaction_link(complaints, surveys, as_of=AS_OF, language="en")
+    link = complaint_satisfaction_link(complaints, surveys, as_of=AS_OF)
     table = link.table.set_index("group")
     assert table.loc["with_complaints", "n"] == 20 and table.loc["without_complaints", "n"] == 60
     assert (
@@ -145,19 +163,54 @@ def test_complaints_go_with_lower_satisfaction():
     )
     assert table.loc["with_complaints", "nps"] == pytest.approx(-100)
     assert link.p_value < 1e-6 and link.reason is None
-    assert "significantly lower satisfaction" in link.sentence
-    zh = complaint_satisfaction_link(complaints, surveys, as_of=AS_OF, language="zh")
-    assert "较低的满意度" in zh.sentence and zh.p_value == link.p_value
+    with_, without = (
+        table.loc[g, "mean_satisfaction"] for g in ("with_complaints", "without_complaints")
+    )
+    nps = (
+        f"{table.loc['with_complaints', 'nps']:+.0f}",
+        f"{table.loc['without_complaints', 'nps']:+.0f}",
+    )
+    assert render(link.sentence, "en") == (
+        f"Customers with complaints rate overall satisfaction {with_:.2f} on average against {without:.2f} "
+        f"for those without (Mann–Whitney p < 0.001; NPS {nps[0]} vs {nps[1]}): complaints go with "
+        "significantly lower satisfaction."
+    )
+    assert render(link.sentence, "zh") == (
+        f"有投诉客户的满意度均值为 {with_:.2f}，无投诉客户为 {without:.2f}（Mann–Whitney p < 0.001，"
+        f"NPS {nps[0]} 对 {nps[1]}）：投诉与较低的满意度显著相关。"
+    )
+
+
+def test_the_link_sentence_survives_json_as_experience_json_stores_it():
+    complaints, surveys = _surveys_with_unhappy_complainers()
+    link = complaint_satisfaction_link(complaints, surveys, as_of=AS_OF)
+    stored = json.loads(json.dumps(link.sentence))
+    assert render(stored, "en") == render(link.sentence, "en") and "nan" not in json.dumps(stored)
+
+
+def test_complainers_more_satisfied_is_said_so():
+    complaints, surveys = _surveys_with_unhappy_complainers()
+    happier = surveys.assign(overall_satisfaction=11 - surveys["overall_satisfaction"])
+    link = complaint_satisfaction_link(complaints, happier, as_of=AS_OF)
+    assert render(link.sentence, "en").endswith(
+        ": customers with complaints are significantly more satisfied."
+    )
+    assert render(link.sentence, "zh").endswith("：有投诉的客户满意度反而显著更高。")
 
 
 def test_complaints_after_the_survey_can_be_left_out():
     complaints, surveys = _surveys_with_unhappy_complainers()
     later = complaints.assign(opened=pd.Timestamp("2025-06-25"))
-    link = complaint_satisfaction_link(
-        later, surveys, as_of=AS_OF, complaint_before_survey=True, language="en"
-    )
+    link = complaint_satisfaction_link(later, surveys, as_of=AS_OF, complaint_before_survey=True)
     assert link.table.set_index("group").loc["with_complaints", "n"] == 0
-    assert np.isnan(link.p_value) and "at least 2" in link.sentence
+    assert np.isnan(link.p_value)
+    assert render(link.sentence, "en") == (
+        "0 respondents had complaints and 80 had none; each group needs at least 2 to compare satisfaction."
+    )
+    assert (
+        render(link.sentence, "zh")
+        == "有投诉的受访客户 0 位，无投诉的 80 位；每组至少需要 2 位才能比较满意度。"
+    )
 
 
 def test_no_difference_is_reported_as_not_significant():
@@ -172,8 +225,14 @@ def test_no_difference_is_reported_as_not_significant():
     complaints = pd.DataFrame(
         {"customer_id": [f"k{i}" for i in range(0, 100, 2)], "opened": pd.Timestamp("2025-05-01")}
     )
-    link = complaint_satisfaction_link(complaints, surveys, language="en")
-    assert link.p_value > 0.05 and link.sentence.endswith("the difference is not significant.")
+    link = complaint_satisfaction_link(complaints, surveys)
+    assert link.p_value > 0.05
+    assert render(link.sentence, "en").endswith(
+        f"(Mann–Whitney p = {link.p_value:.3f}): the difference is not significant."
+    )
+    assert render(link.sentence, "zh").endswith(
+        f"（Mann–Whitney p = {link.p_value:.3f}）：差异不显著。"
+    )
     assert link.table["nps"].isna().all()  # no recommend column: NPS is missing, not an error
 
 
@@ -188,15 +247,26 @@ def test_missing_complaints_give_empty_results_with_reasons(complaints):
         complaint_features(complaints, AS_OF),
     ]
     for table in tables:
-        assert table.empty and reason(table, "zh") and reason(table, "en")
-    link = complaint_satisfaction_link(complaints, surveys, language="en")
-    assert link.table.empty and link.reason and np.isnan(link.p_value)
+        assert table.empty and render(reason(table), "zh") and render(reason(table), "en")
+    link = complaint_satisfaction_link(complaints, surveys)
+    assert link.table.empty and link.reason == reason(link.table) and np.isnan(link.p_value)
+    assert link.sentence is None
 
 
 def test_missing_customers_or_surveys_are_explained():
     table = complaints_by_tier(_complaints(), None, as_of=AS_OF)
-    assert table.empty and "inputs.customers" in reason(table, "en")
-    link = complaint_satisfaction_link(_complaints(), None, language="zh")
-    assert link.table.empty and "满意度调查" in link.reason
+    assert table.empty and render(reason(table), "en") == (
+        "No customers table: the params file gives no inputs.customers."
+    )
+    link = complaint_satisfaction_link(_complaints(), None)
+    assert (
+        link.table.empty
+        and render(link.reason, "zh")
+        == "没有满意度调查数据：参数文件未提供该输入（inputs.surveys）。"
+    )
     no_recent = complaint_features(_complaints(), "2024-01-01")
-    assert no_recent.empty and "2024-01-01" in reason(no_recent, "en")
+    assert (
+        no_recent.empty
+        and render(reason(no_recent), "en") == "No complaint was opened on or before 2024-01-01."
+    )
+    assert render(reason(no_recent), "zh") == "没有在 2024-01-01 之前提出的投诉。"

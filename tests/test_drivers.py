@@ -8,6 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.frame import catalog
+from analysis.i18n import render
 from analysis.methods.drivers import (
     driver_importance,
     driver_importance_by_tier,
@@ -16,6 +18,7 @@ from analysis.methods.drivers import (
     shapley_r2,
 )
 from analysis.methods.satisfaction import SatisfactionArgumentError, reason
+from analysis.report.localize import localize
 
 # mtcars (Henderson & Velleman 1981; R datasets::mtcars): mpg, cyl, disp, hp, gear
 MTCARS = pd.DataFrame(
@@ -181,9 +184,20 @@ def test_constant_ratings_and_missing_answers_are_handled():
 
 def test_too_few_answers_give_an_empty_result_with_a_reason():
     table = driver_importance(MTCARS[PREDICTORS].iloc[:4], MTCARS["mpg"].iloc[:4])
-    assert table.empty and "4 complete answers" in reason(table, "en")
+    assert table.empty and render(reason(table), "en") == (
+        "Only 4 complete answers, fewer than the number of attributes + 2 (6); "
+        "the regression cannot be estimated."
+    )
+    assert render(reason(table), "zh") == "完整回答只有 4 份，少于属性数 + 2（6），无法估计回归。"
     empty = shapley_r2(MTCARS[[]], MTCARS["mpg"])
-    assert empty.empty and reason(empty, "zh")
+    assert empty.empty and render(reason(empty), "zh") == (
+        "没有可用的属性评分（未配置或评分全部相同），无法计算驱动因素重要性。"
+    )
+    flat = relative_weights(MTCARS[PREDICTORS], MTCARS["mpg"] * 0 + 1)
+    assert render(reason(flat), "en") == (
+        "The outcome (overall satisfaction or recommendation) does not vary; "
+        "driver importance cannot be computed."
+    )
 
 
 def test_more_than_twelve_attributes_fall_back_to_johnson():
@@ -193,7 +207,11 @@ def test_more_than_twelve_attributes_fall_back_to_johnson():
     with pytest.raises(SatisfactionArgumentError, match="at most 12"):
         shapley_r2(X, y)
     table = driver_importance(X, y)
-    assert table.attrs["method"] == "johnson" and "13" in table.attrs["note"]["en"]
+    assert table.attrs["method"] == "johnson"
+    assert render(table.attrs["note"], "en") == (
+        "13 attributes exceed 12; Johnson's relative weights are used instead of Shapley weights."
+    )
+    assert render(table.attrs["note"], "zh") == "属性有 13 个，超过 12 个，改用 Johnson 相对权重。"
     assert table["importance_pct"].sum() == pytest.approx(100)
 
 
@@ -214,31 +232,43 @@ def _answers_by_tier(sizes: dict[int, int], seed: int = 4) -> pd.DataFrame:
 
 def test_driver_importance_by_tier_finds_each_tiers_driver_and_skips_small_tiers():
     answers = _answers_by_tier({1: 150, 2: 150})
-    table = driver_importance_by_tier(
-        answers, ["quality", "speed", "price"], min_n=30, language="en"
-    )
+    table = driver_importance_by_tier(answers, ["quality", "speed", "price"], min_n=30)
     top = table[table["rank"] == 1].set_index("tier")["attribute"]
     assert top.to_dict() == {1: "quality", 2: "price"}
     assert table.attrs["skipped"] == []
     small = pd.concat(
         [answers, _answers_by_tier({2: 10}, seed=9).assign(tier=3, tier_name="Tier 3")]
     )
-    table = driver_importance_by_tier(small, ["quality", "speed", "price"], min_n=30, language="en")
+    table = driver_importance_by_tier(small, ["quality", "speed", "price"], min_n=30)
     assert sorted(table["tier"].unique()) == [1, 2]
-    assert table.attrs["skipped"] == [
-        {
-            "tier": 3,
-            "n": 10,
-            "reason": "Tier 3: 10 complete answers, fewer than 30; drivers not estimated.",
-        }
-    ]
+    assert table["tier_name"].tolist()[:1] == ["Tier 1"]  # the answers' own tier names
+    [skipped] = table.attrs["skipped"]
+    assert (skipped["tier"], skipped["n"]) == (3, 10)
+    assert render(skipped["reason"], "en", {3: "Small"}) == (
+        "Small: 10 complete answers, fewer than 30; drivers not estimated."
+    )
+    assert render(skipped["reason"], "zh") == "第3层：完整回答 10 份，少于 30 份，未估计驱动因素。"
     none = driver_importance_by_tier(answers, ["quality", "speed", "price"], min_n=500)
-    assert none.empty and reason(none, "en") and len(none.attrs["skipped"]) == 2
+    assert none.empty and len(none.attrs["skipped"]) == 2
+    assert render(reason(none), "en") == (
+        "No tier has at least 500 complete answers; drivers cannot be estimated per tier."
+    )
+
+
+def test_a_tier_whose_drivers_cannot_be_estimated_is_skipped_with_the_reason():
+    answers = _answers_by_tier({1: 150, 2: 40})
+    answers.loc[answers["tier"] == 2, "overall_satisfaction"] = 7.0  # no variation in tier 2
+    table = driver_importance_by_tier(answers, ["quality", "speed", "price"], min_n=30)
+    [skipped] = table.attrs["skipped"]
+    assert render(skipped["reason"], "en", {2: "Mid"}) == (
+        "Mid: The outcome (overall satisfaction or recommendation) does not vary; "
+        "driver importance cannot be computed."
+    )
 
 
 def test_driver_importance_by_tier_without_surveys():
     table = driver_importance_by_tier(None, ["quality"])
-    assert table.empty and reason(table, "en").startswith("No surveys")
+    assert table.empty and render(reason(table), "en").startswith("No surveys")
 
 
 def test_importance_performance_quadrants_hand_case():
@@ -246,7 +276,7 @@ def test_importance_performance_quadrants_hand_case():
     performance = pd.Series(
         {"quality": 3.0, "speed": 4.5, "price": 4.8, "delivery": 3.2, "unrated": 4.0}
     )
-    table = importance_performance(importance, performance, language="zh").set_index("attribute")
+    table = importance_performance(importance, performance).set_index("attribute")
     assert table.attrs["importance_split"] == pytest.approx(25.0)
     assert table.attrs["performance_split"] == pytest.approx(3.875)
     assert table["quadrant"].to_dict() == {
@@ -255,19 +285,25 @@ def test_importance_performance_quadrants_hand_case():
         "price": "possible_overkill",
         "delivery": "low_priority",
     }
-    assert table["label"].to_dict() == {
+    assert "label" not in table.columns  # the display labels the quadrant code
+    output = catalog.IMPORTANCE_PERFORMANCE
+    chinese = localize(table.reset_index(), "zh", output=output).set_index("attribute")
+    assert chinese["quadrant"].to_dict() == {
         "quality": "优先改进",
         "speed": "继续保持",
         "price": "可能过度投入",
         "delivery": "次要改进",
     }
-    english = importance_performance(importance, performance, language="en").set_index("attribute")
+    english = localize(table.reset_index(), "en", output=output).set_index("attribute")
     assert (
-        english.loc["quality", "label"] == "fix first"
-        and english.loc["price", "label"] == "possible overkill"
+        english.loc["quality", "quadrant"] == "fix first"
+        and english.loc["price", "quadrant"] == "possible overkill"
     )
 
 
 def test_importance_performance_without_overlap_explains_why():
     table = importance_performance(pd.Series({"a": 1.0}), pd.Series({"b": 2.0}))
-    assert table.empty and reason(table, "en")
+    assert table.empty and render(reason(table), "en") == (
+        "No attribute has both an importance and a performance score; "
+        "importance–performance analysis cannot be done."
+    )

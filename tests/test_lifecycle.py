@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.i18n import render, text
 from analysis.methods.lifecycle import (
     DEFAULT_LIFECYCLE_RULES,
     STAGES,
@@ -13,8 +16,8 @@ from analysis.methods.lifecycle import (
     lifecycle_rules,
     spend_trend,
     stage_by_tier,
-    stage_label,
 )
+from analysis.report.sections import lifecycle_rules_table
 
 AS_OF = pd.Timestamp("2025-12-31")
 
@@ -231,16 +234,36 @@ def test_missing_feature_column_is_named():
 
 
 def test_describe_rules_lists_precedence_with_thresholds_in_both_languages():
-    zh = describe_lifecycle_rules(language="zh")
-    assert list(zh["stage"]) == ["lost", "new", "declining", "growing", "mature"]
-    assert list(zh["step"]) == [1, 2, 3, 4, 5]
-    assert (
-        zh.loc[0, "label"] == "已流失" and "0.3" in zh.loc[0, "rule"] and "365" in zh.loc[0, "rule"]
+    steps = describe_lifecycle_rules()
+    assert [s["stage"] for s in steps] == ["lost", "new", "declining", "growing", "mature"]
+    assert [s["step"] for s in steps] == [1, 2, 3, 4, 5]
+    zh = [render(s["rule"], "zh") for s in steps]
+    assert zh == [
+        "P(存活) < 0.3，或 距上次购买天数 > 365",
+        "首次购买至今天数 ≤ 90",
+        "近180天消费额 ÷ 前一个180天消费额 < 0.5，或 P(存活) < 0.6",
+        "首次购买至今天数 ≤ 365 且 重复购买次数 ≥ 1，或 近180天消费额 ÷ 前一个180天消费额 ≥ 1.2",
+        "其余所有客户",
+    ]
+    assert render(steps[3]["rule"], "en") == (
+        "days since first purchase ≤ 365 and repeat purchases ≥ 1, or "
+        "spend in the last 180 days ÷ spend in the 180 days before ≥ 1.2"
     )
-    assert "180" in zh.loc[2, "rule"]
-    en = describe_lifecycle_rules({"stages": {"new": [{"tenure_days": ["<=", 60]}]}}, language="en")
-    assert en.loc[1, "rule"] == "days since first purchase ≤ 60"
-    assert en.loc[4, "label"] == "Mature" and stage_label("growing", "zh") == "成长期"
+    changed = describe_lifecycle_rules(
+        {"window_days": 90, "stages": {"new": [{"tenure_days": ["<=", 60]}], "lost": [{"churn_score": [">", 2]}]}}
+    )
+    assert render(changed[1]["rule"], "en") == "days since first purchase ≤ 60"
+    assert render(changed[0]["rule"], "zh") == "churn_score > 2", "a feature without a text shows its column"
+    assert render(changed[2]["rule"], "zh").startswith("近90天消费额")
+    assert text(f"lifecycle_stage_{steps[4]['stage']}", "en") == "Mature"
+
+
+def test_the_methodology_shows_step_stage_label_and_rule_in_the_readers_language():
+    steps = json.loads(json.dumps(describe_lifecycle_rules()))  # as experience.json holds them
+    zh, en = lifecycle_rules_table(steps, "zh"), lifecycle_rules_table(steps, "en")
+    assert list(zh.columns) == ["step", "stage", "label", "rule"]
+    assert zh.iloc[0].tolist() == [1, "lost", "已流失", "P(存活) < 0.3，或 距上次购买天数 > 365"]
+    assert en.iloc[4].tolist() == [5, "mature", "Mature", "all other customers"]
 
 
 def test_stage_by_tier_counts_and_shares():
@@ -252,6 +275,6 @@ def test_stage_by_tier_counts_and_shares():
     assert table.counts.loc["all"].tolist() == [2, 1, 1, 0, 1]
     np.testing.assert_allclose(table.shares.sum(axis=1), 1.0)
     assert table.shares.loc[1, "new"] == pytest.approx(2 / 3)
-    labelled = stage_by_tier(c, stages, language="zh")
-    assert list(labelled.counts.columns) == ["新客户", "成长期", "成熟期", "衰退期", "已流失"]
-    assert "全部" in labelled.shares.index
+    assert [text(f"lifecycle_stage_{stage}", "zh") for stage in table.counts.columns] == [
+        "新客户", "成长期", "成熟期", "衰退期", "已流失"
+    ]

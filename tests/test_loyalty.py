@@ -16,6 +16,7 @@ from analysis.methods.loyalty import (
     loyalty_index,
     repurchase_rate_by_tier,
 )
+from analysis.report.localize import localize
 from tests.examples import examples
 
 
@@ -88,7 +89,9 @@ def test_repurchase_rate_by_tier_with_overall_row():
         }
     )
     table = repurchase_rate_by_tier(c)
-    assert table["tier_name"].tolist() == ["高价值", "低价值", "全部"]
+    assert table["tier_name"].tolist()[:2] == ["高价值", "低价值"] and pd.isna(table["tier_name"].iloc[-1])
+    shown = localize(table, "zh", {1: "高价值", 2: "低价值"})
+    assert shown["tier_name"].tolist() == ["高价值", "低价值", "全部客户"]
     assert table["repurchase_rate"].tolist() == pytest.approx([2 / 3, 1 / 3, 0.5])
     assert table["customers"].tolist() == [3, 3, 6]
     assert table["tier"].isna().tolist() == [False, False, True]
@@ -235,9 +238,10 @@ def test_recommend_outside_scale_is_rejected_with_the_row():
 def test_loyalty_by_tier_summarises_the_index():
     c = customers_frame(n=40, seed=4)
     c["loyalty_index"] = loyalty_index(c)
-    table = loyalty_by_tier(c, language="en")
+    table = loyalty_by_tier(c)
     tiers = sorted(c["tier"].unique())
-    assert table["tier"].iloc[:-1].tolist() == tiers and table["tier_name"].iloc[-1] == "All"
+    assert table["tier"].iloc[:-1].tolist() == tiers and pd.isna(table["tier_name"].iloc[-1])
+    assert localize(table, "en")["tier_name"].iloc[-1] == "All customers"
     for _, row in table.iloc[:-1].iterrows():
         values = c.loc[c["tier"] == row["tier"], "loyalty_index"]
         assert row["mean"] == pytest.approx(values.mean()) and row["median"] == pytest.approx(

@@ -41,13 +41,13 @@ def test_localize_names_tiers_renders_messages_and_labels_codes():
         "tier": pd.array([1, 2, None], dtype="Int64"),
         "tier_name": ["x", "y", None],
         "why": [to_json(message("tier_default_name", tier=7)), None, "free text"],
-        "code": ["all", "unknown_code", None],
+        "code": ["fix_first", "unknown_code", None],
     })
-    shown = localize(table, "en", {1: "Gold"}, messages=("why",), labels={"code": "lifecycle_word_"})
+    shown = localize(table, "en", {1: "Gold"}, messages=("why",), labels={"code": "drivers_quadrant_"})
     assert shown["tier_name"].tolist() == ["Gold", "Tier 2", "All customers"]
     assert shown["why"].tolist()[0] == "Tier 7" and shown["why"].tolist()[2] == "free text"
     assert pd.isna(shown["why"].tolist()[1])
-    assert shown["code"].tolist()[:2] == ["All", "unknown_code"]
+    assert shown["code"].tolist()[:2] == ["fix first", "unknown_code"]
     assert table["tier_name"].tolist()[0] == "x", "the stored table is left as it was"
 
 

@@ -32,8 +32,8 @@ def study(tmp_path) -> Study:
     return study
 
 
-def write_three_tiers(study: Study) -> None:
-    """Stage 3's outputs for 3 tiers, none of them noting a migration."""
+def three_tier_customers() -> pd.DataFrame:
+    """60 customers in 3 tiers, named in English."""
     n = 60
     customers = pd.DataFrame({
         "customer_id": [f"C{i:03d}" for i in range(n)],
@@ -43,11 +43,17 @@ def write_three_tiers(study: Study) -> None:
         "p_alive": [0.5 + (i % 5) / 10 for i in range(n)],
     })
     customers["tier_name"] = customers["tier"].map(dict(enumerate(NAMES["en"], start=1))).astype("string")
-    study.write(catalog.TIER_PROFILE, profiles.tier_profile(customers).reset_index())
-    study.write(catalog.TIERING_JSON, {
-        "method": "clv", "n_tiers": 3, "rule": {"names": NAMES, "zh": "按CLV", "en": "by CLV"},
-        "migration": None, "skipped": {},
-    })
+    return customers
+
+
+def write_three_tiers(study: Study) -> None:
+    """Stage 3's outputs for 3 tiers, none of them noting a migration."""
+    study.write(catalog.TIER_PROFILE, profiles.tier_profile(three_tier_customers()).reset_index())
+    rule = {
+        "method": "clv", "n_tiers": 3, "names": NAMES, "sizes": [20, 20, 20], "shares": [1 / 3] * 3,
+        "column": "clv", "cutoffs": [1500.0, 1000.0], "cutoff_source": "params", "target_shares": None,
+    }
+    study.write(catalog.TIERING_JSON, {"method": "clv", "n_tiers": 3, "rule": rule, "migration": None, "skipped": {}})
 
 
 def test_the_allocation_stage_takes_the_tier_count_from_the_tiering(study):
@@ -64,6 +70,14 @@ def test_the_report_takes_tier_names_and_count_from_the_tiering(study):
         assert out.tier_names() == dict(enumerate(NAMES[language], start=1))
         profile = out.get(catalog.TIER_PROFILE)
         assert profile["tier_name"].tolist() == NAMES[language]
+
+
+def test_the_report_words_the_stored_rule_with_the_tierings_names(study):
+    write_three_tiers(study)
+    study.write(catalog.CUSTOMERS, three_tier_customers())
+    for language, band in (("zh", "金：预测CLV ≥ 1,500；银："), ("en", "Gold: predicted CLV ≥ 1,500; Silver: ")):
+        section = sections.tiers_section(study, language, sections.RunOutputs(study, language))
+        assert band in section.blocks[0]
 
 
 def test_the_report_takes_the_missing_migration_from_the_tiering(study):

@@ -6,15 +6,16 @@ import re
 
 import pytest
 
+from analysis.i18n import render
 from analysis.methods.playbook import (
     CHANNELS,
     MANAGER_LEVELS,
     OFFERS,
     SERVICE_MODELS,
-    Label,
     PlaybookError,
-    cadence_label,
+    cadence_message,
     default_playbook,
+    item_message,
     merge_playbook,
     playbook_table,
 )
@@ -23,8 +24,20 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 SENIORITY = {"senior": 3, "middle": 2, "junior": 1, "none": 0}
 
 
-def _labels(row):
-    return [row.service_model, row.manager_level, row.cadence, *row.channels, *row.offers]
+def _shown(row):
+    """Every text of a playbook row, as messages."""
+    return [
+        item_message(row.service_model, "playbook_model_"),
+        item_message(row.manager_level, "playbook_level_"),
+        row.cadence,
+        *(item_message(c, "playbook_channel_") for c in row.channels),
+        *(item_message(o, "playbook_offer_") for o in row.offers),
+    ]
+
+
+def _is_bilingual(shown) -> bool:
+    zh, en = render(shown, "zh"), render(shown, "en")
+    return bool(CJK.search(zh)) and bool(en.strip()) and not CJK.search(en)
 
 
 @pytest.mark.parametrize("n_tiers", [3, 4, 5])
@@ -34,27 +47,23 @@ def test_defaults_have_every_field_in_both_languages(n_tiers):
     for tier, row in playbook.items():
         assert row.tier == tier
         assert row.channels and row.offers
-        for label in _labels(row):
-            assert CJK.search(label.zh), f"tier {tier}: {label} has no Chinese text"
-            assert label.en.strip() and not CJK.search(label.en), (
-                f"tier {tier}: {label} has no English text"
-            )
+        assert row.service_model in SERVICE_MODELS and row.manager_level in MANAGER_LEVELS
+        assert set(row.channels) <= set(CHANNELS) and set(row.offers) <= set(OFFERS)
+        for shown in _shown(row):
+            assert _is_bilingual(shown), f"tier {tier}: {shown} is not in both languages"
         assert row.contacts_per_month >= 0 and row.minutes_per_contact >= 0
 
 
 @pytest.mark.parametrize("n_tiers", [3, 4, 5])
 def test_defaults_serve_better_tiers_more_and_by_more_senior_staff(n_tiers):
     rows = [default_playbook(n_tiers)[t] for t in range(1, n_tiers + 1)]
-    seniority = [SENIORITY[r.manager_level.code] for r in rows]
+    seniority = [SENIORITY[r.manager_level] for r in rows]
     hours = [r.hours_per_customer for r in rows]
     assert seniority == sorted(seniority, reverse=True)
     assert hours == sorted(hours, reverse=True)
     # common practice: the best clients are seen at least monthly by senior staff; the last tier self-serves
-    assert rows[0].manager_level.code == "senior" and rows[0].contacts_per_month >= 1
-    assert (
-        rows[-1].service_model.code == "digital_self_service"
-        and rows[-1].manager_level.code == "none"
-    )
+    assert rows[0].manager_level == "senior" and rows[0].contacts_per_month >= 1
+    assert rows[-1].service_model == "digital_self_service" and rows[-1].manager_level == "none"
     assert rows[-1].hours_per_customer == 0
 
 
@@ -64,16 +73,18 @@ def test_default_playbook_rejects_other_tier_counts():
 
 
 def test_vocabularies_are_bilingual():
-    for vocabulary in (SERVICE_MODELS, MANAGER_LEVELS, CHANNELS, OFFERS):
-        for code, label in vocabulary.items():
-            assert (
-                label.code == code
-                and CJK.search(label.zh)
-                and label.en
-                and not CJK.search(label.en)
-            )
-    assert SERVICE_MODELS["dedicated_manager"].zh == "专属客户经理"
-    assert MANAGER_LEVELS["senior"].zh == "资深"
+    for vocabulary, prefix in (
+        (SERVICE_MODELS, "playbook_model_"),
+        (MANAGER_LEVELS, "playbook_level_"),
+        (CHANNELS, "playbook_channel_"),
+        (OFFERS, "playbook_offer_"),
+    ):
+        for code in vocabulary:
+            assert _is_bilingual(item_message(code, prefix)), code
+    for level in MANAGER_LEVELS:
+        assert _is_bilingual(item_message(level, "playbook_staff_")), level
+    assert render(item_message("dedicated_manager", "playbook_model_"), "zh") == "专属客户经理"
+    assert render(item_message("senior", "playbook_level_"), "zh") == "资深"
 
 
 def test_merge_applies_overrides_without_touching_defaults():
@@ -89,9 +100,11 @@ def test_merge_applies_overrides_without_touching_defaults():
         },
     )
     assert merged[1].contacts_per_month == 4.0
-    assert [c.text("zh") for c in merged[1].channels] == ["上门拜访", "私人银行沙龙"]
-    assert merged[1].channels[1].en == "private-banking salon"
-    assert merged[3].manager_level.code == "middle" and merged[3].minutes_per_contact == 20.0
+    shown = [item_message(c, "playbook_channel_") for c in merged[1].channels]
+    assert [render(c, "zh") for c in shown] == ["上门拜访", "私人银行沙龙"]
+    assert [render(c, "en") for c in shown] == ["in-person visit", "private-banking salon"]
+    assert merged[1].channels[1] == {"zh": "私人银行沙龙", "en": "private-banking salon"}, "the analyst's texts, as written"
+    assert merged[3].manager_level == "middle" and merged[3].minutes_per_contact == 20.0
     assert merged[2] == defaults[2]
     assert defaults[1].contacts_per_month == 2.0, "defaults must not change"
     assert merge_playbook(defaults, None) == defaults
@@ -131,7 +144,7 @@ def test_merge_applies_overrides_without_touching_defaults():
         ),
         (
             {3: {"offers": [{"zh": "礼品"}]}},
-            r"tier 3, key 'offers'\[0\]: a custom item needs exactly the keys zh and en",
+            r"tier 3, key 'offers'\[0\]: a custom item needs exactly the keys en and zh",
         ),
         (
             {4: {"minutes_per_contact": 10}},
@@ -150,29 +163,39 @@ def test_bad_override_container():
         merge_playbook(default_playbook(3), [1, 2])
 
 
-def test_cadence_label():
-    assert cadence_label(2).zh == "每月 2 次" and cadence_label(2).en == "2 times a month"
-    assert cadence_label(1).en == "once a month"
+def test_cadence_message():
+    assert render(cadence_message(2), "zh") == "每月 2 次" and render(cadence_message(2), "en") == "2 times a month"
+    assert render(cadence_message(2.5), "en") == "2.5 times a month"
+    assert render(cadence_message(1), "en") == "once a month"
     assert (
-        cadence_label(1 / 3).zh == "每 3 个月 1 次"
-        and cadence_label(1 / 3).en == "once every 3 months"
+        render(cadence_message(1 / 3), "zh") == "每 3 个月 1 次"
+        and render(cadence_message(1 / 3), "en") == "once every 3 months"
     )
-    assert cadence_label(0).en == "no proactive contact"
-
-
-def test_label_text_checks_language():
-    label = Label("x", "甲", "a")
-    assert label.text("zh") == "甲" and label.text("en") == "a"
-    with pytest.raises(ValueError, match="'zh' or 'en'"):
-        label.text("fr")
+    assert render(cadence_message(0), "en") == "no proactive contact"
+    assert cadence_message(0.5) == {"key": "playbook_cadence_every", "values": {"months": 2}}
 
 
 @pytest.mark.parametrize("n_tiers", [3, 4, 5])
-def test_playbook_table_has_both_languages(n_tiers):
+def test_playbook_table_holds_codes_and_messages_in_both_languages(n_tiers):
     table = playbook_table(default_playbook(n_tiers))
     assert table["tier"].tolist() == list(range(1, n_tiers + 1))
-    for field in ("service_model", "manager_level", "cadence", "channels", "offers"):
-        assert table[f"{field}_zh"].str.contains(CJK).all()
-        assert (table[f"{field}_en"].str.len() > 0).all()
+    assert set(table["manager_level"]) <= set(MANAGER_LEVELS)
+    for field in ("service_model", "cadence", "channels", "offers"):
+        for stored in table[field]:
+            assert isinstance(stored, str) and not CJK.search(stored), "messages are stored without language"
+            assert _is_bilingual(stored), (field, stored)
     expected = table["contacts_per_month"] * table["minutes_per_contact"] / 60
     assert table["hours_per_customer"].tolist() == pytest.approx(expected.tolist())
+
+
+def test_playbook_table_shows_lists_joined_and_custom_items_in_the_readers_language():
+    book = merge_playbook(default_playbook(4), {
+        1: {"service_model": {"zh": "私人银行", "en": "private banking"},
+            "channels": ["visit", {"zh": "私人银行沙龙", "en": "private-banking salon"}]},
+    })
+    row = playbook_table(book).set_index("tier").loc[1]
+    assert render(row["service_model"], "zh") == "私人银行" and render(row["service_model"], "en") == "private banking"
+    assert render(row["channels"], "zh") == "上门拜访、私人银行沙龙"
+    assert render(row["channels"], "en") == "in-person visit, private-banking salon"
+    assert render(row["cadence"], "zh") == "每月 2 次"
+    assert render(row["offers"], "zh") == "优先服务通道、定制化方案与价格、专属活动与高端权益"

@@ -6,19 +6,21 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.i18n import render
 from analysis.methods.profiles import (
+    MISSING_CATEGORY,
     ProfileError,
     gini,
     lorenz_curve,
     migration,
-    pareto_sentence,
-    profile_labels,
+    pareto_message,
     purchase_mix,
     tier_mix,
     tier_profile,
     tiers_differ,
 )
 from analysis.methods.tiers import assign_tiers
+from analysis.report.tier_profiles import mix_in_language, profile_labels
 
 
 @pytest.fixture
@@ -106,14 +108,17 @@ def test_tier_profile_requires_tiers(small: pd.DataFrame) -> None:
 
 
 def test_tier_mix(small: pd.DataFrame) -> None:
-    shares = tier_mix(small, "industry")
+    stored = tier_mix(small, "industry")
+    assert set(stored.columns) == {"制造", "零售", MISSING_CATEGORY}
+    shares = mix_in_language(stored, "zh")
     assert list(shares.columns) == sorted(["制造", "零售", "未知"])
     assert shares.sum(axis=1).tolist() == pytest.approx([1.0, 1.0, 1.0])
     assert shares.loc[1, "制造"] == pytest.approx(0.5) and shares.loc[1, "未知"] == pytest.approx(
         0.5
     )
     assert shares.loc[2, "零售"] == pytest.approx(1.0)
-    assert "Unknown" in tier_mix(small, "industry", language="en").columns
+    assert list(mix_in_language(stored, "en").columns) == ["Unknown", "制造", "零售"]
+    assert shares.columns.name == "industry"
     assert tier_mix(small, "industry", normalize=False).to_numpy().sum() == 5
     with pytest.raises(ProfileError, match="region"):
         tier_mix(small, "region")
@@ -127,7 +132,7 @@ def test_purchase_mix(small: pd.DataFrame) -> None:
             "amount": [300.0, 100.0, 400.0, 50.0, 20.0, 1e6],
         }
     )
-    mix = purchase_mix(small, transactions, "product_category")
+    mix = mix_in_language(purchase_mix(small, transactions, "product_category"), "zh")
     assert mix.loc[1, "理财"] == pytest.approx(700 / 800) and mix.loc[1, "贷款"] == pytest.approx(
         100 / 800
     )
@@ -160,18 +165,20 @@ def test_lorenz_curve() -> None:
     assert 1 - 2 * area == pytest.approx(gini(synthetic()["revenue"]), abs=1 / n)
 
 
-def test_pareto_sentence() -> None:
+def test_pareto_message() -> None:
     values = [40.0, 23.0, 10.0, 7.0, 6.0, 5.0, 4.0, 3.0, 1.0, 1.0]  # top 2 of 10 hold 63 of 100
-    assert pareto_sentence(values, "zh") == "前20%的客户贡献了63%的收入"
-    assert pareto_sentence(values, "en") == "The top 20 % of customers bring 63 % of revenue"
-    assert pareto_sentence(values, "zh", value_share=0.8) == "80%的收入来自前40%的客户"
-    assert pareto_sentence(
-        values, "en", value_share=0.8, value_label={"zh": "毛利", "en": "margin"}
-    ) == ("80 % of margin comes from the top 40 % of customers")
+    assert render(pareto_message(values), "zh") == "前20%的客户贡献了63%的收入"
+    assert render(pareto_message(values), "en") == "The top 20 % of customers bring 63 % of revenue"
+    assert render(pareto_message(values, value_share=0.8), "zh") == "80%的收入来自前40%的客户"
+    margin = pareto_message(values, value_share=0.8, label="tier_rules_col_margin")
+    assert render(margin, "en") == "80 % of margin comes from the top 40 % of customers"
+    assert render(margin, "zh") == "80%的毛利来自前40%的客户"
     assert (
-        pareto_sentence(values, "zh", top_share=0.1, value_label="预测CLV")
+        render(pareto_message(values, top_share=0.1, label="tier_rules_col_clv"), "zh")
         == "前10%的客户贡献了40%的预测CLV"
     )
+    few = [1000.0] * 2 + [1.0] * 998  # the top 0.2 % hold 66.7 %; a small share keeps one decimal
+    assert render(pareto_message(few, top_share=0.002), "en") == "The top 0.2 % of customers bring 67 % of revenue"
 
 
 def test_migration_by_hand() -> None:

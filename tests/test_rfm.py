@@ -9,13 +9,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.i18n import render
 from analysis.methods.rfm import (
     DEFAULT_SEGMENT_RULES,
     RFMError,
     SegmentRulesError,
     assign_segments,
     rfm_scores,
-    segment_labels,
+    segment_name,
     segment_summary,
     validate_segment_rules,
 )
@@ -162,7 +163,7 @@ def test_bad_inputs_are_explained(random_customers):
 def test_default_rules_tile_the_score_cube():
     assert validate_segment_rules(DEFAULT_SEGMENT_RULES, 5) == []
     assert len(DEFAULT_SEGMENT_RULES) == 11
-    assert all(rule["zh"] and rule["en"] for rule in DEFAULT_SEGMENT_RULES)
+    assert all(render(segment_name(rule), "zh") and render(segment_name(rule), "en") for rule in DEFAULT_SEGMENT_RULES)
     # every one of the 125 cells gets exactly one segment
     cells = pd.DataFrame(
         list(itertools.product(range(1, 6), repeat=3)), columns=["r_score", "f_score", "m_score"]
@@ -217,13 +218,15 @@ def test_malformed_rules_are_reported():
     rules[0]["f"] = [4, 6]
     rules[3]["r"] = [5, 4]
     rules[4]["colour"] = "red"
-    del rules[5]["zh"]
+    rules[5]["en"] = "Needs care"  # names come in pairs
     rules[6]["key"] = "lost"
+    rules[7]["key"] = "wavering"  # a key without built-in names needs its own
     problems = validate_segment_rules(rules, 5)
     assert "'champions': range f [4, 6] is outside the scores 1..5" in problems
     assert "'new': range r has low > high: [5, 4]" in problems
     assert "'promising' has unknown field(s) colour; allowed: key, en, zh, r, f, m" in problems
     assert "'need_attention' lacks zh" in problems
+    assert "'wavering' lacks en, zh" in problems
     assert "rule key 'lost' is used 2 times; keys must be unique" in problems
     assert validate_segment_rules([], 5) and validate_segment_rules(DEFAULT_SEGMENT_RULES, 4)
 
@@ -253,14 +256,26 @@ def test_segment_summary_counts_and_shares():
     table = segment_summary(customers)
     assert table["segment"].tolist() == [rule["key"] for rule in DEFAULT_SEGMENT_RULES]
     champions = table.set_index("segment").loc["champions"]
-    assert champions["label_zh"] == "冠军客户" and champions["customers"] == 2
+    assert render(champions["label"], "zh") == "冠军客户" and champions["customers"] == 2
     assert champions["share"] == 0.5 and champions["revenue_share"] == 0.8
     assert champions["mean_orders"] == 8.5 and champions["mean_f_score"] == 4.5
     lost = table.set_index("segment").loc["lost"]
     assert lost["revenue_share"] == 0.2 and lost["mean_days_since_last"] == 350
     assert table["share"].sum() == 1.0 and table["customers"].sum() == 4
     assert table.set_index("segment").loc["new", "customers"] == 0
-    assert segment_labels(language="en")["cant_lose_them"] == "Can't lose them"
+    assert render(table.set_index("segment").loc["cant_lose_them", "label"], "en") == "Can't lose them"
+
+
+def test_segment_names_from_the_params_are_shown_as_given():
+    rules = copy.deepcopy(DEFAULT_SEGMENT_RULES)
+    rules[0] |= {"key": "vip", "en": "VIP", "zh": "贵宾"}
+    rules[1] |= {"en": "Steady", "zh": "稳定客户"}
+    assert validate_segment_rules(rules, 5) == []
+    scores = pd.DataFrame({"r_score": [5], "f_score": [5], "m_score": [5]})
+    assert assign_segments(scores, rules)["rfm_segment"].iloc[0] == "vip"
+    names = [segment_name(rule) for rule in rules[:3]]
+    assert [render(name, "zh") for name in names] == ["贵宾", "稳定客户", "潜在忠诚客户"]
+    assert [render(name, "en") for name in names] == ["VIP", "Steady", "Potential loyalist"]
 
 
 def test_scores_then_segments_end_to_end(random_customers):

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy import stats
 
+from analysis.i18n import render
 from analysis.methods.satisfaction import (
     SatisfactionArgumentError,
     attach_tier,
@@ -98,10 +99,11 @@ def test_nps_by_tier_flags_small_tiers_and_adds_an_overall_row():
         1: [(8, r) for r in HAND_RECOMMEND],
         2: [(7, r) for r in HAND_RECOMMEND * 4],  # 40 respondents of 60
     }
-    table = nps_by_tier(_surveys(answers), customers, min_n=30, language="en")
+    table = nps_by_tier(_surveys(answers), customers, min_n=30)
     assert reason(table) is None
     assert table["tier"].tolist()[:3] == [1, 2, 3] and pd.isna(table["tier"].iloc[3])
-    assert table["tier_name"].tolist() == ["高价值", "潜力", "普通", "All customers"]
+    assert table["tier_name"].tolist()[:3] == ["高价值", "潜力", "普通"]
+    assert pd.isna(table["tier_name"].iloc[3])  # the overall row: named at display time
     assert table["n"].tolist() == [10, 40, 0, 50]
     assert table["too_few"].tolist() == [True, False, True, False]
     assert table["nps"].iloc[:2].tolist() == pytest.approx([30, 30])
@@ -163,7 +165,13 @@ def test_csat_by_tier_hand_case():
     assert table["too_few"].tolist() == [False, True, False]
     assert overall["respondents"] == 5 and overall["customers"] == 7
     assert overall["mean_satisfaction"] == pytest.approx(3.6)
-    assert overall["tier_name"] == "全部客户"
+    assert pd.isna(overall["tier"]) and pd.isna(overall["tier_name"])
+
+
+def test_tiers_without_names_keep_a_missing_name_for_the_display_to_fill():
+    customers = _customers({1: 2, 2: 2}).drop(columns="tier_name")
+    table = csat_by_tier(_surveys({1: [(5, 9), (4, 9)], 2: [(3, 2)]}), customers, scale_max=5)
+    assert table["tier"].tolist()[:2] == [1, 2] and table["tier_name"].isna().all()
 
 
 def test_csat_counts_each_customers_latest_answer_and_ignores_row_order():
@@ -222,29 +230,62 @@ def _tiers_apart(shift: int, seed: int = 5) -> pd.DataFrame:
 
 
 def test_tiers_differ_when_they_do():
-    table = tiers_differ_test(_tiers_apart(shift=2), language="en").set_index("test")
+    table = tiers_differ_test(_tiers_apart(shift=2)).set_index("test")
     kw, chi = table.loc["kruskal_wallis"], table.loc["chi_square"]
     assert kw["significant"] and kw["p_value"] < 0.001
     assert kw["effect_size"] == pytest.approx(kw["statistic"] / (kw["n"] - 1))
-    assert kw["verdict"].startswith("Overall satisfaction differs between tiers")
+    assert render(kw["verdict"], "en") == (
+        f"Overall satisfaction differs between tiers (Kruskal–Wallis H = {kw['statistic']:.2f}, "
+        f"p < 0.001, ε² = {kw['effect_size']:.3f})."
+    )
+    assert render(kw["verdict"], "zh") == (
+        f"各层级的总体满意度存在显著差异（Kruskal–Wallis H = {kw['statistic']:.2f}, p < 0.001, "
+        f"ε² = {kw['effect_size']:.3f}）。"
+    )
     assert chi["significant"] and chi["dof"] >= 2
-    assert "differs between tiers" in chi["verdict"]
+    assert render(chi["verdict"], "en").startswith(
+        "The mix of promoters, passives and detractors differs between tiers (χ² = "
+    )
+    assert f"df = {chi['dof']:.0f}, p < 0.001, Cramér's V = " in render(chi["verdict"], "zh")
 
 
 def test_no_difference_when_tiers_are_alike():
-    table = tiers_differ_test(_tiers_apart(shift=0), language="zh").set_index("test")
+    table = tiers_differ_test(_tiers_apart(shift=0)).set_index("test")
     assert not table.loc["kruskal_wallis", "significant"]
     assert table.loc["kruskal_wallis", "p_value"] > 0.05
-    assert table.loc["kruskal_wallis", "verdict"].startswith("没有证据")
+    verdict = table.loc["kruskal_wallis", "verdict"]
+    assert render(verdict, "zh").startswith(
+        "没有证据表明各层级的总体满意度不同（Kruskal–Wallis H = "
+    )
+    assert render(verdict, "en").startswith(
+        "No evidence that overall satisfaction differs between tiers"
+    )
+
+
+def test_a_sparse_chi_square_says_it_is_indicative():
+    answers = {1: [(8, 10), (7, 9), (6, 3)], 2: [(3, 1), (2, 0), (4, 8)]}
+    table = tiers_differ_test(attach_tier(_surveys(answers), _customers({1: 3, 2: 3})))
+    chi = render(table.set_index("test").loc["chi_square", "verdict"], "en")
+    assert chi.endswith(
+        "0.745). Over 20% of expected counts are below 5; treat this as indicative."
+    )
+    zh = render(table.set_index("test").loc["chi_square", "verdict"], "zh")
+    assert zh.endswith("0.745）。超过 20% 的期望频数小于 5，结论仅供参考。")
 
 
 def test_tier_test_explains_when_it_cannot_run():
     one_tier = attach_tier(_surveys({1: [(5, 9), (3, 2)]}), _customers({1: 2}))
-    table = tiers_differ_test(one_tier, language="en").set_index("test")
+    table = tiers_differ_test(one_tier).set_index("test")
     assert np.isnan(table.loc["kruskal_wallis", "p_value"])
-    assert table.loc["kruskal_wallis", "verdict"].startswith("Cannot test")
-    untiered = tiers_differ_test(_surveys({1: [(5, 9), (3, 2)]}), language="en")
-    assert untiered.empty and "attach_tier" in reason(untiered, "en")
+    assert render(table.loc["kruskal_wallis", "verdict"], "en") == (
+        "Cannot test overall satisfaction across tiers: it needs answers from at least two tiers "
+        "and answers that are not all identical."
+    )
+    assert render(table.loc["chi_square", "verdict"], "zh") == (
+        "无法检验推荐者/中立者/贬损者构成的层级差异：需要至少两个层级和两类回答。"
+    )
+    untiered = tiers_differ_test(_surveys({1: [(5, 9), (3, 2)]}))
+    assert untiered.empty and "attach_tier" in render(reason(untiered), "en")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -264,15 +305,32 @@ def test_missing_surveys_give_empty_tables_with_reasons(surveys):
     ]
     for table in results:
         assert table.empty
-        assert reason(table, "zh") and reason(table, "en")
-    assert "inputs.surveys" in reason(results[0], "en") or "empty" in reason(results[0], "en")
+        assert render(reason(table), "zh") and render(reason(table), "en")
+    if surveys is None:
+        assert (
+            render(reason(results[0]), "en")
+            == "No surveys table: the params file gives no inputs.surveys."
+        )
+        assert (
+            render(reason(results[0]), "zh")
+            == "没有满意度调查数据：参数文件未提供该输入（inputs.surveys）。"
+        )
+    else:
+        assert render(reason(results[0]), "en") == (
+            "The surveys table is empty (0 rows after cleaning); check the raw file and the quarantine."
+        )
 
 
 def test_missing_recommend_column_or_tiers_are_explained():
     surveys = _surveys({1: [(5, 9)]}).drop(columns="recommend")
     table = nps_by_tier(surveys, _customers({1: 1}))
-    assert table.empty and "recommend" in reason(table, "en")
+    assert table.empty and render(reason(table), "en") == (
+        "The surveys table has no column(s) ['recommend']; "
+        "map them in the params file under inputs.surveys.columns."
+    )
     no_tiers = csat_by_tier(
         _surveys({1: [(5, 9)]}), _customers({1: 1}).drop(columns="tier"), scale_max=5
     )
-    assert no_tiers.empty and "tier" in reason(no_tiers, "en")
+    assert no_tiers.empty and render(reason(no_tiers), "zh") == (
+        "客户分层数据缺少列 ['tier']；请在参数文件 inputs.customers.columns 中映射这些列。"
+    )

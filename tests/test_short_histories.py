@@ -33,6 +33,7 @@ from analysis.report.sections import (
     skip_notes,
     tiers_differ_text,
 )
+from analysis.report.tier_rules import rule_text
 from analysis.stages import rfm_clv, satisfaction_loyalty
 from analysis.stages import tiers as tiers_stage
 
@@ -234,9 +235,10 @@ def test_sensitivity_can_leave_out_a_method_that_cannot_tier_the_customers():
 
 
 def test_composite_without_p_alive_scores_loyalty_by_tenure():
-    assignment = tiers.assign_tiers(thin_customers(), "composite", n_tiers=3, language="en")
+    assignment = tiers.assign_tiers(thin_customers(), "composite", n_tiers=3)
     assert assignment.rule["loyalty"] == "tenure_days"
-    assert "tenure" in assignment.rule["en"] and "P(alive)" not in assignment.rule["en"]
+    worded = rule_text(assignment.rule, "en")
+    assert "tenure" in worded and "P(alive)" not in worded
 
 
 # ---------------------------------------------------------------------------------------------
@@ -272,7 +274,7 @@ def test_without_any_risk_the_watch_list_is_empty_not_an_error():
     risk = churn_risk(customers, None)
     assert risk["churn_risk"].isna().all() and risk["risk_source"].isna().all()
     watch = early_warning_list(customers.merge(risk, on="customer_id"), tiers=[1, 2])
-    assert watch.empty and "reasons_en" in watch.columns
+    assert watch.empty and "reasons" in watch.columns
 
 
 def test_drivers_with_too_few_answers_are_skipped_with_the_reason(sample_study):
@@ -280,7 +282,8 @@ def test_drivers_with_too_few_answers_are_skipped_with_the_reason(sample_study):
                             "product_quality": [6, 8, 9], "service_response": [7, 7, 9], "tier": 1})
     tables, notes = satisfaction_loyalty.driver_analysis(answers, ["product_quality", "service_response"], sample_study)
     assert tables == {}
-    assert "满意度驱动因素" in notes["skipped_drivers"]["zh"] and "3 complete answers" in notes["skipped_drivers"]["en"]
+    why = notes["skipped_drivers"]
+    assert "满意度驱动因素" in render(why, "zh") and "3 complete answers" in render(why, "en")
 
 
 # ---------------------------------------------------------------------------------------------

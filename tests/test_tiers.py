@@ -1,4 +1,5 @@
-"""Tier methods: every method × tier count, threshold rules, Pareto minimality, k-means order, weights."""
+"""Tier methods: every method × tier count, threshold rules, Pareto minimality, k-means order, weights;
+tier names, and each rule in words as the report shows it."""
 
 from __future__ import annotations
 
@@ -6,17 +7,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from analysis.i18n import LANGUAGES
 from analysis.methods.profiles import tier_profile
 from analysis.methods.tiers import (
     METHODS,
     TieringError,
     agreement_table,
     assign_tiers,
-    format_number,
     method_options,
     sensitivity,
     tier_names,
 )
+from analysis.report.tier_rules import format_number, rule_text
 
 BANK_RULES = [
     {"column": "balance", "min": 2e8},
@@ -80,6 +82,13 @@ def options_for(method: str, n_tiers: int) -> dict:
     return {"rules": threshold_rules(CUSTOMERS, n_tiers)} if method == "threshold" else {}
 
 
+def worded(assignment, language: str, names: dict | None = None) -> str:
+    """The rule as the report shows it, with the tier names stage 3 stores beside it."""
+    n_tiers = assignment.rule["n_tiers"]
+    all_names = {lang: tier_names(n_tiers, lang, names) for lang in LANGUAGES}
+    return rule_text({**assignment.rule, "names": all_names}, language)
+
+
 def by_customer(assignment, customers: pd.DataFrame) -> pd.Series:
     return pd.Series(
         assignment.tier.to_numpy(), index=customers["customer_id"].to_numpy()
@@ -101,12 +110,15 @@ def test_every_method_and_tier_count(method: str, n_tiers: int) -> None:
     means = result.score.groupby(result.tier).mean().sort_index()
     assert means.is_monotonic_decreasing and means.is_unique
 
-    profile = tier_profile(CUSTOMERS.assign(tier=result.tier, tier_name=result.tier_name))
+    names = tier_names(n_tiers, "zh")
+    profile = tier_profile(CUSTOMERS.assign(tier=result.tier, tier_name=result.tier.map(dict(enumerate(names, 1)))))
     for share in ("customer_share", "revenue_share", "margin_share", "clv_share"):
         assert profile[share].sum() == pytest.approx(1.0)
     assert list(profile.index) == list(range(1, n_tiers + 1))
-    assert list(profile["tier_name"]) == result.names == tier_names(n_tiers, "zh")
-    assert result.rule["zh"] and result.rule["en"] and result.rule["method"] == method
+    assert list(profile["tier_name"]) == names
+    assert result.rule["method"] == method and not {"zh", "en", "language", "names"} & set(result.rule)
+    for language in LANGUAGES:
+        assert all(name in worded(result, language) for name in tier_names(n_tiers, language))
 
     again = assign_tiers(CUSTOMERS, method, n_tiers=n_tiers, options=options, seed=3)
     pd.testing.assert_series_equal(result.tier, again.tier)
@@ -132,17 +144,9 @@ def test_threshold_bank_example_with_boundaries() -> None:
         bank_customers(balances), "threshold", n_tiers=3, options={"rules": BANK_RULES}
     )
     assert result.tier.tolist() == [1, 1, 2, 2, 2, 3, 3]
-    assert result.tier_name.tolist() == [
-        "高价值",
-        "高价值",
-        "中价值",
-        "中价值",
-        "中价值",
-        "低价值",
-        "低价值",
-    ]
-    assert "余额 ≥ 2亿" in result.rule["zh"] and "5000万 ≤ 余额 < 2亿" in result.rule["zh"]
-    assert "balance ≥ 200,000,000" in result.rule["en"]
+    assert tier_names(3, "zh") == ["高价值", "中价值", "低价值"]
+    assert "余额 ≥ 2亿" in worded(result, "zh") and "5000万 ≤ 余额 < 2亿" in worded(result, "zh")
+    assert "balance ≥ 200,000,000" in worded(result, "en")
     assert result.rule["rules"][0] == {"column": "balance", "min": 2e8, "max": None}
 
 
@@ -255,10 +259,13 @@ def test_clv_ranks_break_ties_by_customer_id() -> None:
 
 def test_clv_absolute_cutoffs() -> None:
     frame = pd.DataFrame({"customer_id": list("abcde"), "clv": [0.0, 999.99, 1000.0, 5000.0, 1e6]})
-    result = assign_tiers(frame, "clv", n_tiers=3, options={"cutoffs": [1000, 5000]}, language="en")
+    result = assign_tiers(frame, "clv", n_tiers=3, options={"cutoffs": [1000, 5000]})
     assert result.tier.tolist() == [3, 3, 2, 1, 1]
     assert result.rule["cutoffs"] == [5000.0, 1000.0] and result.rule["cutoff_source"] == "params"
-    assert result.names == ["High value", "Mid value", "Low value"]
+    assert worded(result, "en") == (
+        "Bands of predicted CLV: High value: predicted CLV ≥ 5,000; Mid value: 1,000 ≤ predicted CLV < 5,000; "
+        "Low value: predicted CLV < 1,000. Cut-offs set in the params."
+    )
     with pytest.raises(TieringError, match=r"leaves tier\(s\) \[1\] empty.*2000000"):
         assign_tiers(frame, "clv", n_tiers=3, options={"cutoffs": [2e6, 1000]})
 
@@ -285,9 +292,10 @@ def test_too_few_distinct_values_is_a_clear_error() -> None:
 # --- kmeans, composite ----------------------------------------------------------------------
 
 
-def test_kmeans_finds_separated_groups_and_orders_them_by_value() -> None:
+def separated_groups() -> tuple[pd.DataFrame, np.ndarray]:
+    """Three well-separated groups of 40 customers (level 0 = best) for k-means."""
     rng = np.random.default_rng(5)
-    level = np.repeat([0, 1, 2], 40)  # 0 = best
+    level = np.repeat([0, 1, 2], 40)
     frame = pd.DataFrame(
         {
             "customer_id": [f"K{i:03d}" for i in range(120)],
@@ -297,6 +305,11 @@ def test_kmeans_finds_separated_groups_and_orders_them_by_value() -> None:
             "clv": np.array([5e4, 5e3, 1e2])[level] * rng.uniform(0.9, 1.1, 120),
         }
     )
+    return frame, level
+
+
+def test_kmeans_finds_separated_groups_and_orders_them_by_value() -> None:
+    frame, level = separated_groups()
     result = assign_tiers(frame, "kmeans", n_tiers=3, seed=1)
     assert (result.tier.to_numpy() == level + 1).all()
     means = [result.rule["cluster_means"][str(t)]["clv_mean"] for t in (1, 2, 3)]
@@ -329,26 +342,31 @@ def test_composite_with_all_weight_on_contribution_ranks_by_historic_value() -> 
     by_value = assign_tiers(CUSTOMERS, "clv", n_tiers=4, options={"column": "historic_value"})
     pd.testing.assert_series_equal(composite.tier, by_value.tier)
     uplift = assign_tiers(CUSTOMERS, "composite", n_tiers=4, options={"potential": "uplift"})
-    assert uplift.rule["potential"] == "uplift" and "uplift" not in uplift.rule["en"].lower()
+    assert uplift.rule["potential"] == "uplift" and "uplift" not in worded(uplift, "en").lower()
+    assert "predicted CLV above historic value (floored at 0)" in worded(uplift, "en")
 
 
 # --- names, options, inputs -----------------------------------------------------------------
 
 
 def test_tier_names_defaults_and_overrides() -> None:
+    assert tier_names(3, "zh") == ["高价值", "中价值", "低价值"]
+    assert tier_names(3, "en") == ["High value", "Mid value", "Low value"]
     assert tier_names(4, "zh") == ["高价值客户", "潜力客户", "一般客户", "低价值客户"]
     assert tier_names(4, "en") == ["High-value", "Potential", "Ordinary", "Low-value"]
-    assert tier_names(5, "zh")[0] == "A类" and tier_names(5, "en")[-1] == "Class E"
+    assert tier_names(5, "zh") == ["A类", "B类", "C类", "D类", "E类"]
+    assert tier_names(5, "en") == ["Class A", "Class B", "Class C", "Class D", "Class E"]
+    assert tier_names(2, "zh") == ["第1层", "第2层"] and tier_names(6, "en")[-1] == "Tier 6"
     custom = {"zh": ["钻石", "金", "银"], "en": ["Diamond", "Gold", "Silver"]}
-    result = assign_tiers(CUSTOMERS, "clv", n_tiers=3, names=custom, language="en")
-    assert result.names == ["Diamond", "Gold", "Silver"] and set(result.tier_name) == set(
-        custom["en"]
-    )
-    assert "钻石" in result.rule["zh"]
-    listed = assign_tiers(CUSTOMERS, "clv", n_tiers=3, names=["甲", "乙", "丙"])
-    assert listed.names == ["甲", "乙", "丙"] and listed.rule["names"]["en"] == tier_names(3, "en")
-    with pytest.raises(TieringError, match="give exactly 3 names"):
-        assign_tiers(CUSTOMERS, "clv", n_tiers=3, names=["甲", "乙"])
+    assert tier_names(3, "en", custom) == ["Diamond", "Gold", "Silver"]
+    result = assign_tiers(CUSTOMERS, "clv", n_tiers=3)
+    assert "钻石" in worded(result, "zh", custom) and "Diamond" in worded(result, "en", custom)
+    zh_only = {"zh": ["甲", "乙", "丙"]}
+    assert tier_names(3, "zh", zh_only) == ["甲", "乙", "丙"] and tier_names(3, "en", zh_only) == tier_names(3, "en")
+    with pytest.raises(TieringError, match=r"give exactly 3 names \(tiering.names.zh"):
+        tier_names(3, "zh", {"zh": ["甲", "乙"]})
+    with pytest.raises(TieringError, match="repeat a name"):
+        tier_names(3, "en", {"en": ["A", "A", "B"]})
 
 
 def test_nested_options_and_unknown_keys() -> None:
@@ -392,6 +410,106 @@ def test_input_problems_are_named() -> None:
 def test_format_number() -> None:
     assert format_number(2e8, "zh") == "2亿" and format_number(5e7, "zh") == "5000万"
     assert format_number(1234567, "en") == "1,234,567" and format_number(12.5, "zh") == "12.5"
+
+
+# --- each rule in words (the report's and notebook 03's sentence) ----------------------------
+
+
+RULE_CASES = {
+    "threshold with missing values": (
+        lambda: assign_tiers(
+            bank_customers([3e8, 1e8, np.nan, 1e7]), "threshold", n_tiers=3,
+            options={"rules": BANK_RULES, "missing_tier": 3},
+        ),
+        None,
+        "按参数文件设定的业务规则分层（下限含、上限不含）：高价值：余额 ≥ 2亿；中价值：5000万 ≤ 余额 < 2亿；低价值：余额 < 5000万。"
+        "缺失值归入低价值。",
+        "Business rules set in the params (min inclusive, max exclusive): High value: balance ≥ 200,000,000; "
+        "Mid value: 50,000,000 ≤ balance < 200,000,000; Low value: balance < 50,000,000. Missing values go to Low value.",
+    ),
+    "pareto with a negative value": (
+        lambda: assign_tiers(
+            pd.DataFrame({"customer_id": list("abcdef"), "clv": [50.0, 30.0, 10.0, 5.0, 3.0, -2.0]}),
+            "pareto", n_tiers=3, options={"value_shares": [0.8, 0.95]},
+        ),
+        None,
+        "帕累托（ABC）分析：客户按预测CLV从高到低排序（同值按客户编号），累计占比达到80%的最少客户为高价值（累计 33.3% 的客户，"
+        "实际占81.6%）；累计占比达到95%的其后客户为中价值（累计 66.7% 的客户，实际占96.9%）；其余为低价值。1个负值按0计。",
+        "Pareto (ABC) analysis: customers sorted by predicted CLV, highest first (ties by customer id); the fewest "
+        "customers bringing the cumulative share to 80% → High value (33.3% of customers cumulatively, 81.6% of the "
+        "total); the next customers bringing the cumulative share to 95% → Mid value (66.7% of customers "
+        "cumulatively, 96.9% of the total); the rest → Low value. 1 negative value(s) count as 0.",
+    ),
+    "kmeans": (
+        lambda: assign_tiers(separated_groups()[0], "kmeans", n_tiers=3, seed=1),
+        None,
+        "K均值聚类（scikit-learn KMeans，k=3，n_init=10，random_state=1），特征为 复购次数、收入、距上次购买天数（取负）、预测CLV "
+        "的 log(1+x) 标准化值；各簇按预测CLV均值从高到低命名：高价值：均值 4.99万；中价值：均值 4,966；低价值：均值 100.47。",
+        "K-means clustering (scikit-learn KMeans, k=3, n_init=10, random_state=1) on standardised log(1+x) of repeat "
+        "purchases, revenue, days since last purchase (sign flipped), predicted CLV; clusters named by mean predicted "
+        "CLV, highest first: High value: mean 49,862; Mid value: mean 4,966; Low value: mean 100.47.",
+    ),
+    "composite": (
+        lambda: assign_tiers(
+            CUSTOMERS, "composite", n_tiers=3,
+            options={"potential": "uplift", "weights": {"contribution": 0.5, "potential": 0.3, "loyalty": 0.2}},
+        ),
+        None,
+        "综合价值评分：价值得分 = 0.5×贡献（历史价值）百分位 + 0.3×潜力（预测CLV高出历史价值的部分（不低于0））百分位 + "
+        "0.2×忠诚（存活概率×在网时长百分位）百分位。按得分从高到低排序（同值按客户编号），按客户占比分层：前20%为高价值（得分 ≥ 0.649）；"
+        "其后30%为中价值（得分 ≥ 0.501）；其余为低价值。",
+        "Composite value score: value score = 0.5 × percentile of contribution (historic value) + 0.3 × percentile of "
+        "potential (predicted CLV above historic value (floored at 0)) + 0.2 × percentile of loyalty (P(alive) × "
+        "tenure percentile). Customers ranked by score, highest first (ties by customer id), cut by customer shares: "
+        "top 20% → High value (score ≥ 0.649); next 30% → Mid value (score ≥ 0.501); the rest → Low value.",
+    ),
+    "rfm quantiles with the analyst's names": (
+        lambda: assign_tiers(
+            pd.DataFrame({"customer_id": list("abcdefg"), "rfm_score": [15, 13, 12, 10, 9, 7, 3]}), "rfm", n_tiers=3
+        ),
+        {"zh": ["钻石", "金", "银"], "en": ["Diamond", "Gold", "Silver"]},
+        "按RFM总分分档：钻石：RFM总分 ≥ 15；金：12 ≤ RFM总分 < 15；银：RFM总分 < 12。分档界限取自观测值，使各层客户占比尽量接近 "
+        "20%/30%/50%（同值客户同层）。",
+        "Bands of RFM score: Diamond: RFM score ≥ 15; Gold: 12 ≤ RFM score < 15; Silver: RFM score < 12. Cut-offs "
+        "chosen among the observed values so that tier sizes come closest to 20%/30%/50% of customers (equal values "
+        "share a tier).",
+    ),
+    "clv ranks, six default-named tiers": (
+        lambda: assign_tiers(
+            pd.DataFrame({
+                "customer_id": list("abcdefghij"),
+                "clv": [2e8, 1.5e8, 9e7, 5e7, 3e7, 2e7, 1.5e4, 900.0, 12.5, 0.5],
+            }),
+            "clv", n_tiers=6, options={"shares": [0.1] * 5 + [0.5]},
+        ),
+        None,
+        "按预测CLV从高到低排序（同值按客户编号），按客户占比分层：前10%为第1层（预测CLV ≥ 2亿）；其后10%为第2层（预测CLV ≥ 1.5亿）；"
+        "其后10%为第3层（预测CLV ≥ 9000万）；其后10%为第4层（预测CLV ≥ 5000万）；其后10%为第5层（预测CLV ≥ 3000万）；其余为第6层。",
+        "Customers ranked by predicted CLV, highest first (ties by customer id), cut by customer shares: top 10% → "
+        "Tier 1 (predicted CLV ≥ 200,000,000); next 10% → Tier 2 (predicted CLV ≥ 150,000,000); next 10% → Tier 3 "
+        "(predicted CLV ≥ 90,000,000); next 10% → Tier 4 (predicted CLV ≥ 50,000,000); next 10% → Tier 5 "
+        "(predicted CLV ≥ 30,000,000); the rest → Tier 6.",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", RULE_CASES)
+def test_rule_text_words_the_stored_rule_in_each_language(case: str) -> None:
+    assign, names, zh, en = RULE_CASES[case]
+    result = assign()
+    assert worded(result, "zh", names) == zh
+    assert worded(result, "en", names) == en
+
+
+def test_rule_text_of_an_open_rule_and_of_a_rule_without_names() -> None:
+    rule = {
+        "method": "threshold", "n_tiers": 2, "missing_tier": None,
+        "rules": [{"column": "balance", "min": None, "max": None}, {"column": "orders", "min": 3.0, "max": None}],
+    }
+    assert rule_text(rule, "zh") == "按参数文件设定的业务规则分层（下限含、上限不含）：第1层：余额（任意值）；第2层：订单数 ≥ 3。"
+    assert rule_text(rule, "en") == (
+        "Business rules set in the params (min inclusive, max exclusive): Tier 1: any balance; Tier 2: orders ≥ 3."
+    )
 
 
 # --- agreement and sensitivity --------------------------------------------------------------

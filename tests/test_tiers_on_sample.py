@@ -3,7 +3,9 @@
 import pandas as pd
 import pytest
 
+from analysis.i18n import LANGUAGES
 from analysis.methods import profiles, tiers
+from analysis.report.tier_rules import rule_text
 
 pytestmark = pytest.mark.slow
 METHODS = ["rfm", "clv", "pareto", "threshold", "kmeans", "composite"]
@@ -26,10 +28,12 @@ def threshold_options(customers: pd.DataFrame, n_tiers: int) -> dict:
 @pytest.mark.parametrize("method", METHODS)
 def test_every_method_tiers_the_sample_study(customers, method, n_tiers):
     options = threshold_options(customers, n_tiers) if method == "threshold" else {}
-    assignment = tiers.assign_tiers(customers, method, n_tiers=n_tiers, options=options, seed=7, language="en")
+    assignment = tiers.assign_tiers(customers, method, n_tiers=n_tiers, options=options, seed=7)
     assert sorted(assignment.tier.unique()) == list(range(1, n_tiers + 1))
-    assert len(assignment.names) == n_tiers and assignment.rule["en"] and assignment.rule["zh"]
-    tiered = customers.assign(tier=assignment.tier, tier_name=assignment.tier_name)
+    names = {language: tiers.tier_names(n_tiers, language) for language in LANGUAGES}
+    for language in LANGUAGES:
+        assert all(name in rule_text({**assignment.rule, "names": names}, language) for name in names[language])
+    tiered = customers.assign(tier=assignment.tier, tier_name=assignment.tier.map(dict(enumerate(names["en"], 1))))
     profile = profiles.tier_profile(tiered)
     for column in ("customer_share", "revenue_share", "clv_share"):
         assert profile[column].sum() == pytest.approx(1.0)

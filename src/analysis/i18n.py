@@ -118,11 +118,6 @@ def labels(prefix: str) -> dict[str, dict[str, str]]:
     return {key.removeprefix(prefix): dict(entry) for key, entry in TEXTS.items() if key.startswith(prefix)}
 
 
-def label(key: str) -> dict[str, str]:
-    """``{language: text}`` of one key, e.g. ``label("complaints_uncategorised")["zh"] == "未分类"``."""
-    return dict(TEXTS[key])
-
-
 def reason_label(reason: str, language: str) -> str:
     """The label of a quarantine reason (text ``reason_<reason>``); an unknown reason shows as is."""
     entry = TEXTS.get(f"reason_{reason}")

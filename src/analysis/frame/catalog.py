@@ -141,8 +141,9 @@ CUSTOMERS = _add(
     "One row per customer with a purchase: customer_id, frequency, recency, T, monetary_value, revenue, RFM "
     "scores and rfm_segment, p_alive, expected_purchases, historic_value, clv and the master columns; "
     "03_tiers adds tier, tier_name; 04_satisfaction_loyalty adds satisfaction, complaint, loyalty_index, "
-    "lifecycle_stage and churn-risk columns.",
+    "lifecycle_stage and churn-risk columns (risk_band a code).",
     updated_by=("03_tiers", "04_satisfaction_loyalty"),
+    labels={"lifecycle_stage": "lifecycle_stage_", "risk_band": "churn_band_"},
 )
 EXCLUDED_CUSTOMERS = _add(
     "excluded_customers.parquet", "02_rfm_clv", "parquet",
@@ -186,8 +187,9 @@ MIGRATION_VALUES = _add(
 )
 TIERING_JSON = _add(
     "tiering.json", "03_tiers", "json",
-    "The tiering: method, n_tiers, rule (names per language, sizes, shares, cutoffs, its zh/en wording), "
-    "migration {previous_run, upgrades, downgrades, new, lost, …} or null, skipped {analysis: {zh, en}}.",
+    "The tiering: method, n_tiers, rule (the facts the report words: method, cutoffs per tier, target "
+    "shares, rules, features, weights…; names per language, sizes, shares), migration {previous_run, "
+    "upgrades, downgrades, new, lost, …} or null, skipped {analysis: message}.",
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -195,19 +197,20 @@ TIERING_JSON = _add(
 
 CSAT = _add(
     "csat_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
-    "CSAT per tier and overall: tier, tier_name, customers, respondents, response_rate, mean_satisfaction "
-    "and its interval, top_box_share and its interval, too_few.",
+    "CSAT per tier and overall (tier NA): tier, tier_name, customers, respondents, response_rate, "
+    "mean_satisfaction and its interval, top_box_share and its interval, too_few.",
 )
 NPS = _add(
     "nps_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
-    "NPS per tier and overall: tier, tier_name, n, promoters_pct, passives_pct, detractors_pct, nps, "
-    "nps_low, nps_high, too_few.",
+    "NPS per tier and overall (tier NA): tier, tier_name, n, promoters_pct, passives_pct, detractors_pct, "
+    "nps, nps_low, nps_high, too_few.",
 )
 SATISFACTION_TESTS = _add(
     "satisfaction_tests.parquet", "04_satisfaction_loyalty", "parquet",
     "Whether overall satisfaction differs between tiers: test, column, n, groups, statistic, dof, p_value, "
-    "effect_size, effect_measure, significant, verdict (verdict_zh, verdict_en).",
+    "effect_size, effect_measure, significant, verdict (a message).",
     always=False,
+    messages=("verdict",),
 )
 DRIVERS_SATISFACTION = _add(
     "drivers_satisfaction.parquet", "04_satisfaction_loyalty", "parquet",
@@ -229,25 +232,30 @@ DRIVERS_BY_TIER = _add(
 IMPORTANCE_PERFORMANCE = _add(
     "importance_performance.parquet", "04_satisfaction_loyalty", "parquet",
     "Importance–performance map: attribute, importance, performance, high_importance, high_performance, "
-    "quadrant, label (label_zh, label_en).",
+    "quadrant (a code: fix_first, keep_up, possible_overkill, low_priority).",
     always=False,
+    labels={"quadrant": "drivers_quadrant_"},
 )
 COMPLAINTS_BY_TIER = _add(
     "complaints_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
-    "Complaints per tier: tier, tier_name, customers, complaints, complaints_per_100, complainants, "
-    "share_with_complaint, open_complaints, high_severity, median/mean_resolution_days.",
+    "Complaints per tier and overall (tier NA): tier, tier_name, customers, complaints, complaints_per_100, "
+    "complainants, share_with_complaint, open_complaints, high_severity, median/mean_resolution_days.",
 )
 COMPLAINT_CATEGORIES = _add(
     "complaint_categories_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
-    "Complaints per tier and category: tier, tier_name, category, complaints, share.",
+    "Complaints per tier (and overall, tier NA) and category: tier, tier_name, category (as logged; "
+    "the code uncategorised when missing), complaints, share.",
+    labels={"category": "complaints_category_"},
 )
 COMPLAINT_LINK = _add(
     "complaint_satisfaction_link.parquet", "04_satisfaction_loyalty", "parquet",
-    "Satisfaction of customers with and without complaints: group, label, n, mean_satisfaction, nps.",
+    "Satisfaction of customers with and without complaints: group (a code: with_complaints, "
+    "without_complaints), n, mean_satisfaction, nps.",
+    labels={"group": "complaints_group_"},
 )
 REPURCHASE = _add(
     "repurchase_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
-    "Repurchase per tier: tier, tier_name, customers, repeat_customers, repurchase_rate.",
+    "Repurchase per tier and overall (tier NA): tier, tier_name, customers, repeat_customers, repurchase_rate.",
 )
 COHORTS = _add(
     "cohort_retention.parquet", "04_satisfaction_loyalty", "parquet",
@@ -255,16 +263,19 @@ COHORTS = _add(
 )
 LOYALTY = _add(
     "loyalty_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
-    "Loyalty index per tier: tier, tier_name, customers, mean, median, p25, p75.",
+    "Loyalty index per tier and overall (tier NA): tier, tier_name, customers, mean, median, p25, p75.",
 )
 LIFECYCLE = _add(
     "lifecycle_by_tier.parquet", "04_satisfaction_loyalty", "parquet",
-    "Customers per tier (and all) and lifecycle stage: tier, new, growing, mature, declining, lost.",
+    "Customers per tier (and all) and lifecycle stage: tier (text, \"all\" for every customer), then one "
+    "column per stage code: new, growing, mature, declining, lost.",
 )
 WATCH_LIST = _add(
     "watch_list.parquet", "04_satisfaction_loyalty", "parquet",
     "Valuable customers at risk, with real ids and personal data: the customers.parquet columns plus "
-    "value_at_risk, reasons (reasons_zh, reasons_en).",
+    "value_at_risk, reason_codes (\"; \"-separated codes), reasons (a message).",
+    messages=("reasons",),
+    labels={"lifecycle_stage": "lifecycle_stage_", "risk_band": "churn_band_"},
 )
 CHURN_CALIBRATION = _add(
     "churn_calibration.parquet", "04_satisfaction_loyalty", "parquet",
@@ -273,8 +284,9 @@ CHURN_CALIBRATION = _add(
 )
 EXPERIENCE_JSON = _add(
     "experience.json", "04_satisfaction_loyalty", "json",
-    "churn_validation (AUC, lift, Brier, baselines, …) or null, skipped {analysis: {zh, en}}, drivers_r2, "
-    "drivers_skipped_tiers, complaint_link, lifecycle_rules_zh / _en, reasons {table: {zh, en}}.",
+    "churn_validation (AUC, lift, Brier, baselines, …) or null, skipped {analysis: message}, drivers_r2, "
+    "drivers_skipped_tiers [{tier, n, reason (a message)}], complaint_link {u_statistic, p_value, sentence (a message), "
+    "reason, notes}, lifecycle_rules [{step, stage, rule (a message)}], reasons {table: message}.",
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -283,12 +295,15 @@ EXPERIENCE_JSON = _add(
 ALLOCATION = _add(
     "allocation.parquet", "05_allocation", "parquet",
     "One row per tier: tier, tier_name, customers, clv, budget and its shares (optimal, equal, revenue), "
-    "expected retained value of each split, marginal_value, the playbook (zh/en), hours needed and allocated.",
+    "expected retained value of each split, marginal_value, the playbook (manager_level a code; service_model, "
+    "cadence, channels and offers messages), hours needed and allocated.",
+    messages=("service_model", "cadence", "channels", "offers"), labels={"manager_level": "playbook_level_"},
 )
 CAPACITY = _add(
     "capacity.parquet", "05_allocation", "parquet",
-    "Account-manager hours per level: level (level_zh, level_en), tiers, hours_needed, hours_available, "
+    "Account-manager hours per level: level (a code), tiers, hours_needed, hours_available, "
     "utilisation, binding.",
+    labels={"level": "playbook_level_"},
 )
 ALLOCATION_JSON = _add(
     "allocation.json", "05_allocation", "json",

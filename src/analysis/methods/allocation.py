@@ -52,13 +52,8 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import brentq, minimize
 
-from analysis.methods.playbook import (
-    LANGUAGES,
-    MANAGER_LEVELS,
-    MANAGER_STAFF,
-    Playbook,
-    playbook_table,
-)
+from analysis.i18n import Message, joined, message, tier_ref, to_json
+from analysis.methods.playbook import MANAGER_LEVELS, Playbook, playbook_table
 
 #: Column names under which a tier profile may hold the tier's mean p_alive, tried in order.
 P_ALIVE_COLUMNS = ("p_alive_mean", "p_alive", "mean_p_alive")
@@ -737,7 +732,7 @@ def _check_hours_available(
             )
         checked[level] = float(hours)
     for level in _STAFF_LEVELS:
-        tiers = [t for t in sorted(playbook) if playbook[t].manager_level.code == level]
+        tiers = [t for t in sorted(playbook) if playbook[t].manager_level == level]
         if tiers and level not in checked:
             raise AllocationError(
                 f"allocation.hours_available has no '{level}' entry but tier(s) {tiers} are served by {level} "
@@ -751,14 +746,15 @@ def capacity_check(
 ) -> pd.DataFrame:
     """Hours the playbook needs per manager level against the hours available per month.
 
-    Returns one row per level: level, level_zh, level_en, tiers (served), hours_needed,
-    hours_available, utilisation (= needed / available) and binding (needed > available).
+    Returns one row per level: level (a code of :data:`~analysis.methods.playbook.MANAGER_LEVELS`),
+    tiers (served), hours_needed, hours_available, utilisation (= needed / available) and binding
+    (needed > available).
     """
     need = hours_needed(profile, playbook)
     available = _check_hours_available(hours_available, playbook)
     rows = []
     for level in _STAFF_LEVELS:
-        tiers = [t for t in need.index if playbook[t].manager_level.code == level]
+        tiers = [t for t in need.index if playbook[t].manager_level == level]
         if not tiers and level not in available:
             continue
         needed, hours = float(need[tiers].sum()), available.get(level, 0.0)
@@ -766,8 +762,6 @@ def capacity_check(
         rows.append(
             {
                 "level": level,
-                "level_zh": MANAGER_LEVELS[level].zh,
-                "level_en": MANAGER_LEVELS[level].en,
                 "tiers": ", ".join(str(t) for t in tiers),
                 "hours_needed": needed,
                 "hours_available": hours,
@@ -780,17 +774,11 @@ def capacity_check(
 
 @dataclass(frozen=True)
 class HoursAllocation:
-    """Manager hours per tier (``by_tier``) and per level (``by_level``, the capacity check plus
-    hours_allocated, shortfall and a note_zh / note_en sentence)."""
+    """Manager hours per tier (``by_tier``) and per level (``by_level``: the capacity check plus
+    hours_allocated, shortfall and ``note``, the level's capacity sentence as a message in JSON text)."""
 
     by_tier: pd.DataFrame
     by_level: pd.DataFrame
-
-    def summary(self, language: str = "zh") -> str:
-        """The capacity sentences, one line per manager level, in ``language``."""
-        if language not in LANGUAGES:
-            raise ValueError(f"language must be 'zh' or 'en', got {language!r}")
-        return "\n".join(self.by_level[f"note_{language}"])
 
 
 def allocate_manager_hours(
@@ -815,7 +803,7 @@ def allocate_manager_hours(
     allocated = pd.Series(0.0, index=prof.index)
     marginal = pd.Series(0.0, index=prof.index)
     for row in capacity.itertuples():
-        tiers = [t for t in prof.index if playbook[t].manager_level.code == row.level]
+        tiers = [t for t in prof.index if playbook[t].manager_level == row.level]
         if not tiers:
             continue
         upper = need[tiers].to_numpy(float)
@@ -829,7 +817,7 @@ def allocate_manager_hours(
     by_tier = pd.DataFrame(
         {
             "tier": prof.index.to_numpy(int),
-            "manager_level": [playbook[t].manager_level.code for t in prof.index],
+            "manager_level": [playbook[t].manager_level for t in prof.index],
             "hours_needed": need.to_numpy(),
             "hours_allocated": allocated.to_numpy(),
             "coverage": np.where(need > 0, allocated / need.where(need > 0, 1.0), 1.0),
@@ -841,58 +829,32 @@ def allocate_manager_hours(
         for lv in capacity["level"]
     ]
     capacity["shortfall"] = (capacity["hours_needed"] - capacity["hours_available"]).clip(lower=0)
-    for lang in LANGUAGES:
-        capacity[f"note_{lang}"] = [
-            _capacity_sentence(r, by_tier, prof, lang) for r in capacity.itertuples()
-        ]
+    capacity["note"] = [to_json(capacity_note(r, by_tier)) for r in capacity.itertuples()]
     return HoursAllocation(by_tier=by_tier, by_level=capacity)
 
 
-def _tier_text(tier: int, prof: pd.DataFrame, language: str) -> str:
-    for column in (f"tier_name_{language}", "tier_name"):
-        if column in prof.columns and pd.notna(prof.at[tier, column]):
-            return f"{prof.at[tier, column]}" + (
-                f"（第{tier}层）" if language == "zh" else f" (tier {tier})"
-            )
-    return f"第{tier}层" if language == "zh" else f"tier {tier}"
-
-
-def _capacity_sentence(row: Any, by_tier: pd.DataFrame, prof: pd.DataFrame, language: str) -> str:
-    staff = MANAGER_STAFF[row.level].text(language)
+def capacity_note(row: Any, by_tier: pd.DataFrame) -> Message:
+    """The capacity sentence of one manager level (a row of the capacity check with hours_allocated
+    and shortfall): hours needed against available and, where capacity binds, each tier's coverage."""
+    staff = message(f"playbook_staff_{row.level}")
     if row.hours_needed == 0:
-        return (
-            f"{staff}：本方案未安排该级别工时（可用 {row.hours_available:,.0f} 小时/月）。"
-            if language == "zh"
-            else f"{staff}: the playbook assigns them no tier ({row.hours_available:,.0f} hours/month available)."
-        )
-    util = "∞" if math.isinf(row.utilisation) else f"{row.utilisation:.0%}"
-    head = (
-        f"{staff}：需要 {row.hours_needed:,.0f} 小时/月，可用 {row.hours_available:,.0f} 小时/月（利用率 {util}）"
-        if language == "zh"
-        else f"{staff}: {row.hours_needed:,.0f} hours/month needed, {row.hours_available:,.0f} available "
-        f"({util} utilisation)"
+        return message("allocation_note_unused", staff=staff, available=row.hours_available)
+    utilisation = (
+        message("allocation_utilisation_unbounded")
+        if math.isinf(row.utilisation)
+        else message("allocation_utilisation", share=row.utilisation)
     )
+    figures = {"staff": staff, "needed": row.hours_needed, "available": row.hours_available,
+               "utilisation": utilisation}
     if not row.binding:
-        return head + (
-            "，产能充足，各层按服务方案足额安排。"
-            if language == "zh"
-            else "; capacity is sufficient and every tier gets its playbook hours."
-        )
+        return message("allocation_note_sufficient", **figures)
     served = by_tier[by_tier["manager_level"] == row.level]
-    cover = [
-        (_tier_text(int(t), prof, language), c) for t, c in zip(served["tier"], served["coverage"])
-    ]
-    if language == "zh":
-        detail = "，".join(f"{name}覆盖 {c:.0%}" for name, c in cover)
-        return (
-            head
-            + f"，产能受限，缺口 {row.shortfall:,.0f} 小时；工时已按挽留价值优先分配：{detail}。"
-        )
-    detail = ", ".join(f"{name} {c:.0%} covered" for name, c in cover)
-    return head + (
-        f"; capacity binds, {row.shortfall:,.0f} hours short; hours go first where they keep the most "
-        f"value: {detail}."
+    coverage = joined(
+        (message("allocation_tier_coverage", tier=tier_ref(t), number=int(t), share=c)
+         for t, c in zip(served["tier"], served["coverage"])),
+        separator="allocation_separator_coverage",
     )
+    return message("allocation_note_binding", **figures, shortfall=row.shortfall, coverage=coverage)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -912,12 +874,12 @@ def allocation_table(
 ) -> pd.DataFrame:
     """One row per tier: the optimal budget against the naive splits, the playbook and the staff hours.
 
-    Columns: tier, tier_name (and any tier_name_* of the profile), customers, clv, budget,
+    Columns: tier, tier_name (the profile's, NA without one), customers, clv, budget,
     budget_share, budget_per_customer, budget_equal, budget_revenue, value_optimal, value_equal,
     value_revenue (expected retained value under each split; the revenue columns are NaN without a
-    ``revenue`` column), marginal_value, bound, the playbook's columns (service_model, manager_level,
-    contacts_per_month, minutes_per_contact, hours_per_customer and their _zh / _en texts), hours_needed,
-    hours_allocated, hours_coverage and capacity_binding.
+    ``revenue`` column), marginal_value, bound, the playbook's columns (:func:`playbook_table`:
+    service_model, manager_level, contacts_per_month, minutes_per_contact, hours_per_customer, cadence,
+    channels, offers), hours_needed, hours_allocated, hours_coverage and capacity_binding.
     """
     curve = curve or ResponseCurve()
     prof = _tier_indexed(profile)
@@ -927,8 +889,7 @@ def allocation_table(
     equal = evaluate(prof, equal_split(prof, budget), curve).table.set_index("tier")
     n = prof["customers"].astype(float)
     out = pd.DataFrame({"tier": prof.index.to_numpy(int)}, index=prof.index)
-    for column in [c for c in prof.columns if c == "tier_name" or c.startswith("tier_name_")]:
-        out[column] = prof[column]
+    out["tier_name"] = prof.get("tier_name", pd.Series(pd.NA, index=prof.index)).astype("string")
     out["customers"] = prof["customers"]
     out["clv"] = prof["clv"].astype(float)
     out["budget"] = best["spend"]

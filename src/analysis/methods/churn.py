@@ -45,7 +45,7 @@ from sklearn.exceptions import NotFittedError
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
-from analysis.i18n import labels
+from analysis.i18n import Message, joined, message, to_json
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -74,14 +74,18 @@ COMPLAINT_FEATURES: tuple[str, ...] = ("complaints_total", "complaints_open")
 #: +1: risk may only rise with the feature, −1: only fall (HistGradientBoosting ``monotonic_cst``).
 MONOTONE: dict[str, int] = {"recency_days": 1, "orders_90d": -1, "orders_180d": -1}
 
+#: Risk band codes, shown as the locale texts ``churn_band_<band>``.
 RISK_BANDS: tuple[str, ...] = ("high", "medium", "low")
-RISK_BAND_LABELS: dict[str, dict[str, str]] = labels("churn_band_")
 
-REASONS: dict[str, dict[str, str]] = labels("churn_reason_")
-
-#: Short reason names (no figures) for tables and legends.
-REASON_LABELS: dict[str, dict[str, str]] = labels("churn_short_reason_")
-
+#: Watch-list reason codes: each says why as the message ``churn_reason_<reason>`` (with its
+#: figures) and is named in short, without figures, by the locale text ``churn_short_reason_<reason>``.
+REASONS: tuple[str, ...] = (
+    "long_since_last_purchase",
+    "falling_spend",
+    "detractor",
+    "open_complaint",
+    "model_risk",
+)
 
 
 class ChurnInputError(LifecycleInputError):
@@ -568,19 +572,19 @@ def churn_risk(
     *,
     high: float = 0.6,
     medium: float = 0.3,
-    language: str = "zh",
 ) -> pd.DataFrame:
     """Churn risk per customer: the classifier's probability and 1 − P(alive) side by side.
 
     ``churn_risk`` is the classifier's probability; where the classifier has no score for a
-    customer it is 1 − P(alive) (``risk_source`` says which). Band: high when risk ≥ ``high``,
-    medium when ≥ ``medium``, else low (``churn.high_risk``, ``churn.medium_risk``).
+    customer it is 1 − P(alive) (``risk_source`` says which). Band (a code of :data:`RISK_BANDS`):
+    high when risk ≥ ``high``, medium when ≥ ``medium``, else low (``churn.high_risk``,
+    ``churn.medium_risk``).
 
     Returns
     -------
     DataFrame
-        ``customer_id, churn_probability, p_alive_risk, churn_risk, risk_source, risk_band,
-        risk_band_label`` in the order of ``customers``.
+        ``customer_id, churn_probability, p_alive_risk, churn_risk, risk_source, risk_band`` in the
+        order of ``customers``.
     """
     if not 0 < medium < high < 1:
         raise ChurnInputError(
@@ -624,9 +628,6 @@ def churn_risk(
             "churn_risk": risk,
             "risk_source": pd.array(source, dtype="string"),
             "risk_band": band.astype("string"),
-            "risk_band_label": band.map(
-                lambda b: RISK_BAND_LABELS[b][language] if isinstance(b, str) else pd.NA
-            ).astype("string"),
         },
         index=customers.index,
     )
@@ -647,7 +648,7 @@ def early_warning_list(
     """Valuable customers at risk of churning, with the reasons, sorted by value at risk.
 
     Valuable: tier in ``tiers`` or CLV in the top ``top_clv_share`` of customers (either test
-    qualifies). At risk: ``churn_risk ≥ risk_threshold`` (see :func:`churn_risk`). Reasons (keys of
+    qualifies). At risk: ``churn_risk ≥ risk_threshold`` (see :func:`churn_risk`). Reasons (codes of
     :data:`REASONS`), checked for each listed customer:
 
     - ``long_since_last_purchase``: days_since_last > ``gap_multiple`` × the customer's usual gap
@@ -662,8 +663,9 @@ def early_warning_list(
     Returns
     -------
     DataFrame
-        The customers' rows (all columns) plus ``value_at_risk``, ``reasons`` (list of keys),
-        ``reasons_zh`` and ``reasons_en`` (texts joined by "；" / "; "), first ``size`` rows.
+        The customers' rows (all columns) plus ``value_at_risk``, ``reason_codes`` (list of codes)
+        and ``reasons`` (the reasons with their figures: a message as JSON text, the sentences
+        joined by the language's "; "), first ``size`` rows.
     """
     require_columns(
         customers,
@@ -695,18 +697,21 @@ def early_warning_list(
         _reasons(row, gap_multiple, max_days_since_last, falling_spend_share, detractor_max)
         for row in listed.to_dict(orient="records")
     ]
-    listed["reasons"] = [[key for key, _ in r] for r in reasons]
-    listed["reasons_zh"] = pd.array(
-        ["；".join(REASONS[k]["zh"].format(**v) for k, v in r) for r in reasons], dtype="string"
-    )
-    listed["reasons_en"] = pd.array(
-        ["; ".join(REASONS[k]["en"].format(**v) for k, v in r) for r in reasons], dtype="string"
-    )
+    listed["reason_codes"] = [[code for code, _ in r] for r in reasons]
+    listed["reasons"] = pd.array([to_json(reasons_message(r)) for r in reasons], dtype="string")
     listed = listed.sort_values(
         ["value_at_risk", "customer_id"], ascending=[False, True], kind="mergesort"
     )
     listed = listed.reset_index(drop=True)
     return listed if size is None else listed.head(size)
+
+
+def reasons_message(reasons: Iterable[tuple[str, dict[str, Any]]]) -> Message:
+    """The reasons (code, figures) in words: the messages ``churn_reason_<code>`` joined by "; "."""
+    return joined(
+        [message(f"churn_reason_{code}", **values) for code, values in reasons],
+        separator="separator_sentences",
+    )
 
 
 def _reasons(
@@ -768,9 +773,3 @@ def _number(value: Any) -> float | None:
         return float(value)
     except (TypeError, ValueError):
         return None
-
-
-def reasons_text(reason_keys: Iterable[str], language: str) -> str:
-    """Short labels of reason keys joined for a table cell, e.g. "久未购买、消费下降"."""
-    joiner = "、" if language == "zh" else ", "
-    return joiner.join(REASON_LABELS[k][language] for k in reason_keys)

@@ -8,7 +8,9 @@ Definitions, all as of a date ``as_of`` (normally the end of the study period):
 * **severity** 低/中/高 or low/medium/high (any case) is read as low/medium/high; other texts
   count as unknown.
 
-Missing inputs follow :mod:`analysis.methods.satisfaction`: an empty result with ``attrs["reason"]``.
+Missing inputs follow :mod:`analysis.methods.satisfaction`: an empty result with ``attrs["reason"]``
+(a message). Nothing here is in a language: groups and the missing category are codes, the
+complaint–satisfaction finding is a message.
 """
 
 from __future__ import annotations
@@ -20,14 +22,11 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.i18n import label, labels
+from analysis.i18n import Message, message
 from analysis.methods.satisfaction import (
-    OVERALL_NAME,
     TIER,
     TIER_NAME,
-    Language,
     SatisfactionArgumentError,
-    empty_because,
     empty_result,
     format_p,
     latest_answers,
@@ -44,7 +43,8 @@ SEVERITY_LEVELS = {
     "medium": "medium",
     "high": "high",
 }
-UNCATEGORISED = label("complaints_uncategorised")
+#: The category of a complaint logged without one (text ``complaints_category_uncategorised``).
+UNCATEGORISED = "uncategorised"
 BY_TIER_COLUMNS = [
     TIER,
     TIER_NAME,
@@ -68,8 +68,7 @@ FEATURE_COLUMNS = [
     "days_since_last_complaint",
     "mean_resolution_days",
 ]
-LINK_COLUMNS = ["group", "label", "n", "mean_satisfaction", "nps"]
-LINK_GROUP_LABELS = labels("complaints_group_")
+LINK_COLUMNS = ["group", "n", "mean_satisfaction", "nps"]
 
 
 def normalise_severity(severity: pd.Series) -> pd.Series:
@@ -118,7 +117,6 @@ def _tiered_complaints(
     complaints: pd.DataFrame | None,
     customers: pd.DataFrame | None,
     as_of: date | str | pd.Timestamp,
-    language: Language,
     columns: list[str],
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame | None]:
     """(complaints with tier, tier table, empty result if unusable)."""
@@ -126,14 +124,14 @@ def _tiered_complaints(
         customers, "customers", ["customer_id", TIER]
     )
     if why is not None:
-        return pd.DataFrame(), pd.DataFrame(), empty_because(columns, why)
+        return pd.DataFrame(), pd.DataFrame(), empty_result(columns, why)
     prepared = prepare_complaints(complaints, as_of)
     tiers = customers.loc[customers[TIER].notna(), ["customer_id", TIER]].drop_duplicates(
         "customer_id"
     )
     tiered = prepared.merge(tiers.astype({TIER: "int64"}), on="customer_id", how="inner")
     tiered.attrs = prepared.attrs | {"unmatched_complaints": len(prepared) - len(tiered)}
-    return tiered, tier_table(customers, language), None
+    return tiered, tier_table(customers), None
 
 
 def _complaint_row(group: pd.DataFrame, n_customers: int) -> dict[str, float]:
@@ -157,7 +155,6 @@ def complaints_by_tier(
     customers: pd.DataFrame | None,
     *,
     as_of: date | str | pd.Timestamp,
-    language: Language = "zh",
 ) -> pd.DataFrame:
     """Complaint volume, reach, backlog and resolution time per tier and overall.
 
@@ -168,9 +165,7 @@ def complaints_by_tier(
     ``attrs``: ``unmatched_complaints`` (from customers without a tier, left out) and
     ``after_as_of`` (opened after ``as_of``, left out).
     """
-    tiered, tiers, empty = _tiered_complaints(
-        complaints, customers, as_of, language, BY_TIER_COLUMNS
-    )
+    tiered, tiers, empty = _tiered_complaints(complaints, customers, as_of, BY_TIER_COLUMNS)
     if empty is not None:
         return empty
     rows = [
@@ -178,11 +173,7 @@ def complaints_by_tier(
         for tier, name, n_customers in tiers[[TIER, TIER_NAME, "customers"]].itertuples(index=False)
     ]
     rows.append(
-        {
-            TIER: pd.NA,
-            TIER_NAME: OVERALL_NAME[language],
-            **_complaint_row(tiered, int(tiers["customers"].sum())),
-        }
+        {TIER: pd.NA, TIER_NAME: pd.NA, **_complaint_row(tiered, int(tiers["customers"].sum()))}
     )
     table = pd.DataFrame(rows)[BY_TIER_COLUMNS].astype({TIER: "Int64", TIER_NAME: "string"})
     table.attrs.update(tiered.attrs)
@@ -194,23 +185,18 @@ def complaints_category_by_tier(
     customers: pd.DataFrame | None,
     *,
     as_of: date | str | pd.Timestamp,
-    language: Language = "zh",
 ) -> pd.DataFrame:
     """Complaints by category within each tier and overall (long table).
 
     ``share`` is the category's share of the tier's complaints (shares of a tier add up to 1).
-    Complaints without a category count as "未分类" / "uncategorised". Pivot for display with
-    ``table.pivot(index="tier_name", columns="category", values="share")``.
+    Complaints without a category count as :data:`UNCATEGORISED`. Pivot for display with
+    ``table.pivot(index="tier", columns="category", values="share")``.
     """
-    tiered, tiers, empty = _tiered_complaints(
-        complaints, customers, as_of, language, CATEGORY_COLUMNS
-    )
+    tiered, tiers, empty = _tiered_complaints(complaints, customers, as_of, CATEGORY_COLUMNS)
     if empty is not None:
         return empty
     category = tiered["category"] if "category" in tiered else pd.Series(pd.NA, index=tiered.index)
-    category = (
-        category.astype("string").str.strip().replace("", pd.NA).fillna(UNCATEGORISED[language])
-    )
+    category = category.astype("string").str.strip().replace("", pd.NA).fillna(UNCATEGORISED)
     tiered = tiered.assign(category=category)
     per_tier = (
         tiered.groupby([TIER, "category"], sort=True).size().rename("complaints").reset_index()
@@ -219,7 +205,6 @@ def complaints_category_by_tier(
     overall[TIER] = pd.NA
     table = pd.concat([per_tier, overall], ignore_index=True)
     table = table.merge(tiers[[TIER, TIER_NAME]].astype({TIER: "Int64"}), on=TIER, how="left")
-    table[TIER_NAME] = table[TIER_NAME].fillna(OVERALL_NAME[language])
     totals = table.groupby(TIER, dropna=False)["complaints"].transform("sum")
     table["share"] = table["complaints"] / totals
     table = table[CATEGORY_COLUMNS].astype(
@@ -238,56 +223,45 @@ class ComplaintLink:
     """Satisfaction of respondents with and without complaints, and the Mann–Whitney test.
 
     ``table`` has one row per group (``with_complaints``, ``without_complaints``): ``n``,
-    ``mean_satisfaction`` and ``nps``. ``sentence`` states the finding in the chosen language;
-    ``reason`` says why nothing could be computed (then ``table`` is empty).
+    ``mean_satisfaction`` and ``nps``. ``sentence`` states the finding (a message, built from the
+    figures); ``reason`` says why nothing could be computed (then ``table`` is empty and
+    ``sentence`` None).
     """
 
     table: pd.DataFrame
     u_statistic: float = np.nan
     p_value: float = np.nan
-    sentence: str = ""
-    reason: str | None = None
+    sentence: Message | None = None
+    reason: Message | None = None
     notes: dict[str, int] = field(default_factory=dict)
 
 
-def _link_sentence(table: pd.DataFrame, p: float, alpha: float, language: Language) -> str:
+def _link_sentence(table: pd.DataFrame, p: float, alpha: float) -> Message:
+    """The finding in words: both groups' mean satisfaction (and NPS), the test and its verdict."""
     with_, without = (
         table.set_index("group")
         .loc[["with_complaints", "without_complaints"]]
         .itertuples(index=False)
     )
     if not np.isfinite(p):
-        return {
-            "zh": f"有投诉的受访客户 {with_.n} 位，无投诉的 {without.n} 位；每组至少需要 2 位才能比较满意度。",
-            "en": f"{with_.n} respondents had complaints and {without.n} had none; each group needs "
-            "at least 2 to compare satisfaction.",
-        }[language]
+        return message("complaints_link_too_few", with_n=with_.n, without_n=without.n)
     nps = ""
     if np.isfinite(with_.nps) and np.isfinite(without.nps):
-        nps = {
-            "zh": f"，NPS {with_.nps:+.0f} 对 {without.nps:+.0f}",
-            "en": f"; NPS {with_.nps:+.0f} vs {without.nps:+.0f}",
-        }[language]
-    figures = {
-        "zh": f"有投诉客户的满意度均值为 {with_.mean_satisfaction:.2f}，无投诉客户为 "
-        f"{without.mean_satisfaction:.2f}（Mann–Whitney {format_p(p)}{nps}）",
-        "en": f"Customers with complaints rate overall satisfaction {with_.mean_satisfaction:.2f} on "
-        f"average against {without.mean_satisfaction:.2f} for those without (Mann–Whitney "
-        f"{format_p(p)}{nps})",
-    }[language]
+        nps = message("complaints_link_nps", with_nps=with_.nps, without_nps=without.nps)
     if p >= alpha:
-        tail = {"zh": "：差异不显著。", "en": ": the difference is not significant."}
+        verdict = "complaints_link_not_significant"
     elif with_.mean_satisfaction < without.mean_satisfaction:
-        tail = {
-            "zh": "：投诉与较低的满意度显著相关。",
-            "en": ": complaints go with significantly lower satisfaction.",
-        }
+        verdict = "complaints_link_lower"
     else:
-        tail = {
-            "zh": "：有投诉的客户满意度反而显著更高。",
-            "en": ": customers with complaints are significantly more satisfied.",
-        }
-    return figures + tail[language]
+        verdict = "complaints_link_higher"
+    return message(
+        "complaints_link_sentence",
+        with_mean=with_.mean_satisfaction,
+        without_mean=without.mean_satisfaction,
+        p=format_p(p),
+        nps=nps,
+        verdict=message(verdict),
+    )
 
 
 def complaint_satisfaction_link(
@@ -297,7 +271,6 @@ def complaint_satisfaction_link(
     as_of: date | str | pd.Timestamp | None = None,
     complaint_before_survey: bool = False,
     alpha: float = 0.05,
-    language: Language = "zh",
 ) -> ComplaintLink:
     """Compare respondents with ≥ 1 complaint against those without.
 
@@ -312,7 +285,7 @@ def complaint_satisfaction_link(
         surveys, "surveys", ["customer_id", "overall_satisfaction"]
     ) or unusable_reason(complaints, "complaints", ["customer_id", "opened"])
     if why is not None:
-        return ComplaintLink(table=empty_because(LINK_COLUMNS, why), reason=why[language])
+        return ComplaintLink(table=empty_result(LINK_COLUMNS, why), reason=why)
     answers = latest_answers(surveys)
     answers = answers[answers["overall_satisfaction"].notna()]
     prepared = (
@@ -336,13 +309,12 @@ def complaint_satisfaction_link(
         rows.append(
             {
                 "group": group,
-                "label": LINK_GROUP_LABELS[group][language],
                 "n": len(part),
                 "mean_satisfaction": part["overall_satisfaction"].mean() if len(part) else np.nan,
                 "nps": nps,
             }
         )
-    table = pd.DataFrame(rows, columns=LINK_COLUMNS).astype({"group": "string", "label": "string"})
+    table = pd.DataFrame(rows, columns=LINK_COLUMNS).astype({"group": "string"})
     with_ratings = answers.loc[has_complaint, "overall_satisfaction"].to_numpy(dtype=float)
     without_ratings = answers.loc[~has_complaint, "overall_satisfaction"].to_numpy(dtype=float)
     u, p = np.nan, np.nan
@@ -356,7 +328,7 @@ def complaint_satisfaction_link(
         table=table,
         u_statistic=float(u),
         p_value=float(p),
-        sentence=_link_sentence(table, float(p), alpha, language),
+        sentence=_link_sentence(table, float(p), alpha),
     )
 
 
@@ -376,13 +348,11 @@ def complaint_features(
     """
     why = unusable_reason(complaints, "complaints", ["customer_id", "opened"])
     if why is not None:
-        return empty_because(FEATURE_COLUMNS, why)
+        return empty_result(FEATURE_COLUMNS, why)
     prepared = prepare_complaints(complaints, as_of)
     if prepared.empty:
         return empty_result(
-            FEATURE_COLUMNS,
-            zh=f"没有在 {_as_timestamp(as_of).date()} 之前提出的投诉。",
-            en=f"No complaint was opened on or before {_as_timestamp(as_of).date()}.",
+            FEATURE_COLUMNS, message("complaints_none_by_date", date=_as_timestamp(as_of).date())
         )
     prepared["is_high"] = prepared["severity_level"].eq("high").fillna(False)
     features = prepared.groupby("customer_id", sort=True).agg(

@@ -24,6 +24,9 @@ does); ``attrs["n"]`` records how many rows were used.
 Importance–performance analysis (:func:`importance_performance`, Martilla & James 1977) places each
 attribute in a quadrant split at the **means** of importance and of performance over the attributes
 (the data-centred split of Bacon 2003), so the quadrants are relative to this survey's attributes.
+
+Why something could not be estimated is a message (:func:`analysis.i18n.message`), rendered in the
+reader's language at display time; quadrants are codes, labelled there too.
 """
 
 from __future__ import annotations
@@ -36,15 +39,13 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from analysis.i18n import labels
+from analysis.i18n import Message, message, tier_ref
 from analysis.methods.satisfaction import (
     TIER,
     TIER_NAME,
-    Language,
     SatisfactionArgumentError,
-    empty_because,
     empty_result,
-    reason_dict,
+    reason,
     unusable_reason,
 )
 
@@ -69,9 +70,7 @@ IPA_COLUMNS = [
     "high_importance",
     "high_performance",
     "quadrant",
-    "label",
 ]
-QUADRANT_LABELS = labels("drivers_quadrant_")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -93,26 +92,14 @@ def _prepare(X: pd.DataFrame, y: pd.Series) -> tuple[pd.DataFrame, pd.Series, li
     return numeric.drop(columns=constant), target, constant
 
 
-def _why_not_estimable(X: pd.DataFrame, y: pd.Series) -> dict[str, str] | None:
+def _why_not_estimable(X: pd.DataFrame, y: pd.Series) -> Message | None:
     k, n = X.shape[1], len(y)
     if k == 0:
-        return {
-            "zh": "没有可用的属性评分（未配置或评分全部相同），无法计算驱动因素重要性。",
-            "en": "No usable attribute ratings (none configured, or every rating identical); "
-            "driver importance cannot be computed.",
-        }
+        return message("drivers_no_attributes")
     if y.nunique() < 2:
-        return {
-            "zh": "结果变量（总体满意度或推荐意愿）没有变化，无法计算驱动因素重要性。",
-            "en": "The outcome (overall satisfaction or recommendation) does not vary; "
-            "driver importance cannot be computed.",
-        }
+        return message("drivers_no_variation")
     if n < k + 2:
-        return {
-            "zh": f"完整回答只有 {n} 份，少于属性数 + 2（{k + 2}），无法估计回归。",
-            "en": f"Only {n} complete answers, fewer than the number of attributes + 2 ({k + 2}); "
-            "the regression cannot be estimated.",
-        }
+        return message("drivers_too_few_answers", n=n, needed=k + 2)
     return None
 
 
@@ -132,8 +119,8 @@ def _finish(
     return table
 
 
-def _not_estimable(columns: list[str], why: dict[str, str]) -> pd.DataFrame:
-    table = empty_because(columns, why)
+def _not_estimable(columns: list[str], why: Message) -> pd.DataFrame:
+    table = empty_result(columns, why)
     table.index.name = "attribute"
     return table
 
@@ -281,25 +268,21 @@ def driver_importance(
         One row per attribute, most important first: ``importance_pct`` (share of R² in %, from
         ``method``), ``rank``, both methods' weights and % shares, and the plain ``correlation``
         with ``y`` (a negative one means a rating that goes *against* the outcome). ``attrs``:
-        ``r2``, ``n``, ``method`` (the one used), ``constant_attributes`` and ``note`` (zh/en)
+        ``r2``, ``n``, ``method`` (the one used), ``constant_attributes`` and ``note`` (a message)
         when Shapley was replaced by Johnson's weights because there are more than 12 attributes.
     """
     if method not in ("shapley", "johnson"):
         raise SatisfactionArgumentError(f"method must be 'shapley' or 'johnson', got {method!r}.")
     johnson = relative_weights(X, y)
-    if reason_dict(johnson) is not None:
-        return empty_because(IMPORTANCE_COLUMNS, reason_dict(johnson))
+    if reason(johnson) is not None:
+        return empty_result(IMPORTANCE_COLUMNS, reason(johnson))
     usable = X.shape[1] - len(johnson.attrs["constant_attributes"])
     note = None
     if usable > MAX_SHAPLEY_PREDICTORS:
         shapley = pd.DataFrame(np.nan, index=johnson.index, columns=SHAPLEY_COLUMNS)
         if method == "shapley":
             method = "johnson"
-            note = {
-                "zh": f"属性有 {usable} 个，超过 {MAX_SHAPLEY_PREDICTORS} 个，改用 Johnson 相对权重。",
-                "en": f"{usable} attributes exceed {MAX_SHAPLEY_PREDICTORS}; Johnson's relative "
-                "weights are used instead of Shapley weights.",
-            }
+            note = message("drivers_johnson_instead", n=usable, limit=MAX_SHAPLEY_PREDICTORS)
     else:
         shapley = shapley_r2(X, y)
     Xc, yc, _ = _prepare(X, y)
@@ -336,43 +319,35 @@ def driver_importance_by_tier(
     *,
     min_n: int = 30,
     method: Literal["shapley", "johnson"] = "shapley",
-    language: Language = "zh",
 ) -> pd.DataFrame:
     """:func:`driver_importance` within each tier (long table: one row per tier and attribute).
 
-    A tier with fewer than ``min_n`` complete answers (all ``attributes`` and ``target`` present)
-    is skipped: ``attrs["skipped"]`` lists ``{"tier", "n", "reason"}`` for each, the reason in
-    ``language``. When no tier can be estimated the table is empty with ``attrs["reason"]``.
+    A tier with fewer than ``min_n`` complete answers (all ``attributes`` and ``target`` present),
+    or whose drivers cannot be estimated, is skipped: ``attrs["skipped"]`` lists
+    ``{"tier", "n", "reason"}`` for each, the reason a message naming the tier. When no tier can be
+    estimated the table is empty with ``attrs["reason"]``. ``tier_name`` is the answers' own
+    (missing without one).
     """
     if min_n < 2:
         raise SatisfactionArgumentError(f"min_n must be at least 2, got {min_n}.")
     why = unusable_reason(surveys_with_tier, "surveys", [TIER, target, *attributes])
     if why is not None:
-        table = empty_because(BY_TIER_COLUMNS, why)
+        table = empty_result(BY_TIER_COLUMNS, why)
         table.attrs["skipped"] = []
         return table
     parts, skipped = [], []
     for tier, answers in surveys_with_tier.groupby(TIER, sort=True):
         complete = answers[[*attributes, target]].notna().all(axis=1)
         n = int(complete.sum())
-        name = answers[TIER_NAME].iloc[0] if TIER_NAME in answers else str(tier)
+        name = answers[TIER_NAME].iloc[0] if TIER_NAME in answers else pd.NA
         if n < min_n:
-            skipped.append(
-                {
-                    TIER: int(tier),
-                    "n": n,
-                    "reason": {
-                        "zh": f"{name}：完整回答 {n} 份，少于 {min_n} 份，未估计驱动因素。",
-                        "en": f"{name}: {n} complete answers, fewer than {min_n}; drivers not estimated.",
-                    }[language],
-                }
-            )
+            why = message("drivers_tier_too_few", tier=tier_ref(tier), n=n, min_n=min_n)
+            skipped.append({TIER: int(tier), "n": n, "reason": why})
             continue
         importance = driver_importance(answers[list(attributes)], answers[target], method=method)
-        if reason_dict(importance) is not None:
-            skipped.append(
-                {TIER: int(tier), "n": n, "reason": f"{name}: {reason_dict(importance)[language]}"}
-            )
+        if reason(importance) is not None:
+            why = message("drivers_tier_not_estimable", tier=tier_ref(tier), why=reason(importance))
+            skipped.append({TIER: int(tier), "n": n, "reason": why})
             continue
         parts.append(
             importance.assign(
@@ -385,12 +360,7 @@ def driver_importance_by_tier(
             )
         )
     if not parts:
-        table = empty_result(
-            BY_TIER_COLUMNS,
-            zh=f"没有任何层级有至少 {min_n} 份完整回答，无法按层级估计驱动因素。",
-            en=f"No tier has at least {min_n} complete answers; "
-            "drivers cannot be estimated per tier.",
-        )
+        table = empty_result(BY_TIER_COLUMNS, message("drivers_no_tier_estimable", min_n=min_n))
     else:
         table = pd.concat(parts, ignore_index=True)[BY_TIER_COLUMNS]
         table = table.astype({TIER: "Int64", TIER_NAME: "string"})
@@ -403,23 +373,23 @@ def driver_importance_by_tier(
 # Importance–performance analysis
 
 
-def importance_performance(
-    importance: pd.Series, performance: pd.Series, *, language: Language = "zh"
-) -> pd.DataFrame:
+def importance_performance(importance: pd.Series, performance: pd.Series) -> pd.DataFrame:
     """Importance–performance quadrants (Martilla & James 1977), split at the means.
 
     An attribute is of *high importance* when its importance is at or above the mean importance
     of the attributes, and of *high performance* when its mean rating is at or above the mean of
     the attributes' mean ratings (Bacon 2003's data-centred split). Quadrants:
 
-    ============== ================ =====================  ==================
-    importance     performance      ``quadrant``           label (zh / en)
-    ============== ================ =====================  ==================
-    high           low              fix_first              优先改进 / fix first
-    high           high             keep_up                继续保持 / keep up
-    low            high             possible_overkill      可能过度投入 / possible overkill
-    low            low              low_priority           次要改进 / low priority
-    ============== ================ =====================  ==================
+    ============== ================ =====================
+    importance     performance      ``quadrant``
+    ============== ================ =====================
+    high           low              fix_first
+    high           high             keep_up
+    low            high             possible_overkill
+    low            low              low_priority
+    ============== ================ =====================
+
+    The display labels a quadrant with the text ``drivers_quadrant_<quadrant>`` (e.g. "fix first").
 
     Parameters
     ----------
@@ -439,12 +409,7 @@ def importance_performance(
         {"importance": importance, "performance": performance}, axis=1, join="inner"
     ).dropna()
     if both.empty:
-        return empty_result(
-            IPA_COLUMNS,
-            zh="没有同时具有重要性和表现得分的属性，无法做重要性–表现分析。",
-            en="No attribute has both an importance and a performance score; "
-            "importance–performance analysis cannot be done.",
-        )
+        return empty_result(IPA_COLUMNS, message("drivers_ipa_no_overlap"))
     importance_split = float(both["importance"].mean())
     performance_split = float(both["performance"].mean())
     high_importance = both["importance"] >= importance_split
@@ -462,9 +427,6 @@ def importance_performance(
         high_importance=high_importance,
         high_performance=high_performance,
         quadrant=pd.Series(quadrant, index=both.index, dtype="string"),
-    )
-    table["label"] = (
-        table["quadrant"].map({k: v[language] for k, v in QUADRANT_LABELS.items()}).astype("string")
     )
     table = table.rename_axis("attribute").reset_index()[IPA_COLUMNS]
     table.attrs.update(importance_split=importance_split, performance_split=performance_split)

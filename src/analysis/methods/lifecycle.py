@@ -1,4 +1,4 @@
-"""Customer lifecycle stages: new, growing, mature, declining, lost (新客户, 成长期, 成熟期, 衰退期, 已流失).
+"""Customer lifecycle stages: new, growing, mature, declining, lost.
 
 A stage comes from explicit rules evaluated in a fixed precedence: each customer takes the first
 stage in ``precedence`` whose rule holds, and the ``fallback`` stage when none does. A rule is a
@@ -18,7 +18,8 @@ The default rule set (:data:`DEFAULT_LIFECYCLE_RULES`), in its precedence:
 
 The params file (``churn.lifecycle_rules``) may override ``precedence``, ``fallback``,
 ``window_days`` and any stage's rule; stages it does not name keep their default rule.
-:func:`describe_lifecycle_rules` prints the rule set, in order, for the report's methodology.
+:func:`describe_lifecycle_rules` states the rule set, in order, for the report's methodology: stages
+as codes (shown as the locale texts ``lifecycle_stage_<stage>``) and rules as messages.
 
 This module also holds the small helpers the loyalty and churn modules share: which rows count as
 purchases (:func:`purchases`) and the column check that names what is missing
@@ -35,16 +36,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.i18n import labels
+from analysis.i18n import TEXTS, Message, joined, message
 
 STAGES: tuple[str, ...] = ("new", "growing", "mature", "declining", "lost")
-
-STAGE_LABELS: dict[str, dict[str, str]] = labels("lifecycle_stage_")
-
-#: How a rule's features read in the methodology text; unknown features show their column name.
-FEATURE_LABELS: dict[str, dict[str, str]] = labels("lifecycle_feature_")
-
-_TEXT: dict[str, dict[str, str]] = labels("lifecycle_word_")
 
 OPERATORS: dict[str, Callable[[Any, Any], Any]] = {
     "<": operator.lt,
@@ -384,58 +378,42 @@ def _rule_holds(features: pd.DataFrame, clauses: list[Mapping[str, Any]]) -> pd.
     return holds
 
 
-def stage_label(stage: str, language: str) -> str:
-    """Report label of a stage key, e.g. ``stage_label("lost", "zh") == "已流失"``."""
-    return STAGE_LABELS[stage][language]
-
-
-def stage_labels(language: str) -> dict[str, str]:
-    """Stage key -> label in ``language``, in lifecycle order."""
-    return {s: STAGE_LABELS[s][language] for s in STAGES}
-
-
-def describe_lifecycle_rules(
-    rules: Mapping[str, Any] | None = None, language: str = "zh"
-) -> pd.DataFrame:
-    """The rule set as the methodology prints it: one row per step, in precedence order.
+def describe_lifecycle_rules(rules: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
+    """The rule set as the methodology states it: one record per step, in precedence order.
 
     Returns
     -------
-    DataFrame
-        ``step`` (1, 2, ...), ``stage`` (key), ``label`` and ``rule`` (text in ``language``).
+    list of dict
+        ``step`` (1, 2, ...), ``stage`` (key) and ``rule`` (a message: its clauses joined by "or",
+        the fallback's "all other customers"); JSON-ready, rendered at display time.
     """
     rules = lifecycle_rules(rules)
     w = rules["window_days"]
-    rows = [
-        {
-            "step": i + 1,
-            "stage": stage,
-            "label": stage_label(stage, language),
-            "rule": _TEXT["or"][language].join(
-                _clause_text(c, language, w) for c in rules["stages"][stage]
-            ),
-        }
-        for i, stage in enumerate(rules["precedence"])
-    ]
-    fallback = rules["fallback"]
-    rows.append(
-        {
-            "step": len(rows) + 1,
-            "stage": fallback,
-            "label": stage_label(fallback, language),
-            "rule": _TEXT["otherwise"][language],
-        }
+    steps = [(stage, rule_message(rules["stages"][stage], w)) for stage in rules["precedence"]]
+    steps.append((rules["fallback"], message("lifecycle_word_otherwise")))
+    return [{"step": i + 1, "stage": stage, "rule": rule} for i, (stage, rule) in enumerate(steps)]
+
+
+def rule_message(clauses: Iterable[Mapping[str, Any]], window_days: int) -> Message:
+    """A stage's rule in words: clauses joined by "or", each a condition list joined by "and"."""
+    return joined(
+        [
+            joined(
+                [_condition(feature, op, value, window_days) for feature, (op, value) in clause.items()],
+                separator="lifecycle_word_and",
+            )
+            for clause in clauses
+        ],
+        separator="lifecycle_word_or",
     )
-    return pd.DataFrame(rows)
 
 
-def _clause_text(clause: Mapping[str, Any], language: str, window_days: int) -> str:
-    parts = []
-    for feature, (op, value) in clause.items():
-        label = FEATURE_LABELS.get(feature, {}).get(language, feature).format(w=window_days)
-        shown = op.replace("<=", "≤").replace(">=", "≥")
-        parts.append(f"{label} {shown} {value:g}")
-    return _TEXT["and"][language].join(parts)
+def _condition(feature: str, op: str, value: float, window_days: int) -> Message:
+    """``<feature> <op> <value>``; a feature without a locale text shows its column name."""
+    key = f"lifecycle_feature_{feature}"
+    shown = message(key, w=window_days) if key in TEXTS else feature
+    symbol = op.replace("<=", "≤").replace(">=", "≥")
+    return message("lifecycle_condition", feature=shown, op=symbol, value=value)
 
 
 class StageCrosstab(NamedTuple):
@@ -450,13 +428,11 @@ def stage_by_tier(
     stages: pd.Series | None = None,
     *,
     tier_col: str = "tier",
-    language: str | None = None,
 ) -> StageCrosstab:
     """Cross-tab of tier × lifecycle stage, with an overall row.
 
-    ``stages`` defaults to ``customers["lifecycle_stage"]``. Columns are the five stages in
-    lifecycle order (zero when empty), as keys, or as labels when ``language`` is given; the last
-    row (index ``"all"``) covers every customer.
+    ``stages`` defaults to ``customers["lifecycle_stage"]``. Columns are the five stage keys in
+    lifecycle order (zero when empty); the last row (index ``"all"``) covers every customer.
     """
     if stages is None:
         require_columns(
@@ -482,9 +458,4 @@ def stage_by_tier(
     counts.index.name, counts.columns.name = tier_col, "lifecycle_stage"
     counts = counts.astype("int64")
     shares = counts.div(counts.sum(axis=1).where(lambda s: s > 0), axis=0)
-    if language is not None:
-        labels = stage_labels(language)
-        counts, shares = counts.rename(columns=labels), shares.rename(columns=labels)
-        counts = counts.rename(index={"all": _TEXT["all"][language]})
-        shares = shares.rename(index={"all": _TEXT["all"][language]})
     return StageCrosstab(counts=counts, shares=shares)

@@ -21,7 +21,6 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.i18n import labels
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -46,8 +45,6 @@ DEFAULT_LOYALTY_WEIGHTS: dict[str, float] = {
     "recommend": 0.3,
 }
 
-LOYALTY_LABELS: dict[str, dict[str, str]] = labels("loyalty_col_")
-
 PERIODS = {"M": "month", "Q": "quarter"}
 
 
@@ -55,16 +52,15 @@ class LoyaltyInputError(LifecycleInputError):
     """Wrong input to a loyalty analysis; the message says what and how to fix it."""
 
 
-def repurchase_rate_by_tier(
-    customers: pd.DataFrame, *, tier_col: str = "tier", language: str = "zh"
-) -> pd.DataFrame:
+def repurchase_rate_by_tier(customers: pd.DataFrame, *, tier_col: str = "tier") -> pd.DataFrame:
     """Share of customers with at least one repeat purchase (``frequency ≥ 1``), per tier and overall.
 
     Returns
     -------
     DataFrame
-        ``tier`` (Int64; NA on the overall row), ``tier_name`` (the tier's name, or "全部"/"All"),
-        ``customers``, ``repeat_customers``, ``repurchase_rate``; tiers in order, overall last.
+        ``tier`` (Int64; NA on the overall row), ``tier_name`` (the tier's name; NA on the overall
+        row, which the display names), ``customers``, ``repeat_customers``, ``repurchase_rate``;
+        tiers in order, overall last.
     """
     require_columns(
         customers, ["customer_id", "frequency", tier_col], "customers", "score RFM and tiers first"
@@ -81,7 +77,7 @@ def repurchase_rate_by_tier(
     overall = pd.DataFrame(
         {
             "tier": pd.array([pd.NA], dtype="Int64"),
-            "tier_name": [LOYALTY_LABELS["all"][language]],
+            "tier_name": pd.array([pd.NA], dtype="string"),
             "customers": [len(customers)],
             "repeat_customers": [int(repeat.sum())],
         }
@@ -255,7 +251,6 @@ def loyalty_by_tier(
     *,
     tier_col: str = "tier",
     weights: Mapping[str, float] | None = None,
-    language: str = "zh",
 ) -> pd.DataFrame:
     """Mean and median loyalty index per tier and overall.
 
@@ -264,7 +259,8 @@ def loyalty_by_tier(
     Returns
     -------
     DataFrame
-        ``tier`` (Int64, NA overall), ``tier_name``, ``customers``, ``mean``, ``median``, ``p25``, ``p75``.
+        ``tier`` (Int64, NA overall), ``tier_name`` (NA overall), ``customers``, ``mean``, ``median``,
+        ``p25``, ``p75``.
     """
     require_columns(customers, [tier_col], "customers", "assign tiers first (notebook 03)")
     index = (
@@ -286,7 +282,7 @@ def loyalty_by_tier(
     rows.append({"tier": pd.NA, **summarise(index)})
     out = pd.DataFrame(rows)
     out["tier"] = out["tier"].astype("Int64")
-    out["tier_name"] = _tier_names(customers, tier_col, out["tier"].iloc[:-1]).tolist() + [
-        LOYALTY_LABELS["all"][language]
-    ]
+    out["tier_name"] = pd.array(
+        [*_tier_names(customers, tier_col, out["tier"].iloc[:-1]), pd.NA], dtype="string"
+    )
     return out[["tier", "tier_name", "customers", "mean", "median", "p25", "p75"]]

@@ -24,6 +24,9 @@ A params file adjusts the defaults per tier (``allocation.playbook``)::
 
 :func:`merge_playbook` validates such overrides: an unknown tier or key, a wrong type or an unknown
 code stops the run with a message naming the tier, the key and the fix.
+
+The playbook speaks no language: it holds codes (and the analyst's own ``{zh, en}`` items as written),
+and :func:`playbook_table` turns them into messages that the report and notebooks show in theirs.
 """
 
 from __future__ import annotations
@@ -35,46 +38,36 @@ from typing import Any
 
 import pandas as pd
 
-from analysis.i18n import labels, text
-
-LANGUAGES = ("zh", "en")
+from analysis.i18n import LANGUAGES, Message, joined, message, to_json
 
 
 class PlaybookError(ValueError):
     """A playbook override is wrong: the message names the tier, the key and the fix."""
 
 
-@dataclass(frozen=True)
-class Label:
-    """A coded item with its Chinese and English text."""
-
-    code: str
-    zh: str
-    en: str
-
-    def text(self, language: str) -> str:
-        """The text in ``language`` ('zh' or 'en')."""
-        if language not in LANGUAGES:
-            raise ValueError(f"language must be 'zh' or 'en', got {language!r}")
-        return self.zh if language == "zh" else self.en
-
-
-def _vocabulary_of(prefix: str) -> dict[str, Label]:
-    """Code → label of every locale key ``<prefix><code>``."""
-    return {code: Label(code, texts["zh"], texts["en"]) for code, texts in labels(prefix).items()}
-
-
-SERVICE_MODELS = _vocabulary_of("playbook_model_")
+#: Codes of each vocabulary; their words are the locale texts ``playbook_model_<code>``,
+#: ``playbook_level_<code>``, ``playbook_channel_<code>`` and ``playbook_offer_<code>``.
+SERVICE_MODELS = ("key_account_team", "dedicated_manager", "pooled_service", "digital_self_service")
 
 #: Manager levels; ``none`` is for tiers served without staff time.
-MANAGER_LEVELS = _vocabulary_of("playbook_level_")
+MANAGER_LEVELS = ("senior", "middle", "junior", "none")
 
-#: The staff each level stands for, for sentences in a report.
-MANAGER_STAFF = _vocabulary_of("playbook_staff_")
+CHANNELS = ("visit", "phone", "wecom", "video", "email", "branch", "events", "app", "sms", "hotline")
 
-CHANNELS = _vocabulary_of("playbook_channel_")
+OFFERS = (
+    "priority_service", "tailored_solutions", "exclusive_events", "business_review", "executive_sponsor",
+    "upgrade_incentives", "cross_sell", "loyalty_points", "win_back", "standard_promotions",
+    "self_service_tools",
+)
 
-OFFERS = _vocabulary_of("playbook_offer_")
+#: A service model, channel or offer: a code of its vocabulary, or an analyst's own item given in
+#: params as ``{zh: ..., en: ...}`` (data, kept as written and shown in the reader's language).
+Item = str | Mapping[str, str]
+
+
+def item_message(item: Item, prefix: str) -> Message:
+    """What shows ``item``: the message of its code's text ``<prefix><code>``, or the analyst's own texts."""
+    return message(f"{prefix}{item}") if isinstance(item, str) else dict(item)
 
 
 @dataclass(frozen=True)
@@ -85,12 +78,12 @@ class TierPlaybook:
     """
 
     tier: int
-    service_model: Label
-    manager_level: Label
+    service_model: Item
+    manager_level: str
     contacts_per_month: float
     minutes_per_contact: float
-    channels: tuple[Label, ...]
-    offers: tuple[Label, ...]
+    channels: tuple[Item, ...]
+    offers: tuple[Item, ...]
 
     @property
     def hours_per_customer(self) -> float:
@@ -98,9 +91,9 @@ class TierPlaybook:
         return self.contacts_per_month * self.minutes_per_contact / 60.0
 
     @property
-    def cadence(self) -> Label:
-        """The contact cadence in words, e.g. 每月 2 次 / 2 contacts a month."""
-        return cadence_label(self.contacts_per_month)
+    def cadence(self) -> Message:
+        """The contact cadence as a message, e.g. 每月 2 次 / 2 times a month."""
+        return cadence_message(self.contacts_per_month)
 
 
 Playbook = dict[int, TierPlaybook]
@@ -126,12 +119,12 @@ def _row(
 ) -> TierPlaybook:
     return TierPlaybook(
         tier=tier,
-        service_model=SERVICE_MODELS[model],
-        manager_level=MANAGER_LEVELS[level],
+        service_model=model,
+        manager_level=level,
         contacts_per_month=float(contacts),
         minutes_per_contact=float(minutes),
-        channels=tuple(CHANNELS[c] for c in channels),
-        offers=tuple(OFFERS[o] for o in offers),
+        channels=tuple(channels),
+        offers=tuple(offers),
     )
 
 
@@ -198,28 +191,16 @@ def default_playbook(n_tiers: int) -> Playbook:
     return {tier: _row(tier, *spec) for tier, spec in enumerate(_DEFAULTS[n_tiers], start=1)}
 
 
-def cadence_label(contacts_per_month: float) -> Label:
+def cadence_message(contacts_per_month: float) -> Message:
     """Contacts per month in words: ≥ 1 → 'N times a month'; below 1 → 'once every M months' (M = round(1/c))."""
     c = float(contacts_per_month)
     if c <= 0:
-        return Label("none", text("playbook_cadence_none", "zh"), text("playbook_cadence_none", "en"))
+        return message("playbook_cadence_none")
     if c == 1:
-        return Label(
-            "1_per_month", text("playbook_cadence_monthly", "zh"), text("playbook_cadence_monthly", "en")
-        )
+        return message("playbook_cadence_monthly")
     if c > 1:
-        n = f"{c:g}"
-        return Label(
-            f"{n}_per_month",
-            text("playbook_cadence_per_month", "zh", n=n),
-            text("playbook_cadence_per_month", "en", n=n),
-        )
-    months = max(1, round(1 / c))
-    return Label(
-        f"every_{months}_months",
-        text("playbook_cadence_every", "zh", months=months),
-        text("playbook_cadence_every", "en", months=months),
-    )
+        return message("playbook_cadence_times", n=c)
+    return message("playbook_cadence_every", months=max(1, round(1 / c)))
 
 
 def merge_playbook(
@@ -281,15 +262,15 @@ def _apply(row: TierPlaybook, changes: Mapping[str, Any], where: str) -> TierPla
             raise PlaybookError(f"{where}: unknown key '{key}'; {hint}")
         at = f"{where}, key '{key}'"
         if key == "service_model":
-            updates[key] = _label(value, SERVICE_MODELS, at, custom=True)
+            updates[key] = _item(value, SERVICE_MODELS, at, custom=True)
         elif key == "manager_level":
-            updates[key] = _label(value, MANAGER_LEVELS, at, custom=False)
+            updates[key] = _item(value, MANAGER_LEVELS, at, custom=False)
         elif key in ("contacts_per_month", "minutes_per_contact"):
             updates[key] = _non_negative(value, at)
         else:
-            updates[key] = _labels(value, CHANNELS if key == "channels" else OFFERS, at)
+            updates[key] = _items(value, CHANNELS if key == "channels" else OFFERS, at)
     merged = replace(row, **updates)
-    if merged.manager_level.code == "none" and merged.hours_per_customer > 0:
+    if merged.manager_level == "none" and merged.hours_per_customer > 0:
         raise PlaybookError(
             f"{where}: manager_level is 'none' but {merged.contacts_per_month:g} contacts × "
             f"{merged.minutes_per_contact:g} minutes need staff time; set minutes_per_contact to 0 "
@@ -306,11 +287,12 @@ def _non_negative(value: Any, at: str) -> float:
     return float(value)
 
 
-def _label(value: Any, vocabulary: Mapping[str, Label], at: str, *, custom: bool) -> Label:
+def _item(value: Any, vocabulary: tuple[str, ...], at: str, *, custom: bool) -> Item:
+    """A code of ``vocabulary``, or (where ``custom``) the analyst's own texts in every language."""
     if isinstance(value, str):
         if value in vocabulary:
-            return vocabulary[value]
-        guess = difflib.get_close_matches(value, list(vocabulary), n=1)
+            return value
+        guess = difflib.get_close_matches(value, vocabulary, n=1)
         hint = f"did you mean '{guess[0]}'?" if guess else f"known codes: {', '.join(vocabulary)}"
         extra = " or give a custom item as {zh: ..., en: ...}" if custom else ""
         raise PlaybookError(f"{at}: unknown code '{value}'; {hint}{extra}")
@@ -319,46 +301,41 @@ def _label(value: Any, vocabulary: Mapping[str, Label], at: str, *, custom: bool
             isinstance(value[k], str) and value[k].strip() for k in LANGUAGES
         ):
             raise PlaybookError(
-                f"{at}: a custom item needs exactly the keys zh and en with non-empty text, got {dict(value)!r}"
+                f"{at}: a custom item needs exactly the keys {' and '.join(LANGUAGES)} with non-empty text, "
+                f"got {dict(value)!r}"
             )
-        return Label(
-            value["en"].strip().lower().replace(" ", "_"), value["zh"].strip(), value["en"].strip()
-        )
+        return {language: value[language].strip() for language in LANGUAGES}
     expected = (
         "a code or a {zh: ..., en: ...} item" if custom else f"one of {', '.join(vocabulary)}"
     )
     raise PlaybookError(f"{at}: expected {expected}, got {value!r} ({type(value).__name__})")
 
 
-def _labels(value: Any, vocabulary: Mapping[str, Label], at: str) -> tuple[Label, ...]:
+def _items(value: Any, vocabulary: tuple[str, ...], at: str) -> tuple[Item, ...]:
     if isinstance(value, (str, Mapping)) or not isinstance(value, Sequence):
         raise PlaybookError(
             f"{at}: expected a list of codes or {{zh: ..., en: ...}} items, got {value!r} ({type(value).__name__})"
         )
     return tuple(
-        _label(item, vocabulary, f"{at}[{i}]", custom=True) for i, item in enumerate(value)
+        _item(item, vocabulary, f"{at}[{i}]", custom=True) for i, item in enumerate(value)
     )
 
 
 def playbook_table(playbook: Playbook) -> pd.DataFrame:
-    """One row per tier with codes and both languages' texts, lists joined (、 in zh, ', ' in en)."""
+    """One row per tier: the manager level as a code, the numbers, and the service model, cadence,
+    channels and offers as messages in JSON text (lists joined), shown in the reader's language."""
     rows = []
     for tier in sorted(playbook):
         p = playbook[tier]
-        row: dict[str, Any] = {
+        rows.append({
             "tier": tier,
-            "service_model": p.service_model.code,
-            "manager_level": p.manager_level.code,
+            "service_model": to_json(item_message(p.service_model, "playbook_model_")),
+            "manager_level": p.manager_level,
             "contacts_per_month": p.contacts_per_month,
             "minutes_per_contact": p.minutes_per_contact,
             "hours_per_customer": p.hours_per_customer,
-        }
-        for lang in LANGUAGES:
-            sep = "、" if lang == "zh" else ", "
-            row[f"service_model_{lang}"] = p.service_model.text(lang)
-            row[f"manager_level_{lang}"] = p.manager_level.text(lang)
-            row[f"cadence_{lang}"] = p.cadence.text(lang)
-            row[f"channels_{lang}"] = sep.join(c.text(lang) for c in p.channels)
-            row[f"offers_{lang}"] = sep.join(o.text(lang) for o in p.offers)
-        rows.append(row)
+            "cadence": to_json(p.cadence),
+            "channels": to_json(joined(item_message(c, "playbook_channel_") for c in p.channels)),
+            "offers": to_json(joined(item_message(o, "playbook_offer_") for o in p.offers)),
+        })
     return pd.DataFrame(rows)

@@ -4,7 +4,7 @@
   total) and mean RFM / P(alive) figures;
 - :func:`tier_mix`, :func:`purchase_mix` — the make-up of each tier by a customer attribute
   (industry, region, …) or by what its customers buy (product category, channel: 产品偏好);
-- :func:`lorenz_curve`, :func:`gini`, :func:`pareto_sentence` — the concentration of value;
+- :func:`lorenz_curve`, :func:`gini`, :func:`pareto_message` — the concentration of value;
 - :func:`migration` — quarter-over-quarter movement between tiers (tier 1 is the best);
 - :func:`tiers_differ` — Kruskal–Wallis test that tiers really differ in a value.
 """
@@ -18,15 +18,12 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.i18n import label, labels, text
+from analysis.i18n import Message, message, to_json
 
-LANGUAGES = ("zh", "en")
-
-#: Report labels of the :func:`tier_profile` columns.
-PROFILE_LABELS: dict[str, dict[str, str]] = labels("profile_col_")
-
-
-_MISSING_CATEGORY = label("profile_missing_category")
+#: The category of a missing value in :func:`tier_mix` and :func:`purchase_mix`: a message (as JSON
+#: text), so that the mix tables name it in the reader's language when shown (text
+#: ``profile_missing_category``).
+MISSING_CATEGORY = to_json(message("profile_missing_category"))
 _SUMS = {"revenue": "revenue", "margin": "margin", "clv": "clv"}
 _MEANS = {
     "recency_mean": "recency",
@@ -39,17 +36,6 @@ _MEANS = {
 
 class ProfileError(ValueError):
     """A profile cannot be computed as asked: the message names the column or row and the fix."""
-
-
-def profile_labels(language: str = "zh") -> dict[str, str]:
-    """Column name → report label of :func:`tier_profile` in ``language``."""
-    _check_language(language)
-    return {column: labels[language] for column, labels in PROFILE_LABELS.items()}
-
-
-def _check_language(language: str) -> None:
-    if language not in LANGUAGES:
-        raise ProfileError(f"language '{language}' is not supported; use 'zh' or 'en'")
 
 
 def _require(frame: pd.DataFrame, columns: list[str], table: str) -> None:
@@ -133,18 +119,15 @@ def _margin_from_transactions(customers: pd.DataFrame, transactions: pd.DataFram
     return customers["customer_id"].astype("string").map(per_customer).astype("float64")
 
 
-def tier_mix(
-    customers: pd.DataFrame, column: str, *, language: str = "zh", normalize: bool = True
-) -> pd.DataFrame:
+def tier_mix(customers: pd.DataFrame, column: str, *, normalize: bool = True) -> pd.DataFrame:
     """Share of each category of ``column`` (industry, region, segment, account_manager) within each tier.
 
     Rows are tiers, columns categories (sorted), each row sums to 1; missing values form the category
-    未知 / Unknown. ``normalize=False`` gives the counts.
+    :data:`MISSING_CATEGORY`. ``normalize=False`` gives the counts.
     """
-    _check_language(language)
     tier = _tiers(customers)
     _require(customers, [column], "customers")
-    category = customers[column].astype("string").fillna(_MISSING_CATEGORY[language])
+    category = customers[column].astype("string").fillna(MISSING_CATEGORY)
     counts = pd.crosstab(tier.rename("tier"), category.rename(column)).reindex(
         _all_tiers(tier), fill_value=0
     )
@@ -159,16 +142,14 @@ def purchase_mix(
     transactions: pd.DataFrame,
     column: str,
     *,
-    language: str = "zh",
     value: str = "amount",
 ) -> pd.DataFrame:
     """Revenue share of each ``column`` category (product_category, channel) within each tier (产品偏好).
 
-    share(tier, category) = Σ amount of the tier's customers in the category / Σ amount of the tier.
-    Transactions of customers absent from ``customers`` are left out; their row count is in
-    ``result.attrs["unmatched_rows"]``.
+    share(tier, category) = Σ amount of the tier's customers in the category / Σ amount of the tier;
+    missing values form the category :data:`MISSING_CATEGORY`. Transactions of customers absent from
+    ``customers`` are left out; their row count is in ``result.attrs["unmatched_rows"]``.
     """
-    _check_language(language)
     tier = _tiers(customers)
     _require(transactions, ["customer_id", column, value], "transactions")
     tier_of = pd.Series(tier.to_numpy(), index=customers["customer_id"].astype("string").to_numpy())
@@ -178,7 +159,7 @@ def purchase_mix(
         )
     tx_tier = transactions["customer_id"].astype("string").map(tier_of)
     matched = tx_tier.notna()
-    category = transactions[column].astype("string").fillna(_MISSING_CATEGORY[language])
+    category = transactions[column].astype("string").fillna(MISSING_CATEGORY)
     sums = (
         pd.crosstab(
             tx_tier[matched].astype("int64").rename("tier"),
@@ -248,34 +229,30 @@ def gini(values: Any, *, clip_negative: bool = False) -> float:
     return float(2 * np.sum(np.arange(1, n + 1) * x) / (n * x.sum()) - (n + 1) / n)
 
 
-def _pct_text(share: float, language: str) -> str:
+def _percent(share: float) -> Message:
+    """A share as a percentage with no needless digit (63 %, 2.9 %, 0.2 %)."""
     percent = 100 * share
-    text = f"{percent:.0f}" if percent >= 10 or percent == round(percent) else f"{percent:.1f}"
-    return f"{text}%" if language == "zh" else f"{text} %"
+    digits = f"{percent:.0f}" if percent >= 10 or percent == round(percent) else f"{percent:.1f}"
+    return message("profiles_percent", percent=digits)
 
 
-def pareto_sentence(
+def pareto_message(
     values: Any,
-    language: str = "zh",
     top_share: float = 0.2,
     *,
     value_share: float | None = None,
-    value_label: str | dict[str, str] | None = None,
+    label: str = "profile_revenue",
     clip_negative: bool = False,
-) -> str:
-    """One sentence on the concentration of value, e.g. "前20%的客户贡献了63%的收入".
+) -> Message:
+    """One sentence on the concentration of value, as a message ("The top 20 % of customers bring 63 % of revenue").
 
     Forward form: the top k = max(1, round(top_share · n)) customers by value and their share of the
     total; the sentence states k/n. Reverse form (``value_share`` given, e.g. 0.8): the fewest top
-    customers whose cumulative share reaches ``value_share``.
+    customers whose cumulative share reaches ``value_share``. ``label`` is the locale key naming
+    the values (revenue by default).
     """
-    _check_language(language)
     x = np.sort(_nonnegative(values, clip_negative))[::-1]
     n, total = len(x), x.sum()
-    if isinstance(value_label, dict):
-        label = value_label.get(language) or next(iter(value_label.values()))
-    else:
-        label = value_label or text("profile_revenue", language)
     if value_share is None:
         if not 0 < top_share <= 1:
             raise ProfileError(
@@ -289,8 +266,7 @@ def pareto_sentence(
             )
         k = int(np.searchsorted(np.cumsum(x) / total, value_share - 1e-12, side="left")) + 1
         key = "profile_pareto_reverse"
-    customers, value = _pct_text(k / n, language), _pct_text(x[:k].sum() / total, language)
-    return text(key, language, customers=customers, value=value, label=label)
+    return message(key, customers=_percent(k / n), value=_percent(x[:k].sum() / total), label=message(label))
 
 
 # ---------------------------------------------------------------------------------------------

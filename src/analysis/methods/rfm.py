@@ -14,6 +14,10 @@ widely used R × F segment map (the Putler / R ``rfm`` package names) so that ev
 belongs to exactly one segment; they leave M open because F and M scores are strongly correlated
 (custom rules may add ``m`` ranges). Rules that overlap or leave cells uncovered are rejected with
 the names of the rules and example cells — never resolved silently by rule order.
+
+A segment's display name is the locale text ``rfm_segment_<key>`` (:func:`segment_name`); a rule
+from the params file may bring its own names (``en`` and ``zh``), which are the analyst's data and
+are shown as given.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.i18n import text
+from analysis.i18n import LANGUAGES, TEXTS, Message, message, to_json
 
 DIMENSIONS = ("r", "f", "m")
 RFM_INPUTS: dict[str, str] = {"r": "days_since_last", "f": "orders", "m": "revenue"}
@@ -33,15 +37,17 @@ HIGHER_IS_BETTER: dict[str, bool] = {"r": False, "f": True, "m": True}
 SCORE_COLUMNS = ["r_score", "f_score", "m_score", "rfm_score", "rfm_cell"]
 SEGMENT_COLUMN = "rfm_segment"
 
-_RULE_FIELDS_REQUIRED = ("key", "en", "zh", "r", "f")
-_RULE_FIELDS = set(_RULE_FIELDS_REQUIRED) | {"m"}
+_RULE_FIELDS_REQUIRED = ("key", "r", "f")
+_NAME_FIELDS = LANGUAGES  # a rule's own names: one per report language
+_RULE_FIELDS = {*_RULE_FIELDS_REQUIRED, *_NAME_FIELDS, "m"}
+#: Locale key prefix of the built-in segment names: key ``champions`` is named by ``rfm_segment_champions``.
+SEGMENT_NAME_PREFIX = "rfm_segment_"
 _EXAMPLES = 5
 
 
 def _segment(key: str, *, r: list[int], f: list[int]) -> dict[str, Any]:
     """A default segment rule; its names are the locale texts ``rfm_segment_<key>``."""
-    name = f"rfm_segment_{key}"
-    return {"key": key, "en": text(name, "en"), "zh": text(name, "zh"), "r": r, "f": f}
+    return {"key": key, "r": r, "f": f}
 
 
 # Ranges are inclusive [low, high] scores on 5 bins; "m" absent (or null) = any monetary score.
@@ -240,13 +246,20 @@ def _range_problem(value: Any, bins: int) -> str | None:
     return None
 
 
+def _has_builtin_name(rule: Mapping[str, Any]) -> bool:
+    return isinstance(rule.get("key"), str) and f"{SEGMENT_NAME_PREFIX}{rule['key']}" in TEXTS
+
+
 def _rule_problems(rule: Any, name: str, bins: int) -> list[str]:
     if not isinstance(rule, Mapping):
         return [
-            f"{name} must be a mapping with key, en, zh, r, f (and optional m), got {type(rule).__name__}"
+            f"{name} must be a mapping with key, r, f (and optional m, en, zh), got {type(rule).__name__}"
         ]
     problems = []
     missing = [k for k in _RULE_FIELDS_REQUIRED if k not in rule]
+    named = [k for k in _NAME_FIELDS if k in rule]
+    if named or not _has_builtin_name(rule):  # names come in pairs; a new key needs them
+        missing += [k for k in _NAME_FIELDS if k not in rule]
     if missing:
         problems.append(f"{name} lacks {', '.join(missing)}")
     unknown = sorted(set(rule) - _RULE_FIELDS)
@@ -300,14 +313,14 @@ def _coverage(boxes: dict[str, tuple[tuple[int, int], ...]], bins: int) -> np.nd
 def validate_segment_rules(rules: Any, bins: int = DEFAULT_RULES_BINS) -> list[str]:
     """Problems of a segment rule set, as readable sentences; ``[]`` when the rules tile the score cube.
 
-    A valid set has well-formed rules (``key``, ``en``, ``zh``, inclusive ``r`` and ``f`` ranges,
-    optional ``m``, all within 1..bins), unique keys, no two rules sharing a cell, and every one of
-    the bins³ (r, f, m) cells matched by some rule.
+    A valid set has well-formed rules (``key``, inclusive ``r`` and ``f`` ranges, optional ``m``,
+    all within 1..bins; names ``en`` and ``zh``, optional for a key with a built-in name), unique
+    keys, no two rules sharing a cell, and every one of the bins³ (r, f, m) cells matched by some rule.
     """
     if not isinstance(bins, (int, np.integer)) or not 2 <= bins <= 10:
         return [f"bins must be an integer from 2 to 10, got {bins!r}"]
     if not isinstance(rules, Sequence) or isinstance(rules, (str, bytes)) or not rules:
-        return ["segment rules must be a non-empty list of rules (key, en, zh, r, f, optional m)"]
+        return ["segment rules must be a non-empty list of rules (key, r, f, optional m, en, zh)"]
     problems: list[str] = []
     boxes: dict[str, tuple[tuple[int, int], ...]] = {}
     names = [_rule_name(rule, i) for i, rule in enumerate(rules)]
@@ -381,13 +394,12 @@ def assign_segments(
     return out
 
 
-def segment_labels(
-    rules: Sequence[Mapping[str, Any]] = DEFAULT_SEGMENT_RULES, language: str = "zh"
-) -> dict[str, str]:
-    """Rule key → display name in ``language`` ("zh" or "en")."""
-    if language not in ("zh", "en"):
-        raise RFMError(f"language must be 'zh' or 'en', got {language!r}")
-    return {rule["key"]: rule[language] for rule in rules}
+def segment_name(rule: Mapping[str, Any]) -> Message | dict[str, str]:
+    """A segment's display name, for :func:`analysis.i18n.render`: the rule's own ``{en, zh}`` names
+    when the params give them, else the message of the locale text ``rfm_segment_<key>``."""
+    if all(field in rule for field in _NAME_FIELDS):
+        return {field: rule[field] for field in _NAME_FIELDS}
+    return message(f"{SEGMENT_NAME_PREFIX}{rule['key']}")
 
 
 def segment_summary(
@@ -395,9 +407,9 @@ def segment_summary(
 ) -> pd.DataFrame:
     """One row per segment, in rule order (segments without customers included).
 
-    Columns: ``segment`` (key), ``label_zh``, ``label_en``, ``customers``, ``share`` (of customers),
-    ``revenue``, ``revenue_share`` (segment revenue / total revenue; missing when the total is not
-    positive), the mean raw inputs ``mean_days_since_last``, ``mean_orders``, ``mean_revenue``
+    Columns: ``segment`` (key), ``label`` (its :func:`segment_name` as JSON text, rendered at
+    display), ``customers``, ``share`` (of customers), ``revenue``, ``revenue_share`` (segment
+    revenue / total revenue; missing when the total is not positive), the mean raw inputs ``mean_days_since_last``, ``mean_orders``, ``mean_revenue``
     and the mean scores ``mean_r_score``, ``mean_f_score``, ``mean_m_score``.
     """
     needed = [SEGMENT_COLUMN, "revenue", "r_score", "f_score", "m_score", *RFM_INPUTS.values()]
@@ -428,9 +440,8 @@ def segment_summary(
     total_customers, total_revenue = table["customers"].sum(), table["revenue"].sum()
     table["share"] = table["customers"] / total_customers if total_customers else np.nan
     table["revenue_share"] = table["revenue"] / total_revenue if total_revenue > 0 else np.nan
-    table.insert(0, "label_en", [rule["en"] for rule in rules])
-    table.insert(0, "label_zh", [rule["zh"] for rule in rules])
+    table.insert(0, "label", pd.array([to_json(segment_name(rule)) for rule in rules], dtype="string"))
     table = table.rename_axis("segment").reset_index()
     table["segment"] = table["segment"].astype("string")
-    order = ["segment", "label_zh", "label_en", "customers", "share", "revenue", "revenue_share"]
+    order = ["segment", "label", "customers", "share", "revenue", "revenue_share"]
     return table[order + [c for c in table.columns if c.startswith("mean_")]]

@@ -7,32 +7,29 @@ Conventions shared by :mod:`analysis.methods.satisfaction`, :mod:`analysis.metho
   (:func:`latest_answers`), so ``n`` is the number of respondents and answers are independent, as
   the intervals and tests assume.
 * **Nothing raises on missing data.** A missing (``None``) or empty table, or one without a needed
-  column, gives an empty result whose ``attrs["reason"]`` holds ``{"zh": ..., "en": ...}``: what
-  could not be done and why. :func:`reason` reads it in the run's language. Wrong *arguments*
-  (e.g. ``confidence=2``) raise :class:`SatisfactionArgumentError`.
+  column, gives an empty result whose ``attrs["reason"]`` holds a message
+  (:func:`analysis.i18n.message`): what could not be done and why, rendered in the reader's
+  language at display time. :func:`reason` reads it. Wrong *arguments* (e.g. ``confidence=2``)
+  raise :class:`SatisfactionArgumentError`.
 * **Small groups are flagged, not hidden.** A tier with fewer than ``min_n`` respondents keeps its
   figures and gets ``too_few = True``; its intervals are wide and the report should say so.
-* The overall row has ``tier = <NA>`` and ``tier_name`` "全部客户" / "All customers".
+* Per-tier tables keep the customers' ``tier_name`` (missing when they have none); the overall row
+  has ``tier = <NA>`` and no name: the display names it ("all customers") and any unnamed tier.
+* No text is in a language: verdicts and sentences are messages, stored in a table as JSON text.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from typing import Literal
+from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.i18n import label, labels
-
-Language = Literal["zh", "en"]
+from analysis.i18n import TEXTS, Message, message, to_json
 
 TIER = "tier"
 TIER_NAME = "tier_name"
-OVERALL_NAME = label("satisfaction_overall_name")
-TABLE_NAMES = labels("satisfaction_table_")
-COLUMN_LABELS = labels("satisfaction_col_")
 
 CSAT_COLUMNS = [
     TIER,
@@ -84,53 +81,31 @@ class SatisfactionArgumentError(ValueError):
 # Empty results with a reason
 
 
-def empty_result(columns: Iterable[str], *, zh: str, en: str) -> pd.DataFrame:
-    """An empty table with ``columns``; ``attrs["reason"]`` says why, in zh and en."""
+def empty_result(columns: Iterable[str], why: Message) -> pd.DataFrame:
+    """An empty table with ``columns``; ``attrs["reason"]`` is the message ``why``."""
     table = pd.DataFrame(columns=list(columns))
-    table.attrs["reason"] = {"zh": zh, "en": en}
+    table.attrs["reason"] = why
     return table
 
 
-def reason(result: pd.DataFrame, language: Language = "zh") -> str | None:
-    """Why ``result`` is empty, in ``language``; ``None`` when it was computed."""
-    why = result.attrs.get("reason")
-    return None if why is None else why[language]
-
-
-def reason_dict(result: pd.DataFrame) -> dict[str, str] | None:
-    """The ``{"zh", "en"}`` reason of an empty result, or ``None``."""
+def reason(result: pd.DataFrame) -> Message | None:
+    """Why ``result`` is empty (a message); ``None`` when it was computed."""
     return result.attrs.get("reason")
 
 
 def unusable_reason(
     table: pd.DataFrame | None, name: str, required: Iterable[str]
-) -> dict[str, str] | None:
-    """``{"zh", "en"}`` texts saying why ``table`` (input ``name``) cannot be used, else ``None``."""
-    label = TABLE_NAMES.get(name, {"zh": name, "en": name})
+) -> Message | None:
+    """Why ``table`` (input ``name``: surveys, complaints or customers) cannot be used, else ``None``."""
+    shown = message(f"satisfaction_table_{name}")
     if table is None:
-        return {
-            "zh": f"没有{label['zh']}数据：参数文件未提供该输入（inputs.{name}）。",
-            "en": f"No {label['en']} table: the params file gives no inputs.{name}.",
-        }
+        return message("satisfaction_no_input", table=shown, name=name)
     if len(table) == 0:
-        return {
-            "zh": f"{label['zh']}数据为空（清洗后 0 行），请检查原始文件和隔离记录。",
-            "en": f"The {label['en']} table is empty (0 rows after cleaning); "
-            "check the raw file and the quarantine.",
-        }
+        return message("satisfaction_empty_input", table=shown)
     missing = [c for c in required if c not in table.columns]
     if missing:
-        return {
-            "zh": f"{label['zh']}数据缺少列 {missing}；请在参数文件 inputs.{name}.columns 中映射这些列。",
-            "en": f"The {label['en']} table has no column(s) {missing}; "
-            f"map them in the params file under inputs.{name}.columns.",
-        }
+        return message("satisfaction_missing_columns", table=shown, name=name, missing=str(missing))
     return None
-
-
-def empty_because(columns: Iterable[str], why: Mapping[str, str]) -> pd.DataFrame:
-    """:func:`empty_result` with a ``{"zh", "en"}`` reason."""
-    return empty_result(columns, zh=why["zh"], en=why["en"])
 
 
 def check_confidence(confidence: float) -> None:
@@ -147,8 +122,11 @@ def format_p(p: float) -> str:
     return "p < 0.001" if p < 0.001 else f"p = {p:.3f}"
 
 
-def column_label(column: str, language: Language) -> str:
-    return COLUMN_LABELS.get(column, {}).get(language, column)
+def column_label(column: str, *, sentence_start: bool = False) -> Message | str:
+    """A rated column in words (text ``satisfaction_col_<column>``, or ``satisfaction_subject_…``
+    where a sentence starts with it); a column without a label shows as its name."""
+    key = f"satisfaction_{'subject' if sentence_start else 'col'}_{column}"
+    return message(key) if key in TEXTS else column
 
 
 # ---------------------------------------------------------------------------------------------
@@ -167,14 +145,11 @@ def latest_answers(surveys: pd.DataFrame) -> pd.DataFrame:
     return ordered.drop_duplicates("customer_id", keep="last").reset_index(drop=True)
 
 
-def default_tier_name(tier: int, language: Language) -> str:
-    return f"第{tier}层" if language == "zh" else f"Tier {tier}"
-
-
-def tier_table(customers: pd.DataFrame, language: Language = "zh") -> pd.DataFrame:
+def tier_table(customers: pd.DataFrame) -> pd.DataFrame:
     """One row per tier (sorted, 1 = best): ``tier``, ``tier_name``, ``customers`` (count).
 
-    Customers without a tier are left out.
+    ``tier_name`` is the customers' own (missing when they have none). Customers without a tier
+    are left out.
     """
     tiered = customers.loc[customers[TIER].notna(), ["customer_id", TIER]].copy()
     tiered[TIER] = tiered[TIER].astype("int64")
@@ -186,8 +161,7 @@ def tier_table(customers: pd.DataFrame, language: Language = "zh") -> pd.DataFra
     table = tiered.groupby(TIER, sort=True).agg(
         tier_name=(TIER_NAME, "first"), customers=("customer_id", "nunique")
     )
-    fallback = pd.Series([default_tier_name(t, language) for t in table.index], index=table.index)
-    table[TIER_NAME] = table[TIER_NAME].astype("string").fillna(fallback.astype("string"))
+    table[TIER_NAME] = table[TIER_NAME].astype("string")
     return table.reset_index()
 
 
@@ -196,7 +170,6 @@ def attach_tier(
     customers: pd.DataFrame | None,
     *,
     latest_only: bool = True,
-    language: Language = "zh",
 ) -> pd.DataFrame:
     """Survey answers with the respondent's ``tier`` and ``tier_name``.
 
@@ -218,13 +191,13 @@ def attach_tier(
     )
     if why is not None:
         columns = [] if surveys is None else list(surveys.columns)
-        return empty_because([*columns, TIER, TIER_NAME], why)
+        return empty_result([*columns, TIER, TIER_NAME], why)
     answers = latest_answers(surveys) if latest_only else surveys.reset_index(drop=True)
     tiers = customers.loc[customers[TIER].notna(), ["customer_id", TIER]].drop_duplicates(
         "customer_id"
     )
     tiers = tiers.astype({TIER: "int64"})
-    names = tier_table(customers, language)[[TIER, TIER_NAME]]
+    names = tier_table(customers)[[TIER, TIER_NAME]]
     joined = answers.drop(columns=[TIER, TIER_NAME], errors="ignore").merge(
         tiers, on="customer_id", how="inner"
     )
@@ -304,7 +277,6 @@ def csat_by_tier(
     top_box: int = 2,
     min_n: int = 30,
     confidence: float = 0.95,
-    language: Language = "zh",
 ) -> pd.DataFrame:
     """Customer satisfaction (CSAT) per tier and overall.
 
@@ -322,13 +294,13 @@ def csat_by_tier(
             f"top_box must be between 1 and scale_max - 1 ({scale_max - 1}), got {top_box}; "
             "set satisfaction.top_box in the params file."
         )
-    answers = attach_tier(surveys, customers, language=language)
-    why = reason_dict(answers) or unusable_reason(surveys, "surveys", ["overall_satisfaction"])
+    answers = attach_tier(surveys, customers)
+    why = reason(answers) or unusable_reason(surveys, "surveys", ["overall_satisfaction"])
     if why is not None:
-        return empty_because(CSAT_COLUMNS, why)
+        return empty_result(CSAT_COLUMNS, why)
 
     top_threshold = scale_max - top_box + 1
-    tiers = tier_table(customers, language)
+    tiers = tier_table(customers)
     rows = []
     for tier, name, n_customers in tiers[[TIER, TIER_NAME, "customers"]].itertuples(index=False):
         ratings = answers.loc[answers[TIER] == tier, "overall_satisfaction"]
@@ -337,14 +309,7 @@ def csat_by_tier(
     overall = _csat_row(
         answers["overall_satisfaction"], top_threshold=top_threshold, confidence=confidence
     )
-    rows.append(
-        {
-            TIER: pd.NA,
-            TIER_NAME: OVERALL_NAME[language],
-            "customers": tiers["customers"].sum(),
-            **overall,
-        }
-    )
+    rows.append({TIER: pd.NA, TIER_NAME: pd.NA, "customers": tiers["customers"].sum(), **overall})
     table = pd.DataFrame(rows)
     table["response_rate"] = table["respondents"] / table["customers"]
     table["too_few"] = table["respondents"] < min_n
@@ -439,7 +404,6 @@ def nps_by_tier(
     confidence: float = 0.95,
     n_boot: int = 0,
     seed: int = 0,
-    language: Language = "zh",
 ) -> pd.DataFrame:
     """Net Promoter Score per tier and overall (NPS = %promoters(9–10) − %detractors(0–6)).
 
@@ -450,17 +414,17 @@ def nps_by_tier(
     """
     check_confidence(confidence)
     columns = NPS_COLUMNS[:-1] + (NPS_BOOT_COLUMNS if n_boot > 0 else []) + ["too_few"]
-    answers = attach_tier(surveys, customers, language=language)
-    why = reason_dict(answers) or unusable_reason(surveys, "surveys", ["recommend"])
+    answers = attach_tier(surveys, customers)
+    why = reason(answers) or unusable_reason(surveys, "surveys", ["recommend"])
     if why is not None:
-        return empty_because(columns, why)
+        return empty_result(columns, why)
 
-    tiers = tier_table(customers, language)
+    tiers = tier_table(customers)
     groups = [
         (tier, name, answers.loc[answers[TIER] == tier, "recommend"])
         for tier, name in tiers[[TIER, TIER_NAME]].itertuples(index=False)
     ]
-    groups.append((pd.NA, OVERALL_NAME[language], answers["recommend"]))
+    groups.append((pd.NA, pd.NA, answers["recommend"]))
     rows = []
     for tier, name, recommend in groups:
         row = {TIER: tier, TIER_NAME: name, **net_promoter_score(recommend, confidence)}
@@ -489,35 +453,30 @@ def _test_row(test: str, column: str, **values: object) -> dict[str, object]:
     return row | {"test": test, "column": column, "significant": False} | values
 
 
-def _kruskal_row(
-    answers: pd.DataFrame, column: str, alpha: float, language: Language
-) -> dict[str, object]:
+def _kruskal_row(answers: pd.DataFrame, column: str, alpha: float) -> dict[str, object]:
     """Kruskal & Wallis (1952) H test; effect size ε² = H / (n − 1) (Tomczak & Tomczak 2014)."""
-    label = column_label(column, language)
     data = answers[[TIER, column]].dropna()
     samples = [g.to_numpy(dtype=float) for _, g in data.groupby(TIER, sort=True)[column]]
     n = len(data)
     if len(samples) < 2 or data[column].nunique() < 2:
-        verdict = {
-            "zh": f"无法检验{label}的层级差异：需要至少两个有回答的层级且回答不全相同。",
-            "en": f"Cannot test {label} across tiers: it needs answers from at least two tiers "
-            "and answers that are not all identical.",
-        }[language]
+        verdict = message("satisfaction_kruskal_untestable", label=column_label(column))
         return _test_row("kruskal_wallis", column, n=n, groups=len(samples), verdict=verdict)
     h, p = stats.kruskal(*samples)
     epsilon2 = h / (n - 1)
     significant = bool(p < alpha)
-    figures = f"Kruskal–Wallis H = {h:.2f}, {format_p(p)}, ε² = {epsilon2:.3f}"
+    figures = message(
+        "satisfaction_kruskal_figures", h=float(h), p=format_p(p), effect=float(epsilon2)
+    )
     if significant:
-        verdict = {
-            "zh": f"各层级的{label}存在显著差异（{figures}）。",
-            "en": f"{label.capitalize()} differs between tiers ({figures}).",
-        }[language]
+        verdict = message(
+            "satisfaction_kruskal_differs",
+            label=column_label(column, sentence_start=True),
+            figures=figures,
+        )
     else:
-        verdict = {
-            "zh": f"没有证据表明各层级的{label}不同（{figures}）。",
-            "en": f"No evidence that {label} differs between tiers ({figures}).",
-        }[language]
+        verdict = message(
+            "satisfaction_kruskal_no_evidence", label=column_label(column), figures=figures
+        )
     return _test_row(
         "kruskal_wallis",
         column,
@@ -533,43 +492,32 @@ def _kruskal_row(
     )
 
 
-def _chi_square_row(answers: pd.DataFrame, alpha: float, language: Language) -> dict[str, object]:
+def _chi_square_row(answers: pd.DataFrame, alpha: float) -> dict[str, object]:
     """Pearson χ² test of independence of NPS category × tier; effect size Cramér's V."""
     category = nps_category(answers["recommend"])
     counts = pd.crosstab(answers[TIER], category)
     counts = counts.loc[counts.sum(axis=1) > 0, counts.sum(axis=0) > 0]
     n = int(counts.to_numpy().sum())
     if counts.shape[0] < 2 or counts.shape[1] < 2:
-        verdict = {
-            "zh": "无法检验推荐者/中立者/贬损者构成的层级差异：需要至少两个层级和两类回答。",
-            "en": "Cannot test the promoter/passive/detractor mix across tiers: it needs at least "
-            "two tiers and two kinds of answer.",
-        }[language]
+        verdict = message("satisfaction_chi_square_untestable")
         return _test_row("chi_square", "recommend", n=n, groups=counts.shape[0], verdict=verdict)
     result = stats.chi2_contingency(counts.to_numpy(), correction=False)
     cramers_v = np.sqrt(result.statistic / (n * (min(counts.shape) - 1)))
     sparse = float((result.expected_freq < 5).mean()) > 0.2  # Cochran's (1954) rule
     significant = bool(result.pvalue < alpha)
-    figures = (
-        f"χ² = {result.statistic:.2f}, df = {result.dof}, {format_p(result.pvalue)}, "
-        f"Cramér's V = {cramers_v:.3f}"
+    figures = message(
+        "satisfaction_chi_square_figures",
+        chi2=float(result.statistic),
+        dof=int(result.dof),
+        p=format_p(result.pvalue),
+        effect=float(cramers_v),
     )
-    if significant:
-        verdict = {
-            "zh": f"推荐者/中立者/贬损者的构成在各层级之间显著不同（{figures}）。",
-            "en": f"The mix of promoters, passives and detractors differs between tiers ({figures}).",
-        }[language]
-    else:
-        verdict = {
-            "zh": f"没有证据表明推荐者/中立者/贬损者的构成在各层级之间不同（{figures}）。",
-            "en": f"No evidence that the mix of promoters, passives and detractors differs between "
-            f"tiers ({figures}).",
-        }[language]
+    key = (
+        "satisfaction_chi_square_differs" if significant else "satisfaction_chi_square_no_evidence"
+    )
+    verdict = message(key, figures=figures)
     if sparse:
-        verdict += {
-            "zh": "超过 20% 的期望频数小于 5，结论仅供参考。",
-            "en": " Over 20% of expected counts are below 5; treat this as indicative.",
-        }[language]
+        verdict = message("satisfaction_chi_square_sparse", verdict=verdict)
     return _test_row(
         "chi_square",
         "recommend",
@@ -590,7 +538,6 @@ def tiers_differ_test(
     column: str = "overall_satisfaction",
     *,
     alpha: float = 0.05,
-    language: Language = "zh",
 ) -> pd.DataFrame:
     """Do tiers differ? Kruskal–Wallis on ``column``; χ² on NPS category × tier.
 
@@ -609,8 +556,8 @@ def tiers_differ_test(
     DataFrame
         One row per test (``kruskal_wallis``; ``chi_square`` when a ``recommend`` column exists):
         statistic, degrees of freedom, p value, effect size (ε² or Cramér's V), ``significant`` and
-        a plain-language ``verdict`` in ``language``. A test that cannot run keeps its row with
-        NaN figures and a verdict saying why.
+        a plain-language ``verdict``, a message stored as JSON text. A test that cannot run keeps
+        its row with NaN figures and a verdict saying why.
     """
     if not 0 < alpha < 1:
         raise SatisfactionArgumentError(
@@ -618,17 +565,14 @@ def tiers_differ_test(
         )
     why = unusable_reason(surveys_with_tier, "surveys", [column])
     if why is None and TIER not in surveys_with_tier:
-        why = {
-            "zh": "调查回答没有层级列 tier；请先用 attach_tier(surveys, customers) 加上层级。",
-            "en": "The survey answers have no tier column; "
-            "add it with attach_tier(surveys, customers).",
-        }
+        why = message("satisfaction_no_tier_column")
     if why is not None:
-        return empty_because(TEST_COLUMNS, why)
-    rows = [_kruskal_row(surveys_with_tier, column, alpha, language)]
+        return empty_result(TEST_COLUMNS, why)
+    rows = [_kruskal_row(surveys_with_tier, column, alpha)]
     if "recommend" in surveys_with_tier:
-        rows.append(_chi_square_row(surveys_with_tier, alpha, language))
+        rows.append(_chi_square_row(surveys_with_tier, alpha))
     table = pd.DataFrame(rows, columns=TEST_COLUMNS)
+    table["verdict"] = table["verdict"].map(to_json)
     return table.astype(
         {"test": "string", "column": "string", "effect_measure": "string", "verdict": "string"}
     )

@@ -1,10 +1,11 @@
 """Customer tiers: six ways to place every customer in an ordered tier (tier 1 = best).
 
 One entry point, :func:`assign_tiers`, takes the per-customer table (``customers.parquet``) and a
-method name; it returns a :class:`TierAssignment` with the tier number and name of every customer and
-a description of the rule as applied, in Chinese and English, for the report's methodology appendix.
-The sentences of that description are written by :mod:`analysis.methods.tier_rules`; this module
-holds the methods, their options and checks.
+method name; it returns a :class:`TierAssignment` with the tier number of every customer and the rule
+as applied, as facts: the method, its cut-offs or bounds per tier, features, weights and the tier
+sizes. A rule is cut-offs, not prose: the report words it in the reader's language
+(:mod:`analysis.report.tier_rules`). Tier names are the analyst's (``tiering.names``) or the locale
+files' defaults (:func:`tier_names`); stage 3 stores them beside the rule.
 
 Methods
 -------
@@ -47,25 +48,15 @@ import difflib
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import partial
 from itertools import pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 
-from analysis.methods.tier_rules import (
-    describe_bands,
-    describe_composite,
-    describe_kmeans,
-    describe_pareto,
-    describe_threshold,
-    rules_text,
-)
-from analysis.methods.tier_rules import format_number as format_number  # part of this module's API
+from analysis.i18n import TEXTS, text
 
 METHODS: tuple[str, ...] = ("rfm", "clv", "pareto", "threshold", "kmeans", "composite")
-LANGUAGES: tuple[str, ...] = ("zh", "en")
 
 #: The option keys each method accepts.
 OPTION_KEYS: dict[str, tuple[str, ...]] = {
@@ -97,18 +88,6 @@ DEFAULT_KMEANS_FEATURES: tuple[str, ...] = ("frequency", "revenue", "days_since_
 DEFAULT_WEIGHTS: dict[str, float] = {"contribution": 0.4, "potential": 0.4, "loyalty": 0.2}
 KMEANS_N_INIT = 10
 
-TIER_NAMES: dict[int, dict[str, list[str]]] = {
-    3: {"zh": ["高价值", "中价值", "低价值"], "en": ["High value", "Mid value", "Low value"]},
-    4: {
-        "zh": ["高价值客户", "潜力客户", "一般客户", "低价值客户"],
-        "en": ["High-value", "Potential", "Ordinary", "Low-value"],
-    },
-    5: {
-        "zh": ["A类", "B类", "C类", "D类", "E类"],
-        "en": ["Class A", "Class B", "Class C", "Class D", "Class E"],
-    },
-}
-
 
 class TieringError(ValueError):
     """Tiers cannot be assigned as asked: the message names the method, the column or cut-off and the fix."""
@@ -122,20 +101,15 @@ class TierAssignment:
     ----------
     tier : pd.Series
         Tier number 1..n (1 = best), index aligned to the input table.
-    tier_name : pd.Series
-        The tier's name in the requested language, same index.
-    names : list[str]
-        Tier names in tier order, in the requested language.
     rule : dict
-        ``method``, ``n_tiers``, ``zh`` and ``en`` descriptions, ``names`` in both languages, the
-        cut-offs actually used and the tier sizes; plain Python values, ready for JSON.
+        ``method``, ``n_tiers``, the tier ``sizes`` and ``shares``, and the method's facts: the
+        cut-offs actually used (per tier, best first), target shares, rules, features, weights…;
+        plain Python values, ready for JSON (:func:`analysis.report.tier_rules.rule_text` words it).
     score : pd.Series or None
         The value the tiers are ordered by (RFM score, CLV, composite score, …), where one exists.
     """
 
     tier: pd.Series
-    tier_name: pd.Series
-    names: list[str]
     rule: dict[str, Any]
     score: pd.Series | None = field(default=None)
 
@@ -146,7 +120,6 @@ class _Placement:
 
     tier: np.ndarray
     details: dict[str, Any]
-    describe: Callable[[str, list[str]], str]
     score: np.ndarray | None = None
 
 
@@ -154,14 +127,15 @@ class _Placement:
 # Names and options
 
 
-def tier_names(n_tiers: int, language: str = "zh", names: Any = None) -> list[str]:
-    """Tier names in tier order: user ``names`` (a list, or ``{"zh": [...], "en": [...]}``) or defaults.
+def tier_names(n_tiers: int, language: str, names: dict[str, list[str]] | None = None) -> list[str]:
+    """The tier names of one locale, best tier first: the analyst's ``names[language]`` (``tiering.names``)
+    or the locale file's defaults.
 
-    Defaults: 3 → 高价值/中价值/低价值 (High/Mid/Low value); 4 → 高价值客户/潜力客户/一般客户/低价值客户
-    (High-value/Potential/Ordinary/Low-value); 5 → A类…E类 (Class A…E); other counts → 第k层 (Tier k).
+    Tier names are the run's data, kept per language in tiering.json; the defaults are the texts
+    ``tiers_name_<n_tiers>_<tier>`` (3 tiers: High/Mid/Low value; 4: High-value, Potential, Ordinary,
+    Low-value; 5: Class A–E), and ``tier_default_name`` (Tier k) for a tier count without them.
     """
-    _check_language(language)
-    chosen = names.get(language) if isinstance(names, dict) else names
+    chosen = (names or {}).get(language)
     if chosen is not None:
         chosen = [str(n) for n in chosen]
         if len(chosen) != n_tiers:
@@ -172,9 +146,12 @@ def tier_names(n_tiers: int, language: str = "zh", names: Any = None) -> list[st
         if len(set(chosen)) != n_tiers:
             raise TieringError(f"tier names {chosen} repeat a name; give each tier its own name")
         return chosen
-    if n_tiers in TIER_NAMES:
-        return list(TIER_NAMES[n_tiers][language])
-    return [f"第{k}层" if language == "zh" else f"Tier {k}" for k in range(1, n_tiers + 1)]
+    return [_default_name(n_tiers, tier, language) for tier in range(1, n_tiers + 1)]
+
+
+def _default_name(n_tiers: int, tier: int, language: str) -> str:
+    key = f"tiers_name_{n_tiers}_{tier}"
+    return text(key, language) if key in TEXTS else text("tier_default_name", language, tier=tier)
 
 
 def method_options(options: dict[str, Any] | None, method: str) -> dict[str, Any]:
@@ -212,11 +189,6 @@ def method_options(options: dict[str, Any] | None, method: str) -> dict[str, Any
 def _suggest(key: str, allowed: list[str]) -> str:
     guess = difflib.get_close_matches(key, allowed, n=1)
     return f"did you mean '{guess[0]}'?" if guess else f"allowed keys: {', '.join(allowed)}"
-
-
-def _check_language(language: str) -> None:
-    if language not in LANGUAGES:
-        raise TieringError(f"language '{language}' is not supported; use 'zh' or 'en'")
 
 
 def _plain(value: Any) -> Any:
@@ -400,8 +372,7 @@ def _bands(
         "cutoff_source": source,
         "target_shares": shares,
     }
-    describe = partial(describe_bands, column=column, source=source, bounds=bounds, shares=shares)
-    return _Placement(tier, details, describe, values)
+    return _Placement(tier, details, values)
 
 
 def _tiers_rfm(frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int) -> _Placement:
@@ -468,15 +439,7 @@ def _tiers_pareto(
         "cutoffs": bounds,
         "negative_values_as_zero": int((raw < 0).sum()),
     }
-    describe = partial(
-        describe_pareto,
-        column=column,
-        value_shares=value_shares,
-        customer_shares=customer_shares,
-        reached=reached,
-        negatives=details["negative_values_as_zero"],
-    )
-    return _Placement(tier, details, describe, raw)
+    return _Placement(tier, details, raw)
 
 
 def _tiers_threshold(
@@ -514,9 +477,8 @@ def _tiers_threshold(
         "missing_tier": missing_tier,
         "missing_values": int(missing.sum()),
     }
-    describe = partial(describe_threshold, rules=rules, missing_tier=missing_tier)
     score = values[columns[0]] if len(columns) == 1 else None
-    return _Placement(tier, details, describe, score)
+    return _Placement(tier, details, score)
 
 
 def _missing_tier(raw: Any, n_tiers: int) -> int | None:
@@ -547,9 +509,25 @@ def _raise_unless_one_match(
             else ""
         )
         raise TieringError(
-            f"threshold rules {rules_text(rules, 'en')}: {'; '.join(problems)}. Make the rules "
+            f"threshold rules {_rules_text(rules)}: {'; '.join(problems)}. Make the rules "
             f"cover every value exactly once (min inclusive, max exclusive){hint}"
         )
+
+
+def _rules_text(rules: list[dict[str, Any]]) -> str:
+    """The rules as an error message shows them: ``[tier 1: balance ≥ 200,000,000, …]``."""
+
+    def one(rule: dict[str, Any]) -> str:
+        column, low, high = rule["column"], f"{rule['min']:,.15g}", f"{rule['max']:,.15g}"
+        if np.isinf(rule["min"]) and np.isinf(rule["max"]):
+            return f"any {column}"
+        if np.isinf(rule["max"]):
+            return f"{column} ≥ {low}"
+        if np.isinf(rule["min"]):
+            return f"{column} < {high}"
+        return f"{low} ≤ {column} < {high}"
+
+    return "[" + ", ".join(f"tier {t}: {one(r)}" for t, r in enumerate(rules, start=1)) + "]"
 
 
 def _threshold_rules(raw: Any, n_tiers: int, frame: pd.DataFrame) -> list[dict[str, Any]]:
@@ -667,17 +645,7 @@ def _tiers_kmeans(
         "cluster_means": profile,
         "cutoffs": None,
     }
-    describe = partial(
-        describe_kmeans,
-        features=features,
-        negate=negate,
-        value_column=value_column,
-        n_tiers=n_tiers,
-        n_init=n_init,
-        seed=seed,
-        profile=profile,
-    )
-    return _Placement(tier, details, describe, value)
+    return _Placement(tier, details, value)
 
 
 def _percentile(values: np.ndarray) -> np.ndarray:
@@ -761,16 +729,7 @@ def _tiers_composite(
         "target_shares": shares,
         "cutoffs": bounds,
     }
-    describe = partial(
-        describe_composite,
-        weights=weights,
-        contribution_col=contribution_col,
-        potential_kind=potential_kind,
-        loyalty_kind=loyalty_kind,
-        shares=shares,
-        bounds=bounds,
-    )
-    return _Placement(tier, details, describe, score)
+    return _Placement(tier, details, score)
 
 
 _METHOD_FUNCS: dict[str, Callable[[pd.DataFrame, int, dict[str, Any], int], _Placement]] = {
@@ -794,8 +753,6 @@ def assign_tiers(
     n_tiers: int = 4,
     options: dict[str, Any] | None = None,
     seed: int = 0,
-    language: str = "zh",
-    names: list[str] | dict[str, list[str]] | None = None,
 ) -> TierAssignment:
     """Place every customer in tier 1 (best) .. ``n_tiers`` with the chosen method.
 
@@ -811,11 +768,6 @@ def assign_tiers(
         The method's options (:data:`OPTION_KEYS`); may nest one sub-dict per method.
     seed : int
         ``random_state`` of k-means; the other methods are deterministic without it.
-    language : {"zh", "en"}
-        Language of ``tier_name`` and ``names``; ``rule`` holds both languages.
-    names : list or dict, optional
-        Tier names overriding the defaults (``tiering.names``): a list in ``language``, or
-        ``{"zh": [...], "en": [...]}``; see :func:`tier_names`.
 
     Raises
     ------
@@ -828,7 +780,6 @@ def assign_tiers(
             f"tiering method '{method}' is unknown; use one of {', '.join(METHODS)}"
             + (f" (did you mean '{guess[0]}'?)" if guess else "")
         )
-    _check_language(language)
     if not isinstance(n_tiers, (int, np.integer)) or n_tiers < 2:
         raise TieringError(f"n_tiers must be an integer ≥ 2, got {n_tiers!r}")
     opts = method_options(options, method)
@@ -844,22 +795,9 @@ def assign_tiers(
             f"(tier sizes {sizes.tolist()}); change the cut-offs or use fewer tiers"
             + ("" if method not in ("rfm", "clv", "threshold") else ", or set allow_empty: true")
         )
-    names_all = {
-        lang: tier_names(
-            int(n_tiers), lang, names if isinstance(names, dict) or lang == language else None
-        )
-        for lang in LANGUAGES
-    }
-    chosen = names_all[language]
     tier_input_order = np.empty(len(frame), dtype="int64")
     tier_input_order[positions] = placement.tier
     tier = pd.Series(tier_input_order, index=customers.index, name="tier")
-    tier_name = pd.Series(
-        np.asarray(chosen, dtype=object)[tier_input_order - 1],
-        index=customers.index,
-        name="tier_name",
-        dtype="string",
-    )
     score = None
     if placement.score is not None:
         ordered = np.empty(len(frame), dtype="float64")
@@ -868,15 +806,11 @@ def assign_tiers(
     rule = {
         "method": method,
         "n_tiers": int(n_tiers),
-        "language": language,
-        "zh": placement.describe("zh", names_all["zh"]),
-        "en": placement.describe("en", names_all["en"]),
-        "names": names_all,
         "sizes": sizes.tolist(),
         "shares": (sizes / sizes.sum()).tolist(),
         **_plain(placement.details),
     }
-    return TierAssignment(tier=tier, tier_name=tier_name, names=chosen, rule=rule, score=score)
+    return TierAssignment(tier=tier, rule=rule, score=score)
 
 
 class Agreement(NamedTuple):

@@ -25,7 +25,7 @@ import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
 
-from analysis.i18n import reason_label, text  # noqa: E402
+from analysis.i18n import reason_label, render, text  # noqa: E402
 
 CJK_FAMILY = "Noto Sans CJK SC"
 PALETTE = ["#1b4f72", "#2e86c1", "#85c1e9", "#f5b041", "#ca6f1e", "#7b7d7d"]
@@ -134,9 +134,11 @@ def rfm_distributions(customers: pd.DataFrame, language: str) -> plt.Figure:
 
 
 def segment_chart(segments: pd.DataFrame, language: str) -> plt.Figure:
-    """Share of customers and of revenue per RFM segment (:func:`analysis.methods.rfm.segment_summary`)."""
+    """Share of customers and of revenue per RFM segment (:func:`analysis.methods.rfm.segment_summary`),
+    each named in ``language`` (its ``label``, rendered here unless already shown in words)."""
     use_theme()
-    shown = segments.assign(segment=segments[f"label_{language}"], customer_share=segments["share"])
+    names = segments["label"].map(lambda name: render(name, language))
+    shown = segments.assign(segment=names, customer_share=segments["share"])
     long = shown.melt(id_vars="segment", value_vars=["customer_share", "revenue_share"], var_name="what")
     long["what"] = long["what"].map(lambda k: text(k, language))
     fig, ax = plt.subplots(figsize=(8, 0.42 * len(segments) + 1.5))
@@ -273,12 +275,16 @@ def interval_chart(table: pd.DataFrame, value: str, low: str, high: str, title: 
 
 
 def ipa_chart(ipa: pd.DataFrame, labels: dict[str, str], language: str) -> plt.Figure:
-    """Importance (x) against performance (y), split at the means into four plain-language quadrants."""
+    """Importance (x) against performance (y), split at the means into four plain-language quadrants.
+
+    ``ipa`` is the importance–performance table localized (its ``quadrant`` in words, see
+    :func:`analysis.report.localize.localize`); ``labels`` names the attributes.
+    """
     use_theme()
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.scatter(ipa["importance"], ipa["performance"], s=70, color=PALETTE[0])
     for row in ipa.itertuples(index=False):
-        ax.annotate(f"{labels.get(row.attribute, row.attribute)}\n({row.label})", (row.importance, row.performance),
+        ax.annotate(f"{labels.get(row.attribute, row.attribute)}\n({row.quadrant})", (row.importance, row.performance),
                     xytext=(6, 4), textcoords="offset points", fontsize=9)
     ax.axvline(ipa["importance"].mean(), color="grey", linestyle=":")
     ax.axhline(ipa["performance"].mean(), color="grey", linestyle=":")

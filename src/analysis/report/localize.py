@@ -13,7 +13,17 @@ from collections.abc import Mapping
 import pandas as pd
 
 from analysis.frame import catalog
+from analysis.frame.study import Study
 from analysis.i18n import TEXTS, render, text
+
+
+def tier_names(study: Study, language: str) -> dict[int, str]:
+    """Tier number → name in ``language``, as stage 3 named the run's tiers (tiering.json); {} before it ran."""
+    record = study.read_optional(catalog.TIERING_JSON)
+    if not record:
+        return {}
+    names = record["rule"]["names"][language]
+    return {tier: names[tier - 1] for tier in range(1, int(record["n_tiers"]) + 1)}
 
 
 def tier_name(tier: object, language: str, tier_names: Mapping[int, str] | None = None) -> str:

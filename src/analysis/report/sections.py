@@ -23,14 +23,14 @@ import pandas as pd
 from analysis.frame import catalog
 from analysis.frame.privacy import ensure_salt, mask_customers
 from analysis.frame.study import Study
-from analysis.i18n import TEXTS, label, reason_label, render, text
-from analysis.methods import lifecycle, profiles, quality_gate, satisfaction
-from analysis.methods.churn import REASON_LABELS
+from analysis.i18n import TEXTS, reason_label, render, text
+from analysis.methods import profiles, quality_gate, satisfaction
 from analysis.report import charts
 from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
-from analysis.report.localize import localize
+from analysis.report.localize import code_label, localize, tier_names
+from analysis.report.tier_profiles import mix_in_language
+from analysis.report.tier_rules import rule_text
 
-OVERALL = label("satisfaction_overall_name")
 #: Stage-4 skips shown in the watch-list section; the others belong to satisfaction and loyalty.
 WATCH_SKIPS = ("churn_model",)
 
@@ -50,11 +50,9 @@ class RunOutputs:
 
     def tier_names(self) -> dict[int, str]:
         """Tier number → name in the report's language, for the ``n_tiers`` tiers of tiering.json."""
-        record = self.get(catalog.TIERING_JSON)
-        if not record:
-            return {}
-        names = record["rule"]["names"][self.language]
-        return {tier: names[tier - 1] for tier in range(1, int(record["n_tiers"]) + 1)}
+        if "tier_names" not in self._cache:
+            self._cache["tier_names"] = tier_names(self.study, self.language)
+        return self._cache["tier_names"]
 
     def get(self, name: str) -> Any:
         """The run output ``name`` (a :mod:`analysis.frame.catalog` name), or None when the run has none."""
@@ -290,8 +288,8 @@ def summary_section(study: Study, language: str, out: RunOutputs) -> Section | N
     at_risk = None
     if watch is not None and not watch.empty:
         at_risk = len(watch)
-        reasons = Counter(r for keys in watch["reasons"].astype(str) for r in keys.split("; ") if r)
-        common = REASON_LABELS.get(reasons.most_common(1)[0][0], {}).get(language, "") if reasons else ""
+        reasons = Counter(r for codes in watch["reason_codes"].astype(str) for r in codes.split("; ") if r)
+        common = code_label(reasons.most_common(1)[0][0], "churn_short_reason_", language) if reasons else ""
         sentences.append(html.escape(text("sum_watch", language, n=len(watch),
                                           value=money(float(watch["clv"].sum()), study, language), reason=common)))
     alloc = out.get(catalog.ALLOCATION)
@@ -318,7 +316,7 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
     record = out.get(catalog.TIERING_JSON)
     if profile is None or customers is None or record is None:
         return None
-    blocks = [paragraph(text("tiers_method", language, rule=record["rule"][language]))]
+    blocks = [paragraph(text("tiers_method", language, rule=rule_text(record["rule"], language)))]
     blocks += skip_notes(record, language, lambda key: key.startswith("sensitivity"))
     shown = localized(profile, {
         "tier_name": "col_tier", "customers": "col_customers", "customer_share": "col_customer_share",
@@ -341,7 +339,7 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
 def pareto_text(value: pd.Series, language: str) -> str:
     """The Pareto sentence, or why there is none (no positive revenue to share out)."""
     try:
-        return profiles.pareto_sentence(value, language, top_share=0.2)
+        return render(profiles.pareto_message(value, top_share=0.2), language)
     except profiles.ProfileError:
         return text("pareto_none", language)
 
@@ -365,13 +363,13 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
     names = dict(zip(customers["tier"].astype(str), customers["tier_name"].astype(str)))
     for column in ("segment", "industry", "region"):
         if column in customers.columns and customers[column].notna().any():
-            mix = profiles.tier_mix(customers.assign(tier_name=customers["tier_name"].astype(str)), column, language=language)
+            mix = mix_in_language(profiles.tier_mix(customers, column), language)
             title = text("profile_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
     transactions = study.read(catalog.TRANSACTIONS)
     for column in ("product_category", "channel"):
         if column in transactions.columns and transactions[column].notna().any():
-            mix = profiles.purchase_mix(customers, transactions, column, language=language)
+            mix = mix_in_language(profiles.purchase_mix(customers, transactions, column), language)
             title = text("chart_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
     return Section("profiles", text("sec_profiles", language), blocks) if blocks else None
@@ -441,31 +439,31 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
                             text("chart_nps", language)))
         tests = out.get(catalog.EXPERIENCE_TABLES["tier_tests"])
         if tests is not None:
-            blocks.append(bullets(tests[f"verdict_{language}"].astype(str).tolist()))
+            blocks.append(bullets(tests["verdict"].astype(str).tolist()))
     ipa = out.get(catalog.EXPERIENCE_TABLES["ipa"])
     if ipa is not None and not ipa.empty:
         labels = attribute_labels(study, language)
-        shown = ipa.assign(attribute=ipa["attribute"].map(lambda a: labels.get(a, a)), label=ipa[f"label_{language}"])
+        shown = ipa.assign(attribute=ipa["attribute"].map(lambda a: labels.get(a, a)))
         blocks.append(f"<h3>{text('chart_drivers', language)}</h3>")
         n = drivers_answers(out, study.params.satisfaction.attributes)
         few = n is not None and n < min_n
         if few:
             blocks.append(f'<p class="thin">{html.escape(text("drivers_thin", language, n=n, min_n=min_n))}</p>')
         blocks.append(table(localized(shown, {"attribute": "col_attribute", "importance": "col_importance",
-                                              "performance": "col_performance", "label": "col_quadrant"}, language),
+                                              "performance": "col_performance", "quadrant": "col_quadrant"}, language),
                             formats={text("col_importance", language): ".1f", text("col_performance", language): ".2f"},
                             row_css=["thin" if few else None] * len(shown)))
-        blocks.append(image(charts.ipa_chart(ipa.assign(label=ipa[f"label_{language}"]), labels, language),
-                            text("chart_ipa", language)))
+        blocks.append(image(charts.ipa_chart(ipa, labels, language), text("chart_ipa", language)))
     complaints_table = out.get(catalog.EXPERIENCE_TABLES["complaints"])
     if complaints_table is not None and not complaints_table.empty:
         cols = {"tier_name": "col_tier", "complaints_per_100": "col_complaints_per_100",
                 "open_complaints": "col_open_complaints", "median_resolution_days": "col_resolution_days"}
         blocks.append(table(localized(complaints_table, cols, language),
                             formats={text("col_complaints_per_100", language): ".1f"}))
-        sentence = record.get("complaint_link", {}).get(f"sentence_{language}")
+        sentence = (record.get("complaint_link") or {}).get("sentence")
         if sentence:
-            blocks.append(complaint_link_block(sentence, out.get(catalog.EXPERIENCE_TABLES["complaint_link"]), language, min_n))
+            blocks.append(complaint_link_block(render(sentence, language, out.tier_names()),
+                                               out.get(catalog.EXPERIENCE_TABLES["complaint_link"]), language, min_n))
     loyalty_table, repurchase = out.get(catalog.EXPERIENCE_TABLES["loyalty"]), out.get(catalog.EXPERIENCE_TABLES["repurchase"])
     if loyalty_table is not None and repurchase is not None:
         merged = repurchase.merge(loyalty_table, on=["tier", "tier_name"], how="left")
@@ -477,8 +475,9 @@ def satisfaction_section(study: Study, language: str, out: RunOutputs) -> Sectio
         blocks.append(image(charts.cohort_heatmap(cohorts, language), text("chart_cohorts", language)))
     lifecycle_table = out.get(catalog.EXPERIENCE_TABLES["lifecycle"])
     if lifecycle_table is not None and not lifecycle_table.empty:
-        names = {str(k): v for k, v in out.tier_names().items()} | {"all": OVERALL[language]}
-        shares = lifecycle_table.set_index("tier").rename(index=names, columns=lifecycle.stage_labels(language))
+        names = {str(k): v for k, v in out.tier_names().items()} | {"all": text("all_customers", language)}
+        shares = lifecycle_table.set_index("tier").rename(
+            index=names, columns=lambda stage: code_label(stage, "lifecycle_stage_", language))
         shares = shares.div(shares.sum(axis=1), axis=0)
         blocks.append(image(charts.mix_chart(shares, text("chart_lifecycle", language)), text("chart_lifecycle", language)))
     validation = record.get("churn_validation")
@@ -513,10 +512,9 @@ def watch_section(study: Study, language: str, out: RunOutputs) -> Section | Non
     if watch.empty:  # no risk at all: the churn note already says why, else say it here
         return Section("watch", text("sec_watch", language), notes or [paragraph(text("watch_no_risk", language))])
     masked = mask_customers(watch, ensure_salt(study.processed_dir))  # salted codes, never ids or names
-    masked = masked.assign(reasons_text=masked[f"reasons_{language}"] if f"reasons_{language}" in masked else masked["reasons"])
     shown = localized(masked, {"customer_id": "col_customer", "tier_name": "col_tier", "clv": "col_clv",
                                "churn_risk": "col_risk", "value_at_risk": "col_value_at_risk",
-                               "reasons_text": "col_reasons"}, language)
+                               "reasons": "col_reasons"}, language)
     formats = {text("col_clv", language): ",.0f", text("col_value_at_risk", language): ",.0f", text("col_risk", language): ".0%"}
     blocks = [*notes, paragraph(text("watch_intro", language)), table(shown.head(30), formats=formats)]
     return Section("watch", text("sec_watch", language), blocks)
@@ -532,15 +530,13 @@ def recommendations_section(study: Study, language: str, out: RunOutputs) -> Sec
     sentences = [
         text("rec_reason" if pd.notna(r["p_alive_mean"]) else "rec_reason_no_alive", language,
              tier=r["tier_name"], n=int(r["customers"]), clv=r["clv_share"], alive=r["p_alive_mean"],
-             service=r[f"service_model_{language}"], level=r[f"manager_level_{language}"],
-             cadence=r.get(f"cadence_{language}", f"{r['contacts_per_month']:g}/month"),
+             service=r["service_model"], level=r["manager_level"], cadence=r["cadence"],
              budget=money(r["budget"], study, language), per=money(r["budget_per_customer"], study, language))
         for _, r in merged.iterrows()
     ]
     blocks = [bullets(sentences)]
-    cols = {"tier_name": "col_tier", f"service_model_{language}": "col_service_model",
-            f"manager_level_{language}": "col_manager_level", f"cadence_{language}": "col_cadence",
-            f"channels_{language}": "col_channels", f"offers_{language}": "col_offers"}
+    cols = {"tier_name": "col_tier", "service_model": "col_service_model", "manager_level": "col_manager_level",
+            "cadence": "col_cadence", "channels": "col_channels", "offers": "col_offers"}
     blocks.append(table(localized(alloc, cols, language)))
     money_cols = {"tier_name": "col_tier", "budget": "col_budget", "budget_share": "col_budget_share",
                   "budget_per_customer": "col_budget_per_customer", "marginal_value": "col_marginal",
@@ -559,7 +555,7 @@ def recommendations_section(study: Study, language: str, out: RunOutputs) -> Sec
                                  k=curve["k_share"]), "note"))
     capacity = out.get(catalog.CAPACITY)
     if capacity is not None and not capacity.empty:
-        notes = [f"{r[f'level_{language}']}: {r['hours_needed']:,.0f} / {r['hours_available']:,.0f} h ({r['utilisation']:.0%})"
+        notes = [f"{r['level']}: {r['hours_needed']:,.0f} / {r['hours_available']:,.0f} h ({r['utilisation']:.0%})"
                  for _, r in capacity.iterrows()]
         blocks.append(bullets(notes))
     return Section("recommendations", text("sec_recommendations", language), blocks)
@@ -582,27 +578,31 @@ def migration_section(study: Study, language: str, out: RunOutputs) -> Section |
     return Section("migration", text("sec_migration", language), blocks)
 
 
-METHODS: list[tuple[dict[str, str], dict[str, str]]] = [
-    (label(f"method_{name}_title"), label(f"method_{name}"))
-    for name in ("cleaning", "rfm", "bgnbd", "gamma_gamma", "tiering", "satisfaction", "drivers",
-                 "loyalty", "allocation")
-]
+#: The methods the methodology appendix explains, each with texts ``method_<name>_title`` and ``method_<name>``.
+METHODS = ("cleaning", "rfm", "bgnbd", "gamma_gamma", "tiering", "satisfaction", "drivers", "loyalty", "allocation")
 
 
 def methodology_section(study: Study, language: str, out: RunOutputs) -> Section | None:
     blocks = []
-    for title, body in METHODS:
-        blocks.append(f"<h3>{title[language]}</h3>")
-        blocks.append(paragraph(body[language]))
+    for name in METHODS:
+        blocks.append(f"<h3>{text(f'method_{name}_title', language)}</h3>")
+        blocks.append(paragraph(text(f"method_{name}", language)))
     record = out.get(catalog.TIERING_JSON)
     if record:
-        blocks.append(paragraph(text("tiers_method", language, rule=record["rule"][language]), "note"))
+        blocks.append(paragraph(text("tiers_method", language, rule=rule_text(record["rule"], language)), "note"))
     blocks.append(f"<h3>{html.escape(text('method_purchase_title', language))}</h3>")
     blocks.append(paragraph(text("method_purchase", language)))
     exp = out.get(catalog.EXPERIENCE_JSON)
-    if exp and exp.get(f"lifecycle_rules_{language}"):
-        blocks.append(table(pd.DataFrame(exp[f"lifecycle_rules_{language}"])))
+    if exp and exp.get("lifecycle_rules"):
+        blocks.append(table(lifecycle_rules_table(exp["lifecycle_rules"], language)))
     return Section("methodology", text("sec_method", language), blocks)
+
+
+def lifecycle_rules_table(rules: list[dict[str, Any]], language: str) -> pd.DataFrame:
+    """experience.json's lifecycle rules as the methodology shows them: step, stage, its label, the rule in words."""
+    steps = pd.DataFrame(rules)
+    steps = steps.assign(label=steps["stage"])[["step", "stage", "label", "rule"]]
+    return localize(steps, language, messages=("rule",), labels={"label": "lifecycle_stage_"})
 
 
 # ---------------------------------------------------------------------------------------------

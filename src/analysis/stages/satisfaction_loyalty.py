@@ -24,10 +24,10 @@ import pandas as pd
 
 from analysis.frame import catalog
 from analysis.frame.study import Study
-from analysis.i18n import message, text
+from analysis.i18n import message
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
 from analysis.methods.customer_summary import customer_summary
-from analysis.stages.rfm_clv import LANGUAGES, SkipNote, skip_note
+from analysis.stages.rfm_clv import SkipNote, skip_note
 
 CALIBRATION_COLUMNS = ("decile", "customers", "mean_predicted", "observed_rate")
 
@@ -41,15 +41,6 @@ class ExperienceResult:
     skipped: dict[str, dict[str, str]] = field(default_factory=dict)
 
 
-def both_languages(build, columns: list[str]) -> pd.DataFrame:
-    """``build(language)`` in the run's tables, with ``columns`` also as ``<column>_zh`` and ``<column>_en``.
-
-    The report is written in more than one language from the same stage outputs.
-    """
-    zh, en = build("zh"), build("en")
-    return zh.assign(**{f"{c}_zh": zh[c] for c in columns}, **{f"{c}_en": en[c] for c in columns})
-
-
 def _attributes(surveys: pd.DataFrame, names: list[str]) -> list[str]:
     return [a for a in names if a in surveys.columns]
 
@@ -58,21 +49,18 @@ def satisfaction_tables(
     surveys: pd.DataFrame | None, customers: pd.DataFrame, study: Study
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """CSAT and NPS per tier, whether tiers differ, drivers of satisfaction and recommendation, IPA."""
-    s, lang = study.params.satisfaction, study.params.language
+    s = study.params.satisfaction
     tables = {
         "csat": satisfaction.csat_by_tier(surveys, customers, scale_max=s.scale_max, top_box=s.top_box,
-                                          min_n=s.min_n, confidence=s.confidence, language=lang),
+                                          min_n=s.min_n, confidence=s.confidence),
         "nps": satisfaction.nps_by_tier(surveys, customers, min_n=s.min_n, confidence=s.confidence,
-                                        seed=study.params.seed, language=lang),
+                                        seed=study.params.seed),
     }
     notes: dict[str, Any] = {}
     if surveys is None or surveys.empty:
         return tables, notes
     answers = satisfaction.attach_tier(satisfaction.latest_answers(surveys), customers)
-    tables["tier_tests"] = both_languages(
-        lambda language: satisfaction.tiers_differ_test(answers, "overall_satisfaction", alpha=s.alpha, language=language),
-        ["verdict"],
-    )
+    tables["tier_tests"] = satisfaction.tiers_differ_test(answers, "overall_satisfaction", alpha=s.alpha)
     attributes = _attributes(answers, s.attributes)
     if len(attributes) >= 2:
         driver_tables, driver_notes = driver_analysis(answers, attributes, study)
@@ -89,53 +77,42 @@ def driver_analysis(
     When the drivers of overall satisfaction cannot be estimated (too few complete answers, no
     variation) no table is returned and ``notes["skipped_drivers"]`` says why.
     """
-    s, lang = study.params.satisfaction, study.params.language
+    s = study.params.satisfaction
     complete = answers.dropna(subset=[*attributes, "overall_satisfaction"])
     sat = drivers.driver_importance(complete[attributes], complete["overall_satisfaction"], method=s.driver_method)
-    why = satisfaction.reason_dict(sat)
+    why = satisfaction.reason(sat)
     if why is not None:
-        return {}, {"skipped_drivers": {language: text("skip_drivers", language, why=why[language])
-                                        for language in LANGUAGES}}
+        return {}, {"skipped_drivers": skip_note("skip_drivers", why=why)}
     tables: dict[str, pd.DataFrame] = {"drivers_satisfaction": sat}
     notes: dict[str, Any] = {"drivers_r2": {"overall_satisfaction": float(sat.attrs["r2"])}}
     if "recommend" in answers.columns:
         rec_rows = answers.dropna(subset=[*attributes, "recommend"])
         rec = drivers.driver_importance(rec_rows[attributes], rec_rows["recommend"], method=s.driver_method)
         tables["drivers_recommend"] = rec
-        if satisfaction.reason_dict(rec) is None:
+        if satisfaction.reason(rec) is None:
             notes["drivers_r2"]["recommend"] = float(rec.attrs["r2"])
     by_tier = drivers.driver_importance_by_tier(answers, attributes, "overall_satisfaction", min_n=s.min_n,
-                                                method=s.driver_method, language=lang)
+                                                method=s.driver_method)
     tables["drivers_by_tier"] = by_tier
     notes["drivers_skipped_tiers"] = by_tier.attrs.get("skipped", [])
     performance = complete[attributes].mean()
     importance = sat.set_index("attribute")["importance_pct"]
-    tables["ipa"] = both_languages(
-        lambda language: drivers.importance_performance(importance, performance, language=language), ["label"]
-    )
+    tables["ipa"] = drivers.importance_performance(importance, performance)
     return tables, notes
 
 
 def complaint_tables(
     complaint_log: pd.DataFrame | None, surveys: pd.DataFrame | None, customers: pd.DataFrame, study: Study
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
+    """Complaints per tier and category, and how complaints go with satisfaction (its sentence a message)."""
     p = study.params
+    link = complaints.complaint_satisfaction_link(complaint_log, surveys, as_of=p.period.end, alpha=p.satisfaction.alpha)
     tables = {
-        "complaints": complaints.complaints_by_tier(complaint_log, customers, as_of=p.period.end, language=p.language),
-        "complaint_categories": complaints.complaints_category_by_tier(
-            complaint_log, customers, as_of=p.period.end, language=p.language
-        ),
+        "complaints": complaints.complaints_by_tier(complaint_log, customers, as_of=p.period.end),
+        "complaint_categories": complaints.complaints_category_by_tier(complaint_log, customers, as_of=p.period.end),
+        "complaint_link": link.table,
     }
-    links = {
-        language: complaints.complaint_satisfaction_link(complaint_log, surveys, as_of=p.period.end,
-                                                         alpha=p.satisfaction.alpha, language=language)
-        for language in ("zh", "en")
-    }
-    link = links[p.language]
-    tables["complaint_link"] = link.table
-    note = {k: v for k, v in vars(link).items() if k not in ("table", "sentence")}
-    note |= {f"sentence_{language}": found.sentence for language, found in links.items()}
-    return tables, {"complaint_link": note}
+    return tables, {"complaint_link": {k: v for k, v in vars(link).items() if k != "table"}}
 
 
 def p_alive_at(transactions_path, cutoff: date, study: Study) -> pd.DataFrame | None:
@@ -207,7 +184,7 @@ def churn_tables(
         result.churn_validation = report.as_dict()
         result.tables["churn_calibration"] = report.calibration
     scores = model.scores_ if model is not None else None
-    risk = churn.churn_risk(customers, scores, high=p.churn.high_risk, medium=p.churn.medium_risk, language=p.language)
+    risk = churn.churn_risk(customers, scores, high=p.churn.high_risk, medium=p.churn.medium_risk)
     customers = customers.drop(columns=[c for c in risk.columns if c != "customer_id" and c in customers.columns])
     customers = customers.merge(risk, on="customer_id", how="left")
     spend = ["recent_spend", "previous_spend"]
@@ -231,7 +208,6 @@ def cohort_table(transactions: pd.DataFrame, study: Study, result: ExperienceRes
 def analyse_experience(study: Study) -> ExperienceResult:
     """Run stage 4 and write its tables, the enriched customers.parquet and experience.json."""
     p = study.params
-    lang = p.language
     customers = study.read(catalog.CUSTOMERS)
     transactions = study.read(catalog.TRANSACTIONS)
     surveys = study.read_optional(catalog.SURVEYS)
@@ -262,19 +238,17 @@ def analyse_experience(study: Study) -> ExperienceResult:
         for column in ("complaints_total", "complaints_open"):
             customers[column] = customers[column].fillna(0).astype("int64")
 
-    result.tables["repurchase"] = loyalty.repurchase_rate_by_tier(customers, language=lang)
+    result.tables["repurchase"] = loyalty.repurchase_rate_by_tier(customers)
     cohort_table(transactions, study, result)
     customers["loyalty_index"] = loyalty.loyalty_index(customers)
-    result.tables["loyalty"] = loyalty.loyalty_by_tier(customers, language=lang)
+    result.tables["loyalty"] = loyalty.loyalty_by_tier(customers)
 
     trend = lifecycle.spend_trend(transactions, p.period.end)
     rules = lifecycle.lifecycle_rules(p.churn.lifecycle_rules)
     customers["lifecycle_stage"] = lifecycle.assign_lifecycle(customers, trend, rules)
-    stage_table = lifecycle.stage_by_tier(customers, customers["lifecycle_stage"], language=None)
+    stage_table = lifecycle.stage_by_tier(customers, customers["lifecycle_stage"])
     result.tables["lifecycle"] = stage_table.counts.reset_index().astype({"tier": "string"})
-    for language in ("zh", "en"):
-        rules_table = lifecycle.describe_lifecycle_rules(rules, language=language)
-        result.notes[f"lifecycle_rules_{language}"] = rules_table.to_dict(orient="records")
+    result.notes["lifecycle_rules"] = lifecycle.describe_lifecycle_rules(rules)
 
     customers = churn_tables(customers, transactions, complaint_log, trend, study, result)
     result.customers = customers
@@ -285,7 +259,7 @@ def analyse_experience(study: Study) -> ExperienceResult:
     study.write(
         catalog.EXPERIENCE_JSON,
         {"churn_validation": result.churn_validation, "skipped": result.skipped, **result.notes,
-         "reasons": {k: satisfaction.reason_dict(t) for k, t in result.tables.items() if satisfaction.reason_dict(t)}},
+         "reasons": {k: satisfaction.reason(t) for k, t in result.tables.items() if satisfaction.reason(t)}},
     )
     return result
 

@@ -4,10 +4,15 @@ The method and its options come from ``tiering`` in params (:mod:`analysis.metho
 method); the profiles and the migration come from :mod:`analysis.methods.profiles`. A sensitivity table
 shows how often other methods agree with the chosen one, so the choice is made knowingly.
 
+``tiering.json`` holds the rule as facts (cut-offs per tier, features, weights…) with the tier names in
+every language (``rule.names``: the analyst's ``tiering.names``, else the locale defaults); the report
+words the rule in its language (:mod:`analysis.report.tier_rules`). ``customers.parquet`` names each
+tier in the run's language (``tier_name``).
+
 Thin data: fewer customers than ``tiering.n_tiers`` stops the stage before any tier is assigned
 (:class:`TooFewCustomersError`, which says to lower ``n_tiers`` or widen the period): the tier count
 fixes the playbook and the report's tier names, so it is not changed behind the analyst's back.
-Everything after the assignment degrades instead, with its reason in zh and en
+Everything after the assignment degrades instead, with its reason as a message
 (``TieringResult.skipped``, ``tiering.json`` → ``skipped``): a comparison method that cannot tier
 these customers is left out of the sensitivity table (``sensitivity_<method>``, or ``sensitivity``
 when fewer than two methods remain), and a migration that cannot be computed is ``migration``.
@@ -22,6 +27,7 @@ import pandas as pd
 
 from analysis.frame import catalog
 from analysis.frame.study import Study
+from analysis.i18n import LANGUAGES
 from analysis.methods import lifecycle, profiles, tiers
 from analysis.stages.rfm_clv import SkipNote, skip_note
 
@@ -31,10 +37,14 @@ PURCHASE_MIX_COLUMNS = ("product_category", "channel")
 
 @dataclass
 class TieringResult:
-    """Stage 3's results; ``sensitivity`` is empty and ``migration`` None when ``skipped`` says why."""
+    """Stage 3's results; ``sensitivity`` is empty and ``migration`` None when ``skipped`` says why.
+
+    ``record`` is what tiering.json holds (the rule with the tier names, the migration summary, the skips).
+    """
 
     customers: pd.DataFrame
     assignment: tiers.TierAssignment
+    record: dict[str, Any]
     profile: pd.DataFrame
     sensitivity: pd.DataFrame
     migration: tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None
@@ -61,6 +71,12 @@ def active_tiers(customers: pd.DataFrame, params) -> pd.DataFrame:
     """
     active = customers[~lifecycle.is_lost(customers, params.churn.lifecycle_rules)]
     return active[["customer_id", "tier", "clv"]].rename(columns={"clv": "value"})
+
+
+def run_tier_names(study: Study) -> dict[str, list[str]]:
+    """The tier names in every language, best tier first: ``tiering.names`` where given, else the defaults."""
+    t = study.params.tiering
+    return {language: tiers.tier_names(t.n_tiers, language, t.names) for language in LANGUAGES}
 
 
 def require_enough_customers(customers: pd.DataFrame, study: Study) -> None:
@@ -133,10 +149,11 @@ def tier_customers(study: Study) -> TieringResult:
     t = p.tiering
     customers = study.read(catalog.CUSTOMERS)
     require_enough_customers(customers, study)
-    assignment = tiers.assign_tiers(
-        customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed, language=p.language, names=t.names
-    )
-    customers = customers.assign(tier=assignment.tier.astype("int64"), tier_name=assignment.tier_name.astype("string"))
+    assignment = tiers.assign_tiers(customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed)
+    names = run_tier_names(study)
+    tier = assignment.tier.astype("int64")
+    tier_name = tier.map(dict(enumerate(names[p.language], start=1))).astype("string")
+    customers = customers.assign(tier=tier, tier_name=tier_name)
     transactions = study.read(catalog.TRANSACTIONS)
     profile = profiles.tier_profile(customers, transactions)
     sensitivity, skipped = compare_methods(customers, study)
@@ -148,7 +165,8 @@ def tier_customers(study: Study) -> TieringResult:
     study.write(catalog.TIER_PROFILE, profile.reset_index())
     study.write(catalog.SENSITIVITY, sensitivity.reset_index(names="method"))
     record: dict[str, Any] = {
-        "method": t.method, "n_tiers": t.n_tiers, "rule": assignment.rule, "migration": None, "skipped": skipped,
+        "method": t.method, "n_tiers": t.n_tiers, "rule": {**assignment.rule, "names": names}, "migration": None,
+        "skipped": skipped,
     }
     if migration is not None:
         counts, values, summary = migration
@@ -159,4 +177,4 @@ def tier_customers(study: Study) -> TieringResult:
         for name in (catalog.MIGRATION_COUNTS, catalog.MIGRATION_VALUES):
             study.remove(name)
     study.write(catalog.TIERING_JSON, record)
-    return TieringResult(customers, assignment, profile, sensitivity, migration, skipped)
+    return TieringResult(customers, assignment, record, profile, sensitivity, migration, skipped)
