@@ -180,8 +180,8 @@ def stage_outputs(study) -> tuple[dict[str, pd.DataFrame], dict]:
     complaints = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in range(0, N_CUSTOMERS, 4)],
                                "opened": pd.Timestamp("2025-05-01"), "closed": pd.NaT, "category": None, "severity": "高"})
     answers.loc[answers["customer_id"].isin(complaints["customer_id"]), "overall_satisfaction"] -= 2
-    tables, notes = satisfaction_loyalty.satisfaction_tables(answers, tiered, study)
-    complaint_tables, complaint_notes = satisfaction_loyalty.complaint_tables(complaints, answers, tiered, study)
+    tables, notes = satisfaction_loyalty.satisfaction_tables(answers, tiered, study.params)
+    complaint_tables, complaint_notes = satisfaction_loyalty.complaint_tables(complaints, answers, tiered, study.params)
     record = json.loads(json.dumps({"skipped": {}, **notes, **complaint_notes}))  # as experience.json keeps it
     tables = {catalog.EXPERIENCE_TABLES[key]: t for key, t in (tables | complaint_tables).items()}
     return tables | {catalog.SURVEYS: answers, catalog.CUSTOMERS: tiered}, record

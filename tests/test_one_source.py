@@ -58,7 +58,7 @@ def write_three_tiers(study: Study) -> None:
 
 def test_the_allocation_stage_takes_the_tier_count_from_the_tiering(study):
     write_three_tiers(study)
-    outcome = allocation_stage.allocate_study(study)
+    outcome = allocation_stage.run(study)
     assert sorted(outcome.playbook) == [1, 2, 3]
     assert study.read(catalog.ALLOCATION)["tier"].tolist() == [1, 2, 3]
 

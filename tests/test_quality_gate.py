@@ -23,11 +23,7 @@ from analysis.frame.params import (
 from analysis.methods import quality_gate
 from analysis.methods.quality_gate import QualityGateError, enforce, find_breaches
 from analysis.report import sections
-from analysis.stages.rfm_clv import (
-    excluded_counts,
-    excluded_customers,
-    score_customers,
-)
+from analysis.stages.rfm_clv import compute, excluded_counts, excluded_customers
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -230,7 +226,7 @@ def test_stage_two_writes_the_excluded_customers_and_counts_them(tmp_path, sampl
     frame.loc[returns_only, "amount"] = -frame.loc[returns_only, "amount"].abs()
     path = tmp_path / "transactions.parquet"
     frame.to_parquet(path)
-    result = score_customers(path, period=Period(start=date(2023, 1, 1), end=date(2025, 12, 31)),
+    result = compute(path, period=Period(start=date(2023, 1, 1), end=date(2025, 12, 31)),
                              scoring=Scoring(min_repeat_buyers=10))
     assert keep[0] not in set(result.customers["customer_id"])
     assert keep[0] in set(result.excluded["customer_id"])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.report.readable import readable, readable_text, round_significant
+from analysis.report.readable import percent, readable, readable_text, round_significant
 
 
 @pytest.mark.parametrize(
@@ -58,3 +58,11 @@ def test_sentence_numbers():
 def test_rounding_moves_a_value_by_at_most_half_its_last_kept_digit(value):
     last_digit = 10.0 ** (np.floor(np.log10(abs(value))) - 2)
     assert abs(round_significant(value) - value) <= 0.5 * last_digit * (1 + 1e-9) + abs(value) * 1e-15
+
+
+def test_shares_show_as_percentages_with_one_decimal():
+    table = pd.DataFrame({"segment": ["a", "b", "c"], "customers": [3, 80, 917], "share": [0.003, 0.08, None]})
+    shown = readable(percent(table, ["share"]))
+    assert list(shown.columns) == ["segment", "customers", "share %"]
+    assert shown["share %"].tolist() == ["0.3", "8.0", "—"] and shown["customers"].tolist() == [3, 80, 917]
+    assert table["share"].tolist()[:2] == [0.003, 0.08], "the table itself is left as it was"

@@ -116,7 +116,7 @@ def test_write_parquet_leaves_out_attrs_that_json_cannot_hold(tmp_path):
 def test_no_purchase_in_the_period_stops_with_a_plain_message(tmp_path):
     path = cleaned([("A", "2020-05-01", 10.0)], tmp_path / "transactions.parquet")
     with pytest.raises(rfm_clv.NoUsableTransactionsError) as err:
-        rfm_clv.score_customers(path, period=PERIOD, scoring=Scoring())
+        rfm_clv.compute(path, period=PERIOD, scoring=Scoring())
     message = str(err.value)
     assert "quality.json" in message and "quarantine.parquet" in message
     assert "2023-01-01" in message and "period.start" in message
@@ -134,7 +134,7 @@ def test_the_end_of_stage_one_can_check_for_usable_transactions(tmp_path):
 
 def test_one_purchase_each_skips_bgnbd_gamma_gamma_and_holdout(tmp_path):
     path = cleaned(one_purchase_each(), tmp_path / "transactions.parquet")
-    result = rfm_clv.score_customers(path, period=PERIOD, scoring=Scoring())
+    result = rfm_clv.compute(path, period=PERIOD, scoring=Scoring())
     assert set(result.skipped) == {"bgnbd", "gamma_gamma", "holdout"}
     assert all(render(note, "zh") and render(note, "en") for note in result.skipped.values())
     assert result.bgnbd is None and result.gamma_gamma is None and result.clv_method == "historic"
@@ -152,14 +152,14 @@ def test_one_purchase_each_skips_bgnbd_gamma_gamma_and_holdout(tmp_path):
 def test_a_period_no_longer_than_the_holdout_skips_the_holdout_check(tmp_path):
     path = cleaned(repeat_history(), tmp_path / "transactions.parquet")
     short = Period(start=date(2025, 7, 1), end=date(2025, 12, 31))
-    result = rfm_clv.score_customers(path, period=short, scoring=Scoring(holdout_months=6))
+    result = rfm_clv.compute(path, period=short, scoring=Scoring(holdout_months=6))
     assert "holdout" in result.skipped and "scoring.holdout_months" in render(result.skipped["holdout"], "en")
     assert result.holdout_figures == {}
 
 
 def test_enough_repeat_buyers_keep_every_model(tmp_path):
     path = cleaned(repeat_history(), tmp_path / "transactions.parquet")
-    result = rfm_clv.score_customers(path, period=PERIOD, scoring=Scoring(min_repeat_buyers=10))
+    result = rfm_clv.compute(path, period=PERIOD, scoring=Scoring(min_repeat_buyers=10))
     assert result.skipped == {} and result.bgnbd is not None and not result.holdout_table.empty
     assert result.models["bgnbd_calibration"]["holdout_figures"] == result.holdout_figures
 
@@ -169,7 +169,7 @@ def test_a_repeat_buyer_with_only_free_repeat_orders_does_not_break_gamma_gamma(
     rows += [("FREE", "2023-03-01", 100.0), ("FREE", "2024-03-01", 0.0), ("FREE", "2025-03-01", 0.0)]
     path = cleaned(rows, tmp_path / "transactions.parquet")
     settings = Scoring(min_repeat_buyers=10, max_spend_frequency_corr=0.99)
-    result = rfm_clv.score_customers(path, period=PERIOD, scoring=settings)
+    result = rfm_clv.compute(path, period=PERIOD, scoring=settings)
     assert result.clv_method == "model", result.fallback_reasons
     free = result.customers.set_index("customer_id").loc["FREE"]
     assert free["frequency"] == 2 and free["monetary_value"] == 0.0
@@ -280,7 +280,7 @@ def test_without_any_risk_the_watch_list_is_empty_not_an_error():
 def test_drivers_with_too_few_answers_are_skipped_with_the_reason(sample_study):
     answers = pd.DataFrame({"customer_id": list("ABC"), "overall_satisfaction": [7, 8, 9],
                             "product_quality": [6, 8, 9], "service_response": [7, 7, 9], "tier": 1})
-    tables, notes = satisfaction_loyalty.driver_analysis(answers, ["product_quality", "service_response"], sample_study)
+    tables, notes = satisfaction_loyalty.driver_analysis(answers, ["product_quality", "service_response"], sample_study.params)
     assert tables == {}
     why = notes["skipped_drivers"]
     assert "满意度驱动因素" in render(why, "zh") and "3 complete answers" in render(why, "en")

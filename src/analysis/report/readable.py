@@ -67,6 +67,19 @@ def readable(obj: Shown, digits: int = SIGNIFICANT_DIGITS) -> Shown:
     return _shown(obj, digits)  # type: ignore[return-value]
 
 
+def percent(table: pd.DataFrame, columns: list[str], decimals: int = 1) -> pd.DataFrame:
+    """``table`` with its share ``columns`` (0–1) as percentages at ``decimals`` places, named ``<column> %``.
+
+    A small share reads as 0.3 rather than 0.00328: no figure carries more digits than a reader uses.
+    The percentages are text with their decimals (8.0, not 8), so a share is always shown as a figure
+    with a decimal point, whatever it rounds to.
+    """
+    shown = table.copy()
+    for column in columns:
+        shown[column] = [f"{100 * float(v):.{decimals}f}" if pd.notna(v) else "—" for v in shown[column]]
+    return shown.rename(columns={column: f"{column} %" for column in columns})
+
+
 def readable_text(value: Any, digits: int = SIGNIFICANT_DIGITS) -> str:
     """A number for a sentence: thousands separated, at ``digits`` significant figures (12,345.678 → '12,300')."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):

@@ -9,8 +9,8 @@ When the data cannot support the models the CLV falls back to historic value, an
 kept: fewer repeat buyers than ``min_repeat_buyers``, a BG/NBD fit that did not converge, or spend
 correlated with frequency beyond ``max_spend_frequency_corr`` (Gamma-Gamma assumes independence).
 
-Thin data degrade rather than stop the stage; each analysis left out is recorded with its reason in
-zh and en (``ScoringResult.skipped``, ``models.json`` → ``skipped``):
+Thin data degrade rather than stop the stage; each analysis left out is recorded with its reason, a
+message (``ScoringResult.skipped``, ``models.json`` → ``skipped``):
 
 - ``bgnbd``: no customer bought twice, so BG/NBD is not identified (its dropout part rests on
   repeat purchases alone); ``p_alive`` and ``expected_purchases`` are then missing (NaN);
@@ -24,6 +24,8 @@ A customer whose kept rows hold no purchase (returns only, orders returned in fu
 zero or below, or free orders with ``cleaning.zero_amount_orders: exclude``) is not scored: they
 are listed with the reason in ``excluded_customers.parquet`` and counted in ``models.json`` →
 ``excluded_customers`` (:func:`excluded_customers`), never dropped silently.
+
+:func:`compute` scores (the cleaned transactions file and params in, results out); :func:`run` writes.
 """
 
 from __future__ import annotations
@@ -353,10 +355,12 @@ def _no_holdout(why: SkipNote) -> HoldoutCheck:
     return HoldoutCheck(table, {}, None, why)
 
 
-def score_customers(
+def compute(
     transactions_path: Path, *, period: Period, scoring: Scoring, master: pd.DataFrame | None = None
 ) -> ScoringResult:
-    """RFM scores, segments, P(alive), expected purchases and CLV of every customer with a purchase.
+    """RFM scores, segments, P(alive), expected purchases and CLV of every customer with a purchase;
+    nothing is written. The cleaned transactions are read from their file by the engine
+    (``scoring.engine``), out of core.
 
     Raises
     ------
@@ -444,10 +448,10 @@ def _reason(key: str, *, value: str, limit: str) -> dict[str, str]:
     return {"key": key, "value": value, "limit": limit}
 
 
-def score_study(study: Study) -> ScoringResult:
+def run(study: Study) -> ScoringResult:
     """Score the run's cleaned transactions; write customers.parquet, excluded_customers.parquet and models.json."""
     p = study.params
-    result = score_customers(
+    result = compute(
         study.require(catalog.TRANSACTIONS), period=p.period, scoring=p.scoring,
         master=study.read_optional(catalog.MASTER),
     )

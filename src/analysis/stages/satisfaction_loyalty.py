@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from analysis.frame import catalog
+from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
 from analysis.i18n import message
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
@@ -38,7 +40,19 @@ class ExperienceResult:
     tables: dict[str, pd.DataFrame] = field(default_factory=dict)
     churn_validation: dict[str, Any] | None = None
     notes: dict[str, Any] = field(default_factory=dict)
-    skipped: dict[str, dict[str, str]] = field(default_factory=dict)
+    skipped: dict[str, SkipNote] = field(default_factory=dict)
+
+
+@dataclass
+class ExperienceInputs:
+    """What stage 4 works on: the tiered customers, the cleaned transactions (and their file, which
+    the engine reads for the churn model's P(alive) baseline), and the surveys and complaints when given."""
+
+    customers: pd.DataFrame
+    transactions: pd.DataFrame
+    transactions_path: Path
+    surveys: pd.DataFrame | None = None
+    complaints: pd.DataFrame | None = None
 
 
 def _attributes(surveys: pd.DataFrame, names: list[str]) -> list[str]:
@@ -46,15 +60,15 @@ def _attributes(surveys: pd.DataFrame, names: list[str]) -> list[str]:
 
 
 def satisfaction_tables(
-    surveys: pd.DataFrame | None, customers: pd.DataFrame, study: Study
+    surveys: pd.DataFrame | None, customers: pd.DataFrame, p: StudyParams
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """CSAT and NPS per tier, whether tiers differ, drivers of satisfaction and recommendation, IPA."""
-    s = study.params.satisfaction
+    s = p.satisfaction
     tables = {
         "csat": satisfaction.csat_by_tier(surveys, customers, scale_max=s.scale_max, top_box=s.top_box,
                                           min_n=s.min_n, confidence=s.confidence),
         "nps": satisfaction.nps_by_tier(surveys, customers, min_n=s.min_n, confidence=s.confidence,
-                                        seed=study.params.seed),
+                                        seed=p.seed),
     }
     notes: dict[str, Any] = {}
     if surveys is None or surveys.empty:
@@ -63,21 +77,21 @@ def satisfaction_tables(
     tables["tier_tests"] = satisfaction.tiers_differ_test(answers, "overall_satisfaction", alpha=s.alpha)
     attributes = _attributes(answers, s.attributes)
     if len(attributes) >= 2:
-        driver_tables, driver_notes = driver_analysis(answers, attributes, study)
+        driver_tables, driver_notes = driver_analysis(answers, attributes, p)
         tables |= driver_tables
         notes |= driver_notes
     return tables, notes
 
 
 def driver_analysis(
-    answers: pd.DataFrame, attributes: list[str], study: Study
+    answers: pd.DataFrame, attributes: list[str], p: StudyParams
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Drivers of satisfaction and recommendation, per tier, and the importance–performance map.
 
     When the drivers of overall satisfaction cannot be estimated (too few complete answers, no
     variation) no table is returned and ``notes["skipped_drivers"]`` says why.
     """
-    s = study.params.satisfaction
+    s = p.satisfaction
     complete = answers.dropna(subset=[*attributes, "overall_satisfaction"])
     sat = drivers.driver_importance(complete[attributes], complete["overall_satisfaction"], method=s.driver_method)
     why = satisfaction.reason(sat)
@@ -102,10 +116,9 @@ def driver_analysis(
 
 
 def complaint_tables(
-    complaint_log: pd.DataFrame | None, surveys: pd.DataFrame | None, customers: pd.DataFrame, study: Study
+    complaint_log: pd.DataFrame | None, surveys: pd.DataFrame | None, customers: pd.DataFrame, p: StudyParams
 ) -> tuple[dict[str, pd.DataFrame], dict[str, Any]]:
     """Complaints per tier and category, and how complaints go with satisfaction (its sentence a message)."""
-    p = study.params
     link = complaints.complaint_satisfaction_link(complaint_log, surveys, as_of=p.period.end, alpha=p.satisfaction.alpha)
     tables = {
         "complaints": complaints.complaints_by_tier(complaint_log, customers, as_of=p.period.end),
@@ -115,13 +128,12 @@ def complaint_tables(
     return tables, {"complaint_link": {k: v for k, v in vars(link).items() if k != "table"}}
 
 
-def p_alive_at(transactions_path, cutoff: date, study: Study) -> pd.DataFrame | None:
+def p_alive_at(transactions_path: Path, cutoff: date, p: StudyParams) -> pd.DataFrame | None:
     """P(alive) from a BG/NBD fitted on data up to ``cutoff``: the churn model's fair baseline.
 
     None when that fit is impossible: the cutoff is before the period, nobody bought by then, or
     nobody bought twice (BG/NBD is not identified without repeat purchases).
     """
-    p = study.params
     if cutoff < p.period.start:
         return None
     summary = customer_summary(transactions_path, observation_end=cutoff, observation_start=p.period.start,
@@ -148,17 +160,14 @@ def churn_skip_note(error: churn.ChurnHistoryError, p_alive_available: bool) -> 
     return message("skip_churn", reason=message(f"skip_churn_{error.code}", **values), fallback=message(fallback))
 
 
-def fit_churn_model(
-    transactions: pd.DataFrame, complaint_log: pd.DataFrame | None, customers: pd.DataFrame, study: Study
-) -> tuple[churn.ChurnModel | None, SkipNote | None]:
+def fit_churn_model(inputs: ExperienceInputs, customers: pd.DataFrame, p: StudyParams) -> tuple[churn.ChurnModel | None, SkipNote | None]:
     """The churn classifier, trained and validated on the run's history, or None and why not."""
-    p = study.params
     horizon = p.churn.horizon_days
     validation_cutoff = (pd.Timestamp(p.period.end) - pd.Timedelta(days=horizon)).date()
     try:
         model = churn.ChurnModel(horizon_days=horizon, random_state=p.seed).fit(
-            transactions, p.period.end, complaints=complaint_log,
-            p_alive_at_validation_cutoff=p_alive_at(study.require(catalog.TRANSACTIONS), validation_cutoff, study),
+            inputs.transactions, p.period.end, complaints=inputs.complaints,
+            p_alive_at_validation_cutoff=p_alive_at(inputs.transactions_path, validation_cutoff, p),
         )
     except churn.ChurnHistoryError as exc:
         p_alive_available = "p_alive" in customers and bool(customers["p_alive"].notna().any())
@@ -167,12 +176,10 @@ def fit_churn_model(
 
 
 def churn_tables(
-    customers: pd.DataFrame, transactions: pd.DataFrame, complaint_log: pd.DataFrame | None,
-    trend: pd.DataFrame, study: Study, result: ExperienceResult,
+    inputs: ExperienceInputs, customers: pd.DataFrame, trend: pd.DataFrame, p: StudyParams, result: ExperienceResult
 ) -> pd.DataFrame:
     """Add churn risk and spend trend to ``customers``; fill the validation, calibration and watch list."""
-    p = study.params
-    model, why = fit_churn_model(transactions, complaint_log, customers, study)
+    model, why = fit_churn_model(inputs, customers, p)
     if model is None:
         result.skipped["churn_model"] = why
         result.churn_validation = None
@@ -195,27 +202,24 @@ def churn_tables(
     return customers
 
 
-def cohort_table(transactions: pd.DataFrame, study: Study, result: ExperienceResult) -> None:
+def cohort_table(transactions: pd.DataFrame, p: StudyParams, result: ExperienceResult) -> None:
     """Retention by first-purchase quarter, or the reason there is none in ``result.skipped``."""
     try:
-        result.tables["cohorts"] = loyalty.cohort_retention(transactions, period="Q", as_of=study.params.period.end).long
+        result.tables["cohorts"] = loyalty.cohort_retention(transactions, period="Q", as_of=p.period.end).long
     except loyalty.LoyaltyInputError as exc:
         result.tables["cohorts"] = pd.DataFrame(columns=["cohort", "period_index", "cohort_size", "customers_active",
                                                          "retention"])
         result.skipped["cohorts"] = skip_note("skip_cohorts", why=str(exc))
 
 
-def analyse_experience(study: Study) -> ExperienceResult:
-    """Run stage 4 and write its tables, the enriched customers.parquet and experience.json."""
-    p = study.params
-    customers = study.read(catalog.CUSTOMERS)
-    transactions = study.read(catalog.TRANSACTIONS)
-    surveys = study.read_optional(catalog.SURVEYS)
-    complaint_log = study.read_optional(catalog.COMPLAINTS)
+def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
+    """Stage 4's tables, the customers with their attitude, complaint, loyalty, lifecycle and risk
+    columns, and the notes; nothing is written."""
+    customers, surveys, complaint_log = inputs.customers, inputs.surveys, inputs.complaints
     result = ExperienceResult(customers)
 
-    sat_tables, sat_notes = satisfaction_tables(surveys, customers, study)
-    comp_tables, comp_notes = complaint_tables(complaint_log, surveys, customers, study)
+    sat_tables, sat_notes = satisfaction_tables(surveys, customers, p)
+    comp_tables, comp_notes = complaint_tables(complaint_log, surveys, customers, p)
     result.tables |= sat_tables | comp_tables
     result.notes |= sat_notes | comp_notes
     if surveys is None:
@@ -239,23 +243,33 @@ def analyse_experience(study: Study) -> ExperienceResult:
             customers[column] = customers[column].fillna(0).astype("int64")
 
     result.tables["repurchase"] = loyalty.repurchase_rate_by_tier(customers)
-    cohort_table(transactions, study, result)
+    cohort_table(inputs.transactions, p, result)
     customers["loyalty_index"] = loyalty.loyalty_index(customers)
     result.tables["loyalty"] = loyalty.loyalty_by_tier(customers)
 
-    trend = lifecycle.spend_trend(transactions, p.period.end)
+    trend = lifecycle.spend_trend(inputs.transactions, p.period.end)
     rules = lifecycle.lifecycle_rules(p.churn.lifecycle_rules)
     customers["lifecycle_stage"] = lifecycle.assign_lifecycle(customers, trend, rules)
     stage_table = lifecycle.stage_by_tier(customers, customers["lifecycle_stage"])
     result.tables["lifecycle"] = stage_table.counts.reset_index().astype({"tier": "string"})
     result.notes["lifecycle_rules"] = lifecycle.describe_lifecycle_rules(rules)
 
-    customers = churn_tables(customers, transactions, complaint_log, trend, study, result)
+    customers = churn_tables(inputs, customers, trend, p, result)
     result.customers = customers
+    return result
 
+
+def run(study: Study) -> ExperienceResult:
+    """Run stage 4 on the study's outputs and write its tables, the enriched customers.parquet and experience.json."""
+    inputs = ExperienceInputs(
+        customers=study.read(catalog.CUSTOMERS), transactions=study.read(catalog.TRANSACTIONS),
+        transactions_path=study.require(catalog.TRANSACTIONS), surveys=study.read_optional(catalog.SURVEYS),
+        complaints=study.read_optional(catalog.COMPLAINTS),
+    )
+    result = compute(inputs, study.params)
     for key, table in result.tables.items():
         study.write(catalog.EXPERIENCE_TABLES[key], _storable(table))
-    study.write(catalog.CUSTOMERS, customers)
+    study.write(catalog.CUSTOMERS, result.customers)
     study.write(
         catalog.EXPERIENCE_JSON,
         {"churn_validation": result.churn_validation, "skipped": result.skipped, **result.notes,

@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from analysis.frame import catalog
+from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
 from analysis.i18n import LANGUAGES
 from analysis.methods import lifecycle, profiles, tiers
@@ -63,7 +64,7 @@ def _flatten_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def active_tiers(customers: pd.DataFrame, params) -> pd.DataFrame:
+def active_tiers(customers: pd.DataFrame, params: StudyParams) -> pd.DataFrame:
     """customer_id, tier and CLV of the customers not yet lost, for the migration matrix.
 
     History accumulates, so a customer who left still has a summary row; the lifecycle rule for
@@ -73,9 +74,9 @@ def active_tiers(customers: pd.DataFrame, params) -> pd.DataFrame:
     return active[["customer_id", "tier", "clv"]].rename(columns={"clv": "value"})
 
 
-def run_tier_names(study: Study) -> dict[str, list[str]]:
+def run_tier_names(params: StudyParams) -> dict[str, list[str]]:
     """The tier names in every language, best tier first: ``tiering.names`` where given, else the defaults."""
-    t = study.params.tiering
+    t = params.tiering
     return {language: tiers.tier_names(t.n_tiers, language, t.names) for language in LANGUAGES}
 
 
@@ -85,7 +86,7 @@ def require_enough_customers(customers: pd.DataFrame, study: Study) -> None:
     Raises
     ------
     TooFewCustomersError
-        With the count, the period and the two fixes (fewer tiers, a wider period).
+        With the count, the period, the params file and the two fixes (fewer tiers, a wider period).
     """
     p = study.params
     n, k = len(customers), p.tiering.n_tiers
@@ -98,9 +99,9 @@ def require_enough_customers(customers: pd.DataFrame, study: Study) -> None:
     )
 
 
-def compare_methods(customers: pd.DataFrame, study: Study) -> tuple[pd.DataFrame, dict[str, SkipNote]]:
+def compare_methods(customers: pd.DataFrame, p: StudyParams) -> tuple[pd.DataFrame, dict[str, SkipNote]]:
     """Agreement between the chosen method and ``tiering.compare_methods``, leaving out those that fail."""
-    p, t = study.params, study.params.tiering
+    t = p.tiering
     methods = list(dict.fromkeys([t.method, *t.compare_methods]))
     if len(methods) < 2:
         return pd.DataFrame(index=pd.Index([], name="method")), {}
@@ -116,17 +117,16 @@ def compare_methods(customers: pd.DataFrame, study: Study) -> tuple[pd.DataFrame
 
 
 def previous_migration(
-    customers: pd.DataFrame, study: Study
+    customers: pd.DataFrame, previous: pd.DataFrame | None, p: StudyParams
 ) -> tuple[tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None, SkipNote | None]:
-    """Tier migration since ``tiering.previous_run``: the matrices and summary, or why there are none.
+    """Tier migration since ``tiering.previous_run`` (whose customers are ``previous``, None when that
+    run has none): the matrices and summary, or why there are none.
 
     No previous run named is not a skip (there is nothing to compare by design).
     """
-    p = study.params
     previous_run = p.tiering.previous_run
     if not previous_run:
         return None, None
-    previous = study.read_previous(catalog.CUSTOMERS)
     if previous is None:
         return None, skip_note("migration_missing", run=previous_run)
     if "tier" not in previous.columns:
@@ -137,8 +137,33 @@ def previous_migration(
         return None, skip_note("skip_migration_failed", run=previous_run, detail=str(exc))
 
 
-def tier_customers(study: Study) -> TieringResult:
-    """Assign tiers per params; write customers.parquet (with tier), tier_profile.parquet and companions.
+def compute(
+    customers: pd.DataFrame, transactions: pd.DataFrame, previous: pd.DataFrame | None, p: StudyParams
+) -> TieringResult:
+    """Assign tiers per ``p.tiering``, profile them, compare methods and, with ``previous`` (the
+    customers of ``tiering.previous_run``), the migration since that run; nothing is written."""
+    t = p.tiering
+    assignment = tiers.assign_tiers(customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed)
+    names = run_tier_names(p)
+    tier = assignment.tier.astype("int64")
+    tier_name = tier.map(dict(enumerate(names[p.language], start=1))).astype("string")
+    customers = customers.assign(tier=tier, tier_name=tier_name)
+    profile = profiles.tier_profile(customers, transactions)
+    sensitivity, skipped = compare_methods(customers, p)
+    migration, why = previous_migration(customers, previous, p)
+    if why is not None:
+        skipped["migration"] = why
+    record: dict[str, Any] = {
+        "method": t.method, "n_tiers": t.n_tiers, "rule": {**assignment.rule, "names": names}, "migration": None,
+        "skipped": skipped,
+    }
+    if migration is not None:
+        record["migration"] = {"previous_run": t.previous_run, **migration[2]}
+    return TieringResult(customers, assignment, record, profile, sensitivity, migration, skipped)
+
+
+def run(study: Study) -> TieringResult:
+    """Tier the run's customers; write customers.parquet (with tier), tier_profile.parquet and companions.
 
     Raises
     ------
@@ -146,35 +171,19 @@ def tier_customers(study: Study) -> TieringResult:
         When fewer customers than ``tiering.n_tiers`` have a purchase in the period.
     """
     p = study.params
-    t = p.tiering
     customers = study.read(catalog.CUSTOMERS)
     require_enough_customers(customers, study)
-    assignment = tiers.assign_tiers(customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed)
-    names = run_tier_names(study)
-    tier = assignment.tier.astype("int64")
-    tier_name = tier.map(dict(enumerate(names[p.language], start=1))).astype("string")
-    customers = customers.assign(tier=tier, tier_name=tier_name)
-    transactions = study.read(catalog.TRANSACTIONS)
-    profile = profiles.tier_profile(customers, transactions)
-    sensitivity, skipped = compare_methods(customers, study)
-    migration, why = previous_migration(customers, study)
-    if why is not None:
-        skipped["migration"] = why
-
-    study.write(catalog.CUSTOMERS, customers)
-    study.write(catalog.TIER_PROFILE, profile.reset_index())
-    study.write(catalog.SENSITIVITY, sensitivity.reset_index(names="method"))
-    record: dict[str, Any] = {
-        "method": t.method, "n_tiers": t.n_tiers, "rule": {**assignment.rule, "names": names}, "migration": None,
-        "skipped": skipped,
-    }
-    if migration is not None:
-        counts, values, summary = migration
+    previous = study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None
+    result = compute(customers, study.read(catalog.TRANSACTIONS), previous, p)
+    study.write(catalog.CUSTOMERS, result.customers)
+    study.write(catalog.TIER_PROFILE, result.profile.reset_index())
+    study.write(catalog.SENSITIVITY, result.sensitivity.reset_index(names="method"))
+    if result.migration is not None:
+        counts, values, _ = result.migration
         study.write(catalog.MIGRATION_COUNTS, _flatten_matrix(counts))
         study.write(catalog.MIGRATION_VALUES, _flatten_matrix(values))
-        record["migration"] = {"previous_run": t.previous_run, **summary}
     else:
         for name in (catalog.MIGRATION_COUNTS, catalog.MIGRATION_VALUES):
             study.remove(name)
-    study.write(catalog.TIERING_JSON, record)
-    return TieringResult(customers, assignment, record, profile, sensitivity, migration, skipped)
+    study.write(catalog.TIERING_JSON, result.record)
+    return result

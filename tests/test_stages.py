@@ -1,0 +1,58 @@
+"""Each stage is a pure ``compute`` and a thin ``run``: compute writes nothing, run writes what compute found."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from analysis.frame import catalog
+from analysis.frame.study import Study, open_study
+from analysis.stages import allocation, clean, tiers
+from tests.test_one_source import three_tier_customers, write_three_tiers
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def study(tmp_path) -> Study:
+    if not (ROOT / "data/raw/sample/truth.json").is_file():
+        pytest.skip("sample data missing: run `make sample-data`")
+    return open_study(ROOT / "params" / "sample.yaml", out_root=tmp_path)
+
+
+def files_in(folder: Path) -> set[str]:
+    return {p.name for p in folder.rglob("*") if p.is_file()} if folder.exists() else set()
+
+
+def test_stage_one_computes_without_writing_and_runs_to_its_outputs(study):
+    cleaned = clean.compute(study.params)
+    assert files_in(study.processed_dir) == set()
+    assert cleaned.quality["transactions"]["rows_in"] == (
+        cleaned.quality["transactions"]["rows_kept"] + cleaned.quality["transactions"]["rows_quarantined"]
+    )
+    clean.run(study)
+    written = files_in(study.processed_dir)
+    assert {catalog.TRANSACTIONS, catalog.QUARANTINE, catalog.QUALITY, catalog.QUALITY_GATE} <= written
+    assert len(study.read(catalog.QUARANTINE)) == len(cleaned.quarantine)
+
+
+def test_stage_three_computes_the_record_it_then_writes(study):
+    customers = three_tier_customers().drop(columns=["tier", "tier_name"])
+    params = study.params.model_copy(update={"tiering": study.params.tiering.model_copy(
+        update={"n_tiers": 3, "names": None, "previous_run": None, "compare_methods": []})})
+    result = tiers.compute(customers, pd.DataFrame(columns=["customer_id", "amount"]), None, params)
+    assert files_in(study.processed_dir) == set()
+    assert result.record["n_tiers"] == 3 and sorted(result.customers["tier"].unique()) == [1, 2, 3]
+    assert result.record["migration"] is None and result.migration is None
+
+
+def test_stage_five_computes_for_the_tier_count_it_is_given(study):
+    write_three_tiers(study)
+    before = files_in(study.processed_dir)
+    outcome = allocation.compute(study.read(catalog.TIER_PROFILE), 3, study.params)
+    assert files_in(study.processed_dir) == before
+    assert sorted(outcome.playbook) == [1, 2, 3]
+    allocation.run(study)
+    assert study.read(catalog.ALLOCATION)["budget"].sum() == pytest.approx(outcome.table["budget"].sum())
