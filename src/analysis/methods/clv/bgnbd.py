@@ -14,17 +14,18 @@ from scipy import special
 
 from analysis.methods.clv.fitting import (
     _check_fitted,
+    _distinct,
+    _dot,
     _fit_summary,
-    _minimize_negative_ll,
-    _standard_errors,
+    _maximum_likelihood,
     _store_fit,
+    _take,
     aggregate_patterns,
 )
 from analysis.methods.clv.inputs import (
     ArrayLike,
-    _as_float_array,
-    _check_same_length,
-    _require,
+    _validate_horizon,
+    _validate_rfm,
     _validate_weights,
 )
 
@@ -34,48 +35,17 @@ BGNBD_REFERENCE = (
 )
 
 
-def _validate_rfm(frequency: ArrayLike, recency: ArrayLike, T: ArrayLike) -> tuple[np.ndarray, ...]:
-    x, t_x, age = (
-        _as_float_array(v, n) for v, n in ((frequency, "frequency"), (recency, "recency"), (T, "T"))
-    )
-    _check_same_length(frequency=x, recency=t_x, T=age)
-    x, t_x, age = np.broadcast_arrays(x, t_x, age)
-    for name, values in (("frequency", x), ("recency", t_x), ("T", age)):
-        _require(
-            ~np.isfinite(values),
-            f"`{name}` has missing or infinite values; drop or fill those customers",
-        )
-    _require(
-        (x < 0) | (x != np.round(x)),
-        "`frequency` must be a whole number of repeat purchases >= 0; recompute it as orders minus one",
-    )
-    # T = 0 (first purchase on the last day) is allowed: with x = 0 its likelihood term is
-    # (α / (α + 0))^r = 1, it carries no information, and its predictions are the prior's.
-    _require(
-        age < 0,
-        "`T` (customer age) must be >= 0; the first purchase cannot be after the end date",
-    )
-    _require(t_x < 0, "`recency` must be >= 0")
-    _require(
-        t_x > age,
-        "`recency` must not exceed `T`; check the time unit and the end date of both columns",
-    )
-    _require(
-        (x == 0) & (t_x != 0),
-        "`recency` must be 0 when `frequency` is 0 (rfm_summary definition); set recency to 0 for one-time buyers",
-    )
-    return x, t_x, age
-
-
 def _bgnbd_loglik_terms(
     params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Per-row BG/NBD log-likelihood and its gradient in (r, alpha, a, b).
+    """Per-row BG/NBD log-likelihood and its gradient in (r, alpha, a, b): the reference form.
 
     FHL (2005) eq. 6:
     ``L = B(a, b+x)/B(a, b) * G(r+x) alpha^r / (G(r) (alpha+T)^(r+x))
     + [x > 0] B(a+1, b+x-1)/B(a, b) * G(r+x) alpha^r / (G(r) (alpha+t_x)^(r+x))``,
-    evaluated as ``log A + logsumexp(term1, term2)``.
+    evaluated as ``log A + logsumexp(term1, term2)``. The fit uses :class:`_BGNBDLikelihood`, the
+    same sum arranged so that each special function is evaluated once per distinct value; this
+    row-by-row form is kept as the independent reference the tests compare it with.
     """
     r, alpha, a, b = params
     repeat = x > 0
@@ -98,6 +68,89 @@ def _bgnbd_loglik_terms(
     d_a = w1 * common_a + w2 * (common_a + psi(a + 1) - psi(a))
     d_b = common_a - psi(b) + w1 * psi(b + x) + w2 * psi(b + x_safe - 1)
     return ll, np.column_stack([d_r, d_alpha, d_a, d_b])
+
+
+class _BGNBDLikelihood:
+    """Weighted BG/NBD log-likelihood of patterns ``(x, t_x, T)`` and its analytic gradient.
+
+    FHL (2005) eq. 6 factorises as ``L = A(x) * [B1(x) (alpha+T)^-(r+x)] * (1 + e^d)`` with
+    ``A = G(r+x) alpha^r / G(r)``, ``B1 = B(a, b+x) / B(a, b)`` and, for ``x > 0``, the log-odds of
+    the "dropped out at t_x" term against the "alive at T" term
+
+    ``d = log(a / (b+x-1)) - (r+x) log((alpha+t_x) / (alpha+T))``
+
+    (``B(a+1, b+x-1) / B(a, b+x) = a / (b+x-1)``), ``d = -inf`` when ``x = 0``. So
+
+    ``sum_i w_i ll_i = sum_x W_x [log A(x) + log B1(x)] - sum_T log(alpha+T) sum_{i: T_i = T} w_i (r+x_i)
+    + sum_{i: x_i > 0} w_i softplus(d_i)``:
+
+    the gamma and beta functions are evaluated once per distinct ``x`` and ``log(alpha+T)``,
+    ``log(alpha+t_x)`` once per distinct ``T`` and ``t_x``, against weight totals formed once; per
+    pattern with ``x > 0`` only ``d``, its softplus and sigmoid remain. The gradient follows with
+    ``sigmoid(d) = w2``, the posterior weight of the dropped-out term:
+
+    - ``d/dr = sum w [psi(r+x) - psi(r) + log alpha - log(alpha+T)] - sum w w2 log((alpha+t_x)/(alpha+T))``
+    - ``d/dalpha = sum w [r/alpha - (r+x)/(alpha+T)] - sum w w2 (r+x) [1/(alpha+t_x) - 1/(alpha+T)]``
+    - ``d/da = sum w [psi(a+b) - psi(a+b+x)] + sum w w2 / a``
+    - ``d/db = sum w [psi(a+b) - psi(b) + psi(b+x) - psi(a+b+x)] - sum w w2 / (b+x-1)``
+    """
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
+        self.total = float(w.sum())
+        self.ux, ix = _distinct(x)
+        self.w_x = np.bincount(ix, weights=w, minlength=self.ux.size)
+        self.uT, iT = _distinct(T)
+        self.w_T = np.bincount(iT, weights=w, minlength=self.uT.size)
+        self.wx_T = np.bincount(iT, weights=w * x, minlength=self.uT.size)
+        repeat = x > 0
+        self.rep_ux, self.rep_ix = _distinct(x[repeat])
+        self.rep_ut, self.rep_it = _distinct(t_x[repeat])
+        self.rep_iT = iT[repeat]
+        self.rep_x = x[repeat]
+        self.rep_w = w[repeat]
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        r, alpha, a, b = (float(v) for v in theta)
+        psi, ux = special.digamma, self.ux
+        # terms of one variable, once per distinct value
+        log_ab = special.betaln(a, b + ux) - special.betaln(a, b)
+        log_rx = special.gammaln(r + ux) - special.gammaln(r)
+        log_alpha_T = np.log(alpha + self.uT)
+        inv_alpha_T = 1.0 / (alpha + self.uT)
+        ll = (
+            self.w_x @ (log_rx + log_ab)
+            + self.total * r * np.log(alpha)
+            - log_alpha_T @ (r * self.w_T + self.wx_T)
+        )
+        d_r = self.w_x @ psi(r + ux) - self.total * (psi(r) - np.log(alpha)) - log_alpha_T @ self.w_T
+        d_alpha = self.total * r / alpha - inv_alpha_T @ (r * self.w_T + self.wx_T)
+        psi_abx = psi(a + b + ux)
+        d_a = self.total * psi(a + b) - self.w_x @ psi_abx
+        d_b = self.total * (psi(a + b) - psi(b)) + self.w_x @ (psi(b + ux) - psi_abx)
+        if self.rep_x.size:
+            # per pattern with x > 0: log-odds d, softplus(d) = log(1 + e^d) and, weighted by w,
+            # w2 = sigmoid(d) = exp(d - softplus(d)); in place, as these arrays are the fit's cost
+            log_ratio = _take(np.log(alpha + self.rep_ut), self.rep_it)
+            log_ratio -= _take(log_alpha_T, self.rep_iT)
+            rx = r + self.rep_x
+            d = _take(np.log(a) - np.log(b + self.rep_ux - 1), self.rep_ix)
+            d -= rx * log_ratio
+            softplus = np.abs(d)
+            np.negative(softplus, out=softplus)
+            np.exp(softplus, out=softplus)
+            np.log1p(softplus, out=softplus)
+            softplus += np.maximum(d, 0.0)
+            w2 = np.subtract(d, softplus, out=d)
+            np.exp(w2, out=w2)
+            w2 *= self.rep_w
+            ll += _dot(self.rep_w, softplus)
+            inv_diff = _take(1.0 / (alpha + self.rep_ut), self.rep_it)
+            inv_diff -= _take(inv_alpha_T, self.rep_iT)
+            d_r -= _dot(w2, log_ratio)
+            d_alpha -= _dot(np.multiply(rx, w2, out=rx), inv_diff)
+            d_a += w2.sum() / a
+            d_b -= _dot(w2, _take(1.0 / (b + self.rep_ux - 1), self.rep_ix))
+        return float(ll), np.array([d_r, d_alpha, d_a, d_b])
 
 
 class BetaGeoModel:
@@ -163,8 +216,10 @@ class BetaGeoModel:
 
         Notes
         -----
-        The optimiser (L-BFGS-B on ``log(theta)`` with the analytic gradient) starts from three
-        deterministic points scaled to the data and keeps the best optimum.
+        The optimiser (L-BFGS-B on ``log(theta)`` with the analytic gradient of
+        :class:`_BGNBDLikelihood`) starts from up to three deterministic points scaled to the data,
+        keeping the first that converges inside the bounds; one Newton step with the observed
+        information then polishes the optimum (:func:`~analysis.methods.clv.fitting._maximum_likelihood`).
         """
         if time_unit is not None:
             self.time_unit = time_unit
@@ -172,10 +227,7 @@ class BetaGeoModel:
         w = _validate_weights(weights, x.size)
         patterns, counts = aggregate_patterns([x, t_x, age], w)
         px, pt, pT = patterns.T
-
-        def loglik_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            ll, grad = _bgnbd_loglik_terms(theta, px, pt, pT)
-            return float(counts @ ll), counts @ grad
+        loglik_and_grad = _BGNBDLikelihood(px, pt, pT, counts)
 
         total = float(counts.sum())
         mean_rate = (np.average(px, weights=counts) + 0.1) / np.average(pT, weights=counts)
@@ -184,11 +236,8 @@ class BetaGeoModel:
             np.array([0.5, 0.5 / mean_rate, 1.0, 3.0]),
             np.array([1.0, 1.0, 1.0, 1.0]),
         ]
-        best = _minimize_negative_ll(loglik_and_grad, starts, total)
-        theta = np.exp(best.x)
-        errors, hessian_ok = _standard_errors(loglik_and_grad, theta)
-
-        return _store_fit(self, theta, errors, loglik_and_grad(theta)[0], total, patterns.shape[0], best, hessian_ok)
+        fit = _maximum_likelihood(loglik_and_grad, starts, total)
+        return _store_fit(self, fit, total, patterns.shape[0])
 
     def _theta(self) -> tuple[float, float, float, float]:
         _check_fitted(self)
@@ -234,10 +283,7 @@ class BetaGeoModel:
         """
         r, alpha, a, b = self._theta()
         x, t_x, age = _validate_rfm(frequency, recency, T)
-        t_arr = _as_float_array(t, "t")
-        _require(
-            ~np.isfinite(t_arr) | (t_arr < 0), "`t` (prediction horizon) must be finite and >= 0"
-        )
+        t_arr = _validate_horizon(t)
         x, t_x, age, t_arr = np.broadcast_arrays(x, t_x, age, t_arr)
         z = t_arr / (alpha + age + t_arr)
         c = a + b + x - 1
@@ -251,12 +297,22 @@ class BetaGeoModel:
         ``E[X(t)] = (a+b-1)/(a-1) * [1 - (alpha/(alpha+t))^r * 2F1(r, b; a+b-1; t/(alpha+t))]``
         """
         r, alpha, a, b = self._theta()
-        t_arr = _as_float_array(t, "t")
-        _require(~np.isfinite(t_arr) | (t_arr < 0), "`t` must be finite and >= 0")
+        t_arr = _validate_horizon(t)
         z = t_arr / (alpha + t_arr)
         # Euler's transformation, as in conditional_expected_purchases with x = 0
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
         return (a + b - 1) / (a - 1) * (1 - tail)
+
+    # lifetimes' names of the same predictions
+    def conditional_expected_number_of_purchases_up_to_time(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
+        """Alias of :meth:`conditional_expected_purchases` (lifetimes' name)."""
+        return self.conditional_expected_purchases(t, frequency, recency, T)
+
+    def expected_number_of_purchases_up_to_time(self, t: ArrayLike) -> np.ndarray:
+        """Alias of :meth:`expected_purchases` (lifetimes' name)."""
+        return self.expected_purchases(t)
 
     def summary(self) -> dict[str, Any]:
         """The fitted model as a JSON-ready dict for ``models.json``."""

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -13,9 +14,10 @@ from scipy import special
 
 from analysis.methods.clv.fitting import (
     _check_fitted,
+    _distinct,
+    _dot,
     _fit_summary,
-    _minimize_negative_ll,
-    _standard_errors,
+    _maximum_likelihood,
     _store_fit,
     aggregate_patterns,
 )
@@ -25,6 +27,7 @@ from analysis.methods.clv.inputs import (
     _as_float_array,
     _check_same_length,
     _require,
+    _validate_frequency,
     _validate_weights,
 )
 
@@ -43,6 +46,8 @@ def _gamma_gamma_loglik_terms(
     note 025):
     ``f(m | x) = G(px+q) / (G(px) G(q)) * gamma^q * x^(px) * m^(px-1) / (gamma + x m)^(px+q)``.
     All constant terms are kept, so the sum reproduces the published log-likelihood (-4055.92 on CDNOW).
+    The fit uses :class:`_GammaGammaLikelihood`, the same sum with the gamma functions once per
+    distinct ``x``; this row-by-row form is the reference the tests compare it with.
     """
     p, q, gamma = params
     px = p * x
@@ -63,6 +68,57 @@ def _gamma_gamma_loglik_terms(
     return ll, np.column_stack([d_p, d_q, d_gamma])
 
 
+class _GammaGammaLikelihood:
+    """Weighted Gamma-Gamma log-likelihood of patterns ``(x, m)``, ``x > 0``, and its gradient.
+
+    The sum of :func:`_gamma_gamma_loglik_terms` over patterns with weights ``w`` is
+
+    ``sum_x W_x [G'(px+q) - G'(px)] - W G'(q) + W q log gamma + p S - sum w log m
+    - sum w (px+q) log(gamma + x m)``
+
+    with ``G' = log G``, ``W_x`` the weight of each distinct ``x``, ``W`` the total and
+    ``S = sum w x (log m + log x)``: the gamma functions are evaluated once per distinct ``x``,
+    the data-only sums once, and per pattern only ``log(gamma + x m)`` and ``1 / (gamma + x m)``
+    remain. Gradient:
+
+    - ``d/dp = sum_x W_x x [psi(px+q) - psi(px)] + S - sum w x log(gamma + x m)``
+    - ``d/dq = sum_x W_x psi(px+q) - W psi(q) + W log gamma - sum w log(gamma + x m)``
+    - ``d/dgamma = W q / gamma - sum w (px+q) / (gamma + x m)``
+    """
+
+    def __init__(self, x: np.ndarray, m: np.ndarray, w: np.ndarray) -> None:
+        self.total = float(w.sum())
+        self.ux, ix = _distinct(x)
+        self.w_x = np.bincount(ix, weights=w, minlength=self.ux.size)
+        log_m = np.log(m)
+        self.sum_x_log_mx = float((w * x) @ (log_m + np.log(x)))
+        self.sum_log_m = float(w @ log_m)
+        self.xm = x * m
+        self.w = w
+        self.wx = w * x
+
+    def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        p, q, gamma = (float(v) for v in theta)
+        px = p * self.ux
+        total_spend = self.xm + gamma
+        log_total = np.log(total_spend)
+        inv_total = np.reciprocal(total_spend, out=total_spend)
+        sum_log, sum_x_log = _dot(self.w, log_total), _dot(self.wx, log_total)
+        ll = (
+            self.w_x @ (special.gammaln(px + q) - special.gammaln(px))
+            + self.total * (q * np.log(gamma) - special.gammaln(q))
+            + p * self.sum_x_log_mx
+            - self.sum_log_m
+            - p * sum_x_log
+            - q * sum_log
+        )
+        psi_sum = special.digamma(px + q)
+        d_p = (self.w_x * self.ux) @ (psi_sum - special.digamma(px)) + self.sum_x_log_mx - sum_x_log
+        d_q = self.w_x @ psi_sum + self.total * (np.log(gamma) - special.digamma(q)) - sum_log
+        d_gamma = self.total * q / gamma - p * _dot(self.wx, inv_total) - q * _dot(self.w, inv_total)
+        return float(ll), np.array([d_p, d_q, d_gamma])
+
+
 def _validate_spend(
     frequency: ArrayLike, monetary_value: ArrayLike
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -70,13 +126,7 @@ def _validate_spend(
     m = _as_float_array(monetary_value, "monetary_value")
     _check_same_length(frequency=x, monetary_value=m)
     x, m = np.broadcast_arrays(x, m)
-    _require(
-        ~np.isfinite(x), "`frequency` has missing or infinite values; drop or fill those customers"
-    )
-    _require(
-        (x < 0) | (x != np.round(x)),
-        "`frequency` must be a whole number of repeat purchases >= 0; recompute it as orders minus one",
-    )
+    _validate_frequency(x)
     _require(
         (x > 0) & ~(np.isfinite(m) & (m > 0)),
         "`monetary_value` must be a finite amount > 0 for customers with repeat purchases; the Gamma-Gamma "
@@ -135,15 +185,10 @@ class GammaGammaModel:
         px, pm = patterns.T
         # Fit in units of the median spend: gamma is a rate on the spend scale, so spend in the
         # thousands would put the optimum far from any starting point. Scaling spend by 1/s scales
-        # gamma by 1/s and leaves p and q unchanged; the results are mapped back below.
+        # gamma by 1/s, leaves p and q unchanged and lowers the log-likelihood by log(s) per
+        # customer (the density of m is that of m/s divided by s); the results are mapped back below.
         scale = float(np.median(pm)) if np.median(pm) > 0 else 1.0
-
-        def loglik_and_grad(theta: np.ndarray, spend: np.ndarray = pm) -> tuple[float, np.ndarray]:
-            ll, grad = _gamma_gamma_loglik_terms(theta, px, spend)
-            return float(counts @ ll), counts @ grad
-
-        def scaled_loglik_and_grad(theta: np.ndarray) -> tuple[float, np.ndarray]:
-            return loglik_and_grad(theta, pm / scale)
+        loglik_and_grad = _GammaGammaLikelihood(px, pm / scale, counts)
 
         total = float(counts.sum())
         mean_spend = float(np.average(pm / scale, weights=counts))
@@ -153,13 +198,15 @@ class GammaGammaModel:
             np.array([5.0, 4.0, 0.6 * mean_spend]),
             np.array([1.0, 1.0, 1.0]),
         ]
-        best = _minimize_negative_ll(scaled_loglik_and_grad, starts, total)
-        theta_scaled = np.exp(best.x)
-        errors, hessian_ok = _standard_errors(scaled_loglik_and_grad, theta_scaled)
+        fit = _maximum_likelihood(loglik_and_grad, starts, total)
         unscale = np.array([1.0, 1.0, scale])
-        theta, errors = theta_scaled * unscale, np.asarray(errors) * unscale
-
-        return _store_fit(self, theta, errors, loglik_and_grad(theta)[0], total, patterns.shape[0], best, hessian_ok)
+        fit = replace(
+            fit,
+            theta=fit.theta * unscale,
+            standard_errors=fit.standard_errors * unscale,
+            log_likelihood=fit.log_likelihood - total * np.log(scale),
+        )
+        return _store_fit(self, fit, total, patterns.shape[0])
 
     def population_mean_spend(self) -> float:
         """Mean transaction value across customers, ``E[M] = p * gamma / (q - 1)`` (needs ``q > 1``)."""

@@ -1,4 +1,4 @@
-"""Simulators of the BG/NBD and Gamma-Gamma processes, for parameter-recovery tests and checks.
+"""Simulators of the BG/NBD, Pareto/NBD and Gamma-Gamma processes, for parameter-recovery tests and checks.
 
 They draw the models' summary statistics (``frequency``, ``recency``, ``T``, mean spend) directly,
 not dated transaction histories; for those see :mod:`analysis.simulation.purchases`.
@@ -75,6 +75,72 @@ def simulate_bgnbd(
         frame["frequency_holdout"] = np.where(alive, np.minimum(later, lives - arrivals), 0).astype(
             np.int64
         )
+    return frame
+
+
+def simulate_pareto_nbd(
+    n: int,
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    T: ArrayLike,
+    seed: int,
+    *,
+    holdout: float | None = None,
+) -> pd.DataFrame:
+    """Simulate ``n`` customers from the Pareto/NBD process (Schmittlein, Morrison & Colombo 1987).
+
+    ``lambda ~ Gamma(r, rate alpha)``, ``mu ~ Gamma(s, rate beta)``; the customer's lifetime is
+    ``tau ~ Exponential(mu)`` from the first purchase. While alive the customer buys as a Poisson
+    process with rate ``lambda``, so ``frequency ~ Poisson(lambda * min(tau, T))`` and, given
+    ``x > 0`` purchases, the last one is the largest of ``x`` uniform times on ``(0, min(tau, T))``:
+    ``recency = min(tau, T) * Beta(x, 1)``. A customer alive at ``T`` (``tau > T``) lives a further
+    ``Exponential(mu)`` time (memorylessness) and makes ``Poisson(lambda * min(that, holdout))``
+    purchases in a holdout period.
+
+    Parameters
+    ----------
+    n
+        Number of customers.
+    r, alpha, s, beta
+        Pareto/NBD parameters (``alpha`` and ``beta`` in the time unit of ``T``).
+    T
+        Age at the end of calibration, a scalar or ``n`` values.
+    seed
+        Seed of :func:`numpy.random.default_rng`.
+    holdout
+        If given, also simulate ``frequency_holdout``, purchases in ``(T, T + holdout]``.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``frequency``, ``recency``, ``T`` (and ``frequency_holdout``), plus the latent
+        ``lambda_``, ``mu_`` and ``alive`` (alive at ``T``).
+    """
+    rng = np.random.default_rng(seed)
+    age = np.broadcast_to(np.asarray(T, dtype=float), (n,)).copy()
+    rate = rng.gamma(r, 1.0 / alpha, size=n)
+    dropout = rng.gamma(s, 1.0 / beta, size=n)
+    lifetime = rng.exponential(1.0, size=n) / np.maximum(dropout, 1e-300)
+    active = np.minimum(lifetime, age)
+    x = rng.poisson(rate * active)
+    recency = np.where(x > 0, active * rng.beta(np.maximum(x, 1), 1.0), 0.0)
+    alive = lifetime > age
+    frame = pd.DataFrame(
+        {
+            "frequency": x.astype(np.int64),
+            "recency": recency,
+            "T": age,
+            "lambda_": rate,
+            "mu_": dropout,
+            "alive": alive,
+        }
+    )
+    if holdout is not None:
+        remaining = rng.exponential(1.0, size=n) / np.maximum(dropout, 1e-300)
+        later = rng.poisson(rate * np.minimum(remaining, holdout))
+        frame["frequency_holdout"] = np.where(alive, later, 0).astype(np.int64)
     return frame
 
 

@@ -1,4 +1,4 @@
-"""Discounted customer lifetime value from a fitted BG/NBD and Gamma-Gamma pair."""
+"""Discounted customer lifetime value from a fitted purchase model (BG/NBD or Pareto/NBD) and Gamma-Gamma."""
 
 from __future__ import annotations
 
@@ -7,6 +7,9 @@ import numpy as np
 from analysis.methods.clv.bgnbd import BetaGeoModel
 from analysis.methods.clv.gamma_gamma import GammaGammaModel
 from analysis.methods.clv.inputs import ArrayLike, CLVInputError, _as_float_array, _require
+from analysis.methods.clv.pareto_nbd import ParetoNBDModel
+
+PurchaseModel = BetaGeoModel | ParetoNBDModel  # anything with conditional_expected_purchases(t, x, t_x, T)
 
 
 def period_discount_rate(
@@ -22,7 +25,7 @@ def period_discount_rate(
 
 
 def customer_lifetime_value(
-    bgnbd: BetaGeoModel,
+    bgnbd: PurchaseModel,
     gamma_gamma: GammaGammaModel,
     frequency: ArrayLike,
     recency: ArrayLike,
@@ -48,7 +51,8 @@ def customer_lifetime_value(
     Parameters
     ----------
     bgnbd, gamma_gamma
-        Fitted models on the same customers and time unit.
+        Fitted purchase model (:class:`BetaGeoModel`, or :class:`ParetoNBDModel`, whose
+        predictions have the same signature) and spend model, on the same customers and time unit.
     frequency, recency, T, monetary_value
         The customers' summary columns.
     horizon_periods
@@ -78,7 +82,7 @@ def customer_lifetime_value(
 
 
 def discounted_expected_purchases(
-    bgnbd: BetaGeoModel,
+    bgnbd: PurchaseModel,
     frequency: ArrayLike,
     recency: ArrayLike,
     T: ArrayLike,

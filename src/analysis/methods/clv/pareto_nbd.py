@@ -1,0 +1,304 @@
+"""Pareto/NBD model of repeat purchasing (Schmittlein, Morrison & Colombo 1987): likelihood, fit, predictions.
+
+Inputs follow lifetimes / PyMC-Marketing ``rfm_summary``, as for
+:class:`~analysis.methods.clv.bgnbd.BetaGeoModel`: ``frequency`` is the number of repeat purchases,
+``recency`` the age of the customer at the last purchase (0 when frequency is 0) and ``T`` the age
+of the customer at the end of the calibration period, all in one time unit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from scipy import special
+
+from analysis.methods.clv.fitting import (
+    NUMERICAL_STANDARD_ERROR_METHOD,
+    _check_fitted,
+    _distinct,
+    _distinct_rows,
+    _fit_summary,
+    _log_hessian_from_values,
+    _maximum_likelihood,
+    _store_fit,
+    _take,
+    _with_numerical_gradient,
+    aggregate_patterns,
+)
+from analysis.methods.clv.inputs import (
+    ArrayLike,
+    _validate_horizon,
+    _validate_rfm,
+    _validate_weights,
+)
+
+PARETO_NBD_REFERENCE = (
+    "Schmittlein, Morrison & Colombo (1987), Counting your customers: who are they and what will they "
+    "do next?, Management Science 33(1), 1-24; Fader & Hardie (2005), A note on deriving the "
+    "Pareto/NBD model and related expressions, http://brucehardie.com/notes/009/"
+)
+
+
+def _log_tail(
+    params: tuple[float, float, float, float], x: np.ndarray, v: np.ndarray
+) -> np.ndarray:
+    """``log G(v)``, the hypergeometric term of the Pareto/NBD likelihood at age ``v``.
+
+    ``G(v) = 2F1(r+s+x, b; r+s+x+1; z) / (M+v)^(r+s+x)`` with, as in Fader & Hardie (2005),
+    ``M = alpha, b = s+1, z = (alpha-beta)/(alpha+v)`` when ``alpha >= beta`` and
+    ``M = beta, b = r+x, z = (beta-alpha)/(beta+v)`` when ``alpha < beta``; equivalently
+    ``G(v) = (r+s+x) * integral_v^inf (alpha+u)^-(r+x) (beta+u)^-(s+1) du``.
+
+    Evaluated in logs after Euler's transformation ``2F1(a, b; a+1; z) = (1-z)^(1-b)
+    2F1(1, a+1-b; a+1; z)``, whose series has positive terms and lies between 1 and ``1/(1-z)``,
+    so nothing overflows however large ``x`` or ``|alpha - beta|``:
+
+    - ``alpha >= beta``: ``log G = -(r+x) log(alpha+v) - s log(beta+v) + log 2F1(1, r+x; r+s+x+1; z)``
+    - ``alpha < beta``: ``log G = -(r+x-1) log(alpha+v) - (s+1) log(beta+v) + log 2F1(1, s+1; r+s+x+1; z)``
+    """
+    r, alpha, s, beta = params
+    c = r + s + x + 1.0
+    if alpha >= beta:
+        z = (alpha - beta) / (alpha + v)
+        series = special.hyp2f1(1.0, r + x, c, z)
+        return -(r + x) * np.log(alpha + v) - s * np.log(beta + v) + np.log(series)
+    z = (beta - alpha) / (beta + v)
+    series = special.hyp2f1(1.0, s + 1.0, c, z)
+    return -(r + x - 1.0) * np.log(alpha + v) - (s + 1.0) * np.log(beta + v) + np.log(series)
+
+
+def _log_dropout_term(
+    params: tuple[float, float, float, float],
+    x: np.ndarray,
+    log_tail_tx: np.ndarray,
+    log_tail_T: np.ndarray,
+) -> np.ndarray:
+    """``log[s/(r+s+x) (G(t_x) - G(T))]``: the "dropped out in (t_x, T]" part of the likelihood.
+
+    ``log(G(t_x) - G(T)) = log G(t_x) + log(1 - exp(log G(T) - log G(t_x)))``; ``-inf`` when
+    ``t_x = T`` (the customer cannot have dropped out unseen).
+    """
+    r, _, s, _ = params
+    gap = np.minimum(log_tail_T - log_tail_tx, 0.0)
+    with np.errstate(divide="ignore"):
+        return np.log(s) - np.log(r + s + x) + log_tail_tx + np.log(-np.expm1(gap))
+
+
+def _pareto_nbd_loglik(
+    params: np.ndarray, x: np.ndarray, t_x: np.ndarray, T: np.ndarray
+) -> np.ndarray:
+    """Per-row Pareto/NBD log-likelihood (Fader & Hardie 2005, eq. 22 and its hypergeometric form).
+
+    ``L = G(r+x) alpha^r beta^s / G(r) * [(alpha+T)^-(r+x) (beta+T)^-s + s/(r+s+x) (G(t_x) - G(T))]``
+    with ``G`` of :func:`_log_tail`, evaluated as ``log A + logsumexp(log E, log D)``.
+    """
+    r, alpha, s, beta = (float(v) for v in params)
+    theta = (r, alpha, s, beta)
+    log_a = special.gammaln(r + x) - special.gammaln(r) + r * np.log(alpha) + s * np.log(beta)
+    log_alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
+    log_dead = _log_dropout_term(theta, x, _log_tail(theta, x, t_x), _log_tail(theta, x, T))
+    return log_a + np.logaddexp(log_alive, log_dead)
+
+
+class _ParetoNBDLikelihood:
+    """Weighted Pareto/NBD log-likelihood of patterns ``(x, t_x, T)``.
+
+    The sum of :func:`_pareto_nbd_loglik` with the hypergeometric terms ``G(T)`` evaluated once
+    per distinct ``(x, T)`` pair and ``G(t_x)`` once per distinct ``(x, t_x)`` pair, and the gamma
+    functions once per distinct ``x``. No analytic gradient: the derivatives of ``2F1`` in its
+    parameters have no closed form, so the fit uses central differences
+    (:func:`~analysis.methods.clv.fitting._with_numerical_gradient`).
+    """
+
+    def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
+        self.w = w
+        self.total = float(w.sum())
+        self.ux, ix = _distinct(x)
+        self.w_x = np.bincount(ix, weights=w, minlength=self.ux.size)
+        (self.pair_T, self.i_T), (self.pair_tx, self.i_tx) = (
+            _distinct_rows([x, v]) for v in (T, t_x)
+        )
+        self.x = x
+
+    def __call__(self, theta: np.ndarray) -> float:
+        r, alpha, s, beta = (float(v) for v in theta)
+        params = (r, alpha, s, beta)
+        x_T, T = self.pair_T.T
+        log_alive = _take(-(r + x_T) * np.log(alpha + T) - s * np.log(beta + T), self.i_T)
+        log_tail_T = _take(_log_tail(params, x_T, T), self.i_T)
+        log_tail_tx = _take(_log_tail(params, *self.pair_tx.T), self.i_tx)
+        log_dead = _log_dropout_term(params, self.x, log_tail_tx, log_tail_T)
+        ll = (
+            self.w_x @ (special.gammaln(r + self.ux) - special.gammaln(r))
+            + self.total * (r * np.log(alpha) + s * np.log(beta))
+            + self.w @ np.logaddexp(log_alive, log_dead)
+        )
+        return float(ll)
+
+
+class ParetoNBDModel:
+    """Pareto/NBD model of repeat purchasing (Schmittlein, Morrison & Colombo 1987).
+
+    While active, a customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``
+    (shape ``r``, rate ``alpha``); the customer's unobserved lifetime is exponential with rate
+    ``mu ~ Gamma(s, beta)``, independent of ``lambda``. Unlike the BG/NBD model, dropout can happen
+    at any time, not only right after a purchase.
+
+    Parameters
+    ----------
+    time_unit
+        Unit of ``recency`` and ``T`` (e.g. ``"days"``, ``"weeks"``); recorded in :meth:`summary`.
+        ``alpha`` and ``beta`` are expressed in this unit.
+
+    Attributes
+    ----------
+    params_ : dict
+        Maximum-likelihood estimates ``r, alpha, s, beta``.
+    standard_errors_ : dict
+        Asymptotic standard errors (:data:`standard_error_method`: the gradient is numerical).
+    log_likelihood_ : float
+        Maximised log-likelihood, the weighted sum of Fader & Hardie (2005) eq. 22 over customers.
+    n_customers_, n_patterns_, converged_, message_
+        As in :class:`~analysis.methods.clv.bgnbd.BetaGeoModel`.
+    """
+
+    parameter_names = ("r", "alpha", "s", "beta")
+    standard_error_method = NUMERICAL_STANDARD_ERROR_METHOD
+
+    def __init__(self, time_unit: str = "days") -> None:
+        self.time_unit = time_unit
+
+    # ---------------------------------------------------------------------------------------- fit
+    def fit(
+        self,
+        frequency: ArrayLike,
+        recency: ArrayLike,
+        T: ArrayLike,
+        *,
+        weights: ArrayLike | None = None,
+        time_unit: str | None = None,
+    ) -> ParetoNBDModel:
+        """Fit by maximum likelihood.
+
+        Parameters
+        ----------
+        frequency, recency, T
+            Repeat purchases, age at last purchase and age at the end of calibration, per customer.
+        weights
+            Optional number of customers each row stands for (frequency weights).
+        time_unit
+            Overrides the constructor's ``time_unit`` when given.
+
+        Returns
+        -------
+        self
+
+        Notes
+        -----
+        L-BFGS-B on ``log(theta)`` with a central-difference gradient, from up to three
+        deterministic starts scaled to the data, then Newton steps with the observed information
+        (:func:`~analysis.methods.clv.fitting._maximum_likelihood`), here the Hessian of
+        second differences of the log-likelihood
+        (:func:`~analysis.methods.clv.fitting._log_hessian_from_values`). Each evaluation costs one
+        ``2F1`` per distinct ``(x, T)`` and ``(x, t_x)`` pair, so the fit is slower than the
+        BG/NBD fit on the same data.
+        """
+        if time_unit is not None:
+            self.time_unit = time_unit
+        x, t_x, age = _validate_rfm(frequency, recency, T)
+        w = _validate_weights(weights, x.size)
+        patterns, counts = aggregate_patterns([x, t_x, age], w)
+        px, pt, pT = patterns.T
+        loglik = _ParetoNBDLikelihood(px, pt, pT, counts)
+        loglik_and_grad = _with_numerical_gradient(loglik)
+
+        total = float(counts.sum())
+        mean_T = float(np.average(pT, weights=counts)) or 1.0
+        mean_rate = (np.average(px, weights=counts) + 0.1) / mean_T
+        starts = [
+            np.array([1.0, 1.0 / mean_rate, 1.0, mean_T]),
+            np.array([0.5, 0.5 / mean_rate, 0.5, 0.5 * mean_T]),
+            np.array([1.0, 1.0, 1.0, 1.0]),
+        ]
+        fit = _maximum_likelihood(
+            loglik_and_grad, starts, total, hessian=lambda lp: _log_hessian_from_values(loglik, lp)
+        )
+        return _store_fit(self, fit, total, patterns.shape[0])
+
+    def _theta(self) -> tuple[float, float, float, float]:
+        _check_fitted(self)
+        return tuple(self.params_[k] for k in self.parameter_names)  # type: ignore[return-value]
+
+    # -------------------------------------------------------------------------------- predictions
+    def _log_odds_dead(self, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """``log[P(dropped out) / P(alive)]`` given the history: the two terms of the likelihood."""
+        params = self._theta()
+        r, alpha, s, beta = params
+        log_alive = -(r + x) * np.log(alpha + age) - s * np.log(beta + age)
+        log_dead = _log_dropout_term(
+            params, x, _log_tail(params, x, t_x), _log_tail(params, x, age)
+        )
+        return log_dead - log_alive
+
+    def conditional_probability_alive(
+        self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
+        """P(alive at T | x, t_x, T), Fader & Hardie (2005) eq. 23 / SMC (1987) eq. 11.
+
+        ``P = 1 / (1 + s/(r+s+x) (alpha+T)^(r+x) (beta+T)^s (G(t_x) - G(T)))``, with ``G`` as in the
+        likelihood; 1 when ``t_x = T``.
+        """
+        x, t_x, age = _validate_rfm(frequency, recency, T)
+        return special.expit(-self._log_odds_dead(x, t_x, age))
+
+    def conditional_expected_purchases(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
+        """Expected purchases in ``(T, T + t]`` given the history, Fader & Hardie (2005) eq. 26.
+
+        ``E[Y(t) | x, t_x, T] = (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)]
+        * P(alive)``; for ``s = 1`` the bracket divided by ``s - 1`` is ``log(1 + t/(beta+T))``.
+        """
+        r, alpha, s, beta = self._theta()
+        x, t_x, age = _validate_rfm(frequency, recency, T)
+        t_arr = _validate_horizon(t)
+        x, t_x, age, t_arr = np.broadcast_arrays(x, t_x, age, t_arr)
+        if_alive = (r + x) * (beta + age) / (alpha + age) * _lifetime_factor(s, t_arr / (beta + age))
+        return if_alive * special.expit(-self._log_odds_dead(x, t_x, age))
+
+    def expected_purchases(self, t: ArrayLike) -> np.ndarray:
+        """Expected repeat purchases of a new customer in ``(0, t]``, SMC (1987) eq. 17.
+
+        ``E[X(t)] = r beta / (alpha (s-1)) [1 - (beta/(beta+t))^(s-1)]`` (``log(1 + t/beta)`` in
+        place of the bracket over ``s - 1`` when ``s = 1``).
+        """
+        r, alpha, s, beta = self._theta()
+        t_arr = _validate_horizon(t)
+        return r * beta / alpha * _lifetime_factor(s, t_arr / beta)
+
+    # lifetimes' names of the same predictions
+    def conditional_expected_number_of_purchases_up_to_time(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
+        """Alias of :meth:`conditional_expected_purchases` (lifetimes' name)."""
+        return self.conditional_expected_purchases(t, frequency, recency, T)
+
+    def expected_number_of_purchases_up_to_time(self, t: ArrayLike) -> np.ndarray:
+        """Alias of :meth:`expected_purchases` (lifetimes' name)."""
+        return self.expected_purchases(t)
+
+    def summary(self) -> dict[str, Any]:
+        """The fitted model as a JSON-ready dict for ``models.json``."""
+        return _fit_summary(self, "Pareto/NBD", PARETO_NBD_REFERENCE, time_unit=self.time_unit)
+
+
+def _lifetime_factor(s: float, u: np.ndarray) -> np.ndarray:
+    """``[1 - (1+u)^-(s-1)] / (s-1)``, the expected remaining lifetime factor; ``log(1+u)`` at ``s = 1``.
+
+    Written as ``-expm1(-(s-1) log1p(u)) / (s-1)``, accurate for ``s`` near 1 as well.
+    """
+    k = np.log1p(u)
+    if abs(s - 1.0) < 1e-12:
+        return k
+    return -np.expm1(-(s - 1.0) * k) / (s - 1.0)
