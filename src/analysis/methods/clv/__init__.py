@@ -26,8 +26,7 @@ Modules
     :func:`customer_lifetime_value`, :func:`discounted_expected_purchases`,
     :func:`period_discount_rate`.
 :mod:`~analysis.methods.clv.validation`
-    :func:`holdout_comparison` (calibration / holdout check) and its report labels
-    :data:`HOLDOUT_LABELS`.
+    :func:`holdout_comparison` (calibration / holdout check).
 :mod:`~analysis.methods.clv.simulate`
     :func:`simulate_bgnbd`, :func:`simulate_pareto_nbd`, :func:`simulate_gamma_gamma`: draws of the
     models' summary statistics
@@ -62,7 +61,7 @@ from analysis.methods.clv.gamma_gamma import GAMMA_GAMMA_REFERENCE, GammaGammaMo
 from analysis.methods.clv.inputs import ArrayLike, CLVInputError
 from analysis.methods.clv.pareto_nbd import PARETO_NBD_REFERENCE, ParetoNBDModel
 from analysis.methods.clv.simulate import simulate_bgnbd, simulate_gamma_gamma, simulate_pareto_nbd
-from analysis.methods.clv.validation import HOLDOUT_LABELS, holdout_comparison
+from analysis.methods.clv.validation import holdout_comparison
 from analysis.methods.clv.value import (
     customer_lifetime_value,
     discounted_expected_purchases,
@@ -72,7 +71,6 @@ from analysis.methods.clv.value import (
 __all__ = [
     "BGNBD_REFERENCE",
     "GAMMA_GAMMA_REFERENCE",
-    "HOLDOUT_LABELS",
     "PARETO_NBD_REFERENCE",
     "STANDARD_ERROR_METHOD",
     "ArrayLike",

@@ -1,16 +1,12 @@
-"""Calibration / holdout check of a fitted BG/NBD model (FHL 2005, Figure 4) and its report labels."""
+"""Calibration / holdout check of a fitted BG/NBD model (FHL 2005, Figure 4)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 
-from analysis.i18n import labels
 from analysis.methods.clv.bgnbd import BetaGeoModel
 from analysis.methods.clv.inputs import ArrayLike, CLVInputError, _as_float_array, _require
-
-#: Report labels of the holdout table's columns and figures.
-HOLDOUT_LABELS: dict[str, dict[str, str]] = labels("clv_holdout_")
 
 
 def holdout_comparison(
@@ -44,7 +40,7 @@ def holdout_comparison(
     -------
     table : pandas.DataFrame
         One row per bucket: ``calibration_purchases`` (label), ``n_customers``, ``actual_mean``,
-        ``predicted_mean``; labels in :data:`HOLDOUT_LABELS`.
+        ``predicted_mean``; each column and figure is labelled by the text ``clv_holdout_<name>``.
     figures : dict
         ``n_customers``, ``total_actual``, ``total_predicted``, ``total_relative_error``
         (predicted / actual - 1), ``mae_per_customer``, ``mape_bucket_means`` (mean of
