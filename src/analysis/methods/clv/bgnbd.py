@@ -13,6 +13,7 @@ import numpy as np
 from scipy import special
 
 from analysis.methods.clv.fitting import (
+    PurchaseModel,
     _check_fitted,
     _distinct,
     _dot,
@@ -153,7 +154,7 @@ class _BGNBDLikelihood:
         return float(ll), np.array([d_r, d_alpha, d_a, d_b])
 
 
-class BetaGeoModel:
+class BetaGeoModel(PurchaseModel):
     """BG/NBD model of repeat purchasing (Fader, Hardie & Lee 2005).
 
     While active, a customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``
@@ -185,9 +186,6 @@ class BetaGeoModel:
     """
 
     parameter_names = ("r", "alpha", "a", "b")
-
-    def __init__(self, time_unit: str = "days") -> None:
-        self.time_unit = time_unit
 
     # ---------------------------------------------------------------------------------------- fit
     def fit(
@@ -302,17 +300,6 @@ class BetaGeoModel:
         # Euler's transformation, as in conditional_expected_purchases with x = 0
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
         return (a + b - 1) / (a - 1) * (1 - tail)
-
-    # lifetimes' names of the same predictions
-    def conditional_expected_number_of_purchases_up_to_time(
-        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-    ) -> np.ndarray:
-        """Alias of :meth:`conditional_expected_purchases` (lifetimes' name)."""
-        return self.conditional_expected_purchases(t, frequency, recency, T)
-
-    def expected_number_of_purchases_up_to_time(self, t: ArrayLike) -> np.ndarray:
-        """Alias of :meth:`expected_purchases` (lifetimes' name)."""
-        return self.expected_purchases(t)
 
     def summary(self) -> dict[str, Any]:
         """The fitted model as a JSON-ready dict for ``models.json``."""

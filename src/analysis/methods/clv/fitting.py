@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from numpy.typing import ArrayLike
 from scipy import optimize
 from sklearn.exceptions import NotFittedError
 
@@ -373,3 +374,21 @@ def _fit_summary(model: Any, name: str, reference: str, **extra: Any) -> dict[st
 
 def _int_if_whole(value: float) -> int | float:
     return int(value) if float(value).is_integer() else float(value)
+
+
+class PurchaseModel:
+    """What BG/NBD and Pareto/NBD share: the time unit of their inputs, and lifetimes' names of
+    their predictions, so code written for lifetimes reads either model."""
+
+    def __init__(self, time_unit: str = "days") -> None:
+        self.time_unit = time_unit
+
+    def conditional_expected_number_of_purchases_up_to_time(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> np.ndarray:
+        """Alias of ``conditional_expected_purchases`` (lifetimes' name)."""
+        return self.conditional_expected_purchases(t, frequency, recency, T)
+
+    def expected_number_of_purchases_up_to_time(self, t: ArrayLike) -> np.ndarray:
+        """Alias of ``expected_purchases`` (lifetimes' name)."""
+        return self.expected_purchases(t)

@@ -15,6 +15,7 @@ from scipy import special
 
 from analysis.methods.clv.fitting import (
     NUMERICAL_STANDARD_ERROR_METHOD,
+    PurchaseModel,
     _check_fitted,
     _distinct,
     _distinct_rows,
@@ -137,7 +138,7 @@ class _ParetoNBDLikelihood:
         return float(ll)
 
 
-class ParetoNBDModel:
+class ParetoNBDModel(PurchaseModel):
     """Pareto/NBD model of repeat purchasing (Schmittlein, Morrison & Colombo 1987).
 
     While active, a customer buys as a Poisson process with rate ``lambda ~ Gamma(r, alpha)``
@@ -165,9 +166,6 @@ class ParetoNBDModel:
 
     parameter_names = ("r", "alpha", "s", "beta")
     standard_error_method = NUMERICAL_STANDARD_ERROR_METHOD
-
-    def __init__(self, time_unit: str = "days") -> None:
-        self.time_unit = time_unit
 
     # ---------------------------------------------------------------------------------------- fit
     def fit(
@@ -276,17 +274,6 @@ class ParetoNBDModel:
         r, alpha, s, beta = self._theta()
         t_arr = _validate_horizon(t)
         return r * beta / alpha * _lifetime_factor(s, t_arr / beta)
-
-    # lifetimes' names of the same predictions
-    def conditional_expected_number_of_purchases_up_to_time(
-        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
-    ) -> np.ndarray:
-        """Alias of :meth:`conditional_expected_purchases` (lifetimes' name)."""
-        return self.conditional_expected_purchases(t, frequency, recency, T)
-
-    def expected_number_of_purchases_up_to_time(self, t: ArrayLike) -> np.ndarray:
-        """Alias of :meth:`expected_purchases` (lifetimes' name)."""
-        return self.expected_purchases(t)
 
     def summary(self) -> dict[str, Any]:
         """The fitted model as a JSON-ready dict for ``models.json``."""
