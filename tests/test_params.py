@@ -35,6 +35,9 @@ RULES = {
     "negative_hours": r"allocation\.hours_available\.senior must be a finite number of hours per month ≥ 0, got -10",
     "empty_date_formats": r"key 'cleaning\.date_formats': the list is empty, so no date could be read; list at least one",
     "previous_run_is_this_run": r"key 'tiering\.previous_run': names this run itself \('fixture'\)",
+    "hysteresis_out_of_range": r"key 'tiering\.hysteresis': 0\.7 is outside 0\.\.0\.5; it is a share of each boundary's value",
+    "carry_cutoffs_without_previous_run": r"key 'tiering\.carry_cutoffs': carry_cutoffs: true works on last quarter's tiers, "
+    r"but tiering\.previous_run is not given; name the previous quarter's run",
     "attribute_not_mapped": r"key 'satisfaction\.attributes': \['product_quality'\] are not mapped in inputs\.surveys\.columns.*"
     r"add '<header in your file>: product_quality'",
     "threshold_column_without_master": r"key 'tiering\.options': the threshold rules use \['balance'\], which come from "

@@ -185,11 +185,20 @@ MIGRATION_VALUES = _add(
     "CLV moving since tiering.previous_run, laid out as migration_counts.parquet.",
     always=False,
 )
+TIER_MOVERS = _add(
+    "tier_movers.parquet", "03_tiers", "parquet",
+    "Every customer whose tier changed since tiering.previous_run: customer_id, previous_tier, tier, cause "
+    "(a code: behaviour, or cutoff when last quarter's cut-offs would have kept them; NA when unknown), "
+    "driver_code, driver (the main driver, a message), previous_value and value (CLV of each quarter).",
+    always=False, messages=("driver",), labels={"cause": "mover_cause_"},
+)
 TIERING_JSON = _add(
     "tiering.json", "03_tiers", "json",
     "The tiering: method, n_tiers, rule (the facts the report words: method, cutoffs per tier, target "
-    "shares, rules, features, weights…; names per language, sizes, shares), migration {previous_run, "
-    "upgrades, downgrades, new, lost, …} or null, skipped {analysis: message}.",
+    "shares, rules, features, weights…; cutoff_source carried with carried_from and fresh_cutoffs, "
+    "hysteresis {margin, with_previous_tier, kept}; names per language, sizes, shares), migration "
+    "{previous_run, upgrades, downgrades, new, lost, …, moved_by_behaviour, moved_by_cutoff} or null, "
+    "skipped {analysis: message}.",
 )
 
 # ---------------------------------------------------------------------------------------------

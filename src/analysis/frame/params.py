@@ -147,6 +147,11 @@ class Tiering(_Section):
         default_factory=lambda: ["rfm", "clv", "pareto", "kmeans", "composite"]
     )
     previous_run: str | None = None
+    carry_cutoffs: bool = Field(False, description="tier with the previous run's cut-offs instead of fresh ones")
+    hysteresis: float = Field(
+        0.0,
+        description="band around each cut-off, a share of its value: a customer leaves last quarter's tier only beyond it",
+    )
 
 
 class Satisfaction(_Section):
@@ -563,7 +568,27 @@ def _tiering_problems(params: StudyParams) -> list[str]:
             f"key 'tiering.previous_run': names this run itself ('{params.run}'); give the previous "
             "quarter's run name, or delete the key"
         )
-    return problems
+    return problems + _stability_problems(t)
+
+
+def _stability_problems(t: Any) -> list[str]:
+    """``hysteresis`` is a share from 0 to 0.5; it and ``carry_cutoffs`` act on last quarter's run, so
+    they need ``previous_run``."""
+    if not 0 <= t.hysteresis <= 0.5:
+        return [
+            f"key 'tiering.hysteresis': {t.hysteresis:g} is outside 0..0.5; it is a share of each boundary's value "
+            "(0.05: a customer changes tier only when the score is beyond the boundary by 5 % of it), 0 turns it off"
+        ]
+    if t.previous_run:
+        return []
+    asked = [f"carry_cutoffs: {str(t.carry_cutoffs).lower()}"] if t.carry_cutoffs else []
+    asked += [f"hysteresis: {t.hysteresis:g}"] if t.hysteresis > 0 else []
+    return [
+        f"key 'tiering.{setting.split(':')[0]}': {setting} works on last quarter's tiers, but tiering.previous_run "
+        "is not given; name the previous quarter's run in tiering.previous_run, or turn it off "
+        "(carry_cutoffs: false, hysteresis: 0)"
+        for setting in asked
+    ]
 
 
 def _tier_name_problems(params: StudyParams) -> list[str]:

@@ -54,7 +54,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.i18n import TEXTS, text
+from analysis.i18n import TEXTS, Message, joined, message, text
 
 METHODS: tuple[str, ...] = ("rfm", "clv", "pareto", "threshold", "kmeans", "composite")
 
@@ -890,3 +890,201 @@ def sensitivity(
             rates.loc[a, b] = rates.loc[b, a] = rate
     rates.attrs["skipped"] = skipped
     return rates
+
+
+# ---------------------------------------------------------------------------------------------
+# Stable tiers across quarters: carried cut-offs and a hysteresis band
+#
+# A rule made of cut-offs on one score (rfm, clv, pareto, composite, and threshold rules tiling one
+# column) can be applied again to next quarter's scores. Re-estimating share-based cut-offs every
+# quarter moves the boundaries, so part of the tier migration is the cut-offs moving; carrying last
+# quarter's cut-offs (:func:`with_cutoffs`) leaves only the customers' own changes. A hysteresis band
+# (:func:`apply_hysteresis`) keeps a customer near a boundary in last quarter's tier until the score
+# clears the boundary by a margin, so noise does not flip service levels.
+
+#: The methods whose rule is cut-offs on one score (threshold: when its rules tile one column).
+CUTOFF_METHODS: tuple[str, ...] = ("rfm", "clv", "pareto", "composite", "threshold")
+
+#: The rule facts that define each method's score: two rules with equal facts score customers alike.
+_SCORE_FACTS: dict[str, tuple[str, ...]] = {
+    "rfm": ("column",),
+    "clv": ("column",),
+    "pareto": ("column",),
+    "composite": ("weights", "contribution", "potential", "loyalty"),
+    "threshold": ("rules",),
+}
+
+
+def rule_cutoffs(rule: dict[str, Any] | None) -> list[float] | None:
+    """The cut-offs of a stored rule (tiering.json → ``rule``): lower bounds on its score, best tier
+    first, n−1 of them; None when the rule is not cut-offs on one score (k-means, threshold rules on
+    several columns or not tiling one column from the top)."""
+    if not rule or rule.get("method") not in CUTOFF_METHODS:
+        return None
+    if rule["method"] == "threshold":
+        return _threshold_cutoffs(rule.get("rules") or [])
+    cutoffs = rule.get("cutoffs")
+    return [float(c) for c in cutoffs] if cutoffs else None
+
+
+def _threshold_cutoffs(rules: list[dict[str, Any]]) -> list[float] | None:
+    """Rules on one column, tier 1 open above, each tier's min the next tier's max: the mins are cut-offs."""
+    if len(rules) < 2 or len({r["column"] for r in rules}) != 1:
+        return None
+    mins = [r.get("min") for r in rules[:-1]]
+    tiles = (
+        rules[0].get("max") is None
+        and rules[-1].get("min") is None
+        and all(rules[t].get("max") == rules[t - 1].get("min") for t in range(1, len(rules)))
+    )
+    if not tiles or any(m is None for m in mins) or any(b >= a for a, b in pairwise(mins)):
+        return None
+    return [float(m) for m in mins]
+
+
+def cutoff_score(method: str, score: Any) -> np.ndarray:
+    """The score a method's cut-offs apply to: Pareto counts negative values as 0, the others as they are."""
+    values = np.asarray(score, dtype="float64")
+    return np.clip(values, 0, None) if method == "pareto" else values
+
+
+def tiers_by_cutoffs(score: Any, cutoffs: list[float]) -> np.ndarray:
+    """Tier 1 + the number of cut-offs the score falls below (cut-offs best tier first, lower bounds)."""
+    return _tier_from_bounds(np.asarray(score, dtype="float64"), sorted(cutoffs, reverse=True))
+
+
+def score_description(rule: dict[str, Any]) -> str:
+    """A rule's score in technical words, the same in every language: ``clv(column=clv), 4 tiers``."""
+    facts = ", ".join(f"{k}={_plain(rule.get(k))}" for k in _SCORE_FACTS.get(rule.get("method"), ()))
+    return f"{rule.get('method')}({facts}), {rule.get('n_tiers')} tiers"
+
+
+def previous_cutoffs_problem(previous_rule: dict[str, Any] | None, rule: dict[str, Any]) -> Message | None:
+    """Why ``previous_rule``'s cut-offs cannot be applied to this run's scores (None when they can).
+
+    They can when both rules are cut-offs on the same score: the same method, tier count and score
+    facts (column; composite weights and components; threshold rules).
+    """
+    method = rule["method"]
+    if rule_cutoffs(rule) is None:
+        return message("rule_no_cutoffs", method=method)
+    if previous_rule is None:
+        return message("rule_previous_missing")
+    if rule_cutoffs(previous_rule) is None:
+        return message("rule_previous_no_cutoffs", method=str(previous_rule.get("method")))
+    same = previous_rule.get("method") == method and previous_rule.get("n_tiers") == rule["n_tiers"] and all(
+        _plain(previous_rule.get(k)) == _plain(rule.get(k)) for k in _SCORE_FACTS[method]
+    )
+    if not same:
+        return message("rule_previous_different", previous=score_description(previous_rule), current=score_description(rule))
+    return None
+
+
+def carry_problem(previous_rule: dict[str, Any] | None, assignment: TierAssignment) -> Message | None:
+    """Why last quarter's cut-offs are not carried into ``assignment`` (None when they are).
+
+    Cut-offs fixed in the params (``cutoffs`` of rfm/clv, threshold rules) apply as set: carrying
+    them would override what the analyst wrote.
+    """
+    rule = assignment.rule
+    if rule.get("cutoff_source") == "params" or rule["method"] == "threshold":
+        return message("rule_params_cutoffs") if rule_cutoffs(rule) is not None else message(
+            "rule_no_cutoffs", method=rule["method"])
+    problem = previous_cutoffs_problem(previous_rule, rule)
+    if problem is not None or assignment.score is None:
+        return problem or message("rule_no_cutoffs", method=rule["method"])
+    tier = tiers_by_cutoffs(cutoff_score(rule["method"], assignment.score), rule_cutoffs(previous_rule))
+    empty = _empty_tiers(tier, rule["n_tiers"])
+    return message("rule_empty_tier", tiers=joined(empty)) if empty else None
+
+
+def _empty_tiers(tier: np.ndarray, n_tiers: int) -> list[int]:
+    sizes = np.bincount(np.asarray(tier, dtype="int64"), minlength=n_tiers + 1)[1:]
+    return [int(t) for t in np.flatnonzero(sizes == 0) + 1]
+
+
+def _with_tiers(assignment: TierAssignment, tier: np.ndarray, **facts: Any) -> TierAssignment:
+    """``assignment`` with new tiers: the rule's sizes and shares recounted, ``facts`` added to it."""
+    n_tiers = assignment.rule["n_tiers"]
+    sizes = np.bincount(tier, minlength=n_tiers + 1)[1:]
+    rule = {**assignment.rule, "sizes": sizes.tolist(), "shares": (sizes / sizes.sum()).tolist(), **_plain(facts)}
+    series = pd.Series(tier.astype("int64"), index=assignment.tier.index, name="tier")
+    return TierAssignment(tier=series, rule=rule, score=assignment.score)
+
+
+def with_cutoffs(assignment: TierAssignment, cutoffs: list[float], carried_from: str) -> TierAssignment:
+    """``assignment`` re-tiered by ``cutoffs`` (last quarter's) on its own score.
+
+    The rule then says ``cutoff_source: carried`` and ``carried_from`` (the run), keeps the cut-offs
+    this quarter's data alone would give as ``fresh_cutoffs`` (how far they would have moved), and
+    drops the shares the fresh cut-offs aimed at (carried cut-offs aim at none).
+    """
+    if assignment.score is None:
+        raise TieringError(f"method '{assignment.rule['method']}' has no score to apply carried cut-offs to")
+    method = assignment.rule["method"]
+    tier = tiers_by_cutoffs(cutoff_score(method, assignment.score), cutoffs)
+    carried = _with_tiers(
+        assignment, tier, cutoffs=sorted(cutoffs, reverse=True), cutoff_source="carried", carried_from=carried_from,
+        fresh_cutoffs=assignment.rule.get("cutoffs"),
+    )
+    carried.rule["target_shares"] = None
+    return carried
+
+
+def apply_hysteresis(
+    score: Any, fresh_tier: Any, previous_tier: Any, cutoffs: list[float], margin: float
+) -> np.ndarray:
+    """Tiers with a hysteresis band: a customer leaves last quarter's tier only beyond a boundary by the margin.
+
+    The band is relative to each boundary's value: around cut-off b the margin is ``margin × |b|``
+    (0.05: 5 % of the boundary; a multiplicative band suits money-like scores, whose noise grows
+    with their size). With last quarter's tier p known, the customer moves up to tier t < p only when
+    the score is at least b + margin·|b| for every boundary b between t and p, and down to t > p only
+    when it is below b − margin·|b| for each boundary crossed; otherwise they keep p. Without a
+    previous tier (a new customer, NA) or score, the fresh tier stands. ``margin`` 0 gives the plain
+    cut-off tiers for customers with a previous tier.
+
+    Parameters
+    ----------
+    score : array-like
+        The score the cut-offs apply to (see :func:`cutoff_score`).
+    fresh_tier : array-like of int
+        The tier without the band.
+    previous_tier : array-like
+        Last quarter's tier per customer (NA when unknown), aligned with ``score``.
+    cutoffs : list of float
+        Lower bounds, best tier first (n−1 for n tiers).
+    margin : float
+        The band, a share of each boundary's value (0 ≤ margin < 1).
+    """
+    if not 0 <= margin < 1:
+        raise TieringError(f"hysteresis margin {margin!r} must be a share in [0, 1), e.g. 0.05 for 5 % of each boundary")
+    values = np.asarray(score, dtype="float64")
+    fresh = np.asarray(fresh_tier, dtype="int64")
+    previous = pd.to_numeric(pd.Series(np.asarray(previous_tier, dtype="object")), errors="coerce").to_numpy("float64")
+    bounds = np.asarray(sorted(cutoffs, reverse=True), dtype="float64")
+    band = margin * np.abs(bounds)
+    up = 1 + (values[:, None] < (bounds + band)[None, :]).sum(axis=1)  # tiers cleared by the margin upward
+    down = 1 + (values[:, None] < (bounds - band)[None, :]).sum(axis=1)  # and downward
+    known = ~np.isnan(previous) & ~np.isnan(values) & (previous >= 1) & (previous <= len(bounds) + 1)
+    held = np.where(up < previous, up, np.where(down > previous, down, previous))
+    return np.where(known, held, fresh).astype("int64")
+
+
+def with_hysteresis(assignment: TierAssignment, previous_tier: pd.Series, margin: float) -> TierAssignment:
+    """``assignment`` with the band of :func:`apply_hysteresis` around its own cut-offs.
+
+    ``previous_tier`` is aligned with the assignment's index (NA for customers new this quarter). The
+    rule records ``hysteresis``: the margin, the customers with a previous tier, and how many the
+    band kept in last quarter's tier (``kept``: their fresh tier differed).
+    """
+    cutoffs = rule_cutoffs(assignment.rule)
+    if cutoffs is None or assignment.score is None:
+        raise TieringError(f"method '{assignment.rule['method']}' has no cut-offs on one score for a hysteresis band")
+    method = assignment.rule["method"]
+    fresh = assignment.tier.to_numpy()
+    previous = previous_tier.reindex(assignment.tier.index)
+    tier = apply_hysteresis(cutoff_score(method, assignment.score), fresh, previous, cutoffs, margin)
+    known = int(previous.notna().sum())
+    return _with_tiers(assignment, tier, hysteresis={"margin": float(margin), "with_previous_tier": known,
+                                                    "kept": int((tier != fresh).sum())})

@@ -27,12 +27,16 @@ from analysis.i18n import TEXTS, reason_label, render, text
 from analysis.methods import profiles, quality_gate, satisfaction
 from analysis.report import charts
 from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
-from analysis.report.localize import code_label, localize, tier_names
+from analysis.report.localize import code_label, localize, tier_name, tier_names
 from analysis.report.tier_profiles import mix_in_language
-from analysis.report.tier_rules import rule_text
+from analysis.report.tier_rules import format_number, rule_text
 
 #: Stage-4 skips shown in the watch-list section; the others belong to satisfaction and loyalty.
 WATCH_SKIPS = ("churn_model",)
+#: Stage-3 skips of the stable-tier settings, shown in the tiers section.
+STABILITY_SKIPS = ("carry_cutoffs", "hysteresis")
+#: How many of the customers who changed tier the migration section lists, highest value first.
+MOVERS_SHOWN = 10
 
 
 class RunOutputs:
@@ -317,7 +321,8 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
     if profile is None or customers is None or record is None:
         return None
     blocks = [paragraph(text("tiers_method", language, rule=rule_text(record["rule"], language)))]
-    blocks += skip_notes(record, language, lambda key: key.startswith("sensitivity"))
+    blocks += stability_notes(record["rule"], language)
+    blocks += skip_notes(record, language, lambda key: key.startswith("sensitivity") or key in STABILITY_SKIPS)
     shown = localized(profile, {
         "tier_name": "col_tier", "customers": "col_customers", "customer_share": "col_customer_share",
         "revenue_share": "col_revenue_share", "margin_share": "col_margin_share", "clv_share": "col_clv_share",
@@ -334,6 +339,21 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
         blocks.append(paragraph(text("sensitivity_note", language), "note"))
         blocks.append(image(charts.agreement_heatmap(sensitivity.set_index("method"), language), text("chart_sensitivity", language)))
     return Section("tiers", text("sec_tiers", language), blocks)
+
+
+def stability_notes(rule: dict[str, Any], language: str) -> list[str]:
+    """What keeps the tiers stable between quarters, when the run asked for it: carried cut-offs
+    (with the cut-offs this quarter alone would give) and the hysteresis band (with the customers it kept)."""
+    notes = []
+    if rule.get("cutoff_source") == "carried":
+        fresh = rule.get("fresh_cutoffs")
+        shown = text("separator_list", language).join(format_number(c, language) for c in fresh) if fresh else "—"
+        notes.append(paragraph(text("tiers_carried", language, run=rule["carried_from"], fresh=shown), "note"))
+    band = rule.get("hysteresis")
+    if band:
+        notes.append(paragraph(text("tiers_hysteresis", language, margin=band["margin"], kept=band["kept"],
+                                    known=band["with_previous_tier"]), "note"))
+    return notes
 
 
 def pareto_text(value: pd.Series, language: str) -> str:
@@ -571,11 +591,42 @@ def migration_section(study: Study, language: str, out: RunOutputs) -> Section |
         notes = skip_notes(out.get(catalog.TIERING_JSON), language, lambda key: key == "migration")
         return Section("migration", text("sec_migration", language), notes or [paragraph(text("migration_none", language))])
     matrix = counts.set_index(counts.columns[0])
-    record = out.get(catalog.TIERING_JSON)["migration"]
+    tiering = out.get(catalog.TIERING_JSON)
+    record = tiering["migration"]
     blocks = [paragraph(text("sum_migration", language, up=record["upgrades"], down=record["downgrades"],
-                             new=record["new"], lost=record["lost"])),
-              image(charts.migration_heatmap(matrix, tier_labels(profile), language), text("chart_migration", language))]
+                             new=record["new"], lost=record["lost"]))]
+    split = migration_split(record, language)
+    if split:
+        blocks.append(paragraph(split))
+    blocks += skip_notes(tiering, language, lambda key: key == "migration_cause")
+    blocks.append(image(charts.migration_heatmap(matrix, tier_labels(profile), language), text("chart_migration", language)))
+    movers = out.get(catalog.TIER_MOVERS)
+    if movers is not None and not movers.empty:
+        shown = largest_movers(study, movers, out.tier_names(), language)
+        blocks += [paragraph(text("migration_movers_intro", language, n=len(shown))),
+                   table(shown, formats={text("col_clv_before", language): ",.0f", text("col_clv_now", language): ",.0f"})]
     return Section("migration", text("sec_migration", language), blocks)
+
+
+def migration_split(record: dict[str, Any], language: str) -> str | None:
+    """"Of N customers who changed tier, X moved by behaviour and Y by the cut-offs", when stage 3 could tell."""
+    behaviour, cutoff = record.get("moved_by_behaviour"), record.get("moved_by_cutoff")
+    if behaviour is None or cutoff is None:
+        return None
+    return text("migration_split", language, n=behaviour + cutoff, behaviour=behaviour, cutoff=cutoff)
+
+
+def largest_movers(study: Study, movers: pd.DataFrame, names: dict[int, str], language: str) -> pd.DataFrame:
+    """The :data:`MOVERS_SHOWN` movers of highest value (the larger CLV of the two quarters), customers
+    masked as in the watch list, tiers by name; ``movers`` comes localized (cause and driver in words)."""
+    stake = movers[["previous_value", "value"]].max(axis=1).fillna(0.0)
+    top = movers.assign(_stake=stake).sort_values(["_stake", "customer_id"], ascending=[False, True], kind="mergesort")
+    top = mask_customers(top.head(MOVERS_SHOWN), ensure_salt(study.processed_dir))  # salted codes, never ids
+    top = top.assign(previous_tier=[tier_name(t, language, names) for t in top["previous_tier"]],
+                     tier=[tier_name(t, language, names) for t in top["tier"]])
+    return localized(top, {"customer_id": "col_customer", "previous_tier": "previous_tier", "tier": "col_tier_now",
+                           "cause": "col_cause", "driver": "col_driver", "previous_value": "col_clv_before",
+                           "value": "col_clv_now"}, language)
 
 
 #: The methods the methodology appendix explains, each with texts ``method_<name>_title`` and ``method_<name>``.

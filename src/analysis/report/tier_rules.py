@@ -108,13 +108,22 @@ def _bands(rule: Rule, language: str, names: list[str]) -> str:
     bands = [_band(edges[t], edges[t - 1], label, language) for t in range(1, len(names) + 1)]
     if rule["cutoff_source"] == "quantiles":
         origin = text("tier_rules_origin_quantiles", language, targets="/".join(_pct(s) for s in shares))
+    elif rule["cutoff_source"] == "carried":
+        origin = text("tier_rules_origin_carried", language, run=rule["carried_from"])
     else:
         origin = text("tier_rules_origin_params", language)
     return text("tier_rules_banded", language, label=label, parts=_per_tier(names, bands, language), origin=origin)
 
 
+def _carried(rule: Rule, language: str, names: list[str], label: str) -> str:
+    """Cut-offs carried over from the previous run: bands of the score, whatever the method chose them by."""
+    return _bands({**rule, "column": label, "target_shares": None}, language, names)
+
+
 def _pareto(rule: Rule, language: str, names: list[str]) -> str:
     """``pareto``: the cumulative value share each tier closes and the customers it took."""
+    if rule.get("cutoff_source") == "carried":
+        return _carried(rule, language, names, rule["column"])
     parts = [
         text("tier_rules_pareto_first" if t == 0 else "tier_rules_pareto_next", language,
              share=_pct(share), name=names[t], customers=_pct(rule["cumulative_customer_shares"][t]),
@@ -160,6 +169,9 @@ def _composite(rule: Rule, language: str, names: list[str]) -> str:
         potential=text(f"tier_rules_potential_{'clv' if rule['potential'] == 'clv' else 'uplift'}", language),
         loyalty=text("tier_rules_loyalty_p_alive_tenure", language) if loyalty == "p_alive_tenure" else _label(loyalty, language),
     )
+    if rule.get("cutoff_source") == "carried":
+        ranked = _carried(rule, language, names, text("tier_rules_score", language))
+        return text("tier_rules_composite", language, formula=formula, ranked=ranked)
     ranked = _ranked(text("tier_rules_score", language), rule["target_shares"],
                      [f"{b:.3f}" for b in rule["cutoffs"]], names, language)
     return text("tier_rules_composite", language, formula=formula, ranked=ranked)

@@ -16,6 +16,16 @@ Everything after the assignment degrades instead, with its reason as a message
 (``TieringResult.skipped``, ``tiering.json`` → ``skipped``): a comparison method that cannot tier
 these customers is left out of the sensitivity table (``sensitivity_<method>``, or ``sensitivity``
 when fewer than two methods remain), and a migration that cannot be computed is ``migration``.
+
+Stable tiers (``tiering.carry_cutoffs``, ``tiering.hysteresis``; both need ``tiering.previous_run``):
+the tiers are placed with the previous run's cut-offs (its tiering.json → ``rule``) instead of fresh
+ones, and/or a customer keeps last quarter's tier until the score clears a boundary by the band
+(:func:`analysis.methods.tiers.apply_hysteresis`). What cannot be done falls back to the plain tiers
+with its reason (``carry_cutoffs``, ``hysteresis`` in ``skipped``). Every customer who changed tier
+is explained in tier_movers.parquet (:mod:`analysis.methods.movers`): moved by their behaviour or by
+the cut-offs moving, and the main driver; tiering.json → ``migration`` counts the two causes
+(``moved_by_behaviour``, ``moved_by_cutoff``; null when last quarter's cut-offs are not comparable,
+with the reason as ``migration_cause``).
 """
 
 from __future__ import annotations
@@ -28,8 +38,8 @@ import pandas as pd
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
-from analysis.i18n import LANGUAGES
-from analysis.methods import lifecycle, profiles, tiers
+from analysis.i18n import LANGUAGES, joined
+from analysis.methods import lifecycle, movers, profiles, tiers
 from analysis.stages.rfm_clv import SkipNote, skip_note
 
 MIX_COLUMNS = ("industry", "region", "segment", "account_manager")
@@ -50,6 +60,7 @@ class TieringResult:
     sensitivity: pd.DataFrame
     migration: tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None
     skipped: dict[str, SkipNote] = field(default_factory=dict)
+    movers: pd.DataFrame | None = None
 
 
 class TooFewCustomersError(tiers.TieringError):
@@ -64,13 +75,18 @@ def _flatten_matrix(matrix: pd.DataFrame) -> pd.DataFrame:
     return out.reset_index()
 
 
-def active_tiers(customers: pd.DataFrame, params: StudyParams) -> pd.DataFrame:
-    """customer_id, tier and CLV of the customers not yet lost, for the migration matrix.
+def active_customers(customers: pd.DataFrame, params: StudyParams) -> pd.DataFrame:
+    """The rows of the customers not yet lost, for the migration.
 
     History accumulates, so a customer who left still has a summary row; the lifecycle rule for
     "lost" (``churn.lifecycle_rules``) decides who counts as lost between two quarters.
     """
-    active = customers[~lifecycle.is_lost(customers, params.churn.lifecycle_rules)]
+    return customers[~lifecycle.is_lost(customers, params.churn.lifecycle_rules)]
+
+
+def active_tiers(customers: pd.DataFrame, params: StudyParams) -> pd.DataFrame:
+    """customer_id, tier and CLV of the customers not yet lost, for the migration matrix."""
+    active = active_customers(customers, params)
     return active[["customer_id", "tier", "clv"]].rename(columns={"clv": "value"})
 
 
@@ -137,19 +153,109 @@ def previous_migration(
         return None, skip_note("skip_migration_failed", run=previous_run, detail=str(exc))
 
 
-def compute(
-    customers: pd.DataFrame, transactions: pd.DataFrame, previous: pd.DataFrame | None, p: StudyParams
-) -> TieringResult:
-    """Assign tiers per ``p.tiering``, profile them, compare methods and, with ``previous`` (the
-    customers of ``tiering.previous_run``), the migration since that run; nothing is written."""
+def previous_tiers(customers: pd.DataFrame, previous: pd.DataFrame | None) -> pd.Series:
+    """Last quarter's tier of each customer (aligned with ``customers``' index; NA for new customers)."""
+    if previous is None or "tier" not in previous.columns:
+        return pd.Series(pd.NA, index=customers.index, dtype="Int64")
+    by_id = pd.Series(previous["tier"].astype("Int64").to_numpy(), index=previous["customer_id"].astype("string"))
+    found = customers["customer_id"].astype("string").map(by_id)
+    return pd.Series(found.to_numpy(), index=customers.index, dtype="Int64")
+
+
+def previous_rule(previous_tiering: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The rule the previous run applied (its tiering.json → ``rule``), or None."""
+    return (previous_tiering or {}).get("rule") or None
+
+
+def carried(
+    assignment: tiers.TierAssignment, previous_tiering: dict[str, Any] | None, p: StudyParams
+) -> tuple[tiers.TierAssignment, SkipNote | None]:
+    """``assignment`` with the previous run's cut-offs when ``tiering.carry_cutoffs`` asks and they fit,
+    else as it is with the reason."""
+    run = p.tiering.previous_run
+    if previous_tiering is None:
+        return assignment, skip_note("skip_carry_cutoffs", run=run, why=skip_note("rule_previous_missing"))
+    rule = previous_rule(previous_tiering)
+    why = tiers.carry_problem(rule, assignment)
+    if why is not None:
+        return assignment, skip_note("skip_carry_cutoffs", run=run, why=why)
+    return tiers.with_cutoffs(assignment, tiers.rule_cutoffs(rule), carried_from=run), None
+
+
+def held(
+    assignment: tiers.TierAssignment, customers: pd.DataFrame, previous: pd.DataFrame | None,
+    previous_tiering: dict[str, Any] | None, p: StudyParams,
+) -> tuple[tiers.TierAssignment, SkipNote | None]:
+    """``assignment`` with the ``tiering.hysteresis`` band around its cut-offs, or as it is with the reason."""
+    t = p.tiering
+    if tiers.rule_cutoffs(assignment.rule) is None or assignment.score is None:
+        why = skip_note("rule_no_cutoffs", method=t.method)
+    elif previous is None or "tier" not in previous.columns:
+        why = skip_note("hysteresis_no_previous_tiers", run=t.previous_run)
+    elif previous_tiering is not None and previous_tiering.get("n_tiers") != t.n_tiers:
+        why = skip_note("hysteresis_tier_count", run=t.previous_run, previous=previous_tiering.get("n_tiers"),
+                        current=t.n_tiers)
+    else:
+        banded = tiers.with_hysteresis(assignment, previous_tiers(customers, previous), t.hysteresis)
+        if 0 not in banded.rule["sizes"]:
+            return banded, None
+        empty = [i + 1 for i, n in enumerate(banded.rule["sizes"]) if n == 0]
+        why = skip_note("rule_empty_tier", tiers=joined(empty))
+    return assignment, skip_note("skip_hysteresis", why=why)
+
+
+def stable_assignment(
+    customers: pd.DataFrame, previous: pd.DataFrame | None, previous_tiering: dict[str, Any] | None, p: StudyParams
+) -> tuple[tiers.TierAssignment, dict[str, SkipNote]]:
+    """The tiers per ``p.tiering``: fresh, then carried cut-offs and the hysteresis band where asked."""
     t = p.tiering
     assignment = tiers.assign_tiers(customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed)
+    skipped: dict[str, SkipNote] = {}
+    if t.carry_cutoffs and t.previous_run:
+        assignment, why = carried(assignment, previous_tiering, p)
+        if why is not None:
+            skipped["carry_cutoffs"] = why
+    if t.hysteresis > 0 and t.previous_run:
+        assignment, why = held(assignment, customers, previous, previous_tiering, p)
+        if why is not None:
+            skipped["hysteresis"] = why
+    return assignment, skipped
+
+
+def explained_moves(
+    customers: pd.DataFrame, assignment: tiers.TierAssignment, previous: pd.DataFrame,
+    previous_tiering: dict[str, Any] | None, p: StudyParams,
+) -> tuple[pd.DataFrame, SkipNote | None]:
+    """Every customer who changed tier since the previous run, with cause and driver
+    (:func:`analysis.methods.movers.explain_moves`), and why the cause is unknown, if it is."""
+    rule = assignment.rule
+    earlier = previous_rule(previous_tiering)
+    why = tiers.previous_cutoffs_problem(earlier, rule)
+    margin = float((rule.get("hysteresis") or {}).get("margin", 0.0))
+    table = movers.explain_moves(
+        active_customers(previous, p), active_customers(customers, p), score=assignment.score,
+        previous_cutoffs=None if why else tiers.rule_cutoffs(earlier), method=rule["method"], margin=margin,
+    )
+    note = skip_note("skip_migration_cause", run=p.tiering.previous_run, why=why) if why else None
+    return table, note
+
+
+def compute(
+    customers: pd.DataFrame, transactions: pd.DataFrame, previous: pd.DataFrame | None, p: StudyParams,
+    previous_tiering: dict[str, Any] | None = None,
+) -> TieringResult:
+    """Assign tiers per ``p.tiering``, profile them, compare methods and, with ``previous`` (the
+    customers of ``tiering.previous_run``) and ``previous_tiering`` (its tiering.json), the migration
+    since that run and why each customer moved; nothing is written."""
+    t = p.tiering
+    assignment, skipped = stable_assignment(customers, previous, previous_tiering, p)
     names = run_tier_names(p)
     tier = assignment.tier.astype("int64")
     tier_name = tier.map(dict(enumerate(names[p.language], start=1))).astype("string")
     customers = customers.assign(tier=tier, tier_name=tier_name)
     profile = profiles.tier_profile(customers, transactions)
-    sensitivity, skipped = compare_methods(customers, p)
+    sensitivity, compared = compare_methods(customers, p)
+    skipped.update(compared)
     migration, why = previous_migration(customers, previous, p)
     if why is not None:
         skipped["migration"] = why
@@ -157,9 +263,13 @@ def compute(
         "method": t.method, "n_tiers": t.n_tiers, "rule": {**assignment.rule, "names": names}, "migration": None,
         "skipped": skipped,
     }
+    moved = None
     if migration is not None:
-        record["migration"] = {"previous_run": t.previous_run, **migration[2]}
-    return TieringResult(customers, assignment, record, profile, sensitivity, migration, skipped)
+        moved, why = explained_moves(customers, assignment, previous, previous_tiering, p)
+        if why is not None:
+            skipped["migration_cause"] = why
+        record["migration"] = {"previous_run": t.previous_run, **migration[2], **movers.cause_counts(moved)}
+    return TieringResult(customers, assignment, record, profile, sensitivity, migration, skipped, moved)
 
 
 def run(study: Study) -> TieringResult:
@@ -174,7 +284,8 @@ def run(study: Study) -> TieringResult:
     customers = study.read(catalog.CUSTOMERS)
     require_enough_customers(customers, study)
     previous = study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None
-    result = compute(customers, study.read(catalog.TRANSACTIONS), previous, p)
+    previous_tiering = study.read_previous(catalog.TIERING_JSON) if p.tiering.previous_run else None
+    result = compute(customers, study.read(catalog.TRANSACTIONS), previous, p, previous_tiering)
     study.write(catalog.CUSTOMERS, result.customers)
     study.write(catalog.TIER_PROFILE, result.profile.reset_index())
     study.write(catalog.SENSITIVITY, result.sensitivity.reset_index(names="method"))
@@ -182,8 +293,9 @@ def run(study: Study) -> TieringResult:
         counts, values, _ = result.migration
         study.write(catalog.MIGRATION_COUNTS, _flatten_matrix(counts))
         study.write(catalog.MIGRATION_VALUES, _flatten_matrix(values))
+        study.write(catalog.TIER_MOVERS, result.movers)
     else:
-        for name in (catalog.MIGRATION_COUNTS, catalog.MIGRATION_VALUES):
+        for name in (catalog.MIGRATION_COUNTS, catalog.MIGRATION_VALUES, catalog.TIER_MOVERS):
             study.remove(name)
     study.write(catalog.TIERING_JSON, result.record)
     return result
