@@ -5,9 +5,9 @@ The transaction → customer aggregation runs in the engine named in params (Duc
 
 The purchase model is chosen on a holdout (:mod:`analysis.methods.clv.selection`): BG/NBD and
 Pareto/NBD are both fitted on the window less its last ``holdout_months`` and predict the purchases
-of those months; with ``scoring.purchase_model: auto`` the one with the lower holdout error per
-customer is used (a near tie: the lower BIC), BG/NBD when there is no holdout check, and the params
-may force either. The chosen model is refitted on the whole window and gives P(alive), expected
+of those months; with ``scoring.purchase_model: auto`` the one whose predictions are closer to
+them (mean Poisson deviance per customer) is used, a near tie going to the lower BIC, BG/NBD when
+there is no holdout check, and the params may force either. The chosen model is refitted on the whole window and gives P(alive), expected
 purchases and, with Gamma-Gamma, the CLV; when it cannot be fitted there the other model stands in
 and the reason is kept (``models.json`` → ``purchase_model``). BG/NBD is always fitted on the whole
 window too (``models.json`` → ``bgnbd``). Months and years are converted to the model's time unit
