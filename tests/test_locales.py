@@ -113,7 +113,7 @@ def test_every_template_formats_with_plausible_values(language):
 def test_numeric_format_specs_survive_the_yaml():
     assert fields(raw("en")["quality_sentence"]) == {
         "input": "", "rows_in": ",", "rows_kept": ",", "kept_share": ".1%", "rows_quarantined": ","}
-    assert fields(raw("zh")["scoring_models"]) == {"err": "+.1%"}
+    assert fields(raw("zh")["scoring_models"]) == {"model": "", "err": "+.1%"}
     assert raw("en")["link_thin"].endswith("indicative only: ")
 
 

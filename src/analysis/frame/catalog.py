@@ -152,14 +152,27 @@ EXCLUDED_CUSTOMERS = _add(
 )
 MODELS = _add(
     "models.json", "02_rfm_clv", "json",
-    "The fitted models and the CLV method: bgnbd, gamma_gamma, bgnbd_calibration (holdout fit and figures), "
-    "clv {method, horizon_months, margin_source, fallback_reasons, …}, customers, repeat_buyers, "
-    "customers_without_purchase, excluded_customers {reason: n}, skipped {analysis: {zh, en}}.",
+    "The fitted models and the CLV method: bgnbd (BG/NBD on the whole period, whichever model scores), "
+    "gamma_gamma, purchase_model {name (bgnbd or pareto_nbd), setting, rule, reason (a message), summary}, "
+    "purchase_model_comparison {calibration_end, holdout_duration, models {code: {params, log_likelihood, "
+    "n_parameters, bic, converged, holdout_figures, usable, unusable (a message)}}, mae_difference} or null, "
+    "bgnbd_calibration (BG/NBD holdout fit and figures), clv {method, purchase_model, horizon_months, "
+    "margin_source, fallback_reasons, …}, time_units {time_unit, days_per_month, horizon_in_units, …}, "
+    "customers, repeat_buyers, customers_without_purchase, excluded_customers {reason: n}, "
+    "skipped {analysis: message}.",
 )
 HOLDOUT = _add(
     "holdout.parquet", "02_rfm_clv", "parquet",
-    "BG/NBD holdout check, predicted against actual purchases by calibration purchases: "
-    "calibration_purchases, n_customers, actual_mean, predicted_mean (empty when skipped).",
+    "Holdout check of the purchase model that scored (models.json → purchase_model), predicted against "
+    "actual purchases by calibration purchases: calibration_purchases, n_customers, actual_mean, "
+    "predicted_mean (empty when skipped).",
+)
+PURCHASE_MODEL_HOLDOUT = _add(
+    "purchase_model_holdout.parquet", "02_rfm_clv", "parquet",
+    "Holdout check of both purchase models, for choosing one: model (a code: bgnbd, pareto_nbd), grouping "
+    "(a code: calibration_purchases, prediction_decile), bucket, n_customers, actual_mean, predicted_mean "
+    "(empty when the check was skipped).",
+    labels={"model": "purchase_model_name_", "grouping": "holdout_grouping_"},
 )
 
 # ---------------------------------------------------------------------------------------------

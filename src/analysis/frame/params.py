@@ -136,6 +136,9 @@ class Scoring(_Section):
     holdout_months: int = Field(6, ge=1, le=24)
     min_repeat_buyers: int = Field(100, ge=10)
     max_spend_frequency_corr: float = Field(0.3, gt=0, lt=1)
+    purchase_model: Literal["auto", "bgnbd", "pareto_nbd"] = Field(
+        "auto", description="auto: the purchase model that predicts the holdout better (BG/NBD without one); or force one"
+    )
 
 
 class Tiering(_Section):

@@ -176,6 +176,53 @@ def holdout_chart(table: pd.DataFrame, language: str) -> plt.Figure:
     return fig
 
 
+def model_comparison_chart(comparison: pd.DataFrame, language: str) -> plt.Figure:
+    """Both purchase models on the holdout: one panel per grouping, one line per model.
+
+    ``comparison`` is purchase_model_holdout.parquet in ``language`` (model and grouping as labels,
+    :func:`analysis.report.localize.localize`). The first grouping (by calibration purchases, FHL
+    2005 Figure 4) shares its buckets between the models: the actual means as one solid line, each
+    model's predictions dashed. The second (by decile of each model's prediction) is a calibration
+    plot: mean actual against mean predicted per decile, on the diagonal when the model is right
+    (symmetric-log axes, as the deciles span several orders of magnitude).
+    """
+    use_theme()
+    groupings = list(dict.fromkeys(comparison["grouping"]))
+    models = list(dict.fromkeys(comparison["model"]))
+    colors = dict(zip(models, [PALETTE[3], PALETTE[1], PALETTE[4]]))
+    fig, axes = plt.subplots(1, max(len(groupings), 1), figsize=(11, 4), squeeze=False)
+    for ax, grouping in zip(axes[0], groupings):
+        part = comparison[comparison["grouping"] == grouping]
+        if grouping == groupings[0]:
+            first = part[part["model"] == models[0]]
+            ax.plot(first["bucket"].astype(str), first["actual_mean"], marker="o", color=PALETTE[0],
+                    label=text("actual", language))
+            for model in models:
+                rows = part[part["model"] == model]
+                ax.plot(rows["bucket"].astype(str), rows["predicted_mean"], marker="s", linestyle="--",
+                        color=colors[model], label=f"{text('predicted', language)}: {model}")
+            ax.set_xlabel(text("calibration_purchases", language))
+            ax.set_ylabel(text("holdout_purchases", language))
+        else:
+            for model in models:
+                rows = part[part["model"] == model]
+                ax.plot(rows["predicted_mean"], rows["actual_mean"], marker="s", color=colors[model], label=model)
+            top = float(part[["predicted_mean", "actual_mean"]].max().max()) if len(part) else 1.0
+            ax.plot([0, top], [0, top], linestyle=":", color="grey", label=text("predicted_equals_actual", language))
+            ax.set_xscale("symlog", linthresh=0.1)
+            ax.set_yscale("symlog", linthresh=0.1)
+            plain = matplotlib.ticker.FuncFormatter(lambda value, _: f"{value:g}")  # math text is off
+            ax.xaxis.set_major_formatter(plain)
+            ax.yaxis.set_major_formatter(plain)
+            ax.set_xlabel(f"{text('predicted', language)} · {text('holdout_purchases', language)}")
+            ax.set_ylabel(f"{text('actual', language)} · {text('holdout_purchases', language)}")
+        ax.set_title(grouping)
+        ax.legend(fontsize=8)
+    fig.suptitle(text("chart_model_comparison", language))
+    fig.tight_layout()
+    return fig
+
+
 def value_distribution(values: pd.Series, lorenz: pd.DataFrame, language: str) -> plt.Figure:
     """Predicted CLV histogram (log scale) beside its Lorenz curve."""
     use_theme()

@@ -403,23 +403,85 @@ def scoring_section(study: Study, language: str, out: RunOutputs) -> Section | N
         return None
     blocks = []
     clv_info = models["clv"]
-    calibration = models.get("bgnbd_calibration")
-    if clv_info["method"] == "model" and calibration:
-        err = calibration["holdout_figures"]["total_relative_error"]
-        blocks.append(paragraph(text("scoring_models", language, err=err)))
+    chosen = purchase_model_code(models)
+    model = text(f"purchase_model_name_{chosen}", language)
+    figures = chosen_holdout_figures(models, chosen)
+    if clv_info["method"] == "model" and figures:
+        blocks.append(paragraph(text("scoring_models", language, model=model, err=figures["total_relative_error"])))
     elif clv_info["method"] == "model":
-        blocks.append(paragraph(text("scoring_no_holdout", language)))
+        blocks.append(paragraph(text("scoring_no_holdout", language, model=model)))
     else:
         joiner = "；" if language == "zh" else "; "
         reasons = joiner.join(fallback_reason_text(r, language) for r in clv_info["fallback_reasons"])
         blocks.append(paragraph(text("scoring_fallback", language, reasons=reasons), "warn"))
+    if models.get("purchase_model"):
+        blocks.append(paragraph(purchase_model_sentence(models["purchase_model"], language)))
     blocks += skip_notes(models, language)
-    if holdout is not None and not holdout.empty:
+    comparison = out.get(catalog.PURCHASE_MODEL_HOLDOUT)
+    compared = (models.get("purchase_model_comparison") or {}).get("models")
+    if compared:
+        shown = model_comparison_table(compared, chosen, language)
+        blocks.append(table(shown, formats=model_comparison_formats(language)))
+    if comparison is not None and not comparison.empty:
+        blocks.append(image(charts.model_comparison_chart(comparison, language), text("chart_model_comparison", language)))
+    elif holdout is not None and not holdout.empty:  # a run scored before the purchase models were compared
         blocks.append(image(charts.holdout_chart(holdout, language), text("chart_holdout", language)))
     value = customers["clv"].clip(lower=0)
     blocks.append(image(charts.value_distribution(customers["clv"], profiles.lorenz_curve(value), language),
                         text("chart_clv", language)))
     return Section("scoring", text("sec_scoring", language), blocks)
+
+
+def purchase_model_code(models: dict[str, Any]) -> str:
+    """The code of the purchase model that scored (models.json → purchase_model); BG/NBD for older runs."""
+    return ((models.get("purchase_model") or {}).get("name")) or "bgnbd"
+
+
+def chosen_holdout_figures(models: dict[str, Any], chosen: str) -> dict[str, float]:
+    """The holdout figures of the model that scored; BG/NBD's calibration record for older runs."""
+    compared = (models.get("purchase_model_comparison") or {}).get("models") or {}
+    if chosen in compared:
+        return compared[chosen].get("holdout_figures") or {}
+    if chosen != "bgnbd":
+        return {}
+    return (models.get("bgnbd_calibration") or {}).get("holdout_figures") or {}
+
+
+def purchase_model_sentence(record: dict[str, Any], language: str) -> str:
+    """Which purchase model predicted purchases, and why (models.json → purchase_model)."""
+    return text("scoring_purchase_model", language, model=text(f"purchase_model_name_{record['name']}", language),
+                reason=render(record["reason"], language))
+
+
+#: The comparison table's columns: label key → (record field, holdout figure or None, format).
+MODEL_COMPARISON_COLUMNS = {
+    "col_holdout_deviance": ("holdout_figures", "mean_poisson_deviance", ".3f"),
+    "col_holdout_mae": ("holdout_figures", "mae_per_customer", ".3f"),
+    "col_holdout_total_error": ("holdout_figures", "total_relative_error", "+.1%"),
+    "col_holdout_bucket_mape": ("holdout_figures", "mape_bucket_means", ".1%"),
+    "col_holdout_correlation": ("holdout_figures", "correlation", ".2f"),
+    "col_calibration_ll": ("log_likelihood", None, ",.0f"),
+    "col_calibration_bic": ("bic", None, ",.0f"),
+}
+
+
+def model_comparison_table(compared: dict[str, dict[str, Any]], chosen: str, language: str) -> pd.DataFrame:
+    """One row per purchase model: used or not, its holdout figures and its calibration fit."""
+    rows = []
+    for code, record in compared.items():
+        row = {text("col_purchase_model", language): text(f"purchase_model_name_{code}", language),
+               text("col_model_used", language): text("answer_yes" if code == chosen else "answer_no", language)}
+        for key, (field, figure, _) in MODEL_COMPARISON_COLUMNS.items():
+            value = record.get(field)
+            value = (value or {}).get(figure) if figure else value
+            row[text(key, language)] = float(value) if is_figure(value) else float("nan")
+        row[text("col_converged", language)] = text("answer_yes" if record.get("converged") else "answer_no", language)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def model_comparison_formats(language: str) -> dict[str, str]:
+    return {text(key, language): fmt for key, (_, _, fmt) in MODEL_COMPARISON_COLUMNS.items()}
 
 
 def attribute_labels(study: Study, language: str) -> dict[str, str]:
@@ -630,14 +692,31 @@ def largest_movers(study: Study, movers: pd.DataFrame, names: dict[int, str], la
 
 
 #: The methods the methodology appendix explains, each with texts ``method_<name>_title`` and ``method_<name>``.
-METHODS = ("cleaning", "rfm", "bgnbd", "gamma_gamma", "tiering", "satisfaction", "drivers", "loyalty", "allocation")
+METHODS = ("cleaning", "rfm", "bgnbd", "pareto_nbd", "model_choice", "gamma_gamma", "time_units", "tiering",
+           "satisfaction", "drivers", "loyalty", "allocation")
+
+
+def method_values(name: str, out: RunOutputs, language: str) -> dict[str, Any] | None:
+    """The run's values a method's text needs ({} for none); None when the run lacks them (no paragraph)."""
+    if name != "time_units":
+        return {}
+    units = (out.get(catalog.MODELS) or {}).get("time_units")
+    if not units:
+        return None
+    unit = units["time_unit"]
+    return {"unit": text(f"time_unit_{unit}", language), "unit_one": text(f"time_unit_one_{unit}", language),
+            "days_per_month": units["days_per_month"], "days_per_year": units["days_per_year"],
+            "months": units["horizon_months"], "horizon": units["horizon_in_units"]}
 
 
 def methodology_section(study: Study, language: str, out: RunOutputs) -> Section | None:
     blocks = []
     for name in METHODS:
+        values = method_values(name, out, language)
+        if values is None:
+            continue
         blocks.append(f"<h3>{text(f'method_{name}_title', language)}</h3>")
-        blocks.append(paragraph(text(f"method_{name}", language)))
+        blocks.append(paragraph(text(f"method_{name}", language, **values)))
     record = out.get(catalog.TIERING_JSON)
     if record:
         blocks.append(paragraph(text("tiers_method", language, rule=rule_text(record["rule"], language)), "note"))

@@ -1,22 +1,31 @@
 """Stage 2: every customer gets an RFM summary and scores, a segment, P(alive), expected purchases and a CLV.
 
 The transaction → customer aggregation runs in the engine named in params (DuckDB or Spark,
-:mod:`analysis.methods.customer_summary`); only the per-customer table comes back to pandas. BG/NBD and
-Gamma-Gamma (:mod:`analysis.methods.clv`) are fitted on the whole window, and a holdout check refits
-BG/NBD on the window less its last ``holdout_months`` and compares predicted with actual purchases.
+:mod:`analysis.methods.customer_summary`); only the per-customer table comes back to pandas.
+
+The purchase model is chosen on a holdout (:mod:`analysis.methods.clv.selection`): BG/NBD and
+Pareto/NBD are both fitted on the window less its last ``holdout_months`` and predict the purchases
+of those months; with ``scoring.purchase_model: auto`` the one whose predictions are closer to
+them (mean Poisson deviance per customer) is used, a near tie going to the lower BIC, BG/NBD when
+there is no holdout check, and the params may force either. The chosen model is refitted on the whole window and gives P(alive), expected
+purchases and, with Gamma-Gamma, the CLV; when it cannot be fitted there the other model stands in
+and the reason is kept (``models.json`` → ``purchase_model``). BG/NBD is always fitted on the whole
+window too (``models.json`` → ``bgnbd``). Months and years are converted to the model's time unit
+in one place, :mod:`analysis.methods.clv.units` (a month is 30 days).
 
 When the data cannot support the models the CLV falls back to historic value, and the reasons are
-kept: fewer repeat buyers than ``min_repeat_buyers``, a BG/NBD fit that did not converge, or spend
+kept: fewer repeat buyers than ``min_repeat_buyers``, no purchase model that converged, or spend
 correlated with frequency beyond ``max_spend_frequency_corr`` (Gamma-Gamma assumes independence).
 
 Thin data degrade rather than stop the stage; each analysis left out is recorded with its reason, a
 message (``ScoringResult.skipped``, ``models.json`` → ``skipped``):
 
-- ``bgnbd``: no customer bought twice, so BG/NBD is not identified (its dropout part rests on
-  repeat purchases alone); ``p_alive`` and ``expected_purchases`` are then missing (NaN);
+- ``bgnbd``: no purchase model scores the customers: no customer bought twice, so neither BG/NBD
+  nor Pareto/NBD is identified (their dropout parts rest on repeat purchases alone), or no model can
+  be estimated; ``p_alive`` and ``expected_purchases`` are then missing (NaN);
 - ``gamma_gamma``: fewer repeat buyers than ``min_repeat_buyers``, or a fit that fails;
 - ``holdout``: the calibration window is empty or has no days (period ≤ ``holdout_months``), or
-  holds fewer repeat buyers than ``min_repeat_buyers``.
+  holds fewer repeat buyers than ``min_repeat_buyers``, or neither model can be estimated on it.
 
 Only a period without a single purchase stops the run (:class:`NoUsableTransactionsError`).
 
@@ -41,12 +50,11 @@ import pandas as pd
 from analysis.frame import catalog
 from analysis.frame.params import Period, Scoring
 from analysis.frame.study import Study
-from analysis.i18n import Message, message
+from analysis.i18n import Message, joined, message
 from analysis.methods import clv, rfm
 from analysis.methods.customer_summary import customer_summary, holdout_split_summary
 
 MASTER_COLUMNS = ("name", "phone", "industry", "region", "segment", "account_manager", "balance", "signup_date")
-DAYS_PER_MONTH = 30.0  # lifetimes' convention for CLV periods
 LANGUAGES = ("zh", "en")
 HOLDOUT_COLUMNS = ("calibration_purchases", "n_customers", "actual_mean", "predicted_mean")
 EXCLUDED_COLUMNS = ("customer_id", "reason", "rows", "net_amount")
@@ -66,7 +74,13 @@ def skip_note(key: str, **values: object) -> SkipNote:
 
 @dataclass
 class ScoringResult:
-    """Stage 2's results; ``bgnbd`` is None and ``holdout_table`` empty when ``skipped`` says why."""
+    """Stage 2's results; ``purchase_model`` is None and ``holdout_table`` empty when ``skipped`` says why.
+
+    ``bgnbd`` is BG/NBD on the whole window (models.json → ``bgnbd``) whichever model scores;
+    ``purchase_model`` is the model that gave P(alive), expected purchases and the CLV, and
+    ``purchase_model_code`` its code (``bgnbd`` or ``pareto_nbd``). ``holdout_table`` and
+    ``holdout_figures`` are that model's holdout check, ``model_comparison`` both models'.
+    """
 
     customers: pd.DataFrame
     models: dict[str, Any]
@@ -78,20 +92,51 @@ class ScoringResult:
     fallback_reasons: list[dict[str, str]] = field(default_factory=list)
     skipped: dict[str, SkipNote] = field(default_factory=dict)
     excluded: pd.DataFrame = field(default_factory=lambda: _empty_excluded())
+    purchase_model: clv.PurchaseModel | None = None
+    purchase_model_code: str = clv.DEFAULT_PURCHASE_MODEL
+    model_comparison: pd.DataFrame = field(default_factory=clv.empty_comparison_table)
 
 
 @dataclass
 class HoldoutCheck:
-    """The holdout check's table, figures and models.json record, or the reason it was skipped."""
+    """Both purchase models fitted on the calibration window and checked on the holdout, or why not.
 
-    table: pd.DataFrame
-    figures: dict[str, float]
-    record: dict[str, Any] | None
+    ``checks`` is empty when ``skipped`` says why the check was not run.
+    """
+
+    checks: dict[str, clv.ModelCheck]
+    calibration_end: date | None = None
+    duration: float | None = None  # the holdout's length in the time unit
     skipped: SkipNote | None = None
 
+    def table(self, code: str) -> pd.DataFrame:
+        """Model ``code``'s actual and predicted holdout purchases by calibration purchases (holdout.parquet)."""
+        check = self.checks.get(code)
+        if check is None or check.buckets is None:
+            return _empty_holdout_table()
+        return check.buckets
 
-def units_per_day(time_unit: str) -> float:
-    return 1.0 if time_unit == "D" else 1.0 / 7.0
+    def figures(self, code: str) -> dict[str, float]:
+        check = self.checks.get(code)
+        return dict(check.figures) if check is not None else {}
+
+    def comparison(self) -> pd.DataFrame:
+        """Every model's check in one table (purchase_model_holdout.parquet)."""
+        return clv.comparison_table(self.checks) if self.checks else clv.empty_comparison_table()
+
+    def record(self) -> dict[str, Any] | None:
+        """models.json → ``purchase_model_comparison``: each model's fit and figures; None when skipped."""
+        if not self.checks:
+            return None
+        return {"calibration_end": str(self.calibration_end), "holdout_duration": self.duration,
+                **clv.comparison_record(self.checks)}
+
+    def bgnbd_record(self) -> dict[str, Any] | None:
+        """models.json → ``bgnbd_calibration``: the BG/NBD calibration fit and its holdout figures."""
+        check = self.checks.get("bgnbd")
+        if check is None or check.model is None or not check.figures:
+            return None
+        return check.model.summary() | {"calibration_end": str(self.calibration_end), "holdout_figures": check.figures}
 
 
 def calibration_end(period: Period, holdout_months: int) -> date:
@@ -242,17 +287,60 @@ def fit_bgnbd(customers: pd.DataFrame, time_unit: str) -> tuple[clv.BetaGeoModel
     if repeat_buyers(customers["frequency"]) == 0:
         return None, skip_note("skip_bgnbd_no_repeat")
     try:
-        # The model of record: the whole period. Its estimates are models.json → bgnbd, and later
-        # stages use its P(alive) and expected purchases from customers.parquet, never a refit.
-        with np.errstate(all="ignore"):
-            model = clv.BetaGeoModel(time_unit=time_unit).fit(customers["frequency"], customers["recency"], customers["T"])
+        # BG/NBD on the whole period: models.json → bgnbd, and the scoring model when it is chosen.
+        model = clv.fit_purchase_model("bgnbd", customers["frequency"], customers["recency"], customers["T"], time_unit)
     except clv.CLVInputError as exc:
         return None, skip_note("skip_bgnbd_failed", detail=str(exc))
     return model, None
 
 
-def bgnbd_predictions(
-    model: clv.BetaGeoModel | None, customers: pd.DataFrame, horizon: float
+def fit_whole_period(
+    code: str, customers: pd.DataFrame, time_unit: str
+) -> tuple[clv.PurchaseModel | None, Message | None]:
+    """Purchase model ``code`` on the whole period, or None and why it cannot be estimated."""
+    if repeat_buyers(customers["frequency"]) == 0:
+        return None, skip_note("skip_bgnbd_no_repeat")
+    try:
+        return clv.fit_purchase_model(code, customers["frequency"], customers["recency"], customers["T"], time_unit), None
+    except clv.CLVInputError as exc:
+        return None, message("purchase_model_failed", model=clv.model_name(code), detail=str(exc))
+
+
+def scoring_model(
+    choice: clv.Choice, bgnbd: clv.BetaGeoModel | None, bgnbd_why: Message | None, customers: pd.DataFrame,
+    time_unit: str,
+) -> tuple[clv.PurchaseModel | None, clv.Choice]:
+    """The model that scores the customers: the chosen one on the whole period, else the other one.
+
+    The other model stands in (and the choice says why, :func:`analysis.methods.clv.fallback_choice`)
+    when the chosen one cannot be estimated or does not converge on the whole period and the other
+    one converges, or when the chosen one cannot be estimated at all. Otherwise the chosen model is
+    kept, converged or not: the CLV then falls back to historic value (:func:`model_fallback_reasons`).
+    The model of record is the whole period's: later stages use its P(alive) and expected purchases
+    from customers.parquet, never a refit.
+    """
+    fitted: dict[str, tuple[clv.PurchaseModel | None, Message | None]] = {"bgnbd": (bgnbd, bgnbd_why)}
+
+    def fit(code: str) -> tuple[clv.PurchaseModel | None, Message | None]:
+        if code not in fitted:
+            fitted[code] = fit_whole_period(code, customers, time_unit)
+        model, why = fitted[code]
+        return model, why if model is None else clv.why_unusable(model)
+
+    if repeat_buyers(customers["frequency"]) == 0:
+        return None, choice  # neither model is identified; the skip note says so
+    model, why = fit(choice.code)
+    if why is None:
+        return model, choice
+    other = clv.other_model(choice.code)
+    other_model, other_why = fit(other)
+    if other_model is not None and (other_why is None or model is None):
+        return other_model, clv.fallback_choice(choice, other, why)
+    return model, choice
+
+
+def purchase_predictions(
+    model: clv.PurchaseModel | None, customers: pd.DataFrame, horizon: float
 ) -> tuple[np.ndarray, np.ndarray]:
     """P(alive) and expected purchases over ``horizon``; NaN without a model or where not finite."""
     if model is None:
@@ -300,59 +388,56 @@ def fit_gamma_gamma(
 
 
 def model_clv(
-    customers: pd.DataFrame, bg: clv.BetaGeoModel, gg: clv.GammaGammaModel, scoring: Scoring, margin: np.ndarray
+    customers: pd.DataFrame, model: clv.PurchaseModel, gg: clv.GammaGammaModel, scoring: Scoring, margin: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Expected spend per purchase and the discounted CLV over the horizon (BG/NBD × Gamma-Gamma)."""
-    unit = units_per_day(scoring.time_unit)
+    """Expected spend per purchase and the discounted CLV over the horizon (purchase model × Gamma-Gamma).
+
+    The horizon is ``clv_horizon_months`` months of :data:`analysis.methods.clv.DAYS_PER_MONTH` days,
+    discounted month by month; both in the model's time unit (:mod:`analysis.methods.clv.units`).
+    """
     spend = customers["monetary_value"].where(customers["monetary_value"] > 0, 0.0)
     expected_spend = gg.conditional_expected_average_profit(spend_frequency(customers), spend)
     purchases = clv.discounted_expected_purchases(
-        bg, customers["frequency"], customers["recency"], customers["T"],
-        horizon_periods=scoring.clv_horizon_months, period_length=DAYS_PER_MONTH * unit,
-        annual_discount_rate=scoring.annual_discount_rate, time_units_per_year=365.0 * unit,
+        model, customers["frequency"], customers["recency"], customers["T"],
+        horizon_periods=scoring.clv_horizon_months, period_length=clv.month_in_units(scoring.time_unit),
+        annual_discount_rate=scoring.annual_discount_rate, time_units_per_year=clv.year_in_units(scoring.time_unit),
     )
     return expected_spend, purchases * expected_spend * margin
 
 
 def holdout_check(path: Path, period: Period, scoring: Scoring) -> HoldoutCheck:
-    """Refit BG/NBD on the calibration window and compare with the holdout's actual purchases.
+    """Fit both purchase models on the calibration window and predict the holdout's purchases.
 
     Skipped, with the reason, when the calibration window has no days, no purchase, or fewer
-    repeat buyers than ``scoring.min_repeat_buyers`` (a refit on so few says nothing reliable).
+    repeat buyers than ``scoring.min_repeat_buyers`` (a refit on so few says nothing reliable), or
+    when neither model can be estimated on it. The calibration fits are not the models of record:
+    they see other data (the period less its last ``holdout_months``), so the holdout is unseen.
     """
     cal_end = calibration_end(period, scoring.holdout_months)
     if cal_end <= period.start:
-        return _no_holdout(skip_note("skip_holdout_too_short", start=period.start, end=period.end,
-                                     months=scoring.holdout_months))
+        return HoldoutCheck({}, skipped=skip_note("skip_holdout_too_short", start=period.start, end=period.end,
+                                                   months=scoring.holdout_months))
     split = holdout_split_summary(
         path, calibration_end=cal_end, observation_end=period.end, observation_start=period.start,
         time_unit=scoring.time_unit, engine=scoring.engine,
     )
     if split.empty:
-        return _no_holdout(skip_note("skip_holdout_empty", start=period.start, calibration_end=cal_end))
+        return HoldoutCheck({}, skipped=skip_note("skip_holdout_empty", start=period.start, calibration_end=cal_end))
     repeat = repeat_buyers(split["frequency"])
     if repeat < scoring.min_repeat_buyers:
-        return _no_holdout(skip_note("skip_holdout_few_repeat", calibration_end=cal_end, n=repeat,
-                                     limit=scoring.min_repeat_buyers))
-    try:
-        # Not the model of record: other data (the period less its last holdout_months), so the
-        # holdout purchases it predicts are unseen; models.json → bgnbd_calibration.
-        with np.errstate(all="ignore"):
-            model = clv.BetaGeoModel(time_unit=scoring.time_unit).fit(split["frequency"], split["recency"], split["T"])
-            table, figures = clv.holdout_comparison(
-                model, split["frequency"], split["recency"], split["T"], split["frequency_holdout"],
-                split["duration_holdout"],
-            )
-    except clv.CLVInputError as exc:
-        return _no_holdout(skip_note("skip_holdout_failed", detail=str(exc)))
-    record = model.summary() | {"calibration_end": str(cal_end), "holdout_figures": figures}
-    return HoldoutCheck(table, figures, record)
+        return HoldoutCheck({}, skipped=skip_note("skip_holdout_few_repeat", calibration_end=cal_end, n=repeat,
+                                                   limit=scoring.min_repeat_buyers))
+    checks = clv.check_purchase_models(split, scoring.time_unit)
+    if all(check.model is None for check in checks.values()):
+        why = joined([check.unusable for check in checks.values()], "separator_sentences")
+        return HoldoutCheck({}, skipped=skip_note("skip_holdout_failed", detail=why))
+    duration = float(split["duration_holdout"].iloc[0])
+    return HoldoutCheck(checks, cal_end, duration)
 
 
-def _no_holdout(why: SkipNote) -> HoldoutCheck:
-    table = pd.DataFrame({c: pd.Series(dtype="string" if c == "calibration_purchases" else "float64")
-                          for c in HOLDOUT_COLUMNS})
-    return HoldoutCheck(table, {}, None, why)
+def _empty_holdout_table() -> pd.DataFrame:
+    return pd.DataFrame({c: pd.Series(dtype="string" if c == "calibration_purchases" else "float64")
+                         for c in HOLDOUT_COLUMNS})
 
 
 def compute(
@@ -378,22 +463,27 @@ def compute(
     customers.attrs = {}
     skipped: dict[str, SkipNote] = {}
 
-    bg, why = fit_bgnbd(customers, scoring.time_unit)
-    if why is not None:
-        skipped["bgnbd"] = why
-    horizon = scoring.clv_horizon_months * DAYS_PER_MONTH * units_per_day(scoring.time_unit)
-    customers["p_alive"], customers["expected_purchases"] = bgnbd_predictions(bg, customers, horizon)
+    bg, bg_why = fit_bgnbd(customers, scoring.time_unit)
+    holdout = holdout_check(transactions_path, period, scoring)
+    if holdout.skipped is not None:
+        skipped["holdout"] = holdout.skipped
+    choice = clv.choose_purchase_model(holdout.checks or None, scoring.purchase_model)
+    model, choice = scoring_model(choice, bg, bg_why, customers, scoring.time_unit)
+    if model is None:
+        skipped["bgnbd"] = bg_why or skip_note("skip_bgnbd_failed", detail=choice.reason)
+    horizon = clv.months_in_units(scoring.clv_horizon_months, scoring.time_unit)
+    customers["p_alive"], customers["expected_purchases"] = purchase_predictions(model, customers, horizon)
 
     margin, margin_source = margin_rate(customers, scoring)
     customers["historic_value"] = customers["revenue"] * margin
-    reasons = model_fallback_reasons(customers, bg, scoring)
+    reasons = model_fallback_reasons(customers, model, scoring, choice.code)
     gg, why = fit_gamma_gamma(customers, scoring, reasons)
     if why is not None:
         skipped["gamma_gamma"] = why
     method = "historic"
-    if bg is not None and gg is not None and not reasons:
+    if model is not None and gg is not None and not reasons:
         try:
-            customers["expected_spend"], customers["clv"] = model_clv(customers, bg, gg, scoring, margin)
+            customers["expected_spend"], customers["clv"] = model_clv(customers, model, gg, scoring, margin)
             method = "model"
         except clv.CLVInputError as exc:
             reasons.append(_reason("gamma_gamma_unusable", value=str(exc), limit=""))
@@ -402,45 +492,61 @@ def compute(
         customers["clv"] = customers["historic_value"]
     customers["potential_value"] = customers["clv"] - customers["historic_value"]
 
-    holdout = holdout_check(transactions_path, period, scoring)
-    if holdout.skipped is not None:
-        skipped["holdout"] = holdout.skipped
     if master is not None:
         extra = [c for c in MASTER_COLUMNS if c in master.columns]
         customers = customers.merge(master[["customer_id", *extra]], on="customer_id", how="left", validate="one_to_one")
     models = {
         "bgnbd": bg.summary() if bg is not None else None,
         "gamma_gamma": gg.summary() if gg is not None else None,
-        "bgnbd_calibration": holdout.record,
+        "purchase_model": purchase_model_record(choice, model, scoring.purchase_model),
+        "purchase_model_comparison": holdout.record(),
+        "bgnbd_calibration": holdout.bgnbd_record(),
         "clv": {
             "method": method,
+            "purchase_model": choice.code,
             "horizon_months": scoring.clv_horizon_months,
             "annual_discount_rate": scoring.annual_discount_rate,
             "margin_source": margin_source,
             "time_unit": scoring.time_unit,
             "fallback_reasons": reasons,
         },
+        "time_units": clv.time_units_record(scoring.time_unit, scoring.clv_horizon_months),
         "customers": int(len(customers)),
         "repeat_buyers": repeat_buyers(customers["frequency"]),
         "customers_without_purchase": int(summary.attrs.get("customers_without_purchase", 0)),
         "excluded_customers": excluded_counts(excluded),
         "skipped": skipped,
     }
-    return ScoringResult(customers, models, holdout.table, holdout.figures, bg, gg, method, reasons, skipped, excluded)
+    return ScoringResult(
+        customers, models, holdout.table(choice.code), holdout.figures(choice.code), bg, gg, method, reasons,
+        skipped, excluded, purchase_model=model, purchase_model_code=choice.code,
+        model_comparison=holdout.comparison(),
+    )
+
+
+def purchase_model_record(choice: clv.Choice, model: clv.PurchaseModel | None, setting: str) -> dict[str, Any]:
+    """models.json → ``purchase_model``: the model that scored, the params' setting, the rule and why."""
+    return {
+        "name": choice.code,
+        "setting": setting,
+        "rule": choice.rule,
+        "reason": choice.reason,
+        "summary": model.summary() if model is not None else None,
+    }
 
 
 def model_fallback_reasons(
-    customers: pd.DataFrame, bg: clv.BetaGeoModel | None, scoring: Scoring
+    customers: pd.DataFrame, model: clv.PurchaseModel | None, scoring: Scoring, code: str = clv.DEFAULT_PURCHASE_MODEL
 ) -> list[dict[str, str]]:
-    """Why the CLV models cannot be used: too few repeat buyers, a BG/NBD fit missing or not converged."""
+    """Why the CLV models cannot be used: too few repeat buyers, the purchase model ``code`` missing or not converged."""
     reasons = []
     repeat = repeat_buyers(customers["frequency"])
     if repeat < scoring.min_repeat_buyers:
         reasons.append(_reason("too_few_repeat_buyers", value=str(repeat), limit=str(scoring.min_repeat_buyers)))
-    if bg is None:
-        reasons.append(_reason("bgnbd_unusable", value="", limit=""))
-    elif not bg.converged_:
-        reasons.append(_reason("bgnbd_not_converged", value=bg.message_, limit=""))
+    if model is None:
+        reasons.append(_reason(f"{code}_unusable", value="", limit=""))
+    elif not model.converged_:
+        reasons.append(_reason(f"{code}_not_converged", value=model.message_, limit=""))
     return reasons
 
 
@@ -449,7 +555,8 @@ def _reason(key: str, *, value: str, limit: str) -> dict[str, str]:
 
 
 def run(study: Study) -> ScoringResult:
-    """Score the run's cleaned transactions; write customers.parquet, excluded_customers.parquet and models.json."""
+    """Score the run's cleaned transactions; write customers.parquet, excluded_customers.parquet, models.json,
+    holdout.parquet and purchase_model_holdout.parquet."""
     p = study.params
     result = compute(
         study.require(catalog.TRANSACTIONS), period=p.period, scoring=p.scoring,
@@ -459,15 +566,17 @@ def run(study: Study) -> ScoringResult:
     study.write(catalog.EXCLUDED_CUSTOMERS, result.excluded)
     study.write(catalog.MODELS, result.models)
     study.write(catalog.HOLDOUT, result.holdout_table)
+    study.write(catalog.PURCHASE_MODEL_HOLDOUT, result.model_comparison)
     return result
 
 
 def frequency_recency_grids(
-    model: clv.BetaGeoModel | None, customers: pd.DataFrame, *, horizon_months: int, time_unit: str, cells: int = 25
+    model: clv.PurchaseModel | None, customers: pd.DataFrame, *, horizon_months: int, time_unit: str, cells: int = 25
 ) -> dict[str, pd.DataFrame]:
     """P(alive) and expected purchases over a frequency × recency grid at the oldest customer's age.
 
-    The standard BG/NBD diagnostic maps (lifetimes' ``plot_probability_alive_matrix`` and
+    ``model`` is the purchase model that scored (``ScoringResult.purchase_model``, BG/NBD or
+    Pareto/NBD). The standard diagnostic maps (lifetimes' ``plot_probability_alive_matrix`` and
     ``plot_frequency_recency_matrix``): rows are frequency, columns recency; cells with recency
     beyond T do not occur and the grid stops at the 99th percentile of frequency.
 
@@ -478,8 +587,8 @@ def frequency_recency_grids(
     """
     if model is None:
         raise ValueError(
-            "there is no BG/NBD model to map: it was not fitted on this run's data (see "
-            "result.skipped['bgnbd']); show the maps only when result.bgnbd is not None"
+            "there is no purchase model to map: none was fitted on this run's data (see "
+            "result.skipped['bgnbd']); show the maps only when result.purchase_model is not None"
         )
     T = float(customers["T"].max())
     max_frequency = int(max(1, np.ceil(customers["frequency"].quantile(0.99))))
@@ -489,7 +598,7 @@ def frequency_recency_grids(
     shape = f.shape
     f, r = f.ravel().astype(float), r.ravel()
     r = np.where(f == 0, 0.0, r)  # recency is 0 for customers without repeat purchases
-    horizon = horizon_months * DAYS_PER_MONTH * units_per_day(time_unit)
+    horizon = clv.months_in_units(horizon_months, time_unit)
     alive = model.conditional_probability_alive(f, r, np.full_like(f, T)).reshape(shape)
     expected = model.conditional_expected_purchases(horizon, f, r, np.full_like(f, T)).reshape(shape)
     index = pd.Index(frequencies, name="frequency")

@@ -26,7 +26,13 @@ Modules
     :func:`customer_lifetime_value`, :func:`discounted_expected_purchases`,
     :func:`period_discount_rate`.
 :mod:`~analysis.methods.clv.validation`
-    :func:`holdout_comparison` (calibration / holdout check).
+    :func:`holdout_comparison` (calibration / holdout check), :func:`decile_table`.
+:mod:`~analysis.methods.clv.selection`
+    :func:`check_purchase_models` and :func:`choose_purchase_model`: BG/NBD or Pareto/NBD, chosen on
+    the holdout (:data:`PURCHASE_MODELS`, :func:`comparison_table`).
+:mod:`~analysis.methods.clv.units`
+    The time units: :data:`DAYS_PER_MONTH` (30), :data:`DAYS_PER_YEAR` (365) and the conversions of
+    months and years into the model's unit.
 :mod:`~analysis.methods.clv.simulate`
     :func:`simulate_bgnbd`, :func:`simulate_pareto_nbd`, :func:`simulate_gamma_gamma`: draws of the
     models' summary statistics
@@ -60,9 +66,37 @@ from analysis.methods.clv.fitting import STANDARD_ERROR_METHOD, aggregate_patter
 from analysis.methods.clv.gamma_gamma import GAMMA_GAMMA_REFERENCE, GammaGammaModel
 from analysis.methods.clv.inputs import ArrayLike, CLVInputError
 from analysis.methods.clv.pareto_nbd import PARETO_NBD_REFERENCE, ParetoNBDModel
+from analysis.methods.clv.selection import (
+    DEFAULT_PURCHASE_MODEL,
+    PURCHASE_MODELS,
+    TIE_STANDARD_ERRORS,
+    Choice,
+    ModelCheck,
+    check_purchase_model,
+    check_purchase_models,
+    choose_purchase_model,
+    comparison_record,
+    comparison_table,
+    empty_comparison_table,
+    fallback_choice,
+    fit_purchase_model,
+    model_name,
+    other_model,
+    why_unusable,
+)
 from analysis.methods.clv.simulate import simulate_bgnbd, simulate_gamma_gamma, simulate_pareto_nbd
-from analysis.methods.clv.validation import holdout_comparison
+from analysis.methods.clv.units import (
+    DAYS_PER_MONTH,
+    DAYS_PER_YEAR,
+    month_in_units,
+    months_in_units,
+    time_units_record,
+    units_per_day,
+    year_in_units,
+)
+from analysis.methods.clv.validation import decile_table, holdout_comparison
 from analysis.methods.clv.value import (
+    PurchaseModel,
     customer_lifetime_value,
     discounted_expected_purchases,
     period_discount_rate,
@@ -70,20 +104,45 @@ from analysis.methods.clv.value import (
 
 __all__ = [
     "BGNBD_REFERENCE",
+    "DAYS_PER_MONTH",
+    "DAYS_PER_YEAR",
+    "DEFAULT_PURCHASE_MODEL",
     "GAMMA_GAMMA_REFERENCE",
     "PARETO_NBD_REFERENCE",
+    "PURCHASE_MODELS",
     "STANDARD_ERROR_METHOD",
+    "TIE_STANDARD_ERRORS",
     "ArrayLike",
     "BetaGeoModel",
     "CLVInputError",
+    "Choice",
     "GammaGammaModel",
+    "ModelCheck",
     "ParetoNBDModel",
+    "PurchaseModel",
     "aggregate_patterns",
+    "check_purchase_model",
+    "check_purchase_models",
+    "choose_purchase_model",
+    "comparison_record",
+    "comparison_table",
     "customer_lifetime_value",
+    "decile_table",
     "discounted_expected_purchases",
+    "empty_comparison_table",
+    "fallback_choice",
+    "fit_purchase_model",
     "holdout_comparison",
+    "model_name",
+    "month_in_units",
+    "months_in_units",
+    "other_model",
     "period_discount_rate",
     "simulate_bgnbd",
     "simulate_gamma_gamma",
     "simulate_pareto_nbd",
+    "time_units_record",
+    "units_per_day",
+    "why_unusable",
+    "year_in_units",
 ]

@@ -8,6 +8,7 @@ from analysis.methods.clv.bgnbd import BetaGeoModel
 from analysis.methods.clv.gamma_gamma import GammaGammaModel
 from analysis.methods.clv.inputs import ArrayLike, CLVInputError, _as_float_array, _require
 from analysis.methods.clv.pareto_nbd import ParetoNBDModel
+from analysis.methods.clv.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 
 PurchaseModel = BetaGeoModel | ParetoNBDModel  # anything with conditional_expected_purchases(t, x, t_x, T)
 
@@ -33,10 +34,10 @@ def customer_lifetime_value(
     monetary_value: ArrayLike,
     *,
     horizon_periods: int = 12,
-    period_length: float = 30.0,
+    period_length: float = DAYS_PER_MONTH,
     annual_discount_rate: float = 0.10,
     margin: float | ArrayLike = 1.0,
-    time_units_per_year: float = 365.0,
+    time_units_per_year: float = DAYS_PER_YEAR,
 ) -> np.ndarray:
     """Discounted expected value of each customer's purchases over the horizon.
 
@@ -58,13 +59,14 @@ def customer_lifetime_value(
     horizon_periods
         Number of periods ``n`` (e.g. 12 months).
     period_length
-        Length of a period in the model's time unit (30 for months in days; 30/7 in weeks).
+        Length of a period in the model's time unit: a month is 30 days, or 30/7 weeks
+        (:func:`analysis.methods.clv.units.month_in_units`).
     annual_discount_rate
         Yearly discount rate, converted to a per-period rate by compounding.
     margin
         Profit margin applied to spend, a scalar or one value per customer (1 = revenue).
     time_units_per_year
-        365 when the time unit is days, 365/7 for weeks.
+        365 when the time unit is days, 365/7 for weeks (:func:`analysis.methods.clv.units.year_in_units`).
 
     Returns
     -------
@@ -88,9 +90,9 @@ def discounted_expected_purchases(
     T: ArrayLike,
     *,
     horizon_periods: int = 12,
-    period_length: float = 30.0,
+    period_length: float = DAYS_PER_MONTH,
     annual_discount_rate: float = 0.10,
-    time_units_per_year: float = 365.0,
+    time_units_per_year: float = DAYS_PER_YEAR,
 ) -> np.ndarray:
     """Purchases expected in each period of the horizon, discounted: the CLV before spend and margin.
 
