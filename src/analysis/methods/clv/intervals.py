@@ -654,9 +654,10 @@ def tier_assigner(
     ``customers``. It is what :func:`tier_membership` calls once per draw, so the rule is checked
     once here (a :class:`~analysis.methods.tiers.TieringError` is raised now, not per draw) and
     the table is sorted by ``customer_id`` once, not per draw. The CLV moves the tiers of ``clv``
-    and ``pareto`` (when their ``column`` is the CLV), of ``composite`` (its potential) and of
-    ``kmeans`` when CLV is a feature (slow: ``n_init`` k-means runs per draw); ``rfm`` and
-    ``threshold`` do not depend on it, so their tier probabilities are 1.
+    and ``pareto`` (when their ``column`` is the CLV), of ``composite`` (its potential; its loyalty
+    part keeps the point estimate of P(alive)) and of ``kmeans`` when CLV is a feature (slow:
+    ``n_init`` k-means runs per draw); ``rfm`` and ``threshold`` do not depend on it, so their tier
+    probabilities are 1.
     """
     from analysis.methods import tiers as tiering
 
