@@ -25,6 +25,11 @@ Modules
 :mod:`~analysis.methods.clv.value`
     :func:`customer_lifetime_value`, :func:`discounted_expected_purchases`,
     :func:`period_discount_rate`.
+:mod:`~analysis.methods.clv.intervals`
+    How sure the predictions are: :func:`draw_parameters` (asymptotic-normal draws of the
+    parameters), :func:`customer_intervals`, :func:`group_value_intervals`,
+    :func:`tier_membership` with :func:`tier_assigner`, and for the stages :func:`clv_intervals`
+    and :func:`tier_intervals`.
 :mod:`~analysis.methods.clv.validation`
     :func:`holdout_comparison` (calibration / holdout check), :func:`decile_table`.
 :mod:`~analysis.methods.clv.selection`
@@ -65,6 +70,19 @@ from analysis.methods.clv.bgnbd import BGNBD_REFERENCE, BetaGeoModel
 from analysis.methods.clv.fitting import STANDARD_ERROR_METHOD, aggregate_patterns
 from analysis.methods.clv.gamma_gamma import GAMMA_GAMMA_REFERENCE, GammaGammaModel
 from analysis.methods.clv.inputs import ArrayLike, CLVInputError
+from analysis.methods.clv.intervals import (
+    ParameterDraws,
+    TierIntervals,
+    TierMembership,
+    clv_intervals,
+    customer_intervals,
+    draw_parameters,
+    group_value_intervals,
+    parameter_intervals,
+    tier_assigner,
+    tier_intervals,
+    tier_membership,
+)
 from analysis.methods.clv.pareto_nbd import PARETO_NBD_REFERENCE, ParetoNBDModel
 from analysis.methods.clv.selection import (
     DEFAULT_PURCHASE_MODEL,
@@ -117,30 +135,41 @@ __all__ = [
     "CLVInputError",
     "Choice",
     "GammaGammaModel",
-    "ModelCheck",
-    "ParetoNBDModel",
-    "PurchaseModel",
     "aggregate_patterns",
     "check_purchase_model",
     "check_purchase_models",
     "choose_purchase_model",
+    "clv_intervals",
     "comparison_record",
     "comparison_table",
+    "customer_intervals",
+    "ModelCheck",
+    "ParameterDraws",
+    "ParetoNBDModel",
+    "PurchaseModel",
+    "TierIntervals",
+    "TierMembership",
     "customer_lifetime_value",
     "decile_table",
     "discounted_expected_purchases",
+    "draw_parameters",
     "empty_comparison_table",
     "fallback_choice",
     "fit_purchase_model",
+    "group_value_intervals",
     "holdout_comparison",
     "model_name",
     "month_in_units",
     "months_in_units",
     "other_model",
+    "parameter_intervals",
     "period_discount_rate",
     "simulate_bgnbd",
     "simulate_gamma_gamma",
     "simulate_pareto_nbd",
+    "tier_assigner",
+    "tier_intervals",
+    "tier_membership",
     "time_units_record",
     "units_per_day",
     "why_unusable",

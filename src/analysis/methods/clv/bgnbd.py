@@ -173,6 +173,13 @@ class BetaGeoModel(PurchaseModel):
         Maximum-likelihood estimates ``r, alpha, a, b``.
     standard_errors_ : dict
         Asymptotic standard errors (see :data:`analysis.methods.clv.fitting.STANDARD_ERROR_METHOD`).
+    log_covariance_ : numpy.ndarray
+        Asymptotic covariance of ``log(r, alpha, a, b)``: the inverse observed information in
+        log-parameters (rows and columns in :attr:`parameter_names` order; NaN when the Hessian is
+        not positive definite). :mod:`~analysis.methods.clv.intervals` draws from it.
+    covariance_ : numpy.ndarray
+        The same mapped to ``(r, alpha, a, b)`` by the delta method; its diagonal is the square of
+        ``standard_errors_``.
     log_likelihood_ : float
         Maximised log-likelihood, the weighted sum of FHL (2005) eq. 6 over customers.
     n_customers_ : float
@@ -279,15 +286,23 @@ class BetaGeoModel(PurchaseModel):
         ``c = a+b+x-1`` and ``z = t/(alpha+T+t)``, whose series stays bounded for large ``x`` and ``t``.
         Undefined for ``a = 1`` exactly (a removable singularity of the closed form).
         """
-        r, alpha, a, b = self._theta()
         x, t_x, age = _validate_rfm(frequency, recency, T)
         t_arr = _validate_horizon(t)
         x, t_x, age, t_arr = np.broadcast_arrays(x, t_x, age, t_arr)
-        z = t_arr / (alpha + age + t_arr)
+        expected_if_alive = self._expected_purchases_if_alive(t_arr, x, age)
+        return expected_if_alive / (1.0 + np.exp(self._log_odds_dead(x, t_x, age)))
+
+    def _expected_purchases_if_alive(self, t: np.ndarray, x: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """Expected purchases in ``(T, T + t]`` of a customer alive at ``T``: FHL (2005) eq. 10 without P(alive).
+
+        It depends on ``(x, T)`` only, not on ``t_x``: interval computations evaluate it once per
+        distinct ``(x, T)`` pair. Inputs are checked arrays that broadcast together.
+        """
+        r, alpha, a, b = self._theta()
+        z = t / (alpha + age + t)
         c = a + b + x - 1
         tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, c, z)
-        expected_if_alive = (a + b + x - 1) / (a - 1) * (1 - tail)
-        return expected_if_alive / (1.0 + np.exp(self._log_odds_dead(x, t_x, age)))
+        return (a + b + x - 1) / (a - 1) * (1 - tail)
 
     def expected_purchases(self, t: ArrayLike) -> np.ndarray:
         """Expected repeat purchases of a new customer in ``(0, t]``, FHL (2005) eq. 7.

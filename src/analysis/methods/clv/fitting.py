@@ -231,6 +231,7 @@ class _MLFit:
 
     theta: np.ndarray
     standard_errors: np.ndarray  # NaN when the Hessian is not positive definite
+    log_covariance: np.ndarray  # inverse observed information in log(theta); NaN when not positive definite
     log_likelihood: float
     optimizer: optimize.OptimizeResult  # the L-BFGS-B result the Newton step started from
     hessian_ok: bool
@@ -283,12 +284,15 @@ def _maximum_likelihood(
         log_params, log_likelihood, gradient = candidate, candidate_ll, candidate_gradient
     theta = np.exp(log_params)
     if hessian_ok:
-        errors = np.sqrt(np.diag(np.linalg.inv(information) * np.outer(theta, theta)))
+        log_covariance = np.linalg.inv(information)
+        errors = np.sqrt(np.diag(log_covariance * np.outer(theta, theta)))
     else:
+        log_covariance = np.full((theta.size, theta.size), np.nan)
         errors = np.full(theta.size, np.nan)
     return _MLFit(
         theta=theta,
         standard_errors=errors,
+        log_covariance=log_covariance,
         log_likelihood=float(log_likelihood),
         optimizer=best,
         hessian_ok=hessian_ok,
@@ -344,9 +348,18 @@ def _check_fitted(model: Any) -> None:
 
 
 def _store_fit(model: Any, fit: _MLFit, total: float, n_patterns: int) -> Any:
-    """Set a model's fitted attributes (``params_`` … ``message_``) and return the model."""
+    """Set a model's fitted attributes (``params_`` … ``message_``) and return the model.
+
+    ``log_covariance_`` is the inverse observed information in ``log(theta)`` (rows and columns in
+    ``parameter_names`` order), what parametric draws of the parameters need;
+    ``covariance_`` is its delta-method image ``D log_covariance_ D``, ``D = diag(theta)``, whose
+    diagonal is the square of ``standard_errors_``. Both are NaN when the Hessian is not positive
+    definite.
+    """
     model.params_ = dict(zip(model.parameter_names, map(float, fit.theta)))
     model.standard_errors_ = dict(zip(model.parameter_names, map(float, fit.standard_errors)))
+    model.log_covariance_ = np.array(fit.log_covariance, dtype=float)
+    model.covariance_ = model.log_covariance_ * np.outer(fit.theta, fit.theta)
     model.log_likelihood_ = float(fit.log_likelihood)
     model.n_customers_ = total
     model.n_patterns_ = int(n_patterns)

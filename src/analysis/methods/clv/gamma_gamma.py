@@ -146,7 +146,7 @@ class GammaGammaModel:
     ----------
     params_ : dict
         Maximum-likelihood estimates ``p, q, gamma`` (``gamma`` is called ``v`` in lifetimes).
-    standard_errors_, log_likelihood_, n_customers_, n_patterns_, converged_, message_
+    standard_errors_, log_covariance_, covariance_, log_likelihood_, n_customers_, n_patterns_, converged_, message_
         As in :class:`analysis.methods.clv.bgnbd.BetaGeoModel`; only customers with ``frequency > 0`` enter the fit.
     """
 
@@ -199,6 +199,7 @@ class GammaGammaModel:
             np.array([1.0, 1.0, 1.0]),
         ]
         fit = _maximum_likelihood(loglik_and_grad, starts, total)
+        # log_covariance needs no mapping: log(gamma) moves by the constant log(scale)
         unscale = np.array([1.0, 1.0, scale])
         fit = replace(
             fit,
@@ -229,11 +230,15 @@ class GammaGammaModel:
         mean and the customer's own mean; the population mean when ``x = 0``.
         """
         _check_fitted(self)
-        p, q, gamma = (self.params_[k] for k in self.parameter_names)
         x, m = _validate_spend(frequency, monetary_value)
         m = np.where(x > 0, m, 0.0)
         if np.any(x == 0):
             self.population_mean_spend()  # raises with a clear message when q <= 1
+        return self._expected_spend(x, m)
+
+    def _expected_spend(self, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+        """``E[M | x, m]`` on checked arrays (``m = 0`` where ``x = 0``), for repeated evaluation."""
+        p, q, gamma = (self.params_[k] for k in self.parameter_names)
         return p * (gamma + x * m) / (p * x + q - 1)
 
     def spend_frequency_correlation(self, frequency: ArrayLike, monetary_value: ArrayLike) -> float:

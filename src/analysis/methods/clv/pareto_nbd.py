@@ -158,6 +158,9 @@ class ParetoNBDModel(PurchaseModel):
         Maximum-likelihood estimates ``r, alpha, s, beta``.
     standard_errors_ : dict
         Asymptotic standard errors (:data:`standard_error_method`: the gradient is numerical).
+    log_covariance_, covariance_ : numpy.ndarray
+        Asymptotic covariance of ``log(r, alpha, s, beta)`` and of ``(r, alpha, s, beta)``, as in
+        :class:`~analysis.methods.clv.bgnbd.BetaGeoModel`.
     log_likelihood_ : float
         Maximised log-likelihood, the weighted sum of Fader & Hardie (2005) eq. 22 over customers.
     n_customers_, n_patterns_, converged_, message_
@@ -258,12 +261,20 @@ class ParetoNBDModel(PurchaseModel):
         ``E[Y(t) | x, t_x, T] = (r+x)(beta+T) / ((alpha+T)(s-1)) [1 - ((beta+T)/(beta+T+t))^(s-1)]
         * P(alive)``; for ``s = 1`` the bracket divided by ``s - 1`` is ``log(1 + t/(beta+T))``.
         """
-        r, alpha, s, beta = self._theta()
         x, t_x, age = _validate_rfm(frequency, recency, T)
         t_arr = _validate_horizon(t)
         x, t_x, age, t_arr = np.broadcast_arrays(x, t_x, age, t_arr)
-        if_alive = (r + x) * (beta + age) / (alpha + age) * _lifetime_factor(s, t_arr / (beta + age))
+        if_alive = self._expected_purchases_if_alive(t_arr, x, age)
         return if_alive * special.expit(-self._log_odds_dead(x, t_x, age))
+
+    def _expected_purchases_if_alive(self, t: np.ndarray, x: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """Expected purchases in ``(T, T + t]`` of a customer alive at ``T``: eq. 26 without P(alive).
+
+        It depends on ``(x, T)`` only, not on ``t_x``: interval computations evaluate it once per
+        distinct ``(x, T)`` pair. Inputs are checked arrays that broadcast together.
+        """
+        r, alpha, s, beta = self._theta()
+        return (r + x) * (beta + age) / (alpha + age) * _lifetime_factor(s, t / (beta + age))
 
     def expected_purchases(self, t: ArrayLike) -> np.ndarray:
         """Expected repeat purchases of a new customer in ``(0, t]``, SMC (1987) eq. 17.
