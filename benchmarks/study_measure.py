@@ -232,7 +232,7 @@ def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = N
         def stop(why: str) -> None:
             if not stop_reason:
                 stop_reason.append(why)
-            _kill_group(child.pid)
+            _kill_tree(child.pid)
 
         def sample() -> None:
             root, is_kernel = psutil.Process(child.pid), {}
@@ -249,7 +249,7 @@ def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = N
             thread.start()
         returncode = child.wait()
         seconds = time.perf_counter() - started
-        _kill_group(child.pid)  # a kernel left behind by a killed runner
+        _kill_group(child.pid)  # anything left in the runner's group
         for thread in threads:
             thread.join(timeout=10)
     running = tracker.running_for()
@@ -280,3 +280,17 @@ def _kill_group(pid: int) -> None:
         os.killpg(pid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill the running runner's group and every descendant (Jupyter starts kernels in their own session)."""
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        descendants = []
+    _kill_group(pid)
+    for process in descendants:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass

@@ -16,6 +16,7 @@ from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
+import psutil
 import pytest
 
 from analysis.frame import runner
@@ -186,15 +187,19 @@ def test_recorder_attributes_kernels_runner_and_gaps() -> None:
 
 
 FAKE_RUNNER = textwrap.dedent('''
-    """Prints the runner's progress lines; each notebook step runs a child "kernel" holding known memory."""
+    """Prints the runner's progress lines; each notebook step runs a child "kernel" holding known memory.
+
+    Like Jupyter's, the kernels run in a session of their own; the second holds its memory argv[1] seconds.
+    """
     import subprocess, sys, time
-    KERNEL = "import sys, time; block = b'x' * (int(sys.argv[1]) << 20); time.sleep(0.6)"
-    steps = [("01_clean", 40), ("02_rfm_clv", 160), ("report", 0)]
-    for n, (step, mib) in enumerate(steps, start=1):
+    KERNEL = "import sys, time; block = b'x' * (int(sys.argv[1]) << 20); time.sleep(float(sys.argv[2]))"
+    steps = [("01_clean", 40, "0.6"), ("02_rfm_clv", 160, sys.argv[1]), ("report", 0, "")]
+    for n, (step, mib, hold) in enumerate(steps, start=1):
         print(f"[{n}/{len(steps)}] {step} …", file=sys.stderr, flush=True)
         started = time.perf_counter()
         if mib:
-            subprocess.run([sys.executable, "-c", KERNEL, str(mib), "ipykernel_launcher"], check=True)
+            subprocess.run([sys.executable, "-c", KERNEL, str(mib), hold, "ipykernel_launcher"],
+                           check=True, start_new_session=True)
         else:
             block = b"y" * (120 << 20)
             time.sleep(0.6)
@@ -206,7 +211,7 @@ FAKE_RUNNER = textwrap.dedent('''
 def test_measuring_a_real_process_tree_attributes_each_kernel_to_its_step(tmp_path: Path) -> None:
     script = tmp_path / "fake_runner.py"
     script.write_text(FAKE_RUNNER, encoding="utf-8")
-    run = measure_run([sys.executable, str(script)], log=tmp_path / "log.txt", timeout=60)
+    run = measure_run([sys.executable, str(script), "0.6"], log=tmp_path / "log.txt", timeout=60)
     assert run.status == "ok" and run.steps == ["01_clean", "02_rfm_clv", "report"]
     assert set(run.step_seconds) == set(run.steps) and run.running is None
     clean, rfm, report = (run.peaks[s] for s in run.steps)
@@ -221,11 +226,13 @@ def test_measuring_a_real_process_tree_attributes_each_kernel_to_its_step(tmp_pa
 def test_a_run_over_its_memory_limit_is_stopped_with_what_was_measured(tmp_path: Path) -> None:
     script = tmp_path / "fake_runner.py"
     script.write_text(FAKE_RUNNER, encoding="utf-8")
-    run = measure_run([sys.executable, str(script)], log=tmp_path / "log.txt", timeout=60,
+    run = measure_run([sys.executable, str(script), "30"], log=tmp_path / "log.txt", timeout=60,
                       max_tree_bytes=100 * MIB)
-    assert run.status.startswith("stopped: memory")
+    assert run.status.startswith("stopped: memory") and run.seconds < 25
     assert run.running is not None and run.running[0] == "02_rfm_clv"
     assert "01_clean" in run.step_seconds and "report" not in run.steps
+    (kernel,) = run.peaks["02_rfm_clv"].kernels  # killed too, although in a session of its own
+    assert not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
 
 
 # --------------------------------------------------------------------------------------------------
