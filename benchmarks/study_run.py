@@ -164,7 +164,10 @@ def run_size(rows_requested: int, args: argparse.Namespace, log) -> tuple[list[R
         log(f"  {row.stage:<40} {row.wall_text():>16} s  {row.peak_text():>8} MiB")
     if run.status != "ok":
         notes.append(f"study run {run.status} (exit status {run.returncode}); see {shown(run.log)}")
-    notes.append(f"{run.samples:,} samples of the process tree, every 50 ms")
+    kernels = {stage: len(run.peaks[stage].kernels) for stage in STAGES[:-1] if stage in run.peaks}
+    odd = {stage: n for stage, n in kernels.items() if n != 1}
+    notes.append(f"{run.samples:,} samples of the process tree, every 50 ms; "
+                 + ("one kernel per notebook stage" if not odd else f"kernels per stage: {odd}"))
     floor, floor_note = run_floor(export, work, rows, args.timeout)
     log(f"  {floor.stage:<40} {floor.wall_text():>16} s  {floor.peak_text():>8} MiB")
     customers = study_customers(out, run_name)
