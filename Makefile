@@ -11,9 +11,10 @@ SHELL  := /bin/bash
 # pip's location warnings are noise; its exit status still fails the build (pipefail)
 QUIET_PIP := 2>&1 | { grep -v "^WARNING: Location" || true; }
 TEST_WORKERS ?= 2
+SIZES  ?= 1000000,10000000
 
 .DEFAULT_GOAL := help
-.PHONY: help setup sample-data browser report test test-fast lab bench lint format notebooks lock clean
+.PHONY: help setup sample-data browser report test test-fast lab bench bench-study lint format notebooks lock clean
 
 help: ## list the verbs
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -58,6 +59,9 @@ lab: $(SAMPLE) ## open JupyterLab on the notebooks
 
 bench: $(STAMP) ## scale benchmarks, printed as tables
 	$(PY) benchmarks/run.py
+
+bench-study: $(STAMP) ## the whole study from a raw export of SIZES transaction rows, per stage (SIZES=1000000,10000000)
+	$(PY) benchmarks/study_run.py --sizes $(SIZES)
 
 lint: $(STAMP) ## ruff over the library, tests, benchmarks and notebooks
 	$(VENV)/bin/ruff check src tests benchmarks notebooks

@@ -19,15 +19,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from importlib import metadata
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -36,6 +33,7 @@ DATA = HERE / "_data"
 sys.path.insert(0, str(HERE))
 
 from datagen import OBSERVATION_END, cache_path, generation_seconds  # noqa: E402
+from machine import base_facts, commit, first_line  # noqa: E402
 from measure import run_measured  # noqa: E402
 from peers_env import PEER_PACKAGES, ensure_peers_venv  # noqa: E402
 
@@ -101,62 +99,18 @@ def size_label(customers: int, rows: int) -> str:
 # machine facts
 
 
-def _first_line(command: list[str]) -> str:
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
-    except (OSError, subprocess.TimeoutExpired):
-        return "not found"
-    lines = (done.stdout + done.stderr).strip().splitlines()
-    return lines[0] if lines else "unknown"
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def _ram_gib() -> float:
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemTotal"):
-                return int(line.split()[1]) / 1024**2
-    except OSError:
-        pass
-    return float("nan")
-
-
-def _versions(names: list[str]) -> str:
-    found = []
-    for name in names:
-        try:
-            found.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            found.append(f"{name} missing")
-    return ", ".join(found)
-
-
 def machine_facts(peers_python: Path | None) -> list[str]:
     facts = [
-        f"CPU: {os.cpu_count()} cores, {_cpu_model()}",
-        f"RAM: {_ram_gib():.1f} GiB; load average at start {os.getloadavg()[0]:.2f} (cores are shared)",
-        f"OS: {platform.platform()}",
-        f"Python {platform.python_version()}; "
-        + _versions(["duckdb", "pyspark", "pandas", "numpy", "scipy", "pyarrow", "psutil"]),
-        f"Java: {_first_line(['java', '-version'])}",
+        *base_facts(["duckdb", "pyspark", "pandas", "numpy", "scipy", "pyarrow", "psutil"]),
+        f"Java: {first_line(['java', '-version'])}",
     ]
     if peers_python is not None:
         script = (
             "from importlib import metadata as m; print(', '.join(f'{n} {m.version(n)}' for n in "
             "['lifetimes', 'pymc-marketing', 'pymc', 'pytensor', 'pandas', 'numpy', 'scipy']))"
         )
-        facts.append(f"peers venv: {_first_line([str(peers_python), '-c', script])}")
-    commit = _first_line(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"])
-    facts.append(f"project commit {commit}; observation end {OBSERVATION_END}; time unit days")
+        facts.append(f"peers venv: {first_line([str(peers_python), '-c', script])}")
+    facts.append(f"project commit {commit()}; observation end {OBSERVATION_END}; time unit days")
     return facts
 
 

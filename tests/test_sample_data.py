@@ -111,6 +111,7 @@ def test_command_line_matches_api_and_seed_matters(tmp_path: Path) -> None:
     ({"n_customers": 0}, "n_customers"),
     ({"start": "2025-12-31", "end": "2023-01-01"}, "end at least 60 days after start"),
     ({"start": "2023-13-01"}, "ISO dates"),
+    ({"customers_format": "ods"}, "customers_format"),
 ])
 def test_bad_arguments_say_what_to_fix(tmp_path: Path, kwargs: dict, fragment: str) -> None:
     with pytest.raises(SampleDataError, match=fragment):

@@ -389,7 +389,8 @@ def _assign_order_ids(days: np.ndarray, start: np.datetime64,
     first_of_year = np.searchsorted(years, years)
     seq = np.arange(days.size) - first_of_year + 1
     ids = np.empty(days.size, dtype=object)
-    ids[order] = [f"SO{y}{s:06d}" for y, s in zip(years, seq)]
+    ids[order] = _texts(np.strings.add(np.strings.add("SO", years.astype(str)),
+                                       np.strings.zfill(seq.astype(str), 6)))
     return ids
 
 
@@ -423,39 +424,87 @@ def _choose_formats(rng: np.random.Generator, n: int, shares: dict[str, float]) 
     return names[rng.choice(len(names), n, p=probs / probs.sum())]
 
 
-def _format_amounts(values: np.ndarray, styles: np.ndarray) -> list[str]:
-    """Amount strings the way spreadsheet exports mix them (see ``_AMOUNT_FORMAT_SHARES``)."""
-    out = []
-    for v, style in zip(values, styles):
+def _texts(strings: np.ndarray) -> np.ndarray:
+    """A numpy string array as Python strings (object dtype), the cells of an export frame."""
+    return strings.astype(object)
+
+
+def _cents_texts(values: np.ndarray) -> np.ndarray | None:
+    """``f"{x:.2f}"`` of every ``x >= 0``, vectorised; None when a value is not a whole number of cents.
+
+    The amounts are rounded to cents before they are written, so the digits come from the integer
+    number of cents and agree with Python's formatting; other values are left to the caller.
+    """
+    scaled = np.asarray(values, dtype=float) * 100
+    cents = np.rint(scaled)
+    if not np.all(np.abs(scaled - cents) < 1e-6) or (cents.size and cents.max() >= 2**52):
+        return None
+    cents = cents.astype(np.int64)
+    whole = (cents // 100).astype(str)
+    return np.strings.add(np.strings.add(whole, "."), np.strings.zfill((cents % 100).astype(str), 2))
+
+
+def _money_texts(values: np.ndarray) -> np.ndarray:
+    """``f"{v:.2f}"`` of every value (a negative zero keeps its minus sign, as Python writes it)."""
+    values = np.asarray(values, dtype=float)
+    body = _cents_texts(np.abs(values))
+    if body is None:
+        return np.array([f"{v:.2f}" for v in values], dtype=object)
+    return _texts(np.where(np.signbit(values), np.strings.add("-", body), body))
+
+
+def _format_amounts(values: np.ndarray, styles: np.ndarray) -> np.ndarray:
+    """Amount strings the way spreadsheet exports mix them (see ``_AMOUNT_FORMAT_SHARES``).
+
+    The plain style (most rows) is formatted in one vectorised pass; the others row by row.
+    """
+    values = np.asarray(values, dtype=float)
+    out = np.empty(values.size, dtype=object)
+    plain = styles == "plain"
+    body = _cents_texts(np.abs(values[plain]))
+    if body is None:
+        plain[:] = False
+    else:
+        out[plain] = _texts(np.where(values[plain] < 0, np.strings.add("-", body), body))
+    for i in np.flatnonzero(~plain):
+        v, style = values[i], styles[i]
         sign, x = ("-" if v < 0 else ""), abs(v)
         if style == "thousands":
-            out.append(f"{sign}{x:,.2f}")
+            out[i] = f"{sign}{x:,.2f}"
         elif style == "yuan_sign":
-            out.append(f"{sign}¥{x:,.2f}")
+            out[i] = f"{sign}¥{x:,.2f}"
         elif style == "yuan_suffix":
-            out.append(f"{sign}{x:.2f}元")
+            out[i] = f"{sign}{x:.2f}元"
         elif style == "rmb_prefix":
-            out.append(f"RMB {sign}{x:.2f}")
+            out[i] = f"RMB {sign}{x:.2f}"
         else:
-            out.append(f"{sign}{x:.2f}")
+            out[i] = f"{sign}{x:.2f}"
     return out
 
 
-def _format_dates(dates: np.ndarray, styles: np.ndarray) -> list[str]:
-    """Date strings: ISO mostly, else 2024/3/5, 2024年3月5日 or 20240305."""
-    years = dates.astype("datetime64[Y]").astype(int) + 1970
-    months = dates.astype("datetime64[M]").astype(int) % 12 + 1
-    days = (dates - dates.astype("datetime64[M]")).astype(int) + 1
-    out = []
-    for y, m, d, style in zip(years, months, days, styles):
-        if style == "slash":
-            out.append(f"{y}/{m}/{d}")
-        elif style == "chinese":
-            out.append(f"{y}年{m}月{d}日")
-        elif style == "compact":
-            out.append(f"{y}{m:02d}{d:02d}")
-        else:
-            out.append(f"{y}-{m:02d}-{d:02d}")
+def _date_text(year: int, month: int, day: int, style: str) -> str:
+    """One date in one export style: ISO mostly, else 2024/3/5, 2024年3月5日 or 20240305."""
+    if style == "slash":
+        return f"{year}/{month}/{day}"
+    if style == "chinese":
+        return f"{year}年{month}月{day}日"
+    if style == "compact":
+        return f"{year}{month:02d}{day:02d}"
+    return f"{year}-{month:02d}-{day:02d}"
+
+
+def _format_dates(dates: np.ndarray, styles: np.ndarray) -> np.ndarray:
+    """Date strings in each row's style; each distinct (date, style) is formatted once."""
+    unique, position = np.unique(dates, return_inverse=True)
+    years = unique.astype("datetime64[Y]").astype(int) + 1970
+    months = unique.astype("datetime64[M]").astype(int) % 12 + 1
+    days = (unique - unique.astype("datetime64[M]")).astype(int) + 1
+    out = np.empty(len(dates), dtype=object)
+    for style in np.unique(styles):
+        texts = np.array([_date_text(y, m, d, style) for y, m, d in zip(years, months, days)],
+                         dtype=object)
+        rows = styles == style
+        out[rows] = texts[position[rows]]
     return out
 
 
@@ -472,10 +521,10 @@ def _export_rows(rng: np.random.Generator, lines: pd.DataFrame, ids: np.ndarray,
                               _choose_formats(rng, n, _DATE_FORMAT_SHARES)),
         "金额": _format_amounts(lines["amount"].to_numpy(),
                               _choose_formats(rng, n, _AMOUNT_FORMAT_SHARES)),
-        "数量": [str(int(v)) for v in lines["quantity"].to_numpy()],
+        "数量": _texts(lines["quantity"].to_numpy().astype(np.int64).astype(str)),
         "产品类别": cats[lines["category"].to_numpy()],
         "销售渠道": chans[lines["channel"].to_numpy()],
-        "成本": [f"{v:.2f}" for v in lines["cost"].to_numpy()],
+        "成本": _money_texts(lines["cost"].to_numpy()),
     }, dtype=object)
 
 
@@ -523,7 +572,9 @@ def _outlier_slots(rng: np.random.Generator, cust: pd.DataFrame, purchases: pd.D
     book_q75 = np.quantile(cust["mean_spend"].to_numpy()[purchases["cust"].to_numpy()], 0.75)
     big = np.flatnonzero(cust["mean_spend"].to_numpy() >= book_q75)
     owners = rng.choice(big, n, replace=big.size < n)
-    used = set(zip(purchases["cust"].to_numpy().tolist(), purchases["day"].to_numpy().tolist()))
+    bought, bought_day = purchases["cust"].to_numpy(), purchases["day"].to_numpy()
+    theirs = np.isin(bought, owners)  # only the chosen customers' days are ever looked up
+    used = set(zip(bought[theirs].tolist(), bought_day[theirs].tolist()))
     days = np.empty(n, dtype=np.int64)
     first = cust["first_day"].to_numpy()
     for i, c in enumerate(owners):
@@ -871,8 +922,18 @@ def _customer_truth(cust: pd.DataFrame, purchases: pd.DataFrame, ids: np.ndarray
     })
 
 
+def _customers_file(master: pd.DataFrame, customers_format: str,
+                    stamp: dt.datetime) -> dict[str, tuple[bytes, str, int]]:
+    """The customer master as ``customers.xlsx`` (sheet 客户信息) or ``customers.csv`` (utf-8-sig)."""
+    if customers_format == "csv":
+        return {"customers.csv": (_csv_bytes(master, "utf-8-sig", "\r\n"), "utf-8-sig", len(master))}
+    workbook = _xlsx_bytes(master, "客户信息", ["客户编号", "联系电话"], ["注册日期"], ["存款余额"], stamp)
+    return {"customers.xlsx": (workbook, "xlsx", len(master))}
+
+
 def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_customers: int = 5000,
-                         start: str = "2023-01-01", end: str = "2025-12-31") -> dict:
+                         start: str = "2023-01-01", end: str = "2025-12-31",
+                         customers_format: str = "xlsx") -> dict:
     """Generate the sample CRM export into ``out_dir`` and return the truth it was drawn from.
 
     Files (each written atomically): ``transactions.csv`` (utf-8-sig), ``customers.xlsx`` (sheet
@@ -885,6 +946,8 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
     seed : seed of ``numpy.random.SeedSequence``; the same seed gives byte-identical files.
     n_customers : number of buying customers; ~3 % prospects who never bought are added.
     start, end : ISO dates of the observation window (inclusive).
+    customers_format : ``"xlsx"``, or ``"csv"`` for ``customers.csv`` (utf-8-sig, the same columns)
+        instead: writing a workbook of hundreds of thousands of customers takes many minutes.
 
     Returns
     -------
@@ -892,6 +955,8 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
         The content of ``truth.json``.
     """
     _check_size(n_customers)
+    if customers_format not in ("xlsx", "csv"):
+        raise SampleDataError(f"customers_format={customers_format!r}: use 'xlsx' or 'csv'.")
     start_d, n_days = _parse_window(start, end)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -917,9 +982,7 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
     files = {
         "transactions.csv": (_csv_bytes(transactions, "utf-8-sig", "\r\n"), "utf-8-sig",
                              len(transactions)),
-        "customers.xlsx": (_xlsx_bytes(master_out, "客户信息", ["客户编号", "联系电话"],
-                                       ["注册日期"], ["存款余额"], stamp),
-                           "xlsx", len(master_out)),
+        **_customers_file(master_out, customers_format, stamp),
         "surveys.csv": (_csv_bytes(_survey_table(surveys, ids, start_d), "gbk", "\r\n"), "gbk",
                         len(surveys)),
         "complaints.csv": (_csv_bytes(_complaint_table(complaints, ids, start_d), "utf-8", "\n"),
@@ -1009,7 +1072,8 @@ def _truth_dict(seed: int, n_customers: int, n_prospects: int, start: str, end: 
         "injected_customer_ids": {"duplicate": sorted(master_dups["客户编号"])},
         "outlier_factors": tx_info["outlier_factors"],
         "balance_class1_threshold": _BALANCE_CLASS1_THRESHOLD,
-        "columns": {"transactions.csv": TRANSACTION_COLUMNS, "customers.xlsx": CUSTOMER_COLUMNS,
+        "columns": {"transactions.csv": TRANSACTION_COLUMNS,
+                    next(n for n in files if n.startswith("customers.")): CUSTOMER_COLUMNS,
                     "surveys.csv": SURVEY_COLUMNS, "complaints.csv": COMPLAINT_COLUMNS},
         "files": {name: {"encoding": enc, "sha256": _sha256(data), "rows": rows,
                          **({"sheet": "客户信息"} if name.endswith(".xlsx") else {})}

@@ -1,0 +1,296 @@
+"""Run the whole study with the real runner and measure every step: wall seconds and peak memory.
+
+The runner (``python -m analysis run``) runs each notebook in a Jupyter kernel, a child process it
+starts for that notebook, and builds the report in its own process. It prints ``[n/N] <step> …`` on
+stderr when a step starts and ``[n/N] <step> done in S s`` when it ends; a reader thread follows
+those lines (:class:`StepTracker`), so the measurement always knows which step is running. A sampler
+thread reads the runner's process tree every :data:`SAMPLE_SECONDS` (:func:`read_tree`) and hands
+each reading to :class:`PeakRecorder`:
+
+- a **kernel** (a process whose command line names ``ipykernel_launcher``) belongs to the step during
+  which it was first seen; its peak is the larger of its sampled resident memory and its kernel-kept
+  high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux), so a short spike between two samples
+  still counts;
+- the **runner** process's peak during a step is its largest sampled resident memory in that step,
+  or its high-water mark when that rose during the step (the report step runs in the runner);
+- the **tree** peak is the largest summed resident memory of all the processes at one sample.
+
+Samples taken outside the steps (the runner's checks and input fingerprints before the first, the
+publishing after the last) go to the pseudo-step :data:`OUTSIDE`; a kernel first seen between two
+steps goes to the next step.
+
+A step's own peak is that of its kernels, or of the runner for the report. Wall seconds come from
+the manifest the runner writes (``reports/<run>/manifest.json``), which times each step itself.
+Limits: past ``timeout`` seconds or ``max_tree_bytes`` of summed memory the runner's process group
+is killed and the steps measured so far are returned with the run marked ``stopped``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+SAMPLE_SECONDS = 0.05
+KERNEL_MARK = "ipykernel_launcher"
+REPORT_STEP = "report"
+OUTSIDE = "other"  # the runner's work outside the steps: checks, input fingerprints, publishing
+PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (\S+) (?:…|done in ([0-9.]+) s)\s*$")
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One process at one sample: resident bytes now and its high-water mark (None when unknown)."""
+
+    pid: int
+    is_kernel: bool
+    rss: int
+    hwm: int | None
+
+
+class StepTracker:
+    """The step running now, from the runner's progress lines; None before the first and between steps."""
+
+    def __init__(self, clock: Callable[[], float] = time.perf_counter) -> None:
+        self._clock = clock
+        self._lock = threading.Lock()
+        self.current: str | None = None
+        self.order: list[str] = []
+        self.started: dict[str, float] = {}
+        self.seconds: dict[str, float] = {}  # as the runner printed them (0.1 s)
+
+    def feed(self, line: str) -> None:
+        match = PROGRESS.match(line.strip())
+        if not match:
+            return
+        step, done = match.group(3), match.group(4)
+        with self._lock:
+            if done is None:
+                self.current = step
+                self.order.append(step)
+                self.started[step] = self._clock()
+            else:
+                self.seconds[step] = float(done)
+                self.current = None
+
+    def now(self) -> str | None:
+        with self._lock:
+            return self.current
+
+    def running_for(self) -> tuple[str, float] | None:
+        """The step still running and its seconds so far (for a run stopped in the middle)."""
+        with self._lock:
+            if self.current is None:
+                return None
+            return self.current, self._clock() - self.started[self.current]
+
+
+@dataclass
+class StepPeak:
+    step: str
+    kernel_bytes: int = 0
+    runner_bytes: int = 0
+    tree_bytes: int = 0
+    kernels: set[int] = field(default_factory=set)
+
+    @property
+    def own_bytes(self) -> int:
+        """The peak of the process doing the step's work: its kernel(s), else the runner (the report)."""
+        return self.kernel_bytes if self.kernels else self.runner_bytes
+
+
+class PeakRecorder:
+    """Per-step peaks from readings of the process tree (see the module docstring for the rules)."""
+
+    def __init__(self, runner_pid: int) -> None:
+        self.runner_pid = runner_pid
+        self.steps: dict[str, StepPeak] = {}
+        self.tree_bytes = 0  # the whole run
+        self.samples = 0
+        self._kernel_step: dict[int, str] = {}
+        self._kernel_peak: dict[int, int] = {}
+        self._waiting: set[int] = set()  # kernels first seen between two steps: they go to the next one
+        self._runner_hwm: int | None = None
+
+    def record(self, step: str | None, readings: Iterable[Reading]) -> None:
+        """One sample of the tree, taken while ``step`` ran (None: before, between or after the steps)."""
+        readings = list(readings)
+        self.samples += 1
+        total = sum(r.rss for r in readings)
+        self.tree_bytes = max(self.tree_bytes, total)
+        peak = self._step(step) if step is not None else None
+        if peak is not None:
+            for pid in sorted(self._waiting):
+                self._adopt(pid, peak)
+            self._waiting.clear()
+        where = peak or self._step(OUTSIDE)
+        where.tree_bytes = max(where.tree_bytes, total)
+        for reading in readings:
+            if reading.is_kernel:
+                self._record_kernel(reading, peak)
+            elif reading.pid == self.runner_pid:
+                self._record_runner(reading, where)
+
+    def _step(self, step: str) -> StepPeak:
+        return self.steps.setdefault(step, StepPeak(step))
+
+    def _adopt(self, pid: int, peak: StepPeak) -> None:
+        self._kernel_step[pid] = peak.step
+        peak.kernels.add(pid)
+        peak.kernel_bytes = max(peak.kernel_bytes, self._kernel_peak.get(pid, 0))
+
+    def _record_kernel(self, reading: Reading, peak: StepPeak | None) -> None:
+        pid = reading.pid
+        self._kernel_peak[pid] = max(self._kernel_peak.get(pid, 0), reading.rss, reading.hwm or 0)
+        if pid not in self._kernel_step:
+            if peak is None:
+                self._waiting.add(pid)
+                return
+            self._adopt(pid, peak)
+        owner = self.steps[self._kernel_step[pid]]
+        owner.kernel_bytes = max(owner.kernel_bytes, self._kernel_peak[pid])
+
+    def _record_runner(self, reading: Reading, peak: StepPeak) -> None:
+        rose = reading.hwm is not None and self._runner_hwm is not None and reading.hwm > self._runner_hwm
+        peak.runner_bytes = max(peak.runner_bytes, reading.rss, reading.hwm if rose else 0)
+        if reading.hwm is not None:
+            self._runner_hwm = max(self._runner_hwm or 0, reading.hwm)
+
+
+def _high_water_mark(pid: int) -> int | None:
+    """``VmHWM`` of a process in bytes (Linux), None where /proc does not give it."""
+    try:
+        with open(f"/proc/{pid}/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]:
+    """A reading of ``root`` and every descendant; ``is_kernel`` caches each pid's command-line test."""
+    try:
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
+    readings = []
+    for member in members:
+        try:
+            if member.pid not in is_kernel:
+                is_kernel[member.pid] = any(KERNEL_MARK in part for part in member.cmdline())
+            readings.append(Reading(member.pid, is_kernel[member.pid], member.memory_info().rss,
+                                    _high_water_mark(member.pid)))
+        except psutil.Error:  # it ended between the listing and the reading
+            pass
+    return readings
+
+
+@dataclass
+class RunMeasurement:
+    status: str  # "ok", "failed" (the runner's exit status), "stopped: <why>"
+    returncode: int | None
+    seconds: float  # the runner process, start to end
+    steps: list[str]  # in the order they started
+    step_seconds: dict[str, float]  # finished steps (manifest, else the progress lines)
+    running: tuple[str, float] | None  # a step cut short by a stop, with its seconds so far
+    peaks: dict[str, StepPeak]
+    tree_bytes: int
+    samples: int
+    log: Path
+
+
+def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
+                timeout: float = 3600.0, max_tree_bytes: int | None = None,
+                manifest: Path | None = None) -> RunMeasurement:
+    """Run the runner ``command`` and measure each of its steps (see the module docstring)."""
+    tracker = StepTracker()
+    stop_reason: list[str] = []
+    with open(log, "w", encoding="utf-8") as output:
+        started = time.perf_counter()
+        child = subprocess.Popen(command, cwd=cwd, env=env, stdout=output, stderr=subprocess.PIPE,
+                                 text=True, encoding="utf-8", errors="replace", bufsize=1,
+                                 start_new_session=True)
+        recorder = PeakRecorder(child.pid)
+
+        def follow() -> None:
+            for line in child.stderr:
+                output.write(line)
+                output.flush()
+                tracker.feed(line)
+
+        def stop(why: str) -> None:
+            if not stop_reason:
+                stop_reason.append(why)
+            _kill_tree(child.pid)
+
+        def sample() -> None:
+            root, is_kernel = psutil.Process(child.pid), {}
+            while child.poll() is None:
+                recorder.record(tracker.now(), read_tree(root, is_kernel))
+                if max_tree_bytes and recorder.tree_bytes > max_tree_bytes:
+                    stop(f"stopped: memory over {max_tree_bytes / 1024**2:,.0f} MiB")
+                if time.perf_counter() - started > timeout:
+                    stop(f"stopped: over {timeout:.0f} s")
+                time.sleep(SAMPLE_SECONDS)
+
+        threads = [threading.Thread(target=follow, daemon=True), threading.Thread(target=sample, daemon=True)]
+        for thread in threads:
+            thread.start()
+        returncode = child.wait()
+        seconds = time.perf_counter() - started
+        _kill_group(child.pid)  # anything left in the runner's group
+        for thread in threads:
+            thread.join(timeout=10)
+    running = tracker.running_for()
+    step_seconds = dict(tracker.seconds)
+    step_seconds.update(_manifest_seconds(manifest))
+    if stop_reason:
+        status = stop_reason[0]
+    else:
+        status = "ok" if returncode == 0 else "failed"
+        running = running if returncode != 0 else None
+    return RunMeasurement(status, None if stop_reason else returncode, seconds, list(tracker.order), step_seconds,
+                          running, recorder.steps, recorder.tree_bytes, recorder.samples, log)
+
+
+def _manifest_seconds(manifest: Path | None) -> dict[str, float]:
+    """Each finished step's seconds as the runner's manifest records them (empty when there is none)."""
+    if manifest is None:
+        return {}
+    try:
+        stages = json.loads(manifest.read_text(encoding="utf-8"))["stages"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    return {s["stage"]: float(s["seconds"]) for s in stages if s.get("status") == "ok"}
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _kill_tree(pid: int) -> None:
+    """Kill the running runner's group and every descendant (Jupyter starts kernels in their own session)."""
+    try:
+        descendants = psutil.Process(pid).children(recursive=True)
+    except psutil.Error:
+        descendants = []
+    _kill_group(pid)
+    for process in descendants:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass

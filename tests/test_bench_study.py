@@ -1,0 +1,255 @@
+"""The whole-study benchmark (benchmarks/study_*.py): its export, its per-step measuring, its floor.
+
+The export is checked at a tiny size (determinism, headers, the sample's dirty-row mix); the measuring
+code on made-up readings, on the runner's own progress lines, and on a real process tree whose
+"kernels" hold known amounts of memory. One tiny real study run is marked slow.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+import textwrap
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import psutil
+import pytest
+
+from analysis.frame import runner
+from analysis.frame.params import check_input_headers, load_params
+from analysis.simulation import sample_data
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+sys.path.insert(0, str(BENCHMARKS))
+
+import study_data  # noqa: E402
+from study_measure import OUTSIDE, PeakRecorder, Reading, StepTracker, measure_run  # noqa: E402
+
+ROWS = 5_000
+MIB = 1024**2
+FILES = ["transactions.csv", "customers.csv", "surveys.csv", "complaints.csv", "truth_customers.csv", "truth.json"]
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict, Path]:
+    """The tiny export generated twice, in two folders."""
+    first, meta = study_data.ensure_export(tmp_path_factory.mktemp("a"), ROWS, log=lambda _: None)
+    second, _ = study_data.ensure_export(tmp_path_factory.mktemp("b"), ROWS, log=lambda _: None)
+    return first, meta, second
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# --------------------------------------------------------------------------------------------------
+# the export
+
+
+def test_export_is_deterministic_and_cached(exports: tuple[Path, dict, Path]) -> None:
+    first, meta, second = exports
+    assert meta["generated_now"]
+    assert {f: _digest(first / f) for f in FILES} == {f: _digest(second / f) for f in FILES}
+    again, cached = study_data.ensure_export(first.parent, ROWS, log=lambda _: None)
+    assert again == first and not cached["generated_now"]
+    assert not list(first.parent.glob("*.tmp*")), "no half-written export is left behind"
+
+
+def test_export_size_and_headers(exports: tuple[Path, dict, Path]) -> None:
+    first, meta, _ = exports
+    rows = meta["rows"]["transactions"]
+    assert abs(rows - ROWS) <= 0.15 * ROWS, rows
+    raw = (first / "transactions.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    header = raw[3:].split(b"\r\n", 1)[0].decode("utf-8").split(",")
+    assert header == list(sample_data.TRANSACTION_COLUMNS)
+    assert pd.read_csv(first / "customers.csv", encoding="utf-8-sig", nrows=1).columns.tolist() == list(
+        sample_data.CUSTOMER_COLUMNS)
+    assert pd.read_csv(first / "surveys.csv", encoding="gbk", nrows=1).columns.tolist() == list(
+        sample_data.SURVEY_COLUMNS)
+    assert meta["rows"]["customers"] > meta["customers"]  # the master adds prospects and duplicates
+
+
+def test_export_has_the_samples_dirty_row_mix(exports: tuple[Path, dict, Path]) -> None:
+    first, meta, _ = exports
+    tx = pd.read_csv(first / "transactions.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
+    injected = meta["injected"]
+    dirty = {kind: injected[kind] for kind in sample_data._DIRTY_SHARES}
+    purchases = len(tx) - injected["return_rows"] - sum(dirty.values())
+    assert dirty == sample_data._dirty_counts(purchases)  # the sample's shares of the purchase rows
+    assert all(dirty[k] >= 1 for k in ("duplicate", "missing_customer_id", "invalid_date", "invalid_amount"))
+    assert (tx["客户编号"] == "").sum() == dirty["missing_customer_id"]
+    assert tx.duplicated().sum() == dirty["duplicate"]
+    assert tx["订单日期"].isin(sample_data._INVALID_DATES).sum() == dirty["invalid_date"]
+    assert tx["金额"].isin(sample_data._INVALID_AMOUNTS).sum() == dirty["invalid_amount"]
+    assert tx["金额"].str.contains("-").sum() == injected["return_rows"]
+    dates = tx["订单日期"]
+    for mark in ("年", "/"):
+        assert dates.str.contains(mark).any(), mark
+    assert dates.str.fullmatch(r"\d{8}").any()
+    for mark in ("¥", "元", "RMB", ","):
+        assert tx["金额"].str.contains(mark, regex=False).any(), mark
+
+
+def test_params_next_to_the_export_load_and_match_the_headers(exports: tuple[Path, dict, Path]) -> None:
+    first, _, _ = exports
+    path = study_data.write_params(first, "bench_test")
+    params = load_params(path)
+    check_input_headers(params, path)
+    assert params.inputs.customers.path == first / "customers.csv"
+    assert params.tiering.previous_run is None
+
+
+def test_floor_summarises_the_raw_export(exports: tuple[Path, dict, Path]) -> None:
+    from datetime import date
+
+    from study_floor import floor_summary
+
+    first, meta, _ = exports
+    summary = floor_summary(first / "transactions.csv", date(2023, 1, 1), date(2025, 12, 31)).to_pandas()
+    buyers = summary.dropna(subset=["frequency"])
+    # every buying customer has a clean first purchase in the period (the generator's own truth)
+    assert len(buyers) == meta["customers"]
+    assert (buyers["recency"] <= buyers["T"]).all() and (buyers["frequency"] >= 0).all()
+    assert (buyers.loc[buyers["frequency"] == 0, "monetary_value"] == 0).all()
+
+
+def test_vectorised_export_formatting_writes_what_python_would() -> None:
+    """The sample generator formats millions of cells at once; each must read as Python writes it."""
+    rng = np.random.default_rng(7)
+    cents = np.round(rng.gamma(0.5, 4000, 20_000), 2)
+    values = np.concatenate([cents, -cents[:500], [0.0, -0.0, 0.01, -0.004, 1e7 + 0.07, 123456789.99]])
+    assert list(sample_data._money_texts(values)) == [f"{v:.2f}" for v in values]
+    unrounded = rng.normal(0, 1000, 100)  # not whole cents: formatted one by one
+    assert list(sample_data._money_texts(unrounded)) == [f"{v:.2f}" for v in unrounded]
+    styles = sample_data._choose_formats(rng, values.size, sample_data._AMOUNT_FORMAT_SHARES)
+    expected = []
+    for v, style in zip(values, styles):
+        sign, x = ("-" if v < 0 else ""), abs(v)
+        expected.append({"thousands": f"{sign}{x:,.2f}", "yuan_sign": f"{sign}¥{x:,.2f}",
+                         "yuan_suffix": f"{sign}{x:.2f}元", "rmb_prefix": f"RMB {sign}{x:.2f}"}.get(
+            style, f"{sign}{x:.2f}"))
+    assert list(sample_data._format_amounts(values, styles)) == expected
+    dates = np.datetime64("2023-01-01") + rng.integers(0, 1500, 5_000)
+    date_styles = sample_data._choose_formats(rng, dates.size, sample_data._DATE_FORMAT_SHARES)
+    written = sample_data._format_dates(dates, date_styles)
+    for d, style, text in zip(dates.astype(object), date_styles, written):
+        assert text == {"slash": f"{d.year}/{d.month}/{d.day}", "chinese": f"{d.year}年{d.month}月{d.day}日",
+                        "compact": d.strftime("%Y%m%d")}.get(style, d.isoformat())
+    days = np.sort(rng.integers(0, 800, 3_000))
+    ids = sample_data._assign_order_ids(days, np.datetime64("2023-01-01"), np.random.default_rng(1))
+    assert len(set(ids)) == ids.size and all(i.startswith(("SO2023", "SO2024", "SO2025")) and len(i) == 12 for i in ids)
+    assert ids[np.argmax(days >= 365)].startswith("SO2024")
+
+
+# --------------------------------------------------------------------------------------------------
+# measuring: progress lines, attribution rules, a real process tree
+
+
+def test_tracker_follows_the_runners_own_progress_lines(monkeypatch, capsys) -> None:
+    monkeypatch.setattr(runner, "write_manifest", lambda *a, **k: None)
+    monkeypatch.setattr(runner, "_execute", lambda *a, **k: None)
+    monkeypatch.setattr(runner, "_build_report", lambda *a, **k: None)
+    record = runner.RunRecord(study=SimpleNamespace(attempt="test"))
+    runner._run_steps(record, [*runner.STAGES, runner.REPORT_STEP], "", progress=False)
+    tracker, seen = StepTracker(), []
+    for line in capsys.readouterr().err.splitlines():
+        tracker.feed(line)
+        seen.append(tracker.now())
+    assert tracker.order == [*runner.STAGES, runner.REPORT_STEP]
+    assert set(tracker.seconds) == set(tracker.order)
+    assert seen == [s for step in tracker.order for s in (step, None)]  # started, then done
+
+
+def test_recorder_attributes_kernels_runner_and_gaps() -> None:
+    recorder = PeakRecorder(runner_pid=1)
+
+    def runner_at(rss: int, hwm: int) -> Reading:
+        return Reading(1, False, rss * MIB, hwm * MIB)
+
+    recorder.record(None, [runner_at(100, 100)])  # checks before the first step
+    recorder.record("01_clean", [runner_at(100, 100), Reading(11, True, 300 * MIB, 900 * MIB)])
+    recorder.record("01_clean", [runner_at(110, 110), Reading(11, True, 200 * MIB, 900 * MIB)])
+    recorder.record(None, [runner_at(110, 110), Reading(12, True, 50 * MIB, 60 * MIB)])  # next kernel, early
+    recorder.record("02_rfm_clv", [runner_at(105, 110), Reading(12, True, 400 * MIB, 450 * MIB)])
+    recorder.record("report", [runner_at(150, 110)])
+    recorder.record("report", [runner_at(120, 700)])  # a spike between samples: the high-water mark rose
+    steps = recorder.steps
+    assert steps["01_clean"].kernels == {11} and steps["01_clean"].own_bytes == 900 * MIB
+    assert steps["02_rfm_clv"].kernels == {12} and steps["02_rfm_clv"].own_bytes == 450 * MIB
+    assert steps["report"].kernels == set() and steps["report"].own_bytes == 700 * MIB
+    assert steps[OUTSIDE].runner_bytes == 110 * MIB
+    assert recorder.tree_bytes == 505 * MIB
+
+
+FAKE_RUNNER = textwrap.dedent('''
+    """Prints the runner's progress lines; each notebook step runs a child "kernel" holding known memory.
+
+    Like Jupyter's, the kernels run in a session of their own; the second holds its memory argv[1] seconds.
+    """
+    import subprocess, sys, time
+    KERNEL = "import sys, time; block = b'x' * (int(sys.argv[1]) << 20); time.sleep(float(sys.argv[2]))"
+    steps = [("01_clean", 40, "0.6"), ("02_rfm_clv", 160, sys.argv[1]), ("report", 0, "")]
+    for n, (step, mib, hold) in enumerate(steps, start=1):
+        print(f"[{n}/{len(steps)}] {step} …", file=sys.stderr, flush=True)
+        started = time.perf_counter()
+        if mib:
+            subprocess.run([sys.executable, "-c", KERNEL, str(mib), hold, "ipykernel_launcher"],
+                           check=True, start_new_session=True)
+        else:
+            block = b"y" * (120 << 20)
+            time.sleep(0.6)
+            del block
+        print(f"[{n}/{len(steps)}] {step} done in {time.perf_counter() - started:.1f} s", file=sys.stderr, flush=True)
+''')
+
+
+def test_measuring_a_real_process_tree_attributes_each_kernel_to_its_step(tmp_path: Path) -> None:
+    script = tmp_path / "fake_runner.py"
+    script.write_text(FAKE_RUNNER, encoding="utf-8")
+    run = measure_run([sys.executable, str(script), "0.6"], log=tmp_path / "log.txt", timeout=60)
+    assert run.status == "ok" and run.steps == ["01_clean", "02_rfm_clv", "report"]
+    assert set(run.step_seconds) == set(run.steps) and run.running is None
+    clean, rfm, report = (run.peaks[s] for s in run.steps)
+    assert len(clean.kernels) == len(rfm.kernels) == 1 and clean.kernels != rfm.kernels
+    assert not report.kernels
+    # the kernels' own peaks differ by what they allocated (160 - 40 MiB), within 25 MiB
+    assert abs((rfm.own_bytes - clean.own_bytes) / MIB - 120) < 25
+    assert report.own_bytes >= 120 * MIB
+    assert run.tree_bytes >= rfm.own_bytes
+
+
+def test_a_run_over_its_memory_limit_is_stopped_with_what_was_measured(tmp_path: Path) -> None:
+    script = tmp_path / "fake_runner.py"
+    script.write_text(FAKE_RUNNER, encoding="utf-8")
+    run = measure_run([sys.executable, str(script), "30"], log=tmp_path / "log.txt", timeout=60,
+                      max_tree_bytes=100 * MIB)
+    assert run.status.startswith("stopped: memory") and run.seconds < 25
+    assert run.running is not None and run.running[0] == "02_rfm_clv"
+    assert "01_clean" in run.step_seconds and "report" not in run.steps
+    (kernel,) = run.peaks["02_rfm_clv"].kernels  # killed too, although in a session of its own
+    assert not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
+
+
+# --------------------------------------------------------------------------------------------------
+# one tiny real run
+
+
+@pytest.mark.slow
+def test_tiny_real_study_is_measured_step_by_step(tmp_path: Path, monkeypatch) -> None:
+    import study_run
+
+    monkeypatch.setattr(study_run, "DATA", tmp_path)
+    results = tmp_path / "results.md"
+    assert study_run.main(["--sizes", "3000", "--results", str(results), "--timeout", "1200"]) == 0
+    manifest = json.loads((tmp_path / "study-r3000/out/reports/bench_r3000/manifest.json").read_text())
+    recorded = {s["stage"]: s["seconds"] for s in manifest["stages"]}
+    text = results.read_text(encoding="utf-8")
+    for stage, seconds in recorded.items():
+        line = next(li for li in text.splitlines() if li.startswith(stage + " "))
+        assert f"{seconds:.1f}" in line, line
+    assert "floor: DuckDB, one query" in text and "RAM:" in text
