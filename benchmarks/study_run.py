@@ -57,7 +57,8 @@ class Row:
         return f"{self.peak_bytes / MIB:,.0f}" if self.peak_bytes else "-"
 
     def rate_text(self) -> str:
-        return f"{self.rows / self.wall:,.0f}" if self.wall else "-"
+        """Rows per second of a finished step only: a stopped one did not get through its rows."""
+        return f"{self.rows / self.wall:,.0f}" if self.wall and self.status == "ok" else "-"
 
 
 def parse_sizes(text: str) -> list[int]:
@@ -163,7 +164,9 @@ def run_size(rows_requested: int, args: argparse.Namespace, log) -> tuple[list[R
     for row in table:
         log(f"  {row.stage:<40} {row.wall_text():>16} s  {row.peak_text():>8} MiB")
     if run.status != "ok":
-        notes.append(f"study run {run.status} (exit status {run.returncode}); see {shown(run.log)}")
+        how = "" if run.returncode is None else f" (exit status {run.returncode})"
+        cut = f" in {run.running[0]} after {run.running[1]:.0f} s" if run.running else ""
+        notes.append(f"study run {run.status}{how}{cut}; see {shown(run.log)}")
     kernels = {stage: len(run.peaks[stage].kernels) for stage in STAGES[:-1] if stage in run.peaks}
     odd = {stage: n for stage, n in kernels.items() if n != 1}
     notes.append(f"{run.samples:,} samples of the process tree, every 50 ms; "

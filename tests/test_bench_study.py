@@ -235,6 +235,21 @@ def test_a_run_over_its_memory_limit_is_stopped_with_what_was_measured(tmp_path:
     assert not psutil.pid_exists(kernel) or psutil.Process(kernel).status() == psutil.STATUS_ZOMBIE
 
 
+def test_a_stopped_run_reads_as_stopped_and_not_run_with_no_rates() -> None:
+    import study_run
+    from study_measure import RunMeasurement, StepPeak
+
+    peak = StepPeak("01_clean", kernel_bytes=900 * MIB, kernels={5})
+    run = RunMeasurement("stopped: over 720 s", None, 720.0, ["01_clean"], {}, ("01_clean", 706.0),
+                         {"01_clean": peak}, 950 * MIB, 100, Path("log"))
+    rows = {r.stage: r for r in study_run.stage_rows(run, 10_000)}
+    clean = rows["01_clean"]
+    assert (clean.status, clean.wall, clean.peak_bytes, clean.rate_text()) == ("stopped", 706.0, 900 * MIB, "-")
+    assert all(rows[s].status == "not run" and rows[s].rate_text() == "-" for s in study_run.STAGES[1:])
+    assert rows[study_run.WHOLE].status == "stopped" and rows[study_run.WHOLE].peak_bytes == 950 * MIB
+    assert rows[study_run.OTHER_LABEL].wall == pytest.approx(14.0)
+
+
 # --------------------------------------------------------------------------------------------------
 # one tiny real run
 
