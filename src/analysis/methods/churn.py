@@ -722,7 +722,7 @@ def _reasons(
     detractor_max: float,
 ) -> list[tuple[str, dict[str, Any]]]:
     found: list[tuple[str, dict[str, Any]]] = []
-    days = _number(row.get("days_since_last"))
+    days = number_or_none(row.get("days_since_last"))
     gap = usual_gap_days(row)
     if days is not None and ((gap is not None and days > gap_multiple * gap) or days > max_days):
         found.append(
@@ -731,7 +731,7 @@ def _reasons(
                 {"days": round(days), "gap": "—" if gap is None else round(gap)},
             )
         )
-    recent, previous = _number(row.get("recent_spend")), _number(row.get("previous_spend"))
+    recent, previous = number_or_none(row.get("recent_spend")), number_or_none(row.get("previous_spend"))
     if (
         recent is not None
         and previous is not None
@@ -739,10 +739,10 @@ def _reasons(
         and recent < falling_share * previous
     ):
         found.append(("falling_spend", {"share": max(recent, 0.0) / previous}))
-    score = _number(row.get("recommend_score"))
+    score = number_or_none(row.get("recommend_score"))
     if score is not None and score <= detractor_max:
         found.append(("detractor", {"score": score}))
-    open_complaints = _number(row.get("complaints_open"))
+    open_complaints = number_or_none(row.get("complaints_open"))
     if open_complaints is not None and open_complaints > 0:
         found.append(("open_complaint", {"n": int(open_complaints)}))
     if not found:
@@ -752,7 +752,7 @@ def _reasons(
 
 def usual_gap_days(row: dict[str, Any]) -> float | None:
     """(last_purchase − first_purchase) in days / frequency, for repeat buyers; else None."""
-    frequency = _number(row.get("frequency"))
+    frequency = number_or_none(row.get("frequency"))
     first, last = row.get("first_purchase"), row.get("last_purchase")
     if (
         frequency is None
@@ -766,7 +766,8 @@ def usual_gap_days(row: dict[str, Any]) -> float | None:
     return (pd.Timestamp(last) - pd.Timestamp(first)).days / frequency
 
 
-def _number(value: Any) -> float | None:
+def number_or_none(value: Any) -> float | None:
+    """``value`` as a float, or None when it is missing or not a number (a row's field, read leniently)."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
     try:

@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.i18n import Message, message, to_json
+from analysis.methods.churn import number_or_none
 from analysis.methods.tiers import apply_hysteresis, cutoff_score, tiers_by_cutoffs
 
 CAUSES: tuple[str, ...] = ("behaviour", "cutoff")
@@ -157,13 +158,7 @@ def cause_counts(movers: pd.DataFrame) -> dict[str, int | None]:
 
 
 def _number(row: Mapping[str, Any], column: str) -> float | None:
-    value = row.get(column)
-    if value is None or (not isinstance(value, str) and pd.isna(value)):
-        return None
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
+    return number_or_none(row.get(column))
 
 
 def _day(row: Mapping[str, Any], column: str) -> pd.Timestamp | None:
