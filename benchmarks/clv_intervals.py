@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"after simulation and fits: peak {peak_mib():,.0f} MiB")
 
     start, cpu = time.perf_counter(), time.process_time()
-    bounds = clv.clv_intervals(table, bg, gg, draws=args.draws, chunk_size=args.chunk)
+    bounds = clv.clv_intervals(table, clv.draw_parameters(bg, gg, draws=args.draws), chunk_size=args.chunk)
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     width = (bounds["clv_high"] - bounds["clv_low"]).median()
     print(f"clv_intervals (BG/NBD):  {seconds:8.1f} s wall  {cpu:8.1f} s CPU  peak {peak_mib():,.0f} MiB  "
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
         start, cpu = time.perf_counter(), time.process_time()
         assign = clv.tier_assigner(tiered, "clv", n_tiers=4)
         tiered["tier"] = assign(point)
-        result = clv.tier_intervals(tiered, bg, gg, assign=assign, draws=args.draws)
+        result = clv.tier_intervals(tiered, clv.draw_parameters(bg, gg, draws=args.draws), assign=assign)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         print(f"tier_intervals (clv):    {seconds:8.1f} s wall  {cpu:8.1f} s CPU  peak {peak_mib():,.0f} MiB  "
               f"borderline {result.customers['borderline'].mean():.2%}")
@@ -89,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.pareto:
         pnbd = clv.ParetoNBDModel().fit(x, t_x, T)
         start, cpu = time.perf_counter(), time.process_time()
-        clv.clv_intervals(table, pnbd, gg, draws=args.draws, chunk_size=args.chunk)
+        clv.clv_intervals(table, clv.draw_parameters(pnbd, gg, draws=args.draws), chunk_size=args.chunk)
         seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
         print(f"clv_intervals (Pareto/NBD): {seconds:8.1f} s wall  {cpu:8.1f} s CPU  peak {peak_mib():,.0f} MiB")
     return 0

@@ -18,6 +18,7 @@ from analysis.methods.clv import (
     BetaGeoModel,
     CLVInputError,
     GammaGammaModel,
+    ParameterDraws,
     ParetoNBDModel,
     clv_intervals,
     customer_intervals,
@@ -32,6 +33,7 @@ from analysis.methods.clv import (
     tier_assigner,
     tier_intervals,
     tier_membership,
+    with_estimates,
 )
 from analysis.methods.clv.intervals import (
     CUSTOMER_INTERVAL_COLUMNS,
@@ -397,7 +399,7 @@ def test_clv_intervals_for_stage_2(case) -> None:
     zero = int(np.flatnonzero(frame["frequency"].to_numpy() > 0)[0])
     frame.loc[frame.index[zero], "monetary_value"] = 0.0
     margin = np.linspace(0.2, 0.8, len(frame))
-    result = clv_intervals(frame, purchase, spend, margin=margin, draws=100, seed=3, **HORIZON)
+    result = clv_intervals(frame, draw_parameters(purchase, spend, draws=100, seed=3), margin=margin, **HORIZON)
     assert list(result.columns) == ["customer_id", *CUSTOMER_INTERVAL_COLUMNS]
     assert result["customer_id"].tolist() == frame["customer_id"].tolist()
     # stage 2's CLV (stages.rfm_clv.model_clv): the purchase model on the real frequency, the
@@ -416,10 +418,26 @@ def test_tier_intervals_for_stage_3(models, customers) -> None:
     table = customers.assign(clv=point)
     assign = tier_assigner(table, "clv", n_tiers=4)
     table["tier"] = assign(point)
-    result = tier_intervals(table, purchase, spend, assign=assign, draws=50, seed=1, **HORIZON)
+    draws = draw_parameters(purchase, spend, draws=50, seed=1)
+    result = tier_intervals(table, draws, assign=assign, **HORIZON)
     assert list(result.customers.columns[:4]) == ["customer_id", "tier", "tier_probability", "borderline"]
     assert result.customers["customer_id"].tolist() == table["customer_id"].tolist()
     assert list(result.tiers.index) == [1, 2, 3, 4]
     assert {"clv_share_low", "clv_share_high", "clv_total_low", "clv_total_high"} <= set(result.tiers.columns)
     with pytest.raises(CLVInputError, match="tier"):
-        tier_intervals(table.drop(columns="tier"), purchase, spend, assign=assign, draws=5)
+        tier_intervals(table.drop(columns="tier"), draws, assign=assign)
+
+
+def test_draws_written_and_read_back_predict_the_same(models, customers) -> None:
+    """Stage 2 keeps the draws as a table; stage 3 rebuilds them around models holding only the estimates."""
+    purchase, spend = models
+    draws = draw_parameters(purchase, spend, draws=20, seed=4)
+    bare_purchase = with_estimates(type(purchase)(), purchase.params_)
+    bare_spend = with_estimates(GammaGammaModel(), spend.params_)
+    again = ParameterDraws.from_frame(draws.frame(), bare_purchase, bare_spend, seed=4)
+    frame = customers.head(300)
+    pd.testing.assert_frame_equal(customer_intervals(again, *columns(frame)), customer_intervals(draws, *columns(frame)))
+    with pytest.raises(CLVInputError, match="another model"):
+        ParameterDraws.from_frame(draws.frame().drop(columns="b"), bare_purchase, bare_spend)
+    with pytest.raises(CLVInputError, match="lack the parameter"):
+        with_estimates(GammaGammaModel(), {"p": 1.0})

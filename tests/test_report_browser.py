@@ -87,3 +87,19 @@ def test_a_hostile_title_is_shown_as_text_not_run(browser, sample_report, out_ro
     assert page.evaluate("() => document.querySelector('header h1').textContent") == hostile
     assert page.evaluate("() => document.title") == hostile
     assert page.evaluate("() => document.querySelectorAll('img[onerror]').length") == 0
+
+
+@pytest.mark.parametrize(("name", "header", "sentence"), [
+    ("index.html", "预测价值占比区间", "处在层级边界上"),
+    ("index.en.html", "Predicted value % (interval)", "sit on a tier boundary"),
+])
+def test_the_tier_overview_shows_value_shares_with_intervals(browser, sample_report, name, header, sentence):
+    page, problems = open_report(browser, sample_report.parent / name)
+    assert problems == []
+    section = page.locator("#tiers")
+    headers = section.locator("th").all_inner_texts()
+    assert header in headers and ("边界客户" if name == "index.html" else "Borderline") in headers
+    assert sentence in section.inner_text()
+    first_interval = section.locator("tbody tr").first.locator("td").nth(headers.index(header)).inner_text()
+    low, high = (float(v) for v in first_interval.rstrip("%").split("–"))
+    assert 0 < low <= high < 100

@@ -128,3 +128,26 @@ def test_spark_and_duckdb_summaries_agree_on_the_sample_study(run):
     duck = customer_summary(path, engine="duckdb", **kwargs)
     spark = customer_summary(path, engine="spark", **kwargs)
     pd.testing.assert_frame_equal(duck, spark)
+
+
+def test_the_sample_reports_its_value_with_intervals_and_few_borderline_customers(run):
+    # The sample's 4,987 customers pin the parameters down: the intervals are narrow, hold the point
+    # predictions, and few customers (under 3 %) have a tier that a redraw of the parameters would change.
+    processed, _ = run
+    customers = pd.read_parquet(processed / "customers.parquet")
+    for name in ("clv", "p_alive", "expected_purchases"):
+        point, low, high = customers[name], customers[f"{name}_low"], customers[f"{name}_high"]
+        assert ((low <= point * (1 + 1e-9)) & (point * (1 - 1e-9) <= high)).all(), name
+    valued = customers[customers["clv"] > 0]
+    assert ((valued["clv_high"] - valued["clv_low"]) / valued["clv"]).median() < 0.2
+    intervals = pd.read_parquet(processed / "tier_value_intervals.parquet").set_index("tier")
+    assert intervals["clv_share"].sum() == pytest.approx(1.0)
+    assert (intervals["clv_share_low"] <= intervals["clv_share"] + 1e-12).all()
+    assert (intervals["clv_share"] <= intervals["clv_share_high"] + 1e-12).all()
+    assert intervals["clv_share"].is_monotonic_decreasing  # the value tiers hold value in their order
+    record = load_json(processed, "tiering.json")["uncertainty"]
+    assert record["borderline"] == int(customers["borderline"].sum()) == int(intervals["borderline"].sum())
+    assert 0 < record["borderline"] < 0.03 * len(customers)
+    models = load_json(processed, "models.json")
+    assert models["intervals"]["draws"] == 200
+    assert (processed / "clv_parameter_draws.parquet").is_file()

@@ -139,8 +139,9 @@ QUALITY_GATE = _add(
 CUSTOMERS = _add(
     "customers.parquet", "02_rfm_clv", "parquet",
     "One row per customer with a purchase: customer_id, frequency, recency, T, monetary_value, revenue, RFM "
-    "scores and rfm_segment, p_alive, expected_purchases, historic_value, clv and the master columns; "
-    "03_tiers adds tier, tier_name; 04_satisfaction_loyalty adds satisfaction, complaint, loyalty_index, "
+    "scores and rfm_segment, p_alive, expected_purchases, margin_rate, historic_value, clv, their intervals "
+    "(p_alive_low/_high, expected_purchases_low/_high, clv_low/_high, with model CLV) and the master columns; "
+    "03_tiers adds tier, tier_name, tier_probability and borderline (with parameter draws); 04_satisfaction_loyalty adds satisfaction, complaint, loyalty_index, "
     "lifecycle_stage and churn-risk columns (risk_band a code).",
     updated_by=("03_tiers", "04_satisfaction_loyalty"),
     labels={"lifecycle_stage": "lifecycle_stage_", "risk_band": "churn_band_"},
@@ -174,6 +175,13 @@ PURCHASE_MODEL_HOLDOUT = _add(
     "(empty when the check was skipped).",
     labels={"model": "purchase_model_name_", "grouping": "holdout_grouping_"},
 )
+CLV_DRAWS = _add(
+    "clv_parameter_draws.parquet", "02_rfm_clv", "parquet",
+    "The draws of the purchase and spend models' parameters behind the CLV intervals (one row per draw, one "
+    "column per parameter: r, alpha, a, b or s, beta; p, q, v); 03_tiers places the tiers under each. "
+    "Absent when the CLV is historic or scoring.interval_draws is 0.",
+    always=False,
+)
 
 # ---------------------------------------------------------------------------------------------
 # 03_tiers: the tiers, their profile, the comparison of methods and the migration.
@@ -181,7 +189,15 @@ PURCHASE_MODEL_HOLDOUT = _add(
 TIER_PROFILE = _add(
     "tier_profile.parquet", "03_tiers", "parquet",
     "One row per tier: tier, tier_name, customers, customer_share, revenue, revenue_share, margin, "
-    "margin_share, clv, clv_share, and the mean recency, frequency, monetary value, p_alive, days since last.",
+    "margin_share, clv, clv_share, the mean recency, frequency, monetary value, p_alive, days since last, and "
+    "borderline (customers on a tier boundary; with parameter draws).",
+)
+TIER_VALUE_INTERVALS = _add(
+    "tier_value_intervals.parquet", "03_tiers", "parquet",
+    "One row per tier: tier, customers, borderline (customers whose tier holds in fewer than "
+    "tiering.borderline_below of the parameter draws), clv_total, clv_share and their _low/_high interval "
+    "bounds at scoring.interval_level. Absent without parameter draws.",
+    always=False,
 )
 SENSITIVITY = _add(
     "tier_sensitivity.parquet", "03_tiers", "parquet",

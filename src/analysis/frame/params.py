@@ -139,6 +139,21 @@ class Scoring(_Section):
     purchase_model: Literal["auto", "bgnbd", "pareto_nbd"] = Field(
         "auto", description="auto: the purchase model that predicts the holdout better (BG/NBD without one); or force one"
     )
+    interval_draws: int = Field(
+        200, ge=0, le=5000,
+        description="draws of the models' parameters for the CLV intervals and tier probabilities; 0: none",
+    )
+    interval_level: float = Field(0.9, ge=0.5, lt=1, description="coverage of the CLV and value-share intervals")
+
+    @field_validator("interval_draws")
+    @classmethod
+    def _enough_draws(cls, value: int) -> int:
+        if 0 < value < 50:
+            raise ValueError(
+                f"interval_draws: {value} draws are too few for the 5 % and 95 % quantiles; use 0 (no intervals) "
+                "or at least 50 (200 is the default)"
+            )
+        return value
 
 
 class Tiering(_Section):
@@ -154,6 +169,10 @@ class Tiering(_Section):
     hysteresis: float = Field(
         0.0,
         description="band around each cut-off, a share of its value: a customer leaves last quarter's tier only beyond it",
+    )
+    borderline_below: float = Field(
+        0.8, gt=0.5, le=1,
+        description="a customer whose tier holds in fewer than this share of the CLV parameter draws is borderline",
     )
 
 

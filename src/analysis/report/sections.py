@@ -30,6 +30,7 @@ from analysis.report.blocks import Section, bullets, figure_cards, image, paragr
 from analysis.report.localize import code_label, localize, tier_name, tier_names
 from analysis.report.tier_profiles import mix_in_language
 from analysis.report.tier_rules import format_number, rule_text
+from analysis.report.uncertainty import clv_interval_sentence, uncertainty_sentence, with_intervals
 
 #: Stage-4 skips shown in the watch-list section; the others belong to satisfaction and loyalty.
 WATCH_SKIPS = ("churn_model",)
@@ -322,15 +323,21 @@ def tiers_section(study: Study, language: str, out: RunOutputs) -> Section | Non
         return None
     blocks = [paragraph(text("tiers_method", language, rule=rule_text(record["rule"], language)))]
     blocks += stability_notes(record["rule"], language)
-    blocks += skip_notes(record, language, lambda key: key.startswith("sensitivity") or key in STABILITY_SKIPS)
-    shown = localized(profile, {
-        "tier_name": "col_tier", "customers": "col_customers", "customer_share": "col_customer_share",
-        "revenue_share": "col_revenue_share", "margin_share": "col_margin_share", "clv_share": "col_clv_share",
+    blocks += skip_notes(record, language, lambda key: key.startswith("sensitivity") or key in STABILITY_SKIPS or key == "tier_uncertainty")
+    intervals = out.get(catalog.TIER_VALUE_INTERVALS)
+    shown = localized(with_intervals(profile, intervals), {
+        "tier_name": "col_tier", "customers": "col_customers", "borderline": "col_borderline",
+        "customer_share": "col_customer_share", "revenue_share": "col_revenue_share",
+        "margin_share": "col_margin_share", "clv_share": "col_clv_share", "clv_share_interval": "col_clv_share_interval",
         "p_alive_mean": "col_p_alive", "days_since_last_mean": "col_days_since_last",
     }, language)
     pct = {text(k, language): ".1%" for k in ("col_customer_share", "col_revenue_share", "col_margin_share",
                                                 "col_clv_share", "col_p_alive")}
-    blocks.append(table(shown, formats={**pct, text("col_customers", language): ",", text("col_days_since_last", language): ",.0f"}))
+    counts = {text(k, language): "," for k in ("col_customers", "col_borderline")}
+    blocks.append(table(shown, formats={**pct, **counts, text("col_days_since_last", language): ",.0f"}))
+    sentence = uncertainty_sentence(intervals, record.get("uncertainty"), dict(zip(profile["tier"].astype(int), profile["tier_name"].astype(str))), language)
+    if sentence:
+        blocks.append(paragraph(sentence))
     blocks.append(image(charts.tier_shares(profile, language), text("chart_tiers", language)))
     blocks.append(paragraph(pareto_text(customers["revenue"].clip(lower=0), language)))
     blocks.append(paragraph(tiers_differ_text(customers, language)))
@@ -417,6 +424,9 @@ def scoring_section(study: Study, language: str, out: RunOutputs) -> Section | N
     if models.get("purchase_model"):
         blocks.append(paragraph(purchase_model_sentence(models["purchase_model"], language)))
     blocks += skip_notes(models, language)
+    precision = clv_interval_sentence(models, customers, language)
+    if precision:
+        blocks.append(paragraph(precision))
     comparison = out.get(catalog.PURCHASE_MODEL_HOLDOUT)
     compared = (models.get("purchase_model_comparison") or {}).get("models")
     if compared:
@@ -608,12 +618,14 @@ def recommendations_section(study: Study, language: str, out: RunOutputs) -> Sec
     profile = out.get(catalog.TIER_PROFILE)
     if alloc is None or summary is None or profile is None:
         return None
-    merged = alloc.merge(profile[["tier", "clv_share", "p_alive_mean"]], on="tier", how="left")
+    shown = [c for c in ("tier", "clv_share", "p_alive_mean", "borderline") if c in profile.columns]
+    merged = alloc.merge(profile[shown], on="tier", how="left")
     sentences = [
         text("rec_reason" if pd.notna(r["p_alive_mean"]) else "rec_reason_no_alive", language,
              tier=r["tier_name"], n=int(r["customers"]), clv=r["clv_share"], alive=r["p_alive_mean"],
              service=r["service_model"], level=r["manager_level"], cadence=r["cadence"],
              budget=money(r["budget"], study, language), per=money(r["budget_per_customer"], study, language))
+        + (text("rec_borderline", language, n=int(r["borderline"])) if r.get("borderline", 0) > 0 else "")
         for _, r in merged.iterrows()
     ]
     blocks = [bullets(sentences)]
@@ -692,7 +704,7 @@ def largest_movers(study: Study, movers: pd.DataFrame, names: dict[int, str], la
 
 
 #: The methods the methodology appendix explains, each with texts ``method_<name>_title`` and ``method_<name>``.
-METHODS = ("cleaning", "rfm", "bgnbd", "pareto_nbd", "model_choice", "gamma_gamma", "time_units", "tiering",
+METHODS = ("cleaning", "rfm", "bgnbd", "pareto_nbd", "model_choice", "gamma_gamma", "time_units", "intervals", "tiering",
            "satisfaction", "drivers", "loyalty", "allocation")
 
 

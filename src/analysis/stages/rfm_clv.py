@@ -95,6 +95,7 @@ class ScoringResult:
     purchase_model: clv.PurchaseModel | None = None
     purchase_model_code: str = clv.DEFAULT_PURCHASE_MODEL
     model_comparison: pd.DataFrame = field(default_factory=clv.empty_comparison_table)
+    draws: clv.ParameterDraws | None = None  # the parameter draws behind the intervals (stage 3 reuses them)
 
 
 @dataclass
@@ -387,22 +388,80 @@ def fit_gamma_gamma(
     return gg, None
 
 
+def value_horizon(scoring: Scoring) -> dict[str, float]:
+    """The CLV horizon and discounting in the model's time unit, as the value functions take them.
+
+    ``clv_horizon_months`` months of :data:`analysis.methods.clv.DAYS_PER_MONTH` days, discounted month
+    by month (:mod:`analysis.methods.clv.units`).
+    """
+    return {
+        "horizon_periods": scoring.clv_horizon_months,
+        "period_length": clv.month_in_units(scoring.time_unit),
+        "annual_discount_rate": scoring.annual_discount_rate,
+        "time_units_per_year": clv.year_in_units(scoring.time_unit),
+    }
+
+
 def model_clv(
     customers: pd.DataFrame, model: clv.PurchaseModel, gg: clv.GammaGammaModel, scoring: Scoring, margin: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Expected spend per purchase and the discounted CLV over the horizon (purchase model × Gamma-Gamma).
-
-    The horizon is ``clv_horizon_months`` months of :data:`analysis.methods.clv.DAYS_PER_MONTH` days,
-    discounted month by month; both in the model's time unit (:mod:`analysis.methods.clv.units`).
-    """
+    """Expected spend per purchase and the discounted CLV over the horizon (purchase model × Gamma-Gamma)."""
     spend = customers["monetary_value"].where(customers["monetary_value"] > 0, 0.0)
     expected_spend = gg.conditional_expected_average_profit(spend_frequency(customers), spend)
     purchases = clv.discounted_expected_purchases(
-        model, customers["frequency"], customers["recency"], customers["T"],
-        horizon_periods=scoring.clv_horizon_months, period_length=clv.month_in_units(scoring.time_unit),
-        annual_discount_rate=scoring.annual_discount_rate, time_units_per_year=clv.year_in_units(scoring.time_unit),
+        model, customers["frequency"], customers["recency"], customers["T"], **value_horizon(scoring)
     )
     return expected_spend, purchases * expected_spend * margin
+
+
+def value_intervals(
+    customers: pd.DataFrame, model: clv.PurchaseModel, gg: clv.GammaGammaModel, scoring: Scoring,
+    margin: np.ndarray, seed: int,
+) -> tuple[pd.DataFrame | None, clv.ParameterDraws | None, SkipNote | None]:
+    """Per-customer intervals of P(alive), expected purchases and CLV from ``scoring.interval_draws``
+    draws of both models' parameters, and the draws; or why there are none (a fit without a usable
+    covariance). ``interval_draws: 0`` turns them off without a note."""
+    if not scoring.interval_draws:
+        return None, None, None
+    try:
+        draws = clv.draw_parameters(model, gg, draws=scoring.interval_draws, seed=seed)
+        bounds = clv.clv_intervals(
+            customers, draws, margin=margin, level=scoring.interval_level, **value_horizon(scoring)
+        )
+    except clv.CLVInputError as exc:
+        return None, None, skip_note("skip_clv_intervals", detail=str(exc))
+    return bounds, draws, None
+
+
+def stored_draws(models: dict[str, Any], table: pd.DataFrame | None) -> clv.ParameterDraws | None:
+    """The parameter draws :func:`run` wrote (clv_parameter_draws.parquet), around models holding the
+    estimates in ``models`` (models.json); None when the run made none."""
+    record = models.get("intervals")
+    purchase = (models.get("purchase_model") or {}).get("summary")
+    if table is None or record is None or purchase is None or models.get("gamma_gamma") is None:
+        return None
+    code = models["purchase_model"]["name"]
+    purchase_model = clv.with_estimates(clv.PURCHASE_MODELS[code](time_unit=models["clv"]["time_unit"]),
+                                        purchase["params"])
+    spend_model = clv.with_estimates(clv.GammaGammaModel(), models["gamma_gamma"]["params"])
+    return clv.ParameterDraws.from_frame(table, purchase_model, spend_model, seed=record["seed"])
+
+
+def intervals_record(draws: clv.ParameterDraws | None, scoring: Scoring) -> dict[str, Any] | None:
+    """models.json → ``intervals``: how the intervals were made and each parameter's interval."""
+    if draws is None:
+        return None
+    table = clv.parameter_intervals(draws, level=scoring.interval_level)
+    return {
+        "method": "parameter_draws",
+        "level": scoring.interval_level,
+        "draws": draws.n_draws,
+        "seed": draws.seed,
+        "parameters": {
+            row.parameter: {"model": row.model, "estimate": row.estimate, "low": row.low, "high": row.high}
+            for row in table.itertuples()
+        },
+    }
 
 
 def holdout_check(path: Path, period: Period, scoring: Scoring) -> HoldoutCheck:
@@ -441,10 +500,10 @@ def _empty_holdout_table() -> pd.DataFrame:
 
 
 def compute(
-    transactions_path: Path, *, period: Period, scoring: Scoring, master: pd.DataFrame | None = None
+    transactions_path: Path, *, period: Period, scoring: Scoring, master: pd.DataFrame | None = None, seed: int = 0
 ) -> ScoringResult:
-    """RFM scores, segments, P(alive), expected purchases and CLV of every customer with a purchase;
-    nothing is written. The cleaned transactions are read from their file by the engine
+    """RFM scores, segments, P(alive), expected purchases and CLV of every customer with a purchase,
+    with intervals from draws of the models' parameters (``seed``); nothing is written. The cleaned transactions are read from their file by the engine
     (``scoring.engine``), out of core.
 
     Raises
@@ -475,18 +534,25 @@ def compute(
     customers["p_alive"], customers["expected_purchases"] = purchase_predictions(model, customers, horizon)
 
     margin, margin_source = margin_rate(customers, scoring)
+    customers["margin_rate"] = margin
     customers["historic_value"] = customers["revenue"] * margin
     reasons = model_fallback_reasons(customers, model, scoring, choice.code)
     gg, why = fit_gamma_gamma(customers, scoring, reasons)
     if why is not None:
         skipped["gamma_gamma"] = why
-    method = "historic"
+    method, draws = "historic", None
     if model is not None and gg is not None and not reasons:
         try:
             customers["expected_spend"], customers["clv"] = model_clv(customers, model, gg, scoring, margin)
             method = "model"
         except clv.CLVInputError as exc:
             reasons.append(_reason("gamma_gamma_unusable", value=str(exc), limit=""))
+    if method == "model":
+        bounds, draws, why = value_intervals(customers, model, gg, scoring, margin, seed)
+        if why is not None:
+            skipped["intervals"] = why
+        for column in clv.CUSTOMER_INTERVAL_COLUMNS if bounds is not None else ():
+            customers[column] = bounds[column].to_numpy()
     if method == "historic":
         customers["expected_spend"] = np.where(customers["frequency"] > 0, customers["monetary_value"], customers["revenue"])
         customers["clv"] = customers["historic_value"]
@@ -511,6 +577,7 @@ def compute(
             "fallback_reasons": reasons,
         },
         "time_units": clv.time_units_record(scoring.time_unit, scoring.clv_horizon_months),
+        "intervals": intervals_record(draws, scoring),
         "customers": int(len(customers)),
         "repeat_buyers": repeat_buyers(customers["frequency"]),
         "customers_without_purchase": int(summary.attrs.get("customers_without_purchase", 0)),
@@ -520,7 +587,7 @@ def compute(
     return ScoringResult(
         customers, models, holdout.table(choice.code), holdout.figures(choice.code), bg, gg, method, reasons,
         skipped, excluded, purchase_model=model, purchase_model_code=choice.code,
-        model_comparison=holdout.comparison(),
+        model_comparison=holdout.comparison(), draws=draws,
     )
 
 
@@ -556,17 +623,21 @@ def _reason(key: str, *, value: str, limit: str) -> dict[str, str]:
 
 def run(study: Study) -> ScoringResult:
     """Score the run's cleaned transactions; write customers.parquet, excluded_customers.parquet, models.json,
-    holdout.parquet and purchase_model_holdout.parquet."""
+    holdout.parquet, purchase_model_holdout.parquet and clv_parameter_draws.parquet."""
     p = study.params
     result = compute(
         study.require(catalog.TRANSACTIONS), period=p.period, scoring=p.scoring,
-        master=study.read_optional(catalog.MASTER),
+        master=study.read_optional(catalog.MASTER), seed=p.seed,
     )
     study.write(catalog.CUSTOMERS, result.customers)
     study.write(catalog.EXCLUDED_CUSTOMERS, result.excluded)
     study.write(catalog.MODELS, result.models)
     study.write(catalog.HOLDOUT, result.holdout_table)
     study.write(catalog.PURCHASE_MODEL_HOLDOUT, result.model_comparison)
+    if result.draws is not None:
+        study.write(catalog.CLV_DRAWS, result.draws.frame())
+    else:
+        study.remove(catalog.CLV_DRAWS)
     return result
 
 

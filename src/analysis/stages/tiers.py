@@ -39,8 +39,8 @@ from analysis.frame import catalog
 from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
 from analysis.i18n import LANGUAGES, joined
-from analysis.methods import lifecycle, movers, profiles, tiers
-from analysis.stages.rfm_clv import SkipNote, skip_note
+from analysis.methods import clv, lifecycle, movers, profiles, tiers
+from analysis.stages.rfm_clv import SkipNote, skip_note, stored_draws, value_horizon
 
 MIX_COLUMNS = ("industry", "region", "segment", "account_manager")
 PURCHASE_MIX_COLUMNS = ("product_category", "channel")
@@ -61,6 +61,7 @@ class TieringResult:
     migration: tuple[pd.DataFrame, pd.DataFrame, dict[str, Any]] | None
     skipped: dict[str, SkipNote] = field(default_factory=dict)
     movers: pd.DataFrame | None = None
+    value_intervals: pd.DataFrame | None = None  # per tier, from the CLV parameter draws
 
 
 class TooFewCustomersError(tiers.TieringError):
@@ -240,20 +241,68 @@ def explained_moves(
     return table, note
 
 
+def tier_uncertainty(
+    customers: pd.DataFrame, draws: clv.ParameterDraws, p: StudyParams
+) -> tuple[clv.TierIntervals | None, SkipNote | None]:
+    """Each customer's probability of their tier and each tier's value share, with intervals, when the
+    tiering rule is applied again under every draw of the CLV models' parameters (stage 2's).
+
+    The rule applied per draw is the method with the params' options
+    (:func:`analysis.methods.clv.tier_assigner`): share-based cut-offs move with the draw, cut-offs set in
+    the params do not. Carried cut-offs and the hysteresis band are not applied per draw, so with them
+    a probability says how firmly this quarter's scores alone place a customer.
+    """
+    t = p.tiering
+    try:
+        assign = clv.tier_assigner(customers, t.method, n_tiers=t.n_tiers, options=t.options, seed=p.seed)
+        result = clv.tier_intervals(
+            customers, draws, assign=assign, threshold=t.borderline_below, margin=customers["margin_rate"].to_numpy(),
+            level=p.scoring.interval_level, **value_horizon(p.scoring),
+        )
+    except (clv.CLVInputError, tiers.TieringError) as exc:
+        return None, skip_note("skip_tier_uncertainty", detail=str(exc))
+    return result, None
+
+
+def uncertainty_record(result: clv.TierIntervals, draws: clv.ParameterDraws, p: StudyParams) -> dict[str, Any]:
+    """tiering.json → ``uncertainty``: how the tier probabilities were made and how many are borderline."""
+    return {
+        "draws": draws.n_draws,
+        "level": p.scoring.interval_level,
+        "borderline_below": p.tiering.borderline_below,
+        "borderline": int(result.customers["borderline"].sum()),
+        "customers": int(len(result.customers)),
+    }
+
+
 def compute(
     customers: pd.DataFrame, transactions: pd.DataFrame, previous: pd.DataFrame | None, p: StudyParams,
-    previous_tiering: dict[str, Any] | None = None,
+    previous_tiering: dict[str, Any] | None = None, draws: clv.ParameterDraws | None = None,
 ) -> TieringResult:
     """Assign tiers per ``p.tiering``, profile them, compare methods and, with ``previous`` (the
     customers of ``tiering.previous_run``) and ``previous_tiering`` (its tiering.json), the migration
-    since that run and why each customer moved; nothing is written."""
+    since that run and why each customer moved; with ``draws`` (stage 2's CLV parameter draws), each
+    customer's tier probability and borderline flag and each tier's value share with its interval.
+    Nothing is written."""
     t = p.tiering
     assignment, skipped = stable_assignment(customers, previous, previous_tiering, p)
     names = run_tier_names(p)
     tier = assignment.tier.astype("int64")
     tier_name = tier.map(dict(enumerate(names[p.language], start=1))).astype("string")
     customers = customers.assign(tier=tier, tier_name=tier_name)
+    uncertainty = None
+    if draws is not None:
+        uncertainty, why = tier_uncertainty(customers, draws, p)
+        if why is not None:
+            skipped["tier_uncertainty"] = why
+        else:
+            customers = customers.assign(
+                tier_probability=uncertainty.customers["tier_probability"].to_numpy(),
+                borderline=uncertainty.customers["borderline"].to_numpy(),
+            )
     profile = profiles.tier_profile(customers, transactions)
+    if uncertainty is not None:  # the playbook reads how many of a tier's customers are borderline
+        profile["borderline"] = uncertainty.tiers["borderline"].reindex(profile.index).to_numpy()
     sensitivity, compared = compare_methods(customers, p)
     skipped.update(compared)
     migration, why = previous_migration(customers, previous, p)
@@ -261,6 +310,7 @@ def compute(
         skipped["migration"] = why
     record: dict[str, Any] = {
         "method": t.method, "n_tiers": t.n_tiers, "rule": {**assignment.rule, "names": names}, "migration": None,
+        "uncertainty": uncertainty_record(uncertainty, draws, p) if uncertainty is not None else None,
         "skipped": skipped,
     }
     moved = None
@@ -269,7 +319,8 @@ def compute(
         if why is not None:
             skipped["migration_cause"] = why
         record["migration"] = {"previous_run": t.previous_run, **migration[2], **movers.cause_counts(moved)}
-    return TieringResult(customers, assignment, record, profile, sensitivity, migration, skipped, moved)
+    value_intervals = uncertainty.tiers.reset_index() if uncertainty is not None else None
+    return TieringResult(customers, assignment, record, profile, sensitivity, migration, skipped, moved, value_intervals)
 
 
 def run(study: Study) -> TieringResult:
@@ -285,8 +336,13 @@ def run(study: Study) -> TieringResult:
     require_enough_customers(customers, study)
     previous = study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None
     previous_tiering = study.read_previous(catalog.TIERING_JSON) if p.tiering.previous_run else None
-    result = compute(customers, study.read(catalog.TRANSACTIONS), previous, p, previous_tiering)
+    draws = stored_draws(study.read(catalog.MODELS), study.read_optional(catalog.CLV_DRAWS))
+    result = compute(customers, study.read(catalog.TRANSACTIONS), previous, p, previous_tiering, draws)
     study.write(catalog.CUSTOMERS, result.customers)
+    if result.value_intervals is not None:
+        study.write(catalog.TIER_VALUE_INTERVALS, result.value_intervals)
+    else:
+        study.remove(catalog.TIER_VALUE_INTERVALS)
     study.write(catalog.TIER_PROFILE, result.profile.reset_index())
     study.write(catalog.SENSITIVITY, result.sensitivity.reset_index(names="method"))
     if result.migration is not None:

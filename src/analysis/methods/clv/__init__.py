@@ -67,10 +67,11 @@ Fader, P. S. & Hardie, B. G. S. (2013). The Gamma-Gamma model of monetary value.
 """
 
 from analysis.methods.clv.bgnbd import BGNBD_REFERENCE, BetaGeoModel
-from analysis.methods.clv.fitting import STANDARD_ERROR_METHOD, aggregate_patterns
+from analysis.methods.clv.fitting import STANDARD_ERROR_METHOD, aggregate_patterns, with_estimates
 from analysis.methods.clv.gamma_gamma import GAMMA_GAMMA_REFERENCE, GammaGammaModel
 from analysis.methods.clv.inputs import ArrayLike, CLVInputError
 from analysis.methods.clv.intervals import (
+    CUSTOMER_INTERVAL_COLUMNS,
     ParameterDraws,
     TierIntervals,
     TierMembership,
@@ -137,6 +138,7 @@ __all__ = [
     "GammaGammaModel",
     "aggregate_patterns",
     "check_purchase_model",
+    "CUSTOMER_INTERVAL_COLUMNS",
     "check_purchase_models",
     "choose_purchase_model",
     "clv_intervals",
@@ -170,6 +172,7 @@ __all__ = [
     "tier_assigner",
     "tier_intervals",
     "tier_membership",
+    "with_estimates",
     "time_units_record",
     "units_per_day",
     "why_unusable",

@@ -10,7 +10,7 @@ that depend on one variable only are computed once per distinct value of it (:fu
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -345,6 +345,16 @@ def _with_numerical_gradient(
 def _check_fitted(model: Any) -> None:
     if not hasattr(model, "params_"):
         raise NotFittedError(f"This {type(model).__name__} is not fitted yet; call fit(...) first.")
+
+
+def with_estimates(model: Any, params: Mapping[str, float]) -> Any:
+    """``model`` holding the estimates ``params`` as if fitted: enough for its predictions (a fit's
+    diagnostics, standard errors and covariance are not set). Returns the model."""
+    missing = [name for name in model.parameter_names if name not in params]
+    if missing:
+        raise CLVInputError(f"The {type(model).__name__} estimates lack the parameter(s) {missing}.")
+    model.params_ = {name: float(params[name]) for name in model.parameter_names}
+    return model
 
 
 def _store_fit(model: Any, fit: _MLFit, total: float, n_patterns: int) -> Any:

@@ -14,7 +14,9 @@ prediction has a sampling error; this module turns the fits' covariance into
   draw (:func:`tier_membership`, with :func:`tier_assigner` for the rules of
   :func:`analysis.methods.tiers.assign_tiers`), and a ``borderline`` flag below a threshold.
 
-:func:`clv_intervals` and :func:`tier_intervals` package these for stages 2 and 3 (not wired in).
+:func:`clv_intervals` and :func:`tier_intervals` package these for stages 2 and 3; stage 2 keeps the
+draws (:meth:`ParameterDraws.frame`) so that stage 3 places the tiers under the same draws
+(:meth:`ParameterDraws.from_frame`).
 
 Why parametric draws and not a bootstrap
 ----------------------------------------
@@ -63,7 +65,7 @@ import numpy as np
 import pandas as pd
 from scipy import special
 
-from analysis.methods.clv.fitting import _check_fitted, _distinct_rows
+from analysis.methods.clv.fitting import _check_fitted, _distinct_rows, with_estimates
 from analysis.methods.clv.gamma_gamma import GammaGammaModel, _validate_spend
 from analysis.methods.clv.inputs import (
     ArrayLike,
@@ -130,6 +132,26 @@ class ParameterDraws:
         names = [*self.purchase_model.parameter_names, *self.spend_model.parameter_names]
         return pd.DataFrame(np.hstack([self.purchase, self.spend]), columns=names)
 
+    @classmethod
+    def from_frame(
+        cls, frame: pd.DataFrame, purchase_model: PurchaseModel, spend_model: GammaGammaModel, seed: int = 0
+    ) -> ParameterDraws:
+        """The draws :meth:`frame` wrote, around the models they were drawn for (fitted, or holding their
+        estimates: :func:`~analysis.methods.clv.fitting.with_estimates`)."""
+        columns = {}
+        for model in (purchase_model, spend_model):
+            _check_fitted(model)
+            missing = [name for name in model.parameter_names if name not in frame.columns]
+            if missing:
+                raise CLVInputError(
+                    f"The parameter draws lack the {type(model).__name__} parameter(s) {missing}; they were "
+                    "drawn for another model. Rerun the scoring stage."
+                )
+            columns[model] = frame[list(model.parameter_names)].to_numpy(dtype=float)
+        if len(frame) < 2:
+            raise CLVInputError(f"There are {len(frame)} parameter draw(s); intervals need at least 2.")
+        return cls(purchase_model, spend_model, columns[purchase_model], columns[spend_model], int(seed))
+
 
 def draw_parameters(
     purchase_model: PurchaseModel,
@@ -174,9 +196,7 @@ def _draw_log_normal(model: Any, draws: int, rng: np.random.Generator) -> np.nda
 
 
 def _with_params(model: Any, theta: np.ndarray) -> Any:
-    clone = copy.copy(model)
-    clone.params_ = dict(zip(model.parameter_names, map(float, theta), strict=True))
-    return clone
+    return with_estimates(copy.copy(model), dict(zip(model.parameter_names, theta, strict=True)))
 
 
 def parameter_intervals(draws: ParameterDraws, *, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
@@ -699,8 +719,7 @@ def _spend_columns(frequency: pd.Series, monetary_value: pd.Series) -> tuple[pd.
 
 def clv_intervals(
     customers: pd.DataFrame,
-    purchase_model: PurchaseModel,
-    spend_model: GammaGammaModel,
+    draws: ParameterDraws,
     *,
     horizon_periods: int = 12,
     period_length: float = DAYS_PER_MONTH,
@@ -708,24 +727,14 @@ def clv_intervals(
     margin: float | ArrayLike = 1.0,
     time_units_per_year: float = DAYS_PER_YEAR,
     level: float = DEFAULT_LEVEL,
-    draws: int = DEFAULT_DRAWS,
-    seed: int = 0,
     chunk_size: int = DEFAULT_CHUNK_SIZE,
 ) -> pd.DataFrame:
     """Stage 2's per-customer intervals, keyed by ``customer_id``, ready to merge.
 
     ``customers`` holds ``customer_id, frequency, recency, T, monetary_value`` (stage 2's table);
-    spend follows stage 2's rule (:func:`_stage_inputs`), the other arguments are those stage 2
-    passes to :func:`~analysis.methods.clv.value.discounted_expected_purchases`. Example, in
-    ``stages.rfm_clv.compute`` after the CLV::
-
-        unit = units_per_day(scoring.time_unit)
-        bounds = clv.clv_intervals(
-            customers, bg, gg, horizon_periods=scoring.clv_horizon_months,
-            period_length=DAYS_PER_MONTH * unit, annual_discount_rate=scoring.annual_discount_rate,
-            margin=margin, time_units_per_year=365.0 * unit, seed=0,
-        )
-        customers = customers.merge(bounds, on="customer_id", how="left")
+    spend follows stage 2's rule (:func:`_stage_inputs`); ``draws`` come from
+    :func:`draw_parameters` of stage 2's fits, the other arguments are those stage 2 passes to
+    :func:`~analysis.methods.clv.value.discounted_expected_purchases`.
 
     Returns
     -------
@@ -734,9 +743,8 @@ def clv_intervals(
     """
     frequency, recency, T, monetary_value = _stage_inputs(customers)
     spend_x, spend = _spend_columns(frequency, monetary_value)
-    parameter_draws = draw_parameters(purchase_model, spend_model, draws=draws, seed=seed)
     bounds = customer_intervals(
-        parameter_draws, frequency, recency, T, spend, horizon_periods=horizon_periods,
+        draws, frequency, recency, T, spend, horizon_periods=horizon_periods,
         period_length=period_length, annual_discount_rate=annual_discount_rate, margin=margin,
         time_units_per_year=time_units_per_year, level=level, chunk_size=chunk_size,
         spend_frequency=spend_x,
@@ -755,8 +763,7 @@ class TierIntervals:
 
 def tier_intervals(
     customers: pd.DataFrame,
-    purchase_model: PurchaseModel,
-    spend_model: GammaGammaModel,
+    draws: ParameterDraws,
     *,
     assign: TierAssign,
     tier_column: str = "tier",
@@ -767,22 +774,12 @@ def tier_intervals(
     margin: float | ArrayLike = 1.0,
     time_units_per_year: float = DAYS_PER_YEAR,
     level: float = DEFAULT_LEVEL,
-    draws: int = DEFAULT_DRAWS,
-    seed: int = 0,
 ) -> TierIntervals:
     """Stage 3's tier probabilities and per-tier value shares, from the same draws as :func:`clv_intervals`.
 
-    ``customers`` is stage 3's table (stage 2's columns and the assigned ``tier_column``); the
-    models are stage 2's fits (refit, or kept from stage 2), the horizon arguments stage 2's.
-    Example, in ``stages.tiers.compute`` after :func:`~analysis.methods.tiers.assign_tiers`::
-
-        assign = clv.tier_assigner(customers, tiering.method, n_tiers=tiering.n_tiers,
-                                   options=tiering.options, seed=seed)
-        result = clv.tier_intervals(customers.assign(tier=assignment.tier), bg, gg, assign=assign,
-                                    threshold=0.8, margin=margin, ...)
-        customers = customers.merge(result.customers[["customer_id", "tier_probability", "borderline"]],
-                                    on="customer_id")
-        # result.tiers: clv_share_low / clv_share_high per tier, "tier 1 holds 62-71 % of value"
+    ``customers`` is stage 3's table (stage 2's columns and the assigned ``tier_column``);
+    ``draws`` are stage 2's (:meth:`ParameterDraws.from_frame`), the horizon arguments stage 2's;
+    ``assign`` is :func:`tier_assigner` of the tiering rule.
 
     Returns
     -------
@@ -795,9 +792,8 @@ def tier_intervals(
     if tier_column not in customers:
         raise CLVInputError(f"The customers table has no '{tier_column}' column with the assigned tiers.")
     spend_x, spend = _spend_columns(frequency, monetary_value)
-    parameter_draws = draw_parameters(purchase_model, spend_model, draws=draws, seed=seed)
     membership = tier_membership(
-        parameter_draws, frequency, recency, T, spend, assign,
+        draws, frequency, recency, T, spend, assign,
         tiers=customers[tier_column].to_numpy(dtype=np.int64), threshold=threshold,
         horizon_periods=horizon_periods, period_length=period_length,
         annual_discount_rate=annual_discount_rate, margin=margin,
