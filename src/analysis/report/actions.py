@@ -55,7 +55,7 @@ def winback_blocks(study: Study, language: str, out: Any, winback: pd.DataFrame)
             top=1 - a.winback_value_quantile, listed=summary["listed"],
             revenue=money(summary["revenue"], study, language), value=money(summary["value_at_stake"], study, language),
         )))
-    shown = mask_customers(winback.head(WINBACK_SHOWN), ensure_salt(study.processed_dir))  # codes, never ids
+    shown = mask_customers(winback, ensure_salt(study.processed_dir)).head(WINBACK_SHOWN)  # codes, never ids
     shown = shown.assign(last_purchase=pd.to_datetime(shown["last_purchase"]).dt.strftime("%Y-%m-%d"))
     columns = {"customer_id": "col_customer", "tier_name": "col_tier", "last_purchase": "col_last_purchase",
                "days_since_last": "col_days_since", "revenue": "col_revenue", "value_at_stake": "col_value_at_stake",
