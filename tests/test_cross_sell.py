@@ -13,7 +13,7 @@ import yaml
 from analysis.frame import catalog
 from analysis.frame.params import ParamsError, load_params
 from analysis.i18n import render
-from analysis.methods import cross_sell
+from analysis.methods import cross_sell, winback
 from analysis.stages import allocation as allocation_stage
 from tests.test_params import ROOT, write_params
 
@@ -216,3 +216,38 @@ def test_on_the_sample_the_suggestions_beat_popularity(sample_report, out_root):
     tx = pd.read_parquet(out_root / "data/processed/sample" / catalog.TRANSACTIONS)
     again = cross_sell.holdout_validation(tx, end="2025-12-31", holdout_months=3, k=1, seed=0)
     assert again["method_figures"]["hits"] == method["hits"] and again["baseline_figures"]["hits"] == base["hits"]
+
+
+# ---------------------------------------------------------------------------------------------
+# the report
+
+
+def test_the_actions_section_says_why_without_categories_and_states_the_check_with_them(tmp_path):
+    from analysis.frame.study import open_study
+    from analysis.report import sections
+    from analysis.report.actions import actions_section
+    from tests.test_one_source import write_three_tiers
+
+    study = open_study(ROOT / "params" / "sample.yaml", out_root=tmp_path)
+    write_three_tiers(study)
+    assert actions_section(study, "en", sections.RunOutputs(study, "en")) is None  # a run from before the actions
+    empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in allocation_stage.CROSS_SELL_COLUMNS.items()})
+    study.write(catalog.CROSS_SELL, empty)
+    study.write(catalog.CROSS_SELL_VALIDATION, {"tiers": [2], "k": 1, "usable": False,
+                                                "reason": {"key": "cross_sell_reason_no_category", "values": {}}})
+    for language, words in (("en", "no product category"), ("zh", "没有产品类别")):
+        section = actions_section(study, language, sections.RunOutputs(study, language))
+        assert section is not None and section.id == "actions"
+        assert any(words in block and "warn" in block for block in section.blocks)
+    record = cross_sell.holdout_validation(paired_market(), end="2025-12-31", k=1, seed=1)
+    record |= {"tiers": [2], "suggested_customers": 40, "tier_customers": 80,
+               "suggested_categories": [{"category": "chair", "customers": 20, "first_choice": 20, "share": 0.5}]}
+    study.write(catalog.CROSS_SELL_VALIDATION, record)
+    study.write(catalog.WINBACK, winback.winback_list(pd.DataFrame({
+        "customer_id": ["a"], "revenue": [10.0], "first_purchase": pd.to_datetime(["2025-01-01"]),
+        "last_purchase": pd.to_datetime(["2025-12-01"]), "days_since_last": [30], "p_alive": [0.9]})))
+    section = actions_section(study, "en", sections.RunOutputs(study, "en"))
+    html = "".join(section.blocks)
+    assert "No lost customer reaches the value floor" in html
+    assert "hit 100% (" in html and "against 0% (" in html and "beat the popularity baseline" in html
+    assert "chair" in html and "For 40 of the 80 customers of" in html
