@@ -178,6 +178,8 @@ def test_the_stage_skips_cross_sell_without_a_product_category_and_says_why(tmp_
     assert outcome.cross_sell.empty and list(outcome.cross_sell.columns) == list(allocation_stage.CROSS_SELL_COLUMNS)
     assert not outcome.validation["usable"]
     assert "product_category" in render(outcome.validation["reason"], "en")
+    one = allocation_stage.compute_actions(customers, paired_market().assign(product_category="desk"), params)
+    assert one.cross_sell.empty and "single product category" in render(one.validation["reason"], "en")
 
 
 @pytest.mark.parametrize(("actions", "pattern"), [

@@ -346,7 +346,7 @@ CROSS_SELL = _add(
     "cross_sell.parquet", "05_allocation", "parquet",
     "Cross-sell suggestions for the customers of actions.cross_sell_tiers, with real ids: customer_id, tier, "
     "rank, category (as in the data), score (item-item cosine), buyers_share, categories_bought "
-    "(empty without a product category).",
+    "(empty with fewer than two product categories).",
 )
 CROSS_SELL_VALIDATION = _add(
     "cross_sell_validation.json", "05_allocation", "json",

@@ -8,7 +8,8 @@ Two customer actions come with it (:func:`compute_actions`): the win-back list o
 (:mod:`analysis.methods.winback`) and cross-sell suggestions for the tiers of ``actions.cross_sell_tiers``
 with their holdout check (:mod:`analysis.methods.cross_sell`). They need stage 4's customers and the
 cleaned transactions; a study holding only stage 3's outputs gets the allocation without them.
-Without a product category in the transactions the cross-sell part is skipped and its record says why.
+With fewer than two product categories in the transactions the cross-sell part is skipped and its
+record says why.
 
 The tier count is the one stage 3 tiered with (``tiering.json`` → ``n_tiers``), not ``tiering.n_tiers``
 in params: params edited after the tiering ran cannot give a playbook for tiers that do not exist.
@@ -61,12 +62,13 @@ def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame, params:
     listed = winback.winback_list(customers, max_p_alive=a.winback_max_p_alive,
                                   value_quantile=a.winback_value_quantile, size=a.winback_size)
     summary = winback.winback_summary(listed)
-    has_category = "product_category" in transactions and transactions["product_category"].notna().any()
-    if not has_category:
+    n_categories = transactions["product_category"].nunique() if "product_category" in transactions else 0
+    if n_categories < 2:
         empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in CROSS_SELL_COLUMNS.items()})
+        reason = message("cross_sell_reason_no_category" if n_categories == 0 else "cross_sell_reason_one_category")
         validation = {"method": cross_sell.ItemCosine.method, "baseline": cross_sell.Popularity.method,
                       "k": a.cross_sell_k, "holdout_months": a.cross_sell_holdout_months, "tiers": a.cross_sell_tiers,
-                      "usable": False, "reason": message("cross_sell_reason_no_category")}
+                      "usable": False, "reason": reason}
         return ActionsOutcome(listed, summary, empty, validation)
     suggestions = cross_sell.cross_sell_suggestions(transactions, customers, tiers=a.cross_sell_tiers,
                                                     k=a.cross_sell_k, end=params.period.end)
