@@ -23,6 +23,7 @@ REPORT = SRC / "report"
 #: outputs through the catalog and Study, and recomputes only these views of them.
 REPORT_METHODS: dict[str, set[str]] = {
     "__init__": set(),
+    "actions": set(),
     "blocks": set(),
     "build": set(),
     "charts": set(),

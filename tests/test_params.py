@@ -29,6 +29,8 @@ RULES = {
     "churn_risk_levels_crossed": r"key 'churn\.medium_risk': 0\.7 must be below churn\.high_risk \(0\.5\); lower medium_risk",
     "watch_tier_does_not_exist": r"key 'churn\.watch_tiers': tier\(s\) \[4\] do not exist with tiering\.n_tiers: 3; "
     r"use tier numbers 1\.\.3",
+    "cross_sell_tier_does_not_exist": r"key 'actions\.cross_sell_tiers': tier\(s\) \[5\] do not exist with "
+    r"tiering\.n_tiers: 3; use tier numbers 1\.\.3",
     "min_shares_above_one": r"key 'allocation\.min_share': min_share adds up to 1\.2 > 1 .*lower the minimum shares",
     "max_shares_below_one": r"key 'allocation\.max_share': max_share adds up to 0\.8 < 1 .*raise the maximum shares",
     "min_share_above_max_share": r"key 'allocation\.min_share': min_share exceeds max_share for tier\(s\) \[1\]",

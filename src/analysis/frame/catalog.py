@@ -346,7 +346,31 @@ CAPACITY = _add(
 ALLOCATION_JSON = _add(
     "allocation.json", "05_allocation", "json",
     "budget, currency, expected_retained_value {value_optimal, value_equal, value_revenue, budget}, "
-    "gain_vs_equal, gain_vs_revenue, curve (response-curve parameters), binding_levels.",
+    "gain_vs_equal, gain_vs_revenue, curve (response-curve parameters), binding_levels, winback {lost, "
+    "valuable, floor, listed, value_at_stake, revenue, reasons {code: customers}} (with stage 4's customers).",
+)
+
+WINBACK = _add(
+    "winback.parquet", "05_allocation", "parquet",
+    "Win-back list, valuable lost customers with real ids: customer_id, tier, tier_name, lifecycle_stage (a "
+    "code), p_alive, first_purchase, last_purchase, days_since_last, orders, revenue, active_years, "
+    "value_at_stake (revenue per year while active), clv, industry, region, segment, account_manager, "
+    "reason_codes (\"; \"-separated codes), reasons (a message); highest value at stake first.",
+    messages=("reasons",), labels={"lifecycle_stage": "lifecycle_stage_"},
+)
+CROSS_SELL = _add(
+    "cross_sell.parquet", "05_allocation", "parquet",
+    "Cross-sell suggestions for the customers of actions.cross_sell_tiers, with real ids: customer_id, tier, "
+    "rank, category (as in the data), score (item-item cosine), buyers_share, categories_bought "
+    "(empty with fewer than two product categories).",
+)
+CROSS_SELL_VALIDATION = _add(
+    "cross_sell_validation.json", "05_allocation", "json",
+    "Holdout check of the cross-sell suggestions: method, baseline, k, holdout_months, cutoff, end, "
+    "confidence, customers_before, n_customers, method_figures and baseline_figures {hits, n, hit_rate, "
+    "low, high (Wilson)}, difference {estimate, low, high, n_boot} (paired bootstrap), beats_baseline, "
+    "usable, reason (a message, when not usable), tiers, suggested_customers, tier_customers, "
+    "suggested_categories [{category, customers, first_choice, share}].",
 )
 
 # ---------------------------------------------------------------------------------------------

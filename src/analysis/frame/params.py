@@ -207,6 +207,26 @@ class Allocation(_Section):
     max_share: float | dict[int, float] | None = None
 
 
+class Actions(_Section):
+    """The customer actions of stage 5: the win-back list and the cross-sell suggestions."""
+
+    winback_size: int = Field(50, ge=1, description="at most this many lost customers on the win-back list")
+    winback_max_p_alive: float = Field(
+        0.3, gt=0, lt=1, description="a customer is lost when stage 4 calls them so or P(alive) is below this"
+    )
+    winback_value_quantile: float = Field(
+        0.75, ge=0, lt=1,
+        description="value floor: a lost customer's revenue must reach this quantile of all customers' revenue",
+    )
+    cross_sell_tiers: list[int] = Field(
+        default_factory=lambda: [2], description="tiers given cross-sell suggestions (default the second tier)"
+    )
+    cross_sell_k: int = Field(1, ge=1, le=5, description="categories suggested per customer, and checked on the holdout")
+    cross_sell_holdout_months: int = Field(
+        3, ge=1, le=12, description="the suggestions are checked on the period's last months, fitted on those before"
+    )
+
+
 class Quality(_Section):
     """The data-quality gate (:mod:`analysis.methods.quality_gate`), applied at the end of cleaning."""
 
@@ -244,6 +264,7 @@ class StudyParams(_Section):
     satisfaction: Satisfaction = Satisfaction()
     churn: Churn = Churn()
     allocation: Allocation = Allocation()
+    actions: Actions = Actions()
     quality: Quality = Quality()
     output: Output = Output()
     allow_outside_project: bool = Field(
@@ -541,7 +562,7 @@ def rule_problems(params: StudyParams) -> list[str]:
     """Every rule of the params that one key's type cannot express; one line per problem."""
     checks: tuple[Callable[[StudyParams], list[str]], ...] = (
         _tiering_problems, _scoring_problems, _churn_problems, _allocation_problems,
-        _cleaning_problems, _satisfaction_problems,
+        _cleaning_problems, _satisfaction_problems, _actions_problems,
     )
     return [problem for check in checks for problem in check(params)]
 
@@ -773,6 +794,26 @@ def _churn_problems(params: StudyParams) -> list[str]:
         lifecycle.lifecycle_rules(c.lifecycle_rules)
     except lifecycle.LifecycleInputError as exc:
         problems.append(_keyed("churn.lifecycle_rules", str(exc)))
+    return problems
+
+
+def _actions_problems(params: StudyParams) -> list[str]:
+    a, n_tiers = params.actions, params.tiering.n_tiers
+    problems = []
+    if not a.cross_sell_tiers:
+        problems.append(
+            f"key 'actions.cross_sell_tiers': no tier given; name the tiers to suggest categories to, "
+            f"e.g. [2] (tier numbers 1..{n_tiers}, 1 = best)"
+        )
+    missing = [t for t in a.cross_sell_tiers if not 1 <= t <= n_tiers]
+    if missing:
+        problems.append(
+            f"key 'actions.cross_sell_tiers': tier(s) {missing} do not exist with tiering.n_tiers: {n_tiers}; "
+            f"use tier numbers 1..{n_tiers} (1 = best)"
+        )
+    repeated = sorted({t for t in a.cross_sell_tiers if a.cross_sell_tiers.count(t) > 1})
+    if repeated:
+        problems.append(f"key 'actions.cross_sell_tiers': tier(s) {repeated} named twice; name each tier once")
     return problems
 
 

@@ -26,6 +26,7 @@ from analysis.frame.study import Study
 from analysis.i18n import TEXTS, reason_label, render, text
 from analysis.methods import profiles, quality_gate, satisfaction
 from analysis.report import charts
+from analysis.report.actions import actions_section
 from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
 from analysis.report.localize import code_label, localize, tier_name, tier_names
 from analysis.report.tier_profiles import mix_in_language
@@ -862,5 +863,5 @@ def quality_appendix(study: Study, language: str, out: RunOutputs) -> Section | 
 
 BUILDERS = [
     summary_section, tiers_section, profiles_section, scoring_section, satisfaction_section, watch_section,
-    recommendations_section, migration_section, methodology_section, quality_appendix,
+    recommendations_section, actions_section, migration_section, methodology_section, quality_appendix,
 ]

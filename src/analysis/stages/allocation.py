@@ -4,6 +4,13 @@ The playbook (service model, manager level, cadence, channels, offers) is the de
 count (:mod:`analysis.methods.playbook`) overlaid with ``allocation.playbook`` from params; the budget and
 the hours are split by :mod:`analysis.methods.allocation` to maximise expected retained value.
 
+Two customer actions come with it (:func:`compute_actions`): the win-back list of valuable lost customers
+(:mod:`analysis.methods.winback`) and cross-sell suggestions for the tiers of ``actions.cross_sell_tiers``
+with their holdout check (:mod:`analysis.methods.cross_sell`). They need stage 4's customers and the
+cleaned transactions; a study holding only stage 3's outputs gets the allocation without them.
+With fewer than two product categories in the transactions the cross-sell part is skipped and its
+record says why.
+
 The tier count is the one stage 3 tiered with (``tiering.json`` → ``n_tiers``), not ``tiering.n_tiers``
 in params: params edited after the tiering ran cannot give a playbook for tiers that do not exist.
 :func:`compute` allocates (pure: the tier profile, the tier count and params in); :func:`run` reads and writes.
@@ -11,7 +18,7 @@ in params: params edited after the tiering ran cannot give a playbook for tiers 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
@@ -19,7 +26,8 @@ import pandas as pd
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
-from analysis.methods import allocation, playbook
+from analysis.i18n import message
+from analysis.methods import allocation, cross_sell, playbook, winback
 
 
 @dataclass
@@ -30,10 +38,56 @@ class AllocationOutcome:
     playbook: playbook.Playbook
     curve: allocation.ResponseCurve
     summary: dict[str, Any]
+    actions: ActionsOutcome | None = field(default=None)
 
 
-def compute(profile: pd.DataFrame, n_tiers: int, params: StudyParams) -> AllocationOutcome:
-    """The playbook for ``n_tiers`` tiers, the budget and the hours split across the tiers of ``profile``."""
+@dataclass
+class ActionsOutcome:
+    """The win-back list, the cross-sell suggestions and the suggestions' holdout check."""
+
+    winback: pd.DataFrame
+    winback_summary: dict[str, Any]
+    cross_sell: pd.DataFrame
+    validation: dict[str, Any]
+
+
+#: The columns of an empty cross_sell.parquet (no product category to suggest from).
+CROSS_SELL_COLUMNS = {"customer_id": "string", "tier": "int64", "rank": "int64", "category": "string",
+                      "score": "float64", "buyers_share": "float64", "categories_bought": "int64"}
+
+
+def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame, params: StudyParams) -> ActionsOutcome:
+    """The win-back list and the cross-sell suggestions with their holdout check (``actions`` in params)."""
+    a = params.actions
+    listed = winback.winback_list(customers, max_p_alive=a.winback_max_p_alive,
+                                  value_quantile=a.winback_value_quantile, size=a.winback_size)
+    summary = winback.winback_summary(listed)
+    n_categories = transactions["product_category"].nunique() if "product_category" in transactions else 0
+    if n_categories < 2:
+        empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in CROSS_SELL_COLUMNS.items()})
+        reason = message("cross_sell_reason_no_category" if n_categories == 0 else "cross_sell_reason_one_category")
+        validation = {"method": cross_sell.ItemCosine.method, "baseline": cross_sell.Popularity.method,
+                      "k": a.cross_sell_k, "holdout_months": a.cross_sell_holdout_months, "tiers": a.cross_sell_tiers,
+                      "usable": False, "reason": reason}
+        return ActionsOutcome(listed, summary, empty, validation)
+    suggestions = cross_sell.cross_sell_suggestions(transactions, customers, tiers=a.cross_sell_tiers,
+                                                    k=a.cross_sell_k, end=params.period.end)
+    validation = cross_sell.holdout_validation(transactions, end=params.period.end,
+                                               holdout_months=a.cross_sell_holdout_months, k=a.cross_sell_k,
+                                               seed=params.seed)
+    validation["tiers"] = list(a.cross_sell_tiers)
+    validation["suggested_customers"] = int(suggestions["customer_id"].nunique())
+    validation["suggested_categories"] = cross_sell.suggestion_summary(suggestions).to_dict(orient="records")
+    validation["tier_customers"] = int(customers["tier"].isin(a.cross_sell_tiers).sum()) if "tier" in customers else 0
+    return ActionsOutcome(listed, summary, suggestions, validation)
+
+
+def compute(
+    profile: pd.DataFrame, n_tiers: int, params: StudyParams, *,
+    customers: pd.DataFrame | None = None, transactions: pd.DataFrame | None = None,
+) -> AllocationOutcome:
+    """The playbook for ``n_tiers`` tiers, the budget and the hours split across the tiers of ``profile``;
+    with stage 4's ``customers`` and the cleaned ``transactions``, the customer actions too."""
     a = params.allocation
     book = playbook.merge_playbook(playbook.default_playbook(n_tiers), a.playbook)
     curve, curve_hours = allocation.response_curves_from_params(a.response)
@@ -57,15 +111,26 @@ def compute(profile: pd.DataFrame, n_tiers: int, params: StudyParams) -> Allocat
         "curve": {k: v for k, v in vars(curve).items()},
         "binding_levels": capacity.loc[capacity["binding"], "level"].tolist() if "binding" in capacity else [],
     }
-    return AllocationOutcome(table, capacity, hours, book, curve, summary)
+    outcome = AllocationOutcome(table, capacity, hours, book, curve, summary)
+    if customers is not None and transactions is not None:
+        outcome.actions = compute_actions(customers, transactions, params)
+        summary["winback"] = outcome.actions.winback_summary
+    return outcome
 
 
 def run(study: Study) -> AllocationOutcome:
     """Allocate for the tiers stage 3 placed customers in (``tiering.json`` → ``n_tiers``); write
-    allocation.parquet, capacity.parquet and allocation.json."""
+    allocation.parquet, capacity.parquet and allocation.json, and (with customers.parquet and
+    transactions.parquet there) winback.parquet, cross_sell.parquet and cross_sell_validation.json."""
     n_tiers = int(study.read(catalog.TIERING_JSON)["n_tiers"])
-    outcome = compute(study.read(catalog.TIER_PROFILE), n_tiers, study.params)
+    outcome = compute(study.read(catalog.TIER_PROFILE), n_tiers, study.params,
+                      customers=study.read_optional(catalog.CUSTOMERS),
+                      transactions=study.read_optional(catalog.TRANSACTIONS))
     study.write(catalog.ALLOCATION, outcome.table)
     study.write(catalog.CAPACITY, outcome.capacity)
     study.write(catalog.ALLOCATION_JSON, outcome.summary)
+    if outcome.actions is not None:
+        study.write(catalog.WINBACK, outcome.actions.winback)
+        study.write(catalog.CROSS_SELL, outcome.actions.cross_sell)
+        study.write(catalog.CROSS_SELL_VALIDATION, outcome.actions.validation)
     return outcome

@@ -1,0 +1,387 @@
+"""Cross-sell: the product categories a customer's look-alikes buy and the customer does not.
+
+The method is item-item collaborative filtering on the customer × category purchase matrix
+(Sarwar et al. 2001; Linden, Smith & York 2003). With B the 0/1 matrix (b_uc = 1 when customer u
+bought category c), the similarity of two categories is the cosine of their columns,
+
+    sim(i, j) = |U_i ∩ U_j| / sqrt(|U_i| · |U_j|),
+
+the number of customers who bought both over the geometric mean of their buyers. A customer's
+score for a category not yet bought is the sum of its similarities to the categories they bought;
+the top ``k`` categories by score are the suggestions (ties: the more popular category first, then
+the category's name). The matrix has few columns (categories), so everything is one matrix product.
+
+It is checked on a holdout (:func:`holdout_validation`): fitted on the purchases up to the last
+``holdout_months`` months of the period, it suggests ``k`` categories to every customer who had
+bought by then; the hit rate is the share of the customers who bought a category new to them in
+the holdout whose new categories include a suggestion. The baseline suggests the categories most
+customers bought (popularity) that the customer does not have. Both hit rates come with Wilson
+intervals and their difference with a paired bootstrap interval.
+
+References
+----------
+Sarwar, B., Karypis, G., Konstan, J. & Riedl, J. (2001). Item-based collaborative filtering
+    recommendation algorithms. Proceedings of WWW 10, 285-295.
+Linden, G., Smith, B. & York, J. (2003). Amazon.com recommendations: item-to-item collaborative
+    filtering. IEEE Internet Computing 7(1), 76-80.
+Wilson, E. B. (1927). Probable inference, the law of succession, and statistical inference.
+    Journal of the American Statistical Association 22(158), 209-212.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy.stats import norm
+
+from analysis.i18n import Message, message
+from analysis.methods.lifecycle import as_timestamp, require_columns
+
+#: The suggestion methods, as codes (locale texts ``cross_sell_method_<code>``).
+METHODS: tuple[str, ...] = ("item_cosine", "popularity")
+
+#: Fewest holdout customers (who bought a new category) the validation needs to say anything.
+MIN_VALIDATION_CUSTOMERS = 30
+
+
+class CrossSellInputError(ValueError):
+    """Wrong input to the cross-sell analysis; the message says what, where and how to fix it."""
+
+
+# ---------------------------------------------------------------------------------------------
+# the purchase matrix
+
+
+def purchase_matrix(
+    transactions: pd.DataFrame,
+    *,
+    since: date | str | pd.Timestamp | None = None,
+    until: date | str | pd.Timestamp | None = None,
+    categories: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Purchases per customer and product category: a customers × categories table of counts.
+
+    Only purchase rows count (``is_purchase`` when the table has it, else not a return and a
+    positive amount), dated in (``since``, ``until``] when given; rows without a category are left
+    out. ``categories`` fixes the columns (and their order); by default the categories seen, sorted.
+
+    Returns
+    -------
+    DataFrame
+        Index ``customer_id`` (sorted), one int64 column per category.
+    """
+    require_columns(
+        transactions, ["customer_id", "order_date", "product_category"], "transactions",
+        "pass the cleaned transactions with inputs.transactions.columns mapping a header onto product_category",
+    )
+    rows = transactions
+    if "is_purchase" in rows:
+        rows = rows[rows["is_purchase"].astype("boolean").fillna(False).astype(bool)]
+    else:
+        returned = rows["is_return"].fillna(False).astype(bool) if "is_return" in rows else False
+        rows = rows[~returned & (pd.to_numeric(rows["amount"]) > 0)]
+    day = pd.to_datetime(rows["order_date"]).dt.normalize()
+    keep = rows["product_category"].notna() & rows["customer_id"].notna()
+    if since is not None:
+        keep &= day > as_timestamp(since, "since")
+    if until is not None:
+        keep &= day <= as_timestamp(until, "until")
+    rows = rows[keep]
+    frame = pd.DataFrame({
+        "customer_id": rows["customer_id"].astype("string").to_numpy(),
+        "category": rows["product_category"].astype("string").to_numpy(),
+    })
+    counts = pd.crosstab(frame["customer_id"], frame["category"]) if len(frame) else pd.DataFrame()
+    columns = sorted(frame["category"].unique()) if categories is None else [str(c) for c in categories]
+    counts = counts.reindex(columns=columns, fill_value=0).astype("int64").sort_index()
+    counts.index = pd.Index(counts.index.astype("string"), name="customer_id")
+    counts.columns = pd.Index(columns, name="category")
+    return counts
+
+
+# ---------------------------------------------------------------------------------------------
+# the recommenders
+
+
+class ItemCosine:
+    """Item-item cosine similarity on the 0/1 customer × category matrix (see the module docstring).
+
+    Attributes
+    ----------
+    categories_ : list[str]
+    similarity_ : DataFrame
+        Category × category cosine similarity, 0 on the diagonal.
+    popularity_ : Series
+        Customers who bought each category (the tie-break, and the baseline's order).
+    n_customers_ : int
+    """
+
+    method = "item_cosine"
+
+    def fit(self, matrix: pd.DataFrame) -> ItemCosine:
+        """Learn the similarities from a :func:`purchase_matrix` (counts or 0/1)."""
+        bought = _binary(matrix)
+        if bought.shape[1] < 2:
+            raise CrossSellInputError(
+                f"cross-sell needs at least two product categories, the purchases have {bought.shape[1]}: "
+                "map the product_category column of the transactions (inputs.transactions.columns)"
+            )
+        buyers = bought.sum(axis=0)
+        together = bought.T @ bought
+        scale = np.sqrt(np.outer(buyers, buyers))
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sim = np.where(scale > 0, together / np.where(scale > 0, scale, 1.0), 0.0)
+        np.fill_diagonal(sim, 0.0)
+        self.categories_ = [str(c) for c in matrix.columns]
+        self.similarity_ = pd.DataFrame(sim, index=self.categories_, columns=self.categories_)
+        self.popularity_ = pd.Series(buyers, index=self.categories_, name="customers", dtype="int64")
+        self.n_customers_ = int(bought.shape[0])
+        return self
+
+    def scores(self, matrix: pd.DataFrame) -> np.ndarray:
+        """Score of every category for every row of ``matrix``: the sum of its similarities to the
+        categories the customer bought (the customers' categories must be the fitted ones)."""
+        self._check(matrix)
+        return _binary(matrix) @ self.similarity_.to_numpy()
+
+    def suggest(self, matrix: pd.DataFrame, k: int = 1) -> pd.DataFrame:
+        """The top ``k`` categories each customer of ``matrix`` has not bought (see :func:`top_k`)."""
+        return top_k(matrix, self.scores(matrix), self.popularity_.to_numpy(), k)
+
+    def _check(self, matrix: pd.DataFrame) -> None:
+        if not hasattr(self, "similarity_"):
+            raise CrossSellInputError("ItemCosine is not fitted yet; call fit(purchase_matrix(...)) first")
+        if [str(c) for c in matrix.columns] != self.categories_:
+            raise CrossSellInputError(
+                f"the matrix has categories {list(matrix.columns)}, the model was fitted on {self.categories_}; "
+                "build both with purchase_matrix(..., categories=model.categories_)"
+            )
+
+
+class Popularity(ItemCosine):
+    """The baseline: the categories most customers bought, the same order for everyone."""
+
+    method = "popularity"
+
+    def scores(self, matrix: pd.DataFrame) -> np.ndarray:
+        self._check(matrix)
+        return np.tile(self.popularity_.to_numpy(dtype="float64"), (len(matrix), 1))
+
+
+def top_k(matrix: pd.DataFrame, scores: np.ndarray, popularity: np.ndarray, k: int) -> pd.DataFrame:
+    """The ``k`` best-scored categories each customer has not bought, ties broken by popularity
+    then by name; a customer who bought every category gets none.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, rank (1 = best), category, score`` sorted by customer and rank.
+    """
+    if int(k) < 1:
+        raise CrossSellInputError(f"k={k}: suggest at least one category (actions.cross_sell_k)")
+    order = _ranked(matrix, scores, popularity)[:, : int(k)]
+    bought = _binary(matrix)
+    rows, ranks = np.nonzero(np.ones_like(order, dtype=bool))
+    picked = order[rows, ranks]
+    valid = bought[rows, picked] == 0
+    categories = np.asarray([str(c) for c in matrix.columns], dtype=object)
+    return pd.DataFrame({
+        "customer_id": pd.array(np.asarray(matrix.index, dtype=object)[rows[valid]], dtype="string"),
+        "rank": (ranks[valid] + 1).astype("int64"),
+        "category": pd.array(categories[picked[valid]], dtype="string"),
+        "score": scores[rows[valid], picked[valid]].astype("float64"),
+    })
+
+
+def _ranked(matrix: pd.DataFrame, scores: np.ndarray, popularity: np.ndarray) -> np.ndarray:
+    """Column positions per row, best first: not bought before bought, then score, popularity, name."""
+    bought = _binary(matrix)
+    n, m = bought.shape
+    names = np.argsort(np.argsort([str(c) for c in matrix.columns], kind="stable"), kind="stable")
+    # lexsort sorts by the last key first; every key ascending
+    keys = (
+        np.broadcast_to(names, (n, m)),
+        np.broadcast_to(-np.asarray(popularity, dtype="float64"), (n, m)),
+        -np.asarray(scores, dtype="float64"),
+        bought,
+    )
+    return np.lexsort(keys, axis=-1) if n else np.empty((0, m), dtype="int64")
+
+
+def _binary(matrix: pd.DataFrame) -> np.ndarray:
+    return (matrix.to_numpy() > 0).astype("float64")
+
+
+# ---------------------------------------------------------------------------------------------
+# validation
+
+
+@dataclass(frozen=True)
+class HoldoutFigures:
+    """Hit rate of one method on the holdout customers."""
+
+    method: str
+    hits: int
+    n: int
+    hit_rate: float
+    low: float
+    high: float
+
+
+def wilson_interval(hits: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a proportion ``hits / n`` (NaN, NaN when n = 0)."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    z = float(norm.ppf(0.5 + confidence / 2))
+    p = hits / n
+    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def holdout_cutoff(end: date | str | pd.Timestamp, holdout_months: int) -> pd.Timestamp:
+    """The last day fitted on: ``end`` less ``holdout_months`` calendar months."""
+    return as_timestamp(end, "end") - pd.DateOffset(months=int(holdout_months))
+
+
+def holdout_validation(
+    transactions: pd.DataFrame,
+    *,
+    end: date | str | pd.Timestamp,
+    holdout_months: int = 3,
+    k: int = 1,
+    confidence: float = 0.95,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Hit rate of the item-item suggestions and of the popularity baseline on the last months.
+
+    Both are fitted on purchases up to :func:`holdout_cutoff`; each customer who bought by then
+    gets ``k`` suggestions among the categories they had not bought. The customers scored are
+    those who bought at least one category new to them in (cutoff, end]; a hit is a suggestion
+    among those new categories. ``difference`` is method − baseline, with a paired bootstrap
+    interval (``n_boot`` resamples of the customers, ``seed``).
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``method, baseline, k, holdout_months, cutoff, end, confidence,
+        customers_before`` (who bought by the cutoff), ``n_customers`` (scored), ``method_figures`` and
+        ``baseline_figures`` (``hits, n, hit_rate, low, high``), ``difference {estimate, low, high}``,
+        ``beats_baseline`` (the difference's interval lies above 0), ``usable`` and ``reason`` (a
+        message when fewer than :data:`MIN_VALIDATION_CUSTOMERS` customers could be scored).
+    """
+    cutoff = holdout_cutoff(end, holdout_months)
+    before = purchase_matrix(transactions, until=cutoff)
+    record: dict[str, Any] = {
+        "method": ItemCosine.method, "baseline": Popularity.method, "k": int(k),
+        "holdout_months": int(holdout_months), "cutoff": str(cutoff.date()),
+        "end": str(as_timestamp(end, "end").date()), "confidence": confidence,
+        "customers_before": int(len(before)),
+    }
+    if before.shape[1] < 2 or before.empty:
+        return record | _unusable(0, message("cross_sell_reason_no_history", cutoff=record["cutoff"]))
+    after = purchase_matrix(transactions, since=cutoff, until=end, categories=list(before.columns))
+    after = after.reindex(before.index, fill_value=0)
+    new = (after.to_numpy() > 0) & (before.to_numpy() == 0)
+    scored = new.any(axis=1)
+    n = int(scored.sum())
+    if n < MIN_VALIDATION_CUSTOMERS:
+        return record | _unusable(n, message("cross_sell_reason_few_buyers", n=n, minimum=MIN_VALIDATION_CUSTOMERS,
+                                                 months=int(holdout_months)))
+    hits = {}
+    for model in (ItemCosine(), Popularity()):
+        model.fit(before)
+        sub = before[scored]
+        order = _ranked(sub, model.scores(sub), model.popularity_.to_numpy())[:, : int(k)]
+        hits[model.method] = np.take_along_axis(new[scored], order, axis=1).any(axis=1)
+    figures = {m: _figures(m, h, confidence) for m, h in hits.items()}
+    diff = hits[ItemCosine.method].astype("float64") - hits[Popularity.method].astype("float64")
+    rng = np.random.default_rng(seed)
+    boots = diff[rng.integers(0, n, size=(int(n_boot), n))].mean(axis=1)
+    tail = (1 - confidence) / 2
+    low, high = np.quantile(boots, [tail, 1 - tail])
+    return record | {
+        "n_customers": n,
+        "method_figures": vars(figures[ItemCosine.method]),
+        "baseline_figures": vars(figures[Popularity.method]),
+        "difference": {"estimate": float(diff.mean()), "low": float(low), "high": float(high), "n_boot": int(n_boot)},
+        "beats_baseline": bool(low > 0),
+        "usable": True,
+        "reason": None,
+    }
+
+
+def _figures(method: str, hits: np.ndarray, confidence: float) -> HoldoutFigures:
+    n, h = int(hits.size), int(hits.sum())
+    low, high = wilson_interval(h, n, confidence)
+    return HoldoutFigures(method, h, n, h / n, low, high)
+
+
+def _unusable(n: int, reason: Message) -> dict[str, Any]:
+    return {"n_customers": n, "method_figures": None, "baseline_figures": None, "difference": None,
+            "beats_baseline": False, "usable": False, "reason": reason}
+
+
+# ---------------------------------------------------------------------------------------------
+# suggestions for the tiers
+
+
+def cross_sell_suggestions(
+    transactions: pd.DataFrame,
+    customers: pd.DataFrame,
+    *,
+    tiers: Sequence[int],
+    k: int = 1,
+    end: date | str | pd.Timestamp | None = None,
+) -> pd.DataFrame:
+    """Suggestions for the customers of ``tiers``, from a model fitted on every customer's purchases.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id, tier, rank, category, score, buyers_share`` (the share of all buyers who bought
+        the category), ``categories_bought`` (how many categories the customer has); sorted by tier,
+        customer and rank. Empty (those columns) when nobody in the tiers has a suggestion.
+    """
+    require_columns(customers, ["customer_id", "tier"], "customers", "assign tiers first (notebook 03)")
+    if not tiers:
+        raise CrossSellInputError("tiers is empty: name the tiers to suggest for (actions.cross_sell_tiers)")
+    matrix = purchase_matrix(transactions, until=end)
+    model = ItemCosine().fit(matrix)
+    wanted = customers.loc[customers["tier"].isin(list(tiers)), ["customer_id", "tier"]]
+    wanted = wanted.assign(customer_id=wanted["customer_id"].astype("string"))
+    sub = matrix[matrix.index.isin(wanted["customer_id"])]
+    table = model.suggest(sub, k)
+    share = (model.popularity_ / max(model.n_customers_, 1)).rename("buyers_share")
+    counts = (sub > 0).sum(axis=1).rename("categories_bought").astype("int64")
+    table = table.merge(wanted, on="customer_id", how="left")
+    table = table.assign(
+        buyers_share=table["category"].map(share).astype("float64"),
+        categories_bought=table["customer_id"].map(counts).astype("int64"),
+    )
+    columns = ["customer_id", "tier", "rank", "category", "score", "buyers_share", "categories_bought"]
+    table = table[columns].sort_values(["tier", "customer_id", "rank"], kind="mergesort").reset_index(drop=True)
+    return table.astype({"tier": "int64"})
+
+
+def suggestion_summary(suggestions: pd.DataFrame) -> pd.DataFrame:
+    """How often each category is suggested, first choice and any rank: ``category, customers,
+    first_choice, share`` (share of the customers with a suggestion), most suggested first."""
+    if suggestions.empty:
+        return pd.DataFrame({"category": pd.Series(dtype="string"), "customers": pd.Series(dtype="int64"),
+                             "first_choice": pd.Series(dtype="int64"), "share": pd.Series(dtype="float64")})
+    n = suggestions["customer_id"].nunique()
+    table = suggestions.groupby("category", sort=True).agg(
+        customers=("customer_id", "nunique"),
+        first_choice=("rank", lambda r: int((r == 1).sum())),
+    ).reset_index()
+    table["share"] = table["customers"] / n
+    return table.sort_values(["customers", "first_choice", "category"], ascending=[False, False, True],
+                             kind="mergesort").reset_index(drop=True)
