@@ -30,6 +30,7 @@ from analysis.report.blocks import Section, bullets, figure_cards, image, paragr
 from analysis.report.localize import code_label, localize, tier_name, tier_names
 from analysis.report.tier_profiles import mix_in_language
 from analysis.report.tier_rules import format_number, rule_text
+from analysis.report.trends import trends_section
 
 #: Stage-4 skips shown in the watch-list section; the others belong to satisfaction and loyalty.
 WATCH_SKIPS = ("churn_model",)
@@ -852,3 +853,4 @@ BUILDERS = [
     summary_section, tiers_section, profiles_section, scoring_section, satisfaction_section, watch_section,
     recommendations_section, migration_section, methodology_section, quality_appendix,
 ]
+BUILDERS.insert(BUILDERS.index(migration_section) + 1, trends_section)  # Trends follow the migration
