@@ -202,6 +202,23 @@ def _conform(frame: pd.DataFrame, table: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+#: The columns of customers.parquet the history keeps or averages.
+CUSTOMER_COLUMNS = ("customer_id", "tier", "clv", "p_alive", "churn_risk", "risk_band")
+
+
+def _customer_columns(study: Study) -> pd.DataFrame:
+    """The :data:`CUSTOMER_COLUMNS` of customers.parquet that the run wrote (not its personal columns)."""
+    import pyarrow.parquet as pq
+
+    path = study.require(catalog.CUSTOMERS)
+    present = [c for c in CUSTOMER_COLUMNS if c in pq.read_schema(path).names]
+    return pd.read_parquet(path, columns=present)
+
+
+#: The outputs a run's records are gathered from (every full run writes them); the others are optional.
+REQUIRED = (catalog.TIER_PROFILE, catalog.CUSTOMERS, catalog.TIERING_JSON, catalog.MODELS)
+
+
 def collect(study: Study, *, attempt: str | None = None) -> RunRecords:
     """The records of ``study``'s run from its outputs (the staging folder while it runs, else the published one).
 
@@ -210,7 +227,7 @@ def collect(study: Study, *, attempt: str | None = None) -> RunRecords:
     p = study.params
     run = p.run
     profile = study.read(catalog.TIER_PROFILE)
-    customers = study.read(catalog.CUSTOMERS)
+    customers = _customer_columns(study)
     tiering = study.read(catalog.TIERING_JSON)
     models = study.read(catalog.MODELS)
     allocation = study.read_optional(catalog.ALLOCATION)
@@ -242,7 +259,7 @@ def collect(study: Study, *, attempt: str | None = None) -> RunRecords:
 
     allocation_rows = (allocation.assign(run=run) if allocation is not None
                        else pd.DataFrame(columns=[c for c, _ in SCHEMA["allocation"][0]]))
-    per_customer = customers.reindex(columns=["customer_id", "tier", "clv", "p_alive", "churn_risk", "risk_band"])
+    per_customer = customers.reindex(columns=list(CUSTOMER_COLUMNS))
     per_customer.insert(0, "run", run)
 
     runs = pd.DataFrame([{
@@ -399,11 +416,9 @@ def check(path: Path | None) -> None:
 
 def _insert(con: Any, table: str, frame: pd.DataFrame) -> None:
     columns = ", ".join(name for name, _ in SCHEMA[table][0])
-    con.register("_history_rows", frame)
-    try:
-        con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _history_rows")
-    finally:
-        con.unregister("_history_rows")
+    con.register("_history_rows", frame)  # a failed insert aborts the transaction; the connection then closes
+    con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM _history_rows")
+    con.unregister("_history_rows")
 
 
 def append(path: str | Path, records: RunRecords) -> list[str]:
@@ -522,11 +537,11 @@ def series_tiers(path: str | Path, series: str, *, exclude_run: str | None = Non
 def quarters(study: Study) -> pd.DataFrame | None:
     """The per-tier rows of the run's series: the history's other quarters plus this run's own, from its outputs.
 
-    None when ``history.enabled`` is false. The run's quarter replaces a stored one of the same run
-    name or period end, as adding it will.
+    None when ``history.enabled`` is false or the run lacks an output of :data:`REQUIRED`. The run's
+    quarter replaces a stored one of the same run name or period end, as adding it will.
     """
     path = history_path(study.params)
-    if path is None:
+    if path is None or not all(study.output(name).is_file() for name in REQUIRED):
         return None
     own = collect(study)
     row = own.runs.iloc[0]

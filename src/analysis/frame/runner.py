@@ -7,6 +7,11 @@ checked against the input files' headers. Each attempt then writes into its own 
 every stage and the report succeeded are the staging folders published onto
 ``data/processed/<run>/`` and ``reports/<run>/``.
 
+Publishing also adds the run's quarter to the study history (:mod:`analysis.frame.history`), in
+one transaction, after the folders are renamed and before the publish journal is removed: a run
+that fails or is interrupted adds nothing, and a publish cut short (a kill) is completed by the next
+run of the same name, the history included. The history file is checked before any stage runs.
+
 Every failure is reported the same way, whichever step failed: a plain message naming the step,
 the error and where to look, and a manifest with ``status: failed``, the failing step and the
 message, in the attempt's staging folder. The last good outputs of the run stay as they were.
