@@ -348,3 +348,36 @@ def test_one_quarter_says_so_and_no_history_no_section(sample_report, out_root, 
     assert not (tmp_path / "empty.duckdb").exists()  # the report only reads the history
     off = sample_study(out_root, tmp_path / "empty.duckdb", enabled=False)
     assert trends_section(off, "zh", RunOutputs(off, "zh")) is None
+
+
+# ---------------------------------------------------------------------------------------------
+# The runner: the history checked before any work, a failed append named with its remedy.
+
+
+def test_a_run_with_a_foreign_history_file_stops_before_any_stage(tmp_path):
+    from analysis.frame.runner import StageFailed, run_study
+
+    bad = tmp_path / "reports" / "history.duckdb"
+    bad.parent.mkdir(parents=True)
+    bad.write_text("not a database\n")
+    with pytest.raises(StageFailed, match="the study history cannot be used") as err:
+        run_study(ROOT / "params/sample.yaml", out_root=tmp_path, progress=False)
+    assert "Nothing was run" in str(err.value) and str(bad) in str(err.value)
+    assert not list((tmp_path / "data/processed").rglob("*.ipynb"))
+    assert bad.read_text() == "not a database\n"
+
+
+def test_an_append_that_fails_after_the_renames_says_what_was_published_and_how_to_add_it(tmp_path, monkeypatch):
+    from analysis.frame import runner
+
+    def broken(study):
+        raise HistoryError("disk full")
+
+    monkeypatch.setattr(history, "add_published", broken)
+    study = open_study(ROOT / "params/sample.yaml", tmp_path)
+    with pytest.raises(runner.StageFailed) as err:
+        runner._add_to_history(study)
+    message = str(err.value)
+    assert message.startswith("publishing 'sample': its outputs are in") and "HistoryError: disk full" in message
+    assert "The next run of 'sample' adds it again" in message
+    assert f"python -m analysis history add {study.published_reports_dir}" in message
