@@ -381,3 +381,23 @@ def test_an_append_that_fails_after_the_renames_says_what_was_published_and_how_
     assert message.startswith("publishing 'sample': its outputs are in") and "HistoryError: disk full" in message
     assert "The next run of 'sample' adds it again" in message
     assert f"python -m analysis history add {study.published_reports_dir}" in message
+
+
+def test_history_keys_are_checked_at_load(tmp_path):
+    from analysis.frame.params import ParamsError, load_params
+    from tests.test_params import write_params
+
+    def bad(params):
+        params["history"] = {"enabled": "sometimes", "series": "", "pth": "x.duckdb"}
+
+    with pytest.raises(ParamsError) as err:
+        load_params(write_params(tmp_path, bad))
+    message = str(err.value)
+    assert "history.enabled" in message and "history.series" in message and "pth" in message
+
+    def relative(params):
+        params["history"] = {"path": "custom/h.duckdb", "series": "retail"}
+
+    loaded = load_params(write_params(tmp_path, relative))
+    assert loaded.history.path.is_absolute() and loaded.history.path.name == "h.duckdb"
+    assert history_path(loaded) == loaded.history.path and loaded.history.series == "retail"
