@@ -103,3 +103,24 @@ def test_the_tier_overview_shows_value_shares_with_intervals(browser, sample_rep
     first_interval = section.locator("tbody tr").first.locator("td").nth(headers.index(header)).inner_text()
     low, high = (float(v) for v in first_interval.rstrip("%").split("–"))
     assert 0 < low <= high < 100
+
+
+@pytest.mark.parametrize(("name", "heading"), [("index.html", "历史趋势"), ("index.en.html", "Trends")])
+def test_the_trends_section_renders_its_chart(browser, sample_report, name, heading):
+    """The sample's two quarters (previous, then this one) give a Trends section with its small multiples."""
+    page, problems = open_report(browser, sample_report.parent / name)
+    check_page(page, problems)
+    trends = page.evaluate(
+        """async () => {
+              const section = document.getElementById('trends');
+              if (!section) return null;
+              const img = section.querySelector('img');
+              await img.decode();
+              return {heading: section.querySelector('h2').textContent, width: img.naturalWidth,
+                      shown: img.getBoundingClientRect().width,
+                      linked: !!document.querySelector('a[href="#trends"]')};
+           }"""
+    )
+    assert trends is not None, "no Trends section"
+    assert trends["heading"] == heading and trends["width"] > 600 and trends["shown"] > 300
+    assert trends["linked"], "the table of contents does not link the Trends section"

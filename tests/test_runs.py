@@ -22,6 +22,7 @@ import pandas as pd
 import pytest
 import yaml
 
+from analysis.frame import history
 from analysis.frame.runner import REPORT_TRACEBACK, StageFailed, run_study
 
 psutil = pytest.importorskip("psutil")
@@ -51,6 +52,10 @@ class SmallStudy:
     @property
     def staged_reports(self) -> Path:
         return self.out / "reports/.staging" / RUN
+
+    @property
+    def history(self) -> Path:
+        return self.out / "reports/history.duckdb"
 
 
 @dataclass(frozen=True)
@@ -191,8 +196,10 @@ def assert_stopped_cleanly(stopped: Stopped, sig: signal.Signals, step: str) -> 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_a_run_stopped_in_stage_2_leaves_the_last_good_run_byte_identical(small, sig):
     before = fingerprint(small.reports, small.processed)
+    history_before = hashlib.sha256(small.history.read_bytes()).hexdigest()
     stopped = stop_run(small, sig, "02_rfm_clv")
     assert fingerprint(small.reports, small.processed) == before
+    assert hashlib.sha256(small.history.read_bytes()).hexdigest() == history_before  # nothing added
     assert_stopped_cleanly(stopped, sig, "02_rfm_clv")
     attempt = small.out / "data/processed/.staging" / RUN / stopped.manifest_path.parent.name
     assert (attempt / "notebooks/01_clean.html").is_file()  # the attempt's own partial outputs
@@ -201,8 +208,10 @@ def test_a_run_stopped_in_stage_2_leaves_the_last_good_run_byte_identical(small,
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["SIGINT", "SIGKILL"])
 def test_a_run_stopped_in_the_report_leaves_the_last_good_run_byte_identical(small, sig):
     before = fingerprint(small.reports, small.processed)
+    history_before = hashlib.sha256(small.history.read_bytes()).hexdigest()
     stopped = stop_run(small, sig, "report", "--stages", "05_allocation")  # the other stages: as published
     assert fingerprint(small.reports, small.processed) == before
+    assert hashlib.sha256(small.history.read_bytes()).hexdigest() == history_before  # nothing added
     assert_stopped_cleanly(stopped, sig, "report")
 
 
@@ -217,6 +226,8 @@ def test_a_rerun_after_a_kill_needs_no_clean_up(small):
     for staging in (small.staged_reports, small.out / "data/processed/.staging" / RUN):
         assert not [p for p in staging.iterdir() if p.is_dir()]
     assert len(pd.read_parquet(small.processed / "customers.parquet")) == CUSTOMERS
+    runs = history.list_runs(small.history)  # the quarter, replaced by the rerun, once
+    assert runs["run"].tolist() == [RUN] and runs.loc[0, "attempt"] == manifest["attempt"]
 
 
 def test_a_failing_report_fails_like_a_stage_and_publishes_nothing(small, monkeypatch):

@@ -42,6 +42,18 @@ def _parser() -> argparse.ArgumentParser:
     compare.add_argument("first", type=Path, help="a run's outputs, data/processed/<run>, or its report folder, reports/<run>")
     compare.add_argument("second", type=Path)
     compare.add_argument("--rtol", type=float, default=1e-9, help="relative tolerance of figures (default: %(default)s)")
+
+    history = sub.add_parser("history", help="the study history: list its runs, remove one, add a published one")
+    verbs = history.add_subparsers(dest="verb", required=True)
+    default_path = Path("reports") / "history.duckdb"
+    listed = verbs.add_parser("list", help="print the runs the history holds")
+    removed = verbs.add_parser("remove", help="remove one run from the history")
+    removed.add_argument("run", help="the run name, as `history list` shows it")
+    added = verbs.add_parser("add", help="add (or replace) a published run from its report folder, reports/<run>")
+    added.add_argument("reports_dir", type=Path, help="the run's report folder, holding its manifest.json")
+    for verb in (listed, removed):
+        verb.add_argument("--path", type=Path, default=default_path, help="the history file (default: %(default)s)")
+    added.add_argument("--path", type=Path, default=None, help="the history file (default: the run's history.path)")
     return parser
 
 
@@ -81,6 +93,31 @@ def _check(args: argparse.Namespace) -> None:
         )
 
 
+def _history(args: argparse.Namespace) -> int:
+    """``history list``, ``history remove RUN`` and ``history add reports/<run>``; 1 with a message on failure."""
+    from analysis.frame import history
+
+    try:
+        if args.verb == "list":
+            print(history.describe(args.path))
+        elif args.verb == "remove":
+            if not history.remove(args.path, args.run):
+                print(f"error: {args.path} holds no run '{args.run}' (`history list` shows its runs)", file=sys.stderr)
+                return EXIT_FAILED
+            print(f"removed '{args.run}' from {args.path}")
+        else:
+            target = history.add_report_folder(args.reports_dir, args.path)
+            if target is None:
+                print(f"error: the run in {args.reports_dir} has history.enabled: false; give --path to add it anyway",
+                      file=sys.stderr)
+                return EXIT_FAILED
+            print(f"added {args.reports_dir.name} to {target}")
+    except (history.HistoryError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -118,6 +155,8 @@ def main(argv: list[str] | None = None) -> int:
                 return EXIT_FAILED
             print(comparison.summary())
             return 0 if comparison.equal else EXIT_FAILED
+        elif args.command == "history":
+            return _history(args)
     except ParamsError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_PARAMS

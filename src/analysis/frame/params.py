@@ -249,6 +249,30 @@ class Output(_Section):
     reports_dir: Path = Path("reports")
 
 
+class History(_Section):
+    """The study history (:mod:`analysis.frame.history`): every published run adds its quarter to one DuckDB file."""
+
+    enabled: bool = Field(True, description="add each published run to the history and show the Trends section")
+    path: Path | None = Field(
+        None, description="the DuckDB file; default history.duckdb in output.reports_dir (reports/history.duckdb)"
+    )
+    series: str = Field(
+        "main", min_length=1, max_length=100,
+        description="the series of quarters this run belongs to; the Trends section shows the runs of one series",
+    )
+
+
+def history_path(params: StudyParams) -> Path | None:
+    """The history file the run adds its quarter to and the report reads, or None when ``history.enabled`` is false."""
+    if not params.history.enabled:
+        return None
+    return params.history.path or params.output.reports_dir / HISTORY_FILE
+
+
+#: The history file's name inside ``output.reports_dir`` when ``history.path`` is not given.
+HISTORY_FILE = "history.duckdb"
+
+
 class StudyParams(_Section):
     run: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     title: str | None = None
@@ -267,6 +291,7 @@ class StudyParams(_Section):
     actions: Actions = Actions()
     quality: Quality = Quality()
     output: Output = Output()
+    history: History = History()
     allow_outside_project: bool = Field(
         False, description="read input files outside the project folder (refused by default)"
     )
@@ -449,7 +474,10 @@ def resolve_paths(params: StudyParams, root: Path) -> StudyParams:
     output = Output(
         processed_dir=absolute(params.output.processed_dir), reports_dir=absolute(params.output.reports_dir)
     )
-    return params.model_copy(update={"inputs": Inputs(**inputs), "output": output})
+    history = params.history.model_copy(
+        update={"path": absolute(params.history.path) if params.history.path is not None else None}
+    )
+    return params.model_copy(update={"inputs": Inputs(**inputs), "output": output, "history": history})
 
 
 def given_inputs(params: StudyParams) -> Iterator[tuple[str, InputFile]]:
@@ -474,8 +502,10 @@ def with_output_root(params: StudyParams, out_root: str | Path | None) -> StudyP
     if not out_root:
         return params
     root = Path(out_root).resolve()
+    # the history goes along: a redirected run never adds its quarter to the project's own history
+    history = params.history.model_copy(update={"path": None})
     return params.model_copy(
-        update={"output": Output(processed_dir=root / "data/processed", reports_dir=root / "reports")}
+        update={"output": Output(processed_dir=root / "data/processed", reports_dir=root / "reports"), "history": history}
     )
 
 

@@ -7,6 +7,11 @@ checked against the input files' headers. Each attempt then writes into its own 
 every stage and the report succeeded are the staging folders published onto
 ``data/processed/<run>/`` and ``reports/<run>/``.
 
+Publishing also adds the run's quarter to the study history (:mod:`analysis.frame.history`), in
+one transaction, after the folders are renamed and before the publish journal is removed: a run
+that fails or is interrupted adds nothing, and a publish cut short (a kill) is completed by the next
+run of the same name, the history included. The history file is checked before any stage runs.
+
 Every failure is reported the same way, whichever step failed: a plain message naming the step,
 the error and where to look, and a manifest with ``status: failed``, the failing step and the
 message, in the attempt's staging folder. The last good outputs of the run stay as they were.
@@ -40,8 +45,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-from analysis.frame import catalog, privacy, storage
-from analysis.frame.params import check_input_headers, given_inputs
+from analysis.frame import catalog, history, privacy, storage
+from analysis.frame.params import check_input_headers, given_inputs, history_path
 from analysis.frame.study import (
     STAGING_ENV,
     Study,
@@ -393,8 +398,9 @@ def run_study(
 
     study = open_study(params_path, out_root, attempt=new_attempt_id())
     check_input_headers(study.params, study.params_path)
+    _check_history(study)
     with run_lock(study):
-        recover_publish(study)
+        recover_publish(study, then=lambda published: _add_to_history(published, recovering=True))
         remove_stale_attempts(study)
         seed_staging(study, stages)
         privacy.ensure_salt(study.processed_dir)  # new for a full run; a partial run keeps the published one
@@ -406,10 +412,35 @@ def run_study(
             published={"reports": str(study.published_reports_dir), "processed": str(study.published_processed_dir)},
         )
         with signals_deferred():
-            publish(study)
+            publish(study, then=_add_to_history)
     _say(f"published: {study.published_reports_dir} and {study.published_processed_dir}")
     published = Study(study.params, study.params_path)
     return report_path(published, study.params.language)
+
+
+def _check_history(study: Study) -> None:
+    """Before any work: the study history the run will add its quarter to must be one this code can write."""
+    try:
+        history.check(history_path(study.params))
+    except history.HistoryError as exc:
+        raise StageFailed(f"the study history cannot be used: {exc}\n  Nothing was run.") from None
+
+
+def _add_to_history(published: Study, *, recovering: bool = False) -> None:
+    """Add the run just published to the study history (part of the publish: redone by the next run if cut short)."""
+    started = time.perf_counter()
+    try:
+        path = history.add_published(published)
+    except Exception as exc:
+        when = "completing the interrupted publish of" if recovering else "publishing"
+        raise StageFailed(
+            f"{when} '{published.run}': its outputs are in {published.published_reports_dir} and "
+            f"{published.published_processed_dir}, but adding the quarter to the study history failed "
+            f"with {type(exc).__name__}: {exc}\n  The next run of '{published.run}' adds it again; to add it "
+            f"now, fix the cause and run `python -m analysis history add {published.published_reports_dir}`."
+        ) from None
+    if path is not None:
+        _say(f"added '{published.run}' to the study history {path} in {time.perf_counter() - started:.2f} s")
 
 
 def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: bool) -> None:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -223,18 +224,23 @@ def _moves(study: Study, attempt: str) -> list[_Move]:
     ]
 
 
-def publish(study: Study) -> None:
-    """Replace the run's published folders by the attempt's staging folders.
+def publish(study: Study, then: Callable[[Study], None] | None = None) -> None:
+    """Replace the run's published folders by the attempt's staging folders, then call ``then``.
 
     A journal written first makes the swap resumable: if the process dies midway,
     :func:`recover_publish` (called by the next run) completes it, so the published folders are
-    never left half old, half new.
+    never left half old, half new. ``then`` (the runner adds the quarter to the study history) is
+    called with the published study once the folders are in place, before the journal is removed:
+    it is part of the publish, done again by :func:`recover_publish` when the process died before
+    it finished, so it must be idempotent. When it raises, the journal stays and the error propagates.
     """
     if not study.attempt:
         raise ValueError("publish needs a study opened with an attempt id")
     journal = study.processed_staging_root / _JOURNAL
     journal.write_text(json.dumps({"attempt": study.attempt}), encoding="utf-8")
     _complete(_moves(study, study.attempt))
+    if then is not None:
+        then(Study(study.params, study.params_path))
     journal.unlink()
 
 
@@ -253,13 +259,15 @@ def _complete(moves: list[_Move]) -> None:
             shutil.rmtree(move.previous)
 
 
-def recover_publish(study: Study) -> None:
-    """Finish a publish that was cut short (the journal is still there); a no-op otherwise."""
+def recover_publish(study: Study, then: Callable[[Study], None] | None = None) -> None:
+    """Finish a publish that was cut short (the journal is still there), ``then`` included; a no-op otherwise."""
     journal = study.processed_staging_root / _JOURNAL
     if not journal.is_file():
         return
     attempt = json.loads(journal.read_text(encoding="utf-8"))["attempt"]
     _complete(_moves(study, attempt))
+    if then is not None:
+        then(Study(study.params, study.params_path))
     journal.unlink()
 
 

@@ -397,3 +397,43 @@ def allocation_chart(table: pd.DataFrame, language: str) -> plt.Figure:
     ax.legend(title="")
     ax.set_title(text("chart_allocation", language))
     return fig
+
+
+# ---------------------------------------------------------------------------------------------
+# Trends (the study history)
+
+
+def trends_chart(quarters: pd.DataFrame, panels: list[tuple[str, str, bool]], title: str) -> plt.Figure:
+    """Small multiples: one panel per figure, one line per tier, x the quarter.
+
+    ``quarters`` has a ``quarter`` label column (in order), ``tier_name`` and the figures; ``panels``
+    lists (column, panel title, shown as a percentage) in the order drawn.
+    """
+    use_theme()
+    columns = 4 if len(panels) > 4 else len(panels)
+    rows = -(-len(panels) // columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(3.1 * columns, 2.7 * rows + 0.8), squeeze=False)
+    order = list(dict.fromkeys(quarters["quarter"]))
+    positions = {q: i for i, q in enumerate(order)}
+    tiers = list(dict.fromkeys(quarters.sort_values("tier", kind="mergesort")["tier_name"]))
+    colors = {name: TIER_COLORS[i % len(TIER_COLORS)] for i, name in enumerate(tiers)}
+    for ax, (column, panel_title, percent) in zip(axes.flat, panels):
+        for name in tiers:
+            rows_of_tier = quarters[quarters["tier_name"] == name]
+            ax.plot([positions[q] for q in rows_of_tier["quarter"]], rows_of_tier[column].astype(float),
+                    marker="o", markersize=4, linewidth=1.6, color=colors[name], label=name)
+        ax.set_xticks(range(len(order)), order, fontsize=8, rotation=30 if len(order) > 4 else 0)
+        ax.set_xlim(-0.3, len(order) - 0.7)
+        ax.tick_params(axis="y", labelsize=8)
+        if percent:
+            ax.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0, decimals=0))
+        else:
+            ax.yaxis.set_major_formatter(matplotlib.ticker.EngFormatter(sep=""))
+        ax.set_title(panel_title, fontsize=10)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.set_axis_off()
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.02))
+    fig.suptitle(title)
+    fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
