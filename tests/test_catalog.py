@@ -30,6 +30,7 @@ REPORT_METHODS: dict[str, set[str]] = {
     "readable": set(),
     "tier_profiles": set(),
     "tier_rules": set(),
+    "managers": set(),
     "sections": {
         "analysis.methods.profiles",  # tier and purchase mix, Lorenz curve, Pareto message, Kruskal–Wallis
         "analysis.methods.quality_gate",  # input summaries, join breaches, the quality table

@@ -28,6 +28,7 @@ from analysis.methods import profiles, quality_gate, satisfaction
 from analysis.report import charts
 from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
 from analysis.report.localize import code_label, localize, tier_name, tier_names
+from analysis.report.managers import managers_section
 from analysis.report.tier_profiles import mix_in_language
 from analysis.report.tier_rules import format_number, rule_text
 
@@ -850,5 +851,5 @@ def quality_appendix(study: Study, language: str, out: RunOutputs) -> Section | 
 
 BUILDERS = [
     summary_section, tiers_section, profiles_section, scoring_section, satisfaction_section, watch_section,
-    recommendations_section, migration_section, methodology_section, quality_appendix,
+    recommendations_section, managers_section, migration_section, methodology_section, quality_appendix,
 ]
