@@ -15,9 +15,11 @@ each month (customers × hours per customer of their tier) against the hours the
 **Fair comparison.** A portfolio of long-standing, high-spending business customers looks different
 from one of new consumers whoever manages it. Every adjusted figure compares what the manager's
 customers did (observed, O) with what the whole book's customers *like them* did (expected, E):
-indirect standardisation over cells of segment × tenure band (quartiles of T, the days since the
-first purchase) × spend band (terciles of the mean order value), cells of fewer than
-:data:`MIN_CELL` customers taking the book's mean. These traits are the portfolio's mix, not the
+cells of segment × tenure band (quartiles of T, the days since the first purchase) × spend band
+(terciles of the mean order value), cells of fewer than :data:`MIN_CELL` customers pooled. The cell
+terms come from the two-way least-squares fit ``y = cell + manager + noise``, so a manager who
+holds most of a cell is compared with the cell as it would be under the average manager, not with
+their own customers (plain indirect standardisation would pull such a manager toward zero). These traits are the portfolio's mix, not the
 manager's doing; the tier is not used for retention or value, since a tier is itself made of the
 CLV a manager's retention produces. Per manager ``d = mean(y - e)`` with standard error
 ``sd(y - e) / sqrt(n)``; the differences are then shrunk toward the book's mean by empirical Bayes
@@ -222,16 +224,40 @@ def mix_cells(customers: pd.DataFrame) -> pd.Series:
     return cell
 
 
-def expected_by_mix(y: pd.Series, cells: pd.Series) -> pd.Series:
-    """Each row's expectation: the mean of ``y`` over the book's rows in its cell (cells under MIN_CELL: the book's mean).
+def expected_by_mix(y: pd.Series, cells: pd.Series, group: pd.Series | None = None) -> pd.Series:
+    """Each row's expectation from its mix cell (cells under :data:`MIN_CELL` rows with a ``y`` are pooled).
 
-    Rows with a missing ``y`` still get their cell's expectation.
+    Without ``group``: the mean of ``y`` over the book's rows in the cell. With ``group`` (the
+    manager of each row): the cell terms of the two-way least-squares fit ``y = cell + manager``
+    (managers' terms summing to zero over the rows), so that a manager who holds most of a cell does
+    not set that cell's expectation with their own effect. The normal equations are solved on the
+    cell × manager counts and sums, so the cost does not grow with the rows. Rows with a missing
+    ``y`` still get their cell's expectation.
     """
     known = y.notna()
-    stats_ = y[known].groupby(cells[known]).agg(["mean", "size"])
-    means = stats_["mean"].where(stats_["size"] >= MIN_CELL)
-    overall = float(y[known].mean()) if known.any() else np.nan
-    return cells.map(means).astype(float).fillna(overall)
+    if not known.any():
+        return pd.Series(np.nan, index=y.index)
+    sizes = cells[known].value_counts()
+    pooled = cells.where(cells.map(sizes).fillna(0) >= MIN_CELL, "__pooled__").astype(str)
+    yk, ck = y[known].astype(float), pooled[known]
+    if group is None:
+        cell_means = yk.groupby(ck).mean()
+    else:
+        gk = group[known].astype(str)
+        counts = pd.crosstab(ck, gk)
+        sums = yk.groupby([ck, gk]).sum().unstack(fill_value=0.0).reindex_like(counts).fillna(0.0)
+        n_cells, n_groups = counts.shape
+        N = counts.to_numpy(float)
+        a = np.zeros((n_cells + n_groups + 1, n_cells + n_groups))
+        a[:n_cells, :n_cells] = np.diag(N.sum(axis=1))
+        a[:n_cells, n_cells:] = N
+        a[n_cells:-1, :n_cells] = N.T
+        a[n_cells:-1, n_cells:] = np.diag(N.sum(axis=0))
+        a[-1, n_cells:] = N.sum(axis=0)  # the managers' terms sum to zero over the rows
+        b = np.concatenate([sums.to_numpy().sum(axis=1), sums.to_numpy().sum(axis=0), [0.0]])
+        solution = np.linalg.lstsq(a, b, rcond=None)[0]
+        cell_means = pd.Series(solution[:n_cells], index=counts.index)
+    return pooled.map(cell_means).astype(float).fillna(float(yk.mean()))
 
 
 @dataclass(frozen=True)
@@ -356,7 +382,7 @@ def scorecard(
         out["growth_adjusted"] = out["growth"] - book_growth
 
     def put(name: str, y: pd.Series, rows_group: pd.Series, rows_cells: pd.Series, scale: float = 1.0) -> None:
-        expected = expected_by_mix(y, rows_cells)
+        expected = expected_by_mix(y, rows_cells, rows_group)
         shrunk = adjusted_difference(y, expected, rows_group, confidence).table.reindex(out.index)
         out[name] = shrunk["observed"] * scale
         out[f"{name}_expected"] = shrunk["expected"] * scale
