@@ -482,7 +482,9 @@ def performance_levels(
 def level_matrix(levels: pd.DataFrame) -> pd.DataFrame:
     """Managers per performance level (rows A, B, C) and portfolio value band (columns high, medium, low)."""
     table = pd.crosstab(levels["performance_level"], levels["value_band"])
-    return table.reindex(index=list(PERFORMANCE_LEVELS), columns=list(VALUE_BANDS)).fillna(0).astype(int)
+    table = table.reindex(index=list(PERFORMANCE_LEVELS), columns=list(VALUE_BANDS)).fillna(0).astype(int)
+    table.columns.name = None
+    return table
 
 
 def level_rule(weights: Mapping[str, float], cutoffs: tuple[float, float] | list[float]) -> Message:

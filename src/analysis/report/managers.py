@@ -15,7 +15,8 @@ import pandas as pd
 from analysis.frame import catalog
 from analysis.frame.study import Study
 from analysis.i18n import render, text
-from analysis.report.blocks import Section, bullets, paragraph, table
+from analysis.report import charts
+from analysis.report.blocks import Section, bullets, image, paragraph, table
 
 #: The row of customers whose account manager matches no manager (methods.managers.UNASSIGNED).
 UNASSIGNED = "unassigned"
@@ -124,6 +125,7 @@ def managers_section(study: Study, language: str, out: Any) -> Section | None:
     blocks.append(table(shown, formats=formats))
     blocks.append(paragraph(render(record["adjustment"], language)))
     ranked = card[card["manager_id"] != UNASSIGNED].sort_values("adjusted_rank")
+    blocks.append(image(charts.managers_chart(ranked, language), text("chart_managers_title", language)))
     blocks.append(table(adjusted_table(ranked, language)))
     corr = record.get("raw_vs_adjusted_rank_corr")
     if corr is not None:
