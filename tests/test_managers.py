@@ -202,3 +202,17 @@ def test_on_the_sample_the_managers_with_the_largest_true_effects_rank_near_the_
     assert (card.loc[top, "adjusted_rank"] <= 15).all()
     record = json.loads((processed / "managers.json").read_text(encoding="utf-8"))
     assert record["source"] == "file" and record["managers"] == 40 and record["unassigned_customers"] == 0
+
+
+def test_stage_reads_the_managers_file_and_names_a_wrong_row(tmp_path):
+    params = load_params(ROOT / "params" / "sample.yaml", check_files=False)
+    path = tmp_path / "managers.csv"
+    path.write_text("经理编号,姓名,职级,地区,月可用工时,最多客户数,入职日期\n"
+                    "KM001,王志强,高级,华东,100,,2019-03-01\nKM002,李静,主管,华东,,,\n", encoding="utf-8-sig")
+    spec = params.inputs.managers.model_copy(update={"path": path})
+    params = params.model_copy(update={"inputs": params.inputs.model_copy(update={"managers": spec})})
+    with pytest.raises(mg.ManagerInputError, match=r"managers\.csv, row 3: level '主管' of manager KM002"):
+        managers_stage.read_managers(params)
+    path.write_text(path.read_text(encoding="utf-8-sig").replace("主管", "初级"), encoding="utf-8-sig")
+    staff = managers_stage.read_managers(params)
+    assert staff["level"].tolist() == ["senior", "junior"] and staff["hours_per_month"].tolist() == [100.0, 150.0]
