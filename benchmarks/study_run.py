@@ -33,7 +33,7 @@ from measure import run_measured  # noqa: E402
 from study_data import ensure_export, write_params  # noqa: E402
 from study_measure import OUTSIDE, REPORT_STEP, RunMeasurement, measure_run  # noqa: E402
 
-STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation", REPORT_STEP)
+STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation", "06_managers", REPORT_STEP)
 WHOLE, FLOOR = "whole study", "floor: DuckDB, one query"
 OTHER_LABEL = "other (checks, fingerprints, publish)"
 PACKAGES = ["duckdb", "pandas", "numpy", "scipy", "pyarrow", "papermill", "nbclient", "ipykernel", "psutil"]

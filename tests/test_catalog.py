@@ -33,6 +33,7 @@ REPORT_METHODS: dict[str, set[str]] = {
     "tier_rules": set(),
     "uncertainty": set(),
     "trends": set(),
+    "managers": set(),
     "sections": {
         "analysis.methods.profiles",  # tier and purchase mix, Lorenz curve, Pareto message, Kruskal–Wallis
         "analysis.methods.quality_gate",  # input summaries, join breaches, the quality table

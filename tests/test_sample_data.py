@@ -22,8 +22,9 @@ from analysis.simulation.sample_data import (
 
 pytestmark = pytest.mark.slow  # each module run generates the whole sample data set
 
-DATA_FILES = ["transactions.csv", "customers.xlsx", "surveys.csv", "complaints.csv",
+DATA_FILES = ["transactions.csv", "customers.xlsx", "surveys.csv", "complaints.csv", "managers.csv",
               "truth_customers.csv", "truth.json"]
+MANAGER_HEADERS = ["经理编号", "姓名", "职级", "地区", "月可用工时", "最多客户数", "入职日期"]
 TX_HEADERS = ["客户编号", "订单编号", "订单日期", "金额", "数量", "产品类别", "销售渠道", "成本"]
 CUSTOMER_HEADERS = ["客户编号", "客户名称", "行业", "地区", "客户类型", "注册日期", "客户经理",
                     "存款余额", "联系电话"]
@@ -73,6 +74,8 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "complaints": pd.read_csv(folder / "complaints.csv", encoding="utf-8", dtype=str,
                                   keep_default_na=False),
         "latent": pd.read_csv(folder / "truth_customers.csv", dtype={"customer_id": str}),
+        "managers": pd.read_csv(folder / "managers.csv", encoding="utf-8-sig", dtype=str,
+                                keep_default_na=False),
     }
 
 
@@ -310,3 +313,42 @@ def test_complaints_are_dated_and_come_more_from_likely_churners(sample: dict) -
     assert set(complaints["严重程度"]) == {"低", "中", "高"}
     complainer = latent["customer_id"].isin(set(complaints["客户编号"]))
     assert latent.loc[complainer, "p"].median() > 1.5 * latent.loc[~complainer, "p"].median()
+
+
+# --------------------------------------------------------------------------- account managers
+
+def test_managers_file_and_their_portfolios(sample: dict) -> None:
+    """40 managers over the regions, every customer with one of their region, seniors on the
+    more valuable and older accounts (the confounding the scorecard must adjust for)."""
+    staff, master, truth = sample["managers"], sample["customers"].drop_duplicates(), sample["truth"]
+    assert list(staff.columns) == MANAGER_HEADERS
+    assert (sample["dir"] / "managers.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert len(staff) == len(truth["managers"]) == 40 and staff["经理编号"].is_unique
+    assert staff["姓名"].is_unique and set(staff["职级"]) == {"高级", "中级", "初级"}
+    assert (staff.groupby("地区")["职级"].apply(lambda s: (s == "高级").any())).all()
+    assert staff["月可用工时"].astype(float).between(90, 170).all()
+    region_of = staff.set_index("姓名")["地区"]
+    assert master["客户经理"].isin(region_of.index).all()
+    assert (region_of.loc[master["客户经理"]].to_numpy() == master["地区"].to_numpy()).all()
+    latent = sample["latent"].set_index("customer_id")
+    level = {m["manager_id"]: m["level"] for m in truth["managers"]}
+    by_level = latent.assign(level=latent["manager_id"].map(level)).groupby("level")
+    spend = by_level["mean_order_value"].mean()
+    assert spend["senior"] > 1.2 * spend["junior"]
+    assert by_level["T_days"].mean()["senior"] > by_level["T_days"].mean()["junior"] + 30
+
+
+def test_manager_effects_are_known_and_act_on_their_customers(sample: dict) -> None:
+    """Effects are centred within each level; a larger retention effect gives a lower mean p
+    (Spearman below -0.7 over the 40 managers), and the dealt p values are still the Beta draws
+    (their mean within 4 standard errors of a / (a + b))."""
+    truth, latent = sample["truth"], sample["latent"]
+    managers = pd.DataFrame(truth["managers"])
+    for column in ("retention_effect", "satisfaction_shift"):
+        assert managers.groupby("level")[column].mean().abs().max() < 1e-6
+        assert managers[column].std() > 0.3
+    mean_p = latent.groupby("manager_id")["p"].mean().reindex(managers["manager_id"])
+    assert mean_p.reset_index(drop=True).corr(managers["retention_effect"], method="spearman") < -0.7
+    g = truth["bgnbd"]
+    mean, var = g["a"] / (g["a"] + g["b"]), 0.0109
+    assert abs(latent["p"].mean() - mean) < 4 * np.sqrt(var / len(latent))

@@ -2,7 +2,7 @@
 
 The stages talk only through these files. Each is named here once, by a constant holding its file
 name (``catalog.CUSTOMERS == "customers.parquet"``), and described by an :class:`Output` entry:
-the notebook that writes it (``01_clean`` … ``05_allocation``, or ``runner`` for the files the
+the notebook that writes it (``01_clean`` … ``06_managers``, or ``runner`` for the files the
 runner writes itself), its format, what it holds, and whether every successful run writes it.
 
 Read and write them through the study, which finds the format here::
@@ -371,6 +371,33 @@ CROSS_SELL_VALIDATION = _add(
     "low, high (Wilson)}, difference {estimate, low, high, n_boot} (paired bootstrap), beats_baseline, "
     "usable, reason (a message, when not usable), tiers, suggested_customers, tier_customers, "
     "suggested_categories [{category, customers, first_choice, share}].",
+)
+
+# ---------------------------------------------------------------------------------------------
+# 06_managers: the account managers' scorecard and levels.
+
+MANAGER_SCORECARD = _add(
+    "manager_scorecard.parquet", "06_managers", "parquet",
+    "One row per account manager (and unassigned customers): manager_id, name, level (a code), region, customers, "
+    "tier_<k>, revenue, clv, clv_previous, growth, growth_adjusted, then retention, value_per_customer, "
+    "satisfaction and complaints_per_100 each with _expected (from the portfolio mix), _adjusted (shrunk "
+    "observed − expected), _low and _high; respondents, nps, complaints, resolution_days, hours_due, "
+    "hours_per_month, utilisation, max_accounts, over_max_accounts, raw_rank, adjusted_rank, score_performance, "
+    "score_service, score_retention, composite, performance_level (a code: A, B, C), value_band (a code).",
+    always=False,
+    labels={"level": "playbook_level_", "performance_level": "managers_level_", "value_band": "managers_value_"},
+)
+MANAGER_LEVELS = _add(
+    "manager_levels.parquet", "06_managers", "parquet",
+    "Managers per performance level and portfolio value band: performance_level (a code), high, medium, low.",
+    always=False,
+    labels={"performance_level": "managers_level_"},
+)
+MANAGERS_JSON = _add(
+    "managers.json", "06_managers", "json",
+    "source (file, master or null), managers, customers, unassigned_customers, unknown_account_managers, notes "
+    "(messages), previous_run, confidence, level_rule (a message), level_weights, level_cutoffs, levels {A, B, C}, "
+    "matrix, over_capacity, adjustment (a message), raw_vs_adjusted_rank_corr; skipped (a message) without managers.",
 )
 
 # ---------------------------------------------------------------------------------------------

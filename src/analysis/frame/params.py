@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 if TYPE_CHECKING:
     import pandas as pd
 
-TABLES = ("transactions", "customers", "surveys", "complaints")
+TABLES = ("transactions", "customers", "surveys", "complaints", "managers")
 
 #: The column names used inside the library (the data contracts); the params map user headers onto them.
 CONTRACT_COLUMNS: dict[str, dict[str, bool]] = {
@@ -51,6 +51,10 @@ CONTRACT_COLUMNS: dict[str, dict[str, bool]] = {
     },
     "complaints": {
         "customer_id": True, "opened": True, "closed": False, "category": False, "severity": False,
+    },
+    "managers": {
+        "manager_id": True, "name": False, "level": True, "region": False, "hours_per_month": False,
+        "max_accounts": False, "start_date": False,
     },
 }
 
@@ -82,6 +86,7 @@ class Inputs(_Section):
     customers: InputFile | None = None
     surveys: InputFile | None = None
     complaints: InputFile | None = None
+    managers: InputFile | None = None
 
 
 class Period(_Section):
@@ -225,6 +230,51 @@ class Actions(_Section):
     cross_sell_holdout_months: int = Field(
         3, ge=1, le=12, description="the suggestions are checked on the period's last months, fitted on those before"
     )
+ManagerLevel = Literal["senior", "middle", "junior"]
+
+
+class Managers(_Section):
+    """The account managers' scorecard and performance levels (stage 6, :mod:`analysis.methods.managers`)."""
+
+    show_names: bool = Field(False, description="show managers' names in the report; false: their codes (KM-01 …)")
+    default_level: ManagerLevel = Field(
+        "middle", description="level of a manager known only from the customer master (no inputs.managers)"
+    )
+    hours_per_month: dict[ManagerLevel, float] = Field(
+        default_factory=lambda: {"senior": 110.0, "middle": 130.0, "junior": 150.0},
+        description="hours per month for accounts, by level, of a manager whose file gives none",
+    )
+    confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the scorecard's intervals")
+    level_weights: dict[Literal["performance", "service", "retention"], float] = Field(
+        default_factory=lambda: {"performance": 0.4, "service": 0.3, "retention": 0.3},
+        description="weights of 业绩 (value), 服务 (satisfaction, complaints) and 保有 (retention) in the composite",
+    )
+    level_cutoffs: list[float] = Field(
+        default_factory=lambda: [0.5, -0.5],
+        description="composite (in standard deviations) from which a manager is level A, then B; below: C",
+    )
+
+    @field_validator("hours_per_month")
+    @classmethod
+    def _hours(cls, hours: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in hours.items() if not v > 0}
+        if bad:
+            raise ValueError(f"hours must be > 0 per month, got {bad}")
+        return hours
+
+    @field_validator("level_weights")
+    @classmethod
+    def _weights(cls, weights: dict[str, float]) -> dict[str, float]:
+        if any(v < 0 for v in weights.values()) or not sum(weights.values()) > 0:
+            raise ValueError(f"weights must be ≥ 0 with a positive sum, got {weights}")
+        return weights
+
+    @field_validator("level_cutoffs")
+    @classmethod
+    def _cutoffs(cls, cutoffs: list[float]) -> list[float]:
+        if len(cutoffs) != 2 or cutoffs[0] <= cutoffs[1]:
+            raise ValueError(f"give two cut-offs, the A one above the B one (e.g. [0.5, -0.5]), got {cutoffs}")
+        return cutoffs
 
 
 class Quality(_Section):
@@ -290,6 +340,7 @@ class StudyParams(_Section):
     allocation: Allocation = Allocation()
     actions: Actions = Actions()
     quality: Quality = Quality()
+    managers: Managers = Managers()
     output: Output = Output()
     history: History = History()
     allow_outside_project: bool = Field(

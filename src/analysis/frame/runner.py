@@ -59,7 +59,7 @@ from analysis.frame.study import (
 NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 #: The executed notebooks' folder, inside the run's processed folder (the analyst's side).
 EXECUTED_NOTEBOOKS = "notebooks"
-STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation")
+STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation", "06_managers")
 REPORT_STEP = "report"
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RECORDED_PACKAGES = (

@@ -436,4 +436,27 @@ def trends_chart(quarters: pd.DataFrame, panels: list[tuple[str, str, bool]], ti
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+
+
+# Account managers (stage 6)
+
+
+def managers_chart(card: pd.DataFrame, language: str) -> plt.Figure:
+    """Retention per manager against the book: raw (observed − the book's mean, grey) and adjusted for the
+    portfolio mix with its interval (blue), managers ordered by the adjusted figure; ``who`` labels them."""
+    use_theme()
+    rows = card.dropna(subset=["retention_adjusted"]).sort_values("retention_adjusted").reset_index(drop=True)
+    book = float((card["retention"] * card["customers"]).sum() / card["customers"].sum())
+    fig, ax = plt.subplots(figsize=(7, max(3.5, 0.22 * len(rows) + 1)))
+    y = range(len(rows))
+    ax.scatter(rows["retention"] - book, y, color=PALETTE[5], marker="x", label=text("chart_managers_raw", language))
+    ax.errorbar(rows["retention_adjusted"], y,
+                xerr=[rows["retention_adjusted"] - rows["retention_low"], rows["retention_high"] - rows["retention_adjusted"]],
+                fmt="o", capsize=3, color=PALETTE[0], label=text("chart_managers_adjusted", language))
+    ax.axvline(0, color=PALETTE[5], linewidth=0.8)
+    ax.set_yticks(list(y), rows["who"].astype(str).tolist(), fontsize=7)
+    ax.xaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
+    ax.set_xlabel(text("chart_managers_axis", language))
+    ax.set_title(text("chart_managers_title", language))
+    ax.legend(loc="lower right", fontsize=8)
     return fig

@@ -12,7 +12,15 @@ satisfaction models can be checked against the truth written next to the data (`
   purchase process;
 * survey targets are known linear functions of the five attribute ratings plus noise, minus a
   penalty for customers who complained before answering;
-* complaints are more frequent for customers with a higher dropout probability.
+* complaints are more frequent for customers with a higher dropout probability;
+* every customer has an account manager (``managers.csv``: 40 managers over the regions, senior,
+  middle and junior). Each manager has a known retention effect and a known satisfaction shift
+  (``truth.json`` → ``managers``): the Beta(a, b) dropout probabilities drawn for the book are
+  dealt out so that a manager's customers get lower ones the larger the manager's retention effect
+  (a Gaussian copula: the book's p values keep exactly their Beta draws), and the manager's shift is
+  added to the overall-satisfaction and recommendation answers of their customers. Within a region
+  seniors get the more valuable and longer-standing customers, so a raw ranking of managers is
+  confounded by the mix of their portfolios.
 
 The purchase and spend draws are those of :mod:`analysis.simulation.purchases`, the one simulator
 of purchase histories that the benchmarks' transactions use as well.
@@ -55,6 +63,7 @@ from analysis.simulation.purchases import (
 __all__ = [
     "COMPLAINT_COLUMNS",
     "CUSTOMER_COLUMNS",
+    "MANAGER_COLUMNS",
     "SURVEY_ATTRIBUTES",
     "SURVEY_COLUMNS",
     "TRANSACTION_COLUMNS",
@@ -93,6 +102,27 @@ CUSTOMER_COLUMNS = {
     "存款余额": "balance",
     "联系电话": "phone",
 }
+MANAGER_COLUMNS = {
+    "经理编号": "manager_id",
+    "姓名": "name",
+    "职级": "level",
+    "地区": "region",
+    "月可用工时": "hours_per_month",
+    "最多客户数": "max_accounts",
+    "入职日期": "start_date",
+}
+#: manager level code -> (label in the export, share of a region's managers, hours per month for
+#: accounts, largest portfolio, preference for valuable customers, relative portfolio size)
+MANAGER_LEVELS = {
+    "senior": ("高级", 0.25, 110, 150, 1.0, 0.8),
+    "middle": ("中级", 0.40, 130, 220, 0.0, 1.0),
+    "junior": ("初级", 0.35, 150, 260, -1.0, 1.1),
+}
+#: managers per region (40 in all), in the order of :data:`REGIONS`
+MANAGERS_PER_REGION = {"华东": 12, "华南": 8, "华北": 7, "华中": 5, "西南": 4, "西北": 2, "东北": 2}
+_MANAGER_RETENTION_SD = 0.6  # s.d. of a manager's effect on the normal score of -p (customer noise: 1)
+_MANAGER_SATISFACTION_SD = 0.6  # s.d. of a manager's shift of the 0-10 answers
+_MANAGER_VALUE_TENURE_WEIGHT = 0.8  # weight of an early first purchase in the value a senior prefers
 SURVEY_ATTRIBUTES = {  # zh header -> (contract name, English label)
     "产品质量": ("product_quality", "Product quality"),
     "服务响应速度": ("service_response", "Service responsiveness"),
@@ -312,14 +342,21 @@ def _draw_customers(rng: np.random.Generator, n: int, n_days: int,
     n_b2b = round(tp.b2b_share * n)
     is_b2b = np.zeros(n, dtype=bool)
     is_b2b[np.argsort(-b2b_score, kind="stable")[:n_b2b]] = True
-    logit_p = np.log(p_drop) - np.log1p(-np.minimum(p_drop, 1 - 1e-12))
     return pd.DataFrame({
         "first_day": first_day, "lam": lam, "p_drop": p_drop, "nu": nu,
         "mean_spend": mean_spend, "z_spend": z_spend, "is_b2b": is_b2b,
-        "z_logit_p": _standardize(logit_p),
-        # repeat purchase after which the customer drops out: geometric on 1, 2, ...
-        "dropout_after": repeat_purchases_before_dropout(rng, p_drop),
     })
+
+
+def _settle_dropout(rng: np.random.Generator, cust: pd.DataFrame, p_drop: np.ndarray) -> pd.DataFrame:
+    """The customers with their dealt dropout probability and the repeat purchase they drop out after."""
+    logit_p = np.log(p_drop) - np.log1p(-np.minimum(p_drop, 1 - 1e-12))
+    return cust.assign(
+        p_drop=p_drop,
+        z_logit_p=_standardize(logit_p),
+        # repeat purchase after which the customer drops out: geometric on 1, 2, ...
+        dropout_after=repeat_purchases_before_dropout(rng, p_drop),
+    )
 
 
 # --------------------------------------------------------------------------- purchase process
@@ -645,16 +682,21 @@ def _balances(rng: np.random.Generator, is_b2b: np.ndarray, z_spend: np.ndarray)
 
 def _customer_master(rng: np.random.Generator, cust: pd.DataFrame, n_prospects: int,
                      ids: np.ndarray, start: np.datetime64, n_days: int,
-                     tp: TrueParameters) -> pd.DataFrame:
-    """One row per buying customer and per prospect (who never bought)."""
+                     tp: TrueParameters, managers: pd.DataFrame) -> pd.DataFrame:
+    """One row per buying customer and per prospect (who never bought).
+
+    Buyers keep the region and manager they were assigned (:func:`_assign_managers`); a prospect
+    gets a region and one of its managers at random.
+    """
     n_buyers = len(cust)
     n = n_buyers + n_prospects
     is_b2b = np.concatenate([cust["is_b2b"].to_numpy(), rng.random(n_prospects) < tp.b2b_share])
     z_spend = np.concatenate([cust["z_spend"].to_numpy(), np.zeros(n_prospects)])
-    region_names = list(REGIONS)
-    region_p = np.array([REGIONS[r][1] for r in region_names])
-    regions = np.array(region_names, dtype=object)[rng.choice(len(region_names), n,
-                                                               p=region_p / region_p.sum())]
+    prospect_regions = _draw_regions(rng, n_prospects)
+    staff_of = {r: np.flatnonzero(managers["region"].to_numpy() == r) for r in REGIONS}
+    prospect_managers = np.array([rng.choice(staff_of[r]) for r in prospect_regions], dtype=np.int64)
+    regions = np.concatenate([cust["region"].to_numpy(), prospect_regions]).astype(object)
+    manager_index = np.concatenate([cust["manager"].to_numpy(), prospect_managers]).astype(np.int64)
     ind_names = list(INDUSTRIES)
     ind_p = np.array([INDUSTRIES[i][1] for i in ind_names])
     industries = np.array(ind_names, dtype=object)[rng.choice(len(ind_names), n,
@@ -663,7 +705,7 @@ def _customer_master(rng: np.random.Generator, cust: pd.DataFrame, n_prospects: 
     names[is_b2b] = _company_names(rng, regions[is_b2b], industries[is_b2b])
     names[~is_b2b] = _person_names(rng, int((~is_b2b).sum()))
     industries[~is_b2b] = CONSUMER_INDUSTRY[0]
-    managers = [rng.choice(REGIONS[r][3]) for r in regions]
+    manager_names = managers["name"].to_numpy()[manager_index]
     signup_lag = 1 + np.floor(rng.exponential(200.0, n_buyers)).astype(np.int64)
     signup_day = np.concatenate([cust["first_day"].to_numpy() - signup_lag,
                                  rng.integers(0, n_days, n_prospects)])
@@ -674,10 +716,135 @@ def _customer_master(rng: np.random.Generator, cust: pd.DataFrame, n_prospects: 
         "地区": regions,
         "客户类型": np.where(is_b2b, "B2B", "B2C"),
         "注册日期": (start + signup_day).astype("datetime64[D]"),
-        "客户经理": managers,
+        "客户经理": manager_names,
         "存款余额": _balances(rng, is_b2b, z_spend),
         "联系电话": _mobiles(rng, n),
     })
+
+
+# --------------------------------------------------------------------------- account managers
+
+def _draw_regions(rng: np.random.Generator, n: int) -> np.ndarray:
+    region_names = list(REGIONS)
+    region_p = np.array([REGIONS[r][1] for r in region_names])
+    return np.array(region_names, dtype=object)[rng.choice(len(region_names), n,
+                                                          p=region_p / region_p.sum())]
+
+
+def _managers(rng: np.random.Generator, start: np.datetime64) -> pd.DataFrame:
+    """The account managers with their true effects.
+
+    Per region :data:`MANAGERS_PER_REGION` managers, levels by the shares of
+    :data:`MANAGER_LEVELS` (at least one senior per region). Effects are drawn
+    ``N(0, sd^2)`` and centred within each level, so that neither the level nor the value of
+    the portfolio it brings carries any effect: the mix is the only confounder.
+    """
+    rows, used = [], set()
+    for region, count in MANAGERS_PER_REGION.items():
+        names = [m for m in REGIONS[region][3] if m not in used][:count]
+        while len(names) < count:
+            name = _person_names(rng, 1)[0]
+            if len(name) == 3 and name not in used and name not in names:
+                names.append(name)
+        used.update(names)
+        n_senior = max(1, round(MANAGER_LEVELS["senior"][1] * count))
+        n_middle = round(MANAGER_LEVELS["middle"][1] * count)
+        levels = ["senior"] * n_senior + ["middle"] * n_middle + ["junior"] * (count - n_senior - n_middle)
+        rows += [(region, name, level) for name, level in zip(names, rng.permutation(levels))]
+    n = len(rows)
+    frame = pd.DataFrame(rows, columns=["region", "name", "level"])
+    level = frame["level"].to_numpy()
+    base_hours = np.array([MANAGER_LEVELS[lv][2] for lv in level], dtype=float)
+    hours = base_hours + 5 * rng.integers(-2, 3, n)
+    max_accounts = np.array([MANAGER_LEVELS[lv][3] for lv in level], dtype=float)
+    max_accounts[rng.random(n) < 0.3] = np.nan
+    start_day = rng.integers(-13 * 365, -180, n)
+    retention = rng.normal(0.0, _MANAGER_RETENTION_SD, n)
+    satisfaction = rng.normal(0.0, _MANAGER_SATISFACTION_SD, n)
+    for code in MANAGER_LEVELS:
+        same = level == code
+        retention[same] -= retention[same].mean()
+        satisfaction[same] -= satisfaction[same].mean()
+    return frame.assign(
+        manager_id=[f"KM{i + 1:03d}" for i in range(n)],
+        hours_per_month=hours,
+        max_accounts=max_accounts,
+        start_date=(start + start_day).astype("datetime64[D]").astype(str),
+        retention_effect=retention,
+        satisfaction_shift=satisfaction,
+        value_preference=[MANAGER_LEVELS[lv][4] for lv in level],
+        portfolio_weight=[MANAGER_LEVELS[lv][5] for lv in level],
+    )
+
+
+def _assign_managers(rng: np.random.Generator, cust: pd.DataFrame,
+                     managers: pd.DataFrame) -> pd.DataFrame:
+    """Each buyer's region and manager; seniors take the more valuable, longer-standing customers.
+
+    Within a region customer ``i`` goes to manager ``j`` with probability proportional to
+    ``w_j * exp(b_j * v_i)``: ``v`` is the standardised sum of z(log mean spend) and
+    0.8 z(-first purchase day), ``b_j`` the level's preference (+1 senior, 0 middle, -1 junior)
+    and ``w_j`` its relative portfolio size.
+    """
+    n = len(cust)
+    regions = _draw_regions(rng, n)
+    earliness = _standardize(-cust["first_day"].to_numpy().astype(float))
+    value = _standardize(cust["z_spend"].to_numpy() + _MANAGER_VALUE_TENURE_WEIGHT * earliness)
+    manager = np.zeros(n, dtype=np.int64)
+    staff_region = managers["region"].to_numpy()
+    preference = managers["value_preference"].to_numpy(dtype=float)
+    weight = np.log(managers["portfolio_weight"].to_numpy(dtype=float))
+    for region in REGIONS:
+        rows = np.flatnonzero(regions == region)
+        staff = np.flatnonzero(staff_region == region)
+        for chunk in np.array_split(rows, max(1, rows.size // 500_000 + 1)):
+            logits = weight[staff][None, :] + value[chunk, None] * preference[staff][None, :]
+            pick = _categorical_per_row(rng, _softmax_rows(logits), np.arange(chunk.size))
+            manager[chunk] = staff[pick]
+    return cust.assign(region=regions, manager=manager)
+
+
+def _deal_dropout_probabilities(rng: np.random.Generator, p_drop: np.ndarray,
+                                effect: np.ndarray) -> np.ndarray:
+    """The book's p draws dealt out by ``score = manager effect + N(0, 1)``: the highest p to the lowest score.
+
+    The set of p values is untouched (exactly the Beta draws); only who gets which depends on the
+    manager, so a manager with a larger effect keeps their customers longer.
+    """
+    score = effect + rng.standard_normal(p_drop.size)
+    dealt = np.empty_like(p_drop)
+    dealt[np.argsort(score, kind="stable")] = np.sort(p_drop)[::-1]
+    return dealt
+
+
+def _manager_table(managers: pd.DataFrame) -> pd.DataFrame:
+    """``managers.csv``: the export of the staff list (Chinese headers and level labels)."""
+    max_accounts = managers["max_accounts"].to_numpy()
+    return pd.DataFrame({
+        "经理编号": managers["manager_id"].to_numpy(),
+        "姓名": managers["name"].to_numpy(),
+        "职级": [MANAGER_LEVELS[lv][0] for lv in managers["level"]],
+        "地区": managers["region"].to_numpy(),
+        "月可用工时": [f"{h:g}" for h in managers["hours_per_month"]],
+        "最多客户数": ["" if np.isnan(m) else f"{m:.0f}" for m in max_accounts],
+        "入职日期": managers["start_date"].to_numpy(),
+    }, dtype=object)
+
+
+def _manager_truth(managers: pd.DataFrame, cust: pd.DataFrame) -> list[dict]:
+    """Per manager: the true effects, and the portfolio's mean p against the book's."""
+    owner = cust["manager"].to_numpy()
+    p = cust["p_drop"].to_numpy()
+    customers = np.bincount(owner, minlength=len(managers))
+    mean_p = np.bincount(owner, weights=p, minlength=len(managers)) / np.maximum(customers, 1)
+    return [
+        {"manager_id": row.manager_id, "name": row.name, "region": row.region, "level": row.level,
+         "retention_effect": round(float(row.retention_effect), 6),
+         "satisfaction_shift": round(float(row.satisfaction_shift), 6),
+         "buyers": int(customers[i]),
+         "dropout_multiplier": round(float(mean_p[i] / p.mean()), 6) if customers[i] else None}
+        for i, row in enumerate(managers.itertuples(index=False))
+    ]
 
 
 # --------------------------------------------------------------------------- complaints, surveys
@@ -712,12 +879,13 @@ def _complaints(rng: np.random.Generator, cust: pd.DataFrame, purchases: pd.Data
 
 
 def _surveys(rng: np.random.Generator, cust: pd.DataFrame, complaints: pd.DataFrame,
-             n_days: int, tp: TrueParameters) -> pd.DataFrame:
+             n_days: int, tp: TrueParameters, shift: np.ndarray) -> pd.DataFrame:
     """One answer from ~35 % of buyers in the window's last 12 months.
 
     Attribute ``j``: ``round(clip(mu_j + l_j * L + e, 1, 10))`` with latent
     ``L = beta * z(logit p) + N(0, 0.8^2)``. Targets: ``c + sum_j w_j * a_j + e - penalty * C``
-    rounded and clipped (1-10 and 0-10), ``C`` = complained on or before the survey date.
+    rounded and clipped (1-10 and 0-10), ``C`` = complained on or before the survey date; both
+    targets move by the ``shift`` of the customer's manager before rounding.
     """
     n = len(cust)
     respondents = np.sort(rng.choice(n, round(tp.survey_share * n), replace=False))
@@ -740,8 +908,8 @@ def _surveys(rng: np.random.Generator, cust: pd.DataFrame, complaints: pd.DataFr
     rec = (tp.recommend_intercept + ratings @ rec_w
            + tp.recommend_noise_sd * rng.standard_normal(respondents.size)
            - tp.complaint_recommend_penalty * complained)
-    sat = np.clip(np.round(sat), 1, 10).astype(np.int64)
-    rec = np.clip(np.round(rec), 0, 10).astype(np.int64)
+    sat = np.clip(np.round(sat + shift[respondents]), 1, 10).astype(np.int64)
+    rec = np.clip(np.round(rec + shift[respondents]), 0, 10).astype(np.int64)
     frame = pd.DataFrame(ratings, columns=list(SURVEY_ATTRIBUTES))
     return frame.assign(cust=respondents, day=day, overall=sat, recommend=rec,
                         complained=complained, comment=_comments(rng, sat))
@@ -903,7 +1071,7 @@ def _survey_table(surveys: pd.DataFrame, ids: np.ndarray, start: np.datetime64) 
 
 
 def _customer_truth(cust: pd.DataFrame, purchases: pd.DataFrame, ids: np.ndarray,
-                    start: np.datetime64, n_days: int) -> pd.DataFrame:
+                    start: np.datetime64, n_days: int, managers: pd.DataFrame) -> pd.DataFrame:
     n_rep = np.bincount(purchases["cust"].to_numpy(), minlength=len(cust)) - 1
     last_day = purchases.groupby("cust")["day"].max().to_numpy()
     dropped = n_rep >= cust["dropout_after"].to_numpy()
@@ -919,6 +1087,7 @@ def _customer_truth(cust: pd.DataFrame, purchases: pd.DataFrame, ids: np.ndarray
         "repeat_purchases": n_rep,
         "alive_at_end": ~dropped,
         "dropout_date": np.where(dropped, (start + last_day).astype(str), ""),
+        "manager_id": managers["manager_id"].to_numpy()[cust["manager"].to_numpy()],
     })
 
 
@@ -937,8 +1106,8 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
     """Generate the sample CRM export into ``out_dir`` and return the truth it was drawn from.
 
     Files (each written atomically): ``transactions.csv`` (utf-8-sig), ``customers.xlsx`` (sheet
-    客户信息), ``surveys.csv`` (gbk), ``complaints.csv`` (utf-8), ``truth_customers.csv`` (utf-8,
-    per-customer latent values) and ``truth.json``.
+    客户信息), ``surveys.csv`` (gbk), ``complaints.csv`` (utf-8), ``managers.csv`` (utf-8-sig, the
+    account managers), ``truth_customers.csv`` (utf-8, per-customer latent values) and ``truth.json``.
 
     Parameters
     ----------
@@ -961,22 +1130,28 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tp = TrueParameters()
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(7)]
-    rng_cust, rng_buy, rng_tx, rng_master, rng_comp, rng_survey, rng_ids = streams
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
+    rng_cust, rng_buy, rng_tx, rng_master, rng_comp, rng_survey, rng_ids, rng_staff = streams
 
     n_prospects = round(tp.prospect_share * n_customers)
     ids = _customer_ids(rng_ids, n_customers + n_prospects)
     cust = _draw_customers(rng_cust, n_customers, n_days, tp)
+    managers = _managers(rng_staff, start_d)
+    cust = _assign_managers(rng_staff, cust, managers)
+    effect = managers["retention_effect"].to_numpy()[cust["manager"].to_numpy()]
+    dealt = _deal_dropout_probabilities(rng_staff, cust["p_drop"].to_numpy(), effect)
+    cust = _settle_dropout(rng_cust, cust, dealt)
     purchases = _simulate_purchase_days(rng_buy, cust, n_days)
     transactions, tx_info = _build_transactions(rng_tx, cust, purchases, ids, start_d, n_days, tp)
-    master = _customer_master(rng_master, cust, n_prospects, ids, start_d, n_days, tp)
+    master = _customer_master(rng_master, cust, n_prospects, ids, start_d, n_days, tp, managers)
     n_master_dups = max(1, round(_CUSTOMER_DUPLICATE_SHARE * len(master)))
     master_dups = master.iloc[np.sort(rng_master.choice(len(master), n_master_dups, replace=False))]
     master_out = _place_at_random(rng_master, master.sort_values("客户编号").reset_index(drop=True),
                                   master_dups)
     complaints = _complaints(rng_comp, cust, purchases, n_days, tp)
-    surveys = _surveys(rng_survey, cust, complaints, n_days, tp)
-    cust_truth = _customer_truth(cust, purchases, ids, start_d, n_days)
+    shift = managers["satisfaction_shift"].to_numpy()[cust["manager"].to_numpy()]
+    surveys = _surveys(rng_survey, cust, complaints, n_days, tp, shift)
+    cust_truth = _customer_truth(cust, purchases, ids, start_d, n_days, managers)
 
     stamp = dt.datetime.combine(dt.date.fromisoformat(str(end)), dt.time(0, 0))
     files = {
@@ -987,6 +1162,8 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
                         len(surveys)),
         "complaints.csv": (_csv_bytes(_complaint_table(complaints, ids, start_d), "utf-8", "\n"),
                            "utf-8", len(complaints)),
+        "managers.csv": (_csv_bytes(_manager_table(managers), "utf-8-sig", "\r\n"), "utf-8-sig",
+                         len(managers)),
         "truth_customers.csv": (_csv_bytes(cust_truth, "utf-8", "\n", "%.8g"), "utf-8",
                                 len(cust_truth)),
     }
@@ -995,6 +1172,18 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
 
     truth = _truth_dict(seed, n_customers, n_prospects, start, end, n_days, tp, cust, purchases,
                         tx_info, master_dups, complaints, surveys, cust_truth, files)
+    truth["managers"] = _manager_truth(managers, cust)
+    truth["manager_model"] = {
+        "retention": "the book's Beta(a, b) p draws dealt out by score = retention_effect + N(0, 1), the "
+                     "highest p to the lowest score (Gaussian copula; the set of p values is unchanged); "
+                     "dropout_multiplier = mean p of the manager's buyers / mean p of the book",
+        "satisfaction": "satisfaction_shift added to overall satisfaction and recommendation before "
+                        "rounding",
+        "assignment": "within the region, P(manager j) ~ w_level * exp(b_level * v), v = z(z(log mean "
+                      "spend) + 0.8 z(-first purchase day)); b = +1 senior, 0 middle, -1 junior",
+        "effects_sd": {"retention": _MANAGER_RETENTION_SD, "satisfaction": _MANAGER_SATISFACTION_SD},
+        "levels": {code: label for code, (label, *_) in MANAGER_LEVELS.items()},
+    }
     _write_atomic(out / "truth.json",
                   (json.dumps(truth, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     return truth
@@ -1072,7 +1261,7 @@ def _truth_dict(seed: int, n_customers: int, n_prospects: int, start: str, end: 
         "injected_customer_ids": {"duplicate": sorted(master_dups["客户编号"])},
         "outlier_factors": tx_info["outlier_factors"],
         "balance_class1_threshold": _BALANCE_CLASS1_THRESHOLD,
-        "columns": {"transactions.csv": TRANSACTION_COLUMNS,
+        "columns": {"transactions.csv": TRANSACTION_COLUMNS, "managers.csv": MANAGER_COLUMNS,
                     next(n for n in files if n.startswith("customers.")): CUSTOMER_COLUMNS,
                     "surveys.csv": SURVEY_COLUMNS, "complaints.csv": COMPLAINT_COLUMNS},
         "files": {name: {"encoding": enc, "sha256": _sha256(data), "rows": rows,
