@@ -27,14 +27,14 @@ import pandas as pd
 
 from analysis.i18n import Message, joined, message, to_json
 from analysis.methods.churn import number_or_none, usual_gap_days
+from analysis.methods.clv.units import (
+    DAYS_PER_YEAR,  # the study's one year, for the years between first and last purchase
+)
 from analysis.methods.lifecycle import require_columns
 
 #: Reason codes of the win-back list: the churn codes it reuses, then its own.
 CHURN_REASONS: tuple[str, ...] = ("long_since_last_purchase", "falling_spend", "detractor", "open_complaint")
 REASONS: tuple[str, ...] = (*CHURN_REASONS, "low_p_alive")
-
-#: Days in a year, for the years between a customer's first and last purchase.
-DAYS_PER_YEAR = 365.25
 
 #: The columns of the list, in order (those the customers table has; the figures it computes).
 COLUMNS: tuple[str, ...] = (
