@@ -230,6 +230,8 @@ class Actions(_Section):
     cross_sell_holdout_months: int = Field(
         3, ge=1, le=12, description="the suggestions are checked on the period's last months, fitted on those before"
     )
+
+
 ManagerLevel = Literal["senior", "middle", "junior"]
 
 

@@ -436,6 +436,7 @@ def trends_chart(quarters: pd.DataFrame, panels: list[tuple[str, str, bool]], ti
     fig.legend(handles, labels, loc="lower center", ncol=len(labels), frameon=False, bbox_to_anchor=(0.5, -0.02))
     fig.suptitle(title)
     fig.tight_layout(rect=(0, 0.05, 1, 1))
+    return fig
 
 
 # Account managers (stage 6)
