@@ -133,7 +133,12 @@ class AssignmentRules:
     value_bands : int or None
         Bands per group for the aggregated problem; None: one band per distinct value (exact LP).
     tolerance : float
-        Relative gap (bound − objective) / bound below which the bands are not refined.
+        Relative gap between the Lagrangian bound and the band LP below which the bands are not refined.
+    mip_gap : float
+        Relative gap at which HiGHS stops the branch and bound when the LP optimum is fractional.
+    milp_max_variables : int
+        Largest aggregated problem solved as a MILP when its LP optimum is fractional; larger ones
+        round the LP flows down and fill the room left greedily (the summary's gap bounds the loss).
     max_refinements : int
         How often the bands may be split where the best option changes.
     manager_cost : {level: value units per month}
@@ -156,13 +161,15 @@ class AssignmentRules:
     value_bands: int | None = 16
     tolerance: float = 1e-6
     max_refinements: int = 2
+    mip_gap: float = 1e-4
+    milp_max_variables: int = 5000
     manager_cost: Mapping[str, float] = field(default_factory=dict)
     time_limit: float = 60.0
 
     def __post_init__(self) -> None:
         if self.region not in ("hard", "preference"):
             raise AssignmentError(f"assignment rules: region must be 'hard' or 'preference', got {self.region!r}")
-        for name in ("region_cost", "switching_cost", "tolerance", "time_limit"):
+        for name in ("region_cost", "switching_cost", "tolerance", "time_limit", "mip_gap"):
             _check_number(getattr(self, name), name, low=0.0)
         for tier, level in self.required_level.items():
             if level not in (*LEVELS, "none"):
@@ -439,18 +446,21 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
     while True:
         starts_b = _bands(values_sorted, g.starts, rules.value_bands, extra)
         net = _network(p, g, starts_b, values_sorted, rules)
-        flows, duals, status = _optimise(net, rules)
-        assigned = _decompose(p, g, net, flows, rules)
-        objective = _objective(p, assigned, rules)
-        lam, mu = duals
+        x, lam, mu, relaxed = _relaxation(net, rules)
         bound = _lagrangian_bound(p, g, rules, lam, mu)
-        gap = max(bound - objective, 0.0)
-        if (rules.value_bands is None or gap <= rules.tolerance * max(abs(bound), 1.0)
+        # what the bands cost: the per-customer bound against the band LP (integrality aside)
+        if (rules.value_bands is None or bound - relaxed <= rules.tolerance * max(abs(bound), 1.0)
                 or refinements >= rules.max_refinements):
             break
         extra_new = _crossing_cuts(p, g, values_sorted, rules, lam, mu)
         extra = extra_new if extra is None else np.union1d(extra, extra_new)
         refinements += 1
+    flows, status = _integral(net, x, rules)
+    assigned = _decompose(p, g, net, flows, rules)
+    if status == "lp, rounded":
+        assigned = _fill(p, assigned, rules)
+    objective = _objective(p, assigned, rules)
+    gap = max(bound - objective, 0.0)
     unconstrained = _lagrangian_bound(p, g, rules, np.zeros(len(p.mgr)), np.zeros(len(p.mgr)))
     table = _assignment_table(p, assigned, rules)
     loads = _manager_loads(p, assigned, rules)
@@ -471,6 +481,7 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
         "groups": int(len(g.tier)),
         "bands": int(len(net.band_start)),
         "variables": int(net.n_vars),
+        "value_relaxed": relaxed,
         "refinements": refinements,
         "solver": status,
         "reasons": table["reason"].value_counts().to_dict(),
@@ -587,7 +598,7 @@ def _network(p: _Problem, g: _Groups, band_start: np.ndarray, values_sorted: np.
                 continue
             w_node.append(i)
             w_hub.append(hub)
-            w_cost.append((rules.region_cost if r2 != r else 0.0))
+            w_cost.append(rules.region_cost if r2 != r else 0.0)
     w_node = np.asarray(w_node, np.int64)
     w_hub = np.asarray(w_hub, np.int64)
     w_cost = np.asarray(w_cost, float) + _switch_cost_of_nodes(p, g, node_group, w_node, rules)
@@ -652,10 +663,12 @@ def _group_had_manager(p: _Problem, g: _Groups) -> np.ndarray:
     return g.cur != _NONE
 
 
-def _optimise(net: _Network, rules: AssignmentRules) -> tuple[np.ndarray, tuple[np.ndarray, np.ndarray], str]:
+def _relaxation(net: _Network, rules: AssignmentRules) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The LP optimum of the aggregated problem: flows, shadow prices λ (hours) and μ (accounts) ≥ 0,
+    and its value (as a maximum)."""
     n_mgr = len(net.hours_rows)
     if net.n_vars == 0:
-        return np.zeros(0), (np.zeros(n_mgr), np.zeros(n_mgr)), "empty"
+        return np.zeros(0), np.zeros(n_mgr), np.zeros(n_mgr), 0.0
     res = linprog(
         net.cost, A_ub=net.a_ub, b_ub=net.b_ub, A_eq=net.a_eq, b_eq=np.zeros(net.a_eq.shape[0]),
         bounds=(0, None), method="highs", options={"time_limit": rules.time_limit, "presolve": True},
@@ -665,21 +678,64 @@ def _optimise(net: _Network, rules: AssignmentRules) -> tuple[np.ndarray, tuple[
     marg = -res.ineqlin.marginals
     lam = np.maximum(marg[net.hours_rows], 0.0)
     mu = np.where(net.account_rows >= 0, np.maximum(marg[np.maximum(net.account_rows, 0)], 0.0), 0.0)
-    x = res.x
-    status = "lp"
-    if np.abs(x - np.round(x)).max(initial=0.0) > 1e-6:
-        found = milp(
-            net.cost,
-            constraints=[LinearConstraint(net.a_ub, -np.inf, net.b_ub),
-                         LinearConstraint(net.a_eq, 0.0, 0.0)],
-            integrality=np.ones(net.n_vars), bounds=Bounds(0, np.inf),
-            options={"time_limit": rules.time_limit, "mip_rel_gap": 1e-9},
-        )
-        if found.x is None:
-            raise AssignmentError(f"assignment: the MILP solver found no integer solution ({found.message})")
-        x = found.x
-        status = "milp" if found.status == 0 else f"milp ({found.message})"
-    return np.round(x), (lam, mu), status
+    return res.x, lam, mu, float(-res.fun)
+
+
+def _integral(net: _Network, x: np.ndarray, rules: AssignmentRules) -> tuple[np.ndarray, str]:
+    """Integer flows: the LP optimum when it is integral; else, up to ``milp_max_variables``
+    variables, the MILP's (HiGHS branch and bound, stopped at the relative gap ``mip_gap``); else the
+    LP flows rounded down (every capacity still holds), which :func:`_fill` completes."""
+    if not len(x) or np.abs(x - np.round(x)).max(initial=0.0) <= 1e-6:
+        return np.round(x), "lp"
+    if net.n_vars > rules.milp_max_variables:
+        return _round_down(net, x), "lp, rounded"
+    found = milp(
+        net.cost,
+        constraints=[LinearConstraint(net.a_ub, -np.inf, net.b_ub), LinearConstraint(net.a_eq, 0.0, 0.0)],
+        integrality=np.ones(net.n_vars), bounds=Bounds(0, np.inf),
+        options={"time_limit": rules.time_limit, "mip_rel_gap": rules.mip_gap},
+    )
+    if found.x is None:
+        return _round_down(net, x), "lp, rounded"
+    return np.round(found.x), "milp" if found.status == 0 else f"milp ({found.message})"
+
+
+def _round_down(net: _Network, x: np.ndarray) -> np.ndarray:
+    """Integer flows below the LP's: managers' arcs rounded down, each hub's inflows cut to its outflow
+    (least valuable first), and each (group, level) node's inflow set to its outflow."""
+    out = np.zeros_like(x)
+    eps = 1e-6
+    out[net.q_var] = np.floor(x[net.q_var] + eps)
+    out[net.z_var] = np.floor(x[net.z_var] + eps)
+    w = np.floor(x[net.w_var] + eps)
+    hub_cap = np.bincount(net.q_hub, weights=out[net.q_var], minlength=len(net.hub_tier))
+    hub_in = np.bincount(net.w_hub, weights=w, minlength=len(net.hub_tier))
+    over = np.flatnonzero(hub_in > hub_cap + eps)
+    if len(over):
+        # cut the costliest inflows first (cost of the arc = region and switching costs)
+        w_cost = net.cost[net.w_var]
+        for hub in over:
+            arcs = np.flatnonzero(net.w_hub == hub)
+            arcs = arcs[np.argsort(-w_cost[arcs], kind="stable")]
+            excess = hub_in[hub] - hub_cap[hub]
+            for a in arcs:
+                cut = min(w[a], excess)
+                w[a] -= cut
+                excess -= cut
+                if excess <= eps:
+                    break
+    out[net.w_var] = w
+    # node inflow = outflow; spread over the node's bands in band order (the decomposition uses totals)
+    node_out = (np.bincount(net.z_node, weights=out[net.z_var], minlength=len(net.node_group))
+                + np.bincount(net.w_node, weights=w, minlength=len(net.node_group)))
+    y = np.floor(x[net.y_var] + eps)
+    node_in = np.bincount(net.y_node, weights=y, minlength=len(net.node_group))
+    short = node_out - node_in
+    for node in np.flatnonzero(np.abs(short) > eps):
+        arcs = np.flatnonzero(net.y_node == node)
+        y[arcs[0]] += short[node]  # totals per node are what the decomposition reads
+    out[net.y_var] = y
+    return out
 
 
 def _decompose(p: _Problem, g: _Groups, net: _Network, flows: np.ndarray,
@@ -734,6 +790,40 @@ def _decompose(p: _Problem, g: _Groups, net: _Network, flows: np.ndarray,
                     queue[0][1] -= take
                     if queue[0][1] == 0:
                         queue.pop(0)
+    return assigned
+
+
+def _fill(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> np.ndarray:
+    """Unserved staffed customers placed where room is left, the best net gain first."""
+    h = np.array([rules.hours_per_customer.get(int(t), 0.0) for t in p.c_tier])
+    served = assigned != _NONE
+    room_h = p.mgr["hours"].to_numpy(float) - np.bincount(assigned[served], weights=h[served], minlength=len(p.mgr))
+    acc = p.mgr["max_accounts"].to_numpy(float)
+    room_a = np.where(np.isfinite(acc), acc, np.inf) - np.bincount(assigned[served], minlength=len(p.mgr))
+    waiting = np.flatnonzero(p.staffed & ~served)
+    if not len(waiting):
+        return assigned
+    min_h = min(rules.hours_per_customer[t] for t in rules.staffed_tiers)
+    for m in np.flatnonzero((room_h >= min_h - 1e-9) & (room_a >= 1)):
+        level = LEVELS[p.m_level[m]]
+        ok = np.array([level in rules.allowed_levels(int(t)) for t in p.c_tier[waiting]], bool)
+        if rules.region == "hard":
+            ok &= p.c_region[waiting] == p.m_region[m]
+        cand = waiting[ok & (assigned[waiting] == _NONE)]
+        if not len(cand):
+            continue
+        trial = np.full(len(cand), m)
+        sub = _Problem(p.cust, p.mgr, p.region_codes, p.c_region[cand], p.c_cur[cand], p.c_tier[cand],
+                       p.c_value[cand], p.m_region, p.m_level, p.staffed[cand])
+        net_gain = _gains(sub, trial, rules) - _customer_costs(sub, trial, rules)
+        for i in np.argsort(-net_gain, kind="stable"):
+            if net_gain[i] <= 0 or room_a[m] < 1:
+                break
+            c = cand[i]
+            if h[c] <= room_h[m] + 1e-9:
+                assigned[c] = m
+                room_h[m] -= h[c]
+                room_a[m] -= 1
     return assigned
 
 
@@ -991,7 +1081,11 @@ def capacity_plan(
 ) -> CapacityPlan:
     """Options when capacity binds: (a) more managers per level, (b) a lower cadence for some tiers.
 
-    Each option row: option (``add_managers`` / ``lower_cadence``), detail (the levels and counts or
+    A third row, ``as_is``, prices leaving the unserved customers with the pooled service: when it
+    costs less than every option that serves them (a lower cadence costs uplift on every customer of
+    the tier; a manager costs ``manager_cost``), it is the recommendation.
+
+    Each option row: option (``add_managers`` / ``lower_cadence`` / ``as_is``), detail (the levels and counts or
     the tiers and factor), managers_added, cadence_factor, tiers, value (objective after the option),
     value_lost (against unlimited capacity), extra_cost (the managers' ``manager_cost``), total_cost
     (value_lost + extra_cost), unassigned (staffed customers still unserved), fits.
@@ -1008,13 +1102,23 @@ def capacity_plan(
     cadence = _option_lower_cadence(customers, managers, rules, result)
     if cadence is not None:
         rows.append(cadence)
+    rows.append({"option": "as_is", "managers_added": {lv: 0 for lv in LEVELS}, "cadence_factor": 1.0,
+                 "tiers": [], "value": s["objective"], "value_lost": s["value_lost"], "extra_cost": 0.0,
+                 "total_cost": s["value_lost"], "unassigned": int(unserved.sum()), "fits": False})
     options = pd.DataFrame(rows, columns=_PLAN_COLUMNS)
     fitting = options.index[options["fits"]]
     if not len(fitting):
         return CapacityPlan(options, None, message("assignment_plan_none", unassigned=int(unserved.sum())), True)
     best = int(options.loc[fitting, "total_cost"].idxmin())
+    as_is = int(options.index[options["option"] == "as_is"][0])
+    if options.loc[as_is, "total_cost"] < options.loc[best, "total_cost"]:
+        best = as_is
     row = options.loc[best]
-    if row["option"] == "add_managers":
+    if row["option"] == "as_is":
+        cheapest = options.loc[fitting, "total_cost"].min()
+        note = message("assignment_plan_as_is", unassigned=int(unserved.sum()), value_lost=float(row["value_lost"]),
+                       cheapest=float(cheapest))
+    elif row["option"] == "add_managers":
         counts = joined(message("assignment_plan_level_count", count=int(k), staff=message(f"playbook_staff_{lv}"))
                         for lv, k in row["managers_added"].items() if k > 0)
         note = message("assignment_plan_add", managers=counts, value_lost=float(row["value_lost"]),
@@ -1084,7 +1188,7 @@ def _busiest_region(result: AssignmentResult, level: str, rules: AssignmentRules
 
 
 def _option_lower_cadence(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRules,
-                          result: AssignmentResult) -> dict[str, Any] | None:
+                          result: AssignmentResult, max_solves: int = 6) -> dict[str, Any] | None:
     """The least costly lower cadence (10 %…50 % less, lowest staffed tiers first) that serves everyone.
 
     Candidates are ranked by the value the lower uplift costs when every customer is served, and are
@@ -1097,7 +1201,7 @@ def _option_lower_cadence(customers: pd.DataFrame, managers: pd.DataFrame, rules
     table = result.assignments
     mgr = _prepare_managers(managers)
     value_by_tier = table.groupby("tier")["value"].sum()
-    count_by_tier = table.groupby("tier").size()
+    count_by_tier = table.groupby(["tier", "region"]).size().unstack(fill_value=0)
     candidates = []
     for n_tiers in range(1, len(staffed) + 1):
         tiers = staffed[-n_tiers:]
@@ -1108,7 +1212,7 @@ def _option_lower_cadence(customers: pd.DataFrame, managers: pd.DataFrame, rules
             if _hours_fit(trial, mgr, count_by_tier):
                 candidates.append((loss, tiers, factor, trial))
     candidates.sort(key=lambda c: (c[0], len(c[1]), -c[2]))
-    for _loss, tiers, factor, trial in candidates[:3]:
+    for _loss, tiers, factor, trial in candidates[:max_solves]:
         solved = solve_assignment(customers, managers, trial)
         unassigned = int((solved.assignments["reason"] == "unassigned_no_capacity").sum())
         if unassigned == 0:
@@ -1132,11 +1236,18 @@ def _scaled_rules(rules: AssignmentRules, tiers: list[int], factor: float) -> As
     return replace(rules, hours_per_customer=hours)
 
 
-def _hours_fit(rules: AssignmentRules, mgr: pd.DataFrame, count_by_tier: pd.Series) -> bool:
-    for rank, level in enumerate(LEVELS):
-        need = sum(count_by_tier.get(t, 0) * rules.hours_per_customer[t] for t in rules.staffed_tiers
-                   if _RANK[rules.required_level[t]] <= rank)
-        have = float(mgr.loc[mgr["level"].map(_RANK) <= rank, "hours"].sum())
-        if need > have + 1e-9:
-            return False
+def _hours_fit(rules: AssignmentRules, mgr: pd.DataFrame, count_by_tier: pd.DataFrame) -> bool:
+    """Nested-levels hours check (per region with the hard rule): customers needing level L or above
+    against the hours of the managers of level L or above. Necessary, not sufficient."""
+    rank = mgr["level"].map(_RANK)
+    regions = count_by_tier.columns if rules.region == "hard" else [None]
+    for region in regions:
+        counts = count_by_tier.sum(axis=1) if region is None else count_by_tier[region]
+        pool = mgr if region is None else mgr[mgr["region"] == region]
+        for level_rank in range(len(LEVELS)):
+            need = sum(counts.get(t, 0) * rules.hours_per_customer[t] for t in rules.staffed_tiers
+                       if _RANK[rules.required_level[t]] <= level_rank)
+            have = float(pool.loc[rank[pool.index] <= level_rank, "hours"].sum())
+            if need > have + 1e-9:
+                return False
     return True
