@@ -388,3 +388,29 @@ def test_evaluate_assignment_checks_rules_and_capacity():
     assert not evaluate_assignment(two, managers, rules, [None, "j", None, "j"])["feasible"]  # accounts
     with pytest.raises(AssignmentError, match="names no manager"):
         evaluate_assignment(customers, managers, rules, ["x", None])
+
+
+# --------------------------------------------------------------------------------------------------
+# the benchmark's stage at a small size
+
+
+def test_benchmark_stage_runs_small(tmp_path):
+    import argparse
+    import sys
+    from pathlib import Path
+
+    benchmarks = Path(__file__).resolve().parents[1] / "benchmarks"
+    sys.path.insert(0, str(benchmarks))
+    import stages
+    from assignment_data import synthetic_assignment
+
+    result = stages.assign_ours(argparse.Namespace(customers=20_000, managers=50))
+    assert result["wall"] > 0 and "groups" in result["notes"]
+    facts = result["facts"]
+    assert facts["objective"] <= facts["upper_bound"] + 1e-6 * facts["upper_bound"]
+    assert facts["relative_gap"] < 5e-3
+    customers, managers, rules = synthetic_assignment(20_000, 50)
+    again = solve_assignment(customers, managers, rules)
+    assert again.summary["objective"] == pytest.approx(facts["objective"], rel=1e-12)
+    loads = again.managers
+    assert (loads["hours_after"] <= loads["hours_available"] + 1e-9).all()

@@ -309,8 +309,8 @@ def _prepare_customers(customers: pd.DataFrame) -> pd.DataFrame:
         raise AssignmentError(f"customers: value must be a finite number ≥ 0; customers {bad} are not")
     out["value"] = value
     tier = pd.to_numeric(out["tier"], errors="coerce")
-    if tier.isna().any():
-        raise AssignmentError("customers: every customer needs a tier (1 = best)")
+    if tier.isna().any() or (tier < 1).any() or (tier != tier.round()).any():
+        raise AssignmentError("customers: every customer needs a tier, a whole number ≥ 1 (1 = best)")
     out["tier"] = tier.astype(int)
     out["region"] = out["region"].astype(str)
     return out
@@ -688,7 +688,7 @@ def _integral(net: _Network, x: np.ndarray, rules: AssignmentRules) -> tuple[np.
     if not len(x) or np.abs(x - np.round(x)).max(initial=0.0) <= 1e-6:
         return np.round(x), "lp"
     if net.n_vars > rules.milp_max_variables:
-        return _round_down(net, x), "lp, rounded"
+        return _rounded(net, x, rules), "lp, rounded"
     found = milp(
         net.cost,
         constraints=[LinearConstraint(net.a_ub, -np.inf, net.b_ub), LinearConstraint(net.a_eq, 0.0, 0.0)],
@@ -696,8 +696,25 @@ def _integral(net: _Network, x: np.ndarray, rules: AssignmentRules) -> tuple[np.
         options={"time_limit": rules.time_limit, "mip_rel_gap": rules.mip_gap},
     )
     if found.x is None:
-        return _round_down(net, x), "lp, rounded"
+        return _rounded(net, x, rules), "lp, rounded"
     return np.round(found.x), "milp" if found.status == 0 else f"milp ({found.message})"
+
+
+def _rounded(net: _Network, x: np.ndarray, rules: AssignmentRules, passes: int = 3) -> np.ndarray:
+    """The LP flows rounded down, then the LP solved again on what is left (supplies, hours, accounts)
+    and rounded down again, ``passes`` times: each pass places customers the previous one cut."""
+    flows = _round_down(net, x)
+    for _ in range(passes):
+        residual = np.maximum(net.b_ub - net.a_ub @ flows, 0.0)
+        res = linprog(net.cost, A_ub=net.a_ub, b_ub=residual, A_eq=net.a_eq, b_eq=np.zeros(net.a_eq.shape[0]),
+                      bounds=(0, None), method="highs", options={"time_limit": rules.time_limit})
+        if res.status != 0 or res.x is None or -res.fun < 1e-9:
+            break
+        more = _round_down(net, res.x)
+        if not more.any():
+            break
+        flows = flows + more
+    return flows
 
 
 def _round_down(net: _Network, x: np.ndarray) -> np.ndarray:
@@ -725,6 +742,17 @@ def _round_down(net: _Network, x: np.ndarray) -> np.ndarray:
                 if excess <= eps:
                     break
     out[net.w_var] = w
+    # and each hub's outflows cut to its inflow, so the flows balance and their loads are exact
+    hub_in = np.bincount(net.w_hub, weights=w, minlength=len(net.hub_tier))
+    hub_out = np.bincount(net.q_hub, weights=out[net.q_var], minlength=len(net.hub_tier))
+    for hub in np.flatnonzero(hub_out > hub_in + eps):
+        excess = hub_out[hub] - hub_in[hub]
+        for a in np.flatnonzero(net.q_hub == hub)[::-1]:
+            cut = min(out[net.q_var[a]], excess)
+            out[net.q_var[a]] -= cut
+            excess -= cut
+            if excess <= eps:
+                break
     # node inflow = outflow; spread over the node's bands in band order (the decomposition uses totals)
     node_out = (np.bincount(net.z_node, weights=out[net.z_var], minlength=len(net.node_group))
                 + np.bincount(net.w_node, weights=w, minlength=len(net.node_group)))
@@ -793,9 +821,28 @@ def _decompose(p: _Problem, g: _Groups, net: _Network, flows: np.ndarray,
     return assigned
 
 
+def _tier_hours(p: _Problem, rules: AssignmentRules) -> np.ndarray:
+    """Manager hours each customer takes (0 for tiers served without staff)."""
+    table = np.zeros(int(p.c_tier.max(initial=0)) + 1)
+    for t in rules.staffed_tiers:
+        if 0 <= t < len(table):
+            table[t] = rules.hours_per_customer[t]
+    return table[np.maximum(p.c_tier, 0)]
+
+
+def _allowed_table(p: _Problem, rules: AssignmentRules) -> np.ndarray:
+    """allowed[tier, level rank]: whether the level may serve the tier."""
+    table = np.zeros((int(p.c_tier.max(initial=0)) + 1, len(LEVELS)), bool)
+    for t in rules.staffed_tiers:
+        if 0 <= t < len(table):
+            for level in rules.allowed_levels(t):
+                table[t, _RANK[level]] = True
+    return table
+
+
 def _fill(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> np.ndarray:
     """Unserved staffed customers placed where room is left, the best net gain first."""
-    h = np.array([rules.hours_per_customer.get(int(t), 0.0) for t in p.c_tier])
+    h = _tier_hours(p, rules)
     served = assigned != _NONE
     room_h = p.mgr["hours"].to_numpy(float) - np.bincount(assigned[served], weights=h[served], minlength=len(p.mgr))
     acc = p.mgr["max_accounts"].to_numpy(float)
@@ -804,9 +851,9 @@ def _fill(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> np.ndarr
     if not len(waiting):
         return assigned
     min_h = min(rules.hours_per_customer[t] for t in rules.staffed_tiers)
+    allowed = _allowed_table(p, rules)
     for m in np.flatnonzero((room_h >= min_h - 1e-9) & (room_a >= 1)):
-        level = LEVELS[p.m_level[m]]
-        ok = np.array([level in rules.allowed_levels(int(t)) for t in p.c_tier[waiting]], bool)
+        ok = allowed[p.c_tier[waiting], p.m_level[m]]
         if rules.region == "hard":
             ok &= p.c_region[waiting] == p.m_region[m]
         cand = waiting[ok & (assigned[waiting] == _NONE)]
@@ -817,7 +864,7 @@ def _fill(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> np.ndarr
                        p.c_value[cand], p.m_region, p.m_level, p.staffed[cand])
         net_gain = _gains(sub, trial, rules) - _customer_costs(sub, trial, rules)
         for i in np.argsort(-net_gain, kind="stable"):
-            if net_gain[i] <= 0 or room_a[m] < 1:
+            if net_gain[i] <= 0 or room_a[m] < 1 or room_h[m] < min_h - 1e-9:
                 break
             c = cand[i]
             if h[c] <= room_h[m] + 1e-9:
@@ -876,13 +923,11 @@ def evaluate_assignment(customers: pd.DataFrame, managers: pd.DataFrame, rules: 
 def _feasible(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> bool:
     served = np.flatnonzero(assigned != _NONE)
     m = assigned[served]
-    for c, mm in zip(served, m):
-        t = int(p.c_tier[c])
-        if LEVELS[p.m_level[mm]] not in rules.allowed_levels(t):
-            return False
-        if rules.region == "hard" and p.m_region[mm] != p.c_region[c]:
-            return False
-    h = np.array([rules.hours_per_customer.get(int(t), 0.0) for t in p.c_tier[served]])
+    if not _allowed_table(p, rules)[p.c_tier[served], p.m_level[m]].all():
+        return False
+    if rules.region == "hard" and (p.m_region[m] != p.c_region[served]).any():
+        return False
+    h = _tier_hours(p, rules)[served]
     used = np.bincount(m, weights=h, minlength=len(p.mgr))
     count = np.bincount(m, minlength=len(p.mgr))
     acc = p.mgr["max_accounts"].to_numpy(float)
@@ -1009,7 +1054,7 @@ def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules)
         if rules.region == "hard":
             region_ok[had] = p.m_region[cur[had]] == p.c_region[had]
         # room left at the current manager after the assignment
-        h = np.array([rules.hours_per_customer.get(int(t), 0.0) for t in p.c_tier])
+        h = _tier_hours(p, rules)
         used = np.bincount(assigned[served], weights=h[served], minlength=len(p.mgr))
         count = np.bincount(assigned[served], minlength=len(p.mgr))
         acc = p.mgr["max_accounts"].to_numpy(float)
@@ -1042,7 +1087,7 @@ def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules)
 
 
 def _manager_loads(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> pd.DataFrame:
-    h = np.array([rules.hours_per_customer.get(int(t), 0.0) for t in p.c_tier])
+    h = _tier_hours(p, rules)
     n_mgr = len(p.mgr)
     before = (p.c_cur != _NONE) & p.staffed
     after = assigned != _NONE
