@@ -52,6 +52,15 @@ exceeds ``tolerance`` the bands are split at the values where the best option ch
 ``max_refinements`` times). With λ = μ = 0 the same expression is the value without capacity
 limits, against which the capacity plan measures what a shortage costs.
 
+Integer counts. Hours differ by tier, so the LP optimum may split a customer at a manager whose
+hours bind (a multiple-knapsack side constraint; without it the network would be totally unimodular).
+When it does, problems up to ``milp_max_variables`` arcs are solved again as a MILP with HiGHS
+(``scipy.optimize.milp``, to the relative gap ``mip_gap``); larger ones round the LP flows down
+(every capacity still holds), solve the LP again on what is left a few times, and then place unserved
+customers greedily where room is left. Either way the objective is measured against the Lagrangian
+bound above, so the summary states how far from the optimum the assignment can at most be
+(``relative_gap``; 3.5·10⁻⁴ on the 1M-customer benchmark, see benchmarks/README.md).
+
 Why not one variable per customer: 1M customers × 500 managers are 5·10⁸ arcs; the groups (tier ×
 region × current manager) are a few thousand, the hubs keep a group's arcs to one per region and
 level, and the network has a few hundred thousand arcs at most.
@@ -427,9 +436,24 @@ def solve_assignment(
 ) -> AssignmentResult:
     """The optimal assignment of customers to managers (see the module docstring).
 
-    ``customers``: customer_id, tier, region, current_manager (a manager_id or missing), value.
+    ``customers``: customer_id, tier, region, current_manager (a manager_id or missing), value (the
+    value at stake, e.g. the predicted CLV: the gain of a level is value × the tier's uplift × the
+    level factor ratio). A current manager missing from ``managers`` counts as none (reason
+    ``moved_manager_left`` when the customer is placed).
     ``managers``: manager_id, level (senior/middle/junior), region, hours (per month), optional
     max_accounts (missing = no limit).
+
+    Returns an :class:`AssignmentResult`:
+
+    - ``assignments``: customer_id, tier, region, value, current_manager, recommended_manager
+      (None = pooled / digital service), recommended_level, reason (a code of :data:`REASONS`),
+      expected_gain, cost (region and switching costs);
+    - ``managers``: manager_id, level, region, hours_available, max_accounts, accounts_before,
+      hours_before (the current customers of staffed tiers), accounts_after, hours_after,
+      utilisation_after;
+    - ``summary``: objective, upper_bound, gap, relative_gap, value_unconstrained, value_lost,
+      customers, staffed_customers, kept, moves, assigned_new, unassigned, groups, bands, variables,
+      value_relaxed (the band LP), refinements, solver, reasons (counts), seconds.
     """
     started = time.perf_counter()
     p = _encode(customers, managers, rules)
@@ -457,8 +481,7 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
         refinements += 1
     flows, status = _integral(net, x, rules)
     assigned = _decompose(p, g, net, flows, rules)
-    if status == "lp, rounded":
-        assigned = _fill(p, assigned, rules)
+    assigned = _fill(p, assigned, rules)  # room a rounding (or the MILP's gap) left
     objective = _objective(p, assigned, rules)
     gap = max(bound - objective, 0.0)
     unconstrained = _lagrangian_bound(p, g, rules, np.zeros(len(p.mgr)), np.zeros(len(p.mgr)))
