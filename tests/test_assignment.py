@@ -414,3 +414,19 @@ def test_benchmark_stage_runs_small(tmp_path):
     assert again.summary["objective"] == pytest.approx(facts["objective"], rel=1e-12)
     loads = again.managers
     assert (loads["hours_after"] <= loads["hours_available"] + 1e-9).all()
+
+
+def test_capacity_plan_hires_where_no_manager_of_the_level_works():
+    customers, managers = overloaded()
+    managers = managers.assign(hours=1e4)
+    without_seniors = managers[managers["level"] != "senior"]
+    rules = make_rules(allow_higher_level=False)
+    plan = capacity_plan(customers, without_seniors, rules)
+    assert plan.binding
+    add = plan.options.set_index("option").loc["add_managers"]
+    assert add["fits"] and add["managers_added"]["senior"] == 2  # one per region (hard rule)
+    assert add["managers_added"]["middle"] == add["managers_added"]["junior"] == 0
+    with pytest.raises(AssignmentError, match="new_manager_hours"):
+        capacity_plan(customers, managers.iloc[:0], rules)
+    plan = capacity_plan(customers, managers.iloc[:0], rules, new_manager_hours=120.0)
+    assert plan.options.set_index("option").loc["add_managers", "fits"]

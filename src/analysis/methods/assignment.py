@@ -986,7 +986,7 @@ def _best_costs(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray
             cur = g.cur[sel]
             has = cur >= 0
             stay = np.full(len(sel), np.inf)
-            cur_ok = has & (p.m_level[np.maximum(cur, 0)] == lv)
+            cur_ok = has & (p.m_level[np.maximum(cur, 0)] == lv) if len(p.m_level) else has
             stay[cur_ok] = price[cur[cur_ok]] + np.where(
                 p.m_region[cur[cur_ok]] != g.region[sel][cur_ok], rules.region_cost, 0.0)
             best[sel, lv] = np.minimum(reach, stay)
@@ -1146,6 +1146,7 @@ def capacity_plan(
     result: AssignmentResult | None = None,
     *,
     max_rounds: int = 4,
+    new_manager_hours: float | None = None,
 ) -> CapacityPlan:
     """Options when capacity binds: (a) more managers per level, (b) a lower cadence for some tiers.
 
@@ -1157,16 +1158,20 @@ def capacity_plan(
     the tiers and factor), managers_added, cadence_factor, tiers, value (objective after the option),
     value_lost (against unlimited capacity), extra_cost (the managers' ``manager_cost``), total_cost
     (value_lost + extra_cost), unassigned (staffed customers still unserved), fits.
+
+    A new manager has the median hours and account limit of the managers of its level (of all
+    managers when the level has none); ``new_manager_hours`` sets the hours instead, and is needed
+    when there are no managers at all.
     """
     result = result or solve_assignment(customers, managers, rules)
     s = result.summary
-    unserved = result.assignments["reason"] == "unassigned_no_capacity"
+    unserved = result.assignments["reason"].isin(_UNSERVED)
     binding = bool(unserved.any())
     if not binding:
         return CapacityPlan(pd.DataFrame(columns=_PLAN_COLUMNS), None,
                             message("assignment_plan_fits", customers=s["staffed_customers"]), False)
     reference = s["value_unconstrained"]
-    rows = [_option_add_managers(customers, managers, rules, result, reference, max_rounds)]
+    rows = [_option_add_managers(customers, managers, rules, result, reference, max_rounds, new_manager_hours)]
     cadence = _option_lower_cadence(customers, managers, rules, result)
     if cadence is not None:
         rows.append(cadence)
@@ -1198,19 +1203,31 @@ def capacity_plan(
     return CapacityPlan(options, best, note, True)
 
 
+_UNSERVED = ("unassigned_no_capacity", "unassigned_no_manager")
 _PLAN_COLUMNS = ["option", "managers_added", "cadence_factor", "tiers", "value", "value_lost",
                  "extra_cost", "total_cost", "unassigned", "fits"]
 
 
 def _option_add_managers(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRules,
-                         result: AssignmentResult, reference: float, max_rounds: int) -> dict[str, Any]:
+                         result: AssignmentResult, reference: float, max_rounds: int,
+                         new_manager_hours: float | None) -> dict[str, Any]:
     """The fewest managers per level (and region, with the hard rule) that serve every staffed customer."""
     mgr = _prepare_managers(managers)
+
+    def typical(level: str) -> tuple[float, float]:
+        same = mgr[mgr["level"] == level]
+        pool = same if len(same) else mgr
+        hours = new_manager_hours if new_manager_hours is not None else float(pool["hours"].median())
+        if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
+            raise AssignmentError(
+                "capacity plan: there are no managers to size a new one on; pass new_manager_hours "
+                "(hours per month of a new manager)")
+        return float(hours), float(pool["max_accounts"].median()) if len(pool) else math.nan
+
     added: dict[tuple[str, str], int] = {}
     current = result
-    extra = mgr.iloc[:0]
     for _ in range(max_rounds):
-        unserved = current.assignments[current.assignments["reason"] == "unassigned_no_capacity"]
+        unserved = current.assignments[current.assignments["reason"].isin(_UNSERVED)]
         if unserved.empty:
             break
         need = unserved.assign(
@@ -1219,29 +1236,22 @@ def _option_add_managers(customers: pd.DataFrame, managers: pd.DataFrame, rules:
             region=unserved["region"] if rules.region == "hard" else "*",
         ).groupby(["level", "region"]).agg(hours=("hours", "sum"), accounts=("hours", "size"))
         for (level, region), row in need.iterrows():
-            same = mgr[mgr["level"] == level]
-            typical_h = float(same["hours"].median()) if len(same) else float(mgr["hours"].median())
-            typical_a = float(same["max_accounts"].median()) if len(same) else math.nan
-            k = math.ceil(row["hours"] / typical_h - 1e-9) if typical_h > 0 else 1
+            typical_h, typical_a = typical(level)
+            k = math.ceil(row["hours"] / typical_h - 1e-9)
             if math.isfinite(typical_a) and typical_a > 0:
                 k = max(k, math.ceil(row["accounts"] / typical_a - 1e-9))
-            k = max(k, 1)
-            added[(level, region)] = added.get((level, region), 0) + k
+            added[(level, region)] = added.get((level, region), 0) + max(k, 1)
         rows = []
         for (level, region), k in added.items():
-            same = mgr[mgr["level"] == level]
-            typical_h = float(same["hours"].median()) if len(same) else float(mgr["hours"].median())
-            typical_a = float(same["max_accounts"].median()) if len(same) else math.nan
-            regions = [region] if region != "*" else [_busiest_region(result, level, rules)]
-            for i in range(k):
-                rows.append({"manager_id": f"new-{level}-{regions[0]}-{i + 1}", "level": level,
-                             "region": regions[0], "hours": typical_h, "max_accounts": typical_a})
-        extra = pd.DataFrame(rows)
-        current = solve_assignment(customers, pd.concat([mgr, extra], ignore_index=True), rules)
+            typical_h, typical_a = typical(level)
+            where = region if region != "*" else _busiest_region(result, level, rules)
+            rows += [{"manager_id": f"new-{level}-{where}-{i + 1}", "level": level, "region": where,
+                      "hours": typical_h, "max_accounts": typical_a} for i in range(k)]
+        current = solve_assignment(customers, pd.concat([mgr, pd.DataFrame(rows)], ignore_index=True), rules)
     per_level = {lv: sum(k for (level, _r), k in added.items() if level == lv) for lv in LEVELS}
     extra_cost = float(sum(rules.manager_cost.get(lv, 0.0) * k for lv, k in per_level.items()))
     lost = max(reference - current.summary["objective"], 0.0)
-    unassigned = int((current.assignments["reason"] == "unassigned_no_capacity").sum())
+    unassigned = int(current.assignments["reason"].isin(_UNSERVED).sum())
     return {"option": "add_managers", "managers_added": per_level, "cadence_factor": 1.0, "tiers": [],
             "value": current.summary["objective"], "value_lost": lost, "extra_cost": extra_cost,
             "total_cost": lost + extra_cost, "unassigned": unassigned, "fits": unassigned == 0}
@@ -1249,8 +1259,7 @@ def _option_add_managers(customers: pd.DataFrame, managers: pd.DataFrame, rules:
 
 def _busiest_region(result: AssignmentResult, level: str, rules: AssignmentRules) -> str:
     table = result.assignments
-    unserved = table[(table["reason"] == "unassigned_no_capacity")
-                     & (table["tier"].map(rules.required_level) == level)]
+    unserved = table[table["reason"].isin(_UNSERVED) & (table["tier"].map(rules.required_level) == level)]
     source = unserved if len(unserved) else table
     return str(source["region"].value_counts().idxmax())
 
@@ -1282,7 +1291,7 @@ def _option_lower_cadence(customers: pd.DataFrame, managers: pd.DataFrame, rules
     candidates.sort(key=lambda c: (c[0], len(c[1]), -c[2]))
     for _loss, tiers, factor, trial in candidates[:max_solves]:
         solved = solve_assignment(customers, managers, trial)
-        unassigned = int((solved.assignments["reason"] == "unassigned_no_capacity").sum())
+        unassigned = int(solved.assignments["reason"].isin(_UNSERVED).sum())
         if unassigned == 0:
             lost = max(result.summary["value_unconstrained"] - solved.summary["objective"], 0.0)
             return {"option": "lower_cadence", "managers_added": {lv: 0 for lv in LEVELS},
@@ -1291,7 +1300,7 @@ def _option_lower_cadence(customers: pd.DataFrame, managers: pd.DataFrame, rules
     return {"option": "lower_cadence", "managers_added": {lv: 0 for lv in LEVELS},
             "cadence_factor": CADENCE_FACTORS[-1], "tiers": list(staffed), "value": math.nan,
             "value_lost": math.nan, "extra_cost": 0.0, "total_cost": math.inf,
-            "unassigned": int((table["reason"] == "unassigned_no_capacity").sum()), "fits": False}
+            "unassigned": int(table["reason"].isin(_UNSERVED).sum()), "fits": False}
 
 
 def _scaled_rules(rules: AssignmentRules, tiers: list[int], factor: float) -> AssignmentRules:
