@@ -9,8 +9,9 @@
   hours curve's u_max 0.2 / 0.15 / 0.12 with k = half the playbook's hours, the hard region rule and
   a switching cost of 5.
 
-Capacity binds on purpose (about 1.3 times the hours the staffed tiers need at 1M customers and 500
-managers), so the capacity constraints, the rounding and the reasons are all exercised.
+Capacity binds on purpose: at 1M customers and 500 managers the staffed tiers need 107,500 hours a
+month (30,000 senior, 40,000 middle, 37,500 junior) against about 60,000, so the capacity
+constraints, the rounding, the reasons and the capacity plan are all exercised.
 """
 
 from __future__ import annotations

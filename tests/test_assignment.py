@@ -139,7 +139,7 @@ def test_aggregation_is_exact_for_equal_values_within_a_group():
                              "hours": [1.0, 1.0], "max_accounts": [np.nan, np.nan]})
     customers = pd.DataFrame({"customer_id": range(8), "tier": 2, "region": "N", "current_manager": None,
                               "value": [100.0] * 4 + [40.0] * 4})
-    rules = make_rules(value_bands=None)
+    rules = make_rules(value_bands=None, allow_higher_level=True)
     result = solve_assignment(customers, managers, rules)
     assert result.summary["bands"] == 2
     assert result.summary["objective"] == pytest.approx(brute_force(customers, managers, rules), rel=1e-9)
@@ -181,7 +181,8 @@ def test_property_capacity_level_and_region_rules_hold(instance):
     served = table["recommended_manager"].notna()
     assert set(table["reason"]) <= set(
         ["kept", "assigned_new", "moved_capacity", "moved_level", "moved_region", "moved_manager_left",
-         "moved_value", "unassigned_no_capacity", "unassigned_no_manager", "pooled_by_playbook"])
+         "moved_value", "unassigned_no_capacity", "unassigned_no_manager", "unassigned_no_value",
+         "pooled_by_playbook"])
     for row in table[served].itertuples():
         allowed = rules.allowed_levels(int(row.tier))
         assert row.m_level in allowed
@@ -229,7 +230,8 @@ def test_no_handover_when_the_current_assignment_is_feasible_and_optimal():
 def test_switching_cost_decides_whether_moving_pays(switching_cost, expected):
     """A tier-2 customer with a middle manager could go to a free senior one: the gain of the move is
     value × uplift × (φ_senior/φ_middle − 1) = 1000 × u × 0.25; it moves only when that beats σ."""
-    rules = make_rules(level_factor={"senior": 1.0, "middle": 0.8, "junior": 0.6}, switching_cost=switching_cost)
+    rules = make_rules(level_factor={"senior": 1.0, "middle": 0.8, "junior": 0.6}, switching_cost=switching_cost,
+                       allow_higher_level=True)
     gain = 1000.0 * rules.uplift(2) * 0.25
     assert 5.0 < gain < 50.0
     managers = pd.DataFrame({"manager_id": ["s", "m"], "level": ["senior", "middle"], "region": ["N", "N"],
@@ -261,6 +263,19 @@ def test_reasons_for_level_region_capacity_and_no_manager():
     assert reasons["left"] == "unassigned_no_capacity"  # the least valuable, no room left
     assert reasons["none4"] == "pooled_by_playbook"
     assert reasons["nomgr"] == "unassigned_no_manager"  # no senior manager in region S
+
+
+def test_a_customer_not_worth_a_move_is_left_with_the_pooled_service():
+    """Serving the customer means leaving a manager whose level may not serve the tier: the move costs
+    σ = 50, more than the 10 × uplift the customer would keep, so no manager is optimal."""
+    managers = pd.DataFrame({"manager_id": ["s", "j"], "level": ["senior", "junior"], "region": ["N", "N"],
+                             "hours": [10.0, 10.0]})
+    customers = pd.DataFrame({"customer_id": ["c"], "tier": [1], "region": ["N"], "current_manager": ["j"],
+                              "value": [10.0]})
+    result = solve_assignment(customers, managers, make_rules(switching_cost=50.0))
+    assert result.assignments.loc[0, "reason"] == "unassigned_no_value"
+    assert result.summary["objective"] == 0.0 and result.summary["value_unconstrained"] == 0.0
+    assert not capacity_plan(customers, managers, make_rules(switching_cost=50.0)).binding
 
 
 def test_wrong_inputs_name_the_column_and_the_fix():

@@ -13,10 +13,15 @@ where ``u_t`` is the hours response curve of the allocation stage (:mod:`analysi
 a tier's retention uplift at its playbook hours ``h_t`` = contacts a month × minutes a contact / 60),
 ``req(t)`` the tier's required level (the playbook's manager level; tier 1 → senior) and ``φ`` a
 level factor: the required level delivers the response model's uplift, a more senior manager
-``φ_L / φ_req`` times it. A customer may be served by a manager of the required level **or higher**
-(``allow_higher_level``, on by default: a senior manager can serve a tier-3 customer, never a junior
-one a tier-1 customer). A customer left without a manager goes to the pooled / digital service,
-which keeps nothing more (gain 0). Every served customer takes ``h_t`` of the manager's hours.
+``φ_L / φ_req`` times it. By default a customer is served by a manager of exactly the required
+level; with ``allow_higher_level`` a more senior one may serve too (never a junior one a tier-1
+customer). It is off by default because the response curve pays far more per hour for the
+light-touch tiers (with k = half the playbook's hours, a tier-3 customer at 7.5 minutes a month
+returns about 9 times the retained value per senior hour that a tier-1 customer at 90 minutes does),
+so seniors allowed to serve lower tiers fill up with tier-3 accounts and leave tier-1 customers
+unserved — optimal for the objective, not what a playbook means. A customer left without a manager
+goes to the pooled / digital service, which keeps nothing more (gain 0). Every served customer
+takes ``h_t`` of the manager's hours.
 
 Maximise Σ_c [g(c, L_m(c)) − ρ·[r_c ≠ r_m(c)] − σ·[m(c) ≠ cur_c, cur_c given]] over the assignments
 m(c) ∈ allowed(c) ∪ {pooled}, subject to Σ_c h_{t_c} ≤ H_m and #customers ≤ A_m for every manager:
@@ -59,7 +64,7 @@ When it does, problems up to ``milp_max_variables`` arcs are solved again as a M
 (every capacity still holds), solve the LP again on what is left a few times, and then place unserved
 customers greedily where room is left. Either way the objective is measured against the Lagrangian
 bound above, so the summary states how far from the optimum the assignment can at most be
-(``relative_gap``; 3.5·10⁻⁴ on the 1M-customer benchmark, see benchmarks/README.md).
+(``relative_gap``; 2.8·10⁻⁴ on the 1M-customer benchmark, see benchmarks/README.md).
 
 Why not one variable per customer: 1M customers × 500 managers are 5·10⁸ arcs; the groups (tier ×
 region × current manager) are a few thousand, the hubs keep a group's arcs to one per region and
@@ -106,6 +111,7 @@ REASONS = (
     "moved_value",  # moving to another manager keeps more value than it costs
     "unassigned_no_capacity",  # no manager of an allowed level has room: pooled / digital service
     "unassigned_no_manager",  # no manager of an allowed level in reach (level / region rule)
+    "unassigned_no_value",  # serving the customer keeps less than it costs (switching, region)
     "pooled_by_playbook",  # the tier is served without staff (playbook level none)
 )
 CADENCE_FACTORS = (0.9, 0.8, 0.7, 0.6, 0.5)
@@ -134,7 +140,8 @@ class AssignmentRules:
         Relative effect of a level; the required level delivers the curve's uplift, a level L
         ``level_factor[L] / level_factor[required]`` times it.
     allow_higher_level : bool
-        Whether a more senior level than the required one may serve a tier.
+        Whether a more senior level than the required one may serve a tier (off by default; see
+        the module docstring).
     region : "hard" or "preference"
         Hard: only managers of the customer's region; preference: any region at ``region_cost``.
     region_cost, switching_cost : float
@@ -163,7 +170,7 @@ class AssignmentRules:
     level_factor: Mapping[str, float] = field(
         default_factory=lambda: {"senior": 1.0, "middle": 0.9, "junior": 0.8}
     )
-    allow_higher_level: bool = True
+    allow_higher_level: bool = False
     region: str = "hard"
     region_cost: float = 0.0
     switching_cost: float = 0.0
@@ -484,8 +491,11 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
     assigned = _fill(p, assigned, rules)  # room a rounding (or the MILP's gap) left
     objective = _objective(p, assigned, rules)
     gap = max(bound - objective, 0.0)
-    unconstrained = _lagrangian_bound(p, g, rules, np.zeros(len(p.mgr)), np.zeros(len(p.mgr)))
-    table = _assignment_table(p, assigned, rules)
+    free = np.zeros(len(p.mgr))
+    unconstrained = _lagrangian_bound(p, g, rules, free, free)
+    worth = np.zeros(len(p.cust), bool)  # serving the customer pays with unlimited capacity
+    worth[g.order] = _best_profits(p, g, rules, free, free) > 1e-12
+    table = _assignment_table(p, assigned, rules, worth)
     loads = _manager_loads(p, assigned, rules)
     moves = int(table["reason"].str.startswith("moved").sum())
     summary = {
@@ -998,8 +1008,14 @@ def _lagrangian_bound(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.n
     """Σ λH + μA + Σ_c max(0, max_L v f_L − best cost): an upper bound of the optimum for λ, μ ≥ 0."""
     acc = p.mgr["max_accounts"].to_numpy(float)
     base = float((lam * p.mgr["hours"].to_numpy(float)).sum() + (mu[np.isfinite(acc)] * acc[np.isfinite(acc)]).sum())
+    return base + float(_best_profits(p, g, rules, lam, mu).sum())
+
+
+def _best_profits(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray,
+                  mu: np.ndarray) -> np.ndarray:
+    """Per staffed customer (in the groups' order) max(0, max_m [gain − cost − h λ_m − μ_m])."""
     if not len(g.tier):
-        return base
+        return np.zeros(0)
     best = _best_costs(p, g, rules, lam, mu, np.arange(len(g.tier)))
     group_of = np.repeat(np.arange(len(g.tier)), np.diff(g.starts))
     v = p.c_value[g.order]
@@ -1013,7 +1029,7 @@ def _lagrangian_bound(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.n
         fin = np.isfinite(best[group_of, lv])
         term = np.where(fin, v * f[group_of, lv] - np.where(fin, best[group_of, lv], 0.0), -np.inf)
         profit = np.maximum(profit, term)
-    return base + float(profit.sum())
+    return profit
 
 
 def _crossing_cuts(p: _Problem, g: _Groups, values_sorted: np.ndarray, rules: AssignmentRules,
@@ -1043,7 +1059,8 @@ def _crossing_cuts(p: _Problem, g: _Groups, values_sorted: np.ndarray, rules: As
 # outputs
 
 
-def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> pd.DataFrame:
+def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules,
+                      worth: np.ndarray) -> pd.DataFrame:
     ids = p.mgr["manager_id"].to_numpy(object)
     n = len(p.cust)
     cur = p.c_cur
@@ -1059,6 +1076,7 @@ def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules)
         regions_ok[p.m_region[ok_mgr]] = True
         sel = p.c_tier == t
         reach[sel] = regions_ok[p.c_region[sel]] if rules.region == "hard" else ok_mgr.any()
+    reason[p.staffed & ~served & reach & ~worth] = "unassigned_no_value"
     reason[p.staffed & ~served & ~reach] = "unassigned_no_manager"
     had = cur != _NONE
     known = np.asarray(~p.cust["current_manager"].isna())
