@@ -177,7 +177,7 @@ class AssignmentRules:
     value_bands: int | None = 16
     tolerance: float = 1e-6
     max_refinements: int = 2
-    mip_gap: float = 1e-4
+    mip_gap: float = 1e-6
     milp_max_variables: int = 5000
     manager_cost: Mapping[str, float] = field(default_factory=dict)
     time_limit: float = 60.0
@@ -938,7 +938,8 @@ def _objective(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> flo
 def evaluate_assignment(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRules,
                         manager_of: pd.Series | np.ndarray) -> dict[str, Any]:
     """Objective and feasibility of any given assignment (``manager_of``: a manager_id or missing per
-    customer, in the customers' order): the objective, and per manager hours and accounts used."""
+    customer, in the customers' order): ``{"objective": ..., "feasible": ...}``, feasible meaning the
+    level and region rules and every manager's hours and account limit hold."""
     p = _encode(customers, managers, rules)
     ids = pd.Index(p.mgr["manager_id"])
     raw = pd.Series(np.asarray(manager_of, dtype=object))
