@@ -12,6 +12,11 @@ Prints one long table (stage, data size, engine/tool, wall s, peak MiB, notes), 
 table of the sizes, the correctness check of our summary against a plain pandas one and the
 target check (10M transactions summarised, fitted and scored in ≤ 30 s and ≤ 4 GiB), and writes
 the same to ``benchmarks/results.md`` with the machine's facts.
+
+One more row, once per run: 1M synthetic customers assigned to 500 account managers
+(:mod:`assignment_data`, :func:`analysis.methods.assignment.solve_assignment`; 20k / 50 with
+``--quick``), against its own target of ≤ 30 s. ``--only-assignment`` runs that row alone (its
+results go to ``_data/results-assignment.md``), ``--no-assignment`` leaves it out.
 """
 
 from __future__ import annotations
@@ -43,6 +48,9 @@ SIZES = {  # name: (customers, transactions)
     "large": (1_000_000, 10_000_000),
 }
 TARGET_ROWS, TARGET_SECONDS, TARGET_BYTES = 10_000_000, 30.0, 4 * 1024**3
+ASSIGNMENT_SIZES = {"quick": (20_000, 50), "full": (1_000_000, 500)}  # customers, account managers
+ASSIGNMENT_STAGE, ASSIGNMENT_TOOL = "4 assignment", "ours, HiGHS flow LP (scipy)"
+ASSIGNMENT_TARGET_SECONDS = 30.0
 MIB = 1024**2
 
 
@@ -226,6 +234,41 @@ def correctness_checks(work: Path, size: str) -> list[str]:
     return lines
 
 
+def assignment_label(customers: int, managers: int) -> str:
+    short = f"{customers // 1_000_000}M" if customers >= 1_000_000 else f"{customers // 1000}k"
+    return f"{short} cust / {managers} managers"
+
+
+def run_assignment(customers: int, managers: int, args: argparse.Namespace, log) -> Row:
+    """Customers assigned to account managers (:mod:`assignment_data`), in a fresh process."""
+    work = DATA / "work-assignment"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    result_file = work / "assign-ours.json"
+    command = [sys.executable, str(HERE / "stages.py"), "assign-ours", "--customers", str(customers),
+               "--managers", str(managers), "--result", str(result_file)]
+    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONHASHSEED="0")
+
+    def measure() -> Row:
+        measured = run_measured(command, timeout=args.timeout, cwd=work, env=env, log=work / "assign-ours.log")
+        row = Row(ASSIGNMENT_STAGE, assignment_label(customers, managers), ASSIGNMENT_TOOL, "ok",
+                  peak_bytes=measured.peak_bytes, process_seconds=measured.seconds)
+        if measured.timed_out:
+            row.status, row.notes = "timeout", f"killed after {args.timeout:.0f} s"
+        elif measured.returncode != 0 or not result_file.exists():
+            row.status, row.notes = "error", measured.stderr_tail[:160]
+        else:
+            result = json.loads(result_file.read_text())
+            row.wall = result["wall"]
+            row.notes = f"{result['notes']}; process {measured.seconds:.1f} s"
+        return row
+
+    row = best_of(args.repeat, measure)
+    measured = f"{row.wall_text():>9} s  {row.peak_text():>7} MiB" if row.status == "ok" else f"{row.status:>24}"
+    log(f"\n== {row.size} ==\n  {row.stage:<16} {row.tool:<34} {measured}  {row.notes}")
+    return row
+
+
 # --------------------------------------------------------------------------------------------------
 # tables
 
@@ -263,6 +306,15 @@ def side_by_side(rows: list[Row], sizes: list[str]) -> list[str]:
 def target_lines(rows: list[Row]) -> list[str]:
     lines = []
     for row in rows:
+        if row.stage == ASSIGNMENT_STAGE:
+            if row.status != "ok":
+                lines.append(f"assignment ({row.size}): {row.status}")
+                continue
+            verdict = "MET" if row.wall <= ASSIGNMENT_TARGET_SECONDS else "NOT MET"
+            lines.append(f"assignment ({row.size}): {row.wall:.1f} s, peak {row.peak_bytes / 1024**3:.2f} GiB"
+                         + (f" -> target <= {ASSIGNMENT_TARGET_SECONDS:.0f} s: {verdict}"
+                            if row.size == assignment_label(*ASSIGNMENT_SIZES["full"]) else ""))
+            continue
         if row.stage != "total (1+2+3)":
             continue
         if row.status != "ok":
@@ -320,10 +372,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=1, help="run each measurement N times, keep the fastest")
     parser.add_argument("--no-peers", action="store_true", help="skip lifetimes and PyMC-Marketing")
     parser.add_argument("--no-spark", action="store_true", help="skip the Spark summary")
+    parser.add_argument("--no-assignment", action="store_true", help="skip the customer-to-manager assignment")
+    parser.add_argument("--only-assignment", action="store_true",
+                        help="run only the assignment (1M customers / 500 managers; 20k / 50 with --quick)")
     args = parser.parse_args(argv)
 
     started, clock = datetime.now(UTC), time.perf_counter()
     names = ["quick"] if args.quick else (["small", "large"] if args.sizes == "all" else [args.sizes])
+    if args.only_assignment:
+        names, args.no_peers = [], True
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -344,8 +401,11 @@ def main(argv: list[str] | None = None) -> int:
         rows += size_rows
         checks += size_checks
 
+    if not args.no_assignment:
+        rows.append(run_assignment(*ASSIGNMENT_SIZES["quick" if args.quick else "full"], args, log))
+
     sizes = [size_label(*SIZES[n]) for n in names]
-    tables = [*long_table(rows), "", *side_by_side(rows, sizes)]
+    tables = [*long_table(rows), *(["", *side_by_side(rows, sizes)] if sizes else [])]
     targets = target_lines(rows)
     facts.append(f"load average at end {os.getloadavg()[0]:.2f}; timings vary by 10-50 % run to run on this "
                  "shared machine (use --repeat N for the fastest of N)")
@@ -353,7 +413,8 @@ def main(argv: list[str] | None = None) -> int:
     for line in [*checks, *targets]:
         print(line)
     command = "benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
-    out = DATA / "results-quick.md" if args.quick else HERE / "results.md"
+    out = (DATA / "results-quick.md" if args.quick else
+           DATA / "results-assignment.md" if args.only_assignment else HERE / "results.md")
     DATA.mkdir(exist_ok=True)
     write_markdown(out, command.strip(), facts, tables, checks, targets, started, time.perf_counter() - clock)
     print(f"\nwritten: {out.relative_to(ROOT)}")

@@ -1,0 +1,1349 @@
+"""Which account manager serves which customer, within each manager's capacity, and a capacity plan.
+
+Problem
+-------
+Customers ``c`` (tier ``t_c``, region ``r_c``, current manager ``cur_c`` or none, value ``v_c`` — the
+customer's value at stake, e.g. the predicted CLV) and managers ``m`` (level ``L_m`` of senior / middle /
+junior, region ``r_m``, hours per month ``H_m``, optionally at most ``A_m`` accounts). A customer of tier
+``t`` served by a manager of level ``L`` keeps the expected value
+
+    g(c, L) = v_c · u_t · φ_L / φ_{req(t)},      u_t = u_max_t · (1 − exp(−h_t / k_t))
+
+where ``u_t`` is the hours response curve of the allocation stage (:mod:`analysis.methods.allocation`:
+a tier's retention uplift at its playbook hours ``h_t`` = contacts a month × minutes a contact / 60),
+``req(t)`` the tier's required level (the playbook's manager level; tier 1 → senior) and ``φ`` a
+level factor: the required level delivers the response model's uplift, a more senior manager
+``φ_L / φ_req`` times it. By default a customer is served by a manager of exactly the required
+level; with ``allow_higher_level`` a more senior one may serve too (never a junior one a tier-1
+customer). It is off by default because the response curve pays far more per hour for the
+light-touch tiers (with k = half the playbook's hours, a tier-3 customer at 7.5 minutes a month
+returns about 9 times the retained value per senior hour that a tier-1 customer at 90 minutes does),
+so seniors allowed to serve lower tiers fill up with tier-3 accounts and leave tier-1 customers
+unserved — optimal for the objective, not what a playbook means. A customer left without a manager
+goes to the pooled / digital service, which keeps nothing more (gain 0). Every served customer
+takes ``h_t`` of the manager's hours.
+
+Maximise Σ_c [g(c, L_m(c)) − ρ·[r_c ≠ r_m(c)] − σ·[m(c) ≠ cur_c, cur_c given]] over the assignments
+m(c) ∈ allowed(c) ∪ {pooled}, subject to Σ_c h_{t_c} ≤ H_m and #customers ≤ A_m for every manager:
+ρ is the region cost (``region="preference"``; with ``region="hard"`` other regions are not allowed),
+σ the switching cost, so a customer keeps the current manager unless moving pays more than σ.
+
+Why a flow LP and why the aggregation is exact
+----------------------------------------------
+Customers of one *group* — same tier, region and current manager — need the same hours, have the
+same costs and the same allowed managers; only their value differs, and it enters as v_c · f_L with
+f_L = u_t φ_L / φ_req depending on the level only. Exchange argument: if in some solution a customer of
+lower value holds an option with a larger f than a customer of higher value in the same group,
+swapping the two changes the objective by (v_hi − v_lo)(f_big − f_small) ≥ 0 and keeps every
+capacity (same hours, same costs per option). So an optimal solution gives a group's customers,
+sorted by value, the levels in decreasing f (pooled, f = 0, last): once the aggregated problem fixes
+*how many* customers of a group each level (and each manager) takes, assigning them greedily by value
+is optimal — the "greedy within the group".
+
+The aggregated problem is a network flow with side constraints, solved with HiGHS
+(``scipy.optimize.linprog(method="highs")``; ``scipy.optimize.milp`` when the LP optimum is not
+integral): value bands (customers of a group in rank order, ``value_bands`` bands of equal count, or
+one band per distinct value with ``value_bands=None``) → (group, level) → the current manager or a
+hub (tier, region, level) → the hub's managers. Each band is valued at its mean value. Without value
+bands (``None``) the LP is the problem itself and exact. With bands, the greedy within the group makes
+the true objective at least the band optimum, and the result is certified by a Lagrangian bound:
+with the LP's shadow prices λ_m (hours) and μ_m (accounts), any λ, μ ≥ 0 give
+
+    OPT ≤ Σ_m (λ_m H_m + μ_m A_m) + Σ_c max(0, max_m [g(c, L_m) − cost(c, m) − h_{t_c} λ_m − μ_m])
+
+(weak duality of the per-customer problem). The summary holds the objective, this bound and their
+gap; only bands that straddle a change of the best option contribute to it, and while the gap
+exceeds ``tolerance`` the bands are split at the values where the best option changes (at most
+``max_refinements`` times). With λ = μ = 0 the same expression is the value without capacity
+limits, against which the capacity plan measures what a shortage costs.
+
+Integer counts. Hours differ by tier, so the LP optimum may split a customer at a manager whose
+hours bind (a multiple-knapsack side constraint; without it the network would be totally unimodular).
+When it does, problems up to ``milp_max_variables`` arcs are solved again as a MILP with HiGHS
+(``scipy.optimize.milp``, to the relative gap ``mip_gap``); larger ones round the LP flows down
+(every capacity still holds), solve the LP again on what is left a few times, and then place unserved
+customers greedily where room is left. Either way the objective is measured against the Lagrangian
+bound above, so the summary states how far from the optimum the assignment can at most be
+(``relative_gap``; 2.8·10⁻⁴ on the 1M-customer benchmark, see benchmarks/README.md).
+
+Why not one variable per customer: 1M customers × 500 managers are 5·10⁸ arcs; the groups (tier ×
+region × current manager) are a few thousand, the hubs keep a group's arcs to one per region and
+level, and the network has a few hundred thousand arcs at most.
+
+Capacity plan
+-------------
+When capacity binds (customers left unserved, or value lost against unlimited capacity), two kinds
+of option are priced: (a) hire the smallest number of managers per level (per region with the hard
+region rule) that lets every staffed customer be served — sized from the unserved hours and accounts,
+checked by solving again; (b) lower the cadence of the lowest staffed tiers by 10 %…50 % (hours and,
+through the response curve, the uplift fall with it), the least costly that fits. Each option carries
+the expected value lost against unlimited capacity (plus the managers' monthly cost given in
+``manager_cost``); the recommended one is the cheapest, with a one-sentence message.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from scipy.optimize import Bounds, LinearConstraint, linprog, milp
+
+from analysis.i18n import Message, joined, message, tier_ref
+
+#: Manager levels that serve customers, most senior first.
+LEVELS = ("senior", "middle", "junior")
+_RANK = {level: i for i, level in enumerate(LEVELS)}  # 0 = most senior
+
+#: Reason codes of the assignment table.
+REASONS = (
+    "kept",  # keeps the current manager
+    "assigned_new",  # had no manager, now has one
+    "moved_capacity",  # the current manager has no room left for the customer
+    "moved_level",  # the current manager's level may not serve the customer's tier
+    "moved_region",  # the current manager works in another region (hard region rule)
+    "moved_manager_left",  # the current manager is not in the managers table
+    "moved_value",  # moving to another manager keeps more value than it costs
+    "unassigned_no_capacity",  # no manager of an allowed level has room: pooled / digital service
+    "unassigned_no_manager",  # no manager of an allowed level in reach (level / region rule)
+    "unassigned_no_value",  # serving the customer keeps less than it costs (switching, region)
+    "pooled_by_playbook",  # the tier is served without staff (playbook level none)
+)
+CADENCE_FACTORS = (0.9, 0.8, 0.7, 0.6, 0.5)
+_NONE = -1
+_LEFT = -2  # in a group: had a manager whom the rules do not allow
+
+
+class AssignmentError(ValueError):
+    """Inputs to the assignment are wrong: the message names the column, row or key and the fix."""
+
+
+@dataclass(frozen=True)
+class AssignmentRules:
+    """The rules of the assignment.
+
+    Parameters
+    ----------
+    required_level : {tier: level}
+        The least senior level that may serve a tier; tiers missing (or with level ``none``) are not
+        served by managers (reason ``pooled_by_playbook``).
+    hours_per_customer : {tier: hours}
+        Manager hours a customer of the tier takes per month (contacts × minutes / 60).
+    u_max, k_hours : {tier: number}
+        The hours response curve per tier: uplift u(h) = u_max·(1 − exp(−h / k_hours)).
+    level_factor : {level: factor}
+        Relative effect of a level; the required level delivers the curve's uplift, a level L
+        ``level_factor[L] / level_factor[required]`` times it.
+    allow_higher_level : bool
+        Whether a more senior level than the required one may serve a tier (off by default; see
+        the module docstring).
+    region : "hard" or "preference"
+        Hard: only managers of the customer's region; preference: any region at ``region_cost``.
+    region_cost, switching_cost : float
+        Value units per customer served outside its region / moved from its current manager.
+    value_bands : int or None
+        Bands per group for the aggregated problem; None: one band per distinct value (exact LP).
+    tolerance : float
+        Relative gap between the Lagrangian bound and the band LP below which the bands are not refined.
+    mip_gap : float
+        Relative gap at which HiGHS stops the branch and bound when the LP optimum is fractional.
+    milp_max_variables : int
+        Largest aggregated problem solved as a MILP when its LP optimum is fractional; larger ones
+        round the LP flows down and fill the room left greedily (the summary's gap bounds the loss).
+    max_refinements : int
+        How often the bands may be split where the best option changes.
+    manager_cost : {level: value units per month}
+        Cost of one more manager, for the capacity plan (default 0).
+    time_limit : float
+        Seconds HiGHS may spend on one solve.
+    """
+
+    required_level: Mapping[int, str]
+    hours_per_customer: Mapping[int, float]
+    u_max: Mapping[int, float]
+    k_hours: Mapping[int, float]
+    level_factor: Mapping[str, float] = field(
+        default_factory=lambda: {"senior": 1.0, "middle": 0.9, "junior": 0.8}
+    )
+    allow_higher_level: bool = False
+    region: str = "hard"
+    region_cost: float = 0.0
+    switching_cost: float = 0.0
+    value_bands: int | None = 16
+    tolerance: float = 1e-6
+    max_refinements: int = 2
+    mip_gap: float = 1e-6
+    milp_max_variables: int = 5000
+    manager_cost: Mapping[str, float] = field(default_factory=dict)
+    time_limit: float = 60.0
+
+    def __post_init__(self) -> None:
+        if self.region not in ("hard", "preference"):
+            raise AssignmentError(f"assignment rules: region must be 'hard' or 'preference', got {self.region!r}")
+        for name in ("region_cost", "switching_cost", "tolerance", "time_limit", "mip_gap"):
+            _check_number(getattr(self, name), name, low=0.0)
+        for tier, level in self.required_level.items():
+            if level not in (*LEVELS, "none"):
+                raise AssignmentError(
+                    f"assignment rules: required_level of tier {tier} is {level!r}; use one of "
+                    f"{', '.join((*LEVELS, 'none'))}"
+                )
+            if level == "none":
+                continue
+            for name in ("hours_per_customer", "u_max", "k_hours"):
+                if tier not in getattr(self, name):
+                    raise AssignmentError(
+                        f"assignment rules: {name} has no entry for tier {tier}, which managers serve; add it"
+                    )
+            _check_number(self.hours_per_customer[tier], f"hours_per_customer[{tier}]", low=0.0, low_open=True)
+            _check_number(self.u_max[tier], f"u_max[{tier}]", low=0.0, high=1.0)
+            _check_number(self.k_hours[tier], f"k_hours[{tier}]", low=0.0, low_open=True)
+        for level in LEVELS:
+            if level not in self.level_factor:
+                raise AssignmentError(f"assignment rules: level_factor lacks level {level!r}")
+            _check_number(self.level_factor[level], f"level_factor[{level}]", low=0.0, low_open=True)
+        if self.value_bands is not None and (not isinstance(self.value_bands, int) or self.value_bands < 1):
+            raise AssignmentError(f"assignment rules: value_bands must be an integer ≥ 1 or None, got {self.value_bands!r}")
+        for level, cost in self.manager_cost.items():
+            if level not in LEVELS:
+                raise AssignmentError(f"assignment rules: manager_cost names unknown level {level!r}")
+            _check_number(cost, f"manager_cost[{level}]", low=0.0)
+
+    @property
+    def staffed_tiers(self) -> list[int]:
+        return sorted(t for t, level in self.required_level.items() if level in LEVELS)
+
+    def uplift(self, tier: int, hours: float | None = None) -> float:
+        """The tier's uplift share at ``hours`` per customer (default: its playbook hours)."""
+        h = self.hours_per_customer[tier] if hours is None else hours
+        return float(self.u_max[tier] * -math.expm1(-h / self.k_hours[tier]))
+
+    def allowed_levels(self, tier: int) -> list[str]:
+        """Levels that may serve ``tier``, most senior first."""
+        required = self.required_level.get(tier, "none")
+        if required not in LEVELS:
+            return []
+        if not self.allow_higher_level:
+            return [required]
+        return [level for level in LEVELS if _RANK[level] <= _RANK[required]]
+
+    def factor(self, tier: int, level: str) -> float:
+        """f = u_t · φ_L / φ_required: the value share a level keeps of a tier-``tier`` customer."""
+        required = self.required_level[tier]
+        return self.uplift(tier) * self.level_factor[level] / self.level_factor[required]
+
+
+def rules_from_playbook(
+    playbook: Mapping[int, Any],
+    profile: pd.DataFrame,
+    curve_hours: Any = None,
+    **options: Any,
+) -> AssignmentRules:
+    """Rules from the allocation stage's playbook and hours response curve.
+
+    ``playbook`` is :func:`analysis.methods.playbook.default_playbook` (possibly merged with params),
+    ``profile`` the tier profile (tier, customers, clv, p_alive_mean) the curve's u_max is taken from,
+    ``curve_hours`` the :class:`~analysis.methods.allocation.ResponseCurve` for hours (default the
+    allocation's, k = 0.5 × playbook hours); ``options`` are further :class:`AssignmentRules` fields.
+    """
+    from analysis.methods.allocation import ResponseCurve
+
+    curve_hours = curve_hours or ResponseCurve(k_share=0.5)
+    hours = pd.Series({t: playbook[t].hours_per_customer for t in playbook}, dtype=float)
+    params = curve_hours.tier_parameters(profile, hours)
+    required = {int(t): playbook[t].manager_level for t in playbook}
+    staffed = [t for t in required if required[t] in LEVELS and t in params.index]
+    return AssignmentRules(
+        required_level={t: required[t] if t in staffed else "none" for t in required},
+        hours_per_customer={t: float(hours[t]) for t in staffed},
+        u_max={t: float(params.loc[t, "u_max"]) for t in staffed},
+        k_hours={t: float(params.loc[t, "k"]) for t in staffed},
+        **options,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# inputs
+
+
+def _check_number(value: Any, name: str, *, low: float | None = None, high: float | None = None,
+                  low_open: bool = False) -> None:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise AssignmentError(f"assignment: {name} must be a number, got {value!r}")
+    if not math.isfinite(value):
+        raise AssignmentError(f"assignment: {name} must be finite, got {value!r}")
+    if low is not None and (value < low or (low_open and value == low)):
+        raise AssignmentError(f"assignment: {name} must be {'>' if low_open else '≥'} {low:g}, got {value:g}")
+    if high is not None and value > high:
+        raise AssignmentError(f"assignment: {name} must be ≤ {high:g}, got {value:g}")
+
+
+CUSTOMER_COLUMNS = ("customer_id", "tier", "region", "current_manager", "value")
+MANAGER_COLUMNS = ("manager_id", "level", "region", "hours")
+
+
+def _check_frame(frame: pd.DataFrame, columns: tuple[str, ...], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise AssignmentError(f"{what} lack column(s) {missing}; they need {list(columns)}")
+
+
+def _prepare_managers(managers: pd.DataFrame) -> pd.DataFrame:
+    _check_frame(managers, MANAGER_COLUMNS, "managers")
+    out = managers.reset_index(drop=True).copy()
+    if out["manager_id"].isna().any() or out["manager_id"].duplicated().any():
+        dup = out.loc[out["manager_id"].duplicated(), "manager_id"].head(3).tolist()
+        raise AssignmentError(f"managers: manager_id must be present and unique; repeated or missing: {dup}")
+    bad = out.loc[~out["level"].isin(LEVELS), "manager_id"].head(3).tolist()
+    if bad:
+        raise AssignmentError(f"managers: level must be one of {', '.join(LEVELS)}; managers {bad} are not")
+    hours = pd.to_numeric(out["hours"], errors="coerce").astype(float)
+    bad = out.loc[~np.isfinite(hours) | (hours < 0), "manager_id"].head(3).tolist()
+    if bad:
+        raise AssignmentError(f"managers: hours must be a finite number ≥ 0 per month; managers {bad} are not")
+    out["hours"] = hours
+    accounts = (pd.to_numeric(out["max_accounts"], errors="coerce").astype(float)
+                if "max_accounts" in out.columns else pd.Series(np.nan, index=out.index))
+    if (accounts < 0).any():
+        raise AssignmentError("managers: max_accounts must be ≥ 0 (or empty for no limit)")
+    out["max_accounts"] = accounts
+    out["region"] = out["region"].astype(str)
+    return out
+
+
+def _prepare_customers(customers: pd.DataFrame) -> pd.DataFrame:
+    _check_frame(customers, CUSTOMER_COLUMNS, "customers")
+    out = customers[list(CUSTOMER_COLUMNS)].reset_index(drop=True).copy()
+    value = pd.to_numeric(out["value"], errors="coerce").astype(float)
+    bad = out.loc[~np.isfinite(value) | (value < 0), "customer_id"].head(3).tolist()
+    if bad:
+        raise AssignmentError(f"customers: value must be a finite number ≥ 0; customers {bad} are not")
+    out["value"] = value
+    tier = pd.to_numeric(out["tier"], errors="coerce")
+    if tier.isna().any() or (tier < 1).any() or (tier != tier.round()).any():
+        raise AssignmentError("customers: every customer needs a tier, a whole number ≥ 1 (1 = best)")
+    out["tier"] = tier.astype(int)
+    out["region"] = out["region"].astype(str)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the solver
+
+
+@dataclass(frozen=True)
+class AssignmentResult:
+    """``assignments`` (one row per customer), ``managers`` (load before and after), ``summary``."""
+
+    assignments: pd.DataFrame
+    managers: pd.DataFrame
+    summary: dict[str, Any]
+
+
+@dataclass
+class _Problem:
+    """Customers and managers as integer codes, and the per-group facts."""
+
+    cust: pd.DataFrame  # prepared customers
+    mgr: pd.DataFrame  # prepared managers
+    region_codes: list[str]
+    c_region: np.ndarray
+    c_cur: np.ndarray  # manager index or _NONE
+    c_tier: np.ndarray
+    c_value: np.ndarray
+    m_region: np.ndarray
+    m_level: np.ndarray  # rank
+    staffed: np.ndarray  # bool per customer
+
+
+def _encode(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRules) -> _Problem:
+    cust = _prepare_customers(customers)
+    mgr = _prepare_managers(managers)
+    regions = sorted(set(cust["region"]) | set(mgr["region"]))
+    code = {r: i for i, r in enumerate(regions)}
+    index = pd.Index(mgr["manager_id"])
+    cur = index.get_indexer(cust["current_manager"]) if len(cust) else np.zeros(0, int)
+    cur = np.where(cust["current_manager"].isna().to_numpy(), _NONE, cur)
+    return _Problem(
+        cust=cust, mgr=mgr, region_codes=regions,
+        c_region=cust["region"].map(code).to_numpy(np.int64),
+        c_cur=np.asarray(cur, dtype=np.int64),
+        c_tier=cust["tier"].to_numpy(np.int64),
+        c_value=cust["value"].to_numpy(float),
+        m_region=mgr["region"].map(code).to_numpy(np.int64),
+        m_level=mgr["level"].map(_RANK).to_numpy(np.int64),
+        staffed=cust["tier"].isin(rules.staffed_tiers).to_numpy(),
+    )
+
+
+@dataclass
+class _Groups:
+    """Groups (tier, region, current manager) of the staffed customers, sorted by value inside."""
+
+    order: np.ndarray  # staffed customer indices, by group then value descending
+    starts: np.ndarray  # start of each group in ``order``; len = groups + 1
+    tier: np.ndarray
+    region: np.ndarray
+    cur: np.ndarray  # current manager allowed for the group (index), _LEFT (not allowed) or _NONE
+
+
+def _groups(p: _Problem, rules: AssignmentRules) -> _Groups:
+    idx = np.flatnonzero(p.staffed)
+    cur = p.c_cur[idx].copy()
+    # a current manager the rules do not allow is no option: the group has no current arc
+    if len(idx):
+        has = cur >= 0
+        lvl_ok = np.zeros(len(idx), bool)
+        for tier in rules.staffed_tiers:
+            allowed = [_RANK[lv] for lv in rules.allowed_levels(tier)]
+            sel = has & (p.c_tier[idx] == tier)
+            lvl_ok[sel] = np.isin(p.m_level[cur[sel]], allowed)
+        reg_ok = np.ones(len(idx), bool)
+        if rules.region == "hard":
+            reg_ok[has] = p.m_region[cur[has]] == p.c_region[idx][has]
+        cur = np.where(has & lvl_ok & reg_ok, cur, np.where(has, _LEFT, _NONE))
+    keys = np.lexsort((-p.c_value[idx], cur, p.c_region[idx], p.c_tier[idx]))
+    order = idx[keys]
+    t, r, c = p.c_tier[idx][keys], p.c_region[idx][keys], cur[keys]
+    new = np.ones(len(order), bool)
+    if len(order):
+        new[1:] = (t[1:] != t[:-1]) | (r[1:] != r[:-1]) | (c[1:] != c[:-1])
+    starts = np.append(np.flatnonzero(new), len(order))
+    first = starts[:-1]
+    return _Groups(order=order, starts=starts, tier=t[first], region=r[first], cur=c[first])
+
+
+def _bands(values_sorted: np.ndarray, starts: np.ndarray, bands: int | None,
+           extra_cuts: np.ndarray | None = None) -> np.ndarray:
+    """Positions (into the group-sorted order) where a band starts, the groups' starts included."""
+    cuts = [starts]
+    sizes = np.diff(starts)
+    if bands is None:
+        change = np.ones(len(values_sorted), bool)
+        change[1:] = values_sorted[1:] != values_sorted[:-1]
+        cuts.append(np.flatnonzero(change))
+    else:
+        for k in range(1, bands):
+            cuts.append(starts[:-1] + (sizes * k) // bands)
+    if extra_cuts is not None:
+        cuts.append(extra_cuts)
+    out = np.unique(np.concatenate(cuts))
+    return out[out < len(values_sorted)] if len(values_sorted) else out[:0]
+
+
+def solve_assignment(
+    customers: pd.DataFrame,
+    managers: pd.DataFrame,
+    rules: AssignmentRules,
+) -> AssignmentResult:
+    """The optimal assignment of customers to managers (see the module docstring).
+
+    ``customers``: customer_id, tier, region, current_manager (a manager_id or missing), value (the
+    value at stake, e.g. the predicted CLV: the gain of a level is value × the tier's uplift × the
+    level factor ratio). A current manager missing from ``managers`` counts as none (reason
+    ``moved_manager_left`` when the customer is placed).
+    ``managers``: manager_id, level (senior/middle/junior), region, hours (per month), optional
+    max_accounts (missing = no limit).
+
+    Returns an :class:`AssignmentResult`:
+
+    - ``assignments``: customer_id, tier, region, value, current_manager, recommended_manager
+      (None = pooled / digital service), recommended_level, reason (a code of :data:`REASONS`),
+      expected_gain, cost (region and switching costs);
+    - ``managers``: manager_id, level, region, hours_available, max_accounts, accounts_before,
+      hours_before (the current customers of staffed tiers), accounts_after, hours_after,
+      utilisation_after;
+    - ``summary``: objective, upper_bound, gap, relative_gap, value_unconstrained, value_lost,
+      customers, staffed_customers, kept, moves, assigned_new, unassigned, groups, bands, variables,
+      value_relaxed (the band LP), refinements, solver, reasons (counts), seconds.
+    """
+    started = time.perf_counter()
+    p = _encode(customers, managers, rules)
+    result = _solve(p, rules)
+    result.summary["seconds"] = time.perf_counter() - started
+    return result
+
+
+def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
+    g = _groups(p, rules)
+    values_sorted = p.c_value[g.order]
+    extra = None
+    refinements = 0
+    while True:
+        starts_b = _bands(values_sorted, g.starts, rules.value_bands, extra)
+        net = _network(p, g, starts_b, values_sorted, rules)
+        x, lam, mu, relaxed = _relaxation(net, rules)
+        bound = _lagrangian_bound(p, g, rules, lam, mu)
+        # what the bands cost: the per-customer bound against the band LP (integrality aside)
+        if (rules.value_bands is None or bound - relaxed <= rules.tolerance * max(abs(bound), 1.0)
+                or refinements >= rules.max_refinements):
+            break
+        extra_new = _crossing_cuts(p, g, values_sorted, rules, lam, mu)
+        extra = extra_new if extra is None else np.union1d(extra, extra_new)
+        refinements += 1
+    flows, status = _integral(net, x, rules)
+    assigned = _decompose(p, g, net, flows, rules)
+    assigned = _fill(p, assigned, rules)  # room a rounding (or the MILP's gap) left
+    objective = _objective(p, assigned, rules)
+    gap = max(bound - objective, 0.0)
+    free = np.zeros(len(p.mgr))
+    unconstrained = _lagrangian_bound(p, g, rules, free, free)
+    worth = np.zeros(len(p.cust), bool)  # serving the customer pays with unlimited capacity
+    worth[g.order] = _best_profits(p, g, rules, free, free) > 1e-12
+    table = _assignment_table(p, assigned, rules, worth)
+    loads = _manager_loads(p, assigned, rules)
+    moves = int(table["reason"].str.startswith("moved").sum())
+    summary = {
+        "objective": objective,
+        "upper_bound": bound,
+        "gap": gap,
+        "relative_gap": gap / max(abs(bound), 1e-12) if bound else 0.0,
+        "value_unconstrained": unconstrained,
+        "value_lost": max(unconstrained - objective, 0.0),
+        "customers": int(len(p.cust)),
+        "staffed_customers": int(p.staffed.sum()),
+        "kept": int((table["reason"] == "kept").sum()),
+        "moves": moves,
+        "assigned_new": int((table["reason"] == "assigned_new").sum()),
+        "unassigned": int(table["reason"].str.startswith("unassigned").sum()),
+        "groups": int(len(g.tier)),
+        "bands": int(len(net.band_start)),
+        "variables": int(net.n_vars),
+        "value_relaxed": relaxed,
+        "refinements": refinements,
+        "solver": status,
+        "reasons": table["reason"].value_counts().to_dict(),
+    }
+    return AssignmentResult(assignments=table, managers=loads, summary=summary)
+
+
+@dataclass
+class _Network:
+    n_vars: int
+    cost: np.ndarray  # minimised (negative gain + costs)
+    a_eq: sp.csr_matrix
+    a_ub: sp.csr_matrix
+    b_ub: np.ndarray
+    hours_rows: np.ndarray  # row of each manager's hours constraint in a_ub
+    account_rows: np.ndarray  # row or -1
+    band_start: np.ndarray
+    band_group: np.ndarray
+    # y: band → (group, level)
+    y_band: np.ndarray
+    y_level: np.ndarray
+    y_node: np.ndarray
+    # z: (group, level) node → current manager
+    z_node: np.ndarray
+    z_var: np.ndarray
+    # w: (group, level) node → hub
+    w_node: np.ndarray
+    w_hub: np.ndarray
+    w_var: np.ndarray
+    # q: hub → manager
+    q_hub: np.ndarray
+    q_mgr: np.ndarray
+    q_var: np.ndarray
+    node_group: np.ndarray
+    node_level: np.ndarray
+    hub_tier: np.ndarray
+    y_var: np.ndarray
+
+
+def _network(p: _Problem, g: _Groups, band_start: np.ndarray, values_sorted: np.ndarray,
+             rules: AssignmentRules) -> _Network:
+    n_groups = len(g.tier)
+    band_group = np.searchsorted(g.starts, band_start, side="right") - 1
+    band_end = np.append(band_start[1:], len(values_sorted))
+    band_count = (band_end - band_start).astype(float)
+    csum = np.concatenate([[0.0], np.cumsum(values_sorted)])
+    band_mean = (csum[band_end] - csum[band_start]) / np.maximum(band_count, 1)
+    n_regions = len(p.region_codes)
+
+    # (group, level) nodes
+    node_group, node_level = [], []
+    for gi in range(n_groups):
+        for level in rules.allowed_levels(int(g.tier[gi])):
+            node_group.append(gi)
+            node_level.append(_RANK[level])
+    node_group = np.asarray(node_group, np.int64)
+    node_level = np.asarray(node_level, np.int64)
+    node_id = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(node_group, node_level))}
+    tiers = sorted(set(int(t) for t in g.tier))
+    factor = {(t, _RANK[lv]): rules.factor(t, lv) for t in tiers for lv in rules.allowed_levels(t)}
+    hours = {t: rules.hours_per_customer[t] for t in tiers}
+
+    # hubs (tier, region, level) with managers
+    hub_key: dict[tuple[int, int, int], int] = {}
+    q_hub, q_mgr = [], []
+    for t in tiers:
+        allowed = [_RANK[lv] for lv in rules.allowed_levels(t)]
+        for m in range(len(p.mgr)):
+            if p.m_level[m] in allowed:
+                key = (t, int(p.m_region[m]), int(p.m_level[m]))
+                hub = hub_key.setdefault(key, len(hub_key))
+                q_hub.append(hub)
+                q_mgr.append(m)
+    q_hub = np.asarray(q_hub, np.int64)
+    q_mgr = np.asarray(q_mgr, np.int64)
+    hub_tier = np.zeros(len(hub_key), np.int64)
+    for (t, _r, _lv), h in hub_key.items():
+        hub_tier[h] = t
+
+    # y: band → node
+    y_band, y_node, y_level = [], [], []
+    for rank in range(len(LEVELS)):
+        has = {int(gi) for gi, lv in zip(node_group, node_level) if lv == rank}
+        if not has:
+            continue
+        sel = np.flatnonzero(np.isin(band_group, list(has)))
+        y_band.append(sel)
+        y_level.append(np.full(len(sel), rank))
+        y_node.append(np.array([node_id[(int(band_group[b]), rank)] for b in sel], np.int64))
+    y_band = np.concatenate(y_band) if y_band else np.zeros(0, np.int64)
+    y_level = np.concatenate(y_level) if y_level else np.zeros(0, np.int64)
+    y_node = np.concatenate(y_node) if y_node else np.zeros(0, np.int64)
+    y_tier = g.tier[band_group[y_band]]
+    y_gain = band_mean[y_band] * np.array([factor[(int(t), int(lv))] for t, lv in zip(y_tier, y_level)])
+
+    # z: node → current manager (level matches)
+    z_node, z_cost = [], []
+    for i, (gi, lv) in enumerate(zip(node_group, node_level)):
+        cur = g.cur[gi]
+        if cur >= 0 and p.m_level[cur] == lv:
+            z_node.append(i)
+            z_cost.append(rules.region_cost if p.m_region[cur] != g.region[gi] else 0.0)
+    z_node = np.asarray(z_node, np.int64)
+    z_cost = np.asarray(z_cost, float)
+
+    # w: node → hub (tier, region', level)
+    w_node, w_hub, w_cost = [], [], []
+    for i, (gi, lv) in enumerate(zip(node_group, node_level)):
+        t, r = int(g.tier[gi]), int(g.region[gi])
+        regions = [r] if rules.region == "hard" else range(n_regions)
+        for r2 in regions:
+            hub = hub_key.get((t, r2, int(lv)))
+            if hub is None:
+                continue
+            w_node.append(i)
+            w_hub.append(hub)
+            w_cost.append(rules.region_cost if r2 != r else 0.0)
+    w_node = np.asarray(w_node, np.int64)
+    w_hub = np.asarray(w_hub, np.int64)
+    w_cost = np.asarray(w_cost, float) + _switch_cost_of_nodes(p, g, node_group, w_node, rules)
+
+    ny, nz, nw, nq = len(y_band), len(z_node), len(w_node), len(q_hub)
+    y_var = np.arange(ny)
+    z_var = ny + np.arange(nz)
+    w_var = ny + nz + np.arange(nw)
+    q_var = ny + nz + nw + np.arange(nq)
+    n_vars = ny + nz + nw + nq
+    cost = np.concatenate([-y_gain, z_cost, w_cost, np.zeros(nq)])
+
+    # equalities: node balance (y in − z out − w out = 0), hub balance (w in − q out = 0)
+    n_nodes, n_hubs = len(node_group), len(hub_key)
+    rows = np.concatenate([y_node, z_node, w_node, n_nodes + w_hub, n_nodes + q_hub])
+    cols = np.concatenate([y_var, z_var, w_var, w_var, q_var])
+    vals = np.concatenate([np.ones(ny), -np.ones(nz), -np.ones(nw), np.ones(nw), -np.ones(nq)])
+    a_eq = sp.csr_matrix((vals, (rows, cols)), shape=(n_nodes + n_hubs, n_vars))
+
+    # inequalities: band supply; manager hours; manager accounts
+    n_bands = len(band_start)
+    z_mgr = g.cur[node_group[z_node]] if nz else np.zeros(0, np.int64)
+    z_hours = np.array([hours[int(t)] for t in g.tier[node_group[z_node]]]) if nz else np.zeros(0)
+    q_hours = np.array([hours[int(t)] for t in hub_tier[q_hub]]) if nq else np.zeros(0)
+    n_mgr = len(p.mgr)
+    acc = p.mgr["max_accounts"].to_numpy(float)
+    has_acc = np.isfinite(acc)
+    account_rows = np.full(n_mgr, -1)
+    account_rows[has_acc] = n_bands + n_mgr + np.arange(has_acc.sum())
+    hours_rows = n_bands + np.arange(n_mgr)
+    rows = [y_band, hours_rows[z_mgr], hours_rows[q_mgr]]
+    cols = [y_var, z_var, q_var]
+    vals = [np.ones(ny), z_hours, q_hours]
+    za, qa = account_rows[z_mgr] >= 0, account_rows[q_mgr] >= 0
+    rows += [account_rows[z_mgr][za], account_rows[q_mgr][qa]]
+    cols += [z_var[za], q_var[qa]]
+    vals += [np.ones(za.sum()), np.ones(qa.sum())]
+    n_ub = n_bands + n_mgr + int(has_acc.sum())
+    a_ub = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
+                         shape=(n_ub, n_vars))
+    b_ub = np.concatenate([band_count, p.mgr["hours"].to_numpy(float), acc[has_acc]])
+    return _Network(
+        n_vars=n_vars, cost=cost, a_eq=a_eq, a_ub=a_ub, b_ub=b_ub, hours_rows=hours_rows,
+        account_rows=account_rows, band_start=band_start, band_group=band_group,
+        y_band=y_band, y_level=y_level, y_node=y_node, z_node=z_node, z_var=z_var,
+        w_node=w_node, w_hub=w_hub, w_var=w_var, q_hub=q_hub, q_mgr=q_mgr, q_var=q_var,
+        node_group=node_group, node_level=node_level, hub_tier=hub_tier, y_var=y_var,
+    )
+
+
+def _switch_cost_of_nodes(p: _Problem, g: _Groups, node_group: np.ndarray, w_node: np.ndarray,
+                          rules: AssignmentRules) -> np.ndarray:
+    """σ on every arc to a hub of a group whose customers have a current manager (allowed or not)."""
+    if not len(w_node):
+        return np.zeros(0)
+    had = _group_had_manager(p, g)
+    return np.where(had[node_group[w_node]], rules.switching_cost, 0.0)
+
+
+def _group_had_manager(p: _Problem, g: _Groups) -> np.ndarray:
+    """Whether a group's customers have a current manager in the managers table (allowed or not)."""
+    return g.cur != _NONE
+
+
+def _relaxation(net: _Network, rules: AssignmentRules) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """The LP optimum of the aggregated problem: flows, shadow prices λ (hours) and μ (accounts) ≥ 0,
+    and its value (as a maximum)."""
+    n_mgr = len(net.hours_rows)
+    if net.n_vars == 0:
+        return np.zeros(0), np.zeros(n_mgr), np.zeros(n_mgr), 0.0
+    res = linprog(
+        net.cost, A_ub=net.a_ub, b_ub=net.b_ub, A_eq=net.a_eq, b_eq=np.zeros(net.a_eq.shape[0]),
+        bounds=(0, None), method="highs", options={"time_limit": rules.time_limit, "presolve": True},
+    )
+    if res.status != 0 or res.x is None:
+        raise AssignmentError(f"assignment: the LP solver stopped without an optimum ({res.message})")
+    marg = -res.ineqlin.marginals
+    lam = np.maximum(marg[net.hours_rows], 0.0)
+    mu = np.where(net.account_rows >= 0, np.maximum(marg[np.maximum(net.account_rows, 0)], 0.0), 0.0)
+    return res.x, lam, mu, float(-res.fun)
+
+
+def _integral(net: _Network, x: np.ndarray, rules: AssignmentRules) -> tuple[np.ndarray, str]:
+    """Integer flows: the LP optimum when it is integral; else, up to ``milp_max_variables``
+    variables, the MILP's (HiGHS branch and bound, stopped at the relative gap ``mip_gap``); else the
+    LP flows rounded down (every capacity still holds), which :func:`_fill` completes."""
+    if not len(x) or np.abs(x - np.round(x)).max(initial=0.0) <= 1e-6:
+        return np.round(x), "lp"
+    if net.n_vars > rules.milp_max_variables:
+        return _rounded(net, x, rules), "lp, rounded"
+    found = milp(
+        net.cost,
+        constraints=[LinearConstraint(net.a_ub, -np.inf, net.b_ub), LinearConstraint(net.a_eq, 0.0, 0.0)],
+        integrality=np.ones(net.n_vars), bounds=Bounds(0, np.inf),
+        options={"time_limit": rules.time_limit, "mip_rel_gap": rules.mip_gap},
+    )
+    if found.x is None:
+        return _rounded(net, x, rules), "lp, rounded"
+    return np.round(found.x), "milp" if found.status == 0 else f"milp ({found.message})"
+
+
+def _rounded(net: _Network, x: np.ndarray, rules: AssignmentRules, passes: int = 3) -> np.ndarray:
+    """The LP flows rounded down, then the LP solved again on what is left (supplies, hours, accounts)
+    and rounded down again, ``passes`` times: each pass places customers the previous one cut."""
+    flows = _round_down(net, x)
+    for _ in range(passes):
+        residual = np.maximum(net.b_ub - net.a_ub @ flows, 0.0)
+        res = linprog(net.cost, A_ub=net.a_ub, b_ub=residual, A_eq=net.a_eq, b_eq=np.zeros(net.a_eq.shape[0]),
+                      bounds=(0, None), method="highs", options={"time_limit": rules.time_limit})
+        if res.status != 0 or res.x is None or -res.fun < 1e-9:
+            break
+        more = _round_down(net, res.x)
+        if not more.any():
+            break
+        flows = flows + more
+    return flows
+
+
+def _round_down(net: _Network, x: np.ndarray) -> np.ndarray:
+    """Integer flows below the LP's: managers' arcs rounded down, each hub's inflows cut to its outflow
+    (least valuable first), and each (group, level) node's inflow set to its outflow."""
+    out = np.zeros_like(x)
+    eps = 1e-6
+    out[net.q_var] = np.floor(x[net.q_var] + eps)
+    out[net.z_var] = np.floor(x[net.z_var] + eps)
+    w = np.floor(x[net.w_var] + eps)
+    hub_cap = np.bincount(net.q_hub, weights=out[net.q_var], minlength=len(net.hub_tier))
+    hub_in = np.bincount(net.w_hub, weights=w, minlength=len(net.hub_tier))
+    over = np.flatnonzero(hub_in > hub_cap + eps)
+    if len(over):
+        # cut the costliest inflows first (cost of the arc = region and switching costs)
+        w_cost = net.cost[net.w_var]
+        for hub in over:
+            arcs = np.flatnonzero(net.w_hub == hub)
+            arcs = arcs[np.argsort(-w_cost[arcs], kind="stable")]
+            excess = hub_in[hub] - hub_cap[hub]
+            for a in arcs:
+                cut = min(w[a], excess)
+                w[a] -= cut
+                excess -= cut
+                if excess <= eps:
+                    break
+    out[net.w_var] = w
+    # and each hub's outflows cut to its inflow, so the flows balance and their loads are exact
+    hub_in = np.bincount(net.w_hub, weights=w, minlength=len(net.hub_tier))
+    hub_out = np.bincount(net.q_hub, weights=out[net.q_var], minlength=len(net.hub_tier))
+    for hub in np.flatnonzero(hub_out > hub_in + eps):
+        excess = hub_out[hub] - hub_in[hub]
+        for a in np.flatnonzero(net.q_hub == hub)[::-1]:
+            cut = min(out[net.q_var[a]], excess)
+            out[net.q_var[a]] -= cut
+            excess -= cut
+            if excess <= eps:
+                break
+    # node inflow = outflow; spread over the node's bands in band order (the decomposition uses totals)
+    node_out = (np.bincount(net.z_node, weights=out[net.z_var], minlength=len(net.node_group))
+                + np.bincount(net.w_node, weights=w, minlength=len(net.node_group)))
+    y = np.floor(x[net.y_var] + eps)
+    node_in = np.bincount(net.y_node, weights=y, minlength=len(net.node_group))
+    short = node_out - node_in
+    for node in np.flatnonzero(np.abs(short) > eps):
+        arcs = np.flatnonzero(net.y_node == node)
+        y[arcs[0]] += short[node]  # totals per node are what the decomposition reads
+    out[net.y_var] = y
+    return out
+
+
+def _decompose(p: _Problem, g: _Groups, net: _Network, flows: np.ndarray,
+               rules: AssignmentRules) -> np.ndarray:
+    """Each customer's manager (index, or _NONE) from the flows: greedy by value within each group."""
+    assigned = np.full(len(p.cust), _NONE, dtype=np.int64)
+    if not len(flows):
+        return assigned
+    n_nodes = len(net.node_group)
+    y = flows[net.y_var].astype(np.int64)
+    node_in = np.bincount(net.y_node, weights=y, minlength=n_nodes).astype(np.int64)
+    z = flows[net.z_var].astype(np.int64) if len(net.z_var) else np.zeros(0, np.int64)
+    w = flows[net.w_var].astype(np.int64)
+    q = flows[net.q_var].astype(np.int64)
+
+    # hub outflows as queues of (manager, count)
+    hub_out: dict[int, list[list[int]]] = {}
+    for hub, m, count in zip(net.q_hub[q > 0], net.q_mgr[q > 0], q[q > 0]):
+        hub_out.setdefault(int(hub), []).append([int(m), int(count)])
+    z_of_node = dict(zip(net.z_node.tolist(), z.tolist()))
+    w_by_node: dict[int, list[tuple[int, int]]] = {}
+    for node, hub, count in zip(net.w_node[w > 0], net.w_hub[w > 0], w[w > 0]):
+        w_by_node.setdefault(int(node), []).append((int(hub), int(count)))
+
+    # per group: the nodes in decreasing factor order
+    nodes_of_group: dict[int, list[int]] = {}
+    for i, gi in enumerate(net.node_group):
+        nodes_of_group.setdefault(int(gi), []).append(i)
+    for gi, nodes in nodes_of_group.items():
+        t = int(g.tier[gi])
+        nodes.sort(key=lambda i: (-rules.factor(t, LEVELS[net.node_level[i]]), net.node_level[i]))
+        pos = int(g.starts[gi])
+        for i in nodes:
+            n_here = int(node_in[i])
+            if n_here <= 0:
+                continue
+            block = g.order[pos:pos + n_here]
+            pos += n_here
+            k = 0
+            stay = z_of_node.get(i, 0)
+            if stay > 0:
+                assigned[block[:stay]] = g.cur[gi]
+                k = stay
+            for hub, count in w_by_node.get(i, []):
+                queue = hub_out[hub]
+                while count > 0:
+                    m, left = queue[0]
+                    take = min(left, count)
+                    assigned[block[k:k + take]] = m
+                    k += take
+                    count -= take
+                    queue[0][1] -= take
+                    if queue[0][1] == 0:
+                        queue.pop(0)
+    return assigned
+
+
+def _tier_hours(p: _Problem, rules: AssignmentRules) -> np.ndarray:
+    """Manager hours each customer takes (0 for tiers served without staff)."""
+    table = np.zeros(int(p.c_tier.max(initial=0)) + 1)
+    for t in rules.staffed_tiers:
+        if 0 <= t < len(table):
+            table[t] = rules.hours_per_customer[t]
+    return table[np.maximum(p.c_tier, 0)]
+
+
+def _allowed_table(p: _Problem, rules: AssignmentRules) -> np.ndarray:
+    """allowed[tier, level rank]: whether the level may serve the tier."""
+    table = np.zeros((int(p.c_tier.max(initial=0)) + 1, len(LEVELS)), bool)
+    for t in rules.staffed_tiers:
+        if 0 <= t < len(table):
+            for level in rules.allowed_levels(t):
+                table[t, _RANK[level]] = True
+    return table
+
+
+def _fill(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> np.ndarray:
+    """Unserved staffed customers placed where room is left, the best net gain first."""
+    h = _tier_hours(p, rules)
+    served = assigned != _NONE
+    room_h = p.mgr["hours"].to_numpy(float) - np.bincount(assigned[served], weights=h[served], minlength=len(p.mgr))
+    acc = p.mgr["max_accounts"].to_numpy(float)
+    room_a = np.where(np.isfinite(acc), acc, np.inf) - np.bincount(assigned[served], minlength=len(p.mgr))
+    waiting = np.flatnonzero(p.staffed & ~served)
+    if not len(waiting):
+        return assigned
+    min_h = min(rules.hours_per_customer[t] for t in rules.staffed_tiers)
+    allowed = _allowed_table(p, rules)
+    for m in np.flatnonzero((room_h >= min_h - 1e-9) & (room_a >= 1)):
+        ok = allowed[p.c_tier[waiting], p.m_level[m]]
+        if rules.region == "hard":
+            ok &= p.c_region[waiting] == p.m_region[m]
+        cand = waiting[ok & (assigned[waiting] == _NONE)]
+        if not len(cand):
+            continue
+        trial = np.full(len(cand), m)
+        sub = _Problem(p.cust, p.mgr, p.region_codes, p.c_region[cand], p.c_cur[cand], p.c_tier[cand],
+                       p.c_value[cand], p.m_region, p.m_level, p.staffed[cand])
+        net_gain = _gains(sub, trial, rules) - _customer_costs(sub, trial, rules)
+        for i in np.argsort(-net_gain, kind="stable"):
+            if net_gain[i] <= 0 or room_a[m] < 1 or room_h[m] < min_h - 1e-9:
+                break
+            c = cand[i]
+            if h[c] <= room_h[m] + 1e-9:
+                assigned[c] = m
+                room_h[m] -= h[c]
+                room_a[m] -= 1
+    return assigned
+
+
+def _customer_costs(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> np.ndarray:
+    served = assigned != _NONE
+    cost = np.zeros(len(assigned))
+    m = assigned[served]
+    cost[served] += np.where(p.m_region[m] != p.c_region[served], rules.region_cost, 0.0)
+    cur = p.c_cur[served]
+    cost[served] += np.where((cur != _NONE) & (cur != m), rules.switching_cost, 0.0)
+    return cost
+
+
+def _gains(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> np.ndarray:
+    gain = np.zeros(len(assigned))
+    served = np.flatnonzero(assigned != _NONE)
+    if not len(served):
+        return gain
+    f = np.zeros((int(p.c_tier.max()) + 1, len(LEVELS)))
+    for t in rules.staffed_tiers:
+        if t < f.shape[0]:
+            for lv in rules.allowed_levels(t):
+                f[t, _RANK[lv]] = rules.factor(t, lv)
+    gain[served] = p.c_value[served] * f[p.c_tier[served], p.m_level[assigned[served]]]
+    return gain
+
+
+def _objective(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> float:
+    return float((_gains(p, assigned, rules) - _customer_costs(p, assigned, rules)).sum())
+
+
+def evaluate_assignment(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRules,
+                        manager_of: pd.Series | np.ndarray) -> dict[str, Any]:
+    """Objective and feasibility of any given assignment (``manager_of``: a manager_id or missing per
+    customer, in the customers' order): ``{"objective": ..., "feasible": ...}``, feasible meaning the
+    level and region rules and every manager's hours and account limit hold."""
+    p = _encode(customers, managers, rules)
+    ids = pd.Index(p.mgr["manager_id"])
+    raw = pd.Series(np.asarray(manager_of, dtype=object))
+    missing = raw.isna().to_numpy()
+    assigned = np.full(len(raw), _NONE, dtype=np.int64)
+    assigned[~missing] = ids.get_indexer(raw[~missing])
+    if (assigned[~missing] < 0).any():
+        raise AssignmentError("evaluate_assignment: a manager_of entry names no manager of the managers table")
+    return {
+        "objective": _objective(p, assigned, rules),
+        "feasible": bool(_feasible(p, assigned, rules)),
+    }
+
+
+def _feasible(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> bool:
+    served = np.flatnonzero(assigned != _NONE)
+    m = assigned[served]
+    if not _allowed_table(p, rules)[p.c_tier[served], p.m_level[m]].all():
+        return False
+    if rules.region == "hard" and (p.m_region[m] != p.c_region[served]).any():
+        return False
+    h = _tier_hours(p, rules)[served]
+    used = np.bincount(m, weights=h, minlength=len(p.mgr))
+    count = np.bincount(m, minlength=len(p.mgr))
+    acc = p.mgr["max_accounts"].to_numpy(float)
+    return bool((used <= p.mgr["hours"].to_numpy() + 1e-9).all()
+                and (~np.isfinite(acc) | (count <= acc + 1e-9)).all())
+
+
+def _best_costs(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray, mu: np.ndarray,
+                group_index: np.ndarray) -> np.ndarray:
+    """Per group (rows) and level (columns) the cheapest reach of a manager: cost + h λ + μ; inf if none."""
+    n_groups = len(g.tier)
+    n_regions = len(p.region_codes)
+    had = _group_had_manager(p, g)
+    best = np.full((n_groups, len(LEVELS)), np.inf)
+    tiers = sorted(set(int(t) for t in g.tier))
+    for t in tiers:
+        h = rules.hours_per_customer[t]
+        price = h * lam + mu
+        allowed = [_RANK[lv] for lv in rules.allowed_levels(t)]
+        # cheapest manager per (region, level)
+        cheapest = np.full((n_regions, len(LEVELS)), np.inf)
+        np.minimum.at(cheapest, (p.m_region, p.m_level), price)
+        sel = np.flatnonzero(g.tier == t)
+        for lv in allowed:
+            own = cheapest[g.region[sel], lv]
+            if rules.region == "preference" and n_regions > 1:
+                other = np.full(len(sel), np.inf)
+                for r2 in range(n_regions):
+                    other = np.where(g.region[sel] != r2, np.minimum(other, cheapest[r2, lv] + rules.region_cost),
+                                     other)
+                own = np.minimum(own, other)
+            reach = own + np.where(had[sel], rules.switching_cost, 0.0)
+            cur = g.cur[sel]
+            has = cur >= 0
+            stay = np.full(len(sel), np.inf)
+            cur_ok = has & (p.m_level[np.maximum(cur, 0)] == lv) if len(p.m_level) else has
+            stay[cur_ok] = price[cur[cur_ok]] + np.where(
+                p.m_region[cur[cur_ok]] != g.region[sel][cur_ok], rules.region_cost, 0.0)
+            best[sel, lv] = np.minimum(reach, stay)
+    return best
+
+
+def _lagrangian_bound(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray,
+                      mu: np.ndarray) -> float:
+    """Σ λH + μA + Σ_c max(0, max_L v f_L − best cost): an upper bound of the optimum for λ, μ ≥ 0."""
+    acc = p.mgr["max_accounts"].to_numpy(float)
+    base = float((lam * p.mgr["hours"].to_numpy(float)).sum() + (mu[np.isfinite(acc)] * acc[np.isfinite(acc)]).sum())
+    return base + float(_best_profits(p, g, rules, lam, mu).sum())
+
+
+def _best_profits(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray,
+                  mu: np.ndarray) -> np.ndarray:
+    """Per staffed customer (in the groups' order) max(0, max_m [gain − cost − h λ_m − μ_m])."""
+    if not len(g.tier):
+        return np.zeros(0)
+    best = _best_costs(p, g, rules, lam, mu, np.arange(len(g.tier)))
+    group_of = np.repeat(np.arange(len(g.tier)), np.diff(g.starts))
+    v = p.c_value[g.order]
+    f = np.zeros((len(g.tier), len(LEVELS)))
+    for gi_t in sorted(set(int(t) for t in g.tier)):
+        sel = g.tier == gi_t
+        for lv in rules.allowed_levels(gi_t):
+            f[sel, _RANK[lv]] = rules.factor(gi_t, lv)
+    profit = np.zeros(len(v))
+    for lv in range(len(LEVELS)):
+        fin = np.isfinite(best[group_of, lv])
+        term = np.where(fin, v * f[group_of, lv] - np.where(fin, best[group_of, lv], 0.0), -np.inf)
+        profit = np.maximum(profit, term)
+    return profit
+
+
+def _crossing_cuts(p: _Problem, g: _Groups, values_sorted: np.ndarray, rules: AssignmentRules,
+                   lam: np.ndarray, mu: np.ndarray) -> np.ndarray:
+    """Positions where, under the shadow prices, a group's best option changes with the value."""
+    best = _best_costs(p, g, rules, lam, mu, np.arange(len(g.tier)))
+    cuts = []
+    for gi in range(len(g.tier)):
+        t = int(g.tier[gi])
+        lines = [(0.0, 0.0)] + [(rules.factor(t, lv), best[gi, _RANK[lv]]) for lv in rules.allowed_levels(t)
+                                if np.isfinite(best[gi, _RANK[lv]])]
+        lo, hi = int(g.starts[gi]), int(g.starts[gi + 1])
+        seg = -values_sorted[lo:hi]  # ascending
+        for i in range(len(lines)):
+            for j in range(i + 1, len(lines)):
+                (f1, c1), (f2, c2) = lines[i], lines[j]
+                if f1 == f2:
+                    continue
+                v_star = (c1 - c2) / (f1 - f2)
+                if v_star <= 0:
+                    continue
+                cuts.append(lo + int(np.searchsorted(seg, -v_star, side="right")))
+    return np.unique(np.asarray(cuts, np.int64))
+
+
+# --------------------------------------------------------------------------------------------------
+# outputs
+
+
+def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules,
+                      worth: np.ndarray) -> pd.DataFrame:
+    ids = p.mgr["manager_id"].to_numpy(object)
+    n = len(p.cust)
+    cur = p.c_cur
+    served = assigned != _NONE
+    reason = np.full(n, "unassigned_no_capacity", dtype=object)
+    reason[~p.staffed] = "pooled_by_playbook"
+    # staffed without any manager of an allowed level in reach
+    reach = np.zeros(n, bool)
+    for t in rules.staffed_tiers:
+        allowed = [_RANK[lv] for lv in rules.allowed_levels(t)]
+        ok_mgr = np.isin(p.m_level, allowed)
+        regions_ok = np.zeros(len(p.region_codes), bool)
+        regions_ok[p.m_region[ok_mgr]] = True
+        sel = p.c_tier == t
+        reach[sel] = regions_ok[p.c_region[sel]] if rules.region == "hard" else ok_mgr.any()
+    reason[p.staffed & ~served & reach & ~worth] = "unassigned_no_value"
+    reason[p.staffed & ~served & ~reach] = "unassigned_no_manager"
+    had = cur != _NONE
+    known = np.asarray(~p.cust["current_manager"].isna())
+    reason[served & ~known] = "assigned_new"
+    reason[served & known & ~had] = "moved_manager_left"
+    kept = served & had & (assigned == cur)
+    reason[kept] = "kept"
+    moved = served & had & (assigned != cur)
+    if moved.any():
+        tier_ok = np.zeros(n, bool)
+        for t in rules.staffed_tiers:
+            allowed = [_RANK[lv] for lv in rules.allowed_levels(t)]
+            sel = had & (p.c_tier == t)
+            tier_ok[sel] = np.isin(p.m_level[cur[sel]], allowed)
+        region_ok = np.ones(n, bool)
+        if rules.region == "hard":
+            region_ok[had] = p.m_region[cur[had]] == p.c_region[had]
+        # room left at the current manager after the assignment
+        h = _tier_hours(p, rules)
+        used = np.bincount(assigned[served], weights=h[served], minlength=len(p.mgr))
+        count = np.bincount(assigned[served], minlength=len(p.mgr))
+        acc = p.mgr["max_accounts"].to_numpy(float)
+        room_h = p.mgr["hours"].to_numpy(float) - used
+        room_a = np.where(np.isfinite(acc), acc - count, np.inf)
+        c_safe = np.maximum(cur, 0)
+        full = (room_h[c_safe] < h - 1e-9) | (room_a[c_safe] < 1)
+        reason[moved & ~tier_ok] = "moved_level"
+        reason[moved & tier_ok & ~region_ok] = "moved_region"
+        reason[moved & tier_ok & region_ok & full] = "moved_capacity"
+        reason[moved & tier_ok & region_ok & ~full] = "moved_value"
+    # unassigned customers who had a manager lose them for capacity (or reach) reasons: keep codes
+    current_id = p.cust["current_manager"].astype(object).where(p.cust["current_manager"].notna(), None)
+    recommended = np.where(served, ids[np.maximum(assigned, 0)] if len(ids) else None, None)
+    gain = _gains(p, assigned, rules)
+    cost = _customer_costs(p, assigned, rules)
+    return pd.DataFrame({
+        "customer_id": p.cust["customer_id"].to_numpy(),
+        "tier": p.c_tier,
+        "region": p.cust["region"].to_numpy(),
+        "value": p.c_value,
+        "current_manager": current_id.to_numpy(),
+        "recommended_manager": recommended,
+        "recommended_level": np.where(served, np.asarray(LEVELS, dtype=object)[p.m_level[np.maximum(assigned, 0)]]
+                                      if len(ids) else None, None),
+        "reason": reason.astype(str),
+        "expected_gain": gain,
+        "cost": cost,
+    })
+
+
+def _manager_loads(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> pd.DataFrame:
+    h = _tier_hours(p, rules)
+    n_mgr = len(p.mgr)
+    before = (p.c_cur != _NONE) & p.staffed
+    after = assigned != _NONE
+    out = p.mgr[["manager_id", "level", "region", "hours", "max_accounts"]].rename(
+        columns={"hours": "hours_available"}).copy()
+    out["accounts_before"] = np.bincount(p.c_cur[before], minlength=n_mgr)
+    out["hours_before"] = np.bincount(p.c_cur[before], weights=h[before], minlength=n_mgr)
+    out["accounts_after"] = np.bincount(assigned[after], minlength=n_mgr)
+    out["hours_after"] = np.bincount(assigned[after], weights=h[after], minlength=n_mgr)
+    avail = out["hours_available"].to_numpy(float)
+    out["utilisation_after"] = np.where(avail > 0, out["hours_after"] / np.where(avail > 0, avail, 1.0), np.nan)
+    return out
+
+
+# --------------------------------------------------------------------------------------------------
+# the capacity plan
+
+
+@dataclass(frozen=True)
+class CapacityPlan:
+    """``options``: one row per priced option; ``recommended``: its index or None; ``note``: message."""
+
+    options: pd.DataFrame
+    recommended: int | None
+    note: Message
+    binding: bool
+
+
+def capacity_plan(
+    customers: pd.DataFrame,
+    managers: pd.DataFrame,
+    rules: AssignmentRules,
+    result: AssignmentResult | None = None,
+    *,
+    max_rounds: int = 4,
+    new_manager_hours: float | None = None,
+) -> CapacityPlan:
+    """Options when capacity binds: (a) more managers per level, (b) a lower cadence for some tiers.
+
+    A third row, ``as_is``, prices leaving the unserved customers with the pooled service: when it
+    costs less than every option that serves them (a lower cadence costs uplift on every customer of
+    the tier; a manager costs ``manager_cost``), it is the recommendation.
+
+    Each option row: option (``add_managers`` / ``lower_cadence`` / ``as_is``), detail (the levels and counts or
+    the tiers and factor), managers_added, cadence_factor, tiers, value (objective after the option),
+    value_lost (against unlimited capacity), extra_cost (the managers' ``manager_cost``), total_cost
+    (value_lost + extra_cost), unassigned (staffed customers still unserved), fits.
+
+    A new manager has the median hours and account limit of the managers of its level (of all
+    managers when the level has none); ``new_manager_hours`` sets the hours instead, and is needed
+    when there are no managers at all.
+    """
+    result = result or solve_assignment(customers, managers, rules)
+    s = result.summary
+    unserved = result.assignments["reason"].isin(_UNSERVED)
+    binding = bool(unserved.any())
+    if not binding:
+        return CapacityPlan(pd.DataFrame(columns=_PLAN_COLUMNS), None,
+                            message("assignment_plan_fits", customers=s["staffed_customers"]), False)
+    reference = s["value_unconstrained"]
+    rows = [_option_add_managers(customers, managers, rules, result, reference, max_rounds, new_manager_hours)]
+    cadence = _option_lower_cadence(customers, managers, rules, result)
+    if cadence is not None:
+        rows.append(cadence)
+    rows.append({"option": "as_is", "managers_added": {lv: 0 for lv in LEVELS}, "cadence_factor": 1.0,
+                 "tiers": [], "value": s["objective"], "value_lost": s["value_lost"], "extra_cost": 0.0,
+                 "total_cost": s["value_lost"], "unassigned": int(unserved.sum()), "fits": False})
+    options = pd.DataFrame(rows, columns=_PLAN_COLUMNS)
+    fitting = options.index[options["fits"]]
+    if not len(fitting):
+        return CapacityPlan(options, None, message("assignment_plan_none", unassigned=int(unserved.sum())), True)
+    best = int(options.loc[fitting, "total_cost"].idxmin())
+    as_is = int(options.index[options["option"] == "as_is"][0])
+    if options.loc[as_is, "total_cost"] < options.loc[best, "total_cost"]:
+        best = as_is
+    row = options.loc[best]
+    if row["option"] == "as_is":
+        cheapest = options.loc[fitting, "total_cost"].min()
+        note = message("assignment_plan_as_is", unassigned=int(unserved.sum()), value_lost=float(row["value_lost"]),
+                       cheapest=float(cheapest))
+    elif row["option"] == "add_managers":
+        counts = joined(message("assignment_plan_level_count", count=int(k), staff=message(f"playbook_staff_{lv}"))
+                        for lv, k in row["managers_added"].items() if k > 0)
+        note = message("assignment_plan_add", managers=counts, value_lost=float(row["value_lost"]),
+                       extra_cost=float(row["extra_cost"]), unassigned=int(unserved.sum()))
+    else:
+        note = message("assignment_plan_cadence", tiers=joined(tier_ref(t) for t in row["tiers"]),
+                       reduction=1.0 - float(row["cadence_factor"]), value_lost=float(row["value_lost"]),
+                       unassigned=int(unserved.sum()))
+    return CapacityPlan(options, best, note, True)
+
+
+_UNSERVED = ("unassigned_no_capacity", "unassigned_no_manager")
+_PLAN_COLUMNS = ["option", "managers_added", "cadence_factor", "tiers", "value", "value_lost",
+                 "extra_cost", "total_cost", "unassigned", "fits"]
+
+
+def _option_add_managers(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRules,
+                         result: AssignmentResult, reference: float, max_rounds: int,
+                         new_manager_hours: float | None) -> dict[str, Any]:
+    """The fewest managers per level (and region, with the hard rule) that serve every staffed customer."""
+    mgr = _prepare_managers(managers)
+
+    def typical(level: str) -> tuple[float, float]:
+        same = mgr[mgr["level"] == level]
+        pool = same if len(same) else mgr
+        hours = new_manager_hours if new_manager_hours is not None else float(pool["hours"].median())
+        if not (isinstance(hours, (int, float)) and math.isfinite(hours) and hours > 0):
+            raise AssignmentError(
+                "capacity plan: there are no managers to size a new one on; pass new_manager_hours "
+                "(hours per month of a new manager)")
+        return float(hours), float(pool["max_accounts"].median()) if len(pool) else math.nan
+
+    added: dict[tuple[str, str], int] = {}
+    current = result
+    for _ in range(max_rounds):
+        unserved = current.assignments[current.assignments["reason"].isin(_UNSERVED)]
+        if unserved.empty:
+            break
+        need = unserved.assign(
+            level=unserved["tier"].map(rules.required_level),
+            hours=unserved["tier"].map(rules.hours_per_customer).astype(float),
+            region=unserved["region"] if rules.region == "hard" else "*",
+        ).groupby(["level", "region"]).agg(hours=("hours", "sum"), accounts=("hours", "size"))
+        for (level, region), row in need.iterrows():
+            typical_h, typical_a = typical(level)
+            k = math.ceil(row["hours"] / typical_h - 1e-9)
+            if math.isfinite(typical_a) and typical_a > 0:
+                k = max(k, math.ceil(row["accounts"] / typical_a - 1e-9))
+            added[(level, region)] = added.get((level, region), 0) + max(k, 1)
+        rows = []
+        for (level, region), k in added.items():
+            typical_h, typical_a = typical(level)
+            where = region if region != "*" else _busiest_region(result, level, rules)
+            rows += [{"manager_id": f"new-{level}-{where}-{i + 1}", "level": level, "region": where,
+                      "hours": typical_h, "max_accounts": typical_a} for i in range(k)]
+        current = solve_assignment(customers, pd.concat([mgr, pd.DataFrame(rows)], ignore_index=True), rules)
+    per_level = {lv: sum(k for (level, _r), k in added.items() if level == lv) for lv in LEVELS}
+    extra_cost = float(sum(rules.manager_cost.get(lv, 0.0) * k for lv, k in per_level.items()))
+    lost = max(reference - current.summary["objective"], 0.0)
+    unassigned = int(current.assignments["reason"].isin(_UNSERVED).sum())
+    return {"option": "add_managers", "managers_added": per_level, "cadence_factor": 1.0, "tiers": [],
+            "value": current.summary["objective"], "value_lost": lost, "extra_cost": extra_cost,
+            "total_cost": lost + extra_cost, "unassigned": unassigned, "fits": unassigned == 0}
+
+
+def _busiest_region(result: AssignmentResult, level: str, rules: AssignmentRules) -> str:
+    table = result.assignments
+    unserved = table[table["reason"].isin(_UNSERVED) & (table["tier"].map(rules.required_level) == level)]
+    source = unserved if len(unserved) else table
+    return str(source["region"].value_counts().idxmax())
+
+
+def _option_lower_cadence(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRules,
+                          result: AssignmentResult, max_solves: int = 6) -> dict[str, Any] | None:
+    """The least costly lower cadence (10 %…50 % less, lowest staffed tiers first) that serves everyone.
+
+    Candidates are ranked by the value the lower uplift costs when every customer is served, and are
+    screened by the nested-levels hours check (customers needing level L or above against the hours
+    of level L and above); the first candidates are solved until one fits.
+    """
+    staffed = rules.staffed_tiers
+    if not staffed:
+        return None
+    table = result.assignments
+    mgr = _prepare_managers(managers)
+    value_by_tier = table.groupby("tier")["value"].sum()
+    count_by_tier = table.groupby(["tier", "region"]).size().unstack(fill_value=0)
+    candidates = []
+    for n_tiers in range(1, len(staffed) + 1):
+        tiers = staffed[-n_tiers:]
+        for factor in CADENCE_FACTORS:
+            trial = _scaled_rules(rules, tiers, factor)
+            loss = sum(value_by_tier.get(t, 0.0) * (rules.factor(t, rules.required_level[t])
+                                                    - trial.factor(t, trial.required_level[t])) for t in tiers)
+            if _hours_fit(trial, mgr, count_by_tier):
+                candidates.append((loss, tiers, factor, trial))
+    candidates.sort(key=lambda c: (c[0], len(c[1]), -c[2]))
+    for _loss, tiers, factor, trial in candidates[:max_solves]:
+        solved = solve_assignment(customers, managers, trial)
+        unassigned = int(solved.assignments["reason"].isin(_UNSERVED).sum())
+        if unassigned == 0:
+            lost = max(result.summary["value_unconstrained"] - solved.summary["objective"], 0.0)
+            return {"option": "lower_cadence", "managers_added": {lv: 0 for lv in LEVELS},
+                    "cadence_factor": factor, "tiers": list(tiers), "value": solved.summary["objective"],
+                    "value_lost": lost, "extra_cost": 0.0, "total_cost": lost, "unassigned": 0, "fits": True}
+    return {"option": "lower_cadence", "managers_added": {lv: 0 for lv in LEVELS},
+            "cadence_factor": CADENCE_FACTORS[-1], "tiers": list(staffed), "value": math.nan,
+            "value_lost": math.nan, "extra_cost": 0.0, "total_cost": math.inf,
+            "unassigned": int(table["reason"].isin(_UNSERVED).sum()), "fits": False}
+
+
+def _scaled_rules(rules: AssignmentRules, tiers: list[int], factor: float) -> AssignmentRules:
+    """The rules with the cadence of ``tiers`` times ``factor``; the response curve keeps its k_hours,
+    so the uplift falls to u_max·(1 − exp(−factor·h / k))."""
+    hours = dict(rules.hours_per_customer)
+    for t in tiers:
+        hours[t] = hours[t] * factor
+    # the uplift of the required level is evaluated at the new hours: keep f consistent
+    return replace(rules, hours_per_customer=hours)
+
+
+def _hours_fit(rules: AssignmentRules, mgr: pd.DataFrame, count_by_tier: pd.DataFrame) -> bool:
+    """Nested-levels hours check (per region with the hard rule): customers needing level L or above
+    against the hours of the managers of level L or above. Necessary, not sufficient."""
+    rank = mgr["level"].map(_RANK)
+    regions = count_by_tier.columns if rules.region == "hard" else [None]
+    for region in regions:
+        counts = count_by_tier.sum(axis=1) if region is None else count_by_tier[region]
+        pool = mgr if region is None else mgr[mgr["region"] == region]
+        for level_rank in range(len(LEVELS)):
+            need = sum(counts.get(t, 0) * rules.hours_per_customer[t] for t in rules.staffed_tiers
+                       if _RANK[rules.required_level[t]] <= level_rank)
+            have = float(pool.loc[rank[pool.index] <= level_rank, "hours"].sum())
+            if need > have + 1e-9:
+                return False
+    return True
