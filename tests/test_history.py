@@ -375,12 +375,27 @@ def test_an_append_that_fails_after_the_renames_says_what_was_published_and_how_
 
     monkeypatch.setattr(history, "add_published", broken)
     study = open_study(ROOT / "params/sample.yaml", tmp_path)
+    study.published_processed_dir.mkdir(parents=True, exist_ok=True)
+    (study.published_processed_dir / catalog.TIER_PROFILE).write_bytes(b"")  # a run that has tiers
     with pytest.raises(runner.StageFailed) as err:
         runner._add_to_history(study)
     message = str(err.value)
     assert message.startswith("publishing 'sample': its outputs are in") and "HistoryError: disk full" in message
     assert "The next run of 'sample' adds it again" in message
     assert f"python -m analysis history add {study.published_reports_dir}" in message
+
+
+def test_a_run_without_tiers_yet_is_published_and_not_added(tmp_path, monkeypatch, capsys):
+    from analysis.frame import runner
+
+    def must_not_run(study):
+        raise AssertionError("a run without tiers has no quarter to add")
+
+    monkeypatch.setattr(history, "add_published", must_not_run)
+    study = open_study(ROOT / "params/sample.yaml", tmp_path)
+    study.published_processed_dir.mkdir(parents=True, exist_ok=True)
+    runner._add_to_history(study)
+    assert "'sample' is not added to the study history: it has no tiers yet" in capsys.readouterr().err
 
 
 def test_history_keys_are_checked_at_load(tmp_path):

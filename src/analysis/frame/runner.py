@@ -427,7 +427,14 @@ def _check_history(study: Study) -> None:
 
 
 def _add_to_history(published: Study, *, recovering: bool = False) -> None:
-    """Add the run just published to the study history (part of the publish: redone by the next run if cut short)."""
+    """Add the run just published to the study history (part of the publish: redone by the next run if cut short).
+
+    A run whose stages have not yet placed its customers in tiers (e.g. ``--stages 01_clean`` on a new
+    run) has no quarter to add; it says so and adds nothing.
+    """
+    if not (published.published_processed_dir / catalog.TIER_PROFILE).is_file():
+        _say(f"'{published.run}' is not added to the study history: it has no tiers yet (run 03_tiers)")
+        return
     started = time.perf_counter()
     try:
         path = history.add_published(published)

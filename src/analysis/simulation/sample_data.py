@@ -159,6 +159,10 @@ CATEGORIES = {
 _CATEGORY_BASE_B2B = np.array([0.2, 0.9, -0.2, 0.6, 0.3, 0.7])
 _CATEGORY_BASE_B2C = np.array([0.9, 0.2, 1.0, -0.3, -1.0, 0.0])
 _CATEGORY_SPEND_TILT = np.array([-0.3, 0.3, -0.6, 0.1, 0.7, 0.5])
+# a customer's taste between the hardware bundle (equipment, consumables, maintenance) and the digital one
+# (software, consulting, cloud): categories of one bundle are bought together, which cross-selling can find
+_CATEGORY_BUNDLE = np.array([1.0, -1.0, 1.0, 1.0, -1.0, -1.0])
+_CATEGORY_TASTE_SD = 1.2
 
 CHANNELS = {"线上商城": "Online store", "直销": "Direct sales", "渠道代理": "Channel partner",
             "电话销售": "Telesales"}
@@ -395,6 +399,7 @@ def _customer_preferences(rng: np.random.Generator,
     cat_logits = (np.where(is_b2b, _CATEGORY_BASE_B2B, _CATEGORY_BASE_B2C)
                   + _CATEGORY_SPEND_TILT * z_spend
                   + 0.7 * rng.standard_normal((n, len(CATEGORIES))))
+    cat_logits += _CATEGORY_TASTE_SD * rng.standard_normal((n, 1)) * _CATEGORY_BUNDLE
     chan_base = np.where(is_b2b, _CHANNEL_BASE_B2B, _CHANNEL_BASE_B2C)
     chan_probs = np.vstack([rng.dirichlet(20 * row) for row in chan_base]) if n else chan_base
     return _softmax_rows(cat_logits), chan_probs
