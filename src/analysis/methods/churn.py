@@ -714,30 +714,22 @@ def reasons_message(reasons: Iterable[tuple[str, dict[str, Any]]]) -> Message:
     )
 
 
-def _reasons(
+def observed_reasons(
     row: dict[str, Any],
     gap_multiple: float,
     max_days: int,
     falling_share: float,
     detractor_max: float,
 ) -> list[tuple[str, dict[str, Any]]]:
+    """The observable churn reasons (code, figures) that hold for one customer's row: a long silence
+    against their usual gap, falling spend, a detractor's answer, an open complaint."""
     found: list[tuple[str, dict[str, Any]]] = []
     days = number_or_none(row.get("days_since_last"))
     gap = usual_gap_days(row)
     if days is not None and ((gap is not None and days > gap_multiple * gap) or days > max_days):
-        found.append(
-            (
-                "long_since_last_purchase",
-                {"days": round(days), "gap": "—" if gap is None else round(gap)},
-            )
-        )
+        found.append(("long_since_last_purchase", {"days": round(days), "gap": "—" if gap is None else round(gap)}))
     recent, previous = number_or_none(row.get("recent_spend")), number_or_none(row.get("previous_spend"))
-    if (
-        recent is not None
-        and previous is not None
-        and previous > 0
-        and recent < falling_share * previous
-    ):
+    if recent is not None and previous is not None and previous > 0 and recent < falling_share * previous:
         found.append(("falling_spend", {"share": max(recent, 0.0) / previous}))
     score = number_or_none(row.get("recommend_score"))
     if score is not None and score <= detractor_max:
@@ -745,9 +737,18 @@ def _reasons(
     open_complaints = number_or_none(row.get("complaints_open"))
     if open_complaints is not None and open_complaints > 0:
         found.append(("open_complaint", {"n": int(open_complaints)}))
-    if not found:
-        found.append(("model_risk", {"risk": float(row["churn_risk"])}))
     return found
+
+
+def _reasons(
+    row: dict[str, Any],
+    gap_multiple: float,
+    max_days: int,
+    falling_share: float,
+    detractor_max: float,
+) -> list[tuple[str, dict[str, Any]]]:
+    found = observed_reasons(row, gap_multiple, max_days, falling_share, detractor_max)
+    return found or [("model_risk", {"risk": float(row["churn_risk"])})]
 
 
 def usual_gap_days(row: dict[str, Any]) -> float | None:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from analysis.i18n import Message, joined, message, to_json
-from analysis.methods.churn import number_or_none, usual_gap_days
+from analysis.methods.churn import number_or_none, observed_reasons, usual_gap_days
 from analysis.methods.clv.units import (
     DAYS_PER_YEAR,  # the study's one year, for the years between first and last purchase
 )
@@ -141,25 +141,13 @@ def winback_reasons(
 ) -> list[tuple[str, dict[str, Any]]]:
     """The reasons (code, figures) that hold for one lost customer's row; ``low_p_alive`` when none
     of the churn reasons does (or, without P(alive), ``long_since_last_purchase`` with its days)."""
-    found: list[tuple[str, dict[str, Any]]] = []
-    days = number_or_none(row.get("days_since_last"))
-    gap = usual_gap_days(row)
-    if days is not None and ((gap is not None and days > gap_multiple * gap) or days > max_days):
-        found.append(("long_since_last_purchase", {"days": round(days), "gap": "—" if gap is None else round(gap)}))
-    recent, previous = number_or_none(row.get("recent_spend")), number_or_none(row.get("previous_spend"))
-    if recent is not None and previous is not None and previous > 0 and recent < falling_share * previous:
-        found.append(("falling_spend", {"share": max(recent, 0.0) / previous}))
-    score = number_or_none(row.get("recommend_score"))
-    if score is not None and score <= detractor_max:
-        found.append(("detractor", {"score": score}))
-    open_complaints = number_or_none(row.get("complaints_open"))
-    if open_complaints is not None and open_complaints > 0:
-        found.append(("open_complaint", {"n": int(open_complaints)}))
+    found = observed_reasons(row, gap_multiple, max_days, falling_share, detractor_max)
     if not found:
         p_alive = number_or_none(row.get("p_alive"))
         if p_alive is not None:
             found.append(("low_p_alive", {"p_alive": p_alive}))
-        elif days is not None:
+        elif (days := number_or_none(row.get("days_since_last"))) is not None:
+            gap = usual_gap_days(row)
             found.append(("long_since_last_purchase", {"days": round(days), "gap": "—" if gap is None else round(gap)}))
     return found
 
