@@ -162,6 +162,7 @@ def loads_table(loads: pd.DataFrame, who: dict[str, str], language: str) -> tupl
         "utilisation_after": "managers_col_utilisation_after",
     }
     frame = loads.assign(who=loads["manager_id"].astype(str).map(who).fillna(loads["manager_id"].astype(str)))
+    frame = frame.sort_values("who", kind="stable")
     present = {c: text(k, language) for c, k in columns.items() if c in frame.columns}
     formats = {"hours_available": ",.0f", "hours_before": ",.1f", "hours_after": ",.1f",
                "utilisation_before": ".0%", "utilisation_after": ".0%"}
