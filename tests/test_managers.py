@@ -216,3 +216,129 @@ def test_stage_reads_the_managers_file_and_names_a_wrong_row(tmp_path):
     path.write_text(path.read_text(encoding="utf-8-sig").replace("主管", "初级"), encoding="utf-8-sig")
     staff = managers_stage.read_managers(params)
     assert staff["level"].tolist() == ["senior", "junior"] and staff["hours_per_month"].tolist() == [100.0, 150.0]
+
+
+# --------------------------------------------------------------------------- who should serve whom
+
+TIER_WORDS = {"zh": ["金", "银", "铜", "普"], "en": ["Gold", "Silver", "Bronze", "Base"]}
+
+
+def small_assignment_study(tmp_path):
+    """One region, two seniors of 15 hours each, a middle and a junior manager; 30 tier-1 customers
+    (1.5 hours each a month by the default playbook: 45 hours for 30 senior hours), half of them with
+    the middle manager, and 20 customers in each of tiers 2-4. Values 1 000 … 30 000 in tier 1."""
+    from dataclasses import replace
+
+    from analysis.frame import catalog
+    from analysis.frame.study import open_study
+
+    study = open_study(ROOT / "params" / "sample.yaml", out_root=tmp_path)
+    path = tmp_path / "managers.csv"
+    path.write_text("经理编号,姓名,职级,地区,月可用工时,最多客户数,入职日期\n"
+                    "S1,王一,高级,东,15,,\nS2,李二,高级,东,15,,\nM1,张三,中级,东,100,,\nJ1,赵四,初级,东,100,,\n",
+                    encoding="utf-8-sig")
+    spec = study.params.inputs.managers.model_copy(update={"path": path})
+    params = study.params.model_copy(update={"inputs": study.params.inputs.model_copy(update={"managers": spec})})
+    study = replace(study, params=params)
+    tier = np.repeat([1, 2, 3, 4], [30, 20, 20, 20])
+    current = np.array(["S1", "M1"] * 15 + ["M1"] * 20 + ["J1"] * 20 + ["J1"] * 20)
+    value = np.concatenate([1000.0 * np.arange(1, 31), np.full(20, 800.0), np.full(20, 300.0), np.full(20, 50.0)])
+    book = pd.DataFrame({
+        "customer_id": [f"CUST-{i:04d}" for i in range(len(tier))], "name": [f"客户{i}" for i in range(len(tier))],
+        "tier": tier, "region": "东", "account_manager": current, "clv": value, "revenue": value * 2,
+        "p_alive": 0.8, "T": 400.0, "monetary_value": 100.0, "segment": "B2B",
+    })
+    profile = pd.DataFrame({"tier": [1, 2, 3, 4], "customers": [30, 20, 20, 20],
+                            "clv": [value[tier == t].sum() for t in (1, 2, 3, 4)], "p_alive_mean": 0.8})
+    study.write(catalog.CUSTOMERS, book)
+    study.write(catalog.TIER_PROFILE, profile)
+    rule = {"method": "clv", "n_tiers": 4, "names": TIER_WORDS, "column": "clv"}
+    study.write(catalog.TIERING_JSON, {"method": "clv", "n_tiers": 4, "rule": rule, "migration": None, "skipped": {}})
+    return study, book
+
+
+def test_stage_assigns_customers_within_each_managers_hours_and_prices_the_plan(tmp_path):
+    from analysis.frame import catalog
+
+    study, book = small_assignment_study(tmp_path)
+    managers_stage.run(study)
+    table = study.read(catalog.ASSIGNMENT)
+    loads = study.read(catalog.MANAGER_LOADS).set_index("manager_id")
+    record = study.read(catalog.MANAGERS_JSON)
+    assert sorted(table["customer_id"]) == sorted(book["customer_id"])
+    assert {"customer_id", "current_manager", "recommended_manager", "reason", "tier", "value"} <= set(table.columns)
+    # capacity holds: no manager is given more hours than they have
+    assert (loads["hours_after"] <= loads["hours_available"] + 1e-6).all()
+    assert loads.loc[["S1", "S2"], "hours_after"].sum() == pytest.approx(30.0, abs=1e-6)  # 20 tier-1 customers
+    tier1 = table[table["tier"] == 1]
+    served = tier1["recommended_manager"].notna()
+    assert served.sum() == 20 and set(tier1.loc[served, "recommended_manager"]) <= {"S1", "S2"}
+    # the most valuable tier-1 customers are the ones served; the rest wait for room
+    assert tier1.loc[served, "value"].min() > tier1.loc[~served, "value"].max()
+    assert set(tier1.loc[~served, "reason"]) == {"unassigned_no_capacity"}
+    assert set(table.loc[table["tier"] == 4, "reason"]) == {"pooled_by_playbook"}
+    moved = tier1[served & (tier1["current_manager"] == "M1")]
+    assert len(moved) and set(moved["reason"]) == {"moved_level"}  # a middle manager may not serve tier 1
+    summary, plan = record["assignment"], record["capacity_plan"]
+    assert summary["unassigned_no_capacity"] == 10 and summary["staffed_customers"] == 70
+    assert summary["kept"] + summary["moved"] + summary["assigned_new"] + summary["unassigned"] == 70
+    assert summary["value_after"] <= summary["value_unconstrained"] + 1e-6 and summary["value_lost"] > 0
+    # the plan: one more senior (median 15 hours) covers the 15 hours short; it fits and is recommended
+    assert plan["binding"] and plan["recommended_option"] == "add_managers"
+    chosen = plan["options"][plan["recommended"]]
+    assert chosen["fits"] and chosen["unassigned"] == 0 and chosen["managers_added"]["senior"] == 1
+    assert plan["note"]["key"] == "assignment_plan_add"
+    senior = next(row for row in plan["levels"] if row["level"] == "senior")
+    assert senior["utilisation"] == pytest.approx(1.5) and senior["utilisation_after"] <= 1.0
+
+
+def test_the_report_shows_the_plan_and_masks_the_handover_list(tmp_path):
+    from analysis.frame import catalog
+    from analysis.frame.privacy import ensure_salt, mask_customers
+    from analysis.report import sections
+    from analysis.report.managers import managers_section
+
+    study, book = small_assignment_study(tmp_path)
+    managers_stage.run(study)
+    table = study.read(catalog.ASSIGNMENT)
+    moved = table[table["reason"].str.startswith("moved")].sort_values("value", ascending=False)
+    codes = mask_customers(moved.head(30), ensure_salt(study.processed_dir))["customer_id"].tolist()
+    for language, words in (("zh", ["交接名单", "增聘", "降低联系频次", "维持现状"]),
+                            ("en", ["Handover list", "Hire", "Lower the cadence", "Leave as is"])):
+        section = managers_section(study, language, sections.RunOutputs(study, language))
+        html = "".join(section.blocks)
+        assert all(w in html for w in words), language
+        assert all(code in html for code in codes)  # the watch list's codes, same salt
+        assert not any(cid in html for cid in book["customer_id"]) and "客户1" not in html
+        assert ">S1<" not in html and ">KM-01<" in html  # codes by default, not the managers' ids
+
+
+def test_on_the_sample_the_recommended_plan_resolves_the_senior_overload(sample_report, out_root):
+    """The sample's seniors have about two thirds of the hours the tier-1 cadence needs (the stage-5
+    check says about 150 %); the assignment respects every manager's hours and the recommended plan
+    serves everyone with no senior over hours. The handover list is masked in both report pages."""
+    from analysis.frame.privacy import ensure_salt, mask_customers
+
+    processed = out_root / "data/processed/sample"
+    record = json.loads((processed / "managers.json").read_text(encoding="utf-8"))
+    plan, summary = record["capacity_plan"], record["assignment"]
+    senior = next(row for row in plan["levels"] if row["level"] == "senior")
+    assert 1.25 < senior["utilisation"] < 1.8 and summary["unassigned_no_capacity"] > 0
+    assert plan["binding"] and plan["recommended"] is not None
+    chosen = plan["options"][plan["recommended"]]
+    assert chosen["fits"] and chosen["unassigned"] == 0 and chosen["option"] != "as_is"
+    assert senior["utilisation_after"] <= 1.0
+    loads = pd.read_parquet(processed / "manager_loads.parquet")
+    assert (loads["hours_after"] <= loads["hours_available"] + 1e-6).all()
+    assert (loads.loc[loads["level"] == "senior", "utilisation_before"] > 1).any()
+    table = pd.read_parquet(processed / "assignment.parquet")
+    customers = pd.read_parquet(processed / "customers.parquet")
+    assert len(table) == customers["tier"].notna().sum() and table["customer_id"].is_unique
+    moved = table[table["reason"].str.startswith("moved")].sort_values(["value", "customer_id"], ascending=[False, True])
+    assert len(moved) == summary["moved"] > 0
+    shown = moved.head(30)
+    codes = mask_customers(shown, ensure_salt(processed))["customer_id"].tolist()
+    for page in ("index.html", "index.en.html"):
+        html = (sample_report.parent / page).read_text(encoding="utf-8")
+        assert all(code in html for code in codes), page
+        assert not any(f">{cid}<" in html for cid in shown["customer_id"]), page

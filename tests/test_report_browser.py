@@ -124,3 +124,26 @@ def test_the_trends_section_renders_its_chart(browser, sample_report, name, head
     assert trends is not None, "no Trends section"
     assert trends["heading"] == heading and trends["width"] > 600 and trends["shown"] > 300
     assert trends["linked"], "the table of contents does not link the Trends section"
+
+
+@pytest.mark.parametrize(("name", "words", "header"), [
+    ("index.html", ["谁该服务谁", "增聘", "交接名单"], "建议客户经理"),
+    ("index.en.html", ["Who should serve whom", "Hire", "Handover list"], "Recommended manager"),
+])
+def test_the_managers_section_shows_the_assignment_and_the_plan(browser, sample_report, name, words, header):
+    """The sample's seniors are short of hours: the section states who should serve whom, the plan
+    (options table with the recommended one starred), each manager's load and the handover list."""
+    page, problems = open_report(browser, sample_report.parent / name)
+    check_page(page, problems)
+    section = page.locator("#managers")
+    body = section.inner_text()
+    assert all(w in body for w in words) and "★" in body
+    headers = section.locator("th").all_inner_texts()
+    assert header in headers
+    codes = page.evaluate(
+        """(header) => {
+              const table = [...document.querySelectorAll('#managers table')]
+                  .find(t => [...t.querySelectorAll('th')].some(th => th.textContent === header));
+              return [...table.querySelectorAll('tbody tr')].map(tr => tr.querySelector('td').textContent);
+           }""", header)
+    assert codes and all(code.startswith("C-") for code in codes)  # salted codes, as in the watch list

@@ -393,11 +393,32 @@ MANAGER_LEVELS = _add(
     always=False,
     labels={"performance_level": "managers_level_"},
 )
+ASSIGNMENT = _add(
+    "assignment.parquet", "06_managers", "parquet",
+    "Who should serve whom, one row per tiered customer: customer_id, tier, region, value (predicted CLV), "
+    "current_manager, recommended_manager (empty: the pooled / digital service), recommended_level (a code), "
+    "reason (a code: kept, moved_…, unassigned_…, pooled_by_playbook), expected_gain, cost.",
+    always=False,
+    labels={"recommended_level": "playbook_level_", "reason": "assignment_reason_"},
+)
+MANAGER_LOADS = _add(
+    "manager_loads.parquet", "06_managers", "parquet",
+    "Each manager's load before and after the assignment: manager_id, level (a code), region, hours_available, "
+    "max_accounts, accounts_before, hours_before, accounts_after, hours_after, utilisation_after, "
+    "utilisation_before (hours are the playbook's per customer of a staffed tier, per month).",
+    always=False,
+    labels={"level": "playbook_level_"},
+)
 MANAGERS_JSON = _add(
     "managers.json", "06_managers", "json",
     "source (file, master or null), managers, customers, unassigned_customers, unknown_account_managers, notes "
     "(messages), previous_run, confidence, level_rule (a message), level_weights, level_cutoffs, levels {A, B, C}, "
-    "matrix, over_capacity, adjustment (a message), raw_vs_adjusted_rank_corr; skipped (a message) without managers.",
+    "matrix, over_capacity, adjustment (a message), raw_vs_adjusted_rank_corr; with tiers, assignment (customers, "
+    "staffed_customers, kept, moved, assigned_new, unassigned and its reasons, value_before, value_after, "
+    "value_gained, value_unconstrained, value_lost, upper_bound, relative_gap, reasons, solver, rules) and "
+    "capacity_plan (binding, options with value_lost, extra_cost, total_cost, fits; recommended, "
+    "recommended_option, note (a message), levels: hours needed and available per level before and after the "
+    "plan); skipped (a message) without managers.",
 )
 
 # ---------------------------------------------------------------------------------------------

@@ -255,6 +255,35 @@ class Managers(_Section):
         default_factory=lambda: [0.5, -0.5],
         description="composite (in standard deviations) from which a manager is level A, then B; below: C",
     )
+    region_rule: Literal["hard", "preference"] = Field(
+        "hard", description="assignment: hard — a customer is served only by a manager of its region; "
+        "preference — by any, at region_cost for another region",
+    )
+    region_cost: float = Field(
+        0.0, ge=0, description="assignment: value (currency) given up per customer served outside its region "
+        "(region_rule: preference)",
+    )
+    switching_cost: float = Field(
+        0.0, ge=0, description="assignment: value (currency) a move to another manager costs; a customer keeps "
+        "the current manager unless moving keeps more than this",
+    )
+    allow_higher_level: bool = Field(
+        False, description="assignment: a more senior level than the playbook's may serve a tier (never a "
+        "less senior one)",
+    )
+    level_factor: dict[ManagerLevel, float] = Field(
+        default_factory=lambda: {"senior": 1.0, "middle": 0.9, "junior": 0.8},
+        description="assignment: relative effect of a level; a level serving a tier keeps factor[level] / "
+        "factor[playbook level] of the tier's uplift",
+    )
+    manager_cost: dict[ManagerLevel, float] = Field(
+        default_factory=dict, description="capacity plan: cost (currency) per month of one more manager, by "
+        "level; empty: the plan weighs only the value lost",
+    )
+    value_bands: int | None = Field(
+        16, ge=1, description="assignment: value bands per customer group in the optimiser (null: exact, one "
+        "per distinct value)",
+    )
 
     @field_validator("hours_per_month")
     @classmethod
@@ -263,6 +292,24 @@ class Managers(_Section):
         if bad:
             raise ValueError(f"hours must be > 0 per month, got {bad}")
         return hours
+
+    @field_validator("level_factor")
+    @classmethod
+    def _level_factor(cls, factor: dict[str, float]) -> dict[str, float]:
+        missing = [lv for lv in ("senior", "middle", "junior") if lv not in factor]
+        bad = {k: v for k, v in factor.items() if not v > 0}
+        if missing or bad:
+            raise ValueError(f"give a factor > 0 for each of senior, middle, junior; missing {missing}, "
+                             f"not above 0: {bad}")
+        return factor
+
+    @field_validator("manager_cost")
+    @classmethod
+    def _manager_cost(cls, cost: dict[str, float]) -> dict[str, float]:
+        bad = {k: v for k, v in cost.items() if not v >= 0}
+        if bad:
+            raise ValueError(f"a manager's cost per month must be ≥ 0, got {bad}")
+        return cost
 
     @field_validator("level_weights")
     @classmethod

@@ -2,8 +2,10 @@
 
 Built from stage 6's outputs (manager_scorecard.parquet, manager_levels.parquet, managers.json).
 Managers are shown by name when ``managers.show_names`` is true, else by a code (KM-01, KM-02, … in
-the order of their ids). :func:`capacity_blocks` is the sub-section on hours and portfolios: the
-assignment and capacity plan goes there.
+the order of their ids). :func:`capacity_blocks` is the sub-section on hours and portfolios, with
+who should serve whom (assignment.parquet, manager_loads.parquet and managers.json → assignment,
+capacity_plan): the summary, the recommended capacity plan and its options, each manager's load
+before and after, and the handover list — customers as salted codes, as in the watch list.
 """
 
 from __future__ import annotations
@@ -13,13 +15,17 @@ from typing import Any
 import pandas as pd
 
 from analysis.frame import catalog
+from analysis.frame.privacy import ensure_salt, mask_customers
 from analysis.frame.study import Study
-from analysis.i18n import render, text
+from analysis.i18n import joined, message, render, text, tier_ref
 from analysis.report import charts
 from analysis.report.blocks import Section, bullets, image, paragraph, table
+from analysis.report.localize import localize
 
 #: The row of customers whose account manager matches no manager (methods.managers.UNASSIGNED).
 UNASSIGNED = "unassigned"
+#: Rows of the handover list shown in the report (the highest values first); the file holds them all.
+HANDOVER_SHOWN = 30
 
 
 def manager_labels(card: pd.DataFrame, show_names: bool, language: str) -> pd.Series:
@@ -78,11 +84,12 @@ def adjusted_table(card: pd.DataFrame, language: str) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def capacity_blocks(study: Study, language: str, card: pd.DataFrame, record: dict[str, Any]) -> list[str]:
-    """Hours and portfolio sizes: who is over their hours or their largest portfolio, and the hours per level.
+def capacity_blocks(study: Study, language: str, card: pd.DataFrame, record: dict[str, Any],
+                    tier_names: dict[int, str] | None = None) -> list[str]:
+    """Hours and portfolio sizes: who is over their hours or their largest portfolio, and the hours per level;
+    then, when stage 6 assigned the customers, who should serve whom (:func:`assignment_blocks`).
 
-    This is the sub-section where the assignment and capacity plan (which customers to move to whom)
-    goes: it receives the same scorecard and record.
+    ``card`` carries each manager's label (``who``); ``tier_names`` names the tiers.
     """
     blocks = [paragraph(text("managers_capacity_intro", language))]
     staff = card[card["manager_id"] != UNASSIGNED]
@@ -103,6 +110,132 @@ def capacity_blocks(study: Study, language: str, card: pd.DataFrame, record: dic
         text("managers_level_hours", language, level=level, due=row["hours_due"], available=row["hours_per_month"],
              share=row["hours_due"] / row["hours_per_month"] if row["hours_per_month"] > 0 else float("nan"))
         for level, row in by_level.iterrows()]))
+    if record.get("assignment"):
+        blocks += assignment_blocks(study, language, card, record, tier_names)
+    return blocks
+
+
+def _money(value: float, study: Study, language: str) -> str:
+    from analysis.report.sections import money  # sections imports this module
+
+    return money(value, study, language)
+
+
+def _plan_detail(row: dict[str, Any], language: str, tier_names: dict[int, str] | None) -> str:
+    """What an option changes, in words: managers added per level, or the tiers' lower cadence."""
+    if row["option"] == "add_managers":
+        counts = [message("assignment_plan_level_count", count=k, staff=message(f"playbook_staff_{lv}"))
+                  for lv, k in row["managers_added"].items() if k > 0]
+        return render(joined(counts), language, tier_names) if counts else "—"
+    if row["option"] == "lower_cadence":
+        return text("managers_plan_cadence_detail", language,
+                    tiers=render(joined(tier_ref(t) for t in row["tiers"]), language, tier_names),
+                    reduction=1.0 - float(row["cadence_factor"]))
+    return "—"
+
+
+def plan_table(plan: dict[str, Any], study: Study, language: str, tier_names: dict[int, str] | None) -> pd.DataFrame:
+    """The capacity plan's options: what each changes, customers still unserved, value lost, cost, whether it fits."""
+    dash = "—"
+    rows = []
+    for i, row in enumerate(plan["options"]):
+        mark = " ★" if i == plan.get("recommended") else ""
+        rows.append({
+            text("managers_col_option", language): text(f"managers_option_{row['option']}", language) + mark,
+            text("managers_col_change", language): _plan_detail(row, language, tier_names),
+            text("managers_col_unserved", language): f"{int(row['unassigned']):,}",
+            text("managers_col_value_lost", language): (
+                _money(row["value_lost"], study, language) if row.get("value_lost") is not None else dash),
+            text("managers_col_extra_cost", language): _money(row.get("extra_cost") or 0.0, study, language),
+            text("managers_col_fits", language): text("managers_fits_yes" if row["fits"] else "managers_fits_no", language),
+        })
+    return pd.DataFrame(rows)
+
+
+def loads_table(loads: pd.DataFrame, who: dict[str, str], language: str) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Each manager's accounts and hours before and after the assignment, against the hours available."""
+    columns = {
+        "who": "managers_col_manager", "level": "managers_col_level", "region": "managers_col_region",
+        "hours_available": "managers_col_hours_available", "accounts_before": "managers_col_accounts_before",
+        "accounts_after": "managers_col_accounts_after", "hours_before": "managers_col_hours_before",
+        "hours_after": "managers_col_hours_after", "utilisation_before": "managers_col_utilisation_before",
+        "utilisation_after": "managers_col_utilisation_after",
+    }
+    frame = loads.assign(who=loads["manager_id"].astype(str).map(who).fillna(loads["manager_id"].astype(str)))
+    frame = frame.sort_values("who", kind="stable")
+    present = {c: text(k, language) for c, k in columns.items() if c in frame.columns}
+    formats = {"hours_available": ",.0f", "hours_before": ",.1f", "hours_after": ",.1f",
+               "utilisation_before": ".0%", "utilisation_after": ".0%"}
+    shown = frame[list(present)].rename(columns=present)
+    return shown, {present[c]: f for c, f in formats.items() if c in present}
+
+
+def handover_table(study: Study, assignment: pd.DataFrame, who: dict[str, str], language: str,
+                   tier_names: dict[int, str] | None) -> tuple[pd.DataFrame, int]:
+    """Customers who should change manager, the most valuable first, masked as in the watch list
+    (salted codes, never ids or names); returns the rows shown and how many there are in all."""
+    moved = assignment[assignment["reason"].astype(str).str.startswith("moved")]
+    moved = moved.sort_values(["value", "customer_id"], ascending=[False, True], kind="stable")
+    masked = mask_customers(moved.head(HANDOVER_SHOWN), ensure_salt(study.processed_dir))
+    masked = localize(masked.assign(tier_name=""), language, tier_names, output=catalog.ASSIGNMENT)
+
+    def label(v: Any) -> str:
+        return "—" if v is None or pd.isna(v) else who.get(str(v), str(v))
+
+    shown = pd.DataFrame({
+        text("col_customer", language): masked["customer_id"],
+        text("col_tier", language): masked["tier_name"],
+        text("col_clv", language): masked["value"].astype(float),
+        text("managers_col_current_manager", language): [label(v) for v in masked["current_manager"]],
+        text("managers_col_recommended_manager", language): [label(v) for v in masked["recommended_manager"]],
+        text("managers_col_reason", language): masked["reason"],
+    })
+    return shown, len(moved)
+
+
+def assignment_blocks(study: Study, language: str, card: pd.DataFrame, record: dict[str, Any],
+                      tier_names: dict[int, str] | None = None) -> list[str]:
+    """Who should serve whom: the summary, the capacity plan (recommendation, options, hours per level
+    before and after it), each manager's load before and after, and the handover list."""
+    a = record["assignment"]
+    plan = record.get("capacity_plan") or {}
+    who = dict(zip(card["manager_id"].astype(str), card["who"].astype(str)))
+    blocks = [paragraph(text("managers_assignment_intro", language))]
+    blocks.append(paragraph(text(
+        "managers_assignment_summary", language, staffed=a["staffed_customers"], kept=a["kept"], moved=a["moved"],
+        new=a["assigned_new"], unassigned=a["unassigned"], no_room=a["unassigned_no_capacity"],
+        no_manager=a["unassigned_no_manager"], pooled=a["pooled_by_playbook"])))
+    blocks.append(paragraph(text(
+        "managers_assignment_value", language, before=_money(a["value_before"], study, language),
+        after=_money(a["value_after"], study, language),
+        gained=("+" if a["value_gained"] >= 0 else "−") + _money(abs(a["value_gained"]), study, language),
+        unconstrained=_money(a["value_unconstrained"], study, language))))
+    if plan.get("note"):
+        blocks.append(paragraph(render(plan["note"], language, tier_names)))
+    if plan.get("binding") and plan.get("options"):
+        blocks.append(table(plan_table(plan, study, language, tier_names)))
+        blocks.append(paragraph(text("managers_plan_star", language), "note"))
+    if plan.get("levels"):
+        blocks.append(bullets([
+            text("managers_plan_level", language, level=text(f"playbook_level_{row['level']}", language),
+                 needed=row["hours_needed"], available=row["hours_available"],
+                 share=row["utilisation"] if row["utilisation"] is not None else float("nan"),
+                 needed_after=row["hours_needed_after"], available_after=row["hours_available_after"],
+                 share_after=row["utilisation_after"] if row["utilisation_after"] is not None else float("nan"))
+            for row in plan["levels"] if row["tiers"]]))
+    loads = study.read_optional(catalog.MANAGER_LOADS)
+    if loads is not None and len(loads):
+        blocks.append(paragraph(text("managers_loads_intro", language)))
+        shown, formats = loads_table(localize(loads, language, output=catalog.MANAGER_LOADS), who, language)
+        blocks.append(table(shown, formats=formats))
+    assignment = study.read_optional(catalog.ASSIGNMENT)
+    if assignment is not None:
+        shown, total = handover_table(study, assignment, who, language, tier_names)
+        if total:
+            blocks.append(paragraph(text("managers_handover_intro", language, shown=len(shown), n=total)))
+            blocks.append(table(shown, formats={text("col_clv", language): ",.0f"}))
+        else:
+            blocks.append(paragraph(text("managers_handover_none", language)))
     return blocks
 
 
@@ -137,5 +270,5 @@ def managers_section(study: Study, language: str, out: Any) -> Section | None:
     blocks.append(table(matrix.rename(columns=header)))
     levels = ranked.groupby("performance_level", sort=True)["who"].apply(text("separator_list", language).join)
     blocks.append(bullets([f"{level}: {names}" for level, names in levels.items()]))
-    blocks += capacity_blocks(study, language, card, record)
+    blocks += capacity_blocks(study, language, card, record, out.tier_names())
     return Section("managers", title, blocks)

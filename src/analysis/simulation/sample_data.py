@@ -14,8 +14,9 @@ satisfaction models can be checked against the truth written next to the data (`
   penalty for customers who complained before answering;
 * complaints are more frequent for customers with a higher dropout probability;
 * every customer has an account manager (``managers.csv``: 40 managers over the regions, senior,
-  middle and junior). Each manager has a known retention effect and a known satisfaction shift
-  (``truth.json`` → ``managers``): the Beta(a, b) dropout probabilities drawn for the book are
+  middle and junior; the seniors' hours for accounts fall short of what the top tier's cadence
+  needs, so the assignment of customers to managers has a capacity to respect). Each manager has
+  a known retention effect and a known satisfaction shift (``truth.json`` → ``managers``): the Beta(a, b) dropout probabilities drawn for the book are
   dealt out so that a manager's customers get lower ones the larger the manager's retention effect
   (a Gaussian copula: the book's p values keep exactly their Beta draws), and the manager's shift is
   added to the overall-satisfaction and recommendation answers of their customers. Within a region
@@ -112,9 +113,11 @@ MANAGER_COLUMNS = {
     "入职日期": "start_date",
 }
 #: manager level code -> (label in the export, share of a region's managers, hours per month for
-#: accounts, largest portfolio, preference for valuable customers, relative portfolio size)
+#: accounts, largest portfolio, preference for valuable customers, relative portfolio size).
+#: A senior leads a team and wins business besides, so keeps fewer hours for accounts: the seniors'
+#: hours fall about a third short of what the playbook's tier-1 cadence needs (the capacity binds).
 MANAGER_LEVELS = {
-    "senior": ("高级", 0.25, 110, 150, 1.0, 0.8),
+    "senior": ("高级", 0.25, 45, 150, 1.0, 0.8),
     "middle": ("中级", 0.40, 130, 220, 0.0, 1.0),
     "junior": ("初级", 0.35, 150, 260, -1.0, 1.1),
 }
