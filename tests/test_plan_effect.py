@@ -144,3 +144,31 @@ def test_plan_effect_estimates_every_outcome() -> None:
     assert record["n_customers"] == 1500 and len(record["tiers"]) == 3
     again = plan_effect(frame, ["z", "w"], n_boot=30, seed=3)
     assert again["outcomes"]["bought"]["low"] == record["outcomes"]["bought"]["low"]
+
+
+def test_the_stage_says_why_it_skips() -> None:
+    """Without a previous run, a contact log or last quarter's tiers there is a reason, not a number."""
+    from pathlib import Path
+
+    from analysis.frame.params import load_params
+    from analysis.stages.allocation import compute_plan_effect
+
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params" / "sample.yaml", check_files=False)
+    log = pd.DataFrame({"customer_id": ["a"], "contact_date": pd.to_datetime(["2025-10-02"])})
+    tx = pd.DataFrame({"customer_id": ["a"], "order_date": pd.to_datetime(["2025-10-03"]), "is_purchase": [True],
+                       "amount": [1.0]})
+    previous = pd.DataFrame({"customer_id": ["a"], "tier": [1], "last_purchase": pd.to_datetime(["2025-12-31"]),
+                             "days_since_last": [0]})
+    cases = [
+        (params.model_copy(update={"tiering": params.tiering.model_copy(update={"previous_run": None})}),
+         {"previous": previous, "contacts": log}, "no_previous_run"),
+        (params, {"previous": previous, "contacts": None}, "no_contacts"),
+        (params, {"previous": None, "contacts": log}, "no_previous_customers"),
+        (params, {"previous": previous, "contacts": log}, "empty_quarter"),
+    ]
+    for p, inputs, code in cases:
+        record = compute_plan_effect(p, transactions=tx, **inputs)
+        assert record["skipped"]["key"] == f"plan_effect_skip_{code}", code
+        assert "outcomes" not in record
+        assert render(record["skipped"], "zh") and render(record["skipped"], "en")
