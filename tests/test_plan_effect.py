@@ -172,3 +172,39 @@ def test_the_stage_says_why_it_skips() -> None:
         assert record["skipped"]["key"] == f"plan_effect_skip_{code}", code
         assert "outcomes" not in record
         assert render(record["skipped"], "zh") and render(record["skipped"], "en")
+
+
+def test_the_report_section_states_estimate_naive_and_caveat_or_the_reason() -> None:
+    from pathlib import Path
+
+    from analysis.frame import catalog
+    from analysis.frame.params import load_params
+    from analysis.frame.study import Study
+    from analysis.report.plan_effect import plan_effect_section
+
+    root = Path(__file__).resolve().parents[1]
+    params = load_params(root / "params" / "sample.yaml", check_files=False)
+    study = Study(params, root / "params" / "sample.yaml")
+    frame = _simulated(n=1200).assign(required=3, spend_change=0.0, nps=np.nan)
+    record = {"previous_run": "sample_prev", "skipped": None, "quarter": {"start": "2025-10-01", "end": "2025-12-31"},
+              **plan_effect(frame, ["z", "w"], outcomes=("bought", "spend_change"), n_boot=30)}
+
+    class Out:
+        def __init__(self, found: dict) -> None:
+            self.found = found
+
+        def get(self, name: str) -> dict | None:
+            return self.found if name == catalog.PLAN_EFFECT else None
+
+    bought = record["outcomes"]["bought"]
+    for language, words in (("en", "naive comparison"), ("zh", "简单对比")):
+        section = plan_effect_section(study, language, Out(record))
+        page = "".join(section.blocks)
+        assert f"{100 * bought['estimate']:+.1f}" in page and f"{100 * bought['naive']:+.1f}" in page
+        assert words in page and "<img" in page
+        assert render(bought["caveat"], language).split("：")[0].split(":")[0] in page
+    skipped = plan_effect_section(study, "en", Out({"previous_run": None, "skipped": {"key": "plan_effect_skip_no_previous_run"}}))
+    assert "tiering.previous_run" in "".join(skipped.blocks)
+    without_log = study.params.model_copy(update={"inputs": study.params.inputs.model_copy(update={"contacts": None})})
+    assert plan_effect_section(Study(without_log, root / "params" / "sample.yaml"), "en", Out(record)) is None
+    assert plan_effect_section(study, "en", Out(None)) is None

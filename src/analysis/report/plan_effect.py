@@ -4,7 +4,8 @@ Built from stage 5's plan_effect.json (:func:`analysis.stages.allocation.compute
 sentence with the adjusted estimate of getting the recommended cadence on buying in the quarter, its
 interval and the naive comparison beside it; the observational caveat; a chart of the two; a table of
 every outcome (buying, spend change, NPS of the surveyed); the overlap check and the method.
-A run whose record was skipped shows the reason; a run without the record has no section.
+A run whose record was skipped shows the reason; a run without the record or without a contact log in its
+params has no section.
 """
 
 from __future__ import annotations
@@ -81,9 +82,10 @@ def outcomes_table(record: dict[str, Any], study: Study, language: str) -> pd.Da
 
 
 def plan_effect_section(study: Study, language: str, out: Any) -> Section | None:
-    """The 管理效果评估 / Did last quarter's plan work? section; None when the run has no plan_effect.json."""
+    """The 管理效果评估 / Did last quarter's plan work? section; None when the run has no plan_effect.json
+    or its params give no contact log (the comparison is not in use)."""
     record = out.get(catalog.PLAN_EFFECT)
-    if record is None:
+    if record is None or study.params.inputs.contacts is None:
         return None
     title = text("sec_plan_effect", language)
     if record.get("skipped") is not None:
