@@ -34,6 +34,7 @@ REPORT_METHODS: dict[str, set[str]] = {
     "uncertainty": set(),
     "trends": set(),
     "managers": set(),
+    "plan_effect": set(),
     "sections": {
         "analysis.methods.profiles",  # tier and purchase mix, Lorenz curve, Pareto message, Kruskal–Wallis
         "analysis.methods.quality_gate",  # input summaries, join breaches, the quality table

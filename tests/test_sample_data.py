@@ -23,7 +23,8 @@ from analysis.simulation.sample_data import (
 pytestmark = pytest.mark.slow  # each module run generates the whole sample data set
 
 DATA_FILES = ["transactions.csv", "customers.xlsx", "surveys.csv", "complaints.csv", "managers.csv",
-              "truth_customers.csv", "truth.json"]
+              "contacts.csv", "truth_customers.csv", "truth.json"]
+CONTACT_HEADERS = ["客户编号", "联系日期", "联系方式", "客户经理"]
 MANAGER_HEADERS = ["经理编号", "姓名", "职级", "地区", "月可用工时", "最多客户数", "入职日期"]
 TX_HEADERS = ["客户编号", "订单编号", "订单日期", "金额", "数量", "产品类别", "销售渠道", "成本"]
 CUSTOMER_HEADERS = ["客户编号", "客户名称", "行业", "地区", "客户类型", "注册日期", "客户经理",
@@ -76,14 +77,18 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "latent": pd.read_csv(folder / "truth_customers.csv", dtype={"customer_id": str}),
         "managers": pd.read_csv(folder / "managers.csv", encoding="utf-8-sig", dtype=str,
                                 keep_default_na=False),
+        "contacts": pd.read_csv(folder / "contacts.csv", encoding="utf-8-sig", dtype=str,
+                                keep_default_na=False),
     }
 
 
 @pytest.fixture(scope="module")
 def purchases(sample: dict) -> pd.DataFrame:
-    """Clean purchase rows: no duplicates, no fabricated dirty rows, no returns."""
+    """Clean purchase rows of the BG/NBD process: no duplicates, no fabricated dirty rows, no returns,
+    not the extra orders of the customers served by the last quarter's plan."""
     tx, truth = sample["tx"], sample["truth"]
     fabricated = {oid for kind in FABRICATED for oid in truth["injected_order_ids"][kind]}
+    fabricated |= set(truth["plan_effect"]["order_ids"])
     clean = tx.drop_duplicates(subset=TX_HEADERS)
     clean = clean[~clean["订单编号"].isin(fabricated)]
     return clean[clean["amount"] > 0]
@@ -174,7 +179,8 @@ def test_injected_counts_match_the_files(sample: dict) -> None:
     assert (tx["amount"] < 0).sum() == injected["return_rows"]
     assert len(tx) == truth["rows"]["transactions"]
     n_extra = sum(v for k, v in injected.items() if k != "return_rows")
-    assert len(tx) == truth["observed"]["purchases"] + injected["return_rows"] + n_extra
+    n_plan = truth["plan_effect"]["extra_purchases"]
+    assert len(tx) == truth["observed"]["purchases"] + injected["return_rows"] + n_extra + n_plan
     for kind in FABRICATED:
         assert len(truth["injected_order_ids"][kind]) == injected[kind]
 
@@ -354,3 +360,45 @@ def test_manager_effects_are_known_and_act_on_their_customers(sample: dict) -> N
     g = truth["bgnbd"]
     mean, var = g["a"] / (g["a"] + g["b"]), 0.0109
     assert abs(latent["p"].mean() - mean) < 4 * np.sqrt(var / len(latent))
+
+
+# --------------------------------------------------------------------------- the last quarter's plan
+
+def test_contact_log_covers_the_last_quarter(sample: dict) -> None:
+    """Every contact lies in the quarter, is with a customer who bought before it and is logged by
+    the customer's own manager; served customers have 6+ contacts, the others 0 or 1."""
+    contacts, truth = sample["contacts"], sample["truth"]
+    plan = truth["plan_effect"]
+    assert list(contacts.columns) == CONTACT_HEADERS
+    assert (sample["dir"] / "contacts.csv").read_bytes().startswith(b"\xef\xbb\xbf")
+    assert len(contacts) == plan["contacts"] == truth["rows"]["contacts"]
+    day = pd.to_datetime(contacts["联系日期"], format="%Y-%m-%d")
+    assert plan["quarter"] == {"start": "2025-10-01", "end": "2025-12-31"}
+    assert day.between(pd.Timestamp("2025-10-01"), pd.Timestamp("2025-12-31")).all()
+    first = sample["latent"].set_index("customer_id")["first_purchase"]
+    assert (pd.to_datetime(first.loc[contacts["客户编号"]]).to_numpy() < pd.Timestamp("2025-10-01")).all()
+    master = sample["customers"].drop_duplicates().set_index("客户编号")["客户经理"]
+    assert (master.loc[contacts["客户编号"]].to_numpy() == contacts["客户经理"].to_numpy()).all()
+    per_customer = contacts["客户编号"].value_counts()
+    served = per_customer[per_customer >= 6]
+    assert len(served) == plan["served"]
+    assert per_customer[per_customer < 6].max() == 1
+    assert 0.25 < plan["served"] / plan["eligible"] < 0.6
+
+
+def test_plan_effect_is_in_the_served_customers_purchases(sample: dict, purchases: pd.DataFrame) -> None:
+    """The extra orders are the served customers' own, in the quarter; the true effect is positive
+    and the naive comparison overstates it (the served were the likelier buyers anyway)."""
+    tx, truth, contacts = sample["tx"], sample["truth"], sample["contacts"]
+    plan = truth["plan_effect"]
+    extra = tx[tx["订单编号"].isin(plan["order_ids"])]
+    assert len(extra) == plan["extra_purchases"] > 500
+    assert extra["date"].between(pd.Timestamp("2025-10-01"), pd.Timestamp("2025-12-31")).all()
+    served = contacts["客户编号"].value_counts()
+    assert set(extra["客户编号"]) <= set(served[served >= 6].index)
+    assert (extra["amount"] > 0).all()
+    assert plan["rate_multiplier"] == 2.0
+    assert 0.03 < plan["ate"]["bought"] < 0.15 and plan["ate"]["spend"] > 0
+    assert plan["naive"]["bought"] > plan["ate"]["bought"] + 0.08
+    # one purchase per customer and day holds with the extra orders too
+    assert not pd.concat([purchases, extra]).duplicated(["客户编号", "date"]).any()

@@ -364,6 +364,16 @@ CROSS_SELL = _add(
     "rank, category (as in the data), score (item-item cosine), buyers_share, categories_bought "
     "(empty with fewer than two product categories).",
 )
+PLAN_EFFECT = _add(
+    "plan_effect.json", "05_allocation", "json",
+    "Did last quarter's plan work: previous_run, skipped (a message, or null), quarter {start, end}, cadence "
+    "{tier: contacts a month}, cadence_source (previous_allocation or playbook), contacts {rows, in_quarter, "
+    "unreadable_dates, unknown_customers}, n_customers, n_treated, n_control, tiers [{tier, customers, treated, "
+    "required}], outcomes {bought, spend_change, nps: {estimand, method, covariates, estimate, low, high, level, "
+    "n_boot, naive, naive_low, naive_high, n_treated, n_control, n_used, n_outside_support, overlap {treated, "
+    "control, share_extreme}, strata [{tier, n_treated, n_control, n_used, estimate, naive, reason, "
+    "reason_code}], reason (a message, when no estimate), caveat (a message)}}.",
+)
 CROSS_SELL_VALIDATION = _add(
     "cross_sell_validation.json", "05_allocation", "json",
     "Holdout check of the cross-sell suggestions: method, baseline, k, holdout_months, cutoff, end, "

@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 if TYPE_CHECKING:
     import pandas as pd
 
-TABLES = ("transactions", "customers", "surveys", "complaints", "managers")
+TABLES = ("transactions", "customers", "surveys", "complaints", "managers", "contacts")
 
 #: The column names used inside the library (the data contracts); the params map user headers onto them.
 CONTRACT_COLUMNS: dict[str, dict[str, bool]] = {
@@ -55,6 +55,9 @@ CONTRACT_COLUMNS: dict[str, dict[str, bool]] = {
     "managers": {
         "manager_id": True, "name": False, "level": True, "region": False, "hours_per_month": False,
         "max_accounts": False, "start_date": False,
+    },
+    "contacts": {
+        "customer_id": True, "contact_date": True, "channel": False, "account_manager": False,
     },
 }
 
@@ -87,6 +90,7 @@ class Inputs(_Section):
     surveys: InputFile | None = None
     complaints: InputFile | None = None
     managers: InputFile | None = None
+    contacts: InputFile | None = None
 
 
 class Period(_Section):

@@ -30,6 +30,7 @@ from analysis.report.actions import actions_section
 from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
 from analysis.report.localize import code_label, localize, tier_name, tier_names
 from analysis.report.managers import managers_section
+from analysis.report.plan_effect import plan_effect_section
 from analysis.report.tier_profiles import mix_in_language
 from analysis.report.tier_rules import format_number, rule_text
 from analysis.report.trends import trends_section
@@ -865,6 +866,6 @@ def quality_appendix(study: Study, language: str, out: RunOutputs) -> Section | 
 
 BUILDERS = [
     summary_section, tiers_section, profiles_section, scoring_section, satisfaction_section, watch_section,
-    recommendations_section, actions_section, managers_section, migration_section, trends_section,
+    recommendations_section, actions_section, plan_effect_section, managers_section, migration_section, trends_section,
     methodology_section, quality_appendix,
 ]

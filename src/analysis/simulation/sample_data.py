@@ -21,7 +21,14 @@ satisfaction models can be checked against the truth written next to the data (`
   (a Gaussian copula: the book's p values keep exactly their Beta draws), and the manager's shift is
   added to the overall-satisfaction and recommendation answers of their customers. Within a region
   seniors get the more valuable and longer-standing customers, so a raw ranking of managers is
-  confounded by the mix of their portfolios.
+  confounded by the mix of their portfolios;
+* the window's last quarter has a contact log (``contacts.csv``): whether a customer was served
+  as planned (6+ contacts in the quarter, else 0 or 1) depends on what was known at the quarter's
+  start (BG/NBD P(alive), repeat purchases, mean order value), and being served doubles the
+  customer's purchase rate while alive in the quarter (``truth.json`` → ``plan_effect``: the
+  definition, the true effects and the naive comparison). Its draws come from a stream of their
+  own; the served customers' extra orders are the only rows it adds to ``transactions.csv`` (every
+  other row keeps its content and order), and no other file changes.
 
 The purchase and spend draws are those of :mod:`analysis.simulation.purchases`, the one simulator
 of purchase histories that the benchmarks' transactions use as well.
@@ -63,6 +70,7 @@ from analysis.simulation.purchases import (
 
 __all__ = [
     "COMPLAINT_COLUMNS",
+    "CONTACT_COLUMNS",
     "CUSTOMER_COLUMNS",
     "MANAGER_COLUMNS",
     "SURVEY_ATTRIBUTES",
@@ -267,6 +275,28 @@ _DIRTY_SHARES = {"duplicate": 0.005, "missing_customer_id": 0.002, "invalid_date
 _CUSTOMER_DUPLICATE_SHARE = 0.001
 _BALANCE_CLASS1_THRESHOLD = 2e8
 _MIN_BALANCES_ABOVE_THRESHOLD = 3
+
+# the last quarter's service plan: who got the recommended contacts, and what that did
+CONTACT_COLUMNS = {
+    "客户编号": "customer_id",
+    "联系日期": "contact_date",
+    "联系方式": "channel",
+    "客户经理": "account_manager",
+}
+#: contact channel label in the export -> share of the contacts
+CONTACT_CHANNELS = {"上门拜访": 0.25, "电话": 0.35, "企业微信": 0.25, "邮件": 0.15}
+#: while alive in the quarter, a served customer buys at this multiple of their BG/NBD rate
+PLAN_RATE_MULTIPLIER = 2.0
+#: logit P(served) = intercept + sum(weight * z(covariate)), covariates known at the quarter's start
+PLAN_PROPENSITY = {"intercept": -0.3, "logit_p_alive": 1.0, "log_repeat_purchases": 0.5,
+                   "log_mean_order_value": 0.5}
+#: a served customer gets at least this many contacts in the quarter (2 a month: the highest cadence
+#: of the default 4-tier playbook), plus Poisson(_SERVED_EXTRA_CONTACTS)
+_SERVED_MIN_CONTACTS = 6
+_SERVED_EXTRA_CONTACTS = 3.0
+#: an unserved customer gets one contact with this probability, else none (under 0.5 a month: below
+#: every tier's cadence of the default 4-tier playbook)
+_UNSERVED_CONTACT_SHARE = 0.4
 
 
 # --------------------------------------------------------------------------- closed-form checks
@@ -1036,7 +1066,11 @@ def _build_transactions(rng: np.random.Generator, cust: pd.DataFrame, purchases:
     kinds = fabricated["kind"].to_numpy()
     broken = _break_rows(rng, _export_rows(rng, fabricated, ids, start), kinds)
     extra = pd.concat([broken, duplicates], ignore_index=True)
+    # each row's day (a clean row's, else -1) rides along so later rows can be placed by date
+    clean_rows = clean_rows.assign(_day=clean_lines["day"].to_numpy())
+    extra = extra.assign(_day=-1)
     table = _place_at_random(rng, clean_rows.reset_index(drop=True), extra)
+    row_day = table.pop("_day").to_numpy()
     injected_ids = {k: sorted(fabricated.loc[kinds == k, "order_id"]) for k in counts
                     if k != "duplicate"}
     injected_ids["duplicate"] = sorted(duplicates["订单编号"])
@@ -1050,8 +1084,219 @@ def _build_transactions(rng: np.random.Generator, cust: pd.DataFrame, purchases:
         "n_clean_rows": len(clean_rows),
         "mean_order_value": float(lines["amount"].mean()),
         "purchase_lines": lines,
+        "preferences": prefs,
+        "row_day": row_day,
     }
     return table, info
+
+
+# --------------------------------------------------------------------------- the last quarter's plan
+
+def _quarter_start(start: np.datetime64, n_days: int) -> int:
+    """Day index of the first day of the calendar quarter holding the window's last day."""
+    end = start + (n_days - 1)
+    month = end.astype("datetime64[M]")
+    first_month = month - (month.astype(int) % 3)
+    return int((first_month.astype("datetime64[D]") - start).astype(int))
+
+
+def _bgnbd_p_alive(x: np.ndarray, t_x: np.ndarray, t: np.ndarray, tp: TrueParameters) -> np.ndarray:
+    """P(alive | x, t_x, T) under BG/NBD with the true parameters (FHL 2005, eq. 11)."""
+    x = x.astype(float)
+    ratio = np.where(x > 0, tp.a / np.maximum(tp.b + x - 1, 1e-12), 0.0)
+    t = np.maximum(t, t_x)  # customers whose first purchase is after the date are not looked at
+    return 1.0 / (1.0 + ratio * ((tp.alpha + t) / (tp.alpha + t_x)) ** (tp.r + x))
+
+
+@dataclass(frozen=True)
+class _Plan:
+    contacts: pd.DataFrame      # the contact log (export columns)
+    orders: pd.DataFrame        # the extra purchase lines of the served customers
+    truth: dict
+
+
+def _plan_covariates(cust: pd.DataFrame, lines: pd.DataFrame, q_start: int,
+                     tp: TrueParameters) -> pd.DataFrame:
+    """What a manager knew of each customer at the quarter's start (purchases before it)."""
+    before = lines[lines["day"].to_numpy() < q_start]
+    grouped = before.groupby("cust")
+    n = len(cust)
+    count = np.bincount(before["cust"].to_numpy(), minlength=n)
+    last = np.full(n, -1)
+    last[grouped["day"].max().index.to_numpy()] = grouped["day"].max().to_numpy()
+    mean_value = np.full(n, np.nan)
+    mean_value[grouped["amount"].mean().index.to_numpy()] = grouped["amount"].mean().to_numpy()
+    first = cust["first_day"].to_numpy()
+    eligible = first < q_start
+    x = np.maximum(count - 1, 0)
+    p_alive = _bgnbd_p_alive(x, np.maximum(last - first, 0), (q_start - first).astype(float), tp)
+    return pd.DataFrame({"eligible": eligible, "x": x, "p_alive": p_alive, "mean_value": mean_value})
+
+
+def _served(rng: np.random.Generator, covariates: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Who was served as planned among the eligible, and their probability of it."""
+    eligible = covariates["eligible"].to_numpy()
+    n = len(covariates)
+    score = np.zeros(n)
+    if eligible.any():
+        c = covariates[eligible]
+        p = np.clip(c["p_alive"].to_numpy(), 1e-6, 1 - 1e-6)
+        w = PLAN_PROPENSITY
+        score[eligible] = (w["intercept"]
+                           + w["logit_p_alive"] * _standardize(np.log(p / (1 - p)))
+                           + w["log_repeat_purchases"] * _standardize(np.log1p(c["x"].to_numpy()))
+                           + w["log_mean_order_value"] * _standardize(np.log(c["mean_value"].to_numpy())))
+    propensity = np.where(eligible, 1.0 / (1.0 + np.exp(-score)), 0.0)
+    served = eligible & (rng.random(n) < propensity)
+    return served, propensity
+
+
+def _contact_log(rng: np.random.Generator, cust: pd.DataFrame, served: np.ndarray,
+                 eligible: np.ndarray, ids: np.ndarray, start: np.datetime64, q_start: int,
+                 n_days: int, managers: pd.DataFrame) -> pd.DataFrame:
+    """One row per contact in the quarter: served customers 6+ contacts, the others 0 or 1."""
+    n = len(cust)
+    count = np.where(served, _SERVED_MIN_CONTACTS + rng.poisson(_SERVED_EXTRA_CONTACTS, n),
+                     (rng.random(n) < _UNSERVED_CONTACT_SHARE).astype(np.int64))
+    count = np.where(eligible, count, 0)
+    owner = np.repeat(np.arange(n), count)
+    day = q_start + np.floor(rng.random(owner.size) * (n_days - q_start)).astype(np.int64)
+    labels = np.array(list(CONTACT_CHANNELS), dtype=object)
+    shares = np.array(list(CONTACT_CHANNELS.values()))
+    channel = labels[rng.choice(labels.size, owner.size, p=shares / shares.sum())]
+    names = managers["name"].to_numpy()[cust["manager"].to_numpy()[owner]]
+    log = pd.DataFrame({"客户编号": ids[owner], "联系日期": (start + day).astype(str),
+                        "联系方式": channel, "客户经理": names}, dtype=object)
+    return log.sort_values(["联系日期", "客户编号"], kind="stable").reset_index(drop=True)
+
+
+def _plan(rng: np.random.Generator, cust: pd.DataFrame, purchases: pd.DataFrame, tx_info: dict,
+          ids: np.ndarray, start: np.datetime64, n_days: int, tp: TrueParameters,
+          managers: pd.DataFrame) -> _Plan | None:
+    """The contact log of the window's last quarter and the purchases being served added.
+
+    Every eligible customer (first purchase before the quarter) gets both potential outcomes: the
+    BG/NBD purchases as drawn, and those plus the extra purchases serving would bring (rate
+    ``(PLAN_RATE_MULTIPLIER - 1) * lambda`` from the quarter's start while the customer is alive,
+    one purchase a day, not counted towards dropout). Only the served customers' extra purchases
+    are written; the true effects are the differences of the two outcomes. None when the window
+    holds no whole earlier history before the quarter.
+    """
+    q_start = _quarter_start(start, n_days)
+    if q_start <= 0:
+        return None
+    lines = tx_info["purchase_lines"]
+    covariates = _plan_covariates(cust, lines, q_start, tp)
+    eligible = covariates["eligible"].to_numpy()
+    served, propensity = _served(rng, covariates)
+    contacts = _contact_log(rng, cust, served, eligible, ids, start, q_start, n_days, managers)
+
+    n = len(cust)
+    owner_all, day_all = purchases["cust"].to_numpy(), purchases["day"].to_numpy()
+    n_rep = np.bincount(owner_all, minlength=n) - 1
+    last_day = np.full(n, -1)
+    np.maximum.at(last_day, owner_all, day_all)
+    dropped = n_rep >= cust["dropout_after"].to_numpy()
+    alive_until = np.where(dropped, last_day, n_days - 1)
+    exposure = np.where(eligible, np.maximum(alive_until - q_start + 1, 0), 0)
+    n_extra = rng.poisson((PLAN_RATE_MULTIPLIER - 1) * cust["lam"].to_numpy() * exposure)
+    owner = np.repeat(np.arange(n), n_extra)
+    day = q_start + np.floor(rng.random(owner.size) * exposure[owner]).astype(np.int64)
+    width = n_days + 1
+    taken = set((owner_all * width + day_all).tolist())
+    key = owner * width + day
+    _, first_of_key = np.unique(key, return_index=True)
+    keep = np.zeros(owner.size, dtype=bool)
+    keep[first_of_key] = True
+    keep &= ~np.isin(key, list(taken))
+    extra = pd.DataFrame({"cust": owner[keep], "day": day[keep]}).sort_values(["day", "cust"])
+    extra_lines = _order_lines(rng, cust, extra.reset_index(drop=True),
+                               tx_info["preferences"], tp).assign(is_return=False)
+
+    in_quarter = lines["day"].to_numpy() >= q_start
+    spend0 = np.bincount(lines["cust"].to_numpy()[in_quarter],
+                         weights=lines["amount"].to_numpy()[in_quarter], minlength=n)
+    bought0 = np.bincount(lines["cust"].to_numpy()[in_quarter], minlength=n) > 0
+    gain = np.bincount(extra_lines["cust"].to_numpy(), weights=extra_lines["amount"].to_numpy(),
+                       minlength=n)
+    bought1 = bought0 | (np.bincount(extra_lines["cust"].to_numpy(), minlength=n) > 0)
+    effect_bought = (bought1.astype(float) - bought0)[eligible]
+    effect_spend = gain[eligible]
+    on = served[eligible]
+    observed_bought = np.where(served, bought1, bought0)[eligible]
+    written = extra_lines[served[extra_lines["cust"].to_numpy()]].reset_index(drop=True)
+    quarter_end = start + (n_days - 1)
+    truth = {
+        "quarter": {"start": str(start + q_start), "end": str(quarter_end)},
+        "treatment": "served as planned in the quarter: at least "
+                     f"{_SERVED_MIN_CONTACTS} contacts (2 or more a month, at least every tier's cadence "
+                     "of the default 4-tier playbook); an unserved customer has 0 or 1 contact (under "
+                     "0.5 a month, below every tier's cadence)",
+        "effect": "while alive in the quarter a served customer buys at rate_multiplier x lambda: "
+                  "extra purchases at rate (rate_multiplier - 1) x lambda from the quarter's start to "
+                  "the dropout (one a day, not counted towards dropout), Gamma-Gamma amounts",
+        "rate_multiplier": PLAN_RATE_MULTIPLIER,
+        "propensity": {**PLAN_PROPENSITY,
+                       "form": "logit P(served) = intercept + sum(weight * z(covariate)) over the "
+                               "customers with a first purchase before the quarter; p_alive is BG/NBD "
+                               "P(alive) with the true parameters at the quarter's start, repeat "
+                               "purchases and mean order value those before it"},
+        "population": "customers with a first purchase before the quarter's start",
+        "eligible": int(eligible.sum()),
+        "served": int(on.sum()),
+        "propensity_range": [round(float(propensity[eligible].min()), 4),
+                             round(float(propensity[eligible].max()), 4)] if eligible.any() else None,
+        "outcomes": {
+            "bought": "bought at least once in the quarter (a purchase, returns aside)",
+            "spend": "amount bought in the quarter, returns aside (元)",
+            "nps": "survey answers are not changed by the plan: true effect 0",
+        },
+        "ate": {"bought": float(effect_bought.mean()) if on.size else None,
+                "spend": float(effect_spend.mean()) if on.size else None, "nps": 0.0},
+        "att": {"bought": float(effect_bought[on].mean()) if on.any() else None,
+                "spend": float(effect_spend[on].mean()) if on.any() else None, "nps": 0.0},
+        "naive": {"bought": float(observed_bought[on].mean() - observed_bought[~on].mean())
+                  if on.any() and (~on).any() else None},
+        "definition": "ate/att: the mean over the eligible (served) customers of this sample of the "
+                      "outcome with the extra purchases minus without them (both potential outcomes "
+                      "are drawn for every eligible customer); naive: mean observed outcome of the "
+                      "served minus the unserved",
+        "extra_purchases": len(written),
+        "contacts": len(contacts),
+        "spend_without_plan_mean": float(spend0[eligible].mean()) if eligible.any() else None,
+    }
+    return _Plan(contacts, written, truth)
+
+
+def _add_plan_orders(rng: np.random.Generator, table: pd.DataFrame, row_day: np.ndarray,
+                     orders: pd.DataFrame, ids: np.ndarray, start: np.datetime64) -> tuple[pd.DataFrame, list[str]]:
+    """The transactions with the plan's extra orders, each after the last clean row of its day or before.
+
+    Their order numbers continue each year's sequence after the largest number in the export, so
+    every earlier row keeps its number and its place.
+    """
+    if orders.empty:
+        return table, []
+    years = (start + orders["day"].to_numpy()).astype("datetime64[Y]").astype(int) + 1970
+    existing = table["订单编号"].astype(str)
+    order_ids = np.empty(len(orders), dtype=object)
+    for year in np.unique(years):
+        prefix = f"SO{year}"
+        taken = existing[existing.str.startswith(prefix)].str.slice(len(prefix))
+        top = int(pd.to_numeric(taken, errors="coerce").max()) if len(taken) else 0
+        rows = np.flatnonzero(years == year)
+        order_ids[rows] = [f"{prefix}{top + k:06d}" for k in range(1, rows.size + 1)]
+    rows = _export_rows(rng, orders.assign(order_id=order_ids), ids, start)
+    clean_at = np.flatnonzero(row_day >= 0)
+    slot = np.searchsorted(row_day[clean_at], orders["day"].to_numpy(), side="right") - 1
+    keys = np.concatenate([np.arange(len(table), dtype=float),
+                           np.where(slot >= 0, clean_at[np.maximum(slot, 0)], -1) + 0.5])
+    both = pd.concat([table, rows], ignore_index=True)
+    return both.iloc[np.argsort(keys, kind="stable")].reset_index(drop=True), sorted(order_ids)
+
+
+def _contacts_file(contacts: pd.DataFrame) -> dict[str, tuple[bytes, str, int]]:
+    return {"contacts.csv": (_csv_bytes(contacts, "utf-8-sig", "\r\n"), "utf-8-sig", len(contacts))}
 
 
 def _complaint_table(complaints: pd.DataFrame, ids: np.ndarray,
@@ -1115,7 +1360,8 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
 
     Files (each written atomically): ``transactions.csv`` (utf-8-sig), ``customers.xlsx`` (sheet
     客户信息), ``surveys.csv`` (gbk), ``complaints.csv`` (utf-8), ``managers.csv`` (utf-8-sig, the
-    account managers), ``truth_customers.csv`` (utf-8, per-customer latent values) and ``truth.json``.
+    account managers), ``contacts.csv`` (utf-8-sig, the last quarter's contact log),
+    ``truth_customers.csv`` (utf-8, per-customer latent values) and ``truth.json``.
 
     Parameters
     ----------
@@ -1138,8 +1384,9 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     tp = TrueParameters()
-    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(8)]
-    rng_cust, rng_buy, rng_tx, rng_master, rng_comp, rng_survey, rng_ids, rng_staff = streams
+    # one stream per part; a part added later takes a new child, so the earlier parts keep their draws
+    streams = [np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(9)]
+    rng_cust, rng_buy, rng_tx, rng_master, rng_comp, rng_survey, rng_ids, rng_staff, rng_plan = streams
 
     n_prospects = round(tp.prospect_share * n_customers)
     ids = _customer_ids(rng_ids, n_customers + n_prospects)
@@ -1160,6 +1407,11 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
     shift = managers["satisfaction_shift"].to_numpy()[cust["manager"].to_numpy()]
     surveys = _surveys(rng_survey, cust, complaints, n_days, tp, shift)
     cust_truth = _customer_truth(cust, purchases, ids, start_d, n_days, managers)
+    plan = _plan(rng_plan, cust, purchases, tx_info, ids, start_d, n_days, tp, managers)
+    plan_order_ids: list[str] = []
+    if plan is not None:
+        transactions, plan_order_ids = _add_plan_orders(rng_plan, transactions, tx_info["row_day"],
+                                                        plan.orders, ids, start_d)
 
     stamp = dt.datetime.combine(dt.date.fromisoformat(str(end)), dt.time(0, 0))
     files = {
@@ -1172,6 +1424,7 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
                            "utf-8", len(complaints)),
         "managers.csv": (_csv_bytes(_manager_table(managers), "utf-8-sig", "\r\n"), "utf-8-sig",
                          len(managers)),
+        **(_contacts_file(plan.contacts) if plan is not None else {}),
         "truth_customers.csv": (_csv_bytes(cust_truth, "utf-8", "\n", "%.8g"), "utf-8",
                                 len(cust_truth)),
     }
@@ -1192,6 +1445,7 @@ def generate_sample_data(out_dir: str | Path, *, seed: int = 20261122, n_custome
         "effects_sd": {"retention": _MANAGER_RETENTION_SD, "satisfaction": _MANAGER_SATISFACTION_SD},
         "levels": {code: label for code, (label, *_) in MANAGER_LEVELS.items()},
     }
+    truth["plan_effect"] = None if plan is None else {**plan.truth, "order_ids": plan_order_ids}
     _write_atomic(out / "truth.json",
                   (json.dumps(truth, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
     return truth
@@ -1271,7 +1525,8 @@ def _truth_dict(seed: int, n_customers: int, n_prospects: int, start: str, end: 
         "balance_class1_threshold": _BALANCE_CLASS1_THRESHOLD,
         "columns": {"transactions.csv": TRANSACTION_COLUMNS, "managers.csv": MANAGER_COLUMNS,
                     next(n for n in files if n.startswith("customers.")): CUSTOMER_COLUMNS,
-                    "surveys.csv": SURVEY_COLUMNS, "complaints.csv": COMPLAINT_COLUMNS},
+                    "surveys.csv": SURVEY_COLUMNS, "complaints.csv": COMPLAINT_COLUMNS,
+                    **({"contacts.csv": CONTACT_COLUMNS} if "contacts.csv" in files else {})},
         "files": {name: {"encoding": enc, "sha256": _sha256(data), "rows": rows,
                          **({"sheet": "客户信息"} if name.endswith(".xlsx") else {})}
                   for name, (data, enc, rows) in files.items()},

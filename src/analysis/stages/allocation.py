@@ -11,6 +11,13 @@ cleaned transactions; a study holding only stage 3's outputs gets the allocation
 With fewer than two product categories in the transactions the cross-sell part is skipped and its
 record says why.
 
+With ``tiering.previous_run`` and a contact log (``inputs.contacts``) it also asks whether last quarter's
+plan worked (:func:`compute_plan_effect`, :mod:`analysis.methods.plan_effect`): the customers of last
+quarter's tiers who got their tier's recommended cadence between the previous run's end and this one's
+are compared with the others on buying, spend and NPS. It runs here because the cadence is the
+playbook's, which this stage owns (last quarter's as the previous run's allocation.parquet holds it).
+Without a previous run or a contact log, plan_effect.json says why it was skipped.
+
 The tier count is the one stage 3 tiered with (``tiering.json`` → ``n_tiers``), not ``tiering.n_tiers``
 in params: params edited after the tiering ran cannot give a playbook for tiers that do not exist.
 :func:`compute` allocates (pure: the tier profile, the tier count and params in); :func:`run` reads and writes.
@@ -21,6 +28,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from analysis.frame import catalog
@@ -28,6 +36,15 @@ from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
 from analysis.i18n import message
 from analysis.methods import allocation, cross_sell, playbook, winback
+from analysis.methods import plan_effect as pe
+from analysis.methods.cleaning import parse_dates
+from analysis.methods.ids import repair_ids
+from analysis.methods.loading import map_columns, read_input
+
+#: Covariates of the plan-effect comparison, made from last quarter's customers by :func:`plan_covariates`.
+PLAN_COVARIATES = ("logit_p_alive", "log_clv", "log_frequency", "log_order_value")
+#: Bootstrap resamples of the plan-effect intervals.
+PLAN_EFFECT_BOOTSTRAP = 400
 
 
 @dataclass
@@ -118,9 +135,89 @@ def compute(
     return outcome
 
 
+def read_contacts(params: StudyParams) -> pd.DataFrame | None:
+    """The contact log of ``inputs.contacts`` with its columns mapped and dates read (None without one).
+
+    Ids stay text as written (:func:`compute_plan_effect` repairs them against last quarter's
+    customers); unreadable dates become NaT and those rows are not counted.
+    """
+    spec = params.inputs.contacts
+    if spec is None:
+        return None
+    frame = map_columns(read_input(spec, "contacts").frame, spec, "contacts")
+    c = params.cleaning
+    frame["contact_date"] = parse_dates(frame["contact_date"], c.date_formats, excel_serials=c.excel_serial_dates)
+    return frame
+
+
+def plan_covariates(previous: pd.DataFrame) -> pd.DataFrame:
+    """Last quarter's customers with the comparison's covariates: logit P(alive), log(1 + CLV),
+    log(1 + repeat purchases) and log(1 + mean order value) (revenue / orders)."""
+    p = pd.to_numeric(previous["p_alive"], errors="coerce").clip(1e-4, 1 - 1e-4)
+    orders = pd.to_numeric(previous.get("orders", pd.Series(1, index=previous.index)), errors="coerce")
+    revenue = pd.to_numeric(previous.get("revenue", pd.Series(0.0, index=previous.index)), errors="coerce")
+    return previous.assign(
+        logit_p_alive=np.log(p / (1 - p)),
+        log_clv=np.log1p(pd.to_numeric(previous["clv"], errors="coerce").clip(lower=0)),
+        log_frequency=np.log1p(pd.to_numeric(previous["frequency"], errors="coerce").clip(lower=0)),
+        log_order_value=np.log1p((revenue / orders.where(orders > 0)).clip(lower=0)),
+    )
+
+
+def previous_cadence(previous_allocation: pd.DataFrame | None, n_tiers: int, params: StudyParams) -> tuple[dict[int, float], str]:
+    """Recommended contacts a month per tier last quarter, and where they come from: the previous
+    run's allocation.parquet (``previous_allocation``), else this run's playbook for ``n_tiers`` tiers."""
+    if previous_allocation is not None and {"tier", "contacts_per_month"} <= set(previous_allocation.columns):
+        rows = previous_allocation[["tier", "contacts_per_month"]].dropna()
+        return {int(t): float(c) for t, c in zip(rows["tier"], rows["contacts_per_month"])}, "previous_allocation"
+    book = playbook.merge_playbook(playbook.default_playbook(n_tiers), params.allocation.playbook)
+    return {tier: play.contacts_per_month for tier, play in book.items()}, "playbook"
+
+
+def compute_plan_effect(
+    params: StudyParams, *, previous: pd.DataFrame | None, contacts: pd.DataFrame | None,
+    transactions: pd.DataFrame | None, surveys: pd.DataFrame | None = None,
+    previous_allocation: pd.DataFrame | None = None,
+) -> dict[str, Any]:
+    """plan_effect.json: did last quarter's plan work (see :mod:`analysis.methods.plan_effect`)?
+
+    ``previous`` is last quarter's customers (with ``tier``), ``contacts`` :func:`read_contacts`' log,
+    ``transactions`` and ``surveys`` this run's cleaned ones. Without what it needs the record holds
+    ``skipped`` (a message) and no estimate.
+    """
+    run = params.tiering.previous_run
+    record: dict[str, Any] = {"previous_run": run, "skipped": None}
+    if not run:
+        return {**record, "skipped": pe.skip_reason("no_previous_run")}
+    if contacts is None:
+        return {**record, "skipped": pe.skip_reason("no_contacts")}
+    if previous is None or "tier" not in previous.columns or previous["tier"].isna().all() or transactions is None:
+        return {**record, "skipped": pe.skip_reason("no_previous_customers", run=run)}
+    previous = previous[previous["tier"].notna()].assign(tier=lambda f: f["tier"].astype(int))
+    start = pe.previous_end(previous) + pd.Timedelta(days=1)
+    end = pd.Timestamp(params.period.end)
+    record["quarter"] = {"start": start.date().isoformat(), "end": end.date().isoformat()}
+    if start > end:
+        return {**record, "skipped": pe.skip_reason("empty_quarter", **record["quarter"])}
+    cadence, source = previous_cadence(previous_allocation, int(previous["tier"].max()), params)
+    record.update(cadence={str(t): c for t, c in sorted(cadence.items())}, cadence_source=source)
+    if not any(c > 0 for c in cadence.values()):
+        return {**record, "skipped": pe.skip_reason("no_cadence")}
+    contacts = contacts.assign(customer_id=repair_ids(contacts["customer_id"], previous["customer_id"].astype(str)).ids)
+    in_quarter = contacts["contact_date"].between(start, end)
+    record["contacts"] = {"rows": int(len(contacts)), "in_quarter": int(in_quarter.sum()),
+                          "unreadable_dates": int(contacts["contact_date"].isna().sum()),
+                          "unknown_customers": int((in_quarter & ~contacts["customer_id"].isin(
+                              set(previous["customer_id"].astype(str)))).sum())}
+    frame = pe.plan_frame(plan_covariates(previous), contacts, cadence, transactions, start=start, end=end,
+                          surveys=surveys)
+    result = pe.plan_effect(frame, PLAN_COVARIATES, n_boot=PLAN_EFFECT_BOOTSTRAP, seed=params.seed)
+    return {**record, **result}
+
+
 def run(study: Study) -> AllocationOutcome:
     """Allocate for the tiers stage 3 placed customers in (``tiering.json`` → ``n_tiers``); write
-    allocation.parquet, capacity.parquet and allocation.json, and (with customers.parquet and
+    allocation.parquet, capacity.parquet, allocation.json and plan_effect.json, and (with customers.parquet and
     transactions.parquet there) winback.parquet, cross_sell.parquet and cross_sell_validation.json."""
     n_tiers = int(study.read(catalog.TIERING_JSON)["n_tiers"])
     outcome = compute(study.read(catalog.TIER_PROFILE), n_tiers, study.params,
@@ -129,6 +226,10 @@ def run(study: Study) -> AllocationOutcome:
     study.write(catalog.ALLOCATION, outcome.table)
     study.write(catalog.CAPACITY, outcome.capacity)
     study.write(catalog.ALLOCATION_JSON, outcome.summary)
+    study.write(catalog.PLAN_EFFECT, compute_plan_effect(
+        study.params, previous=study.read_previous(catalog.CUSTOMERS), contacts=read_contacts(study.params),
+        transactions=study.read_optional(catalog.TRANSACTIONS), surveys=study.read_optional(catalog.SURVEYS),
+        previous_allocation=study.read_previous(catalog.ALLOCATION)))
     if outcome.actions is not None:
         study.write(catalog.WINBACK, outcome.actions.winback)
         study.write(catalog.CROSS_SELL, outcome.actions.cross_sell)
