@@ -165,9 +165,12 @@ def fit_churn_model(inputs: ExperienceInputs, customers: pd.DataFrame, p: StudyP
     horizon = p.churn.horizon_days
     validation_cutoff = (pd.Timestamp(p.period.end) - pd.Timedelta(days=horizon)).date()
     try:
-        model = churn.ChurnModel(horizon_days=horizon, random_state=p.seed).fit(
+        model = churn.ChurnModel(
+            horizon_days=horizon, random_state=p.seed, max_training_customers=p.churn.max_training_customers
+        ).fit(
             inputs.transactions, p.period.end, complaints=inputs.complaints,
             p_alive_at_validation_cutoff=p_alive_at(inputs.transactions_path, validation_cutoff, p),
+            training_strata=customers.set_index("customer_id")["tier"] if "tier" in customers else None,
         )
     except churn.ChurnHistoryError as exc:
         p_alive_available = "p_alive" in customers and bool(customers["p_alive"].notna().any())
