@@ -8,7 +8,8 @@ peak memory and, with ``--profile``, where the time goes.
 03_tiers``. The inputs are read as ``stages.satisfaction_loyalty.run`` reads them (not timed), then
 ``compute`` runs once, writing nothing: its wall seconds, the process's peak resident memory
 (``ru_maxrss``; the inputs included, as in the notebook's kernel) and the growth of the peak over
-the inputs are printed. ``--profile N`` runs it under cProfile instead and prints the ``N`` functions
+the inputs are printed. ``--max-training-customers N`` overrides ``churn.max_training_customers``.
+``--profile N`` runs it under cProfile instead and prints the ``N`` functions
 with the most cumulative time (the timing then includes the profiler's overhead).
 """
 
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the --out folder of the run that published 01-03")
     parser.add_argument("--profile", type=int, default=0, metavar="N", help="profile; print the top N functions")
     parser.add_argument("--result", type=Path, help="write the figures as JSON here")
+    parser.add_argument("--max-training-customers", type=int, metavar="N",
+                        help="override churn.max_training_customers (e.g. below the training window, to time the "
+                             "sampled fit on data of this size)")
     args = parser.parse_args(argv)
 
     from analysis.frame import catalog
@@ -44,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     from analysis.stages import satisfaction_loyalty as stage
 
     study = open_study(args.params, out_root=args.out)
+    params = study.params
+    if args.max_training_customers is not None:
+        churn = params.churn.model_copy(update={"max_training_customers": args.max_training_customers})
+        params = params.model_copy(update={"churn": churn})
     inputs = stage.ExperienceInputs(
         customers=study.read(catalog.CUSTOMERS), transactions=study.read(catalog.TRANSACTIONS),
         transactions_path=study.require(catalog.TRANSACTIONS), surveys=study.read_optional(catalog.SURVEYS),
@@ -54,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     if profiler is not None:
         profiler.enable()
-    result = stage.compute(inputs, study.params)
+    result = stage.compute(inputs, params)
     if profiler is not None:
         profiler.disable()
     wall = time.perf_counter() - started
@@ -65,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         "customers": len(inputs.customers), "transactions": len(inputs.transactions),
         "churn_n_train": validation.get("n_train"), "churn_n_validation": validation.get("n_validation"),
         "churn_auc": validation.get("auc"), "load_average": os.getloadavg()[0],
+        "training_sample": validation.get("training_sample"),
+        "churn_top_decile_lift": validation.get("top_decile_lift"),
     }
     print(f"stage 4 compute: {wall:.1f} s, peak {peak / 2**20:,.0f} MiB (+{(peak - before) / 2**20:,.0f} MiB over "
           f"the inputs); {len(inputs.customers):,} customers, {len(inputs.transactions):,} transactions; churn "
