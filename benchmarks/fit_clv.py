@@ -18,6 +18,10 @@ fastest of ``--repeat`` runs is kept. ``--json`` writes the timings with the est
 log-likelihoods, and ``--compare`` prints two such files side by side (e.g. the code before and
 after a change, the "before" run with ``PYTHONPATH`` pointing at an older copy of ``src``) with the
 relative differences of their estimates and log-likelihoods.
+
+``--save-summary PARQUET`` writes the ``days`` customers as a customer summary (``customer_id,
+frequency, recency, T, monetary_value``) instead: ``run.py`` times the fit on it with our models,
+lifetimes and PyMC-Marketing, each in its own process (the fit-only rows of ``make bench``).
 """
 
 from __future__ import annotations
@@ -43,6 +47,28 @@ def simulate(customers: int, seed: int):
     frame["recency_days"] = np.floor(frame["recency"])
     frame["monetary_value"] = simulate_gamma_gamma(frame["frequency"], seed=seed + 2, **GG_TRUTH)
     return frame
+
+
+def summary_frame(customers: int, seed: int):
+    """The simulated customers as the benchmark's customer summary (``stages.py`` reads it): recency in
+    whole days, as from dated orders; ``monetary_value`` 0 for customers without a repeat purchase."""
+    import pandas as pd
+
+    frame = simulate(customers, seed)
+    return pd.DataFrame({
+        "customer_id": pd.array([f"S{i:07d}" for i in range(customers)], dtype="string"),
+        "frequency": frame["frequency"].to_numpy(dtype="float64"),
+        "recency": frame["recency_days"].to_numpy(dtype="float64"),
+        "T": frame["T"].to_numpy(dtype="float64"),
+        "monetary_value": frame["monetary_value"].to_numpy(dtype="float64"),
+    })
+
+
+def save_summary(path: Path, customers: int, seed: int) -> None:
+    """Write :func:`summary_frame` to ``path`` (parquet), atomically."""
+    tmp = path.with_suffix(".tmp")
+    summary_frame(customers, seed).to_parquet(tmp, index=False)
+    tmp.replace(path)
 
 
 def timed(repeat: int, fit):
@@ -128,7 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--compare", nargs=2, type=Path, metavar=("BEFORE", "AFTER"),
                         help="print two --json files side by side instead of measuring")
     parser.add_argument("--markdown", type=Path, help="with --compare: also write the table here")
+    parser.add_argument("--save-summary", type=Path, metavar="PARQUET",
+                        help="only write the simulated customers as a customer summary (days) and stop; "
+                             "run.py's fit-only rows fit it with every tool")
     args = parser.parse_args(argv)
+    if args.save_summary:
+        save_summary(args.save_summary, args.customers, args.seed)
+        return 0
     if args.compare:
         before, after = (json.loads(p.read_text()) for p in args.compare)
         lines = compare(before, after)

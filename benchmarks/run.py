@@ -13,6 +13,12 @@ table of the sizes, the correctness check of our summary against a plain pandas 
 target check (10M transactions summarised, fitted and scored in ≤ 30 s and ≤ 4 GiB), and writes
 the same to ``benchmarks/results.md`` with the machine's facts.
 
+Fit-only rows, once per run: the BG/NBD + Gamma-Gamma fit alone on 1M simulated customers (10k with
+``--quick``; :func:`fit_clv.summary_frame`), ours, lifetimes and PyMC-Marketing (MAP) each in its own
+process, side by side with each peer's wall time and peak memory as a multiple of ours.
+``--only-fit`` runs those alone (results to ``_data/results-fit-only.md``), ``--no-fit-only`` leaves
+them out.
+
 One more row, once per run: 1M synthetic customers assigned to 500 account managers
 (:mod:`assignment_data`, :func:`analysis.methods.assignment.solve_assignment`; 20k / 50 with
 ``--quick``), against its own target of ≤ 30 s. ``--only-assignment`` runs that row alone (its
@@ -27,7 +33,7 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -51,6 +57,8 @@ TARGET_ROWS, TARGET_SECONDS, TARGET_BYTES = 10_000_000, 30.0, 4 * 1024**3
 ASSIGNMENT_SIZES = {"quick": (20_000, 50), "full": (1_000_000, 500)}  # customers, account managers
 ASSIGNMENT_STAGE, ASSIGNMENT_TOOL = "4 assignment", "ours, HiGHS flow LP (scipy)"
 ASSIGNMENT_TARGET_SECONDS = 30.0
+FIT_ONLY_CUSTOMERS = {"quick": 10_000, "full": 1_000_000}  # simulated customers of the fit-only rows
+FIT_ONLY_STAGE = "2 fit only"
 MIB = 1024**2
 
 
@@ -88,6 +96,7 @@ class Row:
     peak_bytes: int | None = None
     process_seconds: float | None = None
     notes: str = ""
+    facts: dict = field(default_factory=dict)  # the stage's own figures (estimates, counts)
 
     def wall_text(self) -> str:
         return f"{self.wall:.2f}" if self.status == "ok" and self.wall is not None else self.status
@@ -163,6 +172,7 @@ def run_step(step: Step, python: Path, size: str, data: Path, summary: Path, sav
         result = json.loads(result_file.read_text())
         row.wall = result["wall"]
         row.notes = f"{result['notes']}; process {measured.seconds:.1f} s"
+        row.facts = result.get("facts", {})
     return row
 
 
@@ -232,6 +242,80 @@ def correctness_checks(work: Path, size: str) -> list[str]:
         verdict = "AGREE" if same else "DISAGREE"
         lines.append(f"correctness ({size}): ours (DuckDB) vs {label}: {verdict} - {detail}")
     return lines
+
+
+def fit_only_label(customers: int) -> str:
+    short = f"{customers // 1_000_000}M" if customers >= 1_000_000 else f"{customers // 1000}k"
+    return f"{short} simulated cust"
+
+
+def run_fit_only(customers: int, args: argparse.Namespace, peers: tuple[Path | None, str], log) -> list[Row]:
+    """The BG/NBD + Gamma-Gamma fit alone, ours against the peers, on the same simulated customers.
+
+    The customers are :func:`fit_clv.summary_frame` (BG/NBD and Gamma-Gamma draws with known
+    parameters, recency in whole days), written once per size and seed to ``_data/`` by
+    ``fit_clv.py --save-summary`` (not timed); each tool then runs the same ``stages.py fit-*`` stage
+    as the size rows, in its own process, one after the other.
+    """
+    size = fit_only_label(customers)
+    log(f"\n== {size} (fit only) ==")
+    steps = [s for s in STEPS if s.command.startswith("fit-")]
+    summary = DATA / f"fit_summary_c{customers}_s{args.seed}.parquet"
+    if not summary.exists():
+        work = DATA / "work-fit-only"
+        work.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, str(HERE / "fit_clv.py"), "--customers", str(customers), "--seed",
+                   str(args.seed), "--save-summary", str(summary)]
+        made = run_measured(command, timeout=args.timeout, cwd=work, log=work / "simulate.log")
+        if made.returncode != 0 or not summary.exists():
+            note = f"simulation failed: {made.stderr_tail[:160]}"
+            log("  " + note)
+            return [Row(FIT_ONLY_STAGE, size, s.tool, "skipped", notes=note) for s in steps]
+        log(f"  simulated {customers:,} customers in {made.seconds:.1f} s -> {summary.relative_to(ROOT)}")
+    work = DATA / f"work-fit-{customers}"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir(parents=True)
+    rows = []
+    for step in steps:
+        if step.runtime == "peers" and peers[0] is None:
+            row = Row(FIT_ONLY_STAGE, size, step.tool, "not available", notes=peers[1])
+        else:
+            python = Path(sys.executable) if step.runtime == "ours" else peers[0]
+            measure = partial(run_step, step, python, size, summary, summary, None, args.timeout, work)
+            row = best_of(args.repeat, measure)
+            row.stage = FIT_ONLY_STAGE
+        rows.append(row)
+        measured = f"{row.wall_text():>9} s  {row.peak_text():>7} MiB" if row.status == "ok" else f"{row.status:>24}"
+        log(f"  {row.stage:<16} {row.tool:<34} {measured}  {row.notes}")
+    return rows
+
+
+def fit_only_table(rows: list[Row]) -> list[str]:
+    """The fit-only rows side by side with their ratios to ours and how far their BG/NBD estimates are from ours."""
+    fits = [r for r in rows if r.stage == FIT_ONLY_STAGE]
+    if not fits:
+        return []
+    ours = next((r for r in fits if r.tool.startswith("ours") and r.status == "ok"), None)
+    header = ["fit only", "engine / tool", "wall s", "peak MiB", "wall / ours", "peak / ours",
+              "BG/NBD estimates vs ours"]
+    body = []
+    for row in fits:
+        cells = [row.size, row.tool, row.wall_text(), row.peak_text()]
+        if ours is not None and row.status == "ok" and row is not ours:
+            cells += [f"{row.wall / ours.wall:.2f}x", f"{row.peak_bytes / ours.peak_bytes:.2f}x",
+                      _estimate_gap(ours.facts.get("bg", {}), row.facts.get("bg", {}))]
+        else:
+            cells += ["1.00x", "1.00x", "-"] if row is ours else ["-", "-", "-"]
+        body.append(cells)
+    return _aligned(header, body, right={2, 3, 4, 5})
+
+
+def _estimate_gap(ours: dict, theirs: dict) -> str:
+    shared = [k for k in ("r", "alpha", "a", "b") if k in ours and k in theirs]
+    if not shared:
+        return "-"
+    gap = max(abs(theirs[k] / ours[k] - 1) for k in shared)
+    return f"max rel. diff {gap:.1e}"
 
 
 def assignment_label(customers: int, managers: int) -> str:
@@ -375,12 +459,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-assignment", action="store_true", help="skip the customer-to-manager assignment")
     parser.add_argument("--only-assignment", action="store_true",
                         help="run only the assignment (1M customers / 500 managers; 20k / 50 with --quick)")
+    parser.add_argument("--no-fit-only", action="store_true",
+                        help="skip the fit-only rows (1M simulated customers; 10k with --quick)")
+    parser.add_argument("--only-fit", action="store_true",
+                        help="run only the fit-only rows, ours and the peers (results to _data/results-fit-only.md)")
     args = parser.parse_args(argv)
 
     started, clock = datetime.now(UTC), time.perf_counter()
     names = ["quick"] if args.quick else (["small", "large"] if args.sizes == "all" else [args.sizes])
     if args.only_assignment:
-        names, args.no_peers = [], True
+        names, args.no_peers, args.no_fit_only = [], True, True
+    if args.only_fit:
+        names, args.no_assignment, args.no_fit_only = [], True, False
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -401,11 +491,16 @@ def main(argv: list[str] | None = None) -> int:
         rows += size_rows
         checks += size_checks
 
+    if not args.no_fit_only:
+        rows += run_fit_only(FIT_ONLY_CUSTOMERS["quick" if args.quick else "full"], args, peers, log)
+
     if not args.no_assignment:
         rows.append(run_assignment(*ASSIGNMENT_SIZES["quick" if args.quick else "full"], args, log))
 
     sizes = [size_label(*SIZES[n]) for n in names]
-    tables = [*long_table(rows), *(["", *side_by_side(rows, sizes)] if sizes else [])]
+    fit_only = fit_only_table(rows)
+    tables = [*long_table(rows), *(["", *side_by_side(rows, sizes)] if sizes else []),
+              *(["", *fit_only] if fit_only else [])]
     targets = target_lines(rows)
     facts.append(f"load average at end {os.getloadavg()[0]:.2f}; timings vary by 10-50 % run to run on this "
                  "shared machine (use --repeat N for the fastest of N)")
@@ -414,7 +509,8 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     command = "benchmarks/run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     out = (DATA / "results-quick.md" if args.quick else
-           DATA / "results-assignment.md" if args.only_assignment else HERE / "results.md")
+           DATA / "results-assignment.md" if args.only_assignment else
+           DATA / "results-fit-only.md" if args.only_fit else HERE / "results.md")
     DATA.mkdir(exist_ok=True)
     write_markdown(out, command.strip(), facts, tables, checks, targets, started, time.perf_counter() - clock)
     print(f"\nwritten: {out.relative_to(ROOT)}")

@@ -412,3 +412,74 @@ def test_early_warning_by_top_clv_share_and_size():
         early_warning_list(c, tiers=None)
 
 
+
+
+# --- the bounded, stratified training sample --------------------------------------------------
+
+
+def test_stratified_sample_has_the_stated_size_and_keeps_label_and_group_shares():
+    from analysis.methods.churn import stratified_sample
+
+    rng = np.random.default_rng(3)
+    n = 50_000
+    groups = rng.choice(np.array(["1", "2", "3", "4"]), size=n, p=[0.05, 0.15, 0.3, 0.5])
+    labels = rng.uniform(size=n) < np.where(groups == "1", 0.1, 0.45)  # churn differs by tier
+    positions, weights = stratified_sample(labels, groups, 5_000, seed=0)
+    assert len(positions) == 5_000 and len(np.unique(positions)) == 5_000
+    assert np.all(np.diff(positions) > 0)  # the population's order is kept
+    # each label × group stratum keeps its share of the population, up to the rounding of one row
+    population = pd.crosstab(labels, groups, normalize=True)
+    sample = pd.crosstab(labels[positions], groups[positions], normalize=True)
+    assert (sample - population).abs().to_numpy().max() <= 1 / 5_000 + 1e-12
+    assert abs(labels[positions].mean() - labels.mean()) <= 8 / 5_000
+    # weights N_s / n_s, mean 1: the weighted sample counts each stratum as the population does
+    weighted = pd.Series(weights).groupby([labels[positions], groups[positions]]).sum() / 5_000
+    np.testing.assert_allclose(weighted.to_numpy(), population.T.stack().swaplevel().sort_index().to_numpy(),
+                               atol=1e-12)
+    again, _ = stratified_sample(labels, groups, 5_000, seed=0)
+    np.testing.assert_array_equal(again, positions)
+
+
+def test_stratified_sample_refuses_a_size_it_cannot_draw():
+    from analysis.methods.churn import stratified_sample
+
+    with pytest.raises(ChurnInputError, match="sample size 11"):
+        stratified_sample(np.zeros(10, dtype=bool), np.zeros(10), 11, seed=0)
+
+
+def test_above_the_bound_the_model_trains_on_a_stratified_sample_and_validates_on_everybody():
+    transactions = simulate(n=4000, seed=5)
+    ids = sorted(transactions["customer_id"].unique())
+    tiers = pd.Series(np.arange(len(ids)) % 4 + 1, index=pd.Index(ids, name="customer_id"))
+    model = ChurnModel(horizon_days=180, random_state=0, max_training_customers=1_000).fit(
+        transactions, END, training_strata=tiers
+    )
+    window = model.train_
+    assert len(window) > 1_000
+    sample = model.training_sample_
+    assert sample["customers"] == 1_000 and sample["window_customers"] == len(window)
+    assert sample["bound"] == 1_000 and sample["strata"] == 8
+    assert abs(sample["churn_rate_sample"] - sample["churn_rate_window"]) <= 2 / 1_000
+    report = model.validation_report()
+    assert report.n_train == 1_000
+    assert report.n_validation == len(model.validation_)  # the whole later window
+    assert report.as_dict()["training_sample"] == sample
+    assert report.auc > 0.7
+    assert set(model.scores_["customer_id"]) == set(transactions["customer_id"])
+
+
+def test_at_or_below_the_bound_every_customer_is_used_and_the_model_is_unchanged(model, transactions):
+    bounded = ChurnModel(horizon_days=180, random_state=0, max_training_customers=len(model.train_)).fit(
+        transactions, END
+    )
+    assert bounded.training_sample_ is None
+    assert bounded.validation_report().n_train == len(model.train_)
+    assert "training_sample" not in bounded.validation_report().as_dict()
+    pd.testing.assert_frame_equal(bounded.scores_, model.scores_)
+    unbounded = ChurnModel(horizon_days=180, random_state=0, max_training_customers=None).fit(transactions, END)
+    pd.testing.assert_frame_equal(unbounded.scores_, model.scores_)
+
+
+def test_a_bound_too_small_is_refused():
+    with pytest.raises(ChurnInputError, match=r"max_training_customers=10: use at least 1,000"):
+        ChurnModel(max_training_customers=10)

@@ -278,3 +278,24 @@ def test_stage_by_tier_counts_and_shares():
     assert [text(f"lifecycle_stage_{stage}", "zh") for stage in table.counts.columns] == [
         "新客户", "成长期", "成熟期", "衰退期", "已流失"
     ]
+
+
+def test_framing_is_done_once_and_keeps_the_order_keys():
+    from analysis.methods.churn import churn_features
+    from analysis.methods.lifecycle import transactions_frame
+
+    raw = pd.DataFrame({
+        "customer_id": ["A", "A", "A", "B"],
+        "order_id": ["o1", "o1", "o2", None],  # o1 has two lines; B's row has no order id
+        "order_date": pd.to_datetime(["2024-01-05", "2024-01-05", "2024-03-01", "2024-02-01"]),
+        "amount": [10.0, 5.0, 7.0, 3.0],
+        "is_return": False,
+    })
+    framed = transactions_frame(raw)
+    assert transactions_frame(framed) is framed  # a framed table is taken as it is
+    assert transactions_frame(framed.iloc[:2]).equals(framed.iloc[:2])
+    assert framed.loc[framed["customer_id"] == "A", "order_key"].tolist() == ["o1", "o1", "o2"]
+    # two lines of one order are one order, whether the features get the raw or the framed rows
+    for table in (raw, framed):
+        features = churn_features(table, cutoff="2024-06-30").set_index("customer_id")
+        assert features.loc["A", "orders"] == 2 and features.loc["B", "orders"] == 1

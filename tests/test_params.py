@@ -253,3 +253,12 @@ def test_sample_inputs_match_their_mappings():
     params = load_params(path)
     check_input_headers(params, path)
     assert "存款余额" in input_headers(params.inputs.customers, "customers")
+
+
+def test_churn_training_bound_defaults_and_is_checked(tmp_path):
+    assert load_params(write_params(tmp_path)).churn.max_training_customers == 200_000
+    path = write_params(tmp_path, lambda p: p.setdefault("churn", {}).update({"max_training_customers": None}))
+    assert load_params(path).churn.max_training_customers is None
+    path = write_params(tmp_path, lambda p: p.setdefault("churn", {}).update({"max_training_customers": 50}))
+    with pytest.raises(ParamsError, match=r"churn\.max_training_customers.*50"):
+        load_params(path)

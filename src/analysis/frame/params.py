@@ -203,6 +203,12 @@ class Churn(_Section):
     watch_tiers: list[int] = Field(default_factory=lambda: [1, 2])
     watch_list_size: int = Field(50, ge=1)
     lifecycle_rules: dict[str, Any] | None = None
+    max_training_customers: int | None = Field(
+        200_000, ge=1_000,
+        description="above this many customers in the training window the churn model is trained on a sample of "
+                    "this size, stratified by label and tier (validation and scores still use every customer); "
+                    "null: no bound",
+    )
 
 
 class Allocation(_Section):

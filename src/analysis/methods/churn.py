@@ -19,6 +19,14 @@ small and monotone (more days since the last purchase never lowers the risk; mor
 never raise it) so that it generalises across windows; its validation figures and two naive
 baselines are reported so a reviewer can see what it adds.
 
+With many customers the classifier is trained on a bounded sample of the training window
+(``max_training_customers``, :func:`stratified_sample`): a random sample stratified by the label and
+the customer's tier, each stratum kept at its share of the window, each sampled customer weighted by
+its stratum's N/n. Only the fit sees the sample: the validation figures (AUC, lift, Brier,
+calibration, baselines) are computed on every customer of the later window and every customer is
+scored, so the reported accuracy is that of the model actually used, measured on the full
+population. The sample's size and the window's size are reported with the validation.
+
 References
 ----------
 Friedman, J. H. (2001). Greedy function approximation: a gradient boosting machine. Annals of
@@ -108,6 +116,11 @@ class ChurnHistoryError(ChurnInputError):
 
 #: Fewest churned and fewest retained customers each window needs (AUC and calibration need both).
 MIN_PER_CLASS = 10
+
+#: Default bound of the training sample (``churn.max_training_customers``); None trains on every customer.
+MAX_TRAINING_CUSTOMERS = 200_000
+#: Smallest allowed bound: below it the trees would be fitted on too few customers per stratum.
+MIN_TRAINING_CUSTOMERS = 1_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -292,10 +305,16 @@ class ChurnValidation:
     as_of: str
     horizon_days: int
     model: dict[str, Any] = field(default_factory=dict)
+    training_sample: dict[str, Any] | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (for models.json)."""
-        out = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "calibration"}
+        """Plain JSON-ready dict (for models.json); ``training_sample`` only when the model was
+        trained on a sample (``n_train`` is then the sample's size)."""
+        out = {
+            k: getattr(self, k)
+            for k in self.__dataclass_fields__
+            if k != "calibration" and not (k == "training_sample" and self.training_sample is None)
+        }
         out["calibration"] = self.calibration.to_dict(orient="records")
         return out
 
@@ -314,6 +333,13 @@ class ChurnModel:
     max_iter, learning_rate, max_leaf_nodes, min_samples_leaf, l2_regularization
         Passed to ``HistGradientBoostingClassifier``; the defaults keep the trees small and
         regularised, because a quarter's customers are few thousand, not millions.
+    max_training_customers
+        Bound on the customers the classifier is trained on (``churn.max_training_customers``).
+        When the training window has more, the fit uses a sample of exactly this many, stratified
+        by the label and the tier (``training_strata`` of :meth:`fit`), each stratum at its share
+        of the window and weighted N/n (:func:`stratified_sample`); the validation window and the
+        scores are never sampled. At or below the bound every customer is used, unweighted, and
+        the model is the one fitted without a bound. None: no bound.
 
     Attributes
     ----------
@@ -321,7 +347,12 @@ class ChurnModel:
     feature_names_ : list[str]
     as_of_, cutoff_train_, cutoff_validation_ : Timestamp
     train_, validation_ : DataFrame
-        Features, label and (validation) score of each window's customers.
+        Features, label and (validation) score of each window's customers; ``train_`` is every
+        customer of the training window, the sample included or not.
+    training_sample_ : dict or None
+        None when every customer of the training window was used; else ``customers`` (the
+        sample), ``window_customers``, ``bound``, ``strata`` and the churn rate of the sample and
+        of the window.
     scores_ : DataFrame
         ``customer_id, churn_probability`` of every customer active on or before ``as_of_``.
     validation_report_ : ChurnValidation
@@ -338,7 +369,14 @@ class ChurnModel:
         max_leaf_nodes: int = 15,
         min_samples_leaf: int = 40,
         l2_regularization: float = 1.0,
+        max_training_customers: int | None = MAX_TRAINING_CUSTOMERS,
     ) -> None:
+        if max_training_customers is not None and int(max_training_customers) < MIN_TRAINING_CUSTOMERS:
+            raise ChurnInputError(
+                f"max_training_customers={max_training_customers}: use at least {MIN_TRAINING_CUSTOMERS:,} "
+                "(churn.max_training_customers), or null to train on every customer"
+            )
+        self.max_training_customers = max_training_customers
         self.horizon_days = horizon_days
         self.trend_window_days = trend_window_days
         self.random_state = random_state
@@ -355,8 +393,13 @@ class ChurnModel:
         *,
         complaints: pd.DataFrame | None = None,
         p_alive_at_validation_cutoff: pd.DataFrame | None = None,
+        training_strata: pd.Series | None = None,
     ) -> ChurnModel:
         """Train at as_of − 2·horizon, validate at as_of − horizon, score everybody at as_of.
+
+        ``training_strata`` (a Series indexed by ``customer_id``, e.g. the tier) stratifies the
+        training sample together with the label when the training window has more than
+        ``max_training_customers`` customers; customers it does not name form a stratum of their own.
 
         ``p_alive_at_validation_cutoff`` (``customer_id, p_alive``), if given, must be P(alive) from a
         purchase model fitted on data up to the validation cutoff; it feeds the 1 − P(alive)
@@ -387,12 +430,14 @@ class ChurnModel:
         self.feature_names_ = [
             c for c in (*BASE_FEATURES, *COMPLAINT_FEATURES) if c in self.train_.columns
         ]
+        fit_rows, weights = self._training_rows(training_strata)
         # one thread: on a few thousand rows OpenMP start-up costs more than it saves, and a fixed
         # thread count keeps the fitted trees identical from machine to machine
         with threadpool_limits(limits=1, user_api="openmp"):
             self.estimator_ = self._estimator().fit(
-                self.train_[self.feature_names_].to_numpy(dtype="float64"),
-                self.train_["churned"].to_numpy(dtype=bool),
+                fit_rows[self.feature_names_].to_numpy(dtype="float64"),
+                fit_rows["churned"].to_numpy(dtype=bool),
+                sample_weight=weights,
             )
         self.validation_ = self.validation_.assign(
             churn_probability=self.predict_proba(self.validation_)
@@ -408,6 +453,31 @@ class ChurnModel:
         )
         self.validation_report_ = self._validate(p_alive_at_validation_cutoff)
         return self
+
+    def _training_rows(self, strata: pd.Series | None) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """The training window, or its stratified sample and weights when it exceeds the bound."""
+        train = self.train_
+        bound = self.max_training_customers
+        if bound is None or len(train) <= int(bound):
+            self.training_sample_ = None
+            return train, None
+        if strata is None:
+            groups = pd.Series("all", index=train.index, dtype="string")
+        else:
+            by_id = pd.Series(strata.to_numpy(), index=pd.Index(strata.index.astype("string")))
+            groups = train["customer_id"].astype("string").map(by_id).astype("string").fillna("none")
+        labels = train["churned"].to_numpy(dtype=bool)
+        positions, weights = stratified_sample(labels, groups.to_numpy(), int(bound), self.random_state)
+        sample = train.iloc[positions]
+        self.training_sample_ = {
+            "customers": int(len(sample)),
+            "window_customers": int(len(train)),
+            "bound": int(bound),
+            "strata": int(pd.MultiIndex.from_arrays([labels, groups.to_numpy()]).nunique()),
+            "churn_rate_sample": float(labels[positions].mean()),
+            "churn_rate_window": float(labels.mean()),
+        }
+        return sample, weights
 
     def _estimator(self) -> HistGradientBoostingClassifier:
         return HistGradientBoostingClassifier(
@@ -457,7 +527,7 @@ class ChurnModel:
             brier=float(brier_score_loss(y, score)),
             calibration=calibration_table(y, score, v["customer_id"]),
             baselines=baselines,
-            n_train=len(self.train_),
+            n_train=len(self.train_) if self.training_sample_ is None else self.training_sample_["customers"],
             n_validation=len(v),
             churn_rate_train=float(self.train_["churned"].mean()),
             churn_rate_validation=float(y.mean()),
@@ -481,7 +551,49 @@ class ChurnModel:
                 },
                 "monotone": {k: v for k, v in MONOTONE.items() if k in self.feature_names_},
             },
+            training_sample=self.training_sample_,
         )
+
+
+def stratified_sample(
+    labels: np.ndarray, groups: np.ndarray, size: int, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Positions of a random sample of ``size`` rows, stratified by ``labels`` × ``groups``, and weights.
+
+    Each stratum (a label and a group, e.g. churned and tier 2) gets its proportional share of
+    ``size``, n_s = size · N_s / N, rounded by the largest remainder so the shares add up to exactly
+    ``size`` (a stratum smaller than N / size may get none); its rows are drawn without replacement
+    with ``numpy.random.default_rng(seed)``. The weight of a sampled row is N_s / n_s, normalised to
+    a mean of 1: the sample then stands for the whole population stratum by stratum, so the rounding
+    of the shares does not tilt the fit.
+
+    Returns
+    -------
+    positions : ndarray of int
+        Sorted row positions of the sample (the population's order is kept).
+    weights : ndarray of float
+        The weight of each sampled row, in the order of ``positions``.
+    """
+    labels = np.asarray(labels)
+    n = len(labels)
+    if not 0 < size <= n:
+        raise ChurnInputError(f"sample size {size}: use 1 to {n:,}, the rows to sample from")
+    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([labels, np.asarray(groups)]), sort=True)
+    counts = np.bincount(codes)
+    exact = size * counts / n
+    quota = np.floor(exact).astype("int64")
+    short = size - int(quota.sum())
+    if short > 0:  # largest remainders first; ties to the lower stratum code
+        order = np.lexsort((np.arange(len(counts)), -(exact - quota)))
+        quota[order[:short]] += 1
+    rng = np.random.default_rng(seed)
+    chosen = []
+    for code in np.flatnonzero(quota):
+        members = np.flatnonzero(codes == code)
+        chosen.append(rng.choice(members, size=int(quota[code]), replace=False))
+    positions = np.sort(np.concatenate(chosen))
+    weights = counts[codes[positions]] / quota[codes[positions]]
+    return positions, weights / weights.mean()
 
 
 def _check_history(tx: pd.DataFrame, cutoff: pd.Timestamp, days: int) -> None:

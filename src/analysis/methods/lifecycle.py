@@ -107,7 +107,8 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
     """The columns the analyses use, checked: ``customer_id``, ``order_date`` (day), ``amount``,
     ``is_return``, ``order_key`` (the order id, or the row for rows without one) and ``is_purchase``
     (the cleaning stage's flag, so a zero-amount order is a purchase occasion; without that column,
-    not a return and amount > 0). Idempotent."""
+    not a return and amount > 0). Idempotent: a framed table, or rows of it, is returned as it is, so
+    a caller that passes the same transactions to several analyses frames (and sorts) them once."""
     if list(transactions.columns) == list(_FRAME_COLUMNS):
         return transactions
     require_columns(
@@ -151,8 +152,10 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
         out["order_key"] = "row:" + pd.Series(
             transactions.index.astype(str), index=transactions.index
         )
-    # a fixed order makes floating-point sums, and so every result, independent of the input's row order
-    return out.sort_values(
+    # a fixed order makes floating-point sums, and so every result, independent of the input's row order;
+    # the columns in the order of _FRAME_COLUMNS make a second call (and every slice of the result) a no-op,
+    # which keeps the order keys: framing a framed table again would have no order_id left to take them from
+    return out[list(_FRAME_COLUMNS)].sort_values(
         ["customer_id", "order_date", "amount", "is_return", "order_key"], kind="mergesort"
     )
 

@@ -15,7 +15,7 @@ watch list. ``churn_validation`` is then None and the calibration table empty.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -165,9 +165,12 @@ def fit_churn_model(inputs: ExperienceInputs, customers: pd.DataFrame, p: StudyP
     horizon = p.churn.horizon_days
     validation_cutoff = (pd.Timestamp(p.period.end) - pd.Timedelta(days=horizon)).date()
     try:
-        model = churn.ChurnModel(horizon_days=horizon, random_state=p.seed).fit(
+        model = churn.ChurnModel(
+            horizon_days=horizon, random_state=p.seed, max_training_customers=p.churn.max_training_customers
+        ).fit(
             inputs.transactions, p.period.end, complaints=inputs.complaints,
             p_alive_at_validation_cutoff=p_alive_at(inputs.transactions_path, validation_cutoff, p),
+            training_strata=customers.set_index("customer_id")["tier"] if "tier" in customers else None,
         )
     except churn.ChurnHistoryError as exc:
         p_alive_available = "p_alive" in customers and bool(customers["p_alive"].notna().any())
@@ -217,6 +220,8 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
     columns, and the notes; nothing is written."""
     customers, surveys, complaint_log = inputs.customers, inputs.surveys, inputs.complaints
     result = ExperienceResult(customers)
+    # checked, typed and sorted once: cohorts, the spend trend and the churn model take it as it is
+    transactions = lifecycle.transactions_frame(inputs.transactions)
 
     sat_tables, sat_notes = satisfaction_tables(surveys, customers, p)
     comp_tables, comp_notes = complaint_tables(complaint_log, surveys, customers, p)
@@ -243,18 +248,18 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
             customers[column] = customers[column].fillna(0).astype("int64")
 
     result.tables["repurchase"] = loyalty.repurchase_rate_by_tier(customers)
-    cohort_table(inputs.transactions, p, result)
+    cohort_table(transactions, p, result)
     customers["loyalty_index"] = loyalty.loyalty_index(customers)
     result.tables["loyalty"] = loyalty.loyalty_by_tier(customers)
 
-    trend = lifecycle.spend_trend(inputs.transactions, p.period.end)
+    trend = lifecycle.spend_trend(transactions, p.period.end)
     rules = lifecycle.lifecycle_rules(p.churn.lifecycle_rules)
     customers["lifecycle_stage"] = lifecycle.assign_lifecycle(customers, trend, rules)
     stage_table = lifecycle.stage_by_tier(customers, customers["lifecycle_stage"])
     result.tables["lifecycle"] = stage_table.counts.reset_index().astype({"tier": "string"})
     result.notes["lifecycle_rules"] = lifecycle.describe_lifecycle_rules(rules)
 
-    customers = churn_tables(inputs, customers, trend, p, result)
+    customers = churn_tables(replace(inputs, transactions=transactions), customers, trend, p, result)
     result.customers = customers
     return result
 
