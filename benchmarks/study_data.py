@@ -37,7 +37,7 @@ from analysis.simulation.sample_data import (
 )
 
 #: Part of the cache key: bump when the export's content changes (the sample generator included).
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 #: Transaction rows per buying customer of the sample generator (998,857 rows for 84,250 customers).
 ROWS_PER_CUSTOMER = 11.86
 SEED = 20261122
@@ -89,6 +89,7 @@ def ensure_export(folder: Path, rows: int, seed: int = SEED, log=print) -> tuple
         "customers": customers,
         "rows": truth["rows"],
         "injected": truth["injected"]["transactions"],
+        "plan_rows": (truth.get("plan_effect") or {}).get("extra_purchases", 0),  # the contacted customers' extra orders
         "period": list(PERIOD),
         "seconds": round(time.perf_counter() - started, 1),
     }

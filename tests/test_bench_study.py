@@ -79,7 +79,7 @@ def test_export_has_the_samples_dirty_row_mix(exports: tuple[Path, dict, Path]) 
     tx = pd.read_csv(first / "transactions.csv", encoding="utf-8-sig", dtype=str, keep_default_na=False)
     injected = meta["injected"]
     dirty = {kind: injected[kind] for kind in sample_data._DIRTY_SHARES}
-    purchases = len(tx) - injected["return_rows"] - sum(dirty.values())
+    purchases = len(tx) - injected["return_rows"] - sum(dirty.values()) - meta["plan_rows"]
     assert dirty == sample_data._dirty_counts(purchases)  # the sample's shares of the purchase rows
     assert all(dirty[k] >= 1 for k in ("duplicate", "missing_customer_id", "invalid_date", "invalid_amount"))
     assert (tx["客户编号"] == "").sum() == dirty["missing_customer_id"]

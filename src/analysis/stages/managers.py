@@ -235,7 +235,7 @@ def _value_before(customers: pd.DataFrame, managers: pd.DataFrame, loads: pd.Dat
             sel = known & (customers["tier"] == tier) & (level == lv)
             if rules.region == "hard":
                 sel &= region == customers["region"]
-            gain = customers.loc[sel, "value"] * rules.factor(tier, lv) * cur[sel].map(share)
+            gain = customers.loc[sel, "value"] * rules.factor(tier, lv) * cur[sel].map(share).astype(float)  # float also when empty
             away = (region[sel] != customers.loc[sel, "region"]).sum() if rules.region == "preference" else 0
             total += float(gain.sum()) - rules.region_cost * float(away)
     return total
