@@ -286,7 +286,7 @@ CONTACT_COLUMNS = {
 #: contact channel label in the export -> share of the contacts
 CONTACT_CHANNELS = {"上门拜访": 0.25, "电话": 0.35, "企业微信": 0.25, "邮件": 0.15}
 #: while alive in the quarter, a served customer buys at this multiple of their BG/NBD rate
-PLAN_RATE_MULTIPLIER = 2.0
+PLAN_RATE_MULTIPLIER = 1.5
 #: logit P(served) = intercept + sum(weight * z(covariate)), covariates known at the quarter's start
 PLAN_PROPENSITY = {"intercept": -0.3, "logit_p_alive": 1.0, "log_repeat_purchases": 0.5,
                    "log_mean_order_value": 0.5}
