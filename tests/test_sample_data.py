@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from analysis.simulation.sample_data import (
+    PLAN_RATE_MULTIPLIER,
     SURVEY_ATTRIBUTES,
     SampleDataError,
     expected_order_value,
@@ -397,7 +398,7 @@ def test_plan_effect_is_in_the_served_customers_purchases(sample: dict, purchase
     served = contacts["客户编号"].value_counts()
     assert set(extra["客户编号"]) <= set(served[served >= 6].index)
     assert (extra["amount"] > 0).all()
-    assert plan["rate_multiplier"] == sample_data.PLAN_RATE_MULTIPLIER
+    assert plan["rate_multiplier"] == PLAN_RATE_MULTIPLIER
     assert 0.03 < plan["ate"]["bought"] < 0.15 and plan["ate"]["spend"] > 0
     assert plan["naive"]["bought"] > plan["ate"]["bought"] + 0.08
     # one purchase per customer and day holds with the extra orders too
