@@ -805,8 +805,9 @@ def early_warning_list(
     listed["value_at_risk"] = listed["clv"].astype("float64") * listed["churn_risk"].astype(
         "float64"
     )
-    reasons = [
-        _reasons(row, gap_multiple, max_days_since_last, falling_spend_share, detractor_max)
+    reasons = [  # the observable reasons, else the model's risk
+        observed_reasons(row, gap_multiple, max_days_since_last, falling_spend_share, detractor_max)
+        or [("model_risk", {"risk": float(row["churn_risk"])})]
         for row in listed.to_dict(orient="records")
     ]
     listed["reason_codes"] = [[code for code, _ in r] for r in reasons]
@@ -851,16 +852,6 @@ def observed_reasons(
         found.append(("open_complaint", {"n": int(open_complaints)}))
     return found
 
-
-def _reasons(
-    row: dict[str, Any],
-    gap_multiple: float,
-    max_days: int,
-    falling_share: float,
-    detractor_max: float,
-) -> list[tuple[str, dict[str, Any]]]:
-    found = observed_reasons(row, gap_multiple, max_days, falling_share, detractor_max)
-    return found or [("model_risk", {"risk": float(row["churn_risk"])})]
 
 
 def usual_gap_days(row: dict[str, Any]) -> float | None:
