@@ -160,10 +160,16 @@ def run_step(step: Step, python: Path, size: str, data: Path, summary: Path, sav
                "--summary", str(summary), "--result", str(result_file)]
     if save is not None:
         command += ["--save", str(save)]
+    return measured_row(command, result_file, Row(step.stage, size, step.tool, "ok"), timeout, work,
+                        work / f"{step.command}.log")
+
+
+def measured_row(command: list[str], result_file: Path, row: Row, timeout: float, work: Path, log: Path) -> Row:
+    """``row`` filled from running ``command`` in a fresh process: the wall seconds and notes the
+    stage wrote to ``result_file``, the process's peak memory, or why there are none."""
     env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONHASHSEED="0")
-    measured = run_measured(command, timeout=timeout, cwd=work, env=env, log=work / f"{step.command}.log")
-    row = Row(step.stage, size, step.tool, "ok", peak_bytes=measured.peak_bytes,
-              process_seconds=measured.seconds)
+    measured = run_measured(command, timeout=timeout, cwd=work, env=env, log=log)
+    row.peak_bytes, row.process_seconds = measured.peak_bytes, measured.seconds
     if measured.timed_out:
         row.status, row.notes = "timeout", f"killed after {timeout:.0f} s"
     elif measured.returncode != 0 or not result_file.exists():
@@ -331,21 +337,10 @@ def run_assignment(customers: int, managers: int, args: argparse.Namespace, log)
     result_file = work / "assign-ours.json"
     command = [sys.executable, str(HERE / "stages.py"), "assign-ours", "--customers", str(customers),
                "--managers", str(managers), "--result", str(result_file)]
-    env = dict(os.environ, PYTHONWARNINGS="ignore", PYTHONHASHSEED="0")
 
     def measure() -> Row:
-        measured = run_measured(command, timeout=args.timeout, cwd=work, env=env, log=work / "assign-ours.log")
-        row = Row(ASSIGNMENT_STAGE, assignment_label(customers, managers), ASSIGNMENT_TOOL, "ok",
-                  peak_bytes=measured.peak_bytes, process_seconds=measured.seconds)
-        if measured.timed_out:
-            row.status, row.notes = "timeout", f"killed after {args.timeout:.0f} s"
-        elif measured.returncode != 0 or not result_file.exists():
-            row.status, row.notes = "error", measured.stderr_tail[:160]
-        else:
-            result = json.loads(result_file.read_text())
-            row.wall = result["wall"]
-            row.notes = f"{result['notes']}; process {measured.seconds:.1f} s"
-        return row
+        row = Row(ASSIGNMENT_STAGE, assignment_label(customers, managers), ASSIGNMENT_TOOL, "ok")
+        return measured_row(command, result_file, row, args.timeout, work, work / "assign-ours.log")
 
     row = best_of(args.repeat, measure)
     measured = f"{row.wall_text():>9} s  {row.peak_text():>7} MiB" if row.status == "ok" else f"{row.status:>24}"
