@@ -445,3 +445,13 @@ def test_capacity_plan_hires_where_no_manager_of_the_level_works():
         capacity_plan(customers, managers.iloc[:0], rules)
     plan = capacity_plan(customers, managers.iloc[:0], rules, new_manager_hours=120.0)
     assert plan.options.set_index("option").loc["add_managers", "fits"]
+
+
+def test_a_staffed_tier_without_contact_hours_goes_to_the_pooled_service():
+    profile = pd.DataFrame({"tier": [1, 2, 3, 4], "customers": [10, 40, 150, 800],
+                            "clv": [1e5, 1e5, 8e4, 4e4], "p_alive_mean": [0.9, 0.8, 0.6, 0.4]})
+    from analysis.methods.playbook import merge_playbook
+
+    playbook = merge_playbook(default_playbook(4), {3: {"contacts_per_month": 0}})
+    rules = rules_from_playbook(playbook, profile)
+    assert rules.required_level[3] == "none" and rules.staffed_tiers == [1, 2]

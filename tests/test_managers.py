@@ -342,3 +342,27 @@ def test_on_the_sample_the_recommended_plan_resolves_the_senior_overload(sample_
         html = (sample_report.parent / page).read_text(encoding="utf-8")
         assert all(code in html for code in codes), page
         assert not any(f">{cid}<" in html for cid in shown["customer_id"]), page
+
+
+def test_no_spread_between_managers_keeps_each_managers_sampling_error():
+    # every manager's difference is the same: tau = 0, all shrunk to the mean, but not to a point
+    rng = np.random.default_rng(3)
+    group = pd.Series(np.repeat(["a", "b", "c"], 40))
+    expected = pd.Series(np.zeros(120))
+    y = pd.Series(rng.normal(0, 1, 120))
+    y = y - y.groupby(group).transform("mean")  # equal group means
+    shrunk = mg.adjusted_difference(y, expected, group, 0.95)
+    assert shrunk.tau == 0
+    table = shrunk.table
+    assert (table["high"] - table["low"] > 0.3).all()  # about 2 × 1.96 × 1/sqrt(40)
+    assert table["estimate"].nunique() == 1
+
+
+def test_growth_compares_the_book_a_manager_holds_now_with_the_same_customers_last_quarter():
+    # N1's whole book was handed over from N2 since last quarter, and every CLV rose by 10 %:
+    # every manager grew 10 %, not N1 by the whole book and N2 by -100 %
+    book, effects = confounded_book(n=60)
+    previous = book.assign(clv=book["clv"] / 1.1,
+                           manager_id=book["manager_id"].replace({"N1": "N2"}))
+    card = mg.scorecard(book, staff_of(effects), {1: 1.5, 2: 0.5, 3: 0.0}, previous=previous).set_index("manager_id")
+    assert card["growth"].to_numpy() == pytest.approx(0.1)

@@ -243,6 +243,8 @@ class Actions(_Section):
 
 
 ManagerLevel = Literal["senior", "middle", "junior"]
+#: Hours per month for accounts of a manager whose file gives none, by level.
+MANAGER_HOURS_DEFAULT = {"senior": 110.0, "middle": 130.0, "junior": 150.0}
 
 
 class Managers(_Section):
@@ -253,7 +255,7 @@ class Managers(_Section):
         "middle", description="level of a manager known only from the customer master (no inputs.managers)"
     )
     hours_per_month: dict[ManagerLevel, float] = Field(
-        default_factory=lambda: {"senior": 110.0, "middle": 130.0, "junior": 150.0},
+        default_factory=lambda: dict(MANAGER_HOURS_DEFAULT),
         description="hours per month for accounts, by level, of a manager whose file gives none",
     )
     confidence: float = Field(0.95, gt=0.5, lt=1, description="level of the scorecard's intervals")
@@ -301,7 +303,7 @@ class Managers(_Section):
         bad = {k: v for k, v in hours.items() if not v > 0}
         if bad:
             raise ValueError(f"hours must be > 0 per month, got {bad}")
-        return hours
+        return {**MANAGER_HOURS_DEFAULT, **hours}  # a level left out keeps its default
 
     @field_validator("level_factor")
     @classmethod

@@ -257,7 +257,8 @@ def rules_from_playbook(
     hours = pd.Series({t: playbook[t].hours_per_customer for t in playbook}, dtype=float)
     params = curve_hours.tier_parameters(profile, hours)
     required = {int(t): playbook[t].manager_level for t in playbook}
-    staffed = [t for t in required if required[t] in LEVELS and t in params.index]
+    # a tier whose playbook asks for no contact hours is served like the pooled tiers, not by a manager
+    staffed = [t for t in required if required[t] in LEVELS and t in params.index and hours[t] > 0]
     return AssignmentRules(
         required_level={t: required[t] if t in staffed else "none" for t in required},
         hours_per_customer={t: float(hours[t]) for t in staffed},

@@ -48,7 +48,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from analysis.i18n import Message, joined, message
+from analysis.i18n import Message, message
 
 __all__ = [
     "DIMENSIONS",
@@ -293,7 +293,9 @@ def adjusted_difference(y: pd.Series, expected: pd.Series, group: pd.Series, con
     weight = weight.where(se > 0, 1.0)
     estimate = m + weight * (agg["d"] - m)
     z = float(stats.norm.ppf(0.5 + confidence / 2))
-    half = z * np.sqrt(weight) * se
+    # the posterior sd sqrt(weight)·se; with no spread detected (tau = 0) the shrinkage says nothing about
+    # a manager's own difference, so the interval keeps its sampling error instead of collapsing to a point
+    half = z * (np.sqrt(weight) * se if tau2 > 0 else se)
     table = agg[["n", "observed", "expected", "d"]].assign(se=se, weight=weight, estimate=estimate,
                                                              low=estimate - half, high=estimate + half)
     return Shrunk(table, math.sqrt(tau2))
@@ -374,7 +376,11 @@ def scorecard(
     # growth of CLV managed against the previous run (same customers' managers as they are now)
     out["clv_previous"], out["growth"], out["growth_adjusted"] = np.nan, np.nan, np.nan
     if previous is not None and "clv" in previous.columns and len(previous):
-        prev = previous[["customer_id", "clv", "manager_id"]].copy()
+        prev = previous[["customer_id", "clv"]].copy()
+        # last quarter's CLV of the customers each manager holds now: a handed-over book is not growth
+        now = pd.Series(group.to_numpy(), index=book["customer_id"].astype(str).to_numpy())
+        prev["manager_id"] = prev["customer_id"].astype(str).map(now)
+        prev = prev.dropna(subset=["manager_id"])
         prev_by = prev.groupby(prev["manager_id"].astype(str))["clv"].sum().reindex(out.index)
         out["clv_previous"] = prev_by
         out["growth"] = out["clv"] / prev_by - 1
@@ -503,7 +509,7 @@ def source_note(source: str, n_managers: int, unknown: list[str], unassigned: in
     """What the report says about where the managers came from and who could not be matched."""
     notes = [message("managers_source_file" if source == "file" else "managers_source_master", n=n_managers)]
     if unknown:
-        notes.append(message("managers_unknown", n=len(unknown), names=joined(unknown[:5])))
+        notes.append(message("managers_unknown", n=len(unknown)))  # names stay out of the report (show_names)
     if unassigned:
         notes.append(message("managers_unassigned", n=unassigned))
     return notes

@@ -24,8 +24,8 @@ satisfaction models can be checked against the truth written next to the data (`
   confounded by the mix of their portfolios;
 * the window's last quarter has a contact log (``contacts.csv``): whether a customer was served
   as planned (6+ contacts in the quarter, else 0 or 1) depends on what was known at the quarter's
-  start (BG/NBD P(alive), repeat purchases, mean order value), and being served doubles the
-  customer's purchase rate while alive in the quarter (``truth.json`` → ``plan_effect``: the
+  start (BG/NBD P(alive), repeat purchases, mean order value), and being served multiplies the
+  customer's purchase rate by :data:`PLAN_RATE_MULTIPLIER` while alive in the quarter (``truth.json`` → ``plan_effect``: the
   definition, the true effects and the naive comparison). Its draws come from a stream of their
   own; the served customers' extra orders are the only rows it adds to ``transactions.csv`` (every
   other row keeps its content and order), and no other file changes.

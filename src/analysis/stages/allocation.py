@@ -234,4 +234,7 @@ def run(study: Study) -> AllocationOutcome:
         study.write(catalog.WINBACK, outcome.actions.winback)
         study.write(catalog.CROSS_SELL, outcome.actions.cross_sell)
         study.write(catalog.CROSS_SELL_VALIDATION, outcome.actions.validation)
+    else:  # no lists from an earlier run's outputs
+        for name in (catalog.WINBACK, catalog.CROSS_SELL, catalog.CROSS_SELL_VALIDATION):
+            study.remove(name)
     return outcome

@@ -317,5 +317,5 @@ def run(study: Study) -> ManagersOutcome | None:
     if outcome.assignment is not None:
         study.write(catalog.ASSIGNMENT, outcome.assignment)
         study.write(catalog.MANAGER_LOADS, outcome.loads)
-    study.write(catalog.MANAGERS_JSON, outcome.record)
+    study.write(catalog.MANAGERS_JSON, _plain(outcome.record))  # NaN (e.g. a rank correlation of ties) as null
     return outcome
