@@ -11,14 +11,16 @@ equally long stretch just before it) and ``nps`` (the customer's last recommenda
 quarter as an NPS contribution: +100 for 9–10, 0 for 7–8, −100 for 0–6; only surveyed customers).
 
 **Estimate** (:func:`effect_estimate`): the average effect of treatment over the customers
-(ATE), estimated within each of last quarter's tiers and weighted by the tier's customers. Within a
-tier, doubly robust augmented inverse-probability weighting (Robins, Rotnitzky & Zhao 1994; Glynn &
-Quinn 2010): a logistic propensity model of treatment on the covariates (last quarter's P(alive),
-CLV, frequency and order value, as the caller prepares them) and a linear outcome model per group;
+(ATE), estimated within each of last quarter's tiers and weighted by the tier's customers inside
+the common support. Within a tier, doubly robust augmented inverse-probability weighting (Robins,
+Rotnitzky & Zhao 1994; Glynn & Quinn 2010): a logistic propensity model of treatment on the
+covariates (last quarter's P(alive), CLV, frequency and order value, as the caller prepares them)
+and a linear outcome model per group;
 the estimate is consistent when either model is right. Customers outside the common support of the
 propensity (below the larger of the two groups' smallest score, above the smaller of their
 largest) are set aside and counted. The interval is a percentile bootstrap that resamples
-customers within tier and group and refits everything. The naive difference of means (treated −
+customers within tier and group and refits everything; a replicate in which one of the estimate's
+tiers cannot be estimated is left out and counted (``bootstrap_incomplete``). The naive difference of means (treated −
 untreated, all tiers pooled) is given beside it with its own bootstrap interval.
 
 **Caveat.** The comparison is observational: managers chose whom to contact, and the adjustment
@@ -294,9 +296,12 @@ def effect_estimate(frame: pd.DataFrame, outcome: str, covariates: Sequence[str]
             rows = sample[sample_groups == g]
             est, used, _, _ = _stratum_aipw(x_all[rows], t_all[rows], y_all[rows], min_group)
             boot_parts.append((est, used))
-        boot[b] = _pooled(boot_parts)
+        # a replicate that loses one of the estimate's tiers estimates another population: left out, counted
+        complete = all(n > 0 and np.isfinite(est) for est, n in boot_parts)
+        boot[b] = _pooled(boot_parts) if complete else math.nan
     tail = (1 - level) / 2
     finite = boot[np.isfinite(boot)]
+    record["bootstrap_incomplete"] = int(n_boot - finite.size)
     if finite.size:
         record["low"], record["high"] = (float(v) for v in np.quantile(finite, [tail, 1 - tail]))
     record["naive_low"], record["naive_high"] = (float(v) for v in np.quantile(boot_naive, [tail, 1 - tail]))
