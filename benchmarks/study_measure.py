@@ -140,6 +140,15 @@ class PeakRecorder:
             elif reading.pid == self.runner_pid:
                 self._record_runner(reading, where)
 
+    def settle(self, step: str | None) -> None:
+        """Give kernels still waiting for a step to ``step`` (the one running when the run stopped): the
+        runner's line announcing a step can reach us after its kernel's first sample did."""
+        if step is not None and self._waiting:
+            peak = self._step(step)
+            for pid in sorted(self._waiting):
+                self._adopt(pid, peak)
+            self._waiting.clear()
+
     def _step(self, step: str) -> StepPeak:
         return self.steps.setdefault(step, StepPeak(step))
 
@@ -253,6 +262,7 @@ def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = N
         for thread in threads:
             thread.join(timeout=10)
     running = tracker.running_for()
+    recorder.settle(running[0] if running else None)
     step_seconds = dict(tracker.seconds)
     step_seconds.update(_manifest_seconds(manifest))
     if stop_reason:

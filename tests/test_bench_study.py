@@ -186,6 +186,16 @@ def test_recorder_attributes_kernels_runner_and_gaps() -> None:
     assert recorder.tree_bytes == 505 * MIB
 
 
+def test_a_kernel_seen_before_its_steps_line_goes_to_the_step_running_when_the_run_stopped() -> None:
+    recorder = PeakRecorder(runner_pid=1)
+    recorder.record("01_clean", [Reading(1, False, 100 * MIB, 100 * MIB), Reading(11, True, 50 * MIB, 60 * MIB)])
+    recorder.record(None, [Reading(1, False, 100 * MIB, 100 * MIB), Reading(12, True, 400 * MIB, 400 * MIB)])
+    recorder.settle("02_rfm_clv")  # stopped over its memory limit before "02_rfm_clv …" was read
+    assert recorder.steps["02_rfm_clv"].kernels == {12} and recorder.steps["02_rfm_clv"].own_bytes == 400 * MIB
+    recorder.settle(None)  # nothing waits any more; a run that ended between steps settles nothing
+    assert recorder.steps["01_clean"].kernels == {11}
+
+
 FAKE_RUNNER = textwrap.dedent('''
     """Prints the runner's progress lines; each notebook step runs a child "kernel" holding known memory.
 
