@@ -28,25 +28,29 @@ def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
-def _shown(value: object, digits: int, counts: bool = True) -> object:
-    """One figure as a reader sees it: a whole number as an int (a count, when ``counts``), any other float rounded."""
+#: A whole float with more significant figures than this is a sum (of money, say), not a count.
+COUNT_DIGITS = 5
+
+
+def _shown(value: object, digits: int) -> object:
+    """One figure as a reader sees it: a whole number as an int (a count), any other float rounded.
+
+    A whole float of more than :data:`COUNT_DIGITS` significant figures (4,297,492) is taken as a sum
+    that landed on a whole number and rounded like any figure: its last digits are not a reader's.
+    """
     if not _is_float(value) or not math.isfinite(float(value)):
         return value
-    if counts and float(value).is_integer():
+    if float(value).is_integer() and len(str(abs(int(value))).rstrip("0")) <= COUNT_DIGITS:
         return int(value)
     rounded = round_significant(float(value), digits)
     return int(rounded) if rounded.is_integer() else rounded
 
 
-def _round_column(values: pd.Series, digits: int, column: bool = False) -> pd.Series:
+def _round_column(values: pd.Series, digits: int) -> pd.Series:
     # Object dtype: pandas then prints each figure as it is, instead of padding a column to the
     # decimals of its smallest value (0.42300, 4326.0000), which reads as false precision.
     if pd.api.types.is_float_dtype(values) or values.dtype == object:
-        # a table's column is counts only when all its figures are whole: a sum of money that happens to
-        # land on a whole number is still rounded like its neighbours (its last digits differ between CPUs)
-        figures = [float(v) for v in values if _is_float(v) and math.isfinite(float(v))]
-        counts = not column or all(v.is_integer() for v in figures)
-        shown = [_shown(v, digits, counts) for v in values.astype(object)]
+        shown = [_shown(v, digits) for v in values.astype(object)]
         return pd.Series(shown, index=values.index, name=values.name, dtype=object)  # map() would infer float64
     return values
 
@@ -63,7 +67,7 @@ def readable(obj: Shown, digits: int = SIGNIFICANT_DIGITS) -> Shown:
     readable two-column table.
     """
     if isinstance(obj, pd.DataFrame):
-        return obj.apply(_round_column, digits=digits, column=True)  # type: ignore[return-value]
+        return obj.apply(_round_column, digits=digits)  # type: ignore[return-value]
     if isinstance(obj, pd.Series):
         return _round_column(obj, digits)  # type: ignore[return-value]
     if isinstance(obj, Mapping):
