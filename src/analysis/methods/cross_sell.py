@@ -30,7 +30,6 @@ Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -38,9 +37,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.stats import norm
 
 from analysis.i18n import Message, message
+from analysis.methods import satisfaction
 from analysis.methods.lifecycle import as_timestamp, require_columns
 
 #: The suggestion methods, as codes (locale texts ``cross_sell_method_<code>``).
@@ -235,14 +234,12 @@ class HoldoutFigures:
 
 
 def wilson_interval(hits: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
-    """Wilson score interval of a proportion ``hits / n`` (NaN, NaN when n = 0)."""
+    """Wilson score interval of a proportion ``hits / n`` as two floats (NaN, NaN when n = 0):
+    :func:`analysis.methods.satisfaction.wilson_interval` for one proportion."""
     if n <= 0:
         return float("nan"), float("nan")
-    z = float(norm.ppf(0.5 + confidence / 2))
-    p = hits / n
-    centre = (p + z * z / (2 * n)) / (1 + z * z / n)
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
-    return max(0.0, centre - half), min(1.0, centre + half)
+    low, high = satisfaction.wilson_interval(hits, n, confidence)
+    return max(0.0, float(low)), min(1.0, float(high))  # exactly 0 and 1 at the ends, not a rounding off
 
 
 def holdout_cutoff(end: date | str | pd.Timestamp, holdout_months: int) -> pd.Timestamp:
