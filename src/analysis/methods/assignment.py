@@ -40,31 +40,28 @@ sorted by value, the levels in decreasing f (pooled, f = 0, last): once the aggr
 *how many* customers of a group each level (and each manager) takes, assigning them greedily by value
 is optimal — the "greedy within the group".
 
-The aggregated problem is a network flow with side constraints, solved with HiGHS
-(``scipy.optimize.linprog(method="highs")``; ``scipy.optimize.milp`` when the LP optimum is not
-integral): value bands (customers of a group in rank order, ``value_bands`` bands of equal count, or
-one band per distinct value with ``value_bands=None``) → (group, level) → the current manager or a
-hub (tier, region, level) → the hub's managers. Each band is valued at its mean value. Without value
-bands (``None``) the LP is the problem itself and exact. With bands, the greedy within the group makes
-the true objective at least the band optimum, and the result is certified by a Lagrangian bound:
-with the LP's shadow prices λ_m (hours) and μ_m (accounts), any λ, μ ≥ 0 give
-
-    OPT ≤ Σ_m (λ_m H_m + μ_m A_m) + Σ_c max(0, max_m [g(c, L_m) − cost(c, m) − h_{t_c} λ_m − μ_m])
-
-(weak duality of the per-customer problem). The summary holds the objective, this bound and their
-gap; only bands that straddle a change of the best option contribute to it, and while the gap
-exceeds ``tolerance`` the bands are split at the values where the best option changes (at most
-``max_refinements`` times). With λ = μ = 0 the same expression is the value without capacity
-limits, against which the capacity plan measures what a shortage costs.
+The aggregated problem is a network flow with side constraints, solved with HiGHS (``scipy.optimize``):
+value bands (customers of a group in rank order, ``value_bands`` bands of equal count, or one band per
+distinct value with ``value_bands=None``) → (group, level) → the current manager or a hub (tier,
+region, level) → the hub's managers. A band enters as one or two *pieces* of the concave upper
+envelope of its customers' prefix sums (the tangents at its two ends, see :func:`_envelope_pieces`):
+the network never values a band below its customers, so its optimum bounds the problem's, and it is
+exact wherever a group's customers pass from one level (or from being served) to the next at a band
+end. The solution's pass points are found; those inside a band of unequal values split it there,
+and the network is solved again (at most ``max_refinements`` times; a few rounds suffice: 10 on the
+1M-customer benchmark). Then the objective equals the network's, and the bound proves it optimal.
 
 Integer counts. Hours differ by tier, so the LP optimum may split a customer at a manager whose
 hours bind (a multiple-knapsack side constraint; without it the network would be totally unimodular).
-When it does, problems up to ``milp_max_variables`` arcs are solved again as a MILP with HiGHS
-(``scipy.optimize.milp``, to the relative gap ``mip_gap``); larger ones round the LP flows down
-(every capacity still holds), solve the LP again on what is left a few times, and then place unserved
-customers greedily where room is left. Either way the objective is measured against the Lagrangian
-bound above, so the summary states how far from the optimum the assignment can at most be
-(``relative_gap``; 2.8·10⁻⁴ on the 1M-customer benchmark, see benchmarks/README.md).
+The arcs to managers are then integer variables of a MILP solved by HiGHS branch and bound
+(``scipy.optimize.milp``, to the relative gap ``mip_gap``); the pieces stay continuous, since a
+node's whole number of customers is exact at the envelope once no pass point lies inside a band.
+The MILP's dual bound is the summary's ``upper_bound``: the assignment is optimal within
+``relative_gap`` (1e-15 on the sample, 6e-15 on the 1M-customer benchmark, see benchmarks/README.md).
+Networks above ``milp_max_variables`` arcs (or a MILP that stops without a solution) fall back to the
+LP flows rounded down (every capacity still holds), refilled on what is left, with the LP optimum as
+the bound. With no capacity price at all (λ = μ = 0) the per-customer best option gives the value
+without capacity limits, against which the capacity plan measures what a shortage costs.
 
 Why not one variable per customer: 1M customers × 500 managers are 5·10⁸ arcs; the groups (tier ×
 region × current manager) are a few thousand, the hubs keep a group's arcs to one per region and
@@ -147,16 +144,15 @@ class AssignmentRules:
     region_cost, switching_cost : float
         Value units per customer served outside its region / moved from its current manager.
     value_bands : int or None
-        Bands per group for the aggregated problem; None: one band per distinct value (exact LP).
-    tolerance : float
-        Relative gap between the Lagrangian bound and the band LP below which the bands are not refined.
+        Bands per group the aggregated problem starts from; None: one band per distinct value.
     mip_gap : float
         Relative gap at which HiGHS stops the branch and bound when the LP optimum is fractional.
     milp_max_variables : int
-        Largest aggregated problem solved as a MILP when its LP optimum is fractional; larger ones
-        round the LP flows down and fill the room left greedily (the summary's gap bounds the loss).
+        Largest aggregated problem (arcs) solved as a MILP when its LP optimum is fractional; larger
+        ones round the LP flows down and fill the room left greedily (the summary's gap bounds the loss).
     max_refinements : int
-        How often the bands may be split where the best option changes.
+        How often the bands may be split where the solution's customers pass from one level to the
+        next; the rounds stop earlier once no such point lies inside a band.
     manager_cost : {level: value units per month}
         Cost of one more manager, for the capacity plan (default 0).
     time_limit : float
@@ -175,17 +171,16 @@ class AssignmentRules:
     region_cost: float = 0.0
     switching_cost: float = 0.0
     value_bands: int | None = 16
-    tolerance: float = 1e-6
-    max_refinements: int = 2
+    max_refinements: int = 20
     mip_gap: float = 1e-6
-    milp_max_variables: int = 5000
+    milp_max_variables: int = 1_000_000
     manager_cost: Mapping[str, float] = field(default_factory=dict)
     time_limit: float = 60.0
 
     def __post_init__(self) -> None:
         if self.region not in ("hard", "preference"):
             raise AssignmentError(f"assignment rules: region must be 'hard' or 'preference', got {self.region!r}")
-        for name in ("region_cost", "switching_cost", "tolerance", "time_limit", "mip_gap"):
+        for name in ("region_cost", "switching_cost", "time_limit", "mip_gap"):
             _check_number(getattr(self, name), name, low=0.0)
         for tier, level in self.required_level.items():
             if level not in (*LEVELS, "none"):
@@ -473,29 +468,27 @@ def solve_assignment(
 def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
     g = _groups(p, rules)
     values_sorted = p.c_value[g.order]
-    extra = None
+    cuts = np.zeros(0, np.int64)
     refinements = 0
     while True:
-        starts_b = _bands(values_sorted, g.starts, rules.value_bands, extra)
-        net = _network(p, g, starts_b, values_sorted, rules)
-        x, lam, mu, relaxed = _relaxation(net, rules)
-        bound = _lagrangian_bound(p, g, rules, lam, mu)
-        # what the bands cost: the per-customer bound against the band LP (integrality aside)
-        if (rules.value_bands is None or bound - relaxed <= rules.tolerance * max(abs(bound), 1.0)
-                or refinements >= rules.max_refinements):
+        band_start = _bands(values_sorted, g.starts, rules.value_bands, cuts)
+        net = _network(p, g, band_start, values_sorted, rules)
+        solved = _integral(net, rules)
+        new = _inexact(_fill_points(g, net, solved.flows, rules), band_start, values_sorted)
+        if not len(new) or refinements >= rules.max_refinements:
             break
-        extra_new = _crossing_cuts(p, g, values_sorted, rules, lam, mu)
-        extra = extra_new if extra is None else np.union1d(extra, extra_new)
+        cuts = np.union1d(cuts, new)  # the envelope is exact where a band ends: split at the fills
         refinements += 1
-    flows, status = _integral(net, x, rules)
-    assigned = _decompose(p, g, net, flows, rules)
+    assigned = _decompose(p, g, net, solved.flows, rules)
     assigned = _fill(p, assigned, rules)  # room a rounding (or the MILP's gap) left
     objective = _objective(p, assigned, rules)
-    gap = max(bound - objective, 0.0)
+    bound = max(solved.bound, objective)
+    gap = bound - objective
     free = np.zeros(len(p.mgr))
-    unconstrained = _lagrangian_bound(p, g, rules, free, free)
+    unconstrained_profits = _best_profits(p, g, rules, free, free)
+    unconstrained = float(unconstrained_profits.sum())
     worth = np.zeros(len(p.cust), bool)  # serving the customer pays with unlimited capacity
-    worth[g.order] = _best_profits(p, g, rules, free, free) > 1e-12
+    worth[g.order] = unconstrained_profits > 1e-12
     table = _assignment_table(p, assigned, rules, worth)
     loads = _manager_loads(p, assigned, rules)
     moves = int(table["reason"].str.startswith("moved").sum())
@@ -515,9 +508,9 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
         "groups": int(len(g.tier)),
         "bands": int(len(net.band_start)),
         "variables": int(net.n_vars),
-        "value_relaxed": relaxed,
+        "value_relaxed": solved.relaxed,
         "refinements": refinements,
-        "solver": status,
+        "solver": solved.status,
         "reasons": table["reason"].value_counts().to_dict(),
     }
     return AssignmentResult(assignments=table, managers=loads, summary=summary)
@@ -534,8 +527,7 @@ class _Network:
     account_rows: np.ndarray  # row or -1
     band_start: np.ndarray
     band_group: np.ndarray
-    # y: band → (group, level)
-    y_band: np.ndarray
+    # y: envelope piece → (group, level)
     y_level: np.ndarray
     y_node: np.ndarray
     # z: (group, level) node → current manager
@@ -559,10 +551,8 @@ def _network(p: _Problem, g: _Groups, band_start: np.ndarray, values_sorted: np.
              rules: AssignmentRules) -> _Network:
     n_groups = len(g.tier)
     band_group = np.searchsorted(g.starts, band_start, side="right") - 1
-    band_end = np.append(band_start[1:], len(values_sorted))
-    band_count = (band_end - band_start).astype(float)
-    csum = np.concatenate([[0.0], np.cumsum(values_sorted)])
-    band_mean = (csum[band_end] - csum[band_start]) / np.maximum(band_count, 1)
+    piece_band, piece_cap, piece_value = _envelope_pieces(values_sorted, band_start)
+    piece_group = band_group[piece_band]
     n_regions = len(p.region_codes)
 
     # (group, level) nodes
@@ -595,21 +585,21 @@ def _network(p: _Problem, g: _Groups, band_start: np.ndarray, values_sorted: np.
     for (t, _r, _lv), h in hub_key.items():
         hub_tier[h] = t
 
-    # y: band → node
-    y_band, y_node, y_level = [], [], []
+    # y: envelope piece → node
+    y_piece, y_node, y_level = [], [], []
     for rank in range(len(LEVELS)):
         has = {int(gi) for gi, lv in zip(node_group, node_level) if lv == rank}
         if not has:
             continue
-        sel = np.flatnonzero(np.isin(band_group, list(has)))
-        y_band.append(sel)
+        sel = np.flatnonzero(np.isin(piece_group, list(has)))
+        y_piece.append(sel)
         y_level.append(np.full(len(sel), rank))
-        y_node.append(np.array([node_id[(int(band_group[b]), rank)] for b in sel], np.int64))
-    y_band = np.concatenate(y_band) if y_band else np.zeros(0, np.int64)
+        y_node.append(np.array([node_id[(int(piece_group[b]), rank)] for b in sel], np.int64))
+    y_piece = np.concatenate(y_piece) if y_piece else np.zeros(0, np.int64)
     y_level = np.concatenate(y_level) if y_level else np.zeros(0, np.int64)
     y_node = np.concatenate(y_node) if y_node else np.zeros(0, np.int64)
-    y_tier = g.tier[band_group[y_band]]
-    y_gain = band_mean[y_band] * np.array([factor[(int(t), int(lv))] for t, lv in zip(y_tier, y_level)])
+    y_tier = g.tier[piece_group[y_piece]]
+    y_gain = piece_value[y_piece] * np.array([factor[(int(t), int(lv))] for t, lv in zip(y_tier, y_level)])
 
     # z: node → current manager (level matches)
     z_node, z_cost = [], []
@@ -635,9 +625,9 @@ def _network(p: _Problem, g: _Groups, band_start: np.ndarray, values_sorted: np.
             w_cost.append(rules.region_cost if r2 != r else 0.0)
     w_node = np.asarray(w_node, np.int64)
     w_hub = np.asarray(w_hub, np.int64)
-    w_cost = np.asarray(w_cost, float) + _switch_cost_of_nodes(p, g, node_group, w_node, rules)
+    w_cost = np.asarray(w_cost, float) + _switch_cost_of_nodes(g, node_group, w_node, rules)
 
-    ny, nz, nw, nq = len(y_band), len(z_node), len(w_node), len(q_hub)
+    ny, nz, nw, nq = len(y_piece), len(z_node), len(w_node), len(q_hub)
     y_var = np.arange(ny)
     z_var = ny + np.arange(nz)
     w_var = ny + nz + np.arange(nw)
@@ -652,8 +642,8 @@ def _network(p: _Problem, g: _Groups, band_start: np.ndarray, values_sorted: np.
     vals = np.concatenate([np.ones(ny), -np.ones(nz), -np.ones(nw), np.ones(nw), -np.ones(nq)])
     a_eq = sp.csr_matrix((vals, (rows, cols)), shape=(n_nodes + n_hubs, n_vars))
 
-    # inequalities: band supply; manager hours; manager accounts
-    n_bands = len(band_start)
+    # inequalities: piece supply; manager hours; manager accounts
+    n_pieces = len(piece_band)
     z_mgr = g.cur[node_group[z_node]] if nz else np.zeros(0, np.int64)
     z_hours = np.array([hours[int(t)] for t in g.tier[node_group[z_node]]]) if nz else np.zeros(0)
     q_hours = np.array([hours[int(t)] for t in hub_tier[q_hub]]) if nq else np.zeros(0)
@@ -661,77 +651,152 @@ def _network(p: _Problem, g: _Groups, band_start: np.ndarray, values_sorted: np.
     acc = p.mgr["max_accounts"].to_numpy(float)
     has_acc = np.isfinite(acc)
     account_rows = np.full(n_mgr, -1)
-    account_rows[has_acc] = n_bands + n_mgr + np.arange(has_acc.sum())
-    hours_rows = n_bands + np.arange(n_mgr)
-    rows = [y_band, hours_rows[z_mgr], hours_rows[q_mgr]]
+    account_rows[has_acc] = n_pieces + n_mgr + np.arange(has_acc.sum())
+    hours_rows = n_pieces + np.arange(n_mgr)
+    rows = [y_piece, hours_rows[z_mgr], hours_rows[q_mgr]]
     cols = [y_var, z_var, q_var]
     vals = [np.ones(ny), z_hours, q_hours]
     za, qa = account_rows[z_mgr] >= 0, account_rows[q_mgr] >= 0
     rows += [account_rows[z_mgr][za], account_rows[q_mgr][qa]]
     cols += [z_var[za], q_var[qa]]
     vals += [np.ones(za.sum()), np.ones(qa.sum())]
-    n_ub = n_bands + n_mgr + int(has_acc.sum())
+    n_ub = n_pieces + n_mgr + int(has_acc.sum())
     a_ub = sp.csr_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))),
                          shape=(n_ub, n_vars))
-    b_ub = np.concatenate([band_count, p.mgr["hours"].to_numpy(float), acc[has_acc]])
+    b_ub = np.concatenate([piece_cap, p.mgr["hours"].to_numpy(float), acc[has_acc]])
     return _Network(
         n_vars=n_vars, cost=cost, a_eq=a_eq, a_ub=a_ub, b_ub=b_ub, hours_rows=hours_rows,
         account_rows=account_rows, band_start=band_start, band_group=band_group,
-        y_band=y_band, y_level=y_level, y_node=y_node, z_node=z_node, z_var=z_var,
+        y_level=y_level, y_node=y_node, z_node=z_node, z_var=z_var,
         w_node=w_node, w_hub=w_hub, w_var=w_var, q_hub=q_hub, q_mgr=q_mgr, q_var=q_var,
         node_group=node_group, node_level=node_level, hub_tier=hub_tier, y_var=y_var,
     )
 
 
-def _switch_cost_of_nodes(p: _Problem, g: _Groups, node_group: np.ndarray, w_node: np.ndarray,
+def _envelope_pieces(values_sorted: np.ndarray, band_start: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each band as one or two pieces (band, capacity, value per customer) of a concave upper envelope.
+
+    Serving the best ``n`` of a band's ``k`` customers (values v₁ ≥ … ≥ v_k, sum S) keeps
+    H(n) ≤ min(v₁·n, S − (k − n)·v_k): the two tangents of the concave prefix sum at the band's ends,
+    which meet at n* = (S − k·v_k) / (v₁ − v_k). So the pieces "n* customers at v₁" and "k − n* at v_k"
+    never value a band below its customers (the network is a relaxation: its optimum bounds the
+    assignment's), and they are exact at n = 0 and n = k. A band of equal values is one piece.
+    """
+    band_end = np.append(band_start[1:], len(values_sorted)).astype(np.int64)
+    count = (band_end - band_start).astype(float)
+    csum = np.concatenate([[0.0], np.cumsum(values_sorted)])
+    total = csum[band_end] - csum[band_start]
+    first = values_sorted[band_start] if len(band_start) else np.zeros(0)
+    last = values_sorted[band_end - 1] if len(band_start) else np.zeros(0)
+    spread = first - last
+    split = spread > 1e-12 * np.maximum(np.abs(first), 1.0)
+    knee = np.where(split, (total - count * last) / np.where(split, spread, 1.0), count)
+    knee = np.clip(knee, 0.0, count)
+    rest = split & (count - knee > 1e-12)
+    bands = np.arange(len(band_start))
+    return (np.concatenate([bands, bands[rest]]),
+            np.concatenate([knee, (count - knee)[rest]]),
+            np.concatenate([np.where(split, first, total / np.maximum(count, 1.0)), last[rest]]))
+
+
+def _switch_cost_of_nodes(g: _Groups, node_group: np.ndarray, w_node: np.ndarray,
                           rules: AssignmentRules) -> np.ndarray:
     """σ on every arc to a hub of a group whose customers have a current manager (allowed or not)."""
-    if not len(w_node):
-        return np.zeros(0)
-    had = _group_had_manager(p, g)
-    return np.where(had[node_group[w_node]], rules.switching_cost, 0.0)
+    return np.where(g.cur[node_group[w_node]] != _NONE, rules.switching_cost, 0.0)
 
 
-def _group_had_manager(p: _Problem, g: _Groups) -> np.ndarray:
-    """Whether a group's customers have a current manager in the managers table (allowed or not)."""
-    return g.cur != _NONE
+@dataclass
+class _Solved:
+    """Integer flows of the network, how they were found and an upper bound of the optimum."""
+
+    flows: np.ndarray
+    status: str
+    bound: float  # ≥ the assignment problem's optimum (the network is a relaxation of it)
+    relaxed: float  # the network's LP optimum
 
 
-def _relaxation(net: _Network, rules: AssignmentRules) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
-    """The LP optimum of the aggregated problem: flows, shadow prices λ (hours) and μ (accounts) ≥ 0,
-    and its value (as a maximum)."""
-    n_mgr = len(net.hours_rows)
+def _integral(net: _Network, rules: AssignmentRules) -> _Solved:
+    """Integer flows on the manager arcs (the pieces' flows may stay fractional: any integer count of
+    a node is then split over its pieces at the envelope's values).
+
+    Up to ``milp_max_variables`` variables the MILP is solved by HiGHS branch and bound to the relative
+    gap ``mip_gap``; its dual bound bounds the optimum. Larger networks, or a MILP that stops without a
+    solution, take the LP optimum rounded down (every capacity still holds), refilled on what is left;
+    the LP optimum is then the bound.
+    """
     if net.n_vars == 0:
-        return np.zeros(0), np.zeros(n_mgr), np.zeros(n_mgr), 0.0
-    res = linprog(
-        net.cost, A_ub=net.a_ub, b_ub=net.b_ub, A_eq=net.a_eq, b_eq=np.zeros(net.a_eq.shape[0]),
-        bounds=(0, None), method="highs", options={"time_limit": rules.time_limit, "presolve": True},
-    )
-    if res.status != 0 or res.x is None:
-        raise AssignmentError(f"assignment: the LP solver stopped without an optimum ({res.message})")
-    marg = -res.ineqlin.marginals
-    lam = np.maximum(marg[net.hours_rows], 0.0)
-    mu = np.where(net.account_rows >= 0, np.maximum(marg[np.maximum(net.account_rows, 0)], 0.0), 0.0)
-    return res.x, lam, mu, float(-res.fun)
+        return _Solved(np.zeros(0), "lp", 0.0, 0.0)
+    lp = linprog(net.cost, A_ub=net.a_ub, b_ub=net.b_ub, A_eq=net.a_eq, b_eq=np.zeros(net.a_eq.shape[0]),
+                 bounds=(0, None), method="highs", options={"time_limit": rules.time_limit})
+    if lp.status != 0 or lp.x is None:
+        raise AssignmentError(f"assignment: the LP solver stopped without an optimum ({lp.message})")
+    relaxed = float(-lp.fun)
+    arcs = np.concatenate([net.z_var, net.w_var, net.q_var])
+    if np.abs(lp.x[arcs] - np.round(lp.x[arcs])).max(initial=0.0) <= 1e-6:
+        return _Solved(_whole(net, lp.x), "lp", relaxed, relaxed)
+    if net.n_vars <= rules.milp_max_variables:
+        integrality = np.zeros(net.n_vars)
+        integrality[arcs] = 1
+        found = milp(
+            net.cost,
+            constraints=[LinearConstraint(net.a_ub, -np.inf, net.b_ub), LinearConstraint(net.a_eq, 0.0, 0.0)],
+            integrality=integrality, bounds=Bounds(0, np.inf),
+            options={"time_limit": rules.time_limit, "mip_rel_gap": rules.mip_gap},
+        )
+        if found.x is not None:
+            bound = min(relaxed, float(-found.mip_dual_bound)) if found.mip_dual_bound is not None else relaxed
+            status = "milp" if found.status == 0 else f"milp ({found.message})"
+            return _Solved(_whole(net, found.x), status, bound, relaxed)
+    return _Solved(_rounded(net, lp.x, rules), "lp, rounded", relaxed, relaxed)
 
 
-def _integral(net: _Network, x: np.ndarray, rules: AssignmentRules) -> tuple[np.ndarray, str]:
-    """Integer flows: the LP optimum when it is integral; else, up to ``milp_max_variables``
-    variables, the MILP's (HiGHS branch and bound, stopped at the relative gap ``mip_gap``); else the
-    LP flows rounded down (every capacity still holds), which :func:`_fill` completes."""
-    if not len(x) or np.abs(x - np.round(x)).max(initial=0.0) <= 1e-6:
-        return np.round(x), "lp"
-    if net.n_vars > rules.milp_max_variables:
-        return _rounded(net, x, rules), "lp, rounded"
-    found = milp(
-        net.cost,
-        constraints=[LinearConstraint(net.a_ub, -np.inf, net.b_ub), LinearConstraint(net.a_eq, 0.0, 0.0)],
-        integrality=np.ones(net.n_vars), bounds=Bounds(0, np.inf),
-        options={"time_limit": rules.time_limit, "mip_rel_gap": rules.mip_gap},
-    )
-    if found.x is None:
-        return _rounded(net, x, rules), "lp, rounded"
-    return np.round(found.x), "milp" if found.status == 0 else f"milp ({found.message})"
+def _whole(net: _Network, x: np.ndarray) -> np.ndarray:
+    """Flows with the manager arcs at their (integral) values and each node's piece flows summing to
+    the integer number of customers it sends on."""
+    out = x.copy()
+    arcs = np.concatenate([net.z_var, net.w_var, net.q_var])
+    out[arcs] = np.round(x[arcs])
+    node_out = (np.bincount(net.z_node, weights=out[net.z_var], minlength=len(net.node_group))
+                + np.bincount(net.w_node, weights=out[net.w_var], minlength=len(net.node_group)))
+    node_in = np.bincount(net.y_node, weights=out[net.y_var], minlength=len(net.node_group))
+    for node in np.flatnonzero(np.abs(node_out - node_in) > 1e-9):
+        arcs_in = np.flatnonzero(net.y_node == node)
+        out[net.y_var[arcs_in[0]]] += node_out[node] - node_in[node]  # the decomposition reads totals
+    return out
+
+
+def _fill_points(g: _Groups, net: _Network, flows: np.ndarray, rules: AssignmentRules) -> np.ndarray:
+    """Positions (in the groups' value order) where a group's customers pass from one level to the next
+    (or to none) in the flows: the envelope is exact there only when a band starts there."""
+    node_in = np.rint(np.bincount(net.y_node, weights=flows[net.y_var], minlength=len(net.node_group)))
+    points = []
+    for gi, nodes in _nodes_by_factor(g, net, rules).items():
+        pos, end = int(g.starts[gi]), int(g.starts[gi + 1])
+        for i in nodes:
+            pos += int(node_in[i])
+            if pos >= end:
+                break
+            points.append(pos)
+    return np.unique(np.asarray(points, np.int64))
+
+
+def _inexact(points: np.ndarray, band_start: np.ndarray, values_sorted: np.ndarray) -> np.ndarray:
+    """The points that fall inside a band of unequal values, where the envelope overstates the gain."""
+    points = np.setdiff1d(points, band_start)
+    band = np.searchsorted(band_start, points, side="right") - 1
+    band_end = np.append(band_start[1:], len(values_sorted))
+    return points[values_sorted[band_start[band]] != values_sorted[band_end[band] - 1]]
+
+
+def _nodes_by_factor(g: _Groups, net: _Network, rules: AssignmentRules) -> dict[int, list[int]]:
+    """Each group's (group, level) nodes, in decreasing factor: the order its customers, by value, fill them."""
+    nodes_of_group: dict[int, list[int]] = {}
+    for i, gi in enumerate(net.node_group):
+        nodes_of_group.setdefault(int(gi), []).append(i)
+    for gi, nodes in nodes_of_group.items():
+        t = int(g.tier[gi])
+        nodes.sort(key=lambda i: (-rules.factor(t, LEVELS[net.node_level[i]]), net.node_level[i]))
+    return nodes_of_group
 
 
 def _rounded(net: _Network, x: np.ndarray, rules: AssignmentRules, passes: int = 3) -> np.ndarray:
@@ -807,11 +872,11 @@ def _decompose(p: _Problem, g: _Groups, net: _Network, flows: np.ndarray,
     if not len(flows):
         return assigned
     n_nodes = len(net.node_group)
-    y = flows[net.y_var].astype(np.int64)
-    node_in = np.bincount(net.y_node, weights=y, minlength=n_nodes).astype(np.int64)
-    z = flows[net.z_var].astype(np.int64) if len(net.z_var) else np.zeros(0, np.int64)
-    w = flows[net.w_var].astype(np.int64)
-    q = flows[net.q_var].astype(np.int64)
+    # a node's pieces may carry fractions of customers; their sum is whole
+    node_in = np.rint(np.bincount(net.y_node, weights=flows[net.y_var], minlength=n_nodes)).astype(np.int64)
+    z = np.rint(flows[net.z_var]).astype(np.int64)
+    w = np.rint(flows[net.w_var]).astype(np.int64)
+    q = np.rint(flows[net.q_var]).astype(np.int64)
 
     # hub outflows as queues of (manager, count)
     hub_out: dict[int, list[list[int]]] = {}
@@ -822,13 +887,7 @@ def _decompose(p: _Problem, g: _Groups, net: _Network, flows: np.ndarray,
     for node, hub, count in zip(net.w_node[w > 0], net.w_hub[w > 0], w[w > 0]):
         w_by_node.setdefault(int(node), []).append((int(hub), int(count)))
 
-    # per group: the nodes in decreasing factor order
-    nodes_of_group: dict[int, list[int]] = {}
-    for i, gi in enumerate(net.node_group):
-        nodes_of_group.setdefault(int(gi), []).append(i)
-    for gi, nodes in nodes_of_group.items():
-        t = int(g.tier[gi])
-        nodes.sort(key=lambda i: (-rules.factor(t, LEVELS[net.node_level[i]]), net.node_level[i]))
+    for gi, nodes in _nodes_by_factor(g, net, rules).items():
         pos = int(g.starts[gi])
         for i in nodes:
             n_here = int(node_in[i])
@@ -970,12 +1029,11 @@ def _feasible(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> bool
                 and (~np.isfinite(acc) | (count <= acc + 1e-9)).all())
 
 
-def _best_costs(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray, mu: np.ndarray,
-                group_index: np.ndarray) -> np.ndarray:
+def _best_costs(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray, mu: np.ndarray) -> np.ndarray:
     """Per group (rows) and level (columns) the cheapest reach of a manager: cost + h λ + μ; inf if none."""
     n_groups = len(g.tier)
     n_regions = len(p.region_codes)
-    had = _group_had_manager(p, g)
+    had = g.cur != _NONE
     best = np.full((n_groups, len(LEVELS)), np.inf)
     tiers = sorted(set(int(t) for t in g.tier))
     for t in tiers:
@@ -1005,20 +1063,12 @@ def _best_costs(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray
     return best
 
 
-def _lagrangian_bound(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray,
-                      mu: np.ndarray) -> float:
-    """Σ λH + μA + Σ_c max(0, max_L v f_L − best cost): an upper bound of the optimum for λ, μ ≥ 0."""
-    acc = p.mgr["max_accounts"].to_numpy(float)
-    base = float((lam * p.mgr["hours"].to_numpy(float)).sum() + (mu[np.isfinite(acc)] * acc[np.isfinite(acc)]).sum())
-    return base + float(_best_profits(p, g, rules, lam, mu).sum())
-
-
 def _best_profits(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray,
                   mu: np.ndarray) -> np.ndarray:
     """Per staffed customer (in the groups' order) max(0, max_m [gain − cost − h λ_m − μ_m])."""
     if not len(g.tier):
         return np.zeros(0)
-    best = _best_costs(p, g, rules, lam, mu, np.arange(len(g.tier)))
+    best = _best_costs(p, g, rules, lam, mu)
     group_of = np.repeat(np.arange(len(g.tier)), np.diff(g.starts))
     v = p.c_value[g.order]
     f = np.zeros((len(g.tier), len(LEVELS)))
@@ -1032,29 +1082,6 @@ def _best_profits(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarr
         term = np.where(fin, v * f[group_of, lv] - np.where(fin, best[group_of, lv], 0.0), -np.inf)
         profit = np.maximum(profit, term)
     return profit
-
-
-def _crossing_cuts(p: _Problem, g: _Groups, values_sorted: np.ndarray, rules: AssignmentRules,
-                   lam: np.ndarray, mu: np.ndarray) -> np.ndarray:
-    """Positions where, under the shadow prices, a group's best option changes with the value."""
-    best = _best_costs(p, g, rules, lam, mu, np.arange(len(g.tier)))
-    cuts = []
-    for gi in range(len(g.tier)):
-        t = int(g.tier[gi])
-        lines = [(0.0, 0.0)] + [(rules.factor(t, lv), best[gi, _RANK[lv]]) for lv in rules.allowed_levels(t)
-                                if np.isfinite(best[gi, _RANK[lv]])]
-        lo, hi = int(g.starts[gi]), int(g.starts[gi + 1])
-        seg = -values_sorted[lo:hi]  # ascending
-        for i in range(len(lines)):
-            for j in range(i + 1, len(lines)):
-                (f1, c1), (f2, c2) = lines[i], lines[j]
-                if f1 == f2:
-                    continue
-                v_star = (c1 - c2) / (f1 - f2)
-                if v_star <= 0:
-                    continue
-                cuts.append(lo + int(np.searchsorted(seg, -v_star, side="right")))
-    return np.unique(np.asarray(cuts, np.int64))
 
 
 # --------------------------------------------------------------------------------------------------
