@@ -55,7 +55,7 @@ SIZES = {  # name: (customers, transactions)
 }
 TARGET_ROWS, TARGET_SECONDS, TARGET_BYTES = 10_000_000, 30.0, 4 * 1024**3
 ASSIGNMENT_SIZES = {"quick": (20_000, 50), "full": (1_000_000, 500)}  # customers, account managers
-ASSIGNMENT_STAGE, ASSIGNMENT_TOOL = "4 assignment", "ours, HiGHS flow LP (scipy)"
+ASSIGNMENT_STAGE, ASSIGNMENT_TOOL = "4 assignment", "ours, HiGHS flow MILP (scipy)"
 ASSIGNMENT_TARGET_SECONDS = 30.0
 FIT_ONLY_CUSTOMERS = {"quick": 10_000, "full": 1_000_000}  # simulated customers of the fit-only rows
 FIT_ONLY_STAGE = "2 fit only"

@@ -73,7 +73,8 @@ def brute_force(customers, managers, rules) -> float:
             continue
         hours[i] = rules.hours_per_customer[t]
         for j, m in enumerate(managers.itertuples(), start=1):
-            if m.level not in rules.allowed_levels(t) or (rules.region == "hard" and m.region != row.region):
+            levels = rules.stay_levels(t) if m.manager_id == row.current_manager else rules.allowed_levels(t)
+            if m.level not in levels or (rules.region == "hard" and m.region != row.region):
                 continue
             net[i, j] = independent_objective(customers.iloc[[i]], managers, rules, [m.manager_id])
     combos = np.array(list(itertools.product(range(k), repeat=n)))
@@ -159,6 +160,29 @@ def test_bands_and_exact_values_give_the_same_optimum_on_a_larger_instance(seed)
         assert s["upper_bound"] <= s["value_relaxed"] * (1 + 1e-12)  # never above the LP optimum
 
 
+@pytest.mark.parametrize("seed", range(20, 28))
+def test_keeping_a_more_senior_manager_is_optimal_against_brute_force(seed):
+    customers, managers = random_instance(seed, n_customers=6, n_managers=3)
+    rules = make_rules(region="preference", region_cost=15.0, switching_cost=8.0, keep_higher_level=True)
+    result = solve_assignment(customers, managers, rules)
+    assert result.summary["objective"] == pytest.approx(brute_force(customers, managers, rules), rel=1e-9, abs=1e-9)
+
+
+def test_a_customer_stays_with_a_more_senior_manager_only_when_keeping_is_allowed():
+    """A tier-3 customer of a senior manager with room: kept under keep_higher_level (at the senior's
+    larger factor), moved to the junior otherwise; a new tier-3 customer never goes to the senior."""
+    managers = pd.DataFrame({"manager_id": ["s", "j"], "level": ["senior", "junior"], "region": ["N", "N"],
+                             "hours": [5.0, 5.0], "max_accounts": [np.nan, np.nan]})
+    customers = pd.DataFrame({"customer_id": ["old", "new"], "tier": [3, 3], "region": "N",
+                              "current_manager": ["s", None], "value": [500.0, 800.0]})
+    kept = solve_assignment(customers, managers, make_rules(keep_higher_level=True)).assignments
+    assert kept.set_index("customer_id")["recommended_manager"].to_dict() == {"old": "s", "new": "j"}
+    assert kept.set_index("customer_id").loc["old", "reason"] == "kept"
+    moved = solve_assignment(customers, managers, make_rules(keep_higher_level=False)).assignments
+    assert moved.set_index("customer_id")["recommended_manager"].to_dict() == {"old": "j", "new": "j"}
+    assert moved.set_index("customer_id").loc["old", "reason"] == "moved_level"
+
+
 def test_aggregation_is_exact_for_equal_values_within_a_group():
     """Many identical customers collapse to one band per group, and the greedy split by value among
     the group's levels is optimal: a group of 2 distinct values × 4 customers against brute force."""
@@ -190,6 +214,7 @@ def instances(draw):
         region_cost=draw(st.floats(0, 50)),
         switching_cost=draw(st.floats(0, 50)),
         allow_higher_level=draw(st.booleans()),
+        keep_higher_level=draw(st.booleans()),
         value_bands=draw(st.sampled_from([None, 1, 3, 16])),
         mip_gap=1e-6,
     )
@@ -211,7 +236,8 @@ def test_property_capacity_level_and_region_rules_hold(instance):
          "moved_value", "unassigned_no_capacity", "unassigned_no_manager", "unassigned_no_value",
          "pooled_by_playbook"])
     for row in table[served].itertuples():
-        allowed = rules.allowed_levels(int(row.tier))
+        kept = row.recommended_manager == row.current_manager
+        allowed = rules.stay_levels(int(row.tier)) if kept else rules.allowed_levels(int(row.tier))
         assert row.m_level in allowed
         if rules.region == "hard":
             assert row.m_region == row.region

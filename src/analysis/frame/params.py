@@ -283,6 +283,10 @@ class Managers(_Section):
         False, description="assignment: a more senior level than the playbook's may serve a tier (never a "
         "less senior one)",
     )
+    keep_higher_level: bool = Field(
+        True, description="assignment: a customer whose current manager is more senior than the playbook's "
+        "level may stay with them (new assignments keep to the playbook's level)",
+    )
     level_factor: dict[ManagerLevel, float] = Field(
         default_factory=lambda: {"senior": 1.0, "middle": 0.9, "junior": 0.8},
         description="assignment: relative effect of a level; a level serving a tier keeps factor[level] / "
@@ -293,8 +297,8 @@ class Managers(_Section):
         "level; empty: the plan weighs only the value lost",
     )
     value_bands: int | None = Field(
-        16, ge=1, description="assignment: value bands per customer group in the optimiser (null: exact, one "
-        "per distinct value)",
+        16, ge=1, description="assignment: value bands per customer group the optimiser starts from (null: "
+        "one per distinct value); either way it splits them until the optimum is proven",
     )
 
     @field_validator("hours_per_month")

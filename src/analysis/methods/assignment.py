@@ -19,9 +19,11 @@ customer). It is off by default because the response curve pays far more per hou
 light-touch tiers (with k = half the playbook's hours, a tier-3 customer at 7.5 minutes a month
 returns about 9 times the retained value per senior hour that a tier-1 customer at 90 minutes does),
 so seniors allowed to serve lower tiers fill up with tier-3 accounts and leave tier-1 customers
-unserved — optimal for the objective, not what a playbook means. A customer left without a manager
-goes to the pooled / digital service, which keeps nothing more (gain 0). Every served customer
-takes ``h_t`` of the manager's hours.
+unserved — optimal for the objective, not what a playbook means. With ``keep_higher_level`` a
+customer whose current manager is more senior than the allowed levels may stay with them (at that
+level's factor); moves and new assignments still keep to the allowed levels. A customer left without
+a manager goes to the pooled / digital service, which keeps nothing more (gain 0). Every served
+customer takes ``h_t`` of the manager's hours.
 
 Maximise Σ_c [g(c, L_m(c)) − ρ·[r_c ≠ r_m(c)] − σ·[m(c) ≠ cur_c, cur_c given]] over the assignments
 m(c) ∈ allowed(c) ∪ {pooled}, subject to Σ_c h_{t_c} ≤ H_m and #customers ≤ A_m for every manager:
@@ -47,9 +49,10 @@ region, level) → the hub's managers. A band enters as one or two *pieces* of t
 envelope of its customers' prefix sums (the tangents at its two ends, see :func:`_envelope_pieces`):
 the network never values a band below its customers, so its optimum bounds the problem's, and it is
 exact wherever a group's customers pass from one level (or from being served) to the next at a band
-end. The solution's pass points are found; those inside a band of unequal values split it there,
-and the network is solved again (at most ``max_refinements`` times; a few rounds suffice: 10 on the
-1M-customer benchmark). Then the objective equals the network's, and the bound proves it optimal.
+end. The solution's pass points are found; a band of unequal values with one inside is split there
+and into 8 equal parts, and the network is solved again — on the LP's pass points while it has any
+(cheap), then on the MILP's — at most ``max_refinements`` times (9 rounds on the 1M-customer
+benchmark). Then the objective equals the network's, and the bound proves it optimal.
 
 Integer counts. Hours differ by tier, so the LP optimum may split a customer at a manager whose
 hours bind (a multiple-knapsack side constraint; without it the network would be totally unimodular).
@@ -57,7 +60,7 @@ The arcs to managers are then integer variables of a MILP solved by HiGHS branch
 (``scipy.optimize.milp``, to the relative gap ``mip_gap``); the pieces stay continuous, since a
 node's whole number of customers is exact at the envelope once no pass point lies inside a band.
 The MILP's dual bound is the summary's ``upper_bound``: the assignment is optimal within
-``relative_gap`` (1e-15 on the sample, 6e-15 on the 1M-customer benchmark, see benchmarks/README.md).
+``relative_gap`` (5e-15 on the sample, 6e-15 on the 1M-customer benchmark, see benchmarks/README.md).
 Networks above ``milp_max_variables`` arcs (or a MILP that stops without a solution) fall back to the
 LP flows rounded down (every capacity still holds), refilled on what is left, with the LP optimum as
 the bound. With no capacity price at all (λ = μ = 0) the per-customer best option gives the value
@@ -89,6 +92,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+from scipy import optimize
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from analysis.i18n import Message, joined, message, tier_ref
@@ -114,6 +118,7 @@ REASONS = (
 CADENCE_FACTORS = (0.9, 0.8, 0.7, 0.6, 0.5)
 _NONE = -1
 _LEFT = -2  # in a group: had a manager whom the rules do not allow
+_SPLIT_PARTS = 8  # a band the solution passes inside is split at the pass point and into this many parts
 
 
 class AssignmentError(ValueError):
@@ -139,6 +144,10 @@ class AssignmentRules:
     allow_higher_level : bool
         Whether a more senior level than the required one may serve a tier (off by default; see
         the module docstring).
+    keep_higher_level : bool
+        Whether a customer whose current manager is more senior than the allowed levels may stay with
+        them (no new assignment goes to such a level): the playbook's level binds moves, not a
+        relationship that already serves the customer at least as well.
     region : "hard" or "preference"
         Hard: only managers of the customer's region; preference: any region at ``region_cost``.
     region_cost, switching_cost : float
@@ -167,6 +176,7 @@ class AssignmentRules:
         default_factory=lambda: {"senior": 1.0, "middle": 0.9, "junior": 0.8}
     )
     allow_higher_level: bool = False
+    keep_higher_level: bool = False
     region: str = "hard"
     region_cost: float = 0.0
     switching_cost: float = 0.0
@@ -225,6 +235,16 @@ class AssignmentRules:
             return []
         if not self.allow_higher_level:
             return [required]
+        return [level for level in LEVELS if _RANK[level] <= _RANK[required]]
+
+    def stay_levels(self, tier: int) -> list[str]:
+        """Levels of a current manager who may keep a ``tier`` customer: the allowed ones and, with
+        ``keep_higher_level``, every more senior one, most senior first."""
+        required = self.required_level.get(tier, "none")
+        if required not in LEVELS:
+            return []
+        if not self.keep_higher_level:
+            return self.allowed_levels(tier)
         return [level for level in LEVELS if _RANK[level] <= _RANK[required]]
 
     def factor(self, tier: int, level: str) -> float:
@@ -396,7 +416,7 @@ def _groups(p: _Problem, rules: AssignmentRules) -> _Groups:
         has = cur >= 0
         lvl_ok = np.zeros(len(idx), bool)
         for tier in rules.staffed_tiers:
-            allowed = [_RANK[lv] for lv in rules.allowed_levels(tier)]
+            allowed = [_RANK[lv] for lv in rules.stay_levels(tier)]
             sel = has & (p.c_tier[idx] == tier)
             lvl_ok[sel] = np.isin(p.m_level[cur[sel]], allowed)
         reg_ok = np.ones(len(idx), bool)
@@ -473,11 +493,15 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
     while True:
         band_start = _bands(values_sorted, g.starts, rules.value_bands, cuts)
         net = _network(p, g, band_start, values_sorted, rules)
-        solved = _integral(net, rules)
-        new = _inexact(_fill_points(g, net, solved.flows, rules), band_start, values_sorted)
+        lp = _relaxation(net, rules)
+        # split at the LP's pass points first (cheap); once it has none left, at the MILP's
+        new = _inexact(_fill_points(g, net, lp.x, rules), band_start, values_sorted)
         if not len(new) or refinements >= rules.max_refinements:
-            break
-        cuts = np.union1d(cuts, new)  # the envelope is exact where a band ends: split at the fills
+            solved = _integral(net, lp, rules)
+            new = _inexact(_fill_points(g, net, solved.flows, rules), band_start, values_sorted)
+            if not len(new) or refinements >= rules.max_refinements:
+                break
+        cuts = np.union1d(cuts, new)  # the envelope is exact where a band ends: split at the pass points
         refinements += 1
     assigned = _decompose(p, g, net, solved.flows, rules)
     assigned = _fill(p, assigned, rules)  # room a rounding (or the MILP's gap) left
@@ -558,14 +582,16 @@ def _network(p: _Problem, g: _Groups, band_start: np.ndarray, values_sorted: np.
     # (group, level) nodes
     node_group, node_level = [], []
     for gi in range(n_groups):
-        for level in rules.allowed_levels(int(g.tier[gi])):
-            node_group.append(gi)
-            node_level.append(_RANK[level])
+        levels = [_RANK[lv] for lv in rules.allowed_levels(int(g.tier[gi]))]
+        if g.cur[gi] >= 0 and p.m_level[g.cur[gi]] not in levels:
+            levels.append(int(p.m_level[g.cur[gi]]))  # kept by a more senior manager: a stay arc only
+        node_group += [gi] * len(levels)
+        node_level += levels
     node_group = np.asarray(node_group, np.int64)
     node_level = np.asarray(node_level, np.int64)
     node_id = {(int(a), int(b)): i for i, (a, b) in enumerate(zip(node_group, node_level))}
     tiers = sorted(set(int(t) for t in g.tier))
-    factor = {(t, _RANK[lv]): rules.factor(t, lv) for t in tiers for lv in rules.allowed_levels(t)}
+    factor = {(t, _RANK[lv]): rules.factor(t, lv) for t in tiers for lv in rules.stay_levels(t)}
     hours = {t: rules.hours_per_customer[t] for t in tiers}
 
     # hubs (tier, region, level) with managers
@@ -715,7 +741,18 @@ class _Solved:
     relaxed: float  # the network's LP optimum
 
 
-def _integral(net: _Network, rules: AssignmentRules) -> _Solved:
+def _relaxation(net: _Network, rules: AssignmentRules) -> optimize.OptimizeResult:
+    """The network's LP optimum (HiGHS); ``x`` is empty for an empty network."""
+    if net.n_vars == 0:
+        return optimize.OptimizeResult(x=np.zeros(0), fun=0.0)
+    lp = linprog(net.cost, A_ub=net.a_ub, b_ub=net.b_ub, A_eq=net.a_eq, b_eq=np.zeros(net.a_eq.shape[0]),
+                 bounds=(0, None), method="highs", options={"time_limit": rules.time_limit})
+    if lp.status != 0 or lp.x is None:
+        raise AssignmentError(f"assignment: the LP solver stopped without an optimum ({lp.message})")
+    return lp
+
+
+def _integral(net: _Network, lp: optimize.OptimizeResult, rules: AssignmentRules) -> _Solved:
     """Integer flows on the manager arcs (the pieces' flows may stay fractional: any integer count of
     a node is then split over its pieces at the envelope's values).
 
@@ -726,10 +763,6 @@ def _integral(net: _Network, rules: AssignmentRules) -> _Solved:
     """
     if net.n_vars == 0:
         return _Solved(np.zeros(0), "lp", 0.0, 0.0)
-    lp = linprog(net.cost, A_ub=net.a_ub, b_ub=net.b_ub, A_eq=net.a_eq, b_eq=np.zeros(net.a_eq.shape[0]),
-                 bounds=(0, None), method="highs", options={"time_limit": rules.time_limit})
-    if lp.status != 0 or lp.x is None:
-        raise AssignmentError(f"assignment: the LP solver stopped without an optimum ({lp.message})")
     relaxed = float(-lp.fun)
     arcs = np.concatenate([net.z_var, net.w_var, net.q_var])
     if np.abs(lp.x[arcs] - np.round(lp.x[arcs])).max(initial=0.0) <= 1e-6:
@@ -768,24 +801,31 @@ def _whole(net: _Network, x: np.ndarray) -> np.ndarray:
 def _fill_points(g: _Groups, net: _Network, flows: np.ndarray, rules: AssignmentRules) -> np.ndarray:
     """Positions (in the groups' value order) where a group's customers pass from one level to the next
     (or to none) in the flows: the envelope is exact there only when a band starts there."""
-    node_in = np.rint(np.bincount(net.y_node, weights=flows[net.y_var], minlength=len(net.node_group)))
+    node_in = np.bincount(net.y_node, weights=flows[net.y_var], minlength=len(net.node_group))
     points = []
     for gi, nodes in _nodes_by_factor(g, net, rules).items():
-        pos, end = int(g.starts[gi]), int(g.starts[gi + 1])
+        pos, end = float(g.starts[gi]), int(g.starts[gi + 1])
         for i in nodes:
-            pos += int(node_in[i])
-            if pos >= end:
+            pos += node_in[i]
+            if pos >= end - 1e-6:
                 break
-            points.append(pos)
+            points += [math.floor(pos + 1e-6), math.ceil(pos - 1e-6)]  # both sides of an LP's fraction
     return np.unique(np.asarray(points, np.int64))
 
 
-def _inexact(points: np.ndarray, band_start: np.ndarray, values_sorted: np.ndarray) -> np.ndarray:
-    """The points that fall inside a band of unequal values, where the envelope overstates the gain."""
+def _inexact(points: np.ndarray, band_start: np.ndarray, values_sorted: np.ndarray,
+             parts: int = _SPLIT_PARTS) -> np.ndarray:
+    """New band starts where the solution passes inside a band of unequal values (where the envelope
+    overstates the gain): the point itself and ``parts`` equal parts of its band, so that a pass
+    point that moves within the band on the next solve is soon at a band end as well."""
     points = np.setdiff1d(points, band_start)
     band = np.searchsorted(band_start, points, side="right") - 1
     band_end = np.append(band_start[1:], len(values_sorted))
-    return points[values_sorted[band_start[band]] != values_sorted[band_end[band] - 1]]
+    inexact = values_sorted[band_start[band]] != values_sorted[band_end[band] - 1]
+    points, band = points[inexact], np.unique(band[inexact])
+    size = band_end[band] - band_start[band]
+    split = [band_start[band] + (size * k) // parts for k in range(1, parts)]
+    return np.setdiff1d(np.concatenate([points, *split]).astype(np.int64), band_start)
 
 
 def _nodes_by_factor(g: _Groups, net: _Network, rules: AssignmentRules) -> dict[int, list[int]]:
@@ -878,14 +918,24 @@ def _decompose(p: _Problem, g: _Groups, net: _Network, flows: np.ndarray,
     w = np.rint(flows[net.w_var]).astype(np.int64)
     q = np.rint(flows[net.q_var]).astype(np.int64)
 
-    # hub outflows as queues of (manager, count)
-    hub_out: dict[int, list[list[int]]] = {}
+    # each hub's outflow: managers and how many customers each still takes from it
+    hub_left: dict[int, dict[int, int]] = {}
     for hub, m, count in zip(net.q_hub[q > 0], net.q_mgr[q > 0], q[q > 0]):
-        hub_out.setdefault(int(hub), []).append([int(m), int(count)])
+        hub_left.setdefault(int(hub), {})[int(m)] = int(count)
     z_of_node = dict(zip(net.z_node.tolist(), z.tolist()))
     w_by_node: dict[int, list[tuple[int, int]]] = {}
     for node, hub, count in zip(net.w_node[w > 0], net.w_hub[w > 0], w[w > 0]):
         w_by_node.setdefault(int(node), []).append((int(hub), int(count)))
+    # first, a group's customers sent through a hub that reaches their current manager stay with
+    # them: the same flows, with no needless handover (several optima differ only in this)
+    back: dict[tuple[int, int], int] = {}
+    for node, arcs in w_by_node.items():
+        cur = int(g.cur[net.node_group[node]])
+        for hub, count in arcs:
+            take = min(count, hub_left[hub].get(cur, 0)) if cur >= 0 else 0
+            if take:
+                back[(node, hub)] = take
+                hub_left[hub][cur] -= take
 
     for gi, nodes in _nodes_by_factor(g, net, rules).items():
         pos = int(g.starts[gi])
@@ -895,22 +945,21 @@ def _decompose(p: _Problem, g: _Groups, net: _Network, flows: np.ndarray,
                 continue
             block = g.order[pos:pos + n_here]
             pos += n_here
-            k = 0
-            stay = z_of_node.get(i, 0)
-            if stay > 0:
-                assigned[block[:stay]] = g.cur[gi]
-                k = stay
+            k = z_of_node.get(i, 0) + sum(back.get((i, hub), 0) for hub, _ in w_by_node.get(i, []))
+            assigned[block[:k]] = g.cur[gi]
             for hub, count in w_by_node.get(i, []):
-                queue = hub_out[hub]
-                while count > 0:
-                    m, left = queue[0]
-                    take = min(left, count)
+                count -= back.get((i, hub), 0)
+                left = hub_left[hub]
+                for m in list(left):
+                    if count <= 0:
+                        break
+                    take = min(left[m], count)
                     assigned[block[k:k + take]] = m
                     k += take
                     count -= take
-                    queue[0][1] -= take
-                    if queue[0][1] == 0:
-                        queue.pop(0)
+                    left[m] -= take
+                    if left[m] == 0:
+                        del left[m]
     return assigned
 
 
@@ -923,12 +972,12 @@ def _tier_hours(p: _Problem, rules: AssignmentRules) -> np.ndarray:
     return table[np.maximum(p.c_tier, 0)]
 
 
-def _allowed_table(p: _Problem, rules: AssignmentRules) -> np.ndarray:
-    """allowed[tier, level rank]: whether the level may serve the tier."""
+def _allowed_table(p: _Problem, rules: AssignmentRules, *, stay: bool = False) -> np.ndarray:
+    """allowed[tier, level rank]: whether the level may serve the tier (``stay``: keep serving it)."""
     table = np.zeros((int(p.c_tier.max(initial=0)) + 1, len(LEVELS)), bool)
     for t in rules.staffed_tiers:
         if 0 <= t < len(table):
-            for level in rules.allowed_levels(t):
+            for level in (rules.stay_levels(t) if stay else rules.allowed_levels(t)):
                 table[t, _RANK[level]] = True
     return table
 
@@ -985,7 +1034,7 @@ def _gains(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> np.ndar
     f = np.zeros((int(p.c_tier.max()) + 1, len(LEVELS)))
     for t in rules.staffed_tiers:
         if t < f.shape[0]:
-            for lv in rules.allowed_levels(t):
+            for lv in rules.stay_levels(t):
                 f[t, _RANK[lv]] = rules.factor(t, lv)
     gain[served] = p.c_value[served] * f[p.c_tier[served], p.m_level[assigned[served]]]
     return gain
@@ -1017,7 +1066,9 @@ def evaluate_assignment(customers: pd.DataFrame, managers: pd.DataFrame, rules: 
 def _feasible(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> bool:
     served = np.flatnonzero(assigned != _NONE)
     m = assigned[served]
-    if not _allowed_table(p, rules)[p.c_tier[served], p.m_level[m]].all():
+    tier, level = p.c_tier[served], p.m_level[m]
+    kept = m == p.c_cur[served]
+    if not np.where(kept, _allowed_table(p, rules, stay=True)[tier, level], _allowed_table(p, rules)[tier, level]).all():
         return False
     if rules.region == "hard" and (p.m_region[m] != p.c_region[served]).any():
         return False
@@ -1044,8 +1095,8 @@ def _best_costs(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray
         cheapest = np.full((n_regions, len(LEVELS)), np.inf)
         np.minimum.at(cheapest, (p.m_region, p.m_level), price)
         sel = np.flatnonzero(g.tier == t)
-        for lv in allowed:
-            own = cheapest[g.region[sel], lv]
+        for lv in (_RANK[level] for level in rules.stay_levels(t)):
+            own = cheapest[g.region[sel], lv] if lv in allowed else np.full(len(sel), np.inf)
             if rules.region == "preference" and n_regions > 1:
                 other = np.full(len(sel), np.inf)
                 for r2 in range(n_regions):
@@ -1074,7 +1125,7 @@ def _best_profits(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarr
     f = np.zeros((len(g.tier), len(LEVELS)))
     for gi_t in sorted(set(int(t) for t in g.tier)):
         sel = g.tier == gi_t
-        for lv in rules.allowed_levels(gi_t):
+        for lv in rules.stay_levels(gi_t):
             f[sel, _RANK[lv]] = rules.factor(gi_t, lv)
     profit = np.zeros(len(v))
     for lv in range(len(LEVELS)):
@@ -1117,7 +1168,7 @@ def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules,
     if moved.any():
         tier_ok = np.zeros(n, bool)
         for t in rules.staffed_tiers:
-            allowed = [_RANK[lv] for lv in rules.allowed_levels(t)]
+            allowed = [_RANK[lv] for lv in rules.stay_levels(t)]
             sel = had & (p.c_tier == t)
             tier_ok[sel] = np.isin(p.m_level[cur[sel]], allowed)
         region_ok = np.ones(n, bool)

@@ -26,6 +26,8 @@ from analysis.report.localize import localize
 UNASSIGNED = "unassigned"
 #: Rows of the handover list shown in the report (the highest values first); the file holds them all.
 HANDOVER_SHOWN = 30
+#: Relative gap to the solver's bound (its default MILP gap) within which the report calls the assignment optimal.
+OPTIMAL_GAP = 1e-6
 
 
 def manager_labels(card: pd.DataFrame, show_names: bool, language: str) -> pd.Series:
@@ -201,6 +203,12 @@ def assignment_blocks(study: Study, language: str, card: pd.DataFrame, record: d
     plan = record.get("capacity_plan") or {}
     who = dict(zip(card["manager_id"].astype(str), card["who"].astype(str)))
     blocks = [paragraph(text("managers_assignment_intro", language))]
+    if a.get("rules", {}).get("keep_higher_level"):
+        blocks.append(paragraph(text("managers_assignment_keep", language)))
+    gap = a.get("relative_gap")
+    if gap is not None:
+        blocks.append(paragraph(text("managers_assignment_optimal" if gap <= OPTIMAL_GAP
+                                     else "managers_assignment_near_optimal", language, gap=gap)))
     blocks.append(paragraph(text(
         "managers_assignment_summary", language, staffed=a["staffed_customers"], kept=a["kept"], moved=a["moved"],
         new=a["assigned_new"], unassigned=a["unassigned"], no_room=a["unassigned_no_capacity"],

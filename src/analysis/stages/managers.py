@@ -137,6 +137,7 @@ def assignment_rules(plays: playbook.Playbook, profile: pd.DataFrame, params: St
     return asg.rules_from_playbook(
         plays, profile, curve_hours, region=m.region_rule, region_cost=m.region_cost,
         switching_cost=m.switching_cost, allow_higher_level=m.allow_higher_level,
+        keep_higher_level=m.keep_higher_level,
         level_factor=dict(m.level_factor), manager_cost=dict(m.manager_cost), value_bands=m.value_bands,
     )
 
@@ -204,7 +205,7 @@ def assign_customers(
         "reasons": {str(k): int(v) for k, v in s["reasons"].items()},
         "solver": s["solver"],
         "rules": {"region": rules.region, "region_cost": rules.region_cost, "switching_cost": rules.switching_cost,
-                  "allow_higher_level": rules.allow_higher_level,
+                  "allow_higher_level": rules.allow_higher_level, "keep_higher_level": rules.keep_higher_level,
                   "required_level": {str(t): lv for t, lv in rules.required_level.items()},
                   "hours_per_customer": {str(t): h for t, h in rules.hours_per_customer.items()}},
     }
@@ -231,7 +232,7 @@ def _value_before(customers: pd.DataFrame, managers: pd.DataFrame, loads: pd.Dat
     share = (load["hours_available"] / load["hours_before"].where(load["hours_before"] > 0)).clip(upper=1.0).fillna(1.0)
     total = 0.0
     for tier in rules.staffed_tiers:
-        for lv in rules.allowed_levels(tier):
+        for lv in rules.stay_levels(tier):
             sel = known & (customers["tier"] == tier) & (level == lv)
             if rules.region == "hard":
                 sel &= region == customers["region"]
