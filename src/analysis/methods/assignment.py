@@ -165,7 +165,8 @@ class AssignmentRules:
     manager_cost : {level: value units per month}
         Cost of one more manager, for the capacity plan (default 0).
     time_limit : float
-        Seconds HiGHS may spend on one solve.
+        Seconds the branch and bound may run, over all rounds (what the LP rounds leave of it; none
+        left: the LP is rounded); each LP may take this long as well.
     """
 
     required_level: Mapping[int, str]
@@ -490,6 +491,7 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
     values_sorted = p.c_value[g.order]
     cuts = np.zeros(0, np.int64)
     refinements = 0
+    deadline = time.monotonic() + rules.time_limit
     while True:
         band_start = _bands(values_sorted, g.starts, rules.value_bands, cuts)
         net = _network(p, g, band_start, values_sorted, rules)
@@ -497,9 +499,9 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
         # split at the LP's pass points first (cheap); once it has none left, at the MILP's
         new = _inexact(_fill_points(g, net, lp.x, rules), band_start, values_sorted)
         if not len(new) or refinements >= rules.max_refinements:
-            solved = _integral(net, lp, rules)
+            solved = _integral(net, lp, rules, deadline - time.monotonic())
             new = _inexact(_fill_points(g, net, solved.flows, rules), band_start, values_sorted)
-            if not len(new) or refinements >= rules.max_refinements:
+            if not len(new) or refinements >= rules.max_refinements or solved.stopped:
                 break
         cuts = np.union1d(cuts, new)  # the envelope is exact where a band ends: split at the pass points
         refinements += 1
@@ -739,6 +741,7 @@ class _Solved:
     status: str
     bound: float  # ≥ the assignment problem's optimum (the network is a relaxation of it)
     relaxed: float  # the network's LP optimum
+    stopped: bool = False  # the MILP ran out of time: its bound holds, its solution may not be optimal
 
 
 def _relaxation(net: _Network, rules: AssignmentRules) -> optimize.OptimizeResult:
@@ -752,12 +755,13 @@ def _relaxation(net: _Network, rules: AssignmentRules) -> optimize.OptimizeResul
     return lp
 
 
-def _integral(net: _Network, lp: optimize.OptimizeResult, rules: AssignmentRules) -> _Solved:
+def _integral(net: _Network, lp: optimize.OptimizeResult, rules: AssignmentRules, seconds: float) -> _Solved:
     """Integer flows on the manager arcs (the pieces' flows may stay fractional: any integer count of
     a node is then split over its pieces at the envelope's values).
 
     Up to ``milp_max_variables`` variables the MILP is solved by HiGHS branch and bound to the relative
-    gap ``mip_gap``; its dual bound bounds the optimum. Larger networks, or a MILP that stops without a
+    gap ``mip_gap`` within ``seconds``; its dual bound bounds the optimum. A MILP stopped by the time
+    keeps the better of its solution and the rounded LP's. Larger networks, or a MILP without a
     solution, take the LP optimum rounded down (every capacity still holds), refilled on what is left;
     the LP optimum is then the bound.
     """
@@ -767,19 +771,24 @@ def _integral(net: _Network, lp: optimize.OptimizeResult, rules: AssignmentRules
     arcs = np.concatenate([net.z_var, net.w_var, net.q_var])
     if np.abs(lp.x[arcs] - np.round(lp.x[arcs])).max(initial=0.0) <= 1e-6:
         return _Solved(_whole(net, lp.x), "lp", relaxed, relaxed)
-    if net.n_vars <= rules.milp_max_variables:
+    if net.n_vars <= rules.milp_max_variables and seconds > 0:
         integrality = np.zeros(net.n_vars)
         integrality[arcs] = 1
         found = milp(
             net.cost,
             constraints=[LinearConstraint(net.a_ub, -np.inf, net.b_ub), LinearConstraint(net.a_eq, 0.0, 0.0)],
             integrality=integrality, bounds=Bounds(0, np.inf),
-            options={"time_limit": rules.time_limit, "mip_rel_gap": rules.mip_gap},
+            options={"time_limit": seconds, "mip_rel_gap": rules.mip_gap},
         )
         if found.x is not None:
             bound = min(relaxed, float(-found.mip_dual_bound)) if found.mip_dual_bound is not None else relaxed
-            status = "milp" if found.status == 0 else f"milp ({found.message})"
-            return _Solved(_whole(net, found.x), status, bound, relaxed)
+            flows = _whole(net, found.x)
+            if found.status == 0:
+                return _Solved(flows, "milp", bound, relaxed)
+            rounded = _rounded(net, lp.x, rules)
+            if net.cost @ rounded < net.cost @ flows:
+                flows = rounded
+            return _Solved(flows, f"milp ({found.message})", bound, relaxed, stopped=True)
     return _Solved(_rounded(net, lp.x, rules), "lp, rounded", relaxed, relaxed)
 
 
