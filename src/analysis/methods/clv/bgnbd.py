@@ -186,33 +186,30 @@ class _BGNBDLikelihood:
             inv_t = 1.0 / (alpha + self.rep_ut)
             inv_diff = _take(inv_t, self.rep_it)
             inv_diff -= _take(inv_alpha_T, self.rep_iT)
+            inv_b_rows = _take(inv_b, self.rep_ix)  # 1/(b+x-1) per pattern: -d(d)/db
             sum_w2 = w2.sum()
-            w2_by_x = np.bincount(self.rep_ix, weights=w2, minlength=self.rep_ux.size)
             d_r -= _dot(w2, log_ratio)
             rx_diff = np.multiply(rx, inv_diff, out=rx)  # (r+x) D: -d(d)/dalpha
             d_alpha -= _dot(w2, rx_diff)
             d_a += sum_w2 / a
-            d_b -= w2_by_x @ inv_b
+            d_b -= _dot(w2, inv_b_rows)
             if hessian:
-                v_by_x = np.bincount(self.rep_ix, weights=v, minlength=self.rep_ux.size)
                 v_log = v * log_ratio
                 v_rx_diff = v * rx_diff
-                v_log_by_x = np.bincount(self.rep_ix, weights=v_log, minlength=self.rep_ux.size)
-                v_rx_diff_by_x = np.bincount(self.rep_ix, weights=v_rx_diff, minlength=self.rep_ux.size)
+                v_inv_b = v * inv_b_rows
                 sq_diff = _take(inv_t * inv_t, self.rep_it)
                 sq_diff -= _take(inv_alpha_T * inv_alpha_T, self.rep_iT)
                 rx_sq_diff = np.multiply(sq_diff, r + self.rep_x, out=sq_diff)
-                sum_v = v_by_x.sum()
                 hess[0, 0] += _dot(v_log, log_ratio)
                 hess[0, 1] += _dot(v_log, rx_diff) - _dot(w2, inv_diff)
                 hess[1, 1] += _dot(v_rx_diff, rx_diff) + _dot(w2, rx_sq_diff)
-                hess[0, 2] -= v_log_by_x.sum() / a
-                hess[0, 3] += v_log_by_x @ inv_b
-                hess[1, 2] -= v_rx_diff_by_x.sum() / a
-                hess[1, 3] += v_rx_diff_by_x @ inv_b
-                hess[2, 2] += (sum_v - sum_w2) / a**2
-                hess[2, 3] -= v_by_x @ inv_b / a
-                hess[3, 3] += (v_by_x + w2_by_x) @ (inv_b * inv_b)
+                hess[0, 2] -= v_log.sum() / a
+                hess[0, 3] += _dot(v_log, inv_b_rows)
+                hess[1, 2] -= v_rx_diff.sum() / a
+                hess[1, 3] += _dot(v_rx_diff, inv_b_rows)
+                hess[2, 2] += (v.sum() - sum_w2) / a**2
+                hess[2, 3] -= v_inv_b.sum() / a
+                hess[3, 3] += _dot(v_inv_b, inv_b_rows) + _dot(w2, inv_b_rows * inv_b_rows)
         if hess is not None:
             hess = np.triu(hess) + np.triu(hess, 1).T
         return float(ll), np.array([d_r, d_alpha, d_a, d_b]), hess

@@ -11,7 +11,9 @@ observed information the standard errors need. :func:`newton_maximise` works on 
 - steps capped at :data:`_MAX_STEP` in log-parameters (a factor ``e^2``) and a backtracking line
   search with the Armijo condition, so a poor start cannot jump far off;
 - a polish once the gradient is below the tolerance: full steps while they lower the gradient,
-  which ends at the precision of the gradient (rounding level).
+  until the next step would move no parameter by more than :data:`_STEP_TOL` relative, which
+  ends at the precision of the gradient (rounding level; near the optimum the error squares at
+  each step, so this costs one or two steps).
 
 It reports failure rather than guessing (non-finite likelihood, a parameter running to the bound,
 no descent, too many iterations); the caller then falls back to L-BFGS-B from several starts.
@@ -29,6 +31,7 @@ LogLikGradHess = Callable[[np.ndarray], tuple[float, np.ndarray, np.ndarray]]
 _MAX_STEP = 2.0  # largest move of one Newton step, max over log-parameters
 _MAX_ITERATIONS = 100
 _POLISH_STEPS = 4  # full steps after the gradient tolerance is met, kept while they lower the gradient
+_STEP_TOL = 1e-12  # a Newton step this small (max over log-parameters) is at the precision of the gradient
 _ARMIJO = 1e-4
 _SMALLEST_STEP = 1e-10  # line-search factor below which the search gives up
 _ROUNDING = 1e-13  # relative change of the mean negative log-likelihood within rounding
@@ -108,7 +111,8 @@ def newton_maximise(
     ``evaluate(theta)`` returns the log-likelihood, its gradient and its Hessian in ``theta``.
     Success: the gradient of the mean log-likelihood in log-parameters is at most
     ``gradient_tol`` with a positive definite Hessian, inside ``|log theta| < log_bound``; with
-    ``polish`` the steps then go on while they lower the gradient (up to :data:`_POLISH_STEPS`).
+    ``polish`` the steps then go on while they lower the gradient and the next step is larger than
+    :data:`_STEP_TOL` (up to :data:`_POLISH_STEPS`).
     """
     evaluations = 1
     point = _evaluate(evaluate, np.asarray(log_start, dtype=float), total_weight)
@@ -117,9 +121,9 @@ def newton_maximise(
     polished = 0
     for iteration in range(1, _MAX_ITERATIONS + 1):
         stationary = point.max_gradient(total_weight) <= gradient_tol and _positive_definite(point.hessian)
-        if stationary and (not polish or polished >= _POLISH_STEPS or not np.any(point.gradient)):
-            return _success(point, total_weight, iteration - 1, evaluations)
         step = _direction(point)
+        if stationary and (not polish or polished >= _POLISH_STEPS or np.max(np.abs(step)) <= _STEP_TOL):
+            return _success(point, total_weight, iteration - 1, evaluations)
         slope = float(point.gradient @ step) / total_weight
         factor = 1.0
         while True:
