@@ -9,7 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from analysis.methods.clv import BetaGeoModel, GammaGammaModel, aggregate_patterns, fitting, simulate_bgnbd
+from analysis.methods.clv import (
+    BetaGeoModel,
+    GammaGammaModel,
+    aggregate_patterns,
+    fitting,
+    simulate_bgnbd,
+)
 from analysis.methods.clv.bgnbd import _BGNBDLikelihood
 from analysis.methods.clv.gamma_gamma import _GammaGammaLikelihood
 from analysis.methods.clv.newton import newton_maximise

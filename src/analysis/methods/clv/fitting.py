@@ -6,10 +6,11 @@ Gamma-Gamma likelihoods have an analytic Hessian: they are maximised by damped N
 sample of the patterns, and the Hessian at the optimum is the observed information of the
 standard errors. Without a Hessian (Pareto/NBD), or when the Newton steps do not converge,
 :func:`scipy.optimize.minimize` (L-BFGS-B) runs from several starts, followed by Newton steps with
-the observed information, which also gives the standard errors. Customers with the same summary row are aggregated to one weighted
-row first (:func:`aggregate_patterns`), so the cost of a fit grows with the number of distinct
-patterns, not of customers, and the result does not depend on row order. Within a likelihood, terms
-that depend on one variable only are computed once per distinct value of it (:func:`_distinct`).
+the observed information, which also gives the standard errors. Customers with the same summary
+row are aggregated to one weighted row first (:func:`aggregate_patterns`), so the cost of a fit
+grows with the number of distinct patterns, not of customers, and the result does not depend on
+row order. Within a likelihood, terms that depend on one variable only are computed once per
+distinct value of it (:func:`_distinct`).
 """
 
 from __future__ import annotations
