@@ -15,6 +15,7 @@ from analysis.methods.clv import (
     aggregate_patterns,
     fitting,
     simulate_bgnbd,
+    simulate_gamma_gamma,
 )
 from analysis.methods.clv.bgnbd import _BGNBDLikelihood
 from analysis.methods.clv.gamma_gamma import _GammaGammaLikelihood
@@ -172,3 +173,16 @@ def test_distinct_values_equal_numpy_unique(values: np.ndarray) -> None:
     np.testing.assert_array_equal(unique, expected)
     assert unique.dtype == expected.dtype
     np.testing.assert_array_equal(index, expected_index.ravel())
+
+
+def test_a_nearly_flat_likelihood_is_left_to_lbfgsb_and_reported_as_not_converged() -> None:
+    # 300 simulated customers with a high spend shape (p = 12): the data do not separate p from 1/gamma,
+    # the likelihood rises ever more slowly along p -> infinity, gamma -> 0 with p * gamma fixed. The
+    # Newton steps reach a small gradient there with a large next step, which is no optimum.
+    ages = np.random.default_rng(1).integers(1, 800, 300).astype(float)
+    frame = simulate_bgnbd(300, r=0.1, alpha=80.0, a=2.5, b=1.2, T=ages, seed=11)
+    spend = simulate_gamma_gamma(frame["frequency"], p=12.0, q=1.2, gamma=200.0, seed=21)
+    model = GammaGammaModel().fit(frame["frequency"], spend)
+    assert not model.converged_
+    assert not model.message_.startswith("Newton")
+    assert model.params_["p"] > 1e6  # far along the ridge, as L-BFGS-B leaves it

@@ -16,7 +16,8 @@ observed information the standard errors need. :func:`newton_maximise` works on 
   each step, so this costs one or two steps).
 
 It reports failure rather than guessing (non-finite likelihood, a parameter running to the bound,
-no descent, too many iterations); the caller then falls back to L-BFGS-B from several starts.
+no descent, too many iterations, or a small gradient where the next step would still be large: a
+nearly flat likelihood); the caller then falls back to L-BFGS-B from several starts.
 """
 
 from __future__ import annotations
@@ -32,9 +33,14 @@ _MAX_STEP = 2.0  # largest move of one Newton step, max over log-parameters
 _MAX_ITERATIONS = 100
 _POLISH_STEPS = 4  # full steps after the gradient tolerance is met, kept while they lower the gradient
 _STEP_TOL = 1e-12  # a Newton step this small (max over log-parameters) is at the precision of the gradient
+_CONVERGED_STEP = 1e-6  # success needs the next step below this: the optimum is pinned down, not on a ridge
 _ARMIJO = 1e-4
 _SMALLEST_STEP = 1e-10  # line-search factor below which the search gives up
-_ROUNDING = 1e-13  # relative change of the mean negative log-likelihood within rounding
+_ROUNDING = 1e-12  # relative change of the mean negative log-likelihood within rounding
+# While polishing, a step must lower the gradient and may raise the value by this much (relative):
+# a sum of terms that cancel (Gamma-Gamma's data terms) carries errors of a few 1e-13 in its value,
+# more than the change a step at a gradient of 1e-7 makes, so the gradient is the judge there.
+_POLISH_ROUNDING = 1e-10
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,7 @@ def newton_maximise(
         stationary = point.max_gradient(total_weight) <= gradient_tol and _positive_definite(point.hessian)
         step = _direction(point)
         if stationary and (not polish or polished >= _POLISH_STEPS or np.max(np.abs(step)) <= _STEP_TOL):
-            return _success(point, total_weight, iteration - 1, evaluations)
+            return _settled(point, step, polish, total_weight, iteration - 1, evaluations)
         slope = float(point.gradient @ step) / total_weight
         factor = 1.0
         while True:
@@ -136,7 +142,7 @@ def newton_maximise(
             if candidate is not None and _accepted(point, candidate, factor * slope, stationary, total_weight):
                 break
             if stationary:  # polishing: the step no longer helps, the point is as exact as it gets
-                return _success(point, total_weight, iteration, evaluations)
+                return _settled(point, step, polish, total_weight, iteration, evaluations)
             factor /= 4
             if factor < _SMALLEST_STEP:
                 return _failure(point.log_params, "Newton: the line search found no higher likelihood",
@@ -144,7 +150,7 @@ def newton_maximise(
         polished += stationary
         point = candidate
     if point.max_gradient(total_weight) <= gradient_tol and _positive_definite(point.hessian):
-        return _success(point, total_weight, _MAX_ITERATIONS, evaluations)
+        return _settled(point, _direction(point), polish, total_weight, _MAX_ITERATIONS, evaluations)
     return _failure(point.log_params, f"Newton: no convergence in {_MAX_ITERATIONS} iterations",
                     _MAX_ITERATIONS, evaluations)
 
@@ -152,11 +158,11 @@ def newton_maximise(
 def _accepted(point: _Point, candidate: _Point, slope: float, polishing: bool, total_weight: float) -> bool:
     """Armijo's sufficient decrease, allowing for rounding in the value near the optimum; while
     polishing, a full step must also lower the gradient."""
-    rounding = _ROUNDING * max(abs(point.fun), 1.0)
+    scale = max(abs(point.fun), 1.0)
     if polishing:
-        return (candidate.fun <= point.fun + rounding
+        return (candidate.fun <= point.fun + _POLISH_ROUNDING * scale
                 and candidate.max_gradient(total_weight) < point.max_gradient(total_weight))
-    return candidate.fun <= point.fun + _ARMIJO * slope + rounding
+    return candidate.fun <= point.fun + _ARMIJO * slope + _ROUNDING * scale
 
 
 def _positive_definite(matrix: np.ndarray) -> bool:
@@ -165,6 +171,21 @@ def _positive_definite(matrix: np.ndarray) -> bool:
     except np.linalg.LinAlgError:
         return False
     return True
+
+
+def _settled(
+    point: _Point, step: np.ndarray, polish: bool, total_weight: float, iterations: int, evaluations: int
+) -> NewtonResult:
+    """Success at a stationary point, unless (with ``polish``) the next Newton step would still move
+    a parameter by more than :data:`_CONVERGED_STEP`: a small gradient with a large step means the
+    likelihood is nearly flat along some direction (e.g. ``p`` and ``1/gamma`` of Gamma-Gamma
+    growing together), where the optimum is not pinned down; that is reported as a failure so the
+    caller's L-BFGS-B fallback and its convergence checks judge the fit."""
+    largest = float(np.max(np.abs(step)))
+    if polish and largest > _CONVERGED_STEP:
+        return _failure(point.log_params, f"Newton: the gradient is small but the next step is {largest:.1e} "
+                        "in log-parameters (a nearly flat likelihood)", iterations, evaluations)
+    return _success(point, total_weight, iterations, evaluations)
 
 
 def _success(point: _Point, total_weight: float, iterations: int, evaluations: int) -> NewtonResult:
