@@ -118,7 +118,9 @@ def newton_maximise(
     Success: the gradient of the mean log-likelihood in log-parameters is at most
     ``gradient_tol`` with a positive definite Hessian, inside ``|log theta| < log_bound``; with
     ``polish`` the steps then go on while they lower the gradient and the next step is larger than
-    :data:`_STEP_TOL` (up to :data:`_POLISH_STEPS`).
+    :data:`_STEP_TOL` (up to :data:`_POLISH_STEPS`), and success also needs the next step to be at
+    most :data:`_CONVERGED_STEP` (see :func:`_settled`). Without ``polish`` (the pilot fit, whose
+    optimum only starts the full one) the first stationary point is returned.
     """
     evaluations = 1
     point = _evaluate(evaluate, np.asarray(log_start, dtype=float), total_weight)
