@@ -30,7 +30,7 @@ from analysis.methods.clv.newton import LogLikGradHess, log_parameter_derivative
 
 STANDARD_ERROR_METHOD = (
     "inverse of the observed information: analytic Hessian of the negative log-likelihood in "
-    "log-parameter space at the optimum, mapped to the original parameters by the delta method"
+    "log-parameter space, mapped to the original parameters by the delta method"
 )
 NUMERICAL_STANDARD_ERROR_METHOD = (
     "inverse of the observed information: Hessian of the negative log-likelihood in log-parameter space "
