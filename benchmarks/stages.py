@@ -172,6 +172,8 @@ def _params(values: dict) -> str:
 
 @stage("fit-ours")
 def fit_ours(args: argparse.Namespace) -> dict:
+    from analysis.methods import clv  # noqa: F401  imported before the clock, as the peers' stages do
+
     summary = _read_summary(args.summary)
     clock = Clock()
     bg, gg = _fit_ours(summary)

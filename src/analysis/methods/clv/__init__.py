@@ -1,8 +1,10 @@
 """Customer lifetime value: BG/NBD and Pareto/NBD purchase models, Gamma-Gamma spend model, discounted CLV.
 
-The models are fitted by maximum likelihood with :func:`scipy.optimize.minimize` (L-BFGS-B) on the
-logarithm of their parameters, then polished by Newton steps with the observed information; the
-BG/NBD and Gamma-Gamma fits use analytic gradients, the Pareto/NBD fit central differences.
+The models are fitted by maximum likelihood on the logarithm of their parameters. The BG/NBD and
+Gamma-Gamma fits use the analytic gradient and Hessian of their likelihoods: damped Newton steps
+from the optimum on a sample of the patterns (L-BFGS-B from several starts as the fallback); the
+Pareto/NBD fit uses central differences with :func:`scipy.optimize.minimize` (L-BFGS-B), polished
+by Newton steps. The Hessian at the optimum (the observed information) gives the standard errors.
 Customers with the same summary row (the same ``frequency, recency, T`` or
 ``frequency, monetary_value``) are aggregated to one weighted row first, so the cost of a fit grows
 with the number of distinct patterns, not of customers, and the result does not depend on row
@@ -43,8 +45,8 @@ Modules
     models' summary statistics
     for parameter-recovery tests.
 :mod:`~analysis.methods.clv.fitting`
-    The maximum-likelihood machinery the fits share: :func:`aggregate_patterns`, the optimiser,
-    standard errors (:data:`STANDARD_ERROR_METHOD`), the fitted attributes and ``summary()`` dict.
+    The maximum-likelihood machinery the fits share: :func:`aggregate_patterns`, the optimisers
+    (the Newton steps in :mod:`~analysis.methods.clv.newton`), standard errors (:data:`STANDARD_ERROR_METHOD`), the fitted attributes and ``summary()`` dict.
 :mod:`~analysis.methods.clv.inputs`
     :class:`CLVInputError`, ``ArrayLike`` and the column checks every module uses.
 

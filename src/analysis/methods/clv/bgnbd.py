@@ -19,6 +19,7 @@ from analysis.methods.clv.fitting import (
     _dot,
     _fit_summary,
     _maximum_likelihood,
+    _pattern_sample,
     _store_fit,
     _take,
     aggregate_patterns,
@@ -111,29 +112,61 @@ class _BGNBDLikelihood:
         self.rep_w = w[repeat]
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log-likelihood and its gradient in ``(r, alpha, a, b)``."""
+        ll, grad, _ = self._evaluate(theta, hessian=False)
+        return ll, grad
+
+    def with_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Log-likelihood, its gradient and its Hessian in ``(r, alpha, a, b)``.
+
+        With ``s = w w2`` and ``v = w w2 (1 - w2)`` per pattern with ``x > 0``, the softplus sum
+        adds ``sum v (dd)(dd)' + sum s d2d`` to the Hessian of the per-value terms, where
+        ``dd = (-L, -(r+x) D, 1/a, -1/(b+x-1))`` is the gradient of ``d``, ``L = log((alpha+t_x)/(alpha+T))``,
+        ``D = 1/(alpha+t_x) - 1/(alpha+T)``, and its second derivatives are
+        ``d2d/dr dalpha = -D``, ``d2d/dalpha2 = (r+x) [(alpha+t_x)^-2 - (alpha+T)^-2]``,
+        ``d2d/da2 = -1/a^2``, ``d2d/db2 = (b+x-1)^-2``. Per distinct value:
+        ``d2/dr2 = sum_x W_x psi'(r+x) - W psi'(r)``, ``d2/dr dalpha = W/alpha - sum_T W_T/(alpha+T)``,
+        ``d2/dalpha2 = -W r/alpha^2 + sum_T (r W_T + X_T)/(alpha+T)^2``,
+        ``d2/da2 = d2/da db = W psi'(a+b) - sum_x W_x psi'(a+b+x)`` and
+        ``d2/db2 = W [psi'(a+b) - psi'(b)] + sum_x W_x [psi'(b+x) - psi'(a+b+x)]``.
+        """
+        return self._evaluate(theta, hessian=True)
+
+    def _evaluate(self, theta: np.ndarray, hessian: bool) -> tuple[float, np.ndarray, np.ndarray | None]:
         r, alpha, a, b = (float(v) for v in theta)
-        psi, ux = special.digamma, self.ux
+        psi, ux, total = special.digamma, self.ux, self.total
         # terms of one variable, once per distinct value
         log_ab = special.betaln(a, b + ux) - special.betaln(a, b)
         log_rx = special.gammaln(r + ux) - special.gammaln(r)
         log_alpha_T = np.log(alpha + self.uT)
         inv_alpha_T = 1.0 / (alpha + self.uT)
-        ll = (
-            self.w_x @ (log_rx + log_ab)
-            + self.total * r * np.log(alpha)
-            - log_alpha_T @ (r * self.w_T + self.wx_T)
-        )
-        d_r = self.w_x @ psi(r + ux) - self.total * (psi(r) - np.log(alpha)) - log_alpha_T @ self.w_T
-        d_alpha = self.total * r / alpha - inv_alpha_T @ (r * self.w_T + self.wx_T)
+        weight_rx_T = r * self.w_T + self.wx_T
+        ll = self.w_x @ (log_rx + log_ab) + total * r * np.log(alpha) - log_alpha_T @ weight_rx_T
+        d_r = self.w_x @ psi(r + ux) - total * (psi(r) - np.log(alpha)) - log_alpha_T @ self.w_T
+        d_alpha = total * r / alpha - inv_alpha_T @ weight_rx_T
         psi_abx = psi(a + b + ux)
-        d_a = self.total * psi(a + b) - self.w_x @ psi_abx
-        d_b = self.total * (psi(a + b) - psi(b)) + self.w_x @ (psi(b + ux) - psi_abx)
+        d_a = total * psi(a + b) - self.w_x @ psi_abx
+        d_b = total * (psi(a + b) - psi(b)) + self.w_x @ (psi(b + ux) - psi_abx)
+        hess = None
+        if hessian:
+            trigamma_abx = special.polygamma(1, a + b + ux)
+            trigamma_ab = float(special.polygamma(1, a + b))
+            h_aa = total * trigamma_ab - self.w_x @ trigamma_abx
+            hess = np.array([
+                [self.w_x @ special.polygamma(1, r + ux) - total * float(special.polygamma(1, r)),
+                 total / alpha - inv_alpha_T @ self.w_T, 0.0, 0.0],
+                [0.0, -total * r / alpha**2 + (inv_alpha_T * inv_alpha_T) @ weight_rx_T, 0.0, 0.0],
+                [0.0, 0.0, h_aa, h_aa],
+                [0.0, 0.0, 0.0, total * (trigamma_ab - float(special.polygamma(1, b)))
+                 + self.w_x @ (special.polygamma(1, b + ux) - trigamma_abx)],
+            ])
         if self.rep_x.size:
             # per pattern with x > 0: log-odds d, softplus(d) = log(1 + e^d) and, weighted by w,
             # w2 = sigmoid(d) = exp(d - softplus(d)); in place, as these arrays are the fit's cost
             log_ratio = _take(np.log(alpha + self.rep_ut), self.rep_it)
             log_ratio -= _take(log_alpha_T, self.rep_iT)
             rx = r + self.rep_x
+            inv_b = 1.0 / (b + self.rep_ux - 1)
             d = _take(np.log(a) - np.log(b + self.rep_ux - 1), self.rep_ix)
             d -= rx * log_ratio
             softplus = np.abs(d)
@@ -143,15 +176,43 @@ class _BGNBDLikelihood:
             softplus += np.maximum(d, 0.0)
             w2 = np.subtract(d, softplus, out=d)
             np.exp(w2, out=w2)
+            if hessian:
+                # v = w w2 (1 - w2), before w2 is weighted in place below
+                v = np.subtract(1.0, w2)
+                v *= w2
+                v *= self.rep_w
             w2 *= self.rep_w
             ll += _dot(self.rep_w, softplus)
-            inv_diff = _take(1.0 / (alpha + self.rep_ut), self.rep_it)
+            inv_t = 1.0 / (alpha + self.rep_ut)
+            inv_diff = _take(inv_t, self.rep_it)
             inv_diff -= _take(inv_alpha_T, self.rep_iT)
+            inv_b_rows = _take(inv_b, self.rep_ix)  # 1/(b+x-1) per pattern: -d(d)/db
+            sum_w2 = w2.sum()
             d_r -= _dot(w2, log_ratio)
-            d_alpha -= _dot(np.multiply(rx, w2, out=rx), inv_diff)
-            d_a += w2.sum() / a
-            d_b -= _dot(w2, _take(1.0 / (b + self.rep_ux - 1), self.rep_ix))
-        return float(ll), np.array([d_r, d_alpha, d_a, d_b])
+            rx_diff = np.multiply(rx, inv_diff, out=rx)  # (r+x) D: -d(d)/dalpha
+            d_alpha -= _dot(w2, rx_diff)
+            d_a += sum_w2 / a
+            d_b -= _dot(w2, inv_b_rows)
+            if hessian:
+                v_log = v * log_ratio
+                v_rx_diff = v * rx_diff
+                v_inv_b = v * inv_b_rows
+                sq_diff = _take(inv_t * inv_t, self.rep_it)
+                sq_diff -= _take(inv_alpha_T * inv_alpha_T, self.rep_iT)
+                rx_sq_diff = np.multiply(sq_diff, r + self.rep_x, out=sq_diff)
+                hess[0, 0] += _dot(v_log, log_ratio)
+                hess[0, 1] += _dot(v_log, rx_diff) - _dot(w2, inv_diff)
+                hess[1, 1] += _dot(v_rx_diff, rx_diff) + _dot(w2, rx_sq_diff)
+                hess[0, 2] -= v_log.sum() / a
+                hess[0, 3] += _dot(v_log, inv_b_rows)
+                hess[1, 2] -= v_rx_diff.sum() / a
+                hess[1, 3] += _dot(v_rx_diff, inv_b_rows)
+                hess[2, 2] += (v.sum() - sum_w2) / a**2
+                hess[2, 3] -= v_inv_b.sum() / a
+                hess[3, 3] += _dot(v_inv_b, inv_b_rows) + _dot(w2, inv_b_rows * inv_b_rows)
+        if hess is not None:
+            hess = np.triu(hess) + np.triu(hess, 1).T
+        return float(ll), np.array([d_r, d_alpha, d_a, d_b]), hess
 
 
 class BetaGeoModel(PurchaseModel):
@@ -221,10 +282,12 @@ class BetaGeoModel(PurchaseModel):
 
         Notes
         -----
-        The optimiser (L-BFGS-B on ``log(theta)`` with the analytic gradient of
-        :class:`_BGNBDLikelihood`) starts from up to three deterministic points scaled to the data,
-        keeping the first that converges inside the bounds; one Newton step with the observed
-        information then polishes the optimum (:func:`~analysis.methods.clv.fitting._maximum_likelihood`).
+        Damped Newton steps on ``log(theta)`` with the analytic gradient and Hessian of
+        :class:`_BGNBDLikelihood`, from the optimum of the same likelihood on a systematic sample
+        of the patterns (itself from the first of three deterministic points scaled to the data
+        that converges); should they not converge, L-BFGS-B from those points takes over
+        (:func:`~analysis.methods.clv.fitting._maximum_likelihood`). The Hessian at the optimum is
+        the observed information of the standard errors.
         """
         if time_unit is not None:
             self.time_unit = time_unit
@@ -241,7 +304,14 @@ class BetaGeoModel(PurchaseModel):
             np.array([0.5, 0.5 / mean_rate, 1.0, 3.0]),
             np.array([1.0, 1.0, 1.0, 1.0]),
         ]
-        fit = _maximum_likelihood(loglik_and_grad, starts, total)
+        sample = _pattern_sample(counts.size)
+        pilot = None
+        if sample is not None:
+            pilot_likelihood = _BGNBDLikelihood(px[sample], pt[sample], pT[sample], counts[sample])
+            pilot = (pilot_likelihood.with_hessian, pilot_likelihood.total)
+        fit = _maximum_likelihood(
+            loglik_and_grad, starts, total, second_order=loglik_and_grad.with_hessian, pilot=pilot
+        )
         return _store_fit(self, fit, total, patterns.shape[0])
 
     def _theta(self) -> tuple[float, float, float, float]:

@@ -1,11 +1,16 @@
 """Maximum-likelihood machinery shared by the CLV model fits (BG/NBD, Pareto/NBD, Gamma-Gamma).
 
-The models are fitted by maximum likelihood with :func:`scipy.optimize.minimize` (L-BFGS-B) on the
-logarithm of their parameters, followed by Newton steps with the observed information, which also
-gives the standard errors. Customers with the same summary row are aggregated to one weighted
-row first (:func:`aggregate_patterns`), so the cost of a fit grows with the number of distinct
-patterns, not of customers, and the result does not depend on row order. Within a likelihood, terms
-that depend on one variable only are computed once per distinct value of it (:func:`_distinct`).
+The models are fitted by maximum likelihood on the logarithm of their parameters. The BG/NBD and
+Gamma-Gamma likelihoods have an analytic Hessian: they are maximised by damped Newton steps
+(:mod:`~analysis.methods.clv.newton`) from the optimum of the same likelihood on a systematic
+sample of the patterns, and the Hessian at the optimum is the observed information of the
+standard errors. Without a Hessian (Pareto/NBD), or when the Newton steps do not converge,
+:func:`scipy.optimize.minimize` (L-BFGS-B) runs from several starts, followed by Newton steps with
+the observed information, which also gives the standard errors. Customers with the same summary
+row are aggregated to one weighted row first (:func:`aggregate_patterns`), so the cost of a fit
+grows with the number of distinct patterns, not of customers, and the result does not depend on
+row order. Within a likelihood, terms that depend on one variable only are computed once per
+distinct value of it (:func:`_distinct`).
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import optimize
-from sklearn.exceptions import NotFittedError
 
 from analysis.methods.clv.inputs import CLVInputError
+from analysis.methods.clv.newton import LogLikGradHess, log_parameter_derivatives, newton_maximise
+
+# scipy.optimize and sklearn are imported where used (the L-BFGS-B fallback, the not-fitted error):
+# together they are most of the package's import time, which a fresh process pays before its fit.
 
 STANDARD_ERROR_METHOD = (
-    "inverse of the observed information: central-difference Hessian of the analytic gradient of the "
-    "negative log-likelihood in log-parameter space, mapped to the original parameters by the delta method"
+    "inverse of the observed information: analytic Hessian of the negative log-likelihood in "
+    "log-parameter space, mapped to the original parameters by the delta method"
 )
 NUMERICAL_STANDARD_ERROR_METHOD = (
     "inverse of the observed information: Hessian of the negative log-likelihood in log-parameter space "
@@ -32,10 +39,10 @@ NUMERICAL_STANDARD_ERROR_METHOD = (
 )
 
 _LOG_BOUND = 20.0  # optimiser bounds on log-parameters
-_HESSIAN_STEP = 1e-5  # central-difference step of the Hessian from gradients, in log-parameters
 _VALUE_HESSIAN_STEP = 1e-3  # step of the Hessian from log-likelihood values, in log-parameters
 _NEWTON_STEPS = 3  # Newton steps after L-BFGS-B, with the Hessian of its end point
 _GRADIENT_TOL = 1e-6  # a point is stationary when |d mean log-likelihood / d log theta| <= this
+_PILOT_PATTERNS = 40_000  # patterns of the sample whose optimum starts the Newton steps
 
 LogLikAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
@@ -93,9 +100,71 @@ def _distinct_rows(columns: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarra
 
 
 def _distinct(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sorted distinct values and the position of each value among them (``values = u[index]``)."""
+    """Sorted distinct values and the position of each value among them (``values = u[index]``).
+
+    The result of ``numpy.unique(values, return_inverse=True)``, found faster for whole numbers
+    (frequencies, ages in days, the integer keys of :func:`_distinct_rows`), which is what the fits
+    aggregate: within a span of at most a few times the number of values, a table of which values
+    occur replaces the sort (:func:`_distinct_in_span`); beyond it, one value sort of the values
+    packed with their positions replaces numpy's slower argsort (:func:`_distinct_by_packed_sort`).
+    Other values (fractions, NaN, huge numbers) go to :func:`numpy.unique`.
+    """
+    values = np.asarray(values).ravel()
+    whole = _as_whole_numbers(values)
+    if whole is not None:
+        low, high = int(whole.min()), int(whole.max())
+        span = high - low + 1
+        if span <= max(4 * whole.size, 1 << 16):
+            unique, index = _distinct_in_span(whole - low, span)
+            return (unique + low).astype(values.dtype, copy=False), index
+        if span < (1 << 62) // max(whole.size, 1):
+            unique, index = _distinct_by_packed_sort(whole - low)
+            return (unique + low).astype(values.dtype, copy=False), index
     unique, index = np.unique(values, return_inverse=True)
     return unique, index.ravel()
+
+
+def _as_whole_numbers(values: np.ndarray) -> np.ndarray | None:
+    """``values`` as int64 when they are all whole numbers of magnitude below 2**52, else None."""
+    if values.size == 0:
+        return None
+    if values.dtype.kind in "iu":
+        if values.dtype.kind == "u" and values.max() >= 1 << 52:
+            return None
+        whole = values.astype(np.int64, copy=False)
+        return whole if np.abs(whole).max() < 1 << 52 else None
+    if values.dtype.kind != "f":
+        return None
+    low, high = values.min(), values.max()
+    # min/max are NaN when any value is; the bounds keep the int64 conversion exact
+    if not (-(2.0**52) < low and high < 2.0**52):
+        return None
+    whole = values.astype(np.int64)
+    return whole if np.array_equal(whole, values) else None
+
+
+def _distinct_in_span(offsets: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of non-negative integers below ``span`` from a table of which occur."""
+    present = np.bincount(offsets, minlength=span) > 0
+    rank = np.cumsum(present) - 1
+    return np.flatnonzero(present), _take(rank, offsets)
+
+
+def _distinct_by_packed_sort(offsets: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Distinct values of non-negative integers with ``max * size < 2**62``, by one sort.
+
+    Each value is packed with its position (``value * size + position``); sorting the packed
+    integers sorts the values and carries the permutation, at the cost of a plain sort.
+    """
+    size = offsets.size
+    packed = np.sort(offsets * size + np.arange(size, dtype=np.int64))
+    sorted_values, order = np.divmod(packed, size)
+    first = np.empty(size, dtype=bool)
+    first[0] = True
+    np.not_equal(sorted_values[1:], sorted_values[:-1], out=first[1:])
+    index = np.empty(size, dtype=np.int64)
+    index[order] = np.cumsum(first) - 1
+    return sorted_values[first], index
 
 
 def _take(table: np.ndarray, index: np.ndarray) -> np.ndarray:
@@ -116,8 +185,10 @@ def _minimize_negative_ll(
     loglik_and_grad: LogLikAndGrad,
     starts: Sequence[np.ndarray],
     total_weight: float,
-) -> optimize.OptimizeResult:
-    """Minimise the mean negative log-likelihood over log-parameters, trying the starts in turn."""
+) -> Any:
+    """Minimise the mean negative log-likelihood over log-parameters, trying the starts in turn
+    (L-BFGS-B); returns scipy's ``OptimizeResult`` of the best."""
+    from scipy import optimize
 
     def objective(log_params: np.ndarray) -> tuple[float, np.ndarray]:
         ll, grad = loglik_and_grad(np.exp(log_params))
@@ -151,7 +222,7 @@ def _minimize_negative_ll(
     return min(finite, key=lambda r: r.fun)
 
 
-def _stationary(result: optimize.OptimizeResult) -> bool:
+def _stationary(result: Any) -> bool:
     """The optimiser converged, or stopped where the mean log-likelihood is flat to :data:`_GRADIENT_TOL`.
 
     L-BFGS-B reports ``ABNORMAL`` when its line search finds no lower point; with ``ftol = 1e-14``
@@ -167,23 +238,6 @@ def _log_gradient(loglik_and_grad: LogLikAndGrad, log_params: np.ndarray) -> np.
     """Gradient of the total negative log-likelihood with respect to ``log(theta)``."""
     theta = np.exp(log_params)
     return -loglik_and_grad(theta)[1] * theta
-
-
-def _log_hessian(loglik_and_grad: LogLikAndGrad, log_params: np.ndarray) -> np.ndarray:
-    """Hessian of the total negative log-likelihood in ``log(theta)``.
-
-    Central differences of the analytic gradient (step :data:`_HESSIAN_STEP`), symmetrised.
-    """
-    k = log_params.size
-    hessian = np.empty((k, k))
-    for j in range(k):
-        shift = np.zeros(k)
-        shift[j] = _HESSIAN_STEP
-        hessian[:, j] = (
-            _log_gradient(loglik_and_grad, log_params + shift)
-            - _log_gradient(loglik_and_grad, log_params - shift)
-        ) / (2 * _HESSIAN_STEP)
-    return (hessian + hessian.T) / 2
 
 
 def _log_hessian_from_values(
@@ -233,7 +287,7 @@ class _MLFit:
     standard_errors: np.ndarray  # NaN when the Hessian is not positive definite
     log_covariance: np.ndarray  # inverse observed information in log(theta); NaN when not positive definite
     log_likelihood: float
-    optimizer: optimize.OptimizeResult  # the L-BFGS-B result the Newton step started from
+    optimizer: Any  # the L-BFGS-B result the Newton step started from, or the NewtonResult
     hessian_ok: bool
     gradient: float  # max |d mean log-likelihood / d log theta| at theta
 
@@ -243,29 +297,80 @@ def _maximum_likelihood(
     starts: Sequence[np.ndarray],
     total_weight: float,
     hessian: Callable[[np.ndarray], np.ndarray] | None = None,
+    second_order: LogLikGradHess | None = None,
+    pilot: tuple[LogLikGradHess, float] | None = None,
+) -> _MLFit:
+    """Maximise the likelihood and take the standard errors from the observed information.
+
+    With ``second_order`` (``theta -> (log-likelihood, gradient, Hessian)``, analytic): damped
+    Newton steps on ``log(theta)`` (:func:`~analysis.methods.clv.newton.newton_maximise`) from the
+    optimum of ``pilot`` (the same likelihood on a sample of the patterns, and its total weight;
+    maximised the same way from the first of ``starts`` that converges, a few per cent of the cost),
+    or from the first start when there is no pilot. The Hessian at the optimum gives the standard
+    errors. When the Newton steps do not converge, :func:`_quasi_newton_fit` (L-BFGS-B from all
+    ``starts``) takes over with the analytic Hessian, so the fast path costs no robustness.
+    Without ``second_order``, :func:`_quasi_newton_fit` with ``hessian`` (a function of
+    ``log(theta)`` giving the Hessian of the negative log-likelihood).
+    """
+    if second_order is None:
+        if hessian is None:
+            raise TypeError("_maximum_likelihood needs `hessian` or `second_order`")
+        return _quasi_newton_fit(loglik_and_grad, starts, total_weight, hessian)
+    start = np.asarray(starts[0], dtype=float)
+    for candidate in starts if pilot is not None else ():
+        sampled = newton_maximise(pilot[0], np.log(candidate), pilot[1], _GRADIENT_TOL, _LOG_BOUND, polish=False)
+        if sampled.success:
+            start = np.exp(sampled.x)
+            break
+    result = newton_maximise(second_order, np.log(start), total_weight, _GRADIENT_TOL, _LOG_BOUND)
+    if result.success:
+        return _fit_from_information(result.x, result.log_likelihood, result.hessian, result, total_weight,
+                                     -result.jac * total_weight)
+
+    def log_hessian(log_params: np.ndarray) -> np.ndarray:
+        theta = np.exp(log_params)
+        _, grad, hess = second_order(theta)
+        return log_parameter_derivatives(theta, grad, hess)[1]
+
+    return _quasi_newton_fit(loglik_and_grad, starts, total_weight, log_hessian)
+
+
+def _pattern_sample(n_patterns: int) -> slice | None:
+    """Every k-th pattern, about :data:`_PILOT_PATTERNS` of them, for the pilot fit of
+    :func:`_maximum_likelihood`; None when the patterns are few enough to start on all of them.
+
+    The patterns are sorted (:func:`aggregate_patterns`), so a systematic sample spreads over every
+    variable's range; with each pattern's own weight, its likelihood estimates the full one up to a
+    constant factor (every pattern has the same chance, 1/k), so its optimum is near the full optimum.
+    """
+    stride = n_patterns // _PILOT_PATTERNS
+    return slice(None, None, stride) if stride >= 4 else None
+
+
+def _quasi_newton_fit(
+    loglik_and_grad: LogLikAndGrad,
+    starts: Sequence[np.ndarray],
+    total_weight: float,
+    hessian: Callable[[np.ndarray], np.ndarray],
 ) -> _MLFit:
     """Maximise the likelihood: L-BFGS-B from the starts, then Newton steps; standard errors.
 
     L-BFGS-B stops when the mean log-likelihood no longer improves by more than its tolerance,
     which can leave the estimates of weakly identified parameters a little short of the optimum.
-    The Hessian ``H`` of the negative log-likelihood (:func:`_log_hessian`), needed for the
-    standard errors anyway, then gives Newton steps ``-H^{-1} g`` in log-parameters (up to
-    :data:`_NEWTON_STEPS`, with the same ``H``), each kept while it lowers the gradient without
-    lowering the log-likelihood beyond rounding; near the optimum this converges fast, so the
-    estimates end exact to the precision of the gradient. The standard errors are
-    ``sqrt(diag(D H^{-1} D))`` with ``D = diag(theta)`` (:data:`STANDARD_ERROR_METHOD`), ``H`` taken
-    before the steps (they move the estimates by far less than their standard errors).
-    ``hessian`` (a function of ``log(theta)``) replaces :func:`_log_hessian`, e.g. by
-    :func:`_log_hessian_from_values` when the gradient is numerical.
+    The Hessian ``H`` of the negative log-likelihood in log-parameters (``hessian``, a function of
+    ``log(theta)``: analytic, or :func:`_log_hessian_from_values` when the gradient is numerical),
+    needed for the standard errors anyway, then gives Newton steps ``-H^{-1} g`` in log-parameters
+    (up to :data:`_NEWTON_STEPS`, with the same ``H``), each kept while it lowers the gradient
+    without lowering the log-likelihood beyond rounding; near the optimum this converges fast, so
+    the estimates end exact to the precision of the gradient. The standard errors are
+    ``sqrt(diag(D H^{-1} D))`` with ``D = diag(theta)``, ``H`` taken before the steps (they move the
+    estimates by far less than their standard errors).
     """
     best = _minimize_negative_ll(loglik_and_grad, starts, total_weight)
     log_params = np.asarray(best.x, dtype=float)
     log_likelihood, grad = loglik_and_grad(np.exp(log_params))
     gradient = np.exp(log_params) * grad
-    if hessian is None:
-        information = _log_hessian(loglik_and_grad, log_params)
-    else:
-        information = hessian(log_params)
+    information = hessian(log_params)
     hessian_ok = _positive_definite(information)
     for _ in range(_NEWTON_STEPS if hessian_ok else 0):
         if np.max(np.abs(gradient)) == 0 or not np.all(np.abs(log_params) < _LOG_BOUND - 1):
@@ -282,7 +387,22 @@ def _maximum_likelihood(
         ):
             break
         log_params, log_likelihood, gradient = candidate, candidate_ll, candidate_gradient
+    return _fit_from_information(log_params, log_likelihood, information, best, total_weight, gradient)
+
+
+def _fit_from_information(
+    log_params: np.ndarray,
+    log_likelihood: float,
+    information: np.ndarray,
+    optimizer: Any,
+    total_weight: float,
+    gradient: np.ndarray,
+) -> _MLFit:
+    """The fit at ``log_params``: standard errors ``sqrt(diag(D H^-1 D))``, ``D = diag(theta)``,
+    from the observed information ``H`` in log-parameters (NaN when it is not positive definite);
+    ``gradient`` is that of the total log-likelihood in log-parameters."""
     theta = np.exp(log_params)
+    hessian_ok = _positive_definite(information)
     if hessian_ok:
         log_covariance = np.linalg.inv(information)
         errors = np.sqrt(np.diag(log_covariance * np.outer(theta, theta)))
@@ -294,7 +414,7 @@ def _maximum_likelihood(
         standard_errors=errors,
         log_covariance=log_covariance,
         log_likelihood=float(log_likelihood),
-        optimizer=best,
+        optimizer=optimizer,
         hessian_ok=hessian_ok,
         gradient=float(np.max(np.abs(gradient)) / total_weight),
     )
@@ -344,6 +464,8 @@ def _with_numerical_gradient(
 
 def _check_fitted(model: Any) -> None:
     if not hasattr(model, "params_"):
+        from sklearn.exceptions import NotFittedError
+
         raise NotFittedError(f"This {type(model).__name__} is not fitted yet; call fit(...) first.")
 
 

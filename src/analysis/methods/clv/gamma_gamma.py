@@ -18,6 +18,7 @@ from analysis.methods.clv.fitting import (
     _dot,
     _fit_summary,
     _maximum_likelihood,
+    _pattern_sample,
     _store_fit,
     aggregate_patterns,
 )
@@ -98,12 +99,28 @@ class _GammaGammaLikelihood:
         self.wx = w * x
 
     def __call__(self, theta: np.ndarray) -> tuple[float, np.ndarray]:
+        """Log-likelihood and its gradient in ``(p, q, gamma)``."""
+        ll, grad, _ = self._evaluate(theta, hessian=False)
+        return ll, grad
+
+    def with_hessian(self, theta: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
+        """Log-likelihood, its gradient and its Hessian in ``(p, q, gamma)``:
+
+        - ``d2/dp2 = sum_x W_x x^2 [psi'(px+q) - psi'(px)]``, ``d2/dp dq = sum_x W_x x psi'(px+q)``,
+          ``d2/dq2 = sum_x W_x psi'(px+q) - W psi'(q)``;
+        - ``d2/dp dgamma = -sum w x / (gamma + x m)``, ``d2/dq dgamma = W / gamma - sum w / (gamma + x m)``,
+          ``d2/dgamma2 = -W q / gamma^2 + sum w (px+q) / (gamma + x m)^2``.
+        """
+        return self._evaluate(theta, hessian=True)
+
+    def _evaluate(self, theta: np.ndarray, hessian: bool) -> tuple[float, np.ndarray, np.ndarray | None]:
         p, q, gamma = (float(v) for v in theta)
         px = p * self.ux
         total_spend = self.xm + gamma
         log_total = np.log(total_spend)
         inv_total = np.reciprocal(total_spend, out=total_spend)
         sum_log, sum_x_log = _dot(self.w, log_total), _dot(self.wx, log_total)
+        sum_inv, sum_x_inv = _dot(self.w, inv_total), _dot(self.wx, inv_total)
         ll = (
             self.w_x @ (special.gammaln(px + q) - special.gammaln(px))
             + self.total * (q * np.log(gamma) - special.gammaln(q))
@@ -115,8 +132,22 @@ class _GammaGammaLikelihood:
         psi_sum = special.digamma(px + q)
         d_p = (self.w_x * self.ux) @ (psi_sum - special.digamma(px)) + self.sum_x_log_mx - sum_x_log
         d_q = self.w_x @ psi_sum + self.total * (np.log(gamma) - special.digamma(q)) - sum_log
-        d_gamma = self.total * q / gamma - p * _dot(self.wx, inv_total) - q * _dot(self.w, inv_total)
-        return float(ll), np.array([d_p, d_q, d_gamma])
+        d_gamma = self.total * q / gamma - p * sum_x_inv - q * sum_inv
+        hess = None
+        if hessian:
+            inv_sq = np.multiply(inv_total, inv_total, out=inv_total)
+            w_x_x = self.w_x * self.ux
+            trigamma_sum = special.polygamma(1, px + q)
+            h_pq = w_x_x @ trigamma_sum
+            h_pg = -sum_x_inv
+            h_qg = self.total / gamma - sum_inv
+            hess = np.array([
+                [(w_x_x * self.ux) @ (trigamma_sum - special.polygamma(1, px)), h_pq, h_pg],
+                [h_pq, self.w_x @ trigamma_sum - self.total * float(special.polygamma(1, q)), h_qg],
+                [h_pg, h_qg,
+                 -self.total * q / gamma**2 + p * _dot(self.wx, inv_sq) + q * _dot(self.w, inv_sq)],
+            ])
+        return float(ll), np.array([d_p, d_q, d_gamma]), hess
 
 
 def _validate_spend(
@@ -198,7 +229,14 @@ class GammaGammaModel:
             np.array([5.0, 4.0, 0.6 * mean_spend]),
             np.array([1.0, 1.0, 1.0]),
         ]
-        fit = _maximum_likelihood(loglik_and_grad, starts, total)
+        sample = _pattern_sample(counts.size)
+        pilot = None
+        if sample is not None:
+            pilot_likelihood = _GammaGammaLikelihood(px[sample], pm[sample] / scale, counts[sample])
+            pilot = (pilot_likelihood.with_hessian, pilot_likelihood.total)
+        fit = _maximum_likelihood(
+            loglik_and_grad, starts, total, second_order=loglik_and_grad.with_hessian, pilot=pilot
+        )
         # log_covariance needs no mapping: log(gamma) moves by the constant log(scale)
         unscale = np.array([1.0, 1.0, scale])
         fit = replace(
