@@ -188,7 +188,9 @@ def _high_water_mark(pid: int) -> int | None:
 
 
 def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]:
-    """A reading of ``root`` and every descendant; ``is_kernel`` caches each pid's command-line test."""
+    """A reading of ``root`` and every descendant; ``is_kernel`` caches each pid found to be a kernel
+    (a pid found not to be one is tested again: a child sampled between fork and exec still shows its
+    parent's command line)."""
     try:
         members = [root, *root.children(recursive=True)]
     except psutil.Error:
@@ -196,7 +198,7 @@ def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]
     readings = []
     for member in members:
         try:
-            if member.pid not in is_kernel:
+            if not is_kernel.get(member.pid):
                 is_kernel[member.pid] = any(KERNEL_MARK in part for part in member.cmdline())
             readings.append(Reading(member.pid, is_kernel[member.pid], member.memory_info().rss,
                                     _high_water_mark(member.pid)))
