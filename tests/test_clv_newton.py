@@ -49,10 +49,13 @@ def test_bgnbd_analytic_hessian_matches_differences_of_the_gradient(
     x, t_x, T = (cdnow[c].to_numpy(float) for c in ("x", "t_x", "T"))
     weights = np.random.default_rng(2).integers(1, 5, x.size).astype(float)
     patterns, counts = aggregate_patterns([x, t_x, T], weights)
-    likelihood = _BGNBDLikelihood(*patterns.T, counts)
-    params = np.array(theta)
+    assert_hessian_matches_the_gradient(_BGNBDLikelihood(*patterns.T, counts), np.array(theta))
+
+
+def assert_hessian_matches_the_gradient(likelihood, params: np.ndarray) -> None:
+    """The same value and gradient as without the Hessian, a symmetric Hessian, equal to central
+    differences of the analytic gradient."""
     value, grad, hess = likelihood.with_hessian(params)
-    # the same value and gradient as without the Hessian, a symmetric Hessian
     assert (value, grad.tolist()) == (likelihood(params)[0], likelihood(params)[1].tolist())
     np.testing.assert_array_equal(hess, hess.T)
     numerical = _central_hessian(lambda p: likelihood(p)[1], params)
@@ -67,13 +70,7 @@ def test_gamma_gamma_analytic_hessian_matches_differences_of_the_gradient(
     x, m = repeat["x"].to_numpy(float), repeat["zbar"].to_numpy(float)
     weights = np.random.default_rng(3).integers(1, 5, x.size).astype(float)
     patterns, counts = aggregate_patterns([x, m], weights)
-    likelihood = _GammaGammaLikelihood(*patterns.T, counts)
-    params = np.array(theta)
-    value, grad, hess = likelihood.with_hessian(params)
-    assert (value, grad.tolist()) == (likelihood(params)[0], likelihood(params)[1].tolist())
-    np.testing.assert_array_equal(hess, hess.T)
-    numerical = _central_hessian(lambda p: likelihood(p)[1], params)
-    np.testing.assert_allclose(hess, numerical, rtol=1e-6, atol=1e-6 * np.abs(hess).max())
+    assert_hessian_matches_the_gradient(_GammaGammaLikelihood(*patterns.T, counts), np.array(theta))
 
 
 def test_standard_errors_are_the_inverse_observed_information_at_the_estimates(cdnow: pd.DataFrame) -> None:
