@@ -478,10 +478,25 @@ def rounded_id_details(ids: IdRepair, id_header: str) -> pd.Series:
 
 
 def clean_transactions(
-    spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: Iterable[str] | None = None
+    spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: Iterable[str] | None = None,
+    rows_per_batch: int | None = None,
 ) -> CleanResult:
-    """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair."""
-    read = _read_and_triage(spec, "transactions", drop_duplicates=True, master_ids=_padding_reference(master_ids, cleaning),
+    """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair.
+
+    A delimited export is read and cleaned batch by batch, out of core
+    (:mod:`analysis.methods.cleaning_batches`, ``rows_per_batch`` rows at a time, default
+    :data:`~analysis.methods.cleaning_batches.ROWS_PER_BATCH`), with the same result; other formats,
+    and text with undecodable lines, are read whole. ``rows_per_batch=0`` reads any file whole.
+    """
+    from analysis.methods import cleaning_batches
+    from analysis.methods.loading import delimited_batches
+
+    batch = cleaning_batches.ROWS_PER_BATCH if rows_per_batch is None else rows_per_batch
+    batches = delimited_batches(spec, "transactions", batch) if batch > 0 else None
+    reference = _padding_reference(master_ids, cleaning)
+    if batches is not None:
+        return cleaning_batches.clean_transactions_in_batches(spec, period, cleaning, batches, master_ids=reference)
+    read = _read_and_triage(spec, "transactions", drop_duplicates=True, master_ids=reference,
                             grand_total_tolerance=cleaning.grand_total_tolerance)
     df, triage = read.df, read.triage
     df["order_date"] = parse_dates(df["order_date"], cleaning.date_formats, excel_serials=cleaning.excel_serial_dates)

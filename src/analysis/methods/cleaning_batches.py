@@ -1,0 +1,237 @@
+"""The transactions cleaned batch by batch, out of core: the export never sits whole in memory as text.
+
+:func:`analysis.methods.cleaning.clean_transactions` reads a delimited export through here. The
+definition of cleaning is not repeated: every batch goes through the same functions as a whole
+file does (:func:`~analysis.methods.cleaning.total_label_rows`, :func:`~analysis.methods.cleaning.parse_amounts`,
+:func:`~analysis.methods.ids.repair_ids`, :func:`~analysis.methods.cleaning.parse_dates`, ...), and
+the checks that need the whole column run on compact typed columns of every row, again through the
+same functions and the same :class:`~analysis.methods.cleaning._Triage` in the same order. So each
+row gets the reason, detail and typed values it gets when the file is read whole.
+
+1. **Row by row, per batch** (:data:`ROWS_PER_BATCH` rows, read by
+   :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
+   repaired ids, the dates and the typed columns of the kept-row schema. The batch's text cells go
+   to a parquet part (for the quarantine's raw text), its typed columns and per-row flags to another,
+   in a temporary folder; only a 64-bit hash of each row's text is kept in memory.
+2. **Across rows, on compact columns** (floats, dates, booleans, hashes: about 40 bytes a row):
+   exact duplicates (the rows whose hash occurs more than once are read back and judged by pandas'
+   ``duplicated`` on their text, so a hash collision cannot make a duplicate), the grand-total
+   line, then the reasons in their order and the outlier rule on what is still open.
+3. **The results**: the kept rows' typed columns are read back part by part (never a text cell
+   that is not kept), returns are netted and purchases flagged as before
+   (:func:`~analysis.methods.cleaning.net_returns`, :func:`~analysis.methods.cleaning.purchase_flags`);
+   the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
+
+Memory: one batch of text at a time plus the compact columns; the kept table (typed, Arrow strings)
+is the result itself. xlsx, parquet and text files with undecodable lines are read whole, as before
+(Excel holds at most 1,048,576 rows anyway).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analysis.frame.params import Cleaning, InputFile, Period
+from analysis.methods import cleaning as c
+from analysis.methods.ids import REPAIR_KINDS, leading_zero_collisions, repair_ids
+from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
+
+#: Rows per batch: about 60 MB of text cells in a batch of the sample export's width.
+ROWS_PER_BATCH = 250_000
+
+_TEXT_COLUMNS = ("product_category", "channel")
+_NUMBER_COLUMNS = ("quantity", "cost")
+
+
+@dataclass
+class _Parts:
+    """The parquet parts of one cleaning: the text of each batch and its typed columns."""
+
+    folder: Path
+    raw: list[Path]
+    typed: list[Path]
+    sizes: list[int]
+
+    def add(self, raw: pd.DataFrame, typed: pd.DataFrame) -> None:
+        n = len(self.raw)
+        self.raw.append(self.folder / f"raw-{n:05d}.parquet")
+        self.typed.append(self.folder / f"typed-{n:05d}.parquet")
+        pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), self.raw[-1])
+        pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), self.typed[-1])
+        self.sizes.append(len(raw))
+
+    def read(self, kind: str, keep: np.ndarray, columns: list[str] | None = None) -> pa.Table:
+        """The rows of ``keep`` (a mask over every row, in file order) of the ``raw`` or ``typed`` parts."""
+        tables = []
+        start = 0
+        for path, size in zip(getattr(self, kind), self.sizes, strict=True):
+            mask = keep[start:start + size]
+            start += size
+            if mask.any():
+                tables.append(pq.read_table(path, columns=columns).filter(pa.array(mask)))
+        if not tables:
+            return pq.read_table(getattr(self, kind)[0], columns=columns).slice(0, 0)
+        return pa.concat_tables(tables)
+
+    def column(self, name: str) -> pa.ChunkedArray:
+        """One typed column of every row, in file order."""
+        return pa.chunked_array([pq.read_table(path, columns=[name]).column(0) for path in self.typed])
+
+
+def clean_transactions_in_batches(
+    spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches,
+    *, master_ids: Iterable[str] | None = None,
+) -> c.CleanResult:
+    """Clean the transactions of a delimited export batch by batch; the same result as reading it whole.
+
+    ``master_ids`` is the zero-padding reference (already None when ``cleaning.pad_ids_to_master`` is off).
+    """
+    reference = None if master_ids is None else list(master_ids)
+    with tempfile.TemporaryDirectory(prefix="clean-transactions-") as folder:
+        parts = _Parts(Path(folder), [], [], [])
+        hashes = []
+        names: list[str] = []
+        for raw in read.batches():
+            names = list(raw.columns)
+            hashes.append(pd.util.hash_pandas_object(raw.drop(columns=[SOURCE_ROW]), index=False).to_numpy())
+            parts.add(raw, _typed_batch(raw, spec, cleaning, reference))
+        return _finish(spec, period, cleaning, read, parts, np.concatenate(hashes), names)
+
+
+def _typed_batch(raw: pd.DataFrame, spec: InputFile, cleaning: Cleaning, reference: list[str] | None) -> pd.DataFrame:
+    """The row-level checks and typed columns of one batch (see :func:`analysis.methods.cleaning._read_and_triage`)."""
+    df = map_columns(raw, spec, "transactions")
+    id_header = c._header_of(spec, "customer_id")
+    labelled, label_detail = c.total_label_rows(raw, df["customer_id"], id_header)
+    ids = repair_ids(df["customer_id"], reference)
+    out = pd.DataFrame(
+        {
+            SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
+            "customer_id": ids.ids.astype("string"),
+            "order_id": c.normalise_ids(df["order_id"]) if "order_id" in df else pd.Series(pd.NA, index=df.index, dtype="string"),
+            "order_date": c.parse_dates(df["order_date"], cleaning.date_formats, excel_serials=cleaning.excel_serial_dates),
+            "amount": c.parse_amounts(df["amount"]).astype("float64"),
+        }
+    )
+    for name in _NUMBER_COLUMNS:
+        out[name] = c.parse_amounts(df[name]) if name in df else np.nan
+    for name in _TEXT_COLUMNS:
+        out[name] = df[name].astype("string").str.strip() if name in df else pd.Series(pd.NA, index=df.index, dtype="string")
+    out["_total_label"] = labelled.to_numpy(dtype=bool)
+    out["_total_label_detail"] = label_detail
+    out["_ambiguous"] = ids.ambiguous.to_numpy(dtype=bool)
+    out["_ambiguous_detail"] = c.rounded_id_details(ids, id_header)
+    for kind in REPAIR_KINDS:
+        out[f"_repair_{kind}"] = ids.repairs[kind].to_numpy(dtype=bool)
+    return out
+
+
+def _duplicates(hashes: np.ndarray, parts: _Parts, names: list[str]) -> np.ndarray:
+    """Rows equal in every cell to an earlier row: ``duplicated(keep='first')`` on the rows sharing a hash."""
+    shared = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    flags = np.zeros(len(hashes), dtype=bool)
+    if not shared.any():
+        return flags
+    candidates = parts.read("raw", shared).to_pandas()
+    cells = candidates[[n for n in names if n != SOURCE_ROW]].astype("string")
+    flags[np.flatnonzero(shared)] = cells.duplicated(keep="first").to_numpy()
+    return flags
+
+
+def _sparse_detail(parts: _Parts, flags: np.ndarray, column: str) -> pd.Series:
+    """A detail column at the flagged rows only (index: row position)."""
+    values = parts.read("typed", flags, [column]).column(0).to_pandas().astype("string")
+    values.index = np.flatnonzero(flags)
+    return values
+
+
+def _finish(
+    spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts,
+    hashes: np.ndarray, names: list[str],
+) -> c.CleanResult:
+    """The cross-row checks on compact columns, then the kept rows, the quarantine and the counts."""
+    compact = pd.DataFrame(
+        {
+            "amount": parts.column("amount").to_numpy(),
+            "order_date": parts.column("order_date").to_pandas(),
+            "_total_label": parts.column("_total_label").to_numpy(),
+            "_ambiguous": parts.column("_ambiguous").to_numpy(),
+            "_missing_id": parts.column("customer_id").is_null().to_numpy(),
+        }
+    )
+    rejected = read.rejected_frame()
+    privacy = c.Privacy.of(spec, "transactions", read)
+    triage = c._Triage(compact, rejected, privacy)
+    # the checks of _read_and_triage and clean_transactions, in their order
+    triage.set_aside(pd.Series(_duplicates(hashes, parts, names)), "duplicate")
+    labelled = compact["_total_label"].to_numpy()
+    triage.set_aside(compact["_total_label"], "total_row", _sparse_detail(parts, labelled, "_total_label_detail"))
+    if cleaning.grand_total_tolerance > 0:
+        summed, sum_detail = c.grand_total_rows(compact["amount"], triage.open, cleaning.grand_total_tolerance)
+        triage.set_aside(summed, "total_row", sum_detail)
+    triage.set_aside(compact["_missing_id"], "missing_customer_id")
+    ambiguous = compact["_ambiguous"].to_numpy()
+    triage.set_aside(compact["_ambiguous"], "ambiguous_customer_id", _sparse_detail(parts, ambiguous, "_ambiguous_detail"))
+    triage.set_aside(compact["order_date"].isna(), "invalid_date")
+    triage.set_aside(compact["amount"].isna(), "invalid_amount")
+    triage.set_aside(compact["order_date"] < pd.Timestamp(period.start), "before_period_start")
+    triage.set_aside(compact["order_date"] > pd.Timestamp(period.end), "after_period_end")
+    outliers = c.outlier_mask(compact["amount"].where(triage.open), cleaning.outliers)
+    if cleaning.outliers.action == "quarantine":
+        triage.set_aside(outliers, "outlier")
+
+    open_rows = triage.open.to_numpy()
+    bad = ~open_rows
+    raw_bad = parts.read("raw", bad).to_pandas()
+    raw_bad = raw_bad.astype({n: "string" for n in names if n != SOURCE_ROW})
+    quarantine = c.quarantine_frame(raw_bad, triage.reason[bad].reset_index(drop=True), "transactions", spec.path.name,
+                                    triage.detail[bad].reset_index(drop=True), privacy)
+    if len(rejected):
+        unread = c.unreadable_frame(rejected, "transactions", spec.path.name, privacy)
+        quarantine = pd.concat([quarantine, unread], ignore_index=True)
+        quarantine = quarantine.sort_values("source_row", kind="stable", ignore_index=True)
+
+    repairs = {kind: int(parts.column(f"_repair_{kind}").to_numpy()[open_rows].sum()) for kind in REPAIR_KINDS}
+    kept = _kept_rows(parts, open_rows, outliers.to_numpy(dtype=bool)[open_rows])
+    collisions = leading_zero_collisions(kept["customer_id"].astype("string"))
+    netted, n_netted = c.net_returns(kept)
+    netted["is_purchase"] = c.purchase_flags(netted, cleaning.zero_amount_orders)
+    quality = c.quality_counts(
+        triage.rows_in, len(kept), quarantine,
+        returns_netted=n_netted,
+        unmatched_returns=int(netted["is_return"].sum()),
+        outliers_flagged=int(netted["is_outlier"].sum()),
+        zero_amount_rows=int((netted["amount"] == 0).sum()),
+        rows_written=len(netted),
+        ids_repaired=repairs,
+        warnings={"leading_zero_id_collisions": collisions},
+    )
+    return c.CleanResult(netted, quarantine, quality)
+
+
+def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> pd.DataFrame:
+    """The kept rows in the schema of :func:`analysis.methods.cleaning._typed_transactions`."""
+    columns = ["customer_id", "order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
+    table = parts.read("typed", open_rows, columns)
+    frame = table.to_pandas()
+    out = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"].astype("string"),
+            "order_id": frame["order_id"].astype("string"),
+            "order_date": frame["order_date"].astype("datetime64[us]"),
+            "amount": frame["amount"].astype("float64"),
+            **{name: frame[name].astype("float64") for name in _NUMBER_COLUMNS},
+            **{name: frame[name].astype("string") for name in _TEXT_COLUMNS},
+            "is_outlier": is_outlier.astype(bool),
+            "source_row": frame[SOURCE_ROW].astype("int64"),
+        }
+    )
+    return out.reset_index(drop=True)
