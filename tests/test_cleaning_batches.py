@@ -84,3 +84,52 @@ def test_messy_rows_clean_the_same_in_batches(tmp_path, rows, rows_per_batch):
     pd.DataFrame(rows, columns=["客户编号", "订单编号", "订单日期", "金额"]).to_csv(path, index=False, encoding="utf-8")
     spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
     assert_same(spec, PERIOD, Cleaning(), rows_per_batch, master_ids=["0001", "0002", "0079"])
+
+
+# Arrow's regex engine (RE2) in parse_amounts strips what Python's re stripped -------------------
+
+def test_whitespace_is_what_python_re_calls_whitespace():
+    import re
+    import sys
+
+    from analysis.methods.cleaning import WHITESPACE
+
+    assert set(WHITESPACE) == {chr(i) for i in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(i))}
+
+
+def python_stripped(text: str) -> str:
+    from analysis.methods.cleaning import _CURRENCY
+
+    return _CURRENCY.sub("", text).replace(",", "")
+
+
+def test_currency_marks_fold_case_as_python_does():
+    """Every character RE2 takes for a letter of RMB / CNY (case-insensitive) Python's re takes too, and back."""
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from analysis.methods.cleaning import _CURRENCY, _CURRENCY_RE2
+
+    chars = [chr(i) for i in range(sys.maxunicode + 1) if not 0xD800 <= i <= 0xDFFF]
+    texts = [f"{ch}MB{ch}NY" for ch in chars]
+    arrow = pc.replace_substring_regex(pa.array(texts), _CURRENCY_RE2, "").to_pylist()
+    assert arrow == [_CURRENCY.sub("", t) for t in texts]
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=12), st.sampled_from(["人民币", "RMB", "rMb", "cny", "元", "¥", "￥", "\u3000",
+                                                                  "\xa0", "(", ")", ",", "1,234.50", " "])), max_size=6))
+def test_parse_amounts_strips_as_python_re_does(pieces):
+    from analysis.methods.cleaning import parse_amounts
+
+    text = "".join(pieces)
+    expected = pd.to_numeric(pd.Series([python_stripped(text).strip("()")], dtype="string"), errors="coerce")
+    got = parse_amounts(pd.Series([text]))
+    value = float(expected.iloc[0]) if pd.notna(expected.iloc[0]) else float("nan")
+    negative = python_stripped(text).startswith("(") and python_stripped(text).endswith(")") and "\n" not in python_stripped(text)
+    if value == value and abs(value) != float("inf"):
+        assert got.iloc[0] == (-value if negative else value)
+    else:
+        assert pd.isna(got.iloc[0])

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
@@ -24,6 +25,7 @@ from analysis.methods.cleaning import (
     clean_surveys,
     clean_transactions,
 )
+from analysis.methods.ids import is_in
 from analysis.stages.rfm_clv import require_usable_transactions
 
 
@@ -107,7 +109,7 @@ def join_rates(ids: pd.Series, reference: pd.Series, name: str) -> dict[str, Any
     4 places; None when there are no customers).
     """
     customers = pd.Series(ids.dropna().unique())
-    found = int(customers.isin(set(reference.dropna())).sum())
+    found = int(is_in(customers.astype("string"), pa.array(reference.dropna().astype("string").unique())).sum())
     share = round(found / len(customers), 4) if len(customers) else None
     return {"customers": int(len(customers)), f"in_{name}": found, f"share_in_{name}": share}
 
