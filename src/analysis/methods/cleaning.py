@@ -33,6 +33,11 @@ order keeps its date and its amount becomes gross + returns (spread over the ord
 proportion to their amounts). A return that matches no order stays as its own row with
 ``is_return = True``; it counts in revenue but is not a purchase.
 
+A delimited transactions export is cleaned batch by batch, out of core
+(:mod:`analysis.methods.cleaning_batches`): the same functions on each batch, the checks across rows
+(duplicates, grand totals, outliers, netting) on compact typed columns, with the same result as the
+whole file read at once (``rows_per_batch=0``), which xlsx and parquet inputs still are.
+
 ``is_purchase`` marks the purchase occasions: rows that are not unmatched returns and whose order
 nets to ≥ 0 (> 0 when ``cleaning.zero_amount_orders`` is ``exclude``). Zero-amount orders (gifts,
 free samples, fully discounted orders) count by default, as every transaction date counts in

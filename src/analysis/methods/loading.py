@@ -25,6 +25,14 @@ What is read, and how:
   (a float id column reads ``7919``, never ``7919.0``).
 
 ``_source_row`` is the row number a user sees in Excel or a text editor, title lines included.
+
+**Batch by batch** (:func:`delimited_batches`): a delimited text file that decodes cleanly is also
+read a batch of rows at a time, never whole (the transactions export of the cleaning stage,
+:mod:`analysis.methods.cleaning_batches`). The encoding, separator and header are found as above
+(the file is decoded once in blocks to check it, the separator and header on its first lines) and
+every batch is framed by the same code as a whole file, so the rows, cells, row numbers and
+``malformed_row`` lines are the same. A file with undecodable lines, or whose first 50 rows do not lie
+within its first 10,000 lines, is read whole.
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ from typing import NamedTuple
 from xml.etree import ElementTree
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.frame.params import CONTRACT_COLUMNS, InputFile
 from analysis.methods.ids import whole_number_text
@@ -464,14 +474,20 @@ def _frame(rows: Sequence[_Row], header_at: int, *, lines: Sequence[str] | None 
     malformed = [m for row in body if len(row.cells) != width for m in _malformed_lines(row, lines or [])]
     if malformed:
         body = [row for row in body if len(row.cells) == width]
-    data = [row.cells for row in body]
     numbers = [row.number for row in body]
-    frame = pd.DataFrame(data, columns=names, dtype="string") if data else pd.DataFrame(
-        {name: pd.Series(dtype="string") for name in names}
-    )
-    frame = frame.mask(frame.eq(""))
+    # column by column into Arrow: pandas' constructor from a list of rows goes through objects cell by cell
+    columns = list(zip(*(row.cells for row in body), strict=True)) if body else [() for _ in names]
+    frame = pd.DataFrame({i: _text_column(cells) for i, cells in enumerate(columns)})
+    frame.columns = names
     frame[SOURCE_ROW] = pd.Series(numbers, dtype="int64")
     return frame, malformed
+
+
+def _text_column(cells: Sequence[str | None]) -> pd.Series:
+    """Cells as a text column, empty cells missing (NA)."""
+    array = pa.array(cells, type=pa.large_string())
+    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.large_string()), array)
+    return pd.Series(pd.array(array, dtype="string"))
 
 
 def _fitted(row: _Row, width: int, *, pad: bool) -> _Row:

@@ -3,6 +3,11 @@
 The outputs (:mod:`analysis.frame.catalog`, writer ``01_clean``): the cleaned transactions and, when
 given, customer master, surveys and complaints; the quarantine; the quality summary and the quality
 rules the run broke. :func:`compute` cleans (pure: params in, results out); :func:`run` writes.
+
+The transactions, the input that grows, are read and cleaned batch by batch when they are delimited
+text (:mod:`analysis.methods.cleaning_batches`): the export's text is never whole in memory, only
+its kept rows, typed. The customer master, surveys and complaints (one row per customer or fewer)
+are read whole.
 """
 
 from __future__ import annotations
