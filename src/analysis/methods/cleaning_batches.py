@@ -18,12 +18,13 @@ row gets the reason, detail and typed values it gets when the file is read whole
    ``duplicated`` on their text, so a hash collision cannot make a duplicate), the grand-total
    line, then the reasons in their order and the outlier rule on what is still open.
 3. **The results**: the kept rows' typed columns are read back part by part (never a text cell
-   that is not kept), returns are netted and purchases flagged as before
-   (:func:`~analysis.methods.cleaning.net_returns`, :func:`~analysis.methods.cleaning.purchase_flags`);
-   the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
+   that is not kept; customer ids and low-cardinality text as categoricals), returns are netted and
+   purchases flagged as before (:func:`~analysis.methods.cleaning.net_returns`,
+   :func:`~analysis.methods.cleaning.purchase_flags`) on the ids' sorted codes, a range of customers
+   at a time; the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
 
-Memory: one batch of text at a time plus the compact columns; the kept table (typed, Arrow strings)
-is the result itself. xlsx, parquet and text files with undecodable lines are read whole, as before
+Memory: one batch of text at a time plus the compact columns, then the kept table (typed) and one
+netting part; the kept table with its text columns is the result itself. xlsx, parquet and text files with undecodable lines are read whole, as before
 (Excel holds at most 1,048,576 rows anyway).
 """
 
@@ -46,9 +47,12 @@ from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
 
 #: Rows per batch: about 60 MB of text cells in a batch of the sample export's width.
 ROWS_PER_BATCH = 250_000
+#: Returns are netted on parts of about this many batches' rows (whole customers each).
+NETTING_PART_BATCHES = 4
 
 _TEXT_COLUMNS = ("product_category", "channel")
 _KEYS = ["customer_id", "order_id"]
+_ARROW_TEXT = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
 #: The columns of every row kept in memory for the checks across rows (with ``_missing_id``).
 _COMPACT_COLUMNS = ["amount", "order_date", "_total_label", "_ambiguous", *(f"_repair_{kind}" for kind in REPAIR_KINDS)]
 _NUMBER_COLUMNS = ("quantity", "cost")
@@ -71,17 +75,20 @@ class _Parts:
         pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), self.typed[-1])
         self.sizes.append(len(raw))
 
-    def read(self, kind: str, keep: np.ndarray, columns: list[str] | None = None) -> pa.Table:
-        """The rows of ``keep`` (a mask over every row, in file order) of the ``raw`` or ``typed`` parts."""
+    def read(self, kind: str, keep: np.ndarray, columns: list[str] | None = None, dictionary: list[str] | None = None) -> pa.Table:
+        """The rows of ``keep`` (a mask over every row, in file order) of the ``raw`` or ``typed`` parts.
+
+        ``dictionary`` columns are read dictionary-encoded (pandas makes them categoricals).
+        """
         tables = []
         start = 0
         for path, size in zip(getattr(self, kind), self.sizes, strict=True):
             mask = keep[start:start + size]
             start += size
             if mask.any():
-                tables.append(pq.read_table(path, columns=columns).filter(pa.array(mask)))
+                tables.append(pq.read_table(path, columns=columns, read_dictionary=dictionary).filter(pa.array(mask)))
         if not tables:
-            return pq.read_table(getattr(self, kind)[0], columns=columns).slice(0, 0)
+            return pq.read_table(getattr(self, kind)[0], columns=columns, read_dictionary=dictionary).slice(0, 0)
         return pa.concat_tables(tables)
 
 
@@ -196,10 +203,10 @@ def _finish(
 
     repairs = {kind: int(compact[f"_repair_{kind}"].to_numpy()[open_rows].sum()) for kind in REPAIR_KINDS}
     kept = _kept_rows(parts, open_rows, outliers.to_numpy(dtype=bool)[open_rows])
-    collisions = leading_zero_collisions(kept["customer_id"].astype("string"))
-    netted, n_netted = _net_returns_on_codes(kept)
-    netted["is_purchase"] = c.purchase_flags(netted, cleaning.zero_amount_orders)
-    netted = netted.astype({name: "string" for name in _KEYS})
+    # the count depends on the distinct ids only
+    collisions = leading_zero_collisions(_distinct_ids(kept["customer_id"]))
+    netted, n_netted = _net_returns_on_codes(kept, cleaning, NETTING_PART_BATCHES * read.rows_per_batch)
+    netted = _as_text(netted)
     quality = c.quality_counts(
         triage.rows_in, len(kept), quarantine,
         returns_netted=n_netted,
@@ -214,18 +221,24 @@ def _finish(
 
 
 def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> pd.DataFrame:
-    """The kept rows in the schema of :func:`analysis.methods.cleaning._typed_transactions`."""
+    """The kept rows in the schema of :func:`analysis.methods.cleaning._typed_transactions`, but compact.
+
+    The customer ids and the text columns (few distinct values) come as categoricals, the order ids
+    as Arrow text (pandas' default would make a Python object of every cell); :func:`_as_text`
+    turns them into the schema's text once the rows are netted.
+    """
     columns = ["customer_id", "order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
-    table = parts.read("typed", open_rows, columns)
-    frame = table.to_pandas()
+    table = parts.read("typed", open_rows, columns, dictionary=["customer_id", *_TEXT_COLUMNS])
+    frame = table.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True)
+    del table
     out = pd.DataFrame(
         {
-            "customer_id": frame["customer_id"].astype("string"),
+            "customer_id": frame["customer_id"],
             "order_id": frame["order_id"].astype("string"),
             "order_date": frame["order_date"].astype("datetime64[us]"),
             "amount": frame["amount"].astype("float64"),
             **{name: frame[name].astype("float64") for name in _NUMBER_COLUMNS},
-            **{name: frame[name].astype("string") for name in _TEXT_COLUMNS},
+            **{name: frame[name] for name in _TEXT_COLUMNS},
             "is_outlier": is_outlier.astype(bool),
             "source_row": frame[SOURCE_ROW].astype("int64"),
         }
@@ -233,17 +246,45 @@ def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> 
     return out.reset_index(drop=True)
 
 
-def _net_returns_on_codes(kept: pd.DataFrame) -> tuple[pd.DataFrame, int]:
-    """:func:`analysis.methods.cleaning.net_returns` with the customer and order ids as categoricals.
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The categorical id and text columns as the schema's text (``string``) columns."""
+    return frame.astype({name: "string" for name in [*_KEYS, *_TEXT_COLUMNS]})
+
+
+def _distinct_ids(ids: pd.Series) -> pd.Series:
+    """The distinct customer ids as text (the categories in use)."""
+    return pd.Series(ids.cat.remove_unused_categories().cat.categories, dtype="string")
+
+
+def _net_returns_on_codes(kept: pd.DataFrame, cleaning: Cleaning, rows_per_part: int) -> tuple[pd.DataFrame, int]:
+    """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
+    with the customer and order ids as categoricals, on parts of about ``rows_per_part`` rows.
 
     The categories are the ids in sorted order, so grouping, joining and sorting on the codes give the
     groups and the order the text gives (missing ids stay missing and sort last), at a fraction of
-    the time and memory of hashing and comparing a million strings each time. The caller turns the
-    columns back into text.
+    the time and memory of hashing and comparing millions of strings each time. Both functions work
+    within a customer's orders and sort by customer first (stably), so the parts are ranges of
+    customers in id order and their results, one after the other, are the result on the whole
+    table, with the memory of one part. The caller turns the columns back into text.
     """
-    coded = kept.astype({name: pd.CategoricalDtype(_sorted_categories(kept[name])) for name in _KEYS})
-    return c.net_returns(coded)
+    coded = kept.assign(**{name: _sorted_categorical(kept[name]) for name in _KEYS})
+    customers = coded["customer_id"].cat.codes.to_numpy()
+    n_parts = max(1, min(len(coded) // max(rows_per_part, 1), len(coded["customer_id"].cat.categories)))
+    bounds = np.linspace(0, len(coded["customer_id"].cat.categories), n_parts + 1).round().astype(int)
+    pieces, returns_netted = [], 0
+    bounds[0] = -1  # a missing customer id (code -1; never kept) would go with the first part
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        piece, netted = c.net_returns(coded[(customers >= low) & (customers < high)])
+        piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
+        pieces.append(piece)
+        returns_netted += netted
+    return pd.concat(pieces, ignore_index=True), returns_netted
 
 
-def _sorted_categories(values: pd.Series) -> pd.Index:
-    return pd.Index(values.dropna().unique()).sort_values()
+def _sorted_categorical(values: pd.Series) -> pd.Categorical:
+    """The values as a categorical whose categories are the distinct values in sorted order (missing: code -1)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = values.cat.remove_unused_categories()
+        return used.cat.reorder_categories(pd.Index(used.cat.categories, dtype="string").sort_values()).array
+    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(uniques))
