@@ -34,6 +34,7 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -112,9 +113,27 @@ def clean_transactions_in_batches(
             typed = _typed_batch(raw, spec, cleaning, reference)
             parts.add(raw, typed)
             compact.append(typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy()))
-        compact_rows = pd.concat(compact, ignore_index=True)
-        del compact
-        return _finish(spec, period, cleaning, read, parts, np.concatenate(hashes), names, compact_rows)
+        # handed over without a name here, so that they are freed once the checks are done
+        triaged = _triage(spec, period, cleaning, read, parts, _joined(hashes), names, _joined(compact))
+        return _results(spec, cleaning, read, parts, triaged)
+
+
+def _joined(pieces: list) -> Any:
+    """The batches' pieces as one array or frame; the list is emptied, so the pieces go when the whole does."""
+    whole = np.concatenate(pieces) if isinstance(pieces[0], np.ndarray) else pd.concat(pieces, ignore_index=True)
+    pieces.clear()
+    return whole
+
+
+@dataclass
+class _Triaged:
+    """What the checks across rows leave for the results: which rows are kept, the quarantine, counts."""
+
+    open_rows: np.ndarray
+    outliers_kept: np.ndarray
+    quarantine: pd.DataFrame
+    rows_in: int
+    repairs: dict[str, int]
 
 
 def _typed_batch(raw: pd.DataFrame, spec: InputFile, cleaning: Cleaning, reference: PaddingReference | None) -> pd.DataFrame:
@@ -164,11 +183,11 @@ def _sparse_detail(parts: _Parts, flags: np.ndarray, column: str) -> pd.Series:
     return values
 
 
-def _finish(
+def _triage(
     spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts,
     hashes: np.ndarray, names: list[str], compact: pd.DataFrame,
-) -> c.CleanResult:
-    """The cross-row checks on the compact columns of every row, then the kept rows, the quarantine and the counts."""
+) -> _Triaged:
+    """The checks across rows on the compact columns of every row, in their order; the quarantine."""
     rejected = read.rejected_frame()
     privacy = c.Privacy.of(spec, "transactions", read)
     triage = c._Triage(compact, rejected, privacy)
@@ -202,19 +221,28 @@ def _finish(
         quarantine = quarantine.sort_values("source_row", kind="stable", ignore_index=True)
 
     repairs = {kind: int(compact[f"_repair_{kind}"].to_numpy()[open_rows].sum()) for kind in REPAIR_KINDS}
-    kept = _kept_rows(parts, open_rows, outliers.to_numpy(dtype=bool)[open_rows])
+    return _Triaged(open_rows, outliers.to_numpy(dtype=bool)[open_rows], quarantine, triage.rows_in, repairs)
+
+
+def _results(spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts, triaged: _Triaged) -> c.CleanResult:
+    """The kept rows netted and flagged, as text columns, with the quality counts."""
+    kept = _kept_rows(parts, triaged.open_rows, triaged.outliers_kept)
+    rows_kept = len(kept)
     # the count depends on the distinct ids only
     collisions = leading_zero_collisions(_distinct_ids(kept["customer_id"]))
-    netted, n_netted = _net_returns_on_codes(kept, cleaning, NETTING_PART_BATCHES * read.rows_per_batch)
+    kept = _with_sorted_codes(kept)
+    netted, n_netted = _net_returns_in_parts(kept, cleaning, NETTING_PART_BATCHES * read.rows_per_batch)
+    del kept
     netted = _as_text(netted)
+    quarantine = triaged.quarantine
     quality = c.quality_counts(
-        triage.rows_in, len(kept), quarantine,
+        triaged.rows_in, rows_kept, quarantine,
         returns_netted=n_netted,
         unmatched_returns=int(netted["is_return"].sum()),
         outliers_flagged=int(netted["is_outlier"].sum()),
         zero_amount_rows=int((netted["amount"] == 0).sum()),
         rows_written=len(netted),
-        ids_repaired=repairs,
+        ids_repaired=triaged.repairs,
         warnings={"leading_zero_id_collisions": collisions},
     )
     return c.CleanResult(netted, quarantine, quality)
@@ -256,18 +284,24 @@ def _distinct_ids(ids: pd.Series) -> pd.Series:
     return pd.Series(ids.cat.remove_unused_categories().cat.categories, dtype="string")
 
 
-def _net_returns_on_codes(kept: pd.DataFrame, cleaning: Cleaning, rows_per_part: int) -> tuple[pd.DataFrame, int]:
-    """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
-    with the customer and order ids as categoricals, on parts of about ``rows_per_part`` rows.
+def _with_sorted_codes(kept: pd.DataFrame) -> pd.DataFrame:
+    """The customer and order ids as categoricals whose categories are the ids in sorted order.
 
-    The categories are the ids in sorted order, so grouping, joining and sorting on the codes give the
-    groups and the order the text gives (missing ids stay missing and sort last), at a fraction of
-    the time and memory of hashing and comparing millions of strings each time. Both functions work
-    within a customer's orders and sort by customer first (stably), so the parts are ranges of
-    customers in id order and their results, one after the other, are the result on the whole
-    table, with the memory of one part. The caller turns the columns back into text.
+    Grouping, joining and sorting on the codes give the groups and the order the text gives (missing
+    ids stay missing and sort last), at a fraction of the time and memory of hashing and comparing
+    millions of strings each time.
     """
-    coded = kept.assign(**{name: _sorted_categorical(kept[name]) for name in _KEYS})
+    return kept.assign(**{name: _sorted_categorical(kept[name]) for name in _KEYS})
+
+
+def _net_returns_in_parts(coded: pd.DataFrame, cleaning: Cleaning, rows_per_part: int) -> tuple[pd.DataFrame, int]:
+    """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
+    on parts of about ``rows_per_part`` rows of ``coded`` (:func:`_with_sorted_codes`).
+
+    Both functions work within a customer's orders and sort by customer first (stably), so the
+    parts are ranges of customers in id order and their results, one after the other, are the
+    result on the whole table, with the memory of one part. The caller turns the columns back into text.
+    """
     customers = coded["customer_id"].cat.codes.to_numpy()
     n_parts = max(1, min(len(coded) // max(rows_per_part, 1), len(coded["customer_id"].cat.categories)))
     bounds = np.linspace(0, len(coded["customer_id"].cat.categories), n_parts + 1).round().astype(int)
