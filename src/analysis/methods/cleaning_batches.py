@@ -308,11 +308,26 @@ def _net_returns_in_parts(coded: pd.DataFrame, cleaning: Cleaning, rows_per_part
     pieces, returns_netted = [], 0
     bounds[0] = -1  # a missing customer id (code -1; never kept) would go with the first part
     for low, high in zip(bounds[:-1], bounds[1:], strict=True):
-        piece, netted = c.net_returns(coded[(customers >= low) & (customers < high)])
+        part = coded[(customers >= low) & (customers < high)]
+        # the part's own categories (groupbys on categoricals cost as much as there are categories)
+        used = {name: np.unique(part[name].cat.codes.to_numpy()) for name in _KEYS}
+        part = part.assign(**{name: part[name].cat.remove_unused_categories() for name in _KEYS})
+        piece, netted = c.net_returns(part)
         piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
-        pieces.append(piece)
+        pieces.append(piece.assign(**{name: _recoded(piece[name], used[name], coded[name].dtype) for name in _KEYS}))
         returns_netted += netted
     return pd.concat(pieces, ignore_index=True), returns_netted
+
+
+def _recoded(values: pd.Series, used: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    """A part's categorical back in the whole table's categories.
+
+    ``used`` are the whole table's codes found in the part, sorted (with -1 first when an id is
+    missing): removing unused categories numbered the remaining ones in that order.
+    """
+    used = used[used >= 0]
+    local = values.cat.codes.to_numpy()
+    return pd.Categorical.from_codes(np.where(local >= 0, used[np.maximum(local, 0)], -1), dtype=dtype)
 
 
 def _sorted_categorical(values: pd.Series) -> pd.Categorical:
