@@ -33,6 +33,11 @@ order keeps its date and its amount becomes gross + returns (spread over the ord
 proportion to their amounts). A return that matches no order stays as its own row with
 ``is_return = True``; it counts in revenue but is not a purchase.
 
+A delimited transactions export is cleaned batch by batch, out of core
+(:mod:`analysis.methods.cleaning_batches`): the same functions on each batch, the checks across rows
+(duplicates, grand totals, outliers, netting) on compact typed columns, with the same result as the
+whole file read at once (``rows_per_batch=0``), which xlsx and parquet inputs still are.
+
 ``is_purchase`` marks the purchase occasions: rows that are not unmatched returns and whose order
 nets to ≥ 0 (> 0 when ``cleaning.zero_amount_orders`` is ``exclude``). Zero-amount orders (gifts,
 free samples, fully discounted orders) count by default, as every transaction date counts in
@@ -52,6 +57,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.frame.params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
 from analysis.methods.ids import (
@@ -71,6 +78,13 @@ MASK = "***"
 MIN_ROWS_UNDER_TOTAL = 3
 
 _CURRENCY = re.compile(r"(人民币|RMB|CNY|元|¥|￥|\s)", flags=re.IGNORECASE)
+#: What Python's ``\s`` matches in text (str.isspace): RE2's ``\s`` is ASCII only, so it is spelled out.
+WHITESPACE = (
+    "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007"
+    "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
+)
+# _CURRENCY for Arrow's RE2 engine, which runs on the whole column at once (Python's re goes cell by cell).
+_CURRENCY_RE2 = "(?i)(人民币|RMB|CNY|元|¥|￥|[" + "".join(f"\\x{{{ord(ch):04X}}}" for ch in WHITESPACE) + "])"
 # 合计 / 小计 / 总计 (also written 合  计), Total / Subtotal / Grand total, with an optional colon.
 _TOTAL_LABEL = re.compile(
     r"^\s*(?:总?合\s*计|小\s*计|总\s*计|共\s*计|total|sub[\s-]?total|grand[\s-]?total)\s*[:：]?\s*$", flags=re.IGNORECASE
@@ -312,7 +326,9 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     Non-finite values ('inf', '-Infinity', '1e400', 'nan') are NaN: no amount is infinite, and an
     infinity would break the sums downstream.
     """
-    text = values.astype("string").str.replace(_CURRENCY, "", regex=True).str.replace(",", "", regex=False)
+    array = pa.array(values.astype("string").array).cast(pa.large_string())
+    array = pc.replace_substring(pc.replace_substring_regex(array, _CURRENCY_RE2, ""), ",", "")
+    text = pd.Series(pd.array(array, dtype="string"), index=values.index)
     negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False)
     text = text.str.strip("()")
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
@@ -478,10 +494,25 @@ def rounded_id_details(ids: IdRepair, id_header: str) -> pd.Series:
 
 
 def clean_transactions(
-    spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: Iterable[str] | None = None
+    spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: Iterable[str] | None = None,
+    rows_per_batch: int | None = None,
 ) -> CleanResult:
-    """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair."""
-    read = _read_and_triage(spec, "transactions", drop_duplicates=True, master_ids=_padding_reference(master_ids, cleaning),
+    """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair.
+
+    A delimited export is read and cleaned batch by batch, out of core
+    (:mod:`analysis.methods.cleaning_batches`, ``rows_per_batch`` rows at a time, default
+    :data:`~analysis.methods.cleaning_batches.ROWS_PER_BATCH`), with the same result; other formats,
+    and text with undecodable lines, are read whole. ``rows_per_batch=0`` reads any file whole.
+    """
+    from analysis.methods import cleaning_batches
+    from analysis.methods.loading import delimited_batches
+
+    batch = cleaning_batches.ROWS_PER_BATCH if rows_per_batch is None else rows_per_batch
+    batches = delimited_batches(spec, "transactions", batch) if batch > 0 else None
+    reference = _padding_reference(master_ids, cleaning)
+    if batches is not None:
+        return cleaning_batches.clean_transactions_in_batches(spec, period, cleaning, batches, master_ids=reference)
+    read = _read_and_triage(spec, "transactions", drop_duplicates=True, master_ids=reference,
                             grand_total_tolerance=cleaning.grand_total_tolerance)
     df, triage = read.df, read.triage
     df["order_date"] = parse_dates(df["order_date"], cleaning.date_formats, excel_serials=cleaning.excel_serial_dates)

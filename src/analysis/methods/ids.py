@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 #: The kinds of repair, in the order they are applied.
 REPAIR_KINDS = ("trailing_zero", "scientific", "zero_padded")
@@ -174,20 +176,43 @@ def fixed_width(reference: Iterable[str]) -> int | None:
     return int(widths[0]) if len(widths) == 1 else None
 
 
-def pad_to_reference(ids: pd.Series, reference: Iterable[str]) -> tuple[pd.Series, pd.Series]:
+@dataclass(frozen=True)
+class PaddingReference:
+    """The reference ids of the zero-padding repair, prepared once: as an Arrow set and their one width (or None)."""
+
+    known: pa.Array
+    width: int | None
+
+    @classmethod
+    def of(cls, reference: Iterable[str]) -> PaddingReference:
+        if isinstance(reference, PaddingReference):
+            return reference
+        known = set(reference)
+        return cls(pa.array(list(known), type=pa.large_string()), fixed_width(known))
+
+
+def is_in(values: pd.Series, known: pa.Array) -> pd.Series:
+    """``values.isin(known)`` for text (NA is never in), computed by Arrow: pandas' ``isin`` on Arrow
+    strings turns every value of the set into a Python object first, seconds for a million ids."""
+    array = pa.array(values.astype("string").array).cast(pa.large_string())
+    found = pc.is_in(array, value_set=known.cast(pa.large_string()))
+    return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index, dtype=bool) & values.notna().to_numpy()
+
+
+def pad_to_reference(ids: pd.Series, reference: Iterable[str] | PaddingReference) -> tuple[pd.Series, pd.Series]:
     """Zero-pad short digit ids to the reference's form where that form exists there and the id does not.
 
     The reference (the customer master's ids) must be digit strings of one width
     (:func:`fixed_width`); otherwise nothing is changed. Returns the ids and a mask of the changed ones.
     """
-    known = set(reference)
-    width = fixed_width(known)
+    prepared = PaddingReference.of(reference)
+    width = prepared.width
     unchanged = pd.Series(False, index=ids.index)
     if width is None:
         return ids, unchanged
     short = ids.str.fullmatch(_DIGITS).fillna(False).astype(bool) & (ids.str.len() < width).fillna(False).astype(bool)
     padded = ids.where(~short, ids.str.zfill(width))
-    repair = short & padded.isin(known).fillna(False).astype(bool) & ~ids.isin(known).fillna(False).astype(bool)
+    repair = short & is_in(padded, prepared.known) & ~is_in(ids, prepared.known)
     return ids.where(~repair, padded), repair
 
 
@@ -201,7 +226,7 @@ def leading_zero_collisions(ids: pd.Series) -> int:
     return int((forms > 1).sum())
 
 
-def repair_ids(values: pd.Series, reference: Iterable[str] | None = None) -> IdRepair:
+def repair_ids(values: pd.Series, reference: Iterable[str] | PaddingReference | None = None) -> IdRepair:
     """Ids as text with every unambiguous spreadsheet repair applied; see the module docstring.
 
     Parameters

@@ -25,6 +25,14 @@ What is read, and how:
   (a float id column reads ``7919``, never ``7919.0``).
 
 ``_source_row`` is the row number a user sees in Excel or a text editor, title lines included.
+
+**Batch by batch** (:func:`delimited_batches`): a delimited text file that decodes cleanly is also
+read a batch of rows at a time, never whole (the transactions export of the cleaning stage,
+:mod:`analysis.methods.cleaning_batches`). The encoding, separator and header are found as above
+(the file is decoded once in blocks to check it, the separator and header on its first lines) and
+every batch is framed by the same code as a whole file, so the rows, cells, row numbers and
+``malformed_row`` lines are the same. A file with undecodable lines, or whose first 50 rows do not lie
+within its first 10,000 lines, is read whole.
 """
 
 from __future__ import annotations
@@ -48,6 +56,8 @@ from typing import NamedTuple
 from xml.etree import ElementTree
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.frame.params import CONTRACT_COLUMNS, InputFile
 from analysis.methods.ids import whole_number_text
@@ -464,14 +474,20 @@ def _frame(rows: Sequence[_Row], header_at: int, *, lines: Sequence[str] | None 
     malformed = [m for row in body if len(row.cells) != width for m in _malformed_lines(row, lines or [])]
     if malformed:
         body = [row for row in body if len(row.cells) == width]
-    data = [row.cells for row in body]
     numbers = [row.number for row in body]
-    frame = pd.DataFrame(data, columns=names, dtype="string") if data else pd.DataFrame(
-        {name: pd.Series(dtype="string") for name in names}
-    )
-    frame = frame.mask(frame.eq(""))
+    # column by column into Arrow: pandas' constructor from a list of rows goes through objects cell by cell
+    columns = list(zip(*(row.cells for row in body), strict=True)) if body else [() for _ in names]
+    frame = pd.DataFrame({i: _text_column(cells) for i, cells in enumerate(columns)})
+    frame.columns = names
     frame[SOURCE_ROW] = pd.Series(numbers, dtype="int64")
     return frame, malformed
+
+
+def _text_column(cells: Sequence[str | None]) -> pd.Series:
+    """Cells as a text column, empty cells missing (NA)."""
+    array = pa.array(cells, type=pa.large_string())
+    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.large_string()), array)
+    return pd.Series(pd.array(array, dtype="string"))
 
 
 def _fitted(row: _Row, width: int, *, pad: bool) -> _Row:
@@ -819,3 +835,170 @@ def _read_parquet(path: Path) -> RawInput:
     frame = frame.reset_index(drop=True)
     frame[SOURCE_ROW] = pd.RangeIndex(2, len(frame) + 2, dtype="int64")
     return _raw_input(frame, [], "parquet", delimited=False, headers=headers)
+
+
+# ---------------------------------------------------------------------------------------------
+# Delimited text batch by batch: the same rows as read_input, never the whole file in memory.
+
+#: Lines read ahead to find the separator and the header (the first 50 rows must lie within them).
+_HEAD_LINES = 10_000
+_BLOCK_BYTES = 1 << 22
+
+
+@dataclass
+class DelimitedBatches:
+    """A delimited text file read as :func:`read_input` reads it, but batch by batch.
+
+    ``batches()`` yields frames of at most ``rows_per_batch`` rows, each as :attr:`RawInput.frame`
+    would hold them (text cells, missing as NA, ``_source_row``; ``attrs`` say how the file was read);
+    the lines set aside as ``malformed_row`` are collected in ``rejected`` as the batches are read.
+    ``headers``, ``read_as`` and ``sep`` are those of :class:`RawInput`.
+    """
+
+    spec: InputFile
+    table: str | None
+    encoding: str
+    sep: str
+    header_number: int
+    rows_before_body: int
+    headers: tuple[str, ...]
+    read_as: str
+    rows_per_batch: int
+    rejected: list[tuple[int, str, str]]
+
+    def rejected_frame(self) -> pd.DataFrame:
+        """The rows set aside while reading (:data:`REJECTED_COLUMNS`), by row number; complete once every batch is read."""
+        return _raw_input(pd.DataFrame(), self.rejected, self.read_as, delimited=True, headers=self.headers).rejected
+
+    def batches(self) -> Iterator[pd.DataFrame]:
+        """The file's rows below the header, ``rows_per_batch`` at a time (at least one frame, maybe empty)."""
+        self.rejected.clear()
+        ctx = _Context(self.spec, self.table)
+        with open(self.spec.path, encoding=self.encoding, newline="") as text:
+            window = _LineWindow(text)
+            rows = _csv_rows(window, self.sep, ctx)
+            header = None
+            for _ in range(self.rows_before_body):
+                header = next(rows)
+            assert header is not None and header.number == self.header_number
+            yielded = False
+            while True:
+                with _without_cyclic_gc():
+                    body = list(islice(rows, self.rows_per_batch))
+                    if not body and yielded:
+                        return
+                    frame, malformed = _frame([header, *body], 0, lines=window)
+                frame.attrs.update(read_as=self.read_as, delimited=True)
+                self.rejected.extend(malformed)
+                window.forget_before(body[-1].last + 1 if body else 1)
+                yielded = True
+                yield frame
+                if len(body) < self.rows_per_batch:
+                    return
+
+
+class _LineWindow:
+    """The lines of a text stream as they are read, sliceable by 0-based line position while kept.
+
+    csv reads lines through it; a malformed record's lines are sliced out of it (``lines[a:b]``) as
+    :func:`_malformed_lines` does on a whole file's list; :meth:`forget_before` drops what is done.
+    """
+
+    def __init__(self, stream: io.TextIOBase) -> None:
+        self._stream = stream
+        self._kept: list[str] = []
+        self._first = 0  # position of _kept[0] in the file
+
+    def __iter__(self) -> Iterator[str]:
+        for line in self._stream:
+            self._kept.append(line)
+            yield line
+
+    def __len__(self) -> int:  # truthy for _frame's ``lines or []``
+        return self._first + len(self._kept)
+
+    def __bool__(self) -> bool:
+        return True
+
+    def __getitem__(self, where: slice) -> list[str]:
+        start, stop = where.start - self._first, where.stop - self._first
+        if start < 0:
+            raise IndexError("line already forgotten")
+        return self._kept[start:stop]
+
+    def forget_before(self, number: int) -> None:
+        """Drop the lines before 1-based line ``number``."""
+        drop = min(max(number - 1 - self._first, 0), len(self._kept))
+        del self._kept[:drop]
+        self._first += drop
+
+
+def delimited_batches(spec: InputFile, table: str | None, rows_per_batch: int) -> DelimitedBatches | None:
+    """The input as :class:`DelimitedBatches` when it is delimited text that reads the same way batch by batch.
+
+    None when :func:`read_input` must read it whole: not delimited text, a line that does not decode
+    (those lines are set aside as ``undecodable_row`` by the whole-file reader), or a header or
+    separator that is not found within the first lines. The checks read the file twice as bytes
+    (decoding only, in blocks), never holding it whole.
+    """
+    fmt = detect_format(spec.path) if spec.format == "auto" else spec.format
+    if fmt != "csv":
+        return None
+    ctx = _Context(spec, table)
+    encoding = _streamed_encoding(spec)
+    if encoding is None or not _decodes_whole(spec.path, encoding):
+        return None
+    with open(spec.path, encoding=encoding, newline="") as text:
+        head = list(islice(text, _HEAD_LINES))
+        whole = next(text, None) is None
+    try:
+        sep, how = _choose_separator(head, ctx)
+        rows = list(islice(_csv_rows(head, sep, ctx), _HEADER_SEARCH_ROWS))
+    except InputFileError:
+        return None  # the whole-file reader gives the message
+    if not whole and (len(rows) < _HEADER_SEARCH_ROWS or (spec.header_row or 0) > len(head)):
+        return None
+    try:
+        header_at = _header_index(rows, ctx)
+    except InputFileError:
+        return None
+    header = rows[header_at]
+    sep_name = "tab" if sep == "\t" else f"'{sep}'"
+    read_as = f"csv, encoding {encoding}, separator {sep_name} ({how}), header on line {header.number}"
+    batches = DelimitedBatches(spec, table, encoding, sep, header.number, header_at + 1,
+                               _header_cells(header.cells), read_as, rows_per_batch, [])
+    _refuse_repeated_mapped_headers(RawInput(pd.DataFrame(), pd.DataFrame(), read_as, batches.headers, sep), ctx)
+    return batches
+
+
+def _streamed_encoding(spec: InputFile) -> str | None:
+    """The encoding :func:`_decode_lines` would choose, found reading the file in blocks."""
+    with open(spec.path, "rb") as f:
+        start = f.read(2)
+    if spec.encoding != "auto":
+        return spec.encoding
+    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        return "utf-16"
+    if _decodes_whole(spec.path, "utf-8"):
+        return "utf-8-sig"
+    # _guess_encoding's vote of the lines with non-ASCII bytes; lines split as bytes.splitlines does
+    votes = utf8 = 0
+    with open(spec.path, "rb") as f:
+        for piece in f:
+            for line in piece.splitlines():
+                if not line.isascii():
+                    votes += 1
+                    utf8 += _decodes(line, "utf-8")
+    return "utf-8-sig" if 2 * utf8 > votes else "gb18030"
+
+
+def _decodes_whole(path: Path, encoding: str) -> bool:
+    decoder = codecs.getincrementaldecoder(encoding)()
+    try:
+        with open(path, "rb") as f:
+            while block := f.read(_BLOCK_BYTES):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except (UnicodeDecodeError, LookupError):
+        return False
+    return True

@@ -3,6 +3,11 @@
 The outputs (:mod:`analysis.frame.catalog`, writer ``01_clean``): the cleaned transactions and, when
 given, customer master, surveys and complaints; the quarantine; the quality summary and the quality
 rules the run broke. :func:`compute` cleans (pure: params in, results out); :func:`run` writes.
+
+The transactions, the input that grows, are read and cleaned batch by batch when they are delimited
+text (:mod:`analysis.methods.cleaning_batches`): the export's text is never whole in memory, only
+its kept rows, typed. The customer master, surveys and complaints (one row per customer or fewer)
+are read whole.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
@@ -24,6 +30,7 @@ from analysis.methods.cleaning import (
     clean_surveys,
     clean_transactions,
 )
+from analysis.methods.ids import is_in
 from analysis.stages.rfm_clv import require_usable_transactions
 
 
@@ -107,7 +114,7 @@ def join_rates(ids: pd.Series, reference: pd.Series, name: str) -> dict[str, Any
     4 places; None when there are no customers).
     """
     customers = pd.Series(ids.dropna().unique())
-    found = int(customers.isin(set(reference.dropna())).sum())
+    found = int(is_in(customers.astype("string"), pa.array(reference.dropna().astype("string").unique())).sum())
     share = round(found / len(customers), 4) if len(customers) else None
     return {"customers": int(len(customers)), f"in_{name}": found, f"share_in_{name}": share}
 

@@ -1,0 +1,339 @@
+"""The transactions cleaned batch by batch, out of core: the export never sits whole in memory as text.
+
+:func:`analysis.methods.cleaning.clean_transactions` reads a delimited export through here. The
+definition of cleaning is not repeated: every batch goes through the same functions as a whole
+file does (:func:`~analysis.methods.cleaning.total_label_rows`, :func:`~analysis.methods.cleaning.parse_amounts`,
+:func:`~analysis.methods.ids.repair_ids`, :func:`~analysis.methods.cleaning.parse_dates`, ...), and
+the checks that need the whole column run on compact typed columns of every row, again through the
+same functions and the same :class:`~analysis.methods.cleaning._Triage` in the same order. So each
+row gets the reason, detail and typed values it gets when the file is read whole.
+
+1. **Row by row, per batch** (:data:`ROWS_PER_BATCH` rows, read by
+   :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
+   repaired ids, the dates and the typed columns of the kept-row schema. The batch's text cells go
+   to a parquet part (for the quarantine's raw text), its typed columns and per-row flags to another,
+   in a temporary folder; only a 64-bit hash of each row's text is kept in memory.
+2. **Across rows, on compact columns** (floats, dates, booleans, hashes: about 40 bytes a row):
+   exact duplicates (the rows whose hash occurs more than once are read back and judged by pandas'
+   ``duplicated`` on their text, so a hash collision cannot make a duplicate), the grand-total
+   line, then the reasons in their order and the outlier rule on what is still open.
+3. **The results**: the kept rows' typed columns are read back part by part (never a text cell
+   that is not kept; customer ids and low-cardinality text as categoricals), returns are netted and
+   purchases flagged as before (:func:`~analysis.methods.cleaning.net_returns`,
+   :func:`~analysis.methods.cleaning.purchase_flags`) on the ids' sorted codes, a range of customers
+   at a time; the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
+
+Memory: one batch of text at a time plus the compact columns, then the kept table (typed) and one
+netting part; the kept table with its text columns is the result itself. xlsx, parquet and text files with undecodable lines are read whole, as before
+(Excel holds at most 1,048,576 rows anyway).
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from analysis.frame.params import Cleaning, InputFile, Period
+from analysis.methods import cleaning as c
+from analysis.methods.ids import REPAIR_KINDS, PaddingReference, leading_zero_collisions, repair_ids
+from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
+
+#: Rows per batch: about 60 MB of text cells in a batch of the sample export's width.
+ROWS_PER_BATCH = 250_000
+#: Returns are netted on parts of about this many batches' rows (whole customers each).
+NETTING_PART_BATCHES = 4
+
+_TEXT_COLUMNS = ("product_category", "channel")
+_KEYS = ["customer_id", "order_id"]
+_ARROW_TEXT = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
+#: The columns of every row kept in memory for the checks across rows (with ``_missing_id``).
+_COMPACT_COLUMNS = ["amount", "order_date", "_total_label", "_ambiguous", *(f"_repair_{kind}" for kind in REPAIR_KINDS)]
+_NUMBER_COLUMNS = ("quantity", "cost")
+
+
+@dataclass
+class _Parts:
+    """The parquet parts of one cleaning: the text of each batch and its typed columns."""
+
+    folder: Path
+    raw: list[Path]
+    typed: list[Path]
+    sizes: list[int]
+
+    def add(self, raw: pd.DataFrame, typed: pd.DataFrame) -> None:
+        n = len(self.raw)
+        self.raw.append(self.folder / f"raw-{n:05d}.parquet")
+        self.typed.append(self.folder / f"typed-{n:05d}.parquet")
+        pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), self.raw[-1])
+        pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), self.typed[-1])
+        self.sizes.append(len(raw))
+
+    def read(self, kind: str, keep: np.ndarray, columns: list[str] | None = None, dictionary: list[str] | None = None) -> pa.Table:
+        """The rows of ``keep`` (a mask over every row, in file order) of the ``raw`` or ``typed`` parts.
+
+        ``dictionary`` columns are read dictionary-encoded (pandas makes them categoricals).
+        """
+        tables = []
+        start = 0
+        for path, size in zip(getattr(self, kind), self.sizes, strict=True):
+            mask = keep[start:start + size]
+            start += size
+            if mask.any():
+                tables.append(pq.read_table(path, columns=columns, read_dictionary=dictionary).filter(pa.array(mask)))
+        if not tables:
+            return pq.read_table(getattr(self, kind)[0], columns=columns, read_dictionary=dictionary).slice(0, 0)
+        return pa.concat_tables(tables)
+
+
+
+def clean_transactions_in_batches(
+    spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches,
+    *, master_ids: Iterable[str] | None = None,
+) -> c.CleanResult:
+    """Clean the transactions of a delimited export batch by batch; the same result as reading it whole.
+
+    ``master_ids`` is the zero-padding reference (already None when ``cleaning.pad_ids_to_master`` is off).
+    """
+    reference = None if master_ids is None else PaddingReference.of(master_ids)
+    with tempfile.TemporaryDirectory(prefix="clean-transactions-") as folder:
+        parts = _Parts(Path(folder), [], [], [])
+        hashes, compact = [], []
+        names: list[str] = []
+        for raw in read.batches():
+            names = list(raw.columns)
+            hashes.append(pd.util.hash_pandas_object(raw.drop(columns=[SOURCE_ROW]), index=False).to_numpy())
+            typed = _typed_batch(raw, spec, cleaning, reference)
+            parts.add(raw, typed)
+            compact.append(typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy()))
+        # handed over without a name here, so that they are freed once the checks are done
+        triaged = _triage(spec, period, cleaning, read, parts, _joined(hashes), names, _joined(compact))
+        return _results(spec, cleaning, read, parts, triaged)
+
+
+def _joined(pieces: list) -> Any:
+    """The batches' pieces as one array or frame; the list is emptied, so the pieces go when the whole does."""
+    whole = np.concatenate(pieces) if isinstance(pieces[0], np.ndarray) else pd.concat(pieces, ignore_index=True)
+    pieces.clear()
+    return whole
+
+
+@dataclass
+class _Triaged:
+    """What the checks across rows leave for the results: which rows are kept, the quarantine, counts."""
+
+    open_rows: np.ndarray
+    outliers_kept: np.ndarray
+    quarantine: pd.DataFrame
+    rows_in: int
+    repairs: dict[str, int]
+
+
+def _typed_batch(raw: pd.DataFrame, spec: InputFile, cleaning: Cleaning, reference: PaddingReference | None) -> pd.DataFrame:
+    """The row-level checks and typed columns of one batch (see :func:`analysis.methods.cleaning._read_and_triage`)."""
+    df = map_columns(raw, spec, "transactions")
+    id_header = c._header_of(spec, "customer_id")
+    labelled, label_detail = c.total_label_rows(raw, df["customer_id"], id_header)
+    ids = repair_ids(df["customer_id"], reference)
+    out = pd.DataFrame(
+        {
+            SOURCE_ROW: raw[SOURCE_ROW].astype("int64"),
+            "customer_id": ids.ids.astype("string"),
+            "order_id": c.normalise_ids(df["order_id"]) if "order_id" in df else pd.Series(pd.NA, index=df.index, dtype="string"),
+            "order_date": c.parse_dates(df["order_date"], cleaning.date_formats, excel_serials=cleaning.excel_serial_dates),
+            "amount": c.parse_amounts(df["amount"]).astype("float64"),
+        }
+    )
+    for name in _NUMBER_COLUMNS:
+        out[name] = c.parse_amounts(df[name]) if name in df else np.nan
+    for name in _TEXT_COLUMNS:
+        out[name] = df[name].astype("string").str.strip() if name in df else pd.Series(pd.NA, index=df.index, dtype="string")
+    out["_total_label"] = labelled.to_numpy(dtype=bool)
+    out["_total_label_detail"] = label_detail
+    out["_ambiguous"] = ids.ambiguous.to_numpy(dtype=bool)
+    out["_ambiguous_detail"] = c.rounded_id_details(ids, id_header)
+    for kind in REPAIR_KINDS:
+        out[f"_repair_{kind}"] = ids.repairs[kind].to_numpy(dtype=bool)
+    return out
+
+
+def _duplicates(hashes: np.ndarray, parts: _Parts, names: list[str]) -> np.ndarray:
+    """Rows equal in every cell to an earlier row: ``duplicated(keep='first')`` on the rows sharing a hash."""
+    shared = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    flags = np.zeros(len(hashes), dtype=bool)
+    if not shared.any():
+        return flags
+    candidates = parts.read("raw", shared).to_pandas()
+    cells = candidates[[n for n in names if n != SOURCE_ROW]].astype("string")
+    flags[np.flatnonzero(shared)] = cells.duplicated(keep="first").to_numpy()
+    return flags
+
+
+def _sparse_detail(parts: _Parts, flags: np.ndarray, column: str) -> pd.Series:
+    """A detail column at the flagged rows only (index: row position)."""
+    values = parts.read("typed", flags, [column]).column(0).to_pandas().astype("string")
+    values.index = np.flatnonzero(flags)
+    return values
+
+
+def _triage(
+    spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts,
+    hashes: np.ndarray, names: list[str], compact: pd.DataFrame,
+) -> _Triaged:
+    """The checks across rows on the compact columns of every row, in their order; the quarantine."""
+    rejected = read.rejected_frame()
+    privacy = c.Privacy.of(spec, "transactions", read)
+    triage = c._Triage(compact, rejected, privacy)
+    # the checks of _read_and_triage and clean_transactions, in their order
+    triage.set_aside(pd.Series(_duplicates(hashes, parts, names)), "duplicate")
+    labelled = compact["_total_label"].to_numpy()
+    triage.set_aside(compact["_total_label"], "total_row", _sparse_detail(parts, labelled, "_total_label_detail"))
+    if cleaning.grand_total_tolerance > 0:
+        summed, sum_detail = c.grand_total_rows(compact["amount"], triage.open, cleaning.grand_total_tolerance)
+        triage.set_aside(summed, "total_row", sum_detail)
+    triage.set_aside(compact["_missing_id"], "missing_customer_id")
+    ambiguous = compact["_ambiguous"].to_numpy()
+    triage.set_aside(compact["_ambiguous"], "ambiguous_customer_id", _sparse_detail(parts, ambiguous, "_ambiguous_detail"))
+    triage.set_aside(compact["order_date"].isna(), "invalid_date")
+    triage.set_aside(compact["amount"].isna(), "invalid_amount")
+    triage.set_aside(compact["order_date"] < pd.Timestamp(period.start), "before_period_start")
+    triage.set_aside(compact["order_date"] > pd.Timestamp(period.end), "after_period_end")
+    outliers = c.outlier_mask(compact["amount"].where(triage.open), cleaning.outliers)
+    if cleaning.outliers.action == "quarantine":
+        triage.set_aside(outliers, "outlier")
+
+    open_rows = triage.open.to_numpy()
+    bad = ~open_rows
+    raw_bad = parts.read("raw", bad).to_pandas()
+    raw_bad = raw_bad.astype({n: "string" for n in names if n != SOURCE_ROW})
+    quarantine = c.quarantine_frame(raw_bad, triage.reason[bad].reset_index(drop=True), "transactions", spec.path.name,
+                                    triage.detail[bad].reset_index(drop=True), privacy)
+    if len(rejected):
+        unread = c.unreadable_frame(rejected, "transactions", spec.path.name, privacy)
+        quarantine = pd.concat([quarantine, unread], ignore_index=True)
+        quarantine = quarantine.sort_values("source_row", kind="stable", ignore_index=True)
+
+    repairs = {kind: int(compact[f"_repair_{kind}"].to_numpy()[open_rows].sum()) for kind in REPAIR_KINDS}
+    return _Triaged(open_rows, outliers.to_numpy(dtype=bool)[open_rows], quarantine, triage.rows_in, repairs)
+
+
+def _results(spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts, triaged: _Triaged) -> c.CleanResult:
+    """The kept rows netted and flagged, as text columns, with the quality counts."""
+    kept = _kept_rows(parts, triaged.open_rows, triaged.outliers_kept)
+    rows_kept = len(kept)
+    # the count depends on the distinct ids only
+    collisions = leading_zero_collisions(_distinct_ids(kept["customer_id"]))
+    kept = _with_sorted_codes(kept)
+    netted, n_netted = _net_returns_in_parts(kept, cleaning, NETTING_PART_BATCHES * read.rows_per_batch)
+    del kept
+    netted = _as_text(netted)
+    quarantine = triaged.quarantine
+    quality = c.quality_counts(
+        triaged.rows_in, rows_kept, quarantine,
+        returns_netted=n_netted,
+        unmatched_returns=int(netted["is_return"].sum()),
+        outliers_flagged=int(netted["is_outlier"].sum()),
+        zero_amount_rows=int((netted["amount"] == 0).sum()),
+        rows_written=len(netted),
+        ids_repaired=triaged.repairs,
+        warnings={"leading_zero_id_collisions": collisions},
+    )
+    return c.CleanResult(netted, quarantine, quality)
+
+
+def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> pd.DataFrame:
+    """The kept rows in the schema of :func:`analysis.methods.cleaning._typed_transactions`, but compact.
+
+    The customer ids and the text columns (few distinct values) come as categoricals, the order ids
+    as Arrow text (pandas' default would make a Python object of every cell); :func:`_as_text`
+    turns them into the schema's text once the rows are netted.
+    """
+    columns = ["customer_id", "order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
+    table = parts.read("typed", open_rows, columns, dictionary=["customer_id", *_TEXT_COLUMNS])
+    frame = table.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True)
+    del table
+    out = pd.DataFrame(
+        {
+            "customer_id": frame["customer_id"],
+            "order_id": frame["order_id"].astype("string"),
+            "order_date": frame["order_date"].astype("datetime64[us]"),
+            "amount": frame["amount"].astype("float64"),
+            **{name: frame[name].astype("float64") for name in _NUMBER_COLUMNS},
+            **{name: frame[name] for name in _TEXT_COLUMNS},
+            "is_outlier": is_outlier.astype(bool),
+            "source_row": frame[SOURCE_ROW].astype("int64"),
+        }
+    )
+    return out.reset_index(drop=True)
+
+
+def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
+    """The categorical id and text columns as the schema's text (``string``) columns."""
+    return frame.astype({name: "string" for name in [*_KEYS, *_TEXT_COLUMNS]})
+
+
+def _distinct_ids(ids: pd.Series) -> pd.Series:
+    """The distinct customer ids as text (the categories in use)."""
+    return pd.Series(ids.cat.remove_unused_categories().cat.categories, dtype="string")
+
+
+def _with_sorted_codes(kept: pd.DataFrame) -> pd.DataFrame:
+    """The customer and order ids as categoricals whose categories are the ids in sorted order.
+
+    Grouping, joining and sorting on the codes give the groups and the order the text gives (missing
+    ids stay missing and sort last), at a fraction of the time and memory of hashing and comparing
+    millions of strings each time.
+    """
+    return kept.assign(**{name: _sorted_categorical(kept[name]) for name in _KEYS})
+
+
+def _net_returns_in_parts(coded: pd.DataFrame, cleaning: Cleaning, rows_per_part: int) -> tuple[pd.DataFrame, int]:
+    """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
+    on parts of about ``rows_per_part`` rows of ``coded`` (:func:`_with_sorted_codes`).
+
+    Both functions work within a customer's orders and sort by customer first (stably), so the
+    parts are ranges of customers in id order and their results, one after the other, are the
+    result on the whole table, with the memory of one part. The caller turns the columns back into text.
+    """
+    customers = coded["customer_id"].cat.codes.to_numpy()
+    n_parts = max(1, min(len(coded) // max(rows_per_part, 1), len(coded["customer_id"].cat.categories)))
+    bounds = np.linspace(0, len(coded["customer_id"].cat.categories), n_parts + 1).round().astype(int)
+    pieces, returns_netted = [], 0
+    bounds[0] = -1  # a missing customer id (code -1; never kept) would go with the first part
+    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
+        part = coded[(customers >= low) & (customers < high)]
+        # the part's own categories (groupbys on categoricals cost as much as there are categories)
+        used = {name: np.unique(part[name].cat.codes.to_numpy()) for name in _KEYS}
+        part = part.assign(**{name: part[name].cat.remove_unused_categories() for name in _KEYS})
+        piece, netted = c.net_returns(part)
+        piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
+        pieces.append(piece.assign(**{name: _recoded(piece[name], used[name], coded[name].dtype) for name in _KEYS}))
+        returns_netted += netted
+    return pd.concat(pieces, ignore_index=True), returns_netted
+
+
+def _recoded(values: pd.Series, used: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    """A part's categorical back in the whole table's categories.
+
+    ``used`` are the whole table's codes found in the part, sorted (with -1 first when an id is
+    missing): removing unused categories numbered the remaining ones in that order.
+    """
+    used = used[used >= 0]
+    local = values.cat.codes.to_numpy()
+    return pd.Categorical.from_codes(np.where(local >= 0, used[np.maximum(local, 0)], -1), dtype=dtype)
+
+
+def _sorted_categorical(values: pd.Series) -> pd.Categorical:
+    """The values as a categorical whose categories are the distinct values in sorted order (missing: code -1)."""
+    if isinstance(values.dtype, pd.CategoricalDtype):
+        used = values.cat.remove_unused_categories()
+        return used.cat.reorder_categories(pd.Index(used.cat.categories, dtype="string").sort_values()).array
+    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(uniques))

@@ -1,0 +1,135 @@
+"""Cleaning batch by batch (out of core) gives what cleaning the whole file gives: rows, reasons, details, counts."""
+
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
+from analysis.methods.cleaning import clean_customers, clean_transactions
+from analysis.methods.loading import delimited_batches
+from tests.examples import examples
+from tests.make_export_fixtures import COLUMNS, write_all
+
+ROOT = Path(__file__).resolve().parents[1]
+RAW = Path(__file__).parent / "fixtures" / "raw"
+PERIOD = Period(start=date(2023, 1, 1), end=date(2024, 12, 31))
+SAMPLE_COLUMNS = {"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount",
+                  "数量": "quantity", "产品类别": "product_category", "销售渠道": "channel", "成本": "cost"}
+
+
+def assert_same(spec: InputFile, period: Period, cleaning: Cleaning, rows_per_batch: int, master_ids=None) -> None:
+    whole = clean_transactions(spec, period, cleaning, master_ids=master_ids, rows_per_batch=0)
+    batched = clean_transactions(spec, period, cleaning, master_ids=master_ids, rows_per_batch=rows_per_batch)
+    pd.testing.assert_frame_equal(batched.kept, whole.kept)
+    pd.testing.assert_frame_equal(batched.quarantine, whole.quarantine)
+    assert batched.quality == whole.quality
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory) -> dict[str, Path]:
+    return write_all(tmp_path_factory.mktemp("exports"))
+
+
+@pytest.mark.parametrize("name", ["sep_semicolon", "sep_tab", "preamble_csv", "unquoted_thousands", "stray_byte_gbk",
+                                  "stray_byte_utf8", "non_finite", "zero_amount", "mangled_ids", "total_rows"])
+@pytest.mark.parametrize("rows_per_batch", [1, 4, 1000])
+def test_tricky_exports_clean_the_same_in_batches(exports, name, rows_per_batch):
+    cleaning = Cleaning(outliers=OutlierRule(method="none"))
+    assert_same(InputFile(path=exports[name], columns=COLUMNS), PERIOD, cleaning, rows_per_batch)
+
+
+def test_text_with_undecodable_lines_is_read_whole(exports):
+    """A stray byte makes the file undecodable as a whole: those lines are set aside by the whole-file reader."""
+    assert delimited_batches(InputFile(path=exports["stray_byte_utf8"], columns=COLUMNS), "transactions", 10) is None
+    assert delimited_batches(InputFile(path=exports["sep_tab"], columns=COLUMNS), "transactions", 10) is not None
+
+
+def test_gbk_fixture_cleans_the_same_in_batches():
+    spec = InputFile(path=RAW / "transactions_gbk.csv", columns={
+        "客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
+    read = delimited_batches(spec, "transactions", 3)
+    assert read is not None and "gb18030" in read.read_as
+    assert_same(spec, Period(start=date(2024, 1, 1), end=date(2024, 12, 31)), Cleaning(), 3)
+
+
+@pytest.mark.parametrize("action", ["flag", "quarantine"])
+def test_sample_export_cleans_the_same_in_batches(action):
+    """The sample's transactions (duplicates, bad dates and amounts, outliers, returns), padded to the master's ids."""
+    path = ROOT / "data/raw/sample/transactions.csv"
+    if not path.is_file():
+        pytest.skip("sample data missing: run `make sample-data`")
+    master = ROOT / "data/raw/sample/customers.xlsx"
+    ids = clean_customers(InputFile(path=master, sheet="客户信息", columns={"客户编号": "customer_id"}), Cleaning()).kept
+    cleaning = Cleaning(outliers=OutlierRule(method="mad_log", threshold=6.0, action=action))
+    period = Period(start=date(2023, 1, 1), end=date(2025, 12, 31))
+    assert_same(InputFile(path=path, columns=SAMPLE_COLUMNS), period, cleaning, 7919,
+                master_ids=ids["customer_id"].dropna().astype(str).tolist())
+
+
+cell = st.one_of(st.sampled_from(["", " ", "合计", "Total:", "12.50", "¥1,200", "(3.00)", "-5", "2024-03-05",
+                                  "45000", "2024/3/5 14:22", "bad", "7.92E+03", "7919.0", "1e400"]),
+                 st.text(alphabet="0123456789.-,¥元 ", max_size=8))
+rows = st.lists(st.tuples(st.sampled_from(["", "001", "002", "0003", "7.9E+01", "小计"]), st.sampled_from(["A", "B", "", "C"]),
+                          cell, cell), min_size=1, max_size=40)
+
+
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=rows, rows_per_batch=st.integers(1, 9))
+def test_messy_rows_clean_the_same_in_batches(tmp_path, rows, rows_per_batch):
+    path = tmp_path / "messy.csv"
+    pd.DataFrame(rows, columns=["客户编号", "订单编号", "订单日期", "金额"]).to_csv(path, index=False, encoding="utf-8")
+    spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
+    assert_same(spec, PERIOD, Cleaning(), rows_per_batch, master_ids=["0001", "0002", "0079"])
+
+
+# Arrow's regex engine (RE2) in parse_amounts strips what Python's re stripped -------------------
+
+def test_whitespace_is_what_python_re_calls_whitespace():
+    import re
+    import sys
+
+    from analysis.methods.cleaning import WHITESPACE
+
+    assert set(WHITESPACE) == {chr(i) for i in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(i))}
+
+
+def python_stripped(text: str) -> str:
+    from analysis.methods.cleaning import _CURRENCY
+
+    return _CURRENCY.sub("", text).replace(",", "")
+
+
+def test_currency_marks_fold_case_as_python_does():
+    """Every character RE2 takes for a letter of RMB / CNY (case-insensitive) Python's re takes too, and back."""
+    import sys
+
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    from analysis.methods.cleaning import _CURRENCY, _CURRENCY_RE2
+
+    chars = [chr(i) for i in range(sys.maxunicode + 1) if not 0xD800 <= i <= 0xDFFF]
+    texts = [f"{ch}MB{ch}NY" for ch in chars]
+    arrow = pc.replace_substring_regex(pa.array(texts), _CURRENCY_RE2, "").to_pylist()
+    assert arrow == [_CURRENCY.sub("", t) for t in texts]
+
+
+@settings(max_examples=examples(200), deadline=None)
+@given(st.lists(st.one_of(st.text(max_size=12), st.sampled_from(["人民币", "RMB", "rMb", "cny", "元", "¥", "￥", "\u3000",
+                                                                  "\xa0", "(", ")", ",", "1,234.50", " "])), max_size=6))
+def test_parse_amounts_strips_as_python_re_does(pieces):
+    from analysis.methods.cleaning import parse_amounts
+
+    text = "".join(pieces)
+    expected = pd.to_numeric(pd.Series([python_stripped(text).strip("()")], dtype="string"), errors="coerce")
+    got = parse_amounts(pd.Series([text]))
+    value = float(expected.iloc[0]) if pd.notna(expected.iloc[0]) else float("nan")
+    negative = python_stripped(text).startswith("(") and python_stripped(text).endswith(")") and "\n" not in python_stripped(text)
+    if value == value and abs(value) != float("inf"):
+        assert got.iloc[0] == (-value if negative else value)
+    else:
+        assert pd.isna(got.iloc[0])
