@@ -327,6 +327,8 @@ def _recoded(values: pd.Series, used: np.ndarray, dtype: pd.CategoricalDtype) ->
     """
     used = used[used >= 0]
     local = values.cat.codes.to_numpy()
+    if not len(used):  # every value of the part is missing
+        return pd.Categorical.from_codes(np.full(len(local), -1), dtype=dtype)
     return pd.Categorical.from_codes(np.where(local >= 0, used[np.maximum(local, 0)], -1), dtype=dtype)
 
 
