@@ -4,8 +4,7 @@
 
 ``stages.clean.compute`` runs once on the inputs ``PARAMS`` names (every input: the customer master,
 transactions, surveys, complaints), writing nothing. Printed: its wall seconds, the process's peak
-resident memory (the larger of ``ru_maxrss`` and psutil samples every 50 ms) and the rows kept and
-set aside. ``--rows-per-batch 0`` reads the transactions whole, as before the batch reader
+resident memory (``ru_maxrss``, the kernel's high-water mark) and the rows kept and set aside. ``--rows-per-batch 0`` reads the transactions whole, as before the batch reader
 (:mod:`analysis.methods.cleaning_batches`); with ``PYTHONPATH`` on a copy of the code from before
 it, the script times that code. ``--profile N``
 runs it under cProfile and prints the ``N`` functions with the most cumulative time (the timing
@@ -15,17 +14,13 @@ then includes the profiler's overhead).
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
 import os
-import pstats
-import resource
 import sys
-import threading
-import time
 from pathlib import Path
 from unittest import mock
+
+from measure import measured_block
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -36,8 +31,6 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--result", type=Path, help="write the figures as JSON here")
     args = parser.parse_args(argv)
 
-    import psutil
-
     from analysis.frame.params import load_params
     from analysis.stages import clean
 
@@ -47,41 +40,16 @@ def main(argv: list[str] | None = None) -> int:
         cleaning_batches = mock.Mock(ROWS_PER_BATCH=0)
 
     params = load_params(args.params)
-    peak = [0]
-    done = threading.Event()
-
-    def sample() -> None:
-        process = psutil.Process()
-        while not done.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            time.sleep(0.05)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     batch = cleaning_batches.ROWS_PER_BATCH if args.rows_per_batch is None else args.rows_per_batch
-    profiler = cProfile.Profile() if args.profile else None
-    started = time.perf_counter()
-    with mock.patch.object(cleaning_batches, "ROWS_PER_BATCH", batch if batch > 0 else 0):
-        if profiler is not None:
-            profiler.enable()
+    with mock.patch.object(cleaning_batches, "ROWS_PER_BATCH", max(batch, 0)), measured_block(args.profile) as block:
         cleaned = clean.compute(params)
-        if profiler is not None:
-            profiler.disable()
-    wall = time.perf_counter() - started
-    done.set()
-    sampler.join()
-    peak_bytes = max(peak[0], resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024)
     quality = cleaned.quality["transactions"]
-    figures = {"wall": wall, "peak_bytes": peak_bytes, "rows_in": quality["rows_in"], "rows_kept": quality["rows_kept"],
-               "rows_quarantined": quality["rows_quarantined"], "rows_per_batch": batch,
-               "load_average": os.getloadavg()[0]}
-    print(f"stage 1 compute: {wall:.1f} s, peak {peak_bytes / 2**20:,.0f} MiB; transactions {quality['rows_in']:,} in, "
-          f"{quality['rows_kept']:,} kept, {quality['rows_quarantined']:,} set aside; rows per batch {batch or 'whole file'}; "
-          f"load average {figures['load_average']:.2f}")
-    if profiler is not None:
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(args.profile)
-        print(text.getvalue())
+    figures = {"wall": block["wall"], "peak_bytes": block["peak_bytes"], "rows_in": quality["rows_in"],
+               "rows_kept": quality["rows_kept"], "rows_quarantined": quality["rows_quarantined"],
+               "rows_per_batch": batch, "load_average": os.getloadavg()[0]}
+    print(f"stage 1 compute: {block['wall']:.1f} s, peak {block['peak_bytes'] / 2**20:,.0f} MiB; transactions "
+          f"{quality['rows_in']:,} in, {quality['rows_kept']:,} kept, {quality['rows_quarantined']:,} set aside; "
+          f"rows per batch {batch or 'whole file'}; load average {figures['load_average']:.2f}")
     if args.result:
         args.result.write_text(json.dumps(figures, indent=1))
     return 0

@@ -16,20 +16,12 @@ with the most cumulative time (the timing then includes the profiler's overhead)
 from __future__ import annotations
 
 import argparse
-import cProfile
-import io
 import json
 import os
-import pstats
-import resource
 import sys
-import time
 from pathlib import Path
 
-
-def peak_bytes() -> int:
-    """The process's peak resident memory so far (``ru_maxrss`` is KiB on Linux)."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+from measure import measured_block
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -57,16 +49,9 @@ def main(argv: list[str] | None = None) -> int:
         transactions_path=study.require(catalog.TRANSACTIONS), surveys=study.read_optional(catalog.SURVEYS),
         complaints=study.read_optional(catalog.COMPLAINTS),
     )
-    before = peak_bytes()
-    profiler = cProfile.Profile() if args.profile else None
-    started = time.perf_counter()
-    if profiler is not None:
-        profiler.enable()
-    result = stage.compute(inputs, params)
-    if profiler is not None:
-        profiler.disable()
-    wall = time.perf_counter() - started
-    peak = peak_bytes()
+    with measured_block(args.profile) as block:
+        result = stage.compute(inputs, params)
+    wall, peak, before = block["wall"], block["peak_bytes"], block["peak_before"]
     validation = result.churn_validation or {}
     figures = {
         "wall": wall, "peak_bytes": peak, "peak_growth_bytes": peak - before,
@@ -80,10 +65,6 @@ def main(argv: list[str] | None = None) -> int:
           f"the inputs); {len(inputs.customers):,} customers, {len(inputs.transactions):,} transactions; churn "
           f"trained on {figures['churn_n_train']}, validated on {figures['churn_n_validation']}, AUC "
           f"{figures['churn_auc']}; load average {figures['load_average']:.2f}")
-    if profiler is not None:
-        text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(args.profile)
-        print(text.getvalue())
     if args.result:
         args.result.write_text(json.dumps(figures, default=float, indent=1))
     return 0
