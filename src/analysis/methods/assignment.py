@@ -1103,9 +1103,10 @@ def _best_costs(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarray
         # cheapest manager per (region, level)
         cheapest = np.full((n_regions, len(LEVELS)), np.inf)
         np.minimum.at(cheapest, (p.m_region, p.m_level), price)
+        cheapest[:, [lv for lv in range(len(LEVELS)) if lv not in allowed]] = np.inf  # reached by a stay only
         sel = np.flatnonzero(g.tier == t)
         for lv in (_RANK[level] for level in rules.stay_levels(t)):
-            own = cheapest[g.region[sel], lv] if lv in allowed else np.full(len(sel), np.inf)
+            own = cheapest[g.region[sel], lv]
             if rules.region == "preference" and n_regions > 1:
                 other = np.full(len(sel), np.inf)
                 for r2 in range(n_regions):
