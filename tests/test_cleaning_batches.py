@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
 from analysis.methods.cleaning import clean_customers, clean_transactions
-from analysis.methods.loading import delimited_batches
+from analysis.methods.loading import delimited_batches, read_input
 from tests.examples import examples
 from tests.make_export_fixtures import COLUMNS, write_all
 
@@ -145,3 +145,40 @@ def test_parse_amounts_strips_as_python_re_does(pieces):
         assert got.iloc[0] == (-value if negative else value)
     else:
         assert pd.isna(got.iloc[0])
+
+
+def batched_frame(spec: InputFile, rows_per_batch: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    read = delimited_batches(spec, "transactions", rows_per_batch)
+    assert read is not None
+    frames = list(read.batches())
+    return pd.concat(frames, ignore_index=True), read.rejected_frame()
+
+
+line_piece = st.sampled_from(['"', '""', ",", "a", "1", " ", "\n", "\r\n", "\r", '"x\ny"', "合计"])
+
+
+@settings(max_examples=examples(60), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(body=st.lists(line_piece, max_size=60), rows_per_batch=st.integers(1, 5))
+def test_blocks_of_lines_read_as_the_whole_file_does(tmp_path, body, rows_per_batch):
+    """Blocks end outside quoted cells: quoted line breaks, stray quotes, blank and malformed lines
+    read in blocks give the rows, row numbers and set-aside lines of the whole file."""
+    path = tmp_path / "lines.csv"
+    path.write_text("客户编号,订单编号,订单日期,金额\n" + "".join(body), encoding="utf-8", newline="")
+    spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
+    whole = read_input(spec, "transactions")
+    frame, rejected = batched_frame(spec, rows_per_batch)
+    pd.testing.assert_frame_equal(frame, whole.frame, check_index_type=False)
+    pd.testing.assert_frame_equal(rejected, whole.rejected)
+
+
+def test_a_quoted_cell_across_a_block_end_stays_one_row(tmp_path):
+    path = tmp_path / "spans.csv"
+    path.write_text('客户编号,订单编号,订单日期,金额\n001,"A\n\nB",2024-03-05,1\n\n002,"C\r\nD",2024-03-06,2\n003,E,2024-03-07,"3\n',
+                    encoding="utf-8", newline="")
+    spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
+    frame, _ = batched_frame(spec, 1)
+    assert frame["订单编号"].tolist() == ["A\n\nB", "C\r\nD", "E"]
+    assert frame["_source_row"].tolist() == [2, 6, 8]
+    pd.testing.assert_frame_equal(frame, read_input(spec, "transactions").frame, check_index_type=False)
+    assert frame["金额"].tolist() == ["1", "2", "3\n"]

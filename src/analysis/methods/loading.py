@@ -44,17 +44,18 @@ import importlib.util
 import io
 import math
 import re
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from html.parser import HTMLParser
-from itertools import islice
+from itertools import compress, islice
 from numbers import Integral, Real
 from pathlib import Path
 from typing import NamedTuple
 from xml.etree import ElementTree
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -373,13 +374,13 @@ def _split_lines(text: str) -> list[str]:
     return io.StringIO(text, newline="").readlines()
 
 
-def _csv_rows(lines: Sequence[str], sep: str, ctx: _Context) -> Iterator[_Row]:
-    """The csv records of ``lines``, numbered by their first line; blank lines skipped."""
+def _csv_rows(lines: Iterable[str], sep: str, ctx: _Context, *, first_line: int = 1) -> Iterator[_Row]:
+    """The csv records of ``lines`` (the first is line ``first_line``), numbered by their first line; blank lines skipped."""
     reader = csv.reader(lines, delimiter=sep)
-    start = 1
+    start = first_line
     try:
         for fields in reader:
-            end = reader.line_num
+            end = reader.line_num + first_line - 1
             if len(fields) > 1 or (fields and fields[0].strip()):
                 yield _Row(start, fields, end)
             start = end + 1
@@ -474,13 +475,17 @@ def _frame(rows: Sequence[_Row], header_at: int, *, lines: Sequence[str] | None 
     malformed = [m for row in body if len(row.cells) != width for m in _malformed_lines(row, lines or [])]
     if malformed:
         body = [row for row in body if len(row.cells) == width]
-    numbers = [row.number for row in body]
+    return _cells_frame([row.cells for row in body], [row.number for row in body], names), malformed
+
+
+def _cells_frame(records: Sequence[Sequence[str | None]], numbers: Sequence[int], names: list[str]) -> pd.DataFrame:
+    """Records of ``len(names)`` cells as a frame of text columns, with their row ``numbers`` as ``_source_row``."""
     # column by column into Arrow: pandas' constructor from a list of rows goes through objects cell by cell
-    columns = list(zip(*(row.cells for row in body), strict=True)) if body else [() for _ in names]
+    columns = list(zip(*records, strict=True)) if len(records) else [() for _ in names]
     frame = pd.DataFrame({i: _text_column(cells) for i, cells in enumerate(columns)})
     frame.columns = names
     frame[SOURCE_ROW] = pd.Series(numbers, dtype="int64")
-    return frame, malformed
+    return frame
 
 
 def _text_column(cells: Sequence[str | None]) -> pd.Series:
@@ -871,66 +876,100 @@ class DelimitedBatches:
         return _raw_input(pd.DataFrame(), self.rejected, self.read_as, delimited=True, headers=self.headers).rejected
 
     def batches(self) -> Iterator[pd.DataFrame]:
-        """The file's rows below the header, ``rows_per_batch`` at a time (at least one frame, maybe empty)."""
+        """The file's rows below the header, a block of about ``rows_per_batch`` lines at a time (at least one frame, maybe empty)."""
         self.rejected.clear()
         ctx = _Context(self.spec, self.table)
         with open(self.spec.path, encoding=self.encoding, newline="") as text:
-            window = _LineWindow(text)
-            rows = _csv_rows(window, self.sep, ctx)
+            # the header rows through csv as read_input reads them; csv pulls one line at a time, so
+            # ``text`` stands just past the header's last line
+            rows = _csv_rows(text, self.sep, ctx)
             header = None
             for _ in range(self.rows_before_body):
                 header = next(rows)
             assert header is not None and header.number == self.header_number
+            lines_done = header.last
             yielded = False
             while True:
                 with _without_cyclic_gc():
-                    body = list(islice(rows, self.rows_per_batch))
-                    if not body and yielded:
-                        return
-                    frame, malformed = _frame([header, *body], 0, lines=window)
-                frame.attrs.update(read_as=self.read_as, delimited=True)
+                    block = _Block.read(text, lines_done + 1, self.rows_per_batch, self.sep)
+                    if block is None:
+                        break
+                    frame, malformed = block.frame(self.sep, ctx, header)
+                lines_done = block.last
                 self.rejected.extend(malformed)
-                window.forget_before(body[-1].last + 1 if body else 1)
-                yielded = True
+                if len(frame) or not yielded:
+                    frame.attrs.update(read_as=self.read_as, delimited=True)
+                    yielded = True
+                    yield frame
+            if not yielded:
+                frame, _ = _frame([header], 0, lines=[])
+                frame.attrs.update(read_as=self.read_as, delimited=True)
                 yield frame
-                if len(body) < self.rows_per_batch:
-                    return
 
 
-class _LineWindow:
-    """The lines of a text stream as they are read, sliceable by 0-based line position while kept.
+@dataclass
+class _Block:
+    """Whole csv records on consecutive lines of a file, the first on 1-based line ``first``.
 
-    csv reads lines through it; a malformed record's lines are sliced out of it (``lines[a:b]``) as
-    :func:`_malformed_lines` does on a whole file's list; :meth:`forget_before` drops what is done.
+    A block ends at a line end outside any quoted cell, so csv reads it alone as it reads it within
+    the file, and its records are numbered as :func:`_csv_rows` numbers them. ``records`` are csv's
+    reading of ``lines`` (None where csv stopped at an error).
     """
 
-    def __init__(self, stream: io.TextIOBase) -> None:
-        self._stream = stream
-        self._kept: list[str] = []
-        self._first = 0  # position of _kept[0] in the file
+    lines: list[str]
+    first: int
+    records: list[list[str]] | None
 
-    def __iter__(self) -> Iterator[str]:
-        for line in self._stream:
-            self._kept.append(line)
-            yield line
+    @classmethod
+    def read(cls, text: Iterator[str], first: int, size: int, sep: str) -> _Block | None:
+        """The next ``size`` lines, and more while the last would end inside a quoted cell; None at the end."""
+        lines = list(islice(text, size))
+        if not lines:
+            return None
+        while True:
+            try:
+                records = list(csv.reader(lines, delimiter=sep))
+            except csv.Error:
+                return cls(lines, first, None)  # _csv_rows says where, as the whole-file reader does
+            # within a quoted cell csv keeps a line break in the cell, so only then can the last one be cut
+            if not records or not any("\n" in cell or "\r" in cell for cell in records[-1]):
+                return cls(lines, first, records)
+            more = list(islice(text, size))
+            if not more:
+                return cls(lines, first, records)
+            lines += more
 
-    def __len__(self) -> int:  # truthy for _frame's ``lines or []``
-        return self._first + len(self._kept)
+    @property
+    def last(self) -> int:
+        return self.first + len(self.lines) - 1
 
-    def __bool__(self) -> bool:
-        return True
+    def __getitem__(self, where: slice) -> list[str]:  # by 0-based line position in the file, as _malformed_lines slices
+        return self.lines[where.start - (self.first - 1): where.stop - (self.first - 1)]
 
-    def __getitem__(self, where: slice) -> list[str]:
-        start, stop = where.start - self._first, where.stop - self._first
-        if start < 0:
-            raise IndexError("line already forgotten")
-        return self._kept[start:stop]
-
-    def forget_before(self, number: int) -> None:
-        """Drop the lines before 1-based line ``number``."""
-        drop = min(max(number - 1 - self._first, 0), len(self._kept))
-        del self._kept[:drop]
-        self._first += drop
+    def frame(self, sep: str, ctx: _Context, header: _Row) -> tuple[pd.DataFrame, list[tuple[int, str, str]]]:
+        """The block's rows as :func:`_frame` makes them below ``header``."""
+        names = _trimmed(header.cells)
+        records = self.records
+        if records is None or len(records) != len(self.lines) or len(names) < 2:
+            # a quoted cell spans lines or csv stopped (record by record), or one column (a blank line has a cell)
+            return _frame([header, *_csv_rows(self.lines, sep, ctx, first_line=self.first)], 0, lines=self)
+        # one record per line: only a record of another width is looked at (blank, trailing separator, malformed)
+        width = len(names)
+        numbers = np.arange(self.first, self.first + len(records))
+        odd = [i for i, cells in enumerate(records) if len(cells) != width]
+        malformed: list[tuple[int, str, str]] = []
+        if odd:
+            keep = np.ones(len(records), dtype=bool)
+            for i in odd:
+                row = _fitted(_Row(self.first + i, records[i], self.first + i), width, pad=False)
+                keep[i] = len(row.cells) == width
+                if keep[i]:
+                    records[i] = row.cells
+                elif len(row.cells) > 1 or (row.cells and (row.cells[0] or "").strip()):
+                    malformed += _malformed_lines(row, self)
+            records = list(compress(records, keep))
+            numbers = numbers[keep]
+        return _cells_frame(records, numbers, _column_names(names)), malformed
 
 
 def delimited_batches(spec: InputFile, table: str | None, rows_per_batch: int) -> DelimitedBatches | None:
