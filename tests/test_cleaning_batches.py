@@ -182,3 +182,19 @@ def test_a_quoted_cell_across_a_block_end_stays_one_row(tmp_path):
     assert frame["_source_row"].tolist() == [2, 6, 8]
     pd.testing.assert_frame_equal(frame, read_input(spec, "transactions").frame, check_index_type=False)
     assert frame["金额"].tolist() == ["1", "2", "3\n"]
+
+
+def test_worker_processes_clean_as_one_process_does():
+    """Large files get worker processes for the row-level work (the sample is below that size): same result."""
+    from analysis.methods.cleaning_batches import clean_transactions_in_batches
+
+    path = ROOT / "data/raw/sample/transactions.csv"
+    if not path.is_file():
+        pytest.skip("sample data missing: run `make sample-data`")
+    spec = InputFile(path=path, columns=SAMPLE_COLUMNS)
+    period, cleaning = Period(start=date(2023, 1, 1), end=date(2025, 12, 31)), Cleaning()
+    whole = clean_transactions(spec, period, cleaning, rows_per_batch=0)
+    pooled = clean_transactions_in_batches(spec, period, cleaning, delimited_batches(spec, "transactions", 9000), workers=2)
+    pd.testing.assert_frame_equal(pooled.kept, whole.kept)
+    pd.testing.assert_frame_equal(pooled.quarantine, whole.quarantine)
+    assert pooled.quality == whole.quality

@@ -569,7 +569,28 @@ def net_returns(tx: pd.DataFrame) -> tuple[pd.DataFrame, int]:
 
     Returns the netted table (with ``gross_amount``, ``returned_amount``, ``is_return`` and
     ``order_day``, days since 1970-01-01) and the number of return rows netted away.
+
+    Only the orders whose id some return names can change; the other rows (most of them) take the
+    same formulas with nothing returned, without the grouping and joining on the keys (the values
+    are those of netting every order; a zero amount may keep the sign of -0.0 where netting gave 0.0).
     """
+    is_neg = tx["amount"] < 0
+    # whole orders are in or out (an order's rows share its id), so each part nets alone
+    returned_ids = tx.loc[is_neg, "order_id"].dropna().unique()
+    touched = tx["order_id"].isin(returned_ids).to_numpy() & tx["order_id"].notna().to_numpy()
+    netted, n_netted = _net_orders(tx[touched])
+    rest = tx[~touched].copy()
+    rest["gross_amount"] = rest["amount"]
+    rest["returned_amount"] = 0.0
+    rest["is_return"] = rest["amount"].lt(0) & rest["gross_amount"].lt(0)
+    out = pd.concat([netted, rest[netted.columns]]) if len(netted) else rest
+    out["order_day"] = (out["order_date"] - pd.Timestamp("1970-01-01")).dt.days.astype("int32")
+    out = out.sort_values(["customer_id", "order_date", "order_id", "source_row"], kind="stable")
+    return out.reset_index(drop=True), n_netted
+
+
+def _net_orders(tx: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    """:func:`net_returns` on whole orders, without ``order_day`` and the final order."""
     tx = tx.copy()
     is_neg = tx["amount"] < 0
     key = ["customer_id", "order_id"]
@@ -591,9 +612,7 @@ def net_returns(tx: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     out["amount"] = out["amount"] + line_return
     out["cost"] = out["cost"] * ratio.where(ratio.notna(), 1.0)
     out["is_return"] = out["amount"].lt(0) & out["gross_amount"].lt(0)
-    out["order_day"] = (out["order_date"] - pd.Timestamp("1970-01-01")).dt.days.astype("int32")
-    out = out.sort_values(["customer_id", "order_date", "order_id", "source_row"], kind="stable")
-    return out.reset_index(drop=True), int(len(matched_idx))
+    return out, int(len(matched_idx))
 
 
 def purchase_flags(tx: pd.DataFrame, zero_amount_orders: str = "purchase") -> pd.Series:

@@ -12,7 +12,9 @@ row gets the reason, detail and typed values it gets when the file is read whole
    :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
    repaired ids, the dates and the typed columns of the kept-row schema. The batch's text cells go
    to a parquet part (for the quarantine's raw text), its typed columns and per-row flags to another,
-   in a temporary folder; only a 64-bit hash of each row's text is kept in memory.
+   in a temporary folder; only a 64-bit hash of each row's text is kept in memory. On a large file
+   this runs in worker processes, one per core, while this process reads the next batches
+   (:func:`worker_count`).
 2. **Across rows, on compact columns** (floats, dates, booleans, hashes: about 40 bytes a row):
    exact duplicates (the rows whose hash occurs more than once are read back and judged by pandas'
    ``duplicated`` on their text, so a hash collision cannot make a duplicate), the grand-total
@@ -20,8 +22,8 @@ row gets the reason, detail and typed values it gets when the file is read whole
 3. **The results**: the kept rows' typed columns are read back part by part (never a text cell
    that is not kept; customer ids and low-cardinality text as categoricals), returns are netted and
    purchases flagged as before (:func:`~analysis.methods.cleaning.net_returns`,
-   :func:`~analysis.methods.cleaning.purchase_flags`) on the ids' sorted codes, a range of customers
-   at a time; the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
+   :func:`~analysis.methods.cleaning.purchase_flags`) on the ids' sorted codes (ranked by Arrow), a
+   range of customers at a time; the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
 
 Memory: one batch of text at a time plus the compact columns, then the kept table (typed) and one
 netting part; the kept table with its text columns is the result itself. xlsx, parquet and text files with undecodable lines are read whole, as before
@@ -30,8 +32,11 @@ netting part; the kept table with its text columns is the result itself. xlsx, p
 
 from __future__ import annotations
 
+import os
 import tempfile
-from collections.abc import Iterable
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +44,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
+from joblib.externals.loky import ProcessPoolExecutor
 
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
@@ -48,6 +55,8 @@ from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
 
 #: Rows per batch: about 60 MB of text cells in a batch of the sample export's width.
 ROWS_PER_BATCH = 250_000
+#: Files larger than this get worker processes for the row-level work (:func:`worker_count`): about 160k sample rows.
+MIN_BYTES_FOR_WORKERS = 16 * 2**20
 #: Returns are netted on parts of about this many batches' rows (whole customers each).
 NETTING_PART_BATCHES = 4
 
@@ -68,13 +77,11 @@ class _Parts:
     typed: list[Path]
     sizes: list[int]
 
-    def add(self, raw: pd.DataFrame, typed: pd.DataFrame) -> None:
-        n = len(self.raw)
-        self.raw.append(self.folder / f"raw-{n:05d}.parquet")
-        self.typed.append(self.folder / f"typed-{n:05d}.parquet")
-        pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), self.raw[-1])
-        pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), self.typed[-1])
-        self.sizes.append(len(raw))
+    def adopt(self, raw: Path, typed: Path, rows: int) -> None:
+        """Add a batch's parts (written by :class:`_BatchWork`), in file order."""
+        self.raw.append(raw)
+        self.typed.append(typed)
+        self.sizes.append(rows)
 
     def read(self, kind: str, keep: np.ndarray, columns: list[str] | None = None, dictionary: list[str] | None = None) -> pa.Table:
         """The rows of ``keep`` (a mask over every row, in file order) of the ``raw`` or ``typed`` parts.
@@ -96,26 +103,101 @@ class _Parts:
 
 def clean_transactions_in_batches(
     spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches,
-    *, master_ids: Iterable[str] | None = None,
+    *, master_ids: Iterable[str] | None = None, workers: int | None = None,
 ) -> c.CleanResult:
     """Clean the transactions of a delimited export batch by batch; the same result as reading it whole.
 
     ``master_ids`` is the zero-padding reference (already None when ``cleaning.pad_ids_to_master`` is off).
+    ``workers``: processes for the row-level work (default :func:`worker_count`; 1 works here).
     """
+    workers = worker_count(spec.path) if workers is None else workers
     reference = None if master_ids is None else PaddingReference.of(master_ids)
     with tempfile.TemporaryDirectory(prefix="clean-transactions-") as folder:
         parts = _Parts(Path(folder), [], [], [])
         hashes, compact = [], []
         names: list[str] = []
-        for raw in read.batches():
+        for raw, done in _batches_done(read, _BatchWork(Path(folder), spec, cleaning, reference), workers):
             names = list(raw.columns)
-            hashes.append(pd.util.hash_pandas_object(raw.drop(columns=[SOURCE_ROW]), index=False).to_numpy())
-            typed = _typed_batch(raw, spec, cleaning, reference)
-            parts.add(raw, typed)
-            compact.append(typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy()))
+            parts.adopt(done.raw, done.typed, done.rows)
+            hashes.append(done.hashes)
+            compact.append(done.compact)
         # handed over without a name here, so that they are freed once the checks are done
         triaged = _triage(spec, period, cleaning, read, parts, _joined(hashes), names, _joined(compact))
         return _results(spec, cleaning, read, parts, triaged)
+
+
+@dataclass(frozen=True)
+class _BatchDone:
+    """What the row-level work on one batch leaves: its two parquet parts, its rows' hashes and compact columns."""
+
+    raw: Path
+    typed: Path
+    rows: int
+    hashes: np.ndarray
+    compact: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class _BatchWork:
+    """The row-level work on one batch (:func:`_typed_batch`), the same in this process or a worker's."""
+
+    folder: Path
+    spec: InputFile
+    cleaning: Cleaning
+    reference: PaddingReference | None
+
+    def __call__(self, number: int, raw: pd.DataFrame) -> _BatchDone:
+        hashes = pd.util.hash_pandas_object(raw.drop(columns=[SOURCE_ROW]), index=False).to_numpy()
+        typed = _typed_batch(raw, self.spec, self.cleaning, self.reference)
+        raw_path, typed_path = self.folder / f"raw-{number:05d}.parquet", self.folder / f"typed-{number:05d}.parquet"
+        pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), raw_path)
+        pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), typed_path)
+        compact = typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy())
+        return _BatchDone(raw_path, typed_path, len(raw), hashes, compact)
+
+
+def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int) -> Iterator[tuple[pd.DataFrame, _BatchDone]]:
+    """Each batch of ``read`` with its work done, in file order.
+
+    With ``workers`` > 1 the work runs in that many worker processes while this one reads the next
+    batches (at most ``workers + 1`` batches are in flight, so memory stays bounded); otherwise here.
+    """
+    if workers <= 1:
+        for number, raw in enumerate(read.batches()):
+            yield raw, work(number, raw)
+        return
+    # loky's workers are started fresh, not forked (a notebook's kernel runs threads a fork would copy
+    # mid-work), and, unlike multiprocessing's spawn, never run the caller's script again
+    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(work,)) as pool:
+        pending: deque[tuple[pd.DataFrame, Future[_BatchDone]]] = deque()
+        for number, raw in enumerate(read.batches()):
+            pending.append((raw.iloc[:0], pool.submit(_work_in_worker, number, raw)))
+            while len(pending) > workers:
+                head, future = pending.popleft()
+                yield head, future.result()
+        while pending:
+            head, future = pending.popleft()
+            yield head, future.result()
+
+
+_WORK: _BatchWork | None = None  # a worker process's work, set once when it starts
+
+
+def _start_worker(work: _BatchWork) -> None:
+    global _WORK
+    _WORK = work
+
+
+def _work_in_worker(number: int, raw: pd.DataFrame) -> _BatchDone:
+    assert _WORK is not None
+    return _WORK(number, raw)
+
+
+def worker_count(path: Path) -> int:
+    """Worker processes for the row-level work on ``path``: one per core the process may use, when
+    the file holds more than :data:`MIN_BYTES_FOR_WORKERS` (a worker takes about a second to start)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return cores if cores > 1 and path.stat().st_size > MIN_BYTES_FOR_WORKERS else 1
 
 
 def _joined(pieces: list) -> Any:
@@ -275,8 +357,16 @@ def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> 
 
 
 def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """The categorical id and text columns as the schema's text (``string``) columns."""
-    return frame.astype({name: "string" for name in [*_KEYS, *_TEXT_COLUMNS]})
+    """The categorical id and text columns as the schema's text (``string``) columns, taken by Arrow."""
+    return frame.assign(**{name: _categorical_text(frame[name]) for name in [*_KEYS, *_TEXT_COLUMNS]})
+
+
+def _categorical_text(values: pd.Series) -> pd.Series:
+    """A categorical of text as a text column: the categories taken at the codes (missing stays missing)."""
+    codes = values.cat.codes.to_numpy()
+    categories = pa.array(values.cat.categories.astype("string").array, type=pa.large_string())
+    text = categories.take(pa.array(codes, mask=codes < 0))
+    return pd.Series(pd.array(text, dtype="string"), index=values.index)
 
 
 def _distinct_ids(ids: pd.Series) -> pd.Series:
@@ -300,36 +390,34 @@ def _net_returns_in_parts(coded: pd.DataFrame, cleaning: Cleaning, rows_per_part
 
     Both functions work within a customer's orders and sort by customer first (stably), so the
     parts are ranges of customers in id order and their results, one after the other, are the
-    result on the whole table, with the memory of one part. The caller turns the columns back into text.
+    result on the whole table, with the memory of one part. Within a part the ids are their codes
+    (nullable integers: the same groups, joins and order as the text, without categories to carry).
+    The caller turns the columns back into text.
     """
+    dtypes = {name: coded[name].dtype for name in _KEYS}
     customers = coded["customer_id"].cat.codes.to_numpy()
-    n_parts = max(1, min(len(coded) // max(rows_per_part, 1), len(coded["customer_id"].cat.categories)))
-    bounds = np.linspace(0, len(coded["customer_id"].cat.categories), n_parts + 1).round().astype(int)
+    n_customers = len(dtypes["customer_id"].categories)
+    n_parts = max(1, min(len(coded) // max(rows_per_part, 1), n_customers))
+    bounds = np.linspace(0, n_customers, n_parts + 1).round().astype(int)
     pieces, returns_netted = [], 0
     bounds[0] = -1  # a missing customer id (code -1; never kept) would go with the first part
     for low, high in zip(bounds[:-1], bounds[1:], strict=True):
         part = coded[(customers >= low) & (customers < high)]
-        # the part's own categories (groupbys on categoricals cost as much as there are categories)
-        used = {name: np.unique(part[name].cat.codes.to_numpy()) for name in _KEYS}
-        part = part.assign(**{name: part[name].cat.remove_unused_categories() for name in _KEYS})
+        part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
         piece, netted = c.net_returns(part)
         piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
-        pieces.append(piece.assign(**{name: _recoded(piece[name], used[name], coded[name].dtype) for name in _KEYS}))
+        pieces.append(piece.assign(**{name: _from_codes(piece[name], dtypes[name]) for name in _KEYS}))
         returns_netted += netted
     return pd.concat(pieces, ignore_index=True), returns_netted
 
 
-def _recoded(values: pd.Series, used: np.ndarray, dtype: pd.CategoricalDtype) -> pd.Categorical:
-    """A part's categorical back in the whole table's categories.
+def _codes(values: pd.Series) -> pd.Series:
+    codes = values.cat.codes.to_numpy().astype("int64")
+    return pd.Series(pd.arrays.IntegerArray(codes, codes < 0), index=values.index)
 
-    ``used`` are the whole table's codes found in the part, sorted (with -1 first when an id is
-    missing): removing unused categories numbered the remaining ones in that order.
-    """
-    used = used[used >= 0]
-    local = values.cat.codes.to_numpy()
-    if not len(used):  # every value of the part is missing
-        return pd.Categorical.from_codes(np.full(len(local), -1), dtype=dtype)
-    return pd.Categorical.from_codes(np.where(local >= 0, used[np.maximum(local, 0)], -1), dtype=dtype)
+
+def _from_codes(values: pd.Series, dtype: pd.CategoricalDtype) -> pd.Categorical:
+    return pd.Categorical.from_codes(values.fillna(-1).to_numpy(dtype="int64"), dtype=dtype)
 
 
 def _sorted_categorical(values: pd.Series) -> pd.Categorical:
@@ -337,5 +425,9 @@ def _sorted_categorical(values: pd.Series) -> pd.Categorical:
     if isinstance(values.dtype, pd.CategoricalDtype):
         used = values.cat.remove_unused_categories()
         return used.cat.reorder_categories(pd.Index(used.cat.categories, dtype="string").sort_values()).array
-    codes, uniques = pd.factorize(values, sort=True, use_na_sentinel=True)
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(uniques))
+    # Arrow's dense rank is the sorted codes, without pandas' detour through Python objects
+    text = pa.array(values.array, type=pa.large_string())
+    codes = pc.rank(text, sort_keys="ascending", tiebreaker="dense").to_numpy().astype("int64") - 1
+    codes[values.isna().to_numpy()] = -1
+    uniques = pc.unique(text.filter(pc.is_valid(text))).sort()
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(pd.array(uniques, dtype="string"))))
