@@ -10,7 +10,8 @@ each reading to :class:`PeakRecorder`:
 - a **kernel** (a process whose command line names ``ipykernel_launcher``) belongs to the step during
   which it was first seen; its peak is the larger of its sampled resident memory and its kernel-kept
   high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux), so a short spike between two samples
-  still counts;
+  still counts, or, when it starts worker processes (stage 1 on a large export), the largest summed
+  resident memory of every process but the runner at one sample of the step, whichever is larger;
 - the **runner** process's peak during a step is its largest sampled resident memory in that step,
   or its high-water mark when that rose during the step (the report step runs in the runner);
 - the **tree** peak is the largest summed resident memory of all the processes at one sample.
@@ -101,11 +102,13 @@ class StepPeak:
     runner_bytes: int = 0
     tree_bytes: int = 0
     kernels: set[int] = field(default_factory=set)
+    work_bytes: int = 0  # the processes other than the runner at one sample: the kernel and its workers
 
     @property
     def own_bytes(self) -> int:
-        """The peak of the process doing the step's work: its kernel(s), else the runner (the report)."""
-        return self.kernel_bytes if self.kernels else self.runner_bytes
+        """The peak of the processes doing the step's work: its kernel(s) with the worker processes they
+        start, else the runner (the report)."""
+        return max(self.kernel_bytes, self.work_bytes) if self.kernels else self.runner_bytes
 
 
 class PeakRecorder:
@@ -134,6 +137,8 @@ class PeakRecorder:
             self._waiting.clear()
         where = peak or self._step(OUTSIDE)
         where.tree_bytes = max(where.tree_bytes, total)
+        if peak is not None:
+            peak.work_bytes = max(peak.work_bytes, sum(r.rss for r in readings if r.pid != self.runner_pid))
         for reading in readings:
             if reading.is_kernel:
                 self._record_kernel(reading, peak)

@@ -229,7 +229,8 @@ def write_markdown(path: Path, command: str, facts: list[str], tables: list[str]
         "",
         "Each study is the real runner on the sample-like export of that size. Wall = the runner's own "
         "timing of the step (its manifest); peak RSS = the peak resident memory of the Jupyter kernel that "
-        "ran the notebook (the larger of 50 ms samples and the kernel's high-water mark), of the runner "
+        "ran the notebook (the larger of 50 ms samples and the kernel's high-water mark; with the worker "
+        "processes it starts, their summed RSS at one sample when that is larger), of the runner "
         "process for the report and for its own work outside the steps; for the whole study, the largest "
         "summed RSS of the runner and its kernels at one sample. rows/s = transaction rows of the export "
         "(dirty rows included) / wall seconds. The floor is DuckDB alone reading the same CSV into the "

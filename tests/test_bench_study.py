@@ -186,6 +186,17 @@ def test_recorder_attributes_kernels_runner_and_gaps() -> None:
     assert recorder.tree_bytes == 505 * MIB
 
 
+def test_a_kernels_worker_processes_count_in_its_steps_peak() -> None:
+    recorder = PeakRecorder(runner_pid=1)
+    runner = Reading(1, False, 100 * MIB, 100 * MIB)
+    recorder.record("01_clean", [runner, Reading(11, True, 300 * MIB, 350 * MIB), Reading(21, False, 250 * MIB, 260 * MIB),
+                                 Reading(22, False, 200 * MIB, 200 * MIB)])
+    recorder.record("01_clean", [runner, Reading(11, True, 600 * MIB, 600 * MIB)])  # the workers are gone
+    assert recorder.steps["01_clean"].own_bytes == 750 * MIB  # 300 + 250 + 200 at one sample
+    recorder.record("02_rfm_clv", [runner, Reading(12, True, 400 * MIB, 900 * MIB)])
+    assert recorder.steps["02_rfm_clv"].own_bytes == 900 * MIB  # no workers: the kernel's high-water mark
+
+
 def test_a_kernel_seen_before_its_steps_line_goes_to_the_step_running_when_the_run_stopped() -> None:
     recorder = PeakRecorder(runner_pid=1)
     recorder.record("01_clean", [Reading(1, False, 100 * MIB, 100 * MIB), Reading(11, True, 50 * MIB, 60 * MIB)])
