@@ -198,3 +198,15 @@ def test_worker_processes_clean_as_one_process_does():
     pd.testing.assert_frame_equal(pooled.kept, whole.kept)
     pd.testing.assert_frame_equal(pooled.quarantine, whole.quarantine)
     assert pooled.quality == whole.quality
+
+
+def test_a_header_asked_for_below_the_first_rows_is_found(tmp_path):
+    """The whole-file reader looks for the header in the first 50 rows, and further down when header_row says so."""
+    path = tmp_path / "preamble.csv"
+    preamble = "".join(f"导出说明 {i},,,\n" for i in range(60))
+    path.write_text(preamble + "客户编号,订单编号,订单日期,金额\n001,A,2024-03-05,1\n002,B,2024-03-06,2\n", encoding="utf-8")
+    spec = InputFile(path=path, header_row=61,
+                     columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
+    read = read_input(spec, "transactions")
+    assert "header on line 61" in read.read_as
+    assert read.frame["订单编号"].tolist() == ["A", "B"] and read.frame["_source_row"].tolist() == [62, 63]

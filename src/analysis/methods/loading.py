@@ -291,12 +291,16 @@ def _read_delimited(data: bytes, ctx: _Context, *, kind: str) -> RawInput:
     lines, undecodable, encoding = _decode_lines(data, ctx)
     sep, how = _choose_separator(lines, ctx)
     with _without_cyclic_gc():
-        rows = list(_csv_rows(lines, sep, ctx))
-        header_at = _header_index(rows, ctx)
-        frame, malformed = _frame(rows, header_at, lines=lines)
+        rows = list(islice(_csv_rows(lines, sep, ctx), _HEADER_SEARCH_ROWS))
+        wanted = ctx.spec.header_row
+        if len(rows) == _HEADER_SEARCH_ROWS and wanted is not None and wanted > rows[-1].number:
+            rows = list(_csv_rows(lines, sep, ctx))  # the header is asked for further down
+        header = rows[_header_index(rows, ctx)]
+        # the rows below the header as one block (csv reads them at once where each record is a line)
+        frame, malformed = _Block.parsed(lines[header.last:], header.last + 1, sep).frame(sep, ctx, header)
     sep_name = "tab" if sep == "\t" else f"'{sep}'"
-    read_as = f"{kind}, encoding {encoding}, separator {sep_name} ({how}), header on line {rows[header_at].number}"
-    return _raw_input(frame, undecodable + malformed, read_as, delimited=True, headers=_header_cells(rows[header_at].cells), sep=sep)
+    read_as = f"{kind}, encoding {encoding}, separator {sep_name} ({how}), header on line {header.number}"
+    return _raw_input(frame, undecodable + malformed, read_as, delimited=True, headers=_header_cells(header.cells), sep=sep)
 
 
 @contextmanager
@@ -927,17 +931,22 @@ class _Block:
         if not lines:
             return None
         while True:
-            try:
-                records = list(csv.reader(lines, delimiter=sep))
-            except csv.Error:
-                return cls(lines, first, None)  # _csv_rows says where, as the whole-file reader does
+            block = cls.parsed(lines, first, sep)
             # within a quoted cell csv keeps a line break in the cell, so only then can the last one be cut
-            if not records or not any("\n" in cell or "\r" in cell for cell in records[-1]):
-                return cls(lines, first, records)
+            if not block.records or not any("\n" in cell or "\r" in cell for cell in block.records[-1]):
+                return block
             more = list(islice(text, size))
             if not more:
-                return cls(lines, first, records)
+                return block
             lines += more
+
+    @classmethod
+    def parsed(cls, lines: list[str], first: int, sep: str) -> _Block:
+        """``lines`` (whole records, from line ``first``) read by csv."""
+        try:
+            return cls(lines, first, list(csv.reader(lines, delimiter=sep)))
+        except csv.Error:
+            return cls(lines, first, None)  # _csv_rows says where, as the whole-file reader does
 
     @property
     def last(self) -> int:
