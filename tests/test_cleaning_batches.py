@@ -1,5 +1,6 @@
 """Cleaning batch by batch (out of core) gives what cleaning the whole file gives: rows, reasons, details, counts."""
 
+import re
 from datetime import date
 from pathlib import Path
 
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
-from analysis.methods.cleaning import clean_customers, clean_transactions
+from analysis.methods.cleaning import WHITESPACE, clean_customers, clean_transactions
 from analysis.methods.loading import delimited_batches, read_input
 from tests.examples import examples
 from tests.make_export_fixtures import COLUMNS, write_all
@@ -98,7 +99,7 @@ def test_kept_rows_without_any_order_id_clean_the_same_in_batches(tmp_path):
     assert_messy_rows_clean_the_same(tmp_path, rows, 1)
 
 
-# Arrow's regex engine (RE2) in parse_amounts strips what Python's re stripped -------------------
+# Arrow's regex engine (RE2) in parse_amounts and parse_dates does what Python's re did ----------------
 
 def test_whitespace_is_what_python_re_calls_whitespace():
     import re
@@ -109,10 +110,33 @@ def test_whitespace_is_what_python_re_calls_whitespace():
     assert set(WHITESPACE) == {chr(i) for i in range(sys.maxunicode + 1) if re.fullmatch(r"\s", chr(i))}
 
 
+WHITESPACE_AND_TEXT = WHITESPACE + "ab1-/"
+
+
 def python_stripped(text: str) -> str:
     from analysis.methods.cleaning import _CURRENCY
 
     return _CURRENCY.sub("", text).replace(",", "")
+
+
+@settings(max_examples=examples(200), deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(st.one_of(st.none(), st.text(alphabet=WHITESPACE_AND_TEXT, max_size=10)), max_size=20))
+def test_whitespace_runs_are_squeezed_as_python_re_does(cells):
+    from analysis.methods.cleaning import _WHITESPACE_RE2, _replace_re2
+
+    squeezed = _replace_re2(pd.Series(cells, dtype="string"), _WHITESPACE_RE2 + "+", " ").tolist()
+    assert squeezed == [pd.NA if cell is None else re.sub(r"\s+", " ", cell) for cell in cells]
+
+
+@settings(max_examples=examples(200), deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(st.one_of(st.none(), st.text(alphabet="合小总共计 \u3000:：-TotalSubGrandtOTALx1", max_size=16),
+                                 st.sampled_from(["合计", "总 计", "小计：", " Total: ", "SUB-TOTAL", "grand total", "Totals"])),
+                       max_size=20))
+def test_total_labels_are_found_as_the_pattern_alone_finds_them(cells):
+    from analysis.methods.cleaning import _TOTAL_LABEL, _is_total_label
+
+    found = _is_total_label(pd.Series(cells, dtype="string")).tolist()
+    assert found == [cell is not None and _TOTAL_LABEL.fullmatch(cell) is not None for cell in cells]
 
 
 def test_currency_marks_fold_case_as_python_does():

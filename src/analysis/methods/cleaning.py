@@ -84,7 +84,8 @@ WHITESPACE = (
     "\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 # _CURRENCY for Arrow's RE2 engine, which runs on the whole column at once (Python's re goes cell by cell).
-_CURRENCY_RE2 = "(?i)(人民币|RMB|CNY|元|¥|￥|[" + "".join(f"\\x{{{ord(ch):04X}}}" for ch in WHITESPACE) + "])"
+_WHITESPACE_RE2 = "[" + "".join(f"\\x{{{ord(ch):04X}}}" for ch in WHITESPACE) + "]"
+_CURRENCY_RE2 = "(?i)(人民币|RMB|CNY|元|¥|￥|" + _WHITESPACE_RE2 + ")"
 # 合计 / 小计 / 总计 (also written 合  计), Total / Subtotal / Grand total, with an optional colon.
 _TOTAL_LABEL = re.compile(
     r"^\s*(?:总?合\s*计|小\s*计|总\s*计|共\s*计|total|sub[\s-]?total|grand[\s-]?total)\s*[:：]?\s*$", flags=re.IGNORECASE
@@ -289,7 +290,7 @@ def parse_dates(values: pd.Series, formats: list[str], *, excel_serials: bool = 
        day (1900 date system: day 0 is 1899-12-30), e.g. '45000' → 2023-03-15; a fraction is a time.
        An 8-digit '20240305' is far outside the range, so it is only ever read by '%Y%m%d'.
     """
-    text = values.astype("string").str.strip().str.replace(r"\s+", " ", regex=True)
+    text = _replace_re2(values.astype("string").str.strip(), _WHITESPACE_RE2 + "+", " ")  # Python's \s+ → " "
     parsed = _parse_with_formats(text, formats)
     todo = parsed.isna() & text.notna()
     if todo.any():
@@ -326,14 +327,19 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     Non-finite values ('inf', '-Infinity', '1e400', 'nan') are NaN: no amount is infinite, and an
     infinity would break the sums downstream.
     """
-    array = pa.array(values.astype("string").array).cast(pa.large_string())
-    array = pc.replace_substring(pc.replace_substring_regex(array, _CURRENCY_RE2, ""), ",", "")
-    text = pd.Series(pd.array(array, dtype="string"), index=values.index)
+    text = _replace_re2(values.astype("string"), _CURRENCY_RE2, "").str.replace(",", "", regex=False)
     negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False)
     text = text.str.strip("()")
     numbers = pd.to_numeric(text, errors="coerce").astype("float64")
     numbers = numbers.where(np.isfinite(numbers))
     return numbers.mask(negative_parens.astype(bool), -numbers)
+
+
+def _replace_re2(text: pd.Series, pattern: str, replacement: str) -> pd.Series:
+    """``pattern`` (RE2 syntax) replaced in every cell by Arrow, on the whole column at once: pandas
+    runs a pattern Python's re reads differently (``\\s``, a case-insensitive one) cell by cell."""
+    array = pa.array(text.astype("string").array).cast(pa.large_string())
+    return pd.Series(pd.array(pc.replace_substring_regex(array, pattern, replacement), dtype="string"), index=text.index)
 
 
 def outlier_mask(amounts: pd.Series, rule: OutlierRule) -> pd.Series:
@@ -451,7 +457,14 @@ def total_label_rows(raw: pd.DataFrame, ids: pd.Series, id_header: str) -> tuple
 
 
 def _is_total_label(cells: pd.Series) -> pd.Series:
-    return cells.str.fullmatch(_TOTAL_LABEL).fillna(False).astype(bool)
+    # Every label holds 计 or a t (which only t and T match, case folded): Arrow finds those cells on
+    # the whole column, and only they go through the pattern, cell by cell in Python's re.
+    text = pa.array(cells.astype("string").array).cast(pa.large_string())
+    maybe = pc.fill_null(pc.match_substring_regex(text, "[计tT]"), False).to_numpy(zero_copy_only=False)
+    flags = pd.Series(False, index=cells.index)
+    if maybe.any():
+        flags[maybe] = cells[maybe].str.fullmatch(_TOTAL_LABEL).fillna(False).astype(bool).to_numpy()
+    return flags
 
 
 def grand_total_rows(amounts: pd.Series, open_rows: pd.Series, tolerance: float) -> tuple[pd.Series, pd.Series]:
