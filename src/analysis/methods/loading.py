@@ -72,6 +72,7 @@ SEPARATORS = (",", "\t", ";", "|")
 
 _ENCODINGS_TRIED = ("utf-8-sig", "gb18030")  # gb18030 is a superset of gbk and gb2312
 _HEADER_SEARCH_ROWS = 50
+_WHOLE_FILE_BLOCK_LINES = 250_000
 _MAX_UNDECODABLE_SHARE = 0.1  # more bad lines than this: the file is in another encoding
 _ZIP_MAGIC = b"PK\x03\x04"  # xlsx is a zip archive
 _OLE2_MAGIC = b"\xd0\xcf\x11\xe0"  # binary Excel 97-2003
@@ -296,8 +297,11 @@ def _read_delimited(data: bytes, ctx: _Context, *, kind: str) -> RawInput:
         if len(rows) == _HEADER_SEARCH_ROWS and wanted is not None and wanted > rows[-1].number:
             rows = list(_csv_rows(lines, sep, ctx))  # the header is asked for further down
         header = rows[_header_index(rows, ctx)]
-        # the rows below the header as one block (csv reads them at once where each record is a line)
-        frame, malformed = _Block.parsed(lines[header.last:], header.last + 1, sep).frame(sep, ctx, header)
+    # the rows below the header in blocks, as the batches are read: csv reads a block at once where each
+    # record is a line, and only one block's cells are Python objects at a time
+    blocks = list(_body_blocks(iter(lines[header.last:]), header, sep, ctx, _WHOLE_FILE_BLOCK_LINES))
+    frame = pd.concat([f for f, _ in blocks], ignore_index=True) if blocks else _frame([header], 0, lines=[])[0]
+    malformed = [m for _, found in blocks for m in found]
     sep_name = "tab" if sep == "\t" else f"'{sep}'"
     read_as = f"{kind}, encoding {encoding}, separator {sep_name} ({how}), header on line {header.number}"
     return _raw_input(frame, undecodable + malformed, read_as, delimited=True, headers=_header_cells(header.cells), sep=sep)
@@ -891,15 +895,8 @@ class DelimitedBatches:
             for _ in range(self.rows_before_body):
                 header = next(rows)
             assert header is not None and header.number == self.header_number
-            lines_done = header.last
             yielded = False
-            while True:
-                with _without_cyclic_gc():
-                    block = _Block.read(text, lines_done + 1, self.rows_per_batch, self.sep)
-                    if block is None:
-                        break
-                    frame, malformed = block.frame(self.sep, ctx, header)
-                lines_done = block.last
+            for frame, malformed in _body_blocks(text, header, self.sep, ctx, self.rows_per_batch):
                 self.rejected.extend(malformed)
                 if len(frame) or not yielded:
                     frame.attrs.update(read_as=self.read_as, delimited=True)
@@ -909,6 +906,22 @@ class DelimitedBatches:
                 frame, _ = _frame([header], 0, lines=[])
                 frame.attrs.update(read_as=self.read_as, delimited=True)
                 yield frame
+
+
+def _body_blocks(
+    text: Iterator[str], header: _Row, sep: str, ctx: _Context, size: int
+) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+    """The rows below ``header`` (``text`` stands just past its last line), a block of about ``size``
+    lines at a time: each block's frame and malformed lines, as :func:`_frame` makes them."""
+    lines_done = header.last
+    while True:
+        with _without_cyclic_gc():
+            block = _Block.read(text, lines_done + 1, size, sep)
+            if block is None:
+                return
+            frame, malformed = block.frame(sep, ctx, header)
+        lines_done = block.last
+        yield frame, malformed
 
 
 @dataclass
