@@ -13,6 +13,8 @@ import tracemalloc
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.methods.clv import (
     BetaGeoModel,
@@ -39,10 +41,12 @@ from analysis.methods.clv.intervals import (
     CUSTOMER_INTERVAL_COLUMNS,
     _Histories,
     _predict,
+    _row_quantiles,
     _Schedule,
     _with_params,
 )
 from analysis.methods.tiers import assign_tiers
+from tests.examples import examples
 
 BG_TRUTH = {"r": 0.6, "alpha": 35.0, "a": 0.7, "b": 3.5}  # per day, as benchmarks/datagen.py
 PARETO_TRUTH = {"r": 0.6, "alpha": 35.0, "s": 0.8, "beta": 200.0}
@@ -275,6 +279,30 @@ def test_chunks_give_the_result_of_one_chunk(case) -> None:
     for size in (97, 500):
         chunked = customer_intervals(draws, *columns(frame), chunk_size=size)
         np.testing.assert_allclose(chunked.to_numpy(), whole.to_numpy(), rtol=1e-12, atol=0)
+
+
+@settings(max_examples=examples(300), deadline=None, derandomize=True, database=None)
+@given(
+    rows=st.integers(1, 6),
+    draws=st.integers(1, 60),
+    seed=st.integers(0, 2**32 - 1),
+    kind=st.sampled_from(["normal", "ties", "nan", "inf"]),
+    level=st.one_of(st.sampled_from([0.5, 0.8, 0.9, 0.95, 0.99, 0.0, 1.0 - 1e-17]), st.floats(0.01, 0.99)),
+)
+def test_row_quantiles_are_numpys_quantiles(rows: int, draws: int, seed: int, kind: str, level: float) -> None:
+    # the sort-based quantiles must be numpy's to the bit: order statistics, interpolation, NaN rows
+    rng = np.random.default_rng(seed)
+    matrix = rng.standard_normal((rows, draws)) * 10.0 ** rng.integers(-3, 6)
+    if kind == "ties":
+        matrix = np.round(matrix)
+    elif kind in ("nan", "inf"):
+        special = np.nan if kind == "nan" else rng.choice([np.inf, -np.inf])
+        matrix[rng.random(matrix.shape) < 0.1] = special
+    quantiles = ((1 - level) / 2, (1 + level) / 2)
+    with np.errstate(invalid="ignore"):
+        expected = np.quantile(matrix, quantiles, axis=1)
+        got = _row_quantiles(matrix.copy(), quantiles)
+    np.testing.assert_array_equal(got, expected)
 
 
 def test_customer_intervals_stay_within_memory_of_a_chunk(models) -> None:
