@@ -161,6 +161,21 @@ def test_aggregated_likelihood_equals_row_sum(cdnow: pd.DataFrame) -> None:
         assert likelihood(np.array(params)) == pytest.approx(weights @ rows, rel=1e-12)
 
 
+def test_likelihood_shares_the_tails_of_an_age_that_is_one_row_s_T_and_another_s_t_x() -> None:
+    # G(v) is one function of (x, v): a (x, t_x) pair equal to another row's (x, T) is evaluated
+    # once; rows with t_x = T (no unseen dropout) and x = 0 (t_x = 0) are among them
+    x = np.array([0.0, 0.0, 2.0, 2.0, 2.0, 5.0, 5.0, 1.0])
+    t_x = np.array([0.0, 0.0, 30.0, 50.0, 80.0, 80.0, 120.0, 120.0])
+    T = np.array([30.0, 80.0, 50.0, 80.0, 80.0, 120.0, 120.0, 300.0])
+    weights = np.arange(1.0, 9.0)
+    likelihood = _ParetoNBDLikelihood(x, t_x, T, weights)
+    assert likelihood.pair_x.size < 2 * x.size
+    for params in [(0.55, 10.6, 0.61, 11.7), (1.2, 3.0, 0.4, 1.5), (0.8, 40.0, 1.3, 40.0)]:
+        rows = _pareto_nbd_loglik(np.array(params), x, t_x, T)
+        assert np.all(np.isfinite(rows))
+        assert likelihood(np.array(params)) == pytest.approx(weights @ rows, rel=1e-13)
+
+
 def test_weights_and_row_order(cdnow: pd.DataFrame, cdnow_pnbd: ParetoNBDModel) -> None:
     distinct = cdnow.groupby(["x", "t_x", "T"], as_index=False).size()
     weighted = ParetoNBDModel().fit(distinct["x"], distinct["t_x"], distinct["T"], weights=distinct["size"])

@@ -58,15 +58,34 @@ def _log_tail(
     - ``alpha >= beta``: ``log G = -(r+x) log(alpha+v) - s log(beta+v) + log 2F1(1, r+x; r+s+x+1; z)``
     - ``alpha < beta``: ``log G = -(r+x-1) log(alpha+v) - (s+1) log(beta+v) + log 2F1(1, s+1; r+s+x+1; z)``
     """
+    return _log_tail_of(params, x, *_age_terms(params, v))
+
+
+def _age_terms(
+    params: tuple[float, float, float, float], v: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """``log(alpha+v)``, ``log(beta+v)`` and the argument ``z`` of :func:`_log_tail`: functions of the
+    age alone, which the likelihood evaluates once per distinct age."""
+    _, alpha, _, beta = params
+    z = (alpha - beta) / (alpha + v) if alpha >= beta else (beta - alpha) / (beta + v)
+    return np.log(alpha + v), np.log(beta + v), z
+
+
+def _log_tail_of(
+    params: tuple[float, float, float, float],
+    x: np.ndarray,
+    log_alpha_v: np.ndarray,
+    log_beta_v: np.ndarray,
+    z: np.ndarray,
+) -> np.ndarray:
+    """:func:`_log_tail` from its age terms (:func:`_age_terms`)."""
     r, alpha, s, beta = params
     c = r + s + x + 1.0
     if alpha >= beta:
-        z = (alpha - beta) / (alpha + v)
         series = special.hyp2f1(1.0, r + x, c, z)
-        return -(r + x) * np.log(alpha + v) - s * np.log(beta + v) + np.log(series)
-    z = (beta - alpha) / (beta + v)
+        return -(r + x) * log_alpha_v - s * log_beta_v + np.log(series)
     series = special.hyp2f1(1.0, s + 1.0, c, z)
-    return -(r + x - 1.0) * np.log(alpha + v) - (s + 1.0) * np.log(beta + v) + np.log(series)
+    return -(r + x - 1.0) * log_alpha_v - (s + 1.0) * log_beta_v + np.log(series)
 
 
 def _log_dropout_term(
@@ -81,9 +100,14 @@ def _log_dropout_term(
     ``t_x = T`` (the customer cannot have dropped out unseen).
     """
     r, _, s, _ = params
+    return _log_dropout_of(np.log(s) - np.log(r + s + x), log_tail_tx, log_tail_T)
+
+
+def _log_dropout_of(log_share: np.ndarray, log_tail_tx: np.ndarray, log_tail_T: np.ndarray) -> np.ndarray:
+    """:func:`_log_dropout_term` from ``log_share = log(s/(r+s+x))``, a function of ``x`` alone."""
     gap = np.minimum(log_tail_T - log_tail_tx, 0.0)
     with np.errstate(divide="ignore"):
-        return np.log(s) - np.log(r + s + x) + log_tail_tx + np.log(-np.expm1(gap))
+        return log_share + log_tail_tx + np.log(-np.expm1(gap))
 
 
 def _pareto_nbd_loglik(
@@ -105,31 +129,33 @@ def _pareto_nbd_loglik(
 class _ParetoNBDLikelihood:
     """Weighted Pareto/NBD log-likelihood of patterns ``(x, t_x, T)``.
 
-    The sum of :func:`_pareto_nbd_loglik` with the hypergeometric terms ``G(T)`` evaluated once
-    per distinct ``(x, T)`` pair and ``G(t_x)`` once per distinct ``(x, t_x)`` pair, and the gamma
-    functions once per distinct ``x``. No analytic gradient: the derivatives of ``2F1`` in its
-    parameters have no closed form, so the fit uses central differences
-    (:func:`~analysis.methods.clv.fitting._with_numerical_gradient`).
+    The sum of :func:`_pareto_nbd_loglik` with the hypergeometric terms ``G(T)`` and ``G(t_x)``
+    evaluated once per distinct ``(x, age)`` pair (the pairs ``(x, T)`` and ``(x, t_x)`` together:
+    ``G`` is one function of ``x`` and the age), the terms of the age alone once per distinct age
+    and the gamma functions and ``log(s/(r+s+x))`` once per distinct ``x``. No analytic gradient:
+    the derivatives of ``2F1`` in its parameters have no closed form, so the fit uses central
+    differences (:func:`~analysis.methods.clv.fitting._with_numerical_gradient`).
     """
 
     def __init__(self, x: np.ndarray, t_x: np.ndarray, T: np.ndarray, w: np.ndarray) -> None:
         self.w = w
         self.total = float(w.sum())
-        self.ux, ix = _distinct(x)
-        self.w_x = np.bincount(ix, weights=w, minlength=self.ux.size)
-        (self.pair_T, self.i_T), (self.pair_tx, self.i_tx) = (
-            _distinct_rows([x, v]) for v in (T, t_x)
-        )
-        self.x = x
+        self.ux, self.ix = _distinct(x)
+        self.w_x = np.bincount(self.ix, weights=w, minlength=self.ux.size)
+        pairs, pair_of_row = _distinct_rows([np.concatenate([x, x]), np.concatenate([T, t_x])])
+        self.i_T, self.i_tx = pair_of_row[: x.size], pair_of_row[x.size :]
+        self.pair_x = pairs[:, 0]
+        self.ages, self.pair_age = _distinct(pairs[:, 1])
 
     def __call__(self, theta: np.ndarray) -> float:
         r, alpha, s, beta = (float(v) for v in theta)
         params = (r, alpha, s, beta)
-        x_T, T = self.pair_T.T
-        log_alive = _take(-(r + x_T) * np.log(alpha + T) - s * np.log(beta + T), self.i_T)
-        log_tail_T = _take(_log_tail(params, x_T, T), self.i_T)
-        log_tail_tx = _take(_log_tail(params, *self.pair_tx.T), self.i_tx)
-        log_dead = _log_dropout_term(params, self.x, log_tail_tx, log_tail_T)
+        log_alpha, log_beta, z = (_take(term, self.pair_age) for term in _age_terms(params, self.ages))
+        x = self.pair_x
+        log_tail = _log_tail_of(params, x, log_alpha, log_beta, z)
+        log_alive = _take(-(r + x) * log_alpha - s * log_beta, self.i_T)
+        log_share = _take(np.log(s) - np.log(r + s + self.ux), self.ix)
+        log_dead = _log_dropout_of(log_share, _take(log_tail, self.i_tx), _take(log_tail, self.i_T))
         ll = (
             self.w_x @ (special.gammaln(r + self.ux) - special.gammaln(r))
             + self.total * (r * np.log(alpha) + s * np.log(beta))
