@@ -173,19 +173,20 @@ purchase_periods AS (
     SELECT
         customer_id,
         period,
-        SUM(amount) AS period_amount,
-        MIN(period) OVER (PARTITION BY customer_id) AS first_period
+        SUM(amount) AS period_amount
     FROM window_rows
     WHERE is_purchase
     GROUP BY customer_id, period
 ),
 per_customer_periods AS (
+    -- the repeat periods' amount is the total less the first period's: exact in DECIMAL, and
+    -- one aggregation instead of a window over each customer's periods
     SELECT
         customer_id,
         COUNT(*) - 1 AS frequency,
-        MIN(first_period) AS start_period,
+        MIN(period) AS start_period,
         MAX(period) AS end_period,
-        SUM(CASE WHEN period > first_period THEN period_amount END) AS repeat_amount
+        SUM(period_amount) - MIN_BY(period_amount, period) AS repeat_amount
     FROM purchase_periods
     GROUP BY customer_id
 )
