@@ -23,7 +23,7 @@ from analysis.frame.params import (
 from analysis.methods import quality_gate
 from analysis.methods.quality_gate import QualityGateError, enforce, find_breaches
 from analysis.report import sections
-from analysis.stages.rfm_clv import compute, excluded_counts, excluded_customers
+from analysis.stages.rfm_clv import compute, excluded_counts, excluded_customers, read_excluded
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -215,6 +215,42 @@ def test_customers_without_a_purchase_are_listed_with_their_reason():
         {"customer_id": "Z", "reason": "zero_amount_only", "rows": 1, "net_amount": 0.0},
     ]
     assert excluded_counts(excluded) == {"no_purchase": 1, "returns_only": 2, "zero_amount_only": 1}
+
+
+@pytest.mark.parametrize("layout", ["cleaned", "no_purchase_flag", "text_dates", "milliseconds"])
+def test_the_file_reader_lists_the_customers_of_all_rows(tmp_path, layout):
+    # read_excluded passes pandas only the rows of customers without a purchase in the period; the
+    # result must be that of excluded_customers on every row, whatever the columns and date type
+    frame = pd.DataFrame([
+        ("A", "2024-03-01", 100.0, 100.0, 0.0, False, True),
+        ("A", "2024-04-01", -30.0, -30.0, 0.0, True, False),   # a buyer's return: A stays a buyer
+        ("B", "2023-12-31 23:59:59.999999", 40.0, 40.0, 0.0, False, True),  # bought just before the period
+        ("B", "2024-01-01", -40.0, -40.0, 0.0, True, False),
+        ("C", "2024-12-31 23:59:59.999999", 20.0, 20.0, 0.0, False, True),  # bought on the last day
+        ("C", "2024-06-01", -20.0, -20.0, 0.0, True, False),
+        ("D", "2025-01-01", 20.0, 20.0, 0.0, False, True),     # bought only after the period
+        ("D", "2024-06-01", -20.0, -20.0, 0.0, True, False),
+        ("R", "2024-03-01", -50.0, -50.0, 0.0, True, False),
+        ("F", "2024-03-01", 0.0, 80.0, -80.0, False, False),
+        ("N", "2024-03-01", -5.0, 80.0, -85.0, False, False),
+        ("N", "2024-05-01", 0.0, 0.0, 0.0, False, False),
+        ("Z", "2024-05-01", 0.0, 0.0, 0.0, False, False),
+        ("M", "2024-05-01", None, None, None, None, None),       # missing values
+        (None, "2024-05-01", -1.0, -1.0, 0.0, True, False),      # no customer id
+        ("E", None, -1.0, -1.0, 0.0, True, False),               # no date
+    ], columns=["customer_id", "order_date", "amount", "gross_amount", "returned_amount", "is_return", "is_purchase"])
+    frame["order_date"] = pd.to_datetime(frame["order_date"], format="ISO8601")
+    if layout == "no_purchase_flag":
+        frame = frame.drop(columns="is_purchase")
+    elif layout == "text_dates":
+        frame["order_date"] = frame["order_date"].dt.strftime("%Y-%m-%d %H:%M:%S.%f")
+    elif layout == "milliseconds":
+        frame["order_date"] = frame["order_date"].astype("datetime64[ms]")
+    path = tmp_path / "transactions.parquet"
+    frame.to_parquet(path)
+    expected = excluded_customers(frame, PERIOD)
+    assert set(expected["customer_id"]) >= {"B", "D", "R", "F", "N", "Z"}
+    pd.testing.assert_frame_equal(read_excluded(path, PERIOD), expected)
 
 
 def test_stage_two_writes_the_excluded_customers_and_counts_them(tmp_path, sample_report, out_root):

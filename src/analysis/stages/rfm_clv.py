@@ -46,6 +46,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analysis.frame import catalog
 from analysis.frame.params import Period, Scoring
@@ -267,12 +268,43 @@ def excluded_counts(excluded: pd.DataFrame) -> dict[str, int]:
 
 
 def read_excluded(transactions_path: Path, period: Period) -> pd.DataFrame:
-    """:func:`excluded_customers` of the cleaned transactions file (only the columns it needs are read)."""
+    """:func:`excluded_customers` of the cleaned transactions file.
+
+    Only the columns it needs are read, and only the rows of customers without a purchase row in the
+    period reach pandas (:func:`rows_without_buyers`): a customer with one is never excluded, and the
+    others keep every row, so the result is that of all rows.
+    """
     import pyarrow.parquet as pq
 
     wanted = ["customer_id", "order_date", "amount", "gross_amount", "returned_amount", "is_return", "is_purchase"]
     names = set(pq.read_schema(transactions_path).names)
-    return excluded_customers(pd.read_parquet(transactions_path, columns=[c for c in wanted if c in names]), period)
+    table = pq.read_table(transactions_path, columns=[c for c in wanted if c in names])
+    return excluded_customers(rows_without_buyers(table, period).to_pandas(), period)
+
+
+def rows_without_buyers(table: pa.Table, period: Period) -> pa.Table:
+    """The rows in ``period`` of the customers without a purchase row in it, in file order (Arrow).
+
+    A purchase row as in :func:`excluded_customers`. Dates other than timezone-naive timestamps
+    are left to pandas: the whole table is returned.
+    """
+    import pyarrow.compute as pc
+
+    dates = table["order_date"]
+    if not pa.types.is_timestamp(dates.type) or dates.type.tz is not None:
+        return table
+    # a naive timestamp's date is in [start, end] when the timestamp is in [start, end + 1 day)
+    start = pa.scalar(pd.Timestamp(period.start), type=dates.type)
+    after_end = pa.scalar(pd.Timestamp(period.end) + pd.Timedelta(days=1), type=dates.type)
+    in_period = pc.and_(pc.greater_equal(dates, start), pc.less(dates, after_end))
+    if "is_purchase" in table.column_names:
+        purchase = pc.fill_null(table["is_purchase"], False)
+    else:
+        is_return = (pc.fill_null(table["is_return"], False) if "is_return" in table.column_names
+                     else pa.scalar(False))
+        purchase = pc.and_(pc.fill_null(pc.greater(table["amount"], 0), False), pc.invert(is_return))
+    buyers = pc.unique(table["customer_id"].filter(pc.and_(in_period, purchase)))
+    return table.filter(pc.and_(in_period, pc.invert(pc.is_in(table["customer_id"], value_set=buyers))))
 
 
 def repeat_buyers(frequency: pd.Series) -> int:
