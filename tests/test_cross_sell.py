@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.frame import catalog
 from analysis.frame.params import ParamsError, load_params
@@ -65,6 +67,28 @@ def test_the_purchase_matrix_counts_purchases_per_customer_and_category_in_the_w
     assert list(early.index) == ["a"] and early.loc["a"].tolist() == [2, 0, 0]
     late = cross_sell.purchase_matrix(tx, since="2025-02-01")
     assert list(late.columns) == ["y"] and late.loc["a"].tolist() == [1]  # the categories seen in the window
+
+
+def crosstab_matrix(tx: pd.DataFrame, categories: list[str] | None = None) -> pd.DataFrame:
+    """The purchase matrix as a plain crosstab of the purchase rows with a category (the reference)."""
+    rows = tx[tx["is_purchase"] & tx["product_category"].notna()]
+    counts = pd.crosstab(rows["customer_id"].astype("string"), rows["product_category"].astype("string"))
+    columns = sorted(rows["product_category"].unique()) if categories is None else categories
+    return counts.reindex(columns=columns, fill_value=0).astype("int64").sort_index()
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.sampled_from(["b", "a", "c10", "c2", "Z", "é"]),
+                          st.sampled_from(["x", "y", "Y", None, "z z"]), st.booleans()), min_size=1, max_size=40),
+       st.booleans())
+def test_the_purchase_matrix_counts_like_a_crosstab(rows, fixed):
+    tx = purchases([(c, "2025-01-01", k) for c, k, _ in rows]).assign(is_purchase=[b for *_, b in rows])
+    categories = ["z z", "w", "x"] if fixed else None
+    got = cross_sell.purchase_matrix(tx, categories=categories)
+    want = crosstab_matrix(tx, categories)
+    assert got.index.tolist() == want.index.tolist() and got.columns.tolist() == want.columns.tolist()
+    assert (got.to_numpy() == want.to_numpy()).all() and got.dtypes.eq("int64").all()
+    assert str(got.index.dtype) == "string" and got.index.name == "customer_id" and got.columns.name == "category"
 
 
 def test_the_similarity_is_the_cosine_of_the_category_columns():

@@ -33,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
@@ -92,16 +92,30 @@ def purchase_matrix(
     if until is not None:
         keep &= day <= as_timestamp(until, "until")
     rows = rows[keep]
-    frame = pd.DataFrame({
-        "customer_id": rows["customer_id"].astype("string").to_numpy(),
-        "category": rows["product_category"].astype("string").to_numpy(),
-    })
-    counts = pd.crosstab(frame["customer_id"], frame["category"]) if len(frame) else pd.DataFrame()
-    columns = sorted(frame["category"].unique()) if categories is None else [str(c) for c in categories]
-    counts = counts.reindex(columns=columns, fill_value=0).astype("int64").sort_index()
-    counts.index = pd.Index(counts.index.astype("string"), name="customer_id")
-    counts.columns = pd.Index(columns, name="category")
-    return counts
+    customer, category = _counted(rows["customer_id"]), _counted(rows["product_category"])
+    columns = list(category.uniques) if categories is None else [str(c) for c in categories]
+    counts = np.bincount(customer.codes * len(category.uniques) + category.codes,
+                         minlength=len(customer.uniques) * len(category.uniques))
+    counts = counts.reshape(len(customer.uniques), len(category.uniques))
+    # the asked columns in their order; a category nobody bought is all 0, one not asked for is left out
+    position = pd.Index(category.uniques, dtype=object).get_indexer(columns)
+    found = position >= 0
+    table = np.zeros((len(customer.uniques), len(columns)), dtype="int64")
+    table[:, found] = counts[:, position[found]]
+    return pd.DataFrame(table, index=pd.Index(customer.uniques, dtype="string", name="customer_id"),
+                        columns=pd.Index(columns, name="category"))
+
+
+class _Codes(NamedTuple):
+    codes: np.ndarray  # int64 position of each row's value in ``uniques``
+    uniques: np.ndarray  # the distinct values as str, sorted
+
+
+def _counted(values: pd.Series) -> _Codes:
+    """The values as text, coded by their rank among the distinct values (sorted as text), to count
+    pairs with one ``bincount`` instead of a group-by per pair."""
+    codes, uniques = pd.factorize(values.astype("string").to_numpy(), sort=True)
+    return _Codes(codes.astype("int64"), np.asarray([str(u) for u in uniques], dtype=object))
 
 
 # ---------------------------------------------------------------------------------------------
