@@ -157,6 +157,16 @@ def test_read_and_write_round_trip(study):
     study.remove(catalog.HOLDOUT)  # removing what is not there is fine
 
 
+def test_a_parquet_output_reads_only_the_columns_asked_for_that_it_has(study):
+    table = pd.DataFrame({"customer_id": ["a", "b"], "amount": [1.0, 2.0], "cost": [0.5, None], "channel": ["x", "y"]})
+    study.write(catalog.TRANSACTIONS, table)
+    pd.testing.assert_frame_equal(study.read(catalog.TRANSACTIONS, columns=["cost", "customer_id", "missing"]),
+                                  table[["customer_id", "cost"]])  # the file's order; an absent name is left out
+    pd.testing.assert_frame_equal(study.read_optional(catalog.TRANSACTIONS, columns=("amount",)), table[["amount"]])
+    pd.testing.assert_frame_equal(study.read(catalog.TRANSACTIONS), table)
+    assert study.read_optional(catalog.SURVEYS, columns=["customer_id"]) is None
+
+
 def test_a_missing_output_names_the_run_and_the_fix(study):
     assert study.read_optional(catalog.SURVEYS) is None
     with pytest.raises(FileNotFoundError, match="has not run for 'sample'") as err:

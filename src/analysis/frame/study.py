@@ -28,12 +28,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from analysis.frame import catalog, storage
 from analysis.frame.params import (
@@ -127,8 +128,11 @@ class Study:
             )
         return path
 
-    def read(self, name: str) -> Any:
+    def read(self, name: str, columns: Sequence[str] | None = None) -> Any:
         """A run output by its catalog name: a DataFrame (parquet), the parsed object (json) or a string (text).
+
+        ``columns`` reads only those columns of a parquet output (in the file's order; a name the
+        file lacks is left out), so a stage needing a few columns of a large table does not hold it all.
 
         Raises
         ------
@@ -137,12 +141,12 @@ class Study:
         analysis.frame.catalog.UnknownOutputError
             When ``name`` is not in :mod:`analysis.frame.catalog`.
         """
-        return _read(catalog.entry(name), self.require(name))
+        return _read(catalog.entry(name), self.require(name), columns)
 
-    def read_optional(self, name: str) -> Any | None:
+    def read_optional(self, name: str, columns: Sequence[str] | None = None) -> Any | None:
         """:meth:`read`, or None when the file is not there (an optional input, a skipped analysis)."""
         path = self.output(name)
-        return _read(catalog.entry(name), path) if path.is_file() else None
+        return _read(catalog.entry(name), path, columns) if path.is_file() else None
 
     def read_previous(self, name: str) -> Any | None:
         """The output ``name`` of ``tiering.previous_run`` as published, or None when there is none."""
@@ -172,9 +176,12 @@ class Study:
         self.output(name).unlink(missing_ok=True)
 
 
-def _read(entry: catalog.Output, path: Path) -> Any:
+def _read(entry: catalog.Output, path: Path, columns: Sequence[str] | None = None) -> Any:
     if entry.format == "parquet":
-        return pd.read_parquet(path)
+        if columns is None:
+            return pd.read_parquet(path)
+        present = pq.read_schema(path).names
+        return pd.read_parquet(path, columns=[c for c in present if c in set(columns)])
     if entry.format == "json":
         return storage.read_json(path)
     return path.read_text(encoding="utf-8")
