@@ -61,6 +61,16 @@ def test_the_size_and_the_floor_cut_the_list():
     assert "by-p-alive" not in set(strict["customer_id"])  # mature and P(alive) 0.1 ≥ 0.05: not lost
 
 
+def test_a_cut_list_is_the_head_of_the_whole_list_reasons_included():
+    rows = book().assign(recent_spend=[0.0, 50.0, 0.0, 10.0, 0.0, 0.0, 0.0, 0.0],
+                         previous_spend=[900.0, 100.0, 0.0, 500.0, 0.0, 0.0, 0.0, 0.0])
+    whole = winback.winback_list(rows, value_quantile=0.25, size=None)
+    for size in (1, 3, 5, 9):
+        cut = winback.winback_list(rows, value_quantile=0.25, size=size)
+        pd.testing.assert_frame_equal(cut, whole.head(size).reset_index(drop=True))
+        assert cut.attrs["valuable"] == whole.attrs["valuable"] and cut.attrs["lost"] == whole.attrs["lost"]
+
+
 def test_each_customer_gets_the_churn_reasons_that_hold_or_low_p_alive():
     rows = book().set_index("customer_id")
     rows.loc["steady", ["recent_spend", "previous_spend"]] = [0.0, 800.0]

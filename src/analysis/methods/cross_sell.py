@@ -114,8 +114,8 @@ class _Codes(NamedTuple):
 def _counted(values: pd.Series) -> _Codes:
     """The values as text, coded by their rank among the distinct values (sorted as text), to count
     pairs with one ``bincount`` instead of a group-by per pair."""
-    codes, uniques = pd.factorize(values.astype("string").to_numpy(), sort=True)
-    return _Codes(codes.astype("int64"), np.asarray([str(u) for u in uniques], dtype=object))
+    codes, uniques = pd.factorize(values.astype("string"), sort=True)  # Arrow's, without a Python str per row
+    return _Codes(codes.astype("int64"), uniques.to_numpy(dtype=object))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -113,17 +113,18 @@ def winback_list(
     last = pd.to_datetime(listed["last_purchase"])
     listed["active_years"] = ((last - first).dt.days / DAYS_PER_YEAR).astype("float64")
     listed["value_at_stake"] = revenue[valuable] / np.maximum(listed["active_years"].fillna(0.0), 1.0)
+    listed["customer_id"] = listed["customer_id"].astype("string")
+    listed = listed.sort_values(["value_at_stake", "customer_id"], ascending=[False, True], kind="mergesort")
+    if size is not None:
+        listed = listed.head(int(size))
+    # the reasons of the listed customers only: one Python call per row
     reasons = [
         winback_reasons(row, max_p_alive, gap_multiple, max_days_since_last, falling_spend_share, detractor_max)
         for row in listed.to_dict(orient="records")
     ]
     listed["reason_codes"] = pd.array(["; ".join(code for code, _ in r) for r in reasons], dtype="string")
     listed["reasons"] = pd.array([to_json(reasons_message(r)) for r in reasons], dtype="string")
-    listed["customer_id"] = listed["customer_id"].astype("string")
-    listed = listed.sort_values(["value_at_stake", "customer_id"], ascending=[False, True], kind="mergesort")
     listed = listed[[c for c in COLUMNS if c in listed.columns]].reset_index(drop=True)
-    if size is not None:
-        listed = listed.head(int(size))
     listed.attrs.update(
         lost=int(lost.sum()), valuable=int(valuable.sum()), floor=floor,
         value_listed=float(listed["value_at_stake"].sum()),

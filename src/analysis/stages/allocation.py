@@ -45,6 +45,9 @@ from analysis.methods.loading import map_columns, read_input
 PLAN_COVARIATES = ("logit_p_alive", "log_clv", "log_frequency", "log_order_value")
 #: Bootstrap resamples of the plan-effect intervals.
 PLAN_EFFECT_BOOTSTRAP = 400
+#: The columns of transactions.parquet the cross-sell and the plan effect read; the rest is never loaded.
+TRANSACTION_COLUMNS = ("customer_id", "order_date", "product_category", "is_purchase", "is_return", "amount",
+                       "gross_amount")
 
 
 @dataclass
@@ -220,15 +223,15 @@ def run(study: Study) -> AllocationOutcome:
     allocation.parquet, capacity.parquet, allocation.json and plan_effect.json, and (with customers.parquet and
     transactions.parquet there) winback.parquet, cross_sell.parquet and cross_sell_validation.json."""
     n_tiers = int(study.read(catalog.TIERING_JSON)["n_tiers"])
+    transactions = study.read_optional(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS)  # read once, for both
     outcome = compute(study.read(catalog.TIER_PROFILE), n_tiers, study.params,
-                      customers=study.read_optional(catalog.CUSTOMERS),
-                      transactions=study.read_optional(catalog.TRANSACTIONS))
+                      customers=study.read_optional(catalog.CUSTOMERS), transactions=transactions)
     study.write(catalog.ALLOCATION, outcome.table)
     study.write(catalog.CAPACITY, outcome.capacity)
     study.write(catalog.ALLOCATION_JSON, outcome.summary)
     study.write(catalog.PLAN_EFFECT, compute_plan_effect(
         study.params, previous=study.read_previous(catalog.CUSTOMERS), contacts=read_contacts(study.params),
-        transactions=study.read_optional(catalog.TRANSACTIONS), surveys=study.read_optional(catalog.SURVEYS),
+        transactions=transactions, surveys=study.read_optional(catalog.SURVEYS),
         previous_allocation=study.read_previous(catalog.ALLOCATION)))
     if outcome.actions is not None:
         study.write(catalog.WINBACK, outcome.actions.winback)
