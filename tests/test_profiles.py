@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.i18n import render
 from analysis.methods.profiles import (
@@ -139,6 +141,30 @@ def test_purchase_mix(small: pd.DataFrame) -> None:
     assert mix.loc[2, "贷款"] == pytest.approx(1.0) and mix.loc[3, "未知"] == pytest.approx(1.0)
     assert mix.sum(axis=1).tolist() == pytest.approx([1.0, 1.0, 1.0])
     assert mix.attrs["unmatched_rows"] == 1
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.sampled_from(["a", "b", "c", "zz", "é", None]), st.sampled_from(["x", "y", None]),
+                          st.integers(-50, 500).map(float)), min_size=1, max_size=30),
+       st.permutations(["a", "b", "c", "é"]))
+def test_purchase_mix_sums_each_tier_like_a_lookup_per_row(rows, order) -> None:
+    customers = pd.DataFrame({"customer_id": order, "tier": [1, 2, 2, 3]})
+    ids, categories, amounts = zip(*rows, strict=True)
+    transactions = pd.DataFrame({"customer_id": pd.array(ids, dtype="string"), "product_category": list(categories),
+                                 "amount": list(amounts)})
+    mix = purchase_mix(customers, transactions, "product_category")
+    tier_of = dict(zip(customers["customer_id"], customers["tier"], strict=True))
+    known = [(tier_of[c], k, a) for c, k, a in rows if c in tier_of]
+    assert mix.attrs["unmatched_rows"] == len(rows) - len(known)
+    assert set(mix.columns) == {k if k is not None else MISSING_CATEGORY for _, k, _ in known}
+    for tier in (1, 2, 3):
+        total = sum(a for t, _, a in known if t == tier)
+        for category in mix.columns:
+            spent = sum(a for t, k, a in known if t == tier and (k if k is not None else MISSING_CATEGORY) == category)
+            if total != 0:
+                assert mix.loc[tier, category] == pytest.approx(spent / total, rel=1e-9, abs=1e-9)
+            else:
+                assert np.isnan(mix.loc[tier, category])
 
 
 def test_gini_known_cases() -> None:

@@ -16,6 +16,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from scipy import stats
 
 from analysis.i18n import Message, message, to_json
@@ -77,7 +79,7 @@ def tier_profile(customers: pd.DataFrame, transactions: pd.DataFrame | None = No
     """
     tier = _tiers(customers)
     frame = customers.assign(tier=tier)
-    if transactions is not None and _margin_missing(frame):
+    if transactions is not None and margin_missing(frame):
         frame = frame.assign(margin=_margin_from_transactions(frame, transactions))
     index = _all_tiers(tier)
     groups = frame.groupby("tier")
@@ -104,8 +106,13 @@ def tier_profile(customers: pd.DataFrame, transactions: pd.DataFrame | None = No
     return profile
 
 
-def _margin_missing(frame: pd.DataFrame) -> bool:
-    return "margin" not in frame.columns or frame["margin"].isna().all()
+#: The columns of the transactions :func:`tier_profile` reads, when the customers lack a margin.
+MARGIN_COLUMNS = ("customer_id", "amount", "cost")
+
+
+def margin_missing(customers: pd.DataFrame) -> bool:
+    """True when :func:`tier_profile` takes the margin from the transactions (no margin in ``customers``)."""
+    return "margin" not in customers.columns or customers["margin"].isna().all()
 
 
 def _margin_from_transactions(customers: pd.DataFrame, transactions: pd.DataFrame) -> pd.Series:
@@ -152,12 +159,12 @@ def purchase_mix(
     """
     tier = _tiers(customers)
     _require(transactions, ["customer_id", column, value], "transactions")
-    tier_of = pd.Series(tier.to_numpy(), index=customers["customer_id"].astype("string").to_numpy())
-    if tier_of.index.duplicated().any():
+    ids = customers["customer_id"].astype("string")
+    if ids.duplicated().any():
         raise ProfileError(
             "customer_id repeats in the customers table; it must hold one row per customer"
         )
-    tx_tier = transactions["customer_id"].astype("string").map(tier_of)
+    tx_tier = _tier_of_rows(ids, tier, transactions["customer_id"].astype("string"))
     matched = tx_tier.notna()
     category = transactions[column].astype("string").fillna(MISSING_CATEGORY)
     sums = (
@@ -175,6 +182,19 @@ def purchase_mix(
     shares = sums.div(totals.where(totals != 0), axis=0)
     shares.attrs["unmatched_rows"] = int((~matched).sum())
     return shares
+
+
+def _tier_of_rows(ids: pd.Series, tier: pd.Series, row_ids: pd.Series) -> pd.Series:
+    """The tier of each row's customer (float, NaN for a customer not in ``ids``), aligned with ``row_ids``.
+
+    Arrow's hash lookup of the ids, not an object-dtype map of every row (seconds on millions of rows).
+    """
+    found = pc.index_in(pa.array(row_ids), value_set=pa.array(ids), skip_nulls=True)
+    position = found.to_numpy(zero_copy_only=False)  # float with NaN where not found
+    matched = ~np.isnan(position)
+    values = np.full(len(row_ids), np.nan)
+    values[matched] = tier.to_numpy(dtype="float64")[position[matched].astype(np.intp)]
+    return pd.Series(values, index=row_ids.index)
 
 
 # ---------------------------------------------------------------------------------------------

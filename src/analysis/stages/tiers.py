@@ -276,7 +276,7 @@ def uncertainty_record(result: clv.TierIntervals, draws: clv.ParameterDraws, p: 
 
 
 def compute(
-    customers: pd.DataFrame, transactions: pd.DataFrame, previous: pd.DataFrame | None, p: StudyParams,
+    customers: pd.DataFrame, transactions: pd.DataFrame | None, previous: pd.DataFrame | None, p: StudyParams,
     previous_tiering: dict[str, Any] | None = None, draws: clv.ParameterDraws | None = None,
 ) -> TieringResult:
     """Assign tiers per ``p.tiering``, profile them, compare methods and, with ``previous`` (the
@@ -337,7 +337,11 @@ def run(study: Study) -> TieringResult:
     previous = study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None
     previous_tiering = study.read_previous(catalog.TIERING_JSON) if p.tiering.previous_run else None
     draws = stored_draws(study.read(catalog.MODELS), study.read_optional(catalog.CLV_DRAWS))
-    result = compute(customers, study.read(catalog.TRANSACTIONS), previous, p, previous_tiering, draws)
+    study.require(catalog.TRANSACTIONS)  # stage 1 ran, whether or not the profile needs them
+    # the profile reads the transactions only for a margin the customers lack, and only these columns
+    transactions = (study.read(catalog.TRANSACTIONS, columns=profiles.MARGIN_COLUMNS)
+                    if profiles.margin_missing(customers) else None)
+    result = compute(customers, transactions, previous, p, previous_tiering, draws)
     study.write(catalog.CUSTOMERS, result.customers)
     if result.value_intervals is not None:
         study.write(catalog.TIER_VALUE_INTERVALS, result.value_intervals)
