@@ -36,6 +36,7 @@ REPORT_METHODS: dict[str, set[str]] = {
     "managers": set(),
     "plan_effect": set(),
     "sections": {
+        "analysis.methods.ids",  # Arrow's membership test of customer ids (surveys of the tiered customers)
         "analysis.methods.profiles",  # tier and purchase mix, Lorenz curve, Pareto message, Kruskal–Wallis
         "analysis.methods.quality_gate",  # input summaries, join breaches, the quality table
         "analysis.methods.satisfaction",  # latest answers behind the drivers' n

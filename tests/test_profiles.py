@@ -12,6 +12,7 @@ from analysis.i18n import render
 from analysis.methods.profiles import (
     MISSING_CATEGORY,
     ProfileError,
+    category_spend,
     gini,
     lorenz_curve,
     migration,
@@ -165,6 +166,27 @@ def test_purchase_mix_sums_each_tier_like_a_lookup_per_row(rows, order) -> None:
                 assert mix.loc[tier, category] == pytest.approx(spent / total, rel=1e-9, abs=1e-9)
             else:
                 assert np.isnan(mix.loc[tier, category])
+
+
+def test_category_spend_gives_the_mix_of_the_transactions(small: pd.DataFrame, tmp_path) -> None:
+    """Summed per customer and category by the engine, the transactions give the same shares."""
+    transactions = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "c", "b", "d", "d", "x"],
+            "product_category": ["理财", "贷款", "理财", "理财", "贷款", None, "贷款", "理财"],
+            "channel": [None] * 8,
+            "amount": [300.0, 100.0, 0.5, 400.0, 50.0, 20.0, -5.0, 1e6],
+        }
+    )
+    path = tmp_path / "transactions.parquet"
+    transactions.to_parquet(path)
+    spend = category_spend(path, "product_category")
+    assert len(spend) == 7  # one row per customer and category: a and d twice, b, c and x once
+    assert spend.set_index(["customer_id", "product_category"]).loc[("a", "理财"), "amount"] == 300.5
+    expected = purchase_mix(small, transactions, "product_category")
+    pd.testing.assert_frame_equal(purchase_mix(small, spend, "product_category"), expected, check_like=True)
+    assert category_spend(path, "channel") is None  # never filled
+    assert category_spend(path, "region") is None  # not in the file
 
 
 def test_gini_known_cases() -> None:

@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -195,6 +196,33 @@ def _tier_of_rows(ids: pd.Series, tier: pd.Series, row_ids: pd.Series) -> pd.Ser
     values = np.full(len(row_ids), np.nan)
     values[matched] = tier.to_numpy(dtype="float64")[position[matched].astype(np.intp)]
     return pd.Series(values, index=row_ids.index)
+
+
+def category_spend(transactions_path: Path, column: str, *, value: str = "amount") -> pd.DataFrame | None:
+    """``customer_id, column, value``: the sum of ``value`` per customer and ``column`` category, from
+    the transactions file summed by DuckDB, so a caller needs no more than one row per customer and
+    category in memory. :func:`purchase_mix` of it gives the shares of the transactions (up to float
+    rounding; its ``unmatched_rows`` then counts these rows). None when the file lacks ``column`` or
+    it is never filled."""
+    import duckdb
+
+    source = str(transactions_path / "**" / "*.parquet") if transactions_path.is_dir() else str(transactions_path)
+    con = duckdb.connect()
+    try:
+        rows = con.read_parquet(source)
+        if column not in rows.columns:
+            return None
+        quoted, amount = f'"{column}"', f'"{value}"'
+        totals = rows.aggregate(
+            f"customer_id, {quoted} AS {quoted}, sum({amount}) AS {amount}, count({quoted}) AS filled",
+            f"customer_id, {quoted}",
+        ).to_arrow_table()
+    finally:
+        con.close()
+    if pc.sum(totals["filled"]).as_py() in (None, 0):
+        return None
+    frame = totals.drop_columns(["filled"]).to_pandas(types_mapper=pd.ArrowDtype)
+    return frame.astype({"customer_id": "string", column: "string", value: "float64"})
 
 
 # ---------------------------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import jinja2
 
@@ -22,10 +23,11 @@ from analysis.report.sections import BUILDERS, RunOutputs
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
 
 
-def render_report(study: Study, language: str | None = None) -> str:
+def render_report(study: Study, language: str | None = None, shared: dict[str, Any] | None = None) -> str:
+    """The report in ``language``; ``shared`` keeps what does not depend on the language for the next one."""
     language = language or study.params.language
     charts.use_theme()
-    outputs = RunOutputs(study, language)
+    outputs = RunOutputs(study, language, shared)
     sections = [s for build in BUILDERS if (s := build(study, language, outputs)) is not None]
     p = study.params
     template = jinja2.Environment(
@@ -57,6 +59,7 @@ def report_path(study: Study, language: str) -> Path:
 def build_report(study: Study) -> Path:
     """Write the report in the run's language and in each ``report_also_in`` language; return the first."""
     languages = dict.fromkeys([study.params.language, *study.params.report_also_in])
+    shared: dict[str, Any] = {}
     for language in languages:
-        storage.write_text(render_report(study, language), report_path(study, language))
+        storage.write_text(render_report(study, language, shared), report_path(study, language))
     return report_path(study, study.params.language)

@@ -8,8 +8,9 @@ and which are codes (:attr:`analysis.frame.catalog.Output.messages` / ``labels``
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 
+import numpy as np
 import pandas as pd
 
 from analysis.frame import catalog
@@ -62,11 +63,28 @@ def localize(
         labels = {**entry.labels, **(labels or {})}
     table = table.copy()
     if {"tier", "tier_name"} <= set(table.columns):
-        table["tier_name"] = pd.array([tier_name(t, language, tier_names) for t in table["tier"]], dtype="string")
+        table["tier_name"] = each_value(table["tier"], lambda t: tier_name(t, language, tier_names))
     for column in messages:
         if column in table.columns:
-            table[column] = pd.array([render(v, language, tier_names) for v in table[column]], dtype="string")
+            table[column] = each_value(table[column], lambda v: render(v, language, tier_names))
     for column, prefix in (labels or {}).items():
         if column in table.columns:
-            table[column] = pd.array([code_label(v, prefix, language) for v in table[column]], dtype="string")
+            table[column] = each_value(table[column], lambda v, prefix=prefix: code_label(v, prefix, language))
     return table
+
+
+def each_value(values: pd.Series, fn: Callable[[object], object]) -> pd.api.extensions.ExtensionArray:
+    """``fn`` of every value as text, ``fn`` called once per distinct value: a table of customers
+    repeats a few tiers and codes on thousands of rows. Missing values are passed one by one, as they are."""
+    try:
+        codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    except TypeError:  # unhashable values (lists, dicts)
+        return pd.array([fn(v) for v in values], dtype="string")
+    out = np.empty(len(uniques) + 1, dtype=object)
+    out[:-1] = [fn(u) for u in uniques]
+    result = out[codes]  # code -1 (missing) takes the spare last slot, filled below
+    missing = np.flatnonzero(codes < 0)
+    if len(missing):
+        raw = list(values)  # the values as iteration gives them, as before
+        result[missing] = [fn(raw[i]) for i in missing]
+    return pd.array(result, dtype="string")

@@ -19,12 +19,14 @@ from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
+import pyarrow as pa
 
 from analysis.frame import catalog
 from analysis.frame.privacy import ensure_salt, mask_customers
 from analysis.frame.study import Study
 from analysis.i18n import TEXTS, reason_label, render, text
 from analysis.methods import profiles, quality_gate, satisfaction
+from analysis.methods.ids import is_in
 from analysis.report import charts
 from analysis.report.actions import actions_section
 from analysis.report.blocks import Section, bullets, figure_cards, image, paragraph, table, thin
@@ -52,10 +54,12 @@ class RunOutputs:
     in words.
     """
 
-    def __init__(self, study: Study, language: str) -> None:
+    def __init__(self, study: Study, language: str, shared: dict[str, Any] | None = None) -> None:
         self.study = study
         self.language = language
         self._cache: dict[str, Any] = {}
+        # results without a language, kept for the run's other report languages
+        self._shared = shared if shared is not None else {}
 
     def tier_names(self) -> dict[int, str]:
         """Tier number → name in the report's language, for the ``n_tiers`` tiers of tiering.json."""
@@ -71,6 +75,13 @@ class RunOutputs:
                 found = localize(found, self.language, self.tier_names(), output=name)
             self._cache[name] = found
         return self._cache[name]
+
+    def category_spend(self, column: str) -> pd.DataFrame | None:
+        """Spend per customer and ``column`` category (:func:`analysis.methods.profiles.category_spend`)."""
+        key = f"category_spend:{column}"
+        if key not in self._shared:
+            self._shared[key] = profiles.category_spend(self.study.require(catalog.TRANSACTIONS), column)
+        return self._shared[key]
 
 
 def money(value: float, study: Study, language: str) -> str:
@@ -199,7 +210,8 @@ def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
     needed = [*attributes, "overall_satisfaction"]
     if surveys is None or customers is None or not set(needed) <= set(surveys.columns):
         return None
-    answers = satisfaction.latest_answers(surveys[surveys["customer_id"].isin(set(customers["customer_id"]))])
+    known = pa.array(customers["customer_id"].dropna().astype("string").unique())  # customers never lack an id
+    answers = satisfaction.latest_answers(surveys[is_in(surveys["customer_id"], known).to_numpy()])
     return int(len(answers.dropna(subset=needed)))
 
 
@@ -397,10 +409,10 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
             mix = mix_in_language(profiles.tier_mix(customers, column), language)
             title = text("profile_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
-    transactions = study.read(catalog.TRANSACTIONS)
     for column in ("product_category", "channel"):
-        if column in transactions.columns and transactions[column].notna().any():
-            mix = mix_in_language(profiles.purchase_mix(customers, transactions, column), language)
+        spend = out.category_spend(column)
+        if spend is not None:
+            mix = mix_in_language(profiles.purchase_mix(customers, spend, column), language)
             title = text("chart_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
     return Section("profiles", text("sec_profiles", language), blocks) if blocks else None
