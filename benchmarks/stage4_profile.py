@@ -35,7 +35,6 @@ def main(argv: list[str] | None = None) -> int:
                              "sampled fit on data of this size)")
     args = parser.parse_args(argv)
 
-    from analysis.frame import catalog
     from analysis.frame.study import open_study
     from analysis.stages import satisfaction_loyalty as stage
 
@@ -44,11 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_training_customers is not None:
         churn = params.churn.model_copy(update={"max_training_customers": args.max_training_customers})
         params = params.model_copy(update={"churn": churn})
-    inputs = stage.ExperienceInputs(
-        customers=study.read(catalog.CUSTOMERS), transactions=study.read(catalog.TRANSACTIONS),
-        transactions_path=study.require(catalog.TRANSACTIONS), surveys=study.read_optional(catalog.SURVEYS),
-        complaints=study.read_optional(catalog.COMPLAINTS),
-    )
+    inputs = stage.read_inputs(study)
     with measured_block(args.profile) as block:
         result = stage.compute(inputs, params)
     wall, peak, before = block["wall"], block["peak_bytes"], block["peak_before"]

@@ -48,18 +48,20 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from analysis.i18n import Message, joined, message, to_json
+from analysis.methods.ids import is_in
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
+    check_window_days,
     purchases,
     require_columns,
-    spend_trend,
     transactions_frame,
 )
 
@@ -156,20 +158,34 @@ def churn_features(
         ``customer_id`` plus the features, sorted by ``customer_id``.
     """
     t = as_timestamp(cutoff, "cutoff")
+    check_window_days(trend_window_days)
     tx = transactions_frame(transactions)
     tx = tx[tx["order_date"] <= t]
-    bought = purchases(tx)
-    if bought.empty:
+    if not tx["is_purchase"].any():
         raise ChurnInputError(
             f"no purchases on or before the cutoff {t.date()}; move the cutoff later or shorten churn.horizon_days"
         )
-    per_customer = bought.groupby("customer_id", sort=True).agg(
+    # Ids and order keys as integer codes, factorized once (the ids sorted, as a groupby sorts them):
+    # every grouping below is on numbers, in the same groups, order and row order as on the text.
+    customer, ids = pd.factorize(tx["customer_id"], sort=True)
+    rows = pd.DataFrame(
+        {
+            "customer": customer,
+            "order": pd.factorize(tx["order_key"])[0],
+            "order_date": tx["order_date"].to_numpy(),
+            "amount": tx["amount"].to_numpy(),
+            "is_purchase": tx["is_purchase"].to_numpy(),
+        }
+    )
+    rows = rows[customer >= 0]  # a row without a customer id counts for nobody, as in a groupby
+    bought = rows[rows["is_purchase"]]
+    per_customer = bought.groupby("customer", sort=True).agg(
         first=("order_date", "min"),
         last=("order_date", "max"),
-        orders=("order_key", "nunique"),
+        orders=("order", "nunique"),
         purchase_days=("order_date", "nunique"),
     )
-    net_spend = tx.groupby("customer_id")["amount"].sum().reindex(per_customer.index)
+    net_spend = rows.groupby("customer")["amount"].sum().reindex(per_customer.index)
     out = pd.DataFrame(index=per_customer.index)
     out["recency_days"] = (t - per_customer["last"]).dt.days.astype("float64")
     out["frequency"] = (per_customer["purchase_days"] - 1).astype("float64")
@@ -181,15 +197,31 @@ def churn_features(
     out["recency_to_gap"] = out["recency_days"] / out["mean_gap_days"].where(
         out["mean_gap_days"] > 0
     )
-    trend = spend_trend(tx, t, trend_window_days).set_index("customer_id").reindex(out.index)
+    # the spend of lifecycle.spend_trend's two windows, summed the same way
+    w = pd.Timedelta(days=int(trend_window_days))
+    recent = rows["order_date"] > t - w
+    previous = (rows["order_date"] > t - 2 * w) & ~recent
+    trend = (
+        pd.DataFrame(
+            {
+                "customer": rows["customer"],
+                "recent_spend": rows["amount"].where(recent, 0.0),
+                "previous_spend": rows["amount"].where(previous, 0.0),
+            }
+        )
+        .groupby("customer", sort=True)
+        .agg(recent_spend=("recent_spend", "sum"), previous_spend=("previous_spend", "sum"))
+        .reindex(out.index)
+    )
     out["recent_spend"] = trend["recent_spend"].fillna(0.0)
     out["previous_spend"] = trend["previous_spend"].fillna(0.0)
     out["spend_trend"] = bounded_trend(out["recent_spend"], out["previous_spend"])
     for days in (90, 180):
         window = bought[bought["order_date"] > t - pd.Timedelta(days=days)]
         out[f"orders_{days}d"] = (
-            window.groupby("customer_id")["order_key"].nunique().reindex(out.index).fillna(0)
+            window.groupby("customer")["order"].nunique().reindex(out.index).fillna(0)
         )
+    out.index = pd.Index(ids.take(out.index.to_numpy()), name="customer_id")
     if complaints is not None:
         out = out.join(complaint_counts(complaints, t))
         out[list(COMPLAINT_FEATURES)] = out[list(COMPLAINT_FEATURES)].fillna(0.0)
@@ -245,7 +277,8 @@ def churn_labels(
         & (bought["order_date"] <= t + pd.Timedelta(days=int(horizon_days)))
     ]
     ids = pd.Index(pd.array(list(customer_ids), dtype="string"), name="customer_id")
-    return pd.Series(~ids.isin(set(in_horizon["customer_id"])), index=ids, name="churned")
+    bought_again = is_in(pd.Series(ids), pa.array(in_horizon["customer_id"].dropna().unique()))
+    return pd.Series(~bought_again.to_numpy(), index=ids, name="churned")
 
 
 def churn_labels_and_features(

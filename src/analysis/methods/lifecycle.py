@@ -186,10 +186,7 @@ def spend_trend(
         One row per customer with a transaction on or before ``as_of``, sorted by ``customer_id``:
         ``customer_id, recent_spend, previous_spend, spend_ratio, recent_orders, previous_orders``.
     """
-    if int(window_days) < 1:
-        raise LifecycleInputError(
-            f"window_days={window_days}: use a positive number of days, e.g. 180"
-        )
+    check_window_days(window_days)
     as_of = as_timestamp(as_of, "as_of")
     tx = transactions_frame(transactions)
     tx = tx[tx["order_date"] <= as_of]
@@ -215,6 +212,14 @@ def spend_trend(
     out["spend_ratio"] = spend_ratio(out["recent_spend"], out["previous_spend"])
     out = out.reset_index()
     return out[["customer_id", *SPEND_TREND_COLUMNS]]
+
+
+def check_window_days(window_days: int) -> None:
+    """A spend window must be a positive number of days."""
+    if int(window_days) < 1:
+        raise LifecycleInputError(
+            f"window_days={window_days}: use a positive number of days, e.g. 180"
+        )
 
 
 def spend_ratio(recent: pd.Series, previous: pd.Series) -> pd.Series:
