@@ -18,7 +18,9 @@ each reading to :class:`PeakRecorder`:
 
 Samples taken outside the steps (the runner's checks and input fingerprints before the first, the
 publishing after the last) go to the pseudo-step :data:`OUTSIDE`; a kernel first seen between two
-steps goes to the next step.
+steps goes to the next step. So do samples taken after a step's kernel has ended while the step's
+``done`` line has not been read yet (the reader thread can lag the runner under load): they would
+otherwise give the next step's kernel to the step that just ended.
 
 A step's own peak is that of its kernels, or of the runner for the report. Wall seconds come from
 the manifest the runner writes (``reports/<run>/manifest.json``), which times each step itself.
@@ -131,6 +133,8 @@ class PeakRecorder:
         total = sum(r.rss for r in readings)
         self.tree_bytes = max(self.tree_bytes, total)
         peak = self._step(step) if step is not None else None
+        if peak is not None and peak.kernels and not peak.kernels & {r.pid for r in readings}:
+            peak = None  # the step's kernel has ended: its "done" line has not reached us yet
         if peak is not None:
             for pid in sorted(self._waiting):
                 self._adopt(pid, peak)

@@ -197,6 +197,17 @@ def test_a_kernels_worker_processes_count_in_its_steps_peak() -> None:
     assert recorder.steps["02_rfm_clv"].own_bytes == 900 * MIB  # no workers: the kernel's high-water mark
 
 
+def test_a_kernel_seen_after_the_last_steps_kernel_ended_waits_for_its_own_step() -> None:
+    recorder = PeakRecorder(runner_pid=1)
+    runner = Reading(1, False, 100 * MIB, 100 * MIB)
+    recorder.record("01_clean", [runner, Reading(11, True, 300 * MIB, 300 * MIB)])
+    # the progress lines lag: 01's kernel has ended and 02's has started while 01 is still the step read
+    recorder.record("01_clean", [runner, Reading(12, True, 500 * MIB, 500 * MIB)])
+    recorder.record("02_rfm_clv", [runner, Reading(12, True, 400 * MIB, 500 * MIB)])
+    assert recorder.steps["01_clean"].kernels == {11} and recorder.steps["01_clean"].own_bytes == 300 * MIB
+    assert recorder.steps["02_rfm_clv"].kernels == {12} and recorder.steps["02_rfm_clv"].own_bytes == 500 * MIB
+
+
 def test_a_kernel_seen_before_its_steps_line_goes_to_the_step_running_when_the_run_stopped() -> None:
     recorder = PeakRecorder(runner_pid=1)
     recorder.record("01_clean", [Reading(1, False, 100 * MIB, 100 * MIB), Reading(11, True, 50 * MIB, 60 * MIB)])
