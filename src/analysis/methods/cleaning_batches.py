@@ -312,9 +312,9 @@ def _results(spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts:
     rows_kept = len(kept)
     # the count depends on the distinct ids only
     collisions = leading_zero_collisions(_distinct_ids(kept["customer_id"]))
-    kept = _with_sorted_codes(kept)
-    netted, n_netted = _net_returns_in_parts(kept, cleaning, NETTING_PART_BATCHES * read.rows_per_batch)
-    del kept
+    parts_to_net = _customer_parts(_with_sorted_codes(kept), NETTING_PART_BATCHES * read.rows_per_batch)
+    del kept  # from here the rows live in the parts only, each released once netted
+    netted, n_netted = _net_returns_in_parts(parts_to_net, cleaning)
     netted = _as_text(netted)
     quarantine = triaged.quarantine
     quality = c.quality_counts(
@@ -384,27 +384,34 @@ def _with_sorted_codes(kept: pd.DataFrame) -> pd.DataFrame:
     return kept.assign(**{name: _sorted_categorical(kept[name]) for name in _KEYS})
 
 
-def _net_returns_in_parts(coded: pd.DataFrame, cleaning: Cleaning, rows_per_part: int) -> tuple[pd.DataFrame, int]:
-    """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
-    on parts of about ``rows_per_part`` rows of ``coded`` (:func:`_with_sorted_codes`).
-
-    Both functions work within a customer's orders and sort by customer first (stably), so the
-    parts are ranges of customers in id order and their results, one after the other, are the
-    result on the whole table, with the memory of one part. Within a part the ids are their codes
-    (nullable integers: the same groups, joins and order as the text, without categories to carry).
-    The caller turns the columns back into text.
-    """
-    dtypes = {name: coded[name].dtype for name in _KEYS}
+def _customer_parts(coded: pd.DataFrame, rows_per_part: int) -> list[pd.DataFrame]:
+    """``coded`` (:func:`_with_sorted_codes`) cut into ranges of customers in id order, of about
+    ``rows_per_part`` rows each; a missing customer id (code -1; never kept) would go with the first."""
     customers = coded["customer_id"].cat.codes.to_numpy()
-    n_customers = len(dtypes["customer_id"].categories)
+    n_customers = len(coded["customer_id"].cat.categories)
     n_parts = max(1, min(len(coded) // max(rows_per_part, 1), n_customers))
     bounds = np.linspace(0, n_customers, n_parts + 1).round().astype(int)
+    bounds[0] = -1
+    return [coded[(customers >= low) & (customers < high)] for low, high in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def _net_returns_in_parts(parts: list[pd.DataFrame], cleaning: Cleaning) -> tuple[pd.DataFrame, int]:
+    """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
+    on each of ``parts`` (:func:`_customer_parts`), which it empties as it goes.
+
+    Both functions work within a customer's orders and sort by customer first (stably), so on
+    ranges of customers in id order their results, one after the other, are the result on the
+    whole table, with the memory of one part. Within a part the ids are their codes (nullable
+    integers: the same groups, joins and order as the text, without categories to carry). The
+    caller turns the columns back into text.
+    """
+    dtypes = {name: parts[0][name].dtype for name in _KEYS}
     pieces, returns_netted = [], 0
-    bounds[0] = -1  # a missing customer id (code -1; never kept) would go with the first part
-    for low, high in zip(bounds[:-1], bounds[1:], strict=True):
-        part = coded[(customers >= low) & (customers < high)]
+    while parts:
+        part = parts.pop(0)
         part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
         piece, netted = c.net_returns(part)
+        del part
         piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
         pieces.append(piece.assign(**{name: _from_codes(piece[name], dtypes[name]) for name in _KEYS}))
         returns_netted += netted
