@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.report.readable import percent, readable, readable_text, round_significant
+from analysis.report.readable import money_units, percent, readable, readable_text, round_significant
 
 
 @pytest.mark.parametrize(
@@ -74,3 +74,13 @@ def test_a_whole_sum_of_money_is_rounded_like_any_figure_and_counts_stay_counts(
     assert shown["revenue"].tolist() == [4720000, 4300000]  # not 4297492: seven digits are not a reader's
     assert shown["customers"].tolist() == [122, 57108]
     assert readable(1200000.0) == 1200000  # a round figure is shown as it is
+
+
+def test_money_is_shown_in_the_unit_a_reader_counts_in():
+    table = pd.DataFrame({"manager_id": ["KM001", "KM002"], "revenue": [4720312.5, 14_400_000.0], "customers": [122, 57]})
+    zh = readable(money_units(table, ["revenue"], "zh"))
+    assert list(zh.columns) == ["manager_id", "revenue (万)", "customers"]
+    assert zh["revenue (万)"].tolist() == [472, 1440] and zh["customers"].tolist() == [122, 57]
+    en = readable(money_units(table, ["revenue"], "en"))
+    assert en["revenue (k)"].tolist() == [4720, 14400]
+    assert table["revenue"].tolist() == [4720312.5, 14_400_000.0], "the table itself is left as it was"

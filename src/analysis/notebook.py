@@ -22,9 +22,9 @@ from IPython.display import display
 from analysis.frame.study import Study, open_study
 from analysis.i18n import render
 from analysis.report.localize import localize, tier_names
-from analysis.report.readable import percent, readable, readable_text
+from analysis.report.readable import money_units, percent, readable, readable_text
 
-__all__ = ["display", "localize", "percent", "readable", "readable_text", "render", "start", "tier_names"]
+__all__ = ["display", "localize", "money_units", "percent", "readable", "readable_text", "render", "start", "tier_names"]
 
 
 def start(params_path: str | Path, out_root: str | Path | None = "") -> Study:

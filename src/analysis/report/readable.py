@@ -88,6 +88,21 @@ def percent(table: pd.DataFrame, columns: list[str], decimals: int = 1) -> pd.Da
     return shown.rename(columns={column: f"{column} %" for column in columns})
 
 
+#: The unit a reader counts money in, per language, and how a column's name says it.
+MONEY_UNITS = {"zh": (10_000, "万"), "en": (1_000, "k")}
+
+
+def money_units(table: pd.DataFrame, columns: list[str], language: str) -> pd.DataFrame:
+    """``table`` with its money ``columns`` in the unit a reader counts in (万 in Chinese, thousands in
+    English), named ``<column> (万)`` / ``<column> (k)``: at three significant figures 4,720,000 reads
+    as 472 万, without a row of zeros that look like measured digits."""
+    unit, label = MONEY_UNITS.get(language, MONEY_UNITS["en"])
+    shown = table.copy()
+    for column in columns:
+        shown[column] = shown[column].astype("float64") / unit
+    return shown.rename(columns={column: f"{column} ({label})" for column in columns})
+
+
 def readable_text(value: Any, digits: int = SIGNIFICANT_DIGITS) -> str:
     """A number for a sentence: thousands separated, at ``digits`` significant figures (12,345.678 → '12,300')."""
     if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
