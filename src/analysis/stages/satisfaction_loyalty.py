@@ -22,7 +22,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow.parquet as pq
 
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
@@ -269,22 +268,14 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "order_date", "amount", "is_return", "is_purchase")
 
 
-def read_transactions(path: Path) -> pd.DataFrame:
-    """The cleaned transactions, only the columns stage 4 uses: the others (products, channels,
-    costs, …) would take memory and be dropped at once."""
-    present = set(pq.ParquetDataset(path).schema.names)
-    columns = [c for c in TRANSACTION_COLUMNS if c in present]
-    return pd.read_parquet(path, columns=columns)
-
-
 def read_inputs(study: Study) -> ExperienceInputs:
     """Stage 4's inputs as the study holds them; the transactions already framed
     (:func:`analysis.methods.lifecycle.transactions_frame`, which :func:`compute` then takes as they
     are), so the file's own columns are not held beside the framed copy for the whole stage."""
-    path = study.require(catalog.TRANSACTIONS)
+    transactions = study.read(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS)  # the others would be dropped at once
     return ExperienceInputs(
-        customers=study.read(catalog.CUSTOMERS), transactions=lifecycle.transactions_frame(read_transactions(path)),
-        transactions_path=path,
+        customers=study.read(catalog.CUSTOMERS), transactions=lifecycle.transactions_frame(transactions),
+        transactions_path=study.require(catalog.TRANSACTIONS),
         surveys=study.read_optional(catalog.SURVEYS), complaints=study.read_optional(catalog.COMPLAINTS),
     )
 
