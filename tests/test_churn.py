@@ -3,6 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
 from analysis.frame import catalog
@@ -201,6 +203,65 @@ def test_features_use_no_data_after_the_cutoff():
     counts = before.set_index("customer_id")
     assert counts.loc["a", "complaints_total"] == 2 and counts.loc["a", "complaints_open"] == 1
     assert counts.loc["c", "complaints_open"] == 1 and counts.loc["b", "complaints_total"] == 0
+
+
+def reference_features(transactions: pd.DataFrame, cutoff: str, horizon_days: int) -> pd.DataFrame:
+    """The counts of churn_labels_and_features as plain group-bys on the ids, for comparison."""
+    t = pd.Timestamp(cutoff)
+    tx = transactions.assign(
+        order_key=transactions["order_id"].fillna("row:" + pd.Series(transactions.index.astype(str), index=transactions.index))
+    )
+    tx = tx[tx["customer_id"].notna() & (tx["order_date"] <= t + pd.Timedelta(days=horizon_days))]
+    seen = tx[tx["order_date"] <= t]
+    bought = seen[~seen["is_return"] & (seen["amount"] > 0)]
+    later = tx[(tx["order_date"] > t) & ~tx["is_return"] & (tx["amount"] > 0)]
+    out = bought.groupby("customer_id").agg(
+        last=("order_date", "max"), orders=("order_key", "nunique"), days=("order_date", "nunique")
+    )
+    for days in (90, 180):
+        window = bought[bought["order_date"] > t - pd.Timedelta(days=days)]
+        out[f"orders_{days}d"] = window.groupby("customer_id")["order_key"].nunique().reindex(out.index).fillna(0)
+    out["net"] = seen.groupby("customer_id")["amount"].sum().reindex(out.index)
+    out["churned"] = ~out.index.isin(later["customer_id"])
+    return out
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["张", "b", "a", "Ä", None]),  # ids out of order, one not ASCII, one missing
+            st.sampled_from(["o1", "o2", "o3", None]),  # order ids shared by customers, and rows without
+            st.integers(0, 400),
+            st.sampled_from([-30.0, 0.0, 12.5, 80.0]),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+def test_features_count_as_group_bys_on_the_ids_do(rows):
+    transactions = pd.DataFrame(rows, columns=["customer_id", "order_id", "day", "amount"])
+    transactions = transactions.assign(
+        customer_id=transactions["customer_id"].astype("string"),
+        order_id=transactions["order_id"].astype("string"),
+        order_date=pd.Timestamp("2024-01-01") + pd.to_timedelta(transactions.pop("day"), unit="D"),
+        is_return=transactions["amount"] < 0,
+    )
+    cutoff, horizon = "2024-09-01", 90
+    expected = reference_features(transactions, cutoff, horizon)
+    if expected.empty:
+        with pytest.raises(ChurnInputError, match="no purchases on or before the cutoff"):
+            churn_labels_and_features(transactions, cutoff=cutoff, horizon_days=horizon)
+        return
+    out = churn_labels_and_features(transactions, cutoff=cutoff, horizon_days=horizon).set_index("customer_id")
+    assert list(out.index) == sorted(expected.index)
+    expected = expected.loc[out.index]
+    assert (out["orders"] == expected["orders"]).all() and (out["frequency"] == expected["days"] - 1).all()
+    assert (out["recency_days"] == (pd.Timestamp(cutoff) - expected["last"]).dt.days).all()
+    for days in (90, 180):
+        assert (out[f"orders_{days}d"] == expected[f"orders_{days}d"]).all()
+    np.testing.assert_allclose(out["monetary"], expected["net"] / expected["orders"], rtol=1e-12)
+    assert (out["churned"] == expected["churned"]).all()
 
 
 def test_decile_helpers_on_known_values():

@@ -49,13 +49,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from analysis.i18n import Message, joined, message, to_json
-from analysis.methods.ids import is_in
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -159,74 +159,147 @@ def churn_features(
     """
     t = as_timestamp(cutoff, "cutoff")
     check_window_days(trend_window_days)
-    tx = transactions_frame(transactions)
-    tx = tx[tx["order_date"] <= t]
-    if not tx["is_purchase"].any():
-        raise ChurnInputError(
-            f"no purchases on or before the cutoff {t.date()}; move the cutoff later or shorten churn.horizon_days"
-        )
-    # Ids and order keys as integer codes, factorized once (the ids sorted, as a groupby sorts them):
-    # every grouping below is on numbers, in the same groups, order and row order as on the text.
-    customer, ids = pd.factorize(tx["customer_id"], sort=True)
-    rows = pd.DataFrame(
-        {
-            "customer": customer,
-            "order": pd.factorize(tx["order_key"])[0],
-            "order_date": tx["order_date"].to_numpy(),
-            "amount": tx["amount"].to_numpy(),
-            "is_purchase": tx["is_purchase"].to_numpy(),
-        }
-    )
-    rows = rows[customer >= 0]  # a row without a customer id counts for nobody, as in a groupby
-    bought = rows[rows["is_purchase"]]
-    per_customer = bought.groupby("customer", sort=True).agg(
-        first=("order_date", "min"),
-        last=("order_date", "max"),
-        orders=("order", "nunique"),
-        purchase_days=("order_date", "nunique"),
-    )
-    net_spend = rows.groupby("customer")["amount"].sum().reindex(per_customer.index)
-    out = pd.DataFrame(index=per_customer.index)
-    out["recency_days"] = (t - per_customer["last"]).dt.days.astype("float64")
-    out["frequency"] = (per_customer["purchase_days"] - 1).astype("float64")
-    out["orders"] = per_customer["orders"].astype("float64")
-    out["monetary"] = net_spend / per_customer["orders"]
-    out["tenure_days"] = (t - per_customer["first"]).dt.days.astype("float64")
-    span = (per_customer["last"] - per_customer["first"]).dt.days.astype("float64")
-    out["mean_gap_days"] = span / out["frequency"].where(out["frequency"] > 0)
-    out["recency_to_gap"] = out["recency_days"] / out["mean_gap_days"].where(
-        out["mean_gap_days"] > 0
-    )
-    # the spend of lifecycle.spend_trend's two windows, summed the same way
-    w = pd.Timedelta(days=int(trend_window_days))
-    recent = rows["order_date"] > t - w
-    previous = (rows["order_date"] > t - 2 * w) & ~recent
-    trend = (
-        pd.DataFrame(
+    coded = CodedTransactions.of(transactions)
+    return coded.features(coded.features_at(t, trend_window_days), complaints, t)
+
+
+@dataclass(frozen=True)
+class CodedTransactions:
+    """Framed transactions as numbers, made once and cut at each cutoff.
+
+    ``rows`` holds, for every row with a customer id, ``customer`` (its position in ``ids``, which
+    are sorted as a groupby sorts them), ``order`` (a code of the order key), ``day`` (days since
+    1970-01-01), ``order_date``, ``amount`` and ``is_purchase``: every grouping is on numbers, in the
+    same groups, order and row order as on the text, so the features are those of a groupby on the ids.
+    """
+
+    rows: pd.DataFrame
+    ids: pd.Index
+
+    @classmethod
+    def of(cls, transactions: pd.DataFrame) -> CodedTransactions:
+        tx = transactions_frame(transactions)
+        customer, ids = _sorted_codes(tx["customer_id"])
+        order_date = tx["order_date"].to_numpy()
+        rows = pd.DataFrame(
             {
-                "customer": rows["customer"],
-                "recent_spend": rows["amount"].where(recent, 0.0),
-                "previous_spend": rows["amount"].where(previous, 0.0),
+                "customer": customer,
+                "order": pd.factorize(tx["order_key"])[0],
+                "day": order_date.astype("datetime64[D]").astype("int64"),
+                "order_date": order_date,
+                "amount": tx["amount"].to_numpy(),
+                "is_purchase": tx["is_purchase"].to_numpy(),
             }
         )
-        .groupby("customer", sort=True)
-        .agg(recent_spend=("recent_spend", "sum"), previous_spend=("previous_spend", "sum"))
-        .reindex(out.index)
-    )
-    out["recent_spend"] = trend["recent_spend"].fillna(0.0)
-    out["previous_spend"] = trend["previous_spend"].fillna(0.0)
-    out["spend_trend"] = bounded_trend(out["recent_spend"], out["previous_spend"])
-    for days in (90, 180):
-        window = bought[bought["order_date"] > t - pd.Timedelta(days=days)]
-        out[f"orders_{days}d"] = (
-            window.groupby("customer")["order"].nunique().reindex(out.index).fillna(0)
+        return cls(rows[customer >= 0], pd.Index(ids))  # a row without a customer id counts for nobody
+
+    def features_at(self, t: pd.Timestamp, trend_window_days: int) -> pd.DataFrame:
+        """:func:`churn_features` at ``t``, indexed by customer code, without the complaint counts."""
+        rows = self.rows[self.rows["order_date"].to_numpy() <= t.to_datetime64()]
+        bought = rows[rows["is_purchase"].to_numpy()]
+        if bought.empty:
+            raise ChurnInputError(
+                f"no purchases on or before the cutoff {t.date()}; move the cutoff later or shorten churn.horizon_days"
+            )
+        per_customer = bought.groupby("customer", sort=True).agg(
+            first=("order_date", "min"), last=("order_date", "max")
         )
-    out.index = pd.Index(ids.take(out.index.to_numpy()), name="customer_id")
-    if complaints is not None:
-        out = out.join(complaint_counts(complaints, t))
-        out[list(COMPLAINT_FEATURES)] = out[list(COMPLAINT_FEATURES)].fillna(0.0)
-    out.index.name = "customer_id"
-    return out.reset_index()
+        codes = per_customer.index.to_numpy()
+        orders = self._distinct(bought, "order")[codes]
+        purchase_days = self._distinct(bought, "day")[codes]
+        net_spend = rows.groupby("customer")["amount"].sum().reindex(per_customer.index)
+        out = pd.DataFrame(index=per_customer.index)
+        out["recency_days"] = (t - per_customer["last"]).dt.days.astype("float64")
+        out["frequency"] = (purchase_days - 1).astype("float64")
+        out["orders"] = orders.astype("float64")
+        out["monetary"] = net_spend / out["orders"]
+        out["tenure_days"] = (t - per_customer["first"]).dt.days.astype("float64")
+        span = (per_customer["last"] - per_customer["first"]).dt.days.astype("float64")
+        out["mean_gap_days"] = span / out["frequency"].where(out["frequency"] > 0)
+        out["recency_to_gap"] = out["recency_days"] / out["mean_gap_days"].where(out["mean_gap_days"] > 0)
+        # the spend of lifecycle.spend_trend's two windows, summed the same way
+        w = pd.Timedelta(days=int(trend_window_days))
+        recent = rows["order_date"] > t - w
+        previous = (rows["order_date"] > t - 2 * w) & ~recent
+        trend = (
+            pd.DataFrame(
+                {
+                    "customer": rows["customer"],
+                    "recent_spend": rows["amount"].where(recent, 0.0),
+                    "previous_spend": rows["amount"].where(previous, 0.0),
+                }
+            )
+            .groupby("customer", sort=True)
+            .agg(recent_spend=("recent_spend", "sum"), previous_spend=("previous_spend", "sum"))
+            .reindex(out.index)
+        )
+        out["recent_spend"] = trend["recent_spend"].fillna(0.0)
+        out["previous_spend"] = trend["previous_spend"].fillna(0.0)
+        out["spend_trend"] = bounded_trend(out["recent_spend"], out["previous_spend"])
+        for days in (90, 180):
+            window = bought[bought["order_date"] > t - pd.Timedelta(days=days)]
+            out[f"orders_{days}d"] = self._distinct(window, "order")[codes].astype("float64")
+        return out
+
+    def _distinct(self, rows: pd.DataFrame, column: str) -> np.ndarray:
+        """Distinct values of the integer ``column`` per customer code (a ``nunique`` by code)."""
+        value = rows[column].to_numpy()
+        if not len(value):
+            return np.zeros(len(self.ids), dtype="int64")
+        low = int(value.min())
+        width = int(value.max()) - low + 1
+        # sorted (customer, value) pairs: a pair is new where it differs from the one before
+        pairs = np.sort(rows["customer"].to_numpy().astype("int64") * width + (value - low))
+        new = np.empty(len(pairs), dtype=bool)
+        new[0] = True
+        np.not_equal(pairs[1:], pairs[:-1], out=new[1:])
+        return np.bincount(pairs[new] // width, minlength=len(self.ids))
+
+    def churned(self, codes: np.ndarray, t: pd.Timestamp, horizon_days: int) -> np.ndarray:
+        """Whether each customer code made no purchase in (t, t + horizon]: churned."""
+        rows = self.rows
+        dates = rows["order_date"].to_numpy()
+        in_horizon = rows["is_purchase"].to_numpy() & (dates > t.to_datetime64()) & (
+            dates <= (t + pd.Timedelta(days=int(horizon_days))).to_datetime64()
+        )
+        bought_again = np.zeros(len(self.ids), dtype=bool)
+        bought_again[rows["customer"].to_numpy()[in_horizon]] = True
+        return ~bought_again[codes]
+
+    def features(self, coded: pd.DataFrame, complaints: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
+        """The features of :meth:`features_at` named by ``customer_id``, with the complaint counts at ``t``."""
+        out = coded.set_axis(pd.Index(self.ids.take(coded.index.to_numpy()), name="customer_id"))
+        if complaints is not None:
+            out = out.join(complaint_counts(complaints, t))
+            out[list(COMPLAINT_FEATURES)] = out[list(COMPLAINT_FEATURES)].fillna(0.0)
+        out.index.name = "customer_id"
+        return out.reset_index()
+
+    def labelled_features(
+        self, complaints: pd.DataFrame | None, t: pd.Timestamp, *, horizon_days: int, trend_window_days: int
+    ) -> pd.DataFrame:
+        """:func:`churn_labels_and_features` at ``t``."""
+        at_t = self.features_at(t, trend_window_days)
+        churned = self.churned(at_t.index.to_numpy(), t, horizon_days)
+        return self.features(at_t, complaints, t).assign(churned=churned)
+
+
+def _sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(ids, sort=True)``, from where the ids change when they come sorted (as framed)."""
+    values = pa.array(ids.array)
+    known = len(ids) - values.null_count
+    if values.null_count and ids.iloc[:known].isna().any():  # missing ids not all at the end: not framed
+        return pd.factorize(ids, sort=True)
+    head = values.slice(0, known)
+    change = np.empty(known, dtype=bool)
+    change[:1] = True
+    change[1:] = pc.not_equal(head.slice(1), head.slice(0, max(known - 1, 0))).to_numpy(zero_copy_only=False)
+    uniques = pd.Index(pd.array(head.filter(change), dtype=ids.dtype))
+    if not uniques.is_monotonic_increasing or not uniques.is_unique:
+        return pd.factorize(ids, sort=True)
+    codes = np.full(len(ids), -1, dtype="int64")
+    codes[:known] = np.cumsum(change) - 1
+    return codes, uniques
 
 
 def bounded_trend(recent: pd.Series, previous: pd.Series) -> pd.Series:
@@ -262,25 +335,6 @@ def complaint_counts(complaints: pd.DataFrame, cutoff: date | str | pd.Timestamp
     return counts.astype("float64")
 
 
-def churn_labels(
-    transactions: pd.DataFrame,
-    customer_ids: Iterable[str],
-    *,
-    cutoff: date | str | pd.Timestamp,
-    horizon_days: int,
-) -> pd.Series:
-    """churned = no purchase in (cutoff, cutoff + horizon] (bool, indexed by ``customer_id``)."""
-    t = as_timestamp(cutoff, "cutoff")
-    bought = purchases(transactions_frame(transactions))
-    in_horizon = bought[
-        (bought["order_date"] > t)
-        & (bought["order_date"] <= t + pd.Timedelta(days=int(horizon_days)))
-    ]
-    ids = pd.Index(pd.array(list(customer_ids), dtype="string"), name="customer_id")
-    bought_again = is_in(pd.Series(ids), pa.array(in_horizon["customer_id"].dropna().unique()))
-    return pd.Series(~bought_again.to_numpy(), index=ids, name="churned")
-
-
 def churn_labels_and_features(
     transactions: pd.DataFrame,
     complaints: pd.DataFrame | None = None,
@@ -303,13 +357,10 @@ def churn_labels_and_features(
         raise ChurnInputError(
             f"horizon_days={horizon_days}: use a positive number of days (churn.horizon_days)"
         )
-    features = churn_features(
-        transactions, complaints, cutoff=cutoff, trend_window_days=trend_window_days
+    check_window_days(trend_window_days)
+    return CodedTransactions.of(transactions).labelled_features(
+        complaints, as_timestamp(cutoff, "cutoff"), horizon_days=horizon_days, trend_window_days=trend_window_days
     )
-    labels = churn_labels(
-        transactions, features["customer_id"], cutoff=cutoff, horizon_days=horizon_days
-    )
-    return features.assign(churned=labels.to_numpy())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -453,11 +504,11 @@ class ChurnModel:
         tx = transactions_frame(transactions)
         tx = tx[tx["order_date"] <= self.as_of_]
         _check_history(tx, self.cutoff_train_, 2 * int(self.horizon_days))
-        common = {"horizon_days": self.horizon_days, "trend_window_days": self.trend_window_days}
-        self.train_ = churn_labels_and_features(tx, complaints, cutoff=self.cutoff_train_, **common)
-        self.validation_ = churn_labels_and_features(
-            tx, complaints, cutoff=self.cutoff_validation_, **common
-        )
+        check_window_days(self.trend_window_days)
+        coded = CodedTransactions.of(tx)  # coded once, cut at the three cutoffs
+        common = {"horizon_days": int(self.horizon_days), "trend_window_days": self.trend_window_days}
+        self.train_ = coded.labelled_features(complaints, self.cutoff_train_, **common)
+        self.validation_ = coded.labelled_features(complaints, self.cutoff_validation_, **common)
         _check_window(self.train_, "training", self.cutoff_train_)
         _check_window(self.validation_, "validation", self.cutoff_validation_)
         self.feature_names_ = [
@@ -475,9 +526,7 @@ class ChurnModel:
         self.validation_ = self.validation_.assign(
             churn_probability=self.predict_proba(self.validation_)
         )
-        at_as_of = churn_features(
-            tx, complaints, cutoff=self.as_of_, trend_window_days=self.trend_window_days
-        )
+        at_as_of = coded.features(coded.features_at(self.as_of_, self.trend_window_days), complaints, self.as_of_)
         self.scores_ = pd.DataFrame(
             {
                 "customer_id": at_as_of["customer_id"],
@@ -533,10 +582,8 @@ class ChurnModel:
         require_columns(
             features, self.feature_names_, "features", "build them with churn_features(...)"
         )
-        with threadpool_limits(limits=1, user_api="openmp"):
-            return self.estimator_.predict_proba(
-                features[self.feature_names_].to_numpy(dtype="float64")
-            )[:, 1]
+        # every core: each row is scored on its own, so the scores do not depend on the thread count
+        return self.estimator_.predict_proba(features[self.feature_names_].to_numpy(dtype="float64"))[:, 1]
 
     def validation_report(self) -> ChurnValidation:
         """AUC, top-decile lift, Brier score, calibration by decile and naive baselines' AUC."""
