@@ -6,12 +6,15 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.i18n import LANGUAGES
 from analysis.methods.profiles import tier_profile
 from analysis.methods.tiers import (
     METHODS,
     TieringError,
+    _tiers_at_ranks,
     agreement_table,
     assign_tiers,
     method_options,
@@ -541,3 +544,17 @@ def test_sensitivity_matrix() -> None:
     clv = assign_tiers(CUSTOMERS, "clv", n_tiers=3).tier
     assert rates.loc["rfm", "clv"] == pytest.approx((rfm == clv).mean())
     assert 0 < rates.loc["rfm", "clv"] < 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.sampled_from([-2.0, -0.0, 0.0, 1.5, 3.0, 7.25, np.inf, np.nan]), min_size=1, max_size=60),
+    cuts=st.lists(st.integers(1, 59), max_size=4),
+)
+def test_tiers_at_rank_cuts_are_those_of_a_full_sort(values, cuts):
+    values = np.asarray(values)
+    ends = np.unique([c for c in cuts if c < len(values)])
+    # the reference: every customer ranked by value, highest first, ties (and missing values, last) by position
+    expected = np.empty(len(values), dtype=int)
+    expected[np.lexsort((np.arange(len(values)), -values))] = np.searchsorted(ends, np.arange(len(values)), "right") + 1
+    np.testing.assert_array_equal(_tiers_at_ranks(values, ends), expected)

@@ -304,15 +304,37 @@ def _cut_ranks(
         raise TieringError(
             f"method '{method}': {n} customer(s) cannot fill {k} tiers; use fewer tiers"
         )
-    order = np.lexsort((np.arange(n), -values))  # the table is sorted by customer_id already
     ends = np.rint(np.cumsum(shares)[:-1] * n).astype(int)
     for j in range(k - 1):
         lowest = (ends[j - 1] if j else 0) + 1
         highest = n - (k - 1 - j)
         ends[j] = min(max(ends[j], lowest), highest)
-    tier = np.empty(n, dtype=int)
-    tier[order] = np.searchsorted(ends, np.arange(n), side="right") + 1
-    return tier, [int(e) for e in ends]
+    return _tiers_at_ranks(values, ends), [int(e) for e in ends]
+
+
+def _tiers_at_ranks(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """1 + how many of the rank cuts ``ends`` (increasing, 1 … n − 1) a customer's rank reaches, the
+    rank by value, highest first, ties by position (the table is sorted by customer_id already).
+
+    Without a full sort: at each cut, the value ranked there is found by partitioning; customers
+    below it are past the cut, and so are its ties beyond the places left above the cut.
+    """
+    n = len(values)
+    if np.isnan(values).any():  # ranks of missing values: last, as a stable sort puts them
+        tier = np.empty(n, dtype=int)
+        tier[np.argsort(-values, kind="stable")] = np.searchsorted(ends, np.arange(n), side="right") + 1
+        return tier
+    tier = np.ones(n, dtype=int)
+    if not len(ends):
+        return tier
+    negated = -values  # ascending negated values = descending values
+    ranked = np.partition(negated, ends)
+    for end in ends:
+        at_cut = ranked[end]
+        places_left = end - int(np.count_nonzero(negated < at_cut))
+        tied = negated == at_cut
+        tier += (negated > at_cut) | (tied & (np.cumsum(tied) > places_left))
+    return tier
 
 
 def _bounds_for_shares(values: np.ndarray, shares: list[float], method: str) -> list[float]:
