@@ -277,3 +277,11 @@ def test_the_actions_section_says_why_without_categories_and_states_the_check_wi
     assert "No lost customer reaches the value floor" in html
     assert "hit 100% (" in html and "against 0% (" in html and "beat the popularity baseline" in html
     assert "chair" in html and "For 40 of the 80 customers of" in html
+
+
+@pytest.mark.parametrize("n", [1, 7, 1001])
+def test_bootstrap_in_blocks_draws_what_one_call_draws(n):
+    values = np.random.default_rng(0).normal(size=n)
+    at_once = values[np.random.default_rng(5).integers(0, n, size=(300, n))].mean(axis=1)
+    in_blocks = cross_sell.bootstrap_means(values, 300, np.random.default_rng(5), block=2 * n + 3)  # blocks of 2 resamples
+    np.testing.assert_array_equal(in_blocks, at_once)

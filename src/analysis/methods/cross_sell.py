@@ -81,18 +81,20 @@ def purchase_matrix(
     )
     rows = transactions
     if "is_purchase" in rows:
-        rows = rows[rows["is_purchase"].astype("boolean").fillna(False).astype(bool)]
+        keep = rows["is_purchase"].astype("boolean").fillna(False).to_numpy(dtype=bool)
     else:
         returned = rows["is_return"].fillna(False).astype(bool) if "is_return" in rows else False
-        rows = rows[~returned & (pd.to_numeric(rows["amount"]) > 0)]
-    day = pd.to_datetime(rows["order_date"]).dt.normalize()
-    keep = rows["product_category"].notna() & rows["customer_id"].notna()
-    if since is not None:
-        keep &= day > as_timestamp(since, "since")
-    if until is not None:
-        keep &= day <= as_timestamp(until, "until")
-    rows = rows[keep]
-    customer, category = _counted(rows["customer_id"]), _counted(rows["product_category"])
+        keep = (~returned & (pd.to_numeric(rows["amount"]) > 0)).to_numpy(dtype=bool)
+    # not in place: the mask may be a view of the caller's column
+    keep = keep & rows["product_category"].notna().to_numpy() & rows["customer_id"].notna().to_numpy()
+    if since is not None or until is not None:
+        day = pd.to_datetime(rows["order_date"]).dt.normalize()
+        if since is not None:
+            keep &= (day > as_timestamp(since, "since")).to_numpy()
+        if until is not None:
+            keep &= (day <= as_timestamp(until, "until")).to_numpy()
+    # only the two columns counted are cut to the kept rows, not the whole table
+    customer, category = _counted(rows["customer_id"][keep]), _counted(rows["product_category"][keep])
     columns = list(category.uniques) if categories is None else [str(c) for c in categories]
     counts = np.bincount(customer.codes * len(category.uniques) + category.codes,
                          minlength=len(customer.uniques) * len(category.uniques))
@@ -314,8 +316,7 @@ def holdout_validation(
         hits[model.method] = np.take_along_axis(new[scored], order, axis=1).any(axis=1)
     figures = {m: _figures(m, h, confidence) for m, h in hits.items()}
     diff = hits[ItemCosine.method].astype("float64") - hits[Popularity.method].astype("float64")
-    rng = np.random.default_rng(seed)
-    boots = diff[rng.integers(0, n, size=(int(n_boot), n))].mean(axis=1)
+    boots = bootstrap_means(diff, int(n_boot), np.random.default_rng(seed))
     tail = (1 - confidence) / 2
     low, high = np.quantile(boots, [tail, 1 - tail])
     return record | {
@@ -327,6 +328,17 @@ def holdout_validation(
         "usable": True,
         "reason": None,
     }
+
+
+def bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator, *, block: int = 1 << 22) -> np.ndarray:
+    """Means of ``n_boot`` resamples of ``values`` with replacement: the draws of one
+    ``rng.integers(0, n, (n_boot, n))`` call, made in blocks of about ``block`` indices so that a
+    large holdout does not hold all n_boot × n of them at once."""
+    n = len(values)
+    rows = max(1, block // max(n, 1))
+    return np.concatenate([
+        values[rng.integers(0, n, size=(min(rows, n_boot - start), n))].mean(axis=1) for start in range(0, n_boot, rows)
+    ])
 
 
 def _figures(method: str, hits: np.ndarray, confidence: float) -> HoldoutFigures:
