@@ -96,6 +96,7 @@ from scipy import optimize
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
 
 from analysis.i18n import Message, joined, message, tier_ref
+from analysis.methods.ids import looked_up
 
 #: Manager levels that serve customers, most senior first.
 LEVELS = ("senior", "middle", "junior")
@@ -382,17 +383,17 @@ def _encode(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRu
     cust = _prepare_customers(customers)
     mgr = _prepare_managers(managers)
     regions = sorted(set(cust["region"]) | set(mgr["region"]))
-    code = {r: i for i, r in enumerate(regions)}
+    code = pd.Series(range(len(regions)), index=pd.Index(regions, dtype=object), dtype="int64")
     index = pd.Index(mgr["manager_id"])
     cur = index.get_indexer(cust["current_manager"]) if len(cust) else np.zeros(0, int)
     cur = np.where(cust["current_manager"].isna().to_numpy(), _NONE, cur)
     return _Problem(
         cust=cust, mgr=mgr, region_codes=regions,
-        c_region=cust["region"].map(code).to_numpy(np.int64),
+        c_region=looked_up(cust["region"], code).to_numpy(np.int64),
         c_cur=np.asarray(cur, dtype=np.int64),
         c_tier=cust["tier"].to_numpy(np.int64),
         c_value=cust["value"].to_numpy(float),
-        m_region=mgr["region"].map(code).to_numpy(np.int64),
+        m_region=looked_up(mgr["region"], code).to_numpy(np.int64),
         m_level=mgr["level"].map(_RANK).to_numpy(np.int64),
         staffed=cust["tier"].isin(rules.staffed_tiers).to_numpy(),
     )

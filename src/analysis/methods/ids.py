@@ -199,6 +199,12 @@ def is_in(values: pd.Series, known: pa.Array) -> pd.Series:
     return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index, dtype=bool) & values.notna().to_numpy()
 
 
+def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
+    """``keys.map(table)`` (NaN where a key is not in the table, whose keys are unique) by one index
+    lookup: pandas maps Arrow strings value by value and casts each result back."""
+    return pd.Series(table.reindex(pd.Index(keys)).array, index=keys.index)
+
+
 def pad_to_reference(ids: pd.Series, reference: Iterable[str] | PaddingReference) -> tuple[pd.Series, pd.Series]:
     """Zero-pad short digit ids to the reference's form where that form exists there and the id does not.
 

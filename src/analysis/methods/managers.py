@@ -49,6 +49,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.i18n import Message, message
+from analysis.methods.ids import looked_up
 
 __all__ = [
     "DIMENSIONS",
@@ -198,9 +199,9 @@ def match_customers(account_manager: pd.Series, managers: pd.DataFrame) -> tuple
     Customers with an empty or unmatched ``account_manager`` get :data:`UNASSIGNED`.
     """
     values = account_manager.astype("string").str.strip()
-    by_id = dict(zip(managers["manager_id"].astype(str), managers["manager_id"].astype(str)))
-    by_name = dict(zip(managers["name"].astype(str), managers["manager_id"].astype(str)))
-    matched = values.map(lambda v: by_id.get(v) or by_name.get(v) if isinstance(v, str) else None)
+    by_id = pd.Series(dict(zip(managers["manager_id"].astype(str), managers["manager_id"].astype(str))), dtype=object)
+    by_name = pd.Series(dict(zip(managers["name"].astype(str), managers["manager_id"].astype(str))), dtype=object)
+    matched = looked_up(values, by_id).fillna(looked_up(values, by_name))
     unknown = sorted(set(values[matched.isna() & values.notna() & (values != "")]))
     return matched.fillna(UNASSIGNED).astype(str), unknown
 
@@ -238,7 +239,7 @@ def expected_by_mix(y: pd.Series, cells: pd.Series, group: pd.Series | None = No
     if not known.any():
         return pd.Series(np.nan, index=y.index)
     sizes = cells[known].value_counts()
-    pooled = cells.where(cells.map(sizes).fillna(0) >= MIN_CELL, "__pooled__").astype(str)
+    pooled = cells.where(looked_up(cells, sizes).fillna(0) >= MIN_CELL, "__pooled__").astype(str)
     yk, ck = y[known].astype(float), pooled[known]
     if group is None:
         cell_means = yk.groupby(ck).mean()
@@ -257,7 +258,7 @@ def expected_by_mix(y: pd.Series, cells: pd.Series, group: pd.Series | None = No
         b = np.concatenate([sums.to_numpy().sum(axis=1), sums.to_numpy().sum(axis=0), [0.0]])
         solution = np.linalg.lstsq(a, b, rcond=None)[0]
         cell_means = pd.Series(solution[:n_cells], index=counts.index)
-    return pooled.map(cell_means).astype(float).fillna(float(yk.mean()))
+    return looked_up(pooled, cell_means).astype(float).fillna(float(yk.mean()))
 
 
 @dataclass(frozen=True)
@@ -415,7 +416,7 @@ def scorecard(
 
     if complaints is not None:
         counts = complaints.groupby("customer_id").size()
-        y = book["customer_id"].map(counts).fillna(0).astype(float)
+        y = looked_up(book["customer_id"], counts).fillna(0).astype(float)
         put("complaints_per_100", y, group, cells, scale=100.0)
         out["complaints"] = y.groupby(group).sum().reindex(out.index).fillna(0).astype(int)
         if {"opened", "closed"} <= set(complaints.columns) and len(complaints):
@@ -424,8 +425,9 @@ def scorecard(
             per = per.merge(book[["customer_id", "manager_id"]], on="customer_id")
             out["resolution_days"] = per.groupby("manager_id")["days"].mean().reindex(out.index)
 
-    due = book["tier"].map(lambda t: float(hours_per_customer.get(int(t), 0.0)) if pd.notna(t) else 0.0) \
-        if "tier" in book.columns else pd.Series(0.0, index=book.index)
+    hours = pd.Series({int(t): float(h) for t, h in hours_per_customer.items()}, dtype="float64")
+    due = looked_up(pd.to_numeric(book["tier"]), hours).fillna(0.0) if "tier" in book.columns \
+        else pd.Series(0.0, index=book.index)
     out["hours_due"] = due.groupby(group).sum().reindex(out.index).fillna(0.0)
     out["utilisation"] = out["hours_due"] / out["hours_per_month"].where(out["hours_per_month"] > 0)
     out["over_max_accounts"] = out["max_accounts"].notna() & (out["customers"] > out["max_accounts"])

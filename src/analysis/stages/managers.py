@@ -32,6 +32,7 @@ from analysis.i18n import message
 from analysis.methods import allocation, playbook
 from analysis.methods import assignment as asg
 from analysis.methods import managers as mg
+from analysis.methods.ids import looked_up
 from analysis.methods.loading import map_columns, read_input
 
 
@@ -226,8 +227,8 @@ def _value_before(customers: pd.DataFrame, managers: pd.DataFrame, loads: pd.Dat
     mgr = managers.set_index("manager_id")
     cur = customers["current_manager"]
     known = cur.isin(mgr.index)
-    level = cur.map(mgr["level"])
-    region = cur.map(mgr["region"])
+    level = looked_up(cur, mgr["level"])
+    region = looked_up(cur, mgr["region"])
     load = loads.set_index("manager_id")
     share = (load["hours_available"] / load["hours_before"].where(load["hours_before"] > 0)).clip(upper=1.0).fillna(1.0)
     total = 0.0
@@ -236,7 +237,7 @@ def _value_before(customers: pd.DataFrame, managers: pd.DataFrame, loads: pd.Dat
             sel = known & (customers["tier"] == tier) & (level == lv)
             if rules.region == "hard":
                 sel &= region == customers["region"]
-            gain = customers.loc[sel, "value"] * rules.factor(tier, lv) * cur[sel].map(share).astype(float)  # float also when empty
+            gain = customers.loc[sel, "value"] * rules.factor(tier, lv) * looked_up(cur[sel], share).astype(float)  # float also when empty
             away = (region[sel] != customers.loc[sel, "region"]).sum() if rules.region == "preference" else 0
             total += float(gain.sum()) - rules.region_cost * float(away)
     return total
