@@ -5,6 +5,8 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.i18n import render, text
 from analysis.methods.lifecycle import (
@@ -13,6 +15,7 @@ from analysis.methods.lifecycle import (
     LifecycleInputError,
     assign_lifecycle,
     describe_lifecycle_rules,
+    frame_order,
     lifecycle_rules,
     spend_trend,
     stage_by_tier,
@@ -299,3 +302,25 @@ def test_framing_is_done_once_and_keeps_the_order_keys():
     for table in (raw, framed):
         features = churn_features(table, cutoff="2024-06-30").set_index("customer_id")
         assert features.loc["A", "orders"] == 2 and features.loc["B", "orders"] == 1
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(
+        st.tuples(
+            st.sampled_from(["b", "a", "Ä", "张", "a ", None]),
+            st.integers(0, 3),
+            st.sampled_from([-0.0, 0.0, 1.5, -2.0, np.nan]),
+            st.booleans(),
+            st.sampled_from(["o2", "o10", None]),
+        ),
+        max_size=30,
+    )
+)
+def test_frame_order_is_the_stable_sort_of_pandas(rows):
+    keys = ["customer_id", "order_date", "amount", "is_return", "order_key"]
+    frame = pd.DataFrame(rows, columns=keys).astype({"customer_id": "string", "order_key": "string", "amount": "float64",
+                                                     "is_return": bool})
+    frame["order_date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["order_date"], unit="D")
+    expected = frame.reset_index(drop=True).sort_values(keys, kind="mergesort").index.to_numpy()
+    np.testing.assert_array_equal(frame_order(frame, keys), expected)

@@ -35,6 +35,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.i18n import TEXTS, Message, joined, message
 
@@ -142,22 +144,27 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
         if "is_purchase" in transactions
         else legacy
     )
-    if "order_id" in transactions:
-        # rows without an order id are orders of their own
-        order_id = transactions["order_id"].astype("string")
-        out["order_key"] = order_id.fillna(
-            "row:" + pd.Series(transactions.index.astype(str), index=transactions.index)
-        )
-    else:
-        out["order_key"] = "row:" + pd.Series(
-            transactions.index.astype(str), index=transactions.index
-        )
+    # rows without an order id are orders of their own (their text made only for them)
+    order_id = (transactions["order_id"].astype("string") if "order_id" in transactions
+                else pd.Series(pd.NA, index=transactions.index, dtype="string"))
+    missing = order_id.isna()
+    if missing.any():
+        order_id = order_id.copy()
+        order_id[missing] = "row:" + pd.Series(transactions.index[missing].astype(str), index=order_id.index[missing])
+    out["order_key"] = order_id
     # a fixed order makes floating-point sums, and so every result, independent of the input's row order;
     # the columns in the order of _FRAME_COLUMNS make a second call (and every slice of the result) a no-op,
     # which keeps the order keys: framing a framed table again would have no order_id left to take them from
-    return out[list(_FRAME_COLUMNS)].sort_values(
-        ["customer_id", "order_date", "amount", "is_return", "order_key"], kind="mergesort"
-    )
+    out = out[list(_FRAME_COLUMNS)]
+    order = frame_order(out, ["customer_id", "order_date", "amount", "is_return", "order_key"])
+    return out if np.array_equal(order, np.arange(len(out))) else out.take(order)
+
+
+def frame_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
+    """The row positions of ``frame.sort_values(keys, kind="mergesort")`` (stable, missing values
+    last), found by Arrow's stable multi-column sort: pandas factorizes every text key first."""
+    table = pa.table({key: pa.array(frame[key].array) for key in keys})
+    return pc.sort_indices(table, sort_keys=[(key, "ascending", "at_end") for key in keys]).to_numpy()
 
 
 def purchases(transactions: pd.DataFrame) -> pd.DataFrame:
