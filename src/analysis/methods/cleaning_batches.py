@@ -312,10 +312,11 @@ def _results(spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts:
     rows_kept = len(kept)
     # the count depends on the distinct ids only
     collisions = leading_zero_collisions(_distinct_ids(kept["customer_id"]))
-    parts_to_net = _customer_parts(_with_sorted_codes(kept), NETTING_PART_BATCHES * read.rows_per_batch)
-    del kept  # from here the rows live in the parts only, each released once netted
+    coded = _with_sorted_codes(kept)
+    del kept  # its other columns live on in ``coded``; its id columns go before the parts are cut
+    parts_to_net = _customer_parts(coded, NETTING_PART_BATCHES * read.rows_per_batch)
+    del coded  # from here the rows live in the parts only, each released once netted
     netted, n_netted = _net_returns_in_parts(parts_to_net, cleaning)
-    netted = _as_text(netted)
     quarantine = triaged.quarantine
     quality = c.quality_counts(
         triaged.rows_in, rows_kept, quarantine,
@@ -334,7 +335,7 @@ def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> 
     """The kept rows in the schema of :func:`analysis.methods.cleaning._typed_transactions`, but compact.
 
     The customer ids and the text columns (few distinct values) come as categoricals, the order ids
-    as Arrow text (pandas' default would make a Python object of every cell); :func:`_as_text`
+    as Arrow text (pandas' default would make a Python object of every cell); :func:`_net_returns_in_parts`
     turns them into the schema's text once the rows are netted.
     """
     columns = ["customer_id", "order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
@@ -354,11 +355,6 @@ def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> 
         }
     )
     return out.reset_index(drop=True)
-
-
-def _as_text(frame: pd.DataFrame) -> pd.DataFrame:
-    """The categorical id and text columns as the schema's text (``string``) columns, taken by Arrow."""
-    return frame.assign(**{name: _categorical_text(frame[name]) for name in [*_KEYS, *_TEXT_COLUMNS]})
 
 
 def _categorical_text(values: pd.Series) -> pd.Series:
@@ -397,34 +393,43 @@ def _customer_parts(coded: pd.DataFrame, rows_per_part: int) -> list[pd.DataFram
 
 def _net_returns_in_parts(parts: list[pd.DataFrame], cleaning: Cleaning) -> tuple[pd.DataFrame, int]:
     """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
-    on each of ``parts`` (:func:`_customer_parts`), which it empties as it goes.
+    on each of ``parts`` (:func:`_customer_parts`), which it empties as it goes; the result with its
+    id and text columns as text.
 
     Both functions work within a customer's orders and sort by customer first (stably), so on
     ranges of customers in id order their results, one after the other, are the result on the
     whole table, with the memory of one part. Within a part the ids are their codes (nullable
-    integers: the same groups, joins and order as the text, without categories to carry). The
-    caller turns the columns back into text.
+    integers: the same groups, joins and order as the text, without categories to carry). Each
+    netted part is kept as an Arrow table and the parts are turned into one frame column by column
+    (``self_destruct``), so the parts and the whole are never both held.
     """
-    dtypes = {name: parts[0][name].dtype for name in _KEYS}
-    pieces, returns_netted = [], 0
+    ids = {name: pa.array(parts[0][name].cat.categories.astype("string").array, type=pa.large_string()) for name in _KEYS}
+    tables, returns_netted = [], 0
     while parts:
         part = parts.pop(0)
         part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
         piece, netted = c.net_returns(part)
         del part
         piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
-        pieces.append(piece.assign(**{name: _from_codes(piece[name], dtypes[name]) for name in _KEYS}))
+        piece = piece.assign(**{name: _text_at(ids[name], piece[name]) for name in _KEYS},
+                             **{name: _categorical_text(piece[name]) for name in _TEXT_COLUMNS})
+        tables.append(pa.Table.from_pandas(piece, preserve_index=False))
+        del piece
         returns_netted += netted
-    return pd.concat(pieces, ignore_index=True), returns_netted
+    whole = pa.concat_tables(tables)
+    tables.clear()
+    return whole.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True, split_blocks=True), returns_netted
+
+
+def _text_at(text: pa.Array, codes: pd.Series) -> pd.Series:
+    """The text of each code (nullable integer; missing stays missing)."""
+    positions = codes.fillna(-1).to_numpy(dtype="int64")
+    return pd.Series(pd.array(text.take(pa.array(positions, mask=positions < 0)), dtype="string"), index=codes.index)
 
 
 def _codes(values: pd.Series) -> pd.Series:
     codes = values.cat.codes.to_numpy().astype("int64")
     return pd.Series(pd.arrays.IntegerArray(codes, codes < 0), index=values.index)
-
-
-def _from_codes(values: pd.Series, dtype: pd.CategoricalDtype) -> pd.Categorical:
-    return pd.Categorical.from_codes(values.fillna(-1).to_numpy(dtype="int64"), dtype=dtype)
 
 
 def _sorted_categorical(values: pd.Series) -> pd.Categorical:
