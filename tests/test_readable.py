@@ -6,7 +6,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from analysis.report.readable import money_units, percent, readable, readable_text, round_significant
+from analysis.report.readable import (
+    money_units,
+    percent,
+    readable,
+    readable_text,
+    round_significant,
+)
 
 
 @pytest.mark.parametrize(
