@@ -266,9 +266,9 @@ class CodedTransactions:
         bought_again[rows["customer"].to_numpy()[in_horizon]] = True
         return ~bought_again[codes]
 
-    def features(self, coded: pd.DataFrame, complaints: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
+    def features(self, at_t: pd.DataFrame, complaints: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
         """The features of :meth:`features_at` named by ``customer_id``, with the complaint counts at ``t``."""
-        out = coded.set_axis(pd.Index(self.ids.take(coded.index.to_numpy()), name="customer_id"))
+        out = at_t.set_axis(pd.Index(self.ids.take(at_t.index.to_numpy()), name="customer_id"))
         if complaints is not None:
             out = out.join(complaint_counts(complaints, t))
             out[list(COMPLAINT_FEATURES)] = out[list(COMPLAINT_FEATURES)].fillna(0.0)
