@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from analysis.frame.params import CONTRACT_COLUMNS, InputFile
 from analysis.methods.ids import whole_number_text
@@ -490,15 +491,19 @@ def _cells_frame(records: Sequence[Sequence[str | None]], numbers: Sequence[int]
     """Records of ``len(names)`` cells as a frame of text columns, with their row ``numbers`` as ``_source_row``."""
     # column by column into Arrow: pandas' constructor from a list of rows goes through objects cell by cell
     columns = list(zip(*records, strict=True)) if len(records) else [() for _ in names]
+    return _columns_frame([pa.array(cells, type=pa.large_string()) for cells in columns], numbers, names)
+
+
+def _columns_frame(columns: Sequence[pa.Array], numbers: Sequence[int], names: list[str]) -> pd.DataFrame:
+    """Text columns (Arrow ``large_string``) as a frame named ``names``, their row ``numbers`` as ``_source_row``."""
     frame = pd.DataFrame({i: _text_column(cells) for i, cells in enumerate(columns)})
     frame.columns = names
     frame[SOURCE_ROW] = pd.Series(numbers, dtype="int64")
     return frame
 
 
-def _text_column(cells: Sequence[str | None]) -> pd.Series:
-    """Cells as a text column, empty cells missing (NA)."""
-    array = pa.array(cells, type=pa.large_string())
+def _text_column(array: pa.Array) -> pd.Series:
+    """An Arrow text column as a frame's column, empty cells missing (NA)."""
     array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.large_string()), array)
     return pd.Series(pd.array(array, dtype="string"))
 
@@ -912,16 +917,73 @@ def _body_blocks(
     text: Iterator[str], header: _Row, sep: str, ctx: _Context, size: int
 ) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
     """The rows below ``header`` (``text`` stands just past its last line), a block of about ``size``
-    lines at a time: each block's frame and malformed lines, as :func:`_frame` makes them."""
+    lines at a time: each block's frame and malformed lines, as :func:`_frame` makes them.
+
+    A block of plain records, one per line, is read by Arrow's csv parser (:func:`_arrow_block_frame`),
+    any other by :class:`_Block`, with Python's csv.
+    """
     lines_done = header.last
     while True:
         with _without_cyclic_gc():
-            block = _Block.read(text, lines_done + 1, size, sep)
-            if block is None:
+            lines = list(islice(text, size))
+            if not lines:
                 return
-            frame, malformed = block.frame(sep, ctx, header)
-        lines_done = block.last
+            frame = _arrow_block_frame(lines, lines_done + 1, sep, header)
+            if frame is not None:
+                malformed: list[tuple[int, str, str]] = []
+                lines_done += len(lines)
+            else:
+                block = _Block.read(text, lines, lines_done + 1, sep)
+                frame, malformed = block.frame(sep, ctx, header)
+                lines_done = block.last
         yield frame, malformed
+
+
+def _arrow_block_frame(lines: list[str], first: int, sep: str, header: _Row) -> pd.DataFrame | None:
+    """``lines`` (from line ``first``) framed as :meth:`_Block.frame` frames them, read by Arrow's csv
+    parser; None when the block is not plain, so that Python's csv reads it.
+
+    Plain: as many records as lines (so no blank line and no quoted line break), each with the
+    header's field count (trailing empty cells included, those past the named ones empty), no cell
+    longer than csv's field limit. Within a line Arrow splits cells and undoes quotes as csv does
+    (``"a""b"`` → ``a"b``, ``"ab"c`` → ``abc``, a quote inside a cell kept), which a property test
+    holds it to.
+    """
+    names = _trimmed(header.cells)
+    if len(names) < 2:
+        return None
+    columns = [f"f{i}" for i in range(len(header.cells))]
+    invalid_rows: list[pa_csv.InvalidRow] = []
+
+    def skip_invalid(row: pa_csv.InvalidRow) -> str:
+        invalid_rows.append(row)
+        return "skip"
+
+    try:
+        data = "".join(lines).encode("utf-8")
+        table = pa_csv.read_csv(
+            io.BytesIO(data),
+            read_options=pa_csv.ReadOptions(column_names=columns, use_threads=False, block_size=len(data) + 1),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=sep, quote_char='"', double_quote=True, escape_char=False, newlines_in_values=True,
+                ignore_empty_lines=True, invalid_row_handler=skip_invalid,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(columns, pa.large_string()), null_values=[],
+                strings_can_be_null=False, quoted_strings_can_be_null=False,
+            ),
+        )
+    except (UnicodeEncodeError, pa.ArrowInvalid):  # a lone surrogate; a quote open at the block's end
+        return None
+    if invalid_rows or table.num_rows != len(lines):
+        return None
+    for i, column in enumerate(table.columns):
+        if i >= len(names) and not pc.all(pc.equal(column, "")).as_py():
+            return None
+        if pc.max(pc.utf8_length(column)).as_py() > csv.field_size_limit():
+            return None
+    numbers = np.arange(first, first + table.num_rows, dtype="int64")
+    return _columns_frame([table.column(i).combine_chunks() for i in range(len(names))], numbers, _column_names(names))
 
 
 @dataclass
@@ -938,11 +1000,9 @@ class _Block:
     records: list[list[str]] | None
 
     @classmethod
-    def read(cls, text: Iterator[str], first: int, size: int, sep: str) -> _Block | None:
-        """The next ``size`` lines, and more while the last would end inside a quoted cell; None at the end."""
-        lines = list(islice(text, size))
-        if not lines:
-            return None
+    def read(cls, text: Iterator[str], lines: list[str], first: int, sep: str) -> _Block:
+        """``lines``, and as many more lines of ``text`` again while the last would end inside a quoted cell."""
+        size = len(lines)
         while True:
             block = cls.parsed(lines, first, sep)
             # within a quoted cell csv keeps a line break in the cell, so only then can the last one be cut
