@@ -1067,7 +1067,7 @@ def delimited_batches(spec: InputFile, table: str | None, rows_per_batch: int) -
         return None
     ctx = _Context(spec, table)
     encoding = _streamed_encoding(spec)
-    if encoding is None or not _decodes_whole(spec.path, encoding):
+    if encoding is None:
         return None
     with open(spec.path, encoding=encoding, newline="") as text:
         head = list(islice(text, _HEAD_LINES))
@@ -1093,24 +1093,31 @@ def delimited_batches(spec: InputFile, table: str | None, rows_per_batch: int) -
 
 
 def _streamed_encoding(spec: InputFile) -> str | None:
-    """The encoding :func:`_decode_lines` would choose, found reading the file in blocks."""
+    """The encoding :func:`_decode_lines` would choose, found reading the file in blocks; None when the
+    file does not decode whole in it (some lines are set aside as undecodable, by the whole-file reader)."""
     with open(spec.path, "rb") as f:
         start = f.read(2)
     if spec.encoding != "auto":
-        return spec.encoding
-    if start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
-        return "utf-16"
-    if _decodes_whole(spec.path, "utf-8"):
+        encoding = spec.encoding
+    elif start in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        encoding = "utf-16"
+    elif _decodes_whole(spec.path, "utf-8"):
         return "utf-8-sig"
-    # _guess_encoding's vote of the lines with non-ASCII bytes; lines split as bytes.splitlines does
+    else:
+        encoding = "utf-8-sig" if _utf8_wins_the_vote(spec.path) else "gb18030"
+    return encoding if _decodes_whole(spec.path, encoding) else None
+
+
+def _utf8_wins_the_vote(path: Path) -> bool:
+    """:func:`_guess_encoding`'s vote of the lines with non-ASCII bytes (lines split as bytes.splitlines does)."""
     votes = utf8 = 0
-    with open(spec.path, "rb") as f:
+    with open(path, "rb") as f:
         for piece in f:
             for line in piece.splitlines():
                 if not line.isascii():
                     votes += 1
                     utf8 += _decodes(line, "utf-8")
-    return "utf-8-sig" if 2 * utf8 > votes else "gb18030"
+    return 2 * utf8 > votes
 
 
 def _decodes_whole(path: Path, encoding: str) -> bool:
