@@ -62,6 +62,8 @@ NETTING_PART_BATCHES = 4
 
 _TEXT_COLUMNS = ("product_category", "channel")
 _KEYS = ["customer_id", "order_id"]
+#: The typed columns read back as categoricals (:func:`_kept_rows`).
+_DICTIONARY_COLUMNS = ["customer_id", *_TEXT_COLUMNS]
 _ARROW_TEXT = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.StringDtype("pyarrow")}
 #: The columns of every row kept in memory for the checks across rows (with ``_missing_id``).
 _COMPACT_COLUMNS = ["amount", "order_date", "_total_label", "_ambiguous", *(f"_repair_{kind}" for kind in REPAIR_KINDS)]
@@ -150,8 +152,10 @@ class _BatchWork:
         hashes = pd.util.hash_pandas_object(raw.drop(columns=[SOURCE_ROW]), index=False).to_numpy()
         typed = _typed_batch(raw, self.spec, self.cleaning, self.reference)
         raw_path, typed_path = self.folder / f"raw-{number:05d}.parquet", self.folder / f"typed-{number:05d}.parquet"
-        pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), raw_path)
-        pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), typed_path)
+        # temporary parts: lz4 writes fastest; dictionaries only for the columns read back as categoricals
+        pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), raw_path, compression="lz4", use_dictionary=False)
+        pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), typed_path, compression="lz4",
+                       use_dictionary=_DICTIONARY_COLUMNS)
         compact = typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy())
         return _BatchDone(raw_path, typed_path, len(raw), hashes, compact)
 
@@ -339,7 +343,7 @@ def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> 
     turns them into the schema's text once the rows are netted.
     """
     columns = ["customer_id", "order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
-    table = parts.read("typed", open_rows, columns, dictionary=["customer_id", *_TEXT_COLUMNS])
+    table = parts.read("typed", open_rows, columns, dictionary=_DICTIONARY_COLUMNS)
     frame = table.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True)
     del table
     out = pd.DataFrame(
