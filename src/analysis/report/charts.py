@@ -227,7 +227,8 @@ def value_distribution(values: pd.Series, lorenz: pd.DataFrame, language: str) -
     """Predicted CLV histogram (log scale) beside its Lorenz curve."""
     use_theme()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    sns.histplot(values[values > 0], bins=40, log_scale=True, ax=axes[0])
+    # as a plain vector: seaborn reads a Series as wide-form data, value by value
+    sns.histplot(x=values[values > 0].to_numpy(dtype="float64"), bins=40, log_scale=True, ax=axes[0])
     axes[0].set_xlabel(text("clv_axis", language))
     axes[0].set_ylabel(text("customers", language))
     axes[0].set_title(text("chart_clv", language))

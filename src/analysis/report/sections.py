@@ -76,12 +76,21 @@ class RunOutputs:
             self._cache[name] = found
         return self._cache[name]
 
-    def category_spend(self, column: str) -> pd.DataFrame | None:
-        """Spend per customer and ``column`` category (:func:`analysis.methods.profiles.category_spend`)."""
-        key = f"category_spend:{column}"
+    def shared(self, key: str, compute: Callable[[], Any]) -> Any:
+        """``compute()``, run once for all the run's report languages (for results without a language)."""
         if key not in self._shared:
-            self._shared[key] = profiles.category_spend(self.study.require(catalog.TRANSACTIONS), column)
+            self._shared[key] = compute()
         return self._shared[key]
+
+    def purchase_mix(self, column: str) -> pd.DataFrame | None:
+        """Each tier's spend share per ``column`` category (:func:`analysis.methods.profiles.purchase_mix`);
+        None when the transactions lack the column."""
+
+        def compute() -> pd.DataFrame | None:
+            spend = profiles.category_spend(self.study.require(catalog.TRANSACTIONS), column)
+            return None if spend is None else profiles.purchase_mix(self.get(catalog.CUSTOMERS), spend, column)
+
+        return self.shared(f"purchase_mix:{column}", compute)
 
 
 def money(value: float, study: Study, language: str) -> str:
@@ -206,13 +215,17 @@ def nps_sentences(nps: pd.DataFrame | None, language: str, min_n: int) -> list[s
 
 def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
     """How many latest survey answers of tiered customers rate every attribute and overall satisfaction."""
-    surveys, customers = out.get(catalog.SURVEYS), out.get(catalog.CUSTOMERS)
-    needed = [*attributes, "overall_satisfaction"]
-    if surveys is None or customers is None or not set(needed) <= set(surveys.columns):
-        return None
-    known = pa.array(customers["customer_id"].dropna().astype("string").unique())  # customers never lack an id
-    answers = satisfaction.latest_answers(surveys[is_in(surveys["customer_id"], known).to_numpy()])
-    return int(len(answers.dropna(subset=needed)))
+
+    def count() -> int | None:
+        surveys, customers = out.get(catalog.SURVEYS), out.get(catalog.CUSTOMERS)
+        needed = [*attributes, "overall_satisfaction"]
+        if surveys is None or customers is None or not set(needed) <= set(surveys.columns):
+            return None
+        known = pa.array(customers["customer_id"].dropna().astype("string").unique())  # customers never lack an id
+        answers = satisfaction.latest_answers(surveys[is_in(surveys["customer_id"], known).to_numpy()])
+        return int(len(answers.dropna(subset=needed)))
+
+    return out.shared(f"drivers_answers:{','.join(attributes)}", count)
 
 
 def drivers_sentence(study: Study, out: RunOutputs, language: str) -> str | None:
@@ -403,16 +416,16 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
     if customers is None or "tier" not in customers.columns:
         return None
     blocks = []
-    names = dict(zip(customers["tier"].astype(str), customers["tier_name"].astype(str)))
+    names = tier_labels(customers[["tier", "tier_name"]].drop_duplicates())
     for column in ("segment", "industry", "region"):
         if column in customers.columns and customers[column].notna().any():
             mix = mix_in_language(profiles.tier_mix(customers, column), language)
             title = text("profile_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
     for column in ("product_category", "channel"):
-        spend = out.category_spend(column)
-        if spend is not None:
-            mix = mix_in_language(profiles.purchase_mix(customers, spend, column), language)
+        shares = out.purchase_mix(column)
+        if shares is not None:
+            mix = mix_in_language(shares, language)
             title = text("chart_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
     return Section("profiles", text("sec_profiles", language), blocks) if blocks else None
