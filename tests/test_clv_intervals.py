@@ -470,3 +470,27 @@ def test_draws_written_and_read_back_predict_the_same(models, customers) -> None
         ParameterDraws.from_frame(draws.frame().drop(columns="b"), bare_purchase, bare_spend)
     with pytest.raises(CLVInputError, match="lack the parameter"):
         with_estimates(GammaGammaModel(), {"p": 1.0})
+
+
+def test_intervals_on_several_threads_are_those_of_one(models, customers, monkeypatch) -> None:
+    """Chunks and draws spread over threads give the one-thread results to the bit."""
+    from analysis.methods import cores
+    from analysis.methods.clv import intervals
+
+    purchase, spend = models
+    point = customer_lifetime_value(purchase, spend, *columns(customers), **HORIZON)
+    table = customers.assign(clv=point)
+    assign = tier_assigner(table, "clv", n_tiers=4)
+    table["tier"] = assign(point)
+    draws = draw_parameters(purchase, spend, draws=40, seed=3)
+
+    def results() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+        bounds = customer_intervals(draws, *columns(customers), chunk_size=700, **HORIZON)
+        tiered = tier_intervals(table, draws, assign=assign, **HORIZON)
+        return bounds, tiered.customers, tiered.tiers
+
+    monkeypatch.setattr(intervals, "in_threads", lambda work, items: cores.in_threads(work, items, threads=3))
+    threaded = results()
+    monkeypatch.setattr(intervals, "in_threads", lambda work, items: map(work, items))
+    for got, want in zip(threaded, results(), strict=True):
+        pd.testing.assert_frame_equal(got, want, check_exact=True)

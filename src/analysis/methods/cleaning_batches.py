@@ -32,7 +32,6 @@ netting part; the kept table with its text columns is the result itself. xlsx, p
 
 from __future__ import annotations
 
-import os
 import tempfile
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -50,6 +49,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
+from analysis.methods.cores import usable_cores
 from analysis.methods.ids import REPAIR_KINDS, PaddingReference, leading_zero_collisions, repair_ids
 from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
 
@@ -200,7 +200,7 @@ def _work_in_worker(number: int, raw: pd.DataFrame) -> _BatchDone:
 def worker_count(path: Path) -> int:
     """Worker processes for the row-level work on ``path``: one per core the process may use, when
     the file holds more than :data:`MIN_BYTES_FOR_WORKERS` (a worker takes about a second to start)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    cores = usable_cores()
     return cores if cores > 1 and path.stat().st_size > MIN_BYTES_FOR_WORKERS else 1
 
 

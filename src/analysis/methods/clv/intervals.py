@@ -76,6 +76,7 @@ from analysis.methods.clv.inputs import (
 )
 from analysis.methods.clv.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 from analysis.methods.clv.value import PurchaseModel, period_discount_rate
+from analysis.methods.cores import in_threads
 
 DEFAULT_DRAWS = 200
 DEFAULT_LEVEL = 0.9
@@ -445,7 +446,8 @@ def customer_intervals(
     _check_spend_draws(draws, data)
     out = {name: np.empty(data.n_customers) for name in CUSTOMER_INTERVAL_COLUMNS}
     models = [draws.models(d) for d in range(draws.n_draws)]
-    for chunk in data.chunks(chunk_size):
+
+    def fill(chunk: _Chunk) -> None:  # the chunk's rows of ``out``, which no other chunk holds
         n_histories, n_rows = chunk.histories.stop - chunk.histories.start, chunk.rows.size
         # one row per history (or customer) holding its draws: rows contiguous in memory sort fast
         alive = np.empty((n_histories, draws.n_draws))
@@ -462,6 +464,9 @@ def customer_intervals(
             bounds = _row_quantiles(matrix, (low, high))
             out[f"{name}_low"][chunk.rows] = bounds[0][index]
             out[f"{name}_high"][chunk.rows] = bounds[1][index]
+
+    for _ in in_threads(fill, data.chunks(chunk_size)):
+        pass
     return pd.DataFrame(out)
 
 
@@ -517,11 +522,15 @@ def _draw_by_draw(
     totals = np.empty((draws.n_draws, n_groups))
     counts = np.zeros((data.n_customers, n_tiers), dtype=np.int32) if assign is not None else None
     rows = np.arange(data.n_customers)
-    for d in range(draws.n_draws):
+
+    def one_draw(d: int) -> tuple[np.ndarray, np.ndarray | None]:  # the draw's group totals and tiers
         clv = _predict(*draws.models(d), data, everyone).clv
-        totals[d] = np.bincount(group_codes, weights=clv, minlength=n_groups)
-        if assign is not None:
-            tier = _checked_tiers(assign(clv), data.n_customers, n_tiers)
+        tier = _checked_tiers(assign(clv), data.n_customers, n_tiers) if assign is not None else None
+        return np.bincount(group_codes, weights=clv, minlength=n_groups), tier
+
+    for d, (group_totals, tier) in enumerate(in_threads(one_draw, range(draws.n_draws))):
+        totals[d] = group_totals
+        if counts is not None:
             counts[rows, tier - 1] += 1  # one (row, tier) pair per customer: no repeated index
     return _DrawTotals(totals, point_totals, counts)
 

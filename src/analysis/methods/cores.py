@@ -1,0 +1,39 @@
+"""Work spread over the cores this process may use."""
+
+from __future__ import annotations
+
+import os
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import TypeVar
+
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+def usable_cores() -> int:
+    """The cores this process may run on (its CPU affinity where the system has one)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def in_threads(work: Callable[[Item], Result], items: Iterable[Item], *, threads: int | None = None) -> Iterator[Result]:
+    """``work(item)`` for each of ``items``, on ``threads`` threads (default: the usable cores), yielded in
+    the items' order.
+
+    For numpy and scipy work, whose array loops (ufuncs, sorts) run without the interpreter lock: the
+    results are those of the same calls one after the other. At most twice as many items as threads
+    are in flight, so the results not yet taken stay few.
+    """
+    threads = usable_cores() if threads is None else threads
+    if threads <= 1:
+        yield from map(work, items)
+        return
+    with ThreadPoolExecutor(threads) as pool:
+        pending: deque[Future[Result]] = deque()
+        for item in items:
+            pending.append(pool.submit(work, item))
+            if len(pending) >= 2 * threads:
+                yield pending.popleft().result()
+        while pending:
+            yield pending.popleft().result()
