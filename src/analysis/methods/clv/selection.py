@@ -54,6 +54,7 @@ from analysis.methods.clv.validation import (
     poisson_deviance,
 )
 from analysis.methods.clv.value import PurchaseModel
+from analysis.methods.cores import in_threads
 
 #: The purchase models by their code (``scoring.purchase_model``), BG/NBD first: the default.
 PURCHASE_MODELS: Mapping[str, type[BetaGeoModel] | type[ParetoNBDModel]] = {
@@ -167,8 +168,9 @@ def check_purchase_model(
 
 
 def check_purchase_models(split: pd.DataFrame, time_unit: str) -> dict[str, ModelCheck]:
-    """:func:`check_purchase_model` of every purchase model, BG/NBD first."""
-    return {code: check_purchase_model(code, split, time_unit) for code in PURCHASE_MODELS}
+    """:func:`check_purchase_model` of every purchase model, BG/NBD first; the models are fitted side by side."""
+    checks = in_threads(lambda code: check_purchase_model(code, split, time_unit), PURCHASE_MODELS)
+    return dict(zip(PURCHASE_MODELS, checks, strict=True))
 
 
 @dataclass(frozen=True)
