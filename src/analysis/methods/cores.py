@@ -22,8 +22,9 @@ def in_threads(work: Callable[[Item], Result], items: Iterable[Item], *, threads
     the items' order.
 
     For numpy and scipy work, whose array loops (ufuncs, sorts) run without the interpreter lock: the
-    results are those of the same calls one after the other. At most twice as many items as threads
-    are in flight, so the results not yet taken stay few.
+    results are those of the same calls one after the other, as long as ``work`` changes nothing that
+    another call reads. At most twice as many items as threads are in flight, so the results not yet
+    taken stay few.
     """
     threads = usable_cores() if threads is None else threads
     if threads <= 1:

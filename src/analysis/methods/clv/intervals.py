@@ -523,14 +523,13 @@ def _draw_by_draw(
     counts = np.zeros((data.n_customers, n_tiers), dtype=np.int32) if assign is not None else None
     rows = np.arange(data.n_customers)
 
-    def one_draw(d: int) -> tuple[np.ndarray, np.ndarray | None]:  # the draw's group totals and tiers
-        clv = _predict(*draws.models(d), data, everyone).clv
-        tier = _checked_tiers(assign(clv), data.n_customers, n_tiers) if assign is not None else None
-        return np.bincount(group_codes, weights=clv, minlength=n_groups), tier
+    def clv_of_draw(d: int) -> np.ndarray:
+        return _predict(*draws.models(d), data, everyone).clv
 
-    for d, (group_totals, tier) in enumerate(in_threads(one_draw, range(draws.n_draws))):
-        totals[d] = group_totals
-        if counts is not None:
+    for d, clv in enumerate(in_threads(clv_of_draw, range(draws.n_draws))):
+        totals[d] = np.bincount(group_codes, weights=clv, minlength=n_groups)
+        if assign is not None:  # here, a draw at a time: the tier function reuses its table
+            tier = _checked_tiers(assign(clv), data.n_customers, n_tiers)
             counts[rows, tier - 1] += 1  # one (row, tier) pair per customer: no repeated index
     return _DrawTotals(totals, point_totals, counts)
 
