@@ -194,3 +194,28 @@ def test_only_orders_with_a_return_are_regrouped_with_the_same_result(lines):
     netted, _ = net_returns(tx)
     expected = every_order_netted(tx)
     pd.testing.assert_frame_equal(netted, expected, check_exact=True)  # -0.0 == 0.0: a zero's sign is no value
+
+
+cell_values = st.one_of(st.none(), st.just(pd.NA), st.just(float("nan")), st.integers(-10**6, 10**6),
+                        st.text(alphabet=st.characters(codec="utf-8", exclude_categories=["Cs"]), max_size=8))
+
+
+@settings(max_examples=examples(200), deadline=None, derandomize=True, database=None)
+@given(rows=st.lists(st.lists(cell_values, min_size=3, max_size=3), max_size=6),
+       names=st.lists(st.sampled_from(["客户编号", "手机", "a\"b", "Unnamed: 2", "x\\y", "\u2028"]), min_size=3, max_size=3,
+                      unique=True),
+       personal=st.sets(st.integers(0, 2)))
+def test_quarantine_rows_are_json_dumps_of_each_row(rows, names, personal):
+    """The quarantine's raw text, built column by column, is json.dumps of each row's dict with the
+    personal cells masked: quotes, backslashes, control and non-ASCII characters, missing cells."""
+    from analysis.methods.cleaning import MASK, Privacy, records_json
+
+    frame = pd.DataFrame(rows, columns=names, dtype=object)
+    privacy = Privacy(columns=frozenset(names[i] for i in personal))
+
+    def dumped(table: pd.DataFrame) -> list[str]:
+        return [json.dumps({k: MASK if k in privacy.columns else (None if pd.isna(v) else str(v)) for k, v in row.items()},
+                           ensure_ascii=False) for row in table.to_dict(orient="records")]
+
+    assert records_json(frame, privacy) == dumped(frame)
+    assert records_json(frame.astype("string"), privacy) == dumped(frame.astype("string"))

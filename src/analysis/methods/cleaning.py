@@ -138,10 +138,6 @@ class Privacy:
         positions = tuple(i for i, header in enumerate(read.headers) if header in personal)
         return cls(frozenset(personal), positions, len(read.headers), read.sep)
 
-    def mask_record(self, record: dict[str, str | None]) -> dict[str, str | None]:
-        """The record with every personal cell replaced by :data:`MASK`."""
-        return {k: (MASK if k in self.columns else v) for k, v in record.items()}
-
     def mask_line(self, line: str) -> str:
         """A line of text that could not be read as a row, with the personal fields masked.
 
@@ -214,12 +210,7 @@ def quarantine_frame(
 
     ``raw`` is the row as JSON (header → cell text) with the personal cells masked (``privacy``).
     """
-    privacy = privacy or Privacy()
-    values = raw.drop(columns=[SOURCE_ROW])
-    raw_json = [
-        json.dumps(privacy.mask_record({k: (None if pd.isna(v) else str(v)) for k, v in row.items()}), ensure_ascii=False)
-        for row in values.to_dict(orient="records")
-    ]
+    raw_json = records_json(raw.drop(columns=[SOURCE_ROW]), privacy or Privacy())
     detail = details.to_numpy(dtype=object) if details is not None else [pd.NA] * len(raw)
     return pd.DataFrame(
         {
@@ -231,6 +222,23 @@ def quarantine_frame(
             "raw": pd.Series(raw_json, dtype="string"),
         }
     ).astype({"reason": "string"})
+
+
+def records_json(values: pd.DataFrame, privacy: Privacy) -> list[str]:
+    """Each row as ``json.dumps(..., ensure_ascii=False)`` writes the dict header → cell text (missing: null),
+    every cell of a personal column (``privacy.columns``) replaced by :data:`MASK`; built column by
+    column, not a dict per row."""
+    encode = json.encoder.encode_basestring  # json.dumps' encoder of keys and text with ensure_ascii=False
+    columns = []
+    for name, column in values.items():
+        key = f"{encode(str(name))}: "
+        if name in privacy.columns:
+            columns.append([key + encode(MASK)] * len(values))
+        else:
+            columns.append([key + ("null" if pd.isna(v) else encode(str(v))) for v in column.tolist()])
+    if not columns:
+        return ["{}"] * len(values)
+    return ["{" + ", ".join(cells) + "}" for cells in zip(*columns, strict=True)]
 
 
 def unreadable_frame(rejected: pd.DataFrame, source: str, source_file: str, privacy: Privacy | None = None) -> pd.DataFrame:
