@@ -333,14 +333,31 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     """Numbers from text such as '1,234.50', '¥1,234.50', '1234.50元', 'RMB 1234.50', '(12.00)'.
 
     Non-finite values ('inf', '-Infinity', '1e400', 'nan') are NaN: no amount is infinite, and an
-    infinity would break the sums downstream.
+    infinity would break the sums downstream. A zero is +0.0 however it is written ('-0', '(0.00)').
     """
     text = _replace_re2(values.astype("string"), _CURRENCY_RE2, "").str.replace(",", "", regex=False)
     negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False)
     text = text.str.strip("()")
-    numbers = pd.to_numeric(text, errors="coerce").astype("float64")
+    numbers = numbers_of(text)
     numbers = numbers.where(np.isfinite(numbers))
-    return numbers.mask(negative_parens.astype(bool), -numbers)
+    return numbers.mask(negative_parens.astype(bool), -numbers) + 0.0  # -0.0 + 0.0 is +0.0
+
+
+def numbers_of(text: pd.Series) -> pd.Series:
+    """``pd.to_numeric(text, errors="coerce")`` as float64, but for the sign of a zero: plain decimals
+    (``-1234.50``) cast by Arrow, on the whole column at once, and the other cells by pandas. Both
+    round a decimal correctly, so the values are pandas'. pandas reads '-0' as -0.0 or 0.0 depending
+    on the column's other cells (a column of whole numbers is read as integers); here a zero keeps
+    the sign it is written with where Arrow reads it."""
+    array = pa.array(text.astype("string").array, type=pa.large_string())
+    plain = pc.fill_null(pc.match_substring_regex(array, r"^-?\d{1,18}(\.\d{1,18})?$"), False)
+    is_plain = plain.to_numpy(zero_copy_only=False)
+    numbers = np.full(len(text), np.nan)
+    numbers[is_plain] = pc.cast(array.filter(plain), pa.float64()).to_numpy(zero_copy_only=False)
+    rest = ~is_plain & text.notna().to_numpy()
+    if rest.any():
+        numbers[rest] = pd.to_numeric(text[rest], errors="coerce").astype("float64").to_numpy()
+    return pd.Series(numbers, index=text.index)
 
 
 def _replace_re2(text: pd.Series, pattern: str, replacement: str) -> pd.Series:
