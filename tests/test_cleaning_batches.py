@@ -323,3 +323,17 @@ def test_numbers_are_pandas_to_numeric_to_the_bit(cells):
     assert np.array_equal(np.signbit(got), np.signbit(want)) or (got[np.signbit(got) != np.signbit(want)] == 0).all()
     amounts = parse_amounts(pd.concat([text, "(" + text + ")"], ignore_index=True)).to_numpy()
     assert not np.signbit(amounts[amounts == 0]).any()
+
+
+@settings(max_examples=examples(200), deadline=None, derandomize=True, database=None)
+@given(rows=st.lists(st.lists(st.one_of(st.none(), st.sampled_from(["", "a", "A", "合计", "1,234", "a\x00"])),
+                              min_size=3, max_size=3), max_size=12))
+def test_equal_rows_share_a_hash(rows):
+    """The duplicate check compares the rows that share a hash: every pair of equal rows (missing cells
+    included) must share one; distinct rows of a small frame do not."""
+    from analysis.methods.cleaning_batches import _row_hashes
+
+    cells = pd.DataFrame(rows, columns=["客户编号", "金额", "x"], dtype="string")
+    hashes = _row_hashes(cells)
+    assert hashes.dtype == np.uint64 and len(hashes) == len(cells)
+    assert (pd.Series(hashes).duplicated(keep=False).to_numpy() == cells.duplicated(keep=False).to_numpy()).all()

@@ -149,7 +149,7 @@ class _BatchWork:
     reference: PaddingReference | None
 
     def __call__(self, number: int, raw: pd.DataFrame) -> _BatchDone:
-        hashes = pd.util.hash_pandas_object(raw.drop(columns=[SOURCE_ROW]), index=False).to_numpy()
+        hashes = _row_hashes(raw.drop(columns=[SOURCE_ROW]))
         typed = _typed_batch(raw, self.spec, self.cleaning, self.reference)
         raw_path, typed_path = self.folder / f"raw-{number:05d}.parquet", self.folder / f"typed-{number:05d}.parquet"
         # temporary parts: lz4 writes fastest; dictionaries only for the columns read back as categoricals
@@ -158,6 +158,19 @@ class _BatchWork:
                        use_dictionary=_DICTIONARY_COLUMNS)
         compact = typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy())
         return _BatchDone(raw_path, typed_path, len(raw), hashes, compact)
+
+
+def _row_hashes(cells: pd.DataFrame) -> np.ndarray:
+    """A 64-bit hash of each row's cells, DuckDB's (several times faster than pandas'): equal rows hash
+    equal, and the rows that share a hash are compared cell by cell (:func:`_duplicates`)."""
+    import duckdb
+
+    names = [f"c{i}" for i in range(cells.shape[1])]
+    table = pa.Table.from_pandas(cells, preserve_index=False)
+    table = pa.table([column.cast(pa.large_string()) for column in table.columns], names=names)
+    with duckdb.connect(config={"threads": 1}) as con:
+        con.register("cells", table)
+        return con.sql(f"SELECT hash({', '.join(names)}) AS h FROM cells").to_arrow_table().column("h").to_numpy()
 
 
 def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int) -> Iterator[tuple[pd.DataFrame, _BatchDone]]:
