@@ -39,6 +39,7 @@ from analysis.methods.clv import (
 )
 from analysis.methods.clv.intervals import (
     CUSTOMER_INTERVAL_COLUMNS,
+    TierAssign,
     _Histories,
     _predict,
     _row_quantiles,
@@ -441,13 +442,18 @@ def test_clv_intervals_for_stage_2(case) -> None:
     assert inside.all()
 
 
-def test_tier_intervals_for_stage_3(models, customers) -> None:
-    purchase, spend = models
-    point = customer_lifetime_value(purchase, spend, *columns(customers), **HORIZON)
+def tiered(models, customers) -> tuple[pd.DataFrame, TierAssign]:
+    """The customers with their point CLV and 4 CLV tiers, and the tier function of the draws."""
+    point = customer_lifetime_value(*models, *columns(customers), **HORIZON)
     table = customers.assign(clv=point)
     assign = tier_assigner(table, "clv", n_tiers=4)
     table["tier"] = assign(point)
-    draws = draw_parameters(purchase, spend, draws=50, seed=1)
+    return table, assign
+
+
+def test_tier_intervals_for_stage_3(models, customers) -> None:
+    table, assign = tiered(models, customers)
+    draws = draw_parameters(*models, draws=50, seed=1)
     result = tier_intervals(table, draws, assign=assign, **HORIZON)
     assert list(result.customers.columns[:4]) == ["customer_id", "tier", "tier_probability", "borderline"]
     assert result.customers["customer_id"].tolist() == table["customer_id"].tolist()
@@ -477,12 +483,8 @@ def test_intervals_on_several_threads_are_those_of_one(models, customers, monkey
     from analysis.methods import cores
     from analysis.methods.clv import intervals
 
-    purchase, spend = models
-    point = customer_lifetime_value(purchase, spend, *columns(customers), **HORIZON)
-    table = customers.assign(clv=point)
-    assign = tier_assigner(table, "clv", n_tiers=4)
-    table["tier"] = assign(point)
-    draws = draw_parameters(purchase, spend, draws=40, seed=3)
+    table, assign = tiered(models, customers)
+    draws = draw_parameters(*models, draws=40, seed=3)
 
     def results() -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
         bounds = customer_intervals(draws, *columns(customers), chunk_size=700, **HORIZON)
