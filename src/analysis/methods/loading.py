@@ -31,7 +31,9 @@ read a batch of rows at a time, never whole (the transactions export of the clea
 :mod:`analysis.methods.cleaning_batches`). The encoding, separator and header are found as above
 (the file is decoded once in blocks to check it, the separator and header on its first lines) and
 every batch is framed by the same code as a whole file, so the rows, cells, row numbers and
-``malformed_row`` lines are the same. A file with undecodable lines, or whose first 50 rows do not lie
+``malformed_row`` lines are the same. A block of lines that are plain records (one per line, each as
+wide as the header) is parsed by Arrow's csv reader, which splits and unquotes such lines as Python's
+csv does; any other block by Python's csv. A file with undecodable lines, or whose first 50 rows do not lie
 within its first 10,000 lines, is read whole.
 """
 
