@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -168,6 +170,22 @@ def test_features_and_labels_on_a_hand_case():
     assert out.loc["b", "recency_days"] == 0 and np.isnan(out.loc["b", "mean_gap_days"])
 
 
+def test_an_order_with_lines_on_several_days_counts_where_any_line_falls():
+    # the order's first line is 200 days before the cutoff, its second 30 days before, its third after it
+    tx = pd.DataFrame({
+        "customer_id": ["a", "a", "a", "a"],
+        "order_id": ["o1", "o1", "o1", "o2"],
+        "order_date": pd.to_datetime(["2023-12-13", "2024-05-31", "2024-07-15", "2023-12-20"]),
+        "amount": [10.0, 20.0, 40.0, 5.0],
+        "is_return": False,
+    })
+    a = churn_features(tx, cutoff="2024-06-30").set_index("customer_id").loc["a"]
+    assert a["orders"] == 2 and a["frequency"] == 2 and a["recency_days"] == 30 and a["tenure_days"] == 200
+    assert a["orders_90d"] == 1 and a["orders_180d"] == 1
+    early = churn_features(tx, cutoff="2024-01-31").set_index("customer_id").loc["a"]
+    assert early["orders"] == 2 and early["orders_90d"] == 2 and early["recency_days"] == 42
+
+
 def test_features_use_no_data_after_the_cutoff():
     base = hand_tx()
     complaints = pd.DataFrame(
@@ -216,12 +234,17 @@ def reference_features(transactions: pd.DataFrame, cutoff: str, horizon_days: in
     bought = seen[~seen["is_return"] & (seen["amount"] > 0)]
     later = tx[(tx["order_date"] > t) & ~tx["is_return"] & (tx["amount"] > 0)]
     out = bought.groupby("customer_id").agg(
-        last=("order_date", "max"), orders=("order_key", "nunique"), days=("order_date", "nunique")
+        first=("order_date", "min"), last=("order_date", "max"), orders=("order_key", "nunique"),
+        days=("order_date", "nunique"),
     )
     for days in (90, 180):
         window = bought[bought["order_date"] > t - pd.Timedelta(days=days)]
         out[f"orders_{days}d"] = window.groupby("customer_id")["order_key"].nunique().reindex(out.index).fillna(0)
     out["net"] = seen.groupby("customer_id")["amount"].sum().reindex(out.index)
+    w = pd.Timedelta(days=180)  # the default trend window
+    for name, rows in (("recent", seen[seen["order_date"] > t - w]),
+                       ("previous", seen[(seen["order_date"] > t - 2 * w) & (seen["order_date"] <= t - w)])):
+        out[name] = rows.groupby("customer_id")["amount"].sum().reindex(out.index).fillna(0.0)
     out["churned"] = ~out.index.isin(later["customer_id"])
     return out
 
@@ -258,6 +281,9 @@ def test_features_count_as_group_bys_on_the_ids_do(rows):
     expected = expected.loc[out.index]
     assert (out["orders"] == expected["orders"]).all() and (out["frequency"] == expected["days"] - 1).all()
     assert (out["recency_days"] == (pd.Timestamp(cutoff) - expected["last"]).dt.days).all()
+    assert (out["tenure_days"] == (pd.Timestamp(cutoff) - expected["first"]).dt.days).all()
+    np.testing.assert_allclose(out["recent_spend"], expected["recent"], rtol=1e-12)
+    np.testing.assert_allclose(out["previous_spend"], expected["previous"], rtol=1e-12)
     for days in (90, 180):
         assert (out[f"orders_{days}d"] == expected[f"orders_{days}d"]).all()
     np.testing.assert_allclose(out["monetary"], expected["net"] / expected["orders"], rtol=1e-12)
@@ -544,3 +570,21 @@ def test_at_or_below_the_bound_every_customer_is_used_and_the_model_is_unchanged
 def test_a_bound_too_small_is_refused():
     with pytest.raises(ChurnInputError, match=r"max_training_customers=10: use at least 1,000"):
         ChurnModel(max_training_customers=10)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(keys=st.lists(st.sampled_from(["o1", "o2", "O1", "订单", "o1 ", "row:3", ""]), max_size=30),
+       collide=st.booleans())
+def test_order_keys_are_coded_equal_exactly_where_they_are_equal(keys, collide):
+    """Codes from a hash of each key: equal codes for equal keys only, also when every key shares one hash."""
+    from unittest import mock
+
+    from analysis.methods import churn as module
+
+    one_hash = mock.patch.object(module, "_text_hashes", lambda text: np.zeros(len(text), dtype="uint64"))
+    series = pd.Series(keys, dtype="string")
+    with one_hash if collide else contextlib.nullcontext():
+        codes = module._key_codes(series)
+    expected = pd.factorize(series)[0]
+    assert (codes[:, None] == codes[None, :]).tolist() == (expected[:, None] == expected[None, :]).tolist()
+

@@ -60,7 +60,6 @@ from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
     check_window_days,
-    purchases,
     require_columns,
     transactions_frame,
 )
@@ -165,105 +164,107 @@ def churn_features(
 
 @dataclass(frozen=True)
 class CodedTransactions:
-    """Framed transactions as numbers, made once and cut at each cutoff.
+    """Framed transactions as arrays, made once and cut at each cutoff without copying the rows.
 
-    ``rows`` holds, for every row with a customer id, ``customer`` (its position in ``ids``, which
-    are sorted as a groupby sorts them), ``order`` (a code of the order key), ``day`` (days since
-    1970-01-01), ``order_date``, ``amount`` and ``is_purchase``: every grouping is on numbers, in the
-    same groups, order and row order as on the text, so the features are those of a groupby on the ids.
+    Per row with a customer id (rows without one count for nobody): ``customer``, its position in
+    ``ids`` (sorted as a groupby sorts them; each customer's rows one run), ``day`` (days since
+    1970-01-01: framed dates are days), ``amount`` and ``is_purchase``. Distinct orders and purchase
+    days are counted on tables made once, which a cutoff only masks: ``orders``, the days of each
+    (customer, order) of purchase rows, and ``days``, every (customer, day) of one. The sums are
+    pandas' group sums of the amounts up to the cutoff, in their order, so every feature is, to the
+    bit, that of a groupby on the ids of the rows up to the cutoff.
     """
 
-    rows: pd.DataFrame
+    customer: np.ndarray
+    day: np.ndarray
+    amount: np.ndarray
+    is_purchase: np.ndarray
+    starts: np.ndarray  # the first row of each customer
+    orders: _DatedPairs
+    days: _DatedPairs
     ids: pd.Index
 
     @classmethod
-    def of(cls, transactions: pd.DataFrame) -> CodedTransactions:
+    def of(cls, transactions: pd.DataFrame, rows: np.ndarray | None = None) -> CodedTransactions:
+        """The transactions coded, those of the boolean mask ``rows`` only when given (no copy of the frame)."""
         tx = transactions_frame(transactions)
         customer, ids = _sorted_codes(tx["customer_id"])
-        order_date = tx["order_date"].to_numpy()
-        rows = pd.DataFrame(
-            {
-                "customer": customer,
-                "order": pd.factorize(tx["order_key"])[0],
-                "day": order_date.astype("datetime64[D]").astype("int64"),
-                "order_date": order_date,
-                "amount": tx["amount"].to_numpy(),
-                "is_purchase": tx["is_purchase"].to_numpy(),
-            }
+        kept = customer >= 0 if rows is None else (customer >= 0) & rows
+        order = _key_codes(tx["order_key"])[kept]
+        customer = customer[kept].astype(np.int32 if len(ids) < 2**31 else np.int64)
+        day = tx["order_date"].to_numpy()[kept].astype("datetime64[D]").astype(np.int32)
+        amount, is_purchase = tx["amount"].to_numpy()[kept], tx["is_purchase"].to_numpy()[kept]
+        if len(customer) and np.any(customer[1:] < customer[:-1]):  # not framed: one run per customer, stably
+            runs = np.argsort(customer, kind="stable")
+            customer, day, amount, is_purchase, order = (a[runs] for a in (customer, day, amount, is_purchase, order))
+        starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]]) if len(customer) else np.zeros(0, int)
+        bought = is_purchase.nonzero()[0]
+        return cls(
+            customer, day, amount, is_purchase, starts,
+            orders=_DatedPairs.of(customer[bought], order[bought], day[bought]),
+            days=_DatedPairs.of(customer[bought], day[bought], day[bought]),
+            ids=pd.Index(ids),
         )
-        return cls(rows[customer >= 0], pd.Index(ids))  # a row without a customer id counts for nobody
 
     def features_at(self, t: pd.Timestamp, trend_window_days: int) -> pd.DataFrame:
         """:func:`churn_features` at ``t``, indexed by customer code, without the complaint counts."""
-        rows = self.rows[self.rows["order_date"].to_numpy() <= t.to_datetime64()]
-        bought = rows[rows["is_purchase"].to_numpy()]
-        if bought.empty:
+        t_day = _day_number(t)
+        upto = self.day <= t_day
+        bought = upto & self.is_purchase
+        if not bought.any():
             raise ChurnInputError(
                 f"no purchases on or before the cutoff {t.date()}; move the cutoff later or shorten churn.horizon_days"
             )
-        per_customer = bought.groupby("customer", sort=True).agg(
-            first=("order_date", "min"), last=("order_date", "max")
-        )
-        codes = per_customer.index.to_numpy()
-        orders = self._distinct(bought, "order")[codes]
-        purchase_days = self._distinct(bought, "day")[codes]
-        net_spend = rows.groupby("customer")["amount"].sum().reindex(per_customer.index)
-        out = pd.DataFrame(index=per_customer.index)
-        out["recency_days"] = (t - per_customer["last"]).dt.days.astype("float64")
-        out["frequency"] = (purchase_days - 1).astype("float64")
-        out["orders"] = orders.astype("float64")
-        out["monetary"] = net_spend / out["orders"]
-        out["tenure_days"] = (t - per_customer["first"]).dt.days.astype("float64")
-        span = (per_customer["last"] - per_customer["first"]).dt.days.astype("float64")
-        out["mean_gap_days"] = span / out["frequency"].where(out["frequency"] > 0)
-        out["recency_to_gap"] = out["recency_days"] / out["mean_gap_days"].where(out["mean_gap_days"] > 0)
+        starts = self.starts
+        has = np.logical_or.reduceat(bought, starts)  # customers with a purchase by t
+        index = pd.Index(self.customer[starts][has].astype(np.int64), name="customer")
+        codes = index.to_numpy()
+        never = np.iinfo(self.day.dtype)
+        first = np.minimum.reduceat(np.where(bought, self.day, never.max), starts)[has]
+        last = np.maximum.reduceat(np.where(bought, self.day, never.min), starts)[has]
+        first, last = (pd.Series(days.astype("datetime64[D]"), index=index) for days in (first, last))
         # the spend of lifecycle.spend_trend's two windows, summed the same way
         w = pd.Timedelta(days=int(trend_window_days))
-        recent = rows["order_date"] > t - w
-        previous = (rows["order_date"] > t - 2 * w) & ~recent
-        trend = (
+        recent = self.day > _day_number(t - w)
+        previous = (self.day > _day_number(t - 2 * w)) & ~recent
+        amount = self.amount[upto]
+        spend = (
             pd.DataFrame(
                 {
-                    "customer": rows["customer"],
-                    "recent_spend": rows["amount"].where(recent, 0.0),
-                    "previous_spend": rows["amount"].where(previous, 0.0),
+                    "net_spend": amount,
+                    "recent_spend": np.where(recent[upto], amount, 0.0),
+                    "previous_spend": np.where(previous[upto], amount, 0.0),
                 }
             )
-            .groupby("customer", sort=True)
-            .agg(recent_spend=("recent_spend", "sum"), previous_spend=("previous_spend", "sum"))
-            .reindex(out.index)
+            .groupby(self.customer[upto], sort=True)
+            .sum()
+            .reindex(index)
         )
-        out["recent_spend"] = trend["recent_spend"].fillna(0.0)
-        out["previous_spend"] = trend["previous_spend"].fillna(0.0)
+        n = len(self.ids)
+        out = pd.DataFrame(index=index)
+        out["recency_days"] = (t - last).dt.days.astype("float64")
+        out["frequency"] = (self.days.counted(t_day, n)[codes] - 1).astype("float64")
+        out["orders"] = self.orders.counted(t_day, n)[codes].astype("float64")
+        out["monetary"] = spend["net_spend"] / out["orders"]
+        out["tenure_days"] = (t - first).dt.days.astype("float64")
+        span = (last - first).dt.days.astype("float64")
+        out["mean_gap_days"] = span / out["frequency"].where(out["frequency"] > 0)
+        out["recency_to_gap"] = out["recency_days"] / out["mean_gap_days"].where(out["mean_gap_days"] > 0)
+        out["recent_spend"] = spend["recent_spend"].fillna(0.0)
+        out["previous_spend"] = spend["previous_spend"].fillna(0.0)
         out["spend_trend"] = bounded_trend(out["recent_spend"], out["previous_spend"])
         for days in (90, 180):
-            window = bought[bought["order_date"] > t - pd.Timedelta(days=days)]
-            out[f"orders_{days}d"] = self._distinct(window, "order")[codes].astype("float64")
+            since = _day_number(t - pd.Timedelta(days=days))
+            out[f"orders_{days}d"] = self.orders.counted(t_day, n, since=since)[codes].astype("float64")
         return out
-
-    def _distinct(self, rows: pd.DataFrame, column: str) -> np.ndarray:
-        """Distinct values of the integer ``column`` per customer code (a ``nunique`` by code)."""
-        value = rows[column].to_numpy()
-        if not len(value):
-            return np.zeros(len(self.ids), dtype="int64")
-        low = int(value.min())
-        width = int(value.max()) - low + 1
-        # sorted (customer, value) pairs: a pair is new where it differs from the one before
-        pairs = np.sort(rows["customer"].to_numpy().astype("int64") * width + (value - low))
-        new = np.empty(len(pairs), dtype=bool)
-        new[0] = True
-        np.not_equal(pairs[1:], pairs[:-1], out=new[1:])
-        return np.bincount(pairs[new] // width, minlength=len(self.ids))
 
     def churned(self, codes: np.ndarray, t: pd.Timestamp, horizon_days: int) -> np.ndarray:
         """Whether each customer code made no purchase in (t, t + horizon]: churned."""
-        rows = self.rows
-        dates = rows["order_date"].to_numpy()
-        in_horizon = rows["is_purchase"].to_numpy() & (dates > t.to_datetime64()) & (
-            dates <= (t + pd.Timedelta(days=int(horizon_days))).to_datetime64()
+        in_horizon = self.is_purchase & (self.day > _day_number(t)) & (
+            self.day <= _day_number(t + pd.Timedelta(days=int(horizon_days)))
         )
         bought_again = np.zeros(len(self.ids), dtype=bool)
-        bought_again[rows["customer"].to_numpy()[in_horizon]] = True
+        bought_again[self.customer[in_horizon]] = True
         return ~bought_again[codes]
 
     def features(self, at_t: pd.DataFrame, complaints: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
@@ -282,6 +283,89 @@ class CodedTransactions:
         at_t = self.features_at(t, trend_window_days)
         churned = self.churned(at_t.index.to_numpy(), t, horizon_days)
         return self.features(at_t, complaints, t).assign(churned=churned)
+
+
+@dataclass(frozen=True)
+class _DatedPairs:
+    """The distinct (customer, key) pairs of some rows, each with the days of its rows.
+
+    ``days`` holds the days of each pair's rows, the pairs one after another (a day repeated on
+    consecutive rows once); ``starts`` the first of each pair and ``customer`` its customer. A pair
+    counts at a cutoff when one of its days is on or before it (and after ``since``, when given).
+    """
+
+    customer: np.ndarray
+    starts: np.ndarray
+    days: np.ndarray
+
+    @classmethod
+    def of(cls, customer: np.ndarray, key: np.ndarray, day: np.ndarray) -> _DatedPairs:
+        if not len(customer):
+            return cls(customer, np.zeros(0, int), day)
+        low, width = int(key.min()), int(key.max()) - int(key.min()) + 1
+        if (int(customer.max()) + 1) * width < 2**62:  # one integer per pair: one sort
+            pair = customer.astype(np.int64) * width + (key - low)
+            by = np.argsort(pair, kind="stable")
+            pair = pair[by]
+            new_pair = np.r_[True, pair[1:] != pair[:-1]]
+            customer = (pair[new_pair] // width).astype(customer.dtype)
+        else:
+            by = np.lexsort((key, customer))
+            customer, key = customer[by], key[by]
+            new_pair = np.r_[True, (customer[1:] != customer[:-1]) | (key[1:] != key[:-1])]
+            customer = customer[new_pair]
+        day = day[by]
+        # a pair's days in any order: only their latest on or before a cutoff is asked for
+        new_day = new_pair | np.r_[True, day[1:] != day[:-1]]
+        return cls(customer, np.flatnonzero(new_pair[new_day]), day[new_day])
+
+    def counted(self, t: int, n_customers: int, *, since: int | None = None) -> np.ndarray:
+        """Per customer code, the pairs with a day on or before day ``t`` (and after day ``since``)."""
+        if not len(self.days):
+            return np.zeros(n_customers, dtype="int64")
+        never = np.iinfo(self.days.dtype).min
+        latest = np.maximum.reduceat(np.where(self.days <= t, self.days, never), self.starts)
+        return np.bincount(self.customer[latest > (never if since is None else since)], minlength=n_customers)
+
+
+def _day_number(moment: pd.Timestamp) -> int:
+    """The day of ``moment`` in days since 1970-01-01: a framed date on or before it is one on or before this day."""
+    return int(np.datetime64(moment.to_datetime64(), "D").astype(np.int64))
+
+def _key_codes(keys: pd.Series) -> np.ndarray:
+    """Integers equal where the text ``keys`` are equal: the equalities of ``pd.factorize(keys)[0]``.
+
+    Numbered by DuckDB's 64-bit hash of each key; the keys sharing a hash are compared as text, and
+    should two different keys share one, pandas factorizes them instead. Factorizing millions of
+    nearly distinct order keys holds them all in a hash table (about 900 MB for ten million).
+    """
+    text = pa.array(keys.array)
+    if text.null_count or not len(text):
+        return pd.factorize(keys)[0]
+    hashes = _text_hashes(text)
+    by = np.argsort(hashes)
+    ordered = hashes[by]
+    first = np.empty(len(by), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    number = np.cumsum(first) - 1
+    del ordered
+    repeats = np.flatnonzero(~first)
+    leads = by[np.flatnonzero(first)][number[repeats]]
+    if len(repeats) and not pc.all(pc.equal(text.take(by[repeats]), text.take(leads))).as_py():
+        return pd.factorize(keys)[0]  # two keys share a hash
+    codes = np.empty(len(by), dtype="int64")
+    codes[by] = number
+    return codes
+
+
+def _text_hashes(text: pa.Array) -> np.ndarray:
+    """DuckDB's 64-bit hash of each text (equal texts hash equal)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.register("keys", pa.table({"key": text}))
+        return con.sql("SELECT hash(key) AS h FROM keys").to_arrow_table().column("h").to_numpy()
 
 
 def _sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
@@ -502,10 +586,11 @@ class ChurnModel:
         self.cutoff_train_ = self.as_of_ - 2 * h
         self.cutoff_validation_ = self.as_of_ - h
         tx = transactions_frame(transactions)
-        tx = tx[tx["order_date"] <= self.as_of_]
-        _check_history(tx, self.cutoff_train_, 2 * int(self.horizon_days))
+        until_as_of = (tx["order_date"] <= self.as_of_).to_numpy()
+        _check_history(tx["order_date"][tx["is_purchase"].to_numpy() & until_as_of], self.cutoff_train_,
+                       2 * int(self.horizon_days))
         check_window_days(self.trend_window_days)
-        coded = CodedTransactions.of(tx)  # coded once, cut at the three cutoffs
+        coded = CodedTransactions.of(tx, until_as_of)  # coded once, cut at the three cutoffs
         common = {"horizon_days": int(self.horizon_days), "trend_window_days": self.trend_window_days}
         self.train_ = coded.labelled_features(complaints, self.cutoff_train_, **common)
         self.validation_ = coded.labelled_features(complaints, self.cutoff_validation_, **common)
@@ -676,11 +761,10 @@ def stratified_sample(
     return positions, weights / weights.mean()
 
 
-def _check_history(tx: pd.DataFrame, cutoff: pd.Timestamp, days: int) -> None:
+def _check_history(purchase_dates: pd.Series, cutoff: pd.Timestamp, days: int) -> None:
     """Raise :class:`ChurnHistoryError` when nobody bought on or before the training cutoff."""
-    bought = purchases(tx)
-    if bought.empty or bought["order_date"].min() > cutoff:
-        first = "—" if bought.empty else str(bought["order_date"].min().date())
+    if purchase_dates.empty or purchase_dates.min() > cutoff:
+        first = "—" if purchase_dates.empty else str(purchase_dates.min().date())
         raise ChurnHistoryError(
             "short_history",
             f"no purchases on or before the training cutoff {cutoff.date()} (2 × churn.horizon_days = "
