@@ -332,6 +332,7 @@ def _day_number(moment: pd.Timestamp) -> int:
     """The day of ``moment`` in days since 1970-01-01: a framed date on or before it is one on or before this day."""
     return int(np.datetime64(moment.to_datetime64(), "D").astype(np.int64))
 
+
 def _key_codes(keys: pd.Series) -> np.ndarray:
     """Integers equal where the text ``keys`` are equal: the equalities of ``pd.factorize(keys)[0]``.
 
