@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-import contextlib
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -570,21 +568,3 @@ def test_at_or_below_the_bound_every_customer_is_used_and_the_model_is_unchanged
 def test_a_bound_too_small_is_refused():
     with pytest.raises(ChurnInputError, match=r"max_training_customers=10: use at least 1,000"):
         ChurnModel(max_training_customers=10)
-
-
-@settings(max_examples=100, deadline=None, derandomize=True, database=None)
-@given(keys=st.lists(st.sampled_from(["o1", "o2", "O1", "订单", "o1 ", "row:3", ""]), max_size=30),
-       collide=st.booleans())
-def test_order_keys_are_coded_equal_exactly_where_they_are_equal(keys, collide):
-    """Codes from a hash of each key: equal codes for equal keys only, also when every key shares one hash."""
-    from unittest import mock
-
-    from analysis.methods import churn as module
-
-    one_hash = mock.patch.object(module, "_text_hashes", lambda text: np.zeros(len(text), dtype="uint64"))
-    series = pd.Series(keys, dtype="string")
-    with one_hash if collide else contextlib.nullcontext():
-        codes = module._key_codes(series)
-    expected = pd.factorize(series)[0]
-    assert (codes[:, None] == codes[None, :]).tolist() == (expected[:, None] == expected[None, :]).tolist()
-

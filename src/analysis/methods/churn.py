@@ -48,14 +48,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.exceptions import NotFittedError
 from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from analysis.i18n import Message, joined, message, to_json
+from analysis.methods.codes import key_codes, sorted_codes
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -188,9 +187,9 @@ class CodedTransactions:
     def of(cls, transactions: pd.DataFrame, rows: np.ndarray | None = None) -> CodedTransactions:
         """The transactions coded, those of the boolean mask ``rows`` only when given (no copy of the frame)."""
         tx = transactions_frame(transactions)
-        customer, ids = _sorted_codes(tx["customer_id"])
+        customer, ids = sorted_codes(tx["customer_id"])
         kept = customer >= 0 if rows is None else (customer >= 0) & rows
-        order = _key_codes(tx["order_key"])[kept]
+        order = key_codes(tx["order_key"])[kept]
         customer = customer[kept].astype(np.int32 if len(ids) < 2**31 else np.int64)
         day = tx["order_date"].to_numpy()[kept].astype("datetime64[D]").astype(np.int32)
         amount, is_purchase = tx["amount"].to_numpy()[kept], tx["is_purchase"].to_numpy()[kept]
@@ -331,60 +330,6 @@ class _DatedPairs:
 def _day_number(moment: pd.Timestamp) -> int:
     """The day of ``moment`` in days since 1970-01-01: a framed date on or before it is one on or before this day."""
     return int(np.datetime64(moment.to_datetime64(), "D").astype(np.int64))
-
-
-def _key_codes(keys: pd.Series) -> np.ndarray:
-    """Integers equal where the text ``keys`` are equal: the equalities of ``pd.factorize(keys)[0]``.
-
-    Numbered by DuckDB's 64-bit hash of each key; the keys sharing a hash are compared as text, and
-    should two different keys share one, pandas factorizes them instead. Factorizing millions of
-    nearly distinct order keys holds them all in a hash table (about 900 MB for ten million).
-    """
-    text = pa.array(keys.array)
-    if text.null_count or not len(text):
-        return pd.factorize(keys)[0]
-    hashes = _text_hashes(text)
-    by = np.argsort(hashes)
-    ordered = hashes[by]
-    first = np.empty(len(by), dtype=bool)
-    first[0] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    number = np.cumsum(first) - 1
-    del ordered
-    repeats = np.flatnonzero(~first)
-    leads = by[np.flatnonzero(first)][number[repeats]]
-    if len(repeats) and not pc.all(pc.equal(text.take(by[repeats]), text.take(leads))).as_py():
-        return pd.factorize(keys)[0]  # two keys share a hash
-    codes = np.empty(len(by), dtype="int64")
-    codes[by] = number
-    return codes
-
-
-def _text_hashes(text: pa.Array) -> np.ndarray:
-    """DuckDB's 64-bit hash of each text (equal texts hash equal)."""
-    import duckdb
-
-    with duckdb.connect() as con:
-        con.register("keys", pa.table({"key": text}))
-        return con.sql("SELECT hash(key) AS h FROM keys").to_arrow_table().column("h").to_numpy()
-
-
-def _sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
-    """``pd.factorize(ids, sort=True)``, from where the ids change when they come sorted (as framed)."""
-    values = pa.array(ids.array)
-    known = len(ids) - values.null_count
-    if values.null_count and ids.iloc[:known].isna().any():  # missing ids not all at the end: not framed
-        return pd.factorize(ids, sort=True)
-    head = values.slice(0, known)
-    change = np.empty(known, dtype=bool)
-    change[:1] = True
-    change[1:] = pc.not_equal(head.slice(1), head.slice(0, max(known - 1, 0))).to_numpy(zero_copy_only=False)
-    uniques = pd.Index(pd.array(head.filter(change), dtype=ids.dtype))
-    if not uniques.is_monotonic_increasing or not uniques.is_unique:
-        return pd.factorize(ids, sort=True)
-    codes = np.full(len(ids), -1, dtype="int64")
-    codes[:known] = np.cumsum(change) - 1
-    return codes, uniques
 
 
 def bounded_trend(recent: pd.Series, previous: pd.Series) -> pd.Series:

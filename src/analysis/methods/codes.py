@@ -1,0 +1,67 @@
+"""Integer codes of text keys, for grouping millions of rows on numbers instead of text.
+
+:func:`sorted_codes` numbers ids that come sorted (as :func:`analysis.methods.lifecycle.transactions_frame`
+leaves them) in their order, as ``pd.factorize(ids, sort=True)`` would; :func:`key_codes` numbers
+any keys by a hash checked as text, with the equalities of ``pd.factorize`` and a fraction of its memory.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+
+def key_codes(keys: pd.Series) -> np.ndarray:
+    """Integers equal where the text ``keys`` are equal: the equalities of ``pd.factorize(keys)[0]``.
+
+    Numbered by DuckDB's 64-bit hash of each key; the keys sharing a hash are compared as text, and
+    should two different keys share one, pandas factorizes them instead. Factorizing millions of
+    nearly distinct order keys holds them all in a hash table (about 900 MB for ten million).
+    """
+    text = pa.array(keys.array)
+    if text.null_count or not len(text):
+        return pd.factorize(keys)[0]
+    hashes = text_hashes(text)
+    by = np.argsort(hashes)
+    ordered = hashes[by]
+    first = np.empty(len(by), dtype=bool)
+    first[0] = True
+    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
+    number = np.cumsum(first) - 1
+    del ordered
+    repeats = np.flatnonzero(~first)
+    leads = by[np.flatnonzero(first)][number[repeats]]
+    if len(repeats) and not pc.all(pc.equal(text.take(by[repeats]), text.take(leads))).as_py():
+        return pd.factorize(keys)[0]  # two keys share a hash
+    codes = np.empty(len(by), dtype="int64")
+    codes[by] = number
+    return codes
+
+
+def text_hashes(text: pa.Array) -> np.ndarray:
+    """DuckDB's 64-bit hash of each text (equal texts hash equal)."""
+    import duckdb
+
+    with duckdb.connect() as con:
+        con.register("keys", pa.table({"key": text}))
+        return con.sql("SELECT hash(key) AS h FROM keys").to_arrow_table().column("h").to_numpy()
+
+
+def sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
+    """``pd.factorize(ids, sort=True)``, from where the ids change when they come sorted (as framed)."""
+    values = pa.array(ids.array)
+    known = len(ids) - values.null_count
+    if values.null_count and ids.iloc[:known].isna().any():  # missing ids not all at the end: not framed
+        return pd.factorize(ids, sort=True)
+    head = values.slice(0, known)
+    change = np.empty(known, dtype=bool)
+    change[:1] = True
+    change[1:] = pc.not_equal(head.slice(1), head.slice(0, max(known - 1, 0))).to_numpy(zero_copy_only=False)
+    uniques = pd.Index(pd.array(head.filter(change), dtype=ids.dtype))
+    if not uniques.is_monotonic_increasing or not uniques.is_unique:
+        return pd.factorize(ids, sort=True)
+    codes = np.full(len(ids), -1, dtype="int64")
+    codes[:known] = np.cumsum(change) - 1
+    return codes, uniques
