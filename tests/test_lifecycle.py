@@ -80,6 +80,38 @@ def test_spend_trend_ignores_row_order():
     pd.testing.assert_frame_equal(first, shuffled)
 
 
+@settings(max_examples=80, deadline=None, derandomize=True, database=None)
+@given(rows=st.lists(
+    st.tuples(
+        st.sampled_from(["b", "a", "张", None]),  # ids out of order, one not ASCII, one missing
+        st.sampled_from(["O1", "O2", "O3", None]),  # order ids shared by customers and days, and rows without
+        st.integers(0, 60),  # days before as_of (negative: after it)
+        st.sampled_from([-30.0, 0.0, 12.5, 80.0]),
+    ),
+    max_size=40,
+))
+def test_spend_trend_is_the_group_by_on_the_ids(rows):
+    """Spend sums and distinct purchase orders per window: a plain groupby on the text ids and order keys."""
+    data = pd.DataFrame(rows, columns=["customer_id", "order_id", "days_before", "amount"])
+    data = data.astype({"days_before": "int64", "amount": "float64"}).assign(
+        customer_id=data["customer_id"].astype("string"), order_id=data["order_id"].astype("string"),
+        order_date=AS_OF - pd.to_timedelta(data.pop("days_before") - 5, unit="D"), is_return=data["amount"] < 0,
+    )
+    got = spend_trend(data, AS_OF, window_days=20).set_index("customer_id")
+    seen = data[data["customer_id"].notna() & (data["order_date"] <= AS_OF)].copy()
+    seen["order_key"] = seen["order_id"].fillna("row:" + pd.Series(seen.index.astype(str), index=seen.index))
+    bought = seen[~seen["is_return"] & (seen["amount"] > 0)]
+    assert list(got.index) == sorted(seen["customer_id"].unique())
+    for name, low, high in (("recent", AS_OF - pd.Timedelta(days=20), AS_OF),
+                            ("previous", AS_OF - pd.Timedelta(days=40), AS_OF - pd.Timedelta(days=20))):
+        window = seen[(seen["order_date"] > low) & (seen["order_date"] <= high)]
+        spend = window.groupby("customer_id")["amount"].sum().reindex(got.index, fill_value=0.0)
+        orders = bought[(bought["order_date"] > low) & (bought["order_date"] <= high)]
+        counted = orders.groupby("customer_id")["order_key"].nunique().reindex(got.index, fill_value=0)
+        np.testing.assert_allclose(got[f"{name}_spend"], spend, rtol=1e-12)
+        assert got[f"{name}_orders"].tolist() == counted.tolist()
+
+
 # --- assign_lifecycle ------------------------------------------------------------------------
 
 
