@@ -18,7 +18,7 @@ from analysis.methods import codes
        collide=st.booleans())
 def test_order_keys_are_coded_equal_exactly_where_they_are_equal(keys, collide):
     """Codes from a hash of each key: equal codes for equal keys only, also when every key shares one hash."""
-    one_hash = mock.patch.object(codes, "text_hashes", lambda text: np.zeros(len(text), dtype="uint64"))
+    one_hash = mock.patch.object(codes, "hashes", lambda columns: np.zeros(len(columns[0]), dtype="uint64"))
     series = pd.Series(keys, dtype="string")
     with one_hash if collide else contextlib.nullcontext():
         found = codes.key_codes(series)

@@ -54,7 +54,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from analysis.i18n import Message, joined, message, to_json
-from analysis.methods.codes import key_codes, sorted_codes
+from analysis.methods.codes import key_codes, run_starts, sorted_codes
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -196,7 +196,7 @@ class CodedTransactions:
         if len(customer) and np.any(customer[1:] < customer[:-1]):  # not framed: one run per customer, stably
             runs = np.argsort(customer, kind="stable")
             customer, day, amount, is_purchase, order = (a[runs] for a in (customer, day, amount, is_purchase, order))
-        starts = np.flatnonzero(np.r_[True, customer[1:] != customer[:-1]]) if len(customer) else np.zeros(0, int)
+        starts = np.flatnonzero(run_starts(customer))
         bought = is_purchase.nonzero()[0]
         return cls(
             customer, day, amount, is_purchase, starts,
@@ -306,16 +306,16 @@ class _DatedPairs:
             pair = customer.astype(np.int64) * width + (key - low)
             by = np.argsort(pair, kind="stable")
             pair = pair[by]
-            new_pair = np.r_[True, pair[1:] != pair[:-1]]
+            new_pair = run_starts(pair)
             customer = (pair[new_pair] // width).astype(customer.dtype)
         else:
             by = np.lexsort((key, customer))
             customer, key = customer[by], key[by]
-            new_pair = np.r_[True, (customer[1:] != customer[:-1]) | (key[1:] != key[:-1])]
+            new_pair = run_starts(customer) | run_starts(key)
             customer = customer[new_pair]
         day = day[by]
         # a pair's days in any order: only their latest on or before a cutoff is asked for
-        new_day = new_pair | np.r_[True, day[1:] != day[:-1]]
+        new_day = new_pair | run_starts(day)
         return cls(customer, np.flatnonzero(new_pair[new_day]), day[new_day])
 
     def counted(self, t: int, n_customers: int, *, since: int | None = None) -> np.ndarray:

@@ -49,6 +49,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
+from analysis.methods.codes import hashes
 from analysis.methods.cores import usable_cores
 from analysis.methods.ids import REPAIR_KINDS, PaddingReference, leading_zero_collisions, repair_ids
 from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
@@ -161,16 +162,10 @@ class _BatchWork:
 
 
 def _row_hashes(cells: pd.DataFrame) -> np.ndarray:
-    """A 64-bit hash of each row's cells, DuckDB's (several times faster than pandas'): equal rows hash
-    equal, and the rows that share a hash are compared cell by cell (:func:`_duplicates`)."""
-    import duckdb
-
-    names = [f"c{i}" for i in range(cells.shape[1])]
+    """A 64-bit hash of each row's cells (:func:`analysis.methods.codes.hashes`, one thread: this runs in
+    a worker); the rows that share a hash are compared cell by cell (:func:`_duplicates`)."""
     table = pa.Table.from_pandas(cells, preserve_index=False)
-    table = pa.table([column.cast(pa.large_string()) for column in table.columns], names=names)
-    with duckdb.connect(config={"threads": 1}) as con:
-        con.register("cells", table)
-        return con.sql(f"SELECT hash({', '.join(names)}) AS h FROM cells").to_arrow_table().column("h").to_numpy()
+    return hashes([column.cast(pa.large_string()) for column in table.columns], threads=1)
 
 
 def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int) -> Iterator[tuple[pd.DataFrame, _BatchDone]]:

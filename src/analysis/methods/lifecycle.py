@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.i18n import TEXTS, Message, joined, message
-from analysis.methods.codes import key_codes, sorted_codes
+from analysis.methods.codes import key_codes, run_starts, sorted_codes
 
 STAGES: tuple[str, ...] = ("new", "growing", "mature", "declining", "lost")
 
@@ -227,7 +227,7 @@ def _distinct_per_code(code: np.ndarray, value: np.ndarray, n_codes: int) -> np.
         return np.zeros(n_codes, dtype="int64")
     width = int(value.max()) + 1
     pairs = np.sort(code.astype(np.int64) * width + value)  # a sort: numpy's hashing unique is slower here
-    return np.bincount(pairs[np.r_[True, pairs[1:] != pairs[:-1]]] // width, minlength=n_codes)
+    return np.bincount(pairs[run_starts(pairs)] // width, minlength=n_codes)
 
 
 def check_window_days(window_days: int) -> None:
