@@ -14,6 +14,7 @@ from analysis.methods.profiles import tier_profile
 from analysis.methods.tiers import (
     METHODS,
     TieringError,
+    _canonical,
     _tiers_at_ranks,
     agreement_table,
     assign_tiers,
@@ -399,6 +400,20 @@ def test_nested_options_and_unknown_keys() -> None:
         assign_tiers(CUSTOMERS, "kmean", n_tiers=3)
 
 
+@settings(max_examples=100, deadline=None)
+@given(ids=st.lists(st.text(alphabet="0aZ_-é客户户\U0001f600 ", min_size=1, max_size=6), min_size=1, max_size=40))
+def test_customers_are_ordered_by_the_code_points_of_their_ids(ids):
+    frame = pd.DataFrame({"customer_id": pd.array(ids, dtype="string"), "row": range(len(ids))})
+    if len(set(ids)) < len(ids):
+        with pytest.raises(TieringError, match="customer_id repeats"):
+            _canonical(frame)
+        return
+    ordered, positions = _canonical(frame)
+    assert ordered["customer_id"].tolist() == sorted(ids)  # Python compares text by code points
+    np.testing.assert_array_equal(ordered["row"], positions)
+    np.testing.assert_array_equal(positions, np.argsort(np.array(ids, dtype=str), kind="stable"))
+
+
 def test_input_problems_are_named() -> None:
     with pytest.raises(TieringError, match="customer_id repeats"):
         assign_tiers(pd.concat([CUSTOMERS.head(3), CUSTOMERS.head(1)]), "clv", n_tiers=2)
@@ -557,4 +572,8 @@ def test_tiers_at_rank_cuts_are_those_of_a_full_sort(values, cuts):
     # the reference: every customer ranked by value, highest first, ties (and missing values, last) by position
     expected = np.empty(len(values), dtype=int)
     expected[np.lexsort((np.arange(len(values)), -values))] = np.searchsorted(ends, np.arange(len(values)), "right") + 1
-    np.testing.assert_array_equal(_tiers_at_ranks(values, ends), expected)
+    tier, lowest = _tiers_at_ranks(values, ends)
+    np.testing.assert_array_equal(tier, expected)
+    # the lowest value of each tier but the last (NaN where the tier holds a missing value)
+    expected_lowest = [values[expected == t].min() for t in range(1, len(ends) + 1)]
+    np.testing.assert_array_equal(lowest, expected_lowest)

@@ -53,6 +53,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.i18n import TEXTS, Message, joined, message, text
 
@@ -220,14 +222,18 @@ def _canonical(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             f"customer_id is missing in {int(ids.isna().sum())} row(s) of the customers table; "
             "drop or fix those rows before tiering"
         )
-    keys = ids.astype("string")
-    dupes = keys[keys.duplicated(keep=False)]
-    if len(dupes):
+    text = ids.astype("string")
+    keys = pa.array(text.array, type=pa.large_string())
+    positions = pc.sort_indices(keys).to_numpy().astype(np.intp)  # UTF-8's byte order is the code points' order
+    ordered = keys.take(positions)
+    if len(keys) > 1 and pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(keys) - 1))).as_py():
+        dupes = text[text.duplicated(keep=False)]
         raise TieringError(
             f"customer_id repeats in the customers table ({dupes.nunique()} id(s), e.g. "
             f"{sorted(dupes.unique())[:5]}); it must hold one row per customer"
         )
-    positions = np.argsort(keys.to_numpy(dtype=str), kind="stable")
+    if (positions == np.arange(len(positions))).all():  # stage 2 writes the table in id order
+        return customers.reset_index(drop=True), positions
     return customers.iloc[positions].reset_index(drop=True), positions
 
 
@@ -294,8 +300,9 @@ def _tier_from_bounds(values: np.ndarray, bounds: list[float]) -> np.ndarray:
 
 def _cut_ranks(
     values: np.ndarray, shares: list[float], method: str
-) -> tuple[np.ndarray, list[int]]:
-    """Rank by value (highest first, ties by customer_id) and cut the ranks by customer shares.
+) -> tuple[np.ndarray, list[float]]:
+    """Rank by value (highest first, ties by customer_id) and cut the ranks by customer shares; the
+    tiers and the lowest value in each tier but the last (the value ranked just above each cut).
 
     Tier sizes are round(cumulative share × n) differences, each at least one customer.
     """
@@ -309,32 +316,35 @@ def _cut_ranks(
         lowest = (ends[j - 1] if j else 0) + 1
         highest = n - (k - 1 - j)
         ends[j] = min(max(ends[j], lowest), highest)
-    return _tiers_at_ranks(values, ends), [int(e) for e in ends]
+    return _tiers_at_ranks(values, ends)
 
 
-def _tiers_at_ranks(values: np.ndarray, ends: np.ndarray) -> np.ndarray:
+def _tiers_at_ranks(values: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, list[float]]:
     """1 + how many of the rank cuts ``ends`` (increasing, 1 … n − 1) a customer's rank reaches, the
-    rank by value, highest first, ties by position (the table is sorted by customer_id already).
+    rank by value, highest first, ties by position (the table is sorted by customer_id already); and
+    the value ranked just above each cut (the lowest value of the tier it ends; 0.0 for −0.0).
 
-    Without a full sort: at each cut, the value ranked there is found by partitioning; customers
-    below it are past the cut, and so are its ties beyond the places left above the cut.
+    Without a full sort: the values ranked at and just above each cut are found by one partition;
+    customers below a cut's value are past it, and so are its ties beyond the places left above it.
     """
     n = len(values)
+    ends = np.asarray(ends, dtype=int)
     if np.isnan(values).any():  # ranks of missing values: last, as a stable sort puts them
+        order = np.argsort(-values, kind="stable")
         tier = np.empty(n, dtype=int)
-        tier[np.argsort(-values, kind="stable")] = np.searchsorted(ends, np.arange(n), side="right") + 1
-        return tier
-    tier = np.ones(n, dtype=int)
+        tier[order] = np.searchsorted(ends, np.arange(n), side="right") + 1
+        return tier, [float(values[order[end - 1]]) + 0.0 for end in ends]
     if not len(ends):
-        return tier
+        return np.ones(n, dtype=int), []
     negated = -values  # ascending negated values = descending values
-    ranked = np.partition(negated, ends)
-    for end in ends:
-        at_cut = ranked[end]
+    ranked = np.partition(negated, np.unique(np.concatenate([ends - 1, ends])))
+    at_cuts = ranked[ends]
+    tier = np.ones(n, dtype=int)
+    for end, at_cut in zip(ends, at_cuts, strict=True):
+        tier += negated > at_cut
         places_left = end - int(np.count_nonzero(negated < at_cut))
-        tied = negated == at_cut
-        tier += (negated > at_cut) | (tied & (np.cumsum(tied) > places_left))
-    return tier
+        tier[np.flatnonzero(negated == at_cut)[places_left:]] += 1
+    return tier, [float(-ranked[end - 1]) + 0.0 for end in ends]
 
 
 def _bounds_for_shares(values: np.ndarray, shares: list[float], method: str) -> list[float]:
@@ -381,8 +391,7 @@ def _bands(
         shares = None
     elif rank_when_quantiles:
         shares = _shares(options, n_tiers, method)
-        tier, _ = _cut_ranks(values, shares, method)
-        bounds = [float(values[tier == t].min()) for t in range(1, n_tiers)]
+        tier, bounds = _cut_ranks(values, shares, method)
         source = "ranks"
     else:
         shares = _shares(options, n_tiers, method)
@@ -741,8 +750,7 @@ def _tiers_composite(
         + weights["loyalty"] * _percentile(loyalty)
     )
     shares = _shares(options, n_tiers, "composite")
-    tier, _ = _cut_ranks(score, shares, "composite")
-    bounds = [float(score[tier == t].min()) for t in range(1, n_tiers)]
+    tier, bounds = _cut_ranks(score, shares, "composite")
     details = {
         "weights": weights,
         "contribution": contribution_col,

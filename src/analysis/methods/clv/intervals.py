@@ -520,8 +520,8 @@ def _draw_by_draw(
     point = _predict(draws.purchase_model, draws.spend_model, data, everyone).clv
     point_totals = np.bincount(group_codes, weights=point, minlength=n_groups)
     totals = np.empty((draws.n_draws, n_groups))
-    counts = np.zeros((data.n_customers, n_tiers), dtype=np.int32) if assign is not None else None
-    rows = np.arange(data.n_customers)
+    # tier by customer: adding a tier's mask to its row is several times faster than a scatter
+    counts = np.zeros((n_tiers, data.n_customers), dtype=np.int32) if assign is not None else None
 
     def clv_of_draw(d: int) -> np.ndarray:
         return _predict(*draws.models(d), data, everyone).clv
@@ -530,8 +530,9 @@ def _draw_by_draw(
         totals[d] = np.bincount(group_codes, weights=clv, minlength=n_groups)
         if assign is not None:  # here, a draw at a time: the tier function reuses its table
             tier = _checked_tiers(assign(clv), data.n_customers, n_tiers)
-            counts[rows, tier - 1] += 1  # one (row, tier) pair per customer: no repeated index
-    return _DrawTotals(totals, point_totals, counts)
+            for k in range(n_tiers):
+                counts[k] += tier == k + 1
+    return _DrawTotals(totals, point_totals, None if counts is None else counts.T)
 
 
 def _checked_tiers(tier: Any, n: int, n_tiers: int) -> np.ndarray:
