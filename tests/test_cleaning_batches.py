@@ -337,3 +337,20 @@ def test_equal_rows_share_a_hash(rows):
     hashes = _row_hashes(cells)
     assert hashes.dtype == np.uint64 and len(hashes) == len(cells)
     assert (pd.Series(hashes).duplicated(keep=False).to_numpy() == cells.duplicated(keep=False).to_numpy()).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(values=st.lists(st.none() | st.text(alphabet="0aZ客户é\U0001f600 ", max_size=4), max_size=30),
+       unused=st.lists(st.text(alphabet="xyz", min_size=1, max_size=3), max_size=3),
+       categorical=st.booleans())
+def test_sorted_codes_are_those_of_a_sorted_factorize(values, unused, categorical):
+    from analysis.methods.cleaning_batches import _sorted_categorical
+
+    text = pd.Series(pd.array(values, dtype="string"))
+    if categorical:  # as read back from the parts: categories in first-seen order, some no longer used
+        seen = list(dict.fromkeys(v for v in values if v is not None))
+        text = text.astype(pd.CategoricalDtype([*reversed(seen), *(u for u in dict.fromkeys(unused) if u not in seen)]))
+    codes, uniques = pd.factorize(pd.Series(pd.array(values, dtype="string")), sort=True)
+    found = _sorted_categorical(text)
+    np.testing.assert_array_equal(found.codes, codes)
+    assert list(found.categories) == list(uniques)

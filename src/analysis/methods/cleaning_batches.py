@@ -445,13 +445,30 @@ def _codes(values: pd.Series) -> pd.Series:
 
 
 def _sorted_categorical(values: pd.Series) -> pd.Categorical:
-    """The values as a categorical whose categories are the distinct values in sorted order (missing: code -1)."""
+    """The values as a categorical whose categories are the distinct values in sorted order (missing: code -1).
+
+    One Arrow sort, of the categories in use or of the text itself (fast when the text comes nearly
+    in order, as order ids in an export usually do); the codes follow from where the sorted values change.
+    """
     if isinstance(values.dtype, pd.CategoricalDtype):
-        used = values.cat.remove_unused_categories()
-        return used.cat.reorder_categories(pd.Index(used.cat.categories, dtype="string").sort_values()).array
-    # Arrow's dense rank is the sorted codes, without pandas' detour through Python objects
+        codes = values.cat.codes.to_numpy()
+        used = np.flatnonzero(np.bincount(codes[codes >= 0], minlength=len(values.cat.categories)))
+        text = pa.array(values.cat.categories.take(used).astype("string").array, type=pa.large_string())
+        order = pc.sort_indices(text).to_numpy()
+        renumbered = np.full(len(values.cat.categories) + 1, -1, dtype=np.int32)  # the last: code -1 stays -1
+        renumbered[used[order]] = np.arange(len(used), dtype=np.int32)
+        return _categorical(renumbered[codes], text.take(order))
     text = pa.array(values.array, type=pa.large_string())
-    codes = pc.rank(text, sort_keys="ascending", tiebreaker="dense").to_numpy().astype("int64") - 1
-    codes[values.isna().to_numpy()] = -1
-    uniques = pc.unique(text.filter(pc.is_valid(text))).sort()
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(pd.array(uniques, dtype="string"))))
+    by = pc.sort_indices(text).to_numpy()  # missing values last
+    ordered = text.take(by)
+    known = len(ordered) - ordered.null_count
+    starts = np.ones(known, dtype=bool)  # where the sorted values change
+    before, after = ordered.slice(0, max(known - 1, 0)), ordered.slice(1, max(known - 1, 0))
+    starts[1:] = pc.not_equal(after, before).to_numpy(zero_copy_only=False)
+    codes = np.full(len(by), -1, dtype=np.int32)
+    codes[by[:known]] = np.cumsum(starts, dtype=np.int64) - 1
+    return _categorical(codes, ordered.slice(0, known).filter(pa.array(starts)))
+
+
+def _categorical(codes: np.ndarray, categories: pa.Array) -> pd.Categorical:
+    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(pd.array(categories, dtype="string"))))
