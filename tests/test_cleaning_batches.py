@@ -344,13 +344,13 @@ def test_equal_rows_share_a_hash(rows):
        unused=st.lists(st.text(alphabet="xyz", min_size=1, max_size=3), max_size=3),
        categorical=st.booleans())
 def test_sorted_codes_are_those_of_a_sorted_factorize(values, unused, categorical):
-    from analysis.methods.cleaning_batches import _sorted_categorical
+    from analysis.methods.cleaning_batches import _sorted_codes
 
     text = pd.Series(pd.array(values, dtype="string"))
     if categorical:  # as read back from the parts: categories in first-seen order, some no longer used
         seen = list(dict.fromkeys(v for v in values if v is not None))
         text = text.astype(pd.CategoricalDtype([*reversed(seen), *(u for u in dict.fromkeys(unused) if u not in seen)]))
     codes, uniques = pd.factorize(pd.Series(pd.array(values, dtype="string")), sort=True)
-    found = _sorted_categorical(text)
-    np.testing.assert_array_equal(found.codes, codes)
-    assert list(found.categories) == list(uniques)
+    found, ids = _sorted_codes(text)
+    np.testing.assert_array_equal(found, codes)
+    assert ids.to_pylist() == list(uniques)

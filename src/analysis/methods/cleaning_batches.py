@@ -37,6 +37,7 @@ from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,7 @@ from analysis.methods.codes import hashes
 from analysis.methods.cores import usable_cores
 from analysis.methods.ids import REPAIR_KINDS, PaddingReference, leading_zero_collisions, repair_ids
 from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
+from analysis.methods.memory import release_free_memory
 
 #: Rows per batch: about 60 MB of text cells in a batch of the sample export's width.
 ROWS_PER_BATCH = 250_000
@@ -320,15 +322,18 @@ def _triage(
 
 def _results(spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts, triaged: _Triaged) -> c.CleanResult:
     """The kept rows netted and flagged, as text columns, with the quality counts."""
+    release_free_memory()  # what the batch loop and the checks left
     kept = _kept_rows(parts, triaged.open_rows, triaged.outliers_kept)
+    release_free_memory()
     rows_kept = len(kept)
-    # the count depends on the distinct ids only
-    collisions = leading_zero_collisions(_distinct_ids(kept["customer_id"]))
-    coded = _with_sorted_codes(kept)
+    coded, ids = _with_sorted_codes(kept)
     del kept  # its other columns live on in ``coded``; its id columns go before the parts are cut
-    parts_to_net = _customer_parts(coded, NETTING_PART_BATCHES * read.rows_per_batch)
-    del coded  # from here the rows live in the parts only, each released once netted
-    netted, n_netted = _net_returns_in_parts(parts_to_net, cleaning)
+    release_free_memory()
+    # the count depends on the distinct ids only
+    collisions = leading_zero_collisions(pd.Series(pd.array(ids["customer_id"], dtype="string")))
+    parts_to_net = _customer_parts(coded, len(ids["customer_id"]), NETTING_PART_BATCHES * read.rows_per_batch)
+    del coded  # held by the parts until the last is cut
+    netted, n_netted = _net_returns_in_parts(parts_to_net, ids, cleaning)
     quarantine = triaged.quarantine
     quality = c.quality_counts(
         triaged.rows_in, rows_kept, quarantine,
@@ -377,60 +382,74 @@ def _categorical_text(values: pd.Series) -> pd.Series:
     return pd.Series(pd.array(text, dtype="string"), index=values.index)
 
 
-def _distinct_ids(ids: pd.Series) -> pd.Series:
-    """The distinct customer ids as text (the categories in use)."""
-    return pd.Series(ids.cat.remove_unused_categories().cat.categories, dtype="string")
-
-
-def _with_sorted_codes(kept: pd.DataFrame) -> pd.DataFrame:
-    """The customer and order ids as categoricals whose categories are the ids in sorted order.
+def _with_sorted_codes(kept: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pa.Array]]:
+    """The customer and order ids as codes numbering the distinct ids in sorted order (int32; -1:
+    missing), and the text of each code.
 
     Grouping, joining and sorting on the codes give the groups and the order the text gives (missing
     ids stay missing and sort last), at a fraction of the time and memory of hashing and comparing
-    millions of strings each time.
+    millions of strings each time. Not categoricals: pandas would index their millions of order ids
+    in a hash table to check that they are distinct, which they are by construction.
     """
-    return kept.assign(**{name: _sorted_categorical(kept[name]) for name in _KEYS})
+    codes, ids = {}, {}
+    for name in _KEYS:
+        codes[name], ids[name] = _sorted_codes(kept[name])
+    return kept.assign(**codes), ids
 
 
-def _customer_parts(coded: pd.DataFrame, rows_per_part: int) -> list[pd.DataFrame]:
-    """``coded`` (:func:`_with_sorted_codes`) cut into ranges of customers in id order, of about
-    ``rows_per_part`` rows each; a missing customer id (code -1; never kept) would go with the first."""
-    customers = coded["customer_id"].cat.codes.to_numpy()
-    n_customers = len(coded["customer_id"].cat.categories)
+def _customer_parts(coded: pd.DataFrame, n_customers: int, rows_per_part: int) -> Iterator[pd.DataFrame]:
+    """``coded`` (:func:`_with_sorted_codes`, ``n_customers`` ids) cut into ranges of customers in id
+    order, of about ``rows_per_part`` rows each, one at a time; each customer's rows in file order.
+
+    Cut one at a time, the parts never all exist beside ``coded``; the generator lets ``coded`` go
+    once the last part is cut.
+    """
+    customers = coded["customer_id"].to_numpy()
     n_parts = max(1, min(len(coded) // max(rows_per_part, 1), n_customers))
+    by_customer = np.argsort(customers, kind="stable")
     bounds = np.linspace(0, n_customers, n_parts + 1).round().astype(int)
-    bounds[0] = -1
-    return [coded[(customers >= low) & (customers < high)] for low, high in zip(bounds[:-1], bounds[1:], strict=True)]
+    bounds[0] = -1  # a missing id (code -1; never kept) would go with the first part
+    rows = np.searchsorted(customers[by_customer], bounds)
+    for start, stop in pairwise(rows):
+        yield coded.take(by_customer[start:stop])
 
 
-def _net_returns_in_parts(parts: list[pd.DataFrame], cleaning: Cleaning) -> tuple[pd.DataFrame, int]:
+def _net_returns_in_parts(
+    parts: Iterator[pd.DataFrame], ids: dict[str, pa.Array], cleaning: Cleaning,
+) -> tuple[pd.DataFrame, int]:
     """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
-    on each of ``parts`` (:func:`_customer_parts`), which it empties as it goes; the result with its
-    id and text columns as text.
+    on each of ``parts`` (:func:`_customer_parts`); the result with its id and text columns as text
+    (``ids``: the text of each id code).
 
-    Both functions work within a customer's orders and sort by customer first (stably), so on
-    ranges of customers in id order their results, one after the other, are the result on the
-    whole table, with the memory of one part. Within a part the ids are their codes (nullable
-    integers: the same groups, joins and order as the text, without categories to carry). Each
-    netted part is kept as an Arrow table and the parts are turned into one frame column by column
-    (``self_destruct``), so the parts and the whole are never both held.
+    Both functions work within a customer's orders, summing an order's rows in their order, and
+    sort by customer first, then by keys that end with the unique source row: so on ranges of
+    customers in id order, each customer's rows in file order, their results one after the other
+    are the result on the whole table, with the memory of one part. Within a part the ids are their
+    codes (nullable integers: the same groups, joins and order as the text, without categories to
+    carry). Each netted part is kept as an Arrow table, its ids still codes; the parts are turned
+    into one frame column by column (``self_destruct``), so the parts and the whole are never both
+    held, and the codes into text once ``coded`` (held by ``parts``) is gone.
     """
-    ids = {name: pa.array(parts[0][name].cat.categories.astype("string").array, type=pa.large_string()) for name in _KEYS}
     tables, returns_netted = [], 0
-    while parts:
-        part = parts.pop(0)
+    for part in parts:
         part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
-        piece, netted = c.net_returns(part)
+        piece, rows_netted = c.net_returns(part)
         del part
         piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
-        piece = piece.assign(**{name: _text_at(ids[name], piece[name]) for name in _KEYS},
-                             **{name: _categorical_text(piece[name]) for name in _TEXT_COLUMNS})
         tables.append(pa.Table.from_pandas(piece, preserve_index=False))
         del piece
-        returns_netted += netted
+        release_free_memory()
+        returns_netted += rows_netted
     whole = pa.concat_tables(tables)
     tables.clear()
-    return whole.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True, split_blocks=True), returns_netted
+    netted = whole.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True, split_blocks=True)
+    del whole
+    # the codes as text only now: the text of all rows is the largest thing this function holds
+    for name in _KEYS:
+        netted[name] = _text_at(ids[name], netted[name])
+    for name in _TEXT_COLUMNS:
+        netted[name] = _categorical_text(netted[name])
+    return netted, returns_netted
 
 
 def _text_at(text: pa.Array, codes: pd.Series) -> pd.Series:
@@ -439,13 +458,14 @@ def _text_at(text: pa.Array, codes: pd.Series) -> pd.Series:
     return pd.Series(pd.array(text.take(pa.array(positions, mask=positions < 0)), dtype="string"), index=codes.index)
 
 
-def _codes(values: pd.Series) -> pd.Series:
-    codes = values.cat.codes.to_numpy().astype("int64")
-    return pd.Series(pd.arrays.IntegerArray(codes, codes < 0), index=values.index)
+def _codes(codes: pd.Series) -> pd.Series:
+    """Codes (-1: missing) as nullable integers."""
+    values = codes.to_numpy().astype("int64")
+    return pd.Series(pd.arrays.IntegerArray(values, values < 0), index=codes.index)
 
 
-def _sorted_categorical(values: pd.Series) -> pd.Categorical:
-    """The values as a categorical whose categories are the distinct values in sorted order (missing: code -1).
+def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
+    """Codes numbering the distinct values in sorted order (int32; -1: missing) and the text of each code.
 
     One Arrow sort, of the categories in use or of the text itself (fast when the text comes nearly
     in order, as order ids in an export usually do); the codes follow from where the sorted values change.
@@ -457,7 +477,7 @@ def _sorted_categorical(values: pd.Series) -> pd.Categorical:
         order = pc.sort_indices(text).to_numpy()
         renumbered = np.full(len(values.cat.categories) + 1, -1, dtype=np.int32)  # the last: code -1 stays -1
         renumbered[used[order]] = np.arange(len(used), dtype=np.int32)
-        return _categorical(renumbered[codes], text.take(order))
+        return renumbered[codes], text.take(order)
     text = pa.array(values.array, type=pa.large_string())
     by = pc.sort_indices(text).to_numpy()  # missing values last
     ordered = text.take(by)
@@ -467,8 +487,4 @@ def _sorted_categorical(values: pd.Series) -> pd.Categorical:
     starts[1:] = pc.not_equal(after, before).to_numpy(zero_copy_only=False)
     codes = np.full(len(by), -1, dtype=np.int32)
     codes[by[:known]] = np.cumsum(starts, dtype=np.int64) - 1
-    return _categorical(codes, ordered.slice(0, known).filter(pa.array(starts)))
-
-
-def _categorical(codes: np.ndarray, categories: pa.Array) -> pd.Categorical:
-    return pd.Categorical.from_codes(codes, dtype=pd.CategoricalDtype(pd.Index(pd.array(categories, dtype="string"))))
+    return codes, ordered.slice(0, known).filter(pa.array(starts))
