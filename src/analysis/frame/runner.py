@@ -55,6 +55,7 @@ from analysis.frame.study import (
     recover_publish,
     remove_stale_attempts,
 )
+from analysis.methods.memory import release_free_memory
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 #: The executed notebooks' folder, inside the run's processed folder (the analyst's side).
@@ -458,6 +459,7 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
     try:
         with kernel_environment(study.attempt or ""), interrupts_noted(interrupted):
             for number, step in enumerate(steps, start=1):
+                release_free_memory()  # this process lives beside each step's kernel
                 _say(f"[{number}/{len(steps)}] {step} …")
                 write_manifest(record, "running", stage=step)
                 started = time.perf_counter()
