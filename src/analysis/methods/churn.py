@@ -226,19 +226,18 @@ class CodedTransactions:
         w = pd.Timedelta(days=int(trend_window_days))
         recent = self.day > _day_number(t - w)
         previous = (self.day > _day_number(t - 2 * w)) & ~recent
-        amount = self.amount[upto]
+        # the three columns written into one block: a frame of three arrays would copy them into one
+        columns = np.zeros((3, int(np.count_nonzero(upto))))
+        np.compress(upto, self.amount, out=columns[0])
+        np.copyto(columns[1], columns[0], where=recent[upto])
+        np.copyto(columns[2], columns[0], where=previous[upto])
         spend = (
-            pd.DataFrame(
-                {
-                    "net_spend": amount,
-                    "recent_spend": np.where(recent[upto], amount, 0.0),
-                    "previous_spend": np.where(previous[upto], amount, 0.0),
-                }
-            )
+            pd.DataFrame(columns.T, columns=["net_spend", "recent_spend", "previous_spend"], copy=False)
             .groupby(self.customer[upto], sort=True)
             .sum()
             .reindex(index)
         )
+        del columns
         n = len(self.ids)
         out = pd.DataFrame(index=index)
         out["recency_days"] = (t - last).dt.days.astype("float64")

@@ -45,12 +45,13 @@ class ExperienceResult:
 
 @dataclass
 class ExperienceInputs:
-    """What stage 4 works on: the tiered customers, the cleaned transactions (and their file, which
-    the engine reads for the churn model's P(alive) baseline), and the surveys and complaints when given."""
+    """What stage 4 works on: the tiered customers, the cleaned transactions, the churn model's P(alive)
+    baseline (:func:`p_alive_at` the validation cutoff; None when it cannot be fitted), and the surveys
+    and complaints when given."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame
-    transactions_path: Path
+    churn_baseline: pd.DataFrame | None
     surveys: pd.DataFrame | None = None
     complaints: pd.DataFrame | None = None
 
@@ -128,6 +129,11 @@ def complaint_tables(
     return tables, {"complaint_link": {k: v for k, v in vars(link).items() if k != "table"}}
 
 
+def validation_cutoff(p: StudyParams) -> date:
+    """The churn model's validation cutoff: one churn horizon before the period's end."""
+    return (pd.Timestamp(p.period.end) - pd.Timedelta(days=p.churn.horizon_days)).date()
+
+
 def p_alive_at(transactions_path: Path, cutoff: date, p: StudyParams) -> pd.DataFrame | None:
     """P(alive) from a BG/NBD fitted on data up to ``cutoff``: the churn model's fair baseline.
 
@@ -162,14 +168,12 @@ def churn_skip_note(error: churn.ChurnHistoryError, p_alive_available: bool) -> 
 
 def fit_churn_model(inputs: ExperienceInputs, customers: pd.DataFrame, p: StudyParams) -> tuple[churn.ChurnModel | None, SkipNote | None]:
     """The churn classifier, trained and validated on the run's history, or None and why not."""
-    horizon = p.churn.horizon_days
-    validation_cutoff = (pd.Timestamp(p.period.end) - pd.Timedelta(days=horizon)).date()
     try:
         model = churn.ChurnModel(
-            horizon_days=horizon, random_state=p.seed, max_training_customers=p.churn.max_training_customers
+            horizon_days=p.churn.horizon_days, random_state=p.seed, max_training_customers=p.churn.max_training_customers
         ).fit(
             inputs.transactions, p.period.end, complaints=inputs.complaints,
-            p_alive_at_validation_cutoff=p_alive_at(inputs.transactions_path, validation_cutoff, p),
+            p_alive_at_validation_cutoff=inputs.churn_baseline,
             training_strata=customers.set_index("customer_id")["tier"] if "tier" in customers else None,
         )
     except churn.ChurnHistoryError as exc:
@@ -272,10 +276,12 @@ def read_inputs(study: Study) -> ExperienceInputs:
     """Stage 4's inputs as the study holds them; the transactions already framed
     (:func:`analysis.methods.lifecycle.transactions_frame`, which :func:`compute` then takes as they
     are), so the file's own columns are not held beside the framed copy for the whole stage."""
+    # first, while no frame of the transactions is held: the engine's summary is the stage's largest allocation
+    baseline = p_alive_at(study.require(catalog.TRANSACTIONS), validation_cutoff(study.params), study.params)
     transactions = study.read(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS)  # the others would be dropped at once
     return ExperienceInputs(
         customers=study.read(catalog.CUSTOMERS), transactions=lifecycle.transactions_frame(transactions),
-        transactions_path=study.require(catalog.TRANSACTIONS),
+        churn_baseline=baseline,
         surveys=study.read_optional(catalog.SURVEYS), complaints=study.read_optional(catalog.COMPLAINTS),
     )
 
