@@ -9,6 +9,7 @@ study, as in tests/test_one_source.py.
 from __future__ import annotations
 
 import html
+import re
 from pathlib import Path
 
 import numpy as np
@@ -331,7 +332,8 @@ def test_the_migration_section_states_why_customers_moved(study, language):
     assert text("mover_cause_cutoff", language) in shown and text("mover_cause_behaviour", language) in shown
     assert render(MOVERS["driver"][1], language) in shown
     assert NAMES[language][0] in shown and text("col_tier_now", language) in shown
-    assert "C-" in shown and not any(customer in shown for customer in MOVERS["customer_id"])  # codes, not ids
+    # codes, not ids (as whole words: a random code's hex digits may hold "C001")
+    assert "C-" in shown and not any(re.search(rf"\b{customer}\b", shown) for customer in MOVERS["customer_id"])
     # highest value first: C002 (15,000 now) before C001 (9,000 last quarter)
     assert shown.index("15,000") < shown.index("9,000")
 
