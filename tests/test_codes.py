@@ -7,6 +7,7 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -24,3 +25,16 @@ def test_order_keys_are_coded_equal_exactly_where_they_are_equal(keys, collide):
         found = codes.key_codes(series)
     expected = pd.factorize(series)[0]
     assert (found[:, None] == found[None, :]).tolist() == (expected[:, None] == expected[None, :]).tolist()
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["b", "a", "ab", "A", "订单", "😀", "é", ""])),
+                       max_size=30))
+def test_sorted_text_is_python_sorting_with_missing_values_last(values):
+    """One Arrow sort: the positions order the text as Python's sort (code points), missing values last;
+    the runs start wherever a sorted value differs from the one before."""
+    by, ordered, starts = codes.sorted_text(pa.array(values, type=pa.large_string()))
+    known = sorted(v for v in values if v is not None)
+    assert [values[i] for i in by] == known + [None] * (len(values) - len(known))
+    assert ordered.to_pylist() == known
+    assert starts.tolist() == [i == 0 or known[i] != known[i - 1] for i in range(len(known))]

@@ -61,6 +61,8 @@ from analysis.methods.lifecycle import (
     check_window_days,
     require_columns,
     transactions_frame,
+    trend_windows,
+    window_spend,
 )
 
 BASE_FEATURES: tuple[str, ...] = (
@@ -222,22 +224,9 @@ class CodedTransactions:
         first = np.minimum.reduceat(np.where(bought, self.day, never.max), starts)[has]
         last = np.maximum.reduceat(np.where(bought, self.day, never.min), starts)[has]
         first, last = (pd.Series(days.astype("datetime64[D]"), index=index) for days in (first, last))
-        # the spend of lifecycle.spend_trend's two windows, summed the same way
-        w = pd.Timedelta(days=int(trend_window_days))
-        recent = self.day > _day_number(t - w)
-        previous = (self.day > _day_number(t - 2 * w)) & ~recent
-        # the three columns written into one block: a frame of three arrays would copy them into one
-        columns = np.zeros((3, int(np.count_nonzero(upto))))
-        np.compress(upto, self.amount, out=columns[0])
-        np.copyto(columns[1], columns[0], where=recent[upto])
-        np.copyto(columns[2], columns[0], where=previous[upto])
-        spend = (
-            pd.DataFrame(columns.T, columns=["net_spend", "recent_spend", "previous_spend"], copy=False)
-            .groupby(self.customer[upto], sort=True)
-            .sum()
-            .reindex(index)
-        )
-        del columns
+        recent, previous = trend_windows(self.day, t, trend_window_days, _day_number)  # lifecycle.spend_trend's
+        spend = window_spend(self.customer, self.amount, recent, previous, rows=upto).reindex(index)
+        del recent, previous
         n = len(self.ids)
         out = pd.DataFrame(index=index)
         out["recency_days"] = (t - last).dt.days.astype("float64")

@@ -50,7 +50,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
-from analysis.methods.codes import hashes
+from analysis.methods.codes import hashes, sorted_text
 from analysis.methods.cores import usable_cores
 from analysis.methods.ids import REPAIR_KINDS, PaddingReference, leading_zero_collisions, repair_ids
 from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
@@ -478,13 +478,7 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
         renumbered = np.full(len(values.cat.categories) + 1, -1, dtype=np.int32)  # the last: code -1 stays -1
         renumbered[used[order]] = np.arange(len(used), dtype=np.int32)
         return renumbered[codes], text.take(order)
-    text = pa.array(values.array, type=pa.large_string())
-    by = pc.sort_indices(text).to_numpy()  # missing values last
-    ordered = text.take(by)
-    known = len(ordered) - ordered.null_count
-    starts = np.ones(known, dtype=bool)  # where the sorted values change
-    before, after = ordered.slice(0, max(known - 1, 0)), ordered.slice(1, max(known - 1, 0))
-    starts[1:] = pc.not_equal(after, before).to_numpy(zero_copy_only=False)
+    by, ordered, starts = sorted_text(pa.array(values.array, type=pa.large_string()))
     codes = np.full(len(by), -1, dtype=np.int32)
-    codes[by[:known]] = np.cumsum(starts, dtype=np.int64) - 1
-    return codes, ordered.slice(0, known).filter(pa.array(starts))
+    codes[by[:len(ordered)]] = np.cumsum(starts, dtype=np.int64) - 1
+    return codes, ordered.filter(pa.array(starts))

@@ -56,6 +56,26 @@ def run_starts(values: np.ndarray) -> np.ndarray:
     return starts
 
 
+def text_run_starts(text: pa.Array) -> np.ndarray:
+    """:func:`run_starts` of Arrow text without missing values, compared by Arrow (no Python strings)."""
+    starts = np.ones(len(text), dtype=bool)
+    if len(text) > 1:
+        starts[1:] = pc.not_equal(text.slice(1), text.slice(0, len(text) - 1)).to_numpy(zero_copy_only=False)
+    return starts
+
+
+def sorted_text(text: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """One Arrow sort of ``text``: the positions in sorted order (missing values last), the sorted
+    text without its missing values, and where its runs of equal values start (:func:`text_run_starts`).
+
+    Arrow compares UTF-8 bytes, which orders text by code point, as Python and numpy do.
+    """
+    by = pc.sort_indices(text).to_numpy()
+    ordered = text.take(by)
+    ordered = ordered.slice(0, len(ordered) - ordered.null_count)
+    return by, ordered, text_run_starts(ordered)
+
+
 def sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     """``pd.factorize(ids, sort=True)``, from where the ids change when they come sorted (as framed)."""
     values = pa.array(ids.array)
@@ -63,9 +83,7 @@ def sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     if values.null_count and ids.iloc[:known].isna().any():  # missing ids not all at the end: not framed
         return pd.factorize(ids, sort=True)
     head = values.slice(0, known)
-    change = np.empty(known, dtype=bool)
-    change[:1] = True
-    change[1:] = pc.not_equal(head.slice(1), head.slice(0, max(known - 1, 0))).to_numpy(zero_copy_only=False)
+    change = text_run_starts(head)
     uniques = pd.Index(pd.array(head.filter(change), dtype=ids.dtype))
     if not uniques.is_monotonic_increasing or not uniques.is_unique:
         return pd.factorize(ids, sort=True)

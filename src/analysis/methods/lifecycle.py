@@ -204,14 +204,8 @@ def spend_trend(
     rows = (customer >= 0) & (dates <= as_of.to_datetime64())
     customer, dates = customer[rows], dates[rows]
     amount, is_purchase = tx["amount"].to_numpy()[rows], tx["is_purchase"].to_numpy()[rows]
-    w = pd.Timedelta(days=int(window_days))
-    recent = dates > (as_of - w).to_datetime64()
-    previous = (dates > (as_of - 2 * w).to_datetime64()) & ~recent
-    out = (
-        pd.DataFrame({"recent_spend": np.where(recent, amount, 0.0), "previous_spend": np.where(previous, amount, 0.0)})
-        .groupby(customer, sort=True)
-        .sum()
-    )
+    recent, previous = trend_windows(dates, as_of, window_days, lambda moment: moment.to_datetime64())
+    out = window_spend(customer, amount, recent, previous)
     codes = out.index.to_numpy()
     orders = key_codes(tx["order_key"])[rows]
     for name, window in (("recent_orders", recent), ("previous_orders", previous)):
@@ -219,6 +213,38 @@ def spend_trend(
     out["spend_ratio"] = spend_ratio(out["recent_spend"], out["previous_spend"])
     out.insert(0, "customer_id", ids.take(codes))
     return out.reset_index(drop=True)[["customer_id", *SPEND_TREND_COLUMNS]]
+
+
+def trend_windows(
+    when: np.ndarray, as_of: pd.Timestamp, window_days: int, point: Callable[[pd.Timestamp], Any]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Which of the moments ``when`` (rows after ``as_of`` already left out) fall in :func:`spend_trend`'s
+    recent window (as_of − w, as_of] and in the window before it; ``point`` puts a moment in ``when``'s units."""
+    w = pd.Timedelta(days=int(window_days))
+    recent = when > point(as_of - w)
+    return recent, (when > point(as_of - 2 * w)) & ~recent
+
+
+def window_spend(
+    customer: np.ndarray, amount: np.ndarray, recent: np.ndarray, previous: np.ndarray, *, rows: np.ndarray | None = None
+) -> pd.DataFrame:
+    """The spend of each customer code (sorted) over the ``rows`` (a mask; all rows without it): all of
+    it (``net_spend``) and that in the windows of :func:`trend_windows` (``recent_spend``, ``previous_spend``).
+
+    The columns are written into one block and summed in one groupby: a frame of separate arrays would
+    copy them into one first.
+    """
+    if rows is not None:
+        customer, recent, previous = customer[rows], recent[rows], previous[rows]
+    block = np.zeros((3, len(customer)))
+    if rows is None:
+        np.copyto(block[0], amount)
+    else:
+        np.compress(rows, amount, out=block[0])
+    np.copyto(block[1], block[0], where=recent)
+    np.copyto(block[2], block[0], where=previous)
+    columns = ["net_spend", "recent_spend", "previous_spend"]
+    return pd.DataFrame(block.T, columns=columns, copy=False).groupby(customer, sort=True).sum()
 
 
 def _distinct_per_code(code: np.ndarray, value: np.ndarray, n_codes: int) -> np.ndarray:

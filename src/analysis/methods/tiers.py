@@ -54,9 +54,9 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from analysis.i18n import TEXTS, Message, joined, message, text
+from analysis.methods.codes import sorted_text
 
 METHODS: tuple[str, ...] = ("rfm", "clv", "pareto", "threshold", "kmeans", "composite")
 
@@ -223,10 +223,9 @@ def _canonical(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             "drop or fix those rows before tiering"
         )
     text = ids.astype("string")
-    keys = pa.array(text.array, type=pa.large_string())
-    positions = pc.sort_indices(keys).to_numpy().astype(np.intp)  # UTF-8's byte order is the code points' order
-    ordered = keys.take(positions)
-    if len(keys) > 1 and pc.any(pc.equal(ordered.slice(1), ordered.slice(0, len(keys) - 1))).as_py():
+    positions, _, run_starts = sorted_text(pa.array(text.array, type=pa.large_string()))
+    positions = positions.astype(np.intp)
+    if not run_starts.all():
         dupes = text[text.duplicated(keep=False)]
         raise TieringError(
             f"customer_id repeats in the customers table ({dupes.nunique()} id(s), e.g. "
