@@ -64,6 +64,7 @@ from analysis.methods.lifecycle import (
     trend_windows,
     window_spend,
 )
+from analysis.methods.weighted_bins import QuantileBins
 
 BASE_FEATURES: tuple[str, ...] = (
     "recency_days",
@@ -446,6 +447,10 @@ class ChurnModel:
     Attributes
     ----------
     estimator_ : HistGradientBoostingClassifier
+        Fitted on the features, or on their bin numbers (``bins_``) when the training rows are weighted.
+    bins_ : QuantileBins or None
+        The weighted quantile bins of the sampled training rows, which :meth:`predict_proba` applies
+        too (:mod:`analysis.methods.weighted_bins`); None when the fit is unweighted.
     feature_names_ : list[str]
     as_of_, cutoff_train_, cutoff_validation_ : Timestamp
     train_, validation_ : DataFrame
@@ -536,11 +541,12 @@ class ChurnModel:
         fit_rows, weights = self._training_rows(training_strata)
         # one thread: on a few thousand rows OpenMP start-up costs more than it saves, and a fixed
         # thread count keeps the fitted trees identical from machine to machine
+        X = fit_rows[self.feature_names_].to_numpy(dtype="float64")
+        # weighted rows binned here, as the classifier would bin them but with one sort per feature
+        self.bins_ = None if weights is None else QuantileBins.of(X, weights)
         with threadpool_limits(limits=1, user_api="openmp"):
             self.estimator_ = self._estimator().fit(
-                fit_rows[self.feature_names_].to_numpy(dtype="float64"),
-                fit_rows["churned"].to_numpy(dtype=bool),
-                sample_weight=weights,
+                self._binned(X), fit_rows["churned"].to_numpy(dtype=bool), sample_weight=weights
             )
         self.validation_ = self.validation_.assign(
             churn_probability=self.predict_proba(self.validation_)
@@ -602,7 +608,12 @@ class ChurnModel:
             features, self.feature_names_, "features", "build them with churn_features(...)"
         )
         # every core: each row is scored on its own, so the scores do not depend on the thread count
-        return self.estimator_.predict_proba(features[self.feature_names_].to_numpy(dtype="float64"))[:, 1]
+        X = self._binned(features[self.feature_names_].to_numpy(dtype="float64"))
+        return self.estimator_.predict_proba(X)[:, 1]
+
+    def _binned(self, X: np.ndarray) -> np.ndarray:
+        """``X`` as the estimator was fitted on it: bin numbers when the training rows were weighted."""
+        return X if self.bins_ is None else self.bins_.transform(X)
 
     def validation_report(self) -> ChurnValidation:
         """AUC, top-decile lift, Brier score, calibration by decile and naive baselines' AUC."""
