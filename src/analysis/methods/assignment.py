@@ -85,12 +85,13 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 from scipy import optimize
 from scipy.optimize import Bounds, LinearConstraint, linprog, milp
@@ -382,7 +383,7 @@ class _Problem:
 def _encode(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRules) -> _Problem:
     cust = _prepare_customers(customers)
     mgr = _prepare_managers(managers)
-    regions = sorted(set(cust["region"]) | set(mgr["region"]))
+    regions = sorted(set(cust["region"].unique()) | set(mgr["region"].unique()))  # a set of the rows iterates them in Python
     code = pd.Series(range(len(regions)), index=pd.Index(regions, dtype=object), dtype="int64")
     index = pd.Index(mgr["manager_id"])
     cur = index.get_indexer(cust["current_manager"]) if len(cust) else np.zeros(0, int)
@@ -1152,12 +1153,12 @@ def _best_profits(p: _Problem, g: _Groups, rules: AssignmentRules, lam: np.ndarr
 
 def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules,
                       worth: np.ndarray) -> pd.DataFrame:
-    ids = p.mgr["manager_id"].to_numpy(object)
     n = len(p.cust)
+    code = {reason: k for k, reason in enumerate(REASONS)}
     cur = p.c_cur
     served = assigned != _NONE
-    reason = np.full(n, "unassigned_no_capacity", dtype=object)
-    reason[~p.staffed] = "pooled_by_playbook"
+    reason = np.full(n, code["unassigned_no_capacity"])
+    reason[~p.staffed] = code["pooled_by_playbook"]
     # staffed without any manager of an allowed level in reach
     reach = np.zeros(n, bool)
     for t in rules.staffed_tiers:
@@ -1167,14 +1168,14 @@ def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules,
         regions_ok[p.m_region[ok_mgr]] = True
         sel = p.c_tier == t
         reach[sel] = regions_ok[p.c_region[sel]] if rules.region == "hard" else ok_mgr.any()
-    reason[p.staffed & ~served & reach & ~worth] = "unassigned_no_value"
-    reason[p.staffed & ~served & ~reach] = "unassigned_no_manager"
+    reason[p.staffed & ~served & reach & ~worth] = code["unassigned_no_value"]
+    reason[p.staffed & ~served & ~reach] = code["unassigned_no_manager"]
     had = cur != _NONE
     known = np.asarray(~p.cust["current_manager"].isna())
-    reason[served & ~known] = "assigned_new"
-    reason[served & known & ~had] = "moved_manager_left"
+    reason[served & ~known] = code["assigned_new"]
+    reason[served & known & ~had] = code["moved_manager_left"]
     kept = served & had & (assigned == cur)
-    reason[kept] = "kept"
+    reason[kept] = code["kept"]
     moved = served & had & (assigned != cur)
     if moved.any():
         tier_ok = np.zeros(n, bool)
@@ -1194,28 +1195,36 @@ def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules,
         room_a = np.where(np.isfinite(acc), acc - count, np.inf)
         c_safe = np.maximum(cur, 0)
         full = (room_h[c_safe] < h - 1e-9) | (room_a[c_safe] < 1)
-        reason[moved & ~tier_ok] = "moved_level"
-        reason[moved & tier_ok & ~region_ok] = "moved_region"
-        reason[moved & tier_ok & region_ok & full] = "moved_capacity"
-        reason[moved & tier_ok & region_ok & ~full] = "moved_value"
+        reason[moved & ~tier_ok] = code["moved_level"]
+        reason[moved & tier_ok & ~region_ok] = code["moved_region"]
+        reason[moved & tier_ok & region_ok & full] = code["moved_capacity"]
+        reason[moved & tier_ok & region_ok & ~full] = code["moved_value"]
     # unassigned customers who had a manager lose them for capacity (or reach) reasons: keep codes
-    current_id = p.cust["current_manager"].astype(object).where(p.cust["current_manager"].notna(), None)
-    recommended = np.where(served, ids[np.maximum(assigned, 0)] if len(ids) else None, None)
+    current_id = p.cust["current_manager"]
+    if current_id.dtype != "str":
+        current_id = current_id.astype(object).where(current_id.notna(), None)
+    assigned_or_none = np.where(served, assigned, _NONE)
     gain = _gains(p, assigned, rules)
     cost = _customer_costs(p, assigned, rules)
     return pd.DataFrame({
-        "customer_id": p.cust["customer_id"].to_numpy(),
+        "customer_id": p.cust["customer_id"].array,
         "tier": p.c_tier,
-        "region": p.cust["region"].to_numpy(),
+        "region": p.cust["region"].array,
         "value": p.c_value,
-        "current_manager": current_id.to_numpy(),
-        "recommended_manager": recommended,
-        "recommended_level": np.where(served, np.asarray(LEVELS, dtype=object)[p.m_level[np.maximum(assigned, 0)]]
-                                      if len(ids) else None, None),
-        "reason": reason.astype(str),
+        "current_manager": current_id.array,
+        "recommended_manager": _labels(p.mgr["manager_id"].astype(str), assigned_or_none),
+        "recommended_level": _labels(LEVELS, np.where(served, p.m_level[np.maximum(assigned, 0)], _NONE)
+                                     if len(p.mgr) else assigned_or_none),
+        "reason": _labels(REASONS, reason),
         "expected_gain": gain,
         "cost": cost,
     })
+
+
+def _labels(labels: Sequence[str] | pd.Series, codes: np.ndarray) -> pd.api.extensions.ExtensionArray:
+    """``labels[code]`` of each row as text (code < 0: missing), taken by Arrow: no Python string per row."""
+    taken = pa.array(list(labels), type=pa.string()).take(pa.array(codes, mask=codes < 0))
+    return pd.array(taken, dtype="str")
 
 
 def _manager_loads(p: _Problem, assigned: np.ndarray, rules: AssignmentRules) -> pd.DataFrame:
