@@ -37,9 +37,12 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analysis.i18n import Message, message
 from analysis.methods import satisfaction
+from analysis.methods.codes import sorted_codes
+from analysis.methods.ids import is_in
 from analysis.methods.lifecycle import as_timestamp, require_columns
 
 #: The suggestion methods, as codes (locale texts ``cross_sell_method_<code>``).
@@ -94,7 +97,8 @@ def purchase_matrix(
         if until is not None:
             keep &= (day <= as_timestamp(until, "until")).to_numpy()
     # only the two columns counted are cut to the kept rows, not the whole table
-    customer, category = _counted(rows["customer_id"][keep]), _counted(rows["product_category"][keep])
+    customer = _Codes(*sorted_codes(rows["customer_id"][keep].astype("string")))  # framed rows come by customer
+    category = _counted(rows["product_category"][keep])
     columns = list(category.uniques) if categories is None else [str(c) for c in categories]
     counts = np.bincount(customer.codes * len(category.uniques) + category.codes,
                          minlength=len(customer.uniques) * len(category.uniques))
@@ -110,7 +114,7 @@ def purchase_matrix(
 
 class _Codes(NamedTuple):
     codes: np.ndarray  # int64 position of each row's value in ``uniques``
-    uniques: np.ndarray  # the distinct values as str, sorted
+    uniques: np.ndarray | pd.Index  # the distinct values as text, sorted
 
 
 def _counted(values: pd.Series) -> _Codes:
@@ -380,7 +384,7 @@ def cross_sell_suggestions(
     model = ItemCosine().fit(matrix)
     wanted = customers.loc[customers["tier"].isin(list(tiers)), ["customer_id", "tier"]]
     wanted = wanted.assign(customer_id=wanted["customer_id"].astype("string"))
-    sub = matrix[matrix.index.isin(wanted["customer_id"])]
+    sub = matrix[is_in(matrix.index.to_series(), pa.array(wanted["customer_id"].array)).to_numpy()]
     table = model.suggest(sub, k)
     share = (model.popularity_ / max(model.n_customers_, 1)).rename("buyers_share")
     counts = (sub > 0).sum(axis=1).rename("categories_bought").astype("int64")
