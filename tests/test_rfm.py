@@ -8,6 +8,8 @@ import itertools
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.i18n import render
 from analysis.methods.rfm import (
@@ -15,6 +17,7 @@ from analysis.methods.rfm import (
     RFMError,
     SegmentRulesError,
     assign_segments,
+    quantile_scores,
     rfm_scores,
     segment_name,
     segment_summary,
@@ -283,3 +286,19 @@ def test_scores_then_segments_end_to_end(random_customers):
     table = segment_summary(customers)
     assert table["customers"].sum() == len(random_customers)
     assert np.isclose(table["revenue_share"].sum(), 1.0)
+
+
+@settings(max_examples=80, deadline=None, derandomize=True, database=None)
+@given(rows=st.lists(st.tuples(st.sampled_from([0.0, -0.0, 1.0, 2.5, float("nan")]),
+                               st.sampled_from(["c1", "c10", "c2", "C1", "订单", "é", "😀"])), max_size=40),
+       bins=st.integers(2, 10), higher_is_better=st.booleans())
+def test_quantile_scores_order_by_value_then_by_id_as_a_two_key_sort_does(rows, bins, higher_is_better):
+    """The scores follow a stable sort on (value, customer_id) — missing values last, ids by code
+    point, repeated ids in row order — the definition the faster lexsort on id ranks must keep."""
+    values = pd.Series([v for v, _ in rows], dtype="float64")
+    ids = pd.Series([i for _, i in rows], dtype="string")
+    key = values if higher_is_better else -values
+    order = pd.DataFrame({"key": key, "id": ids}).sort_values(["key", "id"], kind="stable").index.to_numpy()
+    expected = np.empty(len(rows), dtype="int64")
+    expected[order] = np.arange(len(rows)) * bins // max(len(rows), 1) + 1
+    np.testing.assert_array_equal(quantile_scores(values, ids, bins, higher_is_better), expected)

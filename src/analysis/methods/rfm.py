@@ -28,8 +28,10 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from analysis.i18n import LANGUAGES, TEXTS, Message, message, to_json
+from analysis.methods.codes import sorted_text
 
 DIMENSIONS = ("r", "f", "m")
 RFM_INPUTS: dict[str, str] = {"r": "days_since_last", "f": "orders", "m": "revenue"}
@@ -146,9 +148,13 @@ def quantile_scores(
     thresholds for heavily tied inputs (such as many one-order customers).
     """
     key = values.to_numpy(dtype="float64")
-    frame = pd.DataFrame({"key": key if higher_is_better else -key, "id": customer_ids.to_numpy()})
-    order = frame.sort_values(["key", "id"], kind="stable").index.to_numpy()
-    n = len(frame)
+    # the ids' ranks from one Arrow sort (code-point order, as pandas sorts text): a two-key sort on
+    # the text would factorize the ids first
+    by_id, _, _ = sorted_text(pa.array(customer_ids.astype("string").array, type=pa.large_string()))
+    id_rank = np.empty(len(by_id), dtype="int64")
+    id_rank[by_id] = np.arange(len(by_id))
+    order = np.lexsort((id_rank, key if higher_is_better else -key))  # stable: equal ids keep row order
+    n = len(key)
     position = np.empty(n, dtype="int64")
     position[order] = np.arange(n)
     return position * bins // max(n, 1) + 1
