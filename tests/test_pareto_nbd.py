@@ -16,6 +16,7 @@ from analysis.methods.clv import (
     GammaGammaModel,
     ParetoNBDModel,
     customer_lifetime_value,
+    fitting,
     simulate_pareto_nbd,
 )
 from analysis.methods.clv.pareto_nbd import _pareto_nbd_loglik, _ParetoNBDLikelihood
@@ -299,3 +300,25 @@ def test_recovers_simulated_parameters(simulated: pd.DataFrame) -> None:
     assert model.expected_purchases(simulated["T"]).mean() == pytest.approx(simulated["frequency"].mean(), rel=0.03)
     holdout = model.conditional_expected_purchases(365.0, *args)
     assert holdout.sum() == pytest.approx(simulated["frequency_holdout"].sum(), rel=0.05)
+
+
+def test_a_fit_from_a_pilot_sample_reaches_the_optimum_of_the_full_likelihood(
+    simulated: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many patterns: Newton steps from the optimum of a sample of them end where L-BFGS-B on all of
+    them ends (the fit's result, to 1e-6 relative), with the standard errors of the same Hessian;
+    when the steps cannot get there, L-BFGS-B takes over."""
+    args = (simulated["frequency"], simulated["recency"], simulated["T"])
+    full = ParetoNBDModel().fit(*args)  # fewer patterns than a pilot needs: L-BFGS-B on all of them
+    assert "Newton step" not in full.message_
+    monkeypatch.setattr(fitting, "_PILOT_PATTERNS", 2_000)  # a pilot of every 5th of the 10,000 patterns
+    piloted = ParetoNBDModel().fit(*args)
+    assert piloted.converged_ and "Newton step(s) from the optimum of a sample" in piloted.message_
+    for name in full.parameter_names:
+        assert piloted.params_[name] == pytest.approx(full.params_[name], rel=1e-6)
+        assert piloted.standard_errors_[name] == pytest.approx(full.standard_errors_[name], rel=1e-4)
+    assert piloted.log_likelihood_ >= full.log_likelihood_ - 1e-9 * abs(full.log_likelihood_)
+    monkeypatch.setattr(fitting, "_PILOT_NEWTON_STEPS", 0)  # the pilot's optimum is not the optimum
+    fallback = ParetoNBDModel().fit(*args)
+    assert "Newton step" not in fallback.message_
+    assert fallback.params_ == full.params_

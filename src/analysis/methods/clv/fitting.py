@@ -43,6 +43,7 @@ _VALUE_HESSIAN_STEP = 1e-3  # step of the Hessian from log-likelihood values, in
 _NEWTON_STEPS = 3  # Newton steps after L-BFGS-B, with the Hessian of its end point
 _GRADIENT_TOL = 1e-6  # a point is stationary when |d mean log-likelihood / d log theta| <= this
 _PILOT_PATTERNS = 40_000  # patterns of the sample whose optimum starts the Newton steps
+_PILOT_NEWTON_STEPS = 8  # Newton steps from a pilot's optimum with its Hessian of values, before L-BFGS-B takes over
 
 LogLikAndGrad = Callable[[np.ndarray], tuple[float, np.ndarray]]
 
@@ -299,6 +300,7 @@ def _maximum_likelihood(
     hessian: Callable[[np.ndarray], np.ndarray] | None = None,
     second_order: LogLikGradHess | None = None,
     pilot: tuple[LogLikGradHess, float] | None = None,
+    value_pilot: tuple[Callable[[np.ndarray], float], float] | None = None,
 ) -> _MLFit:
     """Maximise the likelihood and take the standard errors from the observed information.
 
@@ -310,11 +312,17 @@ def _maximum_likelihood(
     errors. When the Newton steps do not converge, :func:`_quasi_newton_fit` (L-BFGS-B from all
     ``starts``) takes over with the analytic Hessian, so the fast path costs no robustness.
     Without ``second_order``, :func:`_quasi_newton_fit` with ``hessian`` (a function of
-    ``log(theta)`` giving the Hessian of the negative log-likelihood).
+    ``log(theta)`` giving the Hessian of the negative log-likelihood), after
+    :func:`_newton_from_value_pilot` when ``value_pilot`` (the log-likelihood's values on a sample of
+    the patterns, and its total weight) is given and that reaches the optimum.
     """
     if second_order is None:
         if hessian is None:
             raise TypeError("_maximum_likelihood needs `hessian` or `second_order`")
+        if value_pilot is not None:
+            fit = _newton_from_value_pilot(loglik_and_grad, starts, total_weight, hessian, value_pilot)
+            if fit is not None:
+                return fit
         return _quasi_newton_fit(loglik_and_grad, starts, total_weight, hessian)
     start = np.asarray(starts[0], dtype=float)
     for candidate in starts if pilot is not None else ():
@@ -388,6 +396,67 @@ def _quasi_newton_fit(
             break
         log_params, log_likelihood, gradient = candidate, candidate_ll, candidate_gradient
     return _fit_from_information(log_params, log_likelihood, information, best, total_weight, gradient)
+
+
+def _newton_from_value_pilot(
+    loglik_and_grad: LogLikAndGrad,
+    starts: Sequence[np.ndarray],
+    total_weight: float,
+    hessian: Callable[[np.ndarray], np.ndarray],
+    value_pilot: tuple[Callable[[np.ndarray], float], float],
+) -> _MLFit | None:
+    """The fit by Newton steps on the full likelihood from the optimum of a pilot; None when they do not
+    reach a stationary point within :data:`_PILOT_NEWTON_STEPS`, so that L-BFGS-B runs on the full likelihood.
+
+    For a likelihood without an analytic gradient, where L-BFGS-B needs a few hundred evaluations:
+    the pilot (the likelihood of a systematic sample of the patterns, :func:`_pattern_sample`) is
+    maximised by L-BFGS-B at a few per cent of the cost; its Hessian of values, scaled to the full
+    weight, steers Newton steps ``-H^{-1} g`` from there (each kept while the log-likelihood does not
+    fall beyond rounding). Once the gradient of the mean log-likelihood is within :data:`_GRADIENT_TOL`,
+    up to :data:`_NEWTON_STEPS` more are taken while they lower it, as :func:`_quasi_newton_fit` ends;
+    ``hessian`` at the last point gives the standard errors.
+    """
+    from scipy.optimize import OptimizeResult
+
+    pilot_loglik, pilot_weight = value_pilot
+    pilot = _minimize_negative_ll(_with_numerical_gradient(pilot_loglik), starts, pilot_weight)
+    log_params = np.asarray(pilot.x, dtype=float)
+    if not _stationary(pilot) or not np.all(np.abs(log_params) < _LOG_BOUND - 1):
+        return None
+    steering = _log_hessian_from_values(pilot_loglik, log_params) * (total_weight / pilot_weight)
+    if not _positive_definite(steering):
+        return None
+    log_likelihood, grad = loglik_and_grad(np.exp(log_params))
+    gradient = np.exp(log_params) * grad
+    steps = polished = 0
+    while polished < _NEWTON_STEPS:
+        stationary = bool(np.max(np.abs(gradient)) / total_weight <= _GRADIENT_TOL)
+        if not stationary and steps == _PILOT_NEWTON_STEPS:
+            return None
+        candidate = log_params + np.linalg.solve(steering, gradient)
+        candidate_ll, candidate_grad = loglik_and_grad(np.exp(candidate))
+        candidate_gradient = np.exp(candidate) * candidate_grad
+        # as in _quasi_newton_fit: kept while the log-likelihood does not fall beyond rounding and,
+        # once stationary, while the step lowers the gradient (a polish to the gradient's precision)
+        kept = (
+            np.isfinite(candidate_ll)
+            and candidate_ll >= log_likelihood - 1e-12 * abs(log_likelihood)
+            and np.all(np.abs(candidate) < _LOG_BOUND - 1)
+            and (not stationary or np.max(np.abs(candidate_gradient)) < np.max(np.abs(gradient)))
+        )
+        if not kept:
+            if stationary:
+                break
+            return None
+        log_params, log_likelihood, gradient = candidate, candidate_ll, candidate_gradient
+        steps += 1
+        polished += stationary
+    if np.max(np.abs(gradient)) / total_weight > _GRADIENT_TOL:
+        return None
+    ended = OptimizeResult(x=log_params, success=True, nit=steps, fun=-log_likelihood / total_weight,
+                           jac=-gradient / total_weight,
+                           message=f"{steps} Newton step(s) from the optimum of a sample of the patterns")
+    return _fit_from_information(log_params, log_likelihood, hessian(log_params), ended, total_weight, gradient)
 
 
 def _fit_from_information(

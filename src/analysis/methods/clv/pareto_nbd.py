@@ -22,6 +22,7 @@ from analysis.methods.clv.fitting import (
     _fit_summary,
     _log_hessian_from_values,
     _maximum_likelihood,
+    _pattern_sample,
     _store_fit,
     _take,
     _with_numerical_gradient,
@@ -229,7 +230,10 @@ class ParetoNBDModel(PurchaseModel):
         second differences of the log-likelihood
         (:func:`~analysis.methods.clv.fitting._log_hessian_from_values`). Each evaluation costs one
         ``2F1`` per distinct ``(x, T)`` and ``(x, t_x)`` pair, so the fit is slower than the
-        BG/NBD fit on the same data.
+        BG/NBD fit on the same data. With many patterns, L-BFGS-B runs on a systematic sample of
+        them first, and Newton steps on all of them go from its optimum
+        (:func:`~analysis.methods.clv.fitting._newton_from_value_pilot`); L-BFGS-B on all of them
+        remains the fallback. At 543k patterns: 240 evaluations of the full likelihood → about 85.
         """
         if time_unit is not None:
             self.time_unit = time_unit
@@ -248,8 +252,11 @@ class ParetoNBDModel(PurchaseModel):
             np.array([0.5, 0.5 / mean_rate, 0.5, 0.5 * mean_T]),
             np.array([1.0, 1.0, 1.0, 1.0]),
         ]
+        sample = _pattern_sample(counts.size)
+        pilot = None if sample is None else _ParetoNBDLikelihood(px[sample], pt[sample], pT[sample], counts[sample])
         fit = _maximum_likelihood(
-            loglik_and_grad, starts, total, hessian=lambda lp: _log_hessian_from_values(loglik, lp)
+            loglik_and_grad, starts, total, hessian=lambda lp: _log_hessian_from_values(loglik, lp),
+            value_pilot=None if pilot is None else (pilot, pilot.total),
         )
         return _store_fit(self, fit, total, patterns.shape[0])
 
