@@ -1203,7 +1203,8 @@ def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules,
     current_id = p.cust["current_manager"]
     if current_id.dtype != "str":
         current_id = current_id.astype(object).where(current_id.notna(), None)
-    assigned_or_none = np.where(served, assigned, _NONE)
+    level = np.full(n, _NONE)
+    level[served] = p.m_level[assigned[served]]
     gain = _gains(p, assigned, rules)
     cost = _customer_costs(p, assigned, rules)
     return pd.DataFrame({
@@ -1212,9 +1213,8 @@ def _assignment_table(p: _Problem, assigned: np.ndarray, rules: AssignmentRules,
         "region": p.cust["region"].array,
         "value": p.c_value,
         "current_manager": current_id.array,
-        "recommended_manager": _labels(p.mgr["manager_id"].astype(str), assigned_or_none),
-        "recommended_level": _labels(LEVELS, np.where(served, p.m_level[np.maximum(assigned, 0)], _NONE)
-                                     if len(p.mgr) else assigned_or_none),
+        "recommended_manager": _labels(p.mgr["manager_id"].astype(str), assigned),  # _NONE: missing
+        "recommended_level": _labels(LEVELS, level),
         "reason": _labels(REASONS, reason),
         "expected_gain": gain,
         "cost": cost,

@@ -539,11 +539,11 @@ class ChurnModel:
             c for c in (*BASE_FEATURES, *COMPLAINT_FEATURES) if c in self.train_.columns
         ]
         fit_rows, weights = self._training_rows(training_strata)
-        # one thread: on a few thousand rows OpenMP start-up costs more than it saves, and a fixed
-        # thread count keeps the fitted trees identical from machine to machine
         X = fit_rows[self.feature_names_].to_numpy(dtype="float64")
         # weighted rows binned here, as the classifier would bin them but with one sort per feature
         self.bins_ = None if weights is None else QuantileBins.of(X, weights)
+        # one thread: on a few thousand rows OpenMP start-up costs more than it saves, and a fixed
+        # thread count keeps the fitted trees identical from machine to machine
         with threadpool_limits(limits=1, user_api="openmp"):
             self.estimator_ = self._estimator().fit(
                 self._binned(X), fit_rows["churned"].to_numpy(dtype=bool), sample_weight=weights

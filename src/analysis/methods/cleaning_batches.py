@@ -478,7 +478,7 @@ def _sorted_codes(values: pd.Series) -> tuple[np.ndarray, pa.Array]:
         renumbered = np.full(len(values.cat.categories) + 1, -1, dtype=np.int32)  # the last: code -1 stays -1
         renumbered[used[order]] = np.arange(len(used), dtype=np.int32)
         return renumbered[codes], text.take(order)
-    by, ordered, starts = sorted_text(pa.array(values.array, type=pa.large_string()))
+    by, ordered, starts = sorted_text(values)
     codes = np.full(len(by), -1, dtype=np.int32)
     codes[by[:len(ordered)]] = np.cumsum(starts, dtype=np.int64) - 1
     return codes, ordered.filter(pa.array(starts))

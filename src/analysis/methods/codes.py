@@ -64,12 +64,13 @@ def text_run_starts(text: pa.Array) -> np.ndarray:
     return starts
 
 
-def sorted_text(text: pa.Array) -> tuple[np.ndarray, pa.Array, np.ndarray]:
-    """One Arrow sort of ``text``: the positions in sorted order (missing values last), the sorted
-    text without its missing values, and where its runs of equal values start (:func:`text_run_starts`).
+def sorted_text(values: pd.Series) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """One Arrow sort of ``values`` as text: the positions in sorted order (missing values last), the
+    sorted text without its missing values, and where its runs of equal values start (:func:`text_run_starts`).
 
     Arrow compares UTF-8 bytes, which orders text by code point, as Python and numpy do.
     """
+    text = pa.array(values.astype("string").array, type=pa.large_string())
     by = pc.sort_indices(text).to_numpy()
     ordered = text.take(by)
     ordered = ordered.slice(0, len(ordered) - ordered.null_count)

@@ -28,7 +28,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from analysis.i18n import LANGUAGES, TEXTS, Message, message, to_json
 from analysis.methods.codes import sorted_text
@@ -150,7 +149,7 @@ def quantile_scores(
     key = values.to_numpy(dtype="float64")
     # the ids' ranks from one Arrow sort (code-point order, as pandas sorts text): a two-key sort on
     # the text would factorize the ids first
-    by_id, _, _ = sorted_text(pa.array(customer_ids.astype("string").array, type=pa.large_string()))
+    by_id, _, _ = sorted_text(customer_ids)
     id_rank = np.empty(len(by_id), dtype="int64")
     id_rank[by_id] = np.arange(len(by_id))
     order = np.lexsort((id_rank, key if higher_is_better else -key))  # stable: equal ids keep row order

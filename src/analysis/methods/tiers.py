@@ -53,7 +53,6 @@ from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from analysis.i18n import TEXTS, Message, joined, message, text
 from analysis.methods.codes import sorted_text
@@ -223,7 +222,7 @@ def _canonical(customers: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
             "drop or fix those rows before tiering"
         )
     text = ids.astype("string")
-    positions, _, run_starts = sorted_text(pa.array(text.array, type=pa.large_string()))
+    positions, _, run_starts = sorted_text(text)
     positions = positions.astype(np.intp)
     if not run_starts.all():
         dupes = text[text.duplicated(keep=False)]
