@@ -17,6 +17,7 @@ from analysis.methods.rfm import (
     RFMError,
     SegmentRulesError,
     assign_segments,
+    id_ranks,
     quantile_scores,
     rfm_scores,
     segment_name,
@@ -301,4 +302,4 @@ def test_quantile_scores_order_by_value_then_by_id_as_a_two_key_sort_does(rows, 
     order = pd.DataFrame({"key": key, "id": ids}).sort_values(["key", "id"], kind="stable").index.to_numpy()
     expected = np.empty(len(rows), dtype="int64")
     expected[order] = np.arange(len(rows)) * bins // max(len(rows), 1) + 1
-    np.testing.assert_array_equal(quantile_scores(values, ids, bins, higher_is_better), expected)
+    np.testing.assert_array_equal(quantile_scores(values, id_ranks(ids), bins, higher_is_better), expected)

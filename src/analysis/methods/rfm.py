@@ -136,10 +136,21 @@ def _check_thresholds(
     return checked
 
 
+def id_ranks(customer_ids: pd.Series) -> np.ndarray:
+    """Each customer id's position in ascending order (code-point order, as pandas sorts text).
+
+    One Arrow sort: a two-key sort on (value, text) would factorize the ids for every dimension.
+    """
+    by_id, _, _ = sorted_text(customer_ids)
+    ranks = np.empty(len(by_id), dtype="int64")
+    ranks[by_id] = np.arange(len(by_id))
+    return ranks
+
+
 def quantile_scores(
-    values: pd.Series, customer_ids: pd.Series, bins: int, higher_is_better: bool
+    values: pd.Series, id_rank: np.ndarray, bins: int, higher_is_better: bool
 ) -> np.ndarray:
-    """Equal-count scores 1..bins on ranks, ties broken by ``customer_id``.
+    """Equal-count scores 1..bins on ranks, ties broken by ``customer_id`` (``id_rank``: :func:`id_ranks`).
 
     Customers are ordered from worst to best value (ties by ascending ``customer_id``); the one at
     position p (0-based) of n gets ``⌊p · bins / n⌋ + 1``. Bin sizes then differ by at most one
@@ -147,11 +158,6 @@ def quantile_scores(
     thresholds for heavily tied inputs (such as many one-order customers).
     """
     key = values.to_numpy(dtype="float64")
-    # the ids' ranks from one Arrow sort (code-point order, as pandas sorts text): a two-key sort on
-    # the text would factorize the ids first
-    by_id, _, _ = sorted_text(customer_ids)
-    id_rank = np.empty(len(by_id), dtype="int64")
-    id_rank[by_id] = np.arange(len(by_id))
     order = np.lexsort((id_rank, key if higher_is_better else -key))  # stable: equal ids keep row order
     n = len(key)
     position = np.empty(n, dtype="int64")
@@ -211,12 +217,13 @@ def rfm_scores(
     _check_customers(customers, list(RFM_INPUTS.values()))
     cuts = _check_thresholds(thresholds, bins)
     out = customers.copy()
+    id_rank = id_ranks(customers["customer_id"]) if len(cuts) < len(RFM_INPUTS) else None
     for dim, column in RFM_INPUTS.items():
         values, better = customers[column], HIGHER_IS_BETTER[dim]
         scores = (
             threshold_scores(values, cuts[dim], better)
             if dim in cuts
-            else quantile_scores(values, customers["customer_id"], bins, better)
+            else quantile_scores(values, id_rank, bins, better)
         )
         out[f"{dim}_score"] = pd.Series(scores, index=customers.index, dtype="int64")
     out["rfm_score"] = out["r_score"] + out["f_score"] + out["m_score"]

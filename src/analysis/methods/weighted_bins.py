@@ -17,6 +17,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from analysis.methods.codes import run_starts
+
 #: Bins for values (one more, for missing values, is the classifier's): ``HistGradientBoostingClassifier``'s ``max_bins``.
 MAX_BINS = 255
 #: The largest threshold: scikit-learn keeps thresholds finite (``ALMOST_INF``).
@@ -57,7 +59,7 @@ def weighted_thresholds(values: np.ndarray, weights: np.ndarray, max_bins: int =
     values, weights = values[known], weights[known]
     order = np.argsort(values)
     values, weights = values[order], weights[order]
-    distinct = np.unique(values)
+    distinct = values[run_starts(values)]
     if len(distinct) == 1:
         return np.asarray([])
     if len(distinct) <= max_bins:
