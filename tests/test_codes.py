@@ -37,3 +37,46 @@ def test_sorted_text_is_python_sorting_with_missing_values_last(values):
     assert [values[i] for i in by] == known + [None] * (len(values) - len(known))
     assert ordered.to_pylist() == known
     assert starts.tolist() == [i == 0 or known[i] != known[i - 1] for i in range(len(known))]
+
+
+_ROWS = st.lists(
+    st.tuples(
+        st.one_of(st.none(), st.integers(0, 3)),  # customer code (nullable)
+        st.one_of(st.none(), st.sampled_from(["a", "b", "B", "é", "订单", ""])),  # text
+        st.sampled_from([0.0, -0.0, 1.5, -2.0, float("nan")]),  # amount
+        st.one_of(st.none(), st.integers(0, 2)),  # day (NaT when None)
+    ),
+    max_size=40,
+)
+
+
+def _frame(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame({
+        "code": pd.array([r[0] for r in rows], dtype="Int64"),
+        "text": pd.array([r[1] for r in rows], dtype="string"),
+        "amount": pd.Series([r[2] for r in rows], dtype="float64"),
+        "day": pd.to_datetime(pd.Series([r[3] for r in rows], dtype="float64"), unit="D").astype("datetime64[us]"),
+        "row": np.arange(len(rows), dtype="int64")[::-1],
+    })
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(rows=_ROWS, keys=st.permutations(["code", "text", "amount", "day", "row"]), n_keys=st.integers(1, 5))
+def test_sort_order_is_a_stable_pandas_sort_with_missing_values_last(rows, keys, n_keys):
+    frame = _frame(rows)
+    keys = keys[:n_keys]
+    expected = frame.sort_values(keys, kind="stable").index.to_numpy()
+    np.testing.assert_array_equal(codes.sort_order(frame, keys), expected)
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(rows=_ROWS, keys=st.sampled_from([["code", "text"], ["text"], ["day", "code"], ["amount", "text", "code"]]))
+def test_group_numbers_are_the_groups_pandas_makes_with_missing_keys_apart(rows, keys):
+    frame = _frame(rows)
+    numbers = codes.group_numbers(frame, keys)
+    expected = frame.groupby(keys, dropna=True, sort=False).ngroup().fillna(-1).to_numpy(dtype="int64")
+    assert ((numbers < 0) == (expected < 0)).all()
+    grouped = numbers >= 0
+    # the same partition: each number stands for exactly one of pandas' groups and the other way round
+    pairs = set(zip(numbers[grouped], expected[grouped], strict=True))
+    assert len(pairs) == len(set(numbers[grouped])) == len(set(expected[grouped]))

@@ -61,6 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.frame.params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
+from analysis.methods.codes import group_numbers, sort_order
 from analysis.methods.ids import (
     IdRepair,
     drop_float_tails,
@@ -623,7 +624,7 @@ def net_returns(tx: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     rest["is_return"] = rest["amount"].lt(0) & rest["gross_amount"].lt(0)
     out = pd.concat([netted, rest[netted.columns]]) if len(netted) else rest
     out["order_day"] = (out["order_date"] - pd.Timestamp("1970-01-01")).dt.days.astype("int32")
-    out = out.sort_values(["customer_id", "order_date", "order_id", "source_row"], kind="stable")
+    out = out.take(sort_order(out, ["customer_id", "order_date", "order_id", "source_row"]))
     return out.reset_index(drop=True), n_netted
 
 
@@ -662,10 +663,11 @@ def purchase_flags(tx: pd.DataFrame, zero_amount_orders: str = "purchase") -> pd
     lifetimes and PyMC-Marketing count as purchases) unless ``zero_amount_orders`` is ``"exclude"``.
     An order returned in full or beyond its value is not a purchase, nor is an unmatched return.
     """
-    key = ["customer_id", "order_id"]
-    orders = tx.groupby(key, observed=True, dropna=True)
-    net = orders["amount"].transform("sum").astype("float64").fillna(tx["amount"])
-    gross = orders["gross_amount"].transform("sum").astype("float64").fillna(tx["gross_amount"])
+    order = group_numbers(tx, ["customer_id", "order_id"])
+    alone = order < 0  # no order id: the row is its own order
+    sums = tx[["amount", "gross_amount"]].astype("float64").groupby(order).transform("sum")
+    net = sums["amount"].where(~alone, tx["amount"])
+    gross = sums["gross_amount"].where(~alone, tx["gross_amount"])
     free = net.eq(0) & gross.eq(0) & (zero_amount_orders == "purchase")
     return ((net.gt(0) | free) & tx["amount"].ge(0) & ~tx["is_return"].astype(bool)).astype(bool)
 

@@ -91,3 +91,37 @@ def sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     codes = np.full(len(ids), -1, dtype="int64")
     codes[:known] = np.cumsum(change) - 1
     return codes, uniques
+
+
+def sort_order(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """The positions of ``frame.sort_values(keys, kind="stable")`` (missing values last), by one ``np.lexsort``.
+
+    pandas factorizes every key of a sort on several keys, even keys that are numbers already.
+    """
+    return np.lexsort([_sort_key(frame[key]) for key in reversed(keys)])
+
+
+def _sort_key(values: pd.Series) -> np.ndarray:
+    """Numbers in the order of ``values``, missing values after all others."""
+    dtype = values.dtype
+    if pd.api.types.is_datetime64_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
+        missing = values.isna().to_numpy()
+        numbers = values.to_numpy(dtype="int64", na_value=0)
+        return np.where(missing, np.iinfo(np.int64).max, numbers) if missing.any() else numbers
+    if pd.api.types.is_float_dtype(dtype):
+        return values.to_numpy(dtype="float64", na_value=np.nan)  # numpy sorts NaN last
+    codes, uniques = pd.factorize(values, sort=True)
+    return np.where(codes < 0, len(uniques), codes)
+
+
+def group_numbers(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
+    """One integer per row, equal where every key is equal, and -1 where any key is missing: the
+    groups of ``frame.groupby(keys, dropna=True)`` as one int64 key, cheap for pandas to group again."""
+    numbers = np.zeros(len(frame), dtype="int64")
+    missing = np.zeros(len(frame), dtype=bool)
+    for key in keys:
+        codes, uniques = pd.factorize(frame[key])
+        missing |= codes < 0
+        numbers = pd.factorize(numbers * (len(uniques) + 1) + codes)[0]  # renumbered: never overflows
+    numbers[missing] = -1
+    return numbers

@@ -178,17 +178,17 @@ def fixed_width(reference: Iterable[str]) -> int | None:
 
 @dataclass(frozen=True)
 class PaddingReference:
-    """The reference ids of the zero-padding repair, prepared once: as an Arrow set and their one width (or None)."""
+    """The reference ids of the zero-padding repair, prepared once: as a set and their one width (or None)."""
 
-    known: pa.Array
+    known: frozenset[str]
     width: int | None
 
     @classmethod
     def of(cls, reference: Iterable[str]) -> PaddingReference:
         if isinstance(reference, PaddingReference):
             return reference
-        known = set(reference)
-        return cls(pa.array(list(known), type=pa.large_string()), fixed_width(known))
+        known = frozenset(reference)
+        return cls(known, fixed_width(known))
 
 
 def is_in(values: pd.Series, known: pa.Array) -> pd.Series:
@@ -213,13 +213,23 @@ def pad_to_reference(ids: pd.Series, reference: Iterable[str] | PaddingReference
     """
     prepared = PaddingReference.of(reference)
     width = prepared.width
-    unchanged = pd.Series(False, index=ids.index)
+    repair = pd.Series(False, index=ids.index)
     if width is None:
-        return ids, unchanged
+        return ids, repair
     short = ids.str.fullmatch(_DIGITS).fillna(False).astype(bool) & (ids.str.len() < width).fillna(False).astype(bool)
-    padded = ids.where(~short, ids.str.zfill(width))
-    repair = short & is_in(padded, prepared.known) & ~is_in(ids, prepared.known)
-    return ids.where(~repair, padded), repair
+    if not short.any():
+        return ids, repair
+    # only the short ids are looked up, in a set built once: a lookup structure of the reference
+    # built for every batch of an export would cost more than the batch's other checks together
+    at = np.flatnonzero(short.to_numpy())
+    candidates = ids.iloc[at]
+    padded = candidates.str.zfill(width)
+    known = prepared.known
+    found = np.array([p in known and c not in known for p, c in zip(padded, candidates, strict=True)], dtype=bool)
+    out = ids.copy()
+    out.iloc[at[found]] = padded.to_numpy()[found]
+    repair.iloc[at[found]] = True
+    return out, repair
 
 
 def leading_zero_collisions(ids: pd.Series) -> int:

@@ -17,6 +17,7 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
@@ -30,7 +31,6 @@ from analysis.methods.cleaning import (
     clean_surveys,
     clean_transactions,
 )
-from analysis.methods.ids import is_in
 from analysis.stages.rfm_clv import require_usable_transactions
 
 
@@ -107,16 +107,20 @@ def run(study: Study) -> Cleaned:
     return cleaned
 
 
-def join_rates(ids: pd.Series, reference: pd.Series, name: str) -> dict[str, Any]:
-    """How many distinct customers of ``ids`` are found in ``reference``.
+def join_rates(customers: pa.Array, reference: pa.Array, name: str) -> dict[str, Any]:
+    """How many of the distinct ``customers`` are found in ``reference`` (both :func:`distinct_ids`).
 
     Returns ``{"customers": n, "in_<name>": found, "share_in_<name>": found / n}`` (share rounded to
     4 places; None when there are no customers).
     """
-    customers = pd.Series(ids.dropna().unique())
-    found = int(is_in(customers.astype("string"), pa.array(reference.dropna().astype("string").unique())).sum())
+    found = int(pc.sum(pc.is_in(customers, value_set=reference)).as_py() or 0)
     share = round(found / len(customers), 4) if len(customers) else None
-    return {"customers": int(len(customers)), f"in_{name}": found, f"share_in_{name}": share}
+    return {"customers": len(customers), f"in_{name}": found, f"share_in_{name}": share}
+
+
+def distinct_ids(ids: pd.Series) -> pa.Array:
+    """The distinct ids of a column, missing ones left out, as Arrow text."""
+    return pc.unique(pa.array(ids.astype("string").array, type=pa.large_string()).drop_null())
 
 
 def add_join_rates(results: dict[str, CleanResult]) -> None:
@@ -126,17 +130,18 @@ def add_join_rates(results: dict[str, CleanResult]) -> None:
     (with a customer master only); surveys and complaints: ``join: {customers, in_transactions,
     share_in_transactions}``, plus ``in_master`` / ``share_in_master`` with a master.
     """
-    tx_ids = results["transactions"].kept["customer_id"]
-    master = results["customers"].kept["customer_id"] if "customers" in results else None
+    # each input's distinct ids once: the transactions' serve as customers and as reference
+    ids = {name: distinct_ids(result.kept["customer_id"]) for name, result in results.items()
+           if name in ("transactions", "customers", "surveys", "complaints")}
+    master = ids.get("customers")
     if master is not None:
-        join = join_rates(tx_ids, master, "master")
+        join = join_rates(ids["transactions"], master, "master")
         results["transactions"].quality["customers_not_in_master"] = join["customers"] - join["in_master"]
         results["transactions"].quality["join"] = join
     for name in ("surveys", "complaints"):
         if name not in results:
             continue
-        ids = results[name].kept["customer_id"]
-        join = join_rates(ids, tx_ids, "transactions")
+        join = join_rates(ids[name], ids["transactions"], "transactions")
         if master is not None:
-            join |= {k: v for k, v in join_rates(ids, master, "master").items() if k != "customers"}
+            join |= {k: v for k, v in join_rates(ids[name], master, "master").items() if k != "customers"}
         results[name].quality["join"] = join
