@@ -42,7 +42,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -77,6 +77,8 @@ SUMMARY_COLUMNS = [
     "margin",
 ]
 HOLDOUT_COLUMNS = ["frequency_holdout", "monetary_value_holdout", "duration_holdout"]
+_INTEGER_COLUMNS = ("frequency", "recency", "T", "orders", "tenure_days", "days_since_last", "frequency_holdout",
+                    "duration_holdout")
 
 _REQUIRED = {"customer_id", "order_day", "amount", "is_return"}
 _OPTIONAL_SQL_DEFAULTS = {"order_id": "CAST(NULL AS STRING)", "cost": "CAST(NULL AS DOUBLE)"}
@@ -210,40 +212,43 @@ ORDER BY c.customer_id
 """
 
 
-def holdout_sql(
+def holdout_split_sql(
     columns: set[str],
     time_unit: TimeUnit,
     calibration_end_day: int,
     observation_end_day: int,
     observation_start_day: int | None = None,
 ) -> str:
-    """Purchases after the calibration end, per customer (lifetimes' ``calibration_and_holdout_data``).
+    """The calibration summary (:func:`summary_sql` up to the calibration end) and each of its
+    customers' purchases after it (lifetimes' ``calibration_and_holdout_data``), joined in the engine.
 
-    One row per customer with a row in the window: ``frequency_holdout`` = distinct purchase
-    periods with ``calibration_end < day ≤ observation_end``; ``monetary_value_holdout`` = their
-    mean period spend (Σ amount / periods, 0 when none); ``duration_holdout`` = period of the
-    observation end − period of the calibration end.
+    Added to the summary's columns: ``frequency_holdout`` = distinct purchase periods with
+    ``calibration_end < day ≤ observation_end``; ``monetary_value_holdout`` = their mean period
+    spend (Σ amount / periods, 0 when none); ``duration_holdout`` = period of the observation end −
+    period of the calibration end.
     """
     cal, end = calibration_end_day, observation_end_day
     return f"""
-WITH window_rows AS ({_rows_sql(columns, time_unit, observation_start_day, end)}
+WITH calibration AS ({summary_sql(columns, time_unit, cal, observation_start_day)}),
+holdout_rows AS ({_rows_sql(columns, time_unit, cal + 1, end)}
 ),
 holdout AS (
     SELECT
         customer_id,
-        COUNT(DISTINCT CASE WHEN is_purchase AND order_day > {cal} THEN period END) AS frequency_holdout,
-        SUM(CASE WHEN is_purchase AND order_day > {cal} THEN amount END) AS holdout_amount
-    FROM window_rows
+        COUNT(DISTINCT CASE WHEN is_purchase THEN period END) AS frequency_holdout,
+        SUM(CASE WHEN is_purchase THEN amount END) AS holdout_amount
+    FROM holdout_rows
     GROUP BY customer_id
 )
 SELECT
-    customer_id,
-    frequency_holdout,
-    CASE WHEN frequency_holdout > 0 THEN CAST(holdout_amount AS DOUBLE) / frequency_holdout
+    c.*,
+    COALESCE(h.frequency_holdout, 0) AS frequency_holdout,
+    CASE WHEN h.frequency_holdout > 0 THEN CAST(h.holdout_amount AS DOUBLE) / h.frequency_holdout
          ELSE CAST(0 AS DOUBLE) END AS monetary_value_holdout,
     {period_sql(str(end), time_unit)} - {period_sql(str(cal), time_unit)} AS duration_holdout
-FROM holdout
-ORDER BY customer_id
+FROM calibration c
+LEFT JOIN holdout h ON c.customer_id = h.customer_id
+ORDER BY c.customer_id
 """
 
 
@@ -408,8 +413,9 @@ def _days_to_dates(days: pd.Series) -> pd.Series:
     return pd.Series(values.astype("datetime64[us]"), index=days.index)
 
 
-def _typed_summary(table: pa.Table) -> tuple[pd.DataFrame, int]:
-    """Arrow result → typed DataFrame of purchasers, and the number of customers left out."""
+def _typed_summary(table: pa.Table, extra: Sequence[str] = ()) -> tuple[pd.DataFrame, int]:
+    """Arrow result → typed DataFrame of purchasers (:data:`SUMMARY_COLUMNS`, then the ``extra``
+    columns), and the number of customers left out."""
     raw = table.to_pandas()
     purchasers = raw["frequency"].notna()
     raw = raw[purchasers]
@@ -420,11 +426,9 @@ def _typed_summary(table: pa.Table) -> tuple[pd.DataFrame, int]:
             "last_purchase": _days_to_dates(raw["last_day"]),
         }
     )
-    for column in ("frequency", "recency", "T", "orders", "tenure_days", "days_since_last"):
-        out[column] = raw[column].astype("int64")
-    for column in ("monetary_value", "revenue", "margin"):
-        out[column] = raw[column].astype("float64")
-    out = out[SUMMARY_COLUMNS].sort_values("customer_id", kind="stable", ignore_index=True)
+    for column in (*SUMMARY_COLUMNS[3:], *extra):
+        out[column] = raw[column].astype("int64" if column in _INTEGER_COLUMNS else "float64")
+    out = out[[*SUMMARY_COLUMNS, *extra]].sort_values("customer_id", kind="stable", ignore_index=True)
     return out, int((~purchasers).sum())
 
 
@@ -521,23 +525,8 @@ def holdout_split_summary(
         )
     path = Path(transactions_path)
     columns = _check_transactions(path)
-    queries = [
-        summary_sql(columns, time_unit, cal_day, start_day),
-        holdout_sql(columns, time_unit, cal_day, end_day, start_day),
-    ]
-    calibration_table, holdout_table = run_queries(path, queries, engine)
-    calibration, excluded = _typed_summary(calibration_table)
-    holdout = holdout_table.to_pandas()
-    holdout["customer_id"] = holdout["customer_id"].astype("string")
-    # every calibration customer has rows before calibration_end, so the holdout query has its row
-    out = calibration.merge(holdout, on="customer_id", how="left", validate="one_to_one")
-    out = out.astype(
-        {
-            "frequency_holdout": "int64",
-            "monetary_value_holdout": "float64",
-            "duration_holdout": "int64",
-        }
-    )
+    (table,) = run_queries(path, [holdout_split_sql(columns, time_unit, cal_day, end_day, start_day)], engine)
+    out, excluded = _typed_summary(table, HOLDOUT_COLUMNS)
     out.attrs = {
         "time_unit": time_unit,
         "observation_start": observation_start,
