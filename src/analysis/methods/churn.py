@@ -54,7 +54,7 @@ from sklearn.metrics import brier_score_loss, roc_auc_score
 from threadpoolctl import threadpool_limits
 
 from analysis.i18n import Message, joined, message, to_json
-from analysis.methods.codes import key_codes, run_starts, sorted_codes
+from analysis.methods.codes import run_starts, sorted_codes
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -192,7 +192,7 @@ class CodedTransactions:
         tx = transactions_frame(transactions)
         customer, ids = sorted_codes(tx["customer_id"])
         kept = customer >= 0 if rows is None else (customer >= 0) & rows
-        order = key_codes(tx["order_key"])[kept]
+        order = tx["order_code"].to_numpy()[kept]
         customer = customer[kept].astype(np.int32 if len(ids) < 2**31 else np.int64)
         day = tx["order_date"].to_numpy()[kept].astype("datetime64[D]").astype(np.int32)
         amount, is_purchase = tx["amount"].to_numpy()[kept], tx["is_purchase"].to_numpy()[kept]

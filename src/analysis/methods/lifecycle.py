@@ -67,7 +67,7 @@ DEFAULT_LIFECYCLE_RULES: dict[str, Any] = {
     },
 }
 
-_FRAME_COLUMNS = ("customer_id", "order_date", "amount", "is_return", "order_key", "is_purchase")
+_FRAME_COLUMNS = ("customer_id", "order_date", "amount", "is_return", "order_key", "is_purchase", "order_code")
 SPEND_TREND_COLUMNS = (
     "recent_spend",
     "previous_spend",
@@ -108,9 +108,9 @@ def as_timestamp(value: date | str | pd.Timestamp, name: str) -> pd.Timestamp:
 
 def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
     """The columns the analyses use, checked: ``customer_id``, ``order_date`` (day), ``amount``,
-    ``is_return``, ``order_key`` (the order id, or the row for rows without one) and ``is_purchase``
+    ``is_return``, ``order_key`` (the order id, or the row for rows without one), ``is_purchase``
     (the cleaning stage's flag, so a zero-amount order is a purchase occasion; without that column,
-    not a return and amount > 0). Idempotent: a framed table, or rows of it, is returned as it is, so
+    not a return and amount > 0) and ``order_code`` (an integer equal where ``order_key`` is). Idempotent: a framed table, or rows of it, is returned as it is, so
     a caller that passes the same transactions to several analyses frames (and sorts) them once."""
     if list(transactions.columns) == list(_FRAME_COLUMNS):
         return transactions
@@ -156,9 +156,11 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
     # a fixed order makes floating-point sums, and so every result, independent of the input's row order;
     # the columns in the order of _FRAME_COLUMNS make a second call (and every slice of the result) a no-op,
     # which keeps the order keys: framing a framed table again would have no order_id left to take them from
-    out = out[list(_FRAME_COLUMNS)]
+    out = out[list(_FRAME_COLUMNS[:-1])]
     order = frame_order(out, ["customer_id", "order_date", "amount", "is_return", "order_key"])
-    return out if np.array_equal(order, np.arange(len(out))) else out.take(order)
+    out = out if np.array_equal(order, np.arange(len(out))) else out.take(order)
+    # numbered once here for every analysis that counts distinct orders (hashing millions of keys takes seconds)
+    return out.assign(order_code=key_codes(out["order_key"]).astype(np.int32 if len(out) < 2**31 else np.int64))
 
 
 def frame_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
@@ -207,7 +209,7 @@ def spend_trend(
     recent, previous = trend_windows(dates, as_of, window_days, lambda moment: moment.to_datetime64())
     out = window_spend(customer, amount, recent, previous)
     codes = out.index.to_numpy()
-    orders = key_codes(tx["order_key"])[rows]
+    orders = tx["order_code"].to_numpy()[rows]
     for name, window in (("recent_orders", recent), ("previous_orders", previous)):
         out[name] = _distinct_per_code(customer[window & is_purchase], orders[window & is_purchase], len(ids))[codes]
     out["spend_ratio"] = spend_ratio(out["recent_spend"], out["previous_spend"])
