@@ -426,7 +426,7 @@ def _typed_summary(table: pa.Table, extra: Sequence[str] = ()) -> tuple[pd.DataF
             "last_purchase": _days_to_dates(raw["last_day"]),
         }
     )
-    for column in (*SUMMARY_COLUMNS[3:], *extra):
+    for column in [c for c in (*SUMMARY_COLUMNS, *extra) if c not in out]:  # the numbers
         out[column] = raw[column].astype("int64" if column in _INTEGER_COLUMNS else "float64")
     out = out[[*SUMMARY_COLUMNS, *extra]].sort_values("customer_id", kind="stable", ignore_index=True)
     return out, int((~purchasers).sum())

@@ -26,6 +26,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -178,17 +179,24 @@ def fixed_width(reference: Iterable[str]) -> int | None:
 
 @dataclass(frozen=True)
 class PaddingReference:
-    """The reference ids of the zero-padding repair, prepared once: as a set and their one width (or None)."""
+    """The reference ids of the zero-padding repair, prepared once: their one width (or None), and
+    the ids as Arrow text, a set of them made where they are first looked up (:attr:`known`)."""
 
-    known: frozenset[str]
+    ids: pa.Array
     width: int | None
 
     @classmethod
     def of(cls, reference: Iterable[str]) -> PaddingReference:
         if isinstance(reference, PaddingReference):
             return reference
-        known = frozenset(reference)
-        return cls(known, fixed_width(known))
+        distinct = set(reference)
+        return cls(pa.array(list(distinct), type=pa.large_string()), fixed_width(distinct))
+
+    @cached_property
+    def known(self) -> frozenset[str]:
+        """The ids as a set, made once per process: Python strings take several times the memory of
+        Arrow text, and only the worker processes that clean the batches need them."""
+        return frozenset(self.ids.to_pylist())
 
 
 def is_in(values: pd.Series, known: pa.Array) -> pd.Series:

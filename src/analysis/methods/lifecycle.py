@@ -110,8 +110,9 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
     """The columns the analyses use, checked: ``customer_id``, ``order_date`` (day), ``amount``,
     ``is_return``, ``order_key`` (the order id, or the row for rows without one), ``is_purchase``
     (the cleaning stage's flag, so a zero-amount order is a purchase occasion; without that column,
-    not a return and amount > 0) and ``order_code`` (an integer equal where ``order_key`` is). Idempotent: a framed table, or rows of it, is returned as it is, so
-    a caller that passes the same transactions to several analyses frames (and sorts) them once."""
+    not a return and amount > 0) and ``order_code`` (an integer, equal where ``order_key`` is).
+    Idempotent: a framed table, or rows of it, is returned as it is, so a caller that passes the
+    same transactions to several analyses frames (and sorts) them once."""
     if list(transactions.columns) == list(_FRAME_COLUMNS):
         return transactions
     require_columns(

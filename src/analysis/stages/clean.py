@@ -31,6 +31,7 @@ from analysis.methods.cleaning import (
     clean_surveys,
     clean_transactions,
 )
+from analysis.methods.ids import PaddingReference
 from analysis.stages.rfm_clv import require_usable_transactions
 
 
@@ -57,10 +58,11 @@ def compute(params: StudyParams) -> Cleaned:
     (:func:`analysis.methods.quality_gate.find_breaches`).
     """
     results: dict[str, CleanResult] = {}
-    master_ids: list[str] | None = None
+    master_ids: PaddingReference | None = None
     if params.inputs.customers is not None:
         results["customers"] = clean_customers(params.inputs.customers, params.cleaning)
-        master_ids = results["customers"].kept["customer_id"].dropna().astype(str).tolist()
+        # prepared once for every input's zero-padding repair
+        master_ids = PaddingReference.of(results["customers"].kept["customer_id"].dropna().astype(str))
     results["transactions"] = clean_transactions(
         params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids
     )
