@@ -209,7 +209,13 @@ def is_in(values: pd.Series, known: pa.Array) -> pd.Series:
 
 def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
     """``keys.map(table)`` (NaN where a key is not in the table, whose keys are unique) by one index
-    lookup: pandas maps Arrow strings value by value and casts each result back."""
+    lookup: pandas maps Arrow strings value by value and casts each result back. Text keys are found
+    by Arrow's hash lookup; an index of text would make a Python string of every key."""
+    if isinstance(keys.dtype, pd.StringDtype) and isinstance(table.index.dtype, pd.StringDtype):
+        found = pc.index_in(pa.array(keys.array), value_set=pa.array(table.index.array))
+        positions = found.to_numpy(zero_copy_only=False)  # float, NaN where not found
+        positions = np.where(np.isnan(positions), -1, positions).astype(np.intp)
+        return pd.Series(table.array.take(positions, allow_fill=True), index=keys.index)
     return pd.Series(table.reindex(pd.Index(keys)).array, index=keys.index)
 
 

@@ -21,6 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
+from analysis.methods.codes import run_starts, sorted_codes
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -130,15 +131,7 @@ def cohort_retention(
             "to build cohorts from"
         )
     end = as_of_stamp(as_of) if as_of is not None else bought["order_date"].max()
-    ordinal = _period_ordinal(bought["order_date"], period)
-    activity = pd.DataFrame(
-        {"customer_id": bought["customer_id"], "ordinal": ordinal}
-    ).drop_duplicates()
-    cohort = activity.groupby("customer_id")["ordinal"].min().rename("cohort")
-    activity = activity.join(cohort, on="customer_id")
-    activity["period_index"] = activity["ordinal"] - activity["cohort"]
-    sizes = cohort.value_counts().rename("cohort_size")
-    active = activity.groupby(["cohort", "period_index"]).size().rename("customers_active")
+    sizes, active = _cohort_counts(bought["customer_id"], _period_ordinal(bought["order_date"], period))
     last_ordinal = int(_period_ordinal(pd.Series([end]), period).iloc[0])
     grid = _observed_grid(sizes.index, last_ordinal)
     long = grid.join(sizes, on="cohort").join(active, on=["cohort", "period_index"])
@@ -152,6 +145,27 @@ def cohort_retention(
         matrix=matrix,
         long=long[["cohort", "period_index", "cohort_size", "customers_active", "retention"]],
     )
+
+
+def _cohort_counts(customer_ids: pd.Series, ordinal: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """Customers per cohort (``cohort_size``) and customers buying k periods after their cohort's
+    (``customers_active``, by cohort and period_index), from the rows' customers and period ordinals.
+
+    Each customer's distinct periods are found as integers (customer code × periods + period): a
+    groupby on the text ids would hash every row's id. Rows without a customer id are left out.
+    """
+    code, _ = sorted_codes(customer_ids)
+    known = code >= 0
+    code, ordinal = code[known], ordinal.to_numpy(dtype=np.int64)[known]
+    low = int(ordinal.min()) if len(ordinal) else 0
+    width = int(ordinal.max()) - low + 1 if len(ordinal) else 1
+    pair = np.unique(code * width + (ordinal - low))  # sorted by customer, then period
+    customer, ordinal = pair // width, pair % width + low
+    first = np.flatnonzero(run_starts(customer))  # a customer's first period is its cohort
+    cohort = np.repeat(ordinal[first], np.diff(np.append(first, len(pair))))
+    sizes = pd.Series(ordinal[first], name="cohort").value_counts().rename("cohort_size")
+    pairs = pd.DataFrame({"cohort": cohort, "period_index": ordinal - cohort})
+    return sizes, pairs.groupby(["cohort", "period_index"]).size().rename("customers_active")
 
 
 def as_of_stamp(value: date | str | pd.Timestamp) -> pd.Timestamp:
