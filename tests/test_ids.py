@@ -21,6 +21,7 @@ from analysis.methods.cleaning import (
 )
 from analysis.methods.ids import (
     leading_zero_collisions,
+    looked_up,
     pad_to_reference,
     read_scientific,
     repair_ids,
@@ -212,3 +213,15 @@ def test_every_form_of_a_master_id_becomes_that_id(numbers):
     repaired = repair_ids(pd.Series(forms, dtype="string"), master)
     assert repaired.ids.tolist() == [f"{n:08d}" for n in numbers for _ in range(4)]
     assert not repaired.ambiguous.any()
+
+
+@pytest.mark.parametrize("values", [[1, 2], [True, False], [1.5, 2.5], ["x", "y"], pd.array([1, 2], dtype="Int64"),
+                                    pd.Categorical(["x", "y"])])
+def test_looking_up_text_keys_is_mapping_them_through_the_table(values):
+    """Arrow's lookup of text keys gives what pandas' reindex gives: the value, or missing (with
+    its dtype widened as reindex widens it) for a key not in the table and for a missing key."""
+    table = pd.Series(values, index=pd.Index(["m1", "m2"], dtype="string"))
+    keys = pd.Series(["m2", None, "m9", "m1", "m2"], dtype="string", index=[4, 3, 2, 1, 0])
+    expected = pd.Series(table.reindex(pd.Index(keys)).array, index=keys.index)
+    pd.testing.assert_series_equal(looked_up(keys, table), expected)
+    assert looked_up(keys, table).isna().tolist() == [False, True, True, False, False]

@@ -76,6 +76,32 @@ def test_cohort_retention_ignores_row_order_and_rejects_bad_period():
         cohort_retention(HAND, period="W")
 
 
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(rows=st.lists(st.tuples(st.sampled_from(["A", "B", "c10", "c2", "é", None]), st.integers(0, 800),
+                               st.sampled_from([-5.0, 0.0, 10.0])), min_size=1, max_size=60),
+       period=st.sampled_from(["Q", "M"]))
+def test_cohort_counts_are_those_of_a_groupby_on_the_ids(rows, period):
+    """Each customer's distinct purchase periods, counted on integer codes, give the counts a groupby
+    on the text ids gives (rows without an id left out)."""
+    frame = pd.DataFrame({"customer_id": pd.array([r[0] for r in rows], dtype="string"),
+                          "order_date": pd.Timestamp("2023-01-01") + pd.to_timedelta([r[1] for r in rows], unit="D"),
+                          "amount": [r[2] for r in rows]})
+    frame["is_return"] = frame["amount"] < 0
+    bought = frame[frame["amount"] > 0].dropna(subset=["customer_id"])
+    if bought.empty:
+        return
+    dates = bought["order_date"]
+    ordinal = dates.dt.year * 12 + dates.dt.month - 1 if period == "M" else dates.dt.year * 4 + (dates.dt.month - 1) // 3
+    activity = pd.DataFrame({"customer_id": bought["customer_id"], "ordinal": ordinal}).drop_duplicates()
+    activity["cohort"] = activity.groupby("customer_id")["ordinal"].transform("min")
+    expected = activity.groupby(["cohort", activity["ordinal"] - activity["cohort"]]).size()
+    long = cohort_retention(frame, period=period).long
+    active = long[long["customers_active"] > 0]
+    assert active["customers_active"].tolist() == expected.tolist()
+    sizes = activity.drop_duplicates("customer_id")["cohort"].value_counts().sort_index()
+    assert long.drop_duplicates("cohort")["cohort_size"].tolist() == sizes.tolist()
+
+
 # --- repurchase rate ------------------------------------------------------------------------
 
 
