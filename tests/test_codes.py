@@ -61,12 +61,14 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(rows=_ROWS, keys=st.permutations(["code", "text", "amount", "day", "row"]), n_keys=st.integers(1, 5))
-def test_sort_order_is_a_stable_pandas_sort_with_missing_values_last(rows, keys, n_keys):
+@given(rows=_ROWS, keys=st.permutations(["code", "text", "amount", "day", "row"]), n_keys=st.integers(1, 5),
+       missing_first=st.booleans())
+def test_sort_order_is_a_stable_pandas_sort(rows, keys, n_keys, missing_first):
     frame = _frame(rows)
     keys = keys[:n_keys]
-    expected = frame.sort_values(keys, kind="stable").index.to_numpy()
-    np.testing.assert_array_equal(codes.sort_order(frame, keys), expected)
+    na_position = "first" if missing_first else "last"
+    expected = frame.sort_values(keys, kind="stable", na_position=na_position).index.to_numpy()
+    np.testing.assert_array_equal(codes.sort_order(frame, keys, missing_first=missing_first), expected)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)

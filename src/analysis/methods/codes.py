@@ -93,25 +93,26 @@ def sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes, uniques
 
 
-def sort_order(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
-    """The positions of ``frame.sort_values(keys, kind="stable")`` (missing values last), by one ``np.lexsort``.
+def sort_order(frame: pd.DataFrame, keys: Sequence[str], *, missing_first: bool = False) -> np.ndarray:
+    """The positions of ``frame.sort_values(keys, kind="stable")`` (missing values last, or first with
+    ``missing_first``), by one ``np.lexsort``: pandas factorizes every key of a sort on several keys,
+    even keys that are numbers already."""
+    columns: list[np.ndarray] = []
+    for key in reversed(keys):  # np.lexsort sorts by its last array first
+        values = frame[key]
+        missing = values.isna().to_numpy()
+        columns += [_sort_numbers(values), ~missing if missing_first else missing]
+    return np.lexsort(columns)
 
-    pandas factorizes every key of a sort on several keys, even keys that are numbers already.
-    """
-    return np.lexsort([_sort_key(frame[key]) for key in reversed(keys)])
 
-
-def _sort_key(values: pd.Series) -> np.ndarray:
-    """Numbers in the order of ``values``, missing values after all others."""
+def _sort_numbers(values: pd.Series) -> np.ndarray:
+    """Numbers in the order of ``values``' known values (a missing value's number is of no account)."""
     dtype = values.dtype
     if pd.api.types.is_datetime64_dtype(dtype) or pd.api.types.is_integer_dtype(dtype):
-        missing = values.isna().to_numpy()
-        numbers = values.to_numpy(dtype="int64", na_value=0)
-        return np.where(missing, np.iinfo(np.int64).max, numbers) if missing.any() else numbers
+        return values.to_numpy(dtype="int64", na_value=0)
     if pd.api.types.is_float_dtype(dtype):
-        return values.to_numpy(dtype="float64", na_value=np.nan)  # numpy sorts NaN last
-    codes, uniques = pd.factorize(values, sort=True)
-    return np.where(codes < 0, len(uniques), codes)
+        return values.to_numpy(dtype="float64", na_value=0.0)
+    return pd.factorize(values, sort=True)[0]
 
 
 def group_numbers(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:

@@ -27,6 +27,7 @@ import pandas as pd
 from scipy import stats
 
 from analysis.i18n import TEXTS, Message, message, to_json
+from analysis.methods.codes import sort_order
 
 TIER = "tier"
 TIER_NAME = "tier_name"
@@ -141,7 +142,7 @@ def latest_answers(surveys: pd.DataFrame) -> pd.DataFrame:
     """
     keys = ["customer_id"] + (["survey_date"] if "survey_date" in surveys else [])
     rest = sorted(c for c in surveys.columns if c not in keys)
-    ordered = surveys.sort_values(keys + rest, kind="mergesort", na_position="first")
+    ordered = surveys.take(sort_order(surveys, keys + rest, missing_first=True))  # as a stable sort_values
     return ordered.drop_duplicates("customer_id", keep="last").reset_index(drop=True)
 
 
