@@ -50,7 +50,6 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -64,7 +63,7 @@ from analysis.frame.params import CONTRACT_COLUMNS, Cleaning, InputFile, Outlier
 from analysis.methods.codes import group_numbers, sort_order
 from analysis.methods.ids import (
     IdRepair,
-    PaddingReference,
+    MasterIds,
     drop_float_tails,
     id_text,
     leading_zero_collisions,
@@ -429,7 +428,7 @@ def _read_and_triage(
     table: str,
     *,
     drop_duplicates: bool,
-    master_ids: Iterable[str] | PaddingReference | None = None,
+    master_ids: MasterIds | None = None,
     grand_total_tolerance: float | None = None,
 ) -> _Input:
     """Read and map an input, then the checks every input shares, in this order:
@@ -534,7 +533,7 @@ def rounded_id_details(ids: IdRepair, id_header: str) -> pd.Series:
 
 
 def clean_transactions(
-    spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: Iterable[str] | PaddingReference | None = None,
+    spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: MasterIds | None = None,
     rows_per_batch: int | None = None,
 ) -> CleanResult:
     """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair.
@@ -582,9 +581,7 @@ def clean_transactions(
     return CleanResult(netted, quarantine, quality)
 
 
-def _padding_reference(
-    master_ids: Iterable[str] | PaddingReference | None, cleaning: Cleaning
-) -> Iterable[str] | PaddingReference | None:
+def _padding_reference(master_ids: MasterIds | None, cleaning: Cleaning) -> MasterIds | None:
     return master_ids if cleaning.pad_ids_to_master else None
 
 
@@ -708,7 +705,7 @@ def _finish(read: _Input, kept: pd.DataFrame, quarantine: pd.DataFrame, warnings
 
 
 def clean_surveys(
-    spec: InputFile, cleaning: Cleaning, *, scale_max: int, attributes: list[str], master_ids: Iterable[str] | PaddingReference | None = None
+    spec: InputFile, cleaning: Cleaning, *, scale_max: int, attributes: list[str], master_ids: MasterIds | None = None
 ) -> CleanResult:
     read = _read_and_triage(spec, "surveys", drop_duplicates=True, master_ids=_padding_reference(master_ids, cleaning))
     df, triage = read.df, read.triage
@@ -729,7 +726,7 @@ def clean_surveys(
 
 
 def clean_complaints(
-    spec: InputFile, cleaning: Cleaning, *, as_of: date, master_ids: Iterable[str] | PaddingReference | None = None
+    spec: InputFile, cleaning: Cleaning, *, as_of: date, master_ids: MasterIds | None = None
 ) -> CleanResult:
     read = _read_and_triage(spec, "complaints", drop_duplicates=True, master_ids=_padding_reference(master_ids, cleaning))
     df, triage = read.df, read.triage

@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import tempfile
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
 from itertools import pairwise
@@ -52,7 +52,13 @@ from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
 from analysis.methods.codes import hashes, sorted_text
 from analysis.methods.cores import usable_cores
-from analysis.methods.ids import REPAIR_KINDS, PaddingReference, leading_zero_collisions, repair_ids
+from analysis.methods.ids import (
+    REPAIR_KINDS,
+    MasterIds,
+    PaddingReference,
+    leading_zero_collisions,
+    repair_ids,
+)
 from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
 from analysis.methods.memory import release_free_memory
 
@@ -108,7 +114,7 @@ class _Parts:
 
 def clean_transactions_in_batches(
     spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches,
-    *, master_ids: Iterable[str] | None = None, workers: int | None = None,
+    *, master_ids: MasterIds | None = None, workers: int | None = None,
 ) -> c.CleanResult:
     """Clean the transactions of a delimited export batch by batch; the same result as reading it whole.
 

@@ -93,6 +93,17 @@ def sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
     return codes, uniques
 
 
+def distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The distinct (first, second) pairs of non-negative integers, sorted by first, then second: one
+    sort of one integer per pair (first × width + second)."""
+    if not len(first):
+        return first, second
+    width = int(second.max()) + 1
+    pairs = np.sort(first.astype(np.int64) * width + second)  # numpy's hashing unique is slower here
+    pairs = pairs[run_starts(pairs)]
+    return pairs // width, pairs % width
+
+
 def sort_order(frame: pd.DataFrame, keys: Sequence[str], *, missing_first: bool = False) -> np.ndarray:
     """The positions of ``frame.sort_values(keys, kind="stable")`` (missing values last, or first with
     ``missing_first``), by one ``np.lexsort``: pandas factorizes every key of a sort on several keys,

@@ -199,6 +199,10 @@ class PaddingReference:
         return frozenset(self.ids.to_pylist())
 
 
+#: The reference ids of the zero-padding repair, as given or prepared.
+MasterIds = Iterable[str] | PaddingReference
+
+
 def is_in(values: pd.Series, known: pa.Array) -> pd.Series:
     """``values.isin(known)`` for text (NA is never in), computed by Arrow: pandas' ``isin`` on Arrow
     strings turns every value of the set into a Python object first, seconds for a million ids."""
@@ -219,7 +223,7 @@ def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
     return pd.Series(table.reindex(pd.Index(keys)).array, index=keys.index)
 
 
-def pad_to_reference(ids: pd.Series, reference: Iterable[str] | PaddingReference) -> tuple[pd.Series, pd.Series]:
+def pad_to_reference(ids: pd.Series, reference: MasterIds) -> tuple[pd.Series, pd.Series]:
     """Zero-pad short digit ids to the reference's form where that form exists there and the id does not.
 
     The reference (the customer master's ids) must be digit strings of one width
@@ -256,7 +260,7 @@ def leading_zero_collisions(ids: pd.Series) -> int:
     return int((forms > 1).sum())
 
 
-def repair_ids(values: pd.Series, reference: Iterable[str] | PaddingReference | None = None) -> IdRepair:
+def repair_ids(values: pd.Series, reference: MasterIds | None = None) -> IdRepair:
     """Ids as text with every unambiguous spreadsheet repair applied; see the module docstring.
 
     Parameters

@@ -39,7 +39,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.i18n import TEXTS, Message, joined, message
-from analysis.methods.codes import key_codes, run_starts, sorted_codes
+from analysis.methods.codes import distinct_pairs, key_codes, sorted_codes
 
 STAGES: tuple[str, ...] = ("new", "growing", "mature", "declining", "lost")
 
@@ -252,11 +252,7 @@ def window_spend(
 
 def _distinct_per_code(code: np.ndarray, value: np.ndarray, n_codes: int) -> np.ndarray:
     """How many distinct ``value`` each code 0..n_codes-1 has among the rows (a groupby ``nunique``)."""
-    if not len(code):
-        return np.zeros(n_codes, dtype="int64")
-    width = int(value.max()) + 1
-    pairs = np.sort(code.astype(np.int64) * width + value)  # a sort: numpy's hashing unique is slower here
-    return np.bincount(pairs[run_starts(pairs)] // width, minlength=n_codes)
+    return np.bincount(distinct_pairs(code, value)[0], minlength=n_codes)
 
 
 def check_window_days(window_days: int) -> None:

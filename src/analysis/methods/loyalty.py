@@ -21,7 +21,7 @@ from typing import NamedTuple
 import numpy as np
 import pandas as pd
 
-from analysis.methods.codes import run_starts, sorted_codes
+from analysis.methods.codes import distinct_pairs, run_starts, sorted_codes
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -158,11 +158,10 @@ def _cohort_counts(customer_ids: pd.Series, ordinal: pd.Series) -> tuple[pd.Seri
     known = code >= 0
     code, ordinal = code[known], ordinal.to_numpy(dtype=np.int64)[known]
     low = int(ordinal.min()) if len(ordinal) else 0
-    width = int(ordinal.max()) - low + 1 if len(ordinal) else 1
-    pair = np.unique(code * width + (ordinal - low))  # sorted by customer, then period
-    customer, ordinal = pair // width, pair % width + low
+    customer, ordinal = distinct_pairs(code, ordinal - low)  # sorted by customer, then period
+    ordinal += low
     first = np.flatnonzero(run_starts(customer))  # a customer's first period is its cohort
-    cohort = np.repeat(ordinal[first], np.diff(np.append(first, len(pair))))
+    cohort = np.repeat(ordinal[first], np.diff(np.append(first, len(customer))))
     sizes = pd.Series(ordinal[first], name="cohort").value_counts().rename("cohort_size")
     pairs = pd.DataFrame({"cohort": cohort, "period_index": ordinal - cohort})
     return sizes, pairs.groupby(["cohort", "period_index"]).size().rename("customers_active")
