@@ -89,6 +89,17 @@ def summary_duckdb(args: argparse.Namespace) -> dict:
     return {"wall": wall, "notes": f"{len(summary):,} customers", "facts": {"customers": len(summary)}}
 
 
+@stage("summary-duckdb-sql")
+def summary_duckdb_sql(args: argparse.Namespace) -> dict:
+    from duckdb_summary import rfm_summary_duckdb
+
+    clock = Clock()
+    summary = rfm_summary_duckdb(args.data, END_DAY)
+    wall = clock.lap("summary")
+    _save(summary, args.save)
+    return {"wall": wall, "notes": f"{len(summary):,} customers; the four RFM columns only"}
+
+
 @stage("summary-spark")
 def summary_spark(args: argparse.Namespace) -> dict:
     from analysis.methods.customer_summary import customer_summary, get_spark_session

@@ -44,3 +44,35 @@ def test_fit_only_table_gives_each_peer_as_a_multiple_of_ours():
     assert "3.00x" in lifetimes and "1.50x" in lifetimes and "max rel. diff 1.0e-03" in lifetimes
     assert "not available" in pymc and "x" not in pymc.split("not available")[1]
     assert run.fit_only_table(rows[3:]) == []
+
+
+def test_the_hand_written_duckdb_summary_is_the_pandas_reference(tmp_path):
+    import datagen
+    import duckdb_summary
+    import pandas_summary
+    import pyarrow.parquet as pq
+    import stages
+
+    path = tmp_path / "transactions.parquet"
+    pq.write_table(datagen.generate(2_000, 20_000, seed=3), path)
+    ours = duckdb_summary.rfm_summary_duckdb(path, stages.END_DAY)
+    reference = pandas_summary.rfm_summary_pandas(pd.read_parquet(path), stages.END_DAY)
+    assert len(ours) > 1_000 and (ours["frequency"] > 0).any()
+    same, detail = pandas_summary.compare_summaries(ours, reference, money_tolerance=1e-9)
+    assert same, detail
+    assert list(ours["customer_id"]) == sorted(ours["customer_id"])
+
+
+def test_the_summary_target_is_ours_as_a_multiple_of_the_hand_written_query():
+    large, small = run.size_label(*run.SIZES["large"]), run.size_label(*run.SIZES["small"])
+    rows = [
+        run.Row("1 summary", large, "ours, DuckDB", "ok", wall=3.0),
+        run.Row("1 summary", large, run.SQL_FLOOR_TOOL, "ok", wall=2.0),
+        run.Row("1 summary", small, "ours, DuckDB", "ok", wall=0.5),
+        run.Row("1 summary", small, run.SQL_FLOOR_TOOL, "error", notes="boom"),
+    ]
+    large_line, small_line = run.summary_target_lines(rows)
+    assert "1.50x the hand-written DuckDB query's 2.00 s" in large_line and large_line.endswith("NOT MET")
+    assert small_line == f"summary ({small}): ours against the hand-written DuckDB query not measured"
+    rows[0].wall = 2.5
+    assert run.summary_target_lines(rows)[0].endswith("<= 1.3x: MET")
