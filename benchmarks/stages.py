@@ -78,15 +78,25 @@ def _purchases_for_peers(path: str) -> pd.DataFrame:
 # stage 1: transactions → customer summary
 
 
-@stage("summary-duckdb")
-def summary_duckdb(args: argparse.Namespace) -> dict:
+def _summary_ours(args: argparse.Namespace, *, rfm_only: bool) -> dict:
     from analysis.methods.customer_summary import customer_summary
 
     clock = Clock()
-    summary = customer_summary(args.data, observation_end=OBSERVATION_END, engine="duckdb")
+    summary = customer_summary(args.data, observation_end=OBSERVATION_END, engine="duckdb", rfm_only=rfm_only)
     wall = clock.lap("summary")
     _save(summary, args.save)
-    return {"wall": wall, "notes": f"{len(summary):,} customers", "facts": {"customers": len(summary)}}
+    return {"wall": wall, "notes": f"{len(summary):,} customers, {summary.shape[1]} columns",
+            "facts": {"customers": len(summary)}}
+
+
+@stage("summary-duckdb")
+def summary_duckdb(args: argparse.Namespace) -> dict:
+    return _summary_ours(args, rfm_only=True)
+
+
+@stage("summary-duckdb-all")
+def summary_duckdb_all(args: argparse.Namespace) -> dict:
+    return _summary_ours(args, rfm_only=False)
 
 
 @stage("summary-duckdb-sql")
@@ -107,7 +117,7 @@ def summary_spark(args: argparse.Namespace) -> dict:
     clock = Clock()
     spark = get_spark_session("benchmark")
     startup = clock.lap("startup")
-    summary = customer_summary(args.data, observation_end=OBSERVATION_END, engine="spark")
+    summary = customer_summary(args.data, observation_end=OBSERVATION_END, engine="spark", rfm_only=True)
     wall = clock.lap("summary")
     spark.stop()
     _save(summary, args.save)

@@ -15,6 +15,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from analysis.methods.customer_summary import (
+    HOLDOUT_COLUMNS,
+    RFM_COLUMNS,
     SUMMARY_COLUMNS,
     EngineError,
     SummaryError,
@@ -174,6 +176,22 @@ def test_duckdb_matches_hand_case(hand_path, unit, wanted):
     assert_same(summary, wanted)
     assert summary.attrs["customers_without_purchase"] == 1  # C
     assert summary.attrs["time_unit"] == unit
+
+
+@pytest.mark.parametrize("unit, wanted", [("D", HAND_DAYS), ("W", HAND_WEEKS)])
+def test_rfm_only_is_the_purchase_history_of_the_whole_summary(hand_path, unit, wanted):
+    summary = customer_summary(hand_path, observation_end=END, time_unit=unit, rfm_only=True)
+    assert_same(summary, wanted[RFM_COLUMNS])
+    assert summary.attrs["customers_without_purchase"] is None  # C's returns are not read
+    with_start = {"observation_end": END, "observation_start": date(2024, 1, 5), "time_unit": unit}
+    assert_same(customer_summary(hand_path, rfm_only=True, **with_start),
+                customer_summary(hand_path, **with_start)[RFM_COLUMNS])
+
+
+@pytest.mark.parametrize("unit, wanted", [("D", HAND_HOLDOUT_DAYS), ("W", HAND_HOLDOUT_WEEKS)])
+def test_rfm_only_holdout_split_keeps_the_holdout_columns(hand_path, unit, wanted):
+    split = holdout_split_summary(hand_path, time_unit=unit, rfm_only=True, **HOLDOUT_KW)
+    assert_same(split, wanted[[*RFM_COLUMNS, *HOLDOUT_COLUMNS]])
 
 
 def test_observation_start_drops_earlier_rows(hand_path):
@@ -369,10 +387,12 @@ def test_summary_properties(drawn, seed, unit, end_offset):
             observation_end=end,
             time_unit=unit,
         )
+        rfm = customer_summary(Path(folder) / "b.parquet", observation_end=end, time_unit=unit, rfm_only=True)
     assert_same(first, second)
     assert (first["frequency"] + 1 <= first["orders"]).all()
     assert (first["recency"] <= first["T"]).all() and (first["monetary_value"] >= 0).all()
     pd.testing.assert_frame_equal(first, pandas_reference(rows, end, unit), rtol=1e-12)
+    assert_same(rfm, first[RFM_COLUMNS])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,3 +424,7 @@ def test_spark_equals_duckdb_equals_hand_case(spark, hand_path):
         assert by_spark.attrs["customers_without_purchase"] == 1
         holdout = holdout_split_summary(hand_path, time_unit=unit, engine="spark", **HOLDOUT_KW)
         assert_same(holdout, wanted_holdout)
+        rfm = customer_summary(hand_path, observation_end=END, time_unit=unit, engine="spark", rfm_only=True)
+        assert_same(rfm, wanted[RFM_COLUMNS])
+        split = holdout_split_summary(hand_path, time_unit=unit, engine="spark", rfm_only=True, **HOLDOUT_KW)
+        assert_same(split, wanted_holdout[[*RFM_COLUMNS, *HOLDOUT_COLUMNS]])

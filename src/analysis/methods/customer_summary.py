@@ -62,14 +62,11 @@ TIME_UNITS: dict[str, dict[str, str]] = {
 }
 ENGINES = ("duckdb", "spark")
 
+#: The purchase history alone (``customer_summary(..., rfm_only=True)``): what lifetimes' and PyMC-Marketing's
+#: summaries hold, with the dates of the first and last purchase.
+RFM_COLUMNS = ["customer_id", "first_purchase", "last_purchase", "frequency", "recency", "T", "monetary_value"]
 SUMMARY_COLUMNS = [
-    "customer_id",
-    "first_purchase",
-    "last_purchase",
-    "frequency",
-    "recency",
-    "T",
-    "monetary_value",
+    *RFM_COLUMNS,
     "revenue",
     "orders",
     "tenure_days",
@@ -150,11 +147,16 @@ def summary_sql(
     time_unit: TimeUnit,
     observation_end_day: int,
     observation_start_day: int | None = None,
+    *,
+    rfm_only: bool = False,
 ) -> str:
     """The customer summary query (one row per customer with a row in the window).
 
     Customers without a purchase period come back with a NULL ``frequency``; the caller drops them.
+    ``rfm_only``: :data:`RFM_COLUMNS` from the purchase rows alone (:func:`rfm_sql`).
     """
+    if rfm_only:
+        return rfm_sql(columns, time_unit, observation_end_day, observation_start_day)
     end = observation_end_day
     return f"""
 WITH window_rows AS ({_rows_sql(columns, time_unit, observation_start_day, end)}
@@ -212,12 +214,64 @@ ORDER BY c.customer_id
 """
 
 
+def rfm_sql(
+    columns: set[str],
+    time_unit: TimeUnit,
+    observation_end_day: int,
+    observation_start_day: int | None = None,
+) -> str:
+    """The purchase-history columns of :func:`summary_sql` (:data:`RFM_COLUMNS`, with the same
+    definitions) from the purchase rows alone: one row per customer with a purchase period.
+
+    It scans the purchase rows only and sums them per customer and period once, so it takes about
+    half the time of the whole summary, whose revenue, margin and distinct orders need every row.
+    """
+    end = observation_end_day
+    # with days, a period is its day: the first and last purchase days are the first and last periods
+    days = ("MIN(period) AS first_day, MAX(period) AS last_day" if time_unit == "D"
+            else "MIN(first_day) AS first_day, MAX(last_day) AS last_day")
+    period_days = "" if time_unit == "D" else ", MIN(order_day) AS first_day, MAX(order_day) AS last_day"
+    return f"""
+WITH purchase_periods AS (
+    SELECT customer_id, period, SUM(amount) AS period_amount{period_days}
+    FROM ({_rows_sql(columns, time_unit, observation_start_day, end)}
+    )
+    WHERE is_purchase
+    GROUP BY customer_id, period
+),
+per_customer AS (
+    SELECT
+        customer_id,
+        COUNT(*) - 1 AS frequency,
+        MIN(period) AS start_period,
+        MAX(period) AS end_period,
+        SUM(period_amount) - MIN_BY(period_amount, period) AS repeat_amount,
+        {days}
+    FROM purchase_periods
+    GROUP BY customer_id
+)
+SELECT
+    customer_id,
+    first_day,
+    last_day,
+    frequency,
+    end_period - start_period AS recency,
+    {period_sql(str(end), time_unit)} - start_period AS T,
+    CASE WHEN frequency > 0 THEN CAST(repeat_amount AS DOUBLE) / frequency
+         ELSE CAST(0 AS DOUBLE) END AS monetary_value
+FROM per_customer
+ORDER BY customer_id
+"""
+
+
 def holdout_split_sql(
     columns: set[str],
     time_unit: TimeUnit,
     calibration_end_day: int,
     observation_end_day: int,
     observation_start_day: int | None = None,
+    *,
+    rfm_only: bool = False,
 ) -> str:
     """The calibration summary (:func:`summary_sql` up to the calibration end) and each of its
     customers' purchases after it (lifetimes' ``calibration_and_holdout_data``), joined in the engine.
@@ -229,7 +283,7 @@ def holdout_split_sql(
     """
     cal, end = calibration_end_day, observation_end_day
     return f"""
-WITH calibration AS ({summary_sql(columns, time_unit, cal, observation_start_day)}),
+WITH calibration AS ({summary_sql(columns, time_unit, cal, observation_start_day, rfm_only=rfm_only)}),
 holdout_rows AS ({_rows_sql(columns, time_unit, cal + 1, end)}
 ),
 holdout AS (
@@ -413,9 +467,13 @@ def _days_to_dates(days: pd.Series) -> pd.Series:
     return pd.Series(values.astype("datetime64[us]"), index=days.index)
 
 
-def _typed_summary(table: pa.Table, extra: Sequence[str] = ()) -> tuple[pd.DataFrame, int]:
-    """Arrow result → typed DataFrame of purchasers (:data:`SUMMARY_COLUMNS`, then the ``extra``
-    columns), and the number of customers left out."""
+def _typed_summary(
+    table: pa.Table, extra: Sequence[str] = (), *, rfm_only: bool = False
+) -> tuple[pd.DataFrame, int | None]:
+    """Arrow result → typed DataFrame of purchasers (:data:`SUMMARY_COLUMNS`, or :data:`RFM_COLUMNS`
+    with ``rfm_only``, then the ``extra`` columns), and the number of customers left out (None with
+    ``rfm_only``: that query sees the purchase rows only)."""
+    columns = [*(RFM_COLUMNS if rfm_only else SUMMARY_COLUMNS), *extra]
     raw = table.to_pandas()
     purchasers = raw["frequency"].notna()
     raw = raw[purchasers]
@@ -426,10 +484,10 @@ def _typed_summary(table: pa.Table, extra: Sequence[str] = ()) -> tuple[pd.DataF
             "last_purchase": _days_to_dates(raw["last_day"]),
         }
     )
-    for column in [c for c in (*SUMMARY_COLUMNS, *extra) if c not in out]:  # the numbers
+    for column in [c for c in columns if c not in out]:  # the numbers
         out[column] = raw[column].astype("int64" if column in _INTEGER_COLUMNS else "float64")
-    out = out[[*SUMMARY_COLUMNS, *extra]].sort_values("customer_id", kind="stable", ignore_index=True)
-    return out, int((~purchasers).sum())
+    out = out[columns].sort_values("customer_id", kind="stable", ignore_index=True)
+    return out, None if rfm_only else int((~purchasers).sum())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,6 +513,7 @@ def customer_summary(
     time_unit: TimeUnit = "D",
     observation_start: date | None = None,
     engine: Engine = "duckdb",
+    rfm_only: bool = False,
 ) -> pd.DataFrame:
     """One row per customer with a purchase in the window: the lifetimes / PyMC-Marketing RFM summary.
 
@@ -471,6 +530,9 @@ def customer_summary(
         First day observed (inclusive); earlier rows are ignored. ``None`` keeps all history.
     engine
         ``"duckdb"`` (embedded, default) or ``"spark"`` (active or local session).
+    rfm_only
+        Only the purchase history, :data:`RFM_COLUMNS`, read from the purchase rows alone: about
+        twice as fast. ``customers_without_purchase`` is then None (those customers are not seen).
 
     Returns
     -------
@@ -484,8 +546,8 @@ def customer_summary(
     end_day, start_day = _window_days(observation_end, observation_start)
     path = Path(transactions_path)
     columns = _check_transactions(path)
-    (table,) = run_queries(path, [summary_sql(columns, time_unit, end_day, start_day)], engine)
-    summary, excluded = _typed_summary(table)
+    (table,) = run_queries(path, [summary_sql(columns, time_unit, end_day, start_day, rfm_only=rfm_only)], engine)
+    summary, excluded = _typed_summary(table, rfm_only=rfm_only)
     summary.attrs = {
         "time_unit": time_unit,
         "observation_start": observation_start,
@@ -504,6 +566,7 @@ def holdout_split_summary(
     time_unit: TimeUnit = "D",
     observation_start: date | None = None,
     engine: Engine = "duckdb",
+    rfm_only: bool = False,
 ) -> pd.DataFrame:
     """Calibration summary plus holdout purchases, as lifetimes' ``calibration_and_holdout_data``.
 
@@ -513,7 +576,8 @@ def holdout_split_summary(
     ``monetary_value_holdout`` (mean spend per holdout purchase period, 0 when none) and
     ``duration_holdout`` (periods from the calibration end's period to the observation end's).
     With weeks, a week that straddles ``calibration_end`` counts in both parts, as in lifetimes;
-    end the calibration on a Sunday to avoid it.
+    end the calibration on a Sunday to avoid it. ``rfm_only``: the calibration part has
+    :data:`RFM_COLUMNS` only, as in :func:`customer_summary`.
     """
     _check_time_unit(time_unit)
     cal_day, start_day = _window_days(calibration_end, observation_start)
@@ -525,8 +589,9 @@ def holdout_split_summary(
         )
     path = Path(transactions_path)
     columns = _check_transactions(path)
-    (table,) = run_queries(path, [holdout_split_sql(columns, time_unit, cal_day, end_day, start_day)], engine)
-    out, excluded = _typed_summary(table, HOLDOUT_COLUMNS)
+    query = holdout_split_sql(columns, time_unit, cal_day, end_day, start_day, rfm_only=rfm_only)
+    (table,) = run_queries(path, [query], engine)
+    out, excluded = _typed_summary(table, HOLDOUT_COLUMNS, rfm_only=rfm_only)
     out.attrs = {
         "time_unit": time_unit,
         "observation_start": observation_start,

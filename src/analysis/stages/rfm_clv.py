@@ -510,7 +510,7 @@ def holdout_check(path: Path, period: Period, scoring: Scoring) -> HoldoutCheck:
                                                    months=scoring.holdout_months))
     split = holdout_split_summary(
         path, calibration_end=cal_end, observation_end=period.end, observation_start=period.start,
-        time_unit=scoring.time_unit, engine=scoring.engine,
+        time_unit=scoring.time_unit, engine=scoring.engine, rfm_only=True,
     )
     if split.empty:
         return HoldoutCheck({}, skipped=skip_note("skip_holdout_empty", start=period.start, calibration_end=cal_end))
