@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"after simulation and fits: peak {peak_mib():,.0f} MiB")
 
     start, cpu = time.perf_counter(), time.process_time()
-    bounds = clv.clv_intervals(table, clv.draw_parameters(bg, gg, draws=args.draws), chunk_size=args.chunk)
+    bounds = clv.clv_intervals(table, clv.draw_parameters(bg, gg, draws=args.draws), chunk_size=args.chunk).customers
     seconds, cpu = time.perf_counter() - start, time.process_time() - cpu
     width = (bounds["clv_high"] - bounds["clv_low"]).median()
     print(f"clv_intervals (BG/NBD):  {seconds:8.1f} s wall  {cpu:8.1f} s CPU  peak {peak_mib():,.0f} MiB  "

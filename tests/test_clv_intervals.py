@@ -9,6 +9,7 @@ depend on the chunking, and a customer on a tier cut-off gets a tier probability
 from __future__ import annotations
 
 import tracemalloc
+from dataclasses import replace
 
 import numpy as np
 import pandas as pd
@@ -20,6 +21,7 @@ from analysis.methods.clv import (
     BetaGeoModel,
     CLVInputError,
     GammaGammaModel,
+    PairTerms,
     ParameterDraws,
     ParetoNBDModel,
     clv_intervals,
@@ -429,7 +431,11 @@ def test_clv_intervals_for_stage_2(case) -> None:
     zero = int(np.flatnonzero(frame["frequency"].to_numpy() > 0)[0])
     frame.loc[frame.index[zero], "monetary_value"] = 0.0
     margin = np.linspace(0.2, 0.8, len(frame))
-    result = clv_intervals(frame, draw_parameters(purchase, spend, draws=100, seed=3), margin=margin, **HORIZON)
+    draws = draw_parameters(purchase, spend, draws=100, seed=3)
+    both = clv_intervals(frame, draws, margin=margin, **HORIZON)
+    result = both.customers
+    assert both.draws.pair_terms is not None and draws.pair_terms is None  # the draws given are left as they were
+    np.testing.assert_array_equal(both.draws.purchase, draws.purchase)
     assert list(result.columns) == ["customer_id", *CUSTOMER_INTERVAL_COLUMNS]
     assert result["customer_id"].tolist() == frame["customer_id"].tolist()
     # stage 2's CLV (stages.rfm_clv.model_clv): the purchase model on the real frequency, the
@@ -496,3 +502,36 @@ def test_intervals_on_several_threads_are_those_of_one(models, customers, monkey
     monkeypatch.setattr(intervals, "in_threads", lambda work, items: map(work, items))
     for got, want in zip(threaded, results(), strict=True):
         pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_stage_3_reuses_the_pair_terms_of_stage_2_to_the_bit(models, customers) -> None:
+    """Tier probabilities from the pair terms clv_intervals kept (in chunks, through a parquet round
+    trip) are those computed afresh; terms of other customers or another horizon are not used."""
+    table, assign = tiered(models, customers)
+    draws = draw_parameters(*models, draws=30, seed=5)
+    kept = clv_intervals(table, draws, chunk_size=333, **HORIZON).draws.pair_terms
+    assert kept.discounted.shape == (30, kept.pairs.shape[0]) and np.isfinite(kept.discounted).all()
+    stored = PairTerms.from_frame(kept.frame(), kept.ends, kept.discount)
+    np.testing.assert_array_equal(stored.discounted, kept.discounted)
+    np.testing.assert_array_equal(stored.pairs, kept.pairs)
+
+    fresh = tier_intervals(table, draws, assign=assign, **HORIZON)
+    reused = tier_intervals(table, replace(draws, pair_terms=stored), assign=assign, **HORIZON)
+    pd.testing.assert_frame_equal(reused.customers, fresh.customers, check_exact=True)
+    pd.testing.assert_frame_equal(reused.tiers, fresh.tiers, check_exact=True)
+
+    # they are used: wrong values for the right customers and horizon change the result
+    doubled = replace(stored, discounted=stored.discounted * 2)
+    moved = tier_intervals(table, replace(draws, pair_terms=doubled), assign=assign, **HORIZON)
+    np.testing.assert_allclose(moved.tiers["clv_total_low"], 2 * fresh.tiers["clv_total_low"], rtol=1e-12)
+
+    # another horizon, other customers or fewer draws: computed afresh
+    longer = {**HORIZON, "horizon_periods": HORIZON["horizon_periods"] + 1}
+    assert tier_intervals(table, replace(draws, pair_terms=doubled), assign=assign, **longer).tiers.equals(
+        tier_intervals(table, draws, assign=assign, **longer).tiers)
+    fewer = table.iloc[: len(table) // 2].reset_index(drop=True)
+    half_assign = tier_assigner(fewer, "clv", n_tiers=4)
+    assert tier_intervals(fewer, replace(draws, pair_terms=doubled), assign=half_assign, **HORIZON).tiers.equals(
+        tier_intervals(fewer, draws, assign=half_assign, **HORIZON).tiers)
+    data = _Histories.of(*columns(table), 1.0, _Schedule.of(**HORIZON))
+    assert stored.matching(data, 30) is stored.discounted and stored.matching(data, 29) is None

@@ -160,6 +160,11 @@ def test_the_sample_reports_its_value_with_intervals_and_few_borderline_customer
     models = load_json(processed, "models.json")
     assert models["intervals"]["draws"] == 200
     assert (processed / "clv_parameter_draws.parquet").is_file()
+    # stage 3 placed the tiers under every draw from the pair terms stage 2 kept for these customers
+    terms = pd.read_parquet(processed / "clv_pair_terms.parquet")
+    assert list(terms.columns[:3]) == ["frequency", "T", "draw_1"] and terms.shape[1] == 2 + 200
+    assert len(terms) == len(customers[["frequency", "T"]].drop_duplicates())
+    assert len(models["intervals"]["pair_terms_horizon"]["period_ends"]) == 12  # clv_horizon_months
 
 
 def test_last_quarters_plan_effect_is_recovered_and_the_naive_one_is_not(run, sample_report):

@@ -182,6 +182,13 @@ CLV_DRAWS = _add(
     "Absent when the CLV is historic or scoring.interval_draws is 0.",
     always=False,
 )
+CLV_PAIR_TERMS = _add(
+    "clv_pair_terms.parquet", "02_rfm_clv", "parquet",
+    "Per distinct (frequency, T) of the scored customers, and per parameter draw (draw_1 …), the discounted "
+    "expected purchases over the CLV horizon of a customer alive at T: the costly part of each draw's CLV, "
+    "which 03_tiers reuses to place the tiers under every draw. Written with clv_parameter_draws.parquet.",
+    always=False,
+)
 
 # ---------------------------------------------------------------------------------------------
 # 03_tiers: the tiers, their profile, the comparison of methods and the migration.

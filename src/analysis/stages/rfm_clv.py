@@ -39,7 +39,7 @@ are listed with the reason in ``excluded_customers.parquet`` and counted in ``mo
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -457,17 +457,20 @@ def value_intervals(
         return None, None, None
     try:
         draws = clv.draw_parameters(model, gg, draws=scoring.interval_draws, seed=seed)
-        bounds = clv.clv_intervals(
+        result = clv.clv_intervals(
             customers, draws, margin=margin, level=scoring.interval_level, **value_horizon(scoring)
         )
     except clv.CLVInputError as exc:
         return None, None, skip_note("skip_clv_intervals", detail=str(exc))
-    return bounds, draws, None
+    return result.customers, result.draws, None
 
 
-def stored_draws(models: dict[str, Any], table: pd.DataFrame | None) -> clv.ParameterDraws | None:
+def stored_draws(
+    models: dict[str, Any], table: pd.DataFrame | None, pair_terms: pd.DataFrame | None = None
+) -> clv.ParameterDraws | None:
     """The parameter draws :func:`run` wrote (clv_parameter_draws.parquet), around models holding the
-    estimates in ``models`` (models.json); None when the run made none."""
+    estimates in ``models`` (models.json), with their pair terms (clv_pair_terms.parquet) when given;
+    None when the run made none."""
     record = models.get("intervals")
     purchase = (models.get("purchase_model") or {}).get("summary")
     if table is None or record is None or purchase is None or models.get("gamma_gamma") is None:
@@ -476,7 +479,12 @@ def stored_draws(models: dict[str, Any], table: pd.DataFrame | None) -> clv.Para
     purchase_model = clv.with_estimates(clv.PURCHASE_MODELS[code](time_unit=models["clv"]["time_unit"]),
                                         purchase["params"])
     spend_model = clv.with_estimates(clv.GammaGammaModel(), models["gamma_gamma"]["params"])
-    return clv.ParameterDraws.from_frame(table, purchase_model, spend_model, seed=record["seed"])
+    draws = clv.ParameterDraws.from_frame(table, purchase_model, spend_model, seed=record["seed"])
+    horizon = record.get("pair_terms_horizon")
+    if pair_terms is None or horizon is None:
+        return draws
+    terms = clv.PairTerms.from_frame(pair_terms, horizon["period_ends"], horizon["discount"])
+    return replace(draws, pair_terms=terms)
 
 
 def intervals_record(draws: clv.ParameterDraws | None, scoring: Scoring) -> dict[str, Any] | None:
@@ -489,6 +497,9 @@ def intervals_record(draws: clv.ParameterDraws | None, scoring: Scoring) -> dict
         "level": scoring.interval_level,
         "draws": draws.n_draws,
         "seed": draws.seed,
+        # the horizon clv_pair_terms.parquet was computed for (03_tiers uses the terms for that horizon only)
+        "pair_terms_horizon": None if draws.pair_terms is None else {
+            "period_ends": draws.pair_terms.ends.tolist(), "discount": draws.pair_terms.discount.tolist()},
         "parameters": {
             row.parameter: {"model": row.model, "estimate": row.estimate, "low": row.low, "high": row.high}
             for row in table.itertuples()
@@ -655,7 +666,7 @@ def _reason(key: str, *, value: str, limit: str) -> dict[str, str]:
 
 def run(study: Study) -> ScoringResult:
     """Score the run's cleaned transactions; write customers.parquet, excluded_customers.parquet, models.json,
-    holdout.parquet, purchase_model_holdout.parquet and clv_parameter_draws.parquet."""
+    holdout.parquet, purchase_model_holdout.parquet, clv_parameter_draws.parquet and clv_pair_terms.parquet."""
     p = study.params
     result = compute(
         study.require(catalog.TRANSACTIONS), period=p.period, scoring=p.scoring,
@@ -670,6 +681,10 @@ def run(study: Study) -> ScoringResult:
         study.write(catalog.CLV_DRAWS, result.draws.frame())
     else:
         study.remove(catalog.CLV_DRAWS)
+    if result.draws is not None and result.draws.pair_terms is not None:
+        study.write(catalog.CLV_PAIR_TERMS, result.draws.pair_terms.frame())
+    else:
+        study.remove(catalog.CLV_PAIR_TERMS)
     return result
 
 

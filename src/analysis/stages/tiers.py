@@ -336,7 +336,8 @@ def run(study: Study) -> TieringResult:
     require_enough_customers(customers, study)
     previous = study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None
     previous_tiering = study.read_previous(catalog.TIERING_JSON) if p.tiering.previous_run else None
-    draws = stored_draws(study.read(catalog.MODELS), study.read_optional(catalog.CLV_DRAWS))
+    draws = stored_draws(study.read(catalog.MODELS), study.read_optional(catalog.CLV_DRAWS),
+                         study.read_optional(catalog.CLV_PAIR_TERMS))
     study.require(catalog.TRANSACTIONS)  # stage 1 ran, whether or not the profile needs them
     # the profile reads the transactions only for a margin the customers lack, and only these columns
     transactions = (study.read(catalog.TRANSACTIONS, columns=profiles.MARGIN_COLUMNS)

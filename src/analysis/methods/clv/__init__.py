@@ -74,6 +74,8 @@ from analysis.methods.clv.gamma_gamma import GAMMA_GAMMA_REFERENCE, GammaGammaMo
 from analysis.methods.clv.inputs import ArrayLike, CLVInputError
 from analysis.methods.clv.intervals import (
     CUSTOMER_INTERVAL_COLUMNS,
+    CLVIntervals,
+    PairTerms,
     ParameterDraws,
     TierIntervals,
     TierMembership,
@@ -148,6 +150,8 @@ __all__ = [
     "comparison_table",
     "customer_intervals",
     "ModelCheck",
+    "CLVIntervals",
+    "PairTerms",
     "ParameterDraws",
     "ParetoNBDModel",
     "PurchaseModel",

@@ -58,7 +58,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -109,6 +109,9 @@ class ParameterDraws:
         ``(draws, k)`` arrays of parameters in the models' ``parameter_names`` order.
     seed
         Seed of :func:`numpy.random.default_rng` that made them.
+    pair_terms
+        The draws' :class:`PairTerms` for one set of customers and horizon, when they were kept
+        (:func:`clv_intervals` makes them); a draw-by-draw pass over those customers reuses them.
     """
 
     purchase_model: PurchaseModel
@@ -116,6 +119,7 @@ class ParameterDraws:
     purchase: np.ndarray
     spend: np.ndarray
     seed: int
+    pair_terms: PairTerms | None = None
 
     @property
     def n_draws(self) -> int:
@@ -198,6 +202,42 @@ def _draw_log_normal(model: Any, draws: int, rng: np.random.Generator) -> np.nda
 
 def _with_params(model: Any, theta: np.ndarray) -> Any:
     return with_estimates(copy.copy(model), dict(zip(model.parameter_names, theta, strict=True)))
+
+
+@dataclass(frozen=True)
+class PairTerms:
+    """Per draw and distinct ``(x, T)`` pair, the discounted expected purchases over the horizon of a
+    customer alive at ``T``: the hypergeometric part of a draw's CLV, which depends on nothing else.
+
+    They are about three quarters of each draw's work. :func:`clv_intervals` keeps them, stage 2 writes
+    them (:meth:`frame`), and stage 3's draw-by-draw tier placement reads them instead of evaluating
+    them again, for the same customers (``pairs``) and horizon (``ends``, ``discount``) only.
+    """
+
+    pairs: np.ndarray  # (Q, 2): x, T, sorted
+    discounted: np.ndarray  # (draws, Q)
+    ends: np.ndarray  # the horizon's period ends
+    discount: np.ndarray  # and their discount factors
+
+    def frame(self) -> pd.DataFrame:
+        """One row per pair: ``frequency``, ``T``, then ``draw_1`` … one column per draw."""
+        names = [f"draw_{d + 1}" for d in range(self.discounted.shape[0])]
+        values = pd.DataFrame(self.discounted.T, columns=names)
+        return pd.concat([pd.DataFrame({"frequency": self.pairs[:, 0], "T": self.pairs[:, 1]}), values], axis=1)
+
+    @classmethod
+    def from_frame(cls, frame: pd.DataFrame, ends: np.ndarray, discount: np.ndarray) -> PairTerms:
+        """The terms :meth:`frame` wrote, for the horizon they were made for."""
+        pairs = frame[["frequency", "T"]].to_numpy(dtype=float)
+        discounted = frame.drop(columns=["frequency", "T"]).to_numpy(dtype=float).T
+        return cls(pairs, np.ascontiguousarray(discounted), np.asarray(ends, float), np.asarray(discount, float))
+
+    def matching(self, data: _Histories, n_draws: int) -> np.ndarray | None:
+        """The ``(draws, Q)`` terms when they were made for exactly ``data``'s pairs, horizon and ``n_draws``."""
+        schedule = data.schedule
+        same = (self.discounted.shape[0] == n_draws and np.array_equal(self.pairs, data.pairs)
+                and np.array_equal(self.ends, schedule.ends) and np.array_equal(self.discount, schedule.discount))
+        return self.discounted if same else None
 
 
 def parameter_intervals(draws: ParameterDraws, *, level: float = DEFAULT_LEVEL) -> pd.DataFrame:
@@ -359,33 +399,49 @@ class _Predictions:
     """One draw's predictions for a chunk: per history, and CLV per customer."""
 
     p_alive: np.ndarray  # per history in the chunk's range
-    expected_purchases: np.ndarray  # per history, over the whole horizon
+    expected_purchases: np.ndarray | None  # per history, over the whole horizon (None from given terms)
     clv: np.ndarray  # per customer row of the chunk
+    discounted: np.ndarray  # per pair in the chunk's range: the draw's PairTerms
 
 
 def _predict(
-    purchase: PurchaseModel, spend: GammaGammaModel, data: _Histories, chunk: _Chunk
+    purchase: PurchaseModel, spend: GammaGammaModel, data: _Histories, chunk: _Chunk,
+    discounted: np.ndarray | None = None,
 ) -> _Predictions:
     """P(alive), expected purchases and CLV under one set of parameters, for one chunk.
 
     ``CLV = P(alive) * sum_i discount_i * (E_alive(i L) - E_alive((i-1) L)) * E[M] * margin``, the
     sum of :func:`~analysis.methods.clv.value.customer_lifetime_value` with P(alive) factored out
-    of each period's expected purchases (``E[Y(t)] = P(alive) * E_alive(t)``).
+    of each period's expected purchases (``E[Y(t)] = P(alive) * E_alive(t)``). ``discounted``, the
+    sum per pair of the chunk (:class:`PairTerms`), when known: then only the CLV is computed.
     """
     x, age, t_x = data.histories[chunk.histories].T
-    pair_x, pair_age = data.pairs[chunk.pairs].T
     schedule = data.schedule
     with np.errstate(all="ignore"):
         # the models' prediction formulas on inputs checked once (_Histories.of), not per draw
         alive = special.expit(-purchase._log_odds_dead(x, t_x, age))
-        if_alive = purchase._expected_purchases_if_alive(
-            schedule.ends[:, None], pair_x[None, :], pair_age[None, :]
-        )
-        discounted = schedule.discount @ np.diff(if_alive, axis=0, prepend=0.0)
+        purchases = None
         pair = chunk.local_pair
+        if discounted is None:
+            pair_x, pair_age = data.pairs[chunk.pairs].T
+            if_alive = purchase._expected_purchases_if_alive(
+                schedule.ends[:, None], pair_x[None, :], pair_age[None, :]
+            )
+            discounted = _discounted_sum(schedule.discount, np.diff(if_alive, axis=0, prepend=0.0))
+            purchases = alive * if_alive[-1][pair]
         expected_spend = spend._expected_spend(chunk.spend_frequency, chunk.monetary_value)
         clv = (alive * discounted[pair])[chunk.local_history] * expected_spend * chunk.margin
-    return _Predictions(alive, alive * if_alive[-1][pair], clv)
+    return _Predictions(alive, purchases, clv, discounted)
+
+
+def _discounted_sum(discount: np.ndarray, increments: np.ndarray) -> np.ndarray:
+    """``discount @ increments``, period by period: each pair's sum is then the same to the bit
+    whichever other pairs share its chunk (a matrix product may add in another order by column
+    position), so stage 3 can reuse stage 2's :class:`PairTerms`."""
+    total = discount[0] * increments[0]
+    for factor, row in zip(discount[1:], increments[1:], strict=True):
+        total += factor * row
+    return total
 
 
 def _check_spend_draws(draws: ParameterDraws, data: _Histories) -> None:
@@ -440,12 +496,21 @@ def customer_intervals(
     pandas.DataFrame
         :data:`CUSTOMER_INTERVAL_COLUMNS`, one row per customer in input order (index 0..n-1).
     """
-    low, high = _quantile_levels(level)
     schedule = _Schedule.of(horizon_periods, period_length, annual_discount_rate, time_units_per_year)
     data = _Histories.of(frequency, recency, T, monetary_value, margin, schedule, spend_frequency)
+    return _customer_bounds(draws, data, level, chunk_size, keep_terms=False)[0]
+
+
+def _customer_bounds(
+    draws: ParameterDraws, data: _Histories, level: float, chunk_size: int, *, keep_terms: bool
+) -> tuple[pd.DataFrame, PairTerms | None]:
+    """:func:`customer_intervals` of ``data``, and with ``keep_terms`` the draws' :class:`PairTerms`,
+    found on the way (``draws x pairs`` floats)."""
+    low, high = _quantile_levels(level)
     _check_spend_draws(draws, data)
     out = {name: np.empty(data.n_customers) for name in CUSTOMER_INTERVAL_COLUMNS}
     models = [draws.models(d) for d in range(draws.n_draws)]
+    terms = np.empty((draws.n_draws, data.pairs.shape[0])) if keep_terms else None
 
     def fill(chunk: _Chunk) -> None:  # the chunk's rows of ``out``, which no other chunk holds
         n_histories, n_rows = chunk.histories.stop - chunk.histories.start, chunk.rows.size
@@ -456,6 +521,8 @@ def customer_intervals(
         for d, (purchase, spend) in enumerate(models):
             predicted = _predict(purchase, spend, data, chunk)
             alive[:, d], purchases[:, d], clv[:, d] = predicted.p_alive, predicted.expected_purchases, predicted.clv
+            if terms is not None:  # neighbouring chunks may share a pair at their edge: both write its same value
+                terms[d, chunk.pairs] = predicted.discounted
         for name, matrix, index in (
             ("p_alive", alive, chunk.local_history),
             ("expected_purchases", purchases, chunk.local_history),
@@ -467,7 +534,9 @@ def customer_intervals(
 
     for _ in in_threads(fill, data.chunks(chunk_size)):
         pass
-    return pd.DataFrame(out)
+    schedule = data.schedule
+    kept = None if terms is None else PairTerms(data.pairs, terms, schedule.ends, schedule.discount)
+    return pd.DataFrame(out), kept
 
 
 def _row_quantiles(matrix: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
@@ -523,8 +592,11 @@ def _draw_by_draw(
     # tier by customer: adding a tier's mask to its row is several times faster than a scatter
     counts = np.zeros((n_tiers, data.n_customers), dtype=np.int32) if assign is not None else None
 
+    # the pair terms stage 2 kept, when they are those of these customers and horizon
+    terms = None if draws.pair_terms is None else draws.pair_terms.matching(data, draws.n_draws)
+
     def clv_of_draw(d: int) -> np.ndarray:
-        return _predict(*draws.models(d), data, everyone).clv
+        return _predict(*draws.models(d), data, everyone, None if terms is None else terms[d]).clv
 
     for d, clv in enumerate(in_threads(clv_of_draw, range(draws.n_draws))):
         totals[d] = np.bincount(group_codes, weights=clv, minlength=n_groups)
@@ -781,19 +853,25 @@ def clv_intervals(
 
     Returns
     -------
-    pandas.DataFrame
-        ``customer_id`` and :data:`CUSTOMER_INTERVAL_COLUMNS`, in the order of ``customers``.
+    CLVIntervals
+        ``customers``: ``customer_id`` and :data:`CUSTOMER_INTERVAL_COLUMNS`, in the order of
+        ``customers``; ``draws``: ``draws`` holding their :class:`PairTerms` for these customers.
     """
     frequency, recency, T, monetary_value = _stage_inputs(customers)
     spend_x, spend = _spend_columns(frequency, monetary_value)
-    bounds = customer_intervals(
-        draws, frequency, recency, T, spend, horizon_periods=horizon_periods,
-        period_length=period_length, annual_discount_rate=annual_discount_rate, margin=margin,
-        time_units_per_year=time_units_per_year, level=level, chunk_size=chunk_size,
-        spend_frequency=spend_x,
-    )
+    schedule = _Schedule.of(horizon_periods, period_length, annual_discount_rate, time_units_per_year)
+    data = _Histories.of(frequency, recency, T, spend, margin, schedule, spend_x)
+    bounds, terms = _customer_bounds(draws, data, level, chunk_size, keep_terms=True)
     bounds.insert(0, "customer_id", customers["customer_id"].to_numpy())
-    return bounds
+    return CLVIntervals(bounds, replace(draws, pair_terms=terms))
+
+
+@dataclass(frozen=True)
+class CLVIntervals:
+    """Stage 2's view: per customer the interval bounds; the draws, holding their pair terms for stage 3."""
+
+    customers: pd.DataFrame
+    draws: ParameterDraws
 
 
 @dataclass(frozen=True)
