@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import logging
 import os
 import platform
 import shutil
@@ -198,6 +199,23 @@ def kernel_config() -> Any:
     return Config()
 
 
+@contextmanager
+def _quiet_kernel_channels() -> Iterator[None]:
+    """Hide tornado's log of errors in the kernel channels' callbacks while a notebook runs.
+
+    When a kernel is shut down after a failing cell, a callback on its closing sockets may fail, and
+    tornado would print that traceback beside the runner's plain message. Every cell error comes
+    back through the notebook, and a dead kernel raises in papermill, so nothing is lost.
+    """
+    logger = logging.getLogger("tornado.general")
+    level = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+
+
 def executed_notebooks_dir(study: Study) -> Path:
     """``data/processed/<run>/notebooks/`` (the attempt's while it runs): the executed notebooks and their HTML."""
     return study.processed_dir / EXECUTED_NOTEBOOKS
@@ -211,18 +229,19 @@ def _execute(study: Study, stage: str, out_root: str, progress: bool) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     html = target.with_suffix(".html")
     try:
-        pm.execute_notebook(
-            str(NOTEBOOK_DIR / f"{stage}.ipynb"),
-            str(target),
-            parameters={"params_path": str(study.params_path), "out_root": out_root},
-            cwd=str(NOTEBOOK_DIR),
-            progress_bar=progress,
-            kernel_name="python3",
-            config=kernel_config(),
-            # The kernel's own log (not the cells' output, which the notebook keeps) would print
-            # "KeyboardInterrupt caught in kernel" when the client interrupts it at shutdown.
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
-        )
+        with _quiet_kernel_channels():
+            pm.execute_notebook(
+                str(NOTEBOOK_DIR / f"{stage}.ipynb"),
+                str(target),
+                parameters={"params_path": str(study.params_path), "out_root": out_root},
+                cwd=str(NOTEBOOK_DIR),
+                progress_bar=progress,
+                kernel_name="python3",
+                config=kernel_config(),
+                # The kernel's own log (not the cells' output, which the notebook keeps) would print
+                # "KeyboardInterrupt caught in kernel" when the client interrupts it at shutdown.
+                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+            )
     except pm.PapermillExecutionError as exc:
         see = _try_export(target, html)
         raise _StepFailed(f"in cell {exc.exec_count}: {exc.ename}: {exc.evalue}", see) from None
