@@ -321,6 +321,36 @@ def test_missing_surveys_give_empty_tables_with_reasons(surveys):
         )
 
 
+def test_attach_tier_is_an_inner_merge_on_the_ids_in_the_answers_order():
+    """Tiers found by an id lookup, as an inner merge finds them: unknown, missing and untiered ids left
+    out and counted, tier names joined, any stale tier columns of the answers replaced."""
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        m = int(rng.integers(1, 30))
+        ids = [f"c{i}" for i in range(m)]
+        customers = pd.DataFrame({"customer_id": pd.array(ids, dtype="string"),
+                                  "tier": pd.array(rng.choice([1, 2, 3, None], m), dtype="Int64")})
+        customers["tier_name"] = pd.array([None if rng.random() < 0.1 else f"T{t}" for t in customers["tier"].fillna(0)],
+                                          dtype="string")
+        customers = pd.concat([customers, customers.head(2)], ignore_index=True)  # a customer listed twice
+        n = int(rng.integers(1, 50))
+        surveys = pd.DataFrame({"customer_id": pd.array(rng.choice([*ids, "unknown", None], n), dtype="string"),
+                                "survey_date": pd.to_datetime(rng.integers(0, 4, n), unit="D"),
+                                "overall_satisfaction": rng.integers(1, 6, n).astype(float),
+                                "tier": rng.integers(1, 3, n)})
+        for latest_only in (True, False):
+            answers = latest_answers(surveys) if latest_only else surveys.reset_index(drop=True)
+            tiers = customers.dropna(subset=["tier"]).drop_duplicates("customer_id")[["customer_id", "tier"]]
+            names = customers.dropna(subset=["tier"]).groupby("tier", as_index=False)["tier_name"].first()
+            merged = (answers.drop(columns="tier").merge(tiers.astype({"tier": "int64"}), on="customer_id")
+                      .merge(names.astype({"tier": "int64"}), on="tier", how="left"))
+            got = attach_tier(surveys, customers, latest_only=latest_only)
+            pd.testing.assert_frame_equal(got, merged, check_exact=True)
+            assert got.attrs["unmatched_respondents"] == answers["customer_id"].nunique() - merged["customer_id"].nunique()
+    empty = attach_tier(surveys.head(0), customers)
+    assert list(empty.columns) == ["customer_id", "survey_date", "overall_satisfaction", "tier", "tier_name"]
+
+
 def test_missing_recommend_column_or_tiers_are_explained():
     surveys = _surveys({1: [(5, 9)]}).drop(columns="recommend")
     table = nps_by_tier(surveys, _customers({1: 1}))

@@ -74,7 +74,7 @@ def satisfaction_tables(
     notes: dict[str, Any] = {}
     if surveys is None or surveys.empty:
         return tables, notes
-    answers = satisfaction.attach_tier(satisfaction.latest_answers(surveys), customers)
+    answers = satisfaction.attach_tier(surveys, customers)  # each customer's latest answer
     tables["tier_tests"] = satisfaction.tiers_differ_test(answers, "overall_satisfaction", alpha=s.alpha)
     attributes = _attributes(answers, s.attributes)
     if len(attributes) >= 2:
