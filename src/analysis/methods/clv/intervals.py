@@ -16,7 +16,8 @@ prediction has a sampling error; this module turns the fits' covariance into
 
 :func:`clv_intervals` and :func:`tier_intervals` package these for stages 2 and 3; stage 2 keeps the
 draws (:meth:`ParameterDraws.frame`) so that stage 3 places the tiers under the same draws
-(:meth:`ParameterDraws.from_frame`).
+(:meth:`ParameterDraws.from_frame`), and with them their :class:`PairTerms`, so that stage 3 does not
+evaluate the costly part of each draw again.
 
 Why parametric draws and not a bootstrap
 ----------------------------------------
@@ -51,7 +52,9 @@ and period end; spend and margin per customer. Per-customer intervals need every
 customer, so they run over chunks of ``chunk_size`` customers (sorted by history, so a chunk's
 histories and pairs are contiguous), each holding a ``draws x chunk`` matrix, never
 ``draws x customers``. Group totals and tier membership need every customer under one draw, so
-they run draw by draw, keeping only per-draw group totals and per-customer tier counts.
+they run draw by draw, keeping only per-draw group totals and per-customer tier counts. The
+discounted expected purchases per pair and draw (:class:`PairTerms`, ``draws x pairs`` floats) are
+about three quarters of a draw's work; stage 2 keeps them from its chunks for stage 3's pass.
 """
 
 from __future__ import annotations
@@ -209,9 +212,9 @@ class PairTerms:
     """Per draw and distinct ``(x, T)`` pair, the discounted expected purchases over the horizon of a
     customer alive at ``T``: the hypergeometric part of a draw's CLV, which depends on nothing else.
 
-    They are about three quarters of each draw's work. :func:`clv_intervals` keeps them, stage 2 writes
-    them (:meth:`frame`), and stage 3's draw-by-draw tier placement reads them instead of evaluating
-    them again, for the same customers (``pairs``) and horizon (``ends``, ``discount``) only.
+    :func:`clv_intervals` keeps them, stage 2 writes them (:meth:`frame`), and stage 3's draw-by-draw
+    tier placement reads them instead of evaluating them again, for the same customers (``pairs``) and
+    horizon (``ends``, ``discount``) only.
     """
 
     pairs: np.ndarray  # (Q, 2): x, T, sorted
@@ -832,6 +835,14 @@ def _spend_columns(frequency: pd.Series, monetary_value: pd.Series) -> tuple[pd.
     return frequency.where(positive, 0), monetary_value.where(positive, 0.0)
 
 
+@dataclass(frozen=True)
+class CLVIntervals:
+    """Stage 2's view: per customer the interval bounds; the draws, holding their pair terms for stage 3."""
+
+    customers: pd.DataFrame
+    draws: ParameterDraws
+
+
 def clv_intervals(
     customers: pd.DataFrame,
     draws: ParameterDraws,
@@ -864,14 +875,6 @@ def clv_intervals(
     bounds, terms = _customer_bounds(draws, data, level, chunk_size, keep_terms=True)
     bounds.insert(0, "customer_id", customers["customer_id"].to_numpy())
     return CLVIntervals(bounds, replace(draws, pair_terms=terms))
-
-
-@dataclass(frozen=True)
-class CLVIntervals:
-    """Stage 2's view: per customer the interval bounds; the draws, holding their pair terms for stage 3."""
-
-    customers: pd.DataFrame
-    draws: ParameterDraws
 
 
 @dataclass(frozen=True)
