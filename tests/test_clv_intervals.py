@@ -504,9 +504,10 @@ def test_intervals_on_several_threads_are_those_of_one(models, customers, monkey
         pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
-def test_stage_3_reuses_the_pair_terms_of_stage_2_to_the_bit(models, customers) -> None:
-    """Tier probabilities from the pair terms clv_intervals kept (in chunks, through a parquet round
+def test_stage_3_reuses_the_pair_terms_of_stage_2_to_the_bit(case) -> None:
+    """Tier probabilities from the pair terms clv_intervals kept (in chunks, through a frame round
     trip) are those computed afresh; terms of other customers or another horizon are not used."""
+    customers, *models = case
     table, assign = tiered(models, customers)
     draws = draw_parameters(*models, draws=30, seed=5)
     kept = clv_intervals(table, draws, chunk_size=333, **HORIZON).draws.pair_terms
