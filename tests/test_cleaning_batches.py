@@ -354,3 +354,28 @@ def test_sorted_codes_are_those_of_a_sorted_factorize(values, unused, categorica
     found, ids = _sorted_codes(text)
     np.testing.assert_array_equal(found, codes)
     assert ids.to_pylist() == list(uniques)
+
+
+def test_the_parts_a_killed_cleaning_left_are_removed_by_the_next(tmp_path, monkeypatch):
+    """A cleaning killed before it could remove its temporary folder leaves its parts (gigabytes on a
+    large export); the next cleaning removes the folders of processes that no longer run, and only those."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from analysis.methods.cleaning_batches import scratch_folder
+
+    ended = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    killed = tmp_path / f"clean-transactions-{int(ended.stdout)}-a1b2"
+    killed.mkdir()
+    (killed / "raw-00000.parquet").write_bytes(b"left behind")
+    running = tmp_path / f"clean-transactions-{os.getpid()}-c3d4"
+    running.mkdir()
+    unnamed = tmp_path / "clean-transactions-k9x8y7"  # no process id in its name
+    unnamed.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with scratch_folder() as folder:
+        assert Path(folder).parent == tmp_path and Path(folder).name.startswith(f"clean-transactions-{os.getpid()}-")
+        assert not killed.exists() and running.is_dir() and unnamed.is_dir()
+    assert not Path(folder).exists()

@@ -12,7 +12,10 @@ row gets the reason, detail and typed values it gets when the file is read whole
    :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
    repaired ids, the dates and the typed columns of the kept-row schema. The batch's text cells go
    to a parquet part (for the quarantine's raw text), its typed columns and per-row flags to another,
-   in a temporary folder; only a 64-bit hash of each row's text is kept in memory. On a large file
+   in a temporary folder; only a 64-bit hash of each row's text is kept in memory. The folder is
+   named with the process id: a run killed before it could remove its folder (SIGKILL, out of memory)
+   leaves it behind, and the next cleaning removes the folders of processes that no longer run
+   (:func:`scratch_folder`). On a large file
    this runs in worker processes, one per core, while this process reads the next batches
    (:func:`worker_count`).
 2. **Across rows, on compact columns** (floats, dates, booleans, hashes: about 40 bytes a row):
@@ -32,6 +35,8 @@ netting part; the kept table with its text columns is the result itself. xlsx, p
 
 from __future__ import annotations
 
+import os
+import shutil
 import tempfile
 from collections import deque
 from collections.abc import Iterator
@@ -112,6 +117,39 @@ class _Parts:
 
 
 
+SCRATCH_PREFIX = "clean-transactions-"
+
+
+def scratch_folder() -> tempfile.TemporaryDirectory:
+    """The temporary folder of one cleaning's parts, named ``clean-transactions-<pid>-…``; first the
+    folders that processes no longer running left in the temporary directory are removed."""
+    remove_orphaned_scratch(Path(tempfile.gettempdir()))
+    return tempfile.TemporaryDirectory(prefix=f"{SCRATCH_PREFIX}{os.getpid()}-")
+
+
+def remove_orphaned_scratch(root: Path) -> list[Path]:
+    """Remove the ``clean-transactions-<pid>-…`` folders in ``root`` whose process no longer runs."""
+    if os.name != "posix":  # os.kill(pid, 0) asks whether a process exists on POSIX only
+        return []
+    removed = []
+    for folder in root.glob(f"{SCRATCH_PREFIX}*-*"):
+        pid = folder.name.removeprefix(SCRATCH_PREFIX).split("-", 1)[0]
+        if folder.is_dir() and pid.isdigit() and not _running(int(pid)):
+            shutil.rmtree(folder, ignore_errors=True)
+            removed.append(folder)
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 def clean_transactions_in_batches(
     spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches,
     *, master_ids: MasterIds | None = None, workers: int | None = None,
@@ -123,7 +161,7 @@ def clean_transactions_in_batches(
     """
     workers = worker_count(spec.path) if workers is None else workers
     reference = None if master_ids is None else PaddingReference.of(master_ids)
-    with tempfile.TemporaryDirectory(prefix="clean-transactions-") as folder:
+    with scratch_folder() as folder:
         parts = _Parts(Path(folder), [], [], [])
         hashes, compact = [], []
         names: list[str] = []
