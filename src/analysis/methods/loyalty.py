@@ -25,7 +25,6 @@ from analysis.methods.codes import distinct_pairs, run_starts, sorted_codes
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
-    purchases,
     require_columns,
     transactions_frame,
 )
@@ -122,9 +121,12 @@ def cohort_retention(
     """
     if period not in PERIODS:
         raise LoyaltyInputError(f"period={period!r}: use 'Q' (quarters) or 'M' (months)")
-    bought = purchases(transactions_frame(transactions))
+    framed = transactions_frame(transactions)
+    keep = framed["is_purchase"].to_numpy(dtype=bool, copy=True)  # the rows of lifecycle.purchases
     if as_of is not None:
-        bought = bought[bought["order_date"] <= as_of_stamp(as_of)]
+        keep &= (framed["order_date"] <= as_of_stamp(as_of)).to_numpy()
+    # the two columns the cohorts need: a copy of every column would hold the transactions twice
+    bought = framed.loc[keep, ["customer_id", "order_date"]]
     if bought.empty:
         raise LoyaltyInputError(
             "transactions hold no purchases (rows flagged is_purchase, or non-return rows with amount > 0) "
