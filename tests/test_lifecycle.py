@@ -21,6 +21,7 @@ from analysis.methods.lifecycle import (
     stage_by_tier,
 )
 from analysis.report.sections import lifecycle_rules_table
+from tests.examples import examples
 
 AS_OF = pd.Timestamp("2025-12-31")
 
@@ -356,3 +357,33 @@ def test_frame_order_is_the_stable_sort_of_pandas(rows):
     frame["order_date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["order_date"], unit="D")
     expected = frame.reset_index(drop=True).sort_values(keys, kind="mergesort").index.to_numpy()
     np.testing.assert_array_equal(frame_order(frame, keys), expected)
+
+
+@settings(max_examples=examples(60), deadline=None)
+@given(
+    counts=st.lists(st.integers(1, 9), min_size=0, max_size=40),
+    part_rows=st.integers(1, 25),
+    seed=st.integers(0, 2**16),
+    masked=st.booleans(),
+)
+def test_window_spend_in_parts_of_whole_customers_is_the_one_groupby(counts, part_rows, seed, masked):
+    """Summed a range of whole customers at a time, the spend is that of one groupby, to the bit."""
+    from unittest import mock
+
+    from analysis.methods import lifecycle
+
+    rng = np.random.default_rng(seed)
+    customer = np.repeat(np.arange(len(counts), dtype=np.int32) * 2, counts)  # sorted, with gaps
+    amount = rng.normal(100, 60, customer.size) * 10.0 ** rng.integers(-3, 4, customer.size)
+    recent, previous = rng.random(customer.size) < 0.4, rng.random(customer.size) < 0.4
+    rows = rng.random(customer.size) < 0.8 if masked else None
+    whole = lifecycle.window_spend(customer, amount, recent, previous, rows=rows)
+    with mock.patch.object(lifecycle, "SPEND_PART_ROWS", part_rows):
+        parts = lifecycle.window_spend(customer, amount, recent, previous, rows=rows)
+    pd.testing.assert_frame_equal(parts, whole, check_exact=True)
+    kept = customer if rows is None else customer[rows]
+    ranges = lifecycle._customer_ranges(kept, part_rows)
+    assert [a for a, _ in ranges[1:]] == [b for _, b in ranges[:-1]] and ranges[-1][1] == len(kept)
+    assert all(a == 0 or kept[a] != kept[a - 1] for a, _ in ranges)  # never inside a customer
+    shuffled = rng.permutation(customer)
+    assert len(lifecycle._customer_ranges(shuffled, part_rows)) == 1 or np.all(np.diff(shuffled) >= 0)

@@ -31,6 +31,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from datetime import date
+from itertools import pairwise
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -234,20 +235,45 @@ def window_spend(
     """The spend of each customer code (sorted) over the ``rows`` (a mask; all rows without it): all of
     it (``net_spend``) and that in the windows of :func:`trend_windows` (``recent_spend``, ``previous_spend``).
 
-    The columns are written into one block and summed in one groupby: a frame of separate arrays would
-    copy them into one first.
+    When the codes come sorted (as the framed transactions give them), whole customers are summed
+    :data:`SPEND_PART_ROWS` rows at a time: each customer's rows are those of one groupby, in the same
+    order, so the sums are the same, and the block being summed holds a part's rows, not all of them.
     """
     if rows is not None:
-        customer, recent, previous = customer[rows], recent[rows], previous[rows]
+        customer, amount, recent, previous = customer[rows], amount[rows], recent[rows], previous[rows]
+    parts = [_spend_sums(customer[a:b], amount[a:b], recent[a:b], previous[a:b])
+             for a, b in _customer_ranges(customer, SPEND_PART_ROWS)]
+    return parts[0] if len(parts) == 1 else pd.concat(parts)
+
+
+#: Rows summed at a time by :func:`window_spend`: a 48 MB block.
+SPEND_PART_ROWS = 2_000_000
+
+
+def _spend_sums(customer: np.ndarray, amount: np.ndarray, recent: np.ndarray, previous: np.ndarray) -> pd.DataFrame:
+    """The columns written into one block and summed in one groupby: a frame of separate arrays would
+    copy them into one first."""
     block = np.zeros((3, len(customer)))
-    if rows is None:
-        np.copyto(block[0], amount)
-    else:
-        np.compress(rows, amount, out=block[0])
+    np.copyto(block[0], amount)
     np.copyto(block[1], block[0], where=recent)
     np.copyto(block[2], block[0], where=previous)
     columns = ["net_spend", "recent_spend", "previous_spend"]
     return pd.DataFrame(block.T, columns=columns, copy=False).groupby(customer, sort=True).sum()
+
+
+def _customer_ranges(customer: np.ndarray, part_rows: int) -> list[tuple[int, int]]:
+    """Row ranges of about ``part_rows`` rows that cut sorted ``customer`` codes only between customers;
+    one range of every row when the codes are not sorted."""
+    n = len(customer)
+    if n <= part_rows or np.any(customer[1:] < customer[:-1]):
+        return [(0, n)]
+    cuts = [0]
+    while n - cuts[-1] > part_rows:
+        cut = int(np.searchsorted(customer, customer[cuts[-1] + part_rows], side="left"))
+        if cut == cuts[-1]:  # one customer with more rows than a part: the part ends after them
+            cut = int(np.searchsorted(customer, customer[cut], side="right"))
+        cuts.append(cut)
+    return [*pairwise(cuts)] + ([(cuts[-1], n)] if cuts[-1] < n else [])
 
 
 def _distinct_per_code(code: np.ndarray, value: np.ndarray, n_codes: int) -> np.ndarray:
