@@ -12,12 +12,11 @@ row gets the reason, detail and typed values it gets when the file is read whole
    :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
    repaired ids, the dates and the typed columns of the kept-row schema. The batch's text cells go
    to a parquet part (for the quarantine's raw text), its typed columns and per-row flags to another,
-   in a temporary folder; only a 64-bit hash of each row's text is kept in memory. The folder is
-   named with the process id: a run killed before it could remove its folder (SIGKILL, out of memory)
-   leaves it behind, and the next cleaning removes the folders of processes that no longer run
-   (:func:`scratch_folder`). On a large file
+   in a temporary folder; only a 64-bit hash of each row's text is kept in memory. On a large file
    this runs in worker processes, one per core, while this process reads the next batches
-   (:func:`worker_count`).
+   (:func:`worker_count`). The folder is named with the process id: a run killed before it could
+   remove it (SIGKILL, out of memory) leaves it behind, and the next cleaning removes the folders of
+   processes that no longer run (:func:`scratch_folder`).
 2. **Across rows, on compact columns** (floats, dates, booleans, hashes: about 40 bytes a row):
    exact duplicates (the rows whose hash occurs more than once are read back and judged by pandas'
    ``duplicated`` on their text, so a hash collision cannot make a duplicate), the grand-total
@@ -114,7 +113,6 @@ class _Parts:
         if not tables:
             return pq.read_table(getattr(self, kind)[0], columns=columns, read_dictionary=dictionary).slice(0, 0)
         return pa.concat_tables(tables)
-
 
 
 SCRATCH_PREFIX = "clean-transactions-"
