@@ -3,10 +3,9 @@
 The same summary the peers compute (lifetimes' ``summary_data_from_transaction_data``, and
 :func:`pandas_summary.rfm_summary_pandas`, the definitions are in its docstring): the purchase rows
 (``amount > 0`` and not a return) summed per customer and day, then one row per customer. It is
-what an analyst fluent in SQL would write for these four columns; our summary
-(:func:`analysis.methods.customer_summary.customer_summary`) computes eight more from the same
-scan (revenue and margin over every row with returns, distinct orders, first and last purchase),
-with money summed exactly as decimals.
+what an analyst fluent in SQL would write for these four columns. Ours, held against it
+(:func:`analysis.methods.customer_summary.customer_summary` with ``rfm_only=True``), also returns the
+first and last purchase dates, sums money exactly as decimals and types the frame.
 """
 
 from __future__ import annotations
