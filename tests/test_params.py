@@ -35,6 +35,8 @@ RULES = {
     "max_shares_below_one": r"key 'allocation\.max_share': max_share adds up to 0\.8 < 1 .*raise the maximum shares",
     "min_share_above_max_share": r"key 'allocation\.min_share': min_share exceeds max_share for tier\(s\) \[1\]",
     "negative_hours": r"allocation\.hours_available\.senior must be a finite number of hours per month ≥ 0, got -10",
+    "engine_memory_limit_not_a_size": r"key 'scoring\.engine_memory_limit': .*'2 gigs' is not a memory size: write a number "
+    r"and a unit, e\.g\. 1GB, 512MB or 2GiB",
     "empty_date_formats": r"key 'cleaning\.date_formats': the list is empty, so no date could be read; list at least one",
     "previous_run_is_this_run": r"key 'tiering\.previous_run': names this run itself \('fixture'\)",
     "hysteresis_out_of_range": r"key 'tiering\.hysteresis': 0\.7 is outside 0\.\.0\.5; it is a share of each boundary's value",

@@ -135,6 +135,11 @@ class Cleaning(_Section):
 
 class Scoring(_Section):
     engine: Literal["duckdb", "spark"] = "duckdb"
+    engine_memory_limit: str | None = Field(
+        "1GB",
+        description="the most memory DuckDB may take for the summaries (e.g. 512MB, 2GB); beyond it, it spills to a "
+        "temporary folder; null: DuckDB's default, 80 % of the machine's memory",
+    )
     time_unit: Literal["D", "W"] = "D"
     rfm_bins: int = Field(5, ge=2, le=10)
     rfm_thresholds: dict[Literal["r", "f", "m"], list[float]] | None = None
@@ -153,6 +158,13 @@ class Scoring(_Section):
         description="draws of the models' parameters for the CLV intervals and tier probabilities; 0: none",
     )
     interval_level: float = Field(0.9, ge=0.5, lt=1, description="coverage of the CLV and value-share intervals")
+
+    @field_validator("engine_memory_limit")
+    @classmethod
+    def _memory_size(cls, value: str | None) -> str | None:
+        from analysis.methods.duckdb_session import check_memory_size
+
+        return None if value is None else check_memory_size(value)
 
     @field_validator("interval_draws")
     @classmethod

@@ -42,7 +42,7 @@ from __future__ import annotations
 import os
 import shutil
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
@@ -52,6 +52,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
+
+from analysis.methods.duckdb_session import duckdb_session
 
 TimeUnit = Literal["D", "W"]
 Engine = Literal["duckdb", "spark"]
@@ -310,7 +312,7 @@ ORDER BY c.customer_id
 # Engines: run one SQL text against the parquet file registered as the view ``transactions``.
 
 
-def _run_duckdb(transactions_path: Path, queries: list[str]) -> list[pa.Table]:
+def _run_duckdb(transactions_path: Path, queries: list[str], memory_limit: str | None = None) -> list[pa.Table]:
     import duckdb
 
     source = (
@@ -319,13 +321,16 @@ def _run_duckdb(transactions_path: Path, queries: list[str]) -> list[pa.Table]:
         else str(transactions_path)
     )
     try:
-        con = duckdb.connect()
-        try:
+        with duckdb_session(memory_limit) as con:
             con.read_parquet(source).create_view("transactions")
             return [con.sql(query).to_arrow_table() for query in queries]
-        finally:
-            con.close()
     except duckdb.Error as exc:
+        if isinstance(exc, duckdb.OutOfMemoryException):
+            raise EngineError(
+                f"DuckDB could not summarise {transactions_path} within its memory limit of {memory_limit} "
+                f"(scoring.engine_memory_limit): raise it, e.g. to 2GB, or set it to null for DuckDB's default "
+                f"(80 % of this machine's memory). DuckDB said: {exc}"
+            ) from exc
         raise EngineError(f"DuckDB could not summarise {transactions_path}: {exc}") from exc
 
 
@@ -403,21 +408,20 @@ def _run_spark(transactions_path: Path, queries: list[str]) -> list[pa.Table]:
         ) from exc
 
 
-_RUNNERS: dict[str, Callable[[Path, list[str]], list[pa.Table]]] = {
-    "duckdb": _run_duckdb,
-    "spark": _run_spark,
-}
-
-
 def run_queries(
-    transactions_path: str | Path, queries: list[str], engine: Engine = "duckdb"
+    transactions_path: str | Path, queries: list[str], engine: Engine = "duckdb", *, memory_limit: str | None = None
 ) -> list[pa.Table]:
-    """Run SQL texts against the parquet file (or folder of parquet files) seen as ``transactions``."""
-    if engine not in _RUNNERS:
-        raise SummaryError(
-            f"engine must be one of {', '.join(ENGINES)}, got {engine!r}; DuckDB is the default"
-        )
-    return _RUNNERS[engine](Path(transactions_path), queries)
+    """Run SQL texts against the parquet file (or folder of parquet files) seen as ``transactions``.
+
+    ``memory_limit`` (e.g. ``"1GB"``) holds DuckDB to that much memory, spilling to disk beyond it
+    (:func:`analysis.methods.duckdb_session.duckdb_session`); None: DuckDB's default. Spark's memory
+    is its session's own setting (``spark.driver.memory``).
+    """
+    if engine == "duckdb":
+        return _run_duckdb(Path(transactions_path), queries, memory_limit)
+    if engine == "spark":
+        return _run_spark(Path(transactions_path), queries)
+    raise SummaryError(f"engine must be one of {', '.join(ENGINES)}, got {engine!r}; DuckDB is the default")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,6 +518,7 @@ def customer_summary(
     observation_start: date | None = None,
     engine: Engine = "duckdb",
     rfm_only: bool = False,
+    memory_limit: str | None = None,
 ) -> pd.DataFrame:
     """One row per customer with a purchase in the window: the lifetimes / PyMC-Marketing RFM summary.
 
@@ -533,6 +538,8 @@ def customer_summary(
     rfm_only
         Only the purchase history, :data:`RFM_COLUMNS`, read from the purchase rows alone: about
         twice as fast. ``customers_without_purchase`` is then None (those customers are not seen).
+    memory_limit
+        DuckDB's memory limit, e.g. ``"1GB"`` (:func:`run_queries`); None: DuckDB's default.
 
     Returns
     -------
@@ -546,7 +553,8 @@ def customer_summary(
     end_day, start_day = _window_days(observation_end, observation_start)
     path = Path(transactions_path)
     columns = _check_transactions(path)
-    (table,) = run_queries(path, [summary_sql(columns, time_unit, end_day, start_day, rfm_only=rfm_only)], engine)
+    query = summary_sql(columns, time_unit, end_day, start_day, rfm_only=rfm_only)
+    (table,) = run_queries(path, [query], engine, memory_limit=memory_limit)
     summary, excluded = _typed_summary(table, rfm_only=rfm_only)
     summary.attrs = {
         "time_unit": time_unit,
@@ -567,6 +575,7 @@ def holdout_split_summary(
     observation_start: date | None = None,
     engine: Engine = "duckdb",
     rfm_only: bool = False,
+    memory_limit: str | None = None,
 ) -> pd.DataFrame:
     """Calibration summary plus holdout purchases, as lifetimes' ``calibration_and_holdout_data``.
 
@@ -577,7 +586,7 @@ def holdout_split_summary(
     ``duration_holdout`` (periods from the calibration end's period to the observation end's).
     With weeks, a week that straddles ``calibration_end`` counts in both parts, as in lifetimes;
     end the calibration on a Sunday to avoid it. ``rfm_only``: the calibration part has
-    :data:`RFM_COLUMNS` only, as in :func:`customer_summary`.
+    :data:`RFM_COLUMNS` only, as in :func:`customer_summary`; ``memory_limit``: DuckDB's (:func:`run_queries`).
     """
     _check_time_unit(time_unit)
     cal_day, start_day = _window_days(calibration_end, observation_start)
@@ -590,7 +599,7 @@ def holdout_split_summary(
     path = Path(transactions_path)
     columns = _check_transactions(path)
     query = holdout_split_sql(columns, time_unit, cal_day, end_day, start_day, rfm_only=rfm_only)
-    (table,) = run_queries(path, [query], engine)
+    (table,) = run_queries(path, [query], engine, memory_limit=memory_limit)
     out, excluded = _typed_summary(table, HOLDOUT_COLUMNS, rfm_only=rfm_only)
     out.attrs = {
         "time_unit": time_unit,

@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from scipy import stats
 
 from analysis.i18n import Message, message, to_json
+from analysis.methods.duckdb_session import duckdb_session
 
 #: The category of a missing value in :func:`tier_mix` and :func:`purchase_mix`: a message (as JSON
 #: text), so that the mix tables name it in the reader's language when shown (text
@@ -198,17 +199,17 @@ def _tier_of_rows(ids: pd.Series, tier: pd.Series, row_ids: pd.Series) -> pd.Ser
     return pd.Series(values, index=row_ids.index)
 
 
-def category_spend(transactions_path: Path, column: str, *, value: str = "amount") -> pd.DataFrame | None:
+def category_spend(
+    transactions_path: Path, column: str, *, value: str = "amount", memory_limit: str | None = None
+) -> pd.DataFrame | None:
     """``customer_id, column, value``: the sum of ``value`` per customer and ``column`` category, from
-    the transactions file summed by DuckDB, so a caller needs no more than one row per customer and
-    category in memory. :func:`purchase_mix` of it gives the shares of the transactions (up to float
-    rounding; its ``unmatched_rows`` then counts these rows). None when the file lacks ``column`` or
-    it is never filled."""
-    import duckdb
-
+    the transactions file summed by DuckDB (held to ``memory_limit``, e.g. ``"1GB"``; None: DuckDB's
+    default), so a caller needs no more than one row per customer and category in memory.
+    :func:`purchase_mix` of it gives the shares of the transactions (up to float rounding; its
+    ``unmatched_rows`` then counts these rows). None when the file lacks ``column`` or it is never
+    filled."""
     source = str(transactions_path / "**" / "*.parquet") if transactions_path.is_dir() else str(transactions_path)
-    con = duckdb.connect()
-    try:
+    with duckdb_session(memory_limit) as con:
         rows = con.read_parquet(source)
         if column not in rows.columns:
             return None
@@ -217,8 +218,6 @@ def category_spend(transactions_path: Path, column: str, *, value: str = "amount
             f"customer_id, {quoted} AS {quoted}, sum({amount}) AS {amount}, count({quoted}) AS filled",
             f"customer_id, {quoted}",
         ).to_arrow_table()
-    finally:
-        con.close()
     if pc.sum(totals["filled"]).as_py() in (None, 0):
         return None
     frame = totals.drop_columns(["filled"]).to_pandas(types_mapper=pd.ArrowDtype)

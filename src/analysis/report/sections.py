@@ -87,7 +87,8 @@ class RunOutputs:
         None when the transactions lack the column."""
 
         def compute() -> pd.DataFrame | None:
-            spend = profiles.category_spend(self.study.require(catalog.TRANSACTIONS), column)
+            spend = profiles.category_spend(self.study.require(catalog.TRANSACTIONS), column,
+                                            memory_limit=self.study.params.scoring.engine_memory_limit)
             return None if spend is None else profiles.purchase_mix(self.get(catalog.CUSTOMERS), spend, column)
 
         return self.shared(f"purchase_mix:{column}", compute)

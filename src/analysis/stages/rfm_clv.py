@@ -521,7 +521,7 @@ def holdout_check(path: Path, period: Period, scoring: Scoring) -> HoldoutCheck:
                                                    months=scoring.holdout_months))
     split = holdout_split_summary(
         path, calibration_end=cal_end, observation_end=period.end, observation_start=period.start,
-        time_unit=scoring.time_unit, engine=scoring.engine, rfm_only=True,
+        time_unit=scoring.time_unit, engine=scoring.engine, rfm_only=True, memory_limit=scoring.engine_memory_limit,
     )
     if split.empty:
         return HoldoutCheck({}, skipped=skip_note("skip_holdout_empty", start=period.start, calibration_end=cal_end))
@@ -556,7 +556,7 @@ def compute(
     """
     summary = customer_summary(
         transactions_path, observation_end=period.end, observation_start=period.start,
-        time_unit=scoring.time_unit, engine=scoring.engine,
+        time_unit=scoring.time_unit, engine=scoring.engine, memory_limit=scoring.engine_memory_limit,
     )
     require_purchases(summary, transactions_path, period)
     excluded = read_excluded(Path(transactions_path), period)

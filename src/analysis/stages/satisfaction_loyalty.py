@@ -143,7 +143,8 @@ def p_alive_at(transactions_path: Path, cutoff: date, p: StudyParams) -> pd.Data
     if cutoff < p.period.start:
         return None
     summary = customer_summary(transactions_path, observation_end=cutoff, observation_start=p.period.start,
-                               time_unit=p.scoring.time_unit, engine=p.scoring.engine, rfm_only=True)
+                               time_unit=p.scoring.time_unit, engine=p.scoring.engine, rfm_only=True,
+                               memory_limit=p.scoring.engine_memory_limit)
     if not (summary["frequency"] > 0).any():
         return None
     try:
