@@ -43,21 +43,22 @@ def main(argv: list[str] | None = None) -> int:
     if args.max_training_customers is not None:
         churn = params.churn.model_copy(update={"max_training_customers": args.max_training_customers})
         params = params.model_copy(update={"churn": churn})
-    inputs = stage.read_inputs(study)
+    handed = [stage.read_inputs(study)]
+    n_customers, n_transactions = len(handed[0].customers), len(handed[0].transactions)
     with measured_block(args.profile) as block:
-        result = stage.compute(inputs, params)
+        result = stage.compute(handed.pop(), params)  # handed over, as run() does: compute lets the transactions go
     wall, peak, before = block["wall"], block["peak_bytes"], block["peak_before"]
     validation = result.churn_validation or {}
     figures = {
         "wall": wall, "peak_bytes": peak, "peak_growth_bytes": peak - before,
-        "customers": len(inputs.customers), "transactions": len(inputs.transactions),
+        "customers": n_customers, "transactions": n_transactions,
         "churn_n_train": validation.get("n_train"), "churn_n_validation": validation.get("n_validation"),
         "churn_auc": validation.get("auc"), "load_average": os.getloadavg()[0],
         "training_sample": validation.get("training_sample"),
         "churn_top_decile_lift": validation.get("top_decile_lift"),
     }
     print(f"stage 4 compute: {wall:.1f} s, peak {peak / 2**20:,.0f} MiB (+{(peak - before) / 2**20:,.0f} MiB over "
-          f"the inputs); {len(inputs.customers):,} customers, {len(inputs.transactions):,} transactions; churn "
+          f"the inputs); {n_customers:,} customers, {n_transactions:,} transactions; churn "
           f"trained on {figures['churn_n_train']}, validated on {figures['churn_n_validation']}, AUC "
           f"{figures['churn_auc']}; load average {figures['load_average']:.2f}")
     if args.result:

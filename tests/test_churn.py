@@ -13,6 +13,7 @@ from analysis.methods.churn import (
     REASONS,
     ChurnInputError,
     ChurnModel,
+    CodedTransactions,
     calibration_table,
     churn_features,
     churn_labels_and_features,
@@ -106,6 +107,22 @@ def test_scores_cover_every_customer_at_as_of_and_are_reproducible(model, transa
     )
     pd.testing.assert_frame_equal(again.scores_, scores)
     assert again.validation_report().auc == model.validation_report().auc
+
+
+def test_a_model_fitted_on_the_coded_transactions_is_the_same_model(model, transactions):
+    coded = CodedTransactions.up_to(transactions, END)
+    again = ChurnModel(horizon_days=180, random_state=0).fit(coded, END)
+    pd.testing.assert_frame_equal(again.scores_, model.scores_, check_exact=True)
+    pd.testing.assert_frame_equal(again.train_, model.train_, check_exact=True)
+    assert again.validation_report().as_dict() == model.validation_report().as_dict()
+
+
+@pytest.mark.parametrize("coded_until", [None, "2024-06-30"])
+def test_transactions_coded_up_to_another_day_are_refused(transactions, coded_until):
+    coded = (CodedTransactions.of(transactions) if coded_until is None
+             else CodedTransactions.up_to(transactions, pd.Timestamp(coded_until)))
+    with pytest.raises(ValueError, match=r"code them with CodedTransactions\.up_to\(transactions, as_of\)"):
+        ChurnModel(horizon_days=180).fit(coded, END)
 
 
 def test_report_is_json_ready(model):

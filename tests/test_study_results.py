@@ -5,6 +5,7 @@ must recover them. Tolerances are stated per check.
 """
 
 import json
+import weakref
 from pathlib import Path
 
 import numpy as np
@@ -194,3 +195,25 @@ def test_last_quarters_plan_effect_is_recovered_and_the_naive_one_is_not(run, sa
     assert 'href="#plan_effect">Did last quarter&#39;s plan work?' in page
     assert "管理效果评估" in (sample_report.parent / "index.html").read_text(encoding="utf-8")
     assert f"{100 * bought['estimate']:+.1f} points" in page
+
+
+def test_stage_4_lets_the_transactions_go_before_the_churn_model_is_fitted(sample_report, out_root, monkeypatch):
+    """The framed transactions (the stage's largest frame) are not held beside the churn model's features."""
+    from analysis.frame.study import open_study
+    from analysis.methods import churn
+    from analysis.stages import satisfaction_loyalty
+
+    study = open_study(ROOT / "params" / "sample.yaml", out_root=out_root)
+    handed = [satisfaction_loyalty.read_inputs(study)]
+    frame = weakref.ref(handed[0].transactions)
+    seen = []
+    fit = churn.ChurnModel.fit
+
+    def spying(self, transactions, *args, **kwargs):
+        seen.append((type(transactions).__name__, frame() is None))
+        return fit(self, transactions, *args, **kwargs)
+
+    monkeypatch.setattr(churn.ChurnModel, "fit", spying)
+    result = satisfaction_loyalty.compute(handed.pop(), study.params)  # handed over, as run() does
+    assert seen == [("CodedTransactions", True)]
+    assert result.churn_validation is not None and result.customers["churn_probability"].notna().all()

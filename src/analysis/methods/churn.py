@@ -42,7 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -185,6 +185,14 @@ class CodedTransactions:
     orders: _DatedPairs
     days: _DatedPairs
     ids: pd.Index
+    until: pd.Timestamp | None = None  # the last day coded (:meth:`up_to`); None: every day
+
+    @classmethod
+    def up_to(cls, transactions: pd.DataFrame, as_of: pd.Timestamp) -> CodedTransactions:
+        """The transactions of the days up to ``as_of`` coded: what :meth:`ChurnModel.fit` at ``as_of`` reads."""
+        tx = transactions_frame(transactions)
+        coded = cls.of(tx, (tx["order_date"] <= as_of).to_numpy())
+        return replace(coded, until=as_of)
 
     @classmethod
     def of(cls, transactions: pd.DataFrame, rows: np.ndarray | None = None) -> CodedTransactions:
@@ -207,6 +215,11 @@ class CodedTransactions:
             days=_DatedPairs.of(customer[bought], day[bought], day[bought]),
             ids=pd.Index(ids),
         )
+
+    def first_purchase(self) -> pd.Timestamp | None:
+        """The day of the first purchase coded; None when there is none."""
+        days = self.day[self.is_purchase]
+        return pd.Timestamp(days.min().astype("datetime64[D]")) if len(days) else None
 
     def features_at(self, t: pd.Timestamp, trend_window_days: int) -> pd.DataFrame:
         """:func:`churn_features` at ``t``, indexed by customer code, without the complaint counts."""
@@ -495,7 +508,7 @@ class ChurnModel:
 
     def fit(
         self,
-        transactions: pd.DataFrame,
+        transactions: pd.DataFrame | CodedTransactions,
         as_of: date | str | pd.Timestamp,
         *,
         complaints: pd.DataFrame | None = None,
@@ -503,6 +516,9 @@ class ChurnModel:
         training_strata: pd.Series | None = None,
     ) -> ChurnModel:
         """Train at as_of − 2·horizon, validate at as_of − horizon, score everybody at as_of.
+
+        ``transactions``: the transactions, or :meth:`CodedTransactions.up_to` ``as_of`` of them, so
+        that a caller can let the frame go before the model is fitted (the same model either way).
 
         ``training_strata`` (a Series indexed by ``customer_id``, e.g. the tier) stratifies the
         training sample together with the label when the training window has more than
@@ -524,12 +540,15 @@ class ChurnModel:
         self.as_of_ = as_timestamp(as_of, "as_of")
         self.cutoff_train_ = self.as_of_ - 2 * h
         self.cutoff_validation_ = self.as_of_ - h
-        tx = transactions_frame(transactions)
-        until_as_of = (tx["order_date"] <= self.as_of_).to_numpy()
-        _check_history(tx["order_date"][tx["is_purchase"].to_numpy() & until_as_of], self.cutoff_train_,
-                       2 * int(self.horizon_days))
+        # coded once, cut at the three cutoffs
+        coded = transactions if isinstance(transactions, CodedTransactions) else CodedTransactions.up_to(
+            transactions, self.as_of_)
+        del transactions  # the frame is not needed again: it goes here unless the caller holds it
+        if coded.until != self.as_of_:
+            raise ValueError(f"the transactions are coded up to {coded.until}, not as_of {self.as_of_}: "
+                             "code them with CodedTransactions.up_to(transactions, as_of)")
+        _check_history(coded.first_purchase(), self.cutoff_train_, 2 * int(self.horizon_days))
         check_window_days(self.trend_window_days)
-        coded = CodedTransactions.of(tx, until_as_of)  # coded once, cut at the three cutoffs
         common = {"horizon_days": int(self.horizon_days), "trend_window_days": self.trend_window_days}
         self.train_ = coded.labelled_features(complaints, self.cutoff_train_, **common)
         self.validation_ = coded.labelled_features(complaints, self.cutoff_validation_, **common)
@@ -706,10 +725,10 @@ def stratified_sample(
     return positions, weights / weights.mean()
 
 
-def _check_history(purchase_dates: pd.Series, cutoff: pd.Timestamp, days: int) -> None:
+def _check_history(first_purchase: pd.Timestamp | None, cutoff: pd.Timestamp, days: int) -> None:
     """Raise :class:`ChurnHistoryError` when nobody bought on or before the training cutoff."""
-    if purchase_dates.empty or purchase_dates.min() > cutoff:
-        first = "—" if purchase_dates.empty else str(purchase_dates.min().date())
+    if first_purchase is None or first_purchase > cutoff:
+        first = "—" if first_purchase is None else str(first_purchase.date())
         raise ChurnHistoryError(
             "short_history",
             f"no purchases on or before the training cutoff {cutoff.date()} (2 × churn.horizon_days = "

@@ -47,10 +47,11 @@ class ExperienceResult:
 class ExperienceInputs:
     """What stage 4 works on: the tiered customers, the cleaned transactions, the churn model's P(alive)
     baseline (:func:`p_alive_at` the validation cutoff; None when it cannot be fitted), and the surveys
-    and complaints when given."""
+    and complaints when given. :func:`compute` replaces the transactions with their coding for the
+    churn model (:meth:`analysis.methods.churn.CodedTransactions.up_to`) once nothing else reads them."""
 
     customers: pd.DataFrame
-    transactions: pd.DataFrame
+    transactions: pd.DataFrame | churn.CodedTransactions
     churn_baseline: pd.DataFrame | None
     surveys: pd.DataFrame | None = None
     complaints: pd.DataFrame | None = None
@@ -264,7 +265,12 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
     result.tables["lifecycle"] = stage_table.counts.reset_index().astype({"tier": "string"})
     result.notes["lifecycle_rules"] = lifecycle.describe_lifecycle_rules(rules)
 
-    customers = churn_tables(replace(inputs, transactions=transactions), customers, trend, p, result)
+    # The churn model reads the transactions coded. Coded, the frame goes before the model's features
+    # are made: nothing else holds it once ``run`` has handed its inputs over.
+    coded = churn.CodedTransactions.up_to(transactions, lifecycle.as_timestamp(p.period.end, "as_of"))
+    inputs = replace(inputs, transactions=coded)
+    del transactions
+    customers = churn_tables(inputs, customers, trend, p, result)
     result.customers = customers
     return result
 
@@ -289,8 +295,7 @@ def read_inputs(study: Study) -> ExperienceInputs:
 
 def run(study: Study) -> ExperienceResult:
     """Run stage 4 on the study's outputs and write its tables, the enriched customers.parquet and experience.json."""
-    inputs = read_inputs(study)
-    result = compute(inputs, study.params)
+    result = compute(read_inputs(study), study.params)  # not held here: compute lets the transactions go
     for key, table in result.tables.items():
         study.write(catalog.EXPERIENCE_TABLES[key], _storable(table))
     study.write(catalog.CUSTOMERS, result.customers)
