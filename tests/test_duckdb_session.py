@@ -15,12 +15,14 @@ from pandas.testing import assert_frame_equal
 
 from analysis.methods import profiles
 from analysis.methods.customer_summary import EngineError, customer_summary, holdout_split_summary
-from analysis.methods.duckdb_session import check_memory_size, duckdb_session
+from analysis.methods.duckdb_session import EngineMemoryError, check_memory_size, duckdb_session
 
 
 @pytest.mark.parametrize("text", ["1GB", "512MB", "1.5GB", "2GiB", " 300 mb ", "4TB"])
 def test_memory_sizes_duckdb_reads_are_accepted(text):
     assert check_memory_size(text) == text.strip()
+    with duckdb_session(text) as con:  # and DuckDB reads them
+        assert con.execute("SELECT 1").fetchone() == (1,)
 
 
 @pytest.mark.parametrize("text", ["2 gigs", "1024", "GB", "-1GB", "1,5GB", "80%", ""])
@@ -83,6 +85,8 @@ def test_a_tight_limit_gives_the_same_summaries(many_orders):
 def test_running_out_of_the_limit_names_the_params_key_to_raise(many_orders):
     with pytest.raises(EngineError) as err:
         customer_summary(many_orders, observation_end=date(2023, 12, 31), memory_limit="1MB")
-    message = str(err.value)
-    assert f"DuckDB could not summarise {many_orders} within its memory limit of 1MB (scoring.engine_memory_limit)" in message
-    assert "raise it, e.g. to 2GB, or set it to null" in message
+    assert str(err.value).startswith(
+        f"DuckDB could not summarise {many_orders}: DuckDB ran out of memory within its memory limit of 1MB "
+        "(scoring.engine_memory_limit): raise it, e.g. to 2GB, or set it to null for DuckDB's default"), str(err.value)
+    with pytest.raises(EngineMemoryError, match=r"within its memory limit of 1MB \(scoring\.engine_memory_limit\)"):
+        profiles.category_spend(many_orders, "product_category", memory_limit="1MB")

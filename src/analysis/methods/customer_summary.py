@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from analysis.methods.duckdb_session import duckdb_session
+from analysis.methods.duckdb_session import EngineMemoryError, duckdb_session
 
 TimeUnit = Literal["D", "W"]
 Engine = Literal["duckdb", "spark"]
@@ -324,13 +324,7 @@ def _run_duckdb(transactions_path: Path, queries: list[str], memory_limit: str |
         with duckdb_session(memory_limit) as con:
             con.read_parquet(source).create_view("transactions")
             return [con.sql(query).to_arrow_table() for query in queries]
-    except duckdb.Error as exc:
-        if isinstance(exc, duckdb.OutOfMemoryException):
-            raise EngineError(
-                f"DuckDB could not summarise {transactions_path} within its memory limit of {memory_limit} "
-                f"(scoring.engine_memory_limit): raise it, e.g. to 2GB, or set it to null for DuckDB's default "
-                f"(80 % of this machine's memory). DuckDB said: {exc}"
-            ) from exc
+    except (duckdb.Error, EngineMemoryError) as exc:
         raise EngineError(f"DuckDB could not summarise {transactions_path}: {exc}") from exc
 
 
