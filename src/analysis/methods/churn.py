@@ -200,19 +200,24 @@ class CodedTransactions:
         tx = transactions_frame(transactions)
         customer, ids = sorted_codes(tx["customer_id"])
         kept = customer >= 0 if rows is None else (customer >= 0) & rows
-        order = tx["order_code"].to_numpy()[kept]
-        customer = customer[kept].astype(np.int32 if len(ids) < 2**31 else np.int64)
-        day = tx["order_date"].to_numpy()[kept].astype("datetime64[D]").astype(np.int32)
-        amount, is_purchase = tx["amount"].to_numpy()[kept], tx["is_purchase"].to_numpy()[kept]
+        every = bool(kept.all())  # the usual case: then no column is copied to be masked
+
+        def kept_rows(values: np.ndarray) -> np.ndarray:
+            return values if every else values[kept]
+
+        order = kept_rows(tx["order_code"].to_numpy())
+        customer = kept_rows(customer).astype(np.int32 if len(ids) < 2**31 else np.int64)
+        day = kept_rows(tx["order_date"].to_numpy()).astype("datetime64[D]").astype(np.int32)
+        amount, is_purchase = kept_rows(tx["amount"].to_numpy()), kept_rows(tx["is_purchase"].to_numpy())
         if len(customer) and np.any(customer[1:] < customer[:-1]):  # not framed: one run per customer, stably
             runs = np.argsort(customer, kind="stable")
             customer, day, amount, is_purchase, order = (a[runs] for a in (customer, day, amount, is_purchase, order))
         starts = np.flatnonzero(run_starts(customer))
-        bought = is_purchase.nonzero()[0]
+        bought_customer, bought_day = customer[is_purchase], day[is_purchase]
         return cls(
             customer, day, amount, is_purchase, starts,
-            orders=_DatedPairs.of(customer[bought], order[bought], day[bought]),
-            days=_DatedPairs.of(customer[bought], day[bought], day[bought]),
+            orders=_DatedPairs.of(bought_customer, order[is_purchase], bought_day),
+            days=_DatedPairs.of(bought_customer, bought_day, bought_day),
             ids=pd.Index(ids),
         )
 
@@ -306,8 +311,9 @@ class _DatedPairs:
         low, width = int(key.min()), int(key.max()) - int(key.min()) + 1
         if (int(customer.max()) + 1) * width < 2**62:  # one integer per pair: one sort
             pair = customer.astype(np.int64) * width + (key - low)
-            by = np.argsort(pair, kind="stable")
-            pair = pair[by]
+            # framed rows come by customer and day: the (customer, day) pairs are in order already
+            by = None if np.all(pair[1:] >= pair[:-1]) else np.argsort(pair, kind="stable")
+            pair = pair if by is None else pair[by]
             new_pair = run_starts(pair)
             customer = (pair[new_pair] // width).astype(customer.dtype)
         else:
@@ -315,7 +321,7 @@ class _DatedPairs:
             customer, key = customer[by], key[by]
             new_pair = run_starts(customer) | run_starts(key)
             customer = customer[new_pair]
-        day = day[by]
+        day = day if by is None else day[by]
         # a pair's days in any order: only their latest on or before a cutoff is asked for
         new_day = new_pair | run_starts(day)
         return cls(customer, np.flatnonzero(new_pair[new_day]), day[new_day])
