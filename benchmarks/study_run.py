@@ -38,6 +38,10 @@ WHOLE, FLOOR = "whole study", "floor: DuckDB, one query"
 OTHER_LABEL = "other (checks, fingerprints, publish)"
 PACKAGES = ["duckdb", "pandas", "numpy", "scipy", "pyarrow", "papermill", "nbclient", "ipykernel", "psutil"]
 MIB = 1024**2
+#: The targets at 10M transaction rows: the whole study's wall seconds and peak, stage 1 against the floor.
+TARGET_SIZE = 10_000_000
+WHOLE_TARGET_SECONDS, WHOLE_TARGET_BYTES = 90.0, 3 * 1024**3
+CLEAN_TARGET_RATIO = 2.0
 
 
 @dataclass
@@ -213,8 +217,40 @@ def side_by_side(by_size: dict[int, list[Row]]) -> list[str]:
     return _aligned(header, body, right=set(range(1, len(header))))
 
 
+def target_lines(by_size: dict[int, list[Row]]) -> list[str]:
+    """Per size, the whole study's time and peak and stage 1 as a multiple of the floor; at
+    :data:`TARGET_SIZE`, each against its target (MET / NOT MET)."""
+    lines = []
+    for size, rows in by_size.items():
+        at = {r.stage: r for r in rows}
+        whole, clean, floor = at[WHOLE], at[STAGES[0]], at[FLOOR]
+        judged = size == TARGET_SIZE
+        if whole.status == "ok":
+            text = f"whole study ({size_label(size)}): {whole.wall:.1f} s, peak {whole.peak_text()} MiB"
+            if judged:
+                memory = "not measured" if whole.peak_bytes is None else _verdict(whole.peak_bytes <= WHOLE_TARGET_BYTES)
+                text += (f" -> target <= {WHOLE_TARGET_SECONDS:.0f} s: {_verdict(whole.wall <= WHOLE_TARGET_SECONDS)}; "
+                         f"<= {WHOLE_TARGET_BYTES / 1024**3:.0f} GiB: {memory}")
+        else:
+            text = f"whole study ({size_label(size)}): {whole.status}"
+        lines.append(text)
+        if clean.status == "ok" and floor.status == "ok" and floor.wall:
+            ratio = clean.wall / floor.wall
+            text = (f"{STAGES[0]} ({size_label(size)}): {clean.wall:.1f} s = {ratio:.1f}x the floor's {floor.wall:.1f} s")
+            if judged:
+                text += f" -> target <= {CLEAN_TARGET_RATIO:.0f}x: {_verdict(ratio <= CLEAN_TARGET_RATIO)}"
+        else:
+            text = f"{STAGES[0]} ({size_label(size)}): against the floor not measured"
+        lines.append(text)
+    return lines
+
+
+def _verdict(met: bool) -> str:
+    return "MET" if met else "NOT MET"
+
+
 def write_markdown(path: Path, command: str, facts: list[str], tables: list[str], notes: list[str],
-                   started: datetime, seconds: float) -> None:
+                   started: datetime, seconds: float, targets: list[str]) -> None:
     text = [
         "# Whole-study benchmark results",
         "",
@@ -239,6 +275,10 @@ def write_markdown(path: Path, command: str, facts: list[str], tables: list[str]
         "```",
         *tables,
         "```",
+        "",
+        "## Targets",
+        "",
+        *(f"- {line}" for line in targets),
         "",
         "## Notes",
         "",
@@ -282,11 +322,12 @@ def main(argv: list[str] | None = None) -> int:
     if len(by_size) > 1:
         tables += side_by_side(by_size)
     print("\n" + "\n".join(tables) + "\n")
-    for line in notes:
+    targets = target_lines(by_size)
+    for line in [*targets, "", *notes]:
         print(line)
     command = "benchmarks/study_run.py " + " ".join(argv if argv is not None else sys.argv[1:])
     DATA.mkdir(exist_ok=True)
-    write_markdown(args.results, command.strip(), facts, tables, notes, started, time.perf_counter() - clock)
+    write_markdown(args.results, command.strip(), facts, tables, notes, started, time.perf_counter() - clock, targets)
     print(f"\nwritten: {args.results}")
     bad = [r for rows in by_size.values() for r in rows if r.status not in ("ok", "not run")]
     return 1 if bad else 0

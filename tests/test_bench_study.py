@@ -282,6 +282,34 @@ def test_a_stopped_run_reads_as_stopped_and_not_run_with_no_rates() -> None:
     assert rows[study_run.OTHER_LABEL].wall == pytest.approx(14.0)
 
 
+def _measured(stage_seconds: float, whole_seconds: float, whole_peak_mib: int, floor_seconds: float | None,
+              *, rows: int = 10_000_000, whole_status: str = "ok") -> list:
+    from study_run import FLOOR, STAGES, WHOLE, Row
+
+    floor = Row(FLOOR, rows, floor_seconds, 500 * MIB, "ok" if floor_seconds else "error")
+    return [Row(STAGES[0], rows, stage_seconds, 900 * MIB), Row(WHOLE, rows, whole_seconds, whole_peak_mib * MIB, whole_status),
+            floor]
+
+
+def test_the_targets_are_judged_at_10m_rows_only() -> None:
+    import study_run
+
+    lines = study_run.target_lines({
+        1_000_000: _measured(14.3, 65.5, 1518, 1.2, rows=1_022_576),
+        10_000_000: _measured(65.0, 212.5, 2882, 12.5),
+    })
+    assert lines == [
+        "whole study (1M rows): 65.5 s, peak 1,518 MiB",
+        "01_clean (1M rows): 14.3 s = 11.9x the floor's 1.2 s",
+        "whole study (10M rows): 212.5 s, peak 2,882 MiB -> target <= 90 s: NOT MET; <= 3 GiB: MET",
+        "01_clean (10M rows): 65.0 s = 5.2x the floor's 12.5 s -> target <= 2x: NOT MET",
+    ]
+    met = study_run.target_lines({10_000_000: _measured(24.0, 89.0, 3072, 12.5)})
+    assert met[0].endswith("target <= 90 s: MET; <= 3 GiB: MET") and met[1].endswith("target <= 2x: MET")
+    over = study_run.target_lines({10_000_000: _measured(26.0, 91.0, 3073, None, whole_status="failed")})
+    assert over == ["whole study (10M rows): failed", "01_clean (10M rows): against the floor not measured"]
+
+
 # --------------------------------------------------------------------------------------------------
 # one tiny real run
 
@@ -300,3 +328,4 @@ def test_tiny_real_study_is_measured_step_by_step(tmp_path: Path, monkeypatch) -
         line = next(li for li in text.splitlines() if li.startswith(stage + " "))
         assert f"{seconds:.1f}" in line, line
     assert "floor: DuckDB, one query" in text and "RAM:" in text
+    assert "## Targets" in text and "- whole study (3k rows): " in text
