@@ -219,3 +219,42 @@ def test_quarantine_rows_are_json_dumps_of_each_row(rows, names, personal):
 
     assert records_json(frame, privacy) == dumped(frame)
     assert records_json(frame.astype("string"), privacy) == dumped(frame.astype("string"))
+
+
+class _MaskedTriage:
+    """The triage as pandas masks would keep it: a text column of reasons and one of details."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.reason = pd.Series(pd.NA, index=index, dtype="string")
+        self.detail = pd.Series(pd.NA, index=index, dtype="string")
+
+    def set_aside(self, mask: pd.Series, reason: str, detail: pd.Series | None = None) -> None:
+        now = mask.fillna(False).astype(bool) & self.reason.isna()
+        if detail is not None:
+            self.detail = self.detail.mask(now, detail.reindex(self.detail.index).astype("string"))
+        self.reason = self.reason.mask(now, reason)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), n=st.integers(0, 40), shifted=st.booleans())
+def test_the_triage_gives_each_row_the_first_reason_and_its_detail_as_masks_would(data, n, shifted):
+    """Reasons kept as numbers and details kept sparse read as pandas masks over text columns read."""
+    from analysis.methods.cleaning import _Triage
+
+    index = pd.RangeIndex(n) if not shifted else pd.Index(range(100, 100 + 3 * n, 3))
+    triage, reference = _Triage(pd.DataFrame(index=index)), _MaskedTriage(index)
+    for _ in range(data.draw(st.integers(0, 6))):
+        flags = data.draw(st.lists(st.sampled_from([True, False, None]), min_size=n, max_size=n))
+        mask = pd.Series(flags, index=index, dtype="boolean")
+        if n and data.draw(st.booleans()):  # a mask of some rows only: aligned on the labels
+            mask = mask.iloc[: data.draw(st.integers(0, n))]
+        reason = data.draw(st.sampled_from(["duplicate", "total_row", "invalid_date"]))
+        detail = None
+        if data.draw(st.booleans()):
+            labels = data.draw(st.lists(st.sampled_from(list(index) or [0]), unique=True))
+            detail = pd.Series([f"row {label}" for label in labels], index=labels, dtype="string")
+        triage.set_aside(mask, reason, detail)
+        reference.set_aside(mask, reason, detail)
+    pd.testing.assert_series_equal(triage.reason, reference.reason)
+    pd.testing.assert_series_equal(triage.detail, reference.detail)
+    pd.testing.assert_series_equal(triage.open, reference.reason.isna())

@@ -168,10 +168,13 @@ class _Triage:
 
     def __init__(self, df: pd.DataFrame, rejected: pd.DataFrame | None = None, privacy: Privacy | None = None) -> None:
         self.df = df
-        self.reason = pd.Series(pd.NA, index=df.index, dtype="string")
-        self.detail = pd.Series(pd.NA, index=df.index, dtype="string")
         self.rejected = rejected if rejected is not None else pd.DataFrame(columns=REJECTED_COLUMNS)
         self.privacy = privacy or Privacy()
+        # per row the number of its reason in _reasons, 0 while open; the details at the rows given them:
+        # a file of millions of rows then holds no text column of its own until the quarantine is made
+        self._codes = np.zeros(len(df), dtype=np.int16)
+        self._reasons: list[str] = []
+        self._details: list[tuple[np.ndarray, pd.Series]] = []
 
     @property
     def rows_in(self) -> int:
@@ -179,14 +182,36 @@ class _Triage:
 
     @property
     def open(self) -> pd.Series:
-        return self.reason.isna()
+        return pd.Series(self._codes == 0, index=self.df.index)
+
+    @property
+    def reason(self) -> pd.Series:
+        """Each row's reason (text), missing while it is open."""
+        numbers = pa.array(self._codes.astype(np.int32) - 1, mask=self._codes == 0)
+        text = pa.DictionaryArray.from_arrays(numbers, pa.array(self._reasons, pa.large_string())).cast(pa.large_string())
+        return pd.Series(pd.array(text, dtype="string"), index=self.df.index)
+
+    @property
+    def detail(self) -> pd.Series:
+        """Each row's detail (text), where its reason came with one."""
+        out = pd.Series(pd.NA, index=self.df.index, dtype="string")
+        for positions, values in self._details:
+            out.iloc[positions] = values.to_numpy(dtype=object, na_value=pd.NA)
+        return out
 
     def set_aside(self, mask: pd.Series, reason: str, detail: pd.Series | None = None) -> None:
         """Give ``reason`` (and ``detail``, text per row) to the rows of ``mask`` that have none yet."""
-        now = mask.fillna(False).astype(bool) & self.open
-        if detail is not None:
-            self.detail = self.detail.mask(now, detail.reindex(self.detail.index).astype("string"))
-        self.reason = self.reason.mask(now, reason)
+        flags = mask.fillna(False).astype(bool)
+        if flags.index.equals(self.df.index):
+            now = flags.to_numpy(dtype=bool) & (self._codes == 0)
+        else:  # aligned on the labels, as pandas aligns them
+            now = (flags & self.open).reindex(self.df.index, fill_value=False).to_numpy(dtype=bool)
+        if reason not in self._reasons:
+            self._reasons.append(reason)
+        positions = np.flatnonzero(now)
+        self._codes[positions] = self._reasons.index(reason) + 1
+        if detail is not None and len(positions):
+            self._details.append((positions, detail.reindex(self.df.index[positions]).astype("string")))
 
     def result(self, source: str, source_file: str, raw: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
         kept = self.df[self.open].copy()
