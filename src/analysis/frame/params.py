@@ -137,8 +137,8 @@ class Scoring(_Section):
     engine: Literal["duckdb", "spark"] = "duckdb"
     engine_memory_limit: str | None = Field(
         "1GB",
-        description="the most memory DuckDB may take for the summaries (e.g. 512MB, 2GB); beyond it, it spills to a "
-        "temporary folder; null: DuckDB's default, 80 % of the machine's memory",
+        description="the most memory DuckDB may take for its queries (the customer summaries, the spend per category), "
+        "e.g. 512MB or 2GB; beyond it, it spills to a temporary folder; null: DuckDB's default, 80 % of the machine's memory",
     )
     time_unit: Literal["D", "W"] = "D"
     rfm_bins: int = Field(5, ge=2, le=10)
