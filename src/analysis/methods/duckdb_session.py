@@ -2,7 +2,7 @@
 
 DuckDB's own default limit is 80 % of the machine's memory: on a large export its hash tables alone
 would then take gigabytes beside the study's frames. Under a limit it writes what does not fit to
-disk and carries on (a 10-million-row summary under ``1GB`` takes about 10 % longer and half the
+disk and carries on (a 10-million-row summary under ``1GB`` takes about 10 % longer and 40 % less
 memory). It spills to ``.tmp`` in the working folder unless told otherwise, which for a notebook is
 its folder in the repository: :func:`duckdb_session` points it at a temporary folder it removes
 afterwards. What cannot be done within the limit fails with :class:`EngineMemoryError`, which says
