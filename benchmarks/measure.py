@@ -126,3 +126,8 @@ def measured_block(profile_top: int = 0) -> Iterator[dict[str, float]]:
             text = io.StringIO()
             pstats.Stats(profiler, stream=text).sort_stats("cumulative").print_stats(profile_top)
             print(text.getvalue())
+
+
+def verdict(met: bool) -> str:
+    """How a target line ends: MET or NOT MET."""
+    return "MET" if met else "NOT MET"

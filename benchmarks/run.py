@@ -46,7 +46,7 @@ sys.path.insert(0, str(HERE))
 
 from datagen import OBSERVATION_END, cache_path, generation_seconds  # noqa: E402
 from machine import base_facts, commit, first_line  # noqa: E402
-from measure import run_measured  # noqa: E402
+from measure import run_measured, verdict  # noqa: E402
 from peers_env import PEER_PACKAGES, ensure_peers_venv  # noqa: E402
 
 SIZES = {  # name: (customers, transactions)
@@ -252,8 +252,8 @@ def correctness_checks(work: Path, size: str) -> list[str]:
         if not other_path.exists():
             continue
         same, detail = compare_summaries(ours, pd.read_parquet(other_path))
-        verdict = "AGREE" if same else "DISAGREE"
-        lines.append(f"correctness ({size}): ours (DuckDB) vs {label}: {verdict} - {detail}")
+        agreement = "AGREE" if same else "DISAGREE"
+        lines.append(f"correctness ({size}): ours (DuckDB) vs {label}: {agreement} - {detail}")
     return lines
 
 
@@ -402,8 +402,7 @@ def summary_target_lines(rows: list[Row]) -> list[str]:
         text = (f"summary ({size}): ours (DuckDB) {ours.wall:.2f} s = {ratio:.2f}x the hand-written DuckDB "
                 f"query's {floor.wall:.2f} s")
         if size == size_label(*SIZES["large"]):
-            verdict = "MET" if ratio <= SUMMARY_TARGET_RATIO else "NOT MET"
-            text += f" -> target <= {SUMMARY_TARGET_RATIO}x: {verdict}"
+            text += f" -> target <= {SUMMARY_TARGET_RATIO}x: {verdict(ratio <= SUMMARY_TARGET_RATIO)}"
         lines.append(text)
     return lines
 
@@ -415,9 +414,9 @@ def target_lines(rows: list[Row]) -> list[str]:
             if row.status != "ok":
                 lines.append(f"assignment ({row.size}): {row.status}")
                 continue
-            verdict = "MET" if row.wall <= ASSIGNMENT_TARGET_SECONDS else "NOT MET"
+            met = verdict(row.wall <= ASSIGNMENT_TARGET_SECONDS)
             lines.append(f"assignment ({row.size}): {row.wall:.1f} s, peak {row.peak_bytes / 1024**3:.2f} GiB"
-                         + (f" -> target <= {ASSIGNMENT_TARGET_SECONDS:.0f} s: {verdict}"
+                         + (f" -> target <= {ASSIGNMENT_TARGET_SECONDS:.0f} s: {met}"
                             if row.size == assignment_label(*ASSIGNMENT_SIZES["full"]) else ""))
             continue
         if row.stage != "total (1+2+3)":
@@ -427,10 +426,9 @@ def target_lines(rows: list[Row]) -> list[str]:
             continue
         text = f"total ({row.size}): {row.wall:.1f} s, peak {row.peak_bytes / 1024**3:.2f} GiB"
         if row.size == size_label(*SIZES["large"]):
-            time_ok, memory_ok = row.wall <= TARGET_SECONDS, row.peak_bytes <= TARGET_BYTES
-            verdict = "MET" if time_ok and memory_ok else "NOT MET"
+            met = verdict(row.wall <= TARGET_SECONDS and row.peak_bytes <= TARGET_BYTES)
             text += (f" -> target <= {TARGET_SECONDS:.0f} s and <= 4 GiB for {TARGET_ROWS // 1_000_000}M "
-                     f"transactions: {verdict} (time {row.wall / TARGET_SECONDS:.2f}x of budget, "
+                     f"transactions: {met} (time {row.wall / TARGET_SECONDS:.2f}x of budget, "
                      f"memory {row.peak_bytes / TARGET_BYTES:.2f}x of budget)")
         lines.append(text)
     return lines

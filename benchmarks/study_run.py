@@ -29,7 +29,7 @@ DATA = HERE / "_data"
 sys.path.insert(0, str(HERE))
 
 from machine import base_facts, commit  # noqa: E402
-from measure import run_measured  # noqa: E402
+from measure import run_measured, verdict  # noqa: E402
 from study_data import ensure_export, write_params  # noqa: E402
 from study_measure import OUTSIDE, REPORT_STEP, RunMeasurement, measure_run  # noqa: E402
 
@@ -228,8 +228,8 @@ def target_lines(by_size: dict[int, list[Row]]) -> list[str]:
         if whole.status == "ok":
             text = f"whole study ({size_label(size)}): {whole.wall:.1f} s, peak {whole.peak_text()} MiB"
             if judged:
-                memory = "not measured" if whole.peak_bytes is None else _verdict(whole.peak_bytes <= WHOLE_TARGET_BYTES)
-                text += (f" -> target <= {WHOLE_TARGET_SECONDS:.0f} s: {_verdict(whole.wall <= WHOLE_TARGET_SECONDS)}; "
+                memory = "not measured" if whole.peak_bytes is None else verdict(whole.peak_bytes <= WHOLE_TARGET_BYTES)
+                text += (f" -> target <= {WHOLE_TARGET_SECONDS:.0f} s: {verdict(whole.wall <= WHOLE_TARGET_SECONDS)}; "
                          f"<= {WHOLE_TARGET_BYTES / 1024**3:.0f} GiB: {memory}")
         else:
             text = f"whole study ({size_label(size)}): {whole.status}"
@@ -238,15 +238,11 @@ def target_lines(by_size: dict[int, list[Row]]) -> list[str]:
             ratio = clean.wall / floor.wall
             text = (f"{STAGES[0]} ({size_label(size)}): {clean.wall:.1f} s = {ratio:.1f}x the floor's {floor.wall:.1f} s")
             if judged:
-                text += f" -> target <= {CLEAN_TARGET_RATIO:.0f}x: {_verdict(ratio <= CLEAN_TARGET_RATIO)}"
+                text += f" -> target <= {CLEAN_TARGET_RATIO:.0f}x: {verdict(ratio <= CLEAN_TARGET_RATIO)}"
         else:
             text = f"{STAGES[0]} ({size_label(size)}): against the floor not measured"
         lines.append(text)
     return lines
-
-
-def _verdict(met: bool) -> str:
-    return "MET" if met else "NOT MET"
 
 
 def write_markdown(path: Path, command: str, facts: list[str], tables: list[str], notes: list[str],

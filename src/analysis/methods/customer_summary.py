@@ -53,7 +53,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.dataset as pads
 
-from analysis.methods.duckdb_session import EngineMemoryError, duckdb_session
+from analysis.methods.duckdb_session import EngineMemoryError, duckdb_session, parquet_source
 
 TimeUnit = Literal["D", "W"]
 Engine = Literal["duckdb", "spark"]
@@ -315,14 +315,9 @@ ORDER BY c.customer_id
 def _run_duckdb(transactions_path: Path, queries: list[str], memory_limit: str | None = None) -> list[pa.Table]:
     import duckdb
 
-    source = (
-        str(transactions_path / "**" / "*.parquet")
-        if transactions_path.is_dir()
-        else str(transactions_path)
-    )
     try:
         with duckdb_session(memory_limit) as con:
-            con.read_parquet(source).create_view("transactions")
+            con.read_parquet(parquet_source(transactions_path)).create_view("transactions")
             return [con.sql(query).to_arrow_table() for query in queries]
     except (duckdb.Error, EngineMemoryError) as exc:
         raise EngineError(f"DuckDB could not summarise {transactions_path}: {exc}") from exc

@@ -15,6 +15,7 @@ import re
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 #: A memory size as DuckDB reads it: a number and a unit, e.g. ``512MB``, ``1.5GB``, ``2GiB``.
@@ -56,3 +57,8 @@ def duckdb_session(memory_limit: str | None = None) -> Iterator[Any]:
             f"DuckDB ran out of memory within {within} (scoring.engine_memory_limit): raise it, e.g. to 2GB, or set "
             f"it to null for DuckDB's default (80 % of this machine's memory). DuckDB said: {str(exc).splitlines()[0]}"
         ) from exc
+
+
+def parquet_source(path: Path) -> str:
+    """What DuckDB reads for ``path``: the parquet file, or every parquet file under the folder."""
+    return str(path / "**" / "*.parquet") if path.is_dir() else str(path)

@@ -172,15 +172,22 @@ def frame_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
     return pc.sort_indices(table, sort_keys=[(key, "ascending", "at_end") for key in keys]).to_numpy()
 
 
-def purchases(transactions: pd.DataFrame) -> pd.DataFrame:
-    """The rows that count as purchases: ``is_purchase`` (see :func:`transactions_frame`).
+def purchases(
+    transactions: pd.DataFrame, *, columns: list[str] | None = None, until: pd.Timestamp | None = None
+) -> pd.DataFrame:
+    """The rows that count as purchases: ``is_purchase`` (see :func:`transactions_frame`), on or
+    before ``until`` when given; only ``columns`` when given (a copy of every column of millions of
+    rows would hold the transactions twice).
 
     With the cleaning stage's flag an order returned in full is not a purchase but a free order
     (gross amount 0) is; without it, a purchase is not a return and has a positive net amount.
     Unmatched return rows (``is_return``) count in spend but never as purchases.
     """
     tx = transactions_frame(transactions)
-    return tx[tx["is_purchase"]]
+    keep = tx["is_purchase"].to_numpy(dtype=bool, copy=True)
+    if until is not None:
+        keep &= (tx["order_date"] <= until).to_numpy()
+    return tx.loc[keep, columns] if columns is not None else tx[keep]
 
 
 def spend_trend(

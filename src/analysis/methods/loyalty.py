@@ -25,8 +25,8 @@ from analysis.methods.codes import distinct_pairs, run_starts, sorted_codes
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
+    purchases,
     require_columns,
-    transactions_frame,
 )
 
 LOYALTY_COMPONENTS: dict[str, str] = {
@@ -121,18 +121,14 @@ def cohort_retention(
     """
     if period not in PERIODS:
         raise LoyaltyInputError(f"period={period!r}: use 'Q' (quarters) or 'M' (months)")
-    framed = transactions_frame(transactions)
-    keep = framed["is_purchase"].to_numpy(dtype=bool, copy=True)  # the rows of lifecycle.purchases
-    if as_of is not None:
-        keep &= (framed["order_date"] <= as_of_stamp(as_of)).to_numpy()
-    # the two columns the cohorts need: a copy of every column would hold the transactions twice
-    bought = framed.loc[keep, ["customer_id", "order_date"]]
+    until = as_of_stamp(as_of) if as_of is not None else None
+    bought = purchases(transactions, columns=["customer_id", "order_date"], until=until)
     if bought.empty:
         raise LoyaltyInputError(
             "transactions hold no purchases (rows flagged is_purchase, or non-return rows with amount > 0) "
             "to build cohorts from"
         )
-    end = as_of_stamp(as_of) if as_of is not None else bought["order_date"].max()
+    end = until if until is not None else bought["order_date"].max()
     sizes, active = _cohort_counts(bought["customer_id"], _period_ordinal(bought["order_date"], period))
     last_ordinal = int(_period_ordinal(pd.Series([end]), period).iloc[0])
     grid = _observed_grid(sizes.index, last_ordinal)

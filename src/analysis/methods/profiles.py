@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from scipy import stats
 
 from analysis.i18n import Message, message, to_json
-from analysis.methods.duckdb_session import duckdb_session
+from analysis.methods.duckdb_session import duckdb_session, parquet_source
 
 #: The category of a missing value in :func:`tier_mix` and :func:`purchase_mix`: a message (as JSON
 #: text), so that the mix tables name it in the reader's language when shown (text
@@ -208,9 +208,8 @@ def category_spend(
     :func:`purchase_mix` of it gives the shares of the transactions (up to float rounding; its
     ``unmatched_rows`` then counts these rows). None when the file lacks ``column`` or it is never
     filled."""
-    source = str(transactions_path / "**" / "*.parquet") if transactions_path.is_dir() else str(transactions_path)
     with duckdb_session(memory_limit) as con:
-        rows = con.read_parquet(source)
+        rows = con.read_parquet(parquet_source(transactions_path))
         if column not in rows.columns:
             return None
         quoted, amount = f'"{column}"', f'"{value}"'
