@@ -7,20 +7,21 @@ those lines (:class:`StepTracker`), so the measurement always knows which step i
 thread reads the runner's process tree every :data:`SAMPLE_SECONDS` (:func:`read_tree`) and hands
 each reading to :class:`PeakRecorder`:
 
-- a **kernel** (a process whose command line names ``ipykernel_launcher``) belongs to the step during
-  which it was first seen; its peak is the larger of its sampled resident memory and its kernel-kept
-  high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux), so a short spike between two samples
-  still counts, or, when it starts worker processes (stage 1 on a large export), the largest summed
-  resident memory of every process but the runner at one sample of the step, whichever is larger;
+- a **kernel** (a process whose command line names ``ipykernel_launcher``) belongs to a notebook
+  step by order: the runner starts one kernel per notebook step, in the steps' order, each while the
+  step before runs (:mod:`analysis.frame.kernels`), so the n-th kernel seen is the n-th notebook
+  step's, whichever step was running when it was first seen. Its peak is the larger of its sampled
+  resident memory and its kernel-kept high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux),
+  so a short spike between two samples still counts, or, when it starts worker processes (stage 1
+  on a large export), the largest summed resident memory of the kernel and its descendants at one
+  sample, whichever is larger;
 - the **runner** process's peak during a step is its largest sampled resident memory in that step,
   or its high-water mark when that rose during the step (the report step runs in the runner);
-- the **tree** peak is the largest summed resident memory of all the processes at one sample.
+- the **tree** peak is the largest summed resident memory of all the processes at one sample: while
+  a step runs, that includes the next step's kernel, started ahead.
 
 Samples taken outside the steps (the runner's checks and input fingerprints before the first, the
-publishing after the last) go to the pseudo-step :data:`OUTSIDE`; a kernel first seen between two
-steps goes to the next step. So do samples taken after a step's kernel has ended while the step's
-``done`` line has not been read yet (the reader thread can lag the runner under load): they would
-otherwise give the next step's kernel to the step that just ended.
+publishing after the last) go to the pseudo-step :data:`OUTSIDE`.
 
 A step's own peak is that of its kernels, or of the runner for the report. Wall seconds come from
 the manifest the runner writes (``reports/<run>/manifest.json``), which times each step itself.
@@ -52,12 +53,13 @@ PROGRESS = re.compile(r"^\[(\d+)/(\d+)\] (\S+) (?:…|done in ([0-9.]+) s)\s*$")
 
 @dataclass(frozen=True)
 class Reading:
-    """One process at one sample: resident bytes now and its high-water mark (None when unknown)."""
+    """One process at one sample: resident bytes now, its high-water mark (None when unknown) and its parent."""
 
     pid: int
     is_kernel: bool
     rss: int
     hwm: int | None
+    parent: int | None = None
 
 
 class StepTracker:
@@ -104,7 +106,7 @@ class StepPeak:
     runner_bytes: int = 0
     tree_bytes: int = 0
     kernels: set[int] = field(default_factory=set)
-    work_bytes: int = 0  # the processes other than the runner at one sample: the kernel and its workers
+    work_bytes: int = 0  # a kernel with its descendants (its workers) at one sample
 
     @property
     def own_bytes(self) -> int:
@@ -118,70 +120,79 @@ class PeakRecorder:
 
     def __init__(self, runner_pid: int) -> None:
         self.runner_pid = runner_pid
-        self.steps: dict[str, StepPeak] = {}
         self.tree_bytes = 0  # the whole run
         self.samples = 0
-        self._kernel_step: dict[int, str] = {}
-        self._kernel_peak: dict[int, int] = {}
-        self._waiting: set[int] = set()  # kernels first seen between two steps: they go to the next one
+        self._order: list[str] = []  # the steps, as they started
+        self._kernels: list[int] = []  # as first seen
+        self._kernel_peak: dict[int, int] = {}  # resident or high-water mark
+        self._kernel_tree: dict[int, int] = {}  # the kernel and its descendants at one sample
+        self._runner: dict[str, int] = {}
+        self._tree: dict[str, int] = {}
         self._runner_hwm: int | None = None
 
     def record(self, step: str | None, readings: Iterable[Reading]) -> None:
         """One sample of the tree, taken while ``step`` ran (None: before, between or after the steps)."""
         readings = list(readings)
         self.samples += 1
+        where = self._started(step) if step is not None else OUTSIDE
         total = sum(r.rss for r in readings)
         self.tree_bytes = max(self.tree_bytes, total)
-        peak = self._step(step) if step is not None else None
-        if peak is not None and peak.kernels and not peak.kernels & {r.pid for r in readings}:
-            peak = None  # the step's kernel has ended: its "done" line has not reached us yet
-        if peak is not None:
-            for pid in sorted(self._waiting):
-                self._adopt(pid, peak)
-            self._waiting.clear()
-        where = peak or self._step(OUTSIDE)
-        where.tree_bytes = max(where.tree_bytes, total)
-        if peak is not None:
-            peak.work_bytes = max(peak.work_bytes, sum(r.rss for r in readings if r.pid != self.runner_pid))
+        self._tree[where] = max(self._tree.get(where, 0), total)
+        for kernel, tree in _kernel_trees(readings, self.runner_pid).items():
+            self._kernel_tree[kernel] = max(self._kernel_tree.get(kernel, 0), tree)
         for reading in readings:
             if reading.is_kernel:
-                self._record_kernel(reading, peak)
+                if reading.pid not in self._kernel_peak:
+                    self._kernels.append(reading.pid)
+                self._kernel_peak[reading.pid] = max(self._kernel_peak.get(reading.pid, 0), reading.rss,
+                                                     reading.hwm or 0)
             elif reading.pid == self.runner_pid:
-                self._record_runner(reading, where)
+                rose = reading.hwm is not None and self._runner_hwm is not None and reading.hwm > self._runner_hwm
+                self._runner[where] = max(self._runner.get(where, 0), reading.rss, reading.hwm if rose else 0)
+                if reading.hwm is not None:
+                    self._runner_hwm = max(self._runner_hwm or 0, reading.hwm)
 
     def settle(self, step: str | None) -> None:
-        """Give kernels still waiting for a step to ``step`` (the one running when the run stopped): the
-        runner's line announcing a step can reach us after its kernel's first sample did."""
-        if step is not None and self._waiting:
-            peak = self._step(step)
-            for pid in sorted(self._waiting):
-                self._adopt(pid, peak)
-            self._waiting.clear()
+        """Note ``step`` (the one running when the run stopped) as started: the runner's line announcing
+        it can reach us after its kernel's first sample did."""
+        if step is not None:
+            self._started(step)
 
-    def _step(self, step: str) -> StepPeak:
-        return self.steps.setdefault(step, StepPeak(step))
+    def _started(self, step: str) -> str:
+        if step not in self._order:
+            self._order.append(step)
+        return step
 
-    def _adopt(self, pid: int, peak: StepPeak) -> None:
-        self._kernel_step[pid] = peak.step
-        peak.kernels.add(pid)
-        peak.kernel_bytes = max(peak.kernel_bytes, self._kernel_peak.get(pid, 0))
+    @property
+    def steps(self) -> dict[str, StepPeak]:
+        """Each step's peaks. The runner starts one kernel per notebook step, in the steps' order (each
+        while the step before runs, so that it is ready in time), so the n-th kernel seen is the n-th
+        notebook step's; kernels beyond the steps (one that died and was replaced) go to the last."""
+        peaks = {step: StepPeak(step, runner_bytes=self._runner.get(step, 0), tree_bytes=self._tree.get(step, 0))
+                 for step in [*self._order, *([OUTSIDE] if OUTSIDE in self._tree else [])]}
+        notebooks = [step for step in self._order if step != REPORT_STEP]
+        for number, kernel in enumerate(self._kernels):
+            if not notebooks:
+                break
+            peak = peaks[notebooks[min(number, len(notebooks) - 1)]]
+            peak.kernels.add(kernel)
+            peak.kernel_bytes = max(peak.kernel_bytes, self._kernel_peak[kernel])
+            peak.work_bytes = max(peak.work_bytes, self._kernel_tree.get(kernel, 0))
+        return peaks
 
-    def _record_kernel(self, reading: Reading, peak: StepPeak | None) -> None:
+
+def _kernel_trees(readings: list[Reading], runner_pid: int) -> dict[int, int]:
+    """Each kernel's resident bytes with those of its descendants (its worker processes) at one sample."""
+    parents = {r.pid: r.parent for r in readings}
+    kernels = {r.pid for r in readings if r.is_kernel}
+    trees = dict.fromkeys(kernels, 0)
+    for reading in readings:
         pid = reading.pid
-        self._kernel_peak[pid] = max(self._kernel_peak.get(pid, 0), reading.rss, reading.hwm or 0)
-        if pid not in self._kernel_step:
-            if peak is None:
-                self._waiting.add(pid)
-                return
-            self._adopt(pid, peak)
-        owner = self.steps[self._kernel_step[pid]]
-        owner.kernel_bytes = max(owner.kernel_bytes, self._kernel_peak[pid])
-
-    def _record_runner(self, reading: Reading, peak: StepPeak) -> None:
-        rose = reading.hwm is not None and self._runner_hwm is not None and reading.hwm > self._runner_hwm
-        peak.runner_bytes = max(peak.runner_bytes, reading.rss, reading.hwm if rose else 0)
-        if reading.hwm is not None:
-            self._runner_hwm = max(self._runner_hwm or 0, reading.hwm)
+        while pid is not None and pid not in kernels and pid != runner_pid:
+            pid = parents.get(pid)
+        if pid in kernels:
+            trees[pid] += reading.rss
+    return trees
 
 
 def _high_water_mark(pid: int) -> int | None:
@@ -210,7 +221,7 @@ def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]
             if not is_kernel.get(member.pid):
                 is_kernel[member.pid] = any(KERNEL_MARK in part for part in member.cmdline())
             readings.append(Reading(member.pid, is_kernel[member.pid], member.memory_info().rss,
-                                    _high_water_mark(member.pid)))
+                                    _high_water_mark(member.pid), member.ppid()))
         except psutil.Error:  # it ended between the listing and the reading
             pass
     return readings

@@ -154,6 +154,7 @@ def test_tracker_follows_the_runners_own_progress_lines(monkeypatch, capsys) -> 
     monkeypatch.setattr(runner, "write_manifest", lambda *a, **k: None)
     monkeypatch.setattr(runner, "_execute", lambda *a, **k: None)
     monkeypatch.setattr(runner, "_build_report", lambda *a, **k: None)
+    monkeypatch.setattr(runner.KernelsAhead, "start", lambda self, step: None)  # no kernel: nothing runs in it
     record = runner.RunRecord(study=SimpleNamespace(attempt="test"))
     runner._run_steps(record, [*runner.STAGES, runner.REPORT_STEP], "", progress=False)
     tracker, seen = StepTracker(), []
@@ -189,19 +190,22 @@ def test_recorder_attributes_kernels_runner_and_gaps() -> None:
 def test_a_kernels_worker_processes_count_in_its_steps_peak() -> None:
     recorder = PeakRecorder(runner_pid=1)
     runner = Reading(1, False, 100 * MIB, 100 * MIB)
-    recorder.record("01_clean", [runner, Reading(11, True, 300 * MIB, 350 * MIB), Reading(21, False, 250 * MIB, 260 * MIB),
-                                 Reading(22, False, 200 * MIB, 200 * MIB)])
+    recorder.record("01_clean", [runner, Reading(11, True, 300 * MIB, 350 * MIB, 1), Reading(21, False, 250 * MIB, 260 * MIB, 11),
+                                 Reading(22, False, 200 * MIB, 200 * MIB, 21),
+                                 Reading(13, True, 220 * MIB, 220 * MIB, 1)])  # the next step's kernel, started ahead
     recorder.record("01_clean", [runner, Reading(11, True, 600 * MIB, 600 * MIB)])  # the workers are gone
     assert recorder.steps["01_clean"].own_bytes == 750 * MIB  # 300 + 250 + 200 at one sample
-    recorder.record("02_rfm_clv", [runner, Reading(12, True, 400 * MIB, 900 * MIB)])
+    recorder.record("02_rfm_clv", [runner, Reading(13, True, 400 * MIB, 900 * MIB, 1)])
     assert recorder.steps["02_rfm_clv"].own_bytes == 900 * MIB  # no workers: the kernel's high-water mark
+    assert recorder.steps["02_rfm_clv"].kernels == {13} and recorder.tree_bytes == 1070 * MIB
 
 
-def test_a_kernel_seen_after_the_last_steps_kernel_ended_waits_for_its_own_step() -> None:
+def test_a_kernel_seen_during_the_step_before_its_own_is_its_own_steps() -> None:
     recorder = PeakRecorder(runner_pid=1)
     runner = Reading(1, False, 100 * MIB, 100 * MIB)
     recorder.record("01_clean", [runner, Reading(11, True, 300 * MIB, 300 * MIB)])
-    # the progress lines lag: 01's kernel has ended and 02's has started while 01 is still the step read
+    # started ahead while 01 runs; or 01's kernel has ended and 02's started while the lagging
+    # progress lines still say 01
     recorder.record("01_clean", [runner, Reading(12, True, 500 * MIB, 500 * MIB)])
     recorder.record("02_rfm_clv", [runner, Reading(12, True, 400 * MIB, 500 * MIB)])
     assert recorder.steps["01_clean"].kernels == {11} and recorder.steps["01_clean"].own_bytes == 300 * MIB

@@ -64,6 +64,7 @@ class Stopped:
     stderr: str
     manifest_path: Path
     manifest: dict
+    kernels_left: list  # the run's kernels (the step's and the next, started ahead) alive when it exited
 
 
 def _command(study: SmallStudy, *extra: str) -> list[str]:
@@ -143,6 +144,13 @@ def _wait_for_step(study: SmallStudy, proc: subprocess.Popen, step: str) -> None
     pytest.fail(f"step {step} did not start within {STEP_TIMEOUT} s")
 
 
+def _alive(process) -> bool:
+    try:
+        return process.status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _reap(processes: list) -> None:
     """Wait for the run's kernels to end (they stop when their parent dies); kill any that do not."""
     for process in processes:
@@ -166,13 +174,14 @@ def stop_run(study: SmallStudy, sig: signal.Signals, step: str, *extra: str) -> 
         kernels = psutil.Process(proc.pid).children(recursive=True)
         proc.send_signal(sig)
         proc.wait(timeout=EXIT_TIMEOUT)
+        left = [kernel for kernel in kernels if _alive(kernel)]
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
         _reap(kernels)
     manifest_path, manifest = _attempt_manifest(study, proc.pid)
-    return Stopped(proc.returncode, log.read_text(encoding="utf-8"), manifest_path, manifest)
+    return Stopped(proc.returncode, log.read_text(encoding="utf-8"), manifest_path, manifest, left)
 
 
 def assert_stopped_cleanly(stopped: Stopped, sig: signal.Signals, step: str) -> None:
@@ -182,6 +191,7 @@ def assert_stopped_cleanly(stopped: Stopped, sig: signal.Signals, step: str) -> 
         return
     what = "the report step" if step == "report" else f"stage {step}"
     assert stopped.returncode == 130, stopped.stderr
+    assert not stopped.kernels_left, "the interrupted run left kernels running"
     assert f"interrupted: {what} was interrupted" in stopped.stderr
     assert "Nothing was published: the last good report and outputs of 'small'" in stopped.stderr
     assert str(stopped.manifest_path.parent) in stopped.stderr and "Traceback" not in stopped.stderr
@@ -276,7 +286,7 @@ def test_an_interrupt_a_library_swallows_still_stops_the_run(tmp_path, monkeypat
     from analysis.frame import runner
     from analysis.frame.study import open_study
 
-    def swallowing_step(study, step, out_root, progress):
+    def swallowing_step(study, step, out_root, progress, kernel=None):
         try:
             os.kill(os.getpid(), signal.SIGINT)
             time.sleep(1)

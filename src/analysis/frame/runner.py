@@ -44,9 +44,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from analysis.frame import catalog, history, privacy, storage
+from analysis.frame.kernels import KERNEL_ARGUMENTS, KernelsAhead
 from analysis.frame.params import check_input_headers, given_inputs, history_path
 from analysis.frame.study import (
     STAGING_ENV,
@@ -57,6 +58,9 @@ from analysis.frame.study import (
     remove_stale_attempts,
 )
 from analysis.methods.memory import release_free_memory
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
 
 NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 #: The executed notebooks' folder, inside the run's processed folder (the analyst's side).
@@ -221,8 +225,12 @@ def executed_notebooks_dir(study: Study) -> Path:
     return study.processed_dir / EXECUTED_NOTEBOOKS
 
 
-def _execute(study: Study, stage: str, out_root: str, progress: bool) -> Path:
-    """Run one notebook into the attempt's processed folder, then its HTML; :class:`_StepFailed` on any error."""
+def _execute(study: Study, stage: str, out_root: str, progress: bool, kernel: AsyncKernelManager | None = None) -> Path:
+    """Run one notebook into the attempt's processed folder, then its HTML; :class:`_StepFailed` on any error.
+
+    ``kernel``: one started ahead for it (:mod:`analysis.frame.kernels`; the caller shuts it down);
+    without one, Papermill starts and stops the kernel.
+    """
     import papermill as pm
 
     target = executed_notebooks_dir(study) / f"{stage}.ipynb"
@@ -238,9 +246,8 @@ def _execute(study: Study, stage: str, out_root: str, progress: bool) -> Path:
                 progress_bar=progress,
                 kernel_name="python3",
                 config=kernel_config(),
-                # The kernel's own log (not the cells' output, which the notebook keeps) would print
-                # "KeyboardInterrupt caught in kernel" when the client interrupts it at shutdown.
-                extra_arguments=["--IPKernelApp.log_level=CRITICAL"],
+                extra_arguments=list(KERNEL_ARGUMENTS),
+                km=kernel,
             )
     except pm.PapermillExecutionError as exc:
         see = _try_export(target, html)
@@ -476,16 +483,21 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
     step, started = steps[0], time.perf_counter()
     interrupted = threading.Event()
     try:
-        with kernel_environment(study.attempt or ""), interrupts_noted(interrupted):
+        notebooks = {stage: NOTEBOOK_DIR / f"{stage}.ipynb" for stage in steps if stage != REPORT_STEP}
+        with (kernel_environment(study.attempt or ""), interrupts_noted(interrupted),
+              KernelsAhead(notebooks, kernel_config()) as kernels):
             for number, step in enumerate(steps, start=1):
                 release_free_memory()  # this process lives beside each step's kernel
                 _say(f"[{number}/{len(steps)}] {step} …")
                 write_manifest(record, "running", stage=step)
                 started = time.perf_counter()
-                if step == REPORT_STEP:
-                    _build_report(study)
-                else:
-                    _execute(study, step, out_root, progress)
+                with kernels.taken(step) as kernel:  # started a step ahead (the first step's: now)
+                    if number < len(steps):  # kernels start one at a time, in the steps' order,
+                        kernels.start(steps[number])  # and warm up while the step before runs
+                    if step == REPORT_STEP:
+                        _build_report(study)
+                    else:
+                        _execute(study, step, out_root, progress, kernel)
                 if interrupted.is_set():
                     raise KeyboardInterrupt
                 seconds = round(time.perf_counter() - started, 2)

@@ -1,0 +1,192 @@
+"""The stage kernels, each started one step ahead of its notebook.
+
+Before a notebook's first cell does any work its kernel takes about two seconds: the process
+starts, then the notebook imports pandas, scikit-learn, matplotlib and the study's modules. The
+runner starts the next notebook's kernel when a step begins (:meth:`KernelsAhead.start`) and has it
+import the modules that notebook imports (:func:`notebook_modules`), so its successor is ready
+when a step ends. Kernels start one at a time, in the steps' order. Only imports run ahead,
+silently and outside the kernel's history: the notebook's cells are numbered from 1 and give what
+they give in a fresh kernel. A kernel that died meanwhile is shut down and the notebook gets a
+fresh one. The runner shuts down every kernel
+started here, whether its step succeeds, fails or is interrupted (:meth:`KernelsAhead.taken`,
+:meth:`KernelsAhead.close`).
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import json
+import queue
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from jupyter_core.utils import ensure_event_loop, run_sync
+
+if TYPE_CHECKING:
+    from jupyter_client.manager import AsyncKernelManager
+
+#: The kernel's own log stays quiet: it would print "KeyboardInterrupt caught in kernel" when the
+#: client interrupts it at shutdown (the cells' output is in the notebook). Its history stays in
+#: memory, as nbclient keeps it for the kernels it starts.
+KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:")
+START_TIMEOUT = 60  # seconds, as Papermill's
+
+
+def notebook_modules(notebook: Path) -> list[str]:
+    """The modules ``notebook``'s code cells import at their top level, in order, once each.
+
+    ``from a.b import c`` gives ``a.b`` and ``a.b.c`` (``c`` may be a module); a cell that is not
+    plain Python (a magic) is skipped.
+    """
+    cells = json.loads(notebook.read_text(encoding="utf-8"))["cells"]
+    modules: dict[str, None] = {}
+    for cell in cells:
+        if cell.get("cell_type") != "code":
+            continue
+        try:
+            tree = ast.parse("".join(cell.get("source", "")))
+        except SyntaxError:
+            continue
+        for node in tree.body:
+            if isinstance(node, ast.Import):
+                modules.update(dict.fromkeys(alias.name for alias in node.names))
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                modules[node.module] = None
+                modules.update(dict.fromkeys(f"{node.module}.{alias.name}" for alias in node.names if alias.name != "*"))
+    return list(modules)
+
+
+def warm_up_code(modules: list[str]) -> str:
+    """Code importing ``modules`` without binding a name; a module that fails is left to the notebook."""
+    return "\n".join(f"try:\n    __import__({name!r})\nexcept Exception:\n    pass" for name in modules)
+
+
+@dataclass
+class StartedKernel:
+    """A kernel started ahead for one notebook, importing its modules in the background."""
+
+    manager: AsyncKernelManager
+    warming: threading.Thread
+    stop: threading.Event
+
+    def ready(self) -> bool:
+        """Whether the kernel is alive once its imports ran (waits for them)."""
+        self.warming.join(START_TIMEOUT)
+        return not self.warming.is_alive() and run_sync(self.manager.is_alive)()
+
+
+@cache
+def _manager_class() -> type[AsyncKernelManager]:
+    """jupyter_client's kernel manager, keeping the clients it makes so that :func:`shut_down` can
+    close them: nbclient leaves its client's channels open on a kernel it did not start."""
+    from jupyter_client.manager import AsyncKernelManager
+
+    class StageKernelManager(AsyncKernelManager):
+        def client(self, **kwargs: Any) -> Any:
+            client = super().client(**kwargs)
+            self.__dict__.setdefault("clients_made", []).append(client)
+            return client
+
+    return StageKernelManager
+
+
+def start_kernel(notebook: Path, config: Any) -> StartedKernel:
+    """Start a kernel in ``notebook``'s folder (with the runner's environment) and have it import the
+    notebook's modules; returns at once, the imports run while the caller goes on."""
+    manager = _manager_class()(kernel_name="python3", config=config)
+    run_sync(manager.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(notebook.parent))
+    code = warm_up_code(notebook_modules(notebook))
+    stop = threading.Event()
+
+    def send_imports() -> None:
+        client = manager.blocking_client()
+        client.start_channels()
+        try:
+            client.wait_for_ready(timeout=START_TIMEOUT)
+            # silent: not in the history, no execution count. The reply is awaited (closing the
+            # channels could drop a request still queued) until the kernel is shut down.
+            request = client.execute(code, silent=True, store_history=False)
+            while not stop.is_set():
+                try:
+                    if client.get_shell_msg(timeout=0.2)["parent_header"].get("msg_id") == request:
+                        return
+                except queue.Empty:
+                    pass
+        except Exception:  # a kernel that did not start is found dead by ready()
+            pass
+        finally:
+            client.stop_channels()
+
+    warming = threading.Thread(target=send_imports, name=f"kernel ahead: {notebook.stem}", daemon=True)
+    warming.start()
+    return StartedKernel(manager, warming, stop)
+
+
+def shut_down(manager: AsyncKernelManager) -> None:
+    """Stop a kernel started here (a dead one too), close its clients' channels and remove its connection files."""
+    # a notebook interrupted mid-cell leaves nbclient's request pending on this thread's event loop:
+    # cancelled and collected here, it does not print the kernel's death when the loop runs again
+    loop = ensure_event_loop()
+    pending = asyncio.all_tasks(loop)
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    try:
+        run_sync(manager.shutdown_kernel)(now=False)
+    except RuntimeError:  # "No kernel is running!"
+        pass
+    for client in manager.__dict__.pop("clients_made", []):
+        client.stop_channels()
+    run_sync(manager.cleanup_resources)()
+
+
+class KernelsAhead:
+    """The kernels started ahead of their steps during one run (a context manager: on exit, every
+    kernel not taken is shut down)."""
+
+    def __init__(self, notebooks: dict[str, Path], config: Any) -> None:
+        self._notebooks = notebooks
+        self._config = config
+        self._started: dict[str, StartedKernel] = {}
+
+    def start(self, step: str) -> None:
+        """Start ``step``'s kernel now, if it is a notebook step and not started yet."""
+        if step in self._notebooks and step not in self._started:
+            self._started[step] = start_kernel(self._notebooks[step], self._config)
+
+    @contextmanager
+    def taken(self, step: str) -> Iterator[AsyncKernelManager | None]:
+        """``step``'s kernel, started now if it was not started ahead, ready; shut down when the block
+        ends. None for a step without a notebook, or when the kernel died (Papermill then starts one)."""
+        self.start(step)
+        started = self._started.get(step)
+        ready = started is not None and started.ready()  # interrupted here, close() shuts it down
+        if started is not None:
+            del self._started[step]
+            if not ready:
+                shut_down(started.manager)
+        manager = started.manager if ready else None
+        try:
+            yield manager
+        finally:
+            if manager is not None:
+                shut_down(manager)
+
+    def close(self) -> None:
+        while self._started:
+            _, started = self._started.popitem()
+            started.stop.set()
+            shut_down(started.manager)
+
+    def __enter__(self) -> KernelsAhead:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,124 @@
+"""Kernels started ahead of their notebooks: what they import, that the notebook then runs in them as
+in a fresh kernel, and that every one is shut down (taken or not, alive or dead)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from jupyter_core.utils import run_sync
+
+from analysis.frame.kernels import KernelsAhead, notebook_modules, warm_up_code
+from analysis.frame.runner import _execute, kernel_config
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def write_notebook(path: Path, *sources: str, markdown: str = "# import nothing from here") -> Path:
+    notebook = nbformat.v4.new_notebook()
+    notebook.metadata["kernelspec"] = {"name": "python3", "language": "python", "display_name": "Python 3"}
+    parameters = nbformat.v4.new_code_cell('params_path = ""\nout_root = ""', metadata={"tags": ["parameters"]})
+    notebook.cells = [nbformat.v4.new_markdown_cell(markdown), parameters, *(nbformat.v4.new_code_cell(s) for s in sources)]
+    nbformat.write(notebook, path)
+    return path
+
+
+def test_the_modules_are_the_notebooks_top_level_imports_in_order(tmp_path: Path) -> None:
+    notebook = write_notebook(
+        tmp_path / "n.ipynb",
+        "import json, os.path as osp\nfrom analysis.frame import catalog\nfrom . import nothing\nx = 1",
+        "%matplotlib inline\nimport skipped_magic_cell",
+        "def f():\n    import inside_a_function\nfrom analysis.notebook import start, render\nimport json",
+        "from decimal import *",
+    )
+    assert notebook_modules(notebook) == [
+        "json", "os.path", "analysis.frame", "analysis.frame.catalog",
+        "analysis.notebook", "analysis.notebook.start", "analysis.notebook.render", "decimal",
+    ]
+
+
+def test_every_stage_notebook_warms_up_its_stage_module() -> None:
+    for notebook in sorted((ROOT / "notebooks").glob("0*.ipynb")):
+        modules = notebook_modules(notebook)
+        assert "analysis.notebook" in modules and any(m.startswith("analysis.stages.") for m in modules), notebook.name
+
+
+def test_the_warm_up_binds_no_name_and_survives_a_missing_module() -> None:
+    namespace: dict = {}
+    exec(warm_up_code(["fractions", "no_such_module_here", "analysis.notebook.start"]), namespace)
+    assert set(namespace) == {"__builtins__"}
+    assert "fractions" in __import__("sys").modules
+
+
+def printed_in(manager, expression: str) -> str:
+    """What ``print(expression)`` prints in the kernel of ``manager``."""
+    outputs: list = []
+    client = manager.blocking_client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=60)
+        reply = client.execute_interactive(f"print({expression})", store_history=False, timeout=60,
+                                           output_hook=outputs.append)
+        assert reply["content"]["status"] == "ok"
+    finally:
+        client.stop_channels()
+    return "".join(m["content"].get("text", "") for m in outputs if m["msg_type"] == "stream").strip()
+
+
+@pytest.fixture
+def notebook(tmp_path: Path) -> Path:
+    return write_notebook(tmp_path / "stage.ipynb", "import fractions\nimport os\nprint(os.getcwd())", "1 + 1")
+
+
+def test_a_kernel_started_ahead_has_imported_the_notebooks_modules(notebook: Path) -> None:
+    with KernelsAhead({"stage": notebook}, kernel_config()) as ahead, ahead.taken("stage") as manager:
+        assert manager is not None
+        # imported, in the kernel's modules, but not bound in the notebook's namespace
+        assert printed_in(manager, "'fractions' in __import__('sys').modules, 'fractions' in dir()") == "True False"
+
+
+def test_a_notebook_runs_in_its_kernel_as_in_a_fresh_one_and_the_kernel_is_shut_down(notebook: Path, tmp_path, monkeypatch) -> None:
+    monkeypatch.setattr("analysis.frame.runner.NOTEBOOK_DIR", notebook.parent)
+    study = _study(tmp_path)
+    executed = {}
+    for started_ahead in (True, False):
+        with KernelsAhead({"stage": notebook} if started_ahead else {}, kernel_config()) as ahead:
+            with ahead.taken("stage") as manager:
+                assert (manager is not None) == started_ahead
+                path = _execute(study, "stage", "", False, manager)
+            if manager is not None:
+                assert not run_sync(manager.is_alive)()
+        cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+        executed[started_ahead] = [(c.get("execution_count"), c.get("outputs")) for c in cells if c["cell_type"] == "code"]
+    assert executed[True] == executed[False]
+    # numbered from 1 (the warm-up left no trace): the parameters, papermill's injected ones, the two cells
+    assert [count for count, _ in executed[True]] == [1, 2, 3, 4]
+    assert "".join(executed[True][2][1][0]["text"]) == f"{notebook.parent}\n"  # run in the notebook's folder
+
+
+def test_a_kernel_that_died_ahead_is_replaced_and_kernels_not_taken_are_shut_down(notebook: Path) -> None:
+    with KernelsAhead({"one": notebook, "two": notebook}, kernel_config()) as ahead:
+        ahead.start("one")
+        ahead.start("two")
+        ahead.start("not a notebook step")  # the report: nothing to start
+        one = ahead._started["one"]
+        one.warming.join(60)
+        process = psutil.Process(one.manager.provisioner.process.pid)
+        process.kill()
+        process.wait(10)
+        with ahead.taken("one") as manager:
+            assert manager is None  # dead: shut down, the notebook gets a fresh kernel
+        assert not run_sync(one.manager.is_alive)()
+        with ahead.taken("not a notebook step") as manager:
+            assert manager is None
+        two = psutil.Process(ahead._started["two"].manager.provisioner.process.pid)
+    assert not two.is_running() or two.status() == psutil.STATUS_ZOMBIE  # never taken: shut down on exit
+
+
+def _study(tmp_path: Path):
+    from analysis.frame.study import open_study
+
+    return open_study(ROOT / "params/sample.yaml", tmp_path / "out", attempt="20260101T000000-1")
