@@ -208,9 +208,13 @@ def _high_water_mark(pid: int) -> int | None:
 
 
 def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]:
-    """A reading of ``root`` and every descendant; ``is_kernel`` caches each pid found to be a kernel
-    (a pid found not to be one is tested again: a child sampled between fork and exec still shows its
-    parent's command line)."""
+    """A reading of ``root`` and every descendant; ``is_kernel`` caches each pid found to be a kernel.
+
+    A kernel is a child of the runner (``root``) whose command line names :data:`KERNEL_MARK`. A
+    process the kernel forks shows the kernel's command line until it runs its own program, which
+    can take a while for a kernel holding gigabytes: it is never a kernel, being the kernel's child.
+    A child of the runner found not to be a kernel is tested again, for the same reason.
+    """
     try:
         members = [root, *root.children(recursive=True)]
     except psutil.Error:
@@ -218,10 +222,11 @@ def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]
     readings = []
     for member in members:
         try:
+            parent = member.ppid()
             if not is_kernel.get(member.pid):
-                is_kernel[member.pid] = any(KERNEL_MARK in part for part in member.cmdline())
+                is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in member.cmdline())
             readings.append(Reading(member.pid, is_kernel[member.pid], member.memory_info().rss,
-                                    _high_water_mark(member.pid), member.ppid()))
+                                    _high_water_mark(member.pid), parent))
         except psutil.Error:  # it ended between the listing and the reading
             pass
     return readings

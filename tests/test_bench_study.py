@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -27,7 +31,7 @@ BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 sys.path.insert(0, str(BENCHMARKS))
 
 import study_data  # noqa: E402
-from study_measure import OUTSIDE, PeakRecorder, Reading, StepTracker, measure_run  # noqa: E402
+from study_measure import OUTSIDE, PeakRecorder, Reading, StepTracker, measure_run, read_tree  # noqa: E402
 
 ROWS = 5_000
 MIB = 1024**2
@@ -257,6 +261,29 @@ def test_measuring_a_real_process_tree_attributes_each_kernel_to_its_step(tmp_pa
     assert abs((rfm.own_bytes - clean.own_bytes) / MIB - 120) < 25
     assert report.own_bytes >= 120 * MIB
     assert run.tree_bytes >= rfm.own_bytes
+
+
+def test_a_process_a_kernel_forks_is_not_a_kernel(tmp_path: Path) -> None:
+    """Until it runs its own program, a process a kernel forks shows the kernel's command line."""
+    kernel = "import os, time; os.fork(); time.sleep(30)"
+    fake_runner = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {kernel!r}, 'ipykernel_launcher']); time.sleep(30)"
+    process = subprocess.Popen([sys.executable, "-c", fake_runner], start_new_session=True)
+    try:
+        root, readings = psutil.Process(process.pid), []
+        for _ in range(100):
+            readings = read_tree(root, {})
+            if len(readings) == 3:
+                break
+            time.sleep(0.1)
+        by_pid = {r.pid: r for r in readings}
+        assert len(readings) == 3 and [r.is_kernel for r in readings].count(True) == 1
+        (started,) = [r for r in readings if r.is_kernel]
+        assert started.parent == process.pid
+        (forked,) = [r for r in readings if r.parent == started.pid]
+        assert not by_pid[forked.pid].is_kernel
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def test_a_run_over_its_memory_limit_is_stopped_with_what_was_measured(tmp_path: Path) -> None:

@@ -63,9 +63,6 @@ def compute(params: StudyParams) -> Cleaned:
         results["customers"] = clean_customers(params.inputs.customers, params.cleaning)
         # prepared once for every input's zero-padding repair
         master_ids = PaddingReference.of(results["customers"].kept["customer_id"].dropna().astype(str))
-    results["transactions"] = clean_transactions(
-        params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids
-    )
     if params.inputs.surveys is not None:
         results["surveys"] = clean_surveys(
             params.inputs.surveys, params.cleaning, scale_max=params.satisfaction.scale_max,
@@ -75,6 +72,10 @@ def compute(params: StudyParams) -> Cleaned:
         results["complaints"] = clean_complaints(
             params.inputs.complaints, params.cleaning, as_of=params.period.end, master_ids=master_ids
         )
+    # the largest input last: its kept rows, the stage's largest frame, are not held while the others are cleaned
+    results["transactions"] = clean_transactions(
+        params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids
+    )
     results = {name: results[name] for name in ("transactions", "customers", "surveys", "complaints") if name in results}
     add_join_rates(results)
     quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)[QUARANTINE_COLUMNS]
