@@ -29,6 +29,7 @@ and the manifest. Each full run draws a new salt for the report's customer codes
 from __future__ import annotations
 
 import hashlib
+import importlib
 import importlib.metadata
 import logging
 import os
@@ -67,6 +68,7 @@ NOTEBOOK_DIR = Path(__file__).resolve().parents[3] / "notebooks"
 EXECUTED_NOTEBOOKS = "notebooks"
 STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation", "06_managers")
 REPORT_STEP = "report"
+REPORT_MODULE = "analysis.report.build"
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RECORDED_PACKAGES = (
     "pandas", "numpy", "scipy", "scikit-learn", "duckdb", "pyspark", "matplotlib", "seaborn",
@@ -270,6 +272,19 @@ def _try_export(notebook: Path, html: Path) -> Path:
         return notebook
 
 
+def _import_in_background(module: str) -> None:
+    """Import ``module`` on a thread while this process waits for a kernel; an error is left to the
+    step that imports it (Python's import lock makes that step wait for this import to finish)."""
+
+    def load() -> None:
+        try:
+            importlib.import_module(module)
+        except Exception:
+            pass
+
+    threading.Thread(target=load, name=f"import {module}", daemon=True).start()
+
+
 def _build_report(study: Study) -> Path:
     """The manager report; any error becomes :class:`_StepFailed` with its traceback saved beside it."""
     from analysis.report.build import build_report
@@ -421,8 +436,6 @@ def run_study(
     RunInterrupted
         On Ctrl-C (or SIGTERM, from the command line); nothing is published.
     """
-    from analysis.report.build import report_path
-
     study = open_study(params_path, out_root, attempt=new_attempt_id())
     check_input_headers(study.params, study.params_path)
     _check_history(study)
@@ -442,7 +455,7 @@ def run_study(
             publish(study, then=_add_to_history)
     _say(f"published: {study.published_reports_dir} and {study.published_processed_dir}")
     published = Study(study.params, study.params_path)
-    return report_path(published, study.params.language)
+    return published.report_page()
 
 
 def _check_history(study: Study) -> None:
@@ -494,6 +507,8 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
                 with kernels.taken(step) as kernel:  # started a step ahead (the first step's: now)
                     if number < len(steps):  # kernels start one at a time, in the steps' order,
                         kernels.start(steps[number])  # and warm up while the step before runs
+                    if number == len(steps) - 1 and steps[-1] == REPORT_STEP:
+                        _import_in_background(REPORT_MODULE)  # the report's own warm-up, in this process
                     if step == REPORT_STEP:
                         _build_report(study)
                     else:

@@ -96,6 +96,12 @@ class Study:
             return self.reports_staging_root / self.attempt
         return self.published_reports_dir
 
+    def report_page(self, language: str | None = None) -> Path:
+        """The manager report in ``language`` (default: the run's): ``index.html`` in the run's
+        language, ``index.<language>.html`` in each of ``report_also_in``."""
+        language = language or self.params.language
+        return self.reports_dir / ("index.html" if language == self.params.language else f"index.{language}.html")
+
     def output(self, name: str) -> Path:
         """Path of a run output listed in the catalog, e.g. ``study.output(catalog.CUSTOMERS)``.
 

@@ -42,7 +42,7 @@ def render_report(study: Study, language: str | None = None, shared: dict[str, A
         sections=[{"id": s.id, "title": s.title, "blocks": [jinja2.utils.markupsafe.Markup(b) for b in s.blocks]} for s in sections],
         footer=text("report_title", language),
         other_languages=[
-            {"href": report_path(study, other).name, "label": LANGUAGE_NAMES[other]}
+            {"href": study.report_page(other).name, "label": LANGUAGE_NAMES[other]}
             for other in dict.fromkeys([p.language, *p.report_also_in])
             if other != language
         ],
@@ -50,16 +50,10 @@ def render_report(study: Study, language: str | None = None, shared: dict[str, A
     return page.replace("/*EMBEDDED-FONT*/", charts.embedded_font_css(page), 1)
 
 
-def report_path(study: Study, language: str) -> Path:
-    """index.html in the run's language, index.<lang>.html in each of ``report_also_in``."""
-    name = "index.html" if language == study.params.language else f"index.{language}.html"
-    return study.reports_dir / name
-
-
 def build_report(study: Study) -> Path:
     """Write the report in the run's language and in each ``report_also_in`` language; return the first."""
     languages = dict.fromkeys([study.params.language, *study.params.report_also_in])
     shared: dict[str, Any] = {}
     for language in languages:
-        storage.write_text(render_report(study, language, shared), report_path(study, language))
-    return report_path(study, study.params.language)
+        storage.write_text(render_report(study, language, shared), study.report_page(language))
+    return study.report_page()
