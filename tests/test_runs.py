@@ -281,6 +281,33 @@ def test_an_output_folder_over_an_input_is_refused_and_the_input_is_untouched(tm
     assert not (tmp_path / "reports").exists()
 
 
+def test_a_notebook_whose_html_cannot_be_written_fails_its_own_step(tmp_path, monkeypatch):
+    """The HTML is written while the next step runs; its failure still names the notebook's step."""
+    from analysis.frame import runner
+    from analysis.frame.study import open_study
+
+    def step_ran(study, step, out_root, progress, kernel=None):
+        notebook = tmp_path / f"{step}.ipynb"
+        notebook.write_text("not a notebook" if step == "01_clean" else json.dumps(EMPTY_NOTEBOOK), encoding="utf-8")
+        return notebook
+
+    monkeypatch.setattr(runner, "_execute", step_ran)
+    monkeypatch.setattr(runner.KernelsAhead, "start", lambda self, step: None)
+    study = open_study(ROOT / "params/sample.yaml", tmp_path / "out", attempt="20260101T000000-1")
+    with pytest.raises(StageFailed) as failed:
+        runner._run_steps(runner.RunRecord(study), ["01_clean", "02_rfm_clv"], "", progress=False)
+    assert failed.value.stage == "01_clean"
+    assert str(failed.value).startswith("stage 01_clean failed writing the HTML of the executed notebook: ")
+    assert f"See {tmp_path / '01_clean.ipynb'} for the details." in str(failed.value)
+    manifest = json.loads(failed.value.manifest.read_text(encoding="utf-8"))
+    assert manifest["failed_stage"] == "01_clean"
+    assert [(s["stage"], s["status"]) for s in manifest["stages"]] == [("01_clean", "failed"), ("02_rfm_clv", "ok")]
+    assert (tmp_path / "02_rfm_clv.html").is_file()
+
+
+EMPTY_NOTEBOOK = {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+
+
 def test_an_interrupt_a_library_swallows_still_stops_the_run(tmp_path, monkeypatch):
     """An event loop that cancels a kernel start on Ctrl-C and carries on must not let the run publish."""
     from analysis.frame import runner
@@ -292,6 +319,7 @@ def test_an_interrupt_a_library_swallows_still_stops_the_run(tmp_path, monkeypat
             time.sleep(1)
         except KeyboardInterrupt:
             pass  # what a library catching the interrupt looks like from outside
+        return tmp_path / f"{step}.ipynb"
 
     monkeypatch.setattr(runner, "_execute", swallowing_step)
     study = open_study(ROOT / "params/sample.yaml", tmp_path / "out", attempt="20260101T000000-1")

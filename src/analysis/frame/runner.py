@@ -99,10 +99,11 @@ class RunInterrupted(KeyboardInterrupt):
 class _StepFailed(Exception):
     """Raised inside the runner by one step; turned into :class:`StageFailed` with the run's context."""
 
-    def __init__(self, summary: str, see: Path | None = None) -> None:
+    def __init__(self, summary: str, see: Path | None = None, *, step: str | None = None) -> None:
         super().__init__(summary)
         self.summary = summary
         self.see = see
+        self.step = step  # when not the step running: a notebook whose HTML was written in the background
 
 
 @dataclass
@@ -228,7 +229,8 @@ def executed_notebooks_dir(study: Study) -> Path:
 
 
 def _execute(study: Study, stage: str, out_root: str, progress: bool, kernel: AsyncKernelManager | None = None) -> Path:
-    """Run one notebook into the attempt's processed folder, then its HTML; :class:`_StepFailed` on any error.
+    """Run one notebook into the attempt's processed folder; :class:`_StepFailed` on any error (with
+    the failed notebook's HTML). The HTML of a notebook that ran is the caller's (:class:`NotebookPages`).
 
     ``kernel``: one started ahead for it (:mod:`analysis.frame.kernels`; the caller shuts it down);
     without one, Papermill starts and stops the kernel.
@@ -257,11 +259,37 @@ def _execute(study: Study, stage: str, out_root: str, progress: bool, kernel: As
     except Exception as exc:  # the kernel died, did not start, timed out, ...
         see = _try_export(target, html) if target.is_file() else None
         raise _StepFailed(f"with {type(exc).__name__}: {exc}", see) from None
-    try:
-        export_notebook_html(target, html)
-    except Exception as exc:
-        raise _StepFailed(f"writing the HTML of the executed notebook: {type(exc).__name__}: {exc}", target) from None
     return target
+
+
+class NotebookPages:
+    """The executed notebooks' HTML, written on a thread while the next step runs (this process only
+    waits for that step's kernel meanwhile). :meth:`wait` raises :class:`_StepFailed` for the first
+    notebook whose HTML could not be written."""
+
+    def __init__(self) -> None:
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="notebook html")
+        self._pending: list[tuple[str, Path, Any]] = []
+
+    def submit(self, step: str, notebook: Path) -> None:
+        self._pending.append((step, notebook, self._pool.submit(export_notebook_html, notebook, notebook.with_suffix(".html"))))
+
+    def wait(self) -> None:
+        while self._pending:
+            step, notebook, written = self._pending.pop(0)
+            try:
+                written.result()
+            except Exception as exc:
+                raise _StepFailed(f"writing the HTML of the executed notebook: {type(exc).__name__}: {exc}", notebook,
+                                  step=step) from None
+
+    def __enter__(self) -> NotebookPages:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True)
 
 
 def _try_export(notebook: Path, html: Path) -> Path:
@@ -498,7 +526,7 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
     try:
         notebooks = {stage: NOTEBOOK_DIR / f"{stage}.ipynb" for stage in steps if stage != REPORT_STEP}
         with (kernel_environment(study.attempt or ""), interrupts_noted(interrupted),
-              KernelsAhead(notebooks, kernel_config()) as kernels):
+              KernelsAhead(notebooks, kernel_config()) as kernels, NotebookPages() as pages):
             for number, step in enumerate(steps, start=1):
                 release_free_memory()  # this process lives beside each step's kernel
                 _say(f"[{number}/{len(steps)}] {step} …")
@@ -510,17 +538,20 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
                     if number == len(steps) - 1 and steps[-1] == REPORT_STEP:
                         _import_in_background(REPORT_MODULE)  # the report's own warm-up, in this process
                     if step == REPORT_STEP:
+                        pages.wait()  # every notebook's HTML, before the report
                         _build_report(study)
                     else:
-                        _execute(study, step, out_root, progress, kernel)
+                        pages.submit(step, _execute(study, step, out_root, progress, kernel))
                 if interrupted.is_set():
                     raise KeyboardInterrupt
                 seconds = round(time.perf_counter() - started, 2)
                 record.stages.append(StageTiming(step, seconds, "ok"))
                 _say(f"[{number}/{len(steps)}] {step} done in {seconds:.1f} s")
+            pages.wait()
     except _StepFailed as exc:
         if interrupted.is_set():  # the interrupt reached the kernel first and failed its cell
             _interrupted(record, step, started)
+        step = exc.step or step
         message = _failure_message(study, step, f"failed {exc.summary}", exc.see)
         manifest = _mark_failed(record, step, started, message)
         raise StageFailed(message, stage=step, manifest=manifest) from None
@@ -535,7 +566,11 @@ def _interrupted(record: RunRecord, step: str, started: float) -> NoReturn:
 
 
 def _mark_failed(record: RunRecord, step: str, started: float, message: str) -> Path:
-    record.stages.append(StageTiming(step, round(time.perf_counter() - started, 2), "failed"))
+    ran = [timing for timing in record.stages if timing.stage == step]
+    if ran:  # its notebook ran; its HTML, written afterwards, failed
+        ran[0].status = "failed"
+    else:
+        record.stages.append(StageTiming(step, round(time.perf_counter() - started, 2), "failed"))
     return write_manifest(record, "failed", failed_stage=step, error=message)
 
 
