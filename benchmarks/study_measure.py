@@ -8,17 +8,17 @@ thread reads the runner's process tree every :data:`SAMPLE_SECONDS` (:func:`read
 each reading to :class:`PeakRecorder`:
 
 - a **kernel** (a process whose command line names ``ipykernel_launcher``) belongs to a notebook
-  step by order: the runner starts one kernel per notebook step, in the steps' order, each while the
-  step before runs (:mod:`analysis.frame.kernels`), so the n-th kernel seen is the n-th notebook
-  step's, whichever step was running when it was first seen. Its peak is the larger of its sampled
+  step by order: the runner starts one kernel per notebook step, in the steps' order (on a small
+  export each while the step before runs, :mod:`analysis.frame.kernels`), so the n-th kernel seen
+  is the n-th notebook step's, whichever step was running when it was first seen. Its peak is the larger of its sampled
   resident memory and its kernel-kept high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux),
   so a short spike between two samples still counts, or, when it starts worker processes (stage 1
   on a large export), the largest summed resident memory of the kernel and its descendants at one
   sample, whichever is larger;
 - the **runner** process's peak during a step is its largest sampled resident memory in that step,
   or its high-water mark when that rose during the step (the report step runs in the runner);
-- the **tree** peak is the largest summed resident memory of all the processes at one sample: while
-  a step runs, that includes the next step's kernel, started ahead.
+- the **tree** peak is the largest summed resident memory of all the processes at one sample (with
+  the next step's kernel, when it was started ahead).
 
 Samples taken outside the steps (the runner's checks and input fingerprints before the first, the
 publishing after the last) go to the pseudo-step :data:`OUTSIDE`.

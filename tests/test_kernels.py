@@ -11,6 +11,7 @@ import psutil
 import pytest
 from jupyter_core.utils import run_sync
 
+from analysis.frame import runner
 from analysis.frame.kernels import KernelsAhead, notebook_modules, warm_up_code
 from analysis.frame.runner import _execute, kernel_config
 
@@ -122,3 +123,15 @@ def _study(tmp_path: Path):
     from analysis.frame.study import open_study
 
     return open_study(ROOT / "params/sample.yaml", tmp_path / "out", attempt="20260101T000000-1")
+
+
+def test_a_large_export_starts_each_kernel_when_its_step_begins(tmp_path: Path, monkeypatch) -> None:
+    study = _study(tmp_path)
+    assert runner.kernels_ahead(study)  # the sample's transactions: small
+    kernels = []
+    monkeypatch.setattr(runner, "_execute", lambda study, step, out_root, progress, kernel=None: kernels.append(kernel))
+    monkeypatch.setattr(runner.NotebookPages, "submit", lambda self, step, notebook: None)
+    monkeypatch.setattr(runner, "KERNELS_AHEAD_MAX_BYTES", study.params.inputs.transactions.path.stat().st_size - 1)
+    assert not runner.kernels_ahead(study)
+    runner._run_steps(runner.RunRecord(study), ["01_clean", "02_rfm_clv"], "", progress=False)
+    assert kernels == [None, None]  # Papermill starts each one
