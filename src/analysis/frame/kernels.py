@@ -164,13 +164,15 @@ class KernelsAhead:
     @contextmanager
     def taken(self, step: str) -> Iterator[AsyncKernelManager | None]:
         """``step``'s kernel, started now if it was not started ahead, ready; shut down when the block
-        ends. None for a step without a notebook, or when the kernel died (Papermill then starts one)."""
+        ends. None for a step this run starts no kernel for (Papermill then starts one), or when the
+        kernel died or did not finish its imports within :data:`START_TIMEOUT`."""
         self.start(step)
         started = self._started.get(step)
         ready = started is not None and started.ready()  # interrupted here, close() shuts it down
         if started is not None:
             del self._started[step]
             if not ready:
+                started.stop.set()
                 shut_down(started.manager)
         manager = started.manager if ready else None
         try:
