@@ -234,6 +234,10 @@ def executed_notebooks_dir(study: Study) -> Path:
     return study.processed_dir / EXECUTED_NOTEBOOKS
 
 
+def _notebook(stage: str) -> Path:
+    return NOTEBOOK_DIR / f"{stage}.ipynb"
+
+
 def _execute(study: Study, stage: str, out_root: str, progress: bool, kernel: AsyncKernelManager | None = None) -> Path:
     """Run one notebook into the attempt's processed folder; :class:`_StepFailed` on any error (with
     the failed notebook's HTML). The HTML of a notebook that ran is the caller's (:class:`NotebookPages`).
@@ -249,7 +253,7 @@ def _execute(study: Study, stage: str, out_root: str, progress: bool, kernel: As
     try:
         with _quiet_kernel_channels():
             pm.execute_notebook(
-                str(NOTEBOOK_DIR / f"{stage}.ipynb"),
+                str(_notebook(stage)),
                 str(target),
                 parameters={"params_path": str(study.params_path), "out_root": out_root},
                 cwd=str(NOTEBOOK_DIR),
@@ -538,9 +542,8 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
     step, started = steps[0], time.perf_counter()
     interrupted = threading.Event()
     try:
-        notebooks = {stage: NOTEBOOK_DIR / f"{stage}.ipynb" for stage in steps if stage != REPORT_STEP}
-        if not kernels_ahead(study):
-            notebooks = {}  # each kernel started by Papermill when its step begins
+        # on a large export Papermill starts each kernel when its step begins
+        notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP} if kernels_ahead(study) else {}
         with (kernel_environment(study.attempt or ""), interrupts_noted(interrupted),
               KernelsAhead(notebooks, kernel_config()) as kernels, NotebookPages() as pages):
             for number, step in enumerate(steps, start=1):
