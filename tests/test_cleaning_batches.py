@@ -186,12 +186,14 @@ line_piece = st.sampled_from(['"', '""', ",", "a", "1", " ", "\n", "\r\n", "\r",
 
 @settings(max_examples=examples(60), deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(body=st.lists(line_piece, max_size=60), rows_per_batch=st.integers(1, 5))
-def test_blocks_of_lines_read_as_the_whole_file_does(tmp_path, body, rows_per_batch):
+@given(body=st.lists(line_piece, max_size=60), rows_per_batch=st.integers(1, 5),
+       header_end=st.sampled_from(["\n", "\r\n", "\r"]), encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]))
+def test_blocks_of_lines_read_as_the_whole_file_does(tmp_path, body, rows_per_batch, header_end, encoding):
     """Blocks end outside quoted cells: quoted line breaks, stray quotes, blank and malformed lines
-    read in blocks give the rows, row numbers and set-aside lines of the whole file."""
+    read in blocks give the rows, row numbers and set-aside lines of the whole file, whether the
+    blocks are read as bytes (UTF-8) or as text."""
     path = tmp_path / "lines.csv"
-    path.write_text("客户编号,订单编号,订单日期,金额\n" + "".join(body), encoding="utf-8", newline="")
+    path.write_text("客户编号,订单编号,订单日期,金额" + header_end + "".join(body), encoding=encoding, newline="")
     spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
     whole = read_input(spec, "transactions")
     frame, rejected = batched_frame(spec, rows_per_batch)
@@ -263,6 +265,33 @@ def test_the_sample_export_is_read_by_arrow_as_by_csv():
     want, malformed, _ = python_block_frame(plain, 2, ",", header)
     assert malformed == []
     pd.testing.assert_frame_equal(got, want)
+
+
+def test_plain_utf8_blocks_go_to_arrow_as_bytes_until_one_is_not_plain(tmp_path, monkeypatch):
+    """A UTF-8 file's plain blocks are not read as text lines; from the first block that is not plain
+    (a quoted line break), that block and the rest are, numbered on from the lines before them."""
+    from analysis.methods import loading
+
+    as_text = []
+    body_blocks = loading._body_blocks
+
+    def spied(text, header, *args):
+        as_text.append(header.last)
+        return body_blocks(text, header, *args)
+
+    monkeypatch.setattr(loading, "_body_blocks", spied)
+    columns = {"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"}
+    rows = [f"{i:03d},A{i},2024-03-05,{i}\r\n" for i in range(1, 10)]
+    for name, body, text_from in [("plain", rows, []), ("spans", [*rows[:6], '010,"A\nB",2024-03-05,10\n', *rows[6:]], [6])]:
+        path = tmp_path / f"{name}.csv"
+        path.write_text("\ufeff客户编号,订单编号,订单日期,金额\r\n" + "".join(body), encoding="utf-8", newline="")
+        spec = InputFile(path=path, columns=columns)
+        as_text.clear()
+        frame, rejected = batched_frame(spec, 3)
+        assert as_text == [1 + line for line in text_from]  # the header's line, then the blocks read as bytes
+        whole = read_input(spec, "transactions")
+        pd.testing.assert_frame_equal(frame, whole.frame, check_index_type=False)
+        pd.testing.assert_frame_equal(rejected, whole.rejected)
 
 
 def test_a_quoted_cell_across_a_block_end_stays_one_row(tmp_path):

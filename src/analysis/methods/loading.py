@@ -894,7 +894,7 @@ class DelimitedBatches:
         """The file's rows below the header, a block of about ``rows_per_batch`` lines at a time (at least one frame, maybe empty)."""
         self.rejected.clear()
         ctx = _Context(self.spec, self.table)
-        with open(self.spec.path, encoding=self.encoding, newline="") as text:
+        with open(self.spec.path, encoding=self.encoding, newline="") as text, open(self.spec.path, "rb") as raw:
             # the header rows through csv as read_input reads them; csv pulls one line at a time, so
             # ``text`` stands just past the header's last line
             rows = _csv_rows(text, self.sep, ctx)
@@ -902,8 +902,11 @@ class DelimitedBatches:
             for _ in range(self.rows_before_body):
                 header = next(rows)
             assert header is not None and header.number == self.header_number
+            body = _body_offset(raw, self.encoding, header.last)
+            blocks = (_body_blocks(text, header, self.sep, ctx, self.rows_per_batch) if body is None
+                      else _byte_body_blocks(raw, header, self.sep, ctx, self.rows_per_batch))
             yielded = False
-            for frame, malformed in _body_blocks(text, header, self.sep, ctx, self.rows_per_batch):
+            for frame, malformed in blocks:
                 self.rejected.extend(malformed)
                 if len(frame) or not yielded:
                     frame.attrs.update(read_as=self.read_as, delimited=True)
@@ -941,9 +944,82 @@ def _body_blocks(
         yield frame, malformed
 
 
+def _byte_body_blocks(
+    raw: io.BufferedReader, header: _Row, sep: str, ctx: _Context, size: int
+) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
+    """:func:`_body_blocks` of a UTF-8 file from its bytes (``raw`` stands just past the header's
+    last line, :func:`_body_offset`): the same blocks of ``size`` lines, each plain one handed to
+    Arrow's csv parser as it is, without being decoded into lines and encoded again.
+
+    From the first block that is not plain (or holds a carriage return that does not end a line:
+    text mode ends a line there), that block and the rest of the file are read as text by
+    :func:`_body_blocks`, as before.
+    """
+    lines_done = header.last
+    while True:
+        start = raw.tell()
+        data, lines = _next_lines(raw, size)
+        if not data:
+            return
+        frame = None
+        if b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"):
+            frame = _arrow_bytes_frame(data, lines, lines_done + 1, sep, header)
+        if frame is None:
+            raw.seek(start)
+            # utf-8, not utf-8-sig: a byte-order mark only counts at the start of the file
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            yield from _body_blocks(text, header._replace(last=lines_done), sep, ctx, size)
+            return
+        lines_done += lines
+        yield frame, []
+
+
+def _body_offset(raw: io.BufferedReader, encoding: str, lines_before: int) -> int | None:
+    """Where the body starts in bytes (past the first ``lines_before`` lines), with ``raw`` moved
+    there; None (``raw`` unmoved) when the body is not to be read as bytes: the encoding is not
+    UTF-8 (Arrow's parser takes UTF-8), or a carriage return among those lines does not end one
+    (text mode counts a line there, so the lines split at ``\\n`` would be others)."""
+    if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
+        return None
+    head = b"".join(islice(raw, lines_before))
+    if head.count(b"\r") != head.count(b"\r\n"):
+        raw.seek(0)
+        return None
+    return raw.seek(len(head))
+
+
+def _next_lines(raw: io.BufferedReader, size: int) -> tuple[bytes, int]:
+    """The bytes of the next ``size`` lines of ``raw`` (lines ending at ``\\n``; fewer at the end of
+    the file, whose last line may have no line end) and how many lines they are; ``raw`` then stands
+    just past them."""
+    pieces: list[bytes] = []
+    found = 0
+    while chunk := raw.read(_BLOCK_BYTES):
+        ends = chunk.count(b"\n")
+        if found + ends >= size:
+            cut = int(np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n"))[size - found - 1]) + 1
+            pieces.append(chunk[:cut])
+            raw.seek(cut - len(chunk), io.SEEK_CUR)
+            return b"".join(pieces), size
+        pieces.append(chunk)
+        found += ends
+    data = b"".join(pieces)
+    return data, found + (not data.endswith(b"\n"))
+
+
 def _arrow_block_frame(lines: list[str], first: int, sep: str, header: _Row) -> pd.DataFrame | None:
     """``lines`` (from line ``first``) framed as :meth:`_Block.frame` frames them, read by Arrow's csv
-    parser; None when the block is not plain, so that Python's csv reads it.
+    parser (:func:`_arrow_bytes_frame`); None when the block is not plain, so that Python's csv reads it."""
+    try:
+        data = "".join(lines).encode("utf-8")
+    except UnicodeEncodeError:  # a lone surrogate
+        return None
+    return _arrow_bytes_frame(data, len(lines), first, sep, header)
+
+
+def _arrow_bytes_frame(data: bytes, lines: int, first: int, sep: str, header: _Row) -> pd.DataFrame | None:
+    """``data`` (UTF-8, ``lines`` whole lines from line ``first``) framed as :meth:`_Block.frame`
+    frames them, read by Arrow's csv parser; None when the block is not plain, so that Python's csv reads it.
 
     Plain: as many records as lines (so no blank line and no quoted line break), each with the
     header's field count (trailing empty cells included, those past the named ones empty), no cell
@@ -962,7 +1038,6 @@ def _arrow_block_frame(lines: list[str], first: int, sep: str, header: _Row) -> 
         return "skip"
 
     try:
-        data = "".join(lines).encode("utf-8")
         table = pa_csv.read_csv(
             io.BytesIO(data),
             read_options=pa_csv.ReadOptions(column_names=columns, use_threads=False, block_size=len(data) + 1),
@@ -975,9 +1050,9 @@ def _arrow_block_frame(lines: list[str], first: int, sep: str, header: _Row) -> 
                 strings_can_be_null=False, quoted_strings_can_be_null=False,
             ),
         )
-    except (UnicodeEncodeError, pa.ArrowInvalid):  # a lone surrogate; a quote open at the block's end
+    except pa.ArrowInvalid:  # a quote open at the block's end
         return None
-    if invalid_rows or table.num_rows != len(lines):
+    if invalid_rows or table.num_rows != lines:
         return None
     for i, column in enumerate(table.columns):
         if i >= len(names) and not pc.all(pc.equal(column, "")).as_py():
