@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import math
+import tempfile
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -89,6 +91,66 @@ def test_the_purchase_matrix_counts_like_a_crosstab(rows, fixed):
     assert got.index.tolist() == want.index.tolist() and got.columns.tolist() == want.columns.tolist()
     assert (got.to_numpy() == want.to_numpy()).all() and got.dtypes.eq("int64").all()
     assert str(got.index.dtype) == "string" and got.index.name == "customer_id" and got.columns.name == "category"
+
+
+# the rows an analyst's export may hold: ids and categories missing, the flag missing, text that is
+# not ASCII or holds a '$', dates on the edges of the windows
+engine_rows = st.lists(st.tuples(
+    st.sampled_from(["b", "a", "c10", "c2", "Z", "é", None]),
+    st.sampled_from(["2025-01-31", "2025-02-01", "2025-02-02", "2025-06-30", "2025-07-01"]),
+    st.sampled_from(["x", "y", "Y", None, "z z", "$ 办公", "é"]),
+    st.sampled_from([True, False, None]),
+), min_size=1, max_size=40)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True, database=None)
+@given(engine_rows, st.sampled_from([None, "2025-02-01"]), st.sampled_from([None, "2025-07-01", "2025-02-01"]),
+       st.sampled_from([None, ["z z", "w", "x"]]))
+def test_the_engine_counts_the_purchase_matrix_of_the_file_as_pandas_does(rows, since, until, categories):
+    """:class:`EnginePurchases` on the cleaned file gives :func:`purchase_matrix` of its rows: the
+    same customers, columns, counts and types, whatever the window and the categories asked for."""
+    tx = pd.DataFrame({
+        "customer_id": pd.array([r[0] for r in rows], dtype="string"),
+        "order_date": pd.to_datetime([r[1] for r in rows]).astype("datetime64[us]"), "amount": 100.0,
+        "is_purchase": pd.array([r[3] for r in rows], dtype="boolean"),
+        "product_category": pd.array([r[2] for r in rows], dtype="string"),
+    })
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "transactions.parquet"
+        tx.to_parquet(path, index=False)
+        engine = cross_sell.EnginePurchases(path)
+        assert engine.category_count() == cross_sell.FramePurchases(tx).category_count()
+        if not tx["product_category"].notna().any():
+            return
+        got = engine.matrix(since=since, until=until, categories=categories)
+    want = cross_sell.purchase_matrix(tx, since=since, until=until, categories=categories)
+    pd.testing.assert_frame_equal(got, want)
+
+
+def test_the_engine_says_which_file_has_no_product_category(tmp_path):
+    path = tmp_path / "transactions.parquet"
+    paired_market().drop(columns="product_category").to_parquet(path, index=False)
+    engine = cross_sell.EnginePurchases(path)
+    assert engine.category_count() == 0
+    with pytest.raises(cross_sell.CrossSellInputError, match=r"transactions\.parquet has no product categories: map"):
+        engine.matrix()
+
+
+@pytest.mark.spark
+def test_spark_counts_the_purchase_matrix_as_duckdb_does(tmp_path):
+    pytest.importorskip("pyspark")
+    from analysis.methods.customer_summary import EngineError, get_spark_session
+
+    try:
+        get_spark_session("test-cross-sell")
+    except EngineError as exc:
+        pytest.skip(str(exc))
+    path = tmp_path / "transactions.parquet"
+    paired_market().to_parquet(path, index=False)
+    duck, spark = cross_sell.EnginePurchases(path, "duckdb"), cross_sell.EnginePurchases(path, "spark")
+    assert spark.category_count() == duck.category_count() == 5
+    for window in ({}, {"until": "2025-09-30"}, {"since": "2025-09-30", "until": "2025-12-31", "categories": ["desk"]}):
+        pd.testing.assert_frame_equal(spark.matrix(**window), duck.matrix(**window))
 
 
 def test_the_similarity_is_the_cosine_of_the_category_columns():

@@ -11,6 +11,10 @@ score for a category not yet bought is the sum of its similarities to the catego
 the top ``k`` categories by score are the suggestions (ties: the more popular category first, then
 the category's name). The matrix has few columns (categories), so everything is one matrix product.
 
+The matrix is counted from the transactions in memory (:func:`purchase_matrix`) or, in the
+study, by the engine on the cleaned file (:class:`EnginePurchases`): the same counts, without the
+rows in memory.
+
 It is checked on a holdout (:func:`holdout_validation`): fitted on the purchases up to the last
 ``holdout_months`` months of the period, it suggests ``k`` categories to every customer who had
 bought by then; the hit rate is the share of the customers who bought a category new to them in
@@ -33,15 +37,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
+from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as pads
 
 from analysis.i18n import Message, message
 from analysis.methods import satisfaction
 from analysis.methods.codes import sorted_codes
+from analysis.methods.customer_summary import Engine, run_queries
 from analysis.methods.ids import is_in
 from analysis.methods.lifecycle import as_timestamp, require_columns
 
@@ -50,6 +58,8 @@ METHODS: tuple[str, ...] = ("item_cosine", "popularity")
 
 #: Fewest holdout customers (who bought a new category) the validation needs to say anything.
 MIN_VALIDATION_CUSTOMERS = 30
+
+When = date | str | pd.Timestamp | None
 
 
 class CrossSellInputError(ValueError):
@@ -99,17 +109,90 @@ def purchase_matrix(
     # only the two columns counted are cut to the kept rows, not the whole table
     customer = _Codes(*sorted_codes(rows["customer_id"][keep].astype("string")))  # framed rows come by customer
     category = _counted(rows["product_category"][keep])
-    columns = list(category.uniques) if categories is None else [str(c) for c in categories]
     counts = np.bincount(customer.codes * len(category.uniques) + category.codes,
                          minlength=len(customer.uniques) * len(category.uniques))
-    counts = counts.reshape(len(customer.uniques), len(category.uniques))
-    # the asked columns in their order; a category nobody bought is all 0, one not asked for is left out
-    position = pd.Index(category.uniques, dtype=object).get_indexer(columns)
+    return _framed(counts.reshape(len(customer.uniques), len(category.uniques)), customer.uniques, category.uniques,
+                   categories)
+
+
+def _framed(counts: np.ndarray, customers: Any, seen: Any, categories: Sequence[str] | None) -> pd.DataFrame:
+    """The purchase matrix of ``counts`` (sorted ``customers`` × sorted categories ``seen``), with the
+    columns ``categories`` asked for in their order (a category nobody bought is all 0, one not asked
+    for is left out); all ``seen`` by default."""
+    columns = list(seen) if categories is None else [str(c) for c in categories]
+    position = pd.Index(seen, dtype=object).get_indexer(columns)
     found = position >= 0
-    table = np.zeros((len(customer.uniques), len(columns)), dtype="int64")
+    table = np.zeros((len(customers), len(columns)), dtype="int64")
     table[:, found] = counts[:, position[found]]
-    return pd.DataFrame(table, index=pd.Index(customer.uniques, dtype="string", name="customer_id"),
+    return pd.DataFrame(table, index=pd.Index(customers, dtype="string", name="customer_id"),
                         columns=pd.Index(columns, name="category"))
+
+
+class FramePurchases:
+    """The purchase matrices (:func:`purchase_matrix`) of transactions held in memory."""
+
+    def __init__(self, transactions: pd.DataFrame) -> None:
+        self.transactions = transactions
+
+    def matrix(self, *, since: When = None, until: When = None, categories: Sequence[str] | None = None) -> pd.DataFrame:
+        return purchase_matrix(self.transactions, since=since, until=until, categories=categories)
+
+    def category_count(self) -> int:
+        """The distinct product categories of every row, purchase or not (0 without the column)."""
+        tx = self.transactions
+        return int(tx["product_category"].nunique()) if "product_category" in tx else 0
+
+
+@dataclass(frozen=True)
+class EnginePurchases:
+    """The purchase matrices of the cleaned transactions file (``transactions.parquet``), counted by
+    the engine (DuckDB, or Spark): only the counts per customer and category come into memory,
+    never the rows. The same matrices as :func:`purchase_matrix` of the file's rows."""
+
+    path: Path
+    engine: Engine = "duckdb"
+    memory_limit: str | None = None  # DuckDB's, as ``scoring.engine_memory_limit``
+
+    def matrix(self, *, since: When = None, until: When = None, categories: Sequence[str] | None = None) -> pd.DataFrame:
+        if not self.category_count():
+            raise CrossSellInputError(
+                f"{self.path} has no product categories: map a header of the export onto product_category "
+                "(inputs.transactions.columns) and run the cleaning stage again"
+            )
+        window = [f"CAST(order_date AS DATE) {op} DATE '{as_timestamp(day, name).date().isoformat()}'"
+                  for day, op, name in ((since, ">", "since"), (until, "<=", "until")) if day is not None]
+        # the rows purchase_matrix counts: purchases with a customer and a category, in the window
+        counts = self._query(f"""
+SELECT customer_id, product_category AS category, COUNT(*) AS purchases
+FROM transactions
+WHERE {" AND ".join(["is_purchase", "customer_id IS NOT NULL", "product_category IS NOT NULL", *window])}
+GROUP BY customer_id, product_category""")
+        customer, customers = _sorted_positions(counts.column("customer_id"))
+        category, seen = _sorted_positions(counts.column("category"))
+        table = np.zeros((len(customers), len(seen)), dtype="int64")
+        table[customer, category] = counts.column("purchases").to_numpy()  # one row per pair
+        return _framed(table, pd.array(customers, dtype="string"), seen.to_pylist(), categories)
+
+    def category_count(self) -> int:
+        """The distinct product categories of every row, purchase or not (0 without the column)."""
+        if "product_category" not in pads.dataset(self.path, format="parquet").schema.names:
+            return 0
+        return int(self._query("SELECT COUNT(DISTINCT product_category) AS n FROM transactions").column("n")[0].as_py())
+
+    def _query(self, sql: str) -> pa.Table:
+        return run_queries(self.path, [sql], self.engine, memory_limit=self.memory_limit)[0]
+
+
+def _sorted_positions(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
+    """Each value's position among the distinct values sorted as text (as ``factorize(sort=True)``), and those."""
+    uniques = pc.unique(values)
+    uniques = uniques.take(pc.sort_indices(uniques))
+    return pc.index_in(values, value_set=uniques).to_numpy(), uniques
+
+
+def purchases_of(transactions: pd.DataFrame | FramePurchases | EnginePurchases) -> FramePurchases | EnginePurchases:
+    """Transactions in memory as :class:`FramePurchases`; purchases already given as they are."""
+    return FramePurchases(transactions) if isinstance(transactions, pd.DataFrame) else transactions
 
 
 class _Codes(NamedTuple):
@@ -268,7 +351,7 @@ def holdout_cutoff(end: date | str | pd.Timestamp, holdout_months: int) -> pd.Ti
 
 
 def holdout_validation(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | FramePurchases | EnginePurchases,
     *,
     end: date | str | pd.Timestamp,
     holdout_months: int = 3,
@@ -295,7 +378,8 @@ def holdout_validation(
         message when fewer than :data:`MIN_VALIDATION_CUSTOMERS` customers could be scored).
     """
     cutoff = holdout_cutoff(end, holdout_months)
-    before = purchase_matrix(transactions, until=cutoff)
+    purchases = purchases_of(transactions)
+    before = purchases.matrix(until=cutoff)
     record: dict[str, Any] = {
         "method": ItemCosine.method, "baseline": Popularity.method, "k": int(k),
         "holdout_months": int(holdout_months), "cutoff": str(cutoff.date()),
@@ -304,7 +388,7 @@ def holdout_validation(
     }
     if before.shape[1] < 2 or before.empty:
         return record | _unusable(0, message("cross_sell_reason_no_history", cutoff=record["cutoff"]))
-    after = purchase_matrix(transactions, since=cutoff, until=end, categories=list(before.columns))
+    after = purchases.matrix(since=cutoff, until=end, categories=list(before.columns))
     after = after.reindex(before.index, fill_value=0)
     new = (after.to_numpy() > 0) & (before.to_numpy() == 0)
     scored = new.any(axis=1)
@@ -361,7 +445,7 @@ def _unusable(n: int, reason: Message) -> dict[str, Any]:
 
 
 def cross_sell_suggestions(
-    transactions: pd.DataFrame,
+    transactions: pd.DataFrame | FramePurchases | EnginePurchases,
     customers: pd.DataFrame,
     *,
     tiers: Sequence[int],
@@ -380,7 +464,7 @@ def cross_sell_suggestions(
     require_columns(customers, ["customer_id", "tier"], "customers", "assign tiers first (notebook 03)")
     if not tiers:
         raise CrossSellInputError("tiers is empty: name the tiers to suggest for (actions.cross_sell_tiers)")
-    matrix = purchase_matrix(transactions, until=end)
+    matrix = purchases_of(transactions).matrix(until=end)
     model = ItemCosine().fit(matrix)
     wanted = customers.loc[customers["tier"].isin(list(tiers)), ["customer_id", "tier"]]
     wanted = wanted.assign(customer_id=wanted["customer_id"].astype("string"))

@@ -45,9 +45,8 @@ from analysis.methods.loading import map_columns, read_input
 PLAN_COVARIATES = ("logit_p_alive", "log_clv", "log_frequency", "log_order_value")
 #: Bootstrap resamples of the plan-effect intervals.
 PLAN_EFFECT_BOOTSTRAP = 400
-#: The columns of transactions.parquet the cross-sell and the plan effect read; the rest is never loaded.
-TRANSACTION_COLUMNS = ("customer_id", "order_date", "product_category", "is_purchase", "is_return", "amount",
-                       "gross_amount")
+#: The columns of transactions.parquet the plan effect reads; the rest is never loaded.
+TRANSACTION_COLUMNS = ("customer_id", "order_date", "is_purchase", "amount", "gross_amount")
 
 
 @dataclass
@@ -76,13 +75,16 @@ CROSS_SELL_COLUMNS = {"customer_id": "string", "tier": "int64", "rank": "int64",
                       "score": "float64", "buyers_share": "float64", "categories_bought": "int64"}
 
 
-def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame, params: StudyParams) -> ActionsOutcome:
-    """The win-back list and the cross-sell suggestions with their holdout check (``actions`` in params)."""
+def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame | cross_sell.EnginePurchases,
+                    params: StudyParams) -> ActionsOutcome:
+    """The win-back list and the cross-sell suggestions with their holdout check (``actions`` in params);
+    ``transactions``: the cleaned rows, or the engine's counts of them (:class:`~analysis.methods.cross_sell.EnginePurchases`)."""
     a = params.actions
     listed = winback.winback_list(customers, max_p_alive=a.winback_max_p_alive,
                                   value_quantile=a.winback_value_quantile, size=a.winback_size)
     summary = winback.winback_summary(listed)
-    n_categories = transactions["product_category"].nunique() if "product_category" in transactions else 0
+    transactions = cross_sell.purchases_of(transactions)
+    n_categories = transactions.category_count()
     if n_categories < 2:
         empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in CROSS_SELL_COLUMNS.items()})
         reason = message("cross_sell_reason_no_category" if n_categories == 0 else "cross_sell_reason_one_category")
@@ -104,10 +106,11 @@ def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame, params:
 
 def compute(
     profile: pd.DataFrame, n_tiers: int, params: StudyParams, *,
-    customers: pd.DataFrame | None = None, transactions: pd.DataFrame | None = None,
+    customers: pd.DataFrame | None = None, transactions: pd.DataFrame | cross_sell.EnginePurchases | None = None,
 ) -> AllocationOutcome:
     """The playbook for ``n_tiers`` tiers, the budget and the hours split across the tiers of ``profile``;
-    with stage 4's ``customers`` and the cleaned ``transactions``, the customer actions too."""
+    with stage 4's ``customers`` and the cleaned ``transactions`` (or the engine's counts of them), the
+    customer actions too."""
     a = params.allocation
     book = playbook.merge_playbook(playbook.default_playbook(n_tiers), a.playbook)
     curve, curve_hours = allocation.response_curves_from_params(a.response)
@@ -222,17 +225,24 @@ def run(study: Study) -> AllocationOutcome:
     """Allocate for the tiers stage 3 placed customers in (``tiering.json`` → ``n_tiers``); write
     allocation.parquet, capacity.parquet, allocation.json and plan_effect.json, and (with customers.parquet and
     transactions.parquet there) winback.parquet, cross_sell.parquet and cross_sell_validation.json."""
+    p = study.params
     n_tiers = int(study.read(catalog.TIERING_JSON)["n_tiers"])
-    transactions = study.read_optional(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS)  # read once, for both
-    outcome = compute(study.read(catalog.TIER_PROFILE), n_tiers, study.params,
-                      customers=study.read_optional(catalog.CUSTOMERS), transactions=transactions)
+    # the cross-sell counts purchases in the engine: the rows never come into memory for it
+    path = study.output(catalog.TRANSACTIONS)
+    purchases = (cross_sell.EnginePurchases(path, p.scoring.engine, p.scoring.engine_memory_limit)
+                 if path.is_file() else None)
+    outcome = compute(study.read(catalog.TIER_PROFILE), n_tiers, p,
+                      customers=study.read_optional(catalog.CUSTOMERS), transactions=purchases)
     study.write(catalog.ALLOCATION, outcome.table)
     study.write(catalog.CAPACITY, outcome.capacity)
     study.write(catalog.ALLOCATION_JSON, outcome.summary)
+    contacts = read_contacts(p)
+    # the rows only for the plan effect, which needs last quarter's run and the contact log
+    wanted = bool(p.tiering.previous_run) and contacts is not None
     study.write(catalog.PLAN_EFFECT, compute_plan_effect(
-        study.params, previous=study.read_previous(catalog.CUSTOMERS), contacts=read_contacts(study.params),
-        transactions=transactions, surveys=study.read_optional(catalog.SURVEYS),
-        previous_allocation=study.read_previous(catalog.ALLOCATION)))
+        p, previous=study.read_previous(catalog.CUSTOMERS), contacts=contacts,
+        transactions=study.read_optional(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS) if wanted else None,
+        surveys=study.read_optional(catalog.SURVEYS), previous_allocation=study.read_previous(catalog.ALLOCATION)))
     if outcome.actions is not None:
         study.write(catalog.WINBACK, outcome.actions.winback)
         study.write(catalog.CROSS_SELL, outcome.actions.cross_sell)
