@@ -154,9 +154,9 @@ class EnginePurchases:
     memory_limit: str | None = None  # DuckDB's, as ``scoring.engine_memory_limit``
 
     def matrix(self, *, since: When = None, until: When = None, categories: Sequence[str] | None = None) -> pd.DataFrame:
-        if not self.category_count():
+        if not self._has_categories():
             raise CrossSellInputError(
-                f"{self.path} has no product categories: map a header of the export onto product_category "
+                f"{self.path} has no product_category column: map a header of the export onto it "
                 "(inputs.transactions.columns) and run the cleaning stage again"
             )
         window = [f"CAST(order_date AS DATE) {op} DATE '{as_timestamp(day, name).date().isoformat()}'"
@@ -175,9 +175,12 @@ GROUP BY customer_id, product_category""")
 
     def category_count(self) -> int:
         """The distinct product categories of every row, purchase or not (0 without the column)."""
-        if "product_category" not in pads.dataset(self.path, format="parquet").schema.names:
+        if not self._has_categories():
             return 0
         return int(self._query("SELECT COUNT(DISTINCT product_category) AS n FROM transactions").column("n")[0].as_py())
+
+    def _has_categories(self) -> bool:
+        return "product_category" in pads.dataset(self.path, format="parquet").schema.names
 
     def _query(self, sql: str) -> pa.Table:
         return run_queries(self.path, [sql], self.engine, memory_limit=self.memory_limit)[0]

@@ -83,8 +83,8 @@ def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame | cross_
     listed = winback.winback_list(customers, max_p_alive=a.winback_max_p_alive,
                                   value_quantile=a.winback_value_quantile, size=a.winback_size)
     summary = winback.winback_summary(listed)
-    transactions = cross_sell.purchases_of(transactions)
-    n_categories = transactions.category_count()
+    purchases = cross_sell.purchases_of(transactions)
+    n_categories = purchases.category_count()
     if n_categories < 2:
         empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in CROSS_SELL_COLUMNS.items()})
         reason = message("cross_sell_reason_no_category" if n_categories == 0 else "cross_sell_reason_one_category")
@@ -92,9 +92,9 @@ def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame | cross_
                       "k": a.cross_sell_k, "holdout_months": a.cross_sell_holdout_months, "tiers": a.cross_sell_tiers,
                       "usable": False, "reason": reason}
         return ActionsOutcome(listed, summary, empty, validation)
-    suggestions = cross_sell.cross_sell_suggestions(transactions, customers, tiers=a.cross_sell_tiers,
+    suggestions = cross_sell.cross_sell_suggestions(purchases, customers, tiers=a.cross_sell_tiers,
                                                     k=a.cross_sell_k, end=params.period.end)
-    validation = cross_sell.holdout_validation(transactions, end=params.period.end,
+    validation = cross_sell.holdout_validation(purchases, end=params.period.end,
                                                holdout_months=a.cross_sell_holdout_months, k=a.cross_sell_k,
                                                seed=params.seed)
     validation["tiers"] = list(a.cross_sell_tiers)
