@@ -541,6 +541,8 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
     study = record.study
     step, started = steps[0], time.perf_counter()
     interrupted = threading.Event()
+    if steps[0] != REPORT_STEP:
+        _import_in_background("papermill")  # about a second, while the first kernel starts
     try:
         # on a large export Papermill starts each kernel when its step begins
         notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP} if kernels_ahead(study) else {}
