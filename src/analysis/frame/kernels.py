@@ -139,7 +139,10 @@ def shut_down(manager: AsyncKernelManager) -> None:
     if pending:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     try:
-        run_sync(manager.shutdown_kernel)(now=False)
+        # at once: a step's outputs are written before its notebook ends. A graceful shutdown waits
+        # seconds for the kernel's children, such as the resource trackers of stage 1's worker
+        # processes, which ignore the kernel's SIGTERM; killed with the kernel's process group, they go too
+        run_sync(manager.shutdown_kernel)(now=True)
     except RuntimeError:  # "No kernel is running!"
         pass
     for client in manager.__dict__.pop("clients_made", []):

@@ -262,6 +262,7 @@ def _execute(study: Study, stage: str, out_root: str, progress: bool, kernel: As
                 config=kernel_config(),
                 extra_arguments=list(KERNEL_ARGUMENTS),
                 km=kernel,
+                shutdown_kernel="immediate",  # the kernel Papermill starts, as kernels.shut_down stops ours
             )
     except pm.PapermillExecutionError as exc:
         see = _try_export(target, html)
