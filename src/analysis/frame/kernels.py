@@ -140,8 +140,8 @@ def shut_down(manager: AsyncKernelManager) -> None:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
     try:
         # at once: a step's outputs are written before its notebook ends. A graceful shutdown waits
-        # seconds for the kernel's children, such as the resource trackers of stage 1's worker
-        # processes, which ignore the kernel's SIGTERM; killed with the kernel's process group, they go too
+        # seconds on the kernel's children, such as the resource trackers of stage 1's worker pools,
+        # which ignore SIGINT and SIGTERM; killed with the kernel's process group, they go too
         run_sync(manager.shutdown_kernel)(now=True)
     except RuntimeError:  # "No kernel is running!"
         pass
