@@ -491,6 +491,8 @@ def run_study(
         remove_stale_attempts(study)
         seed_staging(study, stages)
         privacy.ensure_salt(study.processed_dir)  # new for a full run; a partial run keeps the published one
+        if stages:  # about a second, while the inputs are hashed (without the interpreter lock) and the first kernel starts
+            _import_in_background("papermill")
         record = RunRecord(study, inputs=input_fingerprints(study))
         root_arg = str(Path(out_root).resolve()) if out_root else ""
         _run_steps(record, [*stages, REPORT_STEP], root_arg, progress)
@@ -542,8 +544,6 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
     study = record.study
     step, started = steps[0], time.perf_counter()
     interrupted = threading.Event()
-    if steps[0] != REPORT_STEP:
-        _import_in_background("papermill")  # about a second, while the first kernel starts
     try:
         # on a large export Papermill starts each kernel when its step begins
         notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP} if kernels_ahead(study) else {}
