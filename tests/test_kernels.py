@@ -15,6 +15,7 @@ from jupyter_core.utils import run_sync
 from analysis.frame import runner
 from analysis.frame.kernels import KernelsAhead, notebook_modules, warm_up_code
 from analysis.frame.runner import _execute, kernel_config
+from tests.test_runs import _alive
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -176,11 +177,6 @@ def test_a_finished_step_kills_its_kernel_with_the_processes_it_started(tmp_path
 def _running(process: psutil.Process, within: float) -> bool:
     """Whether ``process`` still runs after ``within`` seconds (a zombie, killed but not yet reaped, does not)."""
     deadline = time.monotonic() + within
-    while time.monotonic() < deadline:
-        try:
-            if process.status() == psutil.STATUS_ZOMBIE:
-                return False
-        except psutil.NoSuchProcess:
-            return False
+    while _alive(process) and time.monotonic() < deadline:
         time.sleep(0.05)
-    return True
+    return _alive(process)

@@ -43,7 +43,6 @@ from typing import Any, NamedTuple
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.dataset as pads
 
 from analysis.i18n import Message, message
@@ -167,11 +166,10 @@ SELECT customer_id, product_category AS category, COUNT(*) AS purchases
 FROM transactions
 WHERE {" AND ".join(["is_purchase", "customer_id IS NOT NULL", "product_category IS NOT NULL", *window])}
 GROUP BY customer_id, product_category""")
-        customer, customers = _sorted_positions(counts.column("customer_id"))
-        category, seen = _sorted_positions(counts.column("category"))
-        table = np.zeros((len(customers), len(seen)), dtype="int64")
-        table[customer, category] = counts.column("purchases").to_numpy()  # one row per pair
-        return _framed(table, pd.array(customers, dtype="string"), seen.to_pylist(), categories)
+        customer, category = (_counted(counts.column(name).to_pandas()) for name in ("customer_id", "category"))
+        table = np.zeros((len(customer.uniques), len(category.uniques)), dtype="int64")
+        table[customer.codes, category.codes] = counts.column("purchases").to_numpy()  # one row per pair
+        return _framed(table, customer.uniques, category.uniques, categories)
 
     def category_count(self) -> int:
         """The distinct product categories of every row, purchase or not (0 without the column)."""
@@ -184,13 +182,6 @@ GROUP BY customer_id, product_category""")
 
     def _query(self, sql: str) -> pa.Table:
         return run_queries(self.path, [sql], self.engine, memory_limit=self.memory_limit)[0]
-
-
-def _sorted_positions(values: pa.ChunkedArray) -> tuple[np.ndarray, pa.Array]:
-    """Each value's position among the distinct values sorted as text (as ``factorize(sort=True)``), and those."""
-    uniques = pc.unique(values)
-    uniques = uniques.take(pc.sort_indices(uniques))
-    return pc.index_in(values, value_set=uniques).to_numpy(), uniques
 
 
 def purchases_of(transactions: pd.DataFrame | FramePurchases | EnginePurchases) -> FramePurchases | EnginePurchases:

@@ -961,9 +961,7 @@ def _byte_body_blocks(
         data, lines = _next_lines(raw, size)
         if not data:
             return
-        frame = None
-        if b"\r" not in data or data.count(b"\r") == data.count(b"\r\n"):
-            frame = _arrow_bytes_frame(data, lines, lines_done + 1, sep, header)
+        frame = _arrow_bytes_frame(data, lines, lines_done + 1, sep, header) if _lines_end_at_newlines(data) else None
         if frame is None:
             raw.seek(start)
             # utf-8, not utf-8-sig: a byte-order mark only counts at the start of the file
@@ -982,10 +980,16 @@ def _body_offset(raw: io.BufferedReader, encoding: str, lines_before: int) -> in
     if codecs.lookup(encoding).name not in ("utf-8", "utf-8-sig"):
         return None
     head = b"".join(islice(raw, lines_before))
-    if head.count(b"\r") != head.count(b"\r\n"):
+    if not _lines_end_at_newlines(head):
         raw.seek(0)
         return None
     return raw.seek(len(head))
+
+
+def _lines_end_at_newlines(data: bytes) -> bool:
+    """Whether every carriage return in ``data`` comes before a ``\\n``: then text mode ends lines
+    where ``\\n`` does (a lone ``\\r`` ends one too)."""
+    return b"\r" not in data or data.count(b"\r") == data.count(b"\r\n")
 
 
 def _next_lines(raw: io.BufferedReader, size: int) -> tuple[bytes, int]:
