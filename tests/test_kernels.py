@@ -76,11 +76,12 @@ def notebook(tmp_path: Path) -> Path:
     return write_notebook(tmp_path / "stage.ipynb", "import fractions\nimport os\nprint(os.getcwd())", "1 + 1")
 
 
-def test_a_kernel_started_ahead_has_imported_the_notebooks_modules(notebook: Path) -> None:
-    with KernelsAhead({"stage": notebook}, kernel_config()) as ahead, ahead.taken("stage") as manager:
-        assert manager is not None
-        # imported, in the kernel's modules, but not bound in the notebook's namespace
-        assert printed_in(manager, "'fractions' in __import__('sys').modules, 'fractions' in dir()") == "True False"
+def test_a_kernel_started_ahead_has_imported_the_notebooks_modules_unless_it_starts_bare(notebook: Path) -> None:
+    for imports, imported in ((True, "True"), (False, "False")):
+        with KernelsAhead({"stage": notebook}, kernel_config(), imports=imports) as ahead, ahead.taken("stage") as manager:
+            assert manager is not None
+            # imported (or not), in the kernel's modules, but never bound in the notebook's namespace
+            assert printed_in(manager, "'fractions' in __import__('sys').modules, 'fractions' in dir()") == f"{imported} False"
 
 
 def test_a_notebook_runs_in_its_kernel_as_in_a_fresh_one_and_the_kernel_is_shut_down(notebook: Path, tmp_path, monkeypatch) -> None:
@@ -127,16 +128,21 @@ def _study(tmp_path: Path):
     return open_study(ROOT / "params/sample.yaml", tmp_path / "out", attempt="20260101T000000-1")
 
 
-def test_a_large_export_starts_each_kernel_when_its_step_begins(tmp_path: Path, monkeypatch) -> None:
+def test_a_large_export_starts_its_kernels_ahead_bare(tmp_path: Path, monkeypatch) -> None:
     study = _study(tmp_path)
-    assert runner.kernels_ahead(study)  # the sample's transactions: small
-    kernels = []
-    monkeypatch.setattr(runner, "_execute", lambda study, step, out_root, progress, kernel=None: kernels.append(kernel))
+    assert runner.warm_kernels(study)  # the sample's transactions: small
+    imported = []
+
+    def execute(study, step, out_root, progress, kernel=None):
+        assert kernel is not None  # started ahead (the first step's when the step began)
+        imported.append(printed_in(kernel, "'pandas' in __import__('sys').modules"))
+
+    monkeypatch.setattr(runner, "_execute", execute)
     monkeypatch.setattr(runner.NotebookPages, "submit", lambda self, step, notebook: None)
-    monkeypatch.setattr(runner, "KERNELS_AHEAD_MAX_BYTES", study.params.inputs.transactions.path.stat().st_size - 1)
-    assert not runner.kernels_ahead(study)
+    monkeypatch.setattr(runner, "WARM_KERNELS_MAX_BYTES", study.params.inputs.transactions.path.stat().st_size - 1)
+    assert not runner.warm_kernels(study)
     runner._run_steps(runner.RunRecord(study), ["01_clean", "02_rfm_clv"], "", progress=False)
-    assert kernels == [None, None]  # Papermill starts each one
+    assert imported == ["False", "False"]  # both notebooks import pandas at their top
 
 
 # a child that, like a resource tracker of a worker pool, outlives the signals that ask it to stop

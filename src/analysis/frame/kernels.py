@@ -1,10 +1,12 @@
 """The stage kernels, each started one step ahead of its notebook.
 
 Before a notebook's first cell does any work its kernel takes about two seconds: the process
-starts, then the notebook imports pandas, scikit-learn, matplotlib and the study's modules. The
-runner starts the next notebook's kernel when a step begins (:meth:`KernelsAhead.start`) and has it
-import the modules that notebook imports (:func:`notebook_modules`), so its successor is ready
-when a step ends. Kernels start one at a time, in the steps' order. Only imports run ahead,
+starts (about half a second), then the notebook imports pandas, scikit-learn, matplotlib and the
+study's modules. The runner starts the next notebook's kernel when a step begins
+(:meth:`KernelsAhead.start`) and, unless told not to, has it import the modules that notebook
+imports (:func:`notebook_modules`), so its successor is ready when a step ends. A bare kernel
+(``imports=False``) holds about 50 MB while it waits, a warm one about 220 MB. Kernels start one
+at a time, in the steps' order. Only imports run ahead,
 silently and outside the kernel's history: the notebook's cells are numbered from 1 and give what
 they give in a fresh kernel. A kernel that died meanwhile is shut down and the notebook gets a
 fresh one. The runner shuts down every kernel
@@ -69,7 +71,7 @@ def warm_up_code(modules: list[str]) -> str:
 
 @dataclass
 class StartedKernel:
-    """A kernel started ahead for one notebook, importing its modules in the background."""
+    """A kernel started ahead for one notebook, importing its modules (if asked) in the background."""
 
     manager: AsyncKernelManager
     warming: threading.Thread
@@ -96,12 +98,13 @@ def _manager_class() -> type[AsyncKernelManager]:
     return StageKernelManager
 
 
-def start_kernel(notebook: Path, config: Any) -> StartedKernel:
-    """Start a kernel in ``notebook``'s folder (with the runner's environment) and have it import the
-    notebook's modules; returns at once, the imports run while the caller goes on."""
+def start_kernel(notebook: Path, config: Any, *, imports: bool = True) -> StartedKernel:
+    """Start a kernel in ``notebook``'s folder (with the runner's environment) and, with ``imports``,
+    have it import the notebook's modules; returns at once, the kernel gets ready (and imports)
+    while the caller goes on."""
     manager = _manager_class()(kernel_name="python3", config=config)
     run_sync(manager.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(notebook.parent))
-    code = warm_up_code(notebook_modules(notebook))
+    code = warm_up_code(notebook_modules(notebook)) if imports else None
     stop = threading.Event()
 
     def send_imports() -> None:
@@ -109,6 +112,8 @@ def start_kernel(notebook: Path, config: Any) -> StartedKernel:
         client.start_channels()
         try:
             client.wait_for_ready(timeout=START_TIMEOUT)
+            if code is None:
+                return
             # silent: not in the history, no execution count. The reply is awaited (closing the
             # channels could drop a request still queued) until the kernel is shut down.
             request = client.execute(code, silent=True, store_history=False)
@@ -151,18 +156,19 @@ def shut_down(manager: AsyncKernelManager) -> None:
 
 
 class KernelsAhead:
-    """The kernels started ahead of their steps during one run (a context manager: on exit, every
-    kernel not taken is shut down)."""
+    """The kernels started ahead of their steps during one run, warm (``imports``) or bare (a context
+    manager: on exit, every kernel not taken is shut down)."""
 
-    def __init__(self, notebooks: dict[str, Path], config: Any) -> None:
+    def __init__(self, notebooks: dict[str, Path], config: Any, *, imports: bool = True) -> None:
         self._notebooks = notebooks
         self._config = config
+        self._imports = imports
         self._started: dict[str, StartedKernel] = {}
 
     def start(self, step: str) -> None:
         """Start ``step``'s kernel now, if it is a notebook step and not started yet."""
         if step in self._notebooks and step not in self._started:
-            self._started[step] = start_kernel(self._notebooks[step], self._config)
+            self._started[step] = start_kernel(self._notebooks[step], self._config, imports=self._imports)
 
     @contextmanager
     def taken(self, step: str) -> Iterator[AsyncKernelManager | None]:

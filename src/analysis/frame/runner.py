@@ -69,12 +69,13 @@ EXECUTED_NOTEBOOKS = "notebooks"
 STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation", "06_managers")
 REPORT_STEP = "report"
 REPORT_MODULE = "analysis.report.build"
-#: Kernels are started a step ahead (:mod:`analysis.frame.kernels`) when the transactions file is at
-#: most this large (a csv of about 3M rows). They save about 2 s per step: a sixth of a 1M-row study
-#: (52 s instead of 63), a few percent of a 10M-row one (about 200 s), where the waiting kernel's
-#: 220 MB sits beside the study's largest stages (measured: the whole run's peak 2,950-3,170 MiB
-#: instead of 2,720-2,880).
-KERNELS_AHEAD_MAX_BYTES = 256 * 2**20
+#: Kernels are started a step ahead (:mod:`analysis.frame.kernels`); they import their notebook's
+#: modules ahead too when the transactions file is at most this large (a csv of about 3M rows). Warm,
+#: they save about 2 s per step: a sixth of a 1M-row study (52 s instead of 63). On a larger export
+#: the waiting kernel's 220 MB would sit beside the study's largest stages (10M rows: the whole run's
+#: peak 2,950-3,170 MiB instead of 2,720-2,880), so they start bare (about 50 MB), which saves the
+#: kernel's start, about half a second per step.
+WARM_KERNELS_MAX_BYTES = 256 * 2**20
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RECORDED_PACKAGES = (
     "pandas", "numpy", "scipy", "scikit-learn", "duckdb", "pyspark", "matplotlib", "seaborn",
@@ -311,10 +312,11 @@ def _try_export(notebook: Path, html: Path) -> Path:
         return notebook
 
 
-def kernels_ahead(study: Study) -> bool:
-    """Whether this run starts each notebook's kernel a step ahead (:data:`KERNELS_AHEAD_MAX_BYTES`)."""
+def warm_kernels(study: Study) -> bool:
+    """Whether the kernels this run starts ahead import their notebook's modules ahead too
+    (:data:`WARM_KERNELS_MAX_BYTES`)."""
     try:
-        return study.params.inputs.transactions.path.stat().st_size <= KERNELS_AHEAD_MAX_BYTES
+        return study.params.inputs.transactions.path.stat().st_size <= WARM_KERNELS_MAX_BYTES
     except OSError:  # the stage reports a missing file
         return True
 
@@ -547,10 +549,9 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
         # would take the interpreter lock from the hashing at every chunk (0.6 s became 2.9 s at 10M rows)
         _import_in_background("papermill")
     try:
-        # on a large export Papermill starts each kernel when its step begins
-        notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP} if kernels_ahead(study) else {}
+        notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP}
         with (kernel_environment(study.attempt or ""), interrupts_noted(interrupted),
-              KernelsAhead(notebooks, kernel_config()) as kernels, NotebookPages() as pages):
+              KernelsAhead(notebooks, kernel_config(), imports=warm_kernels(study)) as kernels, NotebookPages() as pages):
             for number, step in enumerate(steps, start=1):
                 release_free_memory()  # this process lives beside each step's kernel
                 _say(f"[{number}/{len(steps)}] {step} …")
