@@ -8,8 +8,8 @@ thread reads the runner's process tree every :data:`SAMPLE_SECONDS` (:func:`read
 each reading to :class:`PeakRecorder`:
 
 - a **kernel** (a process whose command line names ``ipykernel_launcher``) belongs to a notebook
-  step by order: the runner starts one kernel per notebook step, in the steps' order (on a small
-  export each while the step before runs, :mod:`analysis.frame.kernels`), so the n-th kernel seen
+  step by order: the runner starts one kernel per notebook step, in the steps' order (each while
+  the step before runs, :mod:`analysis.frame.kernels`), so the n-th kernel seen
   is the n-th notebook step's, whichever step was running when it was first seen. Its peak is the larger of its sampled
   resident memory and its kernel-kept high-water mark (``VmHWM`` in ``/proc/<pid>/status``, Linux),
   so a short spike between two samples still counts, or, when it starts worker processes (stage 1

@@ -1,7 +1,7 @@
 """The stage kernels, each started one step ahead of its notebook.
 
 Before a notebook's first cell does any work its kernel takes about two seconds: the process
-starts (about half a second), then the notebook imports pandas, scikit-learn, matplotlib and the
+starts (about a third of a second), then the notebook imports pandas, scikit-learn, matplotlib and the
 study's modules. The runner starts the next notebook's kernel when a step begins
 (:meth:`KernelsAhead.start`) and, unless told not to, has it import the modules that notebook
 imports (:func:`notebook_modules`), so its successor is ready when a step ends. A bare kernel

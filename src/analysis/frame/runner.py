@@ -74,7 +74,7 @@ REPORT_MODULE = "analysis.report.build"
 #: they save about 2 s per step: a sixth of a 1M-row study (52 s instead of 63). On a larger export
 #: the waiting kernel's 220 MB would sit beside the study's largest stages (10M rows: the whole run's
 #: peak 2,950-3,170 MiB instead of 2,720-2,880), so they start bare (about 50 MB), which saves the
-#: kernel's start, about half a second per step.
+#: kernel's start: a one-cell notebook took 0.35 s instead of 0.67 s.
 WARM_KERNELS_MAX_BYTES = 256 * 2**20
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RECORDED_PACKAGES = (
