@@ -45,6 +45,7 @@ _ROWS = st.lists(
         st.one_of(st.none(), st.sampled_from(["a", "b", "B", "é", "订单", ""])),  # text
         st.sampled_from([0.0, -0.0, 1.5, -2.0, float("nan")]),  # amount
         st.one_of(st.none(), st.integers(0, 2)),  # day (NaT when None)
+        st.one_of(st.none(), st.sampled_from([-(2**62), -(2**40), -3, 0, 5, 2**40 + 1, 2**62])),  # wide
     ),
     max_size=40,
 )
@@ -57,18 +58,33 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
         "amount": pd.Series([r[2] for r in rows], dtype="float64"),
         "day": pd.to_datetime(pd.Series([r[3] for r in rows], dtype="float64"), unit="D").astype("datetime64[us]"),
         "row": np.arange(len(rows), dtype="int64")[::-1],
+        "wide": pd.array([r[4] for r in rows], dtype="Int64"),
     })
 
 
-@settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(rows=_ROWS, keys=st.permutations(["code", "text", "amount", "day", "row"]), n_keys=st.integers(1, 5),
+@settings(max_examples=300, deadline=None, derandomize=True, database=None)
+@given(rows=_ROWS, keys=st.permutations(["code", "text", "amount", "day", "row", "wide"]), n_keys=st.integers(1, 6),
        missing_first=st.booleans())
 def test_sort_order_is_a_stable_pandas_sort(rows, keys, n_keys, missing_first):
+    """Keys of whole numbers are packed several to an int64 (a day apart for dates; "wide", spanning up to
+    2 ** 63, fills one alone or is too wide for one); a float key is sorted by np.lexsort."""
     frame = _frame(rows)
     keys = keys[:n_keys]
     na_position = "first" if missing_first else "last"
     expected = frame.sort_values(keys, kind="stable", na_position=na_position).index.to_numpy()
     np.testing.assert_array_equal(codes.sort_order(frame, keys, missing_first=missing_first), expected)
+
+
+def test_sort_order_packs_wide_keys_apart_and_sorts_too_wide_ones_as_they_are() -> None:
+    """A key spanning 2 ** 61 leaves no room for another in its int64 (packed together they would wrap
+    around); one spanning 2 ** 63 is too wide to pack at all."""
+    rng = np.random.default_rng(7)
+    for wide in ([-(2**60), 3, 2**60 + 1], [-(2**62), 0, 2**62]):
+        frame = pd.DataFrame({"wide": rng.choice(wide, 200), "row": rng.integers(0, 40, 200),
+                              "day": pd.to_datetime(rng.integers(0, 3, 200), unit="D")})
+        for keys in (["wide", "row"], ["row", "wide"], ["day", "wide", "row"]):
+            expected = frame.sort_values(keys, kind="stable").index.to_numpy()
+            np.testing.assert_array_equal(codes.sort_order(frame, keys), expected)
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)

@@ -106,14 +106,70 @@ def distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, n
 
 def sort_order(frame: pd.DataFrame, keys: Sequence[str], *, missing_first: bool = False) -> np.ndarray:
     """The positions of ``frame.sort_values(keys, kind="stable")`` (missing values last, or first with
-    ``missing_first``), by one ``np.lexsort``: pandas factorizes every key of a sort on several keys,
-    even keys that are numbers already."""
-    columns: list[np.ndarray] = []
-    for key in reversed(keys):  # np.lexsort sorts by its last array first
-        values = frame[key]
-        missing = values.isna().to_numpy()
-        columns += [_sort_numbers(values), ~missing if missing_first else missing]
-    return np.lexsort(columns)
+    ``missing_first``): pandas factorizes every key of a sort on several keys, even keys that are
+    numbers already.
+
+    Keys of whole numbers (integers, dates, text as its sorted codes) are packed, several to one
+    int64 each (:func:`_packed_ranks`), and sorted by one stable sort per packed key, least
+    significant first, as ``np.lexsort`` sorts its arrays: the same order, in a fraction of the
+    time of sorting each key and its missing flags in turn. A float key is sorted by ``np.lexsort``.
+    """
+    numbers = [_sort_numbers(frame[key]) for key in keys]
+    missing = [frame[key].isna().to_numpy() for key in keys]
+    packed = _packed_ranks(numbers, missing, missing_first)
+    if packed is None:
+        columns: list[np.ndarray] = []
+        for values, absent in zip(reversed(numbers), reversed(missing), strict=True):  # np.lexsort: last array first
+            columns += [values, ~absent if missing_first else absent]
+        return np.lexsort(columns)
+    order = np.arange(len(frame))
+    for key in reversed(packed):
+        order = order[np.argsort(key[order], kind="stable")]
+    return order
+
+
+def _packed_ranks(numbers: list[np.ndarray], missing: list[np.ndarray], missing_first: bool) -> list[np.ndarray] | None:
+    """The keys' ranks (known values by their value, missing ones last or first), consecutive keys
+    packed into one int64 while their ranks fit, most significant first; None when a key is not
+    whole numbers or spans more than an int64 holds."""
+    packed: list[np.ndarray] = []
+    key, room = None, 1
+    for values, absent in zip(numbers, missing, strict=True):
+        ranked = _ranks(values, absent, missing_first)
+        if ranked is None:
+            return None
+        rank, size = ranked
+        if key is None or room * size >= 2**63:
+            if key is not None:
+                packed.append(key)
+            key, room = rank, size
+        else:
+            key, room = key * size + rank, room * size
+    if key is not None:
+        packed.append(key)
+    return packed
+
+
+def _ranks(values: np.ndarray, missing: np.ndarray, missing_first: bool) -> tuple[np.ndarray, int] | None:
+    """Each value's place among 0 … size − 1 (known values in their order, missing ones after them, or
+    before with ``missing_first``) and the size, for whole numbers; None for floats or too wide a span.
+    Known values are counted in steps of their greatest common difference (a day, for dates)."""
+    if values.dtype.kind != "i":
+        return None
+    known = values[~missing]
+    if not len(known):
+        return np.zeros(len(values), dtype=np.int64), 1
+    low, high = int(known.min()), int(known.max())
+    if high - low >= 2**62:
+        return None
+    offset = values.astype(np.int64) - low
+    step = int(np.gcd.reduce(offset[~missing])) or 1
+    rank = offset // step
+    size = (high - low) // step + 1
+    if missing.any():
+        rank = np.where(missing, 0 if missing_first else size, rank + 1 if missing_first else rank)
+        size += 1
+    return rank, size
 
 
 def _sort_numbers(values: pd.Series) -> np.ndarray:
