@@ -88,7 +88,8 @@ def test_sort_order_packs_wide_keys_apart_and_sorts_too_wide_ones_as_they_are() 
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None)
-@given(rows=_ROWS, keys=st.sampled_from([["code", "text"], ["text"], ["day", "code"], ["amount", "text", "code"]]))
+@given(rows=_ROWS, keys=st.sampled_from([["code", "text"], ["text"], ["day", "code"], ["amount", "text", "code"],
+                                         ["code", "row"], ["wide", "day", "row"]]))
 def test_group_numbers_are_the_groups_pandas_makes_with_missing_keys_apart(rows, keys):
     frame = _frame(rows)
     numbers = codes.group_numbers(frame, keys)

@@ -184,9 +184,20 @@ def _sort_numbers(values: pd.Series) -> np.ndarray:
 
 def group_numbers(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
     """One integer per row, equal where every key is equal, and -1 where any key is missing: the
-    groups of ``frame.groupby(keys, dropna=True)`` as one int64 key, cheap for pandas to group again."""
-    numbers = np.zeros(len(frame), dtype="int64")
+    groups of ``frame.groupby(keys, dropna=True)`` as one int64 key, cheap for pandas to group again.
+
+    Keys of integers or dates are packed into one int64 (:func:`_packed_ranks`) when their ranks fit;
+    other keys are factorized and renumbered key by key."""
     missing = np.zeros(len(frame), dtype=bool)
+    if all(pd.api.types.is_integer_dtype(frame[key].dtype) or pd.api.types.is_datetime64_dtype(frame[key].dtype)
+           for key in keys):
+        absent = [frame[key].isna().to_numpy() for key in keys]
+        packed = _packed_ranks([_sort_numbers(frame[key]) for key in keys], absent, missing_first=False)
+        if packed is not None and len(packed) == 1:
+            numbers = packed[0]
+            numbers[np.logical_or.reduce(absent)] = -1
+            return numbers
+    numbers = np.zeros(len(frame), dtype="int64")
     for key in keys:
         codes, uniques = pd.factorize(frame[key])
         missing |= codes < 0
