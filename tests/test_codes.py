@@ -77,12 +77,13 @@ def test_sort_order_is_a_stable_pandas_sort(rows, keys, n_keys, missing_first):
 
 def test_sort_order_packs_wide_keys_apart_and_sorts_too_wide_ones_as_they_are() -> None:
     """A key spanning 2 ** 61 leaves no room for another in its int64 (packed together they would wrap
-    around); one spanning 2 ** 63 is too wide to pack at all."""
+    around), so ``wide, row, also_wide`` make three packed keys; a key spanning 2 ** 63 is too wide to
+    pack at all."""
     rng = np.random.default_rng(7)
     for wide in ([-(2**60), 3, 2**60 + 1], [-(2**62), 0, 2**62]):
         frame = pd.DataFrame({"wide": rng.choice(wide, 200), "row": rng.integers(0, 40, 200),
-                              "day": pd.to_datetime(rng.integers(0, 3, 200), unit="D")})
-        for keys in (["wide", "row"], ["row", "wide"], ["day", "wide", "row"]):
+                              "day": pd.to_datetime(rng.integers(0, 3, 200), unit="D"), "also_wide": rng.choice(wide, 200)})
+        for keys in (["wide", "row"], ["row", "wide"], ["day", "wide", "row"], ["wide", "row", "also_wide"]):
             expected = frame.sort_values(keys, kind="stable").index.to_numpy()
             np.testing.assert_array_equal(codes.sort_order(frame, keys), expected)
 

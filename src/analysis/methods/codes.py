@@ -110,9 +110,11 @@ def sort_order(frame: pd.DataFrame, keys: Sequence[str], *, missing_first: bool 
     numbers already.
 
     Keys of whole numbers (integers, dates, text as its sorted codes) are packed, several to one
-    int64 each (:func:`_packed_ranks`), and sorted by one stable sort per packed key, least
-    significant first, as ``np.lexsort`` sorts its arrays: the same order, in a fraction of the
-    time of sorting each key and its missing flags in turn. A float key is sorted by ``np.lexsort``.
+    int64 each (:func:`_packed_ranks`). One stable sort orders the rows by the first packed key;
+    each further one only sorts the rows within groups whose order it changes, and none when the
+    rows already come in its order there (a frame sorted by its last key, such as a row number,
+    within groups of the others): the same order in a fraction of the time of sorting each key and
+    its missing flags in turn. A float key is sorted by ``np.lexsort``.
     """
     numbers = [_sort_numbers(frame[key]) for key in keys]
     missing = [frame[key].isna().to_numpy() for key in keys]
@@ -122,9 +124,14 @@ def sort_order(frame: pd.DataFrame, keys: Sequence[str], *, missing_first: bool 
         for values, absent in zip(reversed(numbers), reversed(missing), strict=True):  # np.lexsort: last array first
             columns += [values, ~absent if missing_first else absent]
         return np.lexsort(columns)
-    order = np.arange(len(frame))
-    for key in reversed(packed):
-        order = order[np.argsort(key[order], kind="stable")]
+    order = np.argsort(packed[0], kind="stable")
+    group_starts = run_starts(packed[0][order])
+    for key in packed[1:]:
+        ranked = key[order]
+        if not np.all((ranked[1:] >= ranked[:-1]) | group_starts[1:]):
+            by = np.lexsort((ranked, np.cumsum(group_starts)))  # within each group, stably
+            order, ranked = order[by], ranked[by]
+        group_starts |= run_starts(ranked)
     return order
 
 
@@ -164,7 +171,7 @@ def _ranks(values: np.ndarray, missing: np.ndarray, missing_first: bool) -> tupl
         return None
     offset = values.astype(np.int64) - low
     step = int(np.gcd.reduce(offset[~missing])) or 1
-    rank = offset // step
+    rank = offset // step if step > 1 else offset
     size = (high - low) // step + 1
     if missing.any():
         rank = np.where(missing, 0 if missing_first else size, rank + 1 if missing_first else rank)
