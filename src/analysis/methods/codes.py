@@ -195,7 +195,6 @@ def group_numbers(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
 
     Keys of integers or dates are packed into one int64 (:func:`_packed_ranks`) when their ranks fit;
     other keys are factorized and renumbered key by key."""
-    missing = np.zeros(len(frame), dtype=bool)
     if all(pd.api.types.is_integer_dtype(frame[key].dtype) or pd.api.types.is_datetime64_dtype(frame[key].dtype)
            for key in keys):
         absent = [frame[key].isna().to_numpy() for key in keys]
@@ -205,6 +204,7 @@ def group_numbers(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
             numbers[np.logical_or.reduce(absent)] = -1
             return numbers
     numbers = np.zeros(len(frame), dtype="int64")
+    missing = np.zeros(len(frame), dtype=bool)
     for key in keys:
         codes, uniques = pd.factorize(frame[key])
         missing |= codes < 0
