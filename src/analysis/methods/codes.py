@@ -118,7 +118,7 @@ def sort_order(frame: pd.DataFrame, keys: Sequence[str], *, missing_first: bool 
     """
     numbers = [_sort_numbers(frame[key]) for key in keys]
     missing = [frame[key].isna().to_numpy() for key in keys]
-    packed = _packed_ranks(numbers, missing, missing_first)
+    packed = _packed_ranks(numbers, missing, missing_first) if all(v.dtype.kind == "i" for v in numbers) else None
     if packed is None:
         columns: list[np.ndarray] = []
         for values, absent in zip(reversed(numbers), reversed(missing), strict=True):  # np.lexsort: last array first
