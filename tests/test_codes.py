@@ -66,8 +66,8 @@ def _frame(rows: list[tuple]) -> pd.DataFrame:
 @given(rows=_ROWS, keys=st.permutations(["code", "text", "amount", "day", "row", "wide"]), n_keys=st.integers(1, 6),
        missing_first=st.booleans())
 def test_sort_order_is_a_stable_pandas_sort(rows, keys, n_keys, missing_first):
-    """Keys of whole numbers are packed several to an int64 (a day apart for dates; "wide", spanning up to
-    2 ** 63, fills one alone or is too wide for one); a float key is sorted by np.lexsort."""
+    """Keys of whole numbers are packed several to an int64 (dates counted in days); ``wide`` is too wide to
+    pack when it holds both -2 ** 62 and 2 ** 62; a float key is sorted by np.lexsort."""
     frame = _frame(rows)
     keys = keys[:n_keys]
     na_position = "first" if missing_first else "last"
