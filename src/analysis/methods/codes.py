@@ -116,9 +116,8 @@ def sort_order(frame: pd.DataFrame, keys: Sequence[str], *, missing_first: bool 
     within groups of the others): the same order in a fraction of the time of sorting each key and
     its missing flags in turn. A float key is sorted by ``np.lexsort``.
     """
-    numbers = [_sort_numbers(frame[key]) for key in keys]
-    missing = [frame[key].isna().to_numpy() for key in keys]
-    packed = _packed_ranks(numbers, missing, missing_first) if all(v.dtype.kind == "i" for v in numbers) else None
+    numbers, missing = _numbers_of(frame, keys)
+    packed = _packed_ranks(numbers, missing, missing_first)
     if packed is None:
         columns: list[np.ndarray] = []
         for values, absent in zip(reversed(numbers), reversed(missing), strict=True):  # np.lexsort: last array first
@@ -138,7 +137,9 @@ def sort_order(frame: pd.DataFrame, keys: Sequence[str], *, missing_first: bool 
 def _packed_ranks(numbers: list[np.ndarray], missing: list[np.ndarray], missing_first: bool) -> list[np.ndarray] | None:
     """The keys' ranks (known values by their value, missing ones last or first), consecutive keys
     packed into one int64 while their ranks fit, most significant first; None when a key is not
-    whole numbers or spans more than an int64 holds."""
+    whole numbers (checked before any key is ranked) or spans more than an int64 holds."""
+    if any(values.dtype.kind != "i" for values in numbers):
+        return None
     packed: list[np.ndarray] = []
     key, room = None, 1
     for values, absent in zip(numbers, missing, strict=True):
@@ -159,10 +160,8 @@ def _packed_ranks(numbers: list[np.ndarray], missing: list[np.ndarray], missing_
 
 def _ranks(values: np.ndarray, missing: np.ndarray, missing_first: bool) -> tuple[np.ndarray, int] | None:
     """Each value's place among 0 … size − 1 (known values in their order, missing ones after them, or
-    before with ``missing_first``) and the size, for whole numbers; None for floats or too wide a span.
+    before with ``missing_first``) and the size, for whole numbers; None for too wide a span.
     Known values are counted in steps of their greatest common difference (a day, for dates)."""
-    if values.dtype.kind != "i":
-        return None
     known = values[~missing]
     if not len(known):
         return np.zeros(len(values), dtype=np.int64), 1
@@ -177,6 +176,11 @@ def _ranks(values: np.ndarray, missing: np.ndarray, missing_first: bool) -> tupl
         rank = np.where(missing, 0 if missing_first else size, rank + 1 if missing_first else rank)
         size += 1
     return rank, size
+
+
+def _numbers_of(frame: pd.DataFrame, keys: Sequence[str]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """Each key's :func:`_sort_numbers` and where it is missing."""
+    return [_sort_numbers(frame[key]) for key in keys], [frame[key].isna().to_numpy() for key in keys]
 
 
 def _sort_numbers(values: pd.Series) -> np.ndarray:
@@ -197,8 +201,8 @@ def group_numbers(frame: pd.DataFrame, keys: Sequence[str]) -> np.ndarray:
     other keys are factorized and renumbered key by key."""
     if all(pd.api.types.is_integer_dtype(frame[key].dtype) or pd.api.types.is_datetime64_dtype(frame[key].dtype)
            for key in keys):
-        absent = [frame[key].isna().to_numpy() for key in keys]
-        packed = _packed_ranks([_sort_numbers(frame[key]) for key in keys], absent, missing_first=False)
+        numbers, absent = _numbers_of(frame, keys)
+        packed = _packed_ranks(numbers, absent, missing_first=False)
         if packed is not None and len(packed) == 1:
             numbers = packed[0]
             numbers[np.logical_or.reduce(absent)] = -1
