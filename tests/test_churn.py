@@ -514,6 +514,15 @@ def test_early_warning_by_top_clv_share_and_size():
         early_warning_list(c, tiers=None)
 
 
+def test_a_sized_watch_list_is_the_head_of_the_whole_list_reasons_and_all():
+    # the reasons are found only for the rows kept: they must be those of the whole list's first rows
+    c = warning_customers()
+    whole = early_warning_list(c, tiers=[1, 2], top_clv_share=0.25, risk_threshold=0.6)
+    for size in (1, 3, len(whole), len(whole) + 5):
+        sized = early_warning_list(c, tiers=[1, 2], top_clv_share=0.25, risk_threshold=0.6, size=size)
+        pd.testing.assert_frame_equal(sized, whole.head(size))
+
+
 
 
 # --- the bounded, stratified training sample --------------------------------------------------
@@ -540,6 +549,16 @@ def test_stratified_sample_has_the_stated_size_and_keeps_label_and_group_shares(
                                atol=1e-12)
     again, _ = stratified_sample(labels, groups, 5_000, seed=0)
     np.testing.assert_array_equal(again, positions)
+
+
+def test_strata_number_the_label_and_group_pairs_in_sorted_order():
+    from analysis.methods.churn import _strata
+
+    labels = np.array([True, False, True, False, False, True])
+    groups = np.array(["none", "2", "10", "2", "none", "none"], dtype=object)
+    expected, _ = pd.factorize(pd.MultiIndex.from_arrays([labels, groups]), sort=True)
+    np.testing.assert_array_equal(_strata(labels, groups), expected)
+    np.testing.assert_array_equal(_strata(labels, groups), [3, 0, 2, 0, 1, 3])  # (F,2) (F,none) (T,10) (T,none)
 
 
 def test_stratified_sample_refuses_a_size_it_cannot_draw():

@@ -55,6 +55,7 @@ from threadpoolctl import threadpool_limits
 
 from analysis.i18n import Message, joined, message, to_json
 from analysis.methods.codes import run_starts, sorted_codes
+from analysis.methods.ids import looked_up
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -597,7 +598,7 @@ class ChurnModel:
             groups = pd.Series("all", index=train.index, dtype="string")
         else:
             by_id = pd.Series(strata.to_numpy(), index=pd.Index(strata.index.astype("string")))
-            groups = train["customer_id"].astype("string").map(by_id).astype("string").fillna("none")
+            groups = looked_up(train["customer_id"].astype("string"), by_id).astype("string").fillna("none")
         labels = train["churned"].to_numpy(dtype=bool)
         positions, weights = stratified_sample(labels, groups.to_numpy(), int(bound), self.random_state)
         sample = train.iloc[positions]
@@ -605,7 +606,7 @@ class ChurnModel:
             "customers": int(len(sample)),
             "window_customers": int(len(train)),
             "bound": int(bound),
-            "strata": int(pd.MultiIndex.from_arrays([labels, groups.to_numpy()]).nunique()),
+            "strata": int(_strata(labels, groups.to_numpy()).max(initial=-1) + 1),
             "churn_rate_sample": float(labels[positions].mean()),
             "churn_rate_window": float(labels.mean()),
         }
@@ -713,7 +714,7 @@ def stratified_sample(
     n = len(labels)
     if not 0 < size <= n:
         raise ChurnInputError(f"sample size {size}: use 1 to {n:,}, the rows to sample from")
-    codes, _ = pd.factorize(pd.MultiIndex.from_arrays([labels, np.asarray(groups)]), sort=True)
+    codes = _strata(labels, groups)
     counts = np.bincount(codes)
     exact = size * counts / n
     quota = np.floor(exact).astype("int64")
@@ -729,6 +730,15 @@ def stratified_sample(
     positions = np.sort(np.concatenate(chosen))
     weights = counts[codes[positions]] / quota[codes[positions]]
     return positions, weights / weights.mean()
+
+
+def _strata(labels: np.ndarray, groups: np.ndarray) -> np.ndarray:
+    """Each row's stratum: the (label, group) pairs numbered 0, 1, ... in sorted order (the codes of
+    ``pd.factorize(pd.MultiIndex.from_arrays([labels, groups]), sort=True)``, without its tuples)."""
+    label_codes, _ = pd.factorize(np.asarray(labels), sort=True)
+    group_codes, group_values = pd.factorize(np.asarray(groups), sort=True)
+    _, codes = np.unique(label_codes.astype(np.int64) * max(len(group_values), 1) + group_codes, return_inverse=True)
+    return codes.reshape(-1)
 
 
 def _check_history(first_purchase: pd.Timestamp | None, cutoff: pd.Timestamp, days: int) -> None:
@@ -939,6 +949,12 @@ def early_warning_list(
     listed["value_at_risk"] = listed["clv"].astype("float64") * listed["churn_risk"].astype(
         "float64"
     )
+    listed = listed.sort_values(
+        ["value_at_risk", "customer_id"], ascending=[False, True], kind="mergesort"
+    )
+    listed = listed.reset_index(drop=True)
+    if size is not None:  # before the reasons, which are found row by row
+        listed = listed.head(size).copy()
     reasons = [  # the observable reasons, else the model's risk
         observed_reasons(row, gap_multiple, max_days_since_last, falling_spend_share, detractor_max)
         or [("model_risk", {"risk": float(row["churn_risk"])})]
@@ -946,11 +962,7 @@ def early_warning_list(
     ]
     listed["reason_codes"] = [[code for code, _ in r] for r in reasons]
     listed["reasons"] = pd.array([to_json(reasons_message(r)) for r in reasons], dtype="string")
-    listed = listed.sort_values(
-        ["value_at_risk", "customer_id"], ascending=[False, True], kind="mergesort"
-    )
-    listed = listed.reset_index(drop=True)
-    return listed if size is None else listed.head(size)
+    return listed
 
 
 def reasons_message(reasons: Iterable[tuple[str, dict[str, Any]]]) -> Message:

@@ -643,7 +643,7 @@ def net_returns(tx: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     returned_ids = tx.loc[is_neg, "order_id"].dropna().unique()
     touched = tx["order_id"].isin(returned_ids).to_numpy() & tx["order_id"].notna().to_numpy()
     netted, n_netted = _net_orders(tx[touched])
-    rest = tx[~touched].copy()
+    rest = tx[~touched]  # rows taken: a frame of its own already
     rest["gross_amount"] = rest["amount"]
     rest["returned_amount"] = 0.0
     rest["is_return"] = rest["amount"].lt(0) & rest["gross_amount"].lt(0)

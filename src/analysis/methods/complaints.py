@@ -20,9 +20,11 @@ from datetime import date
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 from scipy import stats
 
 from analysis.i18n import Message, message
+from analysis.methods.ids import is_in
 from analysis.methods.satisfaction import (
     TIER,
     TIER_NAME,
@@ -295,12 +297,10 @@ def complaint_satisfaction_link(
     )
     if complaint_before_survey and "survey_date" in answers:
         dates = prepared.merge(answers[["customer_id", "survey_date"]], on="customer_id")
-        complainers = set(
-            dates.loc[dates["opened"] <= pd.to_datetime(dates["survey_date"]), "customer_id"]
-        )
+        complainers = dates.loc[dates["opened"] <= pd.to_datetime(dates["survey_date"]), "customer_id"]
     else:
-        complainers = set(prepared["customer_id"])
-    has_complaint = answers["customer_id"].isin(complainers)
+        complainers = prepared["customer_id"]
+    has_complaint = is_in(answers["customer_id"], pa.array(complainers.astype("string").array))
 
     rows = []
     for group, mask in (("with_complaints", has_complaint), ("without_complaints", ~has_complaint)):

@@ -441,12 +441,9 @@ def _with_spend_trend(customers: pd.DataFrame, trend: pd.DataFrame | None) -> pd
         )
     columns = [c for c in ("recent_spend", "previous_spend", "recent_orders", "previous_orders") if c in by_id]
     found = by_id[columns].reindex(customers["customer_id"].astype("string"))  # one look-up for every column
-    merged = customers.copy()
-    for col in columns:
-        # a customer missing from the trend table had no spend in either window
-        merged[col] = found[col].fillna(0).to_numpy(dtype="float64")
-    merged["spend_ratio"] = spend_ratio(merged["recent_spend"], merged["previous_spend"])
-    return merged
+    # a customer missing from the trend table had no spend in either window; ``assign`` copies no column
+    merged = customers.assign(**{col: found[col].fillna(0).to_numpy(dtype="float64") for col in columns})
+    return merged.assign(spend_ratio=spend_ratio(merged["recent_spend"], merged["previous_spend"]))
 
 
 def _rule_holds(features: pd.DataFrame, clauses: list[Mapping[str, Any]]) -> pd.Series:
@@ -526,7 +523,7 @@ def stage_by_tier(
         raise LifecycleInputError(
             "stages must share the index of customers; pass assign_lifecycle(customers, ...)"
         )
-    unknown = sorted(set(stages.dropna()) - set(STAGES))
+    unknown = sorted(set(stages.dropna().unique()) - set(STAGES))  # unique first: no Python loop over rows
     if unknown:
         raise LifecycleInputError(
             f"stages holds unknown stage key(s) {unknown}; expected keys among {list(STAGES)}"

@@ -357,8 +357,7 @@ def scorecard(
         complaints_expected/_adjusted/_low/_high (per 100 customers), resolution_days, hours_due,
         hours_per_month, utilisation, max_accounts, over_max_accounts, raw_rank, adjusted_rank (by retention).
     """
-    book = customers.copy()
-    book["manager_id"] = book["manager_id"].astype(str)
+    book = customers.assign(manager_id=customers["manager_id"].astype(str))  # copies no other column
     cells = mix_cells(book)
     group = book["manager_id"]
     staff = managers.set_index(managers["manager_id"].astype(str))

@@ -216,7 +216,7 @@ def rfm_scores(
         raise RFMError(f"bins (scoring.rfm_bins) must be an integer from 2 to 10, got {bins!r}")
     _check_customers(customers, list(RFM_INPUTS.values()))
     cuts = _check_thresholds(thresholds, bins)
-    out = customers.copy()
+    out = customers.copy(deep=False)  # new columns only: the inputs' columns are shared, not copied
     id_rank = id_ranks(customers["customer_id"]) if len(cuts) < len(RFM_INPUTS) else None
     for dim, column in RFM_INPUTS.items():
         values, better = customers[column], HIGHER_IS_BETTER[dim]
@@ -399,7 +399,7 @@ def assign_segments(
         )
     lookup = _segment_lookup(rules, bins)
     idx = cells.astype("int64") - 1
-    out = scores.copy()
+    out = scores.copy(deep=False)
     out[SEGMENT_COLUMN] = pd.Series(
         lookup[idx[:, 0], idx[:, 1], idx[:, 2]], index=scores.index, dtype="string"
     )

@@ -82,8 +82,8 @@ def compute(
         staff = mg.managers_from_master(customers, m.default_level, m.hours_per_month)
     if staff.empty or "account_manager" not in customers.columns:
         return None
-    book = customers.copy()
-    book["manager_id"], unknown = mg.match_customers(book["account_manager"], staff)
+    manager_id, unknown = mg.match_customers(customers["account_manager"], staff)
+    book = customers.assign(manager_id=manager_id)  # copies no other column
     if previous is not None and "account_manager" in previous.columns:
         previous = previous.assign(manager_id=mg.match_customers(previous["account_manager"], staff)[0])
     else:
