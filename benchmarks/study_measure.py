@@ -23,6 +23,12 @@ each reading to :class:`PeakRecorder`:
 Samples taken outside the steps (the runner's checks and input fingerprints before the first, the
 publishing after the last) go to the pseudo-step :data:`OUTSIDE`.
 
+The same readings give each step's **CPU seconds**: the user and system time of every process of the
+tree (the runner, the kernels, their workers) summed, and the rise of that sum from one sample to the
+next counted to the step running at the later sample. Divided by the step's wall seconds it says how
+many cores the step kept busy. A process that ends between two samples loses the CPU time of its last
+:data:`SAMPLE_SECONDS` from the count.
+
 A step's own peak is that of its kernels, or of the runner for the report. Wall seconds come from
 the manifest the runner writes (``reports/<run>/manifest.json``), which times each step itself.
 Limits: past ``timeout`` seconds or ``max_tree_bytes`` of summed memory the runner's process group
@@ -60,6 +66,7 @@ class Reading:
     rss: int
     hwm: int | None
     parent: int | None = None
+    cpu: float = 0.0  # user + system seconds so far
 
 
 class StepTracker:
@@ -107,6 +114,7 @@ class StepPeak:
     tree_bytes: int = 0
     kernels: set[int] = field(default_factory=set)
     work_bytes: int = 0  # a kernel with its descendants (its workers) at one sample
+    cpu_seconds: float = 0.0  # of every process of the tree while the step ran
 
     @property
     def own_bytes(self) -> int:
@@ -129,6 +137,14 @@ class PeakRecorder:
         self._runner: dict[str, int] = {}
         self._tree: dict[str, int] = {}
         self._runner_hwm: int | None = None
+        self._cpu_seen: dict[int, float] = {}  # each process's CPU seconds at its last reading
+        self._cpu_counted = 0.0  # their sum at the last sample
+        self._cpu: dict[str, float] = {}
+
+    @property
+    def cpu_seconds(self) -> float:
+        """CPU seconds of the whole tree over the run (each process up to its last reading)."""
+        return self._cpu_counted
 
     def record(self, step: str | None, readings: Iterable[Reading]) -> None:
         """One sample of the tree, taken while ``step`` ran (None: before, between or after the steps)."""
@@ -138,6 +154,11 @@ class PeakRecorder:
         total = sum(r.rss for r in readings)
         self.tree_bytes = max(self.tree_bytes, total)
         self._tree[where] = max(self._tree.get(where, 0), total)
+        for reading in readings:
+            self._cpu_seen[reading.pid] = max(self._cpu_seen.get(reading.pid, 0.0), reading.cpu)
+        counted = sum(self._cpu_seen.values())
+        self._cpu[where] = self._cpu.get(where, 0.0) + counted - self._cpu_counted
+        self._cpu_counted = counted
         for kernel, tree in _kernel_trees(readings, self.runner_pid).items():
             self._kernel_tree[kernel] = max(self._kernel_tree.get(kernel, 0), tree)
         for reading in readings:
@@ -168,7 +189,8 @@ class PeakRecorder:
         """Each step's peaks. The runner starts one kernel per notebook step, in the steps' order (each
         while the step before runs, so that it is ready in time), so the n-th kernel seen is the n-th
         notebook step's; kernels beyond the steps (one that died and was replaced) go to the last."""
-        peaks = {step: StepPeak(step, runner_bytes=self._runner.get(step, 0), tree_bytes=self._tree.get(step, 0))
+        peaks = {step: StepPeak(step, runner_bytes=self._runner.get(step, 0), tree_bytes=self._tree.get(step, 0),
+                                cpu_seconds=self._cpu.get(step, 0.0))
                  for step in [*self._order, *([OUTSIDE] if OUTSIDE in self._tree else [])]}
         notebooks = [step for step in self._order if step != REPORT_STEP]
         for number, kernel in enumerate(self._kernels):
@@ -225,8 +247,9 @@ def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]
             parent = member.ppid()
             if not is_kernel.get(member.pid):
                 is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in member.cmdline())
+            times = member.cpu_times()
             readings.append(Reading(member.pid, is_kernel[member.pid], member.memory_info().rss,
-                                    _high_water_mark(member.pid), parent))
+                                    _high_water_mark(member.pid), parent, times.user + times.system))
         except psutil.Error:  # it ended between the listing and the reading
             pass
     return readings
@@ -244,6 +267,7 @@ class RunMeasurement:
     tree_bytes: int
     samples: int
     log: Path
+    cpu_seconds: float = 0.0  # the whole tree's
 
 
 def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -298,7 +322,7 @@ def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = N
         status = "ok" if returncode == 0 else "failed"
         running = running if returncode != 0 else None
     return RunMeasurement(status, None if stop_reason else returncode, seconds, list(tracker.order), step_seconds,
-                          running, recorder.steps, recorder.tree_bytes, recorder.samples, log)
+                          running, recorder.steps, recorder.tree_bytes, recorder.samples, log, recorder.cpu_seconds)
 
 
 def _manifest_seconds(manifest: Path | None) -> dict[str, float]:

@@ -51,6 +51,8 @@ class Row:
     wall: float | None
     peak_bytes: int | None
     status: str = "ok"  # "ok", "not run", "stopped", "failed", "error"
+    cpu: float | None = None  # user + system seconds of its processes
+
 
     def wall_text(self) -> str:
         if self.wall is None:
@@ -59,6 +61,13 @@ class Row:
 
     def peak_text(self) -> str:
         return f"{self.peak_bytes / MIB:,.0f}" if self.peak_bytes else "-"
+
+    def cpu_text(self) -> str:
+        return "-" if self.cpu is None else f"{self.cpu:.1f}"
+
+    def cores_text(self) -> str:
+        """CPU seconds per wall second: how many cores the stage kept busy."""
+        return f"{self.cpu / self.wall:.2f}" if self.cpu is not None and self.wall else "-"
 
     def rate_text(self) -> str:
         """Rows per second of a finished step only: a stopped one did not get through its rows."""
@@ -106,18 +115,20 @@ def stage_rows(run: RunMeasurement, rows: int) -> list[Row]:
     for stage in STAGES:
         peak = run.peaks.get(stage)
         peak_bytes = peak.own_bytes if peak else None
+        cpu = peak.cpu_seconds if peak else None
         if stage in run.step_seconds:
-            table.append(Row(stage, rows, run.step_seconds[stage], peak_bytes))
+            table.append(Row(stage, rows, run.step_seconds[stage], peak_bytes, cpu=cpu))
         elif run.running and run.running[0] == stage:
             status = "stopped" if run.status.startswith("stopped") else "failed"
-            table.append(Row(stage, rows, run.running[1], peak_bytes, status))
+            table.append(Row(stage, rows, run.running[1], peak_bytes, status, cpu))
         else:
             table.append(Row(stage, rows, None, None, "not run"))
     outside = run.peaks.get(OUTSIDE)
     other = run.seconds - sum(run.step_seconds.values()) - (run.running[1] if run.running else 0.0)
-    table.append(Row(OTHER_LABEL, rows, max(other, 0.0), outside.runner_bytes if outside else None))
+    table.append(Row(OTHER_LABEL, rows, max(other, 0.0), outside.runner_bytes if outside else None,
+                     cpu=outside.cpu_seconds if outside else None))
     whole_status = "ok" if run.status == "ok" else ("stopped" if run.status.startswith("stopped") else "failed")
-    table.append(Row(WHOLE, rows, run.seconds, run.tree_bytes, whole_status))
+    table.append(Row(WHOLE, rows, run.seconds, run.tree_bytes, whole_status, run.cpu_seconds))
     return table
 
 
@@ -132,7 +143,7 @@ def run_floor(export: Path, work: Path, rows: int, timeout: float) -> tuple[Row,
     found = json.loads(result.read_text(encoding="utf-8"))
     note = (f"floor: {found['customers']:,} customers, {found['repeat_purchases']:,} repeat purchases; "
             f"query {found['wall']:.1f} s of a {measured.seconds:.1f} s process")
-    return Row(FLOOR, rows, found["wall"], measured.peak_bytes), note
+    return Row(FLOOR, rows, found["wall"], measured.peak_bytes, cpu=found.get("cpu")), note
 
 
 def study_customers(out: Path, run_name: str) -> int | None:
@@ -197,22 +208,23 @@ def _aligned(header: list[str], body: list[list[str]], right: set[int]) -> list[
 
 
 def size_table(rows: list[Row]) -> list[str]:
-    header = ["stage", "rows", "wall s", "peak RSS MiB", "rows/s"]
-    body = [[r.stage, f"{r.rows:,}", r.wall_text(), r.peak_text(), r.rate_text()] for r in rows]
-    return _aligned(header, body, right={1, 2, 3, 4})
+    header = ["stage", "rows", "wall s", "CPU s", "cores", "peak RSS MiB", "rows/s"]
+    body = [[r.stage, f"{r.rows:,}", r.wall_text(), r.cpu_text(), r.cores_text(), r.peak_text(), r.rate_text()]
+            for r in rows]
+    return _aligned(header, body, right={1, 2, 3, 4, 5, 6})
 
 
 def side_by_side(by_size: dict[int, list[Row]]) -> list[str]:
     header = ["stage"]
     for size, rows in by_size.items():
-        header += [f"{size_label(size)} ({rows[0].rows:,}): wall s", "peak MiB", "rows/s"]
+        header += [f"{size_label(size)} ({rows[0].rows:,}): wall s", "cores", "peak MiB", "rows/s"]
     stages = [r.stage for r in next(iter(by_size.values()))]
     body = []
     for stage in stages:
         cells = [stage]
         for rows in by_size.values():
             row = next(r for r in rows if r.stage == stage)
-            cells += [row.wall_text(), row.peak_text(), row.rate_text()]
+            cells += [row.wall_text(), row.cores_text(), row.peak_text(), row.rate_text()]
         body.append(cells)
     return _aligned(header, body, right=set(range(1, len(header))))
 

@@ -193,6 +193,25 @@ def test_recorder_attributes_kernels_runner_and_gaps() -> None:
     assert recorder.tree_bytes == 505 * MIB
 
 
+def test_cpu_seconds_go_to_the_step_running_when_they_were_spent() -> None:
+    recorder = PeakRecorder(runner_pid=1)
+
+    def at(pid: int, cpu: float, kernel: bool = False) -> Reading:
+        return Reading(pid, kernel, MIB, MIB, cpu=cpu)
+
+    recorder.record(None, [at(1, 0.5)])  # the runner's checks: all it spent so far
+    recorder.record("01_clean", [at(1, 0.6), at(11, 2.0, True)])  # the kernel's first reading: its CPU so far
+    recorder.record("01_clean", [at(1, 0.6), at(11, 5.0, True), at(21, 3.0)])  # a worker appears
+    recorder.record("02_rfm_clv", [at(1, 0.7), at(12, 1.5, True)])  # 11 and 21 ended: what they spent stays theirs
+    recorder.record("report", [at(1, 4.7)])
+    steps = recorder.steps
+    assert steps[OUTSIDE].cpu_seconds == pytest.approx(0.5)
+    assert steps["01_clean"].cpu_seconds == pytest.approx(0.1 + 5.0 + 3.0)
+    assert steps["02_rfm_clv"].cpu_seconds == pytest.approx(0.1 + 1.5)
+    assert steps["report"].cpu_seconds == pytest.approx(4.0)
+    assert recorder.cpu_seconds == pytest.approx(4.7 + 5.0 + 3.0 + 1.5)
+
+
 def test_a_kernels_worker_processes_count_in_its_steps_peak() -> None:
     recorder = PeakRecorder(runner_pid=1)
     runner = Reading(1, False, 100 * MIB, 100 * MIB)
@@ -263,6 +282,30 @@ def test_measuring_a_real_process_tree_attributes_each_kernel_to_its_step(tmp_pa
     assert abs((rfm.own_bytes - clean.own_bytes) / MIB - 120) < 25
     assert report.own_bytes >= 120 * MIB
     assert run.tree_bytes >= rfm.own_bytes
+
+
+BUSY_RUNNER = textwrap.dedent("""
+    # Two steps, each in a child "kernel": the first keeps a core busy for argv[1] seconds, the second sleeps as long.
+    import subprocess, sys, time
+    BUSY = "import sys, time\\nend = time.process_time() + float(sys.argv[1])\\nwhile time.process_time() < end: pass"
+    IDLE = "import sys, time; time.sleep(float(sys.argv[1]))"
+    for n, (step, code) in enumerate([("01_clean", BUSY), ("02_rfm_clv", IDLE)], start=1):
+        print(f"[{n}/2] {step} …", file=sys.stderr, flush=True)
+        subprocess.run([sys.executable, "-c", code, sys.argv[1], "ipykernel_launcher"], check=True)
+        print(f"[{n}/2] {step} done in 1.0 s", file=sys.stderr, flush=True)
+""")
+
+
+def test_measuring_a_real_process_tree_counts_the_cpu_each_step_spent(tmp_path: Path) -> None:
+    script = tmp_path / "busy_runner.py"
+    script.write_text(BUSY_RUNNER, encoding="utf-8")
+    run = measure_run([sys.executable, str(script), "1.0"], log=tmp_path / "log.txt", timeout=60)
+    assert run.status == "ok", (tmp_path / "log.txt").read_text()
+    busy, idle = run.peaks["01_clean"].cpu_seconds, run.peaks["02_rfm_clv"].cpu_seconds
+    # the busy kernel's second of CPU (less what its last 50 ms sample missed) and two start-ups
+    assert 0.8 <= busy <= 1.8, busy
+    assert idle <= 0.5, idle  # a start-up, no work
+    assert run.cpu_seconds == pytest.approx(sum(p.cpu_seconds for p in run.peaks.values()))  # every second counted once
 
 
 def test_a_process_a_kernel_forks_is_not_a_kernel(tmp_path: Path) -> None:
