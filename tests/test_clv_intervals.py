@@ -8,7 +8,9 @@ depend on the chunking, and a customer on a tier cut-off gets a tier probability
 
 from __future__ import annotations
 
+import threading
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 
 import numpy as np
@@ -536,3 +538,28 @@ def test_stage_3_reuses_the_pair_terms_of_stage_2_to_the_bit(case) -> None:
         tier_intervals(fewer, draws, assign=half_assign, **HORIZON).tiers)
     data = _Histories.of(*columns(table), 1.0, _Schedule.of(**HORIZON))
     assert stored.matching(data, 30) is stored.discounted and stored.matching(data, 29) is None
+
+
+def test_the_tier_function_gives_each_thread_its_own_table(monkeypatch) -> None:
+    """tier_membership places two draws at once: each call places the CLV vector it was given, even
+    when the other thread has set its vector before this one reads it (both calls wait at a barrier
+    in the rule, after setting and before reading)."""
+    from analysis.methods import tiers as tiering
+
+    rng = np.random.default_rng(11)
+    table = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in rng.permutation(1_000)], "clv": rng.gamma(0.5, 100.0, 1_000)})
+    vectors = [rng.gamma(0.5, 100.0, 1_000), rng.gamma(0.5, 100.0, 1_000)]
+    expected = [tier_assigner(table, "clv", n_tiers=4)(v) for v in vectors]
+    rule, both_set = tiering._METHOD_FUNCS["clv"], threading.Barrier(2, timeout=10)
+
+    def rule_once_both_set(frame, *args):
+        if threading.current_thread() is not threading.main_thread():
+            both_set.wait()
+        return rule(frame, *args)
+
+    monkeypatch.setitem(tiering._METHOD_FUNCS, "clv", rule_once_both_set)
+    assign = tier_assigner(table, "clv", n_tiers=4)  # checks the rule once, here in the main thread
+    with ThreadPoolExecutor(2) as pool:
+        placed = list(pool.map(assign, vectors))
+    for got, want in zip(placed, expected, strict=True):
+        np.testing.assert_array_equal(got, want)

@@ -60,6 +60,7 @@ about three quarters of a draw's work; stage 2 keeps them from its chunks for st
 from __future__ import annotations
 
 import copy
+import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
@@ -598,13 +599,14 @@ def _draw_by_draw(
     # the pair terms stage 2 kept, when they are those of these customers and horizon
     terms = None if draws.pair_terms is None else draws.pair_terms.matching(data, draws.n_draws)
 
-    def clv_of_draw(d: int) -> np.ndarray:
-        return _predict(*draws.models(d), data, everyone, None if terms is None else terms[d]).clv
+    def draw(d: int) -> tuple[np.ndarray, np.ndarray | None]:
+        """The draw's CLV and, with ``assign``, its tiers (placed in the threads too: a partition per draw)."""
+        clv = _predict(*draws.models(d), data, everyone, None if terms is None else terms[d]).clv
+        return clv, None if assign is None else _checked_tiers(assign(clv), data.n_customers, n_tiers)
 
-    for d, clv in enumerate(in_threads(clv_of_draw, range(draws.n_draws))):
+    for d, (clv, tier) in enumerate(in_threads(draw, range(draws.n_draws))):
         totals[d] = np.bincount(group_codes, weights=clv, minlength=n_groups)
-        if assign is not None:  # here, a draw at a time: the tier function reuses its table
-            tier = _checked_tiers(assign(clv), data.n_customers, n_tiers)
+        if tier is not None:  # counted here, a draw at a time
             for k in range(n_tiers):
                 counts[k] += tier == k + 1
     return _DrawTotals(totals, point_totals, None if counts is None else counts.T)
@@ -740,8 +742,9 @@ def tier_membership(
     ----------
     assign
         Tier numbers 1..k (1 = best) of all customers from their CLV vector (input order), e.g.
-        :func:`tier_assigner`. Called once per draw; a rule that ranks customers (shares) moves
-        the cut-offs with the draw, one with fixed cut-offs does not.
+        :func:`tier_assigner`. Called once per draw, for two draws at once on two cores: it must not
+        change what another call reads. A rule that ranks customers (shares) moves the cut-offs with
+        the draw, one with fixed cut-offs does not.
     tiers
         The assigned tiers (e.g. stage 3's); by default ``assign`` of the point CLVs.
     threshold
@@ -804,11 +807,15 @@ def tier_assigner(
     opts = tiering.method_options(options, method)
     frame, positions = tiering._canonical(customers)
     place = tiering._METHOD_FUNCS[method]
+    tables = threading.local()  # :func:`tier_membership` calls it from two threads: a table each
 
     def assign(clv: np.ndarray) -> np.ndarray:
         values = np.asarray(clv, dtype=float)
-        frame[column] = values[positions]
-        placed = place(frame, int(n_tiers), opts, seed).tier
+        if not hasattr(tables, "frame"):
+            tables.frame = frame.copy(deep=False)  # its columns shared: only ``column`` is replaced
+        own = tables.frame
+        own[column] = values[positions]
+        placed = place(own, int(n_tiers), opts, seed).tier
         tier = np.empty(values.size, dtype=np.int64)
         tier[positions] = placed
         return tier
