@@ -277,8 +277,10 @@ def write_markdown(path: Path, command: str, facts: list[str], tables: list[str]
         "processes it starts, their summed RSS at one sample when that is larger), of the runner "
         "process for the report and for its own work outside the steps; for the whole study, the largest "
         "summed RSS of the runner and its kernels at one sample. rows/s = transaction rows of the export "
-        "(dirty rows included) / wall seconds. The floor is DuckDB alone reading the same CSV into the "
-        "customer summary in one query, in its own process (query time; peak of that process).",
+        "(dirty rows included) / wall seconds. CPU s = the user and system seconds of every process of the "
+        "run (runner, kernels, their workers) while the step ran; cores = CPU s / wall s, how many of the "
+        "machine's cores the step kept busy. The floor is DuckDB alone reading the same CSV into the "
+        "customer summary in one query, in its own process (query time; peak and CPU of that process).",
         "",
         "```",
         *tables,

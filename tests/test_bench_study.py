@@ -404,4 +404,11 @@ def test_tiny_real_study_is_measured_step_by_step(tmp_path: Path, monkeypatch) -
         line = next(li for li in text.splitlines() if li.startswith(stage + " "))
         assert f"{seconds:.1f}" in line, line
     assert "floor: DuckDB, one query" in text and "RAM:" in text
+    header = next(li for li in text.splitlines() if li.startswith("stage ") and "CPU s" in li)
+    whole = next(li for li in text.splitlines() if li.startswith("whole study "))
+
+    def figure(column: str) -> float:  # the columns are right-aligned under their names
+        return float(whole[:header.index(column) + len(column)].split()[-1].replace(",", ""))
+
+    assert figure("CPU s") > 0 and figure("cores") == pytest.approx(figure("CPU s") / figure("wall s"), abs=0.02)
     assert "## Targets" in text and "- whole study (3k rows): " in text
