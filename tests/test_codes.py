@@ -7,7 +7,7 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from analysis.methods import codes
@@ -100,3 +100,20 @@ def test_group_numbers_are_the_groups_pandas_makes_with_missing_keys_apart(rows,
     # the same partition: each number stands for exactly one of pandas' groups and the other way round
     pairs = set(zip(numbers[grouped], expected[grouped], strict=True))
     assert len(pairs) == len(set(numbers[grouped])) == len(set(expected[grouped]))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(st.integers(0, 6), max_size=300),
+    st.sampled_from([1, 2**10, 2**16 - 1, 2**16, 2**20 + 3, 2**31, 2**32 - 1, 2**32, 2**40]),
+    st.integers(-(2**40), 2**40),
+    st.sampled_from(["int32", "int64", "uint32", "uint64"]),
+)
+def test_code_order_is_numpys_stable_sort(draws, step, offset, dtype):
+    # few distinct values (ties keep their row order), spaced so that both 16-bit halves vary and the
+    # span crosses 2^16 and 2^32 (beyond which numpy sorts), shifted by an offset, negative too
+    values = np.array(draws, dtype=np.int64) * step + offset
+    info = np.iinfo(dtype)
+    assume(not len(values) or (values.min() >= info.min and values.max() <= info.max))
+    values = values.astype(dtype)
+    np.testing.assert_array_equal(codes.code_order(values), np.argsort(values, kind="stable"))

@@ -54,7 +54,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
-from analysis.methods.codes import hashes, sorted_text
+from analysis.methods.codes import code_order, hashes, sorted_text
 from analysis.methods.cores import usable_cores
 from analysis.methods.ids import (
     REPAIR_KINDS,
@@ -448,7 +448,7 @@ def _customer_parts(coded: pd.DataFrame, n_customers: int, rows_per_part: int) -
     """
     customers = coded["customer_id"].to_numpy()
     n_parts = max(1, min(len(coded) // max(rows_per_part, 1), n_customers))
-    by_customer = np.argsort(customers, kind="stable")
+    by_customer = code_order(customers)
     bounds = np.linspace(0, n_customers, n_parts + 1).round().astype(int)
     bounds[0] = -1  # a missing id (code -1; never kept) would go with the first part
     rows = np.searchsorted(customers[by_customer], bounds)
