@@ -4,9 +4,9 @@
 
 For each size (transaction rows): the sample-like export (:mod:`study_data`, generated once and cached
 in ``benchmarks/_data/``), then the real runner (``python -m analysis run <params> --out ...``) with
-every step measured (:mod:`study_measure`): wall seconds (the runner's manifest), the peak resident
-memory of the kernel that ran the notebook (of the runner for the report), and transaction rows per
-second. Then the floor (:mod:`study_floor`): DuckDB alone reading the same CSV into the customer
+every step measured (:mod:`study_measure`): wall seconds (the runner's manifest), CPU seconds and the
+cores they kept busy, the peak resident memory of the kernel that ran the notebook (of the runner for
+the report), and transaction rows per second. Then the floor (:mod:`study_floor`): DuckDB alone reading the same CSV into the customer
 summary, in its own process. Prints a table per size and one with the sizes side by side, and writes
 them with the machine's facts to ``benchmarks/results-study.md``.
 """
