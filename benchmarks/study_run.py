@@ -6,9 +6,9 @@ For each size (transaction rows): the sample-like export (:mod:`study_data`, gen
 in ``benchmarks/_data/``), then the real runner (``python -m analysis run <params> --out ...``) with
 every step measured (:mod:`study_measure`): wall seconds (the runner's manifest), CPU seconds and the
 cores they kept busy, the peak resident memory of the kernel that ran the notebook (of the runner for
-the report), and transaction rows per second. Then the floor (:mod:`study_floor`): DuckDB alone reading the same CSV into the customer
-summary, in its own process. Prints a table per size and one with the sizes side by side, and writes
-them with the machine's facts to ``benchmarks/results-study.md``.
+the report), and transaction rows per second. Then the floor (:mod:`study_floor`): DuckDB alone
+reading the same CSV into the customer summary, in its own process. Prints a table per size and one
+with the sizes side by side, and writes them with the machine's facts to ``benchmarks/results-study.md``.
 """
 
 from __future__ import annotations
@@ -52,7 +52,6 @@ class Row:
     peak_bytes: int | None
     status: str = "ok"  # "ok", "not run", "stopped", "failed", "error"
     cpu: float | None = None  # user + system seconds of its processes
-
 
     def wall_text(self) -> str:
         if self.wall is None:

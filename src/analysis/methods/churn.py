@@ -600,13 +600,14 @@ class ChurnModel:
             by_id = pd.Series(strata.to_numpy(), index=pd.Index(strata.index.astype("string")))
             groups = looked_up(train["customer_id"].astype("string"), by_id).astype("string").fillna("none")
         labels = train["churned"].to_numpy(dtype=bool)
-        positions, weights = stratified_sample(labels, groups.to_numpy(), int(bound), self.random_state)
+        codes = _strata(labels, groups.to_numpy())
+        positions, weights = _sample_strata(codes, int(bound), self.random_state)
         sample = train.iloc[positions]
         self.training_sample_ = {
             "customers": int(len(sample)),
             "window_customers": int(len(train)),
             "bound": int(bound),
-            "strata": int(_strata(labels, groups.to_numpy()).max(initial=-1) + 1),
+            "strata": int(codes.max(initial=-1) + 1),
             "churn_rate_sample": float(labels[positions].mean()),
             "churn_rate_window": float(labels.mean()),
         }
@@ -710,11 +711,14 @@ def stratified_sample(
     weights : ndarray of float
         The weight of each sampled row, in the order of ``positions``.
     """
-    labels = np.asarray(labels)
-    n = len(labels)
+    return _sample_strata(_strata(labels, groups), size, seed)
+
+
+def _sample_strata(codes: np.ndarray, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`stratified_sample` of rows numbered by their stratum (:func:`_strata`)."""
+    n = len(codes)
     if not 0 < size <= n:
         raise ChurnInputError(f"sample size {size}: use 1 to {n:,}, the rows to sample from")
-    codes = _strata(labels, groups)
     counts = np.bincount(codes)
     exact = size * counts / n
     quota = np.floor(exact).astype("int64")
