@@ -128,9 +128,10 @@ def _study(tmp_path: Path):
     return open_study(ROOT / "params/sample.yaml", tmp_path / "out", attempt="20260101T000000-1")
 
 
-def test_a_large_export_starts_its_kernels_ahead_bare(tmp_path: Path, monkeypatch) -> None:
+def test_a_large_export_starts_bare_the_kernels_beside_the_steps_holding_its_rows(tmp_path: Path, monkeypatch) -> None:
     study = _study(tmp_path)
-    assert runner.warm_kernels(study)  # the sample's transactions: small
+    steps = ["01_clean", "02_rfm_clv", "03_tiers"]
+    assert runner.warm_kernels(study, steps) == set(steps)  # the sample's transactions: small
     imported = []
 
     def execute(study, step, out_root, progress, kernel=None):
@@ -140,9 +141,9 @@ def test_a_large_export_starts_its_kernels_ahead_bare(tmp_path: Path, monkeypatc
     monkeypatch.setattr(runner, "_execute", execute)
     monkeypatch.setattr(runner.NotebookPages, "submit", lambda self, step, notebook: None)
     monkeypatch.setattr(runner, "WARM_KERNELS_MAX_BYTES", study.params.inputs.transactions.path.stat().st_size - 1)
-    assert not runner.warm_kernels(study)
-    runner._run_steps(runner.RunRecord(study), ["01_clean", "02_rfm_clv"], "", progress=False)
-    assert imported == ["False", "False"]  # both notebooks import pandas at their top
+    assert runner.warm_kernels(study, steps) == {"03_tiers"}  # 02's kernel waits beside stage 1
+    runner._run_steps(runner.RunRecord(study), steps, "", progress=False)
+    assert imported == ["False", "False", "True"]  # every notebook imports pandas at its top
 
 
 # a child that, like a resource tracker of a worker pool, outlives the signals that ask it to stop

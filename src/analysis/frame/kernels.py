@@ -21,7 +21,7 @@ import asyncio
 import json
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -156,10 +156,11 @@ def shut_down(manager: AsyncKernelManager) -> None:
 
 
 class KernelsAhead:
-    """The kernels started ahead of their steps during one run, warm (``imports``) or bare (a context
-    manager: on exit, every kernel not taken is shut down)."""
+    """The kernels started ahead of their steps during one run, warm or bare: ``imports`` says for
+    every step, or names the steps whose kernels import (a context manager: on exit, every kernel not
+    taken is shut down)."""
 
-    def __init__(self, notebooks: dict[str, Path], config: Any, *, imports: bool = True) -> None:
+    def __init__(self, notebooks: dict[str, Path], config: Any, *, imports: bool | Collection[str] = True) -> None:
         self._notebooks = notebooks
         self._config = config
         self._imports = imports
@@ -168,7 +169,8 @@ class KernelsAhead:
     def start(self, step: str) -> None:
         """Start ``step``'s kernel now, if it is a notebook step and not started yet."""
         if step in self._notebooks and step not in self._started:
-            self._started[step] = start_kernel(self._notebooks[step], self._config, imports=self._imports)
+            warm = self._imports if isinstance(self._imports, bool) else step in self._imports
+            self._started[step] = start_kernel(self._notebooks[step], self._config, imports=warm)
 
     @contextmanager
     def taken(self, step: str) -> Iterator[AsyncKernelManager | None]:

@@ -72,10 +72,14 @@ REPORT_MODULE = "analysis.report.build"
 #: Kernels are started a step ahead (:mod:`analysis.frame.kernels`); they import their notebook's
 #: modules ahead too when the transactions file is at most this large (a csv of about 3M rows). Warm,
 #: they save about 2 s per step: a sixth of a 1M-row study (52 s instead of 63). On a larger export
-#: the waiting kernel's 220 MB would sit beside the study's largest stages (10M rows: the whole run's
-#: peak 2,950-3,170 MiB instead of 2,720-2,880), so they start bare (about 50 MB), which saves the
-#: kernel's start: a one-cell notebook took 0.35 s instead of 0.67 s.
+#: a kernel waiting warm (220 MB) beside a step of :data:`ROW_STEPS` would add to the study's largest
+#: peaks (10M rows: the whole run's peak 2,950-3,170 MiB instead of 2,720-2,880), so that one
+#: starts bare (about 50 MB), which still saves the kernel's start: a one-cell notebook took 0.35 s
+#: instead of 0.67 s.
 WARM_KERNELS_MAX_BYTES = 256 * 2**20
+#: The steps that hold the export's rows in memory (stage 1 cleans them; stage 4 codes them for the
+#: churn model's features): their peaks grow with the export, the other steps' with its customers.
+ROW_STEPS = frozenset({"01_clean", "04_satisfaction_loyalty"})
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RECORDED_PACKAGES = (
     "pandas", "numpy", "scipy", "scikit-learn", "duckdb", "pyspark", "matplotlib", "seaborn",
@@ -312,13 +316,15 @@ def _try_export(notebook: Path, html: Path) -> Path:
         return notebook
 
 
-def warm_kernels(study: Study) -> bool:
-    """Whether the kernels this run starts ahead import their notebook's modules ahead too
-    (:data:`WARM_KERNELS_MAX_BYTES`)."""
+def warm_kernels(study: Study, steps: list[str]) -> set[str]:
+    """The steps whose kernels, started ahead, import their notebook's modules ahead too: every step on
+    an export up to :data:`WARM_KERNELS_MAX_BYTES`; on a larger one, each step but the first whose
+    kernel waits beside a step that is not one of :data:`ROW_STEPS`."""
     try:
-        return study.params.inputs.transactions.path.stat().st_size <= WARM_KERNELS_MAX_BYTES
+        small = study.params.inputs.transactions.path.stat().st_size <= WARM_KERNELS_MAX_BYTES
     except OSError:  # the stage reports a missing file
-        return True
+        small = True
+    return {step for before, step in zip([None, *steps], steps) if small or (before and before not in ROW_STEPS)}
 
 
 def _import_in_background(module: str) -> None:
@@ -551,7 +557,7 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
     try:
         notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP}
         with (kernel_environment(study.attempt or ""), interrupts_noted(interrupted),
-              KernelsAhead(notebooks, kernel_config(), imports=warm_kernels(study)) as kernels, NotebookPages() as pages):
+              KernelsAhead(notebooks, kernel_config(), imports=warm_kernels(study, steps)) as kernels, NotebookPages() as pages):
             for number, step in enumerate(steps, start=1):
                 release_free_memory()  # this process lives beside each step's kernel
                 _say(f"[{number}/{len(steps)}] {step} …")
