@@ -55,7 +55,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
 from analysis.methods.codes import code_order, hashes, sorted_text
-from analysis.methods.cores import in_threads, usable_cores
+from analysis.methods.cores import usable_cores
 from analysis.methods.ids import (
     REPAIR_KINDS,
     MasterIds,
@@ -70,8 +70,8 @@ from analysis.methods.memory import release_free_memory
 ROWS_PER_BATCH = 250_000
 #: Files larger than this get worker processes for the row-level work (:func:`worker_count`): about 160k sample rows.
 MIN_BYTES_FOR_WORKERS = 16 * 2**20
-#: Returns are netted on parts of about this many batches' rows (whole customers each), a part per core at once.
-NETTING_PART_BATCHES = 2
+#: Returns are netted on parts of about this many batches' rows (whole customers each).
+NETTING_PART_BATCHES = 4
 
 _TEXT_COLUMNS = ("product_category", "channel")
 _KEYS = ["customer_id", "order_id"]
@@ -466,23 +466,18 @@ def _net_returns_in_parts(
     Both functions work within a customer's orders, summing an order's rows in their order, and
     sort by customer first, then by keys that end with the unique source row: so on ranges of
     customers in id order, each customer's rows in file order, their results one after the other
-    are the result on the whole table, with the memory of a part per core. Within a part the ids are their
+    are the result on the whole table, with the memory of one part. Within a part the ids are their
     codes (nullable integers: the same groups, joins and order as the text, without categories to
     carry). Each netted part is kept as an Arrow table, its ids still codes; the parts are turned
     into one frame column by column (``self_destruct``), so the parts and the whole are never both
     held, and the codes into text once ``coded`` (held by ``parts``) is gone.
     """
-    def netted_part(part: pd.DataFrame) -> tuple[pd.DataFrame, int]:
+    tables, returns_netted = [], 0
+    for part in parts:
         part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
         piece, rows_netted = c.net_returns(part)
         del part
         piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
-        return piece, rows_netted
-
-    tables, returns_netted = [], 0
-    # a part per core at once (the parts share nothing); made Arrow here, in this thread's Arrow
-    # heap, which release_free_memory trims
-    for piece, rows_netted in in_threads(netted_part, parts, in_flight=usable_cores()):
         tables.append(pa.Table.from_pandas(piece, preserve_index=False))
         del piece
         release_free_memory()

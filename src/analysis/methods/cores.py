@@ -17,27 +17,24 @@ def usable_cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def in_threads(
-    work: Callable[[Item], Result], items: Iterable[Item], *, threads: int | None = None, in_flight: int | None = None
-) -> Iterator[Result]:
+def in_threads(work: Callable[[Item], Result], items: Iterable[Item], *, threads: int | None = None) -> Iterator[Result]:
     """``work(item)`` for each of ``items``, on ``threads`` threads (default: the usable cores), yielded in
     the items' order.
 
     For numpy and scipy work, whose array loops (ufuncs, sorts) run without the interpreter lock: the
     results are those of the same calls one after the other, as long as ``work`` changes nothing that
-    another call reads. At most ``in_flight`` items (default: twice the threads) are taken from
-    ``items`` and not yet yielded, so the items made and the results not yet taken stay few.
+    another call reads. At most twice as many items as threads are in flight, so the results not yet
+    taken stay few.
     """
     threads = usable_cores() if threads is None else threads
     if threads <= 1:
         yield from map(work, items)
         return
-    in_flight = 2 * threads if in_flight is None else max(in_flight, threads)
     with ThreadPoolExecutor(threads) as pool:
         pending: deque[Future[Result]] = deque()
         for item in items:
             pending.append(pool.submit(work, item))
-            if len(pending) >= in_flight:
+            if len(pending) >= 2 * threads:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
