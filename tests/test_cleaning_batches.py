@@ -354,6 +354,26 @@ def test_numbers_are_pandas_to_numeric_to_the_bit(cells):
     assert not np.signbit(amounts[amounts == 0]).any()
 
 
+amount_text = st.one_of(
+    st.none(), number_text, st.from_regex(r"-?\d{1,20}(\.\d{1,20})?", fullmatch=True),
+    st.lists(st.sampled_from(["¥", "RMB", "元", " ", ",", "(", ")", "1,234.50", "-0", "12", ".5", "1e400"]),
+             max_size=5).map("".join),
+)
+
+
+@settings(max_examples=examples(300), deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(amount_text, max_size=12))
+def test_a_column_of_amounts_parses_as_its_cells_one_by_one(cells):
+    """Plain decimals are cast at once and only the other cells repaired: no cell's value depends on its neighbours."""
+    from analysis.methods.cleaning import parse_amounts
+
+    column = parse_amounts(pd.Series(cells, dtype="string", index=range(100, 100 + len(cells))))
+    one_by_one = [parse_amounts(pd.Series([cell], dtype="string")).iloc[0] for cell in cells]
+    assert column.index.tolist() == list(range(100, 100 + len(cells))) and column.dtype == "float64"
+    assert np.array_equal(column.to_numpy(), np.array(one_by_one, dtype="float64"), equal_nan=True)
+    assert not np.signbit(column.to_numpy()[column.to_numpy() == 0]).any()
+
+
 @settings(max_examples=examples(200), deadline=None, derandomize=True, database=None)
 @given(rows=st.lists(st.lists(st.one_of(st.none(), st.sampled_from(["", "a", "A", "合计", "1,234", "a\x00"])),
                               min_size=3, max_size=3), max_size=12))
