@@ -11,8 +11,8 @@ row gets the reason, detail and typed values it gets when the file is read whole
 1. **Row by row, per batch** (:data:`ROWS_PER_BATCH` rows, read by
    :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
    repaired ids, the dates and the typed columns of the kept-row schema. The batch's text cells go
-   to a parquet part (for the quarantine's raw text), its typed columns and per-row flags to another,
-   in a temporary folder; only a 64-bit hash of each row's text is kept in memory. On a large file
+   to an Arrow file (for the quarantine's raw text; read back memory-mapped, a few rows at a time),
+   its typed columns and per-row flags to a parquet part, in a temporary folder; only a 64-bit hash of each row's text is kept in memory. On a large file
    this runs in worker processes, one per core, while this process reads the next batches
    (:func:`worker_count`). The folder is named with the process id: a run killed before it could
    remove it (SIGKILL, out of memory) leaves it behind, and the next cleaning removes the folders of
@@ -85,7 +85,7 @@ _NUMBER_COLUMNS = ("quantity", "cost")
 
 @dataclass
 class _Parts:
-    """The parquet parts of one cleaning: the text of each batch and its typed columns."""
+    """The parts of one cleaning: the text of each batch (Arrow files) and its typed columns (parquet)."""
 
     folder: Path
     raw: list[Path]
@@ -103,15 +103,21 @@ class _Parts:
 
         ``dictionary`` columns are read dictionary-encoded (pandas makes them categoricals).
         """
+        def whole(path: Path) -> pa.Table:
+            if kind == "raw":  # memory-mapped: only the rows kept are copied out
+                table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
+                return table if columns is None else table.select(columns)
+            return pq.read_table(path, columns=columns, read_dictionary=dictionary)
+
         tables = []
         start = 0
         for path, size in zip(getattr(self, kind), self.sizes, strict=True):
             mask = keep[start:start + size]
             start += size
             if mask.any():
-                tables.append(pq.read_table(path, columns=columns, read_dictionary=dictionary).filter(pa.array(mask)))
+                tables.append(whole(path).filter(pa.array(mask)))
         if not tables:
-            return pq.read_table(getattr(self, kind)[0], columns=columns, read_dictionary=dictionary).slice(0, 0)
+            return whole(getattr(self, kind)[0]).slice(0, 0)
         return pa.concat_tables(tables)
 
 
@@ -175,7 +181,7 @@ def clean_transactions_in_batches(
 
 @dataclass(frozen=True)
 class _BatchDone:
-    """What the row-level work on one batch leaves: its two parquet parts, its rows' hashes and compact columns."""
+    """What the row-level work on one batch leaves: its two parts, its rows' hashes and compact columns."""
 
     raw: Path
     typed: Path
@@ -196,9 +202,12 @@ class _BatchWork:
     def __call__(self, number: int, raw: pd.DataFrame) -> _BatchDone:
         hashes = _row_hashes(raw.drop(columns=[SOURCE_ROW]))
         typed = _typed_batch(raw, self.spec, self.cleaning, self.reference)
-        raw_path, typed_path = self.folder / f"raw-{number:05d}.parquet", self.folder / f"typed-{number:05d}.parquet"
-        # temporary parts: lz4 writes fastest; dictionaries only for the columns read back as categoricals
-        pq.write_table(pa.Table.from_pandas(raw, preserve_index=False), raw_path, compression="lz4", use_dictionary=False)
+        raw_path, typed_path = self.folder / f"raw-{number:05d}.arrow", self.folder / f"typed-{number:05d}.parquet"
+        # the text only for the few rows set aside: Arrow's own format, written as it is held; the typed
+        # columns of every row kept are read back whole: parquet, smaller in memory as it is read
+        with pa.ipc.new_file(raw_path, (table := pa.Table.from_pandas(raw, preserve_index=False)).schema) as file:
+            file.write_table(table)
+        # lz4 writes fastest; dictionaries only for the columns read back as categoricals
         pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), typed_path, compression="lz4",
                        use_dictionary=_DICTIONARY_COLUMNS)
         compact = typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy())
