@@ -12,9 +12,10 @@ row gets the reason, detail and typed values it gets when the file is read whole
    :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
    repaired ids, the dates and the typed columns of the kept-row schema. The batch's text cells go
    to an Arrow file (for the quarantine's raw text; read back memory-mapped, a few rows at a time),
-   its typed columns and per-row flags to a parquet part, in a temporary folder; only a 64-bit hash of each row's text is kept in memory. On a large file
-   this runs in worker processes, one per core, while this process reads the next batches
-   (:func:`worker_count`). The folder is named with the process id: a run killed before it could
+   its typed columns and per-row flags to a parquet part, in a temporary folder; only a 64-bit hash
+   of each row's text is kept in memory. On a large file this runs in worker processes, one per
+   core, while this process reads the next batches (:func:`worker_count`). The folder is named
+   with the process id: a run killed before it could
    remove it (SIGKILL, out of memory) leaves it behind, and the next cleaning removes the folders of
    processes that no longer run (:func:`scratch_folder`).
 2. **Across rows, on compact columns** (floats, dates, booleans, hashes: about 40 bytes a row):
@@ -205,8 +206,9 @@ class _BatchWork:
         raw_path, typed_path = self.folder / f"raw-{number:05d}.arrow", self.folder / f"typed-{number:05d}.parquet"
         # the text only for the few rows set aside: Arrow's own format, written as it is held; the typed
         # columns of every row kept are read back whole: parquet, smaller in memory as it is read
-        with pa.ipc.new_file(raw_path, (table := pa.Table.from_pandas(raw, preserve_index=False)).schema) as file:
-            file.write_table(table)
+        text = pa.Table.from_pandas(raw, preserve_index=False)
+        with pa.ipc.new_file(raw_path, text.schema) as file:
+            file.write_table(text)
         # lz4 writes fastest; dictionaries only for the columns read back as categoricals
         pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), typed_path, compression="lz4",
                        use_dictionary=_DICTIONARY_COLUMNS)
