@@ -12,7 +12,7 @@ import psutil
 import pytest
 from jupyter_core.utils import run_sync
 
-from analysis.frame import runner
+from analysis.frame import kernels, runner
 from analysis.frame.kernels import KernelsAhead, notebook_modules, warm_up_code
 from analysis.frame.runner import _execute, kernel_config
 from tests.test_runs import _alive
@@ -82,6 +82,24 @@ def test_a_kernel_started_ahead_has_imported_the_notebooks_modules_unless_it_sta
             assert manager is not None
             # imported (or not), in the kernel's modules, but never bound in the notebook's namespace
             assert printed_in(manager, "'fractions' in __import__('sys').modules, 'fractions' in dir()") == f"{imported} False"
+
+
+def test_a_kernel_interrupted_while_it_starts_is_not_left_running(notebook: Path, monkeypatch) -> None:
+    """Ctrl-C can reach the runner while the next step's kernel is launching, before anything holds it."""
+    launched = []
+    manager_class = kernels._manager_class()
+
+    class InterruptedAtLaunch(manager_class):
+        async def start_kernel(self, **kwargs):
+            await super().start_kernel(**kwargs)
+            launched.append(psutil.Process(self.provisioner.process.pid))
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(kernels, "_manager_class", lambda: InterruptedAtLaunch)
+    with KernelsAhead({"stage": notebook}, kernel_config()) as ahead, pytest.raises(KeyboardInterrupt):
+        ahead.start("stage")
+    (kernel,) = launched
+    assert not kernel.is_running() or kernel.status() == psutil.STATUS_ZOMBIE
 
 
 def test_a_notebook_runs_in_its_kernel_as_in_a_fresh_one_and_the_kernel_is_shut_down(notebook: Path, tmp_path, monkeypatch) -> None:

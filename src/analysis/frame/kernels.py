@@ -103,7 +103,11 @@ def start_kernel(notebook: Path, config: Any, *, imports: bool = True) -> Starte
     have it import the notebook's modules; returns at once, the kernel gets ready (and imports)
     while the caller goes on."""
     manager = _manager_class()(kernel_name="python3", config=config)
-    run_sync(manager.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(notebook.parent))
+    try:
+        run_sync(manager.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(notebook.parent))
+    except BaseException:  # interrupted (Ctrl-C) while it launched: nobody holds it yet to shut it down
+        shut_down(manager)
+        raise
     code = warm_up_code(notebook_modules(notebook)) if imports else None
     stop = threading.Event()
 
