@@ -361,11 +361,8 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     Non-finite values ('inf', '-Infinity', '1e400', 'nan') are NaN: no amount is infinite, and an
     infinity would break the sums downstream. A zero is +0.0 however it is written ('-0', '(0.00)').
     """
-    array = pa.array(values.astype("string").array, type=pa.large_string())
-    plain = _plain_decimals(array)
-    numbers = np.full(len(values), np.nan)
     # most cells of an export are plain decimals already, which the text repairs leave as they are
-    numbers[plain] = pc.cast(array.filter(pa.array(plain)), pa.float64()).to_numpy(zero_copy_only=False)
+    numbers, plain = _plain_decimals(values)
     rest = ~plain & values.notna().to_numpy()
     if rest.any():
         text = _replace_re2(values[rest].astype("string"), _CURRENCY_RE2, "").str.replace(",", "", regex=False)
@@ -382,19 +379,22 @@ def numbers_of(text: pd.Series) -> pd.Series:
     round a decimal correctly, so the values are pandas'. pandas reads '-0' as -0.0 or 0.0 depending
     on the column's other cells (a column of whole numbers is read as integers); here a zero keeps
     the sign it is written with where Arrow reads it."""
-    array = pa.array(text.astype("string").array, type=pa.large_string())
-    is_plain = _plain_decimals(array)
-    numbers = np.full(len(text), np.nan)
-    numbers[is_plain] = pc.cast(array.filter(pa.array(is_plain)), pa.float64()).to_numpy(zero_copy_only=False)
-    rest = ~is_plain & text.notna().to_numpy()
+    numbers, plain = _plain_decimals(text)
+    rest = ~plain & text.notna().to_numpy()
     if rest.any():
         numbers[rest] = pd.to_numeric(text[rest], errors="coerce").astype("float64").to_numpy()
     return pd.Series(numbers, index=text.index)
 
 
-def _plain_decimals(text: pa.Array) -> np.ndarray:
-    """Which cells are plain decimals (``-1234.50``: at most 18 digits each side), which Arrow casts exactly."""
-    return pc.fill_null(pc.match_substring_regex(text, r"^-?\d{1,18}(\.\d{1,18})?$"), False).to_numpy(zero_copy_only=False)
+def _plain_decimals(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """The value of each cell that is a plain decimal (``-1234.50``: at most 18 digits each side), cast
+    by Arrow on the column at once (exactly), NaN elsewhere; and which cells those are."""
+    array = pa.array(text.astype("string").array, type=pa.large_string())
+    matched = pc.fill_null(pc.match_substring_regex(array, r"^-?\d{1,18}(\.\d{1,18})?$"), False)
+    plain = matched.to_numpy(zero_copy_only=False)
+    numbers = np.full(len(text), np.nan)
+    numbers[plain] = pc.cast(array.filter(matched), pa.float64()).to_numpy(zero_copy_only=False)
+    return numbers, plain
 
 
 def _replace_re2(text: pd.Series, pattern: str, replacement: str) -> pd.Series:
