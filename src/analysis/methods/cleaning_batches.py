@@ -497,6 +497,7 @@ def _net_returns_in_parts(
     tables.clear()
     netted = whole.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True, split_blocks=True)
     del whole
+    release_free_memory()  # the Arrow buffers the conversion let go, which the allocator kept: 150-560 MiB at 10M rows
     # the codes as text only now: the text of all rows is the largest thing this function holds
     for name in _KEYS:
         netted[name] = _text_at(ids[name], netted[name])
