@@ -954,9 +954,8 @@ def early_warning_list(
         "float64"
     )
     listed = listed.sort_values(
-        ["value_at_risk", "customer_id"], ascending=[False, True], kind="mergesort"
+        ["value_at_risk", "customer_id"], ascending=[False, True], kind="mergesort", ignore_index=True
     )
-    listed = listed.reset_index(drop=True)
     if size is not None:  # before the reasons, which are found row by row
         listed = listed.head(size).copy()
     reasons = [  # the observable reasons, else the model's risk

@@ -365,7 +365,7 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     numbers, plain = _plain_decimals(values)
     rest = ~plain & values.notna().to_numpy()
     if rest.any():
-        text = _replace_re2(values[rest].astype("string"), _CURRENCY_RE2, "").str.replace(",", "", regex=False)
+        text = _replace_re2(values[rest], _CURRENCY_RE2, "").str.replace(",", "", regex=False)
         negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False).to_numpy(dtype=bool)
         parsed = numbers_of(text.str.strip("()")).to_numpy()
         numbers[rest] = np.where(negative_parens, -parsed, parsed)
