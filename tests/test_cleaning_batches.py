@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -372,6 +373,30 @@ def test_a_column_of_amounts_parses_as_its_cells_one_by_one(cells):
     assert column.index.tolist() == list(range(100, 100 + len(cells))) and column.dtype == "float64"
     assert np.array_equal(column.to_numpy(), np.array(one_by_one, dtype="float64"), equal_nan=True)
     assert not np.signbit(column.to_numpy()[column.to_numpy() == 0]).any()
+
+
+date_text = st.one_of(
+    st.none(),
+    st.sampled_from(["2024-03-05", "2024/3/5", "2024年3月5日", "20240305", "2024-02-30", "45000", "45000.5", "19999",
+                     "2024-03-05 14:22", " 2024-03-05\u3000", "2024/03/05  14:22", "tomorrow", ""]),
+    st.text(alphabet="0123456789-/年月日 :.", max_size=12),
+)
+
+
+@settings(max_examples=examples(200), deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(date_text, max_size=12), repeats=st.integers(1, 3))
+def test_a_column_of_dates_parses_as_its_cells_one_by_one(cells, repeats):
+    """Repeated dates are read once per distinct text: no cell's date depends on its neighbours."""
+    from analysis.methods.cleaning import parse_dates
+
+    cells = cells * repeats  # repeats make most columns few distinct texts, the other path's case
+    formats = Cleaning().date_formats
+    # in two chunks, as Arrow text read from a file can be
+    chunks = pa.chunked_array([cells[:len(cells) // 2], cells[len(cells) // 2:]], type=pa.large_string())
+    column = parse_dates(pd.Series(pd.array(chunks, dtype="string"), index=range(100, 100 + len(cells))), formats)
+    one_by_one = [parse_dates(pd.Series([cell], dtype="string"), formats).iloc[0] for cell in cells]
+    assert column.index.tolist() == list(range(100, 100 + len(cells))) and column.dtype == "datetime64[us]"
+    assert all((pd.isna(a) and pd.isna(b)) or a == b for a, b in zip(column.tolist(), one_by_one, strict=True))
 
 
 @settings(max_examples=examples(200), deadline=None, derandomize=True, database=None)

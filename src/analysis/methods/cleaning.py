@@ -323,7 +323,23 @@ def parse_dates(values: pd.Series, formats: list[str], *, excel_serials: bool = 
     3. with ``excel_serials``, a plain number within :data:`EXCEL_SERIAL_RANGE` as an Excel serial
        day (1900 date system: day 0 is 1899-12-30), e.g. '45000' → 2023-03-15; a fraction is a time.
        An 8-digit '20240305' is far outside the range, so it is only ever read by '%Y%m%d'.
+
+    Each cell is read on its own, so a column that repeats its dates (an export of millions of
+    rows holds a few thousand days) is read once per distinct text and the dates are put back in place.
     """
+    text = pa.array(values.astype("string").array, type=pa.large_string())
+    encoded = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text)
+    if 2 * len(encoded.dictionary) > len(text):  # mostly distinct: read as they are
+        return _parse_each_date(values, formats, excel_serials)
+    distinct = _parse_each_date(pd.Series(pd.array(encoded.dictionary, dtype="string")), formats, excel_serials)
+    # a missing cell is at the position past the distinct dates, where NaT is put
+    at = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
+    dates = np.append(distinct.to_numpy(), np.datetime64("NaT", "us"))
+    return pd.Series(dates[at], index=values.index)
+
+
+def _parse_each_date(values: pd.Series, formats: list[str], excel_serials: bool) -> pd.Series:
+    """:func:`parse_dates`, cell by cell."""
     text = _replace_re2(values.astype("string").str.strip(), _WHITESPACE_RE2 + "+", " ")  # Python's \s+ → " "
     parsed = _parse_with_formats(text, formats)
     todo = parsed.isna() & text.notna()
