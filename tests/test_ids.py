@@ -20,6 +20,7 @@ from analysis.methods.cleaning import (
     clean_transactions,
 )
 from analysis.methods.ids import (
+    REPAIR_KINDS,
     leading_zero_collisions,
     looked_up,
     pad_to_reference,
@@ -225,3 +226,27 @@ def test_looking_up_text_keys_is_mapping_them_through_the_table(values):
     expected = pd.Series(table.reindex(pd.Index(keys)).array, index=keys.index)
     pd.testing.assert_series_equal(looked_up(keys, table), expected)
     assert looked_up(keys, table).isna().tolist() == [False, True, True, False, False]
+
+
+id_text = st.one_of(
+    st.none(),
+    st.sampled_from(["7919", "007919", "7919.0", " 7919 ", "7.919E+03", "7.92E+03", "1.2345E+02", "", "合计", "A-7"]),
+    st.text(alphabet="0179.Ee+ ", max_size=9),
+)
+
+
+@settings(max_examples=examples(200), deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(id_text, max_size=12), repeats=st.integers(1, 3), with_master=st.booleans())
+def test_a_column_of_ids_is_repaired_as_its_ids_one_by_one(cells, repeats, with_master):
+    """Repeated ids are repaired once per distinct text: no id's repair depends on its neighbours."""
+    cells = cells * repeats  # repeats make most columns few distinct ids, the other path's case
+    master = ["00007919", "00000017"] if with_master else None
+    index = pd.Index(range(100, 100 + len(cells)))
+    column = repair_ids(pd.Series(cells, dtype="string", index=index), master)
+    alone = [repair_ids(pd.Series([cell], dtype="string"), master) for cell in cells]
+    assert column.ids.index.equals(index) and column.ids.dtype == "string"
+    assert column.ids.tolist() == [one.ids.iloc[0] for one in alone]
+    assert column.ambiguous.tolist() == [bool(one.ambiguous.iloc[0]) for one in alone]
+    assert column.repairs.index.equals(index) and list(column.repairs) == list(REPAIR_KINDS)
+    assert column.repairs.to_numpy().tolist() == [one.repairs.to_numpy()[0].tolist() for one in alone]
+    assert column.rounded == {label: one.rounded[0] for label, one in zip(index, alone, strict=True) if one.rounded}

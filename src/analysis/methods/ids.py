@@ -80,6 +80,16 @@ class IdRepair:
     rounded: dict[object, ScientificId] = field(default_factory=dict)
     repairs: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(REPAIR_KINDS), dtype=bool))
 
+    def at(self, positions: np.ndarray, index: pd.Index) -> IdRepair:
+        """The repair of the ids at ``positions`` (of a repair made with the default index), labelled ``index``."""
+        rows = np.flatnonzero(np.isin(positions, list(self.rounded)))
+        return IdRepair(
+            pd.Series(self.ids.array.take(positions), index=index),
+            pd.Series(self.ambiguous.to_numpy()[positions], index=index),
+            {index[row]: self.rounded[positions[row]] for row in rows},
+            pd.DataFrame({kind: self.repairs[kind].to_numpy()[positions] for kind in REPAIR_KINDS}, index=index),
+        )
+
     def counts(self, rows: pd.Series | None = None) -> dict[str, int]:
         """Ids repaired per kind, among ``rows`` (a boolean mask over ``ids``; default all)."""
         repairs = self.repairs if rows is None else self.repairs[rows.reindex(self.repairs.index, fill_value=False)]
@@ -270,7 +280,23 @@ def repair_ids(values: pd.Series, reference: MasterIds | None = None) -> IdRepai
     reference
         The customer master's ids, for the zero-padding repair; None for the master itself, when
         there is none, or when the repair is switched off.
+
+    Each id is repaired on its own, so a column of text that repeats its ids (a customer's many
+    orders) is repaired once per distinct text and the results are put back in place.
     """
+    if not pd.api.types.is_float_dtype(values.dtype):  # a float's text is made by id_text
+        text = pa.array(values.astype("string").array, type=pa.large_string())
+        # a missing cell is one more distinct value, repaired as missing
+        encoded = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text,
+                                       null_encoding="encode")
+        if 2 * len(encoded.dictionary) <= len(text):
+            distinct = _repair_each(pd.Series(pd.array(encoded.dictionary, dtype="string")), reference)
+            return distinct.at(encoded.indices.to_numpy(), values.index)
+    return _repair_each(values, reference)
+
+
+def _repair_each(values: pd.Series, reference: MasterIds | None) -> IdRepair:
+    """:func:`repair_ids`, id by id."""
     ids = id_text(values)
     ids, trailing = drop_float_tails(ids)
     ids, scientific, rounded = scientific_ids(ids)
