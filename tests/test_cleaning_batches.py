@@ -2,6 +2,7 @@
 
 import csv
 import io
+import os
 import re
 from datetime import date
 from pathlib import Path
@@ -321,6 +322,40 @@ def test_worker_processes_clean_as_one_process_does():
     pd.testing.assert_frame_equal(pooled.kept, whole.kept)
     pd.testing.assert_frame_equal(pooled.quarantine, whole.quarantine)
     assert pooled.quality == whole.quality
+
+
+def test_workers_started_ahead_clean_as_one_process_does_and_are_shut_down(monkeypatch):
+    """Stage 1 starts the workers while it cleans the other inputs: the same result, and no worker
+    left once the cleaning is done or the block ends in an error before it."""
+    import psutil
+
+    from analysis.methods import cleaning_batches
+
+    path = ROOT / "data/raw/sample/transactions.csv"
+    if not path.is_file():
+        pytest.skip("sample data missing: run `make sample-data`")
+    monkeypatch.setattr(cleaning_batches, "MIN_BYTES_FOR_WORKERS", 0)  # the sample is below the size for workers
+    monkeypatch.setattr(cleaning_batches, "usable_cores", lambda: 2)
+    spec = InputFile(path=path, columns=SAMPLE_COLUMNS)
+    period, cleaning = Period(start=date(2023, 1, 1), end=date(2025, 12, 31)), Cleaning()
+    whole = clean_transactions(spec, period, cleaning, rows_per_batch=0)
+
+    def worker_pids(workers) -> set[int]:
+        return {workers.pool.submit(os.getpid).result() for _ in range(8)}
+
+    with cleaning_batches.started_workers(spec) as workers:
+        assert workers.count == 2
+        pids = worker_pids(workers)
+        pooled = clean_transactions(spec, period, cleaning, rows_per_batch=9000, workers=workers)
+        assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
+    pd.testing.assert_frame_equal(pooled.kept, whole.kept)
+    pd.testing.assert_frame_equal(pooled.quarantine, whole.quarantine)
+    assert pooled.quality == whole.quality
+
+    with pytest.raises(RuntimeError), cleaning_batches.started_workers(spec) as workers:
+        pids = worker_pids(workers)
+        raise RuntimeError("the customer master could not be read")
+    assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
 
 
 def test_a_header_asked_for_below_the_first_rows_is_found(tmp_path):

@@ -52,7 +52,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -70,6 +70,9 @@ from analysis.methods.ids import (
     repair_ids,
 )
 from analysis.methods.loading import REJECTED_COLUMNS, SOURCE_ROW, RawInput, map_columns, read_input
+
+if TYPE_CHECKING:
+    from analysis.methods.cleaning_batches import Workers
 
 QUARANTINE_COLUMNS = ["source", "source_file", "source_row", "reason", "detail", "raw"]
 #: Contract columns holding personal data: masked in the quarantine's raw text.
@@ -586,7 +589,7 @@ def rounded_id_details(ids: IdRepair, id_header: str) -> pd.Series:
 
 def clean_transactions(
     spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: MasterIds | None = None,
-    rows_per_batch: int | None = None,
+    rows_per_batch: int | None = None, workers: Workers | None = None,
 ) -> CleanResult:
     """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair.
 
@@ -594,6 +597,8 @@ def clean_transactions(
     (:mod:`analysis.methods.cleaning_batches`, ``rows_per_batch`` rows at a time, default
     :data:`~analysis.methods.cleaning_batches.ROWS_PER_BATCH`), with the same result; other formats,
     and text with undecodable lines, are read whole. ``rows_per_batch=0`` reads any file whole.
+    ``workers``: the worker processes :func:`~analysis.methods.cleaning_batches.started_workers`
+    started for the batches (by default the batches start their own).
     """
     from analysis.methods import cleaning_batches
     from analysis.methods.loading import delimited_batches
@@ -602,7 +607,8 @@ def clean_transactions(
     batches = delimited_batches(spec, "transactions", batch) if batch > 0 else None
     reference = _padding_reference(master_ids, cleaning)
     if batches is not None:
-        return cleaning_batches.clean_transactions_in_batches(spec, period, cleaning, batches, master_ids=reference)
+        return cleaning_batches.clean_transactions_in_batches(spec, period, cleaning, batches, master_ids=reference,
+                                                              workers=workers)
     read = _read_and_triage(spec, "transactions", drop_duplicates=True, master_ids=reference,
                             grand_total_tolerance=cleaning.grand_total_tolerance)
     df, triage = read.df, read.triage

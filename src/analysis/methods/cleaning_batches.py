@@ -14,7 +14,8 @@ row gets the reason, detail and typed values it gets when the file is read whole
    to an Arrow file (for the quarantine's raw text; read back memory-mapped, a few rows at a time),
    its typed columns and per-row flags to a parquet part, in a temporary folder; only a 64-bit hash
    of each row's text is kept in memory. On a large file this runs in worker processes, one per
-   core, while this process reads the next batches (:func:`worker_count`). The folder is named
+   core, while this process reads the next batches (:func:`worker_count`); :func:`started_workers`
+   starts them while this process does other work (stage 1 cleans the customer master first). The folder is named
    with the process id: a run killed before it could
    remove it (SIGKILL, out of memory) leaves it behind, and the next cleaning removes the folders of
    processes that no longer run (:func:`scratch_folder`).
@@ -36,11 +37,13 @@ netting part; the kept table with its text columns is the result itself. xlsx, p
 from __future__ import annotations
 
 import os
+import pickle
 import shutil
 import tempfile
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import pairwise
 from pathlib import Path
@@ -64,7 +67,7 @@ from analysis.methods.ids import (
     leading_zero_collisions,
     repair_ids,
 )
-from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, map_columns
+from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, detect_format, map_columns
 from analysis.methods.memory import release_free_memory
 
 #: Rows per batch: about 60 MB of text cells in a batch of the sample export's width.
@@ -157,12 +160,13 @@ def _running(pid: int) -> bool:
 
 def clean_transactions_in_batches(
     spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches,
-    *, master_ids: MasterIds | None = None, workers: int | None = None,
+    *, master_ids: MasterIds | None = None, workers: int | Workers | None = None,
 ) -> c.CleanResult:
     """Clean the transactions of a delimited export batch by batch; the same result as reading it whole.
 
     ``master_ids`` is the zero-padding reference (already None when ``cleaning.pad_ids_to_master`` is off).
-    ``workers``: processes for the row-level work (default :func:`worker_count`; 1 works here).
+    ``workers``: processes for the row-level work (default :func:`worker_count`; 1 works here), or
+    the processes :func:`started_workers` started, which are shut down once the batches are done.
     """
     workers = worker_count(spec.path) if workers is None else workers
     reference = None if master_ids is None else PaddingReference.of(master_ids)
@@ -223,23 +227,27 @@ def _row_hashes(cells: pd.DataFrame) -> np.ndarray:
     return hashes([column.cast(pa.large_string()) for column in table.columns], threads=1)
 
 
-def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int) -> Iterator[tuple[pd.DataFrame, _BatchDone]]:
+def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int | Workers) -> Iterator[tuple[pd.DataFrame, _BatchDone]]:
     """Each batch of ``read`` with its work done, in file order.
 
-    With ``workers`` > 1 the work runs in that many worker processes while this one reads the next
-    batches (at most ``workers + 1`` batches are in flight, so memory stays bounded); otherwise here.
+    With ``workers`` > 1, or started workers, the work runs in the worker processes while this one
+    reads the next batches (at most one batch per worker and one more are in flight, so memory stays
+    bounded); otherwise here. The workers are shut down once the batches are done: the memory they
+    hold is then free for the checks across rows.
     """
-    if workers <= 1:
+    if isinstance(workers, int) and workers <= 1:
         for number, raw in enumerate(read.batches()):
             yield raw, work(number, raw)
         return
-    # loky's workers are started fresh, not forked (a notebook's kernel runs threads a fork would copy
-    # mid-work), and, unlike multiprocessing's spawn, never run the caller's script again
-    with ProcessPoolExecutor(workers, initializer=_start_worker, initargs=(work,)) as pool:
+    workers = Workers.start(workers) if isinstance(workers, int) else workers
+    # the work reaches each worker once, through a file: started workers were started without it
+    work_file = work.folder / "work.pickle"
+    work_file.write_bytes(pickle.dumps(work))
+    with workers.pool as pool:
         pending: deque[tuple[pd.DataFrame, Future[_BatchDone]]] = deque()
         for number, raw in enumerate(read.batches()):
-            pending.append((raw.iloc[:0], pool.submit(_work_in_worker, number, raw)))
-            while len(pending) > workers:
+            pending.append((raw.iloc[:0], pool.submit(_work_in_worker, work_file, number, raw)))
+            while len(pending) > workers.count:
                 head, future = pending.popleft()
                 yield head, future.result()
         while pending:
@@ -247,17 +255,50 @@ def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int) -> Ite
             yield head, future.result()
 
 
-_WORK: _BatchWork | None = None  # a worker process's work, set once when it starts
+@dataclass(frozen=True)
+class Workers:
+    """Worker processes for the row-level work, and how many."""
+
+    pool: Executor
+    count: int
+
+    @classmethod
+    def start(cls, count: int) -> Workers:
+        # loky's workers are started fresh, not forked (a notebook's kernel runs threads a fork would
+        # copy mid-work), and, unlike multiprocessing's spawn, never run the caller's script again
+        return cls(ProcessPoolExecutor(count), count)
 
 
-def _start_worker(work: _BatchWork) -> None:
-    global _WORK
-    _WORK = work
+@contextmanager
+def started_workers(spec: InputFile) -> Iterator[Workers | None]:
+    """The worker processes for the transactions of ``spec`` (:func:`worker_count`), started now, so
+    that they start (about a second each, importing the libraries) while this process does other
+    work; None when the file gets no workers. Pass them to :func:`clean_transactions_in_batches`;
+    they are shut down when the block ends, if the cleaning has not done so already."""
+    delimited = spec.path.is_file() and (detect_format(spec.path) if spec.format == "auto" else spec.format) == "csv"
+    count = worker_count(spec.path) if delimited else 1
+    if count <= 1:
+        yield None
+        return
+    workers = Workers.start(count)
+    with workers.pool:
+        for _ in range(count):
+            workers.pool.submit(_start_worker)
+        yield workers
 
 
-def _work_in_worker(number: int, raw: pd.DataFrame) -> _BatchDone:
-    assert _WORK is not None
-    return _WORK(number, raw)
+_WORK: dict[Path, _BatchWork] = {}  # a worker process's work, by the file it came in
+
+
+def _start_worker() -> None:
+    """Nothing: a worker started by it has imported this module and so the libraries of the work."""
+
+
+def _work_in_worker(work_file: Path, number: int, raw: pd.DataFrame) -> _BatchDone:
+    if work_file not in _WORK:
+        _WORK.clear()
+        _WORK[work_file] = pickle.loads(work_file.read_bytes())
+    return _WORK[work_file](number, raw)
 
 
 def worker_count(path: Path) -> int:

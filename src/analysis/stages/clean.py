@@ -31,6 +31,7 @@ from analysis.methods.cleaning import (
     clean_surveys,
     clean_transactions,
 )
+from analysis.methods.cleaning_batches import started_workers
 from analysis.methods.ids import PaddingReference
 from analysis.stages.rfm_clv import require_usable_transactions
 
@@ -59,23 +60,25 @@ def compute(params: StudyParams) -> Cleaned:
     """
     results: dict[str, CleanResult] = {}
     master_ids: PaddingReference | None = None
-    if params.inputs.customers is not None:
-        results["customers"] = clean_customers(params.inputs.customers, params.cleaning)
-        # prepared once for every input's zero-padding repair
-        master_ids = PaddingReference.of(results["customers"].kept["customer_id"].dropna().astype(str))
-    if params.inputs.surveys is not None:
-        results["surveys"] = clean_surveys(
-            params.inputs.surveys, params.cleaning, scale_max=params.satisfaction.scale_max,
-            attributes=params.satisfaction.attributes, master_ids=master_ids,
+    # the transactions' worker processes start while the other inputs are cleaned here
+    with started_workers(params.inputs.transactions) as workers:
+        if params.inputs.customers is not None:
+            results["customers"] = clean_customers(params.inputs.customers, params.cleaning)
+            # prepared once for every input's zero-padding repair
+            master_ids = PaddingReference.of(results["customers"].kept["customer_id"].dropna().astype(str))
+        if params.inputs.surveys is not None:
+            results["surveys"] = clean_surveys(
+                params.inputs.surveys, params.cleaning, scale_max=params.satisfaction.scale_max,
+                attributes=params.satisfaction.attributes, master_ids=master_ids,
+            )
+        if params.inputs.complaints is not None:
+            results["complaints"] = clean_complaints(
+                params.inputs.complaints, params.cleaning, as_of=params.period.end, master_ids=master_ids
+            )
+        # the largest input last: its kept rows, the stage's largest frame, are not held while the others are cleaned
+        results["transactions"] = clean_transactions(
+            params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids, workers=workers
         )
-    if params.inputs.complaints is not None:
-        results["complaints"] = clean_complaints(
-            params.inputs.complaints, params.cleaning, as_of=params.period.end, master_ids=master_ids
-        )
-    # the largest input last: its kept rows, the stage's largest frame, are not held while the others are cleaned
-    results["transactions"] = clean_transactions(
-        params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids
-    )
     results = {name: results[name] for name in ("transactions", "customers", "surveys", "complaints") if name in results}
     add_join_rates(results)
     quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)[QUARANTINE_COLUMNS]
