@@ -250,6 +250,21 @@ def test_arrow_reads_a_plain_block_as_python_csv_does(block):
     pd.testing.assert_frame_equal(got, want)
 
 
+def test_a_block_with_a_cell_over_csvs_field_limit_goes_to_csv():
+    """csv refuses a cell longer than its field limit (in characters), so Arrow must not take its block;
+    a cell over the limit in bytes only (multibyte characters) is Arrow's."""
+    from analysis.methods.loading import _arrow_block_frame, _Row
+
+    header = _Row(1, ["a", "b"], 1)
+    limit = csv.field_size_limit(10)
+    try:
+        assert _arrow_block_frame(["x,12345678901\n"], 2, ",", header) is None
+        taken = _arrow_block_frame(["x,一二三四五六七八九十\n"], 2, ",", header)
+        assert taken is not None and taken["b"].tolist() == ["一二三四五六七八九十"]
+    finally:
+        csv.field_size_limit(limit)
+
+
 def test_the_sample_export_is_read_by_arrow_as_by_csv():
     """The sample export's lines (quoted amounts with thousands separators, Chinese text) are a plain block."""
     from analysis.methods.loading import _arrow_block_frame, _Row

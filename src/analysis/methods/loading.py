@@ -1061,7 +1061,9 @@ def _arrow_bytes_frame(data: bytes, lines: int, first: int, sep: str, header: _R
     for i, column in enumerate(table.columns):
         if i >= len(names) and not pc.all(pc.equal(column, "")).as_py():
             return None
-        if pc.max(pc.utf8_length(column)).as_py() > csv.field_size_limit():
+        # a cell's bytes bound its characters, and are counted without decoding them
+        limit = csv.field_size_limit()
+        if pc.max(pc.binary_length(column)).as_py() > limit and pc.max(pc.utf8_length(column)).as_py() > limit:
             return None
     numbers = np.arange(first, first + table.num_rows, dtype="int64")
     return _columns_frame([table.column(i).combine_chunks() for i in range(len(names))], numbers, _column_names(names))
