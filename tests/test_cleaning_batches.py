@@ -373,6 +373,18 @@ def test_workers_started_ahead_clean_as_one_process_does_and_are_shut_down(monke
     assert not any(psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE for pid in pids)
 
 
+def test_no_workers_are_started_for_a_file_the_cleaning_will_refuse(tmp_path, monkeypatch):
+    """An export of unknown format gets no workers, and no error before the other inputs are cleaned."""
+    from analysis.methods import cleaning_batches
+
+    monkeypatch.setattr(cleaning_batches, "MIN_BYTES_FOR_WORKERS", 0)
+    monkeypatch.setattr(cleaning_batches, "usable_cores", lambda: 2)
+    path = tmp_path / "transactions.dat"
+    path.write_text("客户编号,订单编号,订单日期,金额\n", encoding="utf-8")
+    with cleaning_batches.started_workers(InputFile(path=path, columns=SAMPLE_COLUMNS)) as workers:
+        assert workers is None
+
+
 def test_a_header_asked_for_below_the_first_rows_is_found(tmp_path):
     """The whole-file reader looks for the header in the first 50 rows, and further down when header_row says so."""
     path = tmp_path / "preamble.csv"

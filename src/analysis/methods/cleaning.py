@@ -60,7 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.frame.params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
-from analysis.methods.codes import group_numbers, sort_order
+from analysis.methods.codes import distinct_text, group_numbers, sort_order
 from analysis.methods.ids import (
     IdRepair,
     MasterIds,
@@ -330,15 +330,10 @@ def parse_dates(values: pd.Series, formats: list[str], *, excel_serials: bool = 
     Each cell is read on its own, so a column that repeats its dates (an export of millions of
     rows holds a few thousand days) is read once per distinct text and the dates are put back in place.
     """
-    text = pa.array(values.astype("string").array, type=pa.large_string())
-    encoded = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text)
-    if 2 * len(encoded.dictionary) > len(text):  # mostly distinct: read as they are
+    distinct, at = distinct_text(values)
+    if 2 * len(distinct) > len(values):  # mostly distinct: read as they are
         return _parse_each_date(values, formats, excel_serials)
-    distinct = _parse_each_date(pd.Series(pd.array(encoded.dictionary, dtype="string")), formats, excel_serials)
-    # a missing cell is at the position past the distinct dates, where NaT is put
-    at = encoded.indices.fill_null(len(distinct)).to_numpy(zero_copy_only=False)
-    dates = np.append(distinct.to_numpy(), np.datetime64("NaT", "us"))
-    return pd.Series(dates[at], index=values.index)
+    return pd.Series(_parse_each_date(distinct, formats, excel_serials).to_numpy()[at], index=values.index)
 
 
 def _parse_each_date(values: pd.Series, formats: list[str], excel_serials: bool) -> pd.Series:

@@ -67,7 +67,13 @@ from analysis.methods.ids import (
     leading_zero_collisions,
     repair_ids,
 )
-from analysis.methods.loading import SOURCE_ROW, DelimitedBatches, detect_format, map_columns
+from analysis.methods.loading import (
+    SOURCE_ROW,
+    DelimitedBatches,
+    InputFileError,
+    detect_format,
+    map_columns,
+)
 from analysis.methods.memory import release_free_memory
 
 #: Rows per batch: about 60 MB of text cells in a batch of the sample export's width.
@@ -275,7 +281,10 @@ def started_workers(spec: InputFile) -> Iterator[Workers | None]:
     that they start (about a second each, importing the libraries) while this process does other
     work; None when the file gets no workers. Pass them to :func:`clean_transactions_in_batches`;
     they are shut down when the block ends, if the cleaning has not done so already."""
-    delimited = spec.path.is_file() and (detect_format(spec.path) if spec.format == "auto" else spec.format) == "csv"
+    try:
+        delimited = spec.path.is_file() and (detect_format(spec.path) if spec.format == "auto" else spec.format) == "csv"
+    except InputFileError:  # the cleaning of the transactions says so, in its turn
+        delimited = False
     count = worker_count(spec.path) if delimited else 1
     if count <= 1:
         yield None

@@ -38,6 +38,15 @@ def key_codes(keys: pd.Series) -> np.ndarray:
     return codes
 
 
+def distinct_text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """The distinct values of ``values`` as text (missing is one of them), in order of first
+    appearance, and the position of each cell's value among them: one Arrow hash of the column."""
+    text = pa.array(values.astype("string").array, type=pa.large_string())
+    encoded = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text,
+                                   null_encoding="encode")
+    return pd.Series(pd.array(encoded.dictionary, dtype="string")), encoded.indices.to_numpy()
+
+
 def hashes(columns: Sequence[pa.Array], *, threads: int | None = None) -> np.ndarray:
     """DuckDB's 64-bit hash of each row of ``columns`` (equal rows hash equal; several times faster than pandas')."""
     import duckdb

@@ -33,6 +33,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from analysis.methods.codes import distinct_text
+
 #: The kinds of repair, in the order they are applied.
 REPAIR_KINDS = ("trailing_zero", "scientific", "zero_padded")
 
@@ -285,13 +287,9 @@ def repair_ids(values: pd.Series, reference: MasterIds | None = None) -> IdRepai
     orders) is repaired once per distinct text and the results are put back in place.
     """
     if not pd.api.types.is_float_dtype(values.dtype):  # a float's text is made by id_text
-        text = pa.array(values.astype("string").array, type=pa.large_string())
-        # a missing cell is one more distinct value, repaired as missing
-        encoded = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text,
-                                       null_encoding="encode")
-        if 2 * len(encoded.dictionary) <= len(text):
-            distinct = _repair_each(pd.Series(pd.array(encoded.dictionary, dtype="string")), reference)
-            return distinct.at(encoded.indices.to_numpy(), values.index)
+        distinct, at = distinct_text(values)
+        if 2 * len(distinct) <= len(values):
+            return _repair_each(distinct, reference).at(at, values.index)
     return _repair_each(values, reference)
 
 
