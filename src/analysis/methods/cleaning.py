@@ -60,7 +60,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.frame.params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
-from analysis.methods.codes import distinct_text, group_numbers, sort_order
+from analysis.methods.codes import distinct_text, group_numbers, sort_order, text_array
 from analysis.methods.ids import (
     IdRepair,
     MasterIds,
@@ -403,7 +403,7 @@ def numbers_of(text: pd.Series) -> pd.Series:
 def _plain_decimals(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     """The value of each cell that is a plain decimal (``-1234.50``: at most 18 digits each side), cast
     by Arrow on the column at once (exactly), NaN elsewhere; and which cells those are."""
-    array = pa.array(text.astype("string").array, type=pa.large_string())
+    array = text_array(text)
     matched = pc.fill_null(pc.match_substring_regex(array, r"^-?\d{1,18}(\.\d{1,18})?$"), False)
     plain = matched.to_numpy(zero_copy_only=False)
     numbers = np.full(len(text), np.nan)
@@ -414,7 +414,7 @@ def _plain_decimals(text: pd.Series) -> tuple[np.ndarray, np.ndarray]:
 def _replace_re2(text: pd.Series, pattern: str, replacement: str) -> pd.Series:
     """``pattern`` (RE2 syntax) replaced in every cell by Arrow, on the whole column at once: pandas
     runs a pattern Python's re reads differently (``\\s``, a case-insensitive one) cell by cell."""
-    array = pa.array(text.astype("string").array).cast(pa.large_string())
+    array = text_array(text)
     return pd.Series(pd.array(pc.replace_substring_regex(array, pattern, replacement), dtype="string"), index=text.index)
 
 
@@ -535,7 +535,7 @@ def total_label_rows(raw: pd.DataFrame, ids: pd.Series, id_header: str) -> tuple
 def _is_total_label(cells: pd.Series) -> pd.Series:
     # Every label holds 计 or a t (which only t and T match, case folded): Arrow finds those cells on
     # the whole column, and only they go through the pattern, cell by cell in Python's re.
-    text = pa.array(cells.astype("string").array).cast(pa.large_string())
+    text = text_array(cells)
     maybe = pc.fill_null(pc.match_substring_regex(text, "[计tT]"), False).to_numpy(zero_copy_only=False)
     flags = pd.Series(False, index=cells.index)
     if maybe.any():

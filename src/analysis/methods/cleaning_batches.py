@@ -45,6 +45,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -296,18 +297,18 @@ def started_workers(spec: InputFile) -> Iterator[Workers | None]:
         yield workers
 
 
-_WORK: dict[Path, _BatchWork] = {}  # a worker process's work, by the file it came in
-
-
 def _start_worker() -> None:
     """Nothing: a worker started by it has imported this module and so the libraries of the work."""
 
 
+@lru_cache(maxsize=1)
+def _work_from(work_file: Path) -> _BatchWork:
+    """The work in ``work_file``, read once per worker process."""
+    return pickle.loads(work_file.read_bytes())
+
+
 def _work_in_worker(work_file: Path, number: int, raw: pd.DataFrame) -> _BatchDone:
-    if work_file not in _WORK:
-        _WORK.clear()
-        _WORK[work_file] = pickle.loads(work_file.read_bytes())
-    return _WORK[work_file](number, raw)
+    return _work_from(work_file)(number, raw)
 
 
 def worker_count(path: Path) -> int:

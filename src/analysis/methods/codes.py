@@ -38,10 +38,15 @@ def key_codes(keys: pd.Series) -> np.ndarray:
     return codes
 
 
+def text_array(values: pd.Series) -> pa.Array | pa.ChunkedArray:
+    """The column's values as Arrow text (missing stays missing), for Arrow's kernels on the whole column."""
+    return pa.array(values.astype("string").array, type=pa.large_string())
+
+
 def distinct_text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """The distinct values of ``values`` as text (missing is one of them), in order of first
     appearance, and the position of each cell's value among them: one Arrow hash of the column."""
-    text = pa.array(values.astype("string").array, type=pa.large_string())
+    text = text_array(values)
     encoded = pc.dictionary_encode(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text,
                                    null_encoding="encode")
     return pd.Series(pd.array(encoded.dictionary, dtype="string")), encoded.indices.to_numpy()
@@ -79,7 +84,7 @@ def sorted_text(values: pd.Series) -> tuple[np.ndarray, pa.Array, np.ndarray]:
 
     Arrow compares UTF-8 bytes, which orders text by code point, as Python and numpy do.
     """
-    text = pa.array(values.astype("string").array, type=pa.large_string())
+    text = text_array(values)
     by = pc.sort_indices(text).to_numpy()
     ordered = text.take(by)
     ordered = ordered.slice(0, len(ordered) - ordered.null_count)

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.methods.codes import distinct_text
+from analysis.methods.codes import distinct_text, text_array
 
 #: The kinds of repair, in the order they are applied.
 REPAIR_KINDS = ("trailing_zero", "scientific", "zero_padded")
@@ -218,7 +218,7 @@ MasterIds = Iterable[str] | PaddingReference
 def is_in(values: pd.Series, known: pa.Array) -> pd.Series:
     """``values.isin(known)`` for text (NA is never in), computed by Arrow: pandas' ``isin`` on Arrow
     strings turns every value of the set into a Python object first, seconds for a million ids."""
-    array = pa.array(values.astype("string").array).cast(pa.large_string())
+    array = text_array(values)
     found = pc.is_in(array, value_set=known.cast(pa.large_string()))
     return pd.Series(found.to_numpy(zero_copy_only=False), index=values.index, dtype=bool) & values.notna().to_numpy()
 

@@ -1058,11 +1058,11 @@ def _arrow_bytes_frame(data: bytes, lines: int, first: int, sep: str, header: _R
         return None
     if invalid_rows or table.num_rows != lines:
         return None
+    limit = csv.field_size_limit()
     for i, column in enumerate(table.columns):
         if i >= len(names) and not pc.all(pc.equal(column, "")).as_py():
             return None
         # a cell's bytes bound its characters, and are counted without decoding them
-        limit = csv.field_size_limit()
         if pc.max(pc.binary_length(column)).as_py() > limit and pc.max(pc.utf8_length(column)).as_py() > limit:
             return None
     numbers = np.arange(first, first + table.num_rows, dtype="int64")

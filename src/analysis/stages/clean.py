@@ -32,6 +32,7 @@ from analysis.methods.cleaning import (
     clean_transactions,
 )
 from analysis.methods.cleaning_batches import started_workers
+from analysis.methods.codes import text_array
 from analysis.methods.ids import PaddingReference
 from analysis.stages.rfm_clv import require_usable_transactions
 
@@ -126,7 +127,7 @@ def join_rates(customers: pa.Array, reference: pa.Array, name: str) -> dict[str,
 
 def distinct_ids(ids: pd.Series) -> pa.Array:
     """The distinct ids of a column, missing ones left out, as Arrow text."""
-    return pc.unique(pa.array(ids.astype("string").array, type=pa.large_string()).drop_null())
+    return pc.unique(text_array(ids).drop_null())
 
 
 def add_join_rates(results: dict[str, CleanResult]) -> None:
