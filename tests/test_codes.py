@@ -117,3 +117,17 @@ def test_code_order_is_numpys_stable_sort(draws, step, offset, dtype):
     assume(not len(values) or (values.min() >= info.min and values.max() <= info.max))
     values = values.astype(dtype)
     np.testing.assert_array_equal(codes.code_order(values), np.argsort(values, kind="stable"))
+
+
+def test_hashes_from_several_threads_are_those_of_one_after_the_other():
+    """Each thread hashes on a DuckDB connection of its own, kept for its next call."""
+    import pyarrow as pa
+
+    from analysis.methods.cores import in_threads
+
+    columns = [pa.array([f"{i % (k + 2)}" for i in range(2000)], type=pa.large_string()) for k in range(16)]
+    one_by_one = [codes.hashes([column], threads=1) for column in columns]
+    threaded = list(in_threads(lambda column: codes.hashes([column], threads=1), columns, threads=4))
+    for expected, found in zip(one_by_one, threaded, strict=True):
+        np.testing.assert_array_equal(found, expected)
+    assert len(set(map(bytes, one_by_one))) == 16  # the calls hash their own rows, not an earlier call's

@@ -106,6 +106,19 @@ def test_padding_needs_a_master_of_one_width_holding_the_padded_form():
     assert not changed.any()  # both forms exist: not a repair
 
 
+@settings(max_examples=100, deadline=None)
+@given(ids=st.lists(st.none() | st.text(alphabet="0179A客٣ ", max_size=5), max_size=20))
+def test_a_master_column_makes_the_reference_its_ids_make(ids):
+    """The master's id column is read as Arrow text, never a Python string per id: the same distinct ids
+    and the same width as from the ids one by one."""
+    from analysis.methods.ids import PaddingReference, fixed_width
+
+    column = PaddingReference.of(pd.Series(ids, dtype="string"))
+    given_ids = [i for i in ids if i is not None]
+    assert sorted(column.ids.to_pylist()) == sorted(set(given_ids))
+    assert column.width == fixed_width(given_ids) == PaddingReference.of(given_ids).width
+
+
 def test_leading_zero_collisions_are_counted_not_merged():
     ids = pd.Series(["7919", "007919", "00007919", "12", "012", "5", "AB7"], dtype="string")
     assert leading_zero_collisions(ids) == 2

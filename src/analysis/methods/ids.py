@@ -180,9 +180,9 @@ def scientific_ids(ids: pd.Series) -> tuple[pd.Series, pd.Series, dict[object, S
     return out, repaired, unrepairable
 
 
-def fixed_width(reference: Iterable[str]) -> int | None:
+def fixed_width(reference: Iterable[str] | pa.Array) -> int | None:
     """The width of the reference ids when every one is a digit string of that one width, else None."""
-    ids = pd.Series(list(reference), dtype="string").dropna()
+    ids = pd.Series(pd.array(reference if isinstance(reference, pa.Array) else list(reference), dtype="string")).dropna()
     if ids.empty or not ids.str.fullmatch(_DIGITS).all():
         return None
     widths = ids.str.len().unique()
@@ -201,8 +201,10 @@ class PaddingReference:
     def of(cls, reference: Iterable[str]) -> PaddingReference:
         if isinstance(reference, PaddingReference):
             return reference
-        distinct = set(reference)
-        return cls(pa.array(list(distinct), type=pa.large_string()), fixed_width(distinct))
+        # a column's text stays Arrow's: a Python string per id took seconds for a million ids
+        text = text_array(reference) if isinstance(reference, pd.Series) else pa.array(list(reference), type=pa.large_string())
+        distinct = pc.unique(text.combine_chunks() if isinstance(text, pa.ChunkedArray) else text).drop_null()
+        return cls(distinct, fixed_width(distinct))
 
     @cached_property
     def known(self) -> frozenset[str]:
