@@ -492,6 +492,45 @@ def test_sorted_codes_are_those_of_a_sorted_factorize(values, unused, categorica
     assert ids.to_pylist() == list(uniques)
 
 
+@settings(max_examples=150, deadline=None)
+@given(ids=st.lists(st.text(alphabet="0aZ客é\U0001f600", min_size=1, max_size=3), min_size=1, max_size=30),
+       master=st.lists(st.text(alphabet="0aZ客é\U0001f600", min_size=1, max_size=3), max_size=12))
+def test_codes_by_the_masters_book_are_the_sorted_codes_of_the_ids(ids, master):
+    """The kept rows' customer ids coded by their places in the sorted master, those outside it sorted in
+    among them: the codes and text a sorted factorize of the ids gives."""
+    from analysis.methods.cleaning_batches import MasterBook, _codes_by_book
+
+    book = MasterBook.of(master)
+    assume(book is not None)
+    text = pd.Series(pd.array(ids, dtype="string"))
+    places = book.codes(text)
+    assert [book.ids[p].as_py() if p >= 0 else None for p in places] == [i if i in master else None for i in ids]
+    book.__dict__["_hashed"] = None  # as when two of the master's ids share a hash: Arrow looks the text up
+    np.testing.assert_array_equal(book.codes(text), places)
+    outside = pa.array([i for i, p in zip(ids, places) if p < 0], type=pa.large_string())
+    codes, found = _codes_by_book(book, places, outside)
+    expected, uniques = pd.factorize(text, sort=True)
+    np.testing.assert_array_equal(codes, expected)
+    assert found.to_pylist() == list(uniques)
+
+
+some_ids = st.sampled_from(["0001", "0002", "0003", "0079", "0080", "1", "80", "B7", "b7", "00081", "客7"])
+
+
+@settings(max_examples=examples(30), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(st.tuples(some_ids, st.sampled_from(["A", "B", "C", ""]), st.sampled_from(["2024-03-05", "2024-01-02"]),
+                               st.sampled_from(["12.50", "-12.50", "3", "0", "-3"])), min_size=1, max_size=30),
+       master=st.sets(some_ids), rows_per_batch=st.integers(1, 5))
+def test_customers_in_and_outside_the_master_clean_the_same_in_batches(tmp_path, rows, master, rows_per_batch):
+    """Returns netted per customer and order, whichever of the customers the master lists (their ids
+    reach the netting coded by the master's book, the others sorted in among them)."""
+    path = tmp_path / "ids.csv"
+    pd.DataFrame(rows, columns=["客户编号", "订单编号", "订单日期", "金额"]).to_csv(path, index=False, encoding="utf-8")
+    spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
+    assert_same(spec, PERIOD, Cleaning(outliers=OutlierRule(method="none")), rows_per_batch, master_ids=sorted(master))
+
+
 def test_the_parts_a_killed_cleaning_left_are_removed_by_the_next(tmp_path, monkeypatch):
     """A cleaning killed before it could remove its temporary folder leaves its parts (gigabytes on a
     large export); the next cleaning removes the folders of processes that no longer run, and only those."""

@@ -603,7 +603,7 @@ def clean_transactions(
     reference = _padding_reference(master_ids, cleaning)
     if batches is not None:
         return cleaning_batches.clean_transactions_in_batches(spec, period, cleaning, batches, master_ids=reference,
-                                                              workers=workers)
+                                                              known_ids=master_ids, workers=workers)
     read = _read_and_triage(spec, "transactions", drop_duplicates=True, master_ids=reference,
                             grand_total_tolerance=cleaning.grand_total_tolerance)
     df, triage = read.df, read.triage

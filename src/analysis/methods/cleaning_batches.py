@@ -24,7 +24,9 @@ row gets the reason, detail and typed values it gets when the file is read whole
    ``duplicated`` on their text, so a hash collision cannot make a duplicate), the grand-total
    line, then the reasons in their order and the outlier rule on what is still open.
 3. **The results**: the kept rows' typed columns are read back part by part (never a text cell
-   that is not kept; customer ids and low-cardinality text as categoricals), returns are netted and
+   that is not kept; low-cardinality text as categoricals; customer ids as categoricals too, or,
+   given the customer master, as the places the batches found them at in its sorted ids,
+   :class:`MasterBook`), returns are netted and
    purchases flagged as before (:func:`~analysis.methods.cleaning.net_returns`,
    :func:`~analysis.methods.cleaning.purchase_flags`) on the ids' sorted codes (ranked by Arrow), a
    range of customers at a time; the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
@@ -45,7 +47,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -59,7 +61,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
-from analysis.methods.codes import code_order, hashes, sorted_text
+from analysis.methods.codes import code_order, distinct_text, hashes, sorted_text, text_array
 from analysis.methods.cores import usable_cores
 from analysis.methods.ids import (
     REPAIR_KINDS,
@@ -132,6 +134,47 @@ class _Parts:
         return pa.concat_tables(tables)
 
 
+@dataclass(frozen=True)
+class MasterBook:
+    """The customer master's ids, sorted: each batch codes its customer ids by their place among them.
+
+    The kept rows' ids then reach this process as numbers (:func:`_codes_by_book`), not as a dictionary
+    of text per batch for pandas to merge: merging them took seconds for ten million rows.
+    """
+
+    ids: pa.Array  # distinct, sorted as Arrow sorts text
+
+    @classmethod
+    def of(cls, master_ids: MasterIds | None) -> MasterBook | None:
+        if master_ids is None:
+            return None
+        ids = PaddingReference.of(master_ids).ids  # distinct
+        return cls(ids.take(pc.sort_indices(ids))) if len(ids) else None
+
+    @cached_property
+    def _hashed(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The ids' 64-bit hashes sorted, and the place of each; None should two ids share a hash. Made
+        where ids are first coded (the worker processes)."""
+        hashed = hashes([self.ids], threads=1)
+        order = np.argsort(hashed, kind="stable")
+        hashed = hashed[order]
+        return None if np.any(hashed[1:] == hashed[:-1]) else (hashed, order.astype(np.int32))
+
+    def codes(self, ids: pd.Series) -> np.ndarray:
+        """Each id's place in the book (int32; -1: not in it, or missing), looked up once per distinct id:
+        the place holding its hash, if the text there is its text."""
+        distinct, positions = distinct_text(ids)
+        text = text_array(distinct)
+        if self._hashed is None:  # two of the book's ids share a hash: Arrow's lookup of the text
+            return pc.fill_null(pc.index_in(text, value_set=self.ids), -1).to_numpy().astype(np.int32)[positions]
+        book_hashes, places = self._hashed
+        hashed = hashes([text], threads=1)
+        at = np.minimum(np.searchsorted(book_hashes, hashed), len(book_hashes) - 1)
+        candidate = places[at]
+        same = pc.fill_null(pc.equal(text, self.ids.take(candidate)), False).to_numpy(zero_copy_only=False)
+        return np.where((book_hashes[at] == hashed) & same, candidate, -1).astype(np.int32)[positions]
+
+
 SCRATCH_PREFIX = "clean-transactions-"
 
 
@@ -167,11 +210,12 @@ def _running(pid: int) -> bool:
 
 def clean_transactions_in_batches(
     spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches,
-    *, master_ids: MasterIds | None = None, workers: int | Workers | None = None,
+    *, master_ids: MasterIds | None = None, known_ids: MasterIds | None = None, workers: int | Workers | None = None,
 ) -> c.CleanResult:
     """Clean the transactions of a delimited export batch by batch; the same result as reading it whole.
 
-    ``master_ids`` is the zero-padding reference (already None when ``cleaning.pad_ids_to_master`` is off).
+    ``master_ids`` is the zero-padding reference (already None when ``cleaning.pad_ids_to_master`` is off);
+    ``known_ids`` the customer master's ids, whatever the repair (:class:`MasterBook`), or None.
     ``workers``: processes for the row-level work (default :func:`worker_count`; 1 works here), or
     the processes :func:`started_workers` started, which are shut down once the batches are done.
     """
@@ -181,14 +225,15 @@ def clean_transactions_in_batches(
         parts = _Parts(Path(folder), [], [], [])
         hashes, compact = [], []
         names: list[str] = []
-        for raw, done in _batches_done(read, _BatchWork(Path(folder), spec, cleaning, reference), workers):
+        book = MasterBook.of(known_ids)
+        for raw, done in _batches_done(read, _BatchWork(Path(folder), spec, cleaning, reference, book), workers):
             names = list(raw.columns)
             parts.adopt(done.raw, done.typed, done.rows)
             hashes.append(done.hashes)
             compact.append(done.compact)
         # handed over without a name here, so that they are freed once the checks are done
         triaged = _triage(spec, period, cleaning, read, parts, _joined(hashes), names, _joined(compact))
-        return _results(spec, cleaning, read, parts, triaged)
+        return _results(spec, cleaning, read, parts, triaged, book)
 
 
 @dataclass(frozen=True)
@@ -210,6 +255,7 @@ class _BatchWork:
     spec: InputFile
     cleaning: Cleaning
     reference: PaddingReference | None
+    book: MasterBook | None
 
     def __call__(self, number: int, raw: pd.DataFrame) -> _BatchDone:
         hashes = _row_hashes(raw.drop(columns=[SOURCE_ROW]))
@@ -224,6 +270,8 @@ class _BatchWork:
         pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), typed_path, compression="lz4",
                        use_dictionary=_DICTIONARY_COLUMNS)
         compact = typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy())
+        if self.book is not None:
+            compact["_book_code"] = self.book.codes(typed["customer_id"])
         return _BatchDone(raw_path, typed_path, len(raw), hashes, compact)
 
 
@@ -334,6 +382,7 @@ class _Triaged:
     quarantine: pd.DataFrame
     rows_in: int
     repairs: dict[str, int]
+    book_codes: np.ndarray | None  # the kept rows' places in the master's book (:class:`MasterBook`)
 
 
 def _typed_batch(raw: pd.DataFrame, spec: InputFile, cleaning: Cleaning, reference: PaddingReference | None) -> pd.DataFrame:
@@ -421,16 +470,23 @@ def _triage(
         quarantine = quarantine.sort_values("source_row", kind="stable", ignore_index=True)
 
     repairs = {kind: int(compact[f"_repair_{kind}"].to_numpy()[open_rows].sum()) for kind in REPAIR_KINDS}
-    return _Triaged(open_rows, outliers.to_numpy(dtype=bool)[open_rows], quarantine, triage.rows_in, repairs)
+    book_codes = compact["_book_code"].to_numpy()[open_rows] if "_book_code" in compact else None
+    return _Triaged(open_rows, outliers.to_numpy(dtype=bool)[open_rows], quarantine, triage.rows_in, repairs, book_codes)
 
 
-def _results(spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts, triaged: _Triaged) -> c.CleanResult:
+def _results(
+    spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts, triaged: _Triaged, book: MasterBook | None,
+) -> c.CleanResult:
     """The kept rows netted and flagged, as text columns, with the quality counts."""
     release_free_memory()  # what the batch loop and the checks left
-    kept = _kept_rows(parts, triaged.open_rows, triaged.outliers_kept)
+    known = {}
+    if book is not None:
+        known["customer_id"] = _codes_by_book(book, triaged.book_codes, _ids_not_in_book(parts, triaged))
+    customer_codes = known["customer_id"][0] if known else None
+    kept = _kept_rows(parts, triaged.open_rows, triaged.outliers_kept, customer_codes)
     release_free_memory()
     rows_kept = len(kept)
-    coded, ids = _with_sorted_codes(kept)
+    coded, ids = _with_sorted_codes(kept, known)
     del kept  # its other columns live on in ``coded``; its id columns go before the parts are cut
     release_free_memory()
     # the count depends on the distinct ids only
@@ -452,20 +508,22 @@ def _results(spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts:
     return c.CleanResult(netted, quarantine, quality)
 
 
-def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray) -> pd.DataFrame:
+def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray, customer_codes: np.ndarray | None) -> pd.DataFrame:
     """The kept rows in the schema of :func:`analysis.methods.cleaning._typed_transactions`, but compact.
 
-    The customer ids and the text columns (few distinct values) come as categoricals, the order ids
-    as Arrow text (pandas' default would make a Python object of every cell); :func:`_net_returns_in_parts`
-    turns them into the schema's text once the rows are netted.
+    The customer ids come as their sorted codes when known (``customer_codes``), else as a
+    categorical, as the text columns (few distinct values) do; the order ids as Arrow text (pandas'
+    default would make a Python object of every cell). :func:`_net_returns_in_parts` turns them
+    into the schema's text once the rows are netted.
     """
-    columns = ["customer_id", "order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
-    table = parts.read("typed", open_rows, columns, dictionary=_DICTIONARY_COLUMNS)
+    ids = ["customer_id"] if customer_codes is None else []
+    columns = [*ids, "order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
+    table = parts.read("typed", open_rows, columns, dictionary=[*ids, *_TEXT_COLUMNS])
     frame = table.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True)
     del table
     out = pd.DataFrame(
         {
-            "customer_id": frame["customer_id"],
+            "customer_id": frame["customer_id"] if customer_codes is None else customer_codes,
             "order_id": frame["order_id"].astype("string"),
             "order_date": frame["order_date"].astype("datetime64[us]"),
             "amount": frame["amount"].astype("float64"),
@@ -486,9 +544,11 @@ def _categorical_text(values: pd.Series) -> pd.Series:
     return pd.Series(pd.array(text, dtype="string"), index=values.index)
 
 
-def _with_sorted_codes(kept: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pa.Array]]:
+def _with_sorted_codes(
+    kept: pd.DataFrame, known: dict[str, tuple[np.ndarray, pa.Array]],
+) -> tuple[pd.DataFrame, dict[str, pa.Array]]:
     """The customer and order ids as codes numbering the distinct ids in sorted order (int32; -1:
-    missing), and the text of each code.
+    missing), and the text of each code; ``known``: the keys whose codes and text are found already.
 
     Grouping, joining and sorting on the codes give the groups and the order the text gives (missing
     ids stay missing and sort last), at a fraction of the time and memory of hashing and comparing
@@ -497,8 +557,40 @@ def _with_sorted_codes(kept: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, pa.A
     """
     codes, ids = {}, {}
     for name in _KEYS:
-        codes[name], ids[name] = _sorted_codes(kept[name])
+        codes[name], ids[name] = known[name] if name in known else _sorted_codes(kept[name])
     return kept.assign(**codes), ids
+
+
+def _ids_not_in_book(parts: _Parts, triaged: _Triaged) -> pa.Array:
+    """The customer ids of the kept rows not in the master's book, in row order (read back as text: few)."""
+    outside = np.zeros(len(triaged.open_rows), dtype=bool)
+    outside[np.flatnonzero(triaged.open_rows)[triaged.book_codes < 0]] = True
+    if not outside.any():
+        return pa.array([], type=pa.large_string())
+    return parts.read("typed", outside, ["customer_id"]).column(0).combine_chunks().cast(pa.large_string())
+
+
+def _codes_by_book(book: MasterBook, places: np.ndarray, outside: pa.Array) -> tuple[np.ndarray, pa.Array]:
+    """:func:`_sorted_codes` of the kept rows' customer ids, from their ``places`` in the sorted book
+    (-1: not in it) and the text of those not in it (``outside``, in row order): the book's ids in use
+    keep their order, and the few others are sorted in among them."""
+    in_book = places >= 0
+    used = np.flatnonzero(np.bincount(places[in_book], minlength=len(book.ids)))
+    renumbered = np.full(len(book.ids), -1, dtype=np.int32)
+    renumbered[used] = np.arange(len(used), dtype=np.int32)
+    codes = np.full(len(places), -1, dtype=np.int32)
+    codes[in_book] = renumbered[places[in_book]]
+    text = book.ids.take(used)
+    if not len(outside):
+        return codes, text
+    others, position = distinct_text(pd.Series(pd.array(outside, dtype="string")))
+    merged = pa.concat_arrays([text, text_array(others)])
+    order = pc.sort_indices(merged).to_numpy()
+    rank = np.empty(len(merged), dtype=np.int32)
+    rank[order] = np.arange(len(merged), dtype=np.int32)
+    codes[in_book] = rank[codes[in_book]]
+    codes[~in_book] = rank[len(used) + position]
+    return codes, merged.take(order)
 
 
 def _customer_parts(coded: pd.DataFrame, n_customers: int, rows_per_part: int) -> Iterator[pd.DataFrame]:
