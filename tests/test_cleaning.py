@@ -211,6 +211,7 @@ def test_quarantine_rows_are_json_dumps_of_each_row(rows, names, personal):
     from analysis.methods.cleaning import MASK, Privacy, records_json
 
     frame = pd.DataFrame(rows, columns=names, dtype=object)
+    frame = pd.concat([frame, frame.iloc[::-1]], ignore_index=True)  # cells repeated, as a quarantine's are
     privacy = Privacy(columns=frozenset(names[i] for i in personal))
 
     def dumped(table: pd.DataFrame) -> list[str]:

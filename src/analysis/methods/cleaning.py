@@ -256,15 +256,17 @@ def quarantine_frame(
 def records_json(values: pd.DataFrame, privacy: Privacy) -> list[str]:
     """Each row as ``json.dumps(..., ensure_ascii=False)`` writes the dict header → cell text (missing: null),
     every cell of a personal column (``privacy.columns``) replaced by :data:`MASK`; built column by
-    column, not a dict per row."""
+    column, not a dict per row, and a text column's cells once per distinct text."""
     encode = json.encoder.encode_basestring  # json.dumps' encoder of keys and text with ensure_ascii=False
     columns = []
     for name, column in values.items():
         key = f"{encode(str(name))}: "
         if name in privacy.columns:
             columns.append([key + encode(MASK)] * len(values))
-        else:
-            columns.append([key + ("null" if pd.isna(v) else encode(str(v))) for v in column.tolist()])
+            continue
+        cells, positions = distinct_text(column) if isinstance(column.dtype, pd.StringDtype) else (column, None)
+        encoded = [key + ("null" if pd.isna(v) else encode(str(v))) for v in cells.tolist()]
+        columns.append(encoded if positions is None else np.asarray(encoded, dtype=object)[positions].tolist())
     if not columns:
         return ["{}"] * len(values)
     return ["{" + ", ".join(cells) + "}" for cells in zip(*columns, strict=True)]
