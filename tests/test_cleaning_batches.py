@@ -192,15 +192,21 @@ line_piece = st.sampled_from(['"', '""', ",", "a", "1", " ", "\n", "\r\n", "\r",
        header_end=st.sampled_from(["\n", "\r\n", "\r"]), encoding=st.sampled_from(["utf-8", "utf-8-sig", "gb18030"]))
 def test_blocks_of_lines_read_as_the_whole_file_does(tmp_path, body, rows_per_batch, header_end, encoding):
     """Blocks end outside quoted cells: quoted line breaks, stray quotes, blank and malformed lines
-    read in blocks give the rows, row numbers and set-aside lines of the whole file, whether the
-    blocks are read as bytes (UTF-8) or as text."""
+    read in blocks give the rows, row numbers and set-aside lines of the whole file decoded into
+    lines, whether the blocks are read as bytes (UTF-8) or as text; read_input reads it so."""
+    from analysis.methods.loading import _Context, _read_delimited
+
     path = tmp_path / "lines.csv"
     path.write_text("客户编号,订单编号,订单日期,金额" + header_end + "".join(body), encoding=encoding, newline="")
     spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
-    whole = read_input(spec, "transactions")
+    whole = _read_delimited(path.read_bytes(), _Context(spec, "transactions"), kind="csv")
     frame, rejected = batched_frame(spec, rows_per_batch)
     pd.testing.assert_frame_equal(frame, whole.frame, check_index_type=False)
     pd.testing.assert_frame_equal(rejected, whole.rejected)
+    read = read_input(spec, "transactions")
+    pd.testing.assert_frame_equal(read.frame, whole.frame)
+    pd.testing.assert_frame_equal(read.rejected, whole.rejected)
+    assert (read.read_as, read.headers, read.sep) == (whole.read_as, whole.headers, whole.sep)
 
 
 def python_block_frame(lines: list[str], first: int, sep: str, header) -> tuple[pd.DataFrame, list, int]:

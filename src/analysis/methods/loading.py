@@ -183,7 +183,7 @@ def read_input(spec: InputFile, table: str | None = None) -> RawInput:
     fmt = detect_format(spec.path) if spec.format == "auto" else spec.format
     try:
         if fmt == "csv":
-            read = _read_delimited(spec.path.read_bytes(), ctx, kind="csv")
+            read = _read_delimited_file(ctx)
         elif fmt == "xlsx":
             read = _read_spreadsheet(ctx)
         else:
@@ -289,6 +289,18 @@ def _read_as_hint(raw: pd.DataFrame, table: str) -> str:
 
 # ---------------------------------------------------------------------------------------------
 # Delimited text.
+
+
+def _read_delimited_file(ctx: _Context) -> RawInput:
+    """A delimited file read block by block as :class:`DelimitedBatches` reads it (a UTF-8 file's
+    blocks handed to Arrow as bytes, never decoded into lines), the blocks put together; read whole
+    by :func:`_read_delimited` when it does not read that way (undecodable lines, a header far down)."""
+    batches = delimited_batches(ctx.spec, ctx.table, _WHOLE_FILE_BLOCK_LINES)
+    if batches is None:
+        return _read_delimited(ctx.path.read_bytes(), ctx, kind="csv")
+    frames = list(batches.batches())
+    frame = frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    return _raw_input(frame, batches.rejected, batches.read_as, delimited=True, headers=batches.headers, sep=batches.sep)
 
 
 def _read_delimited(data: bytes, ctx: _Context, *, kind: str) -> RawInput:
