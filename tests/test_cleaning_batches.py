@@ -209,6 +209,13 @@ def test_blocks_of_lines_read_as_the_whole_file_does(tmp_path, body, rows_per_ba
     assert (read.read_as, read.headers, read.sep) == (whole.read_as, whole.headers, whole.sep)
 
 
+@given(data=st.lists(st.sampled_from([b"\r", b"\n", b"\r\n", b"a", "客".encode()]), max_size=12).map(b"".join))
+def test_lines_end_at_newlines_where_every_carriage_return_precedes_one(data):
+    from analysis.methods.loading import _lines_end_at_newlines
+
+    assert _lines_end_at_newlines(data) == (data.count(b"\r") == data.count(b"\r\n"))
+
+
 def python_block_frame(lines: list[str], first: int, sep: str, header) -> tuple[pd.DataFrame, list, int]:
     from analysis.methods.loading import _Block, _Context
 
