@@ -720,7 +720,7 @@ def purchase_flags(tx: pd.DataFrame, zero_amount_orders: str = "purchase") -> pd
     """
     order = group_numbers(tx, ["customer_id", "order_id"])
     alone = order < 0  # no order id: the row is its own order
-    sums = tx[["amount", "gross_amount"]].astype("float64").groupby(order).transform("sum")
+    sums = tx[["amount", "gross_amount"]].astype("float64").groupby(order, sort=False).transform("sum")  # the same sums, unsorted keys
     net = sums["amount"].where(~alone, tx["amount"])
     gross = sums["gross_amount"].where(~alone, tx["gross_amount"])
     free = net.eq(0) & gross.eq(0) & (zero_amount_orders == "purchase")
