@@ -8,9 +8,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
 from analysis.methods.cleaning import (
+    MIN_ROWS_UNDER_TOTAL,
     clean_customers,
     clean_transactions,
     grand_total_rows,
@@ -290,6 +293,27 @@ def test_a_grand_total_needs_three_other_rows_and_a_close_match():
     assert not flags.any()  # 2.9 % off: an order
     flags, _ = grand_total_rows(pd.Series([0.0, 0.0, 0.0, 0.0]), open_rows, 0.005)
     assert not flags.any()  # zero equals zero, but is no total
+
+
+@settings(max_examples=200, deadline=None)
+@given(cells=st.lists(st.tuples(st.none() | st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.0, 6.5, 1e-12, 1e300]), st.booleans()),
+                      max_size=9),
+       tolerance=st.sampled_from([0.0, 0.005, 0.5]), total=st.booleans())
+def test_grand_totals_are_rows_matching_the_sum_of_the_other_open_rows(cells, tolerance, total):
+    """The rule of the docstring as pandas states it, on missing amounts, closed rows, zeros and signs;
+    ``total`` appends an open row of the others' sum, a grand total to the last digit."""
+    if total:
+        cells = [*cells, (float(sum(a for a, o in cells if o and a is not None)), True)]
+    amounts = pd.Series([a for a, _ in cells], dtype="float64")
+    open_rows = pd.Series([o for _, o in cells], dtype=bool)
+    flags, detail = grand_total_rows(amounts, open_rows, tolerance)
+    values = amounts.where(open_rows)
+    others = float(values.sum()) - values
+    expected = (values.notna() & values.ne(0) & others.ne(0) & (values - others).abs().le(tolerance * others.abs()))
+    if values.notna().sum() - 1 < MIN_ROWS_UNDER_TOTAL:
+        expected[:] = False
+    assert flags.tolist() == expected.fillna(False).astype(bool).tolist()
+    assert detail.index.tolist() == flags.index[flags].tolist() and detail.str.contains("grand total").all()
 
 
 def test_grand_total_check_can_be_switched_off(exports):

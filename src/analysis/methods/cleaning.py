@@ -550,23 +550,23 @@ def grand_total_rows(amounts: pd.Series, open_rows: pd.Series, tolerance: float)
 
     A row is one when amount ≠ 0 and |amount − S| ≤ tolerance · |S|, S being the sum of the other
     open rows with a readable amount, of which there must be at least :data:`MIN_ROWS_UNDER_TOTAL`.
-    Returns the mask and a detail per flagged row.
+    Returns the mask and a detail per flagged row (indexed by those rows only).
     """
     values = amounts.where(open_rows.reindex(amounts.index, fill_value=False))
-    readable = values.notna()
-    flags = pd.Series(False, index=amounts.index)
-    detail = pd.Series(pd.NA, index=amounts.index, dtype="string")
-    n_others = int(readable.sum()) - 1
-    if n_others < MIN_ROWS_UNDER_TOTAL:
-        return flags, detail
-    others = float(values.sum()) - values
-    flags = readable & values.ne(0) & others.ne(0) & (values - others).abs().le(tolerance * others.abs())
-    flags = flags.fillna(False).astype(bool)
-    detail[flags] = [
-        f"the amount {values[i]:,.2f} equals the sum of the other {n_others:,} rows ({others[i]:,.2f}, within "
-        f"{tolerance:.1%}): a grand total line of the export, not an order" for i in flags[flags].index
-    ]
-    return flags, detail
+    n_others = int(values.notna().sum()) - 1
+    flagged = np.zeros(len(values), dtype=bool)
+    if n_others >= MIN_ROWS_UNDER_TOTAL:
+        amount = values.to_numpy(dtype="float64", na_value=np.nan)
+        others = float(values.sum()) - amount  # pandas' sum, in its order; the rest row by row in numpy
+        with np.errstate(invalid="ignore"):
+            flagged = ~np.isnan(amount) & (amount != 0) & (others != 0) & (np.abs(amount - others) <= tolerance * np.abs(others))
+    at = np.flatnonzero(flagged)
+    detail = pd.Series(
+        [f"the amount {amount[i]:,.2f} equals the sum of the other {n_others:,} rows ({others[i]:,.2f}, within "
+         f"{tolerance:.1%}): a grand total line of the export, not an order" for i in at],
+        index=amounts.index[at], dtype="string",
+    )
+    return pd.Series(flagged, index=amounts.index), detail
 
 
 def rounded_id_details(ids: IdRepair, id_header: str) -> pd.Series:
