@@ -583,8 +583,9 @@ def _codes_by_book(book: MasterBook, places: np.ndarray, outside: pa.Array) -> t
     text = book.ids.take(used)
     if not len(outside):
         return codes, text
-    others, position = distinct_text(pd.Series(pd.array(outside, dtype="string")))
-    merged = pa.concat_arrays([text, text_array(others)])
+    others = pc.dictionary_encode(outside)
+    position = others.indices.to_numpy()
+    merged = pa.concat_arrays([text, others.dictionary])
     order = pc.sort_indices(merged).to_numpy()
     rank = np.empty(len(merged), dtype=np.int32)
     rank[order] = np.arange(len(merged), dtype=np.int32)
