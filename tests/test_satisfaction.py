@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy import stats
 
 from analysis.i18n import render
@@ -194,6 +196,30 @@ def test_csat_counts_each_customers_latest_answer_and_ignores_row_order():
     assert table.attrs["unmatched_respondents"] == 1
     assert len(latest_answers(combined)) == 4
 
+
+
+_ANSWER_VALUES = {
+    "customer_id": st.sampled_from(["a", "b", "ab", "Z", "é", "客户1", None]),
+    "survey_date": st.sampled_from([pd.Timestamp("2025-01-01"), pd.Timestamp("2025-03-01"), pd.NaT]),
+    "overall_satisfaction": st.sampled_from([1.0, 4.0, 5.0, float("nan")]),
+}
+
+
+@settings(max_examples=150, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.fixed_dictionaries(_ANSWER_VALUES), max_size=12), st.booleans())
+def test_latest_answers_are_the_last_of_a_stable_sort_and_choosing_them_again_changes_nothing(rows, id_order):
+    """One answer per customer: the last of each id's run after a stable sort by id, date and the other
+    columns (missing first). Answers already so chosen, or merely in id order with repeats, give the
+    same: the shortcut for the first must not take the second."""
+    surveys = pd.DataFrame(rows, columns=list(_ANSWER_VALUES)).astype({"customer_id": "string"})
+    if id_order:
+        surveys = surveys.sort_values("customer_id", kind="stable")
+    keys = ["customer_id", "survey_date", "overall_satisfaction"]
+    expected = (surveys.sort_values(keys, kind="stable", na_position="first")
+                .drop_duplicates("customer_id", keep="last").reset_index(drop=True))
+    latest = latest_answers(surveys)
+    pd.testing.assert_frame_equal(latest, expected)
+    pd.testing.assert_frame_equal(latest_answers(latest), expected)
 
 def test_csat_interval_shrinks_with_n():
     rng = np.random.default_rng(1)

@@ -225,6 +225,9 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
     """Stage 4's tables, the customers with their attitude, complaint, loyalty, lifecycle and risk
     columns, and the notes; nothing is written."""
     customers, surveys, complaint_log = inputs.customers, inputs.surveys, inputs.complaints
+    if surveys is not None and "customer_id" in surveys:
+        # each table here reads each customer's latest answer only: chosen once, not in every table
+        surveys = satisfaction.latest_answers(surveys)
     result = ExperienceResult(customers)
     # checked, typed and sorted once: cohorts, the spend trend and the churn model take it as it is
     transactions = lifecycle.transactions_frame(inputs.transactions)
@@ -242,9 +245,8 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
 
     # Per-customer attitude and complaint columns feed loyalty, churn reasons and the watch list.
     if surveys is not None and not surveys.empty:
-        latest = satisfaction.latest_answers(surveys)
         keep = {"overall_satisfaction": "satisfaction_score", "recommend": "recommend_score"}
-        latest = latest[["customer_id", *[c for c in keep if c in latest]]].rename(columns=keep)
+        latest = surveys[["customer_id", *[c for c in keep if c in surveys]]].rename(columns=keep)
         customers = customers.drop(columns=list(keep.values()), errors="ignore").merge(latest, on="customer_id", how="left")
     if complaint_log is not None and not complaint_log.empty:
         features = complaints.complaint_features(complaint_log, p.period.end)
