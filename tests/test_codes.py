@@ -7,6 +7,7 @@ from unittest import mock
 
 import numpy as np
 import pandas as pd
+import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
@@ -25,6 +26,24 @@ def test_order_keys_are_coded_equal_exactly_where_they_are_equal(keys, collide):
     expected = pd.factorize(series)[0]
     assert (found[:, None] == found[None, :]).tolist() == (expected[:, None] == expected[None, :]).tolist()
 
+
+
+def _same_equalities(found: np.ndarray, expected: np.ndarray) -> bool:
+    pairs = set(zip(found.tolist(), expected.tolist(), strict=True))
+    return len(pairs) == len(set(found.tolist())) == len(set(expected.tolist()))
+
+
+@pytest.mark.parametrize("repeat_at", [None, 5, 69_999])
+def test_distinct_keys_and_a_key_repeated_far_from_its_first_are_coded_as_pandas_factorizes(repeat_at):
+    """Keys that all differ get distinct codes; one key repeated near its first, or only after the
+    first 65,536 keys have been looked at, shares its code with the first only."""
+    keys = [f"order-{i}" for i in range(70_000)]
+    if repeat_at is not None:
+        keys[repeat_at] = keys[0]
+    series = pd.Series(keys, dtype="string")
+    found = codes.key_codes(series)
+    assert _same_equalities(found, pd.factorize(series)[0])
+    assert len(set(found.tolist())) == len(set(keys))
 
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(values=st.lists(st.one_of(st.none(), st.sampled_from(["b", "a", "ab", "A", "订单", "😀", "é", ""])),

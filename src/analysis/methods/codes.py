@@ -21,13 +21,16 @@ def key_codes(keys: pd.Series) -> np.ndarray:
     """Integers equal where the text ``keys`` are equal: the equalities of ``pd.factorize(keys)[0]``.
 
     Numbered by DuckDB's 64-bit hash of each key; the keys sharing a hash are compared as text, and
-    should two different keys share one, pandas factorizes them instead. Factorizing millions of
+    should two different keys share one, pandas factorizes them instead. Keys that all hash apart
+    are all distinct: they are numbered by their row, without ordering the hashes. Factorizing millions of
     nearly distinct order keys holds them all in a hash table (about 900 MB for ten million).
     """
     text = pa.array(keys.array)
     if text.null_count or not len(text):
         return pd.factorize(keys)[0]
     hashed = hashes([text])
+    if _all_distinct(hashed):  # every key its own hash, so every key distinct (an export of one row per order)
+        return np.arange(len(hashed), dtype="int64")
     by = np.argsort(hashed)
     first = run_starts(hashed[by])
     number = np.cumsum(first) - 1
@@ -38,6 +41,16 @@ def key_codes(keys: pd.Series) -> np.ndarray:
     codes = np.empty(len(by), dtype="int64")
     codes[by] = number
     return codes
+
+
+def _all_distinct(hashed: np.ndarray, first: int = 65_536) -> bool:
+    """No two of the hashes equal. The ``first`` are looked at before all: keys that repeat near each
+    other (the lines of an order) are found there without a sort of the whole column."""
+    for part in (hashed[:first], hashed):
+        ordered = np.sort(part)
+        if np.any(ordered[1:] == ordered[:-1]):
+            return False
+    return True
 
 
 def text_array(values: pd.Series) -> pa.Array | pa.ChunkedArray:
