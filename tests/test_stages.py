@@ -56,3 +56,19 @@ def test_stage_five_computes_for_the_tier_count_it_is_given(study):
     assert sorted(outcome.playbook) == [1, 2, 3]
     allocation.run(study)
     assert study.read(catalog.ALLOCATION)["budget"].sum() == pytest.approx(outcome.table["budget"].sum())
+
+
+@pytest.mark.parametrize("rows", [
+    [("c1", 10.0, 10.0, 0.0)],
+    [("c1", 10.0, 12.5, -2.5), ("c2", None, 3.0, 0.0), ("c1", -4.0, 0.0, -4.0), (None, 7.25, 7.25, None)],
+    [(f"c{i % 7}", float(i * 37 % 101) - 20, float(i * 37 % 101), 0.0 if i % 3 else -1.5) for i in range(250)],
+    [],
+], ids=["one row", "missing values", "many rows", "no rows"])
+def test_the_amounts_overview_is_pandas_describe_of_the_file(tmp_path, rows):
+    """Rows, distinct customers (missing ids not counted) and describe's table of the amounts, by the engine."""
+    frame = pd.DataFrame(rows, columns=["customer_id", *clean.AMOUNT_COLUMNS]).astype(
+        {"customer_id": "string", **dict.fromkeys(clean.AMOUNT_COLUMNS, "float64")})
+    frame.to_parquet(tmp_path / "transactions.parquet", index=False)
+    overview = clean.amounts_overview(tmp_path / "transactions.parquet")
+    assert (overview.rows, overview.customers) == (len(frame), frame["customer_id"].nunique())
+    pd.testing.assert_frame_equal(overview.amounts, frame[list(clean.AMOUNT_COLUMNS)].describe(), rtol=1e-12)

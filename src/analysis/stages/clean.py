@@ -13,6 +13,7 @@ are read whole.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -33,6 +34,7 @@ from analysis.methods.cleaning import (
 )
 from analysis.methods.cleaning_batches import started_workers
 from analysis.methods.codes import text_array
+from analysis.methods.duckdb_session import duckdb_session
 from analysis.methods.ids import PaddingReference
 from analysis.stages.rfm_clv import require_usable_transactions
 
@@ -152,3 +154,38 @@ def add_join_rates(results: dict[str, CleanResult]) -> None:
         if master is not None:
             join |= {k: v for k, v in join_rates(ids[name], master, "master").items() if k != "customers"}
         results[name].quality["join"] = join
+
+
+#: The cleaned transactions' amounts that :func:`amounts_overview` describes.
+AMOUNT_COLUMNS = ("amount", "gross_amount", "returned_amount")
+_DESCRIBED = ("count", "mean", "std", "min", "25%", "50%", "75%", "max")
+
+
+@dataclass(frozen=True)
+class AmountsOverview:
+    """The cleaned transactions in figures: rows, customers, and the amounts as ``DataFrame.describe``
+    shows them (count, mean, std, min, quartiles, max; missing values left out)."""
+
+    rows: int
+    customers: int
+    amounts: pd.DataFrame
+
+
+def amounts_overview(transactions_path: Path, memory_limit: str | None = None) -> AmountsOverview:
+    """:class:`AmountsOverview` of the cleaned transactions file, computed by DuckDB on the file (its
+    quartiles interpolated linearly, as pandas' are): the rows are never read into pandas."""
+    figures = ", ".join(
+        f"count({c}), avg({c}), stddev_samp({c}), min({c}), quantile_cont({c}, [0.25, 0.5, 0.75]), max({c})"
+        for c in AMOUNT_COLUMNS
+    )
+    with duckdb_session(memory_limit) as con:
+        found = con.execute(
+            f"SELECT count(*), count(DISTINCT customer_id), {figures} FROM read_parquet(?)", [str(transactions_path)]
+        ).fetchone()
+    rows, customers, per_column = found[0], found[1], found[2:]
+    amounts = {}
+    for at, column in enumerate(AMOUNT_COLUMNS):
+        count, mean, std, low, quartiles, high = per_column[6 * at: 6 * at + 6]
+        amounts[column] = [count, mean, std, low, *(quartiles or [None] * 3), high]
+    table = pd.DataFrame(amounts, index=list(_DESCRIBED), dtype="float64")
+    return AmountsOverview(int(rows), int(customers), table)
