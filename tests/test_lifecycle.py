@@ -357,6 +357,14 @@ def test_frame_order_is_the_stable_sort_of_pandas(rows):
     frame["order_date"] = pd.Timestamp("2024-01-01") + pd.to_timedelta(frame["order_date"], unit="D")
     expected = frame.reset_index(drop=True).sort_values(keys, kind="mergesort").index.to_numpy()
     np.testing.assert_array_equal(frame_order(frame, keys), expected)
+    # rows already in order are kept where they are; two neighbours swapped, the sort puts them back
+    # (without missing values too: rows in order are then found so without a sort)
+    ordered = frame.iloc[expected].reset_index(drop=True)
+    for rows in (ordered, ordered.dropna().reset_index(drop=True)):
+        np.testing.assert_array_equal(frame_order(rows, keys), np.arange(len(rows)))
+        for at in range(len(rows) - 1):
+            swapped = rows.iloc[[*range(at), at + 1, at, *range(at + 2, len(rows))]].reset_index(drop=True)
+            np.testing.assert_array_equal(frame_order(swapped, keys), swapped.sort_values(keys, kind="mergesort").index)
 
 
 @settings(max_examples=examples(60), deadline=None)
