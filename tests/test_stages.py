@@ -9,7 +9,7 @@ import pytest
 
 from analysis.frame import catalog
 from analysis.frame.study import Study, open_study
-from analysis.stages import allocation, clean, tiers
+from analysis.stages import allocation, clean, rfm_clv, tiers
 from tests.test_one_source import three_tier_customers, write_three_tiers
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -72,3 +72,17 @@ def test_the_amounts_overview_is_pandas_describe_of_the_file(tmp_path, rows):
     overview = clean.amounts_overview(tmp_path / "transactions.parquet")
     assert (overview.rows, overview.customers) == (len(frame), frame["customer_id"].nunique())
     pd.testing.assert_frame_equal(overview.amounts, frame[list(clean.AMOUNT_COLUMNS)].describe(), rtol=1e-12)
+
+
+def test_the_masters_columns_join_the_customers_by_id_and_a_repeated_master_id_is_refused():
+    """A left join, one row per customer kept; ids missing from the master get empty columns; a master
+    naming an id twice would repeat a customer, so it stops the join (missing ids may repeat)."""
+    customers = pd.DataFrame({"customer_id": pd.array(["b", "a", "z"], dtype="string"), "clv": [1.0, 2.0, 3.0]})
+    master = pd.DataFrame({"customer_id": pd.array(["a", "b", None, None], dtype="string"),
+                           "region": pd.array(["北", "南", "x", "y"], dtype="string"), "balance": [5.0, 6.0, 7.0, 8.0],
+                           "not_shown": [1, 2, 3, 4]})
+    joined = rfm_clv.with_master_columns(customers, master)
+    expected = customers.assign(region=pd.array(["南", "北", None], dtype="string"), balance=[6.0, 5.0, None])
+    pd.testing.assert_frame_equal(joined, expected)
+    with pytest.raises(ValueError, match="names a customer_id twice"):
+        rfm_clv.with_master_columns(customers, pd.concat([master, master.head(1)], ignore_index=True))

@@ -47,6 +47,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from analysis.frame import catalog
 from analysis.frame.params import Period, Scoring
@@ -602,8 +603,7 @@ def compute(
     customers["potential_value"] = customers["clv"] - customers["historic_value"]
 
     if master is not None:
-        extra = [c for c in MASTER_COLUMNS if c in master.columns]
-        customers = customers.merge(master[["customer_id", *extra]], on="customer_id", how="left", validate="one_to_one")
+        customers = with_master_columns(customers, master)
     models = {
         "bgnbd": bg.summary() if bg is not None else None,
         "gamma_gamma": gg.summary() if gg is not None else None,
@@ -632,6 +632,21 @@ def compute(
         skipped, excluded, purchase_model=model, purchase_model_code=choice.code,
         model_comparison=holdout.comparison(), draws=draws,
     )
+
+
+def with_master_columns(customers: pd.DataFrame, master: pd.DataFrame) -> pd.DataFrame:
+    """The customers (one row each) with the :data:`MASTER_COLUMNS` the master has, joined by id.
+
+    Raises
+    ------
+    ValueError
+        When an id is in the master twice (stage 1 sets repeats aside): a join would repeat customers.
+    """
+    ids = pa.array(master["customer_id"].astype("string").array).drop_null()
+    if pc.count_distinct(ids).as_py() != len(ids):
+        raise ValueError("The customer master names a customer_id twice: clean it with stage 1, which sets repeats aside.")
+    extra = [c for c in MASTER_COLUMNS if c in master.columns]
+    return customers.merge(master[["customer_id", *extra]], on="customer_id", how="left")
 
 
 def purchase_model_record(choice: clv.Choice, model: clv.PurchaseModel | None, setting: str) -> dict[str, Any]:
