@@ -16,8 +16,10 @@ from analysis.methods.clv import (
     BetaGeoModel,
     CLVInputError,
     GammaGammaModel,
+    ParetoNBDModel,
     aggregate_patterns,
     customer_lifetime_value,
+    discounted_expected_purchases,
     holdout_comparison,
     simulate_bgnbd,
     simulate_gamma_gamma,
@@ -463,6 +465,26 @@ def test_clv_without_discount_is_expected_purchases_times_spend(
     # the discount of a 12-period year lies between none and a full year's
     assert (0.3 * undiscounted / 1.10 < discounted).all()
 
+
+
+def test_discounted_purchases_are_the_discounted_increments_of_each_models_expectation(
+    cdnow: pd.DataFrame, cdnow_bgnbd: BetaGeoModel
+) -> None:
+    """Evaluated once per distinct (x, T) pair and period end, the sum is the definition's: each
+    period's increase of E[Y(t) | x, t_x, T], discounted from the period's end, for either model."""
+    pareto = ParetoNBDModel(time_unit="weeks").fit(cdnow["x"], cdnow["t_x"], cdnow["T"])
+    x, t_x, T = cdnow["x"].to_numpy(), cdnow["t_x"].to_numpy(), cdnow["T"].to_numpy()
+    horizon = {"horizon_periods": 6, "period_length": 52 / 12, "annual_discount_rate": 0.15, "time_units_per_year": 52.0}
+    d = 1.15 ** (1 / 12) - 1
+    for model in (cdnow_bgnbd, pareto):
+        expected, before = np.zeros(x.size), 0.0
+        for i in range(1, 7):
+            cumulative = model.conditional_expected_purchases(i * 52 / 12, x, t_x, T)
+            expected, before = expected + (cumulative - before) / (1 + d) ** i, cumulative
+        np.testing.assert_allclose(discounted_expected_purchases(model, x, t_x, T, **horizon), expected, rtol=1e-12)
+        one = discounted_expected_purchases(model, 2, 30.0, 38.0, **horizon)
+        assert one.shape == (1,) and one[0] == pytest.approx(
+            discounted_expected_purchases(model, [2, 0], [30.0, 0.0], [38.0, 38.0], **horizon)[0], rel=1e-15)
 
 def test_clv_one_period_closed_form(
     cdnow_bgnbd: BetaGeoModel, cdnow_gamma_gamma: GammaGammaModel

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import numpy as np
+from scipy import special
 
 from analysis.methods.clv.bgnbd import BetaGeoModel
+from analysis.methods.clv.fitting import _distinct_rows
 from analysis.methods.clv.gamma_gamma import GammaGammaModel
-from analysis.methods.clv.inputs import ArrayLike, CLVInputError, _as_float_array, _require
+from analysis.methods.clv.inputs import (
+    ArrayLike,
+    CLVInputError,
+    _as_float_array,
+    _require,
+    _validate_rfm,
+)
 from analysis.methods.clv.pareto_nbd import ParetoNBDModel
 from analysis.methods.clv.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 
@@ -98,16 +106,23 @@ def discounted_expected_purchases(
 
     ``sum_{i=1..n} (E[Y(i L) | x, t_x, T] - E[Y((i-1) L) | x, t_x, T]) / (1 + d)^i`` with the
     notation of :func:`customer_lifetime_value`, so that CLV = this × expected spend × margin.
+    Both models' ``E[Y(t) | x, t_x, T]`` is P(alive) times the purchases of a customer alive at
+    ``T``, which depend on ``(x, T)`` only: those are evaluated once per distinct ``(x, T)`` and
+    period end, P(alive) once per customer.
     """
     if int(horizon_periods) != horizon_periods or horizon_periods < 1:
         raise CLVInputError(
             f"`horizon_periods` must be a whole number >= 1, got {horizon_periods}."
         )
     d = period_discount_rate(annual_discount_rate, period_length, time_units_per_year)
-    cumulative_before: np.ndarray | float = 0.0
-    value: np.ndarray | float = 0.0
-    for i in range(1, int(horizon_periods) + 1):
-        cumulative = bgnbd.conditional_expected_purchases(i * period_length, frequency, recency, T)
-        value = value + (cumulative - cumulative_before) / (1.0 + d) ** i
-        cumulative_before = cumulative
+    x, t_x, age = _validate_rfm(frequency, recency, T)
+    pairs, pair_of_customer = _distinct_rows([x.ravel(), age.ravel()])
+    ends = np.arange(1, int(horizon_periods) + 1) * float(period_length)
+    if_alive = bgnbd._expected_purchases_if_alive(ends[:, None], pairs[:, 0][None, :], pairs[:, 1][None, :])
+    discounted = np.zeros(pairs.shape[0])
+    before: np.ndarray | float = 0.0
+    for i, cumulative in enumerate(if_alive, start=1):
+        discounted += (cumulative - before) / (1.0 + d) ** i
+        before = cumulative
+    value = discounted[pair_of_customer].reshape(x.shape) * special.expit(-bgnbd._log_odds_dead(x, t_x, age))
     return np.asarray(value, dtype=float)
