@@ -22,8 +22,8 @@ def key_codes(keys: pd.Series) -> np.ndarray:
 
     Numbered by DuckDB's 64-bit hash of each key; the keys sharing a hash are compared as text, and
     should two different keys share one, pandas factorizes them instead. Keys that all hash apart
-    are all distinct: they are numbered by their row, without ordering the hashes. Factorizing millions of
-    nearly distinct order keys holds them all in a hash table (about 900 MB for ten million).
+    are all distinct: they are numbered by their row, without ordering the hashes. Factorizing
+    millions of nearly distinct order keys holds them all in a hash table (about 900 MB for ten million).
     """
     text = pa.array(keys.array)
     if text.null_count or not len(text):

@@ -173,19 +173,16 @@ class AmountsOverview:
 
 def amounts_overview(transactions_path: Path, memory_limit: str | None = None) -> AmountsOverview:
     """:class:`AmountsOverview` of the cleaned transactions file, computed by DuckDB on the file (its
-    quartiles interpolated linearly, as pandas' are): the rows are never read into pandas."""
-    figures = ", ".join(
-        f"count({c}), avg({c}), stddev_samp({c}), min({c}), quantile_cont({c}, [0.25, 0.5, 0.75]), max({c})"
-        for c in AMOUNT_COLUMNS
-    )
-    with duckdb_session(memory_limit) as con:
-        found = con.execute(
-            f"SELECT count(*), count(DISTINCT customer_id), {figures} FROM read_parquet(?)", [str(transactions_path)]
-        ).fetchone()
-    rows, customers, per_column = found[0], found[1], found[2:]
+    quartiles interpolated linearly, as pandas' are): the rows are never read into pandas. One query
+    per amount column: the quartiles hold a column's values, one column at a time."""
+    source = str(transactions_path)
     amounts = {}
-    for at, column in enumerate(AMOUNT_COLUMNS):
-        count, mean, std, low, quartiles, high = per_column[6 * at: 6 * at + 6]
-        amounts[column] = [count, mean, std, low, *(quartiles or [None] * 3), high]
-    table = pd.DataFrame(amounts, index=list(_DESCRIBED), dtype="float64")
-    return AmountsOverview(int(rows), int(customers), table)
+    with duckdb_session(memory_limit) as con:
+        rows, customers = con.execute("SELECT count(*), count(DISTINCT customer_id) FROM read_parquet(?)", [source]).fetchone()
+        for c in AMOUNT_COLUMNS:
+            count, mean, std, low, quartiles, high = con.execute(
+                f"SELECT count({c}), avg({c}), stddev_samp({c}), min({c}), quantile_cont({c}, [0.25, 0.5, 0.75]), "
+                f"max({c}) FROM read_parquet(?)", [source]
+            ).fetchone()
+            amounts[c] = [count, mean, std, low, *(quartiles or [None] * 3), high]
+    return AmountsOverview(int(rows), int(customers), pd.DataFrame(amounts, index=list(_DESCRIBED), dtype="float64"))
