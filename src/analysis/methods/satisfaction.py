@@ -165,18 +165,22 @@ def tier_table(customers: pd.DataFrame) -> pd.DataFrame:
     ``tier_name`` is the customers' own (missing when they have none). Customers without a tier
     are left out.
     """
-    tiered = customers.loc[customers[TIER].notna(), ["customer_id", TIER]].copy()
-    tiered[TIER] = tiered[TIER].astype("int64")
-    if TIER_NAME in customers:
-        names = customers.loc[tiered.index, TIER_NAME].astype("string")
-    else:
-        names = pd.Series(pd.NA, index=tiered.index, dtype="string")
-    tiered[TIER_NAME] = names
-    table = tiered.groupby(TIER, sort=True).agg(
+    table = _tiered(customers).groupby(TIER, sort=True).agg(
         tier_name=(TIER_NAME, "first"), customers=("customer_id", "nunique")
     )
     table[TIER_NAME] = table[TIER_NAME].astype("string")
     return table.reset_index()
+
+
+def _tiered(customers: pd.DataFrame) -> pd.DataFrame:
+    """``customer_id``, ``tier`` (whole numbers) and ``tier_name`` (missing when the customers have
+    none) of the customers with a tier."""
+    tiered = customers.loc[customers[TIER].notna(), ["customer_id", TIER]].astype({TIER: "int64"})
+    if TIER_NAME in customers:
+        tiered[TIER_NAME] = customers.loc[tiered.index, TIER_NAME].astype("string")
+    else:
+        tiered[TIER_NAME] = pd.Series(pd.NA, index=tiered.index, dtype="string")
+    return tiered
 
 
 def attach_tier(
@@ -207,11 +211,9 @@ def attach_tier(
         columns = [] if surveys is None else [c for c in surveys.columns if c not in (TIER, TIER_NAME)]
         return empty_result([*columns, TIER, TIER_NAME], why)
     answers = latest_answers(surveys) if latest_only else surveys.reset_index(drop=True)
-    tiers = customers.loc[customers[TIER].notna(), ["customer_id", TIER]].drop_duplicates(
-        "customer_id"
-    )
-    tiers = tiers.astype({TIER: "int64"})
-    names = tier_table(customers).set_index(TIER)[TIER_NAME]
+    tiered = _tiered(customers)
+    names = tiered.groupby(TIER)[TIER_NAME].first()  # as tier_table names the tiers
+    tiers = tiered.drop_duplicates("customer_id")
     # an inner merge on the ids, in the answers' order, by one lookup: a merge factorizes every text id
     tier = looked_up(answers["customer_id"], tiers.set_index("customer_id")[TIER])
     matched = tier.notna().to_numpy()
