@@ -34,7 +34,7 @@ from analysis.methods.cleaning import (
 )
 from analysis.methods.cleaning_batches import started_workers
 from analysis.methods.codes import text_array
-from analysis.methods.duckdb_session import duckdb_session
+from analysis.methods.duckdb_session import duckdb_session, parquet_source
 from analysis.methods.ids import PaddingReference
 from analysis.stages.rfm_clv import require_usable_transactions
 
@@ -175,7 +175,7 @@ def amounts_overview(transactions_path: Path, memory_limit: str | None = None) -
     """:class:`AmountsOverview` of the cleaned transactions file, computed by DuckDB on the file (its
     quartiles interpolated linearly, as pandas' are): the rows are never read into pandas. One query
     per amount column: the quartiles hold a column's values, one column at a time."""
-    source = str(transactions_path)
+    source = parquet_source(Path(transactions_path))
     amounts = {}
     with duckdb_session(memory_limit) as con:
         rows, customers = con.execute("SELECT count(*), count(DISTINCT customer_id) FROM read_parquet(?)", [source]).fetchone()

@@ -54,6 +54,7 @@ from analysis.frame.params import Period, Scoring
 from analysis.frame.study import Study
 from analysis.i18n import Message, joined, message
 from analysis.methods import clv, rfm
+from analysis.methods.codes import text_array
 from analysis.methods.customer_summary import customer_summary, holdout_split_summary
 
 MASTER_COLUMNS = ("name", "phone", "industry", "region", "segment", "account_manager", "balance", "signup_date")
@@ -642,7 +643,7 @@ def with_master_columns(customers: pd.DataFrame, master: pd.DataFrame) -> pd.Dat
     ValueError
         When an id is in the master twice (stage 1 sets repeats aside): a join would repeat customers.
     """
-    ids = pa.array(master["customer_id"].astype("string").array).drop_null()
+    ids = text_array(master["customer_id"]).drop_null()
     if pc.count_distinct(ids).as_py() != len(ids):
         raise ValueError("The customer master names a customer_id twice: clean it with stage 1, which sets repeats aside.")
     extra = [c for c in MASTER_COLUMNS if c in master.columns]

@@ -79,7 +79,7 @@ from analysis.methods.clv.inputs import (
     _validate_rfm,
 )
 from analysis.methods.clv.units import DAYS_PER_MONTH, DAYS_PER_YEAR
-from analysis.methods.clv.value import PurchaseModel, period_discount_rate
+from analysis.methods.clv.value import PurchaseModel, _discounted_sum, _Schedule
 from analysis.methods.cores import in_threads
 
 DEFAULT_DRAWS = 200
@@ -273,30 +273,6 @@ def _quantile_levels(level: float) -> tuple[float, float]:
 
 # ------------------------------------------------------------------ customers and schedule
 @dataclass(frozen=True)
-class _Schedule:
-    """Period ends of the CLV horizon (the last is the horizon) and their discount factors."""
-
-    ends: np.ndarray  # i * period_length, i = 1..n
-    discount: np.ndarray  # 1 / (1 + d)^i
-
-    @classmethod
-    def of(
-        cls,
-        horizon_periods: int,
-        period_length: float,
-        annual_discount_rate: float,
-        time_units_per_year: float,
-    ) -> _Schedule:
-        if int(horizon_periods) != horizon_periods or horizon_periods < 1:
-            raise CLVInputError(
-                f"`horizon_periods` must be a whole number >= 1, got {horizon_periods}."
-            )
-        d = period_discount_rate(annual_discount_rate, period_length, time_units_per_year)
-        periods = np.arange(1, int(horizon_periods) + 1)
-        return cls(periods * float(period_length), (1.0 + d) ** -periods.astype(float))
-
-
-@dataclass(frozen=True)
 class _Histories:
     """Customers reduced for repeated evaluation: distinct histories and ``(x, T)`` pairs.
 
@@ -436,16 +412,6 @@ def _predict(
         expected_spend = spend._expected_spend(chunk.spend_frequency, chunk.monetary_value)
         clv = (alive * discounted[pair])[chunk.local_history] * expected_spend * chunk.margin
     return _Predictions(alive, purchases, clv, discounted)
-
-
-def _discounted_sum(discount: np.ndarray, increments: np.ndarray) -> np.ndarray:
-    """``discount @ increments``, period by period: each pair's sum is then the same to the bit
-    whichever other pairs share its chunk (a matrix product may add in another order by column
-    position), so stage 3 can reuse stage 2's :class:`PairTerms`."""
-    total = discount[0] * increments[0]
-    for factor, row in zip(discount[1:], increments[1:], strict=True):
-        total += factor * row
-    return total
 
 
 def _check_spend_draws(draws: ParameterDraws, data: _Histories) -> None:

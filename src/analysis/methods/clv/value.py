@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 from scipy import special
 
@@ -110,19 +112,44 @@ def discounted_expected_purchases(
     ``T``, which depend on ``(x, T)`` only: those are evaluated once per distinct ``(x, T)`` and
     period end, P(alive) once per customer.
     """
-    if int(horizon_periods) != horizon_periods or horizon_periods < 1:
-        raise CLVInputError(
-            f"`horizon_periods` must be a whole number >= 1, got {horizon_periods}."
-        )
-    d = period_discount_rate(annual_discount_rate, period_length, time_units_per_year)
+    schedule = _Schedule.of(horizon_periods, period_length, annual_discount_rate, time_units_per_year)
     x, t_x, age = _validate_rfm(frequency, recency, T)
     pairs, pair_of_customer = _distinct_rows([x.ravel(), age.ravel()])
-    ends = np.arange(1, int(horizon_periods) + 1) * float(period_length)
-    if_alive = bgnbd._expected_purchases_if_alive(ends[:, None], pairs[:, 0][None, :], pairs[:, 1][None, :])
-    discounted = np.zeros(pairs.shape[0])
-    before: np.ndarray | float = 0.0
-    for i, cumulative in enumerate(if_alive, start=1):
-        discounted += (cumulative - before) / (1.0 + d) ** i
-        before = cumulative
+    if_alive = bgnbd._expected_purchases_if_alive(schedule.ends[:, None], pairs[:, 0][None, :], pairs[:, 1][None, :])
+    discounted = _discounted_sum(schedule.discount, np.diff(if_alive, axis=0, prepend=0.0))
     value = discounted[pair_of_customer].reshape(x.shape) * special.expit(-bgnbd._log_odds_dead(x, t_x, age))
     return np.asarray(value, dtype=float)
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """Period ends of the CLV horizon (the last is the horizon) and their discount factors."""
+
+    ends: np.ndarray  # i * period_length, i = 1..n
+    discount: np.ndarray  # 1 / (1 + d)^i
+
+    @classmethod
+    def of(
+        cls,
+        horizon_periods: int,
+        period_length: float,
+        annual_discount_rate: float,
+        time_units_per_year: float,
+    ) -> _Schedule:
+        if int(horizon_periods) != horizon_periods or horizon_periods < 1:
+            raise CLVInputError(
+                f"`horizon_periods` must be a whole number >= 1, got {horizon_periods}."
+            )
+        d = period_discount_rate(annual_discount_rate, period_length, time_units_per_year)
+        periods = np.arange(1, int(horizon_periods) + 1)
+        return cls(periods * float(period_length), (1.0 + d) ** -periods.astype(float))
+
+
+def _discounted_sum(discount: np.ndarray, increments: np.ndarray) -> np.ndarray:
+    """``discount @ increments``, period by period: each pair's sum is then the same to the bit
+    whichever other pairs share its chunk (a matrix product may add in another order by column
+    position), so stage 3 can reuse stage 2's :class:`~analysis.methods.clv.intervals.PairTerms`."""
+    total = discount[0] * increments[0]
+    for factor, row in zip(discount[1:], increments[1:], strict=True):
+        total += factor * row
+    return total
