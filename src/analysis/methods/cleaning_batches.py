@@ -47,7 +47,7 @@ from collections.abc import Iterator
 from concurrent.futures import Executor, Future
 from contextlib import contextmanager
 from dataclasses import dataclass
-from functools import cached_property, lru_cache
+from functools import cached_property, lru_cache, partial
 from itertools import pairwise
 from pathlib import Path
 from typing import Any
@@ -62,7 +62,7 @@ from joblib.externals.loky import ProcessPoolExecutor
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
 from analysis.methods.codes import code_order, distinct_text, hashes, sorted_text, text_array
-from analysis.methods.cores import usable_cores
+from analysis.methods.cores import in_threads, usable_cores
 from analysis.methods.ids import (
     REPAIR_KINDS,
     MasterIds,
@@ -83,8 +83,8 @@ from analysis.methods.memory import release_free_memory
 ROWS_PER_BATCH = 250_000
 #: Files larger than this get worker processes for the row-level work (:func:`worker_count`): about 160k sample rows.
 MIN_BYTES_FOR_WORKERS = 16 * 2**20
-#: Returns are netted on parts of about this many batches' rows (whole customers each).
-NETTING_PART_BATCHES = 4
+#: Returns are netted on parts of about this many batches' rows (whole customers each), a few at a time.
+NETTING_PART_BATCHES = 2
 
 _TEXT_COLUMNS = ("product_category", "channel")
 _KEYS = ["customer_id", "order_id"]
@@ -621,20 +621,17 @@ def _net_returns_in_parts(
     Both functions work within a customer's orders, summing an order's rows in their order, and
     sort by customer first, then by keys that end with the unique source row: so on ranges of
     customers in id order, each customer's rows in file order, their results one after the other
-    are the result on the whole table, with the memory of one part. Within a part the ids are their
+    are the result on the whole table, with the memory of a few parts. The parts are netted on
+    the usable cores (pandas' group sums, joins and takes run outside the interpreter lock; 10M rows:
+    5.9 s against 7.7), and the text columns are made in threads too. Within a part the ids are their
     codes (nullable integers: the same groups, joins and order as the text, without categories to
     carry). Each netted part is kept as an Arrow table, its ids still codes; the parts are turned
     into one frame column by column (``self_destruct``), so the parts and the whole are never both
     held, and the codes into text once ``coded`` (held by ``parts``) is gone.
     """
     tables, returns_netted = [], 0
-    for part in parts:
-        part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
-        piece, rows_netted = c.net_returns(part)
-        del part
-        piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
-        tables.append(pa.Table.from_pandas(piece, preserve_index=False))
-        del piece
+    for table, rows_netted in in_threads(partial(_netted_part, cleaning=cleaning), parts):
+        tables.append(table)
         release_free_memory()
         returns_netted += rows_netted
     whole = pa.concat_tables(tables)
@@ -643,11 +640,21 @@ def _net_returns_in_parts(
     del whole
     release_free_memory()  # the Arrow buffers the conversion let go, which the allocator kept: 150-560 MiB at 10M rows
     # the codes as text only now: the text of all rows is the largest thing this function holds
-    for name in _KEYS:
-        netted[name] = _text_at(ids[name], netted[name])
-    for name in _TEXT_COLUMNS:
-        netted[name] = _categorical_text(netted[name])
+    def as_text(name: str) -> pd.Series:
+        return _text_at(ids[name], netted[name]) if name in ids else _categorical_text(netted[name])
+
+    names = [*_KEYS, *_TEXT_COLUMNS]
+    netted = netted.assign(**dict(zip(names, in_threads(as_text, names), strict=True)))
     return netted, returns_netted
+
+
+def _netted_part(part: pd.DataFrame, cleaning: Cleaning) -> tuple[pa.Table, int]:
+    """One part netted and flagged (:func:`_net_returns_in_parts`), as Arrow, with the return rows it netted."""
+    part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
+    piece, rows_netted = c.net_returns(part)
+    del part
+    piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
+    return pa.Table.from_pandas(piece, preserve_index=False), rows_netted
 
 
 def _text_at(text: pa.Array, codes: pd.Series) -> pd.Series:
