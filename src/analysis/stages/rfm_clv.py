@@ -39,6 +39,7 @@ are listed with the reason in ``excluded_customers.parquet`` and counted in ``mo
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -561,14 +562,17 @@ def compute(
         time_unit=scoring.time_unit, engine=scoring.engine, memory_limit=scoring.engine_memory_limit,
     )
     require_purchases(summary, transactions_path, period)
-    excluded = read_excluded(Path(transactions_path), period)
-    customers = rfm.rfm_scores(summary, bins=scoring.rfm_bins, thresholds=scoring.rfm_thresholds)
-    customers = rfm.assign_segments(customers, scoring.segment_rules or rfm.DEFAULT_SEGMENT_RULES, bins=scoring.rfm_bins)
-    customers.attrs = {}
+    # the holdout check (its own query and two refits) runs beside the scores and the BG/NBD fit:
+    # much of either runs on one core
+    with ThreadPoolExecutor(1, thread_name_prefix="holdout check") as pool:
+        checked = pool.submit(holdout_check, transactions_path, period, scoring)
+        excluded = read_excluded(Path(transactions_path), period)
+        customers = rfm.rfm_scores(summary, bins=scoring.rfm_bins, thresholds=scoring.rfm_thresholds)
+        customers = rfm.assign_segments(customers, scoring.segment_rules or rfm.DEFAULT_SEGMENT_RULES, bins=scoring.rfm_bins)
+        customers.attrs = {}
+        bg, bg_why = fit_bgnbd(customers, scoring.time_unit)
+        holdout = checked.result()
     skipped: dict[str, SkipNote] = {}
-
-    bg, bg_why = fit_bgnbd(customers, scoring.time_unit)
-    holdout = holdout_check(transactions_path, period, scoring)
     if holdout.skipped is not None:
         skipped["holdout"] = holdout.skipped
     choice = clv.choose_purchase_model(holdout.checks or None, scoring.purchase_model)
