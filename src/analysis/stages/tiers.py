@@ -30,6 +30,7 @@ with the reason as ``migration_cause``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -291,19 +292,23 @@ def compute(
     tier_name = tier.map(dict(enumerate(names[p.language], start=1))).astype("string")
     customers = customers.assign(tier=tier, tier_name=tier_name)
     uncertainty = None
-    if draws is not None:
-        uncertainty, why = tier_uncertainty(customers, draws, p)
-        if why is not None:
-            skipped["tier_uncertainty"] = why
-        else:
-            customers = customers.assign(
-                tier_probability=uncertainty.customers["tier_probability"].to_numpy(),
-                borderline=uncertainty.customers["borderline"].to_numpy(),
-            )
-    profile = profiles.tier_profile(customers, transactions)
-    if uncertainty is not None:  # the playbook reads how many of a tier's customers are borderline
-        profile["borderline"] = uncertainty.tiers["borderline"].reindex(profile.index).to_numpy()
-    sensitivity, compared = compare_methods(customers, p)
+    # the other methods' tiers (from the customers' scores alone) are placed in a thread beside the
+    # draws' tiers: much of the comparison (ranks, k-means' set-up) runs on one core
+    with ThreadPoolExecutor(1, thread_name_prefix="tier methods") as pool:
+        compared_methods = pool.submit(compare_methods, customers, p)
+        if draws is not None:
+            uncertainty, why = tier_uncertainty(customers, draws, p)
+            if why is not None:
+                skipped["tier_uncertainty"] = why
+            else:
+                customers = customers.assign(
+                    tier_probability=uncertainty.customers["tier_probability"].to_numpy(),
+                    borderline=uncertainty.customers["borderline"].to_numpy(),
+                )
+        profile = profiles.tier_profile(customers, transactions)
+        if uncertainty is not None:  # the playbook reads how many of a tier's customers are borderline
+            profile["borderline"] = uncertainty.tiers["borderline"].reindex(profile.index).to_numpy()
+        sensitivity, compared = compared_methods.result()
     skipped.update(compared)
     migration, why = previous_migration(customers, previous, p)
     if why is not None:
