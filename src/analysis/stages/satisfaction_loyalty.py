@@ -15,6 +15,7 @@ watch list. ``churn_validation`` is then None and the calibration table empty.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -185,10 +186,12 @@ def fit_churn_model(inputs: ExperienceInputs, customers: pd.DataFrame, p: StudyP
 
 
 def churn_tables(
-    inputs: ExperienceInputs, customers: pd.DataFrame, trend: pd.DataFrame, p: StudyParams, result: ExperienceResult
+    fitted: tuple[churn.ChurnModel | None, SkipNote | None], customers: pd.DataFrame, trend: pd.DataFrame,
+    p: StudyParams, result: ExperienceResult,
 ) -> pd.DataFrame:
-    """Add churn risk and spend trend to ``customers``; fill the validation, calibration and watch list."""
-    model, why = fit_churn_model(inputs, customers, p)
+    """Add churn risk and spend trend to ``customers``; fill the validation, calibration and watch list
+    (``fitted``: :func:`fit_churn_model`'s model, or None and why not)."""
+    model, why = fitted
     if model is None:
         result.skipped["churn_model"] = why
         result.churn_validation = None
@@ -211,14 +214,13 @@ def churn_tables(
     return customers
 
 
-def cohort_table(transactions: pd.DataFrame, p: StudyParams, result: ExperienceResult) -> None:
-    """Retention by first-purchase quarter, or the reason there is none in ``result.skipped``."""
+def cohort_table(transactions: pd.DataFrame, p: StudyParams) -> tuple[pd.DataFrame, SkipNote | None]:
+    """Retention by first-purchase quarter, or an empty table and the reason there is none."""
     try:
-        result.tables["cohorts"] = loyalty.cohort_retention(transactions, period="Q", as_of=p.period.end).long
+        return loyalty.cohort_retention(transactions, period="Q", as_of=p.period.end).long, None
     except loyalty.LoyaltyInputError as exc:
-        result.tables["cohorts"] = pd.DataFrame(columns=["cohort", "period_index", "cohort_size", "customers_active",
-                                                         "retention"])
-        result.skipped["cohorts"] = skip_note("skip_cohorts", why=str(exc))
+        empty = pd.DataFrame(columns=["cohort", "period_index", "cohort_size", "customers_active", "retention"])
+        return empty, skip_note("skip_cohorts", why=str(exc))
 
 
 def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
@@ -231,7 +233,32 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
     result = ExperienceResult(customers)
     # checked, typed and sorted once: cohorts, the spend trend and the churn model take it as it is
     transactions = lifecycle.transactions_frame(inputs.transactions)
+    cohorts, cohorts_skipped = cohort_table(transactions, p)
+    trend = lifecycle.spend_trend(transactions, p.period.end)
+    # The churn model reads the transactions coded: the frame goes before the model's features are
+    # made (nothing else holds it once ``run`` has handed its inputs over). The model learns from the
+    # customers' tiers alone, so it is trained in a thread beside the tables below, which run on one core.
+    coded = churn.CodedTransactions.up_to(transactions, lifecycle.as_timestamp(p.period.end, "as_of"))
+    churn_inputs = replace(inputs, transactions=coded)
+    del inputs, transactions, coded
+    with ThreadPoolExecutor(1, thread_name_prefix="churn model") as pool:
+        # its own frame of the columns it reads: the tables below add columns to ``customers``
+        model_customers = customers[[c for c in ("customer_id", "tier", "p_alive") if c in customers]]
+        fitted = pool.submit(fit_churn_model, churn_inputs, model_customers, p)
+        del churn_inputs
+        customers = _experience_tables(surveys, complaint_log, customers, cohorts, cohorts_skipped, trend, p, result)
+        customers = churn_tables(fitted.result(), customers, trend, p, result)
+    result.customers = customers
+    return result
 
+
+def _experience_tables(
+    surveys: pd.DataFrame | None, complaint_log: pd.DataFrame | None, customers: pd.DataFrame,
+    cohorts: pd.DataFrame, cohorts_skipped: SkipNote | None, trend: pd.DataFrame, p: StudyParams,
+    result: ExperienceResult,
+) -> pd.DataFrame:
+    """Stage 4's tables but the churn model's into ``result`` (``cohorts``: :func:`cohort_table`'s);
+    returns the customers with their attitude, complaint, loyalty and lifecycle columns."""
     sat_tables, sat_notes = satisfaction_tables(surveys, customers, p)
     comp_tables, comp_notes = complaint_tables(complaint_log, surveys, customers, p)
     result.tables |= sat_tables | comp_tables
@@ -256,25 +283,18 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
             customers[column] = customers[column].fillna(0).astype("int64")
 
     result.tables["repurchase"] = loyalty.repurchase_rate_by_tier(customers)
-    cohort_table(transactions, p, result)
+    result.tables["cohorts"] = cohorts
+    if cohorts_skipped is not None:
+        result.skipped["cohorts"] = cohorts_skipped
     customers["loyalty_index"] = loyalty.loyalty_index(customers)
     result.tables["loyalty"] = loyalty.loyalty_by_tier(customers)
 
-    trend = lifecycle.spend_trend(transactions, p.period.end)
     rules = lifecycle.lifecycle_rules(p.churn.lifecycle_rules)
     customers["lifecycle_stage"] = lifecycle.assign_lifecycle(customers, trend, rules)
     stage_table = lifecycle.stage_by_tier(customers, customers["lifecycle_stage"])
     result.tables["lifecycle"] = stage_table.counts.reset_index().astype({"tier": "string"})
     result.notes["lifecycle_rules"] = lifecycle.describe_lifecycle_rules(rules)
-
-    # The churn model reads the transactions coded. Coded, the frame goes before the model's features
-    # are made: nothing else holds it once ``run`` has handed its inputs over.
-    coded = churn.CodedTransactions.up_to(transactions, lifecycle.as_timestamp(p.period.end, "as_of"))
-    inputs = replace(inputs, transactions=coded)
-    del transactions
-    customers = churn_tables(inputs, customers, trend, p, result)
-    result.customers = customers
-    return result
+    return customers
 
 
 #: The transaction columns stage 4 reads (those :func:`analysis.methods.lifecycle.transactions_frame` takes).
