@@ -19,6 +19,7 @@ managers.json.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -89,6 +90,23 @@ def compute(
     else:
         previous = None
     plays = playbook.merge_playbook(playbook.default_playbook(n_tiers), params.allocation.playbook)
+    with ThreadPoolExecutor(1, thread_name_prefix="assignment") as pool:
+        # the assignment and its capacity plan (the solver's work) run beside the scorecard
+        assigned = (pool.submit(assign_customers, book, staff, profile, plays, params)
+                    if profile is not None and "tier" in book.columns else None)
+        outcome = _scored(book, staff, plays, surveys, complaints, previous, params, source, unknown)
+        if assigned is not None:
+            table, loads, outcome.record["assignment"], outcome.record["capacity_plan"] = assigned.result()
+            outcome.assignment, outcome.loads = table, loads
+    return outcome
+
+
+def _scored(
+    book: pd.DataFrame, staff: pd.DataFrame, plays: playbook.Playbook, surveys: pd.DataFrame | None,
+    complaints: pd.DataFrame | None, previous: pd.DataFrame | None, params: StudyParams, source: str, unknown: int,
+) -> ManagersOutcome:
+    """The scorecard, the levels, their matrix and the record, of the managers of ``book`` (matched)."""
+    m = params.managers
     hours = {tier: play.hours_per_customer for tier, play in plays.items()}
     card = mg.scorecard(book, staff, hours, surveys=surveys, complaints=complaints, previous=previous,
                         confidence=m.confidence)
@@ -118,12 +136,7 @@ def compute(
             if "raw_rank" in scored and len(scored) > 2 else None
         ),
     }
-    outcome = ManagersOutcome(card, levels, matrix, record)
-    if profile is not None and "tier" in book.columns:
-        table, loads, record["assignment"], record["capacity_plan"] = assign_customers(
-            book, staff, profile, plays, params)
-        outcome.assignment, outcome.loads = table, loads
-    return outcome
+    return ManagersOutcome(card, levels, matrix, record)
 
 
 #: Stand-in region when the managers or the customers carry none (the region rule then cannot apply).
