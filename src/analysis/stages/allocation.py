@@ -25,6 +25,7 @@ in params: params edited after the tiering ran cannot give a playbook for tiers 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -92,11 +93,12 @@ def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame | cross_
                       "k": a.cross_sell_k, "holdout_months": a.cross_sell_holdout_months, "tiers": a.cross_sell_tiers,
                       "usable": False, "reason": reason}
         return ActionsOutcome(listed, summary, empty, validation)
-    suggestions = cross_sell.cross_sell_suggestions(purchases, customers, tiers=a.cross_sell_tiers,
-                                                    k=a.cross_sell_k, end=params.period.end)
-    validation = cross_sell.holdout_validation(purchases, end=params.period.end,
-                                               holdout_months=a.cross_sell_holdout_months, k=a.cross_sell_k,
-                                               seed=params.seed)
+    with ThreadPoolExecutor(1, thread_name_prefix="cross-sell check") as pool:  # the check beside the suggestions
+        checked = pool.submit(cross_sell.holdout_validation, purchases, end=params.period.end,
+                              holdout_months=a.cross_sell_holdout_months, k=a.cross_sell_k, seed=params.seed)
+        suggestions = cross_sell.cross_sell_suggestions(purchases, customers, tiers=a.cross_sell_tiers,
+                                                        k=a.cross_sell_k, end=params.period.end)
+        validation = checked.result()
     validation["tiers"] = list(a.cross_sell_tiers)
     validation["suggested_customers"] = int(suggestions["customer_id"].nunique())
     validation["suggested_categories"] = cross_sell.suggestion_summary(suggestions).to_dict(orient="records")
