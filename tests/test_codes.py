@@ -150,3 +150,12 @@ def test_hashes_from_several_threads_are_those_of_one_after_the_other():
     for expected, found in zip(one_by_one, threaded, strict=True):
         np.testing.assert_array_equal(found, expected)
     assert len(set(map(bytes, one_by_one))) == 16  # the calls hash their own rows, not an earlier call's
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.integers(0, 40), max_size=200), st.sampled_from([1, 2, 3, 2**33 + 1, 2**63 + 5]))
+def test_repeated_hashes_are_pandas_duplicated_keeping_none(draws, step):
+    # few distinct values, so that many repeat; odd and even steps, so both halves hold repeats or not
+    hashed = np.array(draws, dtype=np.uint64) * np.uint64(step)
+    expected = pd.Series(hashed).duplicated(keep=False).to_numpy()
+    np.testing.assert_array_equal(codes.repeated(hashed), expected)

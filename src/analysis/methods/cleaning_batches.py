@@ -61,7 +61,14 @@ from joblib.externals.loky import ProcessPoolExecutor
 
 from analysis.frame.params import Cleaning, InputFile, Period
 from analysis.methods import cleaning as c
-from analysis.methods.codes import code_order, distinct_text, hashes, sorted_text, text_array
+from analysis.methods.codes import (
+    code_order,
+    distinct_text,
+    hashes,
+    repeated,
+    sorted_text,
+    text_array,
+)
 from analysis.methods.cores import in_threads, usable_cores
 from analysis.methods.ids import (
     REPAIR_KINDS,
@@ -415,7 +422,7 @@ def _typed_batch(raw: pd.DataFrame, spec: InputFile, cleaning: Cleaning, referen
 
 def _duplicates(hashes: np.ndarray, parts: _Parts, names: list[str]) -> np.ndarray:
     """Rows equal in every cell to an earlier row: ``duplicated(keep='first')`` on the rows sharing a hash."""
-    shared = pd.Series(hashes).duplicated(keep=False).to_numpy()
+    shared = repeated(hashes)
     flags = np.zeros(len(hashes), dtype=bool)
     if not shared.any():
         return flags
