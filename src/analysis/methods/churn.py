@@ -42,6 +42,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -55,6 +56,7 @@ from threadpoolctl import threadpool_limits
 
 from analysis.i18n import Message, joined, message, to_json
 from analysis.methods.codes import run_starts, sorted_codes
+from analysis.methods.cores import in_threads
 from analysis.methods.ids import looked_up
 from analysis.methods.lifecycle import (
     LifecycleInputError,
@@ -557,10 +559,28 @@ class ChurnModel:
         _check_history(coded.first_purchase(), self.cutoff_train_, 2 * int(self.horizon_days))
         check_window_days(self.trend_window_days)
         common = {"horizon_days": int(self.horizon_days), "trend_window_days": self.trend_window_days}
-        self.train_ = coded.labelled_features(complaints, self.cutoff_train_, **common)
-        self.validation_ = coded.labelled_features(complaints, self.cutoff_validation_, **common)
+        # each window's features read the coded rows only: the two are made in threads
+        self.train_, self.validation_ = in_threads(
+            lambda cutoff: coded.labelled_features(complaints, cutoff, **common),
+            [self.cutoff_train_, self.cutoff_validation_],
+        )
         _check_window(self.train_, "training", self.cutoff_train_)
         _check_window(self.validation_, "validation", self.cutoff_validation_)
+        with ThreadPoolExecutor(1, thread_name_prefix="churn scoring features") as pool:
+            # everybody's features at as_of, made while the classifier (one thread) is trained
+            at_as_of = pool.submit(
+                lambda: coded.features(coded.features_at(self.as_of_, self.trend_window_days), complaints, self.as_of_))
+            self._train(training_strata)
+            self.validation_ = self.validation_.assign(churn_probability=self.predict_proba(self.validation_))
+            scoring_rows = at_as_of.result()
+        self.scores_ = pd.DataFrame(
+            {"customer_id": scoring_rows["customer_id"], "churn_probability": self.predict_proba(scoring_rows)}
+        )
+        self.validation_report_ = self._validate(p_alive_at_validation_cutoff)
+        return self
+
+    def _train(self, training_strata: pd.Series | None) -> None:
+        """The classifier on the training window (or its stratified sample)."""
         self.feature_names_ = [
             c for c in (*BASE_FEATURES, *COMPLAINT_FEATURES) if c in self.train_.columns
         ]
@@ -574,18 +594,6 @@ class ChurnModel:
             self.estimator_ = self._estimator().fit(
                 self._binned(X), fit_rows["churned"].to_numpy(dtype=bool), sample_weight=weights
             )
-        self.validation_ = self.validation_.assign(
-            churn_probability=self.predict_proba(self.validation_)
-        )
-        at_as_of = coded.features(coded.features_at(self.as_of_, self.trend_window_days), complaints, self.as_of_)
-        self.scores_ = pd.DataFrame(
-            {
-                "customer_id": at_as_of["customer_id"],
-                "churn_probability": self.predict_proba(at_as_of),
-            }
-        )
-        self.validation_report_ = self._validate(p_alive_at_validation_cutoff)
-        return self
 
     def _training_rows(self, strata: pd.Series | None) -> tuple[pd.DataFrame, np.ndarray | None]:
         """The training window, or its stratified sample and weights when it exceeds the bound."""
