@@ -61,7 +61,7 @@ def localize(
         entry = catalog.entry(output)
         messages = (*entry.messages, *messages)
         labels = {**entry.labels, **(labels or {})}
-    table = table.copy()
+    table = table.copy(deep=False)  # copy-on-write: the columns set below leave ``table``'s own as they are
     if {"tier", "tier_name"} <= set(table.columns):
         table["tier_name"] = each_value(table["tier"], lambda t: tier_name(t, language, tier_names))
     for column in messages:
