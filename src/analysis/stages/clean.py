@@ -100,15 +100,16 @@ def run(study: Study) -> Cleaned:
     p = study.params
     cleaned = compute(p)
     tx = cleaned.results["transactions"].kept
-    study.write(catalog.TRANSACTIONS, tx)
     for name, output in catalog.CLEANED_INPUTS.items():
-        if name in cleaned.results:
-            study.write(output, cleaned.results[name].kept)
-        else:
+        if name not in cleaned.results:
             study.remove(output)
-    study.write(catalog.QUARANTINE, cleaned.quarantine)
-    study.write(catalog.QUALITY, cleaned.quality)
-    study.write(catalog.QUALITY_GATE, [b.to_dict() for b in cleaned.breaches])
+    study.write_each({
+        catalog.TRANSACTIONS: tx,
+        **{output: cleaned.results[name].kept for name, output in catalog.CLEANED_INPUTS.items() if name in cleaned.results},
+        catalog.QUARANTINE: cleaned.quarantine,
+        catalog.QUALITY: cleaned.quality,
+        catalog.QUALITY_GATE: [b.to_dict() for b in cleaned.breaches],
+    })
     # Nothing to score stops a run here rather than deep in stage 2; too much set aside stops it
     # unless quality.on_breach is warn. Both messages point at the files just written.
     require_usable_transactions(tx, study.processed_dir, p.period)

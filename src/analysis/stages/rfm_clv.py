@@ -692,19 +692,21 @@ def run(study: Study) -> ScoringResult:
         study.require(catalog.TRANSACTIONS), period=p.period, scoring=p.scoring,
         master=study.read_optional(catalog.MASTER), seed=p.seed,
     )
-    study.write(catalog.CUSTOMERS, result.customers)
-    study.write(catalog.EXCLUDED_CUSTOMERS, result.excluded)
-    study.write(catalog.MODELS, result.models)
-    study.write(catalog.HOLDOUT, result.holdout_table)
-    study.write(catalog.PURCHASE_MODEL_HOLDOUT, result.model_comparison)
+    draws = {}
     if result.draws is not None:
-        study.write(catalog.CLV_DRAWS, result.draws.frame())
-    else:
-        study.remove(catalog.CLV_DRAWS)
-    if result.draws is not None and result.draws.pair_terms is not None:
-        study.write(catalog.CLV_PAIR_TERMS, result.draws.pair_terms.frame())
-    else:
-        study.remove(catalog.CLV_PAIR_TERMS)
+        draws[catalog.CLV_DRAWS] = result.draws.frame()
+        if result.draws.pair_terms is not None:
+            draws[catalog.CLV_PAIR_TERMS] = result.draws.pair_terms.frame()
+    for name in {catalog.CLV_DRAWS, catalog.CLV_PAIR_TERMS} - draws.keys():
+        study.remove(name)
+    study.write_each({
+        catalog.CUSTOMERS: result.customers,
+        catalog.EXCLUDED_CUSTOMERS: result.excluded,
+        catalog.MODELS: result.models,
+        catalog.HOLDOUT: result.holdout_table,
+        catalog.PURCHASE_MODEL_HOLDOUT: result.model_comparison,
+        **draws,
+    })
     return result
 
 

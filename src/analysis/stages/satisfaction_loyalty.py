@@ -318,14 +318,14 @@ def read_inputs(study: Study) -> ExperienceInputs:
 def run(study: Study) -> ExperienceResult:
     """Run stage 4 on the study's outputs and write its tables, the enriched customers.parquet and experience.json."""
     result = compute(read_inputs(study), study.params)  # not held here: compute lets the transactions go
-    for key, table in result.tables.items():
-        study.write(catalog.EXPERIENCE_TABLES[key], _storable(table))
-    study.write(catalog.CUSTOMERS, result.customers)
-    study.write(
-        catalog.EXPERIENCE_JSON,
-        {"churn_validation": result.churn_validation, "skipped": result.skipped, **result.notes,
-         "reasons": {k: satisfaction.reason(t) for k, t in result.tables.items() if satisfaction.reason(t)}},
-    )
+    study.write_each({
+        **{catalog.EXPERIENCE_TABLES[key]: _storable(table) for key, table in result.tables.items()},
+        catalog.CUSTOMERS: result.customers,
+        catalog.EXPERIENCE_JSON: {
+            "churn_validation": result.churn_validation, "skipped": result.skipped, **result.notes,
+            "reasons": {k: satisfaction.reason(t) for k, t in result.tables.items() if satisfaction.reason(t)},
+        },
+    })
     return result
 
 
