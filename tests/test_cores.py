@@ -1,11 +1,12 @@
-"""Work on threads: the results of the calls one after the other, in order, few in flight."""
+"""Work on threads: the results of the calls one after the other, in order, few in flight; work beside a block."""
 
 import threading
 import time
 
 import numpy as np
+import pytest
 
-from analysis.methods.cores import in_threads, usable_cores
+from analysis.methods.cores import beside, in_threads, usable_cores
 
 
 def test_results_come_in_the_items_order_as_map_gives_them():
@@ -38,3 +39,29 @@ def test_at_most_twice_the_threads_are_in_flight():
 
 def test_usable_cores_is_at_least_one():
     assert usable_cores() >= 1
+
+
+def test_beside_runs_the_work_on_another_thread_and_the_block_waits_for_it():
+    release, done = threading.Event(), []
+
+    def work(value: int) -> int:
+        release.wait(5)  # holds until the block has run: the two overlap
+        done.append(threading.current_thread() is not threading.main_thread())
+        return value * 2
+
+    with beside(work, 21) as future:
+        assert not future.done()
+        release.set()
+        assert future.result() == 42
+    assert done == [True]
+
+    def fails() -> None:
+        raise ValueError("from the work")
+
+    with pytest.raises(ValueError, match="from the work"), beside(fails) as failing:
+        failing.result()
+
+    finished = []
+    with beside(lambda: (time.sleep(0.2), finished.append(True))):
+        pass  # the result is never asked for: the block's end still waits for the work
+    assert finished == [True]

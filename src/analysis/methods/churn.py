@@ -42,7 +42,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
@@ -56,7 +55,7 @@ from threadpoolctl import threadpool_limits
 
 from analysis.i18n import Message, joined, message, to_json
 from analysis.methods.codes import run_starts, sorted_codes
-from analysis.methods.cores import in_threads
+from analysis.methods.cores import beside, in_threads
 from analysis.methods.ids import looked_up
 from analysis.methods.lifecycle import (
     LifecycleInputError,
@@ -566,10 +565,9 @@ class ChurnModel:
         )
         _check_window(self.train_, "training", self.cutoff_train_)
         _check_window(self.validation_, "validation", self.cutoff_validation_)
-        with ThreadPoolExecutor(1, thread_name_prefix="churn scoring features") as pool:
-            # everybody's features at as_of, made while the classifier (one thread) is trained
-            at_as_of = pool.submit(
-                lambda: coded.features(coded.features_at(self.as_of_, self.trend_window_days), complaints, self.as_of_))
+        # everybody's features at as_of, made while the classifier (one thread) is trained
+        with beside(lambda: coded.features(coded.features_at(self.as_of_, self.trend_window_days), complaints,
+                                           self.as_of_)) as at_as_of:
             self._train(training_strata)
             self.validation_ = self.validation_.assign(churn_probability=self.predict_proba(self.validation_))
             scoring_rows = at_as_of.result()

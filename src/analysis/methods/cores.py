@@ -6,7 +6,8 @@ import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import TypeVar
+from contextlib import contextmanager
+from typing import Any, TypeVar
 
 Item = TypeVar("Item")
 Result = TypeVar("Result")
@@ -38,3 +39,15 @@ def in_threads(work: Callable[[Item], Result], items: Iterable[Item], *, threads
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+
+
+@contextmanager
+def beside(work: Callable[..., Result], *args: Any, **kwargs: Any) -> Iterator[Future[Result]]:
+    """``work(*args, **kwargs)`` started on a thread of its own, to run beside the block (its future's
+    ``result()`` waits for it and raises what it raised); the block's end waits for it too.
+
+    For work that, like the block, runs much of its time on one core: numpy, pandas, Arrow, DuckDB and
+    the solvers release the interpreter lock in their loops. ``work`` must change nothing the block reads.
+    """
+    with ThreadPoolExecutor(1, thread_name_prefix=getattr(work, "__name__", "beside")) as pool:
+        yield pool.submit(work, *args, **kwargs)

@@ -25,7 +25,6 @@ in params: params edited after the tiering ran cannot give a playbook for tiers 
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +38,7 @@ from analysis.i18n import message
 from analysis.methods import allocation, cross_sell, playbook, winback
 from analysis.methods import plan_effect as pe
 from analysis.methods.cleaning import parse_dates
+from analysis.methods.cores import beside
 from analysis.methods.ids import repair_ids
 from analysis.methods.loading import map_columns, read_input
 
@@ -93,9 +93,8 @@ def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame | cross_
                       "k": a.cross_sell_k, "holdout_months": a.cross_sell_holdout_months, "tiers": a.cross_sell_tiers,
                       "usable": False, "reason": reason}
         return ActionsOutcome(listed, summary, empty, validation)
-    with ThreadPoolExecutor(1, thread_name_prefix="cross-sell check") as pool:  # the check beside the suggestions
-        checked = pool.submit(cross_sell.holdout_validation, purchases, end=params.period.end,
-                              holdout_months=a.cross_sell_holdout_months, k=a.cross_sell_k, seed=params.seed)
+    with beside(cross_sell.holdout_validation, purchases, end=params.period.end,  # the check beside the suggestions
+                holdout_months=a.cross_sell_holdout_months, k=a.cross_sell_k, seed=params.seed) as checked:
         suggestions = cross_sell.cross_sell_suggestions(purchases, customers, tiers=a.cross_sell_tiers,
                                                         k=a.cross_sell_k, end=params.period.end)
         validation = checked.result()

@@ -19,7 +19,7 @@ managers.json.
 from __future__ import annotations
 
 import math
-from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,6 +33,7 @@ from analysis.i18n import message
 from analysis.methods import allocation, playbook
 from analysis.methods import assignment as asg
 from analysis.methods import managers as mg
+from analysis.methods.cores import beside
 from analysis.methods.ids import looked_up
 from analysis.methods.loading import map_columns, read_input
 
@@ -90,10 +91,9 @@ def compute(
     else:
         previous = None
     plays = playbook.merge_playbook(playbook.default_playbook(n_tiers), params.allocation.playbook)
-    with ThreadPoolExecutor(1, thread_name_prefix="assignment") as pool:
-        # the assignment and its capacity plan (the solver's work) run beside the scorecard
-        assigned = (pool.submit(assign_customers, book, staff, profile, plays, params)
-                    if profile is not None and "tier" in book.columns else None)
+    staffed = profile is not None and "tier" in book.columns
+    # the assignment and its capacity plan (the solver's work) run beside the scorecard
+    with beside(assign_customers, book, staff, profile, plays, params) if staffed else nullcontext() as assigned:
         outcome = _scored(book, staff, plays, surveys, complaints, previous, params, source, unknown)
         if assigned is not None:
             table, loads, outcome.record["assignment"], outcome.record["capacity_plan"] = assigned.result()

@@ -39,7 +39,6 @@ are listed with the reason in ``excluded_customers.parquet`` and counted in ``mo
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -56,6 +55,7 @@ from analysis.frame.study import Study
 from analysis.i18n import Message, joined, message
 from analysis.methods import clv, rfm
 from analysis.methods.codes import text_array
+from analysis.methods.cores import beside
 from analysis.methods.customer_summary import customer_summary, holdout_split_summary
 
 MASTER_COLUMNS = ("name", "phone", "industry", "region", "segment", "account_manager", "balance", "signup_date")
@@ -564,8 +564,7 @@ def compute(
     require_purchases(summary, transactions_path, period)
     # the holdout check (its own query and two refits) runs beside the scores and the BG/NBD fit:
     # much of either runs on one core
-    with ThreadPoolExecutor(1, thread_name_prefix="holdout check") as pool:
-        checked = pool.submit(holdout_check, transactions_path, period, scoring)
+    with beside(holdout_check, transactions_path, period, scoring) as checked:
         excluded = read_excluded(Path(transactions_path), period)
         customers = rfm.rfm_scores(summary, bins=scoring.rfm_bins, thresholds=scoring.rfm_thresholds)
         customers = rfm.assign_segments(customers, scoring.segment_rules or rfm.DEFAULT_SEGMENT_RULES, bins=scoring.rfm_bins)

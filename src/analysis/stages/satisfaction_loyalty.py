@@ -15,7 +15,6 @@ watch list. ``churn_validation`` is then None and the calibration table empty.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
@@ -29,6 +28,7 @@ from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
 from analysis.i18n import message
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
+from analysis.methods.cores import beside
 from analysis.methods.customer_summary import customer_summary
 from analysis.stages.rfm_clv import SkipNote, skip_note
 
@@ -241,10 +241,9 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
     coded = churn.CodedTransactions.up_to(transactions, lifecycle.as_timestamp(p.period.end, "as_of"))
     churn_inputs = replace(inputs, transactions=coded)
     del inputs, transactions, coded
-    with ThreadPoolExecutor(1, thread_name_prefix="churn model") as pool:
-        # its own frame of the columns it reads: the tables below add columns to ``customers``
-        model_customers = customers[[c for c in ("customer_id", "tier", "p_alive") if c in customers]]
-        fitted = pool.submit(fit_churn_model, churn_inputs, model_customers, p)
+    # its own frame of the columns it reads: the tables below add columns to ``customers``
+    model_customers = customers[[c for c in ("customer_id", "tier", "p_alive") if c in customers]]
+    with beside(fit_churn_model, churn_inputs, model_customers, p) as fitted:
         del churn_inputs
         customers = _experience_tables(surveys, complaint_log, customers, cohorts, cohorts_skipped, trend, p, result)
         customers = churn_tables(fitted.result(), customers, trend, p, result)

@@ -30,7 +30,6 @@ with the reason as ``migration_cause``).
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,6 +40,7 @@ from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
 from analysis.i18n import LANGUAGES, joined
 from analysis.methods import clv, lifecycle, movers, profiles, tiers
+from analysis.methods.cores import beside
 from analysis.stages.rfm_clv import SkipNote, skip_note, stored_draws, value_horizon
 
 MIX_COLUMNS = ("industry", "region", "segment", "account_manager")
@@ -294,8 +294,7 @@ def compute(
     uncertainty = None
     # the other methods' tiers (from the customers' scores alone) are placed in a thread beside the
     # draws' tiers: much of the comparison (ranks, k-means' set-up) runs on one core
-    with ThreadPoolExecutor(1, thread_name_prefix="tier methods") as pool:
-        compared_methods = pool.submit(compare_methods, customers, p)
+    with beside(compare_methods, customers, p) as compared_methods:
         if draws is not None:
             uncertainty, why = tier_uncertainty(customers, draws, p)
             if why is not None:
