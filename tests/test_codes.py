@@ -159,3 +159,14 @@ def test_repeated_hashes_are_pandas_duplicated_keeping_none(draws, step):
     hashed = np.array(draws, dtype=np.uint64) * np.uint64(step)
     expected = pd.Series(hashed).duplicated(keep=False).to_numpy()
     np.testing.assert_array_equal(codes.repeated(hashed), expected)
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(st.lists(st.tuples(st.integers(0, 9), st.integers(0, 12)), max_size=60), st.booleans())
+def test_distinct_pairs_are_the_sorted_distinct_pairs_in_order_or_not(pairs, in_order):
+    pairs = sorted(pairs) if in_order else pairs  # rows by customer, then period, skip the sort
+    first = np.array([a for a, _ in pairs], dtype=np.int64)
+    second = np.array([b for _, b in pairs], dtype=np.int64)
+    expected = sorted(set(pairs))
+    found_first, found_second = codes.distinct_pairs(first, second)
+    assert list(zip(found_first.tolist(), found_second.tolist(), strict=True)) == expected

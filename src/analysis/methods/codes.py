@@ -156,11 +156,13 @@ def sorted_codes(ids: pd.Series) -> tuple[np.ndarray, pd.Index]:
 
 def distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """The distinct (first, second) pairs of non-negative integers, sorted by first, then second: one
-    sort of one integer per pair (first × width + second)."""
+    sort of one integer per pair (first × width + second), none when the pairs come in that order."""
     if not len(first):
         return first, second
     width = int(second.max()) + 1
-    pairs = np.sort(first.astype(np.int64) * width + second)  # numpy's hashing unique is slower here
+    pairs = first.astype(np.int64) * width + second
+    if not np.all(pairs[1:] >= pairs[:-1]):  # rows by customer, then date, come in order already
+        pairs = np.sort(pairs)  # numpy's hashing unique is slower here
     pairs = pairs[run_starts(pairs)]
     return pairs // width, pairs % width
 
