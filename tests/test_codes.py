@@ -170,3 +170,16 @@ def test_distinct_pairs_are_the_sorted_distinct_pairs_in_order_or_not(pairs, in_
     expected = sorted(set(pairs))
     found_first, found_second = codes.distinct_pairs(first, second)
     assert list(zip(found_first.tolist(), found_second.tolist(), strict=True)) == expected
+
+
+@pytest.mark.parametrize(("ids", "dtype", "expected"), [
+    (["a", "b", "c"], "string", True),
+    (["a"], "string", True),
+    ([], "string", True),
+    (["a", "b", "b"], "string", False),  # an id twice
+    (["b", "a"], "string", False),
+    (["a", None, "c"], "string", False),  # a missing id
+    (["a", "b"], object, False),  # text of no known kind: not looked at
+])
+def test_unique_in_order_only_for_text_ids_each_greater_than_the_last(ids, dtype, expected):
+    assert codes.unique_in_order(pd.Series(ids, dtype=dtype)) is expected

@@ -70,6 +70,16 @@ def repeated(hashed: np.ndarray) -> np.ndarray:
     return flags
 
 
+def unique_in_order(ids: pd.Series) -> bool:
+    """Text ids, none missing, each greater than the one before (so each id once), found by one Arrow
+    comparison of neighbours: customers as stage 2 writes them, so a frame of them needs no
+    ``drop_duplicates`` (840k ids: 0.25 s a call)."""
+    if not isinstance(ids.dtype, pd.StringDtype) or ids.hasnans:
+        return False
+    text = text_array(ids)
+    return len(text) < 2 or bool(pc.all(pc.greater(text[1:], text[:-1])).as_py())
+
+
 def text_array(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """The column's values as Arrow text (missing stays missing), for Arrow's kernels on the whole column."""
     return pa.array(values.astype("string").array, type=pa.large_string())

@@ -24,6 +24,7 @@ import pyarrow as pa
 from scipy import stats
 
 from analysis.i18n import Message, message
+from analysis.methods.codes import unique_in_order
 from analysis.methods.ids import is_in
 from analysis.methods.satisfaction import (
     TIER,
@@ -128,9 +129,8 @@ def _tiered_complaints(
     if why is not None:
         return pd.DataFrame(), pd.DataFrame(), empty_result(columns, why)
     prepared = prepare_complaints(complaints, as_of)
-    tiers = customers.loc[customers[TIER].notna(), ["customer_id", TIER]].drop_duplicates(
-        "customer_id"
-    )
+    tiers = customers.loc[customers[TIER].notna(), ["customer_id", TIER]]
+    tiers = tiers if unique_in_order(tiers["customer_id"]) else tiers.drop_duplicates("customer_id")
     tiered = prepared.merge(tiers.astype({TIER: "int64"}), on="customer_id", how="inner")
     tiered.attrs = prepared.attrs | {"unmatched_complaints": len(prepared) - len(tiered)}
     return tiered, tier_table(customers), None

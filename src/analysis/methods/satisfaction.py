@@ -24,11 +24,10 @@ from collections.abc import Iterable
 
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 from scipy import stats
 
 from analysis.i18n import TEXTS, Message, message, to_json
-from analysis.methods.codes import sort_order, text_array
+from analysis.methods.codes import sort_order, unique_in_order
 from analysis.methods.ids import looked_up
 
 TIER = "tier"
@@ -143,20 +142,12 @@ def latest_answers(surveys: pd.DataFrame) -> pd.DataFrame:
     depend on the row order of the input. Answers already one per customer in id order (this
     function's result) come back as they are, without another sort.
     """
-    if _one_per_customer_in_order(surveys["customer_id"]):
+    if unique_in_order(surveys["customer_id"]):  # the order of the result
         return surveys.reset_index(drop=True)
     keys = ["customer_id"] + (["survey_date"] if "survey_date" in surveys else [])
     rest = sorted(c for c in surveys.columns if c not in keys)
     ordered = surveys.take(sort_order(surveys, keys + rest, missing_first=True))  # as a stable sort_values
     return ordered.drop_duplicates("customer_id", keep="last").reset_index(drop=True)
-
-
-def _one_per_customer_in_order(ids: pd.Series) -> bool:
-    """Text ids, none missing, each greater than the one before (so unique): the order of :func:`latest_answers`."""
-    if not isinstance(ids.dtype, pd.StringDtype) or ids.hasnans:
-        return False
-    text = text_array(ids)
-    return len(text) < 2 or bool(pc.all(pc.greater(text[1:], text[:-1])).as_py())
 
 
 def tier_table(customers: pd.DataFrame) -> pd.DataFrame:
@@ -213,7 +204,7 @@ def attach_tier(
     answers = latest_answers(surveys) if latest_only else surveys.reset_index(drop=True)
     tiered = _tiered(customers)
     names = tiered.groupby(TIER)[TIER_NAME].first()  # as tier_table names the tiers
-    tiers = tiered.drop_duplicates("customer_id")
+    tiers = tiered if unique_in_order(tiered["customer_id"]) else tiered.drop_duplicates("customer_id")
     # an inner merge on the ids, in the answers' order, by one lookup: a merge factorizes every text id
     tier = looked_up(answers["customer_id"], tiers.set_index("customer_id")[TIER])
     matched = tier.notna().to_numpy()
