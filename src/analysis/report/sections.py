@@ -70,10 +70,12 @@ class RunOutputs:
     def get(self, name: str) -> Any:
         """The run output ``name`` (a :mod:`analysis.frame.catalog` name), or None when the run has none."""
         if name not in self._cache:
-            # a table is read once for all the report's languages (customers.parquet is the largest),
-            # each language localizing its own copy; a json record is read per language
-            read = lambda: self.study.read_optional(name)  # noqa: E731
-            found = self.shared(f"output:{name}", read) if catalog.entry(name).format == "parquet" else read()
+            if catalog.entry(name).format == "parquet":
+                # read once for all the report's languages (customers.parquet is the largest), each
+                # language localizing its own copy of it
+                found = self.shared(f"output:{name}", lambda: self.study.read_optional(name))
+            else:  # a json record: read per language
+                found = self.study.read_optional(name)
             if isinstance(found, pd.DataFrame):
                 found = localize(found, self.language, self.tier_names(), output=name)
             self._cache[name] = found
