@@ -562,10 +562,12 @@ def compute(
         time_unit=scoring.time_unit, engine=scoring.engine, memory_limit=scoring.engine_memory_limit,
     )
     require_purchases(summary, transactions_path, period)
+    # read before the holdout check starts: its rows and the check's query together would add 850 MiB
+    # at 20M rows
+    excluded = read_excluded(Path(transactions_path), period)
     # the holdout check (its own query and two refits) runs beside the scores and the BG/NBD fit:
     # much of either runs on one core
     with beside(holdout_check, transactions_path, period, scoring) as checked:
-        excluded = read_excluded(Path(transactions_path), period)
         customers = rfm.rfm_scores(summary, bins=scoring.rfm_bins, thresholds=scoring.rfm_thresholds)
         customers = rfm.assign_segments(customers, scoring.segment_rules or rfm.DEFAULT_SEGMENT_RULES, bins=scoring.rfm_bins)
         customers.attrs = {}
