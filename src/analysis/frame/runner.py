@@ -72,7 +72,7 @@ REPORT_MODULE = "analysis.report.build"
 #: Kernels are started a step ahead (:mod:`analysis.frame.kernels`); they import their notebook's
 #: modules ahead too when the transactions file is at most this large (a csv of about 3M rows). Warm,
 #: they save about 2 s per step: a sixth of a 1M-row study (52 s instead of 63). On a larger export
-#: a kernel waiting warm (220 MB) beside a step of :data:`ROW_STEPS` would add to the study's largest
+#: a kernel waiting warm (220 MB) beside a step of :data:`PEAK_STEPS` would add to the study's largest
 #: peaks (10M rows: the whole run's peak 2,950-3,170 MiB instead of 2,720-2,880), so that one
 #: starts bare (about 50 MB), which still saves the kernel's start: a one-cell notebook took 0.35 s
 #: instead of 0.67 s.
@@ -81,7 +81,7 @@ WARM_KERNELS_MAX_BYTES = 256 * 2**20
 #: Stage 4 codes the rows too (its peak also grows with the export) but lets them go before its churn
 #: model's features are made: at 10M rows its kernel peaks at 2,340 MiB against stage 1's 2,664, so
 #: a warm kernel beside it stays under stage 1's peak.
-ROW_STEPS = frozenset({"01_clean"})
+PEAK_STEPS = frozenset({"01_clean"})
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RECORDED_PACKAGES = (
     "pandas", "numpy", "scipy", "scikit-learn", "duckdb", "pyspark", "matplotlib", "seaborn",
@@ -321,12 +321,12 @@ def _try_export(notebook: Path, html: Path) -> Path:
 def warm_kernels(study: Study, steps: list[str]) -> set[str]:
     """The steps whose kernels, started ahead, import their notebook's modules ahead too: every step on
     an export up to :data:`WARM_KERNELS_MAX_BYTES`; on a larger one, each step but the first whose
-    kernel waits beside a step that is not one of :data:`ROW_STEPS`."""
+    kernel waits beside a step that is not one of :data:`PEAK_STEPS`."""
     try:
         small = study.params.inputs.transactions.path.stat().st_size <= WARM_KERNELS_MAX_BYTES
     except OSError:  # the stage reports a missing file
         small = True
-    return {step for before, step in zip([None, *steps], steps) if small or (before and before not in ROW_STEPS)}
+    return {step for before, step in zip([None, *steps], steps) if small or (before and before not in PEAK_STEPS)}
 
 
 def _import_in_background(module: str) -> None:

@@ -24,7 +24,6 @@ import pyarrow as pa
 from scipy import stats
 
 from analysis.i18n import Message, message
-from analysis.methods.codes import unique_in_order
 from analysis.methods.ids import is_in
 from analysis.methods.satisfaction import (
     TIER,
@@ -34,6 +33,7 @@ from analysis.methods.satisfaction import (
     format_p,
     latest_answers,
     net_promoter_score,
+    one_row_per_customer,
     tier_table,
     unusable_reason,
 )
@@ -129,8 +129,7 @@ def _tiered_complaints(
     if why is not None:
         return pd.DataFrame(), pd.DataFrame(), empty_result(columns, why)
     prepared = prepare_complaints(complaints, as_of)
-    tiers = customers.loc[customers[TIER].notna(), ["customer_id", TIER]]
-    tiers = tiers if unique_in_order(tiers["customer_id"]) else tiers.drop_duplicates("customer_id")
+    tiers = one_row_per_customer(customers.loc[customers[TIER].notna(), ["customer_id", TIER]])
     tiered = prepared.merge(tiers.astype({TIER: "int64"}), on="customer_id", how="inner")
     tiered.attrs = prepared.attrs | {"unmatched_complaints": len(prepared) - len(tiered)}
     return tiered, tier_table(customers), None

@@ -174,6 +174,12 @@ def _tiered(customers: pd.DataFrame) -> pd.DataFrame:
     return tiered
 
 
+def one_row_per_customer(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame.drop_duplicates("customer_id")``, without its hashing of every id when the ids come
+    each once in order already, as stage 2 writes the customers."""
+    return frame if unique_in_order(frame["customer_id"]) else frame.drop_duplicates("customer_id")
+
+
 def attach_tier(
     surveys: pd.DataFrame | None,
     customers: pd.DataFrame | None,
@@ -204,7 +210,7 @@ def attach_tier(
     answers = latest_answers(surveys) if latest_only else surveys.reset_index(drop=True)
     tiered = _tiered(customers)
     names = tiered.groupby(TIER)[TIER_NAME].first()  # as tier_table names the tiers
-    tiers = tiered if unique_in_order(tiered["customer_id"]) else tiered.drop_duplicates("customer_id")
+    tiers = one_row_per_customer(tiered)
     # an inner merge on the ids, in the answers' order, by one lookup: a merge factorizes every text id
     tier = looked_up(answers["customer_id"], tiers.set_index("customer_id")[TIER])
     matched = tier.notna().to_numpy()
