@@ -304,14 +304,17 @@ def read_inputs(study: Study) -> ExperienceInputs:
     """Stage 4's inputs as the study holds them; the transactions already framed
     (:func:`analysis.methods.lifecycle.transactions_frame`, which :func:`compute` then takes as they
     are), so the file's own columns are not held beside the framed copy for the whole stage."""
-    # first, while no frame of the transactions is held: the engine's summary is the stage's largest allocation
-    baseline = p_alive_at(study.require(catalog.TRANSACTIONS), validation_cutoff(study.params), study.params)
-    transactions = study.read(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS)  # the others would be dropped at once
-    return ExperienceInputs(
-        customers=study.read(catalog.CUSTOMERS), transactions=lifecycle.transactions_frame(transactions),
-        churn_baseline=baseline,
-        surveys=study.read_optional(catalog.SURVEYS), complaints=study.read_optional(catalog.COMPLAINTS),
-    )
+    # the engine's summary and the baseline's fit beside the reading and framing, which run much on one core
+    with beside(p_alive_at, study.require(catalog.TRANSACTIONS), validation_cutoff(study.params), study.params) as baseline:
+        transactions = study.read(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS)  # the others would be dropped at once
+        framed = lifecycle.transactions_frame(transactions)
+        del transactions
+        inputs = ExperienceInputs(
+            customers=study.read(catalog.CUSTOMERS), transactions=framed, churn_baseline=None,
+            surveys=study.read_optional(catalog.SURVEYS), complaints=study.read_optional(catalog.COMPLAINTS),
+        )
+        inputs.churn_baseline = baseline.result()
+    return inputs
 
 
 def run(study: Study) -> ExperienceResult:
