@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pandas as pd
+import psutil
 import pytest
 import yaml
 
@@ -91,11 +92,26 @@ def test_a_mapped_column_missing_from_the_data_stops_the_run_before_any_work(tmp
     path = _small_params(tmp_path, "no_dates")
     subset = tmp_path / "in" / "transactions.csv"
     pd.read_csv(subset, dtype=str).drop(columns=["订单日期"]).to_csv(subset, index=False)
+    kernels_before = _kernels_running()
     with pytest.raises(ParamsError) as err:
         run_study(path, out_root=tmp_path / "out", progress=False)
     assert "订单日期" in str(err.value) and "inputs.transactions.columns" in str(err.value)
     assert not (tmp_path / "out/reports/no_dates").exists()
     assert not list((tmp_path / "out/data/processed/.staging/no_dates").glob("*/notebooks/*"))
+    # the first stage's kernel, started while the inputs were checked, is shut down with the run
+    assert _kernels_running() == kernels_before
+
+
+def _kernels_running() -> set[int]:
+    """The process ids of this process's kernels (children running ipykernel), zombies left out."""
+    kernels = set()
+    for child in psutil.Process().children(recursive=True):
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE and "ipykernel" in " ".join(child.cmdline()):
+                kernels.add(child.pid)
+        except psutil.NoSuchProcess:
+            pass
+    return kernels
 
 
 def test_cli_rejects_a_bad_params_file_before_any_work(tmp_path):

@@ -159,9 +159,10 @@ def test_a_large_export_starts_bare_the_kernels_beside_the_steps_holding_its_row
     monkeypatch.setattr(runner, "_execute", execute)
     monkeypatch.setattr(runner.NotebookPages, "submit", lambda self, step, notebook: None)
     monkeypatch.setattr(runner, "WARM_KERNELS_MAX_BYTES", study.params.inputs.transactions.path.stat().st_size - 1)
-    assert runner.warm_kernels(study, steps) == {"03_tiers"}  # 02's kernel waits beside stage 1
+    # 01's kernel waits beside the runner's checks of the inputs, 02's beside stage 1
+    assert runner.warm_kernels(study, steps) == {"01_clean", "03_tiers"}
     runner._run_steps(runner.RunRecord(study), steps, "", progress=False)
-    assert imported == ["False", "False", "True"]  # every notebook imports pandas at its top
+    assert imported == ["True", "False", "True"]  # every notebook imports pandas at its top
 
 
 # a child that, like a resource tracker of a worker pool, outlives the signals that ask it to stop

@@ -41,7 +41,7 @@ import threading
 import time
 import traceback
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -58,6 +58,7 @@ from analysis.frame.study import (
     recover_publish,
     remove_stale_attempts,
 )
+from analysis.methods.cores import beside
 from analysis.methods.memory import release_free_memory
 
 if TYPE_CHECKING:
@@ -139,7 +140,9 @@ class RunRecord:
 def sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
+        # large reads: the hashing lets go of the interpreter lock, and a thread beside it (the run's
+        # imports) takes it back at each read (a 775 MB export in chunks of 1 MiB: 0.6 s became 2.9 s)
+        for chunk in iter(lambda: fh.read(1 << 24), b""):
             digest.update(chunk)
     return digest.hexdigest()
 
@@ -320,18 +323,30 @@ def _try_export(notebook: Path, html: Path) -> Path:
 
 def warm_kernels(study: Study, steps: list[str]) -> set[str]:
     """The steps whose kernels, started ahead, import their notebook's modules ahead too: every step on
-    an export up to :data:`WARM_KERNELS_MAX_BYTES`; on a larger one, each step but the first whose
-    kernel waits beside a step that is not one of :data:`PEAK_STEPS`."""
+    an export up to :data:`WARM_KERNELS_MAX_BYTES`; on a larger one, the first step (its kernel waits
+    beside the runner's checks of the inputs, :func:`run_study`) and each step whose kernel waits
+    beside a step that is not one of :data:`PEAK_STEPS`."""
     try:
         small = study.params.inputs.transactions.path.stat().st_size <= WARM_KERNELS_MAX_BYTES
     except OSError:  # the stage reports a missing file
         small = True
-    return {step for before, step in zip([None, *steps], steps) if small or (before and before not in PEAK_STEPS)}
+    return {step for before, step in zip([None, *steps], steps) if small or before is None or before not in PEAK_STEPS}
+
+
+@contextmanager
+def kernels_ahead(study: Study, steps: list[str]) -> Iterator[KernelsAhead]:
+    """The run's stage kernels (:class:`~analysis.frame.kernels.KernelsAhead`), started with the
+    environment the stages need; the first step's kernel starts at once."""
+    notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP}
+    with (kernel_environment(study.attempt or ""),
+          KernelsAhead(notebooks, kernel_config(), imports=warm_kernels(study, steps)) as kernels):
+        kernels.start(steps[0])
+        yield kernels
 
 
 def _import_in_background(module: str) -> None:
-    """Import ``module`` on a thread while this process waits for a kernel; an error is left to the
-    step that imports it (Python's import lock makes that step wait for this import to finish)."""
+    """Import ``module`` on a thread while this process checks the inputs or waits for a kernel; an error
+    is left to the step that imports it (Python's import lock makes that step wait for this import to finish)."""
 
     def load() -> None:
         try:
@@ -494,22 +509,31 @@ def run_study(
         On Ctrl-C (or SIGTERM, from the command line); nothing is published.
     """
     study = open_study(params_path, out_root, attempt=new_attempt_id())
-    check_input_headers(study.params, study.params_path)
-    _check_history(study)
-    with run_lock(study):
-        recover_publish(study, then=lambda published: _add_to_history(published, recovering=True))
-        remove_stale_attempts(study)
-        seed_staging(study, stages)
-        privacy.ensure_salt(study.processed_dir)  # new for a full run; a partial run keeps the published one
-        record = RunRecord(study, inputs=input_fingerprints(study))
-        root_arg = str(Path(out_root).resolve()) if out_root else ""
-        _run_steps(record, [*stages, REPORT_STEP], root_arg, progress)
-        write_manifest(
-            record, "ok",
-            published={"reports": str(study.published_reports_dir), "processed": str(study.published_processed_dir)},
-        )
-        with signals_deferred():
-            publish(study, then=_add_to_history)
+    steps = [*stages, REPORT_STEP]
+    with ExitStack() as started:
+        # the first step's kernel starts, and imports its notebook's modules (about two seconds), while
+        # the inputs are checked and fingerprinted here, side by side; it is shut down should a check fail
+        kernels = started.enter_context(kernels_ahead(study, steps))
+        if steps[0] != REPORT_STEP:
+            _import_in_background("papermill")
+        with beside(input_fingerprints, study) as fingerprints:
+            check_input_headers(study.params, study.params_path)
+            _check_history(study)
+        with run_lock(study):
+            recover_publish(study, then=lambda published: _add_to_history(published, recovering=True))
+            remove_stale_attempts(study)
+            seed_staging(study, stages)
+            privacy.ensure_salt(study.processed_dir)  # new for a full run; a partial run keeps the published one
+            record = RunRecord(study, inputs=fingerprints.result())
+            root_arg = str(Path(out_root).resolve()) if out_root else ""
+            _run_steps(record, steps, root_arg, progress, kernels)
+            started.close()  # every kernel is shut down by now: the stages' environment goes before the publish
+            write_manifest(
+                record, "ok",
+                published={"reports": str(study.published_reports_dir), "processed": str(study.published_processed_dir)},
+            )
+            with signals_deferred():
+                publish(study, then=_add_to_history)
     _say(f"published: {study.published_reports_dir} and {study.published_processed_dir}")
     published = Study(study.params, study.params_path)
     return published.report_page()
@@ -547,19 +571,15 @@ def _add_to_history(published: Study, *, recovering: bool = False) -> None:
         _say(f"added '{published.run}' to the study history {path} in {time.perf_counter() - started:.2f} s")
 
 
-def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: bool) -> None:
+def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: bool, kernels: KernelsAhead | None = None) -> None:
     """Each step in order; the first failure or interruption marks the manifest failed and stops the run."""
     study = record.study
     step, started = steps[0], time.perf_counter()
     interrupted = threading.Event()
-    if steps[0] != REPORT_STEP:
-        # about a second, while the first kernel starts; not while the inputs are hashed: this thread
-        # would take the interpreter lock from the hashing at every chunk (0.6 s became 2.9 s at 10M rows)
-        _import_in_background("papermill")
     try:
-        notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP}
-        with (kernel_environment(study.attempt or ""), interrupts_noted(interrupted),
-              KernelsAhead(notebooks, kernel_config(), imports=warm_kernels(study, steps)) as kernels, NotebookPages() as pages):
+        with ExitStack() as own, interrupts_noted(interrupted), NotebookPages() as pages:
+            if kernels is None:  # not started by run_study: here, the first step's now
+                kernels = own.enter_context(kernels_ahead(study, steps))
             for number, step in enumerate(steps, start=1):
                 release_free_memory()  # this process lives beside each step's kernel
                 _say(f"[{number}/{len(steps)}] {step} …")
