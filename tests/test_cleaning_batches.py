@@ -183,6 +183,34 @@ def batched_frame(spec: InputFile, rows_per_batch: int) -> tuple[pd.DataFrame, p
     return pd.concat(frames, ignore_index=True), read.rejected_frame()
 
 
+# bytes a UTF-8 check must judge as Python's decoder does: characters of 1-4 bytes, a BOM, and what is
+# not UTF-8 (a stray continuation or lead byte, overlong forms, a surrogate, beyond U+10FFFF, GBK text)
+utf8_piece = st.sampled_from([
+    b"a", b"\n", "é".encode(), "合计".encode(), "😀".encode(), b"\xef\xbb\xbf", b"\x80", b"\xc3", b"\xe5\x90",
+    b"\xf0\x9f\x98", b"\xc0\xaf", b"\xe0\x80\xaf", b"\xed\xa0\x80", b"\xf4\x90\x80\x80", b"\xff", "合计".encode("gbk"),
+])
+
+
+@settings(max_examples=examples(300), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(utf8_piece, max_size=40), block_bytes=st.integers(4, 12))
+def test_a_file_is_utf8_exactly_when_python_decodes_it(tmp_path, monkeypatch, pieces, block_bytes):
+    """Checked in blocks of a few bytes, so that characters (valid or not) fall across their ends."""
+    from analysis.methods import loading
+
+    data = b"".join(pieces)
+    path = tmp_path / "text.csv"
+    path.write_bytes(data)
+    monkeypatch.setattr(loading, "_BLOCK_BYTES", block_bytes)
+    try:
+        data.decode("utf-8")
+        decodes = True
+    except UnicodeDecodeError:
+        decodes = False
+    assert loading._decodes_whole(path, "utf-8") is decodes
+    assert loading._decodes_whole(path, "utf-8-sig") is decodes
+
+
 line_piece = st.sampled_from(['"', '""', ",", "a", "1", " ", "\n", "\r\n", "\r", '"x\ny"', "合计"])
 
 
