@@ -129,13 +129,10 @@ class _Parts:
                 return table if columns is None else table.select(columns)
             return pq.read_table(path, columns=columns, read_dictionary=dictionary)
 
-        tables = []
-        start = 0
-        for path, size in zip(getattr(self, kind), self.sizes, strict=True):
-            mask = keep[start:start + size]
-            start += size
-            if mask.any():
-                tables.append(whole(path).filter(pa.array(mask)))
+        masks = [keep[start:stop] for start, stop in pairwise(np.cumsum([0, *self.sizes]))]
+        wanted = [(path, mask) for path, mask in zip(getattr(self, kind), masks, strict=True) if mask.any()]
+        # read and filtered on the usable cores: Arrow does both without the interpreter lock
+        tables = list(in_threads(lambda part: whole(part[0]).filter(pa.array(part[1])), wanted))
         if not tables:
             return whole(getattr(self, kind)[0]).slice(0, 0)
         return pa.concat_tables(tables)
