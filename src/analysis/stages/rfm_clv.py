@@ -57,6 +57,7 @@ from analysis.methods import clv, rfm
 from analysis.methods.codes import text_array
 from analysis.methods.cores import beside
 from analysis.methods.customer_summary import customer_summary, holdout_split_summary
+from analysis.methods.duckdb_session import duckdb_session
 
 MASTER_COLUMNS = ("name", "phone", "industry", "region", "segment", "account_manager", "balance", "signup_date")
 LANGUAGES = ("zh", "en")
@@ -270,44 +271,43 @@ def excluded_counts(excluded: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in excluded["reason"].value_counts().sort_index().items()}
 
 
-def read_excluded(transactions_path: Path, period: Period) -> pd.DataFrame:
+def read_excluded(transactions_path: Path, period: Period, memory_limit: str | None = None) -> pd.DataFrame:
     """:func:`excluded_customers` of the cleaned transactions file.
 
-    Only the columns it needs are read, and only the rows of customers without a purchase row in the
-    period reach pandas (:func:`rows_without_buyers`): a customer with one is never excluded, and the
-    others keep every row, so the result is that of all rows.
+    DuckDB reads the columns it needs and hands pandas only the rows in ``period`` of the customers
+    without a purchase row in it, in file order: a customer with one is never excluded, and the others
+    keep every row, so the result is that of all rows (10M rows: 0.6-0.8 s against 1.8 s for reading
+    the columns whole with Arrow). A file whose dates are not timezone-naive timestamps is read whole.
     """
     import pyarrow.parquet as pq
 
-    wanted = ["customer_id", "order_date", "amount", "gross_amount", "returned_amount", "is_return", "is_purchase"]
-    names = set(pq.read_schema(transactions_path).names)
-    table = pq.read_table(transactions_path, columns=[c for c in wanted if c in names])
-    return excluded_customers(rows_without_buyers(table, period).to_pandas(), period)
-
-
-def rows_without_buyers(table: pa.Table, period: Period) -> pa.Table:
-    """The rows in ``period`` of the customers without a purchase row in it, in file order (Arrow).
-
-    A purchase row as in :func:`excluded_customers`. Dates other than timezone-naive timestamps
-    are left to pandas: the whole table is returned.
-    """
-    import pyarrow.compute as pc
-
-    dates = table["order_date"]
-    if not pa.types.is_timestamp(dates.type) or dates.type.tz is not None:
-        return table
-    # a naive timestamp's date is in [start, end] when the timestamp is in [start, end + 1 day)
-    start = pa.scalar(pd.Timestamp(period.start), type=dates.type)
-    after_end = pa.scalar(pd.Timestamp(period.end) + pd.Timedelta(days=1), type=dates.type)
-    in_period = pc.and_(pc.greater_equal(dates, start), pc.less(dates, after_end))
-    if "is_purchase" in table.column_names:
-        purchase = pc.fill_null(table["is_purchase"], False)
+    schema = pq.read_schema(transactions_path)
+    columns = [c for c in _EXCLUDED_COLUMNS if c in schema.names]
+    dates = schema.field("order_date").type
+    if not pa.types.is_timestamp(dates) or dates.tz is not None:
+        return excluded_customers(pq.read_table(transactions_path, columns=columns).to_pandas(), period)
+    if "is_purchase" in columns:
+        purchase = "COALESCE(is_purchase, FALSE)"
     else:
-        is_return = (pc.fill_null(table["is_return"], False) if "is_return" in table.column_names
-                     else pa.scalar(False))
-        purchase = pc.and_(pc.fill_null(pc.greater(table["amount"], 0), False), pc.invert(is_return))
-    buyers = pc.unique(table["customer_id"].filter(pc.and_(in_period, purchase)))
-    return table.filter(pc.and_(in_period, pc.invert(pc.is_in(table["customer_id"], value_set=buyers))))
+        is_return = "COALESCE(is_return, FALSE)" if "is_return" in columns else "FALSE"
+        purchase = f"COALESCE(amount > 0, FALSE) AND NOT {is_return}"
+    # a naive timestamp's date is in [start, end] when the timestamp is in [start, end + 1 day)
+    query = f"""
+    WITH in_period AS (
+        SELECT {", ".join(columns)}, file_row_number FROM read_parquet(?, file_row_number = true)
+        WHERE order_date >= ? AND order_date < ?
+    ),
+    buyers AS (SELECT DISTINCT customer_id FROM in_period WHERE {purchase})
+    SELECT * EXCLUDE (file_row_number) FROM in_period AS row
+    WHERE NOT EXISTS (SELECT 1 FROM buyers WHERE buyers.customer_id IS NOT DISTINCT FROM row.customer_id)
+    ORDER BY file_row_number"""
+    window = [pd.Timestamp(period.start), pd.Timestamp(period.end) + pd.Timedelta(days=1)]
+    with duckdb_session(memory_limit) as con:
+        rows = con.sql(query, params=[str(transactions_path), *window]).to_arrow_table()
+    return excluded_customers(rows.to_pandas(), period)
+
+
+_EXCLUDED_COLUMNS = ("customer_id", "order_date", "amount", "gross_amount", "returned_amount", "is_return", "is_purchase")
 
 
 def repeat_buyers(frequency: pd.Series) -> int:
@@ -562,9 +562,8 @@ def compute(
         time_unit=scoring.time_unit, engine=scoring.engine, memory_limit=scoring.engine_memory_limit,
     )
     require_purchases(summary, transactions_path, period)
-    # read before the holdout check starts: its rows and the check's query together would add 850 MiB
-    # at 20M rows
-    excluded = read_excluded(Path(transactions_path), period)
+    # before the holdout check: beside it, its query and the check's share the cores for nothing
+    excluded = read_excluded(Path(transactions_path), period, scoring.engine_memory_limit)
     # the holdout check (its own query and two refits) runs beside the scores and the BG/NBD fit:
     # much of either runs on one core
     with beside(holdout_check, transactions_path, period, scoring) as checked:
