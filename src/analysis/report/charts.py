@@ -93,7 +93,7 @@ def embedded_font_css(page_text: str) -> str:
     """
     from fontTools import subset
 
-    characters = {ord(c) for c in page_text if ord(c) > 0x2E7F}  # CJK and full-width punctuation
+    characters = {ord(c) for c in set(page_text) if ord(c) > 0x2E7F}  # CJK and full-width punctuation
     if not characters:
         return ""
     options = subset.Options()
