@@ -271,6 +271,10 @@ def excluded_counts(excluded: pd.DataFrame) -> dict[str, int]:
     return {str(k): int(v) for k, v in excluded["reason"].value_counts().sort_index().items()}
 
 
+#: The transaction columns :func:`excluded_customers` reads.
+_EXCLUDED_COLUMNS = ("customer_id", "order_date", "amount", "gross_amount", "returned_amount", "is_return", "is_purchase")
+
+
 def read_excluded(transactions_path: Path, period: Period, memory_limit: str | None = None) -> pd.DataFrame:
     """:func:`excluded_customers` of the cleaned transactions file.
 
@@ -305,9 +309,6 @@ def read_excluded(transactions_path: Path, period: Period, memory_limit: str | N
     with duckdb_session(memory_limit) as con:
         rows = con.sql(query, params=[str(transactions_path), *window]).to_arrow_table()
     return excluded_customers(rows.to_pandas(), period)
-
-
-_EXCLUDED_COLUMNS = ("customer_id", "order_date", "amount", "gross_amount", "returned_amount", "is_return", "is_purchase")
 
 
 def repeat_buyers(frequency: pd.Series) -> int:
