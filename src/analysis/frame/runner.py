@@ -330,7 +330,7 @@ def warm_kernels(study: Study, steps: list[str]) -> set[str]:
         small = study.params.inputs.transactions.path.stat().st_size <= WARM_KERNELS_MAX_BYTES
     except OSError:  # the stage reports a missing file
         small = True
-    return {step for before, step in zip([None, *steps], steps) if small or before is None or before not in PEAK_STEPS}
+    return {step for before, step in zip([None, *steps], steps) if small or before not in PEAK_STEPS}
 
 
 @contextmanager
