@@ -1259,10 +1259,7 @@ def _decodes_whole(path: Path, encoding: str) -> bool:
     try:
         if codecs.lookup(encoding).name in ("utf-8", "utf-8-sig"):
             return _valid_utf8(path)
-    except LookupError:
-        return False
-    decoder = codecs.getincrementaldecoder(encoding)()
-    try:
+        decoder = codecs.getincrementaldecoder(encoding)()
         with open(path, "rb") as f:
             while block := f.read(_BLOCK_BYTES):
                 decoder.decode(block)

@@ -149,22 +149,16 @@ def add_join_rates(results: dict[str, CleanResult]) -> None:
     # each input's distinct ids once: the transactions' serve as customers and as reference
     ids = {name: distinct_ids(result.kept["customer_id"]) for name, result in results.items()
            if name in ("transactions", "customers", "surveys", "complaints")}
-    references = {"transactions": "transactions", "customers": "master"}
+    labels = {"transactions": "transactions", "customers": "master"}  # the references, as the keys name them
     pairs = [(name, reference) for name in ("transactions", "surveys", "complaints") if name in ids
-             for reference in references if reference in ids and reference != name]
+             for reference in labels if reference in ids and reference != name]
     found = found_among(ids, pairs)
-    if "customers" in ids:
-        join = join_rates(len(ids["transactions"]), found["transactions", "customers"], "master")
-        results["transactions"].quality["customers_not_in_master"] = join["customers"] - join["in_master"]
-        results["transactions"].quality["join"] = join
-    for name in ("surveys", "complaints"):
-        if name not in results:
-            continue
-        join = {}
-        for reference in ("transactions", "customers"):
-            if reference in ids:
-                join |= join_rates(len(ids[name]), found[name, reference], references[reference])
-        results[name].quality["join"] = join
+    for name, reference in pairs:
+        quality = results[name].quality
+        join = join_rates(len(ids[name]), found[name, reference], labels[reference])
+        if name == "transactions":  # their one reference: the master
+            quality["customers_not_in_master"] = join["customers"] - join["in_master"]
+        quality["join"] = quality.get("join", {}) | join
 
 
 #: The cleaned transactions' amounts that :func:`amounts_overview` describes.

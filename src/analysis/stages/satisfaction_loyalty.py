@@ -306,15 +306,13 @@ def read_inputs(study: Study) -> ExperienceInputs:
     are), so the file's own columns are not held beside the framed copy for the whole stage."""
     # the engine's summary and the baseline's fit beside the reading and framing, which run much on one core
     with beside(p_alive_at, study.require(catalog.TRANSACTIONS), validation_cutoff(study.params), study.params) as baseline:
-        transactions = study.read(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS)  # the others would be dropped at once
-        framed = lifecycle.transactions_frame(transactions)
-        del transactions
-        inputs = ExperienceInputs(
-            customers=study.read(catalog.CUSTOMERS), transactions=framed, churn_baseline=None,
-            surveys=study.read_optional(catalog.SURVEYS), complaints=study.read_optional(catalog.COMPLAINTS),
-        )
-        inputs.churn_baseline = baseline.result()
-    return inputs
+        # only the columns framed: the others would be dropped at once
+        framed = lifecycle.transactions_frame(study.read(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS))
+        customers = study.read(catalog.CUSTOMERS)
+    return ExperienceInputs(
+        customers=customers, transactions=framed, churn_baseline=baseline.result(),
+        surveys=study.read_optional(catalog.SURVEYS), complaints=study.read_optional(catalog.COMPLAINTS),
+    )
 
 
 def run(study: Study) -> ExperienceResult:
