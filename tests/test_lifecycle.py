@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analysis.i18n import render, text
+from analysis.methods.churn import CodedTransactions
 from analysis.methods.lifecycle import (
     DEFAULT_LIFECYCLE_RULES,
     STAGES,
@@ -39,24 +40,24 @@ def tx(rows: list[tuple[str, str, float]], **extra) -> pd.DataFrame:
 
 def test_spend_trend_windows_boundaries_returns_and_future_rows():
     # window 10 days: recent (12-21, 12-31], previous (12-11, 12-21]
-    trend = spend_trend(
-        tx(
-            [
-                ("a", "2025-12-31", 100.0),  # recent, last day included
-                ("a", "2025-12-22", 50.0),  # recent, first day
-                ("a", "2025-12-21", 40.0),  # previous, last day
-                ("a", "2025-12-12", 10.0),  # previous, first day
-                ("a", "2025-12-11", 999.0),  # before both windows
-                ("a", "2026-01-01", 999.0),  # after as_of: ignored
-                ("a", "2025-12-25", -30.0),  # unmatched return: lowers spend, not an order
-                ("b", "2025-12-15", 80.0),  # previous only
-                ("c", "2025-12-30", 20.0),  # recent only
-                ("d", "2025-01-01", 5.0),  # neither window
-            ]
-        ),
-        AS_OF,
-        window_days=10,
-    ).set_index("customer_id")
+    data = tx(
+        [
+            ("a", "2025-12-31", 100.0),  # recent, last day included
+            ("a", "2025-12-22", 50.0),  # recent, first day
+            ("a", "2025-12-21", 40.0),  # previous, last day
+            ("a", "2025-12-12", 10.0),  # previous, first day
+            ("a", "2025-12-11", 999.0),  # before both windows
+            ("a", "2026-01-01", 999.0),  # after as_of: ignored
+            ("a", "2025-12-25", -30.0),  # unmatched return: lowers spend, not an order
+            ("b", "2025-12-15", 80.0),  # previous only
+            ("c", "2025-12-30", 20.0),  # recent only
+            ("d", "2025-01-01", 5.0),  # neither window
+        ]
+    )
+    trend = spend_trend(data, AS_OF, window_days=10).set_index("customer_id")
+    # the same table from the transactions coded (as stage 4 holds them)
+    coded = CodedTransactions.up_to(data, AS_OF).spend_trend(AS_OF, window_days=10)
+    pd.testing.assert_frame_equal(coded.set_index("customer_id"), trend, check_exact=True)
     assert list(trend.index) == ["a", "b", "c", "d"]
     assert trend.loc["a", "recent_spend"] == pytest.approx(120.0)
     assert trend.loc["a", "previous_spend"] == pytest.approx(50.0)
@@ -111,6 +112,9 @@ def test_spend_trend_is_the_group_by_on_the_ids(rows):
         counted = orders.groupby("customer_id")["order_key"].nunique().reindex(got.index, fill_value=0)
         np.testing.assert_allclose(got[f"{name}_spend"], spend, rtol=1e-12)
         assert got[f"{name}_orders"].tolist() == counted.tolist()
+    # the same table, to the bit, from the transactions coded (as stage 4 holds them)
+    coded = CodedTransactions.up_to(data, AS_OF).spend_trend(AS_OF, window_days=20)
+    pd.testing.assert_frame_equal(coded.set_index("customer_id"), got, check_exact=True)
 
 
 # --- assign_lifecycle ------------------------------------------------------------------------

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.pandas import column, data_frames, range_indexes
 
+from analysis.methods.churn import CodedTransactions
 from analysis.methods.loyalty import (
     DEFAULT_LOYALTY_WEIGHTS,
     LoyaltyInputError,
@@ -14,6 +15,7 @@ from analysis.methods.loyalty import (
     loyalty_by_tier,
     loyalty_components,
     loyalty_index,
+    purchase_day_retention,
     repurchase_rate_by_tier,
 )
 from analysis.report.localize import localize
@@ -100,6 +102,11 @@ def test_cohort_counts_are_those_of_a_groupby_on_the_ids(rows, period):
     assert active["customers_active"].tolist() == expected.tolist()
     sizes = activity.drop_duplicates("customer_id")["cohort"].value_counts().sort_index()
     assert long.drop_duplicates("cohort")["cohort_size"].tolist() == sizes.tolist()
+    # the same table from the transactions coded (as stage 4 holds them), up to a day after the last
+    end = pd.Timestamp("2025-06-30")
+    coded = CodedTransactions.up_to(frame, end)
+    pd.testing.assert_frame_equal(purchase_day_retention(*coded.purchases(), period=period, as_of=end).long,
+                                  cohort_retention(frame, period=period, as_of=end).long, check_exact=True)
 
 
 # --- repurchase rate ------------------------------------------------------------------------

@@ -5,7 +5,6 @@ must recover them. Tolerances are stated per check.
 """
 
 import json
-import weakref
 from pathlib import Path
 
 import numpy as np
@@ -197,23 +196,33 @@ def test_last_quarters_plan_effect_is_recovered_and_the_naive_one_is_not(run, sa
     assert f"{100 * bought['estimate']:+.1f} points" in page
 
 
-def test_stage_4_lets_the_transactions_go_before_the_churn_model_is_fitted(sample_report, out_root, monkeypatch):
-    """The framed transactions (the stage's largest frame) are not held beside the churn model's features."""
+def test_stage_4_holds_the_transactions_coded_with_the_results_of_the_frame(sample_report, out_root):
+    """Stage 4 reads the transactions into arrays (no frame of them is held through the stage), and its
+    tables and customers are, to the bit, those computed from the framed transactions."""
+    from dataclasses import replace
+
+    from analysis.frame import catalog
     from analysis.frame.study import open_study
-    from analysis.methods import churn
+    from analysis.methods import churn, lifecycle, loyalty
     from analysis.stages import satisfaction_loyalty
 
     study = open_study(ROOT / "params" / "sample.yaml", out_root=out_root)
-    handed = [satisfaction_loyalty.read_inputs(study)]
-    frame = weakref.ref(handed[0].transactions)
-    seen = []
-    fit = churn.ChurnModel.fit
-
-    def spying(self, transactions, *args, **kwargs):
-        seen.append((type(transactions).__name__, frame() is None))
-        return fit(self, transactions, *args, **kwargs)
-
-    monkeypatch.setattr(churn.ChurnModel, "fit", spying)
-    result = satisfaction_loyalty.compute(handed.pop(), study.params)  # handed over, as run() does
-    assert seen == [("CodedTransactions", True)]
-    assert result.churn_validation is not None and result.customers["churn_probability"].notna().all()
+    inputs = satisfaction_loyalty.read_inputs(study)
+    assert isinstance(inputs.transactions, churn.CodedTransactions)
+    framed = replace(inputs, transactions=lifecycle.transactions_frame(study.read(catalog.TRANSACTIONS)),
+                     customers=inputs.customers.copy())
+    coded = satisfaction_loyalty.compute(inputs, study.params)
+    from_frame = satisfaction_loyalty.compute(framed, study.params)
+    assert coded.tables.keys() == from_frame.tables.keys()
+    for key, table in coded.tables.items():
+        pd.testing.assert_frame_equal(table, from_frame.tables[key], check_exact=True, obj=key)
+    pd.testing.assert_frame_equal(coded.customers, from_frame.customers, check_exact=True)
+    assert coded.churn_validation == from_frame.churn_validation and coded.skipped == from_frame.skipped
+    assert len(coded.tables["cohorts"]) and coded.customers["churn_probability"].notna().all()
+    # and the cohorts and spend trend are those of the functions on the frame
+    end = study.params.period.end
+    cohorts = loyalty.cohort_retention(framed.transactions, period="Q", as_of=end).long
+    pd.testing.assert_frame_equal(coded.tables["cohorts"], cohorts, check_exact=True)
+    trend = lifecycle.spend_trend(framed.transactions, end).set_index("customer_id")
+    spend = coded.customers.set_index("customer_id")[["recent_spend", "previous_spend"]]
+    pd.testing.assert_frame_equal(spend, trend[spend.columns].reindex(spend.index), check_exact=True)

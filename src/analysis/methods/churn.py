@@ -61,8 +61,10 @@ from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
     check_window_days,
+    day_number,
     require_columns,
     transactions_frame,
+    trend_table,
     trend_windows,
     window_spend,
 )
@@ -228,9 +230,27 @@ class CodedTransactions:
         days = self.day[self.is_purchase]
         return pd.Timestamp(days.min().astype("datetime64[D]")) if len(days) else None
 
+    def purchases(self) -> tuple[np.ndarray, np.ndarray]:
+        """The customer code and the day of each purchase row coded (what cohorts are built from)."""
+        return self.customer[self.is_purchase], self.day[self.is_purchase]
+
+    def spend_trend(self, as_of: pd.Timestamp, window_days: int = 180) -> pd.DataFrame:
+        """:func:`analysis.methods.lifecycle.spend_trend` of the rows coded, to the bit: the same group sums
+        of the same rows in the same order, and each window's orders counted on ``orders``."""
+        check_window_days(window_days)
+        t_day = day_number(as_of)
+        rows = self.day <= t_day
+        recent, previous = trend_windows(self.day, as_of, window_days, day_number)
+        spend = window_spend(self.customer, self.amount, recent, previous, rows=rows)
+        start = as_of - pd.Timedelta(days=int(window_days))
+        recent_orders = self.orders.counted(t_day, len(self.ids), since=day_number(start))
+        previous_orders = self.orders.counted(
+            day_number(start), len(self.ids), since=day_number(start - pd.Timedelta(days=int(window_days))))
+        return trend_table(spend, self.ids, recent_orders, previous_orders)
+
     def features_at(self, t: pd.Timestamp, trend_window_days: int) -> pd.DataFrame:
         """:func:`churn_features` at ``t``, indexed by customer code, without the complaint counts."""
-        t_day = _day_number(t)
+        t_day = day_number(t)
         upto = self.day <= t_day
         bought = upto & self.is_purchase
         if not bought.any():
@@ -245,7 +265,7 @@ class CodedTransactions:
         first = np.minimum.reduceat(np.where(bought, self.day, never.max), starts)[has]
         last = np.maximum.reduceat(np.where(bought, self.day, never.min), starts)[has]
         first, last = (pd.Series(days.astype("datetime64[D]"), index=index) for days in (first, last))
-        recent, previous = trend_windows(self.day, t, trend_window_days, _day_number)  # lifecycle.spend_trend's
+        recent, previous = trend_windows(self.day, t, trend_window_days, day_number)  # lifecycle.spend_trend's
         spend = window_spend(self.customer, self.amount, recent, previous, rows=upto).reindex(index)
         del recent, previous
         n = len(self.ids)
@@ -262,14 +282,14 @@ class CodedTransactions:
         out["previous_spend"] = spend["previous_spend"].fillna(0.0)
         out["spend_trend"] = bounded_trend(out["recent_spend"], out["previous_spend"])
         for days in (90, 180):
-            since = _day_number(t - pd.Timedelta(days=days))
+            since = day_number(t - pd.Timedelta(days=days))
             out[f"orders_{days}d"] = self.orders.counted(t_day, n, since=since)[codes].astype("float64")
         return out
 
     def churned(self, codes: np.ndarray, t: pd.Timestamp, horizon_days: int) -> np.ndarray:
         """Whether each customer code made no purchase in (t, t + horizon]: churned."""
-        in_horizon = self.is_purchase & (self.day > _day_number(t)) & (
-            self.day <= _day_number(t + pd.Timedelta(days=int(horizon_days)))
+        in_horizon = self.is_purchase & (self.day > day_number(t)) & (
+            self.day <= day_number(t + pd.Timedelta(days=int(horizon_days)))
         )
         bought_again = np.zeros(len(self.ids), dtype=bool)
         bought_again[self.customer[in_horizon]] = True
@@ -335,11 +355,6 @@ class _DatedPairs:
         never = np.iinfo(self.days.dtype).min
         latest = np.maximum.reduceat(np.where(self.days <= t, self.days, never), self.starts)
         return np.bincount(self.customer[latest > (never if since is None else since)], minlength=n_customers)
-
-
-def _day_number(moment: pd.Timestamp) -> int:
-    """The day of ``moment`` in days since 1970-01-01: a framed date on or before it is one on or before this day."""
-    return int(np.datetime64(moment.to_datetime64(), "D").astype(np.int64))
 
 
 def bounded_trend(recent: pd.Series, previous: pd.Series) -> pd.Series:

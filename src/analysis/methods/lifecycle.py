@@ -236,14 +236,27 @@ def spend_trend(
     customer, dates = customer[rows], dates[rows]
     amount, is_purchase = tx["amount"].to_numpy()[rows], tx["is_purchase"].to_numpy()[rows]
     recent, previous = trend_windows(dates, as_of, window_days, lambda moment: moment.to_datetime64())
-    out = window_spend(customer, amount, recent, previous)
-    codes = out.index.to_numpy()
     orders = tx["order_code"].to_numpy()[rows]
-    for name, window in (("recent_orders", recent), ("previous_orders", previous)):
-        out[name] = _distinct_per_code(customer[window & is_purchase], orders[window & is_purchase], len(ids))[codes]
+    recent_orders, previous_orders = (
+        _distinct_per_code(customer[window & is_purchase], orders[window & is_purchase], len(ids))
+        for window in (recent, previous)
+    )
+    return trend_table(window_spend(customer, amount, recent, previous), pd.Index(ids), recent_orders, previous_orders)
+
+
+def trend_table(spend: pd.DataFrame, ids: pd.Index, recent_orders: np.ndarray, previous_orders: np.ndarray) -> pd.DataFrame:
+    """:func:`spend_trend`'s table from :func:`window_spend`'s sums (indexed by customer code), the
+    text of each code (``ids``) and each code's purchase orders in the two windows."""
+    codes = spend.index.to_numpy()
+    out = spend.assign(recent_orders=recent_orders[codes], previous_orders=previous_orders[codes])
     out["spend_ratio"] = spend_ratio(out["recent_spend"], out["previous_spend"])
     out.insert(0, "customer_id", ids.take(codes))
     return out.reset_index(drop=True)[["customer_id", *SPEND_TREND_COLUMNS]]
+
+
+def day_number(moment: pd.Timestamp) -> int:
+    """The day of ``moment`` in days since 1970-01-01: a framed date on or before it is one on or before this day."""
+    return int(np.datetime64(moment.to_datetime64(), "D").astype(np.int64))
 
 
 def trend_windows(

@@ -25,6 +25,7 @@ from analysis.methods.codes import distinct_pairs, run_starts, sorted_codes
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
+    day_number,
     purchases,
     require_columns,
 )
@@ -119,19 +120,32 @@ def cohort_retention(
         ``matrix``: index cohort label (e.g. ``"2024Q1"``, ``"2024-01"``), columns k = 0, 1, …;
         ``long``: ``cohort, period_index, cohort_size, customers_active, retention`` for observed cells.
     """
-    if period not in PERIODS:
-        raise LoyaltyInputError(f"period={period!r}: use 'Q' (quarters) or 'M' (months)")
+    _check_period(period)
     until = as_of_stamp(as_of) if as_of is not None else None
     bought = purchases(transactions, columns=["customer_id", "order_date"], until=until)
-    if bought.empty:
+    code, _ = sorted_codes(bought["customer_id"])
+    known = code >= 0  # rows without a customer id count for nobody
+    days = bought["order_date"].to_numpy().astype("datetime64[D]").astype(np.int64)
+    end = until if until is not None or bought.empty else bought["order_date"].max()
+    return purchase_day_retention(code[known], days[known], period=period, as_of=end)
+
+
+def purchase_day_retention(
+    customer: np.ndarray, day: np.ndarray, *, period: str = "Q", as_of: date | str | pd.Timestamp | None = None
+) -> CohortRetention:
+    """:func:`cohort_retention` of purchases given as arrays: each purchase row's customer code
+    (any integers, equal for one customer) and its day (days since 1970-01-01), all on or before
+    ``as_of`` (default: the last purchase day)."""
+    _check_period(period)
+    if not len(customer):
         raise LoyaltyInputError(
             "transactions hold no purchases (rows flagged is_purchase, or non-return rows with amount > 0) "
             "to build cohorts from"
         )
-    end = until if until is not None else bought["order_date"].max()
-    sizes, active = _cohort_counts(bought["customer_id"], _period_ordinal(bought["order_date"], period))
-    last_ordinal = int(_period_ordinal(pd.Series([end]), period).iloc[0])
-    grid = _observed_grid(sizes.index, last_ordinal)
+    end = int(day.max()) if as_of is None else day_number(as_of_stamp(as_of))
+    ordinal = _period_ordinal(np.asarray(day, dtype=np.int64), period)
+    sizes, active = _cohort_counts(np.asarray(customer, dtype=np.int64), ordinal)
+    grid = _observed_grid(sizes.index, int(_period_ordinal(np.array([end]), period)[0]))
     long = grid.join(sizes, on="cohort").join(active, on=["cohort", "period_index"])
     long["customers_active"] = long["customers_active"].fillna(0).astype("int64")
     long["retention"] = long["customers_active"] / long["cohort_size"]
@@ -145,36 +159,42 @@ def cohort_retention(
     )
 
 
-def _cohort_counts(customer_ids: pd.Series, ordinal: pd.Series) -> tuple[pd.Series, pd.Series]:
+def _check_period(period: str) -> None:
+    if period not in PERIODS:
+        raise LoyaltyInputError(f"period={period!r}: use 'Q' (quarters) or 'M' (months)")
+
+
+def _cohort_counts(customer: np.ndarray, ordinal: np.ndarray) -> tuple[pd.Series, pd.Series]:
     """Customers per cohort (``cohort_size``) and customers buying k periods after their cohort's
-    (``customers_active``, by cohort and period_index), from the rows' customers and period ordinals.
+    (``customers_active``, by cohort and period_index), from the rows' customer codes (≥ 0) and
+    period ordinals.
 
     Each customer's distinct periods are found as integers (customer code × periods + period): a
-    groupby on the text ids would hash every row's id. Rows without a customer id are left out.
+    groupby on the text ids would hash every row's id.
     """
-    code, _ = sorted_codes(customer_ids)
-    known = code >= 0
-    code, ordinal = code[known], ordinal.to_numpy(dtype=np.int64)[known]
     low = int(ordinal.min()) if len(ordinal) else 0
-    customer, ordinal = distinct_pairs(code, ordinal - low)  # sorted by customer, then period
+    customer, ordinal = distinct_pairs(customer, ordinal - low)  # sorted by customer, then period
     ordinal += low
     first = np.flatnonzero(run_starts(customer))  # a customer's first period is its cohort
     cohort = np.repeat(ordinal[first], np.diff(np.append(first, len(customer))))
     sizes = pd.Series(ordinal[first], name="cohort").value_counts().rename("cohort_size")
-    pairs = pd.DataFrame({"cohort": cohort, "period_index": ordinal - cohort})
-    return sizes, pairs.groupby(["cohort", "period_index"]).size().rename("customers_active")
+    # each (cohort, period_index) pair as one integer, counted by bincount: a groupby factorizes both
+    later = ordinal - cohort
+    width, oldest = int(later.max(initial=0)) + 1, int(cohort.min(initial=0))
+    counts = np.bincount((cohort - oldest) * width + later)
+    pairs = np.flatnonzero(counts)
+    index = pd.MultiIndex.from_arrays([pairs // width + oldest, pairs % width], names=["cohort", "period_index"])
+    return sizes, pd.Series(counts[pairs], index=index, name="customers_active")
 
 
 def as_of_stamp(value: date | str | pd.Timestamp) -> pd.Timestamp:
     return as_timestamp(value, "as_of")
 
 
-def _period_ordinal(dates: pd.Series, period: str) -> pd.Series:
-    """Months or quarters since year 0, so that k periods later is ordinal + k."""
-    dates = pd.to_datetime(dates)
-    if period == "M":
-        return dates.dt.year * 12 + dates.dt.month - 1
-    return dates.dt.year * 4 + (dates.dt.month - 1) // 3
+def _period_ordinal(days: np.ndarray, period: str) -> np.ndarray:
+    """Months or quarters since year 0 of days since 1970-01-01, so that k periods later is ordinal + k."""
+    months = days.astype("datetime64[D]").astype("datetime64[M]").astype(np.int64) + 1970 * 12
+    return months if period == "M" else months // 3
 
 
 def _period_label(ordinal: int, period: str) -> str:

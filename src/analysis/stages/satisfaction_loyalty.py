@@ -46,10 +46,9 @@ class ExperienceResult:
 
 @dataclass
 class ExperienceInputs:
-    """What stage 4 works on: the tiered customers, the cleaned transactions, the churn model's P(alive)
-    baseline (:func:`p_alive_at` the validation cutoff; None when it cannot be fitted), and the surveys
-    and complaints when given. :func:`compute` replaces the transactions with their coding for the
-    churn model (:meth:`analysis.methods.churn.CodedTransactions.up_to`) once nothing else reads them."""
+    """What stage 4 works on: the tiered customers, the cleaned transactions (a frame, or coded up to
+    the period's end: :func:`coded_transactions`), the churn model's P(alive) baseline (:func:`p_alive_at`
+    the validation cutoff; None when it cannot be fitted), and the surveys and complaints when given."""
 
     customers: pd.DataFrame
     transactions: pd.DataFrame | churn.CodedTransactions
@@ -214,10 +213,10 @@ def churn_tables(
     return customers
 
 
-def cohort_table(transactions: pd.DataFrame, p: StudyParams) -> tuple[pd.DataFrame, SkipNote | None]:
+def cohort_table(coded: churn.CodedTransactions, p: StudyParams) -> tuple[pd.DataFrame, SkipNote | None]:
     """Retention by first-purchase quarter, or an empty table and the reason there is none."""
     try:
-        return loyalty.cohort_retention(transactions, period="Q", as_of=p.period.end).long, None
+        return loyalty.purchase_day_retention(*coded.purchases(), period="Q", as_of=p.period.end).long, None
     except loyalty.LoyaltyInputError as exc:
         empty = pd.DataFrame(columns=["cohort", "period_index", "cohort_size", "customers_active", "retention"])
         return empty, skip_note("skip_cohorts", why=str(exc))
@@ -231,16 +230,14 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
         # each table here reads each customer's latest answer only: chosen once, not in every table
         surveys = satisfaction.latest_answers(surveys)
     result = ExperienceResult(customers)
-    # checked, typed and sorted once: cohorts, the spend trend and the churn model take it as it is
-    transactions = lifecycle.transactions_frame(inputs.transactions)
-    cohorts, cohorts_skipped = cohort_table(transactions, p)
-    trend = lifecycle.spend_trend(transactions, p.period.end)
-    # The churn model reads the transactions coded: the frame goes before the model's features are
-    # made (nothing else holds it once ``run`` has handed its inputs over). The model learns from the
-    # customers' tiers alone, so it is trained in a thread beside the tables below, which run on one core.
-    coded = churn.CodedTransactions.up_to(transactions, lifecycle.as_timestamp(p.period.end, "as_of"))
+    # cohorts, the spend trend and the churn model read the transactions coded (arrays, one run per customer)
+    coded = coded_transactions(inputs.transactions, p)
+    cohorts, cohorts_skipped = cohort_table(coded, p)
+    trend = coded.spend_trend(lifecycle.as_timestamp(p.period.end, "as_of"))
     churn_inputs = replace(inputs, transactions=coded)
-    del inputs, transactions, coded
+    del inputs, coded
+    # The model learns from the customers' tiers alone, so it is trained in a thread beside the
+    # tables below, which run on one core.
     # its own frame of the columns it reads: the tables below add columns to ``customers``
     model_customers = customers[[c for c in ("customer_id", "tier", "p_alive") if c in customers]]
     with beside(fit_churn_model, churn_inputs, model_customers, p) as fitted:
@@ -249,6 +246,14 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
         customers = churn_tables(fitted.result(), customers, trend, p, result)
     result.customers = customers
     return result
+
+
+def coded_transactions(transactions: pd.DataFrame | churn.CodedTransactions, p: StudyParams) -> churn.CodedTransactions:
+    """The transactions up to the period's end coded (:meth:`analysis.methods.churn.CodedTransactions.up_to`),
+    unless they come coded."""
+    if isinstance(transactions, churn.CodedTransactions):
+        return transactions
+    return churn.CodedTransactions.up_to(transactions, lifecycle.as_timestamp(p.period.end, "as_of"))
 
 
 def _experience_tables(
@@ -301,16 +306,19 @@ TRANSACTION_COLUMNS = ("customer_id", "order_id", "order_date", "amount", "is_re
 
 
 def read_inputs(study: Study) -> ExperienceInputs:
-    """Stage 4's inputs as the study holds them; the transactions already framed
-    (:func:`analysis.methods.lifecycle.transactions_frame`, which :func:`compute` then takes as they
-    are), so the file's own columns are not held beside the framed copy for the whole stage."""
-    # the engine's summary and the baseline's fit beside the reading and framing, which run much on one core
-    with beside(p_alive_at, study.require(catalog.TRANSACTIONS), validation_cutoff(study.params), study.params) as baseline:
-        # only the columns framed: the others would be dropped at once
+    """Stage 4's inputs as the study holds them; the transactions coded (:func:`coded_transactions`),
+    so the stage never holds a frame of them: the frame made here goes once its arrays are made."""
+    p = study.params
+    # the engine's summary and the baseline's fit beside the reading and coding, which run much on one core
+    with beside(p_alive_at, study.require(catalog.TRANSACTIONS), validation_cutoff(p), p) as baseline:
+        # only the columns framed, and framed before they are coded: the file's own columns are not
+        # held beside the framed copy while it is coded
         framed = lifecycle.transactions_frame(study.read(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS))
+        coded = coded_transactions(framed, p)
+        del framed
         customers = study.read(catalog.CUSTOMERS)
     return ExperienceInputs(
-        customers=customers, transactions=framed, churn_baseline=baseline.result(),
+        customers=customers, transactions=coded, churn_baseline=baseline.result(),
         surveys=study.read_optional(catalog.SURVEYS), complaints=study.read_optional(catalog.COMPLAINTS),
     )
 
