@@ -320,6 +320,17 @@ def test_kmeans_finds_separated_groups_and_orders_them_by_value() -> None:
     assert means == sorted(means, reverse=True)
 
 
+def test_kmeans_counts_distinct_profiles_beyond_the_first_rows() -> None:
+    """Fewer distinct profiles than tiers is refused with their count; profiles that first appear
+    after the first 10,000 customers count too."""
+    frame, _ = separated_groups()
+    alike = frame.iloc[[0] * 10_000 + [40] * 100 + [80] * 100].reset_index(drop=True)
+    alike["customer_id"] = [f"A{i:05d}" for i in range(len(alike))]
+    assert sorted(assign_tiers(alike, "kmeans", n_tiers=3, seed=1).tier.value_counts()) == [100, 100, 10_000]
+    with pytest.raises(TieringError, match="only 3 distinct customer profile"):
+        assign_tiers(alike, "kmeans", n_tiers=4, seed=1)
+
+
 def test_kmeans_seed_is_recorded_and_missing_features_named() -> None:
     assert assign_tiers(CUSTOMERS, "kmeans", n_tiers=3, seed=42).rule["random_state"] == 42
     with pytest.raises(TieringError, match="'revenue'"):
