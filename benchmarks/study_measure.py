@@ -67,6 +67,7 @@ class Reading:
     hwm: int | None
     parent: int | None = None
     cpu: float = 0.0  # user + system seconds so far
+    system: float = 0.0  # of which system seconds (the kernel's work for it: page faults, reads, process starts)
 
 
 class StepTracker:
@@ -115,12 +116,29 @@ class StepPeak:
     kernels: set[int] = field(default_factory=set)
     work_bytes: int = 0  # a kernel with its descendants (its workers) at one sample
     cpu_seconds: float = 0.0  # of every process of the tree while the step ran
+    system_seconds: float = 0.0  # of which system seconds
 
     @property
     def own_bytes(self) -> int:
         """The peak of the processes doing the step's work: its kernel(s) with the worker processes they
         start, else the runner (the report)."""
         return max(self.kernel_bytes, self.work_bytes) if self.kernels else self.runner_bytes
+
+
+class _SecondsByStep:
+    """CPU (or system) seconds of a process tree, each sample's increase given to the step then running."""
+
+    def __init__(self) -> None:
+        self.seen: dict[int, float] = {}  # each process's seconds at its last reading
+        self.counted = 0.0  # their sum at the last sample
+        self.by_step: dict[str, float] = {}
+
+    def add(self, where: str, seconds: dict[int, float]) -> None:
+        for pid, value in seconds.items():
+            self.seen[pid] = max(self.seen.get(pid, 0.0), value)
+        counted = sum(self.seen.values())
+        self.by_step[where] = self.by_step.get(where, 0.0) + counted - self.counted
+        self.counted = counted
 
 
 class PeakRecorder:
@@ -137,14 +155,18 @@ class PeakRecorder:
         self._runner: dict[str, int] = {}
         self._tree: dict[str, int] = {}
         self._runner_hwm: int | None = None
-        self._cpu_seen: dict[int, float] = {}  # each process's CPU seconds at its last reading
-        self._cpu_counted = 0.0  # their sum at the last sample
-        self._cpu: dict[str, float] = {}
+        self._cpu = _SecondsByStep()
+        self._system = _SecondsByStep()
 
     @property
     def cpu_seconds(self) -> float:
         """CPU seconds of the whole tree over the run (each process up to its last reading)."""
-        return self._cpu_counted
+        return self._cpu.counted
+
+    @property
+    def system_seconds(self) -> float:
+        """The system seconds among :attr:`cpu_seconds`."""
+        return self._system.counted
 
     def record(self, step: str | None, readings: Iterable[Reading]) -> None:
         """One sample of the tree, taken while ``step`` ran (None: before, between or after the steps)."""
@@ -154,11 +176,8 @@ class PeakRecorder:
         total = sum(r.rss for r in readings)
         self.tree_bytes = max(self.tree_bytes, total)
         self._tree[where] = max(self._tree.get(where, 0), total)
-        for reading in readings:
-            self._cpu_seen[reading.pid] = max(self._cpu_seen.get(reading.pid, 0.0), reading.cpu)
-        counted = sum(self._cpu_seen.values())
-        self._cpu[where] = self._cpu.get(where, 0.0) + counted - self._cpu_counted
-        self._cpu_counted = counted
+        self._cpu.add(where, {r.pid: r.cpu for r in readings})
+        self._system.add(where, {r.pid: r.system for r in readings})
         for kernel, tree in _kernel_trees(readings, self.runner_pid).items():
             self._kernel_tree[kernel] = max(self._kernel_tree.get(kernel, 0), tree)
         for reading in readings:
@@ -190,7 +209,8 @@ class PeakRecorder:
         while the step before runs, so that it is ready in time), so the n-th kernel seen is the n-th
         notebook step's; kernels beyond the steps (one that died and was replaced) go to the last."""
         peaks = {step: StepPeak(step, runner_bytes=self._runner.get(step, 0), tree_bytes=self._tree.get(step, 0),
-                                cpu_seconds=self._cpu.get(step, 0.0))
+                                cpu_seconds=self._cpu.by_step.get(step, 0.0),
+                                system_seconds=self._system.by_step.get(step, 0.0))
                  for step in [*self._order, *([OUTSIDE] if OUTSIDE in self._tree else [])]}
         notebooks = [step for step in self._order if step != REPORT_STEP]
         for number, kernel in enumerate(self._kernels):
@@ -249,7 +269,7 @@ def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]
                 is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in member.cmdline())
             times = member.cpu_times()
             readings.append(Reading(member.pid, is_kernel[member.pid], member.memory_info().rss,
-                                    _high_water_mark(member.pid), parent, times.user + times.system))
+                                    _high_water_mark(member.pid), parent, times.user + times.system, times.system))
         except psutil.Error:  # it ended between the listing and the reading
             pass
     return readings
@@ -268,6 +288,7 @@ class RunMeasurement:
     samples: int
     log: Path
     cpu_seconds: float = 0.0  # the whole tree's
+    system_seconds: float = 0.0  # of which system seconds
 
 
 def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -322,7 +343,8 @@ def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = N
         status = "ok" if returncode == 0 else "failed"
         running = running if returncode != 0 else None
     return RunMeasurement(status, None if stop_reason else returncode, seconds, list(tracker.order), step_seconds,
-                          running, recorder.steps, recorder.tree_bytes, recorder.samples, log, recorder.cpu_seconds)
+                          running, recorder.steps, recorder.tree_bytes, recorder.samples, log, recorder.cpu_seconds,
+                          recorder.system_seconds)
 
 
 def _manifest_seconds(manifest: Path | None) -> dict[str, float]:

@@ -197,7 +197,7 @@ def test_cpu_seconds_go_to_the_step_running_when_they_were_spent() -> None:
     recorder = PeakRecorder(runner_pid=1)
 
     def at(pid: int, cpu: float, kernel: bool = False) -> Reading:
-        return Reading(pid, kernel, MIB, MIB, cpu=cpu)
+        return Reading(pid, kernel, MIB, MIB, cpu=cpu, system=cpu / 4)  # a quarter of it system seconds
 
     recorder.record(None, [at(1, 0.5)])  # the runner's checks: all it spent so far
     recorder.record("01_clean", [at(1, 0.6), at(11, 2.0, True)])  # the kernel's first reading: its CPU so far
@@ -210,6 +210,10 @@ def test_cpu_seconds_go_to_the_step_running_when_they_were_spent() -> None:
     assert steps["02_rfm_clv"].cpu_seconds == pytest.approx(0.1 + 1.5)
     assert steps["report"].cpu_seconds == pytest.approx(4.0)
     assert recorder.cpu_seconds == pytest.approx(4.7 + 5.0 + 3.0 + 1.5)
+    # the system seconds are counted the same way, apart
+    assert {step: peak.system_seconds for step, peak in steps.items()} == pytest.approx(
+        {step: peak.cpu_seconds / 4 for step, peak in steps.items()})
+    assert recorder.system_seconds == pytest.approx(recorder.cpu_seconds / 4)
 
 
 def test_a_kernels_worker_processes_count_in_its_steps_peak() -> None:
@@ -306,6 +310,8 @@ def test_measuring_a_real_process_tree_counts_the_cpu_each_step_spent(tmp_path: 
     assert 0.8 <= busy <= 1.8, busy
     assert idle <= 0.5, idle  # a start-up, no work
     assert run.cpu_seconds == pytest.approx(sum(p.cpu_seconds for p in run.peaks.values()))  # every second counted once
+    assert 0 <= run.system_seconds < run.cpu_seconds
+    assert run.system_seconds == pytest.approx(sum(p.system_seconds for p in run.peaks.values()))
 
 
 def test_a_process_a_kernel_forks_is_not_a_kernel(tmp_path: Path) -> None:
@@ -411,4 +417,5 @@ def test_tiny_real_study_is_measured_step_by_step(tmp_path: Path, monkeypatch) -
         return float(whole[:header.index(column) + len(column)].split()[-1].replace(",", ""))
 
     assert figure("CPU s") > 0 and figure("cores") == pytest.approx(figure("CPU s") / figure("wall s"), abs=0.02)
+    assert 0 < figure("sys s") < figure("CPU s")
     assert "## Targets" in text and "- whole study (3k rows): " in text
