@@ -143,8 +143,11 @@ def purchase_day_retention(
             "to build cohorts from"
         )
     end = int(day.max()) if as_of is None else day_number(as_of_stamp(as_of))
-    ordinal = _period_ordinal(np.asarray(day, dtype=np.int64), period)
-    sizes, active = _cohort_counts(np.asarray(customer, dtype=np.int64), ordinal)
+    # each day's period looked up in a table of the days from the first to the last: a few thousand
+    # calendar conversions instead of one per row
+    first_day = int(day.min())
+    ordinal = _period_ordinal(np.arange(first_day, int(day.max()) + 1), period)[day - first_day]
+    sizes, active = _cohort_counts(np.asarray(customer), ordinal)
     grid = _observed_grid(sizes.index, int(_period_ordinal(np.array([end]), period)[0]))
     long = grid.join(sizes, on="cohort").join(active, on=["cohort", "period_index"])
     long["customers_active"] = long["customers_active"].fillna(0).astype("int64")
