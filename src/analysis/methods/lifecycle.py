@@ -241,7 +241,7 @@ def spend_trend(
         _distinct_per_code(customer[window & is_purchase], orders[window & is_purchase], len(ids))
         for window in (recent, previous)
     )
-    return trend_table(window_spend(customer, amount, recent, previous), pd.Index(ids), recent_orders, previous_orders)
+    return trend_table(window_spend(customer, amount, recent, previous), ids, recent_orders, previous_orders)
 
 
 def trend_table(spend: pd.DataFrame, ids: pd.Index, recent_orders: np.ndarray, previous_orders: np.ndarray) -> pd.DataFrame:

@@ -237,8 +237,8 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
     churn_inputs = replace(inputs, transactions=coded)
     del inputs, coded
     # The model learns from the customers' tiers alone, so it is trained in a thread beside the
-    # tables below, which run on one core.
-    # its own frame of the columns it reads: the tables below add columns to ``customers``
+    # tables below, which run on one core; on a frame of its own columns, as the tables add columns
+    # to ``customers``
     model_customers = customers[[c for c in ("customer_id", "tier", "p_alive") if c in customers]]
     with beside(fit_churn_model, churn_inputs, model_customers, p) as fitted:
         del churn_inputs
