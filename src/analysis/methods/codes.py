@@ -170,7 +170,9 @@ def distinct_pairs(first: np.ndarray, second: np.ndarray) -> tuple[np.ndarray, n
     if not len(first):
         return first, second
     width = int(second.max()) + 1
-    pairs = first.astype(np.int64) * width + second
+    pairs = first.astype(np.int64)  # in place from here: one array of the rows' size, not three
+    pairs *= width
+    pairs += second
     if not np.all(pairs[1:] >= pairs[:-1]):  # rows by customer, then date, come in order already
         pairs = np.sort(pairs)  # numpy's hashing unique is slower here
     pairs = pairs[run_starts(pairs)]

@@ -146,7 +146,7 @@ def purchase_day_retention(
     # each day's period looked up in a table of the days from the first to the last: a few thousand
     # calendar conversions instead of one per row
     first_day = int(day.min())
-    ordinal = _period_ordinal(np.arange(first_day, int(day.max()) + 1), period)[day - first_day]
+    ordinal = _period_ordinal(np.arange(first_day, int(day.max()) + 1), period).astype(np.int32)[day - first_day]
     sizes, active = _cohort_counts(np.asarray(customer), ordinal)
     grid = _observed_grid(sizes.index, int(_period_ordinal(np.array([end]), period)[0]))
     long = grid.join(sizes, on="cohort").join(active, on=["cohort", "period_index"])
