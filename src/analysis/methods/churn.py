@@ -242,10 +242,9 @@ class CodedTransactions:
         rows = self.day <= t_day
         recent, previous = trend_windows(self.day, as_of, window_days, day_number)
         spend = window_spend(self.customer, self.amount, recent, previous, rows=rows)
-        start = as_of - pd.Timedelta(days=int(window_days))
-        recent_orders = self.orders.counted(t_day, len(self.ids), since=day_number(start))
-        previous_orders = self.orders.counted(
-            day_number(start), len(self.ids), since=day_number(start - pd.Timedelta(days=int(window_days))))
+        w, n = pd.Timedelta(days=int(window_days)), len(self.ids)
+        recent_orders = self.orders.counted(t_day, n, since=day_number(as_of - w))
+        previous_orders = self.orders.counted(day_number(as_of - w), n, since=day_number(as_of - 2 * w))
         return trend_table(spend, self.ids, recent_orders, previous_orders)
 
     def features_at(self, t: pd.Timestamp, trend_window_days: int) -> pd.DataFrame:
