@@ -108,8 +108,16 @@ def measured_block(profile_top: int = 0) -> Iterator[dict[str, float]]:
 
     The yielded dict gets ``peak_before`` (the peak on entry), then ``wall`` and ``peak_bytes`` on exit.
     With ``profile_top`` > 0 the block runs under cProfile and the ``profile_top`` functions with the
-    most cumulative time are printed (the wall then includes the profiler's overhead).
+    most cumulative time are printed (the wall then includes the profiler's overhead). The process
+    runs as the runner's stage kernels do: transparent huge pages off (code from before that setting
+    runs as it did).
     """
+    try:
+        from analysis.methods.memory import without_transparent_huge_pages
+    except ImportError:
+        pass
+    else:
+        without_transparent_huge_pages()
     figures: dict[str, float] = {"peak_before": own_peak_bytes()}
     profiler = cProfile.Profile() if profile_top else None
     started = time.perf_counter()

@@ -59,7 +59,7 @@ from analysis.frame.study import (
     remove_stale_attempts,
 )
 from analysis.methods.cores import beside
-from analysis.methods.memory import release_free_memory
+from analysis.methods.memory import release_free_memory, without_transparent_huge_pages
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
@@ -510,6 +510,7 @@ def run_study(
     """
     study = open_study(params_path, out_root, attempt=new_attempt_id())
     steps = [*stages, REPORT_STEP]
+    without_transparent_huge_pages()  # before any kernel starts: they and their workers inherit it
     with ExitStack() as started:
         # the first step's kernel starts, and imports its notebook's modules (about two seconds), while
         # the inputs are checked and fingerprinted here, side by side; it is shut down should a check fail
