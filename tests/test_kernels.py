@@ -4,6 +4,8 @@ in a fresh kernel, and that every one is shut down (taken or not, alive or dead)
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from pathlib import Path
 
@@ -12,6 +14,7 @@ import psutil
 import pytest
 from jupyter_core.utils import run_sync
 
+from analysis.__main__ import _terminate_as_interrupt
 from analysis.frame import kernels, runner
 from analysis.frame.kernels import KernelsAhead, notebook_modules, warm_up_code
 from analysis.frame.runner import _execute, kernel_config
@@ -100,6 +103,35 @@ def test_a_kernel_interrupted_while_it_starts_is_not_left_running(notebook: Path
         ahead.start("stage")
     (kernel,) = launched
     assert not kernel.is_running() or kernel.status() == psutil.STATUS_ZOMBIE
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_the_kernel_process_is_being_created_leaves_no_kernel_running(
+    notebook: Path, monkeypatch, signum: signal.Signals,
+) -> None:
+    """The signal lands after the process exists but before jupyter_client holds it (on a loaded
+    machine, while Popen waits for the exec): it is delivered once the launch is done."""
+    from jupyter_client.provisioning import local_provisioner
+
+    launched = []
+
+    def launch_then_signal(*args, **kwargs):
+        process = launch_kernel(*args, **kwargs)
+        launched.append(psutil.Process(process.pid))
+        signal.raise_signal(signum)
+        return process
+
+    launch_kernel = local_provisioner.launch_kernel
+    monkeypatch.setattr(local_provisioner, "launch_kernel", launch_then_signal)
+    terminate = signal.signal(signal.SIGTERM, _terminate_as_interrupt)  # as `python -m analysis run` does
+    try:
+        with runner.interrupts_noted(threading.Event()), KernelsAhead({"stage": notebook}, kernel_config()) as ahead, \
+                pytest.raises(KeyboardInterrupt):
+            ahead.start("stage")
+    finally:
+        signal.signal(signal.SIGTERM, terminate)
+    (kernel,) = launched
+    assert not _alive(kernel), "the kernel launched when the signal came is still running"
 
 
 def test_a_notebook_runs_in_its_kernel_as_in_a_fresh_one_and_the_kernel_is_shut_down(notebook: Path, tmp_path, monkeypatch) -> None:

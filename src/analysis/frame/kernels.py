@@ -20,6 +20,7 @@ import ast
 import asyncio
 import json
 import queue
+import signal
 import threading
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
@@ -104,8 +105,9 @@ def start_kernel(notebook: Path, config: Any, *, imports: bool = True) -> Starte
     while the caller goes on."""
     manager = _manager_class()(kernel_name="python3", config=config)
     try:
-        run_sync(manager.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(notebook.parent))
-    except BaseException:  # interrupted (Ctrl-C) while it launched: nobody holds it yet to shut it down
+        with signals_delivered_after():
+            run_sync(manager.start_kernel)(extra_arguments=list(KERNEL_ARGUMENTS), cwd=str(notebook.parent))
+    except BaseException:  # interrupted (Ctrl-C) while it launched: the manager holds the kernel by now
         shut_down(manager)
         raise
     code = warm_up_code(notebook_modules(notebook)) if imports else None
@@ -135,6 +137,31 @@ def start_kernel(notebook: Path, config: Any, *, imports: bool = True) -> Starte
     warming = threading.Thread(target=send_imports, name=f"kernel ahead: {notebook.stem}", daemon=True)
     warming.start()
     return StartedKernel(manager, warming, stop)
+
+
+@contextmanager
+def signals_delivered_after() -> Iterator[None]:
+    """SIGINT and SIGTERM that come while the block runs are delivered, to the handlers they had, when it ends.
+
+    A kernel launched meanwhile is then held by its manager, which can shut it down. Delivered at
+    once, a signal could land after the kernel's process was created and before jupyter_client held
+    it (Popen waits for the exec, seconds on a loaded machine): a kernel nobody could stop. Not
+    blocked (``pthread_sigmask``): the kernel's process would inherit the mask. A signal the
+    process ignores or leaves to the system stays as it is.
+    """
+    if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
+        yield
+        return
+    caught: list[int] = []
+    watched = [signum for signum in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(signum))]
+    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum)) for signum in watched}
+    try:
+        yield
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        for signum in dict.fromkeys(caught):
+            signal.raise_signal(signum)
 
 
 def shut_down(manager: AsyncKernelManager) -> None:
