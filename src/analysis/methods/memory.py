@@ -6,7 +6,7 @@ blocks (a batch's arrays) left behind. The next step then adds its own peak on t
 stage 1 at 10M rows: about 0.4 GB of heap after the batch loop and 0.9 GB in Arrow's pool after
 the kept rows are framed, both given back by :func:`release_free_memory` in milliseconds.
 
-Fresh memory costs a page fault per page, and the kernel clears each page it hands out. numpy and
+Fresh memory costs a page fault per page, and Linux clears each page it hands out. numpy and
 Arrow's allocator ask for transparent huge pages (2 MiB, cleared whole at the first touch) for
 their large blocks. On a virtual machine a huge page is often memory the host has not backed yet:
 measured on a 2-core VM, a quarter of stage 1's CPU time at 10M rows went to clearing huge pages.
