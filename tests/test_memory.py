@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from analysis.methods.memory import HUGE_PAGES_ENV
+from analysis.methods.memory import _PR_SET_THP_DISABLE, HUGE_PAGES_ENV
 
 # run in a process of its own: the setting stays with a process for its life
-_CHECK = """
+_CHECK = f"""
 import ctypes, subprocess, sys
 from analysis.methods.memory import without_transparent_huge_pages
 
-ctypes.CDLL(None).prctl(41, 0, 0, 0, 0)  # on, as in a fresh shell: this test's process may have run a study
+ctypes.CDLL(None).prctl({_PR_SET_THP_DISABLE}, 0, 0, 0, 0)  # on, as in a fresh shell: this test's process may have run a study
 
 def thp_enabled(status):
     return next(line.split()[1] for line in status.splitlines() if line.startswith("THP_enabled:"))

@@ -139,6 +139,12 @@ def start_kernel(notebook: Path, config: Any, *, imports: bool = True) -> Starte
     return StartedKernel(manager, warming, stop)
 
 
+def handled_stops() -> list[int]:
+    """SIGINT and SIGTERM, those of them a Python handler takes: a signal the process ignores (a
+    background job's SIGINT) or leaves to the system stays as it is."""
+    return [signum for signum in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(signum))]
+
+
 @contextmanager
 def signals_delivered_after() -> Iterator[None]:
     """SIGINT and SIGTERM that come while the block runs are delivered, to the handlers they had, when it ends.
@@ -146,15 +152,14 @@ def signals_delivered_after() -> Iterator[None]:
     A kernel launched meanwhile is then held by its manager, which can shut it down. Delivered at
     once, a signal could land after the kernel's process was created and before jupyter_client held
     it (Popen waits for the exec, seconds on a loaded machine): a kernel nobody could stop. Not
-    blocked (``pthread_sigmask``): the kernel's process would inherit the mask. A signal the
-    process ignores or leaves to the system stays as it is.
+    blocked (``pthread_sigmask``): the kernel's process would inherit the mask. Only
+    :func:`handled_stops` are held.
     """
     if threading.current_thread() is not threading.main_thread():  # signals reach the main thread only
         yield
         return
     caught: list[int] = []
-    watched = [signum for signum in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(signum))]
-    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum)) for signum in watched}
+    previous = {signum: signal.signal(signum, lambda signum, frame: caught.append(signum)) for signum in handled_stops()}
     try:
         yield
     finally:

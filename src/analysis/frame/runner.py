@@ -48,7 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from analysis.frame import catalog, history, privacy, storage
-from analysis.frame.kernels import KERNEL_ARGUMENTS, KernelsAhead
+from analysis.frame.kernels import KERNEL_ARGUMENTS, KernelsAhead, handled_stops
 from analysis.frame.params import check_input_headers, given_inputs, history_path
 from analysis.frame.study import (
     STAGING_ENV,
@@ -448,9 +448,7 @@ def interrupts_noted(noted: threading.Event) -> Iterator[None]:
         noted.set()
         raise KeyboardInterrupt
 
-    # a signal the process ignores (a background job's SIGINT) or left to the OS stays as it is
-    watched = [signum for signum in (signal.SIGINT, signal.SIGTERM) if callable(signal.getsignal(signum))]
-    previous = {signum: signal.signal(signum, note_and_raise) for signum in watched}
+    previous = {signum: signal.signal(signum, note_and_raise) for signum in handled_stops()}
     try:
         yield
     finally:
