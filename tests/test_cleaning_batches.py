@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -74,6 +75,28 @@ def test_sample_export_cleans_the_same_in_batches(action):
     period = Period(start=date(2023, 1, 1), end=date(2025, 12, 31))
     assert_same(InputFile(path=path, columns=SAMPLE_COLUMNS), period, cleaning, 7919,
                 master_ids=ids["customer_id"].dropna().astype(str).tolist())
+
+
+@pytest.mark.parametrize("rows_per_batch", [0, 1500])
+def test_kept_rows_written_as_they_are_made_are_the_rows_the_whole_file_gives(tmp_path, rows_per_batch):
+    """Batch by batch, each range of customers is written as soon as it is netted (here about twenty):
+    the file is the frame the whole file gives, as pandas writes it, and the result says what it holds."""
+    path = ROOT / "data/raw/sample/transactions.csv"
+    if not path.is_file():
+        pytest.skip("sample data missing: run `make sample-data`")
+    spec, period = InputFile(path=path, columns=SAMPLE_COLUMNS), Period(start=date(2023, 1, 1), end=date(2025, 12, 31))
+    whole = clean_transactions(spec, period, Cleaning(), rows_per_batch=0)
+    target = tmp_path / "transactions.parquet"
+    written = clean_transactions(spec, period, Cleaning(), rows_per_batch=rows_per_batch, write_to=target)
+    assert written.kept is None and written.written.path == target
+    if rows_per_batch:
+        assert pq.ParquetFile(target).metadata.num_row_groups >= 10
+    pd.testing.assert_frame_equal(pd.read_parquet(target), whole.kept)
+    assert pq.read_schema(target).equals(pa.Table.from_pandas(whole.kept, preserve_index=False).schema, check_metadata=True)
+    assert written.quality == whole.quality
+    pd.testing.assert_frame_equal(written.quarantine, whole.quarantine)
+    assert (written.written.rows, written.written.purchases) == (len(whole.kept), int(whole.kept["is_purchase"].sum()))
+    assert sorted(written.written.customer_ids.to_pylist()) == sorted(whole.kept["customer_id"].unique())
 
 
 cell = st.one_of(st.sampled_from(["", " ", "合计", "Total:", "12.50", "¥1,200", "(3.00)", "-5", "2024-03-05",

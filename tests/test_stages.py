@@ -38,6 +38,18 @@ def test_stage_one_computes_without_writing_and_runs_to_its_outputs(study):
     assert len(study.read(catalog.QUARANTINE)) == len(cleaned.quarantine)
 
 
+def test_stage_one_publishes_the_transactions_it_writes_as_they_are_made_only_once_all_is_cleaned(study, monkeypatch):
+    """The cleaned transactions are written while they are cleaned; a failure after that leaves no
+    transactions file and no part of one."""
+    def fail(results):
+        raise RuntimeError("a failure after the transactions were written")
+
+    monkeypatch.setattr(clean, "add_join_rates", fail)
+    with pytest.raises(RuntimeError, match="after the transactions"):
+        clean.run(study)
+    assert files_in(study.processed_dir) == set()
+
+
 def test_stage_three_computes_the_record_it_then_writes(study):
     customers = three_tier_customers().drop(columns=["tier", "tier_name"])
     params = study.params.model_copy(update={"tiering": study.params.tiering.model_copy(

@@ -53,9 +53,14 @@ def write_parquet(df: pd.DataFrame, target: str | Path) -> Path:
     in-memory notes such as dates or reasons need not be JSON-serialisable. What a stage wants to
     keep of them it writes to its own JSON output. ``df`` itself is not changed.
     """
+    return write_atomic(target, lambda tmp: write_parquet_to(df, tmp))
+
+
+def write_parquet_to(df: pd.DataFrame, path: str | Path) -> None:
+    """:func:`write_parquet` to ``path`` itself, for a writer that made ``path`` atomic already."""
     plain = df.copy(deep=False)
     plain.attrs = {}
-    return write_atomic(target, lambda tmp: plain.to_parquet(tmp, index=False))
+    plain.to_parquet(path, index=False)
 
 
 def write_json(obj: Any, target: str | Path) -> Path:

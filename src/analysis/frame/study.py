@@ -28,7 +28,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -177,6 +178,14 @@ class Study:
         if not isinstance(obj, str):
             raise TypeError(f"{name} is stored as text: write a string, not {type(obj).__name__}")
         return storage.write_text(obj, path)
+
+    @contextmanager
+    def writing(self, name: str) -> Iterator[Path]:
+        """A temporary file for the output ``name``, written by the block in the catalog's format (for a
+        table written as it is made) and renamed onto the output when the block succeeds."""
+        catalog.entry(name)
+        with storage.atomic_path(self.output(name)) as tmp:
+            yield tmp
 
     def write_each(self, outputs: Mapping[str, Any]) -> list[Path]:
         """:meth:`write` each of ``outputs`` (name → object), side by side on the usable cores: parquet is

@@ -52,6 +52,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -60,6 +61,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from analysis.frame.params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
+from analysis.frame.storage import write_parquet_to
 from analysis.methods.codes import distinct_text, group_numbers, sort_order, text_array
 from analysis.methods.ids import (
     IdRepair,
@@ -111,13 +113,33 @@ EXCEL_SERIAL_RANGE = (20_000, 80_000)
 _EXCEL_EPOCH = pd.Timestamp("1899-12-30")  # serial 0 in Excel's 1900 date system (after its 1900-02-29 bug)
 
 
+@dataclass(frozen=True)
+class WrittenRows:
+    """Kept rows written to a parquet file instead of held: where, how many, and what later checks need of them."""
+
+    path: Path
+    rows: int
+    purchases: int  # rows flagged ``is_purchase``
+    customer_ids: pa.Array  # the distinct customer ids
+
+    @classmethod
+    def of(cls, kept: pd.DataFrame, path: Path) -> WrittenRows:
+        """Write ``kept`` (netted and flagged transactions) to ``path`` as pandas does, and describe it."""
+        write_parquet_to(kept, path)
+        return cls(path, len(kept), int(kept["is_purchase"].sum()), pc.unique(text_array(kept["customer_id"]).drop_null()))
+
+
 @dataclass
 class CleanResult:
-    """The rows kept, the rows set aside (with reasons) and the quality counts of one input."""
+    """The rows kept, the rows set aside (with reasons) and the quality counts of one input.
 
-    kept: pd.DataFrame
+    ``kept`` is None when the kept rows were written to a file instead (``written``).
+    """
+
+    kept: pd.DataFrame | None
     quarantine: pd.DataFrame
     quality: dict[str, Any] = field(default_factory=dict)
+    written: WrittenRows | None = None
 
 
 @dataclass(frozen=True)
@@ -586,7 +608,7 @@ def rounded_id_details(ids: IdRepair, id_header: str) -> pd.Series:
 
 def clean_transactions(
     spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: MasterIds | None = None,
-    rows_per_batch: int | None = None, workers: Workers | None = None,
+    rows_per_batch: int | None = None, workers: Workers | None = None, write_to: Path | None = None,
 ) -> CleanResult:
     """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair.
 
@@ -596,6 +618,11 @@ def clean_transactions(
     and text with undecodable lines, are read whole. ``rows_per_batch=0`` reads any file whole.
     ``workers``: the worker processes :func:`~analysis.methods.cleaning_batches.started_workers`
     started for the batches (by default the batches start their own).
+
+    ``write_to``: a parquet file (new, or overwritten) to write the kept rows to rather than return
+    them: the result's ``kept`` is then None and its ``written`` describes the file. Batch by batch,
+    each range of customers is written as soon as it is netted, so the kept rows are never whole in
+    memory with their text.
     """
     from analysis.methods import cleaning_batches
     from analysis.methods.loading import delimited_batches
@@ -605,7 +632,7 @@ def clean_transactions(
     reference = _padding_reference(master_ids, cleaning)
     if batches is not None:
         return cleaning_batches.clean_transactions_in_batches(spec, period, cleaning, batches, master_ids=reference,
-                                                              known_ids=master_ids, workers=workers)
+                                                              known_ids=master_ids, workers=workers, write_to=write_to)
     read = _read_and_triage(spec, "transactions", drop_duplicates=True, master_ids=reference,
                             grand_total_tolerance=cleaning.grand_total_tolerance)
     df, triage = read.df, read.triage
@@ -633,6 +660,8 @@ def clean_transactions(
         ids_repaired=id_quality["ids_repaired"],
         warnings={"leading_zero_id_collisions": id_quality["leading_zero_id_collisions"]},
     )
+    if write_to is not None:
+        return CleanResult(None, quarantine, quality, WrittenRows.of(netted, write_to))
     return CleanResult(netted, quarantine, quality)
 
 

@@ -29,11 +29,13 @@ row gets the reason, detail and typed values it gets when the file is read whole
    :class:`MasterBook`), returns are netted and
    purchases flagged as before (:func:`~analysis.methods.cleaning.net_returns`,
    :func:`~analysis.methods.cleaning.purchase_flags`) on the ids' sorted codes (ranked by Arrow), a
-   range of customers at a time; the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
+   range of customers at a time, and each range is written to the parquet file of the result as
+   soon as it is netted; the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
 
-Memory: one batch of text at a time plus the compact columns, then the kept table (typed) and one
-netting part; the kept table with its text columns is the result itself. xlsx, parquet and text files with undecodable lines are read whole, as before
-(Excel holds at most 1,048,576 rows anyway).
+Memory: one batch of text at a time plus the compact columns, then the kept table (typed, its ids
+as codes) and a few netting parts; the netted rows with their text columns are never whole in
+memory when they are written to the stage's output (``write_to``). xlsx, parquet and text files with
+undecodable lines are read whole, as before (Excel holds at most 1,048,576 rows anyway).
 """
 
 from __future__ import annotations
@@ -215,6 +217,7 @@ def _running(pid: int) -> bool:
 def clean_transactions_in_batches(
     spec: InputFile, period: Period, cleaning: Cleaning, read: DelimitedBatches,
     *, master_ids: MasterIds | None = None, known_ids: MasterIds | None = None, workers: int | Workers | None = None,
+    write_to: Path | None = None,
 ) -> c.CleanResult:
     """Clean the transactions of a delimited export batch by batch; the same result as reading it whole.
 
@@ -222,6 +225,8 @@ def clean_transactions_in_batches(
     ``known_ids`` the customer master's ids, whatever the repair (:class:`MasterBook`), or None.
     ``workers``: processes for the row-level work (default :func:`worker_count`; 1 works here), or
     the processes :func:`started_workers` started, which are shut down once the batches are done.
+    ``write_to``: the parquet file the kept rows are written to as they are made, instead of being
+    returned (see :func:`analysis.methods.cleaning.clean_transactions`).
     """
     workers = worker_count(spec.path) if workers is None else workers
     reference = None if master_ids is None else PaddingReference.of(master_ids)
@@ -237,7 +242,7 @@ def clean_transactions_in_batches(
             compact.append(done.compact)
         # handed over without a name here, so that they are freed once the checks are done
         triaged = _triage(spec, period, cleaning, read, parts, _joined(hashes), names, _joined(compact))
-        return _results(spec, cleaning, read, parts, triaged, book)
+        return _results(spec, cleaning, read, parts, triaged, book, write_to)
 
 
 @dataclass(frozen=True)
@@ -480,8 +485,10 @@ def _triage(
 
 def _results(
     spec: InputFile, cleaning: Cleaning, read: DelimitedBatches, parts: _Parts, triaged: _Triaged, book: MasterBook | None,
+    write_to: Path | None,
 ) -> c.CleanResult:
-    """The kept rows netted and flagged, as text columns, with the quality counts."""
+    """The kept rows netted and flagged, with the quality counts: written to ``write_to`` as they are
+    made, or, without it, to a file of the scratch folder that is read back as the result's frame."""
     release_free_memory()  # what the batch loop and the checks left
     known = {}
     if book is not None:
@@ -497,19 +504,24 @@ def _results(
     collisions = leading_zero_collisions(pd.Series(pd.array(ids["customer_id"], dtype="string")))
     parts_to_net = _customer_parts(coded, len(ids["customer_id"]), NETTING_PART_BATCHES * read.rows_per_batch)
     del coded  # held by the parts until the last is cut
-    netted, n_netted = _net_returns_in_parts(parts_to_net, ids, cleaning)
+    path = parts.folder / "netted.parquet" if write_to is None else write_to
+    netted = _write_netted_parts(parts_to_net, ids, cleaning, path)
     quarantine = triaged.quarantine
     quality = c.quality_counts(
         triaged.rows_in, rows_kept, quarantine,
-        returns_netted=n_netted,
-        unmatched_returns=int(netted["is_return"].sum()),
-        outliers_flagged=int(netted["is_outlier"].sum()),
-        zero_amount_rows=int((netted["amount"] == 0).sum()),
-        rows_written=len(netted),
+        returns_netted=netted.returns_netted,
+        unmatched_returns=netted.unmatched_returns,
+        outliers_flagged=netted.outliers_flagged,
+        zero_amount_rows=netted.zero_amount_rows,
+        rows_written=netted.rows,
         ids_repaired=triaged.repairs,
         warnings={"leading_zero_id_collisions": collisions},
     )
-    return c.CleanResult(netted, quarantine, quality)
+    # every kept row's customer is there after the netting: a return is netted only into an order of its customer
+    written = c.WrittenRows(path, netted.rows, netted.purchases, ids["customer_id"])
+    if write_to is None:
+        return c.CleanResult(pd.read_parquet(path), quarantine, quality)
+    return c.CleanResult(None, quarantine, quality, written)
 
 
 def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray, customer_codes: np.ndarray | None) -> pd.DataFrame:
@@ -615,50 +627,67 @@ def _customer_parts(coded: pd.DataFrame, n_customers: int, rows_per_part: int) -
         yield coded.take(by_customer[start:stop])
 
 
-def _net_returns_in_parts(
-    parts: Iterator[pd.DataFrame], ids: dict[str, pa.Array], cleaning: Cleaning,
-) -> tuple[pd.DataFrame, int]:
+@dataclass
+class _NettedCounts:
+    """What the quality counts need of the netted rows, summed part by part."""
+
+    rows: int = 0
+    returns_netted: int = 0
+    unmatched_returns: int = 0
+    outliers_flagged: int = 0
+    zero_amount_rows: int = 0
+    purchases: int = 0
+
+    def add(self, other: _NettedCounts) -> None:
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
+
+
+def _write_netted_parts(
+    parts: Iterator[pd.DataFrame], ids: dict[str, pa.Array], cleaning: Cleaning, path: Path,
+) -> _NettedCounts:
     """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
-    on each of ``parts`` (:func:`_customer_parts`); the result with its id and text columns as text
-    (``ids``: the text of each id code).
+    on each of ``parts`` (:func:`_customer_parts`), written one after the other to the parquet file
+    ``path``, with their id and text columns as text (``ids``: the text of each id code).
 
     Both functions work within a customer's orders, summing an order's rows in their order, and
     sort by customer first, then by keys that end with the unique source row: so on ranges of
     customers in id order, each customer's rows in file order, their results one after the other
-    are the result on the whole table, with the memory of a few parts. The parts are netted on
-    the usable cores (pandas' group sums, joins and takes run outside the interpreter lock; 10M rows:
-    5.9 s against 7.7), and the text columns are made in threads too. Within a part the ids are their
-    codes (nullable integers: the same groups, joins and order as the text, without categories to
-    carry). Each netted part is kept as an Arrow table, its ids still codes; the parts are turned
-    into one frame column by column (``self_destruct``), so the parts and the whole are never both
-    held, and the codes into text once ``coded`` (held by ``parts``) is gone.
+    are the result on the whole table. The parts are netted on the usable cores (pandas' group
+    sums, joins and takes run outside the interpreter lock), and each is written as soon as the
+    parts before it are: the netted rows are never whole in memory. The file is the one pandas
+    writes for the whole table (the same schema and pandas metadata), in row groups of a part or less.
     """
-    tables, returns_netted = [], 0
-    for table, rows_netted in in_threads(partial(_netted_part, cleaning=cleaning), parts):
-        tables.append(table)
-        release_free_memory()
-        returns_netted += rows_netted
-    whole = pa.concat_tables(tables)
-    tables.clear()
-    netted = whole.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True, split_blocks=True)
-    del whole
-    release_free_memory()  # the Arrow buffers the conversion let go, which the allocator kept: 150-560 MiB at 10M rows
-    # the codes as text only now: the text of all rows is the largest thing this function holds
-    def as_text(name: str) -> pd.Series:
-        return _text_at(ids[name], netted[name]) if name in ids else _categorical_text(netted[name])
-
-    names = [*_KEYS, *_TEXT_COLUMNS]
-    netted = netted.assign(**dict(zip(names, in_threads(as_text, names), strict=True)))
-    return netted, returns_netted
+    counts = _NettedCounts()
+    writer = None
+    try:
+        for table, part_counts in in_threads(partial(_netted_part, ids=ids, cleaning=cleaning), parts):
+            if writer is None:
+                writer = pq.ParquetWriter(path, table.schema)
+            writer.write_table(table)
+            counts.add(part_counts)
+            del table
+            release_free_memory()
+    finally:
+        if writer is not None:
+            writer.close()
+    return counts
 
 
-def _netted_part(part: pd.DataFrame, cleaning: Cleaning) -> tuple[pa.Table, int]:
-    """One part netted and flagged (:func:`_net_returns_in_parts`), as Arrow, with the return rows it netted."""
+def _netted_part(part: pd.DataFrame, ids: dict[str, pa.Array], cleaning: Cleaning) -> tuple[pa.Table, _NettedCounts]:
+    """One part netted and flagged (:func:`_write_netted_parts`), as Arrow, with its counts."""
     part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
     piece, rows_netted = c.net_returns(part)
     del part
     piece["is_purchase"] = c.purchase_flags(piece, cleaning.zero_amount_orders)
-    return pa.Table.from_pandas(piece, preserve_index=False), rows_netted
+    piece = piece.assign(**{name: _text_at(ids[name], piece[name]) for name in _KEYS},
+                         **{name: _categorical_text(piece[name]) for name in _TEXT_COLUMNS})
+    counts = _NettedCounts(
+        rows=len(piece), returns_netted=rows_netted, unmatched_returns=int(piece["is_return"].sum()),
+        outliers_flagged=int(piece["is_outlier"].sum()), zero_amount_rows=int((piece["amount"] == 0).sum()),
+        purchases=int(piece["is_purchase"].sum()),
+    )
+    return pa.Table.from_pandas(piece, preserve_index=False), counts
 
 
 def _text_at(text: pa.Array, codes: pd.Series) -> pd.Series:

@@ -6,8 +6,9 @@ rules the run broke. :func:`compute` cleans (pure: params in, results out); :fun
 
 The transactions, the input that grows, are read and cleaned batch by batch when they are delimited
 text (:mod:`analysis.methods.cleaning_batches`): the export's text is never whole in memory, only
-its kept rows, typed. The customer master, surveys and complaints (one row per customer or fewer)
-are read whole.
+its kept rows, typed, and :func:`run` has them written to transactions.parquet a range of customers
+at a time as they are netted, so the cleaned table is never whole in memory either. The customer
+master, surveys and complaints (one row per customer or fewer) are read whole.
 """
 
 from __future__ import annotations
@@ -36,7 +37,7 @@ from analysis.methods.cleaning_batches import started_workers
 from analysis.methods.codes import text_array
 from analysis.methods.duckdb_session import duckdb_session, parquet_source
 from analysis.methods.ids import PaddingReference
-from analysis.stages.rfm_clv import require_usable_transactions
+from analysis.stages.rfm_clv import require_purchase_rows
 
 
 @dataclass
@@ -53,8 +54,9 @@ class Cleaned:
         return {name: result.quality for name, result in self.results.items()}
 
 
-def compute(params: StudyParams) -> Cleaned:
-    """Clean every input named in ``params``; nothing is written.
+def compute(params: StudyParams, transactions_to: Path | None = None) -> Cleaned:
+    """Clean every input named in ``params``; nothing is written but, given ``transactions_to``, the
+    cleaned transactions, to that file as they are made (their result's ``written``; ``kept`` is None).
 
     The customer master is cleaned first: its ids are the form the other inputs' ids are repaired
     to (``7919`` → ``00007919``, see :mod:`analysis.methods.ids`). Each input's quality gets its
@@ -80,7 +82,8 @@ def compute(params: StudyParams) -> Cleaned:
             )
         # the largest input last: its kept rows, the stage's largest frame, are not held while the others are cleaned
         results["transactions"] = clean_transactions(
-            params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids, workers=workers
+            params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids, workers=workers,
+            write_to=transactions_to,
         )
     results = {name: results[name] for name in ("transactions", "customers", "surveys", "complaints") if name in results}
     add_join_rates(results)
@@ -98,13 +101,14 @@ def run(study: Study) -> Cleaned:
     quarantine.parquet (every set-aside row with its reason), quality.json and quality_gate.json.
     """
     p = study.params
-    cleaned = compute(p)
-    tx = cleaned.results["transactions"].kept
+    # the cleaned transactions are written as they are made (never whole in memory), and take their
+    # name only once every input is cleaned
+    with study.writing(catalog.TRANSACTIONS) as transactions_file:
+        cleaned = compute(p, transactions_to=transactions_file)
     for name, output in catalog.CLEANED_INPUTS.items():
         if name not in cleaned.results:
             study.remove(output)
     study.write_each({
-        catalog.TRANSACTIONS: tx,
         **{output: cleaned.results[name].kept for name, output in catalog.CLEANED_INPUTS.items() if name in cleaned.results},
         catalog.QUARANTINE: cleaned.quarantine,
         catalog.QUALITY: cleaned.quality,
@@ -112,7 +116,8 @@ def run(study: Study) -> Cleaned:
     })
     # Nothing to score stops a run here rather than deep in stage 2; too much set aside stops it
     # unless quality.on_breach is warn. Both messages point at the files just written.
-    require_usable_transactions(tx, study.processed_dir, p.period)
+    transactions = cleaned.results["transactions"].written
+    require_purchase_rows(transactions.rows, transactions.purchases, study.processed_dir, p.period)
     quality_gate.enforce(cleaned.breaches, cleaned.quality, cleaned.quarantine, p.quality.on_breach)
     return cleaned
 
@@ -147,8 +152,8 @@ def add_join_rates(results: dict[str, CleanResult]) -> None:
     share_in_transactions}``, plus ``in_master`` / ``share_in_master`` with a master.
     """
     # each input's distinct ids once: the transactions' serve as customers and as reference
-    ids = {name: distinct_ids(result.kept["customer_id"]) for name, result in results.items()
-           if name in ("transactions", "customers", "surveys", "complaints")}
+    ids = {name: result.written.customer_ids if result.kept is None else distinct_ids(result.kept["customer_id"])
+           for name, result in results.items() if name in ("transactions", "customers", "surveys", "complaints")}
     labels = {"transactions": "transactions", "customers": "master"}  # the references, as the keys name them
     pairs = [(name, reference) for name in ("transactions", "surveys", "complaints") if name in ids
              for reference in labels if reference in ids and reference != name]

@@ -195,13 +195,14 @@ def require_usable_transactions(transactions: pd.DataFrame, processed_dir: Path,
         purchase = transactions["is_purchase"].fillna(False).astype(bool)
     else:
         purchase = (transactions["amount"] > 0) & ~transactions["is_return"].fillna(False).astype(bool)
-    if purchase.any():
+    require_purchase_rows(len(transactions), int(purchase.sum()), processed_dir, period)
+
+
+def require_purchase_rows(rows: int, purchases: int, processed_dir: Path, period: Period) -> None:
+    """:func:`require_usable_transactions` on counts: ``rows`` kept rows, ``purchases`` of them purchases."""
+    if purchases:
         return
-    found = (
-        f"the {len(transactions)} kept row(s) are only returns or net-negative orders"
-        if len(transactions)
-        else "no transaction row was kept"
-    )
+    found = f"the {rows} kept row(s) are only returns or net-negative orders" if rows else "no transaction row was kept"
     raise NoUsableTransactionsError(_nothing_to_score(found, Path(processed_dir), period))
 
 
