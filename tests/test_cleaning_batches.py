@@ -99,6 +99,21 @@ def test_kept_rows_written_as_they_are_made_are_the_rows_the_whole_file_gives(tm
     assert sorted(written.written.customer_ids.to_pylist()) == sorted(whole.kept["customer_id"].unique())
 
 
+def test_a_part_that_cannot_be_written_stops_the_cleaning_with_the_writers_error(tmp_path, monkeypatch):
+    """The parts are encoded on a thread of their own: its error reaches the caller (a full disk here)."""
+    path = ROOT / "data/raw/sample/transactions.csv"
+    if not path.is_file():
+        pytest.skip("sample data missing: run `make sample-data`")
+
+    def full_disk(self, table, row_group_size=None):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(pq.ParquetWriter, "write_table", full_disk)
+    spec, period = InputFile(path=path, columns=SAMPLE_COLUMNS), Period(start=date(2023, 1, 1), end=date(2025, 12, 31))
+    with pytest.raises(OSError, match="No space left"):
+        clean_transactions(spec, period, Cleaning(), rows_per_batch=1500, write_to=tmp_path / "transactions.parquet")
+
+
 cell = st.one_of(st.sampled_from(["", " ", "合计", "Total:", "12.50", "¥1,200", "(3.00)", "-5", "2024-03-05",
                                   "45000", "2024/3/5 14:22", "bad", "7.92E+03", "7919.0", "1e400"]),
                  st.text(alphabet="0123456789.-,¥元 ", max_size=8))

@@ -45,9 +45,9 @@ import pickle
 import shutil
 import tempfile
 from collections import deque
-from collections.abc import Iterator
-from concurrent.futures import Executor, Future
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache, partial
 from itertools import pairwise
@@ -103,6 +103,8 @@ _ARROW_TEXT = {pa.string(): pd.StringDtype("pyarrow"), pa.large_string(): pd.Str
 #: The columns of every row kept in memory for the checks across rows (with ``_missing_id``).
 _COMPACT_COLUMNS = ["amount", "order_date", "_total_label", "_ambiguous", *(f"_repair_{kind}" for kind in REPAIR_KINDS)]
 _NUMBER_COLUMNS = ("quantity", "cost")
+#: The columns of the netted rows whose values are nearly all distinct (:class:`_PartsFile`).
+_MOSTLY_DISTINCT = ("order_id", "source_row", "amount", "gross_amount", "returned_amount", "cost")
 
 
 @dataclass
@@ -610,12 +612,13 @@ def _codes_by_book(book: MasterBook, places: np.ndarray, outside: pa.Array) -> t
     return codes, merged.take(order)
 
 
-def _customer_parts(coded: pd.DataFrame, n_customers: int, rows_per_part: int) -> Iterator[pd.DataFrame]:
+def _customer_parts(coded: pd.DataFrame, n_customers: int, rows_per_part: int) -> Iterator[Callable[[], pd.DataFrame]]:
     """``coded`` (:func:`_with_sorted_codes`, ``n_customers`` ids) cut into ranges of customers in id
-    order, of about ``rows_per_part`` rows each, one at a time; each customer's rows in file order.
+    order, of about ``rows_per_part`` rows each, each customer's rows in file order: per part, the
+    function that cuts it (called on the thread that nets it).
 
-    Cut one at a time, the parts never all exist beside ``coded``; the generator lets ``coded`` go
-    once the last part is cut.
+    The generator lets ``coded`` go once the last part is cut, and parts are cut as they are netted,
+    a few at a time, so they never all exist beside ``coded``.
     """
     customers = coded["customer_id"].to_numpy()
     n_parts = max(1, min(len(coded) // max(rows_per_part, 1), n_customers))
@@ -624,7 +627,7 @@ def _customer_parts(coded: pd.DataFrame, n_customers: int, rows_per_part: int) -
     bounds[0] = -1  # a missing id (code -1; never kept) would go with the first part
     rows = np.searchsorted(customers[by_customer], bounds)
     for start, stop in pairwise(rows):
-        yield coded.take(by_customer[start:stop])
+        yield partial(coded.take, by_customer[start:stop])
 
 
 @dataclass
@@ -644,7 +647,7 @@ class _NettedCounts:
 
 
 def _write_netted_parts(
-    parts: Iterator[pd.DataFrame], ids: dict[str, pa.Array], cleaning: Cleaning, path: Path,
+    parts: Iterator[Callable[[], pd.DataFrame]], ids: dict[str, pa.Array], cleaning: Cleaning, path: Path,
 ) -> _NettedCounts:
     """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
     on each of ``parts`` (:func:`_customer_parts`), written one after the other to the parquet file
@@ -653,29 +656,56 @@ def _write_netted_parts(
     Both functions work within a customer's orders, summing an order's rows in their order, and
     sort by customer first, then by keys that end with the unique source row: so on ranges of
     customers in id order, each customer's rows in file order, their results one after the other
-    are the result on the whole table. The parts are netted on the usable cores (pandas' group
-    sums, joins and takes run outside the interpreter lock), and each is written as soon as the
-    parts before it are: the netted rows are never whole in memory. The file is the one pandas
+    are the result on the whole table. The parts are cut and netted on the usable cores (pandas'
+    group sums, joins and takes run outside the interpreter lock), and each is written as soon as
+    the parts before it are (:class:`_PartsFile`): the netted rows are never whole in memory. The file is the one pandas
     writes for the whole table (the same schema and pandas metadata), in row groups of a part or less.
     """
     counts = _NettedCounts()
-    writer = None
-    try:
+    with closing(_PartsFile(path)) as file:
         for table, part_counts in in_threads(partial(_netted_part, ids=ids, cleaning=cleaning), parts):
-            if writer is None:
-                writer = pq.ParquetWriter(path, table.schema)
-            writer.write_table(table)
+            file.write(table)
             counts.add(part_counts)
             del table
             release_free_memory()
-    finally:
-        if writer is not None:
-            writer.close()
     return counts
 
 
-def _netted_part(part: pd.DataFrame, ids: dict[str, pa.Array], cleaning: Cleaning) -> tuple[pa.Table, _NettedCounts]:
-    """One part netted and flagged (:func:`_write_netted_parts`), as Arrow, with its counts."""
+class _PartsFile:
+    """A parquet file written a table at a time, in order, each encoded on a thread of its own while
+    the caller makes the next (a table waits for the one before it at most)."""
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._writer: pq.ParquetWriter | None = None
+        self._encoder = ThreadPoolExecutor(1)
+        self._encoding: Future | None = None
+
+    def write(self, table: pa.Table) -> None:
+        if self._writer is None:
+            # dictionaries only where values repeat: building them for nearly distinct values (order ids,
+            # source rows, amounts) costs a quarter of the encoding, for a larger file
+            repeating = [name for name in table.schema.names if name not in _MOSTLY_DISTINCT]
+            self._writer = pq.ParquetWriter(self._path, table.schema, use_dictionary=repeating)
+        if self._encoding is not None:
+            self._encoding.result()
+        self._encoding = self._encoder.submit(self._writer.write_table, table)
+
+    def close(self) -> None:
+        try:
+            if self._encoding is not None:
+                self._encoding.result()
+        finally:
+            self._encoder.shutdown()
+            if self._writer is not None:
+                self._writer.close()
+
+
+def _netted_part(
+    cut: Callable[[], pd.DataFrame], ids: dict[str, pa.Array], cleaning: Cleaning,
+) -> tuple[pa.Table, _NettedCounts]:
+    """One part (``cut`` cuts it) netted and flagged (:func:`_write_netted_parts`), as Arrow, with its counts."""
+    part = cut()
     part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
     piece, rows_netted = c.net_returns(part)
     del part
