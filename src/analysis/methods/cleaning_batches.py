@@ -519,11 +519,10 @@ def _results(
         ids_repaired=triaged.repairs,
         warnings={"leading_zero_id_collisions": collisions},
     )
-    # every kept row's customer is there after the netting: a return is netted only into an order of its customer
-    written = c.WrittenRows(path, netted.rows, netted.purchases, ids["customer_id"])
     if write_to is None:
         return c.CleanResult(pd.read_parquet(path), quarantine, quality)
-    return c.CleanResult(None, quarantine, quality, written)
+    # every kept row's customer is there after the netting: a return is netted only into an order of its customer
+    return c.CleanResult(None, quarantine, quality, c.WrittenRows(path, netted.rows, netted.purchases, ids["customer_id"]))
 
 
 def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray, customer_codes: np.ndarray | None) -> pd.DataFrame:
@@ -658,8 +657,9 @@ def _write_netted_parts(
     customers in id order, each customer's rows in file order, their results one after the other
     are the result on the whole table. The parts are cut and netted on the usable cores (pandas'
     group sums, joins and takes run outside the interpreter lock), and each is written as soon as
-    the parts before it are (:class:`_PartsFile`): the netted rows are never whole in memory. The file is the one pandas
-    writes for the whole table (the same schema and pandas metadata), in row groups of a part or less.
+    the parts before it are (:class:`_PartsFile`): the netted rows are never whole in memory. The
+    file is the one pandas writes for the whole table (the same schema and pandas metadata), in row
+    groups of a part or less.
     """
     counts = _NettedCounts()
     with closing(_PartsFile(path)) as file:
