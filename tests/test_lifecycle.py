@@ -15,6 +15,7 @@ from analysis.methods.lifecycle import (
     STAGES,
     LifecycleInputError,
     assign_lifecycle,
+    day_dates,
     describe_lifecycle_rules,
     frame_order,
     lifecycle_rules,
@@ -399,3 +400,21 @@ def test_window_spend_in_parts_of_whole_customers_is_the_one_groupby(counts, par
     assert all(a == 0 or kept[a] != kept[a - 1] for a, _ in ranges)  # never inside a customer
     shuffled = rng.permutation(customer)
     assert len(lifecycle._customer_ranges(shuffled, part_rows)) == 1 or np.all(np.diff(shuffled) >= 0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    ticks=st.lists(st.one_of(st.none(), st.integers(-20_000, 40_000).map(lambda d: d * 86_400),
+                             st.integers(-2 * 10**9, 2 * 10**9)), min_size=1, max_size=40),
+    unit=st.sampled_from(["s", "ms", "us", "ns"]),
+    tz=st.sampled_from([None, "Asia/Shanghai"]),
+)
+def test_dates_as_days_are_what_normalize_gives(ticks, unit, tz):
+    """Whole days (as the cleaned transactions hold) are taken as they are; any time of day, a date
+    before 1970, a missing date or a time zone goes through pandas' normalize."""
+    scale = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[unit]
+    nat = np.iinfo(np.int64).min  # how numpy holds a missing date
+    values = pd.Series(np.array([nat if t is None else t * scale for t in ticks], dtype="i8").view(f"M8[{unit}]"))
+    if tz is not None:
+        values = values.dt.tz_localize("UTC").dt.tz_convert(tz)
+    pd.testing.assert_series_equal(day_dates(values), pd.to_datetime(values).dt.normalize())

@@ -125,10 +125,11 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
     out = pd.DataFrame(
         {
             "customer_id": transactions["customer_id"].astype("string"),
-            "order_date": pd.to_datetime(transactions["order_date"]).dt.normalize(),
+            "order_date": day_dates(transactions["order_date"]),
             "amount": pd.to_numeric(transactions["amount"]).astype("float64"),
         },
         index=transactions.index,
+        copy=False,  # the columns made here, not copied again (10M rows: 0.7 s)
     )
     bad_dates = out["order_date"].isna()
     if bad_dates.any():
@@ -163,6 +164,20 @@ def transactions_frame(transactions: pd.DataFrame) -> pd.DataFrame:
     out = out if np.array_equal(order, np.arange(len(out))) else out.take(order)
     # numbered once here for every analysis that counts distinct orders (hashing millions of keys takes seconds)
     return out.assign(order_code=key_codes(out["order_key"]).astype(np.int32 if len(out) < 2**31 else np.int64))
+
+
+def day_dates(values: pd.Series) -> pd.Series:
+    """``pd.to_datetime(values).dt.normalize()``, without the pass over every date when they are days
+    already (as the cleaned transactions' are: 10M rows, 0.5 s)."""
+    dates = pd.to_datetime(values)
+    if isinstance(dates.dtype, np.dtype):  # tz-naive: a day is a whole number of the unit's ticks
+        unit, _ = np.datetime_data(dates.dtype)
+        day = np.timedelta64(1, "D").astype(f"timedelta64[{unit}]").astype("i8")
+        ticks = dates.to_numpy().view("i8")
+        step = 2**20  # in pieces that stay in the cache, not through a remainder of every date
+        if not any((ticks[start:start + step] % day).any() for start in range(0, len(ticks), step)):
+            return dates
+    return dates.dt.normalize()
 
 
 def frame_order(frame: pd.DataFrame, keys: list[str]) -> np.ndarray:
