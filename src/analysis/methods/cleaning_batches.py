@@ -548,7 +548,8 @@ def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray, cus
             **{name: frame[name] for name in _TEXT_COLUMNS},
             "is_outlier": is_outlier.astype(bool),
             "source_row": frame[SOURCE_ROW].astype("int64"),
-        }
+        },
+        copy=False,  # the columns as read, not stacked into blocks by a copy
     )
     return out.reset_index(drop=True)
 
