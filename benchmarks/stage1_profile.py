@@ -4,8 +4,9 @@
 
 ``stages.clean.compute`` runs once on the inputs ``PARAMS`` names (every input: the customer master,
 transactions, surveys, complaints), writing only the cleaned transactions, to a temporary file, as
-stage 1 writes them while it cleans (code from before that writes nothing). Printed: its wall seconds, the process's peak
-resident memory (``ru_maxrss``, the kernel's high-water mark) and the rows kept and set aside. ``--rows-per-batch 0`` reads the transactions whole, as before the batch reader
+stage 1 writes them while it cleans (code from before that writes nothing). Printed: its wall
+seconds, the process's peak resident memory (``ru_maxrss``, the kernel's high-water mark) and the
+rows kept and set aside. ``--rows-per-batch 0`` reads the transactions whole, as before the batch reader
 (:mod:`analysis.methods.cleaning_batches`); with ``PYTHONPATH`` on a copy of the code from before
 it, the script times that code. ``--profile N``
 runs it under cProfile and prints the ``N`` functions with the most cumulative time (the timing
