@@ -183,7 +183,6 @@ class Study:
     def writing(self, name: str) -> Iterator[Path]:
         """A temporary file for the output ``name``, written by the block in the catalog's format (for a
         table written as it is made) and renamed onto the output when the block succeeds."""
-        catalog.entry(name)
         with storage.atomic_path(self.output(name)) as tmp:
             yield tmp
 

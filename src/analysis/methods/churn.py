@@ -242,9 +242,9 @@ class CodedTransactions:
         rows = self.day <= t_day
         recent, previous = trend_windows(self.day, as_of, window_days, day_number)
         spend = window_spend(self.customer, self.amount, recent, previous, rows=rows)
-        w, n = pd.Timedelta(days=int(window_days)), len(self.ids)
-        recent_orders = self.orders.counted(t_day, n, since=day_number(as_of - w))
-        previous_orders = self.orders.counted(day_number(as_of - w), n, since=day_number(as_of - 2 * w))
+        window, n_customers = pd.Timedelta(days=int(window_days)), len(self.ids)
+        recent_orders = self.orders.counted(t_day, n_customers, since=day_number(as_of - window))
+        previous_orders = self.orders.counted(day_number(as_of - window), n_customers, since=day_number(as_of - 2 * window))
         return trend_table(spend, self.ids, recent_orders, previous_orders)
 
     def features_at(self, t: pd.Timestamp, trend_window_days: int) -> pd.DataFrame:

@@ -62,7 +62,13 @@ import pyarrow.compute as pc
 
 from analysis.frame.params import CONTRACT_COLUMNS, Cleaning, InputFile, OutlierRule, Period
 from analysis.frame.storage import write_parquet_to
-from analysis.methods.codes import distinct_text, group_numbers, sort_order, text_array
+from analysis.methods.codes import (
+    distinct_ids,
+    distinct_text,
+    group_numbers,
+    sort_order,
+    text_array,
+)
 from analysis.methods.ids import (
     IdRepair,
     MasterIds,
@@ -126,7 +132,7 @@ class WrittenRows:
     def of(cls, kept: pd.DataFrame, path: Path) -> WrittenRows:
         """Write ``kept`` (netted and flagged transactions) to ``path`` as pandas does, and describe it."""
         write_parquet_to(kept, path)
-        return cls(path, len(kept), int(kept["is_purchase"].sum()), pc.unique(text_array(kept["customer_id"]).drop_null()))
+        return cls(path, len(kept), int(kept["is_purchase"].sum()), distinct_ids(kept["customer_id"]))
 
 
 @dataclass

@@ -85,6 +85,11 @@ def text_array(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     return pa.array(values.astype("string").array, type=pa.large_string())
 
 
+def distinct_ids(ids: pd.Series) -> pa.Array:
+    """The distinct ids of a column, missing ones left out, as Arrow text."""
+    return pc.unique(text_array(ids).drop_null())
+
+
 def distinct_text(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """The distinct values of ``values`` as text (missing is one of them), in order of first
     appearance, and the position of each cell's value among them: one Arrow hash of the column."""

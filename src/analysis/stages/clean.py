@@ -19,7 +19,6 @@ from typing import Any
 
 import pandas as pd
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
@@ -34,7 +33,7 @@ from analysis.methods.cleaning import (
     clean_transactions,
 )
 from analysis.methods.cleaning_batches import started_workers
-from analysis.methods.codes import text_array
+from analysis.methods.codes import distinct_ids
 from analysis.methods.duckdb_session import duckdb_session, parquet_source
 from analysis.methods.ids import PaddingReference
 from analysis.stages.rfm_clv import require_purchase_rows
@@ -127,11 +126,6 @@ def join_rates(customers: int, found: int, name: str) -> dict[str, Any]:
     "share_in_<name>": found / n}`` (share rounded to 4 places; None when there are no customers)."""
     share = round(found / customers, 4) if customers else None
     return {"customers": customers, f"in_{name}": found, f"share_in_{name}": share}
-
-
-def distinct_ids(ids: pd.Series) -> pa.Array:
-    """The distinct ids of a column, missing ones left out, as Arrow text."""
-    return pc.unique(text_array(ids).drop_null())
 
 
 def found_among(ids: dict[str, pa.Array], pairs: list[tuple[str, str]]) -> dict[tuple[str, str], int]:
