@@ -387,6 +387,30 @@ def test_capacity_plan_resolves_an_overloaded_instance():
         assert "{" not in render(plan.note, language)
 
 
+def test_a_solve_started_near_another_finds_the_same_optimum():
+    """``near`` seeds the bands' splits with another solve's: the same problem then needs no round,
+    a problem with more managers finds the cold solve's optimum, other customers ignore it."""
+    customers, managers = overloaded()
+    rules = make_rules(value_bands=2)
+    cold = solve_assignment(customers, managers, rules)
+    assert cold.summary["refinements"] > 0
+    again = solve_assignment(customers, managers, rules, near=cold)
+    assert again.summary["refinements"] == 0
+    pd.testing.assert_frame_equal(again.assignments, cold.assignments)
+
+    more = pd.concat([managers, managers.assign(manager_id=managers["manager_id"] + "+")], ignore_index=True)
+    bigger_cold = solve_assignment(customers, more, rules)
+    bigger_near = solve_assignment(customers, more, rules, near=cold)
+    assert bigger_near.summary["objective"] == pytest.approx(bigger_cold.summary["objective"], rel=1e-12)
+    assert bigger_near.summary["unassigned"] == bigger_cold.summary["unassigned"]
+
+    fewer = customers.iloc[::2]
+    alone, seeded = solve_assignment(fewer, managers, rules), solve_assignment(fewer, managers, rules, near=cold)
+    for key in ("bands", "refinements"):
+        assert seeded.summary[key] == alone.summary[key]
+    pd.testing.assert_frame_equal(seeded.assignments, alone.assignments)
+
+
 @pytest.mark.parametrize("response", ["steep", "flat"])
 def test_capacity_plan_lower_cadence_option_fits_when_hours_are_close(response):
     """Only the junior managers are short (tier 3 needs 13.75 h in N and 15.5 h in S, they have 11 h

@@ -362,6 +362,15 @@ class AssignmentResult:
     assignments: pd.DataFrame
     managers: pd.DataFrame
     summary: dict[str, Any]
+    refined: _Refined | None = field(default=None, repr=False, compare=False)
+
+
+@dataclass(frozen=True)
+class _Refined:
+    """Where the solve's rounds split the bands, for the groups (``order``) they were found for."""
+
+    order: np.ndarray
+    cuts: np.ndarray
 
 
 @dataclass
@@ -459,6 +468,8 @@ def solve_assignment(
     customers: pd.DataFrame,
     managers: pd.DataFrame,
     rules: AssignmentRules,
+    *,
+    near: AssignmentResult | None = None,
 ) -> AssignmentResult:
     """The optimal assignment of customers to managers (see the module docstring).
 
@@ -480,18 +491,25 @@ def solve_assignment(
     - ``summary``: objective, upper_bound, gap, relative_gap, value_unconstrained, value_lost,
       customers, staffed_customers, kept, moves, assigned_new, unassigned, groups, bands, variables,
       value_relaxed (the band LP), refinements, solver, reasons (counts), seconds.
+
+    ``near``: the result of a problem with the same customers and a few managers fewer (the capacity
+    plan's previous round). Its bands' splits start the rounds when its groups are these: its pass
+    points lie near this problem's, so fewer rounds find them; the optimum is the same. From a
+    problem far from this one (far fewer managers, a lower cadence) the extra bands cost more than
+    the rounds they save.
     """
     started = time.perf_counter()
     p = _encode(customers, managers, rules)
-    result = _solve(p, rules)
+    result = _solve(p, rules, None if near is None else near.refined)
     result.summary["seconds"] = time.perf_counter() - started
     return result
 
 
-def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
+def _solve(p: _Problem, rules: AssignmentRules, start: _Refined | None = None) -> AssignmentResult:
     g = _groups(p, rules)
     values_sorted = p.c_value[g.order]
-    cuts = np.zeros(0, np.int64)
+    same_groups = start is not None and np.array_equal(start.order, g.order)
+    cuts = start.cuts if same_groups else np.zeros(0, np.int64)
     refinements = 0
     deadline = time.monotonic() + rules.time_limit
     while True:
@@ -541,7 +559,7 @@ def _solve(p: _Problem, rules: AssignmentRules) -> AssignmentResult:
         "solver": solved.status,
         "reasons": table["reason"].value_counts().to_dict(),
     }
-    return AssignmentResult(assignments=table, managers=loads, summary=summary)
+    return AssignmentResult(assignments=table, managers=loads, summary=summary, refined=_Refined(g.order, cuts))
 
 
 @dataclass
@@ -1365,7 +1383,10 @@ def _option_add_managers(customers: pd.DataFrame, managers: pd.DataFrame, rules:
             where = region if region != "*" else _busiest_region(result, level, rules)
             rows += [{"manager_id": f"new-{level}-{where}-{i + 1}", "level": level, "region": where,
                       "hours": typical_h, "max_accounts": typical_a} for i in range(k)]
-        current = solve_assignment(customers, pd.concat([mgr, pd.DataFrame(rows)], ignore_index=True), rules)
+        # a later round adds a few managers to the last: its splits start this round's (the first
+        # round's problem, with every shortage filled, is far from the original's)
+        current = solve_assignment(customers, pd.concat([mgr, pd.DataFrame(rows)], ignore_index=True), rules,
+                                   near=None if current is result else current)
     per_level = {lv: sum(k for (level, _r), k in added.items() if level == lv) for lv in LEVELS}
     extra_cost = float(sum(rules.manager_cost.get(lv, 0.0) * k for lv, k in per_level.items()))
     lost = max(reference - current.summary["objective"], 0.0)
