@@ -12,7 +12,6 @@ from analysis.i18n import render
 from analysis.methods.profiles import (
     MISSING_CATEGORY,
     ProfileError,
-    category_spend,
     gini,
     lorenz_curve,
     migration,
@@ -20,6 +19,7 @@ from analysis.methods.profiles import (
     purchase_mix,
     tier_mix,
     tier_profile,
+    tier_purchase_mix,
     tiers_differ,
 )
 from analysis.methods.tiers import assign_tiers
@@ -168,25 +168,29 @@ def test_purchase_mix_sums_each_tier_like_a_lookup_per_row(rows, order) -> None:
                 assert np.isnan(mix.loc[tier, category])
 
 
-def test_category_spend_gives_the_mix_of_the_transactions(small: pd.DataFrame, tmp_path) -> None:
-    """Summed per customer and category by the engine, the transactions give the same shares."""
+def test_the_engine_gives_the_mix_of_the_transactions(small: pd.DataFrame, tmp_path) -> None:
+    """Summed per tier and category by the engine in one pass, the transactions give the same shares."""
     transactions = pd.DataFrame(
         {
-            "customer_id": ["a", "a", "a", "c", "b", "d", "d", "x"],
-            "product_category": ["理财", "贷款", "理财", "理财", "贷款", None, "贷款", "理财"],
-            "channel": [None] * 8,
-            "amount": [300.0, 100.0, 0.5, 400.0, 50.0, 20.0, -5.0, 1e6],
+            "customer_id": ["a", "a", "a", "c", "b", "d", "d", "x", None],
+            "product_category": ["理财", "贷款", "理财", "理财", "贷款", None, "贷款", "理财", "贷款"],
+            "channel": [None] * 9,
+            "amount": [300.0, 100.0, 0.5, 400.0, 50.0, 20.0, -5.0, 1e6, 7.0],
+            "tier": [9] * 9,  # a column of the export's own: the customers' tiers count
         }
     )
     path = tmp_path / "transactions.parquet"
     transactions.to_parquet(path)
-    spend = category_spend(path, "product_category")
-    assert len(spend) == 7  # one row per customer and category: a and d twice, b, c and x once
-    assert spend.set_index(["customer_id", "product_category"]).loc[("a", "理财"), "amount"] == 300.5
+    mixes = tier_purchase_mix(path, small, ["product_category", "channel", "region"])
     expected = purchase_mix(small, transactions, "product_category")
-    pd.testing.assert_frame_equal(purchase_mix(small, spend, "product_category"), expected, check_like=True)
-    assert category_spend(path, "channel") is None  # never filled
-    assert category_spend(path, "region") is None  # not in the file
+    assert expected.attrs["unmatched_rows"] == 2  # x, not a customer, and the row without an id
+    pd.testing.assert_frame_equal(mixes["product_category"], expected, rtol=1e-12)
+    assert mixes["product_category"].attrs == expected.attrs
+    assert mixes["product_category"].loc[1, "理财"] == pytest.approx(700.5 / 800.5)
+    assert list(mixes) == ["product_category", "channel", "region"]
+    assert mixes["channel"] is None  # never filled
+    assert mixes["region"] is None  # not in the file
+    assert tier_purchase_mix(path, small, ["region"]) == {"region": None}
 
 
 def test_gini_known_cases() -> None:

@@ -4,6 +4,7 @@
   total) and mean RFM / P(alive) figures;
 - :func:`tier_mix`, :func:`purchase_mix` — the make-up of each tier by a customer attribute
   (industry, region, …) or by what its customers buy (product category, channel: 产品偏好);
+  :func:`tier_purchase_mix` the latter from the transactions file, summed by the engine;
 - :func:`lorenz_curve`, :func:`gini`, :func:`pareto_message` — the concentration of value;
 - :func:`migration` — quarter-over-quarter movement between tiers (tier 1 is the best);
 - :func:`tiers_differ` — Kruskal–Wallis test that tiers really differ in a value.
@@ -12,6 +13,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -169,20 +171,22 @@ def purchase_mix(
     tx_tier = _tier_of_rows(ids, tier, transactions["customer_id"].astype("string"))
     matched = tx_tier.notna()
     category = transactions[column].astype("string").fillna(MISSING_CATEGORY)
-    sums = (
-        pd.crosstab(
-            tx_tier[matched].astype("int64").rename("tier"),
-            category[matched].rename(column),
-            values=pd.to_numeric(transactions.loc[matched, value]),
-            aggfunc="sum",
-        )
-        .fillna(0.0)
-        .reindex(_all_tiers(tier), fill_value=0.0)
+    sums = pd.crosstab(
+        tx_tier[matched].astype("int64").rename("tier"),
+        category[matched].rename(column),
+        values=pd.to_numeric(transactions.loc[matched, value]),
+        aggfunc="sum",
     )
+    return _shares(sums, tier, int((~matched).sum()))
+
+
+def _shares(sums: pd.DataFrame, tier: pd.Series, unmatched_rows: int) -> pd.DataFrame:
+    """Each tier's row of category sums as shares of its total; every tier a row, categories sorted."""
+    sums = sums.fillna(0.0).reindex(_all_tiers(tier), fill_value=0.0)
     sums = sums[sorted(sums.columns, key=str)]
     totals = sums.sum(axis=1)
     shares = sums.div(totals.where(totals != 0), axis=0)
-    shares.attrs["unmatched_rows"] = int((~matched).sum())
+    shares.attrs["unmatched_rows"] = unmatched_rows
     return shares
 
 
@@ -199,28 +203,51 @@ def _tier_of_rows(ids: pd.Series, tier: pd.Series, row_ids: pd.Series) -> pd.Ser
     return pd.Series(values, index=row_ids.index)
 
 
-def category_spend(
-    transactions_path: Path, column: str, *, value: str = "amount", memory_limit: str | None = None
-) -> pd.DataFrame | None:
-    """``customer_id, column, value``: the sum of ``value`` per customer and ``column`` category, from
-    the transactions file summed by DuckDB (held to ``memory_limit``, e.g. ``"1GB"``; None: DuckDB's
-    default), so a caller needs no more than one row per customer and category in memory.
-    :func:`purchase_mix` of it gives the shares of the transactions (up to float rounding; its
-    ``unmatched_rows`` then counts these rows). None when the file lacks ``column`` or it is never
-    filled."""
+def tier_purchase_mix(
+    transactions_path: Path, customers: pd.DataFrame, columns: Iterable[str], *, value: str = "amount",
+    memory_limit: str | None = None,
+) -> dict[str, pd.DataFrame | None]:
+    """:func:`purchase_mix` of the transactions file for each of ``columns``, summed by DuckDB in one
+    pass (held to ``memory_limit``, e.g. ``"1GB"``; None: DuckDB's default): only the sums per tier and
+    category come back, never a row per transaction or customer. A column the file lacks, or never
+    fills, maps to None.
+
+    The sums are the engine's (Kahan-compensated ``fsum``), so they equal :func:`purchase_mix`'s to
+    float rounding, not to the bit.
+    """
+    tier = _tiers(customers)
+    ids = customers["customer_id"].astype("string")
+    if ids.duplicated().any():
+        raise ProfileError("customer_id repeats in the customers table; it must hold one row per customer")
+    tiers = pa.table({"customer_id": pa.array(ids, type=pa.string()), "tier": pa.array(tier.to_numpy())})
     with duckdb_session(memory_limit) as con:
         rows = con.read_parquet(parquet_source(transactions_path))
-        if column not in rows.columns:
-            return None
-        quoted, amount = f'"{column}"', f'"{value}"'
-        totals = rows.aggregate(
-            f"customer_id, {quoted} AS {quoted}, sum({amount}) AS {amount}, count({quoted}) AS filled",
-            f"customer_id, {quoted}",
-        ).to_arrow_table()
-    if pc.sum(totals["filled"]).as_py() in (None, 0):
-        return None
-    frame = totals.drop_columns(["filled"]).to_pandas(types_mapper=pd.ArrowDtype)
-    return frame.astype({"customer_id": "string", column: "string", value: "float64"})
+        present = [c for c in dict.fromkeys(columns) if c in rows.columns]
+        if not present:
+            return dict.fromkeys(columns)
+        con.register("tiers", tiers)
+        con.register("rows", rows)
+        quoted = [f'"{c}"' for c in present]
+        per_column = ", ".join(f'grouping({q}) = 0 AS "by {c}", count({q}) AS "filled {c}"'
+                               for c, q in zip(present, quoted, strict=True))
+        table = con.sql(
+            f"""SELECT {", ".join(quoted)}, tiers.tier AS tier, fsum("{value}") AS total, count(*) AS n, {per_column}
+            FROM rows LEFT JOIN tiers USING (customer_id)
+            GROUP BY GROUPING SETS ({", ".join(f"({q}, tiers.tier)" for q in quoted)})"""
+        ).df()
+    out: dict[str, pd.DataFrame | None] = dict.fromkeys(columns)
+    for c in present:
+        own = table[table[f"by {c}"]]
+        if own[f"filled {c}"].sum() == 0:
+            continue
+        matched = own[own["tier"].notna()]
+        sums = pd.crosstab(
+            matched["tier"].astype("int64").rename("tier"),
+            matched[c].astype("string").fillna(MISSING_CATEGORY).rename(c),
+            values=matched["total"], aggfunc="sum",
+        )
+        out[c] = _shares(sums, tier, int(own.loc[own["tier"].isna(), "n"].sum()))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------

@@ -44,6 +44,8 @@ WATCH_SKIPS = ("churn_model",)
 STABILITY_SKIPS = ("carry_cutoffs", "hysteresis")
 #: How many of the customers who changed tier the migration section lists, highest value first.
 MOVERS_SHOWN = 10
+#: The transaction columns whose spend share per tier the profiles section charts.
+PURCHASE_MIX_COLUMNS = ("product_category", "channel")
 
 
 class RunOutputs:
@@ -88,15 +90,16 @@ class RunOutputs:
         return self._shared[key]
 
     def purchase_mix(self, column: str) -> pd.DataFrame | None:
-        """Each tier's spend share per ``column`` category (:func:`analysis.methods.profiles.purchase_mix`);
-        None when the transactions lack the column."""
+        """Each tier's spend share per ``column`` category (one of :data:`PURCHASE_MIX_COLUMNS`;
+        :func:`analysis.methods.profiles.tier_purchase_mix`, every column in one pass); None when the
+        transactions lack the column."""
 
-        def compute() -> pd.DataFrame | None:
-            spend = profiles.category_spend(self.study.require(catalog.TRANSACTIONS), column,
-                                            memory_limit=self.study.params.scoring.engine_memory_limit)
-            return None if spend is None else profiles.purchase_mix(self.get(catalog.CUSTOMERS), spend, column)
+        def compute() -> dict[str, pd.DataFrame | None]:
+            return profiles.tier_purchase_mix(self.study.require(catalog.TRANSACTIONS), self.get(catalog.CUSTOMERS),
+                                              PURCHASE_MIX_COLUMNS,
+                                              memory_limit=self.study.params.scoring.engine_memory_limit)
 
-        return self.shared(f"purchase_mix:{column}", compute)
+        return self.shared("purchase_mix", compute)[column]
 
 
 def money(value: float, study: Study, language: str) -> str:
@@ -428,7 +431,7 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
             mix = mix_in_language(profiles.tier_mix(customers, column), language)
             title = text("profile_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
-    for column in ("product_category", "channel"):
+    for column in PURCHASE_MIX_COLUMNS:
         shares = out.purchase_mix(column)
         if shares is not None:
             mix = mix_in_language(shares, language)
