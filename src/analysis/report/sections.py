@@ -230,7 +230,7 @@ def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
         needed = [*attributes, "overall_satisfaction"]
         if surveys is None or customers is None or not set(needed) <= set(surveys.columns):
             return None
-        known = pa.array(customers["customer_id"].dropna().astype("string").unique())  # customers never lack an id
+        known = pa.array(customers["customer_id"].dropna().astype("string").array, type=pa.large_string())  # distinct: one row each
         answers = satisfaction.latest_answers(surveys[is_in(surveys["customer_id"], known).to_numpy()])
         return int(len(answers.dropna(subset=needed)))
 
