@@ -6,6 +6,9 @@ import re
 import warnings
 
 import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import seaborn as sns
 from fontTools.ttLib import TTFont
 from matplotlib import font_manager
 
@@ -56,3 +59,31 @@ def test_labels_from_the_data_draw_literally_not_as_math():
     assert set(labels) <= {t.get_text() for t in texts}
     assert not any(t.get_parse_math() for t in texts)
     assert charts.to_data_uri(fig).startswith("data:image/png;base64,")
+
+
+@pytest.mark.parametrize("log_scale", [False, True])
+@pytest.mark.parametrize("case", ["spread", "missing", "one value", "none"])
+def test_histograms_counted_by_numpy_draw_seaborns_bars(case, log_scale):
+    rng = np.random.default_rng(3)
+    values = {
+        "spread": rng.lognormal(3.0, 1.5, 5_000),
+        "missing": np.append(rng.gamma(2.0, 40.0, 3_000), [np.nan, 0.0, -5.0]),
+        "one value": np.full(50, 7.0),
+        "none": np.array([np.nan]),
+    }[case]
+
+    def drawn(draw) -> tuple:
+        fig, ax = plt.subplots()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # seaborn's log of 0 and of a negative value
+            draw(ax)
+        bars = [(p.get_x(), p.get_width(), p.get_height(), p.get_linewidth()) for p in ax.patches]
+        shown = (bars, ax.get_xlim(), ax.get_ylim(), ax.get_xscale(), ax.get_ylabel())
+        plt.close(fig)
+        return shown
+
+    charts.use_theme()
+    ours = drawn(lambda ax: charts.histogram(ax, values, bins=30, log_scale=log_scale))
+    theirs = drawn(lambda ax: sns.histplot(x=values, bins=30, log_scale=log_scale, ax=ax))
+    assert ours == theirs
+    assert case == "none" or len(ours[0]) == 30

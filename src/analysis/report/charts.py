@@ -21,6 +21,7 @@ if "MPLBACKEND" not in os.environ and "ipykernel" not in sys.modules:
 
 import matplotlib.pyplot as plt  # noqa: E402
 import matplotlib.ticker  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib import font_manager  # noqa: E402
@@ -116,15 +117,34 @@ def embedded_font_css(page_text: str) -> str:
 # Scoring (stage 2)
 
 
+def histogram(ax: plt.Axes, values: pd.Series | np.ndarray, bins: int, *, log_scale: bool = False) -> None:
+    """``sns.histplot(x=values, bins=bins, log_scale=log_scale, ax=ax)``, the same bars, counted by numpy.
+
+    seaborn counts a long-form frame of every value (0.2-0.5 s for 840k customers); given the
+    counts as the weights of the bins' centres, and the bins' range, it draws the same bars and axes.
+    """
+    values = np.asarray(values, dtype="float64")
+    with np.errstate(divide="ignore", invalid="ignore"):  # seaborn leaves out what has no logarithm too
+        space = np.log10(values) if log_scale else values
+    space = space[np.isfinite(space)]
+    if not space.size:  # nothing to count: as seaborn draws it
+        sns.histplot(x=values, bins=bins, log_scale=log_scale, ax=ax)
+        return
+    counts, edges = np.histogram(space, bins=bins)
+    centres = (edges[:-1] + edges[1:]) / 2
+    sns.histplot(x=10**centres if log_scale else centres, weights=counts, bins=bins, binrange=(edges[0], edges[-1]),
+                 log_scale=log_scale, ax=ax)
+
+
 def rfm_distributions(customers: pd.DataFrame, language: str) -> plt.Figure:
     """Recency, frequency and monetary value: three histograms, frequency and spend on log scales."""
     use_theme()
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    sns.histplot(customers["days_since_last"], bins=40, ax=axes[0])
+    histogram(axes[0], customers["days_since_last"], bins=40)
     axes[0].set_xlabel(text("days_since_last", language))
-    sns.histplot(customers["frequency"] + 1, bins=30, log_scale=True, ax=axes[1])
+    histogram(axes[1], customers["frequency"] + 1, bins=30, log_scale=True)
     axes[1].set_xlabel(text("purchases", language))
-    sns.histplot(customers["revenue"].clip(lower=1), bins=40, log_scale=True, ax=axes[2])
+    histogram(axes[2], customers["revenue"].clip(lower=1), bins=40, log_scale=True)
     axes[2].set_xlabel(text("revenue", language))
     for ax in axes:
         ax.set_ylabel(text("customers", language))
@@ -227,8 +247,7 @@ def value_distribution(values: pd.Series, lorenz: pd.DataFrame, language: str) -
     """Predicted CLV histogram (log scale) beside its Lorenz curve."""
     use_theme()
     fig, axes = plt.subplots(1, 2, figsize=(11, 3.8))
-    # as a plain vector: seaborn reads a Series as wide-form data, value by value
-    sns.histplot(x=values[values > 0].to_numpy(dtype="float64"), bins=40, log_scale=True, ax=axes[0])
+    histogram(axes[0], values[values > 0], bins=40, log_scale=True)
     axes[0].set_xlabel(text("clv_axis", language))
     axes[0].set_ylabel(text("customers", language))
     axes[0].set_title(text("chart_clv", language))
@@ -365,18 +384,6 @@ def calibration_chart(calibration: pd.DataFrame, language: str) -> plt.Figure:
     ax.set_xlabel(text("predicted_rate", language))
     ax.set_ylabel(text("observed_rate", language))
     ax.set_title(text("chart_churn_calibration", language))
-    return fig
-
-
-def box_by_tier(customers: pd.DataFrame, column: str, title: str, ylabel: str) -> plt.Figure:
-    use_theme()
-    fig, ax = plt.subplots(figsize=(7, 3.6))
-    order = customers.sort_values("tier")["tier_name"].astype(str).unique().tolist()
-    sns.boxplot(data=customers.assign(tier_name=customers["tier_name"].astype(str)), x="tier_name", y=column,
-                order=order, ax=ax, color=PALETTE[2], fliersize=2)
-    ax.set_xlabel("")
-    ax.set_ylabel(ylabel)
-    ax.set_title(title)
     return fig
 
 
