@@ -394,7 +394,7 @@ def migration(
     joined = prev.merge(
         cur, how="outer", left_index=True, right_index=True, suffixes=("_prev", "_cur")
     )
-    tiers = sorted(set(prev["tier"]) | set(cur["tier"]))
+    tiers = sorted(set(prev["tier"].unique().tolist()) | set(cur["tier"].unique().tolist()))
     rows = pd.Index([*tiers, "new"], dtype="object", name="previous")
     cols = pd.Index([*tiers, "lost"], dtype="object", name="current")
     row_key = joined["tier_prev"].astype("object").where(joined["tier_prev"].notna(), "new")

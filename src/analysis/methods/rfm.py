@@ -431,7 +431,7 @@ def segment_summary(
             f"customers table lacks {', '.join(missing)}; run rfm_scores and assign_segments first"
         )
     keys = [rule["key"] for rule in rules]
-    unknown = sorted(set(customers[SEGMENT_COLUMN].dropna()) - set(keys))
+    unknown = sorted(set(customers[SEGMENT_COLUMN].dropna().unique()) - set(keys))  # unique first: no loop over rows
     if unknown:
         raise RFMError(
             f"segments {unknown} in {SEGMENT_COLUMN} are not in the rules; pass the rules used to assign them"
