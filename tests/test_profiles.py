@@ -296,3 +296,16 @@ def test_tiers_differ() -> None:
     assert tiers_differ(shuffled).pvalue > 0.01
     with pytest.raises(ProfileError, match="single value"):
         tiers_differ(separated.assign(clv=1.0))
+
+
+def test_the_engine_mix_reads_numeric_ids_and_names_a_missing_column(small: pd.DataFrame, tmp_path) -> None:
+    customers = small.assign(customer_id=["1", "2", "3", "4", "5"])
+    path = tmp_path / "transactions.parquet"
+    pd.DataFrame({"customer_id": [1, 1, 2, 9], "product_category": ["$VIP套餐", "贷款", "贷款", "理财"],
+                  "amount": [30.0, 10.0, 5.0, 1.0]}).to_parquet(path)
+    mix = tier_purchase_mix(path, customers, ["product_category"])["product_category"]
+    assert mix.loc[1, "$VIP套餐"] == pytest.approx(0.75) and mix.loc[2, "贷款"] == pytest.approx(1.0)
+    assert mix.attrs["unmatched_rows"] == 1
+    pd.DataFrame({"customer_id": ["1"], "product_category": ["贷款"]}).to_parquet(path)
+    with pytest.raises(ProfileError, match=r"lacks column\(s\) \['amount'\].*Re-run the cleaning stage"):
+        tier_purchase_mix(path, customers, ["product_category"])

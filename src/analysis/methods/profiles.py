@@ -222,11 +222,17 @@ def tier_purchase_mix(
     tiers = pa.table({"customer_id": pa.array(ids, type=pa.string()), "tier": pa.array(tier.to_numpy())})
     with duckdb_session(memory_limit) as con:
         rows = con.read_parquet(parquet_source(transactions_path))
+        missing = [c for c in ("customer_id", value) if c not in rows.columns]
+        if missing:
+            raise ProfileError(
+                f"the transactions file {transactions_path} lacks column(s) {missing}; available: "
+                f"{', '.join(rows.columns)}. Re-run the cleaning stage (notebooks/01_clean) to write it again"
+            )
         present = [c for c in dict.fromkeys(columns) if c in rows.columns]
         if not present:
             return dict.fromkeys(columns)
         con.register("tiers", tiers)
-        con.register("rows", rows)
+        con.register("rows", rows)  # ids the file holds as numbers are joined as text: DuckDB casts them
         quoted = [f'"{c}"' for c in present]
         per_column = ", ".join(f'grouping({q}) = 0 AS "by {c}", count({q}) AS "filled {c}"'
                                for c, q in zip(present, quoted, strict=True))
