@@ -62,7 +62,8 @@ def main(argv: list[str] | None = None) -> int:
     gg = clv.GammaGammaModel().fit(x, m)
     data = clv.intervals._Histories.of(x, t_x, T, m, 1.0, clv.intervals._Schedule.of(12, 30.0, 0.1, 365.0))
     print(f"{args.customers:,} simulated customers, {args.draws} draws, chunks of {args.chunk:,}; "
-          f"{data.histories.shape[0]:,} distinct histories, {data.pairs.shape[0]:,} (x, T) pairs")
+          f"{data.n_histories:,} distinct histories, {data.pairs.shape[0]:,} (x, T) pairs, "
+          f"{data.ages.x.size:,} (x, age) pairs of their (x, T) and (x, t_x)")
     print(f"machine: {platform.processor() or platform.machine()}, Python {platform.python_version()}")
     print(f"after simulation and fits: peak {peak_mib():,.0f} MiB")
 

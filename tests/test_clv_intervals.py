@@ -227,6 +227,18 @@ def test_point_predictions_of_the_interval_engine_are_the_models(case) -> None:
     )
 
 
+def test_a_chunk_puts_together_the_p_alive_of_its_histories_to_the_bit(case) -> None:
+    # each chunk evaluates the (x, age) pairs its histories use; everyone, every pair
+    frame, purchase, spend = case
+    data = _Histories.of(*columns(frame), 1.0, _Schedule.of(**HORIZON))
+    whole = _predict(purchase, spend, data, data.everyone()).p_alive
+    chunks = list(data.chunks(500))
+    assert len(chunks) > 3
+    for chunk in chunks:
+        np.testing.assert_array_equal(_predict(purchase, spend, data, chunk).p_alive, whole[chunk.histories])
+    assert data.ages.x.size < 2 * data.n_histories  # histories share their pairs
+
+
 def test_customer_intervals_contain_the_point_predictions(case) -> None:
     frame, purchase, spend = case
     draws = draw_parameters(purchase, spend, draws=200, seed=1)

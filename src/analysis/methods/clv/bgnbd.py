@@ -332,16 +332,17 @@ class BetaGeoModel(PurchaseModel):
         x, t_x, age = _validate_rfm(frequency, recency, T)
         return 1.0 / (1.0 + np.exp(self._log_odds_dead(x, t_x, age)))
 
-    def _log_odds_dead(self, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
+    def _log_odds_dead_of_pairs(
+        self, pair_x: np.ndarray, pair_age: np.ndarray, of_age: np.ndarray, of_recency: np.ndarray
+    ) -> np.ndarray:
+        """``log(a / (b + x - 1)) + (r + x) log((alpha + T) / (alpha + t_x))``, ``-inf`` without repeat
+        purchases (see :meth:`~analysis.methods.clv.fitting.PurchaseModel._log_odds_dead_of_pairs`)."""
         r, alpha, a, b = self._theta()
-        repeat = x > 0
-        x_safe = np.where(repeat, x, 1.0)
-        log_odds = (
-            np.log(a)
-            - np.log(b + x_safe - 1)
-            + (r + x) * (np.log(alpha + age) - np.log(alpha + t_x))
-        )
-        return np.where(repeat, log_odds, -np.inf)
+        repeat = pair_x > 0
+        log_age = np.log(alpha + pair_age)
+        # -inf plus the finite age term stays -inf: P(alive) = 1 without a repeat purchase
+        of_x = np.where(repeat, np.log(a) - np.log(b + np.where(repeat, pair_x, 1.0) - 1), -np.inf)
+        return of_x[of_age] + (r + pair_x)[of_age] * (log_age[of_age] - log_age[of_recency])
 
     def conditional_expected_purchases(
         self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike

@@ -597,6 +597,24 @@ class PurchaseModel:
     def __init__(self, time_unit: str = "days") -> None:
         self.time_unit = time_unit
 
+    def _log_odds_dead(self, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """``log[P(dropped out) / P(alive)]`` of the histories ``(x, t_x, T = age)`` (arrays that broadcast)."""
+        x, t_x, age = np.broadcast_arrays(x, t_x, age)
+        n, x_flat = x.size, x.ravel()
+        histories = np.arange(n)
+        log_odds = self._log_odds_dead_of_pairs(
+            np.concatenate([x_flat, x_flat]), np.concatenate([age.ravel(), t_x.ravel()]), histories, histories + n
+        )
+        return log_odds.reshape(x.shape)
+
+    def _log_odds_dead_of_pairs(
+        self, pair_x: np.ndarray, pair_age: np.ndarray, of_age: np.ndarray, of_recency: np.ndarray
+    ) -> np.ndarray:
+        """:meth:`_log_odds_dead` of the histories whose ``(x, T)`` is pair ``of_age`` and ``(x, t_x)`` pair
+        ``of_recency`` of ``(pair_x, pair_age)``: each term of one ``(x, age)`` is evaluated once per pair
+        (customers share far fewer pairs than histories), each history's value is the same."""
+        raise NotImplementedError
+
     def conditional_expected_number_of_purchases_up_to_time(
         self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
     ) -> np.ndarray:

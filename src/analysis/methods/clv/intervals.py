@@ -46,9 +46,10 @@ model is the right one (the holdout check, :func:`holdout_comparison`, speaks to
 Memory and speed
 ----------------
 Customers are reduced once to their distinct histories ``(x, t_x, T)`` and distinct ``(x, T)``
-pairs. P(alive) is evaluated per history; the expected purchases of a customer alive at ``T`` (the
-hypergeometric terms, the costly part) depend on ``(x, T)`` only and are evaluated once per pair
-and period end; spend and margin per customer. Per-customer intervals need every draw of a
+pairs. P(alive) is put together per history from its terms of one age (a logarithm; for Pareto/NBD
+a hypergeometric tail), evaluated once per distinct ``(x, T)`` or ``(x, t_x)``; the expected
+purchases of a customer alive at ``T`` (the hypergeometric terms, the costly part) depend on
+``(x, T)`` only and are evaluated once per pair and period end; spend and margin per customer. Per-customer intervals need every draw of a
 customer, so they run over chunks of ``chunk_size`` customers (sorted by history, so a chunk's
 histories and pairs are contiguous), each holding a ``draws x chunk`` matrix, never
 ``draws x customers``. Group totals and tier membership need every customer under one draw, so
@@ -276,14 +277,16 @@ def _quantile_levels(level: float) -> tuple[float, float]:
 class _Histories:
     """Customers reduced for repeated evaluation: distinct histories and ``(x, T)`` pairs.
 
-    ``histories`` are the distinct ``(x, T, t_x)`` rows, sorted, so the histories of one ``(x, T)``
+    The histories are the distinct ``(x, T, t_x)`` rows, sorted, so the histories of one ``(x, T)``
     pair are contiguous and ``pair_of_history`` is non-decreasing; ``order`` sorts the customers by
-    history, so a run of customers in that order covers a contiguous range of both.
+    history, so a run of customers in that order covers a contiguous range of both. A history is
+    kept as its two pairs (``ages``), not as its values.
     """
 
-    histories: np.ndarray  # (H, 3): x, T, t_x
+    n_histories: int
     pairs: np.ndarray  # (Q, 2): x, T
     pair_of_history: np.ndarray  # (H,)
+    ages: _AgePairs  # the distinct (x, T) and (x, t_x) of the histories, for P(alive)
     history_of_customer: np.ndarray  # (n,)
     order: np.ndarray  # (n,) customers sorted by history
     spend_frequency: np.ndarray  # (n,)
@@ -321,9 +324,10 @@ class _Histories:
         histories, history_of_customer = _distinct_rows([x, age, t_x])
         pairs, pair_of_history = _distinct_rows([histories[:, 0], histories[:, 1]])
         return cls(
-            histories=histories,
+            n_histories=len(histories),
             pairs=pairs,
             pair_of_history=pair_of_history,
+            ages=_AgePairs.of(histories),
             history_of_customer=history_of_customer,
             order=np.argsort(history_of_customer, kind="stable"),
             spend_frequency=np.asarray(spend_x, dtype=float),
@@ -343,20 +347,48 @@ class _Histories:
 
     def everyone(self) -> _Chunk:
         """All customers as one chunk (input order), for the draw-by-draw passes."""
-        return self._chunk(slice(None), self.history_of_customer, 0, self.histories.shape[0])
+        return self._chunk(slice(None), self.history_of_customer, 0, self.n_histories)
 
     def _chunk(self, rows: np.ndarray | slice, history: np.ndarray, first: int, stop: int) -> _Chunk:
         pairs = slice(int(self.pair_of_history[first]), int(self.pair_of_history[stop - 1]) + 1)
+        age_pairs, of_age, of_recency = self.ages.of_histories(slice(first, stop))
         return _Chunk(
             rows=rows,
             histories=slice(first, stop),
             pairs=pairs,
             local_history=history - first,
             local_pair=self.pair_of_history[first:stop] - pairs.start,
+            age_pairs=age_pairs,
+            local_of_age=of_age,
+            local_of_recency=of_recency,
             spend_frequency=self.spend_frequency[rows],
             monetary_value=self.monetary_value[rows],
             margin=self.margin[rows],
         )
+
+
+@dataclass(frozen=True)
+class _AgePairs:
+    """The distinct pairs ``(x, age)`` among the histories' ``(x, T)`` and ``(x, t_x)``, sorted: P(alive)'s
+    terms of one age (a logarithm; Pareto/NBD's hypergeometric tail) are evaluated once per pair."""
+
+    x: np.ndarray  # (P,)
+    age: np.ndarray  # (P,)
+    of_age: np.ndarray  # (H,) each history's pair (x, T)
+    of_recency: np.ndarray  # (H,) each history's pair (x, t_x)
+
+    @classmethod
+    def of(cls, histories: np.ndarray) -> _AgePairs:
+        x, age, t_x = histories.T
+        pairs, pair = _distinct_rows([np.concatenate([x, x]), np.concatenate([age, t_x])])
+        pair = pair.astype(np.int32 if len(pairs) < 2**31 else np.int64)  # kept per history: half the memory
+        return cls(pairs[:, 0], pairs[:, 1], pair[: x.size], pair[x.size :])
+
+    def of_histories(self, histories: slice) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The pairs the histories use, and each history's two pairs among them."""
+        of_age, of_recency = self.of_age[histories], self.of_recency[histories]
+        used, among = np.unique(np.concatenate([of_age, of_recency]), return_inverse=True)
+        return used, among[: of_age.size], among[of_age.size :]
 
 
 @dataclass(frozen=True)
@@ -368,6 +400,9 @@ class _Chunk:
     pairs: slice  # range of (x, T) pairs those histories use
     local_history: np.ndarray  # each row's history, counted from histories.start
     local_pair: np.ndarray  # each history's pair, counted from pairs.start
+    age_pairs: np.ndarray  # the (x, age) pairs (_AgePairs) those histories use
+    local_of_age: np.ndarray  # each history's (x, T) and (x, t_x) among them
+    local_of_recency: np.ndarray
     # the rows' spend inputs and margin, gathered once: every draw reads them
     spend_frequency: np.ndarray
     monetary_value: np.ndarray
@@ -395,11 +430,13 @@ def _predict(
     of each period's expected purchases (``E[Y(t)] = P(alive) * E_alive(t)``). ``discounted``, the
     sum per pair of the chunk (:class:`PairTerms`), when known: then only the CLV is computed.
     """
-    x, age, t_x = data.histories[chunk.histories].T
     schedule = data.schedule
     with np.errstate(all="ignore"):
         # the models' prediction formulas on inputs checked once (_Histories.of), not per draw
-        alive = special.expit(-purchase._log_odds_dead(x, t_x, age))
+        ages = data.ages
+        alive = special.expit(-purchase._log_odds_dead_of_pairs(
+            ages.x[chunk.age_pairs], ages.age[chunk.age_pairs], chunk.local_of_age, chunk.local_of_recency
+        ))
         purchases = None
         pair = chunk.local_pair
         if discounted is None:

@@ -265,15 +265,18 @@ class ParetoNBDModel(PurchaseModel):
         return tuple(self.params_[k] for k in self.parameter_names)  # type: ignore[return-value]
 
     # -------------------------------------------------------------------------------- predictions
-    def _log_odds_dead(self, x: np.ndarray, t_x: np.ndarray, age: np.ndarray) -> np.ndarray:
-        """``log[P(dropped out) / P(alive)]`` given the history: the two terms of the likelihood."""
+    def _log_odds_dead_of_pairs(
+        self, pair_x: np.ndarray, pair_age: np.ndarray, of_age: np.ndarray, of_recency: np.ndarray
+    ) -> np.ndarray:
+        """The two terms of the likelihood, dropped out in ``(t_x, T]`` against alive at ``T``, with the
+        hypergeometric tail once per pair (see
+        :meth:`~analysis.methods.clv.fitting.PurchaseModel._log_odds_dead_of_pairs`)."""
         params = self._theta()
         r, alpha, s, beta = params
-        log_alive = -(r + x) * np.log(alpha + age) - s * np.log(beta + age)
-        log_dead = _log_dropout_term(
-            params, x, _log_tail(params, x, t_x), _log_tail(params, x, age)
-        )
-        return log_dead - log_alive
+        tail = _log_tail(params, pair_x, pair_age)
+        log_alive = -(r + pair_x) * np.log(alpha + pair_age) - s * np.log(beta + pair_age)
+        log_dead = _log_dropout_term(params, pair_x[of_age], tail[of_recency], tail[of_age])
+        return log_dead - log_alive[of_age]
 
     def conditional_probability_alive(
         self, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
