@@ -161,13 +161,8 @@ def purchase_mix(
     missing values form the category :data:`MISSING_CATEGORY`. Transactions of customers absent from
     ``customers`` are left out; their row count is in ``result.attrs["unmatched_rows"]``.
     """
-    tier = _tiers(customers)
+    ids, tier = _tiered_ids(customers)
     _require(transactions, ["customer_id", column, value], "transactions")
-    ids = customers["customer_id"].astype("string")
-    if ids.duplicated().any():
-        raise ProfileError(
-            "customer_id repeats in the customers table; it must hold one row per customer"
-        )
     tx_tier = _tier_of_rows(ids, tier, transactions["customer_id"].astype("string"))
     matched = tx_tier.notna()
     category = transactions[column].astype("string").fillna(MISSING_CATEGORY)
@@ -188,6 +183,15 @@ def _shares(sums: pd.DataFrame, tier: pd.Series, unmatched_rows: int) -> pd.Data
     shares = sums.div(totals.where(totals != 0), axis=0)
     shares.attrs["unmatched_rows"] = unmatched_rows
     return shares
+
+
+def _tiered_ids(customers: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The customers' ids as text, checked to be one row per customer, and their tiers."""
+    tier = _tiers(customers)
+    ids = customers["customer_id"].astype("string")
+    if ids.duplicated().any():
+        raise ProfileError("customer_id repeats in the customers table; it must hold one row per customer")
+    return ids, tier
 
 
 def _tier_of_rows(ids: pd.Series, tier: pd.Series, row_ids: pd.Series) -> pd.Series:
@@ -215,10 +219,7 @@ def tier_purchase_mix(
     The sums are the engine's (Kahan-compensated ``fsum``), so they equal :func:`purchase_mix`'s to
     float rounding, not to the bit.
     """
-    tier = _tiers(customers)
-    ids = customers["customer_id"].astype("string")
-    if ids.duplicated().any():
-        raise ProfileError("customer_id repeats in the customers table; it must hold one row per customer")
+    ids, tier = _tiered_ids(customers)
     tiers = pa.table({"customer_id": pa.array(ids, type=pa.string()), "tier": pa.array(tier.to_numpy())})
     with duckdb_session(memory_limit) as con:
         rows = con.read_parquet(parquet_source(transactions_path))
