@@ -585,10 +585,12 @@ class ChurnModel:
             self._train(training_strata)
             self.validation_ = self.validation_.assign(churn_probability=self.predict_proba(self.validation_))
             scoring_rows = at_as_of.result()
-        self.scores_ = pd.DataFrame(
-            {"customer_id": scoring_rows["customer_id"], "churn_probability": self.predict_proba(scoring_rows)}
-        )
-        self.validation_report_ = self._validate(p_alive_at_validation_cutoff)
+        # the validation's figures (one core) beside everybody's scores (every core)
+        with beside(self._validate, p_alive_at_validation_cutoff) as validated:
+            self.scores_ = pd.DataFrame(
+                {"customer_id": scoring_rows["customer_id"], "churn_probability": self.predict_proba(scoring_rows)}
+            )
+        self.validation_report_ = validated.result()
         return self
 
     def _train(self, training_strata: pd.Series | None) -> None:
