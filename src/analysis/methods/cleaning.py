@@ -147,6 +147,10 @@ class CleanResult:
     quality: dict[str, Any] = field(default_factory=dict)
     written: WrittenRows | None = None
 
+    def customer_ids(self) -> pa.Array:
+        """The kept rows' distinct customer ids, missing ones left out, as Arrow text."""
+        return self.written.customer_ids if self.kept is None else distinct_ids(self.kept["customer_id"])
+
 
 @dataclass(frozen=True)
 class Privacy:

@@ -33,7 +33,6 @@ from analysis.methods.cleaning import (
     clean_transactions,
 )
 from analysis.methods.cleaning_batches import started_workers
-from analysis.methods.codes import distinct_ids
 from analysis.methods.duckdb_session import duckdb_session, parquet_source
 from analysis.methods.ids import PaddingReference
 from analysis.stages.rfm_clv import require_purchase_rows
@@ -146,8 +145,8 @@ def add_join_rates(results: dict[str, CleanResult]) -> None:
     share_in_transactions}``, plus ``in_master`` / ``share_in_master`` with a master.
     """
     # each input's distinct ids once: the transactions' serve as customers and as reference
-    ids = {name: result.written.customer_ids if result.kept is None else distinct_ids(result.kept["customer_id"])
-           for name, result in results.items() if name in ("transactions", "customers", "surveys", "complaints")}
+    ids = {name: result.customer_ids() for name, result in results.items()
+           if name in ("transactions", "customers", "surveys", "complaints")}
     labels = {"transactions": "transactions", "customers": "master"}  # the references, as the keys name them
     pairs = [(name, reference) for name in ("transactions", "surveys", "complaints") if name in ids
              for reference in labels if reference in ids and reference != name]
