@@ -418,6 +418,41 @@ def test_worker_processes_clean_as_one_process_does():
     assert pooled.quality == whole.quality
 
 
+@pytest.mark.parametrize("case", ["quoted line break", "gb18030", "header only"])
+def test_workers_read_their_own_blocks_and_hand_the_rest_over_as_text(tmp_path, monkeypatch, case):
+    """Workers read plain UTF-8 blocks from the file themselves; from the first block that is not plain
+    (a quoted line break in the third), this process reads the rest as text and hands it over; a file
+    in another encoding is read as text throughout. The same result as one process reading it whole."""
+    from analysis.methods.cleaning_batches import clean_transactions_in_batches
+    from analysis.methods.loading import DelimitedBatches
+
+    rows = [f"{i:04d},A{i},2024-03-{1 + i % 28:02d},{i}.5,1,办公设备,直销,1\r\n" for i in range(1, 40)]
+    header = "客户编号,订单编号,订单日期,金额,数量,产品类别,销售渠道,成本\r\n"
+    body = {"quoted line break": [*rows[:12], '0077,"B\nC",2024-03-05,7,1,办公设备,直销,1\r\n', *rows[12:]],
+            "gb18030": rows, "header only": []}[case]
+    path = tmp_path / "transactions.csv"
+    path.write_text(header + "".join(body), encoding="gb18030" if case == "gb18030" else "utf-8", newline="")
+    spec = InputFile(path=path, columns=SAMPLE_COLUMNS)
+    period, cleaning = Period(start=date(2024, 1, 1), end=date(2024, 12, 31)), Cleaning()
+    as_text_from = []
+    batches = DelimitedBatches.batches
+
+    def spied(self, start=None):
+        as_text_from.append(None if start is None else start.first)
+        return batches(self, start)
+
+    monkeypatch.setattr(DelimitedBatches, "batches", spied)
+    whole = clean_transactions(spec, period, cleaning, rows_per_batch=0)
+    as_text_from.clear()
+    pooled = clean_transactions_in_batches(spec, period, cleaning, delimited_batches(spec, "transactions", 5), workers=2)
+    # the header is line 1: the blocks of 5 lines start at lines 2, 7 and 12, the third holding the line break
+    assert as_text_from == {"quoted line break": [12], "gb18030": [None], "header only": [None]}[case]
+    pd.testing.assert_frame_equal(pooled.kept, whole.kept)
+    pd.testing.assert_frame_equal(pooled.quarantine, whole.quarantine)
+    assert pooled.quality == whole.quality
+    assert len(whole.kept) == {"quoted line break": 40, "gb18030": 39, "header only": 0}[case]
+
+
 def test_workers_started_ahead_clean_as_one_process_does_and_are_shut_down(monkeypatch):
     """Stage 1 starts the workers while it cleans the other inputs: the same result, and no worker
     left once the cleaning is done or the block ends in an error before it."""

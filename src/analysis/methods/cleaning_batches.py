@@ -14,7 +14,8 @@ row gets the reason, detail and typed values it gets when the file is read whole
    to an Arrow file (for the quarantine's raw text; read back memory-mapped, a few rows at a time),
    its typed columns and per-row flags to a parquet part, in a temporary folder; only a 64-bit hash
    of each row's text is kept in memory. On a large file this runs in worker processes, one per
-   core, while this process reads the next batches (:func:`worker_count`); :func:`started_workers`
+   core (:func:`worker_count`), each reading its own batches' bytes from the file where it can
+   (:class:`~analysis.methods.loading.ByteBlock`); :func:`started_workers`
    starts them while this process does other work (stage 1 cleans the customer master first). The folder is named
    with the process id: a run killed before it could
    remove it (SIGKILL, out of memory) leaves it behind, and the next cleaning removes the folders of
@@ -46,7 +47,7 @@ import shutil
 import tempfile
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache, partial
@@ -81,6 +82,7 @@ from analysis.methods.ids import (
 )
 from analysis.methods.loading import (
     SOURCE_ROW,
+    ByteBlock,
     DelimitedBatches,
     InputFileError,
     detect_format,
@@ -237,8 +239,8 @@ def clean_transactions_in_batches(
         hashes, compact = [], []
         names: list[str] = []
         book = MasterBook.of(known_ids)
-        for raw, done in _batches_done(read, _BatchWork(Path(folder), spec, cleaning, reference, book), workers):
-            names = list(raw.columns)
+        for done in _batches_done(read, _BatchWork(Path(folder), spec, cleaning, reference, book), workers):
+            names = done.names
             parts.adopt(done.raw, done.typed, done.rows)
             hashes.append(done.hashes)
             compact.append(done.compact)
@@ -249,8 +251,10 @@ def clean_transactions_in_batches(
 
 @dataclass(frozen=True)
 class _BatchDone:
-    """What the row-level work on one batch leaves: its two parts, its rows' hashes and compact columns."""
+    """What the row-level work on one batch leaves: its two parts, its rows' hashes and compact columns,
+    and the names of the batch's columns."""
 
+    names: list[str]
     raw: Path
     typed: Path
     rows: int
@@ -283,7 +287,7 @@ class _BatchWork:
         compact = typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy())
         if self.book is not None:
             compact["_book_code"] = self.book.codes(typed["customer_id"])
-        return _BatchDone(raw_path, typed_path, len(raw), hashes, compact)
+        return _BatchDone(list(raw.columns), raw_path, typed_path, len(raw), hashes, compact)
 
 
 def _row_hashes(cells: pd.DataFrame) -> np.ndarray:
@@ -293,32 +297,61 @@ def _row_hashes(cells: pd.DataFrame) -> np.ndarray:
     return hashes([column.cast(pa.large_string()) for column in table.columns], threads=1)
 
 
-def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int | Workers) -> Iterator[tuple[pd.DataFrame, _BatchDone]]:
+def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int | Workers) -> Iterator[_BatchDone]:
     """Each batch of ``read`` with its work done, in file order.
 
-    With ``workers`` > 1, or started workers, the work runs in the worker processes while this one
-    reads the next batches (at most one batch per worker and one more are in flight, so memory stays
-    bounded); otherwise here. The workers are shut down once the batches are done: the memory they
+    With ``workers`` > 1, or started workers, the work runs in the worker processes (at most one
+    batch per worker and one more are in flight, so memory stays bounded), and so does the reading
+    of a UTF-8 file's plain blocks: each worker reads its block's bytes from the file (a
+    :class:`~analysis.methods.loading.ByteBlock`), so that this process neither parses the text
+    nor hands it over. From the first block that is not plain, this process reads the rest as text
+    (:meth:`~analysis.methods.loading.DelimitedBatches.batches`) and hands each batch over.
+    Otherwise all runs here. The workers are shut down once the batches are done: the memory they
     hold is then free for the checks across rows.
     """
     if isinstance(workers, int) and workers <= 1:
         for number, raw in enumerate(read.batches()):
-            yield raw, work(number, raw)
+            yield work(number, raw)
         return
     workers = Workers.start(workers) if isinstance(workers, int) else workers
     # the work reaches each worker once, through a file: started workers were started without it
     work_file = work.folder / "work.pickle"
     work_file.write_bytes(pickle.dumps(work))
     with workers.pool as pool:
-        pending: deque[tuple[pd.DataFrame, Future[_BatchDone]]] = deque()
-        for number, raw in enumerate(read.batches()):
-            pending.append((raw.iloc[:0], pool.submit(_work_in_worker, work_file, number, raw)))
-            while len(pending) > workers.count:
-                head, future = pending.popleft()
-                yield head, future.result()
+        as_text_from: ByteBlock | None = None
+        blocks = read.byte_blocks()
+        number = 0
+        if blocks is not None:
+            tasks = ((_block_in_worker, work_file, n, block) for n, block in enumerate(blocks))
+            with closing(_in_order(pool, tasks, workers.count)) as results:
+                for result in results:
+                    if isinstance(result, ByteBlock):  # not plain: read as text from here on
+                        as_text_from = result
+                        break
+                    yield result
+                    number += 1
+            if as_text_from is None and number:
+                return
+        tasks = ((_work_in_worker, work_file, n, raw) for n, raw in enumerate(read.batches(as_text_from), start=number))
+        yield from _in_order(pool, tasks, workers.count)
+
+
+def _in_order(pool: Executor, tasks: Iterator[tuple], ahead: int) -> Iterator[Any]:
+    """The results of ``tasks`` (a function and its arguments each) run by ``pool``, in order; a task is
+    taken when fewer than ``ahead`` + 1 are in flight. Closed early, it cancels the tasks not started
+    and waits for those running: their results are dropped (their parts are written again)."""
+    pending: deque[Future] = deque()
+    try:
+        for task in tasks:
+            pending.append(pool.submit(*task))
+            while len(pending) > ahead:
+                yield pending.popleft().result()
         while pending:
-            head, future = pending.popleft()
-            yield head, future.result()
+            yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        wait(pending)
 
 
 @dataclass(frozen=True)
@@ -368,6 +401,12 @@ def _work_from(work_file: Path) -> _BatchWork:
 
 def _work_in_worker(work_file: Path, number: int, raw: pd.DataFrame) -> _BatchDone:
     return _work_from(work_file)(number, raw)
+
+
+def _block_in_worker(work_file: Path, number: int, block: ByteBlock) -> _BatchDone | ByteBlock:
+    """The work on a block the worker reads itself; the block, when it is not plain (read as text from there on)."""
+    raw = block.frame()
+    return block if raw is None else _work_in_worker(work_file, number, raw)
 
 
 def worker_count(path: Path) -> int:

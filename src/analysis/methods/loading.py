@@ -517,8 +517,20 @@ def _columns_frame(columns: Sequence[pa.Array], numbers: Sequence[int], names: l
 
 
 def _text_column(array: pa.Array) -> pd.Series:
-    """An Arrow text column as a frame's column, empty cells missing (NA)."""
-    array = pc.if_else(pc.equal(array, ""), pa.scalar(None, pa.large_string()), array)
+    """An Arrow text column (``large_string``) as a frame's column, empty cells missing (NA).
+
+    A cell is empty where its offsets are equal: those cells are marked missing on the same text and
+    offsets, which are not copied as a comparison of every cell would have them.
+    """
+    _, offsets, text = array.buffers()
+    ends = np.frombuffer(offsets, dtype=np.int64)[array.offset: array.offset + len(array) + 1]
+    filled = ends[1:] != ends[:-1]
+    if array.null_count:
+        filled &= array.is_valid().to_numpy(zero_copy_only=False)
+    if not filled.all():
+        # the validity bits count from the buffers' start, as the offsets do
+        validity = pa.array(np.concatenate([np.ones(array.offset, dtype=bool), filled])).buffers()[1]
+        array = pa.LargeStringArray.from_buffers(len(array), offsets, text, validity, offset=array.offset)
     return pd.Series(pd.array(array, dtype="string"))
 
 
@@ -936,32 +948,118 @@ class DelimitedBatches:
         """The rows set aside while reading (:data:`REJECTED_COLUMNS`), by row number; complete once every batch is read."""
         return _raw_input(pd.DataFrame(), self.rejected, self.read_as, delimited=True, headers=self.headers).rejected
 
-    def batches(self) -> Iterator[pd.DataFrame]:
-        """The file's rows below the header, a block of about ``rows_per_batch`` lines at a time (at least one frame, maybe empty)."""
-        self.rejected.clear()
-        ctx = _Context(self.spec, self.table)
-        with open(self.spec.path, encoding=self.encoding, newline="") as text, open(self.spec.path, "rb") as raw:
-            # the header rows through csv as read_input reads them; csv pulls one line at a time, so
-            # ``text`` stands just past the header's last line
-            rows = _csv_rows(text, self.sep, ctx)
-            header = None
-            for _ in range(self.rows_before_body):
-                header = next(rows)
-            assert header is not None and header.number == self.header_number
-            body = _body_offset(raw, self.encoding, header.last)
-            blocks = (_body_blocks(text, header, self.sep, ctx, self.rows_per_batch) if body is None
-                      else _byte_body_blocks(raw, header, self.sep, ctx, self.rows_per_batch))
-            yielded = False
-            for frame, malformed in blocks:
-                self.rejected.extend(malformed)
-                if len(frame) or not yielded:
-                    frame.attrs.update(read_as=self.read_as, delimited=True)
-                    yielded = True
-                    yield frame
-            if not yielded:
-                frame, _ = _frame([header], 0, lines=[])
+    def batches(self, start: ByteBlock | None = None) -> Iterator[pd.DataFrame]:
+        """The file's rows below the header, a block of about ``rows_per_batch`` lines at a time (at least one frame, maybe empty).
+
+        A UTF-8 file is read as :meth:`byte_blocks`, each framed by :meth:`ByteBlock.frame`, up to the
+        first block that is not plain; from there on (or from ``start``, a block of :meth:`byte_blocks`
+        that is not plain), and throughout a file in another encoding, the lines are read as text
+        (:func:`_body_blocks`).
+        """
+        yielded = False
+        for frame in self._frames(start):
+            if len(frame) or not yielded:
                 frame.attrs.update(read_as=self.read_as, delimited=True)
+                yielded = True
                 yield frame
+        if not yielded:
+            with self._body_as_text() as (_, header):
+                frame, _ = _frame([header], 0, lines=[])
+            frame.attrs.update(read_as=self.read_as, delimited=True)
+            yield frame
+
+    def byte_blocks(self) -> Iterator[ByteBlock] | None:
+        """The body of a UTF-8 file as blocks of ``rows_per_batch`` lines, each framed where it is read
+        (a worker process reads its own); None when the body is not to be read as bytes (:func:`_body_offset`).
+        Reading starts here: the rows set aside so far are forgotten."""
+        self.rejected.clear()
+        with open(self.spec.path, encoding=self.encoding, newline="") as text, open(self.spec.path, "rb") as raw:
+            header = self._header(text)
+            body = _body_offset(raw, self.encoding, header.last)
+        return None if body is None else self._blocks_at(body, header)
+
+    def _blocks_at(self, offset: int, header: _Row) -> Iterator[ByteBlock]:
+        with open(self.spec.path, "rb") as raw:
+            raw.seek(offset)
+            first = header.last + 1
+            while True:
+                start = raw.tell()
+                size, lines = _next_lines_span(raw, self.rows_per_batch)
+                if not size:
+                    return
+                yield ByteBlock(self.spec.path, start, size, first, lines, self.sep, header)
+                first += lines
+
+    def _frames(self, start: ByteBlock | None) -> Iterator[pd.DataFrame]:
+        """The frames of :meth:`batches`, empty ones included."""
+        if start is None:
+            blocks = self.byte_blocks()
+            if blocks is None:
+                with self._body_as_text() as (text, header):
+                    yield from self._text_frames(text, header)
+                return
+            for block in blocks:
+                frame = block.frame()
+                if frame is None:
+                    start = block
+                    break
+                yield frame
+            else:
+                return
+        with open(self.spec.path, "rb") as raw:
+            raw.seek(start.offset)
+            # utf-8, not utf-8-sig: a byte-order mark only counts at the start of the file
+            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
+            yield from self._text_frames(text, start.header._replace(last=start.first - 1))
+
+    def _text_frames(self, text: Iterator[str], header: _Row) -> Iterator[pd.DataFrame]:
+        """The frames of ``text`` (standing just past line ``header.last``) by :func:`_body_blocks`; their malformed lines go to ``rejected``."""
+        for frame, malformed in _body_blocks(text, header, self.sep, _Context(self.spec, self.table), self.rows_per_batch):
+            self.rejected.extend(malformed)
+            yield frame
+
+    @contextmanager
+    def _body_as_text(self) -> Iterator[tuple[Iterator[str], _Row]]:
+        """The file as text standing just past the header, and the header."""
+        with open(self.spec.path, encoding=self.encoding, newline="") as text:
+            yield text, self._header(text)
+
+    def _header(self, text: Iterator[str]) -> _Row:
+        """The header row, read through csv as read_input reads it; csv pulls one line at a time, so
+        ``text`` then stands just past the header's last line."""
+        rows = _csv_rows(text, self.sep, _Context(self.spec, self.table))
+        header = None
+        for _ in range(self.rows_before_body):
+            header = next(rows)
+        assert header is not None and header.number == self.header_number
+        return header
+
+
+@dataclass(frozen=True)
+class ByteBlock:
+    """``lines`` whole lines of a UTF-8 file (``size`` bytes from byte ``offset``), the first on line
+    ``first``, below ``header``: a batch of :meth:`DelimitedBatches.byte_blocks`, small to hand to
+    another process, which reads the bytes itself."""
+
+    path: Path
+    offset: int
+    size: int
+    first: int
+    lines: int
+    sep: str
+    header: _Row
+
+    def frame(self) -> pd.DataFrame | None:
+        """The block's rows, read by Arrow's csv parser as they are (not decoded into lines and encoded
+        again) when the block is plain (:func:`_arrow_bytes_frame`), and holds no carriage return that
+        does not end a line (text mode ends a line there); None otherwise: this block and the rest of
+        the file are then read as text (:meth:`DelimitedBatches.batches` from it)."""
+        with open(self.path, "rb") as raw:
+            raw.seek(self.offset)
+            data = raw.read(self.size)
+        if not _lines_end_at_newlines(data):
+            return None
+        return _arrow_bytes_frame(data, self.lines, self.first, self.sep, self.header)
 
 
 def _body_blocks(
@@ -990,34 +1088,6 @@ def _body_blocks(
         yield frame, malformed
 
 
-def _byte_body_blocks(
-    raw: io.BufferedReader, header: _Row, sep: str, ctx: _Context, size: int
-) -> Iterator[tuple[pd.DataFrame, list[tuple[int, str, str]]]]:
-    """:func:`_body_blocks` of a UTF-8 file from its bytes (``raw`` stands just past the header's
-    last line, :func:`_body_offset`): the same blocks of ``size`` lines, each plain one handed to
-    Arrow's csv parser as it is, without being decoded into lines and encoded again.
-
-    From the first block that is not plain (or holds a carriage return that does not end a line:
-    text mode ends a line there), that block and the rest of the file are read as text by
-    :func:`_body_blocks`, as before.
-    """
-    lines_done = header.last
-    while True:
-        start = raw.tell()
-        data, lines = _next_lines(raw, size)
-        if not data:
-            return
-        frame = _arrow_bytes_frame(data, lines, lines_done + 1, sep, header) if _lines_end_at_newlines(data) else None
-        if frame is None:
-            raw.seek(start)
-            # utf-8, not utf-8-sig: a byte-order mark only counts at the start of the file
-            text = io.TextIOWrapper(raw, encoding="utf-8", newline="")
-            yield from _body_blocks(text, header._replace(last=lines_done), sep, ctx, size)
-            return
-        lines_done += lines
-        yield frame, []
-
-
 def _body_offset(raw: io.BufferedReader, encoding: str, lines_before: int) -> int | None:
     """Where the body starts in bytes (past the first ``lines_before`` lines), with ``raw`` moved
     there; None (``raw`` unmoved) when the body is not to be read as bytes: the encoding is not
@@ -1035,31 +1105,29 @@ def _body_offset(raw: io.BufferedReader, encoding: str, lines_before: int) -> in
 def _lines_end_at_newlines(data: bytes) -> bool:
     """Whether every carriage return in ``data`` comes before a ``\\n``: then text mode ends lines
     where ``\\n`` does (a lone ``\\r`` ends one too)."""
-    if b"\r" not in data:
-        return True
-    # a Windows export has a carriage return on every line: compared byte by byte by numpy, not counted twice
-    octets = np.frombuffer(data, dtype=np.uint8)
-    returns = octets == ord("\r")
-    return not returns[-1] and not np.any(returns[:-1] & (octets[1:] != ord("\n")))
+    # each "\r\n" holds one carriage return; two counts of a Windows export (one on every line) take
+    # half the time numpy takes to compare its bytes
+    returns = data.count(b"\r")
+    return not returns or returns == data.count(b"\r\n")
 
 
-def _next_lines(raw: io.BufferedReader, size: int) -> tuple[bytes, int]:
-    """The bytes of the next ``size`` lines of ``raw`` (lines ending at ``\\n``; fewer at the end of
-    the file, whose last line may have no line end) and how many lines they are; ``raw`` then stands
-    just past them."""
-    pieces: list[bytes] = []
+def _next_lines_span(raw: io.BufferedReader, size: int) -> tuple[int, int]:
+    """How many bytes the next ``size`` lines of ``raw`` take (lines ending at ``\\n``; fewer at the end
+    of the file, whose last line may have no line end), and how many lines they are; ``raw`` then
+    stands just past them."""
+    start = raw.tell()
     found = 0
+    last = b""
     while chunk := raw.read(_BLOCK_BYTES):
         ends = chunk.count(b"\n")
         if found + ends >= size:
             cut = int(np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == ord("\n"))[size - found - 1]) + 1
-            pieces.append(chunk[:cut])
             raw.seek(cut - len(chunk), io.SEEK_CUR)
-            return b"".join(pieces), size
-        pieces.append(chunk)
+            return raw.tell() - start, size
         found += ends
-    data = b"".join(pieces)
-    return data, found + (not data.endswith(b"\n"))
+        last = chunk[-1:]
+    size_read = raw.tell() - start
+    return size_read, found + (size_read > 0 and last != b"\n")
 
 
 def _arrow_block_frame(lines: list[str], first: int, sep: str, header: _Row) -> pd.DataFrame | None:
@@ -1117,7 +1185,10 @@ def _arrow_bytes_frame(data: bytes, lines: int, first: int, sep: str, header: _R
         if pc.max(pc.binary_length(column)).as_py() > limit and pc.max(pc.utf8_length(column)).as_py() > limit:
             return None
     numbers = np.arange(first, first + table.num_rows, dtype="int64")
-    return _columns_frame([table.column(i).combine_chunks() for i in range(len(names))], numbers, _column_names(names))
+    # one chunk each, as the parser read the block as one (block_size): taken as they are, not copied
+    columns = [table.column(i) for i in range(len(names))]
+    columns = [column.chunk(0) if column.num_chunks == 1 else column.combine_chunks() for column in columns]
+    return _columns_frame(columns, numbers, _column_names(names))
 
 
 @dataclass
