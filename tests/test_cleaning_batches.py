@@ -296,6 +296,12 @@ cell_text = st.lists(st.sampled_from([*CELL_PIECES, ",", ";", "|", "\r", "\n"]),
 cell = st.one_of(cell_text, cell_text.map(lambda text: '"' + text.replace('"', '""') + '"'), cell_text.map(lambda t: f'"{t}"'))
 
 
+# cells without line breaks, quoted or not: a block of them is mostly plain
+plain_text = st.lists(st.sampled_from([*CELL_PIECES, ",", ""]), max_size=4).map("".join)
+plain_cell = st.one_of(plain_text.filter(lambda text: "," not in text),
+                       plain_text.map(lambda text: '"' + text.replace('"', '""') + '"'))
+
+
 @st.composite
 def plain_looking_blocks(draw) -> tuple[str, list[str], list[str]]:
     """A separator, header cells (maybe trailing empty ones) and 1-4 lines, most of the header's width."""
@@ -327,6 +333,28 @@ def test_arrow_reads_a_plain_block_as_python_csv_does(block):
     want, malformed, last = python_block_frame(lines, 4, sep, header)
     assert malformed == [] and last == 3 + len(lines)
     pd.testing.assert_frame_equal(got, want)
+
+
+@settings(max_examples=examples(150), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(st.lists(plain_cell, min_size=3, max_size=3), min_size=4, max_size=40),
+       end=st.sampled_from(["\n", "\r\n"]), last_end=st.booleans(), picks=st.lists(st.integers(0, 39), min_size=1, max_size=10))
+def test_rows_read_again_from_a_block_are_the_rows_it_framed(tmp_path, cells, end, last_end, picks):
+    """The text of a few rows of a plain block is read again from their lines alone (the quarantine's
+    raw text): cells, missing cells and row numbers as the whole block's frame has them."""
+    path = tmp_path / "block.csv"
+    body = end.join(",".join(row) for row in cells) + (end if last_end else "")
+    path.write_text("客户编号,订单编号,金额" + end + body, encoding="utf-8", newline="")
+    read = delimited_batches(InputFile(path=path, columns={"客户编号": "customer_id"}), "transactions", 1000)
+    block = next(read.byte_blocks())
+    whole = block.frame()
+    assume(whole is not None)
+    # at most a quarter of the lines: more are taken from the whole frame
+    positions = np.unique(np.array([p for p in picks if p < block.lines], dtype=np.int64))[:block.lines // 4]
+    assume(len(positions))
+    got = block.rows(positions)
+    pd.testing.assert_frame_equal(got, whole.iloc[positions].reset_index(drop=True))
+    assert got.attrs == whole.attrs
 
 
 def test_a_block_with_a_cell_over_csvs_field_limit_goes_to_csv():

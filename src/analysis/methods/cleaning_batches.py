@@ -10,10 +10,11 @@ row gets the reason, detail and typed values it gets when the file is read whole
 
 1. **Row by row, per batch** (:data:`ROWS_PER_BATCH` rows, read by
    :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
-   repaired ids, the dates and the typed columns of the kept-row schema. The batch's text cells go
-   to an Arrow file (for the quarantine's raw text; read back memory-mapped, a few rows at a time),
-   its typed columns and per-row flags to a parquet part, in a temporary folder; only a 64-bit hash
-   of each row's text is kept in memory. On a large file this runs in worker processes, one per
+   repaired ids, the dates and the typed columns of the kept-row schema. The batch's typed columns
+   and per-row flags go to a parquet part in a temporary folder; only a 64-bit hash of each row's
+   text is kept in memory. The text of the few rows that need it (the quarantine's raw text) is read
+   again later: from the file, for a block read as bytes, else from an Arrow file of the batch's
+   cells written beside the part. On a large file this runs in worker processes, one per
    core (:func:`worker_count`), each reading its own batches' bytes from the file where it can
    (:class:`~analysis.methods.loading.ByteBlock`); :func:`started_workers`
    starts them while this process does other work (stage 1 cleans the customer master first). The folder is named
@@ -111,14 +112,19 @@ _MOSTLY_DISTINCT = ("order_id", "source_row", "amount", "gross_amount", "returne
 
 @dataclass
 class _Parts:
-    """The parts of one cleaning: the text of each batch (Arrow files) and its typed columns (parquet)."""
+    """The parts of one cleaning: the text of each batch and its typed columns (parquet files).
+
+    A batch's text is its block of the file (:class:`~analysis.methods.loading.ByteBlock`), whose
+    lines are read again for the few rows whose text is needed, or, for a batch read as text, an
+    Arrow file of its cells.
+    """
 
     folder: Path
-    raw: list[Path]
+    raw: list[Path | ByteBlock]
     typed: list[Path]
     sizes: list[int]
 
-    def adopt(self, raw: Path, typed: Path, rows: int) -> None:
+    def adopt(self, raw: Path | ByteBlock, typed: Path, rows: int) -> None:
         """Add a batch's parts (written by :class:`_BatchWork`), in file order."""
         self.raw.append(raw)
         self.typed.append(typed)
@@ -129,18 +135,21 @@ class _Parts:
 
         ``dictionary`` columns are read dictionary-encoded (pandas makes them categoricals).
         """
-        def whole(path: Path) -> pa.Table:
-            if kind == "raw":  # memory-mapped: only the rows kept are copied out
-                table = pa.ipc.open_file(pa.memory_map(str(path))).read_all()
-                return table if columns is None else table.select(columns)
-            return pq.read_table(path, columns=columns, read_dictionary=dictionary)
+        def rows(part: Path | ByteBlock, mask: np.ndarray) -> pa.Table:
+            if isinstance(part, ByteBlock):
+                table = pa.Table.from_pandas(part.rows(np.flatnonzero(mask)), preserve_index=False)
+            elif kind == "raw":  # memory-mapped: only the rows kept are copied out
+                table = pa.ipc.open_file(pa.memory_map(str(part))).read_all().filter(pa.array(mask))
+            else:
+                table = pq.read_table(part, columns=columns, read_dictionary=dictionary).filter(pa.array(mask))
+            return table if columns is None else table.select(columns)
 
         masks = [keep[start:stop] for start, stop in pairwise(np.cumsum([0, *self.sizes]))]
-        wanted = [(path, mask) for path, mask in zip(getattr(self, kind), masks, strict=True) if mask.any()]
+        wanted = [(part, mask) for part, mask in zip(getattr(self, kind), masks, strict=True) if mask.any()]
         # read and filtered on the usable cores: Arrow does both without the interpreter lock
-        tables = list(in_threads(lambda part: whole(part[0]).filter(pa.array(part[1])), wanted))
+        tables = list(in_threads(lambda item: rows(*item), wanted))
         if not tables:
-            return whole(getattr(self, kind)[0]).slice(0, 0)
+            return rows(getattr(self, kind)[0], np.zeros(self.sizes[0], dtype=bool))
         return pa.concat_tables(tables)
 
 
@@ -255,7 +264,7 @@ class _BatchDone:
     and the names of the batch's columns."""
 
     names: list[str]
-    raw: Path
+    raw: Path | ByteBlock
     typed: Path
     rows: int
     hashes: np.ndarray
@@ -272,22 +281,32 @@ class _BatchWork:
     reference: PaddingReference | None
     book: MasterBook | None
 
-    def __call__(self, number: int, raw: pd.DataFrame) -> _BatchDone:
+    def __call__(self, number: int, raw: pd.DataFrame, block: ByteBlock | None = None) -> _BatchDone:
+        """The work on ``raw``, the rows of ``block`` when they were read from it."""
         hashes = _row_hashes(raw.drop(columns=[SOURCE_ROW]))
         typed = _typed_batch(raw, self.spec, self.cleaning, self.reference)
-        raw_path, typed_path = self.folder / f"raw-{number:05d}.arrow", self.folder / f"typed-{number:05d}.parquet"
-        # the text only for the few rows set aside: Arrow's own format, written as it is held; the typed
-        # columns of every row kept are read back whole: parquet, smaller in memory as it is read
-        text = pa.Table.from_pandas(raw, preserve_index=False)
-        with pa.ipc.new_file(raw_path, text.schema) as file:
-            file.write_table(text)
+        typed_path = self.folder / f"typed-{number:05d}.parquet"
+        # the text is needed for the few rows set aside: a block's is in the file (writing it again cost
+        # a quarter of the work); a batch read as text has it written in Arrow's own format, as it is held
+        text_part: Path | ByteBlock | None = block
+        if text_part is None:
+            text_part = self.folder / f"raw-{number:05d}.arrow"
+            text = pa.Table.from_pandas(raw, preserve_index=False)
+            with pa.ipc.new_file(text_part, text.schema) as file:
+                file.write_table(text)
+        # the typed columns of every row kept are read back whole: parquet, smaller in memory as it is read;
         # lz4 writes fastest; dictionaries only for the columns read back as categoricals
         pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), typed_path, compression="lz4",
                        use_dictionary=_DICTIONARY_COLUMNS)
         compact = typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy())
         if self.book is not None:
             compact["_book_code"] = self.book.codes(typed["customer_id"])
-        return _BatchDone(list(raw.columns), raw_path, typed_path, len(raw), hashes, compact)
+        return _BatchDone(list(raw.columns), text_part, typed_path, len(raw), hashes, compact)
+
+    def on_block(self, number: int, block: ByteBlock) -> _BatchDone | ByteBlock:
+        """The work on a block, read here; the block, when it is not plain (read as text from there on)."""
+        raw = block.frame()
+        return block if raw is None else self(number, raw, block)
 
 
 def _row_hashes(cells: pd.DataFrame) -> np.ndarray:
@@ -300,40 +319,57 @@ def _row_hashes(cells: pd.DataFrame) -> np.ndarray:
 def _batches_done(read: DelimitedBatches, work: _BatchWork, workers: int | Workers) -> Iterator[_BatchDone]:
     """Each batch of ``read`` with its work done, in file order.
 
-    With ``workers`` > 1, or started workers, the work runs in the worker processes (at most one
-    batch per worker and one more are in flight, so memory stays bounded), and so does the reading
-    of a UTF-8 file's plain blocks: each worker reads its block's bytes from the file (a
-    :class:`~analysis.methods.loading.ByteBlock`), so that this process neither parses the text
-    nor hands it over. From the first block that is not plain, this process reads the rest as text
-    (:meth:`~analysis.methods.loading.DelimitedBatches.batches`) and hands each batch over.
-    Otherwise all runs here. The workers are shut down once the batches are done: the memory they
+    A UTF-8 file's plain blocks are read where their work is done
+    (:class:`~analysis.methods.loading.ByteBlock`): with ``workers`` > 1, or started workers, each
+    worker process reads its own from the file, so that this process neither parses the text nor
+    hands it over (at most one batch per worker and one more are in flight, so memory stays
+    bounded). From the first block that is not plain, and throughout a file in another encoding,
+    this process reads the rest as text (:meth:`~analysis.methods.loading.DelimitedBatches.batches`)
+    and hands each batch over. The workers are shut down once the batches are done: the memory they
     hold is then free for the checks across rows.
     """
     if isinstance(workers, int) and workers <= 1:
-        for number, raw in enumerate(read.batches()):
-            yield work(number, raw)
+        yield from _batches_by(_Here(), 0, work.on_block, work, read)
         return
     workers = Workers.start(workers) if isinstance(workers, int) else workers
     # the work reaches each worker once, through a file: started workers were started without it
     work_file = work.folder / "work.pickle"
     work_file.write_bytes(pickle.dumps(work))
     with workers.pool as pool:
-        as_text_from: ByteBlock | None = None
-        blocks = read.byte_blocks()
-        number = 0
-        if blocks is not None:
-            tasks = ((_block_in_worker, work_file, n, block) for n, block in enumerate(blocks))
-            with closing(_in_order(pool, tasks, workers.count)) as results:
-                for result in results:
-                    if isinstance(result, ByteBlock):  # not plain: read as text from here on
-                        as_text_from = result
-                        break
-                    yield result
-                    number += 1
-            if as_text_from is None and number:
-                return
-        tasks = ((_work_in_worker, work_file, n, raw) for n, raw in enumerate(read.batches(as_text_from), start=number))
-        yield from _in_order(pool, tasks, workers.count)
+        yield from _batches_by(pool, workers.count, partial(_block_in_worker, work_file), partial(_work_in_worker, work_file), read)
+
+
+def _batches_by(
+    pool: Executor, ahead: int, on_block: Callable[[int, ByteBlock], _BatchDone | ByteBlock],
+    on_frame: Callable[[int, pd.DataFrame], _BatchDone], read: DelimitedBatches,
+) -> Iterator[_BatchDone]:
+    """:func:`_batches_done` with ``pool`` running the work, ``ahead`` batches beyond the one awaited."""
+    as_text_from: ByteBlock | None = None
+    blocks = read.byte_blocks()
+    number = 0
+    if blocks is not None:
+        with closing(_in_order(pool, ((on_block, n, block) for n, block in enumerate(blocks)), ahead)) as results:
+            for result in results:
+                if isinstance(result, ByteBlock):  # not plain: read as text from here on
+                    as_text_from = result
+                    break
+                yield result
+                number += 1
+        if as_text_from is None and number:
+            return
+    yield from _in_order(pool, ((on_frame, n, raw) for n, raw in enumerate(read.batches(as_text_from), start=number)), ahead)
+
+
+class _Here(Executor):
+    """Runs each task as it is submitted, in this thread."""
+
+    def submit(self, fn: Callable, /, *args: Any, **kwargs: Any) -> Future:
+        future: Future = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # handed over as a pool hands it over: at result()
+            future.set_exception(error)
+        return future
 
 
 def _in_order(pool: Executor, tasks: Iterator[tuple], ahead: int) -> Iterator[Any]:
@@ -404,9 +440,7 @@ def _work_in_worker(work_file: Path, number: int, raw: pd.DataFrame) -> _BatchDo
 
 
 def _block_in_worker(work_file: Path, number: int, block: ByteBlock) -> _BatchDone | ByteBlock:
-    """The work on a block the worker reads itself; the block, when it is not plain (read as text from there on)."""
-    raw = block.frame()
-    return block if raw is None else _work_in_worker(work_file, number, raw)
+    return _work_from(work_file).on_block(number, block)
 
 
 def worker_count(path: Path) -> int:

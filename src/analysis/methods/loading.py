@@ -987,7 +987,7 @@ class DelimitedBatches:
                 size, lines = _next_lines_span(raw, self.rows_per_batch)
                 if not size:
                     return
-                yield ByteBlock(self.spec.path, start, size, first, lines, self.sep, header)
+                yield ByteBlock(self.spec.path, start, size, first, lines, self.sep, header, self.read_as)
                 first += lines
 
     def _frames(self, start: ByteBlock | None) -> Iterator[pd.DataFrame]:
@@ -1048,18 +1048,45 @@ class ByteBlock:
     lines: int
     sep: str
     header: _Row
+    read_as: str
 
     def frame(self) -> pd.DataFrame | None:
         """The block's rows, read by Arrow's csv parser as they are (not decoded into lines and encoded
         again) when the block is plain (:func:`_arrow_bytes_frame`), and holds no carriage return that
         does not end a line (text mode ends a line there); None otherwise: this block and the rest of
         the file are then read as text (:meth:`DelimitedBatches.batches` from it)."""
+        data = self._bytes()
+        frame = _arrow_bytes_frame(data, self.lines, self.first, self.sep, self.header) if _lines_end_at_newlines(data) else None
+        if frame is not None:
+            frame.attrs.update(read_as=self.read_as, delimited=True)
+        return frame
+
+    def rows(self, positions: np.ndarray) -> pd.DataFrame:
+        """The rows at ``positions`` (ascending, 0-based in the block) of a block :meth:`frame` frames, as
+        it frames them: their lines read again from the file, and those alone parsed (in a plain block
+        each row is one line, and each line is plain on its own)."""
+        if not 0 < len(positions) <= self.lines // 4:  # gathering most of the lines costs more than parsing all
+            frame = self.frame()
+            assert frame is not None, "rows of a block that is not plain"
+            return frame.iloc[positions].reset_index(drop=True)
+        data = self._bytes()
+        octets = np.frombuffer(data, dtype=np.uint8)
+        starts = np.concatenate([[0], np.flatnonzero(octets == ord("\n")) + 1])[:self.lines]
+        ends = np.append(starts[1:], len(data))
+        wanted_starts, lengths = starts[positions], ends[positions] - starts[positions]
+        # the bytes of the wanted lines, one after the other: each byte's place in the block
+        shifts = np.repeat(wanted_starts - np.cumsum(np.concatenate([[0], lengths[:-1]])), lengths)
+        lines = octets[shifts + np.arange(len(shifts))].tobytes()
+        frame = _arrow_bytes_frame(lines, len(positions), 0, self.sep, self.header)
+        assert frame is not None, "rows of a block that is not plain"
+        frame[SOURCE_ROW] = self.first + positions.astype("int64")
+        frame.attrs.update(read_as=self.read_as, delimited=True)
+        return frame
+
+    def _bytes(self) -> bytes:
         with open(self.path, "rb") as raw:
             raw.seek(self.offset)
-            data = raw.read(self.size)
-        if not _lines_end_at_newlines(data):
-            return None
-        return _arrow_bytes_frame(data, self.lines, self.first, self.sep, self.header)
+            return raw.read(self.size)
 
 
 def _body_blocks(

@@ -13,6 +13,7 @@ master, surveys and complaints (one row per customer or fewer) are read whole.
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,32 +64,43 @@ def compute(params: StudyParams, transactions_to: Path | None = None) -> Cleaned
     """
     results: dict[str, CleanResult] = {}
     master_ids: PaddingReference | None = None
-    # the transactions' worker processes start while the other inputs are cleaned here
+    # the transactions' worker processes start while the customer master is cleaned here
     with started_workers(params.inputs.transactions) as workers:
         if params.inputs.customers is not None:
             results["customers"] = clean_customers(params.inputs.customers, params.cleaning)
             # prepared once for every input's zero-padding repair
             master_ids = PaddingReference.of(results["customers"].kept["customer_id"].dropna().astype(str))
-        if params.inputs.surveys is not None:
-            results["surveys"] = clean_surveys(
-                params.inputs.surveys, params.cleaning, scale_max=params.satisfaction.scale_max,
-                attributes=params.satisfaction.attributes, master_ids=master_ids,
-            )
-        if params.inputs.complaints is not None:
-            results["complaints"] = clean_complaints(
-                params.inputs.complaints, params.cleaning, as_of=params.period.end, master_ids=master_ids
-            )
-        # the largest input last: its kept rows, the stage's largest frame, are not held while the others are cleaned
-        results["transactions"] = clean_transactions(
-            params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids, workers=workers,
-            write_to=transactions_to,
-        )
+        # the surveys and complaints are cleaned on a thread while the transactions are: on a large
+        # export this process mostly waits for the workers then
+        with ThreadPoolExecutor(1) as beside:
+            others = beside.submit(_clean_surveys_and_complaints, params, master_ids)
+            try:
+                results["transactions"] = clean_transactions(
+                    params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids, workers=workers,
+                    write_to=transactions_to,
+                )
+            finally:
+                results |= others.result()  # their error goes first, as it did when they were cleaned first
     results = {name: results[name] for name in ("transactions", "customers", "surveys", "complaints") if name in results}
     add_join_rates(results)
     quarantine = pd.concat([r.quarantine for r in results.values()], ignore_index=True)[QUARANTINE_COLUMNS]
     cleaned = Cleaned(results, quarantine, breaches=[])
     cleaned.breaches = quality_gate.find_breaches(cleaned.quality, params.quality)
     return cleaned
+
+
+def _clean_surveys_and_complaints(params: StudyParams, master_ids: PaddingReference | None) -> dict[str, CleanResult]:
+    results = {}
+    if params.inputs.surveys is not None:
+        results["surveys"] = clean_surveys(
+            params.inputs.surveys, params.cleaning, scale_max=params.satisfaction.scale_max,
+            attributes=params.satisfaction.attributes, master_ids=master_ids,
+        )
+    if params.inputs.complaints is not None:
+        results["complaints"] = clean_complaints(
+            params.inputs.complaints, params.cleaning, as_of=params.period.end, master_ids=master_ids
+        )
+    return results
 
 
 def run(study: Study) -> Cleaned:
