@@ -50,6 +50,23 @@ def test_stage_one_publishes_the_transactions_it_writes_as_they_are_made_only_on
     assert files_in(study.processed_dir) == set()
 
 
+@pytest.mark.parametrize("transactions_broken", [False, True])
+def test_stage_one_says_what_is_wrong_with_the_surveys_first(study, tmp_path, transactions_broken):
+    """The surveys and complaints are cleaned while the transactions are: an error in the surveys is
+    still the one raised, also when the transactions fail too, as when they were cleaned first."""
+    from analysis.methods.loading import InputFileError
+
+    inputs = study.params.inputs
+    wrong = tmp_path / "wrong_headers.csv"
+    wrong.write_text("a,b\n1,2\n", encoding="utf-8")
+    broken = {"surveys": inputs.surveys.model_copy(update={"path": wrong})}
+    if transactions_broken:
+        broken["transactions"] = inputs.transactions.model_copy(update={"path": wrong})
+    params = study.params.model_copy(update={"inputs": inputs.model_copy(update=broken)})
+    with pytest.raises(InputFileError, match=r"wrong_headers\.csv.*inputs\.surveys\.columns"):
+        clean.compute(params)
+
+
 def test_stage_three_computes_the_record_it_then_writes(study):
     customers = three_tier_customers().drop(columns=["tier", "tier_name"])
     params = study.params.model_copy(update={"tiering": study.params.tiering.model_copy(
