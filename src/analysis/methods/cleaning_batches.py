@@ -283,17 +283,17 @@ class _BatchWork:
         hashes = _row_hashes(raw.drop(columns=[SOURCE_ROW]))
         typed = _typed_batch(raw, self.spec, self.cleaning, self.reference)
         typed_path = self.folder / f"typed-{number:05d}.parquet"
-        # the text is needed for the few rows set aside: a block's is in the file (writing it again cost
-        # a quarter of the work); a batch read as text has it written in Arrow's own format, as it is held
+        # the text is needed for the few rows set aside: a block's is in the file (writing it again to a
+        # disk cost a quarter of the work); a batch read as text has it written in Arrow's format, as held
         text_part: Path | ByteBlock | None = block
         if text_part is None:
             text_part = self.folder / f"raw-{number:05d}.arrow"
             text = pa.Table.from_pandas(raw, preserve_index=False)
             with pa.ipc.new_file(text_part, text.schema) as file:
                 file.write_table(text)
-        # the typed columns of every row kept are read back whole: parquet, smaller in memory as it is read;
-        # lz4 writes fastest; dictionaries only for the columns read back as categoricals
-        # and no statistics (nothing reads them: they cost a sixth of the writing)
+        # the typed columns of every row kept are read back whole: parquet, smaller in memory as it is
+        # read; lz4 writes fastest; dictionaries only for the columns read back as categoricals; no
+        # statistics, which nothing reads (a sixth of the writing)
         pq.write_table(pa.Table.from_pandas(typed, preserve_index=False), typed_path, compression="lz4",
                        use_dictionary=_DICTIONARY_COLUMNS, write_statistics=False)
         compact = typed[_COMPACT_COLUMNS].assign(_missing_id=typed["customer_id"].isna().to_numpy())

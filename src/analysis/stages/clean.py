@@ -13,7 +13,6 @@ master, surveys and complaints (one row per customer or fewer) are read whole.
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,6 +33,7 @@ from analysis.methods.cleaning import (
     clean_transactions,
 )
 from analysis.methods.cleaning_batches import started_workers
+from analysis.methods.cores import beside
 from analysis.methods.duckdb_session import duckdb_session, parquet_source
 from analysis.methods.ids import PaddingReference
 from analysis.stages.rfm_clv import require_purchase_rows
@@ -72,8 +72,7 @@ def compute(params: StudyParams, transactions_to: Path | None = None) -> Cleaned
             master_ids = PaddingReference.of(results["customers"].kept["customer_id"].dropna().astype(str))
         # the surveys and complaints are cleaned on a thread while the transactions are: on a large
         # export this process mostly waits for the workers then
-        with ThreadPoolExecutor(1) as beside:
-            others = beside.submit(_clean_surveys_and_complaints, params, master_ids)
+        with beside(_clean_surveys_and_complaints, params, master_ids) as others:
             try:
                 results["transactions"] = clean_transactions(
                     params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids, workers=workers,
