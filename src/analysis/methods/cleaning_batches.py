@@ -46,9 +46,8 @@ import os
 import pickle
 import shutil
 import tempfile
-from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from functools import cached_property, lru_cache, partial
@@ -73,7 +72,7 @@ from analysis.methods.codes import (
     sorted_text,
     text_array,
 )
-from analysis.methods.cores import in_threads, usable_cores
+from analysis.methods.cores import in_order, in_threads, usable_cores
 from analysis.methods.ids import (
     REPAIR_KINDS,
     MasterIds,
@@ -346,7 +345,9 @@ def _batches_by(
     blocks = read.byte_blocks()
     number = 0
     if blocks is not None:
-        with closing(_in_order(pool, ((on_block, n, block) for n, block in enumerate(blocks)), ahead)) as results:
+        # closed at a block that is not plain: the blocks after it are cancelled or waited for, and
+        # their parts written again
+        with closing(in_order(pool, ((on_block, n, block) for n, block in enumerate(blocks)), ahead=ahead)) as results:
             for result in results:
                 if isinstance(result, ByteBlock):  # not plain: read as text from here on
                     as_text_from = result
@@ -355,7 +356,7 @@ def _batches_by(
                 number += 1
         if as_text_from is None and number:
             return
-    yield from _in_order(pool, ((on_frame, n, raw) for n, raw in enumerate(read.batches(as_text_from), start=number)), ahead)
+    yield from in_order(pool, ((on_frame, n, raw) for n, raw in enumerate(read.batches(as_text_from), start=number)), ahead=ahead)
 
 
 class _Here(Executor):
@@ -368,24 +369,6 @@ class _Here(Executor):
         except BaseException as error:  # handed over as a pool hands it over: at result()
             future.set_exception(error)
         return future
-
-
-def _in_order(pool: Executor, tasks: Iterator[tuple], ahead: int) -> Iterator[Any]:
-    """The results of ``tasks`` (a function and its arguments each) run by ``pool``, in order; a task is
-    taken when fewer than ``ahead`` + 1 are in flight. Closed early, it cancels the tasks not started
-    and waits for those running: their results are dropped (their parts are written again)."""
-    pending: deque[Future] = deque()
-    try:
-        for task in tasks:
-            pending.append(pool.submit(*task))
-            while len(pending) > ahead:
-                yield pending.popleft().result()
-        while pending:
-            yield pending.popleft().result()
-    finally:
-        for future in pending:
-            future.cancel()
-        wait(pending)
 
 
 @dataclass(frozen=True)

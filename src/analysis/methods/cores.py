@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Executor, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -32,13 +32,25 @@ def in_threads(work: Callable[[Item], Result], items: Iterable[Item], *, threads
         yield from map(work, items)
         return
     with ThreadPoolExecutor(threads) as pool:
-        pending: deque[Future[Result]] = deque()
-        for item in items:
-            pending.append(pool.submit(work, item))
-            if len(pending) >= 2 * threads:
+        yield from in_order(pool, ((work, item) for item in items), ahead=2 * threads - 1)
+
+
+def in_order(pool: Executor, tasks: Iterable[tuple], *, ahead: int) -> Iterator[Any]:
+    """The results of ``tasks`` (a function and its arguments each) run by ``pool``, in the tasks' order;
+    a task is taken when fewer than ``ahead`` + 1 are in flight, so the results not yet taken stay few.
+    Closed early (or on an error), it cancels the tasks not started and waits for those running."""
+    pending: deque[Future] = deque()
+    try:
+        for task in tasks:
+            pending.append(pool.submit(*task))
+            while len(pending) > ahead:
                 yield pending.popleft().result()
         while pending:
             yield pending.popleft().result()
+    finally:
+        for future in pending:
+            future.cancel()
+        wait(pending)
 
 
 @contextmanager
