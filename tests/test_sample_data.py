@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 
 from analysis.simulation.sample_data import (
+    MAX_CUSTOMERS,
     PLAN_RATE_MULTIPLIER,
     SURVEY_ATTRIBUTES,
     SampleDataError,
@@ -118,6 +119,7 @@ def test_command_line_matches_api_and_seed_matters(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("kwargs, fragment", [
     ({"n_customers": 0}, "n_customers"),
+    ({"n_customers": MAX_CUSTOMERS + 1}, "8-digit ids"),
     ({"start": "2025-12-31", "end": "2023-01-01"}, "end at least 60 days after start"),
     ({"start": "2023-13-01"}, "ISO dates"),
     ({"customers_format": "ods"}, "customers_format"),

@@ -337,12 +337,17 @@ def _parse_window(start: str, end: str) -> tuple[np.datetime64, int]:
     return start_d, n_days
 
 
+#: The most buying customers: their ids, and the prospects', drawn from below 20 times their count
+#: (:func:`_customer_ids`), stay 8 digits long.
+MAX_CUSTOMERS = 4_800_000
+
+
 def _check_size(n_customers: int) -> None:
     if not isinstance(n_customers, (int, np.integer)) or isinstance(n_customers, bool):
         raise SampleDataError(f"n_customers={n_customers!r} must be an integer, e.g. 5000.")
-    if not 1 <= n_customers <= 2_000_000:
+    if not 1 <= n_customers <= MAX_CUSTOMERS:
         raise SampleDataError(
-            f"n_customers={n_customers} is out of range; use 1..2,000,000 (8-digit ids)."
+            f"n_customers={n_customers} is out of range; use 1..{MAX_CUSTOMERS:,} (8-digit ids)."
         )
 
 
