@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -366,3 +367,17 @@ def test_growth_compares_the_book_a_manager_holds_now_with_the_same_customers_la
                            manager_id=book["manager_id"].replace({"N1": "N2"}))
     card = mg.scorecard(book, staff_of(effects), {1: 1.5, 2: 0.5, 3: 0.0}, previous=previous).set_index("manager_id")
     assert card["growth"].to_numpy() == pytest.approx(0.1)
+
+
+@pytest.mark.parametrize("raw, adjusted, expected", [
+    ([1, 2, 3, 4], [2, 1, 3, 4], 0.8),
+    ([1, 1, 1, 1], [1, 2, 3, 4], None),  # every manager tied on the raw ranking: no correlation is defined
+    ([1, 2, 3, 4], [1, 1, 1, 1], None),
+    ([1, 2], [2, 1], None),  # too few managers
+])
+def test_the_rank_correlation_is_left_out_where_it_is_not_defined(raw, adjusted, expected):
+    scored = pd.DataFrame({"raw_rank": pd.array(raw, dtype="Int64"), "adjusted_rank": pd.array(adjusted, dtype="Int64")})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the undefined case is not computed (scipy would warn of a constant input)
+        found = managers_stage._rank_correlation(scored)
+    assert found == (None if expected is None else pytest.approx(expected))

@@ -131,12 +131,20 @@ def _scored(
         "matrix": {level: {band: int(matrix.loc[level, band]) for band in matrix.columns} for level in matrix.index},
         "over_capacity": scored.loc[scored["utilisation"] > 1, "manager_id"].tolist(),
         "adjustment": message("managers_adjustment_rule"),
-        "raw_vs_adjusted_rank_corr": (
-            float(scored["raw_rank"].astype(float).corr(scored["adjusted_rank"].astype(float), method="spearman"))
-            if "raw_rank" in scored and len(scored) > 2 else None
-        ),
+        "raw_vs_adjusted_rank_corr": _rank_correlation(scored),
     }
     return ManagersOutcome(card, levels, matrix, record)
+
+
+def _rank_correlation(scored: pd.DataFrame) -> float | None:
+    """Spearman's correlation of the raw and the adjusted ranks; None with fewer than three managers, or
+    when a ranking does not vary (every manager tied), where it is not defined."""
+    if "raw_rank" not in scored or len(scored) <= 2:
+        return None
+    raw, adjusted = scored["raw_rank"].astype(float), scored["adjusted_rank"].astype(float)
+    if raw.nunique() < 2 or adjusted.nunique() < 2:
+        return None
+    return float(raw.corr(adjusted, method="spearman"))
 
 
 #: Stand-in region when the managers or the customers carry none (the region rule then cannot apply).
