@@ -51,11 +51,12 @@ hypergeometric tail), evaluated once per distinct ``(x, T)`` or ``(x, t_x)``; th
 of a customer alive at ``T`` (the hypergeometric terms, the costly part) depend on ``(x, T)`` only
 and are evaluated once per pair and period end; spend and margin per customer. Per-customer
 intervals need every draw of a customer, so they run over chunks of ``chunk_size`` customers (sorted
-by history, so a chunk's histories and pairs are contiguous), one per core at a time, each holding
-a ``draws x chunk`` matrix, never ``draws x customers``. Group totals and tier membership need every customer under one
-draw, so they run draw by draw, keeping only per-draw group totals and per-customer tier counts. The
-discounted expected purchases per pair and draw (:class:`PairTerms`, ``draws x pairs`` floats) are
-about three quarters of a draw's work; stage 2 keeps them from its chunks for stage 3's pass.
+by history, so a chunk's histories and pairs are contiguous), one per core at a time, each holding a
+``draws x chunk`` matrix, never ``draws x customers``. Group totals and tier membership need every
+customer under one draw, so they run draw by draw, keeping only per-draw group totals and
+per-customer tier counts. The discounted expected purchases per pair and draw (:class:`PairTerms`,
+``draws x pairs`` floats) are about three quarters of a draw's work; stage 2 keeps them from its
+chunks for stage 3's pass.
 """
 
 from __future__ import annotations
