@@ -50,13 +50,13 @@ pairs. P(alive) is put together per history from its terms of one age (a logarit
 hypergeometric tail), evaluated once per distinct ``(x, T)`` or ``(x, t_x)``; the expected purchases
 of a customer alive at ``T`` (the hypergeometric terms, the costly part) depend on ``(x, T)`` only
 and are evaluated once per pair and period end; spend and margin per customer. Per-customer
-intervals need every draw of a customer, so they run over chunks of ``chunk_size`` customers (sorted
-by history, so a chunk's histories and pairs are contiguous), one per core at a time, each holding a
-``draws x chunk`` matrix, never ``draws x customers``. Group totals and tier membership need every
-customer under one draw, so they run draw by draw, keeping only per-draw group totals and
-per-customer tier counts. The discounted expected purchases per pair and draw (:class:`PairTerms`,
-``draws x pairs`` floats) are about three quarters of a draw's work; stage 2 keeps them from its
-chunks for stage 3's pass.
+intervals need every draw of a customer, so they run over chunks (sorted by history, so a chunk's
+histories and pairs are contiguous), one per core at a time, ``chunk_size`` customers on all cores
+together, each chunk holding a ``draws x chunk`` matrix, never ``draws x customers``. Group totals
+and tier membership need every customer under one draw, so they run draw by draw, keeping only
+per-draw group totals and per-customer tier counts. The discounted expected purchases per pair and
+draw (:class:`PairTerms`, ``draws x pairs`` floats) are about three quarters of a draw's work;
+stage 2 keeps them from its chunks for stage 3's pass.
 """
 
 from __future__ import annotations
@@ -82,11 +82,11 @@ from analysis.methods.clv.inputs import (
 )
 from analysis.methods.clv.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 from analysis.methods.clv.value import PurchaseModel, _discounted_sum, _Schedule
-from analysis.methods.cores import in_threads
+from analysis.methods.cores import in_threads, usable_cores
 
 DEFAULT_DRAWS = 200
 DEFAULT_LEVEL = 0.9
-DEFAULT_CHUNK_SIZE = 20_000  # customers per chunk: a 200 x 20,000 float matrix is 32 MB
+DEFAULT_CHUNK_SIZE = 40_000  # customers at once, over all cores: on two, 20,000 each (a 200 x 20,000 matrix is 32 MB)
 DEFAULT_BORDERLINE = 0.8  # a customer whose assigned tier holds in fewer draws is borderline
 
 #: Columns of :func:`customer_intervals` and :func:`clv_intervals`.
@@ -339,10 +339,9 @@ class _Histories:
 
     def chunks(self, chunk_size: int) -> Iterator[_Chunk]:
         """Runs of at most ``chunk_size`` customers in history order, with their history and pair ranges."""
-        if int(chunk_size) != chunk_size or chunk_size < 1:
-            raise CLVInputError(f"`chunk_size` must be a whole number >= 1, got {chunk_size}.")
-        for start in range(0, self.n_customers, int(chunk_size)):
-            rows = self.order[start : start + int(chunk_size)]
+        size = _checked_chunk_size(chunk_size)
+        for start in range(0, self.n_customers, size):
+            rows = self.order[start : start + size]
             history = self.history_of_customer[rows]
             yield self._chunk(rows, history, int(history[0]), int(history[-1]) + 1)
 
@@ -366,6 +365,12 @@ class _Histories:
             monetary_value=self.monetary_value[rows],
             margin=self.margin[rows],
         )
+
+
+def _checked_chunk_size(chunk_size: int) -> int:
+    if int(chunk_size) != chunk_size or chunk_size < 1:
+        raise CLVInputError(f"`chunk_size` must be a whole number >= 1, got {chunk_size}.")
+    return int(chunk_size)
 
 
 @dataclass(frozen=True)
@@ -496,8 +501,8 @@ def customer_intervals(
     level
         Coverage of the central interval (0.9: the 5 % and 95 % quantiles of the draws).
     chunk_size
-        Customers evaluated together: memory is about ``3 * draws * chunk_size`` floats per usable
-        core, each core evaluating a chunk at once. The result does not depend on it.
+        Customers evaluated at once, shared by the usable cores (a chunk each): memory is about
+        ``3 * draws * chunk_size`` floats, whatever the cores. The result does not depend on it.
 
     Returns
     -------
@@ -540,7 +545,9 @@ def _customer_bounds(
             out[f"{name}_low"][chunk.rows] = bounds[0][index]
             out[f"{name}_high"][chunk.rows] = bounds[1][index]
 
-    for _ in in_threads(fill, data.chunks(chunk_size)):
+    # the cores (in_threads runs one thread per core) share the chunk size, each evaluating its part
+    # at once: the memory does not grow with them
+    for _ in in_threads(fill, data.chunks(-(-_checked_chunk_size(chunk_size) // usable_cores()))):
         pass
     schedule = data.schedule
     kept = None if terms is None else PairTerms(data.pairs, terms, schedule.ends, schedule.discount)
