@@ -357,6 +357,20 @@ def test_rows_read_again_from_a_block_are_the_rows_it_framed(tmp_path, cells, en
     assert got.attrs == whole.attrs
 
 
+@pytest.mark.parametrize("lines", [3, 12])
+def test_no_rows_read_again_from_a_block_are_its_columns(tmp_path, lines):
+    """Asked for no rows (a file whose rows are all kept has no raw text to read back), a block gives
+    the columns of its frame, empty."""
+    path = tmp_path / "block.csv"
+    path.write_text("客户编号,订单编号,金额\n" + "".join(f"C{i},O{i},{i}.5\n" for i in range(lines)), encoding="utf-8")
+    read = delimited_batches(InputFile(path=path, columns={"客户编号": "customer_id"}), "transactions", 1000)
+    block = next(read.byte_blocks())
+    whole = block.frame()
+    got = block.rows(np.array([], dtype=np.int64))
+    pd.testing.assert_frame_equal(got, whole.iloc[[]].reset_index(drop=True))
+    assert got.attrs == whole.attrs
+
+
 def test_a_block_with_a_cell_over_csvs_field_limit_goes_to_csv():
     """csv refuses a cell longer than its field limit (in characters), so Arrow must not take its block;
     a cell over the limit in bytes only (multibyte characters) is Arrow's."""

@@ -1065,6 +1065,8 @@ class ByteBlock:
         """The rows at ``positions`` (ascending, 0-based in the block) of a block :meth:`frame` frames, as
         it frames them: their lines read again from the file, and those alone parsed (in a plain block
         each row is one line, and each line is plain on its own)."""
+        if not len(positions) and self.lines >= 4:  # the columns alone: those of the first row, parsed alone
+            return self.rows(np.zeros(1, dtype=np.int64)).iloc[:0]
         if not 0 < len(positions) <= self.lines // 4:  # gathering most of the lines costs more than parsing all
             frame = self.frame()
             assert frame is not None, "rows of a block that is not plain"
