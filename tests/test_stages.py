@@ -67,6 +67,31 @@ def test_stage_one_says_what_is_wrong_with_the_surveys_first(study, tmp_path, tr
         clean.compute(params)
 
 
+def test_stage_one_reads_transactions_that_do_not_decode_throughout_whole(study, tmp_path):
+    """Stage 1 finds how the transactions are read while it cleans the customer master. A file with
+    a line that does not decode cannot be read in batches: it is read whole, as when the
+    transactions are cleaned alone, and the line is set aside."""
+    from analysis.methods.cleaning import clean_transactions
+    from analysis.methods.cleaning_batches import transaction_batches
+    from analysis.methods.ids import PaddingReference
+
+    lines = study.params.inputs.transactions.path.read_bytes().splitlines(keepends=True)
+    broken = tmp_path / "transactions.csv"
+    broken.write_bytes(b"".join([*lines[:100], b"\xff\xfe not text\n", *lines[100:]]))
+    spec = study.params.inputs.transactions.model_copy(update={"path": broken})
+    assert transaction_batches(spec) is None
+    params = study.params.model_copy(update={"inputs": study.params.inputs.model_copy(update={"transactions": spec})})
+
+    cleaned = clean.compute(params).results
+    master = PaddingReference.of(cleaned["customers"].kept["customer_id"].dropna().astype(str))
+    alone = clean_transactions(spec, params.period, params.cleaning, master_ids=master, rows_per_batch=0)
+    quality = cleaned["transactions"].quality
+    assert {name: quality[name] for name in alone.quality} == alone.quality  # stage 1 adds the join rates
+    pd.testing.assert_frame_equal(cleaned["transactions"].kept, alone.kept)
+    pd.testing.assert_frame_equal(cleaned["transactions"].quarantine, alone.quarantine)
+    assert quality["reasons"]["undecodable_row"] == 1
+
+
 def test_stage_three_computes_the_record_it_then_writes(study):
     customers = three_tier_customers().drop(columns=["tier", "tier_name"])
     params = study.params.model_copy(update={"tiering": study.params.tiering.model_copy(

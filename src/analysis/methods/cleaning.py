@@ -77,7 +77,14 @@ from analysis.methods.ids import (
     leading_zero_collisions,
     repair_ids,
 )
-from analysis.methods.loading import REJECTED_COLUMNS, SOURCE_ROW, RawInput, map_columns, read_input
+from analysis.methods.loading import (
+    REJECTED_COLUMNS,
+    SOURCE_ROW,
+    DelimitedBatches,
+    RawInput,
+    map_columns,
+    read_input,
+)
 
 if TYPE_CHECKING:
     from analysis.methods.cleaning_batches import Workers
@@ -619,6 +626,7 @@ def rounded_id_details(ids: IdRepair, id_header: str) -> pd.Series:
 def clean_transactions(
     spec: InputFile, period: Period, cleaning: Cleaning, *, master_ids: MasterIds | None = None,
     rows_per_batch: int | None = None, workers: Workers | None = None, write_to: Path | None = None,
+    batches: DelimitedBatches | None = None,
 ) -> CleanResult:
     """Clean the transactions; ``master_ids`` (the cleaned customer master's ids) enable the zero-padding repair.
 
@@ -627,7 +635,9 @@ def clean_transactions(
     :data:`~analysis.methods.cleaning_batches.ROWS_PER_BATCH`), with the same result; other formats,
     and text with undecodable lines, are read whole. ``rows_per_batch=0`` reads any file whole.
     ``workers``: the worker processes :func:`~analysis.methods.cleaning_batches.started_workers`
-    started for the batches (by default the batches start their own).
+    started for the batches (by default the batches start their own). ``batches``: how the file is
+    read in batches, found already (:func:`~analysis.methods.cleaning_batches.transaction_batches`;
+    finding them checks that the whole file decodes).
 
     ``write_to``: a parquet file (new, or overwritten) to write the kept rows to rather than return
     them: the result's ``kept`` is then None and its ``written`` describes the file. Batch by batch,
@@ -635,10 +645,9 @@ def clean_transactions(
     memory with their text.
     """
     from analysis.methods import cleaning_batches
-    from analysis.methods.loading import delimited_batches
 
-    batch = cleaning_batches.ROWS_PER_BATCH if rows_per_batch is None else rows_per_batch
-    batches = delimited_batches(spec, "transactions", batch) if batch > 0 else None
+    if batches is None:
+        batches = cleaning_batches.transaction_batches(spec, rows_per_batch)
     reference = _padding_reference(master_ids, cleaning)
     if batches is not None:
         return cleaning_batches.clean_transactions_in_batches(spec, period, cleaning, batches, master_ids=reference,

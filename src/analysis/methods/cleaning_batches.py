@@ -85,6 +85,7 @@ from analysis.methods.loading import (
     ByteBlock,
     DelimitedBatches,
     InputFileError,
+    delimited_batches,
     detect_format,
     map_columns,
 )
@@ -422,6 +423,18 @@ def _work_in_worker(work_file: Path, number: int, raw: pd.DataFrame) -> _BatchDo
 
 def _block_in_worker(work_file: Path, number: int, block: ByteBlock) -> _BatchDone | ByteBlock:
     return _work_from(work_file).on_block(number, block)
+
+
+def transaction_batches(spec: InputFile, rows_per_batch: int | None = None) -> DelimitedBatches | None:
+    """How :func:`~analysis.methods.cleaning.clean_transactions` reads the transactions of ``spec``: in
+    batches of ``rows_per_batch`` rows (default :data:`ROWS_PER_BATCH`), or, None, whole (0 asks for
+    that; so do files :func:`~analysis.methods.loading.delimited_batches` cannot read in batches).
+
+    Finding out reads the whole file once, to check that it decodes (1.2 s for 10M rows, on one core):
+    stage 1 does it beside the cleaning of the customer master.
+    """
+    batch = ROWS_PER_BATCH if rows_per_batch is None else rows_per_batch
+    return delimited_batches(spec, "transactions", batch) if batch > 0 else None
 
 
 def worker_count(path: Path) -> int:

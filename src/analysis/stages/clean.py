@@ -32,7 +32,7 @@ from analysis.methods.cleaning import (
     clean_surveys,
     clean_transactions,
 )
-from analysis.methods.cleaning_batches import started_workers
+from analysis.methods.cleaning_batches import started_workers, transaction_batches
 from analysis.methods.cores import beside
 from analysis.methods.duckdb_session import duckdb_session, parquet_source
 from analysis.methods.ids import PaddingReference
@@ -64,8 +64,10 @@ def compute(params: StudyParams, transactions_to: Path | None = None) -> Cleaned
     """
     results: dict[str, CleanResult] = {}
     master_ids: PaddingReference | None = None
-    # the transactions' worker processes start while the customer master is cleaned here
-    with started_workers(params.inputs.transactions) as workers:
+    transactions = params.inputs.transactions
+    # while the customer master is cleaned here, the transactions' worker processes start and their
+    # file's reading in batches is found (a check that the whole file decodes) on a thread
+    with started_workers(transactions) as workers, beside(transaction_batches, transactions) as reading:
         if params.inputs.customers is not None:
             results["customers"] = clean_customers(params.inputs.customers, params.cleaning)
             # prepared once for every input's zero-padding repair
@@ -74,9 +76,11 @@ def compute(params: StudyParams, transactions_to: Path | None = None) -> Cleaned
         # export this process mostly waits for the workers then
         with beside(_clean_surveys_and_complaints, params, master_ids) as others:
             try:
+                batches = reading.result()
                 results["transactions"] = clean_transactions(
-                    params.inputs.transactions, params.period, params.cleaning, master_ids=master_ids, workers=workers,
-                    write_to=transactions_to,
+                    transactions, params.period, params.cleaning, master_ids=master_ids, workers=workers,
+                    write_to=transactions_to, batches=batches,
+                    rows_per_batch=None if batches is not None else 0,  # none found: the file is read whole
                 )
             finally:
                 results |= others.result()  # their error goes first, as it did when they were cleaned first
