@@ -383,27 +383,33 @@ def test_mapped_frame_keeps_the_excel_row(exports):
 
 
 def awkward_cells_workbook(path: Path) -> Path:
-    """A sheet of the cells an export from Excel holds besides text: numbers whole and not, ids typed
-    as numbers, date, date-time and time cells (one in a Chinese date format), booleans, percentages,
-    text with spaces and line breaks, ids kept as text, a merged cell and a formula without a cached value."""
+    """A workbook of the cells an export from Excel holds besides text: numbers whole and not, ids
+    typed as numbers, date, date-time and time cells (one in a Chinese date format), booleans,
+    percentages, text with spaces and line breaks, ids kept as text, a merged cell and a formula
+    without a cached value; a title and a blank row above the header, an empty first column, a
+    formatted empty cell beyond the data, and a notes sheet before the data's."""
     import datetime as dt
 
     import openpyxl
 
     book = openpyxl.Workbook()
-    sheet = book.active
-    sheet.title = "交易明细"
-    sheet.append(["客户编号", "订单编号", "订单日期", "金额"])
+    book.active.title = "说明"
+    book.active.append(["导出说明"])
+    sheet = book.create_sheet("交易明细")
+    sheet.append([None, "交易明细导出"])
+    sheet.append([])
+    sheet.append([None, "客户编号", "订单编号", "订单日期", "金额", "产品类别"])
     values = [
         7919, 7919.0, 0.1 + 0.2, 123456789012345678, 1e-7, 12345678901.5, -0.0, 45000,
         dt.datetime(2024, 3, 5), dt.datetime(2024, 3, 5, 14, 22, 1), dt.date(2024, 3, 5), dt.time(14, 22, 1),
         True, False, 0.125, "  padded  ", "two\nlines", "00123", "=1+1", "合计",
     ]
     for number, value in enumerate(values):
-        sheet.append([f"{number:08d}", f"SO{number}", value, value])
-    sheet["C10"].number_format = 'yyyy"年"m"月"d"日"'
-    sheet["D16"].number_format = "0.0%"
-    sheet.merge_cells("A23:A24")
+        sheet.append([None, f"{number:08d}", f"SO{number}", value, value, "耗材"])
+    sheet["D12"].number_format = 'yyyy"年"m"月"d"日"'
+    sheet["E18"].number_format = "0.0%"
+    sheet.merge_cells("B25:B26")
+    sheet["H30"].number_format = "0.00"  # formatted, empty: the sheet's used range reaches it
     book.save(path)
     return path
 
@@ -423,6 +429,8 @@ def test_the_workbook_reader_reads_the_cells_openpyxl_reads(exports, tmp_path, m
             read[reader] = read_input(spec(path), "transactions")
         pd.testing.assert_frame_equal(read["calamine"].frame, read["openpyxl"].frame)
         assert read["calamine"].read_as == read["openpyxl"].read_as
+        assert read["calamine"].rejected.equals(read["openpyxl"].rejected)
+    assert read["calamine"].frame["_source_row"].iloc[0] == 4
     assert read["calamine"].frame["订单日期"].tolist()[:13] == [
         "7919", "7919", "0.3", "123456789012345696", "1e-07", "12345678901.5", "0", "45000",
         "2024-03-05", "2024-03-05 14:22:01", "2024-03-05", "14:22:01", "TRUE"]

@@ -92,7 +92,7 @@ def test_the_managers_folder_names_no_customer(sample_report, out_root):
     assert {"index.html", "manifest.json"} <= {p.name for p in reports.iterdir()}
     assert not (reports / "notebooks").exists() and (processed / "notebooks/05_allocation.html").is_file()
     assert privacy.read_salt(processed) and not any(p.name == catalog.MASK_SALT for p in reports.rglob("*"))
-    master = pd.read_excel(ROOT / "data/raw/sample/customers.xlsx", dtype=str)
+    master = pd.read_excel(ROOT / "data/raw/sample/customers.xlsx", dtype=str, engine="calamine")
     personal = {*master["客户编号"].dropna(), *master["客户名称"].dropna(), *master["联系电话"].dropna()}
     for path in (p for p in reports.rglob("*") if p.is_file()):
         text = _visible_text(path)

@@ -71,7 +71,7 @@ def sample(tmp_path_factory: pytest.TempPathFactory) -> dict:
         "dir": folder,
         "truth": truth,
         "tx": tx,
-        "customers": pd.read_excel(folder / "customers.xlsx", sheet_name="客户信息", dtype=str),
+        "customers": pd.read_excel(folder / "customers.xlsx", sheet_name="客户信息", dtype=str, engine="calamine"),
         "surveys": pd.read_csv(folder / "surveys.csv", encoding="gbk", dtype={"客户编号": str},
                                keep_default_na=False),
         "complaints": pd.read_csv(folder / "complaints.csv", encoding="utf-8", dtype=str,

@@ -117,7 +117,7 @@ def test_optimised_allocation_beats_naive_splits_and_respects_the_budget(run):
 
 
 def test_report_masks_personal_data(sample_report):
-    master = pd.read_excel(ROOT / "data/raw/sample/customers.xlsx", dtype=str)
+    master = pd.read_excel(ROOT / "data/raw/sample/customers.xlsx", dtype=str, engine="calamine")
     for name in ("index.html", "index.en.html"):
         page = (sample_report.parent / name).read_text(encoding="utf-8")
         assert not any(phone in page for phone in master["联系电话"].dropna().head(500))

@@ -641,13 +641,15 @@ def _sniff(path: Path) -> str:
     return "text"
 
 
-#: pandas' reader of xlsx workbooks. calamine (Rust) reads the cells openpyxl reads, about five times as
-#: fast (``benchmarks/xlsx_read.py``).
+#: The reader of xlsx workbooks: ``calamine`` (Rust, :func:`_calamine_book`) reads the cells pandas'
+#: openpyxl reader reads, several times as fast (``benchmarks/xlsx_read.py``); ``openpyxl`` is that reader.
 XLSX_READER = "calamine"
 
 
 def _excel_book(ctx: _Context, *, binary: bool) -> dict[str, _SheetLoader]:
-    engine = XLSX_READER
+    if not binary and XLSX_READER == "calamine":
+        return _calamine_book(ctx)
+    engine = "openpyxl"
     if binary:
         if importlib.util.find_spec("xlrd") is None:
             raise InputFileError(
@@ -668,6 +670,24 @@ def _excel_book(ctx: _Context, *, binary: bool) -> dict[str, _SheetLoader]:
         return load
 
     return {str(name): loader(name) for name in book.sheet_names}
+
+
+def _calamine_book(ctx: _Context) -> dict[str, _SheetLoader]:
+    """The worksheets of an xlsx workbook, each read by calamine from its first cell (A1), so that a
+    grid row's number is the sheet's (blank rows and columns included, as pandas reads them with
+    ``header=None``); the cells as :func:`_cell_text` shows them (an empty cell is missing)."""
+    from python_calamine import CalamineWorkbook, SheetTypeEnum
+
+    book = CalamineWorkbook.from_path(str(ctx.path))
+
+    def loader(sheet: str) -> _SheetLoader:
+        def load(nrows: int | None) -> list[_Row]:
+            cells = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=nrows)
+            return _grid_rows([_cell_text(v) for v in row] for row in cells)
+
+        return load
+
+    return {str(s.name): loader(s.name) for s in book.sheets_metadata if s.typ == SheetTypeEnum.WorkSheet}
 
 
 def _grid_rows(rows: Iterator[list[str | None]] | Sequence[list[str | None]], numbers: Sequence[int] | None = None) -> list[_Row]:
