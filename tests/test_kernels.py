@@ -105,6 +105,28 @@ def test_a_kernel_interrupted_while_it_starts_is_not_left_running(notebook: Path
     assert not kernel.is_running() or kernel.status() == psutil.STATUS_ZOMBIE
 
 
+@pytest.mark.parametrize("failure", ["no kernel", "not killed"])
+def test_a_kernel_is_ended_whatever_its_shutdown_did(notebook: Path, monkeypatch, failure: str) -> None:
+    """An interrupted run on a loaded machine once ended with a kernel still running. Whether
+    jupyter_client's shutdown raises (its "No kernel is running!") or returns without the kernel
+    ended, :func:`kernels.shut_down` kills it and reaps it."""
+    manager_class = kernels._manager_class()
+
+    class ShutdownThatLeavesItRunning(manager_class):
+        async def shutdown_kernel(self, now: bool = False, restart: bool = False) -> None:
+            if failure == "no kernel":
+                raise RuntimeError("No kernel is running!")
+
+    monkeypatch.setattr(kernels, "_manager_class", lambda: ShutdownThatLeavesItRunning)
+    started = kernels.start_kernel(notebook, kernel_config(), imports=False)
+    kernel = psutil.Process(started.manager.provisioner.pid)
+    assert started.ready()
+    kernels.shut_down(started.manager)
+    assert not _alive(kernel), "the kernel is still running after its shutdown"
+    with pytest.raises(psutil.NoSuchProcess):  # reaped, not left a zombie
+        kernel.status()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
 def test_a_signal_while_the_kernel_process_is_being_created_leaves_no_kernel_running(
     notebook: Path, monkeypatch, signum: signal.Signals,

@@ -19,9 +19,11 @@ from __future__ import annotations
 import ast
 import asyncio
 import json
+import os
 import queue
 import signal
 import threading
+import time
 from collections.abc import Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 #: memory, as nbclient keeps it for the kernels it starts.
 KERNEL_ARGUMENTS = ("--IPKernelApp.log_level=CRITICAL", "--HistoryManager.hist_file=:memory:")
 START_TIMEOUT = 60  # seconds, as Papermill's
+END_TIMEOUT = 10  # seconds a killed kernel process is waited for
 
 
 def notebook_modules(notebook: Path) -> list[str]:
@@ -179,6 +182,7 @@ def shut_down(manager: AsyncKernelManager) -> None:
         task.cancel()
     if pending:
         loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    process = _kernel_process(manager)
     try:
         # at once: a step's outputs are written before its notebook ends. A graceful shutdown waits
         # seconds on the kernel's children, such as the resource trackers of stage 1's worker pools,
@@ -186,9 +190,36 @@ def shut_down(manager: AsyncKernelManager) -> None:
         run_sync(manager.shutdown_kernel)(now=True)
     except RuntimeError:  # "No kernel is running!"
         pass
+    finally:
+        _end(process)
     for client in manager.__dict__.pop("clients_made", []):
         client.stop_channels()
     run_sync(manager.cleanup_resources)()
+
+
+def _kernel_process(manager: AsyncKernelManager) -> tuple[int, int] | None:
+    """The process id and process group of the kernel ``manager`` launched here, if it launched one."""
+    provisioner = manager.provisioner
+    pid, group = getattr(provisioner, "pid", None), getattr(provisioner, "pgid", None)
+    return (pid, group) if isinstance(pid, int) and isinstance(group, int) else None
+
+
+def _end(process: tuple[int, int] | None) -> None:
+    """Make sure a kernel process of this one has ended and is reaped, whatever its shutdown did: a run
+    interrupted on a loaded machine once ended with a kernel still running. Still running, it is
+    killed with its process group (its id cannot have been reused: the process is not reaped)."""
+    if process is None:
+        return
+    pid, group = process
+    deadline = time.monotonic() + END_TIMEOUT
+    try:
+        if os.waitpid(pid, os.WNOHANG) != (0, 0):
+            return  # it had ended: reaped now
+        os.killpg(group, signal.SIGKILL)
+        while os.waitpid(pid, os.WNOHANG) == (0, 0) and time.monotonic() < deadline:
+            time.sleep(0.01)
+    except (ChildProcessError, ProcessLookupError):  # reaped by jupyter_client already
+        pass
 
 
 class KernelsAhead:
