@@ -28,7 +28,7 @@ from measure import run_measured  # noqa: E402
 
 SAMPLE = ROOT / "data/raw/sample/transactions.csv"
 READERS = ("calamine", "openpyxl")
-COLUMNS = {"customer_id": "客户编号", "order_id": "订单编号", "order_date": "订单日期", "amount": "金额"}
+COLUMNS = {"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"}
 
 
 def workbook(rows: int) -> Path:

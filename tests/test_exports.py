@@ -434,3 +434,29 @@ def test_the_workbook_reader_reads_the_cells_openpyxl_reads(exports, tmp_path, m
     assert read["calamine"].frame["订单日期"].tolist()[:13] == [
         "7919", "7919", "0.3", "123456789012345696", "1e-07", "12345678901.5", "0", "45000",
         "2024-03-05", "2024-03-05 14:22:01", "2024-03-05", "14:22:01", "TRUE"]
+
+
+def test_each_sheet_of_a_workbook_is_parsed_once(exports, monkeypatch):
+    """The search for the header reads the first rows of every sheet, then the sheet chosen is read
+    whole: calamine parses each sheet once (a sheet of a million rows takes seconds)."""
+    import python_calamine
+
+    parsed: list[str] = []
+
+    class CountingWorkbook:
+        def __init__(self, book):
+            self._book = book
+
+        def __getattr__(self, name):
+            return getattr(self._book, name)
+
+        def get_sheet_by_name(self, name):
+            parsed.append(name)
+            return self._book.get_sheet_by_name(name)
+
+    opened = python_calamine.CalamineWorkbook.from_path
+    monkeypatch.setattr(python_calamine, "CalamineWorkbook",
+                        type("Workbook", (), {"from_path": staticmethod(lambda path: CountingWorkbook(opened(path)))}))
+    read = read_input(spec(exports["multi_sheet"]), "transactions")
+    assert "sheet '" in read.read_as and len(read.frame)
+    assert len(parsed) == len(set(parsed)) >= 2

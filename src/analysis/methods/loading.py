@@ -54,7 +54,7 @@ from html.parser import HTMLParser
 from itertools import compress, islice
 from numbers import Integral, Real
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 from xml.etree import ElementTree
 
 import numpy as np
@@ -679,10 +679,17 @@ def _calamine_book(ctx: _Context) -> dict[str, _SheetLoader]:
     from python_calamine import CalamineWorkbook, SheetTypeEnum
 
     book = CalamineWorkbook.from_path(str(ctx.path))
+    # each sheet is parsed once: the search for the header reads the first rows of every sheet and
+    # keeps them parsed; the sheet chosen is then read whole, and let go before its cells become text
+    searched: dict[str, Any] = {}
 
     def loader(sheet: str) -> _SheetLoader:
         def load(nrows: int | None) -> list[_Row]:
-            cells = book.get_sheet_by_name(sheet).to_python(skip_empty_area=False, nrows=nrows)
+            parsed = searched.pop(sheet) if sheet in searched else book.get_sheet_by_name(sheet)
+            if nrows is not None:
+                searched[sheet] = parsed
+            cells = parsed.to_python(skip_empty_area=False, nrows=nrows)
+            del parsed
             return _grid_rows([_cell_text(v) for v in row] for row in cells)
 
         return load
