@@ -665,7 +665,7 @@ def _excel_book(ctx: _Context, *, binary: bool) -> dict[str, _SheetLoader]:
                 book, sheet_name=sheet, header=None, dtype=object, keep_default_na=False, na_values=[], nrows=nrows
             )
             # With header=None the frame's row i is the sheet's row i + 1, blank rows included.
-            return _grid_rows([_cell_text(v) for v in row] for row in values.itertuples(index=False))
+            return _text_grid(values.itertuples(index=False))
 
         return load
 
@@ -690,7 +690,7 @@ def _calamine_book(ctx: _Context) -> dict[str, _SheetLoader]:
                 searched[sheet] = parsed
             cells = parsed.to_python(skip_empty_area=False, nrows=nrows)
             del parsed
-            return _grid_rows([_cell_text(v) for v in row] for row in cells)
+            return _text_grid(cells)
 
         return load
 
@@ -705,6 +705,11 @@ def _grid_rows(rows: Iterator[list[str | None]] | Sequence[list[str | None]], nu
         if any(c is not None and c.strip() for c in cells):
             out.append(_Row(number, cells, number))
     return out
+
+
+def _text_grid(cells: Iterable[Iterable[object]]) -> list[_Row]:
+    """:func:`_grid_rows` of a sheet's rows of cell values, each cell as :func:`_cell_text` shows it."""
+    return _grid_rows([_cell_text(v) for v in row] for row in cells)
 
 
 def _cell_text(value: object) -> str | None:

@@ -337,9 +337,13 @@ class _Histories:
             schedule=schedule,
         )
 
-    def chunks(self, chunk_size: int) -> Iterator[_Chunk]:
-        """Runs of at most ``chunk_size`` customers in history order, with their history and pair ranges."""
-        size = _checked_chunk_size(chunk_size)
+    def chunks(self, chunk_size: int, shared_by: int = 1) -> Iterator[_Chunk]:
+        """Runs of customers in history order, with their history and pair ranges: ``chunk_size``
+        customers shared by ``shared_by`` threads evaluating a run each at once, so runs of at most
+        ``ceil(chunk_size / shared_by)``."""
+        if int(chunk_size) != chunk_size or chunk_size < 1:
+            raise CLVInputError(f"`chunk_size` must be a whole number >= 1, got {chunk_size}.")
+        size = -(-int(chunk_size) // shared_by)
         for start in range(0, self.n_customers, size):
             rows = self.order[start : start + size]
             history = self.history_of_customer[rows]
@@ -365,12 +369,6 @@ class _Histories:
             monetary_value=self.monetary_value[rows],
             margin=self.margin[rows],
         )
-
-
-def _checked_chunk_size(chunk_size: int) -> int:
-    if int(chunk_size) != chunk_size or chunk_size < 1:
-        raise CLVInputError(f"`chunk_size` must be a whole number >= 1, got {chunk_size}.")
-    return int(chunk_size)
 
 
 @dataclass(frozen=True)
@@ -547,7 +545,7 @@ def _customer_bounds(
 
     # the cores (in_threads runs one thread per core) share the chunk size, each evaluating its part
     # at once: the memory does not grow with them
-    for _ in in_threads(fill, data.chunks(-(-_checked_chunk_size(chunk_size) // usable_cores()))):
+    for _ in in_threads(fill, data.chunks(chunk_size, shared_by=usable_cores())):
         pass
     schedule = data.schedule
     kept = None if terms is None else PairTerms(data.pairs, terms, schedule.ends, schedule.discount)
