@@ -52,7 +52,7 @@ from analysis.methods.clv.intervals import (
     _Schedule,
     _with_params,
 )
-from analysis.methods.tiers import assign_tiers
+from analysis.methods.tiers import TieringError, assign_tiers
 from tests.examples import examples
 
 BG_TRUTH = {"r": 0.6, "alpha": 35.0, "a": 0.7, "b": 3.5}  # per day, as benchmarks/datagen.py
@@ -388,6 +388,31 @@ def test_tier_assigner_reproduces_assign_tiers(models, customers) -> None:
             assert assign(raised)[lowest] == 1 < expected[lowest]
 
 
+def test_a_rule_on_the_clv_alone_places_each_vector_as_it_places_the_table() -> None:
+    """clv and pareto place a draw's CLV vector without the table: the same tiers as the table with
+    that CLV, ties ranked by customer_id, whatever the table's row order; a missing CLV still names
+    its customer."""
+    rng = np.random.default_rng(5)
+    ids = [f"C{i:05d}" for i in range(2_000)]
+    shuffled = pd.DataFrame({"customer_id": ids, "clv": rng.gamma(0.5, 100.0, 2_000)}).sample(frac=1.0, random_state=1)
+    vectors = [
+        np.round(rng.gamma(0.5, 100.0, 2_000), -1),  # tens only: many ties, some across each cut
+        rng.normal(20.0, 50.0, 2_000),  # negative values: pareto counts them as 0
+    ]
+    rules = (("clv", None), ("clv", {"shares": [0.05, 0.15, 0.3, 0.5]}), ("clv", {"cutoffs": [100.0, 20.0, 5.0]}),
+             ("pareto", None))
+    for table in (shuffled, shuffled.sort_values("customer_id")):
+        for method, options in rules:
+            assign = tier_assigner(table, method, n_tiers=4, options=options)
+            for vector in vectors:
+                expected = assign_tiers(table.assign(clv=vector), method, n_tiers=4, options=options).tier
+                np.testing.assert_array_equal(assign(vector), expected.to_numpy())
+    missing = vectors[0].copy()
+    missing[7] = np.nan
+    with pytest.raises(TieringError, match=shuffled["customer_id"].iloc[7]):
+        tier_assigner(shuffled, "clv", n_tiers=4)(missing)
+
+
 def test_customer_on_a_cut_off_is_borderline_and_one_far_from_it_is_not(models, customers) -> None:
     purchase, spend = models
     point = customer_lifetime_value(purchase, spend, *columns(customers), **HORIZON)
@@ -562,18 +587,21 @@ def test_the_tier_function_gives_each_thread_its_own_table(monkeypatch) -> None:
     from analysis.methods import tiers as tiering
 
     rng = np.random.default_rng(11)
-    table = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in rng.permutation(1_000)], "clv": rng.gamma(0.5, 100.0, 1_000)})
+    # composite: a rule that reads other columns too, so it places the table, not the vector alone
+    table = pd.DataFrame({"customer_id": [f"C{i:04d}" for i in rng.permutation(1_000)], "clv": rng.gamma(0.5, 100.0, 1_000),
+                          "historic_value": rng.gamma(0.5, 100.0, 1_000), "p_alive": rng.uniform(size=1_000),
+                          "tenure_days": rng.integers(30, 900, 1_000)})
     vectors = [rng.gamma(0.5, 100.0, 1_000), rng.gamma(0.5, 100.0, 1_000)]
-    expected = [tier_assigner(table, "clv", n_tiers=4)(v) for v in vectors]
-    rule, both_set = tiering._METHOD_FUNCS["clv"], threading.Barrier(2, timeout=10)
+    expected = [tier_assigner(table, "composite", n_tiers=4)(v) for v in vectors]
+    rule, both_set = tiering._METHOD_FUNCS["composite"], threading.Barrier(2, timeout=10)
 
     def rule_once_both_set(frame, *args):
         if threading.current_thread() is not threading.main_thread():
             both_set.wait()
         return rule(frame, *args)
 
-    monkeypatch.setitem(tiering._METHOD_FUNCS, "clv", rule_once_both_set)
-    assign = tier_assigner(table, "clv", n_tiers=4)  # checks the rule once, here in the main thread
+    monkeypatch.setitem(tiering._METHOD_FUNCS, "composite", rule_once_both_set)
+    assign = tier_assigner(table, "composite", n_tiers=4)  # checks the rule once, here in the main thread
     with ThreadPoolExecutor(2) as pool:
         placed = list(pool.map(assign, vectors))
     for got, want in zip(placed, expected, strict=True):

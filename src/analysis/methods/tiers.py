@@ -382,7 +382,12 @@ def _bands(
     rank_when_quantiles: bool,
 ) -> _Placement:
     column = options.get("column", default_column)
-    values = _numeric(frame, column, method)
+    return _bands_of(_numeric(frame, column, method), n_tiers, options, method, column, rank_when_quantiles)
+
+
+def _bands_of(
+    values: np.ndarray, n_tiers: int, options: dict[str, Any], method: str, column: str, rank_when_quantiles: bool
+) -> _Placement:
     if options.get("cutoffs") is not None:
         bounds = _lower_bounds(options["cutoffs"], n_tiers, method)
         tier, source = _tier_from_bounds(values, bounds), "params"
@@ -414,6 +419,10 @@ def _tiers_clv(frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed:
     return _bands(frame, n_tiers, options, "clv", "clv", rank_when_quantiles=True)
 
 
+def _tiers_clv_of(values: np.ndarray, n_tiers: int, options: dict[str, Any]) -> _Placement:
+    return _bands_of(values, n_tiers, options, "clv", options.get("column", "clv"), rank_when_quantiles=True)
+
+
 def _tiers_pareto(
     frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int
 ) -> _Placement:
@@ -423,8 +432,11 @@ def _tiers_pareto(
     Σ_{j≤i} v_(j) / Σ v ≥ s_1. A tier whose share is already reached takes one customer, so none is
     empty. Negative values count as 0 (they cannot add to a share of the total).
     """
+    return _tiers_pareto_of(_numeric(frame, options.get("column", "clv"), "pareto"), n_tiers, options)
+
+
+def _tiers_pareto_of(raw: np.ndarray, n_tiers: int, options: dict[str, Any]) -> _Placement:
     column = options.get("column", "clv")
-    raw = _numeric(frame, column, "pareto")
     values = np.clip(raw, 0, None)
     total = values.sum()
     if total <= 0:
@@ -773,6 +785,13 @@ _METHOD_FUNCS: dict[str, Callable[[pd.DataFrame, int, dict[str, Any], int], _Pla
     "threshold": _tiers_threshold,
     "kmeans": _tiers_kmeans,
     "composite": _tiers_composite,
+}
+
+#: The methods whose tiers follow from the values of their ``column`` option alone: each placed from
+#: that vector (in customer_id order, none missing) without the table, as tier probabilities do per draw.
+_VALUE_FUNCS: dict[str, Callable[[np.ndarray, int, dict[str, Any]], _Placement]] = {
+    "clv": _tiers_clv_of,
+    "pareto": _tiers_pareto_of,
 }
 
 

@@ -804,7 +804,8 @@ def tier_assigner(
     after replacing their ``column`` by the CLV vector it gets; every other column stays as in
     ``customers``. It is what :func:`tier_membership` calls once per draw, so the rule is checked
     once here (a :class:`~analysis.methods.tiers.TieringError` is raised now, not per draw) and
-    the table is sorted by ``customer_id`` once, not per draw. The CLV moves the tiers of ``clv``
+    the table is sorted by ``customer_id`` once, not per draw; ``clv`` and ``pareto`` on the CLV
+    place the vector itself, without the table. The CLV moves the tiers of ``clv``
     and ``pareto`` (when their ``column`` is the CLV), of ``composite`` (its potential; its loyalty
     part keeps the point estimate of P(alive)) and of ``kmeans`` when CLV is a feature (slow:
     ``n_init`` k-means runs per draw); ``rfm`` and ``threshold`` do not depend on it, so their tier
@@ -816,15 +817,24 @@ def tier_assigner(
     opts = tiering.method_options(options, method)
     frame, positions = tiering._canonical(customers)
     place = tiering._METHOD_FUNCS[method]
+    # a missing CLV takes the table's way, whose error names the customers
+    by_values = tiering._VALUE_FUNCS.get(method) if opts.get("column", "clv") == column else None
+    in_id_order = bool((positions == np.arange(positions.size)).all())  # as stage 2 writes the table
     tables = threading.local()  # :func:`tier_membership` calls it from two threads: a table each
 
     def assign(clv: np.ndarray) -> np.ndarray:
         values = np.asarray(clv, dtype=float)
-        if not hasattr(tables, "frame"):
-            tables.frame = frame.copy(deep=False)  # its columns shared: only ``column`` is replaced
-        own = tables.frame
-        own[column] = values[positions]
-        placed = place(own, int(n_tiers), opts, seed).tier
+        ordered = values if in_id_order else values[positions]
+        if by_values is not None and not np.isnan(ordered).any():
+            placed = by_values(ordered, int(n_tiers), opts).tier
+        else:
+            if not hasattr(tables, "frame"):
+                tables.frame = frame.copy(deep=False)  # its columns shared: only ``column`` is replaced
+            own = tables.frame
+            own[column] = ordered
+            placed = place(own, int(n_tiers), opts, seed).tier
+        if in_id_order:
+            return placed.astype(np.int64, copy=False)
         tier = np.empty(values.size, dtype=np.int64)
         tier[positions] = placed
         return tier
