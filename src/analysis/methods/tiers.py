@@ -662,8 +662,8 @@ def _tiers_kmeans(
     raw = np.column_stack([_numeric(frame, f, "kmeans") for f in features])
     signs = np.array([-1.0 if f in negate else 1.0 for f in features])
     x = StandardScaler().fit_transform(_signed_log1p(raw) * signs)
-    distinct = len(np.unique(x, axis=0))
-    if distinct < n_tiers:
+    if not _has_distinct_rows(x, n_tiers):
+        distinct = len(np.unique(x, axis=0))
         raise TieringError(
             f"method 'kmeans': only {distinct} distinct customer profile(s) in {features} for "
             f"{n_tiers} clusters; use fewer tiers or more features"
