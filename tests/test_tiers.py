@@ -570,6 +570,10 @@ def test_sensitivity_matrix() -> None:
     clv = assign_tiers(CUSTOMERS, "clv", n_tiers=3).tier
     assert rates.loc["rfm", "clv"] == pytest.approx((rfm == clv).mean())
     assert 0 < rates.loc["rfm", "clv"] < 1
+    # the same customers in another row order, under another index: the same rates
+    shuffled = CUSTOMERS.sample(frac=1.0, random_state=2).set_axis(np.arange(len(CUSTOMERS))[::-1] * 3)
+    again = sensitivity(shuffled, methods, n_tiers=3, options={"rules": threshold_rules(CUSTOMERS, 3)})
+    pd.testing.assert_frame_equal(again, rates)
 
 
 @settings(max_examples=200, deadline=None)
