@@ -16,7 +16,9 @@ each reading to :class:`PeakRecorder`:
   on a large export), the largest summed resident memory of the kernel and its descendants at one
   sample, whichever is larger;
 - the **runner** process's peak during a step is its largest sampled resident memory in that step,
-  or its high-water mark when that rose during the step (the report step runs in the runner);
+  or its high-water mark when that rose during the step, or, when larger, its summed resident memory
+  at one sample with the processes it starts that are not kernels (the report step runs in the
+  runner, its other languages in such a process);
 - the **tree** peak is the largest summed resident memory of all the processes at one sample (with
   the next step's kernel, when it was started ahead).
 
@@ -121,7 +123,7 @@ class StepPeak:
     @property
     def own_bytes(self) -> int:
         """The peak of the processes doing the step's work: its kernel(s) with the worker processes they
-        start, else the runner (the report)."""
+        start, else the runner with the processes it starts (the report)."""
         return max(self.kernel_bytes, self.work_bytes) if self.kernels else self.runner_bytes
 
 
@@ -178,8 +180,11 @@ class PeakRecorder:
         self._tree[where] = max(self._tree.get(where, 0), total)
         self._cpu.add(where, {r.pid: r.cpu for r in readings})
         self._system.add(where, {r.pid: r.system for r in readings})
-        for kernel, tree in _kernel_trees(readings, self.runner_pid).items():
+        trees = _kernel_trees(readings, self.runner_pid)
+        for kernel, tree in trees.items():
             self._kernel_tree[kernel] = max(self._kernel_tree.get(kernel, 0), tree)
+        # the runner with the processes it starts that are no kernel's (the report's other languages)
+        self._runner[where] = max(self._runner.get(where, 0), total - sum(trees.values()))
         for reading in readings:
             if reading.is_kernel:
                 if reading.pid not in self._kernel_peak:

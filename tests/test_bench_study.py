@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from contextlib import nullcontext
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -161,6 +162,7 @@ def test_tracker_follows_the_runners_own_progress_lines(monkeypatch, capsys) -> 
     monkeypatch.setattr(runner, "warm_kernels", lambda study, steps: set(steps))  # the stand-in study has no params
     monkeypatch.setattr(runner.KernelsAhead, "start", lambda self, step: None)  # no kernel: nothing runs in one
     monkeypatch.setattr(runner.NotebookPages, "submit", lambda self, step, notebook: None)
+    monkeypatch.setattr(runner, "OtherLanguages", lambda study, out_root: nullcontext())  # no report languages to render
     record = runner.RunRecord(study=SimpleNamespace(attempt="test"))
     runner._run_steps(record, [*runner.STAGES, runner.REPORT_STEP], "", progress=False)
     tracker, seen = StepTracker(), []
@@ -185,12 +187,14 @@ def test_recorder_attributes_kernels_runner_and_gaps() -> None:
     recorder.record("02_rfm_clv", [runner_at(105, 110), Reading(12, True, 400 * MIB, 450 * MIB)])
     recorder.record("report", [runner_at(150, 110)])
     recorder.record("report", [runner_at(120, 700)])  # a spike between samples: the high-water mark rose
+    recorder.record("report", [runner_at(300, 700), Reading(13, False, 500 * MIB, 500 * MIB, parent=1)])
     steps = recorder.steps
     assert steps["01_clean"].kernels == {11} and steps["01_clean"].own_bytes == 900 * MIB
     assert steps["02_rfm_clv"].kernels == {12} and steps["02_rfm_clv"].own_bytes == 450 * MIB
-    assert steps["report"].kernels == set() and steps["report"].own_bytes == 700 * MIB
+    # the report's other languages in a process of the runner's: counted with it at one sample
+    assert steps["report"].kernels == set() and steps["report"].own_bytes == 800 * MIB
     assert steps[OUTSIDE].runner_bytes == 110 * MIB
-    assert recorder.tree_bytes == 505 * MIB
+    assert recorder.tree_bytes == 800 * MIB
 
 
 def test_cpu_seconds_go_to_the_step_running_when_they_were_spent() -> None:

@@ -100,7 +100,7 @@ def small_inputs(folder: Path) -> Path:
 def small_params(path: Path, transactions: Path, **changes) -> Path:
     params = yaml.safe_load((ROOT / "params/sample.yaml").read_text(encoding="utf-8"))
     params["inputs"] = {"transactions": {**params["inputs"]["transactions"], "path": str(transactions)}}
-    params.update(run=RUN, report_also_in=[], allow_outside_project=True, **changes)
+    params.update(run=RUN, report_also_in=["en"], allow_outside_project=True, **changes)
     params["tiering"].pop("previous_run", None)
     params.pop("satisfaction", None)  # no surveys in the slice
     path.write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
@@ -244,7 +244,7 @@ def test_a_rerun_after_a_kill_needs_no_clean_up(small):
 
 
 def test_a_failing_report_fails_like_a_stage_and_publishes_nothing(small, monkeypatch):
-    def broken_report(study):
+    def broken_report(study, others=None):
         raise RuntimeError("the chart library is missing a font")
 
     monkeypatch.setattr("analysis.report.build.build_report", broken_report)

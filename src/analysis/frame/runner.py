@@ -60,6 +60,7 @@ from analysis.frame.study import (
 )
 from analysis.methods.cores import beside
 from analysis.methods.memory import release_free_memory, without_transparent_huge_pages
+from analysis.report.other_languages import OtherLanguages
 
 if TYPE_CHECKING:
     from jupyter_client.manager import AsyncKernelManager
@@ -357,12 +358,12 @@ def _import_in_background(module: str) -> None:
     threading.Thread(target=load, name=f"import {module}", daemon=True).start()
 
 
-def _build_report(study: Study) -> Path:
+def _build_report(study: Study, others: OtherLanguages | None = None) -> Path:
     """The manager report; any error becomes :class:`_StepFailed` with its traceback saved beside it."""
     from analysis.report.build import build_report
 
     try:
-        return build_report(study)
+        return build_report(study, others)
     except Exception as exc:
         where = traceback.extract_tb(exc.__traceback__)[-1]
         saved = storage.write_text(
@@ -579,6 +580,7 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
         with ExitStack() as own, interrupts_noted(interrupted), NotebookPages() as pages:
             if kernels is None:  # not started by run_study: here, the first step's now
                 kernels = own.enter_context(kernels_ahead(study, steps))
+            others = None  # the process rendering the report's other languages, started a step ahead
             for number, step in enumerate(steps, start=1):
                 release_free_memory()  # this process lives beside each step's kernel
                 _say(f"[{number}/{len(steps)}] {step} …")
@@ -589,9 +591,10 @@ def _run_steps(record: RunRecord, steps: list[str], out_root: str, progress: boo
                         kernels.start(steps[number])  # and warm up while the step before runs
                     if number == len(steps) - 1 and steps[-1] == REPORT_STEP:
                         _import_in_background(REPORT_MODULE)  # the report's own warm-up, in this process
+                        others = own.enter_context(OtherLanguages(study, out_root))
                     if step == REPORT_STEP:
                         pages.wait()  # every notebook's HTML, before the report
-                        _build_report(study)
+                        _build_report(study, others or own.enter_context(OtherLanguages(study, out_root)))
                     else:
                         pages.submit(step, _execute(study, step, out_root, progress, kernel))
                 if interrupted.is_set():

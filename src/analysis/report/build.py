@@ -18,6 +18,7 @@ from analysis.frame import storage
 from analysis.frame.study import Study
 from analysis.i18n import text
 from analysis.report import charts
+from analysis.report.other_languages import OtherLanguages, report_languages
 from analysis.report.sections import BUILDERS, RunOutputs
 
 LANGUAGE_NAMES = {"zh": "中文", "en": "English"}
@@ -43,17 +44,25 @@ def render_report(study: Study, language: str | None = None, shared: dict[str, A
         footer=text("report_title", language),
         other_languages=[
             {"href": study.report_page(other).name, "label": LANGUAGE_NAMES[other]}
-            for other in dict.fromkeys([p.language, *p.report_also_in])
+            for other in report_languages(p)
             if other != language
         ],
     )
     return page.replace("/*EMBEDDED-FONT*/", charts.embedded_font_css(page), 1)
 
 
-def build_report(study: Study) -> Path:
-    """Write the report in the run's language and in each ``report_also_in`` language; return the first."""
-    languages = dict.fromkeys([study.params.language, *study.params.report_also_in])
+def build_report(study: Study, others: OtherLanguages | None = None) -> Path:
+    """Write the report in the run's language and in each ``report_also_in`` language; return the first.
+
+    With ``others`` (started for this study) the languages after the first are rendered by its
+    process, beside this one's; without, here, one after the other."""
+    languages = report_languages(study.params)
+    if others is not None and others.languages:
+        others.render()
+        languages = languages[:1]
     shared: dict[str, Any] = {}
     for language in languages:
         storage.write_text(render_report(study, language, shared), study.report_page(language))
+    if others is not None:
+        others.wait()
     return study.report_page()
