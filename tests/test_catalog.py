@@ -29,6 +29,7 @@ REPORT_METHODS: dict[str, set[str]] = {
     "charts": set(),
     "localize": set(),
     "readable": set(),
+    "other_languages": set(),
     "tier_profiles": set(),
     "tier_rules": set(),
     "uncertainty": set(),
