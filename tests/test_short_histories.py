@@ -109,6 +109,24 @@ def test_write_parquet_leaves_out_attrs_that_json_cannot_hold(tmp_path):
     assert frame.attrs["observation_end"] == date(2025, 12, 31)  # the caller's frame is untouched
 
 
+def test_write_parquet_reads_back_as_pandas_own_writing(tmp_path):
+    """The same frame and schema as ``DataFrame.to_parquet``; float columns only are not dictionary-encoded."""
+    frame = pd.DataFrame({
+        "customer_id": pd.array(["C1", "C2", None, "C1"], dtype="string"), "clv": [1.5, None, 2.25, 1.5],
+        "orders": [1, 2, 3, 4], "first": pd.to_datetime(["2024-01-01", "2024-02-01", None, "2024-01-01"]),
+        "tier": pd.array([1, None, 2, 1], dtype="Int64"), "borderline": [True, False, True, True],
+    })
+    storage.write_parquet(frame, tmp_path / "ours.parquet")
+    frame.to_parquet(tmp_path / "pandas.parquet", index=False)
+    ours, theirs = (pd.read_parquet(tmp_path / f) for f in ("ours.parquet", "pandas.parquet"))
+    pd.testing.assert_frame_equal(ours, theirs)
+    pd.testing.assert_frame_equal(ours, frame)
+    assert pq.read_schema(tmp_path / "ours.parquet").equals(pq.read_schema(tmp_path / "pandas.parquet"), check_metadata=True)
+    chunks = pq.ParquetFile(tmp_path / "ours.parquet").metadata.row_group(0)
+    encodings = {chunks.column(i).path_in_schema: chunks.column(i).encodings for i in range(chunks.num_columns)}
+    assert not any("DICTIONARY" in e for e in encodings["clv"]) and any("DICTIONARY" in e for e in encodings["customer_id"])
+
+
 # ---------------------------------------------------------------------------------------------
 # Stage 2
 
