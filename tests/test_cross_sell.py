@@ -13,6 +13,7 @@ import pytest
 import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from scipy import stats
 
 from analysis.frame import catalog
 from analysis.frame.params import ParamsError, load_params
@@ -340,8 +341,15 @@ def test_the_actions_section_says_why_without_categories_and_states_the_check_wi
 
 
 @pytest.mark.parametrize("n", [1, 7, 1001])
-def test_bootstrap_in_blocks_draws_what_one_call_draws(n):
-    values = np.random.default_rng(0).normal(size=n)
-    at_once = values[np.random.default_rng(5).integers(0, n, size=(300, n))].mean(axis=1)
-    in_blocks = cross_sell.bootstrap_means(values, 300, np.random.default_rng(5), block=2 * n + 3)  # blocks of 2 resamples
-    np.testing.assert_array_equal(in_blocks, at_once)
+def test_bootstrap_means_have_the_distribution_of_resampled_means(n):
+    """The means drawn as multinomial counts of the distinct values are distributed as the means of
+    resampled values (two-sample Kolmogorov-Smirnov against direct resampling), with the mean and
+    spread theory gives; no values: no means."""
+    values = np.random.default_rng(0).choice([-1.0, 0.0, 1.0], size=n, p=[0.2, 0.5, 0.3])  # paired hit differences
+    counted = cross_sell.bootstrap_means(values, 5_000, np.random.default_rng(5))
+    resampled = values[np.random.default_rng(6).integers(0, n, size=(5_000, n))].mean(axis=1)
+    assert stats.ks_2samp(counted, resampled).pvalue > 0.01
+    spread = values.std() / np.sqrt(n)
+    assert abs(counted.mean() - values.mean()) <= 4 * spread / np.sqrt(5_000) + 1e-12
+    assert counted.std() == pytest.approx(spread, rel=0.05, abs=1e-12)
+    assert np.isnan(cross_sell.bootstrap_means(np.array([]), 3, np.random.default_rng(5))).all()

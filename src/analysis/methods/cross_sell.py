@@ -412,15 +412,18 @@ def holdout_validation(
     }
 
 
-def bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator, *, block: int = 1 << 22) -> np.ndarray:
-    """Means of ``n_boot`` resamples of ``values`` with replacement: the draws of one
-    ``rng.integers(0, n, (n_boot, n))`` call, made in blocks of about ``block`` indices so that a
-    large holdout does not hold all n_boot × n of them at once."""
+def bootstrap_means(values: np.ndarray, n_boot: int, rng: np.random.Generator) -> np.ndarray:
+    """Means of ``n_boot`` resamples of ``values`` with replacement.
+
+    A resample's mean depends only on how often it draws each distinct value, and those counts are
+    multinomial (n, the values' shares): drawn as such, the means have exactly the bootstrap's
+    distribution at a cost of ``n_boot`` × the distinct values, not ``n_boot`` × n (the paired
+    differences of hits take three values: 2,000 resamples of 83,582 customers in 1 ms, not 1.05 s)."""
     n = len(values)
-    rows = max(1, block // max(n, 1))
-    return np.concatenate([
-        values[rng.integers(0, n, size=(min(rows, n_boot - start), n))].mean(axis=1) for start in range(0, n_boot, rows)
-    ])
+    if n == 0:
+        return np.full(n_boot, np.nan)
+    distinct, counts = np.unique(values, return_counts=True)
+    return rng.multinomial(n, counts / n, size=n_boot) @ distinct / n
 
 
 def _figures(method: str, hits: np.ndarray, confidence: float) -> HoldoutFigures:
