@@ -21,6 +21,7 @@ from analysis.methods.satisfaction import (
     nps_category,
     reason,
     t_interval,
+    tier_table,
     tiers_differ_test,
     wilson_interval,
 )
@@ -174,6 +175,20 @@ def test_tiers_without_names_keep_a_missing_name_for_the_display_to_fill():
     customers = _customers({1: 2, 2: 2}).drop(columns="tier_name")
     table = csat_by_tier(_surveys({1: [(5, 9), (4, 9)], 2: [(3, 2)]}), customers, scale_max=5)
     assert table["tier"].tolist()[:2] == [1, 2] and table["tier_name"].isna().all()
+
+
+def test_tier_table_counts_each_customer_once_whatever_the_rows():
+    """Customers one row each in id order (as stage 2 writes them) are counted by their rows; rows in
+    any order, or an id repeated, are counted by distinct ids: the same table either way."""
+    customers = pd.DataFrame({"customer_id": pd.array([f"C{i:03d}" for i in range(9)], dtype="string"),
+                              "tier": [1, 2, 2, 3, None, 1, 2, 3, 3], "tier_name": list("abbc-abcc")})
+    expected = pd.DataFrame({"tier": [1, 2, 3], "tier_name": pd.array(list("abc"), dtype="string"),
+                             "customers": [2, 3, 3]})
+    pd.testing.assert_frame_equal(tier_table(customers), expected)
+    shuffled = customers.sample(frac=1.0, random_state=4)
+    repeated = pd.concat([customers, customers.iloc[[1, 3]]], ignore_index=True)
+    for rows in (shuffled, repeated):
+        pd.testing.assert_frame_equal(tier_table(rows), expected)
 
 
 def test_csat_counts_each_customers_latest_answer_and_ignores_row_order():

@@ -156,10 +156,11 @@ def tier_table(customers: pd.DataFrame) -> pd.DataFrame:
     ``tier_name`` is the customers' own (missing when they have none). Customers without a tier
     are left out.
     """
-    table = _tiered(customers).groupby(TIER, sort=True).agg(
-        tier_name=(TIER_NAME, "first"), customers=("customer_id", "nunique")
-    )
-    table[TIER_NAME] = table[TIER_NAME].astype("string")
+    tiered = _tiered(customers)
+    # ids each once (customers as stage 2 writes them): a tier's rows are its customers, counted without hashing
+    count = "size" if unique_in_order(tiered["customer_id"]) else "nunique"
+    table = tiered.groupby(TIER, sort=True).agg(tier_name=(TIER_NAME, "first"), customers=("customer_id", count))
+    table = table.astype({TIER_NAME: "string", "customers": "int64"})
     return table.reset_index()
 
 
