@@ -296,16 +296,17 @@ def test_switching_cost_decides_whether_moving_pays(switching_cost, expected):
     assert result.assignments.loc[0, "recommended_manager"] == ("s" if expected == "moved_value" else "m")
 
 
-def test_reasons_for_level_region_capacity_and_no_manager():
+@pytest.mark.parametrize("ids", [object, "string"], ids=["python text", "arrow text"])  # as tests and stage files hold them
+def test_reasons_for_level_region_capacity_and_no_manager(ids):
     managers = pd.DataFrame({"manager_id": ["s", "m", "m2", "mS"], "level": ["senior", "middle", "middle", "middle"],
-                             "region": ["N", "N", "N", "S"], "hours": [1.5, 0.5, 1.0, 5.0]})
+                             "region": ["N", "N", "N", "S"], "hours": [1.5, 0.5, 1.0, 5.0]}).astype({"manager_id": ids})
     customers = pd.DataFrame({
         "customer_id": ["lvl", "reg", "cap1", "cap2", "left", "none4", "nomgr"],
         "tier": [1, 2, 2, 2, 2, 4, 1],
         "region": ["N", "N", "N", "N", "N", "N", "S"],
-        "current_manager": ["m", "mS", "m", "m", "gone", "m", None],
+        "current_manager": ["m", "mS", "m", "m", "gone", "m", None],  # "gone": a manager who left
         "value": [900.0, 500.0, 400.0, 300.0, 200.0, 50.0, 800.0],
-    })
+    }).astype({"current_manager": ids})
     rules = make_rules(switching_cost=1.0)
     table = solve_assignment(customers, managers, rules).assignments.set_index("customer_id")
     reasons = table["reason"]

@@ -394,13 +394,15 @@ def _encode(customers: pd.DataFrame, managers: pd.DataFrame, rules: AssignmentRu
     mgr = _prepare_managers(managers)
     regions = sorted(set(cust["region"].unique()) | set(mgr["region"].unique()))  # a set of the rows iterates them in Python
     code = pd.Series(range(len(regions)), index=pd.Index(regions, dtype=object), dtype="int64")
-    index = pd.Index(mgr["manager_id"])
-    cur = index.get_indexer(cust["current_manager"]) if len(cust) else np.zeros(0, int)
-    cur = np.where(cust["current_manager"].isna().to_numpy(), _NONE, cur)
+    positions = pd.Series(np.arange(len(mgr)), index=pd.Index(mgr["manager_id"]))  # unique (_prepare_managers)
+    # each customer's current manager by one hash lookup of the ids (Arrow's for text ids), not a Python
+    # string each; none, or one not among the managers: _NONE
+    cur = looked_up(cust["current_manager"], positions).to_numpy(dtype=float, na_value=np.nan)
+    cur = np.nan_to_num(cur, nan=_NONE).astype(np.int64)
     return _Problem(
         cust=cust, mgr=mgr, region_codes=regions,
         c_region=looked_up(cust["region"], code).to_numpy(np.int64),
-        c_cur=np.asarray(cur, dtype=np.int64),
+        c_cur=cur,
         c_tier=cust["tier"].to_numpy(np.int64),
         c_value=cust["value"].to_numpy(float),
         m_region=looked_up(mgr["region"], code).to_numpy(np.int64),
