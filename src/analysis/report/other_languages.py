@@ -57,8 +57,10 @@ class OtherLanguages:
         self._errors = tempfile.TemporaryFile(mode="w+", encoding="utf-8")
         command = [sys.executable, "-m", __name__, str(study.params_path), "--attempt", study.attempt or "",
                    "--parent", str(os.getpid()), *(["--out", out_root] if out_root else []), *self.languages]
+        # off-screen charts, whatever backend the runner set for its notebook kernels
+        environment = {**os.environ, "MPLBACKEND": "Agg"}
         self._process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
-                                         stderr=self._errors, text=True)
+                                         stderr=self._errors, text=True, env=environment)
 
     def __enter__(self) -> OtherLanguages:
         return self
@@ -69,8 +71,11 @@ class OtherLanguages:
     def render(self) -> None:
         """Tell the process to render its languages now (every stage output is written)."""
         if self._process is not None:
-            self._process.stdin.write(GO)
-            self._process.stdin.close()
+            try:
+                self._process.stdin.write(GO)
+                self._process.stdin.close()
+            except OSError:  # it ended already (a broken pipe): :meth:`wait` says why
+                pass
 
     def wait(self) -> None:
         """Wait for the pages; raises :class:`OtherLanguagesFailed` when the process failed."""
