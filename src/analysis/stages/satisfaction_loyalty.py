@@ -232,17 +232,16 @@ def compute(inputs: ExperienceInputs, p: StudyParams) -> ExperienceResult:
     result = ExperienceResult(customers)
     # cohorts, the spend trend and the churn model read the transactions coded (arrays, one run per customer)
     coded = coded_transactions(inputs.transactions, p)
+    cohorts, cohorts_skipped = cohort_table(coded, p)
+    trend = coded.spend_trend(lifecycle.as_timestamp(p.period.end, "as_of"))
     churn_inputs = replace(inputs, transactions=coded)
-    del inputs
+    del inputs, coded
     # The model learns from the customers' tiers alone, so it is trained in a thread beside the
     # tables below, which run on one core; on a frame of its own columns, as the tables add columns
-    # to ``customers``. It starts first: the stage waits for it at the end.
+    # to ``customers``
     model_customers = customers[[c for c in ("customer_id", "tier", "p_alive") if c in customers]]
     with beside(fit_churn_model, churn_inputs, model_customers, p) as fitted:
         del churn_inputs
-        cohorts, cohorts_skipped = cohort_table(coded, p)
-        trend = coded.spend_trend(lifecycle.as_timestamp(p.period.end, "as_of"))
-        del coded
         customers = _experience_tables(surveys, complaint_log, customers, cohorts, cohorts_skipped, trend, p, result)
         customers = churn_tables(fitted.result(), customers, trend, p, result)
     result.customers = customers
