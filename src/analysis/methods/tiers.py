@@ -414,13 +414,18 @@ def _tiers_rfm(frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed:
     return _bands(frame, n_tiers, options, "rfm", "rfm_score", rank_when_quantiles=False)
 
 
+def _value_column(options: dict[str, Any]) -> str:
+    """The column ``clv`` and ``pareto`` place customers by: the CLV unless ``column`` names another."""
+    return options.get("column", "clv")
+
+
 def _tiers_clv(frame: pd.DataFrame, n_tiers: int, options: dict[str, Any], seed: int) -> _Placement:
     """Absolute CLV lower bounds, or rank shares (top 20 %, next 30 %, rest)."""
-    return _bands(frame, n_tiers, options, "clv", "clv", rank_when_quantiles=True)
+    return _tiers_clv_of(_numeric(frame, _value_column(options), "clv"), n_tiers, options)
 
 
 def _tiers_clv_of(values: np.ndarray, n_tiers: int, options: dict[str, Any]) -> _Placement:
-    return _bands_of(values, n_tiers, options, "clv", options.get("column", "clv"), rank_when_quantiles=True)
+    return _bands_of(values, n_tiers, options, "clv", _value_column(options), rank_when_quantiles=True)
 
 
 def _tiers_pareto(
@@ -432,11 +437,11 @@ def _tiers_pareto(
     Σ_{j≤i} v_(j) / Σ v ≥ s_1. A tier whose share is already reached takes one customer, so none is
     empty. Negative values count as 0 (they cannot add to a share of the total).
     """
-    return _tiers_pareto_of(_numeric(frame, options.get("column", "clv"), "pareto"), n_tiers, options)
+    return _tiers_pareto_of(_numeric(frame, _value_column(options), "pareto"), n_tiers, options)
 
 
 def _tiers_pareto_of(raw: np.ndarray, n_tiers: int, options: dict[str, Any]) -> _Placement:
-    column = options.get("column", "clv")
+    column = _value_column(options)
     values = np.clip(raw, 0, None)
     total = values.sum()
     if total <= 0:
@@ -787,8 +792,9 @@ _METHOD_FUNCS: dict[str, Callable[[pd.DataFrame, int, dict[str, Any], int], _Pla
     "composite": _tiers_composite,
 }
 
-#: The methods whose tiers follow from the values of their ``column`` option alone: each placed from
-#: that vector (in customer_id order, none missing) without the table, as tier probabilities do per draw.
+#: The methods whose tiers follow from the values of their column (:func:`_value_column`) alone: each
+#: placed from that vector (in customer_id order, none missing) without the table, as tier
+#: probabilities do per draw; their frame functions above read the column and call these.
 _VALUE_FUNCS: dict[str, Callable[[np.ndarray, int, dict[str, Any]], _Placement]] = {
     "clv": _tiers_clv_of,
     "pareto": _tiers_pareto_of,

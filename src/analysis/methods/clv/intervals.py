@@ -818,7 +818,7 @@ def tier_assigner(
     frame, positions = tiering._canonical(customers)
     place = tiering._METHOD_FUNCS[method]
     # a missing CLV takes the table's way, whose error names the customers
-    by_values = tiering._VALUE_FUNCS.get(method) if opts.get("column", "clv") == column else None
+    by_values = tiering._VALUE_FUNCS.get(method) if tiering._value_column(opts) == column else None
     in_id_order = bool((positions == np.arange(positions.size)).all())  # as stage 2 writes the table
     tables = threading.local()  # :func:`tier_membership` calls it from two threads: a table each
 
