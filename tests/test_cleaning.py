@@ -4,6 +4,7 @@ import json
 from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -120,6 +121,26 @@ def test_outlier_rule_flags_extremes_only():
     flags = outlier_mask(amounts, OutlierRule(method="mad_log", threshold=6))
     assert flags.sum() == 1 and flags.iloc[-1]
     assert not outlier_mask(amounts, OutlierRule(method="none")).any()
+
+
+def test_outlier_rules_by_their_formulas_on_any_index():
+    """Both rules against their formulas written out: the MAD's fallback when most amounts are equal,
+    Tukey's fences, missing and non-positive amounts never flagged, the flags on the amounts' labels."""
+    rng = np.random.default_rng(7)
+    values = np.concatenate([np.full(150, 50.0), rng.lognormal(4, 1, 100), [20_000.0, 0.0, -30.0, np.nan]])
+    amounts = pd.Series(values, index=rng.permutation(len(values)) * 3 + 1000)
+    logs = np.log(values[values > 0])
+    deviation = np.abs(logs - np.median(logs))
+    assert np.median(deviation) == 0  # over half the amounts equal: the mean deviation stands in
+    z = deviation / (1.2533 * deviation.mean())
+    low, high = np.percentile(logs, [25, 75])
+    fenced = (logs > high + 1.5 * (high - low)) | (logs < low - 1.5 * (high - low))
+    for rule, expected in ((OutlierRule(method="mad_log", threshold=3.5), z > 3.5),
+                           (OutlierRule(method="iqr", threshold=1.5), fenced)):
+        flags = outlier_mask(amounts, rule)
+        assert flags.index.equals(amounts.index) and flags.dtype == bool
+        assert flags[values > 0].tolist() == expected.tolist() and 0 < expected.sum() < len(expected)
+        assert not flags[~(values > 0)].any()
 
 
 def test_outliers_quarantined_when_asked(tmp_path):

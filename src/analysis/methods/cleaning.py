@@ -467,23 +467,25 @@ def outlier_mask(amounts: pd.Series, rule: OutlierRule) -> pd.Series:
     MAD = 0 the mean absolute deviation × 1.2533 stands in).
     ``iqr``: log(amount) beyond Q3 + threshold · IQR or below Q1 − threshold · IQR (Tukey's fences).
     """
-    positive = amounts > 0
-    flags = pd.Series(False, index=amounts.index)
-    if rule.method == "none" or positive.sum() < 20:
-        return flags
-    logs = np.log(amounts[positive])
+    # in numpy: pandas' median and boolean assignment by label took 1.0-1.7 s on 10M rows, numpy 0.4 s
+    values = amounts.to_numpy(dtype="float64", na_value=np.nan)
+    positive = values > 0
+    flags = np.zeros(len(values), dtype=bool)
+    if rule.method == "none" or np.count_nonzero(positive) < 20:
+        return pd.Series(flags, index=amounts.index)
+    logs = np.log(values[positive])
     if rule.method == "mad_log":
-        deviation = (logs - logs.median()).abs()
+        deviation = np.abs(logs - np.median(logs))
         # When over half the values are equal the MAD is 0; fall back to the mean absolute
         # deviation (scaled to σ for normal data), as Iglewicz & Hoaglin's modified z-score does.
-        scale = 1.4826 * float(deviation.median()) or 1.2533 * float(deviation.mean())
+        scale = 1.4826 * float(np.median(deviation)) or 1.2533 * float(deviation.mean())
         if scale > 0:
-            flags.loc[positive] = deviation / scale > rule.threshold
+            flags[positive] = deviation / scale > rule.threshold
     else:
-        q1, q3 = logs.quantile([0.25, 0.75])
+        q1, q3 = np.quantile(logs, [0.25, 0.75])
         iqr = q3 - q1
-        flags.loc[positive] = (logs > q3 + rule.threshold * iqr) | (logs < q1 - rule.threshold * iqr)
-    return flags
+        flags[positive] = (logs > q3 + rule.threshold * iqr) | (logs < q1 - rule.threshold * iqr)
+    return pd.Series(flags, index=amounts.index)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -16,8 +16,6 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.methods.cores import in_threads
-
 
 def key_codes(keys: pd.Series) -> np.ndarray:
     """Integers equal where the text ``keys`` are equal: the equalities of ``pd.factorize(keys)[0]``.
@@ -56,17 +54,22 @@ def _all_distinct(hashed: np.ndarray, first: int = 65_536) -> bool:
 
 
 def repeated(hashed: np.ndarray) -> np.ndarray:
-    """Which hashes occur more than once: ``pd.Series(hashed).duplicated(keep=False)``.
+    """Which 64-bit hashes occur more than once: ``pd.Series(hashed).duplicated(keep=False)``.
 
-    Equal hashes have the same lowest bit, so the hashes are split by it and each half is looked at
-    on its own, the two in threads (10M hashes: 0.85 s against 1.5).
+    The repeated values are the equal neighbours of the sorted hashes. Each row is then looked up
+    among them, first in a table of their top 24 bits: only the rows that share those bits with a
+    repeated hash (few, when few repeat) are looked up in full (10M hashes: 0.25 s against 0.8 s
+    for pandas' hash table in two threads).
     """
-    odd = (hashed & 1).astype(bool)
-    halves = [np.flatnonzero(~odd), np.flatnonzero(odd)]
-    flags = np.empty(len(hashed), dtype=bool)
-    for rows, found in zip(halves, in_threads(lambda rows: pd.Series(hashed[rows]).duplicated(keep=False).to_numpy(),
-                                              halves), strict=True):
-        flags[rows] = found
+    keys = hashed.view(np.uint64)
+    ordered = np.sort(keys)
+    twice = ordered[1:][ordered[1:] == ordered[:-1]]
+    flags = np.zeros(len(keys), dtype=bool)
+    if len(twice):
+        top = np.zeros(1 << 24, dtype=bool)
+        top[twice >> np.uint64(40)] = True
+        maybe = np.flatnonzero(top[keys >> np.uint64(40)])
+        flags[maybe] = np.isin(keys[maybe], twice)
     return flags
 
 
