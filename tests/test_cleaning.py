@@ -14,11 +14,14 @@ from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
 from analysis.methods.cleaning import (
     clean_customers,
     clean_transactions,
+    finish_customers,
     normalise_ids,
     outlier_mask,
     parse_amounts,
     parse_dates,
+    read_customers,
 )
+from analysis.methods.ids import PaddingReference
 from analysis.methods.loading import InputFileError, detect_encoding, map_columns, read_raw
 from tests.examples import examples
 
@@ -280,3 +283,21 @@ def test_the_triage_gives_each_row_the_first_reason_and_its_detail_as_masks_woul
     pd.testing.assert_series_equal(triage.reason, reference.reason)
     pd.testing.assert_series_equal(triage.detail, reference.detail)
     pd.testing.assert_series_equal(triage.open, reference.reason.isna())
+
+
+def test_the_master_ids_known_once_it_is_read_are_the_ids_it_keeps(tmp_path):
+    """Stage 1 starts the transactions with the ids of the master as read (:func:`read_customers`): they
+    must be the ids the cleaned master keeps, in the same first appearances, whatever the later
+    checks set aside (repeated ids) or warn of (unreadable dates and balances)."""
+    rows = [("C01", "2024-01-01", "10"), ("C02", "bad date", "x"), ("C01", "2024-02-01", "5"), ("", "2024-01-01", "1"),
+            ("合计", "", "16"), ("C03", "2024-03-01", "7"), ("C02", "2024-03-02", "8"), ("1.2E+05", "2024-01-01", "1")]
+    path = tmp_path / "master.csv"
+    pd.DataFrame(rows, columns=["客户编号", "注册日期", "余额"]).to_csv(path, index=False)
+    spec = InputFile(path=path, columns={"客户编号": "customer_id", "注册日期": "signup_date", "余额": "balance"})
+    read = read_customers(spec)
+    early = PaddingReference.of(read.open_ids())
+    cleaned = finish_customers(read, Cleaning())
+    assert cleaned.quarantine["reason"].value_counts().to_dict() == {
+        "duplicate_customer_id": 2, "missing_customer_id": 1, "total_row": 1, "ambiguous_customer_id": 1}
+    assert early.ids.to_pylist() == PaddingReference.of(cleaned.kept["customer_id"].dropna()).ids.to_pylist() == ["C01", "C02", "C03"]
+    pd.testing.assert_frame_equal(cleaned.kept, clean_customers(spec, Cleaning()).kept)

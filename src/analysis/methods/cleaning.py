@@ -502,6 +502,10 @@ class _Input:
     triage: _Triage
     ids: IdRepair
 
+    def open_ids(self) -> pd.Series:
+        """The customer ids of the rows no check has set aside yet, missing ones left out."""
+        return self.df["customer_id"][self.triage.open.to_numpy()].dropna()
+
     def id_quality(self, kept: pd.DataFrame) -> dict[str, Any]:
         """``ids_repaired`` among the kept rows, and how many numbers the kept ids write with different leading zeros."""
         rows = self.triage.open
@@ -779,7 +783,22 @@ def purchase_flags(tx: pd.DataFrame, zero_amount_orders: str = "purchase") -> pd
 
 def clean_customers(spec: InputFile, cleaning: Cleaning) -> CleanResult:
     """Clean the customer master: its ids are the reference the other inputs' ids are repaired to."""
-    read = _read_and_triage(spec, "customers", drop_duplicates=False)
+    return finish_customers(read_customers(spec), cleaning)
+
+
+#: The customer master as :func:`read_customers` reads it, for :func:`finish_customers`.
+CustomerMaster = _Input
+
+
+def read_customers(spec: InputFile) -> CustomerMaster:
+    """The customer master read and through the checks every input shares; :func:`finish_customers`
+    does the rest. Its :meth:`~_Input.open_ids` are the ids the cleaned master keeps: the checks
+    after these only set aside repeated ids."""
+    return _read_and_triage(spec, "customers", drop_duplicates=False)
+
+
+def finish_customers(read: CustomerMaster, cleaning: Cleaning) -> CleanResult:
+    """:func:`clean_customers` of the master :func:`read_customers` read: repeated ids, the typed columns."""
     df, triage = read.df, read.triage
     open_ids = df["customer_id"].where(triage.open)
     triage.set_aside(open_ids.duplicated(keep="first") & open_ids.notna(), "duplicate_customer_id")
@@ -794,7 +813,7 @@ def clean_customers(spec: InputFile, cleaning: Cleaning) -> CleanResult:
         warnings["unreadable_balance"] = int((df["balance"].isna() & text.notna()).sum())
     if "segment" in df:
         df["segment"] = df["segment"].str.strip().str.upper()
-    kept, quarantine = triage.result("customers", spec.path.name, read.raw)
+    kept, quarantine = triage.result("customers", read.spec.path.name, read.raw)
     return _finish(read, kept, quarantine, warnings)
 
 

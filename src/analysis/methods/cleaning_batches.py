@@ -17,7 +17,7 @@ row gets the reason, detail and typed values it gets when the file is read whole
    cells written beside the part. On a large file this runs in worker processes, one per
    core (:func:`worker_count`), each reading its own batches' bytes from the file where it can
    (:class:`~analysis.methods.loading.ByteBlock`); :func:`started_workers`
-   starts them while this process does other work (stage 1 cleans the customer master first). The folder is named
+   starts them while this process does other work (stage 1 reads the customer master first). The folder is named
    with the process id: a run killed before it could
    remove it (SIGKILL, out of memory) leaves it behind, and the next cleaning removes the folders of
    processes that no longer run (:func:`scratch_folder`).

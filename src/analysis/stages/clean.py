@@ -27,10 +27,12 @@ from analysis.methods import quality_gate
 from analysis.methods.cleaning import (
     QUARANTINE_COLUMNS,
     CleanResult,
+    CustomerMaster,
     clean_complaints,
-    clean_customers,
     clean_surveys,
     clean_transactions,
+    finish_customers,
+    read_customers,
 )
 from analysis.methods.cleaning_batches import started_workers, transaction_batches
 from analysis.methods.cores import beside
@@ -57,24 +59,26 @@ def compute(params: StudyParams, transactions_to: Path | None = None) -> Cleaned
     """Clean every input named in ``params``; nothing is written but, given ``transactions_to``, the
     cleaned transactions, to that file as they are made (their result's ``written``; ``kept`` is None).
 
-    The customer master is cleaned first: its ids are the form the other inputs' ids are repaired
-    to (``7919`` → ``00007919``, see :mod:`analysis.methods.ids`). Each input's quality gets its
+    The customer master is read first: its ids are the form the other inputs' ids are repaired to
+    (``7919`` → ``00007919``, see :mod:`analysis.methods.ids`). Each input's quality gets its
     join rates (:func:`add_join_rates`), and the quality rules it breaks are found
     (:func:`analysis.methods.quality_gate.find_breaches`).
     """
     results: dict[str, CleanResult] = {}
     master_ids: PaddingReference | None = None
     transactions = params.inputs.transactions
-    # while the customer master is cleaned here, the transactions' worker processes start and their
+    # while the customer master is read here, the transactions' worker processes start and their
     # file's reading in batches is found (a check that the whole file decodes) on a thread
     with started_workers(transactions) as workers, beside(transaction_batches, transactions) as reading:
-        if params.inputs.customers is not None:
-            results["customers"] = clean_customers(params.inputs.customers, params.cleaning)
-            # prepared once for every input's zero-padding repair
-            master_ids = PaddingReference.of(results["customers"].kept["customer_id"].dropna().astype(str))
-        # the surveys and complaints are cleaned on a thread while the transactions are: on a large
-        # export this process mostly waits for the workers then
-        with beside(_clean_surveys_and_complaints, params, master_ids) as others:
+        master = None if params.inputs.customers is None else read_customers(params.inputs.customers)
+        if master is not None:
+            # prepared once for every input's zero-padding repair: the ids the master keeps, known once
+            # it is read, so that the transactions' batches start then
+            master_ids = PaddingReference.of(master.open_ids())
+        # the rest of the master, the surveys and the complaints are cleaned on a thread while the
+        # transactions are: on a large export this process mostly waits for the workers then
+        with beside(_clean_others, params, master, master_ids) as others:
+            del master  # the thread's, to let go of once it is cleaned
             try:
                 batches = reading.result()
                 results["transactions"] = clean_transactions(
@@ -92,8 +96,9 @@ def compute(params: StudyParams, transactions_to: Path | None = None) -> Cleaned
     return cleaned
 
 
-def _clean_surveys_and_complaints(params: StudyParams, master_ids: PaddingReference | None) -> dict[str, CleanResult]:
-    results = {}
+def _clean_others(params: StudyParams, master: CustomerMaster | None, master_ids: PaddingReference | None) -> dict[str, CleanResult]:
+    """The customer master finished (:func:`~analysis.methods.cleaning.finish_customers`), the surveys and the complaints cleaned."""
+    results = {} if master is None else {"customers": finish_customers(master, params.cleaning)}
     if params.inputs.surveys is not None:
         results["surveys"] = clean_surveys(
             params.inputs.surveys, params.cleaning, scale_max=params.satisfaction.scale_max,
