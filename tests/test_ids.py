@@ -22,6 +22,7 @@ from analysis.methods.cleaning import (
 from analysis.methods.ids import (
     REPAIR_KINDS,
     leading_zero_collisions,
+    left_joined,
     looked_up,
     pad_to_reference,
     read_scientific,
@@ -263,3 +264,31 @@ def test_a_column_of_ids_is_repaired_as_its_ids_one_by_one(cells, repeats, with_
     assert column.repairs.index.equals(index) and list(column.repairs) == list(REPAIR_KINDS)
     assert column.repairs.to_numpy().tolist() == [one.repairs.to_numpy()[0].tolist() for one in alone]
     assert column.rounded == {label: one.rounded[0] for label, one in zip(index, alone, strict=True) if one.rounded}
+
+
+def test_a_left_join_by_text_ids_is_pandas_merge():
+    """``left_joined`` gives pandas' left merge: right's columns at each left row's id, missing where
+    the id is not there (ints become floats, bools objects, as pandas fills them), a fresh index;
+    a repeated id, a column in both frames or keys that are not text take pandas' merge itself."""
+    left = pd.DataFrame({"customer_id": pd.array(["b", "a", "z", "b", None], dtype="string"), "clv": [1.0, 2.0, 3.0, 4.0, 5.0]},
+                        index=[10, 3, 7, 8, 1])
+    right = pd.DataFrame({
+        "customer_id": pd.array(["a", "b", "c", None], dtype="string"),
+        "region": pd.array(["北", "南", "东", "?"], dtype="string"),
+        "count": np.array([1, 2, 3, 4], dtype="int64"),
+        "flag": [True, False, True, False],
+        "day": pd.to_datetime(["2024-01-01", "2024-02-01", "2024-03-01", "2024-04-01"]),
+        "kind": pd.Categorical(["x", "y", "x", "y"]),
+    })
+    for r in (right, right.iloc[[1, 0]], right.iloc[:0]):
+        pd.testing.assert_frame_equal(left_joined(left, r), left.merge(r, on="customer_id", how="left"))
+    found = left_joined(left, right.iloc[:3])
+    assert found["region"].tolist()[:2] == ["南", "北"] and pd.isna(found["region"].iloc[2])
+    assert found["count"].dtype == "float64" and found.index.equals(pd.RangeIndex(5))
+    repeated = pd.concat([right, right.head(1)], ignore_index=True)
+    pd.testing.assert_frame_equal(left_joined(left, repeated), left.merge(repeated, on="customer_id", how="left"))
+    both = right.assign(clv=0.5)
+    pd.testing.assert_frame_equal(left_joined(left, both), left.merge(both, on="customer_id", how="left"))
+    numbers = pd.DataFrame({"customer_id": [1, 2], "v": [0.1, 0.2]})
+    pd.testing.assert_frame_equal(left_joined(pd.DataFrame({"customer_id": [2, 3]}), numbers),
+                                  pd.DataFrame({"customer_id": [2, 3]}).merge(numbers, on="customer_id", how="left"))

@@ -30,6 +30,7 @@ from analysis.i18n import message
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
 from analysis.methods.cores import beside
 from analysis.methods.customer_summary import customer_summary
+from analysis.methods.ids import left_joined
 from analysis.methods.memory import release_free_memory
 from analysis.stages.rfm_clv import SkipNote, skip_note
 
@@ -205,9 +206,9 @@ def churn_tables(
     scores = model.scores_ if model is not None else None
     risk = churn.churn_risk(customers, scores, high=p.churn.high_risk, medium=p.churn.medium_risk)
     customers = customers.drop(columns=[c for c in risk.columns if c != "customer_id" and c in customers.columns])
-    customers = customers.merge(risk, on="customer_id", how="left")
+    customers = left_joined(customers, risk)
     spend = ["recent_spend", "previous_spend"]
-    customers = customers.drop(columns=spend, errors="ignore").merge(trend[["customer_id", *spend]], on="customer_id", how="left")
+    customers = left_joined(customers.drop(columns=spend, errors="ignore"), trend[["customer_id", *spend]])
     result.tables["watch_list"] = churn.early_warning_list(
         customers, tiers=p.churn.watch_tiers, risk_threshold=p.churn.high_risk, size=p.churn.watch_list_size
     )
@@ -284,11 +285,11 @@ def _experience_tables(
     if surveys is not None and not surveys.empty:
         keep = {"overall_satisfaction": "satisfaction_score", "recommend": "recommend_score"}
         latest = surveys[["customer_id", *[c for c in keep if c in surveys]]].rename(columns=keep)
-        customers = customers.drop(columns=list(keep.values()), errors="ignore").merge(latest, on="customer_id", how="left")
+        customers = left_joined(customers.drop(columns=list(keep.values()), errors="ignore"), latest)
     if complaint_log is not None and not complaint_log.empty:
         features = complaints.complaint_features(complaint_log, p.period.end)
         customers = customers.drop(columns=[c for c in features.columns if c != "customer_id"], errors="ignore")
-        customers = customers.merge(features, on="customer_id", how="left")
+        customers = left_joined(customers, features)
         for column in ("complaints_total", "complaints_open"):
             customers[column] = customers[column].fillna(0).astype("int64")
 
