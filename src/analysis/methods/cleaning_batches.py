@@ -12,10 +12,10 @@ row gets the reason, detail and typed values it gets when the file is read whole
    :func:`analysis.methods.loading.delimited_batches`): the total-label check, the amounts, the
    repaired ids, the dates and the typed columns of the kept-row schema. The batch's typed columns
    and per-row flags go to an Arrow file in a temporary folder (about 130 bytes a row); only a
-   64-bit hash of each row's text is kept in memory. The text of the few rows that need it (the quarantine's raw text) is read
-   again later: from the file, for a block read as bytes, else from an Arrow file of the batch's
-   cells written beside the part. On a large file this runs in worker processes, one per
-   core (:func:`worker_count`), each reading its own batches' bytes from the file where it can
+   64-bit hash of each row's text is kept in memory. The text of the few rows that need it (the
+   quarantine's raw text) is read again later: from the file, for a block read as bytes, else from
+   an Arrow file of the batch's cells written beside the part. On a large file this runs in worker
+   processes, one per core (:func:`worker_count`), each reading its own batches' bytes from the file where it can
    (:class:`~analysis.methods.loading.ByteBlock`); :func:`started_workers`
    starts them while this process does other work (stage 1 reads the customer master first). The folder is named
    with the process id: a run killed before it could
