@@ -136,12 +136,9 @@ class _Parts:
         def rows(part: Path | ByteBlock, mask: np.ndarray) -> pa.Table:
             if isinstance(part, ByteBlock):
                 table = pa.Table.from_pandas(part.rows(np.flatnonzero(mask)), preserve_index=False)
-            else:  # memory-mapped: only the columns asked for are read, and only the rows kept copied out
-                source = pa.memory_map(str(part))
-                names = pa.ipc.open_file(source).schema.names
-                fields = None if columns is None else [names.index(name) for name in columns]
-                table = pa.ipc.open_file(source, options=pa.ipc.IpcReadOptions(included_fields=fields)).read_all()
-                table = table.filter(pa.array(mask))
+            else:  # memory-mapped and uncompressed: nothing is copied but the kept rows of the columns asked for
+                table = pa.ipc.open_file(pa.memory_map(str(part))).read_all()
+                table = (table if columns is None else table.select(columns)).filter(pa.array(mask))
                 for name in dictionary or []:
                     table = table.set_column(table.schema.get_field_index(name), name, pc.dictionary_encode(table[name]))
             return table if columns is None else table.select(columns)

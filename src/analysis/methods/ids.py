@@ -230,11 +230,19 @@ def looked_up(keys: pd.Series, table: pd.Series) -> pd.Series:
     lookup: pandas maps Arrow strings value by value and casts each result back. Text keys are found
     by Arrow's hash lookup; an index of text would make a Python string of every key."""
     if isinstance(keys.dtype, pd.StringDtype) and isinstance(table.index.dtype, pd.StringDtype):
-        found = pc.index_in(pa.array(keys.array), value_set=pa.array(table.index.array))
-        positions = found.to_numpy(zero_copy_only=False)  # float, NaN where not found
-        positions = np.where(np.isnan(positions), -1, positions).astype(np.intp)
+        positions = _places(keys, _large_text(table.index))
         return pd.Series(table.array.take(positions, allow_fill=True), index=keys.index)
     return pd.Series(table.reindex(pd.Index(keys)).array, index=keys.index)
+
+
+def _large_text(values: pd.Series | pd.Index) -> pa.Array:
+    return pa.array(values.array, type=pa.large_string())
+
+
+def _places(keys: pd.Series, values: pa.Array) -> np.ndarray:
+    """Each text key's position among ``values`` (Arrow text, each once), -1 where it is not there: one
+    Arrow hash lookup, where pandas would make a Python string of every key."""
+    return pc.fill_null(pc.index_in(_large_text(keys), value_set=values), -1).to_numpy().astype(np.intp)
 
 
 def left_joined(left: pd.DataFrame, right: pd.DataFrame, on: str = "customer_id") -> pd.DataFrame:
@@ -245,10 +253,10 @@ def left_joined(left: pd.DataFrame, right: pd.DataFrame, on: str = "customer_id"
     keys, table = left[on], right[on]
     if not (isinstance(keys.dtype, pd.StringDtype) and isinstance(table.dtype, pd.StringDtype)):
         return left.merge(right, on=on, how="left")
-    right_keys = pa.array(table.array, type=pa.large_string())
+    right_keys = _large_text(table)
     if len(pc.unique(right_keys)) != len(right_keys) or (set(left.columns) & set(right.columns)) - {on}:
         return left.merge(right, on=on, how="left")
-    at = pc.fill_null(pc.index_in(pa.array(keys.array, type=pa.large_string()), value_set=right_keys), -1).to_numpy()
+    at = _places(keys, right_keys)
     return left.reset_index(drop=True).assign(
         **{c: pd.api.extensions.take(right[c].array, at, allow_fill=True) for c in right.columns if c != on}
     )
