@@ -187,7 +187,9 @@ def test_tier_table_counts_each_customer_once_whatever_the_rows():
     pd.testing.assert_frame_equal(tier_table(customers), expected)
     shuffled = customers.sample(frac=1.0, random_state=4)
     repeated = pd.concat([customers, customers.iloc[[1, 3]]], ignore_index=True)
-    for rows in (shuffled, repeated):
+    stacked = pd.concat([customers.iloc[:5], customers.iloc[5:]])  # index labels 0-4 and 5-8 ...
+    stacked.index = [0, 1, 2, 3, 4, 0, 1, 2, 3]  # ... as two files' frames stacked without a fresh index give
+    for rows in (shuffled, repeated, stacked):
         pd.testing.assert_frame_equal(tier_table(rows), expected)
 
 

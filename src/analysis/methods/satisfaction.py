@@ -167,9 +167,10 @@ def tier_table(customers: pd.DataFrame) -> pd.DataFrame:
 def _tiered(customers: pd.DataFrame) -> pd.DataFrame:
     """``customer_id``, ``tier`` (whole numbers) and ``tier_name`` (missing when the customers have
     none) of the customers with a tier."""
-    tiered = customers.loc[customers[TIER].notna(), ["customer_id", TIER]].astype({TIER: "int64"})
+    has_tier = customers[TIER].notna().to_numpy()  # by position: the index may repeat labels
+    tiered = customers.loc[has_tier, ["customer_id", TIER]].astype({TIER: "int64"})
     if TIER_NAME in customers:
-        tiered[TIER_NAME] = customers.loc[tiered.index, TIER_NAME].astype("string")
+        tiered[TIER_NAME] = customers[TIER_NAME].astype("string").array[has_tier]
     else:
         tiered[TIER_NAME] = pd.Series(pd.NA, index=tiered.index, dtype="string")
     return tiered
