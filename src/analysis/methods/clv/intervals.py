@@ -525,20 +525,23 @@ def _customer_bounds(
 
     def fill(chunk: _Chunk) -> None:  # the chunk's rows of ``out``, which no other chunk holds
         n_histories, n_rows = chunk.histories.stop - chunk.histories.start, chunk.rows.size
-        # one row per history (or customer) holding its draws: rows contiguous in memory sort fast
-        alive = np.empty((n_histories, draws.n_draws))
-        purchases = np.empty((n_histories, draws.n_draws))
-        clv = np.empty((n_rows, draws.n_draws))
+        # one row per draw, filled in order; turned to one row per history (or customer) holding its
+        # draws before the quantiles, as rows contiguous in memory sort fast (a column written per
+        # draw would touch every cache line of the matrix each time)
+        alive = np.empty((draws.n_draws, n_histories))
+        purchases = np.empty((draws.n_draws, n_histories))
+        clv = np.empty((draws.n_draws, n_rows))
         for d, (purchase, spend) in enumerate(models):
             predicted = _predict(purchase, spend, data, chunk)
-            alive[:, d], purchases[:, d], clv[:, d] = predicted.p_alive, predicted.expected_purchases, predicted.clv
+            alive[d], purchases[d], clv[d] = predicted.p_alive, predicted.expected_purchases, predicted.clv
             if terms is not None:  # neighbouring chunks may share a pair at their edge: both write its same value
                 terms[d, chunk.pairs] = predicted.discounted
-        for name, matrix, index in (
+        for name, by_draw, index in (
             ("p_alive", alive, chunk.local_history),
             ("expected_purchases", purchases, chunk.local_history),
             ("clv", clv, slice(None)),
         ):
+            matrix = np.ascontiguousarray(by_draw.T)
             bounds = _row_quantiles(matrix, (low, high))
             out[f"{name}_low"][chunk.rows] = bounds[0][index]
             out[f"{name}_high"][chunk.rows] = bounds[1][index]
