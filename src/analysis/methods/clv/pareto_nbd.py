@@ -160,7 +160,9 @@ class _ParetoNBDLikelihood:
         ll = (
             self.w_x @ (special.gammaln(r + self.ux) - special.gammaln(r))
             + self.total * (r * np.log(alpha) + s * np.log(beta))
-            + self.w @ np.logaddexp(log_alive, log_dead)
+            # not BLAS's dot: on a vector per history it starts its threads at each of the fit's
+            # hundreds of calls, and they hold the cores after it (840k customers: 3 s against 5 s)
+            + np.einsum("i,i->", self.w, np.logaddexp(log_alive, log_dead))
         )
         return float(ll)
 
