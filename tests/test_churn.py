@@ -18,6 +18,7 @@ from analysis.methods.churn import (
     churn_features,
     churn_labels_and_features,
     churn_risk,
+    complaint_counts,
     early_warning_list,
     top_decile_lift,
 )
@@ -604,3 +605,29 @@ def test_at_or_below_the_bound_every_customer_is_used_and_the_model_is_unchanged
 def test_a_bound_too_small_is_refused():
     with pytest.raises(ChurnInputError, match=r"max_training_customers=10: use at least 1,000"):
         ChurnModel(max_training_customers=10)
+
+
+@pytest.mark.parametrize("text_ids", [True, False])
+def test_complaint_counts_are_a_grouping_joined_to_the_customers(text_ids):
+    """Counted by each complaint's position among the customers, as grouping the complaints by id and
+    joining the counts to the customers gives them: complaints of other customers or without an id
+    left out, an unknown opening date never counted, a complaint open until it is closed after the cutoff."""
+    rng = np.random.default_rng(3)
+    dtype = "string" if text_ids else object
+    cutoff = pd.Timestamp("2024-06-30")
+    for _ in range(40):
+        n = int(rng.integers(0, 60))
+        ids = pd.Index([f"c{i}" for i in rng.permutation(12)[: int(rng.integers(1, 12))]], dtype=dtype)
+        days = pd.to_datetime("2024-06-20") + pd.to_timedelta(rng.integers(0, 20, n), unit="D")
+        complaints = pd.DataFrame({
+            "customer_id": pd.array(rng.choice([*(f"c{i}" for i in range(14)), None], n), dtype=dtype),
+            "opened": pd.Series(days).where(rng.random(n) > 0.1),
+            "closed": pd.Series(days + pd.to_timedelta(rng.integers(0, 15, n), unit="D")).where(rng.random(n) > 0.4),
+        })
+        known = complaints["opened"] <= cutoff
+        still_open = known & (complaints["closed"].isna() | (complaints["closed"] > cutoff))
+        grouped = (pd.DataFrame({"customer_id": complaints["customer_id"], "complaints_total": known,
+                                 "complaints_open": still_open})
+                   .groupby("customer_id").sum().astype("float64"))
+        expected = pd.DataFrame(index=ids).join(grouped).fillna(0.0)
+        pd.testing.assert_frame_equal(complaint_counts(complaints, cutoff, ids), expected, check_names=False)

@@ -56,7 +56,7 @@ from threadpoolctl import threadpool_limits
 from analysis.i18n import Message, joined, message, to_json
 from analysis.methods.codes import run_starts, sorted_codes
 from analysis.methods.cores import beside, in_threads
-from analysis.methods.ids import looked_up
+from analysis.methods.ids import looked_up, positions_in
 from analysis.methods.lifecycle import (
     LifecycleInputError,
     as_timestamp,
@@ -296,11 +296,12 @@ class CodedTransactions:
 
     def features(self, at_t: pd.DataFrame, complaints: pd.DataFrame | None, t: pd.Timestamp) -> pd.DataFrame:
         """The features of :meth:`features_at` named by ``customer_id``, with the complaint counts at ``t``."""
-        out = at_t.set_axis(pd.Index(self.ids.take(at_t.index.to_numpy()), name="customer_id"))
+        codes = at_t.index.to_numpy()
+        out = at_t.set_axis(pd.Index(self.ids.take(codes), name="customer_id"))
         if complaints is not None:
-            out = out.join(complaint_counts(complaints, t))
-            out[list(COMPLAINT_FEATURES)] = out[list(COMPLAINT_FEATURES)].fillna(0.0)
-        out.index.name = "customer_id"
+            counts = complaint_counts(complaints, t, self.ids)
+            for name in COMPLAINT_FEATURES:
+                out[name] = counts[name].to_numpy()[codes]
         return out.reset_index()
 
     def labelled_features(
@@ -362,8 +363,9 @@ def bounded_trend(recent: pd.Series, previous: pd.Series) -> pd.Series:
     return ((recent - previous) / total.where(total > 0)).fillna(0.0)
 
 
-def complaint_counts(complaints: pd.DataFrame, cutoff: date | str | pd.Timestamp) -> pd.DataFrame:
-    """Complaints opened on or before ``cutoff`` per customer, and how many were still open then."""
+def complaint_counts(complaints: pd.DataFrame, cutoff: date | str | pd.Timestamp, customers: pd.Index) -> pd.DataFrame:
+    """Per customer of ``customers`` (ids, each once), in their order: complaints opened on or
+    before ``cutoff``, and how many were still open then (0 and 0 for a customer without any)."""
     require_columns(
         complaints, ["customer_id", "opened"], "complaints", "pass the cleaned complaints table"
     )
@@ -374,19 +376,17 @@ def complaint_counts(complaints: pd.DataFrame, cutoff: date | str | pd.Timestamp
         if "closed" in complaints
         else pd.Series(pd.NaT, index=complaints.index)
     )
-    known = opened <= t
-    still_open = known & (closed.isna() | (closed > t))
-    frame = pd.DataFrame(
-        {
-            "customer_id": complaints["customer_id"].astype("string"),
-            "total": known,
-            "open": still_open,
-        }
+    known = (opened <= t).to_numpy()
+    still_open = known & (closed.isna() | (closed > t)).to_numpy()
+    # each complaint's customer found by one lookup of the ids, counted by position: a grouping and
+    # a join on the text would make a Python string of every id (840k customers: about 0.5 s a cutoff)
+    at = positions_in(complaints["customer_id"].astype("string"), customers)
+    found = at >= 0
+    return pd.DataFrame(
+        {name: np.bincount(at[found], weights=flags[found], minlength=len(customers)).astype("float64")
+         for name, flags in (("complaints_total", known), ("complaints_open", still_open))},
+        index=customers,
     )
-    counts = frame.groupby("customer_id").agg(
-        complaints_total=("total", "sum"), complaints_open=("open", "sum")
-    )
-    return counts.astype("float64")
 
 
 def churn_labels_and_features(
