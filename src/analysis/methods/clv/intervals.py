@@ -605,8 +605,11 @@ def _draw_by_draw(
     point = _predict(draws.purchase_model, draws.spend_model, data, everyone).clv
     point_totals = np.bincount(group_codes, weights=point, minlength=n_groups)
     totals = np.empty((draws.n_draws, n_groups))
-    # tier by customer: adding a tier's mask to its row is several times faster than a scatter
-    counts = np.zeros((n_tiers, data.n_customers), dtype=np.int32) if assign is not None else None
+    # tier by customer: adding a tier's mask to its row is several times faster than a scatter; the
+    # counts and tiers in the smallest integers that hold them (200 draws, 4 tiers: a byte each), as
+    # these passes over every customer (one per tier and draw) go at the speed of memory
+    count_type, tier_type = np.min_scalar_type(draws.n_draws), np.min_scalar_type(n_tiers)
+    counts = np.zeros((n_tiers, data.n_customers), dtype=count_type) if assign is not None else None
 
     # the pair terms stage 2 kept, when they are those of these customers and horizon
     terms = None if draws.pair_terms is None else draws.pair_terms.matching(data, draws.n_draws)
@@ -614,7 +617,7 @@ def _draw_by_draw(
     def draw(d: int) -> tuple[np.ndarray, np.ndarray | None]:
         """The draw's CLV and, with ``assign``, its tiers (placed in the threads too: a partition per draw)."""
         clv = _predict(*draws.models(d), data, everyone, None if terms is None else terms[d]).clv
-        return clv, None if assign is None else _checked_tiers(assign(clv), data.n_customers, n_tiers)
+        return clv, None if assign is None else _checked_tiers(assign(clv), data.n_customers, n_tiers).astype(tier_type)
 
     for d, (clv, tier) in enumerate(in_threads(draw, range(draws.n_draws))):
         totals[d] = np.bincount(group_codes, weights=clv, minlength=n_groups)
