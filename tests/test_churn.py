@@ -631,3 +631,25 @@ def test_complaint_counts_are_a_grouping_joined_to_the_customers(text_ids):
                    .groupby("customer_id").sum().astype("float64"))
         expected = pd.DataFrame(index=ids).join(grouped).fillna(0.0)
         pd.testing.assert_frame_equal(complaint_counts(complaints, cutoff, ids), expected, check_names=False)
+
+
+@pytest.mark.parametrize("one_day_per_pair", [True, False])
+def test_dated_pairs_count_the_pairs_with_a_day_in_the_window(one_day_per_pair):
+    """Per customer, the distinct (customer, key) pairs with a day in (since, t]: as counted by brute
+    force, whether each pair has one day (the (customer, day) pairs, kept without their starts) or several."""
+    from analysis.methods.churn import _DatedPairs
+
+    rng = np.random.default_rng(11)
+    for _ in range(30):
+        n, customers = int(rng.integers(1, 80)), int(rng.integers(1, 6))
+        customer = rng.integers(0, customers, n).astype(np.int32)
+        day = rng.integers(0, 30, n).astype(np.int32)
+        key = day if one_day_per_pair else rng.integers(0, 5, n)
+        pairs = _DatedPairs.of(customer, key, day)
+        assert (pairs.starts is None) == (one_day_per_pair or len(set(zip(customer, key))) == len(set(zip(customer, key, day))))
+        for t, since in ((29, None), (15, None), (15, 7), (3, 3)):
+            inside = (day <= t) & (day > (-1 if since is None else since))
+            expected = np.zeros(customers, dtype=np.int64)
+            for c, _k in set(zip(customer[inside], key[inside])):
+                expected[c] += 1
+            np.testing.assert_array_equal(pairs.counted(t, customers, since=since), expected)

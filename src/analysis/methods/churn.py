@@ -318,12 +318,13 @@ class _DatedPairs:
     """The distinct (customer, key) pairs of some rows, each with the days of its rows.
 
     ``days`` holds the days of each pair's rows, the pairs one after another (a day repeated on
-    consecutive rows once); ``starts`` the first of each pair and ``customer`` its customer. A pair
-    counts at a cutoff when one of its days is on or before it (and after ``since``, when given).
+    consecutive rows once); ``starts`` the first of each pair (None when each pair has one day, as
+    the (customer, day) pairs do: then ``days`` is a day per pair) and ``customer`` its customer. A
+    pair counts at a cutoff when one of its days is on or before it (and after ``since``, when given).
     """
 
     customer: np.ndarray
-    starts: np.ndarray
+    starts: np.ndarray | None
     days: np.ndarray
 
     @classmethod
@@ -346,14 +347,18 @@ class _DatedPairs:
         day = day if by is None else day[by]
         # a pair's days in any order: only their latest on or before a cutoff is asked for
         new_day = new_pair | run_starts(day)
-        return cls(customer, np.flatnonzero(new_pair[new_day]), day[new_day])
+        starts = np.flatnonzero(new_pair[new_day])
+        # a day per pair (10M rows: 73 MiB of starts that would say so) is its own latest
+        return cls(customer, None if len(starts) == int(new_day.sum()) else starts, day[new_day])
 
     def counted(self, t: int, n_customers: int, *, since: int | None = None) -> np.ndarray:
         """Per customer code, the pairs with a day on or before day ``t`` (and after day ``since``)."""
         if not len(self.days):
             return np.zeros(n_customers, dtype="int64")
         never = np.iinfo(self.days.dtype).min
-        latest = np.maximum.reduceat(np.where(self.days <= t, self.days, never), self.starts)
+        latest = np.where(self.days <= t, self.days, never)
+        if self.starts is not None:
+            latest = np.maximum.reduceat(latest, self.starts)
         return np.bincount(self.customer[latest > (never if since is None else since)], minlength=n_customers)
 
 
