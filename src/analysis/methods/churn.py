@@ -347,9 +347,9 @@ class _DatedPairs:
         day = day if by is None else day[by]
         # a pair's days in any order: only their latest on or before a cutoff is asked for
         new_day = new_pair | run_starts(day)
-        starts = np.flatnonzero(new_pair[new_day])
-        # a day per pair (10M rows: 73 MiB of starts that would say so) is its own latest
-        return cls(customer, None if len(starts) == int(new_day.sum()) else starts, day[new_day])
+        # no day changing within a pair: each day is its pair's latest (10M rows: 73 MiB of starts saved)
+        starts = None if np.array_equal(new_day, new_pair) else np.flatnonzero(new_pair[new_day])
+        return cls(customer, starts, day[new_day])
 
     def counted(self, t: int, n_customers: int, *, since: int | None = None) -> np.ndarray:
         """Per customer code, the pairs with a day on or before day ``t`` (and after day ``since``)."""

@@ -136,12 +136,13 @@ class _Parts:
         def rows(part: Path | ByteBlock, mask: np.ndarray) -> pa.Table:
             if isinstance(part, ByteBlock):
                 table = pa.Table.from_pandas(part.rows(np.flatnonzero(mask)), preserve_index=False)
-            else:  # memory-mapped and uncompressed: nothing is copied but the kept rows of the columns asked for
-                table = pa.ipc.open_file(pa.memory_map(str(part))).read_all()
-                table = (table if columns is None else table.select(columns)).filter(pa.array(mask))
-                for name in dictionary or []:
-                    table = table.set_column(table.schema.get_field_index(name), name, pc.dictionary_encode(table[name]))
-            return table if columns is None else table.select(columns)
+                return table if columns is None else table.select(columns)
+            # memory-mapped and uncompressed: nothing is copied but the kept rows of the columns asked for
+            table = pa.ipc.open_file(pa.memory_map(str(part))).read_all()
+            table = (table if columns is None else table.select(columns)).filter(pa.array(mask))
+            for name in dictionary or []:
+                table = table.set_column(table.schema.get_field_index(name), name, pc.dictionary_encode(table[name]))
+            return table
 
         masks = [keep[start:stop] for start, stop in pairwise(np.cumsum([0, *self.sizes]))]
         wanted = [(part, mask) for part, mask in zip(getattr(self, kind), masks, strict=True) if mask.any()]
