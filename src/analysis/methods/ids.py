@@ -127,11 +127,21 @@ def whole_number_text(values: pd.Series) -> pd.Series:
 
 def drop_float_tails(ids: pd.Series) -> tuple[pd.Series, pd.Series]:
     """'7919.0' → '7919': the ids and a mask of the ones changed."""
-    changed = ids.str.fullmatch(_TRAILING_ZERO).fillna(False).astype(bool)
+    changed = _full_matches(ids, _TRAILING_ZERO, ids.str.contains(".", regex=False))
     out = ids.copy()
     if changed.any():  # the replace runs row by row in Python: only on the ids that need it
         out[changed] = ids[changed].str.replace(_TRAILING_ZERO, r"\1", regex=True)
     return out, changed
+
+
+def _full_matches(ids: pd.Series, pattern: re.Pattern, within: pd.Series) -> pd.Series:
+    """``ids.str.fullmatch(pattern)`` (missing: False), tried only ``within`` (a mask that holds every
+    match, found by a cheaper test): pandas' regex kernels scan the column several times a call."""
+    within = within.fillna(False).astype(bool)
+    matched = pd.Series(False, index=ids.index)
+    if within.any():
+        matched[within] = ids[within].str.fullmatch(pattern).fillna(False).astype(bool)
+    return matched
 
 
 def read_scientific(text: str) -> ScientificId | None:
@@ -169,7 +179,7 @@ def scientific_ids(ids: pd.Series) -> tuple[pd.Series, pd.Series, dict[object, S
     out = ids.copy()
     repaired = pd.Series(False, index=ids.index)
     unrepairable: dict[object, ScientificId] = {}
-    candidates = ids.str.fullmatch(_SCIENTIFIC).fillna(False).astype(bool)
+    candidates = _full_matches(ids, _SCIENTIFIC, ids.str.contains("e", case=False, regex=False))
     for index, text in ids[candidates].items():
         read = read_scientific(str(text))
         if read is not None and read.exact is not None:
@@ -281,7 +291,7 @@ def pad_to_reference(ids: pd.Series, reference: MasterIds) -> tuple[pd.Series, p
     repair = pd.Series(False, index=ids.index)
     if width is None:
         return ids, repair
-    short = ids.str.fullmatch(_DIGITS).fillna(False).astype(bool) & (ids.str.len() < width).fillna(False).astype(bool)
+    short = _full_matches(ids, _DIGITS, ids.str.len() < width)
     if not short.any():
         return ids, repair
     # only the short ids are looked up, in a set built once: a lookup structure of the reference
