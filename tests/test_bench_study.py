@@ -159,7 +159,6 @@ def test_tracker_follows_the_runners_own_progress_lines(monkeypatch, capsys) -> 
     monkeypatch.setattr(runner, "write_manifest", lambda *a, **k: None)
     monkeypatch.setattr(runner, "_execute", lambda *a, **k: None)
     monkeypatch.setattr(runner, "_build_report", lambda *a, **k: None)
-    monkeypatch.setattr(runner, "warm_kernels", lambda study, steps: set(steps))  # the stand-in study has no params
     monkeypatch.setattr(runner.KernelsAhead, "start", lambda self, step: None)  # no kernel: nothing runs in one
     monkeypatch.setattr(runner.NotebookPages, "submit", lambda self, step, notebook: None)
     monkeypatch.setattr(runner, "OtherLanguages", lambda study, out_root: nullcontext())  # no report languages to render

@@ -24,7 +24,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Collection, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import cache
@@ -223,11 +223,10 @@ def _end(process: tuple[int, int] | None) -> None:
 
 
 class KernelsAhead:
-    """The kernels started ahead of their steps during one run, warm or bare: ``imports`` says for
-    every step, or names the steps whose kernels import (a context manager: on exit, every kernel not
-    taken is shut down)."""
+    """The kernels started ahead of their steps during one run, warm or bare (``imports``) (a context
+    manager: on exit, every kernel not taken is shut down)."""
 
-    def __init__(self, notebooks: dict[str, Path], config: Any, *, imports: bool | Collection[str] = True) -> None:
+    def __init__(self, notebooks: dict[str, Path], config: Any, *, imports: bool = True) -> None:
         self._notebooks = notebooks
         self._config = config
         self._imports = imports
@@ -236,8 +235,7 @@ class KernelsAhead:
     def start(self, step: str) -> None:
         """Start ``step``'s kernel now, if it is a notebook step and not started yet."""
         if step in self._notebooks and step not in self._started:
-            warm = self._imports if isinstance(self._imports, bool) else step in self._imports
-            self._started[step] = start_kernel(self._notebooks[step], self._config, imports=warm)
+            self._started[step] = start_kernel(self._notebooks[step], self._config, imports=self._imports)
 
     @contextmanager
     def taken(self, step: str) -> Iterator[AsyncKernelManager | None]:

@@ -71,19 +71,6 @@ EXECUTED_NOTEBOOKS = "notebooks"
 STAGES = ("01_clean", "02_rfm_clv", "03_tiers", "04_satisfaction_loyalty", "05_allocation", "06_managers")
 REPORT_STEP = "report"
 REPORT_MODULE = "analysis.report.build"
-#: Kernels are started a step ahead (:mod:`analysis.frame.kernels`); they import their notebook's
-#: modules ahead too when the transactions file is at most this large (a csv of about 3M rows). Warm,
-#: they save about 2 s per step: a sixth of a 1M-row study (52 s instead of 63). On a larger export
-#: a kernel waiting warm (220 MB) beside a step of :data:`PEAK_STEPS` would add to the study's largest
-#: peaks (10M rows: the whole run's peak 2,950-3,170 MiB instead of 2,720-2,880), so that one
-#: starts bare (about 50 MB), which still saves the kernel's start: a one-cell notebook took 0.35 s
-#: instead of 0.67 s.
-WARM_KERNELS_MAX_BYTES = 256 * 2**20
-#: The steps whose peaks set the study's on a large export: stage 1 cleans its rows, with worker processes.
-#: Stage 4 codes the rows too (its peak also grows with the export) but lets them go before its churn
-#: model's features are made: at 10M rows its kernel peaks at 2,340 MiB against stage 1's 2,664, so
-#: a warm kernel beside it stays under stage 1's peak.
-PEAK_STEPS = frozenset({"01_clean"})
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 RECORDED_PACKAGES = (
     "pandas", "numpy", "scipy", "scikit-learn", "duckdb", "pyspark", "matplotlib", "seaborn",
@@ -322,25 +309,17 @@ def _try_export(notebook: Path, html: Path) -> Path:
         return notebook
 
 
-def warm_kernels(study: Study, steps: list[str]) -> set[str]:
-    """The steps whose kernels, started ahead, import their notebook's modules ahead too: every step on
-    an export up to :data:`WARM_KERNELS_MAX_BYTES`; on a larger one, the first step (its kernel waits
-    beside the runner's checks of the inputs, :func:`run_study`) and each step whose kernel waits
-    beside a step that is not one of :data:`PEAK_STEPS`."""
-    try:
-        small = study.params.inputs.transactions.path.stat().st_size <= WARM_KERNELS_MAX_BYTES
-    except OSError:  # the stage reports a missing file
-        small = True
-    return {step for before, step in zip([None, *steps], steps) if small or before not in PEAK_STEPS}
-
-
 @contextmanager
 def kernels_ahead(study: Study, steps: list[str]) -> Iterator[KernelsAhead]:
     """The run's stage kernels (:class:`~analysis.frame.kernels.KernelsAhead`), started with the
-    environment the stages need; the first step's kernel starts at once."""
+    environment the stages need; the first step's kernel starts at once.
+
+    Each waits warm (its notebook's modules imported: about 220 MB) beside the step before it, which
+    saves about 2 s per step. At 10M rows the study's peak is then 2,844 MiB, against 2,774 when the
+    kernel waiting beside stage 1 started bare (about 50 MB), and stage 2 takes 1.4 s less."""
     notebooks = {s: _notebook(s) for s in steps if s != REPORT_STEP}
     with (kernel_environment(study.attempt or ""),
-          KernelsAhead(notebooks, kernel_config(), imports=warm_kernels(study, steps)) as kernels):
+          KernelsAhead(notebooks, kernel_config()) as kernels):
         kernels.start(steps[0])
         yield kernels
 
