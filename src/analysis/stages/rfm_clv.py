@@ -565,8 +565,6 @@ def compute(
         time_unit=scoring.time_unit, engine=scoring.engine, memory_limit=scoring.engine_memory_limit,
     )
     require_purchases(summary, transactions_path, period)
-    # before the holdout check: beside it, its query and the check's share the cores for nothing
-    excluded = read_excluded(Path(transactions_path), period, scoring.engine_memory_limit)
     # the holdout check (its own query and two refits) runs beside the scores and the BG/NBD fit:
     # much of either runs on one core
     with beside(holdout_check, transactions_path, period, scoring) as checked:
@@ -574,6 +572,10 @@ def compute(
         customers = rfm.assign_segments(customers, scoring.segment_rules or rfm.DEFAULT_SEGMENT_RULES, bins=scoring.rfm_bins)
         customers.attrs = {}
         bg, bg_why = fit_bgnbd(customers, scoring.time_unit)
+        # what needs no purchase model, while the check's Pareto/NBD refit runs on one core (10M rows:
+        # this thread waited about 4 s for it)
+        excluded = read_excluded(Path(transactions_path), period, scoring.engine_memory_limit)
+        from_master = None if master is None else with_master_columns(customers[["customer_id"]], master)
         holdout = checked.result()
     skipped: dict[str, SkipNote] = {}
     if holdout.skipped is not None:
@@ -610,8 +612,8 @@ def compute(
         customers["clv"] = customers["historic_value"]
     customers["potential_value"] = customers["clv"] - customers["historic_value"]
 
-    if master is not None:
-        customers = with_master_columns(customers, master)
+    if from_master is not None:  # the master's columns, joined in the customers' order above
+        customers = customers.reset_index(drop=True).assign(**{c: from_master[c].array for c in from_master if c != "customer_id"})
     models = {
         "bgnbd": bg.summary() if bg is not None else None,
         "gamma_gamma": gg.summary() if gg is not None else None,
