@@ -612,8 +612,9 @@ def compute(
         customers["clv"] = customers["historic_value"]
     customers["potential_value"] = customers["clv"] - customers["historic_value"]
 
-    if from_master is not None:  # the master's columns, joined in the customers' order above
-        customers = customers.reset_index(drop=True).assign(**{c: from_master[c].array for c in from_master if c != "customer_id"})
+    if from_master is not None:  # the master's columns, joined above in the customers' order
+        extra = {c: from_master[c].array for c in from_master if c != "customer_id"}
+        customers = customers.reset_index(drop=True).assign(**extra)
     models = {
         "bgnbd": bg.summary() if bg is not None else None,
         "gamma_gamma": gg.summary() if gg is not None else None,
