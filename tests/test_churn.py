@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import weakref
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -116,6 +118,23 @@ def test_a_model_fitted_on_the_coded_transactions_is_the_same_model(model, trans
     pd.testing.assert_frame_equal(again.scores_, model.scores_, check_exact=True)
     pd.testing.assert_frame_equal(again.train_, model.train_, check_exact=True)
     assert again.validation_report().as_dict() == model.validation_report().as_dict()
+
+
+def test_coded_transactions_handed_over_are_let_go_before_everybodys_scores(model, transactions, monkeypatch):
+    # the scores of everybody come last, where stage 4 peaks: the coded rows are gone by then
+    handed = [CodedTransactions.up_to(transactions, END)]
+    gone = weakref.ref(handed[0])
+    alive_at_scoring = []
+    predict = ChurnModel.predict_proba
+
+    def predict_proba(self, features):
+        alive_at_scoring.append(gone() is not None)
+        return predict(self, features)
+
+    monkeypatch.setattr(ChurnModel, "predict_proba", predict_proba)
+    again = ChurnModel(horizon_days=180, random_state=0).fit(handed.pop(), END)
+    assert alive_at_scoring == [True, False]  # the validation window's scores, then everybody's
+    pd.testing.assert_frame_equal(again.scores_, model.scores_, check_exact=True)
 
 
 @pytest.mark.parametrize("coded_until", [None, "2024-06-30"])

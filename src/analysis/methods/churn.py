@@ -590,6 +590,9 @@ class ChurnModel:
             self._train(training_strata)
             self.validation_ = self.validation_.assign(churn_probability=self.predict_proba(self.validation_))
             scoring_rows = at_as_of.result()
+        # the coded rows are read no more: they go before everybody's scores unless the caller still
+        # holds them (stage 4 hands them over: 10M rows, 265 MiB less resident while it scores)
+        coded = None
         # the validation's figures (one core) beside everybody's scores (every core)
         with beside(self._validate, p_alive_at_validation_cutoff) as validated:
             self.scores_ = pd.DataFrame(
