@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -256,3 +258,16 @@ def _running(process: psutil.Process, within: float) -> bool:
     while _alive(process) and time.monotonic() < deadline:
         time.sleep(0.05)
     return _alive(process)
+
+
+def test_the_runner_imports_papermill_without_the_iri_grammar_and_still_validates_notebooks() -> None:
+    # rfc3987_syntax builds a grammar as it is imported (0.85 s of Papermill's import); nbformat's
+    # schema, which the runner validates executed notebooks with, checks no IRI
+    code = (
+        "import sys, analysis.frame.runner, nbformat, papermill\n"
+        "assert sys.modules.get('rfc3987_syntax') is None\n"
+        f"nbformat.validate(nbformat.read({str(ROOT / 'notebooks' / '01_clean.ipynb')!r}, as_version=4))\n"
+        "print('ok')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
