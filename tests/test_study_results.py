@@ -226,3 +226,27 @@ def test_stage_4_holds_the_transactions_coded_with_the_results_of_the_frame(samp
     trend = lifecycle.spend_trend(framed.transactions, end).set_index("customer_id")
     spend = coded.customers.set_index("customer_id")[["recent_spend", "previous_spend"]]
     pd.testing.assert_frame_equal(spend, trend[spend.columns].reindex(spend.index), check_exact=True)
+
+
+def test_the_report_greys_the_drivers_by_the_answers_stage_4_estimated_them_on(run, out_root):
+    from analysis.frame import catalog
+    from analysis.frame.study import open_study
+    from analysis.report.sections import RunOutputs, drivers_answers
+
+    processed, _ = run
+    record = load_json(processed, "experience.json")
+    recorded = record["drivers_answers"]
+    surveys = pd.read_parquet(processed / "surveys.parquet")
+    assert 0 < recorded <= surveys["customer_id"].nunique()  # each respondent's latest answer, complete
+    study = open_study(ROOT / "params/sample.yaml", out_root)
+    attributes = study.params.satisfaction.attributes
+
+    def outputs(experience: dict) -> RunOutputs:
+        out = RunOutputs(study, "en")
+        out._cache[catalog.EXPERIENCE_JSON] = experience
+        return out
+
+    assert drivers_answers(outputs({**record, "drivers_answers": 7}), attributes) == 7  # the recorded count
+    # a stage 4 run from before the count was recorded: the report counts the answers itself, alike
+    older = {k: v for k, v in record.items() if k != "drivers_answers"}
+    assert drivers_answers(outputs(older), attributes) == recorded

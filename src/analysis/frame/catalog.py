@@ -330,6 +330,7 @@ CHURN_CALIBRATION = _add(
 EXPERIENCE_JSON = _add(
     "experience.json", "04_satisfaction_loyalty", "json",
     "churn_validation (AUC, lift, Brier, baselines, …) or null, skipped {analysis: message}, drivers_r2, "
+    "drivers_answers (the complete latest answers the drivers of satisfaction stand on), "
     "drivers_skipped_tiers [{tier, n, reason (a message)}], complaint_link {u_statistic, p_value, sentence (a message), "
     "reason, notes}, lifecycle_rules [{step, stage, rule (a message)}], reasons {table: message}.",
 )

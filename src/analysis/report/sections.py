@@ -223,7 +223,12 @@ def nps_sentences(nps: pd.DataFrame | None, language: str, min_n: int) -> list[s
 
 
 def drivers_answers(out: RunOutputs, attributes: list[str]) -> int | None:
-    """How many latest survey answers of tiered customers rate every attribute and overall satisfaction."""
+    """How many latest survey answers of tiered customers rate every attribute and overall satisfaction:
+    as stage 4 counted them for its drivers (experience.json), else counted here (a stage 4 run before
+    it recorded them)."""
+    recorded = (out.get(catalog.EXPERIENCE_JSON) or {}).get("drivers_answers")
+    if recorded is not None:
+        return int(recorded)
 
     def count() -> int | None:
         surveys, customers = out.get(catalog.SURVEYS), out.get(catalog.CUSTOMERS)

@@ -109,7 +109,9 @@ def driver_analysis(
     if why is not None:
         return {}, {"skipped_drivers": skip_note("skip_drivers", why=why)}
     tables: dict[str, pd.DataFrame] = {"drivers_satisfaction": sat}
-    notes: dict[str, Any] = {"drivers_r2": {"overall_satisfaction": float(sat.attrs["r2"])}}
+    # the answers the drivers of satisfaction stand on: the report greys them below satisfaction.min_n
+    notes: dict[str, Any] = {"drivers_r2": {"overall_satisfaction": float(sat.attrs["r2"])},
+                             "drivers_answers": int(len(complete))}
     if "recommend" in answers.columns:
         rec_rows = answers.dropna(subset=[*attributes, "recommend"])
         rec = drivers.driver_importance(rec_rows[attributes], rec_rows["recommend"], method=s.driver_method)
