@@ -52,6 +52,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -292,23 +293,43 @@ def quarantine_frame(
     ).astype({"reason": "string"})
 
 
-def records_json(values: pd.DataFrame, privacy: Privacy) -> list[str]:
+def records_json(values: pd.DataFrame, privacy: Privacy) -> pd.api.extensions.ExtensionArray:
     """Each row as ``json.dumps(..., ensure_ascii=False)`` writes the dict header → cell text (missing: null),
-    every cell of a personal column (``privacy.columns``) replaced by :data:`MASK`; built column by
-    column, not a dict per row, and a text column's cells once per distinct text."""
+    every cell of a personal column (``privacy.columns``) replaced by :data:`MASK`, as text; built column
+    by column by Arrow, not a dict per row: the encoder escapes only quotes, backslashes and control
+    characters, so a text cell without any is put in quotes on the whole column and only the others
+    (few) are encoded one by one (356k rows of 8 columns: 0.3 s against 0.95)."""
     encode = json.encoder.encode_basestring  # json.dumps' encoder of keys and text with ensure_ascii=False
-    columns = []
+    text = partial(pa.scalar, type=pa.large_string())
+    members: list[pa.Array | pa.Scalar] = []
     for name, column in values.items():
         key = f"{encode(str(name))}: "
         if name in privacy.columns:
-            columns.append([key + encode(MASK)] * len(values))
-            continue
-        cells, positions = distinct_text(column) if isinstance(column.dtype, pd.StringDtype) else (column, None)
-        encoded = [key + ("null" if pd.isna(v) else encode(str(v))) for v in cells.tolist()]
-        columns.append(encoded if positions is None else np.asarray(encoded, dtype=object)[positions].tolist())
-    if not columns:
-        return ["{}"] * len(values)
-    return ["{" + ", ".join(cells) + "}" for cells in zip(*columns, strict=True)]
+            members.append(text(key + encode(MASK)))
+        elif isinstance(column.dtype, pd.StringDtype):
+            members.append(_json_members(key, text_array(column)))
+        else:
+            members.append(pa.array([key + ("null" if pd.isna(v) else encode(str(v))) for v in column.tolist()],
+                                    pa.large_string()))
+    if not any(isinstance(m, pa.Array) for m in members):  # no column, or masked ones only: every row alike
+        row = "{" + ", ".join(m.as_py() for m in members) + "}"
+        return pd.array([row] * len(values), dtype="string")
+    rows = pc.binary_join_element_wise(*members, text(", "))
+    return pd.array(pc.binary_join_element_wise(text("{"), rows, text("}"), text("")), dtype="string")
+
+
+def _json_members(key: str, cells: pa.Array | pa.ChunkedArray) -> pa.Array:
+    """``key`` followed by each of ``cells`` (text) as json.dumps writes it; missing: null."""
+    cells = cells.combine_chunks() if isinstance(cells, pa.ChunkedArray) else cells
+    quote, nothing = pa.scalar('"', pa.large_string()), pa.scalar("", pa.large_string())
+    members = pc.binary_join_element_wise(pa.scalar(key + '"', pa.large_string()), cells, quote, nothing)
+    members = pc.fill_null(members, pa.scalar(key + "null", pa.large_string()))
+    escaped = pc.fill_null(pc.match_substring_regex(cells, r'[\x{00}-\x{1f}\\"]'), False)
+    if not pc.any(escaped).as_py():
+        return members
+    encode = json.encoder.encode_basestring
+    replacements = pa.array([key + encode(v) for v in cells.filter(escaped).to_pylist()], pa.large_string())
+    return pc.replace_with_mask(members, escaped, replacements)
 
 
 def unreadable_frame(rejected: pd.DataFrame, source: str, source_file: str, privacy: Privacy | None = None) -> pd.DataFrame:
