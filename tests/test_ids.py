@@ -266,6 +266,18 @@ def test_a_column_of_ids_is_repaired_as_its_ids_one_by_one(cells, repeats, with_
     assert column.rounded == {label: one.rounded[0] for label, one in zip(index, alone, strict=True) if one.rounded}
 
 
+def test_a_left_join_of_frames_already_aligned_is_pandas_merge():
+    """Keys row for row the same on both sides, rising: no lookup, the same frame as pandas' merge; the
+    same keys repeated, or not rising, or missing, go the general way and give the merge too."""
+    def frame(ids, **columns):
+        return pd.DataFrame({"customer_id": pd.array(ids, dtype="string"), **columns})
+
+    for ids in (["a", "b", "c"], ["b", "a", "c"], ["a", "a", "b"], ["a", None, "c"], [], ["07", "7"]):
+        left = frame(ids, clv=np.arange(len(ids), dtype=float)).set_axis(np.arange(len(ids)) * 10)
+        right = frame(ids, region=pd.array([f"r{i}" for i in range(len(ids))], dtype="string"))
+        pd.testing.assert_frame_equal(left_joined(left, right), left.merge(right, on="customer_id", how="left"))
+
+
 def test_a_left_join_by_text_ids_is_pandas_merge():
     """``left_joined`` gives pandas' left merge: right's columns at each left row's id, missing where
     the id is not there (ints become floats, bools objects, as pandas fills them), a fresh index;
