@@ -131,10 +131,14 @@ def study(sample_report, out_root):
 
 
 def test_drivers_from_too_few_answers_are_greyed_with_their_n(study):
-    out = sections.RunOutputs(study, "en")
-    out._cache["surveys.parquet"] = out.get("surveys.parquet").head(8)
-    sentence = sections.drivers_sentence(study, out, "en")
-    assert sentence.startswith('<span class="thin">') and "rest on" in sentence and "fewer than 30" in sentence
+    recorded = sections.RunOutputs(study, "en")
+    recorded._cache["experience.json"] = {**recorded.get("experience.json"), "drivers_answers": 8}  # stage 4's count
+    counted = sections.RunOutputs(study, "en")  # a stage 4 output without the count: the answers counted here
+    counted._cache["experience.json"] = {k: v for k, v in counted.get("experience.json").items() if k != "drivers_answers"}
+    counted._cache["surveys.parquet"] = counted.get("surveys.parquet").head(8)
+    for out in (recorded, counted):
+        sentence = sections.drivers_sentence(study, out, "en")
+        assert sentence.startswith('<span class="thin">') and "rest on" in sentence and "fewer than 30" in sentence
     assert "thin" not in sections.drivers_sentence(study, sections.RunOutputs(study, "en"), "en")
 
 
