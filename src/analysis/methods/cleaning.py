@@ -293,6 +293,10 @@ def quarantine_frame(
     ).astype({"reason": "string"})
 
 
+#: An Arrow text scalar of the type the members and their separators are joined in.
+_text = partial(pa.scalar, type=pa.large_string())
+
+
 def records_json(values: pd.DataFrame, privacy: Privacy) -> pd.api.extensions.ExtensionArray:
     """Each row as ``json.dumps(..., ensure_ascii=False)`` writes the dict header → cell text (missing: null),
     every cell of a personal column (``privacy.columns``) replaced by :data:`MASK`, as text; built column
@@ -315,10 +319,6 @@ def records_json(values: pd.DataFrame, privacy: Privacy) -> pd.api.extensions.Ex
         return pd.array([row] * len(values), dtype="string")
     rows = pc.binary_join_element_wise(*members, _text(", "))
     return pd.array(pc.binary_join_element_wise(_text("{"), rows, _text("}"), _text("")), dtype="string")
-
-
-#: An Arrow text scalar of the type the members and their separators are joined in.
-_text = partial(pa.scalar, type=pa.large_string())
 
 
 def _json_members(key: str, cells: pa.Array | pa.ChunkedArray) -> pa.Array:

@@ -33,7 +33,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from analysis.methods.codes import distinct_text, text_array
+from analysis.methods.codes import distinct_text, text_array, unique_in_order
 
 #: The kinds of repair, in the order they are applied.
 REPAIR_KINDS = ("trailing_zero", "scientific", "zero_padded")
@@ -263,13 +263,12 @@ def _places(keys: pd.Series, values: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.index_in(_large_text(keys), value_set=values), -1).to_numpy().astype(np.intp)
 
 
-def _aligned(left: pa.Array, right: pa.Array) -> bool:
-    """Whether ``right`` holds ``left``'s keys row for row, none missing, in strictly rising order (so
-    each once), as frames of customers sorted by id do."""
-    if len(left) != len(right) or left.null_count or right.null_count:
+def _aligned(left: pd.Series, right: pd.Series) -> bool:
+    """Whether ``right`` (text) holds ``left``'s keys row for row, each once in rising order
+    (:func:`~analysis.methods.codes.unique_in_order`), as frames of customers sorted by id do."""
+    if len(left) != len(right) or left.hasnans or not unique_in_order(right):
         return False
-    rising = len(right) < 2 or pc.all(pc.less(right[:-1], right[1:])).as_py()
-    return bool(rising and pc.all(pc.equal(left, right)).as_py())
+    return bool(pc.all(pc.equal(text_array(left), text_array(right))).as_py())
 
 
 def left_joined(left: pd.DataFrame, right: pd.DataFrame, on: str = "customer_id") -> pd.DataFrame:
@@ -283,7 +282,7 @@ def left_joined(left: pd.DataFrame, right: pd.DataFrame, on: str = "customer_id"
     if (set(left.columns) & set(right.columns)) - {on}:
         return left.merge(right, on=on, how="left")
     right_keys = _large_text(table)
-    if _aligned(_large_text(keys), right_keys):  # row for row the same keys: no lookup (840k: 0.02 s against 0.27)
+    if _aligned(keys, table):  # row for row the same keys: no lookup (840k: 0.02 s against 0.27)
         at = np.arange(len(right_keys))
     elif len(pc.unique(right_keys)) != len(right_keys):
         return left.merge(right, on=on, how="left")

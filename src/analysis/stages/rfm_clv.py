@@ -612,9 +612,8 @@ def compute(
         customers["clv"] = customers["historic_value"]
     customers["potential_value"] = customers["clv"] - customers["historic_value"]
 
-    if from_master is not None:  # the master's columns, joined above in the customers' order
-        extra = {c: from_master[c].array for c in from_master if c != "customer_id"}
-        customers = customers.reset_index(drop=True).assign(**extra)
+    if from_master is not None:  # the master's columns, joined above: the same customers row for row
+        customers = left_joined(customers, from_master)
     models = {
         "bgnbd": bg.summary() if bg is not None else None,
         "gamma_gamma": gg.summary() if gg is not None else None,
