@@ -122,8 +122,27 @@ def test_the_engine_counts_the_purchase_matrix_of_the_file_as_pandas_does(rows, 
         engine = cross_sell.EnginePurchases(path)
         assert engine.category_count() == cross_sell.FramePurchases(tx).category_count()
         got = engine.matrix(since=since, until=until, categories=categories)
+        # counted once per window between the cuts, the windows summed
+        split = engine.split_at("2025-07-01", "2025-02-01").matrix(since=since, until=until, categories=categories)
     want = cross_sell.purchase_matrix(tx, since=since, until=until, categories=categories)
     pd.testing.assert_frame_equal(got, want)
+    pd.testing.assert_frame_equal(split, want)
+
+
+def test_matrices_bounded_by_the_cuts_come_from_one_query_and_others_from_their_own(tmp_path, monkeypatch):
+    path = tmp_path / "transactions.parquet"
+    market = paired_market()
+    market.to_parquet(path, index=False)
+    queries = []
+    run_queries = cross_sell.run_queries
+    monkeypatch.setattr(cross_sell, "run_queries", lambda *a, **k: queries.append(a[1]) or run_queries(*a, **k))
+    split = cross_sell.EnginePurchases(path).split_at("2025-09-30", "2025-12-31")
+    for window in ({"until": "2025-09-30"}, {"since": "2025-09-30", "until": "2025-12-31"}, {"until": "2025-12-31"},
+                   {"since": "2025-12-31"}, {}):
+        pd.testing.assert_frame_equal(split.matrix(**window), cross_sell.purchase_matrix(market, **window))
+    assert len(queries) == 1
+    pd.testing.assert_frame_equal(split.matrix(until="2025-10-31"), cross_sell.purchase_matrix(market, until="2025-10-31"))
+    assert len(queries) == 2
 
 
 def test_the_engine_says_which_file_has_no_product_category(tmp_path):

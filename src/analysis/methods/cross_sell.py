@@ -34,8 +34,9 @@ Wilson, E. B. (1927). Probable inference, the law of succession, and statistical
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -136,6 +137,10 @@ class FramePurchases:
     def matrix(self, *, since: When = None, until: When = None, categories: Sequence[str] | None = None) -> pd.DataFrame:
         return purchase_matrix(self.transactions, since=since, until=until, categories=categories)
 
+    def split_at(self, *days: When) -> FramePurchases:
+        """The same purchases: a matrix of rows in memory is counted as fast in any window."""
+        return self
+
     def category_count(self) -> int:
         """The distinct product categories of every row, purchase or not (0 without the column)."""
         tx = self.transactions
@@ -146,11 +151,23 @@ class FramePurchases:
 class EnginePurchases:
     """The purchase matrices of the cleaned transactions file (``transactions.parquet``), counted by
     the engine (DuckDB, or Spark): only the counts per customer and category come into memory,
-    never the rows. The same matrices as :func:`purchase_matrix` of the file's rows."""
+    never the rows. The same matrices as :func:`purchase_matrix` of the file's rows.
+
+    With ``cuts`` (:meth:`split_at`), every matrix whose bounds are among them comes from one count
+    per customer, category and window between the cuts, made once: the suggestions and their
+    holdout check ask for three such matrices."""
 
     path: Path
     engine: Engine = "duckdb"
     memory_limit: str | None = None  # DuckDB's, as ``scoring.engine_memory_limit``
+    cuts: tuple[date, ...] = ()  # rising days
+    _split: dict[str, Any] = field(default_factory=lambda: {"lock": threading.Lock()}, init=False, repr=False,
+                                   compare=False)
+
+    def split_at(self, *days: When) -> EnginePurchases:
+        """These purchases, counted per window between ``days`` once for every matrix bounded by them."""
+        cuts = sorted({as_timestamp(day, "cut").date() for day in days if day is not None})
+        return replace(self, cuts=tuple(cuts))
 
     def matrix(self, *, since: When = None, until: When = None, categories: Sequence[str] | None = None) -> pd.DataFrame:
         if not self._has_categories():
@@ -158,18 +175,19 @@ class EnginePurchases:
                 f"{self.path} has no product_category column: map a header of the export onto it "
                 "(inputs.transactions.columns) and run the cleaning stage again"
             )
-        window = [f"CAST(order_date AS DATE) {op} DATE '{as_timestamp(day, name).date().isoformat()}'"
-                  for day, op, name in ((since, ">", "since"), (until, "<=", "until")) if day is not None]
-        # the rows purchase_matrix counts: purchases with a customer and a category, in the window
+        since_day, until_day = (None if day is None else as_timestamp(day, name).date()
+                                for day, name in ((since, "since"), (until, "until")))
+        windows = self._windows(since_day, until_day)
+        if windows is not None:
+            split = self._split_counts()
+            return _matrix_of(split.customer, split.category, split.purchases[windows].sum(axis=0), categories)
         counts = self._query(f"""
 SELECT customer_id, product_category AS category, COUNT(*) AS purchases
 FROM transactions
-WHERE {" AND ".join(["is_purchase", "customer_id IS NOT NULL", "product_category IS NOT NULL", *window])}
+WHERE {" AND ".join([*_COUNTED, *_in_window(since_day, until_day)])}
 GROUP BY customer_id, product_category""")
         customer, category = (_counted(counts.column(name).to_pandas()) for name in ("customer_id", "category"))
-        table = np.zeros((len(customer.uniques), len(category.uniques)), dtype="int64")
-        table[customer.codes, category.codes] = counts.column("purchases").to_numpy()  # one row per pair
-        return _framed(table, customer.uniques, category.uniques, categories)
+        return _matrix_of(customer, category, counts.column("purchases").to_numpy(), categories)
 
     def category_count(self) -> int:
         """The distinct product categories of every row, purchase or not (0 without the column)."""
@@ -177,11 +195,48 @@ GROUP BY customer_id, product_category""")
             return 0
         return int(self._query("SELECT COUNT(DISTINCT product_category) AS n FROM transactions").column("n")[0].as_py())
 
+    def _windows(self, since: date | None, until: date | None) -> slice | None:
+        """The windows between the cuts that (since, until] covers; None when a bound is not a cut."""
+        if any(day is not None and day not in self.cuts for day in (since, until)):
+            return None
+        start = 0 if since is None else self.cuts.index(since) + 1
+        stop = len(self.cuts) + 1 if until is None else self.cuts.index(until) + 1
+        return slice(start, max(start, stop))
+
+    def _split_counts(self) -> _SplitCounts:
+        """Purchases per customer and category in each window between the cuts: one query, once
+        (the first thread to ask runs it, others wait for it)."""
+        with self._split["lock"]:
+            if "counts" not in self._split:
+                bounds = [None, *self.cuts, None]
+                windows = [f"COUNT(CASE WHEN {' AND '.join(_in_window(since, until)) or 'TRUE'} THEN 1 END) AS w{i}"
+                           for i, (since, until) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))]
+                counts = self._query(f"""
+SELECT customer_id, product_category AS category, {", ".join(windows)}
+FROM transactions
+WHERE {" AND ".join(_COUNTED)}
+GROUP BY customer_id, product_category""")
+                self._split["counts"] = _SplitCounts(
+                    *(_counted(counts.column(name).to_pandas()) for name in ("customer_id", "category")),
+                    np.vstack([counts.column(f"w{i}").to_numpy() for i in range(len(windows))]),
+                )
+            return self._split["counts"]
+
     def _has_categories(self) -> bool:
         return "product_category" in pads.dataset(self.path, format="parquet").schema.names
 
     def _query(self, sql: str) -> pa.Table:
         return run_queries(self.path, [sql], self.engine, memory_limit=self.memory_limit)[0]
+
+
+#: The rows :func:`purchase_matrix` counts: purchases with a customer and a category.
+_COUNTED = ("is_purchase", "customer_id IS NOT NULL", "product_category IS NOT NULL")
+
+
+def _in_window(since: date | None, until: date | None) -> list[str]:
+    """SQL conditions of an order day in (since, until]."""
+    return [f"CAST(order_date AS DATE) {op} DATE '{day.isoformat()}'"
+            for day, op in ((since, ">"), (until, "<=")) if day is not None]
 
 
 def purchases_of(transactions: pd.DataFrame | FramePurchases | EnginePurchases) -> FramePurchases | EnginePurchases:
@@ -192,6 +247,31 @@ def purchases_of(transactions: pd.DataFrame | FramePurchases | EnginePurchases) 
 class _Codes(NamedTuple):
     codes: np.ndarray  # int64 position of each row's value in ``uniques``
     uniques: np.ndarray | pd.Index  # the distinct values as text, sorted
+
+    def kept(self, rows: np.ndarray) -> _Codes:
+        """The codes of the ``rows`` (a mask), among the values those rows hold."""
+        used = np.zeros(len(self.uniques), dtype=bool)
+        codes = self.codes[rows]
+        used[codes] = True
+        return _Codes((np.cumsum(used) - 1)[codes], self.uniques[used])
+
+
+class _SplitCounts(NamedTuple):
+    """Purchases per customer and category (a row each) in each window between cuts."""
+
+    customer: _Codes
+    category: _Codes
+    purchases: np.ndarray  # (windows, rows)
+
+
+def _matrix_of(customer: _Codes, category: _Codes, purchases: np.ndarray, categories: Sequence[str] | None) -> pd.DataFrame:
+    """The purchase matrix of counted (customer, category) rows; the rows without a purchase left out."""
+    bought = purchases > 0
+    if not bought.all():
+        customer, category, purchases = customer.kept(bought), category.kept(bought), purchases[bought]
+    table = np.zeros((len(customer.uniques), len(category.uniques)), dtype="int64")
+    table[customer.codes, category.codes] = purchases  # one row per pair
+    return _framed(table, customer.uniques, category.uniques, categories)
 
 
 def _counted(values: pd.Series) -> _Codes:

@@ -84,7 +84,9 @@ def compute_actions(customers: pd.DataFrame, transactions: pd.DataFrame | cross_
     listed = winback.winback_list(customers, max_p_alive=a.winback_max_p_alive,
                                   value_quantile=a.winback_value_quantile, size=a.winback_size)
     summary = winback.winback_summary(listed)
-    purchases = cross_sell.purchases_of(transactions)
+    # the suggestions' matrix and the check's two (before and after its cutoff) from one count
+    cutoff = cross_sell.holdout_cutoff(params.period.end, a.cross_sell_holdout_months)
+    purchases = cross_sell.purchases_of(transactions).split_at(cutoff, params.period.end)
     n_categories = purchases.category_count()
     if n_categories < 2:
         empty = pd.DataFrame({c: pd.Series(dtype=t) for c, t in CROSS_SELL_COLUMNS.items()})
