@@ -264,3 +264,16 @@ def test_churn_training_bound_defaults_and_is_checked(tmp_path):
     path = write_params(tmp_path, lambda p: p.setdefault("churn", {}).update({"max_training_customers": 50}))
     with pytest.raises(ParamsError, match=r"churn\.max_training_customers.*50"):
         load_params(path)
+
+
+def test_checking_the_params_does_not_wait_for_scipys_optimizers():
+    # the runner checks the params before the first kernel starts: scipy.optimize's import (0.45 s) is
+    # left to the allocation stage, which solves with it
+    code = (
+        "import sys\n"
+        "from analysis.frame.params import load_params\n"
+        f"load_params({str(ROOT / 'params' / 'sample.yaml')!r})\n"
+        "print('scipy.optimize' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr

@@ -58,7 +58,8 @@ def locale(language: str) -> Mapping[str, str]:
         raise KeyError(f"no locale file for language {language!r} (languages: {', '.join(LANGUAGES)})")
     name = f"{LOCALES_DIR}/{language}{_SUFFIX}"
     path = files(_PACKAGE).joinpath(LOCALES_DIR).joinpath(f"{language}{_SUFFIX}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    # libyaml's safe loader where PyYAML has it: ten times the pure-Python one (every kernel reads both files)
+    data = yaml.load(path.read_text(encoding="utf-8"), Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
     if not isinstance(data, dict):
         raise ValueError(f"{name} must be a mapping of key → text, not {type(data).__name__}")
     wrong = [str(key) for key, value in data.items() if not isinstance(key, str) or not isinstance(value, str)]

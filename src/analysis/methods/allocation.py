@@ -50,7 +50,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import brentq, minimize
 
 from analysis.i18n import Message, joined, message, tier_ref, to_json
 from analysis.methods.playbook import MANAGER_LEVELS, Playbook, playbook_table
@@ -401,6 +400,9 @@ def water_fill(
         return _absorb_residual(spend, lower, upper, total), None
     if gap(t_high) >= 0:
         return _absorb_residual(spend, lower, upper, total), None
+    # imported here: the params check imports this module, and scipy.optimize takes 0.45 s
+    from scipy.optimize import brentq
+
     t = brentq(gap, t_low, t_high, xtol=1e-14, rtol=4 * np.finfo(float).eps, maxiter=500)
     s = live_spend(t)
     interior = (t > c - hi / bl) & (t < c - lo / bl)
@@ -608,6 +610,8 @@ def _slsqp(
     lo, hi = lower / budget, upper / budget
     room = hi - lo
     start = lo + (1 - lo.sum()) * room / room.sum() if room.sum() > 0 else lo
+    from scipy.optimize import minimize
+
     found = minimize(
         objective,
         start,
