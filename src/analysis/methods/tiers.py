@@ -322,8 +322,9 @@ def _tiers_at_ranks(values: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, l
     rank by value, highest first, ties by position (the table is sorted by customer_id already); and
     the value ranked just above each cut (the lowest value of the tier it ends; 0.0 for −0.0).
 
-    Without a full sort: the values ranked at and just above each cut are found by one partition;
-    customers below a cut's value are past it, and so are its ties beyond the places left above it.
+    Without a full sort: the values ranked at and just above each cut are found by partitions
+    (:func:`_order_statistics`); customers below a cut's value are past it, and so are its ties
+    beyond the places left above it.
     """
     n = len(values)
     ends = np.asarray(ends, dtype=int)
@@ -335,14 +336,32 @@ def _tiers_at_ranks(values: np.ndarray, ends: np.ndarray) -> tuple[np.ndarray, l
     if not len(ends):
         return np.ones(n, dtype=int), []
     negated = -values  # ascending negated values = descending values
-    ranked = np.partition(negated, np.unique(np.concatenate([ends - 1, ends])))
-    at_cuts = ranked[ends]
-    tier = np.ones(n, dtype=int)
-    for end, at_cut in zip(ends, at_cuts, strict=True):
-        tier += negated > at_cut
-        places_left = end - int(np.count_nonzero(negated < at_cut))
-        tier[np.flatnonzero(negated == at_cut)[places_left:]] += 1
-    return tier, [float(-ranked[end - 1]) + 0.0 for end in ends]
+    ranks = np.unique(np.concatenate([ends - 1, ends]))
+    ranked = dict(zip(ranks.tolist(), _order_statistics(negated, ranks), strict=True))
+    tier = np.ones(n, dtype=np.min_scalar_type(len(ends) + 1))  # counted in bytes: a pass per cut
+    for end in ends.tolist():
+        at_cut = ranked[end]
+        past = negated > at_cut
+        tier += past
+        ties = np.flatnonzero(negated == at_cut)
+        places_left = end - (n - int(np.count_nonzero(past)) - ties.size)  # less the customers below the cut
+        tier[ties[places_left:]] += 1
+    return tier.astype(int), [float(-ranked[end - 1]) + 0.0 for end in ends.tolist()]
+
+
+def _order_statistics(values: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """``numpy.partition(values, ranks)[ranks]`` for distinct rising ``ranks``: one partition per rank,
+    from the highest, each of the part below the last (numpy's partition at several ranks at once
+    took four times as long: at 840,854 customers and six ranks, 11 ms against 2.6)."""
+    work = values.copy()
+    found = np.empty(len(ranks), dtype=values.dtype)
+    stop = len(values)
+    for i in range(len(ranks) - 1, -1, -1):
+        part = work[:stop]
+        part.partition(ranks[i])
+        found[i] = part[ranks[i]]
+        stop = ranks[i]
+    return found
 
 
 def _bounds_for_shares(values: np.ndarray, shares: list[float], method: str) -> list[float]:

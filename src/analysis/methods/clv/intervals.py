@@ -69,7 +69,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import special
 
 from analysis.methods.clv.fitting import _check_fitted, _distinct_rows, with_estimates
 from analysis.methods.clv.gamma_gamma import GammaGammaModel, _validate_spend
@@ -438,7 +437,7 @@ def _predict(
     with np.errstate(all="ignore"):
         # the models' prediction formulas on inputs checked once (_Histories.of), not per draw
         ages = data.ages
-        alive = special.expit(-purchase._log_odds_dead_of_pairs(
+        alive = _alive(purchase._log_odds_dead_of_pairs(
             ages.x[chunk.age_pairs], ages.age[chunk.age_pairs], chunk.local_of_age, chunk.local_of_recency
         ))
         purchases = None
@@ -453,6 +452,15 @@ def _predict(
         expected_spend = spend._expected_spend(chunk.spend_frequency, chunk.monetary_value)
         clv = (alive * discounted[pair])[chunk.local_history] * expected_spend * chunk.margin
     return _Predictions(alive, purchases, clv, discounted)
+
+
+def _alive(log_odds_dead: np.ndarray) -> np.ndarray:
+    """P(alive) = ``1 / (1 + exp(log odds of having dropped out))`` (``scipy.special.expit`` of their
+    negation), in place: numpy's vectorised exponential takes a third of expit's time, and every draw
+    evaluates it for every history."""
+    alive = np.exp(log_odds_dead, out=log_odds_dead)
+    alive += 1.0
+    return np.reciprocal(alive, out=alive)
 
 
 def _check_spend_draws(draws: ParameterDraws, data: _Histories) -> None:
