@@ -748,15 +748,23 @@ def net_returns(tx: pd.DataFrame) -> tuple[pd.DataFrame, int]:
     is_neg = tx["amount"] < 0
     # whole orders are in or out (an order's rows share its id), so each part nets alone
     returned_ids = tx.loc[is_neg, "order_id"].dropna().unique()
-    touched = tx["order_id"].isin(returned_ids).to_numpy() & tx["order_id"].notna().to_numpy()
-    netted, n_netted = _net_orders(tx[touched])
-    rest = tx[~touched]  # rows taken: a frame of its own already
-    rest["gross_amount"] = rest["amount"]
-    rest["returned_amount"] = 0.0
-    rest["is_return"] = rest["amount"].lt(0) & rest["gross_amount"].lt(0)
-    out = pd.concat([netted, rest[netted.columns]]) if len(netted) else rest
+    touched = np.flatnonzero(tx["order_id"].isin(returned_ids).to_numpy() & tx["order_id"].notna().to_numpy())
+    netted, n_netted = _net_orders(tx.take(touched).reset_index(drop=True))
+    # every row with nothing returned, the netted orders' rows put in their places, and the returns
+    # netted into them left out: the rows are copied once, in the final order
+    changed = touched[netted.index.to_numpy()]
+    out = tx.assign(gross_amount=tx["amount"], returned_amount=0.0)
+    for column in ("amount", "cost", "gross_amount", "returned_amount"):
+        values = out[column].copy()
+        values.iloc[changed] = netted[column].array
+        out[column] = values
+    out["is_return"] = out["amount"].lt(0) & out["gross_amount"].lt(0)
+    kept = np.ones(len(out), dtype=bool)
+    kept[np.setdiff1d(touched, changed, assume_unique=True)] = False
+    kept = np.flatnonzero(kept)
+    keys = ["customer_id", "order_date", "order_id", "source_row"]
+    out = out.take(kept[sort_order(out[keys].take(kept), keys)])
     out["order_day"] = (out["order_date"] - pd.Timestamp("1970-01-01")).dt.days.astype("int32")
-    out = out.take(sort_order(out, ["customer_id", "order_date", "order_id", "source_row"]))
     return out.reset_index(drop=True), n_netted
 
 
