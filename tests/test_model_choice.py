@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import html
 import json
+import threading
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -212,6 +213,45 @@ def test_the_params_can_force_pareto_nbd(transactions):
                                                                   customers["T"])
     np.testing.assert_allclose(customers["p_alive"], expected)
     assert result.bgnbd is not None and result.models["bgnbd"]["name"] == "BG/NBD"
+
+
+def same_scores(got: rfm_clv.ScoringResult, want: rfm_clv.ScoringResult) -> None:
+    pd.testing.assert_frame_equal(got.customers, want.customers, check_exact=True)
+    assert json.dumps(got.models["clv"]) == json.dumps(want.models["clv"])
+    assert json.dumps(got.models["intervals"]) == json.dumps(want.models["intervals"])
+    np.testing.assert_array_equal(got.draws.frame().to_numpy(), want.draws.frame().to_numpy())
+    np.testing.assert_array_equal(got.draws.pair_terms.discounted, want.draws.pair_terms.discounted)
+
+
+def test_bgnbds_value_made_during_the_holdout_check_is_used_when_bgnbd_scores(transactions, monkeypatch):
+    """BG/NBD's Gamma-Gamma fit and intervals, made a chunk at a time while the check runs, give the
+    scores that making them after the check gives."""
+    made, stepped, finished = [], threading.Event(), []
+    monkeypatch.setattr(rfm_clv, "bgnbd_value", lambda *a, original=rfm_clv.bgnbd_value: made.append(original(*a)) or made[-1])
+    step, finish, check = clv.CLVIntervalsBegun.step, clv.CLVIntervalsBegun.finish, rfm_clv.holdout_check
+    monkeypatch.setattr(clv.CLVIntervalsBegun, "step", lambda self: (step(self), stepped.set())[0])
+    monkeypatch.setattr(clv.CLVIntervalsBegun, "finish", lambda self: finished.append(self) or finish(self))
+    # the check waits for a chunk of the intervals beside it: that chunk is made during the check
+    monkeypatch.setattr(rfm_clv, "holdout_check", lambda *a: stepped.wait(60) and check(*a))
+    ahead = score(transactions)
+    assert ahead.purchase_model_code == "bgnbd" and ahead.clv_method == "model"
+    assert len(made) == 1 and finished == [made[0].intervals]
+    monkeypatch.setattr(rfm_clv, "holdout_check", check)
+    monkeypatch.setattr(rfm_clv, "bgnbd_value", lambda *a: None)  # nothing made during the check
+    same_scores(ahead, score(transactions))
+
+
+def test_bgnbds_value_made_during_the_holdout_check_is_dropped_when_pareto_nbd_scores(transactions, monkeypatch):
+    made = []
+    monkeypatch.setattr(rfm_clv, "bgnbd_value", lambda *a, original=rfm_clv.bgnbd_value: made.append(original(*a)) or made[-1])
+    choose = clv.choose_purchase_model
+    monkeypatch.setattr(clv, "choose_purchase_model", lambda checks, setting: choose(checks, "pareto_nbd"))
+    dropped = score(transactions)  # auto: BG/NBD's value is made, then Pareto/NBD is chosen
+    assert len(made) == 1 and made[0].intervals is not None
+    assert dropped.purchase_model_code == "pareto_nbd" and dropped.clv_method == "model"
+    assert isinstance(dropped.draws.purchase_model, ParetoNBDModel)
+    monkeypatch.setattr(clv, "choose_purchase_model", choose)
+    same_scores(dropped, score(transactions, purchase_model="pareto_nbd"))
 
 
 def failing_fit(self, *args, **kwargs):

@@ -459,16 +459,55 @@ def value_intervals(
     """Per-customer intervals of P(alive), expected purchases and CLV from ``scoring.interval_draws``
     draws of both models' parameters, and the draws; or why there are none (a fit without a usable
     covariance). ``interval_draws: 0`` turns them off without a note."""
+    begun, why = begin_value_intervals(customers, model, gg, scoring, margin, seed)
+    if begun is None:
+        return None, None, why
+    result = begun.finish()
+    return result.customers, result.draws, None
+
+
+def begin_value_intervals(
+    customers: pd.DataFrame, model: clv.PurchaseModel, gg: clv.GammaGammaModel, scoring: Scoring,
+    margin: np.ndarray, seed: int,
+) -> tuple[clv.CLVIntervalsBegun | None, SkipNote | None]:
+    """:func:`value_intervals` begun (``finish()`` makes them), or why there are none."""
     if not scoring.interval_draws:
-        return None, None, None
+        return None, None
     try:
         draws = clv.draw_parameters(model, gg, draws=scoring.interval_draws, seed=seed)
-        result = clv.clv_intervals(
+        begun = clv.begin_clv_intervals(
             customers, draws, margin=margin, level=scoring.interval_level, **value_horizon(scoring)
         )
     except clv.CLVInputError as exc:
-        return None, None, skip_note("skip_clv_intervals", detail=str(exc))
-    return result.customers, result.draws, None
+        return None, skip_note("skip_clv_intervals", detail=str(exc))
+    return begun, None
+
+
+@dataclass
+class BGNBDValue:
+    """What the CLV takes from BG/NBD, made while the holdout check runs (:func:`bgnbd_value`): the
+    fallback reasons, the Gamma-Gamma fit and the intervals begun; used when BG/NBD scores the
+    customers (:meth:`serves`), dropped otherwise."""
+
+    model: clv.BetaGeoModel
+    reasons: list[dict[str, str]]
+    gg: clv.GammaGammaModel | None
+    gg_why: SkipNote | None
+    intervals: clv.CLVIntervalsBegun | None = None
+    intervals_why: SkipNote | None = None
+
+    def serves(self, model: clv.PurchaseModel | None, choice: clv.Choice) -> bool:
+        return model is self.model and choice.code == "bgnbd"
+
+
+def bgnbd_value(customers: pd.DataFrame, bg: clv.BetaGeoModel, scoring: Scoring, margin: np.ndarray, seed: int) -> BGNBDValue:
+    """The steps of :func:`compute` from the fallback reasons to the intervals begun, for BG/NBD."""
+    reasons = model_fallback_reasons(customers, bg, scoring, "bgnbd")
+    gg, why = fit_gamma_gamma(customers, scoring, reasons)
+    value = BGNBDValue(bg, reasons, gg, why)
+    if gg is not None and not reasons:
+        value.intervals, value.intervals_why = begin_value_intervals(customers, bg, gg, scoring, margin, seed)
+    return value
 
 
 def stored_draws(
@@ -555,6 +594,10 @@ def compute(
     with intervals from draws of the models' parameters (``seed``); nothing is written. The cleaned transactions are read from their file by the engine
     (``scoring.engine``), out of core.
 
+    While the holdout check runs, BG/NBD's Gamma-Gamma fit and value intervals are begun
+    (:func:`bgnbd_value`): they are used when BG/NBD scores the customers, dropped otherwise, so the
+    results are those of making them after the check.
+
     Raises
     ------
     NoUsableTransactionsError
@@ -576,6 +619,12 @@ def compute(
         # this thread waited about 4 s for it)
         excluded = read_excluded(Path(transactions_path), period, scoring.engine_memory_limit)
         from_master = None if master is None else with_master_columns(customers[["customer_id"]], master)
+        margin, margin_source = margin_rate(customers, scoring)
+        # then BG/NBD's value, the usual choice, a chunk of the intervals at a time until the check is done
+        ahead = (bgnbd_value(customers, bg, scoring, margin, seed)
+                 if bg is not None and scoring.purchase_model != "pareto_nbd" else None)
+        while ahead is not None and ahead.intervals is not None and not checked.done() and ahead.intervals.step():
+            pass
         holdout = checked.result()
     skipped: dict[str, SkipNote] = {}
     if holdout.skipped is not None:
@@ -587,11 +636,14 @@ def compute(
     horizon = clv.months_in_units(scoring.clv_horizon_months, scoring.time_unit)
     customers["p_alive"], customers["expected_purchases"] = purchase_predictions(model, customers, horizon)
 
-    margin, margin_source = margin_rate(customers, scoring)
     customers["margin_rate"] = margin
     customers["historic_value"] = customers["revenue"] * margin
-    reasons = model_fallback_reasons(customers, model, scoring, choice.code)
-    gg, why = fit_gamma_gamma(customers, scoring, reasons)
+    if ahead is None or not ahead.serves(model, choice):
+        ahead = None
+        reasons = model_fallback_reasons(customers, model, scoring, choice.code)
+        gg, why = fit_gamma_gamma(customers, scoring, reasons)
+    else:
+        reasons, gg, why = ahead.reasons, ahead.gg, ahead.gg_why
     if why is not None:
         skipped["gamma_gamma"] = why
     method, draws = "historic", None
@@ -602,11 +654,15 @@ def compute(
         except clv.CLVInputError as exc:
             reasons.append(_reason("gamma_gamma_unusable", value=str(exc), limit=""))
     if method == "model":
-        bounds, draws, why = value_intervals(customers, model, gg, scoring, margin, seed)
+        begun, why = ((ahead.intervals, ahead.intervals_why) if ahead is not None
+                      else begin_value_intervals(customers, model, gg, scoring, margin, seed))
         if why is not None:
             skipped["intervals"] = why
-        for column in clv.CUSTOMER_INTERVAL_COLUMNS if bounds is not None else ():
-            customers[column] = bounds[column].to_numpy()
+        if begun is not None:
+            intervals = begun.finish()
+            draws = intervals.draws
+            for column in clv.CUSTOMER_INTERVAL_COLUMNS:
+                customers[column] = intervals.customers[column].to_numpy()
     if method == "historic":
         customers["expected_spend"] = np.where(customers["frequency"] > 0, customers["monetary_value"], customers["revenue"])
         customers["clv"] = customers["historic_value"]

@@ -525,22 +525,53 @@ def _customer_bounds(
 ) -> tuple[pd.DataFrame, PairTerms | None]:
     """:func:`customer_intervals` of ``data``, and with ``keep_terms`` the draws' :class:`PairTerms`,
     found on the way (``draws x pairs`` floats)."""
-    low, high = _quantile_levels(level)
-    _check_spend_draws(draws, data)
-    out = {name: np.empty(data.n_customers) for name in CUSTOMER_INTERVAL_COLUMNS}
-    models = [draws.models(d) for d in range(draws.n_draws)]
-    terms = np.empty((draws.n_draws, data.pairs.shape[0])) if keep_terms else None
+    return _CustomerBounds(draws, data, level, chunk_size, keep_terms=keep_terms).finish()
 
-    def fill(chunk: _Chunk) -> None:  # the chunk's rows of ``out``, which no other chunk holds
+
+class _CustomerBounds:
+    """:func:`_customer_bounds` made a chunk at a time: :meth:`step` makes the next chunk on the calling
+    thread (work for a thread that would wait for another's), :meth:`finish` the others on every core.
+    Each chunk fills rows of the result no other chunk holds, so the result is the same either way."""
+
+    def __init__(self, draws: ParameterDraws, data: _Histories, level: float, chunk_size: int, *, keep_terms: bool) -> None:
+        self._levels = _quantile_levels(level)
+        _check_spend_draws(draws, data)
+        self._draws, self._data = draws, data
+        self._out = {name: np.empty(data.n_customers) for name in CUSTOMER_INTERVAL_COLUMNS}
+        self._models = [draws.models(d) for d in range(draws.n_draws)]
+        self._terms = np.empty((draws.n_draws, data.pairs.shape[0])) if keep_terms else None
+        # the cores (in_threads runs one thread per core) share the chunk size, each evaluating its part
+        # at once: the memory does not grow with them
+        self._chunks = data.chunks(chunk_size, shared_by=usable_cores())
+
+    def step(self) -> bool:
+        """Make the next chunk here; False when none is left."""
+        chunk = next(self._chunks, None)
+        if chunk is None:
+            return False
+        self._fill(chunk)
+        return True
+
+    def finish(self) -> tuple[pd.DataFrame, PairTerms | None]:
+        """Make the chunks left, on every core; the bounds and the kept terms."""
+        for _ in in_threads(self._fill, self._chunks):
+            pass
+        schedule = self._data.schedule
+        kept = None if self._terms is None else PairTerms(self._data.pairs, self._terms, schedule.ends, schedule.discount)
+        return pd.DataFrame(self._out), kept
+
+    def _fill(self, chunk: _Chunk) -> None:
+        """The chunk's rows of the result, which no other chunk holds."""
+        n_draws, terms = self._draws.n_draws, self._terms
         n_histories, n_rows = chunk.histories.stop - chunk.histories.start, chunk.rows.size
         # one row per draw, filled in order; turned to one row per history (or customer) holding its
         # draws before the quantiles, as rows contiguous in memory sort fast (a column written per
         # draw would touch every cache line of the matrix each time)
-        alive = np.empty((draws.n_draws, n_histories))
-        purchases = np.empty((draws.n_draws, n_histories))
-        clv = np.empty((draws.n_draws, n_rows))
-        for d, (purchase, spend) in enumerate(models):
-            predicted = _predict(purchase, spend, data, chunk)
+        alive = np.empty((n_draws, n_histories))
+        purchases = np.empty((n_draws, n_histories))
+        clv = np.empty((n_draws, n_rows))
+        for d, (purchase, spend) in enumerate(self._models):
+            predicted = _predict(purchase, spend, self._data, chunk)
             alive[d], purchases[d], clv[d] = predicted.p_alive, predicted.expected_purchases, predicted.clv
             if terms is not None:  # neighbouring chunks may share a pair at their edge: both write its same value
                 terms[d, chunk.pairs] = predicted.discounted
@@ -550,17 +581,9 @@ def _customer_bounds(
             ("clv", clv, slice(None)),
         ):
             matrix = np.ascontiguousarray(by_draw.T)
-            bounds = _row_quantiles(matrix, (low, high))
-            out[f"{name}_low"][chunk.rows] = bounds[0][index]
-            out[f"{name}_high"][chunk.rows] = bounds[1][index]
-
-    # the cores (in_threads runs one thread per core) share the chunk size, each evaluating its part
-    # at once: the memory does not grow with them
-    for _ in in_threads(fill, data.chunks(chunk_size, shared_by=usable_cores())):
-        pass
-    schedule = data.schedule
-    kept = None if terms is None else PairTerms(data.pairs, terms, schedule.ends, schedule.discount)
-    return pd.DataFrame(out), kept
+            bounds = _row_quantiles(matrix, self._levels)
+            self._out[f"{name}_low"][chunk.rows] = bounds[0][index]
+            self._out[f"{name}_high"][chunk.rows] = bounds[1][index]
 
 
 def _row_quantiles(matrix: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
@@ -908,13 +931,56 @@ def clv_intervals(
         ``customers``: ``customer_id`` and :data:`CUSTOMER_INTERVAL_COLUMNS`, in the order of
         ``customers``; ``draws``: ``draws`` holding their :class:`PairTerms` for these customers.
     """
+    return begin_clv_intervals(
+        customers, draws, horizon_periods=horizon_periods, period_length=period_length,
+        annual_discount_rate=annual_discount_rate, margin=margin, time_units_per_year=time_units_per_year,
+        level=level, chunk_size=chunk_size,
+    ).finish()
+
+
+class CLVIntervalsBegun:
+    """:func:`clv_intervals` begun (:func:`begin_clv_intervals`): :meth:`step` makes a chunk of the
+    customers on the calling thread, :meth:`finish` the rest on every core and returns the result."""
+
+    def __init__(self, customer_id: np.ndarray, draws: ParameterDraws, bounds: _CustomerBounds) -> None:
+        self._customer_id, self._draws, self._bounds = customer_id, draws, bounds
+
+    def step(self) -> bool:
+        """Make the next chunk of customers here (seconds at most); False when none is left."""
+        return self._bounds.step()
+
+    def finish(self) -> CLVIntervals:
+        bounds, terms = self._bounds.finish()
+        bounds.insert(0, "customer_id", self._customer_id)
+        return CLVIntervals(bounds, replace(self._draws, pair_terms=terms))
+
+
+def begin_clv_intervals(
+    customers: pd.DataFrame,
+    draws: ParameterDraws,
+    *,
+    horizon_periods: int = 12,
+    period_length: float = DAYS_PER_MONTH,
+    annual_discount_rate: float = 0.10,
+    margin: float | ArrayLike = 1.0,
+    time_units_per_year: float = DAYS_PER_YEAR,
+    level: float = DEFAULT_LEVEL,
+    chunk_size: int = DEFAULT_CHUNK_SIZE,
+) -> CLVIntervalsBegun:
+    """:func:`clv_intervals` with its inputs checked and prepared, none of its chunks made yet: a
+    caller waiting for other work makes chunks meanwhile (:meth:`CLVIntervalsBegun.step`).
+
+    Raises
+    ------
+    CLVInputError
+        As :func:`clv_intervals` does, here (but a wrong ``chunk_size``, when the chunks are made).
+    """
     frequency, recency, T, monetary_value = _stage_inputs(customers)
     spend_x, spend = _spend_columns(frequency, monetary_value)
     schedule = _Schedule.of(horizon_periods, period_length, annual_discount_rate, time_units_per_year)
     data = _Histories.of(frequency, recency, T, spend, margin, schedule, spend_x)
-    bounds, terms = _customer_bounds(draws, data, level, chunk_size, keep_terms=True)
-    bounds.insert(0, "customer_id", customers["customer_id"].to_numpy())
-    return CLVIntervals(bounds, replace(draws, pair_terms=terms))
+    bounds = _CustomerBounds(draws, data, level, chunk_size, keep_terms=True)
+    return CLVIntervalsBegun(customers["customer_id"].to_numpy(), draws, bounds)
 
 
 @dataclass(frozen=True)
