@@ -167,8 +167,10 @@ def test_spark_counts_the_purchase_matrix_as_duckdb_does(tmp_path):
     paired_market().to_parquet(path, index=False)
     duck, spark = cross_sell.EnginePurchases(path, "duckdb"), cross_sell.EnginePurchases(path, "spark")
     assert spark.category_count() == duck.category_count() == 5
+    split = spark.split_at("2025-09-30", "2025-12-31")  # counted per window between the cuts, in one query
     for window in ({}, {"until": "2025-09-30"}, {"since": "2025-09-30", "until": "2025-12-31", "categories": ["desk"]}):
         pd.testing.assert_frame_equal(spark.matrix(**window), duck.matrix(**window))
+        pd.testing.assert_frame_equal(split.matrix(**window), duck.matrix(**window))
 
 
 def test_the_similarity_is_the_cosine_of_the_category_columns():
