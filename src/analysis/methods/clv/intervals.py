@@ -906,24 +906,9 @@ class CLVIntervals:
     draws: ParameterDraws
 
 
-def clv_intervals(
-    customers: pd.DataFrame,
-    draws: ParameterDraws,
-    *,
-    horizon_periods: int = 12,
-    period_length: float = DAYS_PER_MONTH,
-    annual_discount_rate: float = 0.10,
-    margin: float | ArrayLike = 1.0,
-    time_units_per_year: float = DAYS_PER_YEAR,
-    level: float = DEFAULT_LEVEL,
-    chunk_size: int = DEFAULT_CHUNK_SIZE,
-) -> pd.DataFrame:
-    """Stage 2's per-customer intervals, keyed by ``customer_id``, ready to merge.
-
-    ``customers`` holds ``customer_id, frequency, recency, T, monetary_value`` (stage 2's table);
-    spend follows stage 2's rule (:func:`_stage_inputs`); ``draws`` come from
-    :func:`draw_parameters` of stage 2's fits, the other arguments are those stage 2 passes to
-    :func:`~analysis.methods.clv.value.discounted_expected_purchases`.
+def clv_intervals(customers: pd.DataFrame, draws: ParameterDraws, **options: Any) -> CLVIntervals:
+    """Stage 2's per-customer intervals, keyed by ``customer_id``, ready to merge: those of
+    :func:`begin_clv_intervals` (the same arguments), made on every core.
 
     Returns
     -------
@@ -931,11 +916,7 @@ def clv_intervals(
         ``customers``: ``customer_id`` and :data:`CUSTOMER_INTERVAL_COLUMNS`, in the order of
         ``customers``; ``draws``: ``draws`` holding their :class:`PairTerms` for these customers.
     """
-    return begin_clv_intervals(
-        customers, draws, horizon_periods=horizon_periods, period_length=period_length,
-        annual_discount_rate=annual_discount_rate, margin=margin, time_units_per_year=time_units_per_year,
-        level=level, chunk_size=chunk_size,
-    ).finish()
+    return begin_clv_intervals(customers, draws, **options).finish()
 
 
 class CLVIntervalsBegun:
@@ -969,6 +950,11 @@ def begin_clv_intervals(
 ) -> CLVIntervalsBegun:
     """:func:`clv_intervals` with its inputs checked and prepared, none of its chunks made yet: a
     caller waiting for other work makes chunks meanwhile (:meth:`CLVIntervalsBegun.step`).
+
+    ``customers`` holds ``customer_id, frequency, recency, T, monetary_value`` (stage 2's table);
+    spend follows stage 2's rule (:func:`_stage_inputs`); ``draws`` come from
+    :func:`draw_parameters` of stage 2's fits, the other arguments are those stage 2 passes to
+    :func:`~analysis.methods.clv.value.discounted_expected_purchases`.
 
     Raises
     ------
