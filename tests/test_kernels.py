@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -20,6 +18,7 @@ from analysis.__main__ import _terminate_as_interrupt
 from analysis.frame import kernels, runner
 from analysis.frame.kernels import KernelsAhead, notebook_modules, warm_up_code
 from analysis.frame.runner import _execute, kernel_config
+from tests.fresh_python import printed_by_fresh_python
 from tests.test_runs import _alive
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -269,5 +268,4 @@ def test_the_runner_imports_papermill_without_the_iri_grammar_and_still_validate
         f"nbformat.validate(nbformat.read({str(ROOT / 'notebooks' / '01_clean.ipynb')!r}, as_version=4))\n"
         "print('ok')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr
+    assert printed_by_fresh_python(code) == "ok"

@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from analysis.frame.params import ParamsError, check_input_headers, input_headers, load_params
+from tests.fresh_python import printed_by_fresh_python
 
 ROOT = Path(__file__).resolve().parents[1]
 FIXTURES = Path(__file__).resolve().parent / "fixtures" / "params"
@@ -275,5 +276,4 @@ def test_checking_the_params_does_not_wait_for_scipys_optimizers():
         f"load_params({str(ROOT / 'params' / 'sample.yaml')!r})\n"
         "print('scipy.optimize' in sys.modules)\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0 and done.stdout.strip() == "False", done.stderr
+    assert printed_by_fresh_python(code) == "False"
