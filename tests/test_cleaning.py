@@ -283,6 +283,11 @@ def test_the_triage_gives_each_row_the_first_reason_and_its_detail_as_masks_woul
     pd.testing.assert_series_equal(triage.reason, reference.reason)
     pd.testing.assert_series_equal(triage.detail, reference.detail)
     pd.testing.assert_series_equal(triage.open, reference.reason.isna())
+    # the set-aside rows' reasons and details, made for those rows alone
+    aside = reference.reason.notna()
+    reasons, details = triage.set_aside_reasons()
+    pd.testing.assert_series_equal(reasons, reference.reason[aside].reset_index(drop=True))
+    pd.testing.assert_series_equal(details, reference.detail[aside].reset_index(drop=True))
 
 
 def test_the_master_ids_known_once_it_is_read_are_the_ids_it_keeps(tmp_path):

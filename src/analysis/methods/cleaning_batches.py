@@ -538,11 +538,10 @@ def _triage(
         triage.set_aside(outliers, "outlier")
 
     open_rows = triage.open.to_numpy()
-    bad = ~open_rows
-    raw_bad = parts.read("raw", bad).to_pandas()
+    raw_bad = parts.read("raw", ~open_rows).to_pandas()
     raw_bad = raw_bad.astype({n: "string" for n in names if n != SOURCE_ROW})
-    quarantine = c.quarantine_frame(raw_bad, triage.reason[bad].reset_index(drop=True), "transactions", spec.path.name,
-                                    triage.detail[bad].reset_index(drop=True), privacy)
+    reasons, details = triage.set_aside_reasons()
+    quarantine = c.quarantine_frame(raw_bad, reasons, "transactions", spec.path.name, details, privacy)
     if len(rejected):
         unread = c.unreadable_frame(rejected, "transactions", spec.path.name, privacy)
         quarantine = pd.concat([quarantine, unread], ignore_index=True)
