@@ -11,12 +11,15 @@ from hypothesis import strategies as st
 from analysis.i18n import render
 from analysis.methods.profiles import (
     MISSING_CATEGORY,
+    PURCHASE_MIX_TABLE_COLUMNS,
     ProfileError,
     gini,
     lorenz_curve,
     migration,
     pareto_message,
     purchase_mix,
+    purchase_mix_of,
+    purchase_mix_table,
     tier_mix,
     tier_profile,
     tier_purchase_mix,
@@ -191,6 +194,16 @@ def test_the_engine_gives_the_mix_of_the_transactions(small: pd.DataFrame, tmp_p
     assert mixes["channel"] is None  # never filled
     assert mixes["region"] is None  # not in the file
     assert tier_purchase_mix(path, small, ["region"]) == {"region": None}
+    # as stage 3 stores them (tier_purchase_mix.parquet) and the notebook and the report read them back
+    stored_path = tmp_path / "tier_purchase_mix.parquet"
+    purchase_mix_table(mixes).to_parquet(stored_path)
+    stored = pd.read_parquet(stored_path)
+    assert list(stored.columns) == list(PURCHASE_MIX_TABLE_COLUMNS)
+    back = purchase_mix_of(stored, "product_category")
+    pd.testing.assert_frame_equal(back, mixes["product_category"])
+    assert list(back.columns) == list(mixes["product_category"].columns)  # in their order, not sorted again
+    assert purchase_mix_of(stored, "channel") is None and purchase_mix_of(stored, "region") is None
+    assert purchase_mix_of(purchase_mix_table({"channel": None}), "channel") is None
 
 
 def test_gini_known_cases() -> None:

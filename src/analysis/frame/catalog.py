@@ -206,6 +206,12 @@ TIER_VALUE_INTERVALS = _add(
     "bounds at scoring.interval_level. Absent without parameter draws.",
     always=False,
 )
+TIER_PURCHASE_MIX = _add(
+    "tier_purchase_mix.parquet", "03_tiers", "parquet",
+    "Each tier's share of spend per category of product_category and channel, summed by the engine over "
+    "the transactions: column, tier, category, share (every tier and category of a column; no rows for a "
+    "column the transactions lack or never fill).",
+)
 SENSITIVITY = _add(
     "tier_sensitivity.parquet", "03_tiers", "parquet",
     "Agreement between the tiering methods: method, then one column per method (share of customers "

@@ -257,6 +257,41 @@ def tier_purchase_mix(
     return out
 
 
+#: The transaction columns whose categories stage 3 sums each tier's spend over (:func:`tier_purchase_mix`).
+PURCHASE_MIX_COLUMNS = ("product_category", "channel")
+#: The columns of :func:`purchase_mix_table`.
+PURCHASE_MIX_TABLE_COLUMNS = ("column", "tier", "category", "share")
+
+
+def purchase_mix_table(mixes: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
+    """:func:`tier_purchase_mix`'s tables in one, a row per column, tier and category in their order
+    (``column, tier, category, share``), as stage 3 stores them; a column without a table has no rows."""
+    parts = [
+        pd.DataFrame({
+            "column": pd.Series([column] * mix.size, dtype="string"),
+            "tier": np.repeat(mix.index.to_numpy(dtype="int64"), mix.shape[1]),
+            "category": pd.Series(np.tile(mix.columns.astype("string").to_numpy(dtype=object), mix.shape[0]), dtype="string"),
+            "share": mix.to_numpy(dtype="float64").ravel(),
+        })
+        for column, mix in mixes.items() if mix is not None
+    ]
+    if not parts:
+        return pd.DataFrame({"column": pd.Series(dtype="string"), "tier": pd.Series(dtype="int64"),
+                             "category": pd.Series(dtype="string"), "share": pd.Series(dtype="float64")})
+    return pd.concat(parts, ignore_index=True)
+
+
+def purchase_mix_of(table: pd.DataFrame, column: str) -> pd.DataFrame | None:
+    """The :func:`tier_purchase_mix` table of ``column`` from :func:`purchase_mix_table` (None when it has none)."""
+    rows = table[table["column"] == column]
+    if rows.empty:
+        return None
+    tiers = pd.Index(pd.unique(rows["tier"].to_numpy(dtype="int64")), name="tier")
+    categories = pd.Index(pd.unique(rows["category"].astype("string")), name=column)
+    shares = rows["share"].to_numpy(dtype="float64").reshape(len(tiers), len(categories))
+    return pd.DataFrame(shares, index=tiers, columns=categories)
+
+
 # ---------------------------------------------------------------------------------------------
 # Concentration of value
 

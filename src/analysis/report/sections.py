@@ -44,8 +44,6 @@ WATCH_SKIPS = ("churn_model",)
 STABILITY_SKIPS = ("carry_cutoffs", "hysteresis")
 #: How many of the customers who changed tier the migration section lists, highest value first.
 MOVERS_SHOWN = 10
-#: The transaction columns whose spend share per tier the profiles section charts.
-PURCHASE_MIX_COLUMNS = ("product_category", "channel")
 
 
 class RunOutputs:
@@ -90,16 +88,20 @@ class RunOutputs:
         return self._shared[key]
 
     def purchase_mix(self, column: str) -> pd.DataFrame | None:
-        """Each tier's spend share per ``column`` category (one of :data:`PURCHASE_MIX_COLUMNS`;
-        :func:`analysis.methods.profiles.tier_purchase_mix`, every column in one pass); None when the
-        transactions lack the column."""
+        """Each tier's spend share per ``column`` category (one of
+        :data:`~analysis.methods.profiles.PURCHASE_MIX_COLUMNS`), as stage 3 summed it
+        (tier_purchase_mix.parquet); None when the transactions lack the column.
+        A run published before stage 3 wrote the file has it summed here, from its transactions."""
 
-        def compute() -> dict[str, pd.DataFrame | None]:
-            return profiles.tier_purchase_mix(self.study.require(catalog.TRANSACTIONS), self.get(catalog.CUSTOMERS),
-                                              PURCHASE_MIX_COLUMNS,
-                                              memory_limit=self.study.params.scoring.engine_memory_limit)
+        def read() -> pd.DataFrame:
+            stored = self.study.read_optional(catalog.TIER_PURCHASE_MIX)
+            if stored is not None:
+                return stored
+            return profiles.purchase_mix_table(profiles.tier_purchase_mix(
+                self.study.require(catalog.TRANSACTIONS), self.get(catalog.CUSTOMERS), profiles.PURCHASE_MIX_COLUMNS,
+                memory_limit=self.study.params.scoring.engine_memory_limit))
 
-        return self.shared("purchase_mix", compute)[column]
+        return profiles.purchase_mix_of(self.shared("purchase_mix", read), column)
 
 
 def money(value: float, study: Study, language: str) -> str:
@@ -436,7 +438,7 @@ def profiles_section(study: Study, language: str, out: RunOutputs) -> Section | 
             mix = mix_in_language(profiles.tier_mix(customers, column), language)
             title = text("profile_mix", language, what=text(f"what_{column}", language))
             blocks.append(image(charts.mix_chart(mix, title, names), title))
-    for column in PURCHASE_MIX_COLUMNS:
+    for column in profiles.PURCHASE_MIX_COLUMNS:
         shares = out.purchase_mix(column)
         if shares is not None:
             mix = mix_in_language(shares, language)

@@ -44,7 +44,6 @@ from analysis.methods.cores import beside
 from analysis.stages.rfm_clv import SkipNote, skip_note, stored_draws, value_horizon
 
 MIX_COLUMNS = ("industry", "region", "segment", "account_manager")
-PURCHASE_MIX_COLUMNS = ("product_category", "channel")
 
 
 @dataclass
@@ -347,7 +346,11 @@ def run(study: Study) -> TieringResult:
     transactions = (study.read(catalog.TRANSACTIONS, columns=profiles.MARGIN_COLUMNS)
                     if profiles.margin_missing(customers) else None)
     result = compute(customers, transactions, previous, p, previous_tiering, draws)
-    study.write(catalog.CUSTOMERS, result.customers)
+    # each tier's spend per product category and channel, summed by the engine while the customers are written
+    with beside(profiles.tier_purchase_mix, study.output(catalog.TRANSACTIONS), result.customers,
+                profiles.PURCHASE_MIX_COLUMNS, memory_limit=p.scoring.engine_memory_limit) as mixing:
+        study.write(catalog.CUSTOMERS, result.customers)
+    study.write(catalog.TIER_PURCHASE_MIX, profiles.purchase_mix_table(mixing.result()))
     if result.value_intervals is not None:
         study.write(catalog.TIER_VALUE_INTERVALS, result.value_intervals)
     else:
