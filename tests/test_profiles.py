@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -27,6 +29,8 @@ from analysis.methods.profiles import (
 )
 from analysis.methods.tiers import assign_tiers
 from analysis.report.tier_profiles import mix_in_language, profile_labels
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -322,3 +326,21 @@ def test_the_engine_mix_reads_numeric_ids_and_names_a_missing_column(small: pd.D
     pd.DataFrame({"customer_id": ["1"], "product_category": ["贷款"]}).to_parquet(path)
     with pytest.raises(ProfileError, match=r"lacks column\(s\) \['amount'\].*Re-run the cleaning stage"):
         tier_purchase_mix(path, customers, ["product_category"])
+
+
+def test_the_report_reads_the_stored_purchase_mix_and_sums_it_for_a_run_from_before(sample_report, out_root, monkeypatch):
+    """The report charts stage 3's tier_purchase_mix.parquet; a run published before stage 3 wrote it
+    has the same shares summed from its transactions."""
+    from analysis.frame import catalog
+    from analysis.frame.study import Study, open_study
+    from analysis.report import sections
+
+    study = open_study(ROOT / "params" / "sample.yaml", out_root=out_root)  # the tests' sample run
+    assert study.output(catalog.TIER_PURCHASE_MIX).is_file()
+    stored = sections.RunOutputs(study, "en").purchase_mix("product_category")
+    assert stored is not None and len(stored) == study.read(catalog.TIERING_JSON)["n_tiers"]
+    read = Study.read_optional
+    monkeypatch.setattr(Study, "read_optional",
+                        lambda self, name, *a, **k: None if name == catalog.TIER_PURCHASE_MIX else read(self, name, *a, **k))
+    summed = sections.RunOutputs(study, "en").purchase_mix("product_category")
+    pd.testing.assert_frame_equal(summed, stored, rtol=1e-12)
