@@ -259,8 +259,8 @@ def tier_purchase_mix(
 
 #: The transaction columns whose categories stage 3 sums each tier's spend over (:func:`tier_purchase_mix`).
 PURCHASE_MIX_COLUMNS = ("product_category", "channel")
-#: The columns of :func:`purchase_mix_table`.
-PURCHASE_MIX_TABLE_COLUMNS = ("column", "tier", "category", "share")
+#: The columns of :func:`purchase_mix_table`, with their types.
+PURCHASE_MIX_TABLE_COLUMNS = {"column": "string", "tier": "int64", "category": "string", "share": "float64"}
 
 
 def purchase_mix_table(mixes: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
@@ -268,17 +268,16 @@ def purchase_mix_table(mixes: dict[str, pd.DataFrame | None]) -> pd.DataFrame:
     (``column, tier, category, share``), as stage 3 stores them; a column without a table has no rows."""
     parts = [
         pd.DataFrame({
-            "column": pd.Series([column] * mix.size, dtype="string"),
+            "column": column,
             "tier": np.repeat(mix.index.to_numpy(dtype="int64"), mix.shape[1]),
-            "category": pd.Series(np.tile(mix.columns.astype("string").to_numpy(dtype=object), mix.shape[0]), dtype="string"),
+            "category": np.tile(mix.columns.astype("string").to_numpy(dtype=object), mix.shape[0]),
             "share": mix.to_numpy(dtype="float64").ravel(),
         })
         for column, mix in mixes.items() if mix is not None
     ]
     if not parts:
-        return pd.DataFrame({"column": pd.Series(dtype="string"), "tier": pd.Series(dtype="int64"),
-                             "category": pd.Series(dtype="string"), "share": pd.Series(dtype="float64")})
-    return pd.concat(parts, ignore_index=True)
+        return pd.DataFrame({name: pd.Series(dtype=kind) for name, kind in PURCHASE_MIX_TABLE_COLUMNS.items()})
+    return pd.concat(parts, ignore_index=True).astype(PURCHASE_MIX_TABLE_COLUMNS)
 
 
 def purchase_mix_of(table: pd.DataFrame, column: str) -> pd.DataFrame | None:
