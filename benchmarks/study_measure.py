@@ -20,7 +20,8 @@ each reading to :class:`PeakRecorder`:
   at one sample with the processes it starts that are not kernels (the report step runs in the
   runner, its other languages in such a process);
 - the **tree** peak is the largest summed resident memory of all the processes at one sample (with
-  the next step's kernel, when it was started ahead).
+  the next step's kernel, when it was started ahead); :attr:`PeakRecorder.tree_peak` says which step
+  ran then and what each process held (:meth:`PeakRecorder.tree_peak_parts`).
 
 Samples taken outside the steps (the runner's checks and input fingerprints before the first, the
 publishing after the last) go to the pseudo-step :data:`OUTSIDE`.
@@ -157,6 +158,7 @@ class PeakRecorder:
         self._runner: dict[str, int] = {}
         self._tree: dict[str, int] = {}
         self._runner_hwm: int | None = None
+        self.tree_peak: tuple[str, list[Reading]] | None = None  # the step and the readings of the tree's peak
         self._cpu = _SecondsByStep()
         self._system = _SecondsByStep()
 
@@ -176,6 +178,8 @@ class PeakRecorder:
         self.samples += 1
         where = self._started(step) if step is not None else OUTSIDE
         total = sum(r.rss for r in readings)
+        if total > self.tree_bytes:
+            self.tree_peak = (where, readings)
         self.tree_bytes = max(self.tree_bytes, total)
         self._tree[where] = max(self._tree.get(where, 0), total)
         self._cpu.add(where, {r.pid: r.cpu for r in readings})
@@ -217,15 +221,31 @@ class PeakRecorder:
                                 cpu_seconds=self._cpu.by_step.get(step, 0.0),
                                 system_seconds=self._system.by_step.get(step, 0.0))
                  for step in [*self._order, *([OUTSIDE] if OUTSIDE in self._tree else [])]}
-        notebooks = [step for step in self._order if step != REPORT_STEP]
-        for number, kernel in enumerate(self._kernels):
-            if not notebooks:
-                break
-            peak = peaks[notebooks[min(number, len(notebooks) - 1)]]
+        for kernel, step in self._kernel_steps().items():
+            peak = peaks[step]
             peak.kernels.add(kernel)
             peak.kernel_bytes = max(peak.kernel_bytes, self._kernel_peak[kernel])
             peak.work_bytes = max(peak.work_bytes, self._kernel_tree.get(kernel, 0))
         return peaks
+
+    def _kernel_steps(self) -> dict[int, str]:
+        """Each kernel's notebook step: the n-th kernel seen is the n-th notebook step's (see :attr:`steps`)."""
+        notebooks = [step for step in self._order if step != REPORT_STEP]
+        if not notebooks:
+            return {}
+        return {kernel: notebooks[min(number, len(notebooks) - 1)] for number, kernel in enumerate(self._kernels)}
+
+    def tree_peak_parts(self) -> list[tuple[str, int]]:
+        """At the tree's peak, the resident bytes of the runner (with the processes it starts that are no
+        kernel's) and of each kernel with its workers, named ``runner`` and ``kernel of <step>``, largest first."""
+        if self.tree_peak is None:
+            return []
+        _, readings = self.tree_peak
+        steps = self._kernel_steps()
+        trees = _kernel_trees(readings, self.runner_pid)
+        parts = [(f"kernel of {steps.get(kernel, '?')}", size) for kernel, size in trees.items()]
+        parts.append(("runner", sum(r.rss for r in readings) - sum(trees.values())))
+        return sorted(parts, key=lambda part: -part[1])
 
 
 def _kernel_trees(readings: list[Reading], runner_pid: int) -> dict[int, int]:
@@ -294,6 +314,8 @@ class RunMeasurement:
     log: Path
     cpu_seconds: float = 0.0  # the whole tree's
     system_seconds: float = 0.0  # of which system seconds
+    tree_peak_step: str | None = None  # the step running at the tree's peak
+    tree_peak_parts: list[tuple[str, int]] = field(default_factory=list)  # PeakRecorder.tree_peak_parts
 
 
 def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None,
@@ -349,7 +371,8 @@ def measure_run(command: list[str], *, log: Path, env: dict[str, str] | None = N
         running = running if returncode != 0 else None
     return RunMeasurement(status, None if stop_reason else returncode, seconds, list(tracker.order), step_seconds,
                           running, recorder.steps, recorder.tree_bytes, recorder.samples, log, recorder.cpu_seconds,
-                          recorder.system_seconds)
+                          recorder.system_seconds, recorder.tree_peak[0] if recorder.tree_peak else None,
+                          recorder.tree_peak_parts())
 
 
 def _manifest_seconds(manifest: Path | None) -> dict[str, float]:

@@ -189,6 +189,9 @@ def run_size(rows_requested: int, args: argparse.Namespace, log) -> tuple[list[R
     odd = {stage: n for stage, n in kernels.items() if n != 1}
     notes.append(f"{run.samples:,} samples of the process tree, every 50 ms; "
                  + ("one kernel per notebook stage" if not odd else f"kernels per stage: {odd}"))
+    if run.tree_peak_parts:
+        held = ", ".join(f"{name} {size / 1024**2:,.0f}" for name, size in run.tree_peak_parts)
+        notes.append(f"the whole study's peak, {run.tree_bytes / 1024**2:,.0f} MiB, came during {run.tree_peak_step}: {held} MiB")
     floor, floor_note = run_floor(export, work, rows, args.timeout)
     log(f"  {floor.stage:<40} {floor.wall_text():>16} s  {floor.peak_text():>8} MiB")
     customers = study_customers(out, run_name)

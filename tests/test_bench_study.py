@@ -194,6 +194,7 @@ def test_recorder_attributes_kernels_runner_and_gaps() -> None:
     assert steps["report"].kernels == set() and steps["report"].own_bytes == 800 * MIB
     assert steps[OUTSIDE].runner_bytes == 110 * MIB
     assert recorder.tree_bytes == 800 * MIB
+    assert recorder.tree_peak[0] == "report" and recorder.tree_peak_parts() == [("runner", 800 * MIB)]
 
 
 def test_cpu_seconds_go_to_the_step_running_when_they_were_spent() -> None:
@@ -230,6 +231,10 @@ def test_a_kernels_worker_processes_count_in_its_steps_peak() -> None:
     recorder.record("02_rfm_clv", [runner, Reading(13, True, 400 * MIB, 900 * MIB, 1)])
     assert recorder.steps["02_rfm_clv"].own_bytes == 900 * MIB  # no workers: the kernel's high-water mark
     assert recorder.steps["02_rfm_clv"].kernels == {13} and recorder.tree_bytes == 1070 * MIB
+    # the tree's peak, at the first sample: what each kernel (with its workers) and the runner held
+    assert recorder.tree_peak[0] == "01_clean"
+    assert recorder.tree_peak_parts() == [("kernel of 01_clean", 750 * MIB), ("kernel of 02_rfm_clv", 220 * MIB),
+                                          ("runner", 100 * MIB)]
 
 
 def test_a_kernel_seen_during_the_step_before_its_own_is_its_own_steps() -> None:
@@ -422,3 +427,5 @@ def test_tiny_real_study_is_measured_step_by_step(tmp_path: Path, monkeypatch) -
     assert figure("CPU s") > 0 and figure("cores") == pytest.approx(figure("CPU s") / figure("wall s"), abs=0.02)
     assert 0 < figure("sys s") < figure("CPU s")
     assert "## Targets" in text and "- whole study (3k rows): " in text
+    peak = next(li for li in text.splitlines() if "the whole study's peak" in li)
+    assert "came during " in peak and "kernel of " in peak and "runner " in peak, peak
