@@ -230,28 +230,32 @@ class _Triage:
     @property
     def reason(self) -> pd.Series:
         """Each row's reason (text), missing while it is open."""
-        numbers = pa.array(self._codes.astype(np.int32) - 1, mask=self._codes == 0)
-        text = pa.DictionaryArray.from_arrays(numbers, pa.array(self._reasons, pa.large_string())).cast(pa.large_string())
-        return pd.Series(pd.array(text, dtype="string"), index=self.df.index)
+        return pd.Series(self._reasons_at(np.arange(len(self._codes))), index=self.df.index)
 
     @property
     def detail(self) -> pd.Series:
         """Each row's detail (text), where its reason came with one."""
-        out = pd.Series(pd.NA, index=self.df.index, dtype="string")
-        for positions, values in self._details:
-            out.iloc[positions] = values.to_numpy(dtype=object, na_value=pd.NA)
-        return out
+        return pd.Series(self._details_at(np.arange(len(self._codes))), index=self.df.index, dtype="string")
 
     def set_aside_reasons(self) -> tuple[pd.Series, pd.Series]:
         """:attr:`reason` and :attr:`detail` of the rows set aside, in order (indexed 0, 1, …): made
         for those rows only, not for every row (10M rows: 0.03 s against 0.28)."""
         rows = np.flatnonzero(self._codes)
-        codes = pa.array(self._codes[rows].astype(np.int32) - 1)
-        text = pa.DictionaryArray.from_arrays(codes, pa.array(self._reasons, pa.large_string())).cast(pa.large_string())
+        return pd.Series(self._reasons_at(rows)), pd.Series(self._details_at(rows), dtype="string")
+
+    def _reasons_at(self, rows: np.ndarray) -> pd.api.extensions.ExtensionArray:
+        """The reason (text) of the rows at the positions ``rows``; missing where a row is open."""
+        codes = self._codes[rows]
+        numbers = pa.array(codes.astype(np.int32) - 1, mask=codes == 0)
+        text = pa.DictionaryArray.from_arrays(numbers, pa.array(self._reasons, pa.large_string())).cast(pa.large_string())
+        return pd.array(text, dtype="string")
+
+    def _details_at(self, rows: np.ndarray) -> np.ndarray:
+        """The detail of the rows at the rising positions ``rows``, which hold every row given one."""
         detail = np.full(len(rows), pd.NA, dtype=object)
-        for positions, values in self._details:  # rows set aside then, so each among ``rows``, once
+        for positions, values in self._details:
             detail[np.searchsorted(rows, positions)] = values.to_numpy(dtype=object, na_value=pd.NA)
-        return pd.Series(pd.array(text, dtype="string")), pd.Series(detail, dtype="string")
+        return detail
 
     def set_aside(self, mask: pd.Series, reason: str, detail: pd.Series | None = None) -> None:
         """Give ``reason`` (and ``detail``, text per row) to the rows of ``mask`` that have none yet."""
