@@ -20,7 +20,8 @@ each reading to :class:`PeakRecorder`:
   at one sample with the processes it starts that are not kernels (the report step runs in the
   runner, its other languages in such a process);
 - the **tree** peak is the largest summed resident memory of all the processes at one sample (with
-  the next step's kernel, when it was started ahead); :attr:`PeakRecorder.tree_peak` says which step
+  the next step's kernel, when it was started ahead; a fork not yet running its own program holds
+  its parent's pages and is not counted again, :func:`read_tree`); :attr:`PeakRecorder.tree_peak` says which step
   ran then and what each process held (:meth:`PeakRecorder.tree_peak_parts`).
 
 Samples taken outside the steps (the runner's checks and input fingerprints before the first, the
@@ -281,21 +282,35 @@ def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]
     process the kernel forks shows the kernel's command line until it runs its own program, which
     can take a while for a kernel holding gigabytes: it is never a kernel, being the kernel's child.
     A child of the runner found not to be a kernel is tested again, for the same reason.
+
+    Such a fork is read as holding nothing: until it runs its own program its resident pages are its
+    parent's, counted with the parent. (scikit-learn asks ``lscpu`` for the physical cores once per
+    process: forked from stage 4's kernel at 2 GB, the child showed those 2 GB for up to 7 ms, and a
+    sample that fell then counted them twice.) The study's worker processes are started fresh, each
+    running its own program, so none works in that state.
     """
     try:
         members = [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+    command_lines: dict[int, list[str]] = {}
+    for member in members:
+        try:
+            command_lines[member.pid] = member.cmdline()
+        except psutil.Error:  # it ended between the listing and the reading
+            pass
     readings = []
     for member in members:
         try:
             parent = member.ppid()
+            command_line = command_lines[member.pid]
             if not is_kernel.get(member.pid):
-                is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in member.cmdline())
+                is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in command_line)
+            unexecuted_fork = member.pid != root.pid and command_line == command_lines.get(parent)
             times = member.cpu_times()
-            readings.append(Reading(member.pid, is_kernel[member.pid], member.memory_info().rss,
+            readings.append(Reading(member.pid, is_kernel[member.pid], 0 if unexecuted_fork else member.memory_info().rss,
                                     _high_water_mark(member.pid), parent, times.user + times.system, times.system))
-        except psutil.Error:  # it ended between the listing and the reading
+        except (psutil.Error, KeyError):  # it ended between the listing and the reading
             pass
     return readings
 

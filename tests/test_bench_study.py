@@ -322,9 +322,10 @@ def test_measuring_a_real_process_tree_counts_the_cpu_each_step_spent(tmp_path: 
     assert run.system_seconds == pytest.approx(sum(p.system_seconds for p in run.peaks.values()))
 
 
-def test_a_process_a_kernel_forks_is_not_a_kernel(tmp_path: Path) -> None:
-    """Until it runs its own program, a process a kernel forks shows the kernel's command line."""
-    kernel = "import os, time; os.fork(); time.sleep(30)"
+def test_a_process_a_kernel_forks_is_not_a_kernel_nor_counted_again(tmp_path: Path) -> None:
+    """Until it runs its own program, a process a kernel forks shows the kernel's command line, and
+    the kernel's resident pages as its own."""
+    kernel = "import os, time; held = bytearray(b'x' * 300_000_000); os.fork(); time.sleep(30)"
     fake_runner = f"import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', {kernel!r}, 'ipykernel_launcher']); time.sleep(30)"
     process = subprocess.Popen([sys.executable, "-c", fake_runner], start_new_session=True)
     try:
@@ -340,6 +341,9 @@ def test_a_process_a_kernel_forks_is_not_a_kernel(tmp_path: Path) -> None:
         assert started.parent == process.pid
         (forked,) = [r for r in readings if r.parent == started.pid]
         assert not by_pid[forked.pid].is_kernel
+        # the system shows the fork with the kernel's 300 MB; the reading counts them once, with the kernel
+        assert psutil.Process(forked.pid).memory_info().rss > 250 * MIB
+        assert started.rss > 250 * MIB and forked.rss == 0
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
