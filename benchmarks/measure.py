@@ -4,7 +4,8 @@ Peak memory is the larger of
 
 - the child's own ``ru_maxrss`` from ``os.wait4`` (exact, kernel-kept high-water mark of the child), and
 - the summed RSS of the child and all its descendants, sampled every 50 ms with psutil when it is
-  installed — this is what catches Spark's JVM, which is a grandchild of the measured process.
+  installed — this is what catches Spark's JVM, which is a grandchild of the measured process (a
+  fork that has not yet run its own program is counted with its parent only: :func:`unexecuted_forks`).
 
 A command that outlives its timeout is killed with its whole process group and reported as a timeout.
 """
@@ -49,13 +50,43 @@ def _tree_rss(process) -> int:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0
+    forks = unexecuted_forks(members, command_lines(members))
     total = 0
     for member in members:
         try:
-            total += member.memory_info().rss
+            total += 0 if member.pid in forks else member.memory_info().rss
         except psutil.Error:
             pass
     return total
+
+
+def command_lines(members: list) -> dict[int, list[str]]:
+    """Each of ``members``' command line (psutil processes; those that ended since they were listed left out)."""
+    lines = {}
+    for member in members:
+        try:
+            lines[member.pid] = member.cmdline()
+        except psutil.Error:
+            pass
+    return lines
+
+
+def unexecuted_forks(members: list, lines: dict[int, list[str]]) -> set[int]:
+    """The pids of ``members`` that show their parent's command line (``lines``: :func:`command_lines`):
+    forks that have not yet run their own program. Their resident pages are their parent's, so a
+    sum over the tree counts them with the parent only. (scikit-learn asks ``lscpu`` for the
+    physical cores once per process: forked from a kernel at 2 GB, the child showed those 2 GB for
+    up to 7 ms, and a sample that fell then counted them twice.) The project's worker processes are
+    started fresh, each running its own program, so none works in that state."""
+    forks = set()
+    for member in members:
+        try:
+            parent = member.ppid()
+        except psutil.Error:
+            continue
+        if member.pid in lines and lines[member.pid] == lines.get(parent):
+            forks.add(member.pid)
+    return forks
 
 
 def _kill_group(pid: int) -> None:

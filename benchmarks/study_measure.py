@@ -53,6 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
+from measure import command_lines, unexecuted_forks
 
 SAMPLE_SECONDS = 0.05
 KERNEL_MARK = "ipykernel_launcher"
@@ -280,37 +281,29 @@ def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]
 
     A kernel is a child of the runner (``root``) whose command line names :data:`KERNEL_MARK`. A
     process the kernel forks shows the kernel's command line until it runs its own program, which
-    can take a while for a kernel holding gigabytes: it is never a kernel, being the kernel's child.
+    can take a while for a kernel holding gigabytes: it is never a kernel, being the kernel's child,
+    and it is read as holding nothing, its pages being the kernel's (:func:`measure.unexecuted_forks`).
     A child of the runner found not to be a kernel is tested again, for the same reason.
-
-    Such a fork is read as holding nothing: until it runs its own program its resident pages are its
-    parent's, counted with the parent. (scikit-learn asks ``lscpu`` for the physical cores once per
-    process: forked from stage 4's kernel at 2 GB, the child showed those 2 GB for up to 7 ms, and a
-    sample that fell then counted them twice.) The study's worker processes are started fresh, each
-    running its own program, so none works in that state.
     """
     try:
         members = [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
-    command_lines: dict[int, list[str]] = {}
-    for member in members:
-        try:
-            command_lines[member.pid] = member.cmdline()
-        except psutil.Error:  # it ended between the listing and the reading
-            pass
+    lines = command_lines(members)
+    forks = unexecuted_forks(members, lines)
     readings = []
     for member in members:
+        if member.pid not in lines:  # it ended between the listing and the reading
+            continue
         try:
             parent = member.ppid()
-            command_line = command_lines[member.pid]
             if not is_kernel.get(member.pid):
-                is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in command_line)
-            unexecuted_fork = member.pid != root.pid and command_line == command_lines.get(parent)
+                is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in lines[member.pid])
             times = member.cpu_times()
-            readings.append(Reading(member.pid, is_kernel[member.pid], 0 if unexecuted_fork else member.memory_info().rss,
-                                    _high_water_mark(member.pid), parent, times.user + times.system, times.system))
-        except (psutil.Error, KeyError):  # it ended between the listing and the reading
+            rss = 0 if member.pid in forks else member.memory_info().rss
+            readings.append(Reading(member.pid, is_kernel[member.pid], rss, _high_water_mark(member.pid), parent,
+                                    times.user + times.system, times.system))
+        except psutil.Error:  # it ended between the listing and the reading
             pass
     return readings
 
