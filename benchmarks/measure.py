@@ -50,7 +50,7 @@ def _tree_rss(process) -> int:
         members = [process, *process.children(recursive=True)]
     except psutil.Error:
         return 0
-    forks = unexecuted_forks(members, command_lines(members))
+    forks = unexecuted_forks(process_facts(members))
     total = 0
     for member in members:
         try:
@@ -60,33 +60,26 @@ def _tree_rss(process) -> int:
     return total
 
 
-def command_lines(members: list) -> dict[int, list[str]]:
-    """Each of ``members``' command line (psutil processes; those that ended since they were listed left out)."""
-    lines = {}
+def process_facts(members: list) -> dict[int, tuple[int, list[str]]]:
+    """Each of ``members``' parent pid and command line (psutil processes; those that ended since
+    they were listed left out)."""
+    facts = {}
     for member in members:
         try:
-            lines[member.pid] = member.cmdline()
+            facts[member.pid] = (member.ppid(), member.cmdline())
         except psutil.Error:
             pass
-    return lines
+    return facts
 
 
-def unexecuted_forks(members: list, lines: dict[int, list[str]]) -> set[int]:
-    """The pids of ``members`` that show their parent's command line (``lines``: :func:`command_lines`):
+def unexecuted_forks(facts: dict[int, tuple[int, list[str]]]) -> set[int]:
+    """The processes of ``facts`` (:func:`process_facts`) that show their parent's command line:
     forks that have not yet run their own program. Their resident pages are their parent's, so a
     sum over the tree counts them with the parent only. (scikit-learn asks ``lscpu`` for the
     physical cores once per process: forked from a kernel at 2 GB, the child showed those 2 GB for
     up to 7 ms, and a sample that fell then counted them twice.) The project's worker processes are
     started fresh, each running its own program, so none works in that state."""
-    forks = set()
-    for member in members:
-        try:
-            parent = member.ppid()
-        except psutil.Error:
-            continue
-        if member.pid in lines and lines[member.pid] == lines.get(parent):
-            forks.add(member.pid)
-    return forks
+    return {pid for pid, (parent, line) in facts.items() if parent in facts and facts[parent][1] == line}
 
 
 def _kill_group(pid: int) -> None:

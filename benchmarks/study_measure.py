@@ -53,7 +53,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
-from measure import command_lines, unexecuted_forks
+from measure import process_facts, unexecuted_forks
 
 SAMPLE_SECONDS = 0.05
 KERNEL_MARK = "ipykernel_launcher"
@@ -289,16 +289,16 @@ def read_tree(root: psutil.Process, is_kernel: dict[int, bool]) -> list[Reading]
         members = [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
-    lines = command_lines(members)
-    forks = unexecuted_forks(members, lines)
+    facts = process_facts(members)
+    forks = unexecuted_forks(facts)
     readings = []
     for member in members:
-        if member.pid not in lines:  # it ended between the listing and the reading
+        if member.pid not in facts:  # it ended between the listing and the reading
             continue
+        parent, command_line = facts[member.pid]
         try:
-            parent = member.ppid()
             if not is_kernel.get(member.pid):
-                is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in lines[member.pid])
+                is_kernel[member.pid] = parent == root.pid and any(KERNEL_MARK in part for part in command_line)
             times = member.cpu_times()
             rss = 0 if member.pid in forks else member.memory_info().rss
             readings.append(Reading(member.pid, is_kernel[member.pid], rss, _high_water_mark(member.pid), parent,
