@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from analysis.frame.params import Cleaning, InputFile, OutlierRule, Period
+from analysis.methods import cleaning_batches
 from analysis.methods.cleaning import WHITESPACE, clean_customers, clean_transactions
 from analysis.methods.loading import delimited_batches, read_input
 from tests.examples import examples
@@ -28,9 +29,24 @@ SAMPLE_COLUMNS = {"客户编号": "customer_id", "订单编号": "order_id", "�
                   "数量": "quantity", "产品类别": "product_category", "销售渠道": "channel", "成本": "cost"}
 
 
-def assert_same(spec: InputFile, period: Period, cleaning: Cleaning, rows_per_batch: int, master_ids=None) -> None:
+def assert_same(spec: InputFile, period: Period, cleaning: Cleaning, rows_per_batch: int, master_ids=None,
+                rows_per_pass: int | None = None) -> None:
+    """Batch by batch (and, given ``rows_per_pass``, the kept rows netted in passes of about that many rows)
+    as the whole file."""
     whole = clean_transactions(spec, period, cleaning, master_ids=master_ids, rows_per_batch=0)
-    batched = clean_transactions(spec, period, cleaning, master_ids=master_ids, rows_per_batch=rows_per_batch)
+    passes = []
+    with pytest.MonkeyPatch.context() as patch:
+        if rows_per_pass is not None:
+            patch.setattr(cleaning_batches, "KEPT_ROWS_PER_PASS", rows_per_pass)
+            read = cleaning_batches._kept_rows
+            patch.setattr(cleaning_batches, "_kept_rows", lambda *args: passes.append(read(*args)) or passes[-1])
+        batched = clean_transactions(spec, period, cleaning, master_ids=master_ids, rows_per_batch=rows_per_batch)
+    if rows_per_pass is not None and rows_per_batch > 0 and len(whole.kept):
+        kept, customers = whole.quality["rows_kept"], whole.kept["customer_id"].nunique()  # kept: before the netting
+        assert len(passes) <= -(-kept // rows_per_pass)
+        assert sum(map(len, passes)) == kept
+        if kept > rows_per_pass and customers > 1:
+            assert len(passes) > 1
     pd.testing.assert_frame_equal(batched.kept, whole.kept)
     pd.testing.assert_frame_equal(batched.quarantine, whole.quarantine)
     assert batched.quality == whole.quality
@@ -63,9 +79,10 @@ def test_gbk_fixture_cleans_the_same_in_batches():
     assert_same(spec, Period(start=date(2024, 1, 1), end=date(2024, 12, 31)), Cleaning(), 3)
 
 
-@pytest.mark.parametrize("action", ["flag", "quarantine"])
-def test_sample_export_cleans_the_same_in_batches(action):
-    """The sample's transactions (duplicates, bad dates and amounts, outliers, returns), padded to the master's ids."""
+@pytest.mark.parametrize(("action", "rows_per_pass"), [("flag", None), ("quarantine", None), ("flag", 10_000)])
+def test_sample_export_cleans_the_same_in_batches(action, rows_per_pass):
+    """The sample's transactions (duplicates, bad dates and amounts, outliers, returns), padded to the
+    master's ids; and with the kept rows netted in passes over ranges of customers (here six)."""
     path = ROOT / "data/raw/sample/transactions.csv"
     if not path.is_file():
         pytest.skip("sample data missing: run `make sample-data`")
@@ -74,7 +91,7 @@ def test_sample_export_cleans_the_same_in_batches(action):
     cleaning = Cleaning(outliers=OutlierRule(method="mad_log", threshold=6.0, action=action))
     period = Period(start=date(2023, 1, 1), end=date(2025, 12, 31))
     assert_same(InputFile(path=path, columns=SAMPLE_COLUMNS), period, cleaning, 7919,
-                master_ids=ids["customer_id"].dropna().astype(str).tolist())
+                master_ids=ids["customer_id"].dropna().astype(str).tolist(), rows_per_pass=rows_per_pass)
 
 
 @pytest.mark.parametrize("rows_per_batch", [0, 1500])
@@ -121,18 +138,18 @@ rows = st.lists(st.tuples(st.sampled_from(["", "001", "002", "0003", "7.9E+01", 
                           cell, cell), min_size=1, max_size=40)
 
 
-def assert_messy_rows_clean_the_same(folder, rows, rows_per_batch):
+def assert_messy_rows_clean_the_same(folder, rows, rows_per_batch, rows_per_pass=None):
     path = folder / "messy.csv"
     pd.DataFrame(rows, columns=["客户编号", "订单编号", "订单日期", "金额"]).to_csv(path, index=False, encoding="utf-8")
     spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
-    assert_same(spec, PERIOD, Cleaning(), rows_per_batch, master_ids=["0001", "0002", "0079"])
+    assert_same(spec, PERIOD, Cleaning(), rows_per_batch, master_ids=["0001", "0002", "0079"], rows_per_pass=rows_per_pass)
 
 
 @settings(max_examples=examples(40), deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(rows=rows, rows_per_batch=st.integers(1, 9))
-def test_messy_rows_clean_the_same_in_batches(tmp_path, rows, rows_per_batch):
-    assert_messy_rows_clean_the_same(tmp_path, rows, rows_per_batch)
+@given(rows=rows, rows_per_batch=st.integers(1, 9), rows_per_pass=st.one_of(st.none(), st.integers(1, 9)))
+def test_messy_rows_clean_the_same_in_batches(tmp_path, rows, rows_per_batch, rows_per_pass):
+    assert_messy_rows_clean_the_same(tmp_path, rows, rows_per_batch, rows_per_pass)
 
 
 def test_kept_rows_without_any_order_id_clean_the_same_in_batches(tmp_path):
@@ -677,14 +694,33 @@ some_ids = st.sampled_from(["0001", "0002", "0003", "0079", "0080", "1", "80", "
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(rows=st.lists(st.tuples(some_ids, st.sampled_from(["A", "B", "C", ""]), st.sampled_from(["2024-03-05", "2024-01-02"]),
                                st.sampled_from(["12.50", "-12.50", "3", "0", "-3"])), min_size=1, max_size=30),
-       master=st.sets(some_ids), rows_per_batch=st.integers(1, 5))
-def test_customers_in_and_outside_the_master_clean_the_same_in_batches(tmp_path, rows, master, rows_per_batch):
+       master=st.sets(some_ids), rows_per_batch=st.integers(1, 5), rows_per_pass=st.one_of(st.none(), st.integers(1, 6)))
+def test_customers_in_and_outside_the_master_clean_the_same_in_batches(tmp_path, rows, master, rows_per_batch, rows_per_pass):
     """Returns netted per customer and order, whichever of the customers the master lists (their ids
     reach the netting coded by the master's book, the others sorted in among them)."""
     path = tmp_path / "ids.csv"
     pd.DataFrame(rows, columns=["客户编号", "订单编号", "订单日期", "金额"]).to_csv(path, index=False, encoding="utf-8")
     spec = InputFile(path=path, columns={"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount"})
-    assert_same(spec, PERIOD, Cleaning(outliers=OutlierRule(method="none")), rows_per_batch, master_ids=sorted(master))
+    assert_same(spec, PERIOD, Cleaning(outliers=OutlierRule(method="none")), rows_per_batch, master_ids=sorted(master),
+                rows_per_pass=rows_per_pass)
+
+
+@settings(max_examples=examples(60), deadline=None, derandomize=True, database=None)
+@given(rows=st.lists(st.integers(1, 50), min_size=1, max_size=60), rows_per_pass=st.integers(1, 400))
+def test_netting_passes_cover_every_customer_once_in_ranges_of_about_the_rows_asked(rows, rows_per_pass):
+    """Each customer (``rows``: its kept rows) in exactly one pass; passes of whole customers in code
+    order, no more than the rows ask for, none larger than its share plus one customer's rows."""
+    from analysis.methods.cleaning_batches import _pass_bounds
+
+    codes = np.random.default_rng(len(rows)).permutation(np.repeat(np.arange(len(rows)), rows))
+    bounds = _pass_bounds(codes, len(rows), rows_per_pass)
+    assert bounds[0] == 0 and bounds[-1] == len(rows) and (np.diff(bounds) > 0).all()
+    wanted = -(-len(codes) // rows_per_pass)
+    assert len(bounds) - 1 <= wanted
+    per_pass = [sum(rows[low:high]) for low, high in zip(bounds[:-1], bounds[1:])]
+    assert max(per_pass) <= len(codes) / min(wanted, len(rows)) + max(rows)
+    if wanted > 1 and len(rows) > 1:
+        assert len(bounds) > 2
 
 
 def test_the_parts_a_killed_cleaning_left_are_removed_by_the_next(tmp_path, monkeypatch):

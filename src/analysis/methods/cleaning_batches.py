@@ -25,19 +25,21 @@ row gets the reason, detail and typed values it gets when the file is read whole
    exact duplicates (the rows whose hash occurs more than once are read back and judged by pandas'
    ``duplicated`` on their text, so a hash collision cannot make a duplicate), the grand-total
    line, then the reasons in their order and the outlier rule on what is still open.
-3. **The results**: the kept rows' typed columns are read back part by part (never a text cell
-   that is not kept; low-cardinality text as categoricals; customer ids as categoricals too, or,
-   given the customer master, as the places the batches found them at in its sorted ids,
-   :class:`MasterBook`), returns are netted and
-   purchases flagged as before (:func:`~analysis.methods.cleaning.net_returns`,
+3. **The results**: the kept rows' customer ids become their sorted codes (from the places the
+   batches found them at in the customer master's sorted ids, :class:`MasterBook`, or read back as
+   a dictionary). Then, in passes over ranges of customers of about :data:`KEPT_ROWS_PER_PASS` rows
+   (one pass up to that size), the pass's kept rows are read back from the typed parts (never a
+   text cell that is not kept; low-cardinality text as categoricals), their order ids coded,
+   returns netted and purchases flagged as before (:func:`~analysis.methods.cleaning.net_returns`,
    :func:`~analysis.methods.cleaning.purchase_flags`) on the ids' sorted codes (ranked by Arrow), a
-   range of customers at a time, and each range is written to the parquet file of the result as
-   soon as it is netted; the quarantined rows' text is read back for :func:`~analysis.methods.cleaning.quarantine_frame`.
+   smaller range of customers at a time, and each range is written to the parquet file of the
+   result as soon as it is netted; the quarantined rows' text is read back for
+   :func:`~analysis.methods.cleaning.quarantine_frame`.
 
-Memory: one batch of text at a time plus the compact columns, then the kept table (typed, its ids
-as codes) and a few netting parts; the netted rows with their text columns are never whole in
-memory when they are written to the stage's output (``write_to``). xlsx, parquet and text files with
-undecodable lines are read whole, as before (Excel holds at most 1,048,576 rows anyway).
+Memory: one batch of text at a time plus the compact columns, then the kept rows of one pass
+(typed, their ids as codes) and a few netting parts; the netted rows with their text columns are
+never whole in memory when they are written to the stage's output (``write_to``). xlsx, parquet and
+text files with undecodable lines are read whole, as before (Excel holds at most 1,048,576 rows anyway).
 """
 
 from __future__ import annotations
@@ -46,6 +48,7 @@ import os
 import pickle
 import shutil
 import tempfile
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from contextlib import closing, contextmanager
@@ -97,6 +100,9 @@ ROWS_PER_BATCH = 250_000
 MIN_BYTES_FOR_WORKERS = 16 * 2**20
 #: Returns are netted on parts of about this many batches' rows (whole customers each), a few at a time.
 NETTING_PART_BATCHES = 2
+#: The kept rows are read back for the netting in passes over ranges of customers of about this many
+#: rows each, so that the memory they take stops growing with the export (10M kept rows: about 1.2 GB).
+KEPT_ROWS_PER_PASS = 12_000_000
 
 _TEXT_COLUMNS = ("product_category", "channel")
 _KEYS = ["customer_id", "order_id"]
@@ -559,25 +565,13 @@ def _results(
     """The kept rows netted and flagged, with the quality counts: written to ``write_to`` as they are
     made, or, without it, to a file of the scratch folder that is read back as the result's frame."""
     release_free_memory()  # what the batch loop and the checks left
-    known = None if book is None else _codes_by_book(book, triaged.book_codes, _ids_not_in_book(parts, triaged))
-    kept = _kept_rows(parts, triaged.open_rows, triaged.outliers_kept, None if known is None else known[0])
-    release_free_memory()
-    rows_kept = len(kept)
-    # the order ids' sort (one core, 1.6 s for 10M rows) runs beside the customers' codes and order
-    with beside(_sorted_codes, kept["order_id"]) as sorting_orders:
-        customer_codes, customer_ids = known if known is not None else _sorted_codes(kept["customer_id"])
-        # the count depends on the distinct ids only
-        collisions = leading_zero_collisions(pd.Series(pd.array(customer_ids, dtype="string")))
-        by_customer = code_order(customer_codes)
-        order_codes, order_ids = sorting_orders.result()
-    coded = kept.assign(customer_id=customer_codes, order_id=order_codes)
-    ids = {"customer_id": customer_ids, "order_id": order_ids}
-    del kept  # its other columns live on in ``coded``; its id columns go before the parts are cut
-    release_free_memory()
-    parts_to_net = _customer_parts(coded, by_customer, len(customer_ids), NETTING_PART_BATCHES * read.rows_per_batch)
-    del coded  # held by the parts until the last is cut
+    customer_codes, customer_ids = _customer_codes(parts, triaged, book)
+    # the count depends on the distinct ids only
+    collisions = leading_zero_collisions(pd.Series(pd.array(customer_ids, dtype="string")))
+    rows_kept = len(customer_codes)
+    parts_to_net = _parts_to_net(parts, triaged, customer_codes, customer_ids, NETTING_PART_BATCHES * read.rows_per_batch)
     path = parts.folder / "netted.parquet" if write_to is None else write_to
-    netted = _write_netted_parts(parts_to_net, ids, cleaning, path)
+    netted = _write_netted_parts(parts_to_net, cleaning, path)
     quarantine = triaged.quarantine
     quality = c.quality_counts(
         triaged.rows_in, rows_kept, quarantine,
@@ -592,25 +586,84 @@ def _results(
     if write_to is None:
         return c.CleanResult(pd.read_parquet(path), quarantine, quality)
     # every kept row's customer is there after the netting: a return is netted only into an order of its customer
-    return c.CleanResult(None, quarantine, quality, c.WrittenRows(path, netted.rows, netted.purchases, ids["customer_id"]))
+    return c.CleanResult(None, quarantine, quality, c.WrittenRows(path, netted.rows, netted.purchases, customer_ids))
 
 
-def _kept_rows(parts: _Parts, open_rows: np.ndarray, is_outlier: np.ndarray, customer_codes: np.ndarray | None) -> pd.DataFrame:
-    """The kept rows in the schema of :func:`analysis.methods.cleaning._typed_transactions`, but compact.
+def _customer_codes(parts: _Parts, triaged: _Triaged, book: MasterBook | None) -> tuple[np.ndarray, pa.Array]:
+    """:func:`_sorted_codes` of the kept rows' customer ids (in row order), and the text of each code:
+    from their places in the master's book, or from their column, read dictionary-encoded."""
+    if book is not None:
+        return _codes_by_book(book, triaged.book_codes, _ids_not_in_book(parts, triaged))
+    ids = parts.read("typed", triaged.open_rows, ["customer_id"], dictionary=["customer_id"])
+    return _sorted_codes(ids.column(0).to_pandas())
 
-    The customer ids come as their sorted codes when known (``customer_codes``), else as a
-    categorical, as the text columns (few distinct values) do; the order ids as Arrow text (pandas'
-    default would make a Python object of every cell). :func:`_net_returns_in_parts` turns them
-    into the schema's text once the rows are netted.
+
+def _pass_bounds(codes: np.ndarray, n_customers: int, rows_per_pass: int) -> np.ndarray:
+    """The customer codes at which the netting passes start and end: ranges of whole customers of
+    about ``rows_per_pass`` of the kept rows (``codes``) each, one range when they are fewer."""
+    n_passes = max(1, min(-(-len(codes) // max(rows_per_pass, 1)), n_customers))
+    if n_passes == 1:
+        return np.array([0, n_customers])
+    ends = np.concatenate([[0], np.cumsum(np.bincount(codes, minlength=n_customers))])  # rows before each code
+    targets = np.arange(1, n_passes) * len(codes) / n_passes
+    after = np.searchsorted(ends, targets)  # the first code whose rows end the pass at or past its target
+    nearer = np.where(ends[after] - targets <= targets - ends[after - 1], after, after - 1)
+    return np.unique(np.concatenate([[0], nearer.clip(1, n_customers - 1), [n_customers]]))
+
+
+def _parts_to_net(
+    parts: _Parts, triaged: _Triaged, customer_codes: np.ndarray, customer_ids: pa.Array, rows_per_part: int,
+) -> Iterator[_Cut]:
+    """The kept rows cut into parts of whole customers in id order (:func:`_customer_parts`), read
+    pass by pass (:data:`KEPT_ROWS_PER_PASS`).
+
+    A pass reads the kept rows of a range of customers from the typed parts and codes their order
+    ids (:func:`_sorted_codes`, within the pass: an order belongs to one customer). The next pass is
+    read once every part of this one has been cut, so that one pass of kept rows is in memory at a time.
     """
-    ids = ["customer_id"] if customer_codes is None else []
-    columns = [*ids, "order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
-    table = parts.read("typed", open_rows, columns, dictionary=[*ids, *_TEXT_COLUMNS])
+    bounds = _pass_bounds(customer_codes, len(customer_ids), KEPT_ROWS_PER_PASS)
+    kept_at = np.flatnonzero(triaged.open_rows)
+    cuts: list[_Cut] = []
+    for low, high in pairwise(bounds):
+        if cuts:  # the pass before: handed out, cut on the threads that net them, then let go
+            for cut in cuts:
+                cut.done.wait()
+            release_free_memory()
+        whole = len(bounds) == 2
+        in_pass = slice(None) if whole else (customer_codes >= low) & (customer_codes < high)
+        rows = triaged.open_rows
+        if not whole:
+            rows = np.zeros_like(rows)
+            rows[kept_at[in_pass]] = True
+        kept = _kept_rows(parts, rows, triaged.outliers_kept[in_pass], customer_codes[in_pass])
+        release_free_memory()
+        # the order ids' sort (one core, 1.6 s for 10M rows) runs beside the customers' order
+        with beside(_sorted_codes, kept["order_id"]) as sorting_orders:
+            by_customer = code_order(kept["customer_id"].to_numpy())
+            order_codes, order_ids = sorting_orders.result()
+        coded = kept.assign(order_id=order_codes)
+        del kept  # its other columns live on in ``coded``; its order ids go before the parts are cut
+        release_free_memory()
+        ids = {"customer_id": customer_ids, "order_id": order_ids}
+        cuts = list(_customer_parts(coded, by_customer, (low, high), rows_per_part, ids))
+        del coded  # held by the parts until the last is cut
+        yield from cuts
+
+
+def _kept_rows(parts: _Parts, rows: np.ndarray, is_outlier: np.ndarray, customer_codes: np.ndarray) -> pd.DataFrame:
+    """The kept ``rows`` in the schema of :func:`analysis.methods.cleaning._typed_transactions`, but compact.
+
+    The customer ids come as their sorted codes (``customer_codes``), the text columns (few distinct
+    values) as categoricals, the order ids as Arrow text (pandas' default would make a Python
+    object of every cell). :func:`_netted_part` turns them into the schema's text once the rows are netted.
+    """
+    columns = ["order_id", "order_date", "amount", *_NUMBER_COLUMNS, *_TEXT_COLUMNS, SOURCE_ROW]
+    table = parts.read("typed", rows, columns, dictionary=list(_TEXT_COLUMNS))
     frame = table.to_pandas(types_mapper=_ARROW_TEXT.get, self_destruct=True)
     del table
     out = pd.DataFrame(
         {
-            "customer_id": frame["customer_id"] if customer_codes is None else customer_codes,
+            "customer_id": customer_codes,
             "order_id": frame["order_id"].astype("string"),
             "order_date": frame["order_date"].astype("datetime64[us]"),
             "amount": frame["amount"].astype("float64"),
@@ -666,23 +719,41 @@ def _codes_by_book(book: MasterBook, places: np.ndarray, outside: pa.Array) -> t
 
 
 def _customer_parts(
-    coded: pd.DataFrame, by_customer: np.ndarray, n_customers: int, rows_per_part: int,
-) -> Iterator[Callable[[], pd.DataFrame]]:
-    """``coded`` (its ids as the sorted codes of :func:`_sorted_codes`, ``n_customers`` customers)
-    cut into ranges of customers in id order, of about ``rows_per_part`` rows each, each customer's
-    rows in file order (``by_customer``: :func:`~analysis.methods.codes.code_order` of the customer
-    codes): per part, the function that cuts it (called on the thread that nets it).
+    coded: pd.DataFrame, by_customer: np.ndarray, codes: tuple[int, int], rows_per_part: int, ids: dict[str, pa.Array],
+) -> Iterator[_Cut]:
+    """``coded`` (its ids as the sorted codes of :func:`_sorted_codes`, of the customers ``codes``: a
+    range; ``ids``: the text of each code) cut into ranges of customers in id order, of about
+    ``rows_per_part`` rows each, each customer's rows in file order (``by_customer``:
+    :func:`~analysis.methods.codes.code_order` of the customer codes).
 
-    The generator lets ``coded`` go once the last part is cut, and parts are cut as they are netted,
-    a few at a time, so they never all exist beside ``coded``.
+    Parts are cut as they are netted, a few at a time, so they never all exist beside ``coded``,
+    which goes once the last is cut.
     """
     customers = coded["customer_id"].to_numpy()
-    n_parts = max(1, min(len(coded) // max(rows_per_part, 1), n_customers))
-    bounds = np.linspace(0, n_customers, n_parts + 1).round().astype(int)
-    bounds[0] = -1  # a missing id (code -1; never kept) would go with the first part
+    low, high = codes
+    n_parts = max(1, min(len(coded) // max(rows_per_part, 1), high - low))
+    bounds = np.linspace(low, high, n_parts + 1).round().astype(int)
     rows = np.searchsorted(customers[by_customer], bounds)
     for start, stop in pairwise(rows):
-        yield partial(coded.take, by_customer[start:stop])
+        yield _Cut(coded, by_customer[start:stop], ids)
+
+
+class _Cut:
+    """One part of the kept rows, cut (once, on the thread that nets it) when called; from then on it
+    no longer holds the rows it was cut from (``done`` is set). ``ids``: the text of its id codes."""
+
+    def __init__(self, coded: pd.DataFrame, positions: np.ndarray, ids: dict[str, pa.Array]) -> None:
+        self._coded: pd.DataFrame | None = coded
+        self._positions: np.ndarray | None = positions
+        self.ids = ids
+        self.done = threading.Event()
+
+    def __call__(self) -> pd.DataFrame:
+        try:
+            return self._coded.take(self._positions)
+        finally:
+            self._coded = self._positions = None
+            self.done.set()
 
 
 @dataclass
@@ -701,12 +772,10 @@ class _NettedCounts:
             setattr(self, name, getattr(self, name) + value)
 
 
-def _write_netted_parts(
-    parts: Iterator[Callable[[], pd.DataFrame]], ids: dict[str, pa.Array], cleaning: Cleaning, path: Path,
-) -> _NettedCounts:
+def _write_netted_parts(parts: Iterator[_Cut], cleaning: Cleaning, path: Path) -> _NettedCounts:
     """:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`
-    on each of ``parts`` (:func:`_customer_parts`), written one after the other to the parquet file
-    ``path``, with their id and text columns as text (``ids``: the text of each id code).
+    on each of ``parts`` (:func:`_parts_to_net`), written one after the other to the parquet file
+    ``path``, with their id and text columns as text (each part's ids: the text of each id code).
 
     Both functions work within a customer's orders, summing an order's rows in their order, and
     sort by customer first, then by keys that end with the unique source row: so on ranges of
@@ -719,7 +788,7 @@ def _write_netted_parts(
     """
     counts = _NettedCounts()
     with closing(_PartsFile(path)) as file:
-        for table, part_counts in in_threads(partial(_netted_part, ids=ids, cleaning=cleaning), parts):
+        for table, part_counts in in_threads(partial(_netted_part, cleaning=cleaning), parts):
             file.write(table)
             counts.add(part_counts)
             del table
@@ -760,11 +829,9 @@ class _PartsFile:
                 self._writer.close()
 
 
-def _netted_part(
-    cut: Callable[[], pd.DataFrame], ids: dict[str, pa.Array], cleaning: Cleaning,
-) -> tuple[pa.Table, _NettedCounts]:
-    """One part (``cut`` cuts it) netted and flagged (:func:`_write_netted_parts`), as Arrow, with its counts."""
-    part = cut()
+def _netted_part(cut: _Cut, cleaning: Cleaning) -> tuple[pa.Table, _NettedCounts]:
+    """One part netted and flagged (:func:`_write_netted_parts`), as Arrow, with its counts."""
+    part, ids = cut(), cut.ids
     part = part.assign(**{name: _codes(part[name]) for name in _KEYS})
     piece, rows_netted = c.net_returns(part)
     del part
