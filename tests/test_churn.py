@@ -11,6 +11,7 @@ from sklearn.metrics import roc_auc_score
 
 from analysis.frame import catalog
 from analysis.i18n import TEXTS, render
+from analysis.methods import churn
 from analysis.methods.churn import (
     REASONS,
     ChurnInputError,
@@ -118,6 +119,18 @@ def test_a_model_fitted_on_the_coded_transactions_is_the_same_model(model, trans
     pd.testing.assert_frame_equal(again.scores_, model.scores_, check_exact=True)
     pd.testing.assert_frame_equal(again.train_, model.train_, check_exact=True)
     assert again.validation_report().as_dict() == model.validation_report().as_dict()
+
+
+@pytest.mark.parametrize("chunk", [1, 37])
+def test_customers_scored_a_chunk_at_a_time_get_the_scores_of_one_call(model, monkeypatch, chunk):
+    """Each customer is scored on its own: cut into chunks (the last one shorter), the scores are the
+    classifier's on every row at once, to the bit."""
+    rows = model.validation_
+    whole = model.estimator_.predict_proba(model._binned(rows[model.feature_names_].to_numpy(dtype="float64")))[:, 1]
+    monkeypatch.setattr(churn, "SCORED_ROWS_PER_CHUNK", chunk)
+    assert len(rows) % chunk or chunk == 1
+    np.testing.assert_array_equal(model.predict_proba(rows), whole)
+    assert model.predict_proba(rows.iloc[:0]).shape == (0,)
 
 
 def test_coded_transactions_handed_over_are_let_go_before_everybodys_scores(model, transactions, monkeypatch):

@@ -128,6 +128,8 @@ MIN_PER_CLASS = 10
 MAX_TRAINING_CUSTOMERS = 200_000
 #: Smallest allowed bound: below it the trees would be fitted on too few customers per stratum.
 MIN_TRAINING_CUSTOMERS = 1_000
+#: Customers scored at a time (:meth:`ChurnModel.predict_proba`): 2 MB a feature as numbers.
+SCORED_ROWS_PER_CHUNK = 250_000
 
 
 # ---------------------------------------------------------------------------------------------
@@ -664,9 +666,15 @@ class ChurnModel:
         require_columns(
             features, self.feature_names_, "features", "build them with churn_features(...)"
         )
-        # every core: each row is scored on its own, so the scores do not depend on the thread count
-        X = self._binned(features[self.feature_names_].to_numpy(dtype="float64"))
-        return self.estimator_.predict_proba(X)[:, 1]
+        # every core: each row is scored on its own, so the scores depend neither on the thread count
+        # nor on the rows scored with it; a chunk at a time, so that the features as numbers and the
+        # classifier's work on them are those of one chunk, not of every customer
+        named = features[self.feature_names_]
+        scores = np.empty(len(named), dtype="float64")
+        for start in range(0, len(named), SCORED_ROWS_PER_CHUNK):
+            X = named.iloc[start:start + SCORED_ROWS_PER_CHUNK].to_numpy(dtype="float64")
+            scores[start:start + len(X)] = self.estimator_.predict_proba(self._binned(X))[:, 1]
+        return scores
 
     def _binned(self, X: np.ndarray) -> np.ndarray:
         """``X`` as the estimator was fitted on it: bin numbers when the training rows were weighted."""
