@@ -34,12 +34,24 @@ def assert_same(spec: InputFile, period: Period, cleaning: Cleaning, rows_per_ba
     """Batch by batch (and, given ``rows_per_pass``, the kept rows netted in passes of about that many rows)
     as the whole file."""
     whole = clean_transactions(spec, period, cleaning, master_ids=master_ids, rows_per_batch=0)
-    passes = []
+    passes, cuts = [], []
+
+    class RecordedCut(cleaning_batches._Cut):
+        def __init__(self, *args):
+            super().__init__(*args)
+            cuts.append(self)
+
+    def read_pass(*args):
+        assert all(cut.done.is_set() for cut in cuts), "a pass read before every part of the one before was cut"
+        passes.append(read(*args))
+        return passes[-1]
+
     with pytest.MonkeyPatch.context() as patch:
         if rows_per_pass is not None:
-            patch.setattr(cleaning_batches, "KEPT_ROWS_PER_PASS", rows_per_pass)
             read = cleaning_batches._kept_rows
-            patch.setattr(cleaning_batches, "_kept_rows", lambda *args: passes.append(read(*args)) or passes[-1])
+            patch.setattr(cleaning_batches, "KEPT_ROWS_PER_PASS", rows_per_pass)
+            patch.setattr(cleaning_batches, "_kept_rows", read_pass)
+            patch.setattr(cleaning_batches, "_Cut", RecordedCut)
         batched = clean_transactions(spec, period, cleaning, master_ids=master_ids, rows_per_batch=rows_per_batch)
     if rows_per_pass is not None and rows_per_batch > 0 and len(whole.kept):
         kept, customers = whole.quality["rows_kept"], whole.kept["customer_id"].nunique()  # kept: before the netting
@@ -710,10 +722,8 @@ def test_customers_in_and_outside_the_master_clean_the_same_in_batches(tmp_path,
 def test_netting_passes_cover_every_customer_once_in_ranges_of_about_the_rows_asked(rows, rows_per_pass):
     """Each customer (``rows``: its kept rows) in exactly one pass; passes of whole customers in code
     order, no more than the rows ask for, none larger than its share plus one customer's rows."""
-    from analysis.methods.cleaning_batches import _pass_bounds
-
     codes = np.random.default_rng(len(rows)).permutation(np.repeat(np.arange(len(rows)), rows))
-    bounds = _pass_bounds(codes, len(rows), rows_per_pass)
+    bounds = cleaning_batches._pass_bounds(codes, len(rows), rows_per_pass)
     assert bounds[0] == 0 and bounds[-1] == len(rows) and (np.diff(bounds) > 0).all()
     wanted = -(-len(codes) // rows_per_pass)
     assert len(bounds) - 1 <= wanted
