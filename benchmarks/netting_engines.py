@@ -5,8 +5,8 @@
 Stage 1 (:mod:`analysis.methods.cleaning_batches`) nets each return into its order and flags the
 purchase rows on ranges of customers, a few at a time on every core, and writes them to the cleaned
 transactions file as they are made. This script runs stage 1 on the inputs ``PARAMS`` names, keeps
-the rows that reach the netting (the kept rows, before it) and times the netting as stage 1 runs it
-(wall and CPU seconds of its process). Then :data:`NETTING_SQL`, the same definition as one query
+the rows that reach the netting (the kept rows, before it) and times the netting as stage 1 runs it,
+from reading the kept rows back (wall and CPU seconds of its process). Then :data:`NETTING_SQL`, the same definition as one query
 (:func:`analysis.methods.cleaning.net_returns` and :func:`~analysis.methods.cleaning.purchase_flags`:
 matched returns netted away and spread over their order's lines by value, cost scaled with the
 amount, an order a purchase when worth more than nothing or free from the start), runs in DuckDB in
@@ -86,14 +86,19 @@ def main(argv: list[str] | None = None) -> int:
     seen: dict[str, object] = {}
     kept_rows, write_netted_parts = cleaning_batches._kept_rows, cleaning_batches._write_netted_parts
 
-    def keeping(*a, **k):  # the kept rows, as the netting gets them
-        seen["kept"] = kept = kept_rows(*a, **k)
+    def keeping(*a, **k):  # the kept rows, as the netting gets them (pass by pass)
+        kept = kept_rows(*a, **k)
+        seen.setdefault("kept", []).append(kept)
         return kept
 
-    def timing(parts, ids, *a, **k):  # the netting as stage 1 runs it, and the text of the id codes
-        seen["ids"] = ids
+    def noting_ids(parts):  # each part, noting the text of the customer codes it carries
+        for part in parts:
+            seen["ids"] = part.ids
+            yield part
+
+    def timing(parts, *a, **k):  # the netting as stage 1 runs it (its passes' reading included)
         started, cpu = time.perf_counter(), time.process_time()
-        counts = write_netted_parts(parts, ids, *a, **k)
+        counts = write_netted_parts(noting_ids(parts), *a, **k)
         seen["wall"], seen["cpu"] = time.perf_counter() - started, time.process_time() - cpu
         return counts
 
@@ -103,10 +108,9 @@ def main(argv: list[str] | None = None) -> int:
         with (mock.patch.object(cleaning_batches, "_kept_rows", keeping),
               mock.patch.object(cleaning_batches, "_write_netted_parts", timing)):
             clean.compute(params, transactions_to=staged)
-        kept: pd.DataFrame = seen.pop("kept")
-        ids: dict[str, pa.Array] = seen["ids"]
-        if pd.api.types.is_integer_dtype(kept["customer_id"]):  # the customers' codes: their text
-            kept["customer_id"] = pd.array(ids["customer_id"].take(pa.array(kept["customer_id"].to_numpy())), dtype="string")
+        kept = pd.concat(seen.pop("kept"), ignore_index=True)
+        customer_ids: pa.Array = seen["ids"]["customer_id"]  # the customers' codes: their text
+        kept["customer_id"] = pd.array(customer_ids.take(pa.array(kept["customer_id"].to_numpy())), dtype="string")
         kept_file = scratch / "kept.parquet"
         pq.write_table(pa.Table.from_pandas(kept, preserve_index=False), kept_file)
         rows = len(kept)
