@@ -91,9 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         seen.setdefault("kept", []).append(kept)
         return kept
 
-    def noting_ids(parts):  # each part, noting the text of the customer codes it carries
+    def noting_ids(parts):  # each part, noting the text of the customer codes (the same for every part)
         for part in parts:
-            seen["ids"] = part.ids
+            seen["customer_ids"] = part.ids["customer_id"]
             yield part
 
     def timing(parts, *a, **k):  # the netting as stage 1 runs it (its passes' reading included)
@@ -109,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
               mock.patch.object(cleaning_batches, "_write_netted_parts", timing)):
             clean.compute(params, transactions_to=staged)
         kept = pd.concat(seen.pop("kept"), ignore_index=True)
-        customer_ids: pa.Array = seen["ids"]["customer_id"]  # the customers' codes: their text
+        customer_ids: pa.Array = seen["customer_ids"]
         kept["customer_id"] = pd.array(customer_ids.take(pa.array(kept["customer_id"].to_numpy())), dtype="string")
         kept_file = scratch / "kept.parquet"
         pq.write_table(pa.Table.from_pandas(kept, preserve_index=False), kept_file)

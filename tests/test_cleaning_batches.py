@@ -34,7 +34,7 @@ def assert_same(spec: InputFile, period: Period, cleaning: Cleaning, rows_per_ba
     """Batch by batch (and, given ``rows_per_pass``, the kept rows netted in passes of about that many rows)
     as the whole file."""
     whole = clean_transactions(spec, period, cleaning, master_ids=master_ids, rows_per_batch=0)
-    passes, cuts = [], []
+    passes, cuts, read = [], [], cleaning_batches._kept_rows
 
     class RecordedCut(cleaning_batches._Cut):
         def __init__(self, *args):
@@ -48,7 +48,6 @@ def assert_same(spec: InputFile, period: Period, cleaning: Cleaning, rows_per_ba
 
     with pytest.MonkeyPatch.context() as patch:
         if rows_per_pass is not None:
-            read = cleaning_batches._kept_rows
             patch.setattr(cleaning_batches, "KEPT_ROWS_PER_PASS", rows_per_pass)
             patch.setattr(cleaning_batches, "_kept_rows", read_pass)
             patch.setattr(cleaning_batches, "_Cut", RecordedCut)
