@@ -45,13 +45,16 @@ from analysis.methods.clv import (
 )
 from analysis.methods.clv.intervals import (
     CUSTOMER_INTERVAL_COLUMNS,
+    DEFAULT_LEVEL,
     TierAssign,
+    _CustomerBounds,
     _Histories,
     _predict,
     _row_quantiles,
     _Schedule,
     _with_params,
 )
+from analysis.methods.clv.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 from analysis.methods.tiers import TieringError, assign_tiers
 from tests.examples import examples
 
@@ -298,6 +301,22 @@ def test_chunks_give_the_result_of_one_chunk(case) -> None:
     for size in (97, 500):
         chunked = customer_intervals(draws, *columns(frame), chunk_size=size)
         np.testing.assert_allclose(chunked.to_numpy(), whole.to_numpy(), rtol=1e-12, atol=0)
+
+
+def test_a_thread_reusing_its_matrices_for_chunks_of_any_size_gives_the_result_of_one_chunk(case) -> None:
+    # a thread keeps its draw matrices from chunk to chunk: here the shorter last chunk comes first,
+    # so they grow for the next, and the third finds the second's values in them
+    frame, purchase, spend = case
+    frame = frame.head(700)
+    draws = draw_parameters(purchase, spend, draws=40, seed=3)
+    whole = customer_intervals(draws, *columns(frame), chunk_size=10**6)
+    schedule = _Schedule.of(12, DAYS_PER_MONTH, 0.10, DAYS_PER_YEAR)  # customer_intervals' defaults
+    bounds = _CustomerBounds(draws, _Histories.of(*columns(frame), 1.0, schedule), DEFAULT_LEVEL, 1, keep_terms=False)
+    chunks = list(bounds._data.chunks(300))
+    assert [len(chunk.rows) for chunk in chunks] == [300, 300, 100]
+    for chunk in reversed(chunks):
+        bounds._fill(chunk)
+    np.testing.assert_allclose(pd.DataFrame(bounds._out).to_numpy(), whole.to_numpy(), rtol=1e-12, atol=0)
 
 
 @settings(max_examples=examples(300), deadline=None, derandomize=True, database=None)
