@@ -569,8 +569,7 @@ class _CustomerBounds:
         # one row per draw, filled in order; turned to one row per history (or customer) holding its
         # draws before the quantiles, as rows contiguous in memory sort fast (a column written per
         # draw would touch every cache line of the matrix each time)
-        held_alive, held_purchases, held_clv, sorted_rows = self._matrices(n_rows)  # a chunk has no more histories than rows
-        alive, purchases, clv = held_alive[:, :n_histories], held_purchases[:, :n_histories], held_clv[:, :n_rows]
+        alive, purchases, clv, sorted_rows = self._matrices(n_histories, n_rows)
         for d, (purchase, spend) in enumerate(self._models):
             predicted = _predict(purchase, spend, self._data, chunk)
             alive[d], purchases[d], clv[d] = predicted.p_alive, predicted.expected_purchases, predicted.clv
@@ -587,20 +586,22 @@ class _CustomerBounds:
             self._out[f"{name}_low"][chunk.rows] = bounds[0][index]
             self._out[f"{name}_high"][chunk.rows] = bounds[1][index]
 
-    def _matrices(self, n_columns: int) -> tuple[np.ndarray, ...]:
-        """The calling thread's draw matrices of P(alive), purchases and CLV (``draws x`` at least
-        ``n_columns``) and the buffer their rows are sorted in, kept from chunk to chunk.
+    def _matrices(self, n_histories: int, n_rows: int) -> tuple[np.ndarray, ...]:
+        """The calling thread's draw matrices of a chunk's P(alive) and purchases (``draws x n_histories``)
+        and CLV (``draws x n_rows``), and the buffer their rows are sorted in: views of matrices kept
+        from chunk to chunk, grown when a chunk needs more (a chunk has no more histories than rows).
 
         Freed, a matrix of a chunk's size (30 MB at 20,000 customers) goes back to the system, and a
         new one is fresh pages, a page fault each: at 10M rows, 1.2M page faults and about a second of
         stage 2 more than reusing them.
         """
         held = getattr(self._scratch, "matrices", None)
-        if held is None or held[0].shape[1] < n_columns:
+        if held is None or held[0].shape[1] < n_rows:
             n_draws = self._draws.n_draws
-            held = (*(np.empty((n_draws, n_columns)) for _ in range(3)), np.empty(n_draws * n_columns))
+            held = (*(np.empty((n_draws, n_rows)) for _ in range(3)), np.empty(n_draws * n_rows))
             self._scratch.matrices = held
-        return held
+        alive, purchases, clv, sorted_rows = held
+        return alive[:, :n_histories], purchases[:, :n_histories], clv[:, :n_rows], sorted_rows
 
 
 def _row_quantiles(matrix: np.ndarray, quantiles: tuple[float, ...]) -> np.ndarray:
