@@ -604,6 +604,25 @@ def test_numbers_are_pandas_to_numeric_to_the_bit(cells):
     assert not np.signbit(amounts[amounts == 0]).any()
 
 
+digit_text = st.lists(st.sampled_from([*"0123456789", "-", ".", "/"]), max_size=24).map("".join)
+
+
+@settings(max_examples=examples(300), deadline=None, derandomize=True, database=None)
+@given(cells=st.lists(st.one_of(st.none(), digit_text, st.from_regex(r"-?\d{0,24}\.?\d{0,24}", fullmatch=True)),
+                      max_size=12))
+def test_a_column_written_in_digits_alone_is_cast_at_once_to_pandas_values(cells):
+    """Cells of digits, '.' and '-' alone ('.5', '5.', 25 digits, '-', '1.2.3', '1/2') are cast by Arrow when it
+    reads them all, else repaired: either way each value is to_numeric's, a zero without its sign."""
+    from analysis.methods.cleaning import parse_amounts
+
+    text = pd.Series(cells, dtype="string")
+    got = parse_amounts(text).to_numpy()
+    want = pd.to_numeric(text, errors="coerce").astype("float64").to_numpy(copy=True)
+    want[~np.isfinite(want)] = np.nan
+    assert np.array_equal(got, want + 0.0, equal_nan=True)
+    assert not np.signbit(got[got == 0]).any()
+
+
 amount_text = st.one_of(
     st.none(), number_text, st.from_regex(r"-?\d{1,20}(\.\d{1,20})?", fullmatch=True),
     st.lists(st.sampled_from(["¥", "RMB", "元", " ", ",", "(", ")", "1,234.50", "-0", "12", ".5", "1e400"]),

@@ -46,6 +46,20 @@ def test_distinct_keys_and_a_key_repeated_far_from_its_first_are_coded_as_pandas
     assert len(set(found.tolist())) == len(set(keys))
 
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
+@given(values=st.lists(st.one_of(st.none(), st.sampled_from(["b", "12", "订单", "😀", ""])), max_size=12),
+       cut=st.integers(0, 12), start=st.integers(0, 12), stop=st.integers(0, 12))
+def test_written_bytes_are_the_cells_utf8_in_chunks_and_slices(values, cut, start, stop):
+    """The bytes of the cells in view (a slice of each chunk), and none of the cells beside it."""
+    import pyarrow as pa
+
+    chunks = pa.chunked_array([values[:cut], values[cut:]], type=pa.large_string())
+    in_view = chunks.slice(start, max(stop - start, 0))
+    want = "".join(v for v in in_view.to_pylist() if v is not None).encode()
+    for text in (in_view, in_view.combine_chunks()):
+        assert b"".join(piece.tobytes() for piece in codes.written_bytes(text)) == want
+
+
+@settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(values=st.lists(st.one_of(st.none(), st.sampled_from(["b", "a", "ab", "A", "订单", "😀", "é", ""])),
                        max_size=30))
 def test_sorted_text_is_python_sorting_with_missing_values_last(values):
