@@ -121,7 +121,12 @@ def test_kept_rows_written_as_they_are_made_are_the_rows_the_whole_file_gives(tm
     written = clean_transactions(spec, period, Cleaning(), rows_per_batch=rows_per_batch, write_to=target)
     assert written.kept is None and written.written.path == target
     if rows_per_batch:
-        assert pq.ParquetFile(target).metadata.num_row_groups >= 10
+        groups = pq.ParquetFile(target).metadata
+        assert groups.num_row_groups >= 10
+        # each row group's range of days and amounts, by which the engine skips groups outside a window
+        first = groups.row_group(0)
+        stats = {first.column(i).path_in_schema: first.column(i).statistics for i in range(first.num_columns)}
+        assert stats["order_day"].has_min_max and stats["amount"].has_min_max and stats["is_purchase"].has_min_max
     pd.testing.assert_frame_equal(pd.read_parquet(target), whole.kept)
     assert pq.read_schema(target).equals(pa.Table.from_pandas(whole.kept, preserve_index=False).schema, check_metadata=True)
     assert written.quality == whole.quality

@@ -830,7 +830,10 @@ class _PartsFile:
             # dictionaries only where values repeat: building them for nearly distinct values (order ids,
             # source rows, amounts) costs a quarter of the encoding, for a larger file
             repeating = [name for name in table.schema.names if name not in _MOSTLY_DISTINCT]
-            self._writer = pq.ParquetWriter(self._path, table.schema, use_dictionary=repeating)
+            # each row group's minimum and maximum where a query can skip groups by them (numbers, dates,
+            # flags), not of the text: no query of the study filters on it, and they cost an eighth of the encoding
+            measured = [f.name for f in table.schema if not pa.types.is_large_string(f.type)]
+            self._writer = pq.ParquetWriter(self._path, table.schema, use_dictionary=repeating, write_statistics=measured)
         if self._encoding is not None:
             self._encoding.result()
         self._encoding = self._encoder.submit(self._writer.write_table, table)
