@@ -285,6 +285,32 @@ def test_a_file_is_utf8_exactly_when_python_decodes_it(tmp_path, monkeypatch, pi
     assert loading._decodes_whole(path, "utf-8-sig") is decodes
 
 
+vote_piece = st.sampled_from([
+    b"a", b",", b"\n", b"\r\n", b"\r", "é".encode(), "合计".encode(), "合计".encode("gbk"), "\ufffd".encode(), b"\x80",
+    b"\xe5\x90", b"\xff",
+])
+
+
+@settings(max_examples=examples(300), deadline=None, derandomize=True, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(pieces=st.lists(vote_piece, max_size=40), block_bytes=st.integers(1, 12))
+def test_the_encoding_vote_counts_the_lines_python_decodes_one_by_one(tmp_path, monkeypatch, pieces, block_bytes):
+    """Blocks of whole lines decoded at once give the votes of the lines decoded one by one: lines
+    cut at CR LF, CR and LF, blocks of a few bytes, U+FFFD's own bytes among the lines."""
+    from analysis.methods import loading
+
+    data = b"".join(pieces)
+    path = tmp_path / "text.csv"
+    path.write_bytes(data)
+    monkeypatch.setattr(loading, "_BLOCK_BYTES", block_bytes)
+    voting = [line for line in data.splitlines() if not line.isascii()]
+    want = (len(voting), sum(loading._decodes(line, "utf-8") for line in voting))
+    with path.open("rb") as f:
+        counted = [loading._utf8_votes(block) for block in loading._line_blocks(f)]
+    assert (sum(v for v, _ in counted), sum(u for _, u in counted)) == want
+    assert loading._utf8_wins_the_vote(path) is (2 * want[1] > want[0])
+
+
 line_piece = st.sampled_from(['"', '""', ",", "a", "1", " ", "\n", "\r\n", "\r", '"x\ny"', "合计"])
 
 

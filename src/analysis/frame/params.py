@@ -1108,8 +1108,7 @@ def survey_scale_problems(params: StudyParams) -> list[str]:
     ``overall_satisfaction`` answers; a share above :data:`MAX_OFF_SCALE_SHARE` above ``scale_max``
     or below 1 means the scale or the column mapping is wrong.
     """
-    import pandas as pd
-
+    from analysis.methods.cleaning import rating_numbers
     from analysis.methods.loading import InputFileError, map_columns, read_input
 
     spec = params.inputs.surveys
@@ -1121,7 +1120,7 @@ def survey_scale_problems(params: StudyParams) -> list[str]:
         return [f"inputs.surveys: {exc}"]
     if "overall_satisfaction" not in frame.columns:
         return []
-    answers = pd.to_numeric(frame["overall_satisfaction"].astype("string").str.strip(), errors="coerce").dropna()
+    answers = rating_numbers(frame["overall_satisfaction"]).dropna()
     return scale_problems(answers, params.satisfaction.scale_max, spec.path.name)
 
 

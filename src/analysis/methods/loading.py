@@ -1385,15 +1385,46 @@ def _streamed_encoding(spec: InputFile) -> str | None:
 
 
 def _utf8_wins_the_vote(path: Path) -> bool:
-    """:func:`_guess_encoding`'s vote of the lines with non-ASCII bytes (lines split as bytes.splitlines does)."""
+    """:func:`_guess_encoding`'s vote of the lines with non-ASCII bytes (lines split as bytes.splitlines does).
+
+    The file is decoded a block of whole lines at a time, each byte that is not UTF-8 replaced by
+    U+FFFD: the decoder never takes a line end into what it replaces, so the lines are those of the
+    bytes, and a line is UTF-8 when its text holds no U+FFFD. A block that holds U+FFFD's own bytes
+    has its lines decoded one by one. (A 295k-line gbk export: 0.26 s against 0.57 s line by line.)
+    """
     votes = utf8 = 0
     with open(path, "rb") as f:
-        for piece in f:
-            for line in piece.splitlines():
-                if not line.isascii():
-                    votes += 1
-                    utf8 += _decodes(line, "utf-8")
+        for block in _line_blocks(f):
+            block_votes, block_utf8 = _utf8_votes(block)
+            votes, utf8 = votes + block_votes, utf8 + block_utf8
     return 2 * utf8 > votes
+
+
+def _line_blocks(f: io.BufferedReader) -> Iterator[bytes]:
+    """The bytes of ``f`` in blocks of about :data:`_BLOCK_BYTES` that end at a line feed, but for the last."""
+    carried = b""
+    while read := f.read(_BLOCK_BYTES):
+        data = carried + read
+        end = data.rfind(b"\n") + 1
+        yield data[:end]
+        carried = data[end:]
+    yield carried
+
+
+def _utf8_votes(block: bytes) -> tuple[int, int]:
+    """How many lines of ``block`` hold non-ASCII bytes, and how many of those decode as UTF-8."""
+    if "\ufffd".encode() in block:
+        lines = [line for line in block.splitlines() if not line.isascii()]
+        return len(lines), sum(_decodes(line, "utf-8") for line in lines)
+    text = block.decode("utf-8", "replace")
+    if "\r" in text:  # the line ends of bytes.splitlines: CR LF, CR and LF
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    votes = utf8 = 0
+    for line in text.split("\n"):
+        if not line.isascii():
+            votes += 1
+            utf8 += "\ufffd" not in line
+    return votes, utf8
 
 
 def _decodes_whole(path: Path, encoding: str) -> bool:
