@@ -45,6 +45,7 @@ def test_distinct_keys_and_a_key_repeated_far_from_its_first_are_coded_as_pandas
     assert _same_equalities(found, pd.factorize(series)[0])
     assert len(set(found.tolist())) == len(set(keys))
 
+
 @settings(max_examples=100, deadline=None, derandomize=True, database=None)
 @given(values=st.lists(st.one_of(st.none(), st.sampled_from(["b", "12", "订单", "😀", ""])), max_size=12),
        cut=st.integers(0, 12), start=st.integers(0, 12), stop=st.integers(0, 12))

@@ -90,7 +90,9 @@ def text_array(values: pd.Series) -> pa.Array | pa.ChunkedArray:
 
 def written_bytes(text: pa.Array | pa.ChunkedArray) -> list[np.ndarray]:
     """The UTF-8 bytes the cells of Arrow text (``large_string``) are written with, a chunk at a time,
-    as numpy views: a question every byte answers (is there a 't'?) at numpy's speed, not a pattern's."""
+    as numpy views: a question every byte answers (is there a 't'?) at numpy's speed, not a pattern's.
+    A missing cell adds the bytes its slot holds, if any (pandas and Arrow leave none): fit for questions
+    that extra bytes can only send the slow way, never to a wrong answer."""
     pieces = []
     for chunk in text.chunks if isinstance(text, pa.ChunkedArray) else [text]:
         _, offsets, data = chunk.buffers()
