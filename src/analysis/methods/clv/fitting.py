@@ -42,6 +42,10 @@ _LOG_BOUND = 20.0  # optimiser bounds on log-parameters
 _VALUE_HESSIAN_STEP = 1e-3  # step of the Hessian from log-likelihood values, in log-parameters
 _NEWTON_STEPS = 3  # Newton steps after L-BFGS-B, with the Hessian of its end point
 _GRADIENT_TOL = 1e-6  # a point is stationary when |d mean log-likelihood / d log theta| <= this
+#: A stationary point is the optimum when the Newton step from it moves no log-parameter by more than
+#: this (a tenth of a per cent): at an optimum the step is below 1e-6, on a flat ridge of the likelihood
+#: it is of order one, wherever on the ridge the optimiser stopped.
+_NEWTON_STEP_TOL = 1e-3
 _PILOT_PATTERNS = 40_000  # patterns of the sample whose optimum starts the Newton steps
 _PILOT_NEWTON_STEPS = 8  # Newton steps from a pilot's optimum with its Hessian of values, before L-BFGS-B takes over
 
@@ -291,6 +295,7 @@ class _MLFit:
     optimizer: Any  # the L-BFGS-B result the Newton step started from, or the NewtonResult
     hessian_ok: bool
     gradient: float  # max |d mean log-likelihood / d log theta| at theta
+    newton_step: float  # max |H^-1 g|: how far a Newton step would move a log-parameter (inf without a positive definite H)
 
 
 def _maximum_likelihood(
@@ -475,9 +480,11 @@ def _fit_from_information(
     if hessian_ok:
         log_covariance = np.linalg.inv(information)
         errors = np.sqrt(np.diag(log_covariance * np.outer(theta, theta)))
+        newton_step = float(np.max(np.abs(log_covariance @ gradient), initial=0.0))
     else:
         log_covariance = np.full((theta.size, theta.size), np.nan)
         errors = np.full(theta.size, np.nan)
+        newton_step = np.inf
     return _MLFit(
         theta=theta,
         standard_errors=errors,
@@ -486,14 +493,20 @@ def _fit_from_information(
         optimizer=optimizer,
         hessian_ok=hessian_ok,
         gradient=float(np.max(np.abs(gradient)) / total_weight),
+        newton_step=newton_step,
     )
 
 
 def _convergence(fit: _MLFit) -> tuple[bool, str]:
-    """Converged means: a stationary point inside the bounds with a positive definite Hessian.
+    """Converged means: a stationary point inside the bounds with a positive definite Hessian, from
+    which a Newton step stays put.
 
     Stationary: the optimiser reported success, or the gradient of the mean log-likelihood in
-    log-parameters is at most :data:`_GRADIENT_TOL` after the Newton step.
+    log-parameters is at most :data:`_GRADIENT_TOL` after the Newton step. Staying put: the next
+    Newton step moves no log-parameter by more than :data:`_NEWTON_STEP_TOL`. Where the likelihood
+    rises ever more slowly along a ridge, the optimiser can stop with a small gradient, and whether
+    it calls that success depends on the last digits of its arithmetic (one CPU's yes, another's no);
+    the Newton step, of order one anywhere on the ridge, tells it from an optimum on every machine.
     """
     best = fit.optimizer
     notes = [str(best.message)]
@@ -505,7 +518,11 @@ def _convergence(fit: _MLFit) -> tuple[bool, str]:
         notes.append("a parameter ran to its bound (exp(+-20)); the data do not identify the model")
     if not fit.hessian_ok:
         notes.append("Hessian not positive definite")
-    return stationary and not at_bound and fit.hessian_ok, "; ".join(notes)
+    on_ridge = fit.hessian_ok and fit.newton_step > _NEWTON_STEP_TOL
+    if on_ridge:
+        notes.append(f"the likelihood is flat along a ridge: a Newton step would move a log-parameter by "
+                     f"{fit.newton_step:.2g}; the data do not identify the model")
+    return stationary and not at_bound and fit.hessian_ok and not on_ridge, "; ".join(notes)
 
 
 def _with_numerical_gradient(
