@@ -187,8 +187,9 @@ def test_a_nearly_flat_likelihood_is_left_to_lbfgsb_and_reported_as_not_converge
 
 @pytest.mark.parametrize("newton_step, converged", [(3.3, False), (2e-3, False), (4e-7, True)])
 def test_a_stationary_point_is_the_optimum_only_when_a_newton_step_stays_put(newton_step, converged) -> None:
-    """The optimiser's success on a flat ridge depends on its last digits; the Newton step does not
-    (3.3 on the ridge above, at most 4e-7 at the optima of simulated BG/NBD, Gamma-Gamma and Pareto/NBD fits)."""
+    """The optimiser's success on a flat ridge depends on its last digits; the Newton step from a point of
+    small gradient does not (3.3 on the ridge above, at most 4e-7 at the optima of simulated BG/NBD,
+    Gamma-Gamma and Pareto/NBD fits)."""
     from scipy.optimize import OptimizeResult
 
     fit = fitting._MLFit(

@@ -498,15 +498,16 @@ def _fit_from_information(
 
 
 def _convergence(fit: _MLFit) -> tuple[bool, str]:
-    """Converged means: a stationary point inside the bounds with a positive definite Hessian, from
-    which a Newton step stays put.
+    """Converged means: a stationary point inside the bounds with a positive definite Hessian.
 
     Stationary: the optimiser reported success, or the gradient of the mean log-likelihood in
-    log-parameters is at most :data:`_GRADIENT_TOL` after the Newton step. Staying put: the next
-    Newton step moves no log-parameter by more than :data:`_NEWTON_STEP_TOL`. Where the likelihood
-    rises ever more slowly along a ridge, the optimiser can stop with a small gradient, and whether
-    it calls that success depends on the last digits of its arithmetic (one CPU's yes, another's no);
-    the Newton step, of order one anywhere on the ridge, tells it from an optimum on every machine.
+    log-parameters is at most :data:`_GRADIENT_TOL` after the Newton step. A point whose gradient is
+    that small but from which the next Newton step would move a log-parameter by more than
+    :data:`_NEWTON_STEP_TOL` is no optimum: the likelihood rises ever more slowly along a ridge
+    there. Whether the optimiser calls such a point a success depends on the last digits of its
+    arithmetic (one CPU's yes, another's no); the Newton step, of order one anywhere on the ridge,
+    tells it from an optimum on every machine. (Where the optimiser's success alone makes a point
+    stationary, its gradient above the tolerance, the point keeps that verdict.)
     """
     best = fit.optimizer
     notes = [str(best.message)]
@@ -518,7 +519,7 @@ def _convergence(fit: _MLFit) -> tuple[bool, str]:
         notes.append("a parameter ran to its bound (exp(+-20)); the data do not identify the model")
     if not fit.hessian_ok:
         notes.append("Hessian not positive definite")
-    on_ridge = fit.hessian_ok and fit.newton_step > _NEWTON_STEP_TOL
+    on_ridge = fit.hessian_ok and fit.gradient <= _GRADIENT_TOL and fit.newton_step > _NEWTON_STEP_TOL
     if on_ridge:
         notes.append(f"the likelihood is flat along a ridge: a Newton step would move a log-parameter by "
                      f"{fit.newton_step:.2g}; the data do not identify the model")
