@@ -457,17 +457,15 @@ def parse_amounts(values: pd.Series) -> pd.Series:
     infinity would break the sums downstream. A zero is +0.0 however it is written ('-0', '(0.00)').
     """
     numbers = _digit_column(values)
-    if numbers is not None:
-        numbers[~np.isfinite(numbers)] = np.nan
-        return pd.Series(numbers + 0.0, index=values.index)
-    # most cells of an export are plain decimals already, which the text repairs leave as they are
-    numbers, plain = _plain_decimals(values)
-    rest = ~plain & values.notna().to_numpy()
-    if rest.any():
-        text = _replace_re2(values[rest], _CURRENCY_RE2, "").str.replace(",", "", regex=False)
-        negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False).to_numpy(dtype=bool)
-        parsed = numbers_of(text.str.strip("()")).to_numpy()
-        numbers[rest] = np.where(negative_parens, -parsed, parsed)
+    if numbers is None:
+        # most cells of an export are plain decimals already, which the text repairs leave as they are
+        numbers, plain = _plain_decimals(values)
+        rest = ~plain & values.notna().to_numpy()
+        if rest.any():
+            text = _replace_re2(values[rest], _CURRENCY_RE2, "").str.replace(",", "", regex=False)
+            negative_parens = text.str.fullmatch(r"\(.*\)").fillna(False).to_numpy(dtype=bool)
+            parsed = numbers_of(text.str.strip("()")).to_numpy()
+            numbers[rest] = np.where(negative_parens, -parsed, parsed)
     numbers[~np.isfinite(numbers)] = np.nan
     return pd.Series(numbers + 0.0, index=values.index)  # -0.0 + 0.0 is +0.0
 

@@ -42,9 +42,9 @@ _LOG_BOUND = 20.0  # optimiser bounds on log-parameters
 _VALUE_HESSIAN_STEP = 1e-3  # step of the Hessian from log-likelihood values, in log-parameters
 _NEWTON_STEPS = 3  # Newton steps after L-BFGS-B, with the Hessian of its end point
 _GRADIENT_TOL = 1e-6  # a point is stationary when |d mean log-likelihood / d log theta| <= this
-#: A stationary point is the optimum when the Newton step from it moves no log-parameter by more than
-#: this (a tenth of a per cent): at an optimum the step is below 1e-6, on a flat ridge of the likelihood
-#: it is of order one, wherever on the ridge the optimiser stopped.
+#: A point of small gradient is the optimum when the Newton step from it moves no log-parameter by more
+#: than this (a tenth of a per cent): at an optimum the step is below 1e-6, on a flat ridge of the
+#: likelihood it is of order one, wherever on the ridge the optimiser stopped (:func:`_convergence`).
 _NEWTON_STEP_TOL = 1e-3
 _PILOT_PATTERNS = 40_000  # patterns of the sample whose optimum starts the Newton steps
 _PILOT_NEWTON_STEPS = 8  # Newton steps from a pilot's optimum with its Hessian of values, before L-BFGS-B takes over
