@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from scipy import special
 
+from analysis.methods.clv import gauss_series
 from analysis.methods.clv.fitting import (
     PurchaseModel,
     _check_fitted,
@@ -369,23 +370,20 @@ class BetaGeoModel(PurchaseModel):
         It depends on ``(x, T)`` only, not on ``t_x``: interval computations evaluate it once per
         distinct ``(x, T)`` pair. Inputs are checked arrays that broadcast together.
         """
-        r, alpha, a, b = self._theta()
-        z = t / (alpha + age + t)
-        c = a + b + x - 1
-        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, c, z)
-        return (a + b + x - 1) / (a - 1) * (1 - tail)
+        return gauss_series.if_alive_by_hyp2f1(t, x, age, *self._theta())
+
+    def _expected_purchases_if_alive_by_end(self, ends: np.ndarray, x: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """:meth:`_expected_purchases_if_alive` at each of the period ends ``ends`` (rows) for each pair
+        ``(x, age)`` (columns), by the compiled Gauss series (:mod:`~analysis.methods.clv.gauss_series`)."""
+        return gauss_series.if_alive_by_end(ends, x, age, *self._theta())
 
     def expected_purchases(self, t: ArrayLike) -> np.ndarray:
         """Expected repeat purchases of a new customer in ``(0, t]``, FHL (2005) eq. 7.
 
         ``E[X(t)] = (a+b-1)/(a-1) * [1 - (alpha/(alpha+t))^r * 2F1(r, b; a+b-1; t/(alpha+t))]``
         """
-        r, alpha, a, b = self._theta()
-        t_arr = _validate_horizon(t)
-        z = t_arr / (alpha + t_arr)
-        # Euler's transformation, as in conditional_expected_purchases with x = 0
-        tail = (1 - z) ** (a - 1) * special.hyp2f1(a + b - 1 - r, a - 1, a + b - 1, z)
-        return (a + b - 1) / (a - 1) * (1 - tail)
+        # a new customer's purchases are those of a live customer of age 0 without repeat purchases
+        return gauss_series.if_alive_by_hyp2f1(_validate_horizon(t), 0.0, 0.0, *self._theta())
 
     def summary(self) -> dict[str, Any]:
         """The fitted model as a JSON-ready dict for ``models.json``."""

@@ -633,6 +633,15 @@ class PurchaseModel:
         (customers share far fewer pairs than histories), each history's value is the same."""
         raise NotImplementedError
 
+    def _expected_purchases_if_alive(self, t: np.ndarray, x: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """Expected purchases in ``(T, T + t]`` of a customer alive at ``T = age`` (arrays that broadcast)."""
+        raise NotImplementedError
+
+    def _expected_purchases_if_alive_by_end(self, ends: np.ndarray, x: np.ndarray, age: np.ndarray) -> np.ndarray:
+        """:meth:`_expected_purchases_if_alive` at each of the period ends ``ends`` (rows) for each pair
+        ``(x, age)`` (columns)."""
+        return self._expected_purchases_if_alive(ends[:, None], x[None, :], age[None, :])
+
     def conditional_expected_number_of_purchases_up_to_time(
         self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
     ) -> np.ndarray:

@@ -444,9 +444,7 @@ def _predict(
         pair = chunk.local_pair
         if discounted is None:
             pair_x, pair_age = data.pairs[chunk.pairs].T
-            if_alive = purchase._expected_purchases_if_alive(
-                schedule.ends[:, None], pair_x[None, :], pair_age[None, :]
-            )
+            if_alive = purchase._expected_purchases_if_alive_by_end(schedule.ends, pair_x, pair_age)
             discounted = _discounted_sum(schedule.discount, np.diff(if_alive, axis=0, prepend=0.0))
             purchases = alive * if_alive[-1][pair]
         expected_spend = spend._expected_spend(chunk.spend_frequency, chunk.monetary_value)

@@ -115,7 +115,7 @@ def discounted_expected_purchases(
     schedule = _Schedule.of(horizon_periods, period_length, annual_discount_rate, time_units_per_year)
     x, t_x, age = _validate_rfm(frequency, recency, T)
     pairs, pair_of_customer = _distinct_rows([x.ravel(), age.ravel()])
-    if_alive = bgnbd._expected_purchases_if_alive(schedule.ends[:, None], pairs[:, 0][None, :], pairs[:, 1][None, :])
+    if_alive = bgnbd._expected_purchases_if_alive_by_end(schedule.ends, pairs[:, 0], pairs[:, 1])
     discounted = _discounted_sum(schedule.discount, np.diff(if_alive, axis=0, prepend=0.0))
     value = discounted[pair_of_customer].reshape(x.shape) * special.expit(-bgnbd._log_odds_dead(x, t_x, age))
     return np.asarray(value, dtype=float)
