@@ -185,17 +185,19 @@ def test_a_nearly_flat_likelihood_is_left_to_lbfgsb_and_reported_as_not_converge
     assert model.params_["p"] > 1e6  # far along the ridge, as L-BFGS-B leaves it
 
 
-@pytest.mark.parametrize("newton_step, converged", [(3.3, False), (2e-3, False), (4e-7, True)])
-def test_a_stationary_point_is_the_optimum_only_when_a_newton_step_stays_put(newton_step, converged) -> None:
-    """The optimiser's success on a flat ridge depends on its last digits; the Newton step from a point of
-    small gradient does not (3.3 on the ridge above, at most 4e-7 at the optima of simulated BG/NBD,
-    Gamma-Gamma and Pareto/NBD fits)."""
+@pytest.mark.parametrize("gradient, newton_step, converged",
+                         [(8.6e-8, 3.3, False), (8.6e-8, 2e-3, False), (8.6e-8, 4e-7, True), (1.9e-3, 0.98, False)])
+def test_a_stationary_point_is_the_optimum_only_when_a_newton_step_stays_put(gradient, newton_step, converged) -> None:
+    """The optimiser's success on a flat ridge depends on its last digits; the Newton step does not (3.3
+    on the ridge above, at most 4e-7 at the optima of simulated BG/NBD, Gamma-Gamma and Pareto/NBD fits).
+    Last case: a Pareto/NBD fit of customers who all leave at one rate, stopped by L-BFGS-B's relative
+    reduction with s and beta far along their ridge (the optimiser's success alone makes it stationary)."""
     from scipy.optimize import OptimizeResult
 
     fit = fitting._MLFit(
         theta=np.array([2.2e7, 1.04, 3.8e-8]), standard_errors=np.ones(3), log_covariance=np.eye(3),
         log_likelihood=-376.7, optimizer=OptimizeResult(success=True, message="CONVERGENCE"), hessian_ok=True,
-        gradient=8.6e-8, newton_step=newton_step,
+        gradient=gradient, newton_step=newton_step,
     )
     ok, message = fitting._convergence(fit)
     assert ok is converged

@@ -42,8 +42,8 @@ _LOG_BOUND = 20.0  # optimiser bounds on log-parameters
 _VALUE_HESSIAN_STEP = 1e-3  # step of the Hessian from log-likelihood values, in log-parameters
 _NEWTON_STEPS = 3  # Newton steps after L-BFGS-B, with the Hessian of its end point
 _GRADIENT_TOL = 1e-6  # a point is stationary when |d mean log-likelihood / d log theta| <= this
-#: A point of small gradient is the optimum when the Newton step from it moves no log-parameter by more
-#: than this (a tenth of a per cent): at an optimum the step is below 1e-6, on a flat ridge of the
+#: A stationary point is the optimum when the Newton step from it moves no log-parameter by more than
+#: this (a tenth of a per cent): at an optimum the step is below 1e-6, on a flat ridge of the
 #: likelihood it is of order one, wherever on the ridge the optimiser stopped (:func:`_convergence`).
 _NEWTON_STEP_TOL = 1e-3
 _PILOT_PATTERNS = 40_000  # patterns of the sample whose optimum starts the Newton steps
@@ -501,13 +501,13 @@ def _convergence(fit: _MLFit) -> tuple[bool, str]:
     """Converged means: a stationary point inside the bounds with a positive definite Hessian.
 
     Stationary: the optimiser reported success, or the gradient of the mean log-likelihood in
-    log-parameters is at most :data:`_GRADIENT_TOL` after the Newton step. A point whose gradient is
-    that small but from which the next Newton step would move a log-parameter by more than
-    :data:`_NEWTON_STEP_TOL` is no optimum: the likelihood rises ever more slowly along a ridge
-    there. Whether the optimiser calls such a point a success depends on the last digits of its
-    arithmetic (one CPU's yes, another's no); the Newton step, of order one anywhere on the ridge,
-    tells it from an optimum on every machine. (Where the optimiser's success alone makes a point
-    stationary, its gradient above the tolerance, the point keeps that verdict.)
+    log-parameters is at most :data:`_GRADIENT_TOL` after the Newton step. A stationary point from
+    which the next Newton step would move a log-parameter by more than :data:`_NEWTON_STEP_TOL` is no
+    optimum: the likelihood rises ever more slowly along a ridge there (Pareto/NBD's ``s`` and ``beta``
+    when everyone drops out at the same rate, Gamma-Gamma's ``p`` and ``gamma`` when spend does not
+    tell them apart), and the maximum is at infinity. Whether the optimiser stops there and calls it
+    a success depends on the last digits of its arithmetic (one CPU's yes, another's no); the Newton
+    step, of order one anywhere on the ridge, tells it from an optimum on every machine.
     """
     best = fit.optimizer
     notes = [str(best.message)]
@@ -519,7 +519,7 @@ def _convergence(fit: _MLFit) -> tuple[bool, str]:
         notes.append("a parameter ran to its bound (exp(+-20)); the data do not identify the model")
     if not fit.hessian_ok:
         notes.append("Hessian not positive definite")
-    on_ridge = fit.hessian_ok and fit.gradient <= _GRADIENT_TOL and fit.newton_step > _NEWTON_STEP_TOL
+    on_ridge = stationary and fit.hessian_ok and fit.newton_step > _NEWTON_STEP_TOL
     if on_ridge:
         notes.append(f"the likelihood is flat along a ridge: a Newton step would move a log-parameter by "
                      f"{fit.newton_step:.2g}; the data do not identify the model")
