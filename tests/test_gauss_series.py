@@ -9,7 +9,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from analysis.methods.clv import BetaGeoModel, gauss_series
+from analysis.methods.clv import BetaGeoModel, gauss_series, simulate_bgnbd
 
 
 def reference_if_alive(t: float, x: int, age: float, r: float, alpha: float, a: float, b: float) -> tuple[float, float]:
@@ -98,7 +98,5 @@ def test_bgnbd_predictions_by_period_end_are_those_of_each_horizon():
 
 
 def _histories() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    from analysis.methods.clv import simulate_bgnbd
-
     frame = simulate_bgnbd(2_000, r=0.5, alpha=25.0, a=0.8, b=2.5, T=365.0, seed=5)
     return frame["frequency"].to_numpy(), frame["recency"].to_numpy(), frame["T"].to_numpy()

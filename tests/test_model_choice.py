@@ -311,6 +311,14 @@ def test_a_pareto_nbd_fit_that_does_not_converge_is_not_used(transactions, monke
     assert "ABNORMAL" in render(result.models["purchase_model"]["reason"], "en")
 
 
+def test_a_pareto_nbd_forced_on_customers_who_all_leave_at_one_rate_is_not_used_and_says_why(transactions):
+    """Its likelihood rises ever more slowly as s and beta grow together: whatever point the optimiser
+    stops at (L-BFGS-B calls it a success on some CPUs), a Newton step from it is of order one."""
+    result = score(transactions, purchase_model="pareto_nbd")
+    assert result.purchase_model_code == "bgnbd" and result.models["purchase_model"]["rule"] == "fallback"
+    assert "flat along a ridge" in render(result.models["purchase_model"]["reason"], "en")
+
+
 def test_without_a_holdout_auto_uses_bgnbd_and_says_so(tmp_path):
     path = cleaned(repeat_history(), tmp_path / "transactions.parquet")
     one_year = Period(start=PERIOD.end.replace(month=1, day=1), end=PERIOD.end)

@@ -29,7 +29,7 @@ SERIES_MAX_Z = 0.95
 SERIES_MAX_TERMS = 4000
 #: Summing stops when each end's term is at most this share of its sum times ``1 - z``: once the
 #: factors of the terms are positive the terms fall about geometrically with ratio ``z``, so the rest of
-#: the series is at most about ``term / (1 - z)``, below a tenth of a double's last digit.
+#: the series is at most about ``term / (1 - z)``, a sixteenth of a double's last digit of the sum.
 _RELATIVE_TAIL = 2.0**-56
 
 
