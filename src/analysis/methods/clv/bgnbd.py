@@ -367,8 +367,9 @@ class BetaGeoModel(PurchaseModel):
     def _expected_purchases_if_alive(self, t: np.ndarray, x: np.ndarray, age: np.ndarray) -> np.ndarray:
         """Expected purchases in ``(T, T + t]`` of a customer alive at ``T``: FHL (2005) eq. 10 without P(alive).
 
-        It depends on ``(x, T)`` only, not on ``t_x``: interval computations evaluate it once per
-        distinct ``(x, T)`` pair. Inputs are checked arrays that broadcast together.
+        It depends on ``(x, T)`` only, not on ``t_x``: the CLV and its intervals evaluate it once per
+        distinct ``(x, T)`` pair and period end (:meth:`_expected_purchases_if_alive_by_end`). Inputs
+        are checked arrays that broadcast together.
         """
         return gauss_series.if_alive_by_hyp2f1(t, x, age, *self._theta())
 
