@@ -808,3 +808,10 @@ def test_the_parts_a_killed_cleaning_left_are_removed_by_the_next(tmp_path, monk
         assert Path(folder).parent == tmp_path and Path(folder).name.startswith(f"clean-transactions-{os.getpid()}-")
         assert not killed.exists() and running.is_dir() and unnamed.is_dir()
     assert not Path(folder).exists()
+
+
+def test_a_worker_that_cannot_see_the_scratch_folder_says_where_to_put_it(tmp_path):
+    """A Spark executor on another machine than the driver finds no work file: the error says what to share."""
+    missing = tmp_path / "tiering-clean-1" / "work.pickle"
+    with pytest.raises(FileNotFoundError, match=r"scratch folder .*tiering-clean-1 is not visible .*set TMPDIR"):
+        cleaning_batches._work_from(missing)

@@ -134,7 +134,11 @@ class Cleaning(_Section):
 
 
 class Scoring(_Section):
-    engine: Literal["duckdb", "spark"] = "duckdb"
+    engine: Literal["duckdb", "spark"] = Field(
+        "duckdb",
+        description="duckdb (embedded) or spark (the active Spark session, or a local one): the customer summaries and "
+        "the spend per category; on spark the transactions' batches are also read and typed by Spark's executors",
+    )
     engine_memory_limit: str | None = Field(
         "1GB",
         description="the most memory DuckDB may take for its queries (the customer summaries, the spend per category), "

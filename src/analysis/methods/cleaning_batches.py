@@ -47,6 +47,7 @@ from __future__ import annotations
 import os
 import pickle
 import shutil
+import socket
 import tempfile
 import threading
 from collections.abc import Callable, Iterator
@@ -392,24 +393,37 @@ class Workers:
         # copy mid-work), and, unlike multiprocessing's spawn, never run the caller's script again
         return cls(ProcessPoolExecutor(count), count)
 
+    @classmethod
+    def on_spark(cls) -> Workers:
+        """Spark's executors (:mod:`analysis.methods.spark_tasks`), as many at once as its default parallelism."""
+        from analysis.methods.spark_tasks import spark_tasks
+
+        pool = spark_tasks()
+        return cls(pool, pool.count)
+
 
 @contextmanager
-def started_workers(spec: InputFile) -> Iterator[Workers | None]:
+def started_workers(spec: InputFile, engine: str = "duckdb") -> Iterator[Workers | None]:
     """The worker processes for the transactions of ``spec`` (:func:`worker_count`), started now, so
     that they start (about a second each, importing the libraries) while this process does other
     work; None when the file gets no workers. Pass them to :func:`clean_transactions_in_batches`;
-    they are shut down when the block ends, if the cleaning has not done so already."""
+    they are shut down when the block ends, if the cleaning has not done so already.
+
+    ``engine`` "spark": a delimited file's batches are worked on by Spark's executors, whatever its size."""
     try:
         delimited = spec.path.is_file() and (detect_format(spec.path) if spec.format == "auto" else spec.format) == "csv"
     except InputFileError:  # the cleaning of the transactions says so, in its turn
         delimited = False
-    count = worker_count(spec.path) if delimited else 1
-    if count <= 1:
-        yield None
-        return
-    workers = Workers.start(count)
+    if delimited and engine == "spark":
+        workers = Workers.on_spark()
+    else:
+        count = worker_count(spec.path) if delimited else 1
+        if count <= 1:
+            yield None
+            return
+        workers = Workers.start(count)
     with workers.pool:
-        for _ in range(count):
+        for _ in range(workers.count):
             workers.pool.submit(_start_worker)
         yield workers
 
@@ -421,6 +435,11 @@ def _start_worker() -> None:
 @lru_cache(maxsize=1)
 def _work_from(work_file: Path) -> _BatchWork:
     """The work in ``work_file``, read once per worker process."""
+    if not work_file.is_file():
+        raise FileNotFoundError(
+            f"the cleaning's scratch folder {work_file.parent} is not visible to this worker ({socket.gethostname()}): "
+            "run Spark's executors where they see the driver's files, or set TMPDIR to a folder they all mount"
+        )
     return pickle.loads(work_file.read_bytes())
 
 

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import sys
 import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -361,6 +362,8 @@ def get_spark_session(app_name: str = "customer-tiering"):
         if active is not None:
             return active
         _require_java()
+        # the local executors run this interpreter: the cleaning's tasks import this package there
+        os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
         try:
             spark = (
                 SparkSession.builder.master("local[2]")

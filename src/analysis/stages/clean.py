@@ -69,7 +69,7 @@ def compute(params: StudyParams, transactions_to: Path | None = None) -> Cleaned
     transactions = params.inputs.transactions
     # while the customer master is read here, the transactions' worker processes start and their
     # file's reading in batches is found (a check that the whole file decodes) on a thread
-    with started_workers(transactions) as workers, beside(transaction_batches, transactions) as reading:
+    with started_workers(transactions, params.scoring.engine) as workers, beside(transaction_batches, transactions) as reading:
         master = None if params.inputs.customers is None else read_customers(params.inputs.customers)
         if master is not None:
             # prepared once for every input's zero-padding repair: the ids the master keeps, known once
