@@ -2,6 +2,7 @@
 
 import csv
 import os
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -110,3 +111,26 @@ def test_stage_1_on_spark_cleans_the_sample_study_as_on_duckdb(spark):
     pd.testing.assert_frame_equal(on_spark.quarantine, on_duckdb.quarantine)
     for name, result in on_duckdb.results.items():
         pd.testing.assert_frame_equal(on_spark.results[name].kept, result.kept)
+
+
+@pytest.mark.spark
+def test_executors_whose_python_lacks_the_project_get_an_error_that_names_it(spark, monkeypatch):
+    """Spark's own failure (here: the executors run the system's Python, without this package) becomes one
+    line with the fix, not a page of Java and Python traceback. Last in the module: it restarts the session."""
+    from pyspark.sql import SparkSession
+
+    from analysis.methods.spark_tasks import spark_tasks
+
+    other_python = Path(sys.base_prefix) / "bin" / f"python{sys.version_info.major}.{sys.version_info.minor}"
+    if sys.prefix == sys.base_prefix or not other_python.is_file():
+        pytest.skip("needs a Python without this project: run in the project's virtual environment")
+    SparkSession.getActiveSession().stop()
+    monkeypatch.setenv("PYSPARK_PYTHON", str(other_python))
+    try:
+        with spark_tasks() as pool, pytest.raises(EngineError) as raised:
+            pool.submit(sum, [1, 2]).result()
+    finally:
+        SparkSession.getActiveSession().stop()
+    message = str(raised.value)
+    assert "No module named 'analysis'" in message and str(other_python) in message and "PYSPARK_PYTHON" in message
+    assert "\n" not in message

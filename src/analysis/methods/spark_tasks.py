@@ -13,10 +13,13 @@ be on a shared mount (the scratch folder is made under ``TMPDIR``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from functools import partial
 from typing import Any
+
+from analysis.methods.customer_summary import EngineError, get_spark_session
 
 
 class SparkTasks(Executor):
@@ -31,7 +34,14 @@ class SparkTasks(Executor):
         return self._threads.submit(self._run, partial(fn, *args, **kwargs))
 
     def _run(self, call: Callable[[], Any]) -> Any:
-        [(raised, value)] = self._context.parallelize([call], 1).map(_outcome).collect()
+        try:
+            [(raised, value)] = self._context.parallelize([call], 1).map(_outcome).collect()
+        except Exception as error:  # the task could not run there: Spark's report, a page of traceback, in brief
+            raise EngineError(
+                f"a Spark executor could not run the cleaning's work ({_last_error_line(error)}). The executors run the "
+                f"Python of PYSPARK_PYTHON ({self._context.pythonExec}): it must have this project and its packages "
+                "installed, and see the export's and the scratch folder's paths; or set `scoring.engine: duckdb`."
+            ) from error
         if raised:
             raise value
         return value
@@ -48,10 +58,17 @@ def _outcome(call: Callable[[], Any]) -> tuple[bool, Any]:
         return True, error
 
 
+def _last_error_line(error: Exception) -> str:
+    """The last ``SomethingError: message`` line of ``error``'s text (a Python worker's traceback), or its first line."""
+    text = str(error).strip()
+    found = re.findall(r"^\w*(?:Error|Exception): .*$", text, re.MULTILINE)
+    if found:
+        return found[-1]
+    return text.splitlines()[0] if text else type(error).__name__
+
+
 def spark_tasks() -> SparkTasks:
     """A pool on the active Spark session, or a new local one
     (:func:`~analysis.methods.customer_summary.get_spark_session`), as wide as its default parallelism."""
-    from analysis.methods.customer_summary import get_spark_session
-
     spark = get_spark_session()
     return SparkTasks(spark, max(1, spark.sparkContext.defaultParallelism))
