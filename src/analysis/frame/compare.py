@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from analysis.frame import catalog
+from analysis.frame import catalog, storage
 
 _CODE = re.compile(r"\bC-[0-9A-F]{6,}\b")
 _GENERATED_AT = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2} UTC")
@@ -79,7 +79,7 @@ def _output_names(folder: Path) -> set[str]:
 
 def _difference(a: Path, b: Path, rtol: float) -> str | None:
     if a.suffix == ".parquet":
-        return _frame_difference(pd.read_parquet(a), pd.read_parquet(b), rtol)
+        return _frame_difference(storage.read_parquet(a), storage.read_parquet(b), rtol)
     if a.suffix == ".html":
         return _page_difference(a.read_text(encoding="utf-8"), b.read_text(encoding="utf-8"))
     if a.suffix == ".json":

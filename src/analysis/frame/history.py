@@ -218,11 +218,7 @@ CUSTOMER_COLUMNS = ("customer_id", "tier", "clv", "p_alive", "churn_risk", "risk
 
 def _customer_columns(study: Study) -> pd.DataFrame:
     """The :data:`CUSTOMER_COLUMNS` of customers.parquet that the run wrote (not its personal columns)."""
-    import pyarrow.parquet as pq
-
-    path = study.require(catalog.CUSTOMERS)
-    present = [c for c in CUSTOMER_COLUMNS if c in pq.read_schema(path).names]
-    return pd.read_parquet(path, columns=present)
+    return study.read(catalog.CUSTOMERS, columns=CUSTOMER_COLUMNS)
 
 
 #: The outputs a run's records are gathered from (every full run writes them); the others are optional.

@@ -199,9 +199,9 @@ class Study:
 def _read(entry: catalog.Output, path: Path, columns: Sequence[str] | None = None) -> Any:
     if entry.format == "parquet":
         if columns is None:
-            return pd.read_parquet(path)
+            return storage.read_parquet(path)
         present = pq.read_schema(path).names
-        return pd.read_parquet(path, columns=[c for c in present if c in set(columns)])
+        return storage.read_parquet(path, columns=[c for c in present if c in set(columns)])
     if entry.format == "json":
         return storage.read_json(path)
     return path.read_text(encoding="utf-8")
