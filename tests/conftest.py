@@ -28,3 +28,17 @@ def sample_report(out_root) -> Path:
     if not (ROOT / "data/raw/sample/truth.json").is_file():
         pytest.fail("sample data missing: run `make sample-data` (make test does it for you)")
     return ensure_sample_study(out_root)
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """A local Spark session for the module's tests (skipped without pyspark or Java), stopped after them."""
+    pytest.importorskip("pyspark")
+    from analysis.methods.customer_summary import EngineError, get_spark_session
+
+    try:
+        session = get_spark_session("tests")
+    except EngineError as exc:
+        pytest.skip(str(exc))
+    yield session
+    session.stop()

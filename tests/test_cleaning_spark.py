@@ -24,19 +24,10 @@ SAMPLE_COLUMNS = {"客户编号": "customer_id", "订单编号": "order_id", "�
                   "数量": "quantity", "产品类别": "product_category", "销售渠道": "channel", "成本": "cost"}
 
 
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    from analysis.methods.customer_summary import get_spark_session
-
+@pytest.fixture(scope="module", autouse=True)
+def sample_data():
     if not SAMPLE.is_file():
         pytest.skip("sample data missing: run `make sample-data`")
-    try:
-        session = get_spark_session("test-cleaning-spark")
-    except EngineError as exc:
-        pytest.skip(str(exc))
-    yield session
-    session.stop()
 
 
 def cleaned_on_spark(spec: InputFile, rows_per_batch: int):

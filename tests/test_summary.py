@@ -399,19 +399,6 @@ def test_summary_properties(drawn, seed, unit, end_offset):
 # Spark runs the same SQL text and must agree exactly.
 
 
-@pytest.fixture(scope="module")
-def spark():
-    pytest.importorskip("pyspark")
-    from analysis.methods.customer_summary import get_spark_session
-
-    try:
-        session = get_spark_session("test-summary")
-    except EngineError as exc:
-        pytest.skip(str(exc))
-    yield session
-    session.stop()
-
-
 @pytest.mark.spark
 def test_spark_equals_duckdb_equals_hand_case(spark, hand_path):
     for unit, wanted, wanted_holdout in [
