@@ -14,14 +14,13 @@ from analysis.methods import cleaning_batches
 from analysis.methods.cleaning import clean_transactions
 from analysis.methods.customer_summary import EngineError
 from analysis.methods.loading import DelimitedBatches, InputFileError
+from tests.test_cleaning_batches import SAMPLE_COLUMNS
 
 pytestmark = pytest.mark.spark
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data/raw/sample/transactions.csv"
 PERIOD = Period(start=date(2023, 1, 1), end=date(2025, 12, 31))
-SAMPLE_COLUMNS = {"客户编号": "customer_id", "订单编号": "order_id", "订单日期": "order_date", "金额": "amount",
-                  "数量": "quantity", "产品类别": "product_category", "销售渠道": "channel", "成本": "cost"}
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -104,7 +103,6 @@ def test_stage_1_on_spark_cleans_the_sample_study_as_on_duckdb(spark):
         pd.testing.assert_frame_equal(on_spark.results[name].kept, result.kept)
 
 
-@pytest.mark.spark
 def test_executors_whose_python_lacks_the_project_get_an_error_that_names_it(spark, monkeypatch):
     """Spark's own failure (here: the executors run the system's Python, without this package) becomes one
     line with the fix, not a page of Java and Python traceback. Last in the module: it restarts the session."""
