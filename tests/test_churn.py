@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import weakref
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -9,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sklearn.metrics import roc_auc_score
 
-from analysis.frame import catalog
+from analysis.frame import catalog, storage
 from analysis.i18n import TEXTS, render
 from analysis.methods import churn
 from analysis.methods.churn import (
@@ -26,6 +27,7 @@ from analysis.methods.churn import (
     top_decile_lift,
 )
 from analysis.report.localize import code_label, localize
+from analysis.stages.satisfaction_loyalty import TRANSACTION_COLUMNS, read_coded_transactions
 
 START, END = pd.Timestamp("2022-01-01"), pd.Timestamp("2024-12-31")
 
@@ -148,6 +150,76 @@ def test_coded_transactions_handed_over_are_let_go_before_everybodys_scores(mode
     again = ChurnModel(horizon_days=180, random_state=0).fit(handed.pop(), END)
     assert alive_at_scoring == [True, False]  # the validation window's scores, then everybody's
     pd.testing.assert_frame_equal(again.scores_, model.scores_, check_exact=True)
+
+
+CUT = pd.Timestamp("2024-06-30")  # some rows after it: the coding leaves them out
+
+
+@pytest.fixture(scope="module")
+def written_by_customer(tmp_path_factory):
+    """The transactions as the cleaning writes them, by customer: orders of two rows, order ids that
+    repeat across customers (compared within a customer only), rows without an order id, returns, a
+    negative zero; rows after the cut."""
+    tx = simulate(n=200, seed=4).sort_values("customer_id", kind="stable", ignore_index=True)
+    tx["order_id"] = ("O" + (tx.groupby("customer_id").cumcount() // 2).astype(str)).astype("string")
+    tx.loc[tx.index % 11 == 0, "order_id"] = pd.NA
+    tx["is_return"] = tx.index % 13 == 0
+    tx.loc[tx["is_return"], "amount"] *= -1
+    tx.loc[7, "amount"] = -0.0
+    tx["is_purchase"] = ~tx["is_return"] & (tx["amount"] > 0)
+    path = tmp_path_factory.mktemp("coded") / "transactions.parquet"
+    storage.write_parquet(tx, path)
+    return path
+
+
+def assert_same_coding(coded: CodedTransactions, whole: CodedTransactions) -> None:
+    for name in ("customer", "day", "amount", "is_purchase", "starts"):
+        x, y = getattr(coded, name), getattr(whole, name)
+        assert x.dtype == y.dtype and np.array_equal(x.view(np.uint8), y.view(np.uint8)), name  # to the bit
+    n = len(whole.ids)
+    for name in ("orders", "days"):  # the same pairs counted (within a customer they may come in another order)
+        x, y = getattr(coded, name), getattr(whole, name)
+        np.testing.assert_array_equal(x.customer, y.customer, err_msg=name)
+        for t in np.unique(whole.day)[::50]:
+            np.testing.assert_array_equal(x.counted(t, n), y.counted(t, n), err_msg=name)
+            np.testing.assert_array_equal(x.counted(t, n, since=t - 90), y.counted(t, n, since=t - 90), err_msg=name)
+    pd.testing.assert_index_equal(coded.ids, whole.ids, exact=True)
+    assert coded.until == whole.until
+    for t in (pd.Timestamp("2023-06-30"), CUT):
+        pd.testing.assert_frame_equal(coded.features_at(t, 180), whole.features_at(t, 180), check_exact=True)
+        pd.testing.assert_frame_equal(coded.spend_trend(t, 90), whole.spend_trend(t, 90), check_exact=True)
+
+
+@pytest.mark.parametrize("rows", [1, 7, 250, 10**6])
+def test_transactions_coded_a_piece_of_whole_customers_at_a_time_are_coded_as_whole(written_by_customer, rows):
+    whole = CodedTransactions.up_to(pd.read_parquet(written_by_customer), CUT)
+    pieces = list(storage.read_parquet_runs(written_by_customer, TRANSACTION_COLUMNS, "customer_id", rows))
+    # every row once, in file order, each customer's rows in one piece
+    pd.testing.assert_index_equal(pd.concat(pieces).index, pd.RangeIndex(len(whole.ids) and pieces[-1].index[-1] + 1))
+    assert sum(piece["customer_id"].nunique() for piece in pieces) == len(whole.ids)
+    assert (len(pieces) == 1) == (rows > len(whole.day))
+    coded = CodedTransactions.up_to_in_pieces(pieces, CUT)
+    assert_same_coding(coded, whole)
+
+
+def test_transactions_not_written_by_customer_are_coded_whole(written_by_customer, tmp_path):
+    shuffled = pd.read_parquet(written_by_customer).sample(frac=1, random_state=3, ignore_index=True)
+    path = tmp_path / "shuffled.parquet"
+    storage.write_parquet(shuffled, path)
+    pieces = storage.read_parquet_runs(path, TRANSACTION_COLUMNS, "customer_id", 250)
+    assert CodedTransactions.up_to_in_pieces(pieces, CUT) is None
+    params = SimpleNamespace(period=SimpleNamespace(end=CUT.date()))
+    assert_same_coding(read_coded_transactions(path, params), CodedTransactions.up_to(shuffled, CUT))
+
+
+def test_runs_read_in_pieces_are_never_split(tmp_path):
+    frame = pd.DataFrame({"key": pd.array(["a", "a", "a", None, "b", "b", None, None, "c"], dtype="string"),
+                          "value": range(9)})
+    storage.write_parquet(frame, tmp_path / "f.parquet")
+    pieces = list(storage.read_parquet_runs(tmp_path / "f.parquet", ["key", "value"], "key", 2))
+    assert [piece["value"].tolist() for piece in pieces] == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
+    assert [piece.index.tolist() for piece in pieces] == [[0, 1, 2, 3], [4, 5, 6, 7], [8]]
+    pd.testing.assert_frame_equal(pd.concat(pieces), pd.read_parquet(tmp_path / "f.parquet"))
 
 
 @pytest.mark.parametrize("coded_until", [None, "2024-06-30"])

@@ -196,9 +196,10 @@ def test_last_quarters_plan_effect_is_recovered_and_the_naive_one_is_not(run, sa
     assert f"{100 * bought['estimate']:+.1f} points" in page
 
 
-def test_stage_4_holds_the_transactions_coded_with_the_results_of_the_frame(sample_report, out_root):
-    """Stage 4 reads the transactions into arrays (no frame of them is held through the stage), and its
-    tables and customers are, to the bit, those computed from the framed transactions."""
+def test_stage_4_holds_the_transactions_coded_with_the_results_of_the_frame(sample_report, out_root, monkeypatch):
+    """Stage 4 reads the transactions into arrays, a piece of whole customers at a time (no frame of
+    them is held through the stage), and its tables and customers are, to the bit, those computed
+    from the framed transactions."""
     from dataclasses import replace
 
     from analysis.frame import catalog
@@ -207,6 +208,9 @@ def test_stage_4_holds_the_transactions_coded_with_the_results_of_the_frame(samp
     from analysis.stages import satisfaction_loyalty
 
     study = open_study(ROOT / "params" / "sample.yaml", out_root=out_root)
+    # the cleaning writes by customer, so the sample's rows are coded in many pieces, not read whole
+    assert study.read(catalog.TRANSACTIONS, columns=["customer_id"])["customer_id"].is_monotonic_increasing
+    monkeypatch.setattr(satisfaction_loyalty, "ROWS_PER_PIECE", 997)
     inputs = satisfaction_loyalty.read_inputs(study)
     assert isinstance(inputs.transactions, churn.CodedTransactions)
     framed = replace(inputs, transactions=lifecycle.transactions_frame(study.read(catalog.TRANSACTIONS)),

@@ -201,6 +201,46 @@ class CodedTransactions:
         return replace(coded, until=as_of)
 
     @classmethod
+    def up_to_in_pieces(cls, pieces: Iterable[pd.DataFrame], as_of: pd.Timestamp) -> CodedTransactions | None:
+        """:meth:`up_to` of the rows of ``pieces`` one after another, each piece coded alone and let go:
+        so only the coded arrays of every row are held, never a frame of them all.
+
+        The result is :meth:`up_to` of the whole when each customer's rows are in one piece and the
+        pieces come in the customers' order (as :func:`analysis.frame.storage.read_parquet_runs`
+        reads the cleaned transactions, which are written by customer): framing sorts by customer
+        first, so each piece's rows keep the places they take in the whole, and order keys are
+        compared within a customer only. None when the pieces do not come so (then code them whole),
+        and when there are none."""
+        coded: list[CodedTransactions] = []
+        for piece in pieces:
+            part = cls.up_to(piece, as_of)
+            if len(part.ids) and coded and len(coded[-1].ids) and not coded[-1].ids[-1] < part.ids[0]:
+                return None
+            coded.append(part)
+        return cls._joined(coded, as_of) if coded else None
+
+    @classmethod
+    def _joined(cls, parts: list[CodedTransactions], as_of: pd.Timestamp) -> CodedTransactions:
+        """Coded pieces of distinct customers in order, as one: codes, rows and pairs shifted past those
+        before. The list is emptied, and each field's pieces go once it is joined."""
+        ids = parts[0].ids.append([part.ids for part in parts[1:]])
+        first_code = np.cumsum([0] + [len(part.ids) for part in parts[:-1]])
+        first_row = np.cumsum([0] + [len(part.day) for part in parts[:-1]])
+        names = ("customer", "day", "amount", "is_purchase", "starts", "orders", "days")
+        pieces = {name: [getattr(part, name) for part in parts] for name in names}
+        parts.clear()
+        return cls(
+            _concatenated(pieces.pop("customer"), first_code, np.int32 if len(ids) < 2**31 else np.int64),
+            _concatenated(pieces.pop("day")),
+            _concatenated(pieces.pop("amount")),
+            _concatenated(pieces.pop("is_purchase")),
+            _concatenated(pieces.pop("starts"), first_row),
+            orders=_DatedPairs.joined(pieces.pop("orders"), first_code),
+            days=_DatedPairs.joined(pieces.pop("days"), first_code),
+            ids=ids, until=as_of,
+        )
+
+    @classmethod
     def of(cls, transactions: pd.DataFrame, rows: np.ndarray | None = None) -> CodedTransactions:
         """The transactions coded, those of the boolean mask ``rows`` only when given (no copy of the frame)."""
         tx = transactions_frame(transactions)
@@ -353,6 +393,22 @@ class _DatedPairs:
         starts = None if np.array_equal(new_day, new_pair) else np.flatnonzero(new_pair[new_day])
         return cls(customer, starts, day[new_day])
 
+    @classmethod
+    def joined(cls, parts: list[_DatedPairs], first_code: np.ndarray) -> _DatedPairs:
+        """The pairs of rows coded in pieces, one after another (the codes of piece ``i`` start at
+        ``first_code[i]``): what :meth:`of` makes of all the rows, pieces of distinct customers in order."""
+        shifts = [shift for part, shift in zip(parts, first_code, strict=True) if len(part.days)]
+        parts = [part for part in parts if len(part.days)] or parts[:1]
+        if len(parts) == 1 and not shifts:
+            return parts[0]  # no pair at all
+        starts = None
+        if any(part.starts is not None for part in parts):
+            firsts = np.cumsum([0] + [len(part.days) for part in parts[:-1]])
+            starts = _concatenated([np.arange(len(part.days)) if part.starts is None else part.starts for part in parts], firsts)
+        dtype = parts[0].customer.dtype
+        return cls(_concatenated([part.customer for part in parts], shifts, dtype), starts,
+                   _concatenated([part.days for part in parts]))
+
     def counted(self, t: int, n_customers: int, *, since: int | None = None) -> np.ndarray:
         """Per customer code, the pairs with a day on or before day ``t`` (and after day ``since``)."""
         if not len(self.days):
@@ -362,6 +418,22 @@ class _DatedPairs:
         if self.starts is not None:
             latest = np.maximum.reduceat(latest, self.starts)
         return np.bincount(self.customer[latest > (never if since is None else since)], minlength=n_customers)
+
+
+def _concatenated(pieces: list[np.ndarray], shifts: Sequence[int] | None = None, dtype: Any = None) -> np.ndarray:
+    """The arrays one after another, piece ``i`` plus ``shifts[i]`` when given; the list is emptied as
+    they are copied, so each piece goes once it is in the whole."""
+    out = np.empty(sum(len(piece) for piece in pieces), dtype=dtype or pieces[0].dtype)
+    at = 0
+    for i, piece in enumerate(pieces):
+        pieces[i] = None
+        if shifts is None:
+            out[at:at + len(piece)] = piece
+        else:
+            np.add(piece, shifts[i], out=out[at:at + len(piece)], casting="unsafe")
+        at += len(piece)
+    pieces.clear()
+    return out
 
 
 def bounded_trend(recent: pd.Series, previous: pd.Series) -> pd.Series:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
+from analysis.frame.storage import read_parquet, read_parquet_runs
 from analysis.frame.study import Study
 from analysis.i18n import message
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
@@ -321,18 +322,31 @@ def _experience_tables(
 #: The transaction columns stage 4 reads (those :func:`analysis.methods.lifecycle.transactions_frame` takes).
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "order_date", "amount", "is_return", "is_purchase")
 
+#: The cleaned transactions are read and coded in pieces of whole customers of about this many rows.
+ROWS_PER_PIECE = 500_000
+
+
+def read_coded_transactions(path: Path, p: StudyParams) -> churn.CodedTransactions:
+    """The cleaned transactions of ``path`` coded up to the period's end (:func:`coded_transactions`),
+    read, framed and coded a piece of whole customers at a time: the stage holds the coded arrays of
+    every row (about 33 bytes a row with the order and day pairs), never a frame of them all. A file
+    not in customer order (not written by stage 1) is read whole instead."""
+    as_of = lifecycle.as_timestamp(p.period.end, "as_of")
+    pieces = read_parquet_runs(path, TRANSACTION_COLUMNS, "customer_id", ROWS_PER_PIECE)
+    coded = churn.CodedTransactions.up_to_in_pieces(map(lifecycle.transactions_frame, pieces), as_of)
+    if coded is None:
+        coded = coded_transactions(lifecycle.transactions_frame(read_parquet(path, columns=TRANSACTION_COLUMNS)), p)
+    release_free_memory()
+    return coded
+
 
 def read_inputs(study: Study) -> ExperienceInputs:
-    """Stage 4's inputs as the study holds them; the transactions coded (:func:`coded_transactions`),
-    so the stage never holds a frame of them: the frame made here goes once its arrays are made."""
+    """Stage 4's inputs as the study holds them; the transactions coded (:func:`read_coded_transactions`),
+    so the stage never holds a frame of them."""
     p = study.params
     # the engine's summary and the baseline's fit beside the reading and coding, which run much on one core
     with beside(p_alive_at, study.require(catalog.TRANSACTIONS), validation_cutoff(p), p) as baseline:
-        # only the columns framed, and framed before they are coded: the file's own columns are not
-        # held beside the framed copy while it is coded
-        framed = lifecycle.transactions_frame(study.read(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS))
-        coded = coded_transactions(framed, p)
-        del framed
+        coded = read_coded_transactions(study.require(catalog.TRANSACTIONS), p)
         customers = study.read(catalog.CUSTOMERS)
     return ExperienceInputs(
         customers=customers, transactions=coded, churn_baseline=baseline.result(),
