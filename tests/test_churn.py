@@ -212,6 +212,16 @@ def test_transactions_not_written_by_customer_are_coded_whole(written_by_custome
     assert_same_coding(read_coded_transactions(path, params), CodedTransactions.up_to(shuffled, CUT))
 
 
+def test_rows_without_a_customer_between_pieces_neither_count_nor_hide_pieces_out_of_order(written_by_customer):
+    tx = pd.read_parquet(written_by_customer)
+    nobody = tx.iloc[:5].assign(customer_id=pd.array([None] * 5, dtype="string"))
+    split = int(np.flatnonzero(tx["customer_id"].ne(tx["customer_id"].shift()))[50])  # where a customer begins
+    first, second = tx.iloc[:split], tx.iloc[split:]
+    in_order = [first, nobody.set_axis(range(len(tx), len(tx) + 5)), second]
+    assert_same_coding(CodedTransactions.up_to_in_pieces(in_order, CUT), CodedTransactions.up_to(pd.concat(in_order), CUT))
+    assert CodedTransactions.up_to_in_pieces([second, nobody, first], CUT) is None
+
+
 def test_runs_read_in_pieces_are_never_split(tmp_path):
     frame = pd.DataFrame({"key": pd.array(["a", "a", "a", None, "b", "b", None, None, "c"], dtype="string"),
                           "value": range(9)})

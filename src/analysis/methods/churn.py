@@ -212,10 +212,13 @@ class CodedTransactions:
         compared within a customer only. None when the pieces do not come so (then code them whole),
         and when there are none."""
         coded: list[CodedTransactions] = []
+        last_id = None
         for piece in pieces:
             part = cls.up_to(piece, as_of)
-            if len(part.ids) and coded and len(coded[-1].ids) and not coded[-1].ids[-1] < part.ids[0]:
-                return None
+            if len(part.ids):
+                if last_id is not None and not last_id < part.ids[0]:
+                    return None
+                last_id = part.ids[-1]
             coded.append(part)
         return cls._joined(coded, as_of) if coded else None
 
@@ -224,19 +227,20 @@ class CodedTransactions:
         """Coded pieces of distinct customers in order, as one: codes, rows and pairs shifted past those
         before. The list is emptied, and each field's pieces go once it is joined."""
         ids = parts[0].ids.append([part.ids for part in parts[1:]])
+        code_type = np.int32 if len(ids) < 2**31 else np.int64  # as :meth:`of` codes them
         first_code = np.cumsum([0] + [len(part.ids) for part in parts[:-1]])
         first_row = np.cumsum([0] + [len(part.day) for part in parts[:-1]])
         names = ("customer", "day", "amount", "is_purchase", "starts", "orders", "days")
         pieces = {name: [getattr(part, name) for part in parts] for name in names}
         parts.clear()
         return cls(
-            _concatenated(pieces.pop("customer"), first_code, np.int32 if len(ids) < 2**31 else np.int64),
+            _concatenated(pieces.pop("customer"), first_code, code_type),
             _concatenated(pieces.pop("day")),
             _concatenated(pieces.pop("amount")),
             _concatenated(pieces.pop("is_purchase")),
             _concatenated(pieces.pop("starts"), first_row),
-            orders=_DatedPairs.joined(pieces.pop("orders"), first_code),
-            days=_DatedPairs.joined(pieces.pop("days"), first_code),
+            orders=_DatedPairs.joined(pieces.pop("orders"), first_code, code_type),
+            days=_DatedPairs.joined(pieces.pop("days"), first_code, code_type),
             ids=ids, until=as_of,
         )
 
@@ -394,19 +398,19 @@ class _DatedPairs:
         return cls(customer, starts, day[new_day])
 
     @classmethod
-    def joined(cls, parts: list[_DatedPairs], first_code: np.ndarray) -> _DatedPairs:
+    def joined(cls, parts: list[_DatedPairs], first_code: np.ndarray, code_type: type) -> _DatedPairs:
         """The pairs of rows coded in pieces, one after another (the codes of piece ``i`` start at
-        ``first_code[i]``): what :meth:`of` makes of all the rows, pieces of distinct customers in order."""
+        ``first_code[i]``; codes of ``code_type``): what :meth:`of` makes of all the rows, pieces of
+        distinct customers in order."""
         shifts = [shift for part, shift in zip(parts, first_code, strict=True) if len(part.days)]
-        parts = [part for part in parts if len(part.days)] or parts[:1]
-        if len(parts) == 1 and not shifts:
-            return parts[0]  # no pair at all
+        if not shifts:
+            return parts[0]  # no pair at all, as :meth:`of` makes none
+        parts = [part for part in parts if len(part.days)]
         starts = None
         if any(part.starts is not None for part in parts):
             firsts = np.cumsum([0] + [len(part.days) for part in parts[:-1]])
             starts = _concatenated([np.arange(len(part.days)) if part.starts is None else part.starts for part in parts], firsts)
-        dtype = parts[0].customer.dtype
-        return cls(_concatenated([part.customer for part in parts], shifts, dtype), starts,
+        return cls(_concatenated([part.customer for part in parts], shifts, code_type), starts,
                    _concatenated([part.days for part in parts]))
 
     def counted(self, t: int, n_customers: int, *, since: int | None = None) -> np.ndarray:
