@@ -312,21 +312,31 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
+#: The columns of customers.parquet this stage reads (of about 60): the manager, tier and region for the
+#: matching and the assignment, the outcomes the scorecard compares, the peer cells' segment, age and spend.
+CUSTOMER_COLUMNS = ("customer_id", "account_manager", "tier", "region", "clv", "revenue", "p_alive",
+                    "segment", "T", "monetary_value")
+
+
+def outcome_of(study: Study) -> ManagersOutcome | None:
+    """:func:`compute` on the study's outputs (customers.parquet after stage 4); nothing is written."""
+    p = study.params
+    return compute(
+        study.read(catalog.CUSTOMERS, columns=CUSTOMER_COLUMNS), p, int(study.read(catalog.TIERING_JSON)["n_tiers"]),
+        staff=read_managers(p), surveys=study.read_optional(catalog.SURVEYS),
+        complaints=study.read_optional(catalog.COMPLAINTS),
+        previous=study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None,
+        profile=study.read_optional(catalog.TIER_PROFILE),
+    )
+
+
 def run(study: Study) -> ManagersOutcome | None:
-    """Score the managers of the study's customers (customers.parquet after stage 4) and write the outputs.
+    """Score the managers of the study's customers (:func:`outcome_of`) and write the outputs.
 
     Without managers (no file and no account_manager column) the outputs of an earlier attempt are
     removed and managers.json records why.
     """
-    p = study.params
-    customers = study.read(catalog.CUSTOMERS)
-    n_tiers = int(study.read(catalog.TIERING_JSON)["n_tiers"])
-    previous = study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None
-    outcome = compute(
-        customers, p, n_tiers, staff=read_managers(p), surveys=study.read_optional(catalog.SURVEYS),
-        complaints=study.read_optional(catalog.COMPLAINTS), previous=previous,
-        profile=study.read_optional(catalog.TIER_PROFILE),
-    )
+    outcome = outcome_of(study)
     if outcome is None or outcome.assignment is None:
         study.remove(catalog.ASSIGNMENT)
         study.remove(catalog.MANAGER_LOADS)
