@@ -213,6 +213,14 @@ def test_transactions_not_written_by_customer_are_coded_whole(written_by_custome
     assert_same_coding(read_coded_transactions(path, params), CodedTransactions.up_to(shuffled, CUT))
 
 
+def test_transactions_without_the_optional_columns_are_coded_as_framing_fills_them(written_by_customer, tmp_path):
+    bare = pd.read_parquet(written_by_customer)[["customer_id", "order_date", "amount"]]
+    path = tmp_path / "bare.parquet"
+    storage.write_parquet(bare, path)
+    params = SimpleNamespace(period=SimpleNamespace(end=CUT.date()))
+    assert_same_coding(read_coded_transactions(path, params), CodedTransactions.up_to(bare, CUT))
+
+
 def test_rows_without_a_customer_between_pieces_neither_count_nor_hide_pieces_out_of_order(written_by_customer):
     tx = pd.read_parquet(written_by_customer)
     nobody = tx.iloc[:5].assign(customer_id=pd.array([None] * 5, dtype="string"))

@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from analysis.frame import catalog, storage
 from analysis.frame.params import (
@@ -200,8 +199,7 @@ def _read(entry: catalog.Output, path: Path, columns: Sequence[str] | None = Non
     if entry.format == "parquet":
         if columns is None:
             return storage.read_parquet(path)
-        present = pq.read_schema(path).names
-        return storage.read_parquet(path, columns=[c for c in present if c in set(columns)])
+        return storage.read_parquet(path, columns=storage.columns_present(path, columns))
     if entry.format == "json":
         return storage.read_json(path)
     return path.read_text(encoding="utf-8")

@@ -25,7 +25,7 @@ import pandas as pd
 
 from analysis.frame import catalog
 from analysis.frame.params import StudyParams
-from analysis.frame.storage import read_parquet, read_parquet_runs
+from analysis.frame.storage import columns_present, read_parquet, read_parquet_runs
 from analysis.frame.study import Study
 from analysis.i18n import message
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
@@ -332,10 +332,11 @@ def read_coded_transactions(path: Path, p: StudyParams) -> churn.CodedTransactio
     every row (about 33 bytes a row with the order and day pairs), never a frame of them all. A file
     not in customer order (not written by stage 1) is read whole instead."""
     as_of = lifecycle.as_timestamp(p.period.end, "as_of")
-    pieces = read_parquet_runs(path, TRANSACTION_COLUMNS, "customer_id", ROWS_PER_PIECE)
+    columns = columns_present(path, TRANSACTION_COLUMNS)  # framing fills those the file lacks
+    pieces = read_parquet_runs(path, columns, "customer_id", ROWS_PER_PIECE)
     coded = churn.CodedTransactions.up_to_in_pieces(map(lifecycle.transactions_frame, pieces), as_of)
     if coded is None:
-        coded = coded_transactions(lifecycle.transactions_frame(read_parquet(path, columns=TRANSACTION_COLUMNS)), p)
+        coded = coded_transactions(lifecycle.transactions_frame(read_parquet(path, columns=columns)), p)
     release_free_memory()
     return coded
 
@@ -345,8 +346,9 @@ def read_inputs(study: Study) -> ExperienceInputs:
     so the stage never holds a frame of them."""
     p = study.params
     # the engine's summary and the baseline's fit beside the reading and coding, which run much on one core
-    with beside(p_alive_at, study.require(catalog.TRANSACTIONS), validation_cutoff(p), p) as baseline:
-        coded = read_coded_transactions(study.require(catalog.TRANSACTIONS), p)
+    transactions = study.require(catalog.TRANSACTIONS)
+    with beside(p_alive_at, transactions, validation_cutoff(p), p) as baseline:
+        coded = read_coded_transactions(transactions, p)
         customers = study.read(catalog.CUSTOMERS)
     return ExperienceInputs(
         customers=customers, transactions=coded, churn_baseline=baseline.result(),
