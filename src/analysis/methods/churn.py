@@ -1090,6 +1090,13 @@ def reasons_message(reasons: Iterable[tuple[str, dict[str, Any]]]) -> Message:
     )
 
 
+#: The columns of a customer's row the churn reasons read (:func:`observed_reasons`, :func:`usual_gap_days`).
+REASON_COLUMNS: tuple[str, ...] = (
+    "days_since_last", "first_purchase", "last_purchase", "frequency", "recent_spend", "previous_spend",
+    "recommend_score", "complaints_open",
+)
+
+
 def observed_reasons(
     row: dict[str, Any],
     gap_multiple: float,

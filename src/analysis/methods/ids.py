@@ -263,7 +263,7 @@ def _places(keys: pd.Series, values: pa.Array) -> np.ndarray:
     return pc.fill_null(pc.index_in(_large_text(keys), value_set=values), -1).to_numpy().astype(np.intp)
 
 
-def _aligned(left: pd.Series, right: pd.Series) -> bool:
+def keys_aligned(left: pd.Series, right: pd.Series) -> bool:
     """Whether ``right`` (text) holds ``left``'s keys row for row, each once in rising order
     (:func:`~analysis.methods.codes.unique_in_order`), as frames of customers sorted by id do."""
     if len(left) != len(right) or left.hasnans or not unique_in_order(right):
@@ -282,7 +282,7 @@ def left_joined(left: pd.DataFrame, right: pd.DataFrame, on: str = "customer_id"
     if (set(left.columns) & set(right.columns)) - {on}:
         return left.merge(right, on=on, how="left")
     right_keys = _large_text(table)
-    if _aligned(keys, table):  # row for row the same keys: no lookup (840k: 0.02 s against 0.27)
+    if keys_aligned(keys, table):  # row for row the same keys: no lookup (840k: 0.02 s against 0.27)
         at = np.arange(len(right_keys))
     elif len(pc.unique(right_keys)) != len(right_keys):
         return left.merge(right, on=on, how="left")

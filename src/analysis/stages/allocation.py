@@ -35,7 +35,7 @@ from analysis.frame import catalog
 from analysis.frame.params import StudyParams
 from analysis.frame.study import Study
 from analysis.i18n import message
-from analysis.methods import allocation, cross_sell, playbook, winback
+from analysis.methods import allocation, churn, cross_sell, playbook, winback
 from analysis.methods import plan_effect as pe
 from analysis.methods.cleaning import parse_dates
 from analysis.methods.cores import beside
@@ -48,6 +48,9 @@ PLAN_COVARIATES = ("logit_p_alive", "log_clv", "log_frequency", "log_order_value
 PLAN_EFFECT_BOOTSTRAP = 400
 #: The columns of transactions.parquet the plan effect reads; the rest is never loaded.
 TRANSACTION_COLUMNS = ("customer_id", "order_date", "is_purchase", "amount", "gross_amount")
+#: The customers' columns stage 5 reads: those of the win-back list (with the tiers the cross-sell suggests
+#: to) and those its reasons read; the customers table's others are never in memory here.
+CUSTOMER_COLUMNS = tuple(dict.fromkeys((*winback.COLUMNS, *churn.REASON_COLUMNS)))
 
 
 @dataclass
@@ -235,7 +238,7 @@ def run(study: Study) -> AllocationOutcome:
     purchases = (cross_sell.EnginePurchases(path, p.scoring.engine, p.scoring.engine_memory_limit)
                  if path.is_file() else None)
     outcome = compute(study.read(catalog.TIER_PROFILE), n_tiers, p,
-                      customers=study.read_optional(catalog.CUSTOMERS), transactions=purchases)
+                      customers=study.read_optional(catalog.CUSTOMERS, columns=CUSTOMER_COLUMNS), transactions=purchases)
     study.write(catalog.ALLOCATION, outcome.table)
     study.write(catalog.CAPACITY, outcome.capacity)
     study.write(catalog.ALLOCATION_JSON, outcome.summary)

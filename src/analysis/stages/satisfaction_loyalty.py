@@ -27,6 +27,7 @@ from analysis.frame import catalog
 from analysis.frame.params import StudyParams
 from analysis.frame.storage import columns_present, read_parquet, read_parquet_runs
 from analysis.frame.study import Study
+from analysis.frame.unread_columns import UnreadColumns
 from analysis.i18n import message
 from analysis.methods import churn, clv, complaints, drivers, lifecycle, loyalty, satisfaction
 from analysis.methods.cores import beside
@@ -319,6 +320,25 @@ def _experience_tables(
     return customers
 
 
+#: The customers' columns stage 4 reads, beside those its lifecycle rules name (:func:`customer_columns`).
+READ_CUSTOMER_COLUMNS = ("customer_id", "tier", "tier_name", "clv", "p_alive", *churn.REASON_COLUMNS,
+                         *loyalty.LOYALTY_COMPONENTS.values())
+#: The customers' columns stage 4 writes: read too when the table has them (stage 4 run again), so that
+#: they are replaced as in the whole table.
+WRITTEN_CUSTOMER_COLUMNS = (
+    "satisfaction_score", "recommend_score", *complaints.FEATURE_COLUMNS[1:], "loyalty_index", "lifecycle_stage",
+    "churn_probability", "p_alive_risk", "churn_risk", "risk_source", "risk_band", "recent_spend", "previous_spend",
+)
+
+
+def customer_columns(p: StudyParams) -> list[str]:
+    """The customers' columns stage 4 reads or writes: its tables, the loyalty index, the lifecycle
+    rules (``churn.lifecycle_rules``), the risk and the watch list's reasons read no others. The
+    customer master's columns and the earlier stages' other scores pass through (:func:`run`)."""
+    rules = lifecycle.lifecycle_rules(p.churn.lifecycle_rules)
+    return list(dict.fromkeys([*READ_CUSTOMER_COLUMNS, *lifecycle.rule_features(rules), *WRITTEN_CUSTOMER_COLUMNS]))
+
+
 #: The transaction columns stage 4 reads (those :func:`analysis.methods.lifecycle.transactions_frame` takes).
 TRANSACTION_COLUMNS = ("customer_id", "order_id", "order_date", "amount", "is_return", "is_purchase")
 
@@ -349,7 +369,7 @@ def read_inputs(study: Study) -> ExperienceInputs:
     transactions = study.require(catalog.TRANSACTIONS)
     with beside(p_alive_at, transactions, validation_cutoff(p), p) as baseline:
         coded = read_coded_transactions(transactions, p)
-        customers = study.read(catalog.CUSTOMERS)
+        customers = study.read(catalog.CUSTOMERS, columns=customer_columns(p))
     return ExperienceInputs(
         customers=customers, transactions=coded, churn_baseline=baseline.result(),
         surveys=study.read_optional(catalog.SURVEYS), complaints=study.read_optional(catalog.COMPLAINTS),
@@ -357,8 +377,13 @@ def read_inputs(study: Study) -> ExperienceInputs:
 
 
 def run(study: Study) -> ExperienceResult:
-    """Run stage 4 on the study's outputs and write its tables, the enriched customers.parquet and experience.json."""
+    """Run stage 4 on the study's outputs and write its tables, the enriched customers.parquet and experience.json.
+
+    The stage works on the customers' columns it reads (:func:`customer_columns`); the others are read
+    back once it is done, into the customers it writes and the watch list (a list of whole rows)."""
+    unread = UnreadColumns.of(study.require(catalog.CUSTOMERS), customer_columns(study.params))
     result = compute(read_inputs(study), study.params)  # not held here: compute lets the transactions go
+    result.customers, result.tables["watch_list"] = unread.put_back(result.customers, result.tables["watch_list"])
     study.write_each({
         **{catalog.EXPERIENCE_TABLES[key]: _storable(table) for key, table in result.tables.items()},
         catalog.CUSTOMERS: result.customers,
