@@ -68,6 +68,7 @@ from analysis.methods.lifecycle import (
     trend_windows,
     window_spend,
 )
+from analysis.methods.memory import release_free_memory
 from analysis.methods.weighted_bins import QuantileBins
 
 BASE_FEATURES: tuple[str, ...] = (
@@ -660,6 +661,7 @@ class ChurnModel:
             lambda cutoff: coded.labelled_features(complaints, cutoff, **common),
             [self.cutoff_train_, self.cutoff_validation_],
         )
+        release_free_memory()  # what the two windows' features left (30M rows: 0.6 GB) is not under the fit's peak
         _check_window(self.train_, "training", self.cutoff_train_)
         _check_window(self.validation_, "validation", self.cutoff_validation_)
         # everybody's features at as_of, made while the classifier (one thread) is trained
