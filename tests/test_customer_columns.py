@@ -1,7 +1,8 @@
 """Stages read only the customers' columns they use: the same outcome as from the whole table.
 
 Stage 4 puts the columns it does not read back into what it writes (:mod:`analysis.frame.unread_columns`);
-stages 5 and 6 write no customers table, so they read their few columns (``CUSTOMER_COLUMNS``) and no more.
+stages 5 and 6 write no customers table, so they read their few columns (``CUSTOMER_COLUMNS``) of this
+run's customers and of last quarter's, and no more.
 """
 
 from __future__ import annotations
@@ -134,3 +135,39 @@ def test_the_managers_outcome_from_the_customers_few_columns_is_the_outcome_from
     for name in ("scorecard", "levels", "matrix", "assignment", "loads"):
         pd.testing.assert_frame_equal(getattr(few, name), getattr(whole, name), check_exact=True, obj=name)
     assert few.record == whole.record
+
+
+@pytest.mark.slow
+def test_the_plan_effect_from_last_quarters_few_columns_is_the_effect_from_all(sample_report, out_root):
+    study = open_study(ROOT / "params/sample.yaml", out_root)
+    p = study.params
+    given = {"contacts": allocation.read_contacts(p), "surveys": study.read_optional(catalog.SURVEYS),
+             "transactions": study.read(catalog.TRANSACTIONS, columns=allocation.TRANSACTION_COLUMNS),
+             "previous_allocation": study.read_previous(catalog.ALLOCATION)}
+    few = study.read_previous(catalog.CUSTOMERS, allocation.PREVIOUS_CUSTOMER_COLUMNS)
+    whole = study.read_previous(catalog.CUSTOMERS)
+    assert len(few.columns) < len(whole.columns) / 4
+    effect = allocation.compute_plan_effect(p, previous=few, **given)
+    assert effect["skipped"] is None and effect["contacts"]["in_quarter"] > 0
+    assert effect == allocation.compute_plan_effect(p, previous=whole, **given)
+
+
+@pytest.mark.slow
+def test_the_tiers_migration_and_movers_from_last_quarters_few_columns_are_those_from_all(sample_report, out_root):
+    from analysis.stages import tiers
+
+    study = open_study(ROOT / "params/sample.yaml", out_root)
+    p = study.params
+    customers = study.read(catalog.CUSTOMERS)
+    few = study.read_previous(catalog.CUSTOMERS, tiers.previous_columns(p))
+    whole = study.read_previous(catalog.CUSTOMERS)
+    assert len(few.columns) < len(whole.columns) / 3
+    earlier = study.read_previous(catalog.TIERING_JSON)
+    from_few = tiers.compute(customers, None, few, p, earlier)
+    from_whole = tiers.compute(customers, None, whole, p, earlier)
+    assert from_few.movers is not None and len(from_few.movers) > 1
+    pd.testing.assert_frame_equal(from_few.movers, from_whole.movers, check_exact=True)
+    for few_matrix, whole_matrix in zip(from_few.migration[:2], from_whole.migration[:2], strict=True):
+        pd.testing.assert_frame_equal(few_matrix, whole_matrix, check_exact=True)
+    pd.testing.assert_frame_equal(from_few.customers, from_whole.customers, check_exact=True)
+    assert from_few.record == from_whole.record

@@ -155,10 +155,11 @@ class Study:
         path = self.output(name)
         return _read(catalog.entry(name), path, columns) if path.is_file() else None
 
-    def read_previous(self, name: str) -> Any | None:
-        """The output ``name`` of ``tiering.previous_run`` as published, or None when there is none."""
+    def read_previous(self, name: str, columns: Sequence[str] | None = None) -> Any | None:
+        """The output ``name`` of ``tiering.previous_run`` as published, or None when there is none
+        (``columns``: as :meth:`read`'s)."""
         path = self.previous_output(name)
-        return _read(catalog.entry(name), path) if path is not None else None
+        return _read(catalog.entry(name), path, columns) if path is not None else None
 
     def write(self, name: str, obj: Any) -> Path:
         """Write ``obj`` as the run output ``name``, atomically, in the catalog's format; return its path.

@@ -54,6 +54,11 @@ P_ALIVE_CHANGE = 0.15
 #: A relative change of predicted CLV of at least this much is a driver.
 VALUE_CHANGE = 0.1
 
+#: The behaviour columns of a customer's rows the drivers read (a column missing leaves its test out).
+BEHAVIOUR_COLUMNS: tuple[str, ...] = (
+    "orders", "last_purchase", "first_purchase", "revenue", "tenure_days", "days_since_last", "p_alive", "clv",
+)
+
 MOVER_COLUMNS: tuple[str, ...] = (
     "customer_id", "previous_tier", "tier", "cause", "driver_code", "driver", "previous_value", "value",
 )
@@ -77,9 +82,8 @@ def explain_moves(
     Parameters
     ----------
     previous, current : pd.DataFrame
-        The customers of last quarter and this quarter (``customer_id``, ``tier`` and the behaviour
-        columns the drivers read: ``orders``, ``last_purchase``, ``first_purchase``, ``revenue``,
-        ``tenure_days``, ``days_since_last``, ``p_alive``, ``clv``; missing ones leave their test out).
+        The customers of last quarter and this quarter (``customer_id``, ``tier`` and the
+        :data:`BEHAVIOUR_COLUMNS` the drivers read; missing ones leave their test out).
     score : pd.Series, optional
         This quarter's tier score, aligned with ``current``'s index; with ``previous_cutoffs`` and
         ``method`` it decides each mover's cause.

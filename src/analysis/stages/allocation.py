@@ -51,6 +51,10 @@ TRANSACTION_COLUMNS = ("customer_id", "order_date", "is_purchase", "amount", "gr
 #: The customers' columns stage 5 reads: those of the win-back list (with the tiers the cross-sell suggests
 #: to) and those its reasons read; the customers table's others are never in memory here.
 CUSTOMER_COLUMNS = tuple(dict.fromkeys((*winback.COLUMNS, *churn.REASON_COLUMNS)))
+#: The columns of last quarter's customers the plan effect reads: their tier, the end of that run's
+#: observation and the comparison's covariates (:func:`plan_covariates`).
+PREVIOUS_CUSTOMER_COLUMNS = ("customer_id", "tier", "last_purchase", "days_since_last", "p_alive", "clv", "frequency",
+                             "orders", "revenue")
 
 
 @dataclass
@@ -246,7 +250,7 @@ def run(study: Study) -> AllocationOutcome:
     # the rows only for the plan effect, which needs last quarter's run and the contact log
     wanted = bool(p.tiering.previous_run) and contacts is not None
     study.write(catalog.PLAN_EFFECT, compute_plan_effect(
-        p, previous=study.read_previous(catalog.CUSTOMERS), contacts=contacts,
+        p, previous=study.read_previous(catalog.CUSTOMERS, PREVIOUS_CUSTOMER_COLUMNS), contacts=contacts,
         transactions=study.read_optional(catalog.TRANSACTIONS, columns=TRANSACTION_COLUMNS) if wanted else None,
         surveys=study.read_optional(catalog.SURVEYS), previous_allocation=study.read_previous(catalog.ALLOCATION)))
     if outcome.actions is not None:

@@ -312,8 +312,9 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-#: The columns of customers.parquet this stage reads (of about 60): the manager, tier and region for the
-#: matching and the assignment, the outcomes the scorecard compares, the peer cells' segment, age and spend.
+#: The columns of customers.parquet this stage reads (of about 60), this run's and the previous run's: the
+#: manager, tier and region for the matching and the assignment, the outcomes the scorecard compares (CLV
+#: growth since the previous run), the peer cells' segment, age and spend.
 CUSTOMER_COLUMNS = ("customer_id", "account_manager", "tier", "region", "clv", "revenue", "p_alive",
                     "segment", "T", "monetary_value")
 
@@ -325,7 +326,7 @@ def outcome_of(study: Study) -> ManagersOutcome | None:
         study.read(catalog.CUSTOMERS, columns=CUSTOMER_COLUMNS), p, int(study.read(catalog.TIERING_JSON)["n_tiers"]),
         staff=read_managers(p), surveys=study.read_optional(catalog.SURVEYS),
         complaints=study.read_optional(catalog.COMPLAINTS),
-        previous=study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None,
+        previous=study.read_previous(catalog.CUSTOMERS, CUSTOMER_COLUMNS) if p.tiering.previous_run else None,
         profile=study.read_optional(catalog.TIER_PROFILE),
     )
 

@@ -85,6 +85,14 @@ def active_customers(customers: pd.DataFrame, params: StudyParams) -> pd.DataFra
     return customers[~lifecycle.is_lost(customers, params.churn.lifecycle_rules)]
 
 
+def previous_columns(params: StudyParams) -> list[str]:
+    """The columns of last quarter's customers this stage reads: their tier and value, the behaviour the
+    movers' drivers compare (:data:`analysis.methods.movers.BEHAVIOUR_COLUMNS`) and what the lifecycle
+    rule for "lost" names (:func:`active_customers`)."""
+    lost = lifecycle.lifecycle_rules(params.churn.lifecycle_rules)["stages"]["lost"]
+    return list(dict.fromkeys(["customer_id", "tier", "clv", *movers.BEHAVIOUR_COLUMNS, *(f for c in lost for f in c)]))
+
+
 def active_tiers(customers: pd.DataFrame, params: StudyParams) -> pd.DataFrame:
     """customer_id, tier and CLV of the customers not yet lost, for the migration matrix."""
     active = active_customers(customers, params)
@@ -337,7 +345,7 @@ def run(study: Study) -> TieringResult:
     p = study.params
     customers = study.read(catalog.CUSTOMERS)
     require_enough_customers(customers, study)
-    previous = study.read_previous(catalog.CUSTOMERS) if p.tiering.previous_run else None
+    previous = study.read_previous(catalog.CUSTOMERS, previous_columns(p)) if p.tiering.previous_run else None
     previous_tiering = study.read_previous(catalog.TIERING_JSON) if p.tiering.previous_run else None
     draws = stored_draws(study.read(catalog.MODELS), study.read_optional(catalog.CLV_DRAWS),
                          study.read_optional(catalog.CLV_PAIR_TERMS))
