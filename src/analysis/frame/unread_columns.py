@@ -1,10 +1,10 @@
 """The columns of a table that a stage does not read: left in the file while it works, put back in what it writes.
 
-Stages 3 and 4 read customers.parquet and write it again with columns of their own. Most of its
-columns (the customer master's, the earlier stages' scores and intervals) pass through a stage
-untouched. A stage that names the columns it reads holds only those while it works
-(:meth:`UnreadColumns.of`), and reads the others back once it is done, into the places they had
-(:meth:`UnreadColumns.put_back`): what it writes is what it would have written from the whole table.
+Stage 4 reads customers.parquet and writes it again with columns of its own; most of the table's
+columns (the customer master's, the earlier stages' scores and intervals) pass through it untouched.
+It names the columns it reads and holds only those while it works (:meth:`UnreadColumns.of`), then
+reads the others back into the places they had (:meth:`UnreadColumns.put_back`): what it writes is
+what it would have written from the whole table.
 """
 
 from __future__ import annotations
@@ -68,7 +68,8 @@ class UnreadColumns:
             found = values
         else:
             found = left_joined(table[[self.key]], values[[self.key, *back]])
-        columns = [name for name in self.order if name in set(in_place) or name in back]
+        placed = {*in_place, *back}
+        columns = [name for name in self.order if name in placed]
         columns += list(table.columns[len(in_place):])
         chosen = {name: found[name] if name in back else table[name] for name in columns}
         # the columns as they are, not stacked into blocks by a copy
