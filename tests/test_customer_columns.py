@@ -1,8 +1,8 @@
 """Stages read only the customers' columns they use: the same outcome as from the whole table.
 
 Stage 4 puts the columns it does not read back into what it writes (:mod:`analysis.frame.unread_columns`);
-stages 5 and 6 write no customers table, so they read their few columns (``CUSTOMER_COLUMNS``) of this
-run's customers and of last quarter's, and no more.
+stages 5 and 6 write no customers table, so they read their few columns (``CUSTOMER_COLUMNS``) and no
+more. Stages 3, 5 and 6 read few columns of last quarter's customers too.
 """
 
 from __future__ import annotations
