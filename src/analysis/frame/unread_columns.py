@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 import pyarrow.parquet as pq
 
-from analysis.frame.storage import read_parquet
+from analysis.frame.storage import columns_present, read_parquet
 from analysis.methods.ids import keys_aligned, left_joined
 
 
@@ -37,8 +37,7 @@ class UnreadColumns:
         the names the file lacks left out)."""
         if key not in wanted:
             raise ValueError(f"the columns read must hold the key {key!r} to put the others back by it")
-        order = tuple(pq.read_schema(path).names)
-        return cls(Path(path), order, tuple(name for name in order if name in set(wanted)), key)
+        return cls(Path(path), tuple(pq.read_schema(path).names), tuple(columns_present(path, wanted)), key)
 
     @property
     def unread(self) -> list[str]:
