@@ -99,9 +99,11 @@ class QuickScorer:
         raw = np.empty(len(X))
         bounds = np.linspace(0, len(X), usable_cores() + 1).astype(np.int64)
 
+        kernel = _kernel()  # compiled or loaded once, before the threads
+
         def score(rows: slice) -> None:
-            _kernel()(X[rows], self.starts, self.thresholds, self.trees, self.masks, self.missing_right,
-                      self.leaf_values, self.baseline, raw[rows])
+            kernel(X[rows], self.starts, self.thresholds, self.trees, self.masks, self.missing_right,
+                   self.leaf_values, self.baseline, raw[rows])
 
         for _ in in_threads(score, [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]):
             pass
