@@ -74,10 +74,10 @@ class QuickScorer:
         splits: list[tuple[int, float, int, int, bool]] = []
         leaf_values = np.zeros((len(trees), MAX_LEAVES))
         for number, nodes in enumerate(trees):
-            leaves = _leaves_left_to_right(nodes)
+            leaves, tree_splits = _leaves_and_splits(nodes)
             leaf_values[number, : len(leaves)] = nodes["value"][leaves]
-            splits += [(int(f), float(t), number, mask, not bool(left))
-                       for f, t, mask, left in _split_masks(nodes, len(leaves))]
+            splits += [(feature, threshold, number, mask, missing_right)
+                       for feature, threshold, mask, missing_right in tree_splits]
         n_features = int(estimator.n_features_in_)
         splits.sort(key=lambda split: (split[0], split[1]))
         features = np.array([s[0] for s in splits], dtype=np.int64)
@@ -98,7 +98,6 @@ class QuickScorer:
         X = np.ascontiguousarray(X, dtype=np.float64)
         raw = np.empty(len(X))
         bounds = np.linspace(0, len(X), usable_cores() + 1).astype(np.int64)
-
         kernel = _kernel()  # compiled or loaded once, before the threads
 
         def score(rows: slice) -> None:
@@ -111,44 +110,32 @@ class QuickScorer:
         return self.link(raw.reshape(-1, 1))
 
 
-def _leaves_left_to_right(nodes: np.ndarray) -> list[int]:
-    """The tree's leaves in the order a walk reaches them, left branch first (node 0 is the root)."""
-    leaves, stack = [], [0]
-    while stack:
-        node = stack.pop()
-        if nodes["is_leaf"][node]:
-            leaves.append(node)
-        else:
-            stack += [int(nodes["right"][node]), int(nodes["left"][node])]
-    return leaves
-
-
-def _split_masks(nodes: np.ndarray, n_leaves: int) -> list[tuple[int, float, int, bool]]:
-    """Each split's feature, threshold, mask (the leaves a row going right can still reach: every leaf
-    but those of the left branch, which are consecutive in left-to-right order) and whether missing
-    values go left."""
+def _leaves_and_splits(nodes: np.ndarray) -> tuple[list[int], list[tuple[int, float, int, bool]]]:
+    """The tree's leaves left to right (node 0 is the root), and each split's feature, threshold, mask
+    (the leaves a row going right can still reach: every leaf but those of the left branch, which are
+    consecutive from left to right) and whether missing values go right."""
+    leaves: list[int] = []
     first_leaf = np.zeros(len(nodes), dtype=np.int64)  # the node's leftmost leaf, as a leaf number
     count = np.zeros(len(nodes), dtype=np.int64)  # the leaves under the node
-    number = 0
     stack: list[tuple[int, bool]] = [(0, False)]
-    while stack:  # post-order: a node's children are counted before it
+    while stack:  # left branch first, and a node after its children
         node, children_done = stack.pop()
+        left, right = int(nodes["left"][node]), int(nodes["right"][node])
         if nodes["is_leaf"][node]:
-            first_leaf[node], count[node] = number, 1
-            number += 1
+            first_leaf[node], count[node] = len(leaves), 1
+            leaves.append(node)
         elif children_done:
-            left, right = int(nodes["left"][node]), int(nodes["right"][node])
             first_leaf[node], count[node] = first_leaf[left], count[left] + count[right]
         else:
-            stack += [(node, True), (int(nodes["right"][node]), False), (int(nodes["left"][node]), False)]
-    everything = (1 << n_leaves) - 1
+            stack += [(node, True), (right, False), (left, False)]
+    everything = (1 << len(leaves)) - 1
     splits = []
     for node in np.flatnonzero(~nodes["is_leaf"].astype(bool)):
         left = int(nodes["left"][node])
         left_leaves = ((1 << int(count[left])) - 1) << int(first_leaf[left])
-        splits.append((nodes["feature_idx"][node], nodes["num_threshold"][node], everything & ~left_leaves,
-                       nodes["missing_go_to_left"][node]))
-    return splits
+        splits.append((int(nodes["feature_idx"][node]), float(nodes["num_threshold"][node]),
+                       everything & ~left_leaves, not nodes["missing_go_to_left"][node]))
+    return leaves, splits
 
 
 @cache
