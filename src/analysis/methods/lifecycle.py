@@ -29,7 +29,7 @@ purchases (:func:`purchases`) and the column check that names what is missing
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date
 from itertools import pairwise
 from typing import Any, NamedTuple
@@ -412,10 +412,10 @@ def _check_rules(rules: dict[str, Any]) -> None:
                     )
 
 
-def rule_features(rules: Mapping[str, Any]) -> list[str]:
-    """The columns a rule set reads, in first-use order."""
+def rule_features(rules: Mapping[str, Any], stages: Sequence[str] | None = None) -> list[str]:
+    """The columns a rule set reads (``stages``: those of these stages' rules only), in first-use order."""
     seen: dict[str, None] = {}
-    for stage in rules["precedence"]:
+    for stage in rules["precedence"] if stages is None else stages:
         for clause in rules["stages"][stage]:
             seen.update(dict.fromkeys(clause))
     return list(seen)
@@ -463,9 +463,8 @@ def assign_lifecycle(
 def is_lost(customers: pd.DataFrame, rules: Mapping[str, Any] | None = None) -> pd.Series:
     """True where the "lost" rule holds (the first rule in precedence, so no other stage matters)."""
     rules = lifecycle_rules(rules)
-    lost = rules["stages"]["lost"]
-    require_columns(customers, {f for clause in lost for f in clause}, "customers")
-    return _rule_holds(customers, lost)
+    require_columns(customers, rule_features(rules, ["lost"]), "customers")
+    return _rule_holds(customers, rules["stages"]["lost"])
 
 
 def _with_spend_trend(customers: pd.DataFrame, trend: pd.DataFrame | None) -> pd.DataFrame:

@@ -89,8 +89,8 @@ def previous_columns(params: StudyParams) -> list[str]:
     """The columns of last quarter's customers this stage reads: their tier and value, the behaviour the
     movers' drivers compare (:data:`analysis.methods.movers.BEHAVIOUR_COLUMNS`) and what the lifecycle
     rule for "lost" names (:func:`active_customers`)."""
-    lost = lifecycle.lifecycle_rules(params.churn.lifecycle_rules)["stages"]["lost"]
-    return list(dict.fromkeys(["customer_id", "tier", "clv", *movers.BEHAVIOUR_COLUMNS, *(f for c in lost for f in c)]))
+    lost = lifecycle.rule_features(lifecycle.lifecycle_rules(params.churn.lifecycle_rules), ["lost"])
+    return list(dict.fromkeys(["customer_id", "tier", "clv", *movers.BEHAVIOUR_COLUMNS, *lost]))
 
 
 def active_tiers(customers: pd.DataFrame, params: StudyParams) -> pd.DataFrame:
